@@ -1,0 +1,1 @@
+//! Benchmark support: locating the shared conformance data for benchmarks.

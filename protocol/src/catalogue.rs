@@ -1,0 +1,1 @@
+//! The Service Reference Variant catalogue.

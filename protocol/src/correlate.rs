@@ -1,0 +1,1 @@
+//! Parse & Correlate (SEC H11): does a Pre-Command carry what the signed request asked for?

@@ -1,0 +1,1 @@
+//! Canonical XML 1.0, inclusive and exclusive, without comments.

@@ -1,0 +1,1 @@
+//! The DUIS XML-DSig profile (PROTOCOLS.md §3).

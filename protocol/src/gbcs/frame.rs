@@ -1,0 +1,1 @@
+//! GBCS framing: the general-ciphering MAC wrapper and the general-signing APDU.

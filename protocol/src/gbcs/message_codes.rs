@@ -1,0 +1,1 @@
+//! GBCS message codes → use case names.
