@@ -776,7 +776,7 @@ mod tests {
     use crate::hex;
 
     /// PROTOCOLS.md §4.8 worked example: ECS17b error response, MAC-wrapped.
-    const ECS17B_ERROR_RESPONSE: &str = "DD000000000000 4C 1100000000 DF 09 02 00000000000003E9 08 00DB1234567890A0 08 90B3D51F30010000 0C 07DF0101FF000000008000FF 02 0027 0C DA200003E90000010001030100 00 A56C9AB1129E72330FF1A08A";
+    const ECS17B_ERROR_RESPONSE: &str = "DD000000000000 4C 1100000000 DF 09 02 00000000000003E9 08 00DB1234567890A0 08 90B3D51F30010000 0C 07DF0101FF000000008000FF 02 0027 0C DA200003E900000100010301 00 A56C9AB1129E72330FF1A08A";
 
     #[test]
     fn parses_worked_example() {
@@ -792,7 +792,7 @@ mod tests {
         assert_eq!(hex::encode(m.mac.unwrap()), "a56c9ab1129e72330ff1a08a");
         assert_eq!(m.regions.apdu, 13..bytes.len() - 12);
         assert_eq!(m.regions.signed.start, 14);
-        assert_eq!(hex::encode(m.content), "da200003e90000010001030100");
+        assert_eq!(hex::encode(m.content), "da200003e900000100010301");
         assert_eq!(m.encode(), bytes);
     }
 
