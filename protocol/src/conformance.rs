@@ -16,7 +16,7 @@ pub const ENV_VAR: &str = "HUBGATE_CONFORMANCE";
 pub fn root() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(ENV_VAR) {
         let p = PathBuf::from(p);
-        return p.is_dir().then_some(p);
+        return p.is_dir().then(|| p.canonicalize().unwrap_or(p));
     }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut candidates = vec![manifest.join("../../shared/conformance")];
@@ -24,7 +24,10 @@ pub fn root() -> Option<PathBuf> {
         candidates.push(cwd.join("../shared/conformance"));
         candidates.push(cwd.join("../../shared/conformance"));
     }
-    candidates.into_iter().find(|p| p.is_dir())
+    candidates
+        .into_iter()
+        .find(|p| p.is_dir())
+        .map(|p| p.canonicalize().unwrap_or(p))
 }
 
 /// The conformance root, or a panic with a clear message saying how to provide it.

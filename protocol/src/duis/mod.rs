@@ -7,6 +7,9 @@
 
 pub mod c14n;
 pub mod dsig;
+pub mod model;
+pub mod reader;
+pub mod writer;
 pub mod xml;
 
 /// Namespace of DUIS requests and responses (prefix `sr`).

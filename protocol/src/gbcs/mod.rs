@@ -5,6 +5,7 @@
 //! [`Regions`] that are signed, MAC'd and so on, so cryptography works on slices of the
 //! original buffer. [`Message::encode`] rebuilds the exact input bytes from the parsed form.
 
+pub mod auth;
 pub mod datetime;
 pub mod frame;
 pub mod message_codes;

@@ -1,0 +1,42 @@
+//! Command-line interface: one file per subcommand.
+
+mod parse;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// HubGate: a DCC User Gateway for GB smart metering.
+#[derive(Debug, Parser)]
+#[command(name = "hubgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse GBCS messages (hex, base64, a .HEX file, a DUIS XML file, or - for stdin) and
+    /// print one JSON object per message; verifies signatures and MACs with the key stores.
+    Parse(parse::Args),
+}
+
+/// Runs the chosen subcommand; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Parse(a) => parse::run(a),
+    }
+}
+
+/// Reads a file, or standard input for `-`.
+pub fn read_input(path: &str) -> anyhow::Result<Vec<u8>> {
+    use anyhow::Context as _;
+    use std::io::Read as _;
+    if path == "-" {
+        let mut v = Vec::new();
+        std::io::stdin().read_to_end(&mut v).context("reading standard input")?;
+        Ok(v)
+    } else {
+        std::fs::read(PathBuf::from(path)).with_context(|| format!("reading {path}"))
+    }
+}

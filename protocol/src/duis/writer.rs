@@ -1,0 +1,468 @@
+//! Writing the typed DUIS model ([`crate::duis::model`]) as compact XML that validates
+//! against the DUIS V5.4 schema.
+//!
+//! Output: an XML declaration (`UTF-8`), the root with `xmlns:sr`, `xmlns:ds` and
+//! `xmlns:xsi` declared and `schemaVersion` (5.4 for new messages), no whitespace between
+//! elements, every DUIS element with the `sr` prefix. A kept `ds:Signature` (or any other
+//! raw subtree) is written as held, with namespace declarations added where the subtree
+//! relies on bindings it does not declare itself.
+
+use std::collections::HashMap;
+
+use crate::duis::model::Body;
+use crate::duis::model::header::RequestHeader;
+use crate::duis::model::request::Request;
+use crate::duis::model::response::{
+    DccAlertMessage, DeviceAlertMessage, Response, ResponseBody, ResponseHeader, ResponseMessage,
+    ResponsePayload,
+};
+use crate::duis::model::xsd::{Facets, Leaf, encode_hex_upper};
+use crate::duis::xml::{Element, Node};
+use crate::duis::{NS_DS, NS_SR, NS_XSI};
+
+/// A type written as a DUIS element's attributes and content.
+pub trait ToXml {
+    /// Writes the attributes (called right after the start tag's name).
+    fn write_attrs(&self, _w: &mut XmlWriter) {}
+
+    /// Writes the content (child elements or text).
+    fn write_content(&self, w: &mut XmlWriter);
+}
+
+/// A part of a content model (nested sequence or choice) written as a run of siblings.
+pub trait WriteGroup {
+    /// Writes the elements of the group.
+    fn write_group(&self, w: &mut XmlWriter);
+}
+
+/// Builds compact XML.
+#[derive(Debug, Default)]
+pub struct XmlWriter {
+    out: String,
+    /// Namespace bindings in scope at the current DUIS element (prefix → URI; `""` is the
+    /// default namespace).
+    root_scope: HashMap<String, String>,
+}
+
+impl XmlWriter {
+    /// An empty writer.
+    pub fn new() -> XmlWriter {
+        XmlWriter::default()
+    }
+
+    /// The XML written so far.
+    pub fn into_string(self) -> String {
+        self.out
+    }
+
+    /// Writes the XML declaration and the start tag of the root `sr:<name>` with the
+    /// standard declarations and `schemaVersion`.
+    pub fn start_document(&mut self, name: &str, schema_version: &str) {
+        self.out
+            .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+        self.out.push_str("<sr:");
+        self.out.push_str(name);
+        for (p, uri) in [("sr", NS_SR), ("ds", NS_DS), ("xsi", NS_XSI)] {
+            self.out.push_str(" xmlns:");
+            self.out.push_str(p);
+            self.out.push_str("=\"");
+            self.out.push_str(uri);
+            self.out.push('"');
+            self.root_scope.insert(p.to_owned(), uri.to_owned());
+        }
+        self.out.push_str(" schemaVersion=\"");
+        escape_attr(schema_version, &mut self.out);
+        self.out.push_str("\">");
+    }
+
+    /// Writes the end tag of the root.
+    pub fn end_document(&mut self, name: &str) {
+        self.close(name);
+    }
+
+    fn open(&mut self, name: &str) {
+        self.out.push_str("<sr:");
+        self.out.push_str(name);
+    }
+
+    fn close(&mut self, name: &str) {
+        self.out.push_str("</sr:");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    /// Writes an attribute of the element being started.
+    pub fn attr<T: Leaf>(&mut self, name: &str, value: &T, facets: &Facets) {
+        self.out.push(' ');
+        self.out.push_str(name);
+        self.out.push_str("=\"");
+        escape_attr(&value.lexical(facets), &mut self.out);
+        self.out.push('"');
+    }
+
+    /// Writes `sr:<name>` with the attributes and content of `value` (`<sr:name/>` when both
+    /// are empty).
+    pub fn child<T: ToXml + ?Sized>(&mut self, name: &str, value: &T) {
+        self.open(name);
+        value.write_attrs(self);
+        self.out.push('>');
+        let mark = self.out.len();
+        value.write_content(self);
+        if self.out.len() == mark {
+            self.out.pop();
+            self.out.push_str("/>");
+        } else {
+            self.close(name);
+        }
+    }
+
+    /// Writes an element with no attributes and no content.
+    pub fn empty(&mut self, name: &str) {
+        self.open(name);
+        self.out.push_str("/>");
+    }
+
+    /// Writes `sr:<name>` holding the simple value `value`.
+    pub fn leaf<T: Leaf>(&mut self, name: &str, value: &T, facets: &Facets) {
+        self.open(name);
+        self.out.push('>');
+        escape_text(&value.lexical(facets), &mut self.out);
+        self.close(name);
+    }
+
+    /// Writes `sr:<name>` holding already-lexical text.
+    pub fn leaf_str(&mut self, name: &str, text: &str) {
+        self.open(name);
+        self.out.push('>');
+        escape_text(text, &mut self.out);
+        self.close(name);
+    }
+
+    /// Writes simple content (text) of the current element.
+    pub fn text<T: Leaf>(&mut self, value: &T, facets: &Facets) {
+        escape_text(&value.lexical(facets), &mut self.out);
+    }
+
+    /// Writes a group.
+    pub fn group<G: WriteGroup + ?Sized>(&mut self, g: &G) {
+        g.write_group(self);
+    }
+
+    /// Writes a raw subtree as held, declaring any prefix it uses that is not bound (to the
+    /// same URI) by the DUIS root or by the subtree itself.
+    pub fn raw(&mut self, el: &Element) {
+        let scope = self.root_scope.clone();
+        write_raw(el, &scope, &mut self.out);
+    }
+}
+
+fn write_raw(el: &Element, parent: &HashMap<String, String>, out: &mut String) {
+    let mut scope = parent.clone();
+    let mut decls: Vec<(String, String)> = Vec::new();
+    for d in &el.ns_decls {
+        let p = d.prefix.clone().unwrap_or_default();
+        scope.insert(p.clone(), d.uri.clone());
+        decls.push((p, d.uri.clone()));
+    }
+    let mut need = |prefix: &str, uri: &str, scope: &mut HashMap<String, String>| {
+        if scope.get(prefix).map(String::as_str) != Some(uri) {
+            scope.insert(prefix.to_owned(), uri.to_owned());
+            decls.push((prefix.to_owned(), uri.to_owned()));
+        }
+    };
+    let el_prefix = el.prefix.clone().unwrap_or_default();
+    match &el.ns {
+        Some(uri) => need(&el_prefix, uri, &mut scope),
+        None => {
+            if el_prefix.is_empty() && scope.get("").is_some_and(|u| !u.is_empty()) {
+                need("", "", &mut scope);
+            }
+        }
+    }
+    for a in &el.attrs {
+        if let (Some(p), Some(uri)) = (&a.prefix, &a.ns) {
+            need(p, uri, &mut scope);
+        }
+    }
+    out.push('<');
+    let qname = el.qname();
+    out.push_str(&qname);
+    for (p, uri) in &decls {
+        if p.is_empty() {
+            out.push_str(" xmlns=\"");
+        } else {
+            out.push_str(" xmlns:");
+            out.push_str(p);
+            out.push_str("=\"");
+        }
+        escape_attr(uri, out);
+        out.push('"');
+    }
+    for a in &el.attrs {
+        out.push(' ');
+        if let Some(p) = &a.prefix {
+            out.push_str(p);
+            out.push(':');
+        }
+        out.push_str(&a.local);
+        out.push_str("=\"");
+        escape_attr(&a.value, out);
+        out.push('"');
+    }
+    if el.children.is_empty() {
+        out.push_str("/>");
+        return;
+    }
+    out.push('>');
+    for n in &el.children {
+        match n {
+            Node::Element(e) => write_raw(e, &scope, out),
+            Node::Text(t) => escape_text(t, out),
+            Node::Comment(c) => {
+                out.push_str("<!--");
+                out.push_str(c);
+                out.push_str("-->");
+            }
+            Node::Pi(target, data) => {
+                out.push_str("<?");
+                out.push_str(target);
+                if !data.is_empty() {
+                    out.push(' ');
+                    out.push_str(data);
+                }
+                out.push_str("?>");
+            }
+        }
+    }
+    out.push_str("</");
+    out.push_str(&qname);
+    out.push('>');
+}
+
+/// Escapes character data.
+pub fn escape_text(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Escapes an attribute value (double-quoted).
+pub fn escape_attr(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Documents
+// ------------------------------------------------------------------------------------------
+
+/// Writes a request as a complete XML document (with its `ds:Signature`, if it has one).
+pub fn write_request(request: &Request) -> String {
+    let mut w = XmlWriter::new();
+    w.start_document("Request", request.schema_version.as_str());
+    write_request_header(&request.header, &mut w);
+    w.child("Body", &BodyContent(&request.body));
+    if let Some(sig) = &request.signature {
+        w.raw(sig);
+    }
+    w.end_document("Request");
+    w.into_string()
+}
+
+struct BodyContent<'a>(&'a Body);
+
+impl ToXml for BodyContent<'_> {
+    fn write_content(&self, w: &mut XmlWriter) {
+        self.0.write_element(w);
+    }
+}
+
+fn write_request_header(h: &RequestHeader, w: &mut XmlWriter) {
+    struct H<'a>(&'a RequestHeader);
+    impl ToXml for H<'_> {
+        fn write_content(&self, w: &mut XmlWriter) {
+            let h = self.0;
+            w.leaf_str("RequestID", &h.request_id.to_string());
+            if let Some(b) = h.first_in_sequence {
+                w.leaf("FirstInSequence", &b, &Facets::NONE);
+            }
+            if let Some(p) = &h.preceding_request_id {
+                w.leaf_str("PrecedingServiceRequestID", &p.to_string());
+            }
+            w.leaf_str("CommandVariant", &h.command_variant.as_u8().to_string());
+            w.leaf_str("ServiceReference", h.service_reference.as_str());
+            w.leaf_str(
+                "ServiceReferenceVariant",
+                h.service_reference_variant.as_str(),
+            );
+        }
+    }
+    w.child("Header", &H(h));
+}
+
+/// Writes a response as a complete XML document (with its `ds:Signature`, if it has one).
+pub fn write_response(response: &Response) -> String {
+    let mut w = XmlWriter::new();
+    w.start_document("Response", response.schema_version.as_str());
+    write_response_header(&response.header, &mut w);
+    struct B<'a>(&'a ResponseBody);
+    impl ToXml for B<'_> {
+        fn write_content(&self, w: &mut XmlWriter) {
+            match self.0 {
+                ResponseBody::ResponseMessage(m) => w.child("ResponseMessage", &Rm(m)),
+                ResponseBody::DeviceAlertMessage(a) => w.child("DeviceAlertMessage", &Da(a)),
+                ResponseBody::DccAlertMessage(a) => w.child("DCCAlertMessage", &Dcc(a)),
+                ResponseBody::Smets1ResponseMessage(e) => w.raw(e),
+            }
+        }
+    }
+    w.child("Body", &B(&response.body));
+    if let Some(sig) = &response.signature {
+        w.raw(sig);
+    }
+    w.end_document("Response");
+    w.into_string()
+}
+
+fn write_response_header(h: &ResponseHeader, w: &mut XmlWriter) {
+    struct H<'a>(&'a ResponseHeader);
+    impl ToXml for H<'_> {
+        fn write_content(&self, w: &mut XmlWriter) {
+            let h = self.0;
+            if let Some(id) = &h.request_id {
+                w.leaf_str("RequestID", &id.to_string());
+            }
+            if let Some(id) = &h.response_id {
+                w.leaf_str("ResponseID", &id.to_string());
+            }
+            w.leaf_str("ResponseCode", h.response_code.as_str());
+            w.leaf("ResponseDateTime", &h.response_date_time, &Facets::NONE);
+        }
+    }
+    w.child("Header", &H(h));
+}
+
+struct Rm<'a>(&'a ResponseMessage);
+
+impl ToXml for Rm<'_> {
+    fn write_content(&self, w: &mut XmlWriter) {
+        let m = self.0;
+        w.leaf_str("ServiceReference", m.service_reference.as_str());
+        w.leaf_str(
+            "ServiceReferenceVariant",
+            m.service_reference_variant.as_str(),
+        );
+        let Some(p) = &m.payload else { return };
+        struct Seq<F: Fn(&mut XmlWriter)>(F);
+        impl<F: Fn(&mut XmlWriter)> ToXml for Seq<F> {
+            fn write_content(&self, w: &mut XmlWriter) {
+                (self.0)(w);
+            }
+        }
+        match p {
+            ResponsePayload::GbcsPayload(b) => w.leaf("GBCSPayload", b, &Facets::BASE64),
+            ResponsePayload::PreCommand {
+                gbcs_version,
+                gbcs_payload,
+            } => w.child(
+                "PreCommand",
+                &Seq(|w: &mut XmlWriter| {
+                    w.leaf("GBCSVersion", gbcs_version, &Facets::STRING);
+                    w.leaf("GBCSPayload", gbcs_payload, &Facets::BASE64);
+                }),
+            ),
+            ResponsePayload::LocalCommand { gbcs_payload } => w.child(
+                "LocalCommand",
+                &Seq(|w: &mut XmlWriter| w.leaf("GBCSPayload", gbcs_payload, &Facets::BASE64)),
+            ),
+            ResponsePayload::CinMessage {
+                gbcs_payload,
+                customer_identification_number,
+            } => w.child(
+                "CINMessage",
+                &Seq(|w: &mut XmlWriter| {
+                    w.leaf("GBCSPayload", gbcs_payload, &Facets::BASE64);
+                    w.leaf_str(
+                        "CustomerIdentificationNumber",
+                        customer_identification_number,
+                    );
+                }),
+            ),
+            ResponsePayload::DspScheduledMessage {
+                gbcs_payload,
+                dsp_schedule_id,
+            } => w.child(
+                "DSPScheduledMessage",
+                &Seq(|w: &mut XmlWriter| {
+                    w.leaf("GBCSPayload", gbcs_payload, &Facets::BASE64);
+                    w.leaf("DSPScheduleID", dsp_schedule_id, &Facets::NONE);
+                }),
+            ),
+            ResponsePayload::DspScheduleId(id) => w.leaf("DSPScheduleID", id, &Facets::NONE),
+            ResponsePayload::FutureDatedDeviceAlertMessage(a) => w.child(
+                "FutureDatedDeviceAlertMessage",
+                &Seq(|w: &mut XmlWriter| {
+                    w.leaf_str(
+                        "FutureDatedAlertCode",
+                        &encode_hex_upper(&a.alert_code.code().to_be_bytes()),
+                    );
+                    w.leaf("GBCSPayload", &a.gbcs_payload, &Facets::BASE64);
+                    w.leaf("InstructionNumber", &a.instruction_number, &Facets::NONE);
+                    w.leaf(
+                        "TotalCommandInstructions",
+                        &a.total_command_instructions,
+                        &Facets::NONE,
+                    );
+                }),
+            ),
+            ResponsePayload::Dsp { xml, .. } => w.raw(xml),
+        }
+    }
+}
+
+struct Da<'a>(&'a DeviceAlertMessage);
+
+impl ToXml for Da<'_> {
+    fn write_content(&self, w: &mut XmlWriter) {
+        let a = self.0;
+        w.leaf("AlertCode", &a.alert_code, &Facets::HEX);
+        if let Some(v) = a.throttled_alert_sequence_id {
+            w.leaf("ThrottledAlertSequenceId", &v, &Facets::NONE);
+        }
+        if let Some(v) = a.throttled_alert_count {
+            w.leaf("ThrottledAlertCount", &v, &Facets::NONE);
+        }
+        w.leaf("GBCSPayload", &a.gbcs_payload, &Facets::BASE64);
+    }
+}
+
+struct Dcc<'a>(&'a DccAlertMessage);
+
+impl ToXml for Dcc<'_> {
+    fn write_content(&self, w: &mut XmlWriter) {
+        let a = self.0;
+        w.leaf_str("DCCAlertCode", a.dcc_alert_code.as_str());
+        if let Some(v) = a.throttled_alert_sequence_id {
+            w.leaf("ThrottledAlertSequenceId", &v, &Facets::NONE);
+        }
+        if let Some(v) = a.throttled_alert_count {
+            w.leaf("ThrottledAlertCount", &v, &Facets::NONE);
+        }
+        w.raw(&a.dcc_alert);
+    }
+}
