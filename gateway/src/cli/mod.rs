@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod duis;
 mod parse;
 
 use std::path::PathBuf;
@@ -19,12 +20,16 @@ enum Command {
     /// Parse GBCS messages (hex, base64, a .HEX file, a DUIS XML file, or - for stdin) and
     /// print one JSON object per message; verifies signatures and MACs with the key stores.
     Parse(parse::Args),
+    /// DUIS XML-DSig: sign and verify documents.
+    #[command(subcommand)]
+    Duis(duis::Command),
 }
 
 /// Runs the chosen subcommand; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Parse(a) => parse::run(a),
+        Command::Duis(c) => duis::run(c),
     }
 }
 
