@@ -1,5 +1,6 @@
 //! Command-line interface: one file per subcommand.
 
+mod conformance;
 mod duis;
 mod parse;
 
@@ -20,6 +21,8 @@ enum Command {
     /// Parse GBCS messages (hex, base64, a .HEX file, a DUIS XML file, or - for stdin) and
     /// print one JSON object per message; verifies signatures and MACs with the key stores.
     Parse(parse::Args),
+    /// Check the protocol core against the shared conformance corpus and print a summary.
+    Conformance(conformance::Args),
     /// DUIS XML-DSig: sign and verify documents.
     #[command(subcommand)]
     Duis(duis::Command),
@@ -30,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Parse(a) => parse::run(a),
         Command::Duis(c) => duis::run(c),
+        Command::Conformance(a) => conformance::run(a),
     }
 }
 
