@@ -373,3 +373,32 @@ fn no_panic_on_truncated_or_mangled_input() {
 }
 
 use hubgate_protocol::duis::model::{ResponseBody, ResponsePayload};
+
+#[test]
+fn other_bodies_pass_through() {
+    let doc = xml::Document::parse_str(
+        r#"<sr:ReadSupplyStatus xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway"/>"#,
+    )
+    .expect("xml");
+    let other = Body::other(doc.root.clone()).expect("schema element");
+    assert_eq!(other.element_name(), "ReadSupplyStatus");
+    let typed = other.clone().into_typed().expect("typed");
+    assert!(matches!(typed, Body::ReadSupplyStatus(_)));
+    let not_duis = xml::Document::parse_str("<ReadSupplyStatus/>").expect("xml");
+    assert!(Body::other(not_duis.root).is_err());
+    let unknown = xml::Document::parse_str(
+        r#"<sr:ReadEverything xmlns:sr="http://www.dccinterface.co.uk/ServiceUserGateway"/>"#,
+    )
+    .expect("xml");
+    assert!(Body::other(unknown.root).is_err());
+
+    // Written raw, read back typed.
+    let mut req = Request::parse(
+        request_xml(STD_HEADER, "<sr:ReadInstantaneousImportRegisters/>").as_bytes(),
+        &Limits::default(),
+    )
+    .expect("valid");
+    req.body = other;
+    let back = Request::parse(req.to_xml().as_bytes(), &Limits::default()).expect("re-read");
+    assert_eq!(back.body, typed);
+}

@@ -1038,13 +1038,15 @@ pub mod pattern {
             })
         }
 
-        fn add(&self, set: &mut Vec<usize>, seen: &mut [bool], s: usize) {
+        /// Adds `s` and the states reachable from it without input to `set`; `mark[x] ==
+        /// generation` records states already added for this step.
+        fn add(&self, set: &mut Vec<usize>, mark: &mut [usize], generation: usize, s: usize) {
             let mut stack = vec![s];
             while let Some(s) = stack.pop() {
-                if s == HOLE || seen[s] {
+                if s == HOLE || mark[s] == generation {
                     continue;
                 }
-                seen[s] = true;
+                mark[s] = generation;
                 match &self.states[s] {
                     State::Split(a, b) => {
                         stack.push(*b);
@@ -1057,13 +1059,12 @@ pub mod pattern {
         }
 
         fn run(&self, start: usize, input: &str) -> bool {
-            let n = self.states.len();
+            let mut mark = vec![usize::MAX; self.states.len()];
             let mut current = Vec::new();
-            let mut seen = vec![false; n];
-            self.add(&mut current, &mut seen, start);
-            for c in input.chars() {
-                let mut next = Vec::new();
-                let mut seen = vec![false; n];
+            let mut next = Vec::new();
+            self.add(&mut current, &mut mark, 0, start);
+            for (step, c) in input.chars().enumerate() {
+                next.clear();
                 for &s in &current {
                     let target = match &self.states[s] {
                         State::Char(ranges, neg, out) => {
@@ -1074,13 +1075,13 @@ pub mod pattern {
                         _ => None,
                     };
                     if let Some(t) = target {
-                        self.add(&mut next, &mut seen, t);
+                        self.add(&mut next, &mut mark, step + 1, t);
                     }
                 }
                 if next.is_empty() {
                     return false;
                 }
-                current = next;
+                std::mem::swap(&mut current, &mut next);
             }
             current
                 .iter()

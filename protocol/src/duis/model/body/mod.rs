@@ -718,6 +718,43 @@ impl Body {
         }
     }
 
+    /// Wraps a raw service element as [`Body::Other`]; `Err` gives the element back when
+    /// it is not a DUIS element named in the schema's request choice.
+    #[allow(clippy::result_large_err)]
+    pub fn other(xml: Element) -> Result<Body, Element> {
+        if xml.ns.as_deref() == Some(crate::duis::NS_SR)
+            && Body::ELEMENTS.contains(&xml.local.as_str())
+        {
+            Ok(Body::Other {
+                element: xml.local.clone(),
+                xml,
+            })
+        } else {
+            Err(xml)
+        }
+    }
+
+    /// Reads a [`Body::Other`] into its typed variant (other variants are returned as is).
+    ///
+    /// # Errors
+    ///
+    /// What reading the element reports.
+    pub fn into_typed(self) -> Result<Body, rd::ReadError> {
+        let Body::Other { xml, .. } = &self else {
+            return Ok(self);
+        };
+        let holder = Element {
+            children: vec![crate::duis::xml::Node::Element(xml.clone())],
+            ..Element::new(None, "Body", Some(crate::duis::NS_SR))
+        };
+        let path = rd::Path::ROOT;
+        let body_path = path.child("Body");
+        let mut c = rd::Cursor::new(&holder, &body_path)?;
+        let body = Body::read_element(&mut c)?;
+        c.finish()?;
+        Ok(body)
+    }
+
     /// Reads the next element of `c` as a body element.
     ///
     /// # Errors
