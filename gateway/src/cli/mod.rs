@@ -1,6 +1,7 @@
 //! Command-line interface: one file per subcommand.
 
 mod conformance;
+mod correlate;
 mod duis;
 mod parse;
 
@@ -21,6 +22,9 @@ enum Command {
     /// Parse GBCS messages (hex, base64, a .HEX file, a DUIS XML file, or - for stdin) and
     /// print one JSON object per message; verifies signatures and MACs with the key stores.
     Parse(parse::Args),
+    /// Check that a Pre-Command carries what the signed request asked for (exit 1 with the
+    /// first mismatch).
+    Correlate(correlate::Args),
     /// Check the protocol core against the shared conformance corpus and print a summary.
     Conformance(conformance::Args),
     /// DUIS XML-DSig: sign and verify documents.
@@ -34,6 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Parse(a) => parse::run(a),
         Command::Duis(c) => duis::run(c),
         Command::Conformance(a) => conformance::run(a),
+        Command::Correlate(a) => correlate::run(a),
     }
 }
 
