@@ -1,6 +1,8 @@
 //! `hubgate correlate` on real request/Pre-Command pairs, including a Pre-Command delivered
 //! inside a DUIS response.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::process::Command;
 
 use base64::Engine as _;
@@ -20,7 +22,12 @@ fn correlate_accepts_the_matching_precommand_and_names_the_first_mismatch() {
             .unwrap()
     };
     let out = run(&good);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("firmware hash"));
 
     // The same Pre-Command as the DCC returns it: base64 in ResponseMessage/PreCommand.
@@ -33,7 +40,12 @@ fn correlate_accepts_the_matching_precommand_and_names_the_first_mismatch() {
     std::fs::write(&resp, xml).unwrap();
     let out = run(&resp);
     let _ = std::fs::remove_file(&resp);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let wrong = root.join("gbcs/rtds/11.3_CS06/CS06_11.3_FUTURE_DATED_SUCCESS_PRECOMMAND_GBCS.HEX");
     let out = run(&wrong);

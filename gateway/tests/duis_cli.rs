@@ -1,6 +1,8 @@
 //! `hubgate duis sign` / `duis verify` interoperate with xmlsec1 and the Python XML-DSig
 //! oracle in both directions, and reject what they must.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -13,9 +15,14 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn tool_present(cmd: &str, arg: &str) -> bool {
-    let ok = Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(cmd)
+        .arg(arg)
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok && std::env::var_os("HUBGATE_SKIP_INTEROP").is_none() {
-        panic!("{cmd} is required for interop tests (apt-get install xmlsec1; pip install lxml cryptography), or set HUBGATE_SKIP_INTEROP=1");
+        panic!(
+            "{cmd} is required for interop tests (apt-get install xmlsec1; pip install lxml cryptography), or set HUBGATE_SKIP_INTEROP=1"
+        );
     }
     ok
 }
@@ -33,8 +40,16 @@ fn what_we_sign_xmlsec1_and_the_oracle_accept() {
     let smki = root.join("smki");
     // One DER key and one PEM key.
     let signers = [
-        ("xml-sign-90B3D51F30010000-ds.key", "xml-sign-90B3D51F30010000-ds.pem", "CS08_11.2_SUCCESS_REQUEST_DUIS.XML"),
-        ("dsp-xml-sign-90B3D51F30000002-ds.key.pem", "dsp-xml-sign-90B3D51F30000002-ds.pem", "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+        (
+            "xml-sign-90B3D51F30010000-ds.key",
+            "xml-sign-90B3D51F30010000-ds.pem",
+            "CS08_11.2_SUCCESS_REQUEST_DUIS.XML",
+        ),
+        (
+            "dsp-xml-sign-90B3D51F30000002-ds.key.pem",
+            "dsp-xml-sign-90B3D51F30000002-ds.pem",
+            "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        ),
     ];
     for (key, cert, template) in signers {
         let out = hubgate()
@@ -45,7 +60,11 @@ fn what_we_sign_xmlsec1_and_the_oracle_accept() {
             .arg(root.join("duis/templates").join(template))
             .output()
             .unwrap();
-        assert!(out.status.success(), "sign failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sign failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let signed = tmp(template);
         std::fs::write(&signed, &out.stdout).unwrap();
 
@@ -55,7 +74,11 @@ fn what_we_sign_xmlsec1_and_the_oracle_accept() {
             .arg(&signed)
             .output()
             .unwrap();
-        assert!(x.status.success(), "xmlsec1 rejected our signature: {}", String::from_utf8_lossy(&x.stderr));
+        assert!(
+            x.status.success(),
+            "xmlsec1 rejected our signature: {}",
+            String::from_utf8_lossy(&x.stderr)
+        );
 
         let o = Command::new("python3")
             .arg(oracle(&root))
@@ -64,20 +87,48 @@ fn what_we_sign_xmlsec1_and_the_oracle_accept() {
             .arg(&signed)
             .output()
             .unwrap();
-        assert!(o.status.success(), "oracle rejected our signature: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(
+            o.status.success(),
+            "oracle rejected our signature: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
 
         // And our own verifier, by KeyInfo lookup in the smki folder.
-        let v = hubgate().args(["duis", "verify", "--certs"]).arg(&smki).arg(&signed).output().unwrap();
-        assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+        let v = hubgate()
+            .args(["duis", "verify", "--certs"])
+            .arg(&smki)
+            .arg(&signed)
+            .output()
+            .unwrap();
+        assert_eq!(
+            v.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&v.stdout)
+        );
 
         // A tampered copy fails everywhere.
         let text = String::from_utf8(out.stdout.clone()).unwrap();
         let tampered = tmp(&format!("tampered-{template}"));
-        std::fs::write(&tampered, text.replacen("<sr:CommandVariant>1<", "<sr:CommandVariant>3<", 1)).unwrap();
-        let v = hubgate().args(["duis", "verify", "--certs"]).arg(&smki).arg(&tampered).output().unwrap();
+        std::fs::write(
+            &tampered,
+            text.replacen("<sr:CommandVariant>1<", "<sr:CommandVariant>3<", 1),
+        )
+        .unwrap();
+        let v = hubgate()
+            .args(["duis", "verify", "--certs"])
+            .arg(&smki)
+            .arg(&tampered)
+            .output()
+            .unwrap();
         assert_eq!(v.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&v.stdout).contains("digest mismatch"));
-        let x = Command::new("xmlsec1").args(["--verify", "--pubkey-cert-pem"]).arg(smki.join(cert)).arg(&tampered).output().unwrap();
+        let x = Command::new("xmlsec1")
+            .args(["--verify", "--pubkey-cert-pem"])
+            .arg(smki.join(cert))
+            .arg(&tampered)
+            .output()
+            .unwrap();
         assert!(!x.status.success(), "xmlsec1 accepted a tampered document");
         let _ = std::fs::remove_file(signed);
         let _ = std::fs::remove_file(tampered);
@@ -108,9 +159,23 @@ fn what_the_oracle_and_xmlsec1_sign_we_accept() {
         .arg(&by_oracle)
         .output()
         .unwrap();
-    assert!(o.status.success(), "oracle sign failed: {}", String::from_utf8_lossy(&o.stderr));
-    let v = hubgate().args(["duis", "verify", "--cert"]).arg(&cert).arg(&by_oracle).output().unwrap();
-    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    assert!(
+        o.status.success(),
+        "oracle sign failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = hubgate()
+        .args(["duis", "verify", "--cert"])
+        .arg(&cert)
+        .arg(&by_oracle)
+        .output()
+        .unwrap();
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
 
     // xmlsec1 signs the template's own (placeholder) signature element in place.
     let by_xmlsec = tmp("by-xmlsec1.xml");
@@ -122,9 +187,23 @@ fn what_the_oracle_and_xmlsec1_sign_we_accept() {
         .arg(&template)
         .output()
         .unwrap();
-    assert!(x.status.success(), "xmlsec1 sign failed: {}", String::from_utf8_lossy(&x.stderr));
-    let v = hubgate().args(["duis", "verify", "--cert"]).arg(&cert).arg(&by_xmlsec).output().unwrap();
-    assert_eq!(v.status.code(), Some(0), "{}", String::from_utf8_lossy(&v.stdout));
+    assert!(
+        x.status.success(),
+        "xmlsec1 sign failed: {}",
+        String::from_utf8_lossy(&x.stderr)
+    );
+    let v = hubgate()
+        .args(["duis", "verify", "--cert"])
+        .arg(&cert)
+        .arg(&by_xmlsec)
+        .output()
+        .unwrap();
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
     let _ = std::fs::remove_file(by_oracle);
     let _ = std::fs::remove_file(by_xmlsec);
 }
@@ -138,14 +217,27 @@ fn verify_reports_the_reason_for_each_bad_vector() {
         ("readfw-response.xml", 0, "VALID"),
         ("readfw-response-badsignature.xml", 1, "does not verify"),
         ("readfw-response-invalid.xml", 1, "digest mismatch"),
-        ("readfw-response-nonexist-serial.xml", 1, "no trusted certificate with serial"),
+        (
+            "readfw-response-nonexist-serial.xml",
+            1,
+            "no trusted certificate with serial",
+        ),
         ("readfw-response-no-serial.xml", 1, "KeyInfo"),
         ("readfw-response-no-signature.xml", 1, "not signed"),
-        ("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-signed.XML", 1, "placeholder"),
+        (
+            "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-signed.XML",
+            1,
+            "placeholder",
+        ),
         ("duis-xxe.xml", 1, "DOCTYPE"),
     ];
     for (file, code, needle) in cases {
-        let out = hubgate().args(["duis", "verify", "--certs"]).arg(&smki).arg(v.join(file)).output().unwrap();
+        let out = hubgate()
+            .args(["duis", "verify", "--certs"])
+            .arg(&smki)
+            .arg(v.join(file))
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(code), "{file}: {text}");
         assert!(text.contains(needle), "{file}: {text}");
@@ -159,7 +251,11 @@ fn verify_reports_the_reason_for_each_bad_vector() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     // Usage errors exit 2 with a message naming what is missing.
-    let out = hubgate().args(["duis", "verify"]).arg(v.join("readfw-response.xml")).output().unwrap();
+    let out = hubgate()
+        .args(["duis", "verify"])
+        .arg(v.join("readfw-response.xml"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cert"));
     let out = hubgate()

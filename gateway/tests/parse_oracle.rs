@@ -4,6 +4,8 @@
 //! The oracle is driven through its own `check_message`/`describe` functions in one Python
 //! process (one process per file would take minutes); `hubgate parse` runs once over all files.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,7 +66,10 @@ fn parse_agrees_with_the_oracle_on_every_rtds_file() {
         py.stdin.take().unwrap().write_all(list.as_bytes()).unwrap();
     }
     let out = py.wait_with_output().unwrap();
-    assert!(out.status.success(), "oracle failed (is `cryptography` installed?)");
+    assert!(
+        out.status.success(),
+        "oracle failed (is `cryptography` installed?)"
+    );
     let oracle: HashMap<String, Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -84,9 +89,17 @@ fn parse_agrees_with_the_oracle_on_every_rtds_file() {
         .args(&files)
         .output()
         .unwrap();
-    assert_eq!(ours.status.code(), Some(0), "hubgate parse reported a failure: {}", String::from_utf8_lossy(&ours.stderr));
-    let ours: Vec<Value> =
-        String::from_utf8(ours.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        ours.status.code(),
+        Some(0),
+        "hubgate parse reported a failure: {}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let ours: Vec<Value> = String::from_utf8(ours.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(ours.len(), files.len());
 
     let mut compared = 0;
@@ -95,7 +108,11 @@ fn parse_agrees_with_the_oracle_on_every_rtds_file() {
         let o = &oracle[path];
         let gh = &o["gh"];
         assert_eq!(v["cra"], gh["cra"], "{path}: cra");
-        assert_eq!(v["counter"].as_str().unwrap(), gh["originator_counter_int"].to_string(), "{path}: counter");
+        assert_eq!(
+            v["counter"].as_str().unwrap(),
+            gh["originator_counter_int"].to_string(),
+            "{path}: counter"
+        );
         assert_eq!(v["originator"], gh["originator"], "{path}: originator");
         assert_eq!(v["recipient"], gh["recipient"], "{path}: recipient");
         assert_eq!(
@@ -103,19 +120,43 @@ fn parse_agrees_with_the_oracle_on_every_rtds_file() {
             format!("0x{}", gh["message_code"].as_str().unwrap().to_uppercase()),
             "{path}: message code"
         );
-        assert_eq!(v["date_time"].is_null(), gh["date_time"].is_null(), "{path}: date-time presence");
+        assert_eq!(
+            v["date_time"].is_null(),
+            gh["date_time"].is_null(),
+            "{path}: date-time presence"
+        );
         if let Some(dt) = gh["date_time_decoded"].as_object() {
             let ours_dt = v["date_time"].as_str().unwrap();
-            assert!(ours_dt.starts_with(&format!("{:04}-{:02}-{:02}", dt["year"].as_u64().unwrap(), dt["month"].as_u64().unwrap(), dt["day_of_month"].as_u64().unwrap())), "{path}: {ours_dt}");
+            assert!(
+                ours_dt.starts_with(&format!(
+                    "{:04}-{:02}-{:02}",
+                    dt["year"].as_u64().unwrap(),
+                    dt["month"].as_u64().unwrap(),
+                    dt["day_of_month"].as_u64().unwrap()
+                )),
+                "{path}: {ours_dt}"
+            );
         }
         let sup = &v["supplementary"];
-        assert_eq!(sup["remote_party"].as_str(), gh["supplementary_remote_party"].as_str(), "{path}: supplementary party");
+        assert_eq!(
+            sup["remote_party"].as_str(),
+            gh["supplementary_remote_party"].as_str(),
+            "{path}: supplementary party"
+        );
         for (region, theirs) in o["regions"].as_object().unwrap() {
             assert_eq!(&v["regions"][region], theirs, "{path}: region {region}");
         }
         let our_sig = v["signature"]["result"].as_str().unwrap();
-        assert_eq!(our_sig, o["sig"].as_str().unwrap(), "{path}: signature verdict");
-        assert_eq!(v["mac"]["result"].as_str().unwrap(), o["mac"].as_str().unwrap(), "{path}: MAC verdict");
+        assert_eq!(
+            our_sig,
+            o["sig"].as_str().unwrap(),
+            "{path}: signature verdict"
+        );
+        assert_eq!(
+            v["mac"]["result"].as_str().unwrap(),
+            o["mac"].as_str().unwrap(),
+            "{path}: MAC verdict"
+        );
         compared += 1;
     }
     println!("hubgate parse agrees with gbcs_oracle.py on {compared} files");
@@ -141,8 +182,14 @@ fn parse_exits_nonzero_on_a_tampered_message() {
     assert_eq!(v["mac"]["result"], "invalid");
     assert_eq!(v["ok"], false);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_hubgate")).args(["parse", "DD00"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hubgate"))
+        .args(["parse", "DD00"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(v["error"].as_str().unwrap().starts_with("parse error"), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().starts_with("parse error"),
+        "{v}"
+    );
 }

@@ -65,8 +65,16 @@ pub struct Correlation {
     pub message_code_unchecked: bool,
 }
 
-fn mismatch(field: &'static str, expected: impl Into<String>, found: impl Into<String>) -> Mismatch {
-    Mismatch { field, expected: expected.into(), found: found.into() }
+fn mismatch(
+    field: &'static str,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Mismatch {
+    Mismatch {
+        field,
+        expected: expected.into(),
+        found: found.into(),
+    }
 }
 
 /// Checks that `precommand` (GBCS bytes) carries what `request` asked for.
@@ -86,11 +94,21 @@ pub fn correlate(request: &Request, precommand: &[u8]) -> Result<Correlation, Co
     checked.push("form");
     let id = &request.header.request_id;
     if h.originator != id.originator {
-        return Err(mismatch("originator", hex::eui(&id.originator), hex::eui(&h.originator)).into());
+        return Err(mismatch(
+            "originator",
+            hex::eui(&id.originator),
+            hex::eui(&h.originator),
+        )
+        .into());
     }
     checked.push("originator");
     if h.recipient != id.target {
-        return Err(mismatch("target device", hex::eui(&id.target), hex::eui(&h.recipient)).into());
+        return Err(mismatch(
+            "target device",
+            hex::eui(&id.target),
+            hex::eui(&h.recipient),
+        )
+        .into());
     }
     checked.push("target");
     if h.counter != id.counter {
@@ -99,7 +117,9 @@ pub fn correlate(request: &Request, precommand: &[u8]) -> Result<Correlation, Co
     checked.push("counter");
 
     let srv_name = request.header.service_reference_variant.to_string();
-    let srv = Catalogue::get().srv(&srv_name).ok_or_else(|| CorrelateError::UnknownSrv(srv_name.clone()))?;
+    let srv = Catalogue::get()
+        .srv(&srv_name)
+        .ok_or_else(|| CorrelateError::UnknownSrv(srv_name.clone()))?;
     let code = h.other_info.message_code;
     let allowed: Vec<(String, Option<u16>)> = srv
         .use_cases
@@ -129,7 +149,11 @@ pub fn correlate(request: &Request, precommand: &[u8]) -> Result<Correlation, Co
         if !contains(m.content, &value) {
             return Err(mismatch(
                 field,
-                format!("{} ({} bytes) in the payload", hex_prefix(&value), value.len()),
+                format!(
+                    "{} ({} bytes) in the payload",
+                    hex_prefix(&value),
+                    value.len()
+                ),
                 "a payload without it",
             )
             .into());
@@ -165,9 +189,18 @@ fn key_parameters(body: &Body) -> Vec<(&'static str, Vec<u8>)> {
             let ReplacementCertificatesKRP::SupplierOrNetworkOperatorCertificates(c) =
                 &b.replacement_certificates;
             for (name, cert) in [
-                ("replacement digital-signing certificate", &c.digital_signing_certificate),
-                ("replacement key-agreement certificate", &c.key_agreement_certificate),
-                ("replacement top-up key-agreement certificate", &c.key_agreement_top_up_certificate),
+                (
+                    "replacement digital-signing certificate",
+                    &c.digital_signing_certificate,
+                ),
+                (
+                    "replacement key-agreement certificate",
+                    &c.key_agreement_certificate,
+                ),
+                (
+                    "replacement top-up key-agreement certificate",
+                    &c.key_agreement_top_up_certificate,
+                ),
             ] {
                 if let Some(cert) = cert {
                     out.push((name, cert.clone()));

@@ -1,6 +1,8 @@
 //! The embedded SRV catalogue against its sources: the DUIS request matrix, the SERVICES.md
 //! table, the 297 templates, the RTDS corpus and the GBCS use-case table.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::PathBuf;

@@ -1,6 +1,8 @@
 //! Every RTDS GBCS file parses, re-encodes byte for byte, and has the header fields the
 //! independent oracle recorded in `gbcs/expected.csv`.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -32,8 +34,11 @@ fn expected(root: &Path) -> HashMap<String, HashMap<String, String>> {
     lines
         .map(|l| {
             let cols: Vec<&str> = l.splitn(header.len(), ',').collect();
-            let row: HashMap<String, String> =
-                header.iter().zip(cols).map(|(h, v)| (h.to_string(), v.to_string())).collect();
+            let row: HashMap<String, String> = header
+                .iter()
+                .zip(cols)
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect();
             (row["path"].clone(), row)
         })
         .collect()
@@ -44,18 +49,38 @@ fn every_rtds_file_parses_and_reencodes_identically() {
     let root = conformance::require();
     let files = rtds_files(&root);
     let exp = expected(&root);
-    assert_eq!(files.len(), exp.len(), "corpus and expected.csv disagree on the file count");
+    assert_eq!(
+        files.len(),
+        exp.len(),
+        "corpus and expected.csv disagree on the file count"
+    );
     let mut kinds: HashMap<&str, usize> = HashMap::new();
     for f in &files {
-        let rel = f.strip_prefix(root.join("gbcs/rtds")).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = f
+            .strip_prefix(root.join("gbcs/rtds"))
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let bytes = hex::decode(&std::fs::read_to_string(f).unwrap()).unwrap();
         let m = gbcs::parse(&bytes).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(m.encode(), bytes, "{rel}: re-encoding differs");
         let row = &exp[&rel];
         assert_eq!(m.header.cra.name(), row["cra"], "{rel}: cra");
-        assert_eq!(format!("{:04X}", m.header.other_info.message_code), row["message_code"], "{rel}");
-        assert_eq!(hex::eui(&m.header.originator), row["originator"], "{rel}: originator");
-        assert_eq!(hex::eui(&m.header.recipient), row["recipient"], "{rel}: recipient");
+        assert_eq!(
+            format!("{:04X}", m.header.other_info.message_code),
+            row["message_code"],
+            "{rel}"
+        );
+        assert_eq!(
+            hex::eui(&m.header.originator),
+            row["originator"],
+            "{rel}: originator"
+        );
+        assert_eq!(
+            hex::eui(&m.header.recipient),
+            row["recipient"],
+            "{rel}: recipient"
+        );
         let sig = match m.signature {
             SignatureField::Absent => "absent",
             SignatureField::Null => "null",
@@ -65,18 +90,23 @@ fn every_rtds_file_parses_and_reencodes_identically() {
             "absent" | "null" => assert_eq!(sig, row["signature_result"], "{rel}"),
             _ => assert_eq!(sig, "present", "{rel}"),
         }
-        assert_eq!(m.is_mac_wrapped(), row["mac_result"] != "none", "{rel}: MAC wrapper");
+        assert_eq!(
+            m.is_mac_wrapped(),
+            row["mac_result"] != "none",
+            "{rel}: MAC wrapper"
+        );
         let kind = row["kind"].as_str();
         if kind == "PRECOMMAND" {
             assert!(m.is_precommand(), "{rel}");
         }
-        *kinds.entry(match kind {
-            "COMMAND" => "COMMAND",
-            "PRECOMMAND" => "PRECOMMAND",
-            "RESPONSE" => "RESPONSE",
-            _ => "ALERT",
-        })
-        .or_default() += 1;
+        *kinds
+            .entry(match kind {
+                "COMMAND" => "COMMAND",
+                "PRECOMMAND" => "PRECOMMAND",
+                "RESPONSE" => "RESPONSE",
+                _ => "ALERT",
+            })
+            .or_default() += 1;
     }
     println!("parsed and re-encoded {} files: {kinds:?}", files.len());
     assert_eq!(files.len(), 1021);
@@ -92,7 +122,9 @@ fn every_precommand_is_embedded_verbatim_in_its_command() {
             continue;
         }
         let cmd = f.with_file_name(name.replace("_PRECOMMAND_GBCS.HEX", "_COMMAND_GBCS.HEX"));
-        let Ok(cmd_hex) = std::fs::read_to_string(&cmd) else { continue };
+        let Ok(cmd_hex) = std::fs::read_to_string(&cmd) else {
+            continue;
+        };
         let pre = hex::decode(&std::fs::read_to_string(&f).unwrap()).unwrap();
         let cmd = hex::decode(&cmd_hex).unwrap();
         let pm = gbcs::parse(&pre).unwrap();

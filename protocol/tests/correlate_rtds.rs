@@ -1,6 +1,8 @@
 //! Parse & Correlate on real data: each critical DUIS template (CV 4) against the RTDS
 //! Pre-Command produced for the same request, and against Pre-Commands for other requests.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::path::Path;
 
 use hubgate_protocol::correlate::{CorrelateError, correlate};
@@ -16,11 +18,17 @@ fn pairs(root: &Path) -> Vec<(String, Request, Vec<u8>)> {
         .collect();
     names.sort();
     for name in names {
-        let Some(stem) = name.strip_suffix("_REQUEST_DUIS.XML") else { continue };
+        let Some(stem) = name.strip_suffix("_REQUEST_DUIS.XML") else {
+            continue;
+        };
         let mut parts = stem.splitn(3, '_');
-        let (Some(uc), Some(srv)) = (parts.next(), parts.next()) else { continue };
+        let (Some(uc), Some(srv)) = (parts.next(), parts.next()) else {
+            continue;
+        };
         let pre = root.join(format!("gbcs/rtds/{srv}_{uc}/{stem}_PRECOMMAND_GBCS.HEX"));
-        let Ok(pre_hex) = std::fs::read_to_string(&pre) else { continue };
+        let Ok(pre_hex) = std::fs::read_to_string(&pre) else {
+            continue;
+        };
         let xml = std::fs::read(root.join("duis/templates").join(&name)).unwrap();
         let req = reader::parse_request(&xml, &Default::default()).unwrap();
         out.push((name, req, hex::decode(&pre_hex).unwrap()));
@@ -42,7 +50,10 @@ fn templates_correlate_with_their_rtds_precommands() {
                 for field in ["counter", "target", "originator"] {
                     assert!(c.checked.contains(&field), "{name}: {field} not checked");
                 }
-                if c.checked.iter().any(|f| *f == "firmware hash" || *f == "other device ID") {
+                if c.checked
+                    .iter()
+                    .any(|f| *f == "firmware hash" || *f == "other device ID")
+                {
                     key_parameters += 1;
                 }
             }
@@ -63,12 +74,18 @@ fn templates_correlate_with_their_rtds_precommands() {
         cert_mismatches.len()
     );
     assert!(ok >= 80, "only {ok} pairs correlate");
-    assert!(key_parameters >= 5, "key parameters checked on only {key_parameters} pairs");
+    assert!(
+        key_parameters >= 5,
+        "key parameters checked on only {key_parameters} pairs"
+    );
     assert_eq!(ok + cert_mismatches.len(), pairs.len());
 }
 
 fn one(root: &Path, template: &str) -> (Request, Vec<u8>) {
-    let (_, r, p) = pairs(root).into_iter().find(|(n, _, _)| n == template).expect(template);
+    let (_, r, p) = pairs(root)
+        .into_iter()
+        .find(|(n, _, _)| n == template)
+        .expect(template);
     (r, p)
 }
 
@@ -102,7 +119,8 @@ fn each_kind_of_mismatch_is_reported() {
     assert_eq!(field(&req, &other), "message code");
 
     // Update Payment Mode: the body decides between ECS02 (credit) and ECS03 (prepayment).
-    let (credit_req, credit_pre) = one(&root, "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML");
+    let (credit_req, credit_pre) =
+        one(&root, "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML");
     correlate(&credit_req, &credit_pre).unwrap();
     let (prepay_req, _) = one(&root, "ECS03_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML");
     let mut r = prepay_req.clone();
@@ -110,9 +128,15 @@ fn each_kind_of_mismatch_is_reported() {
     assert_eq!(field(&r, &credit_pre), "message code");
 
     // A signed or MAC-wrapped message is not a Pre-Command.
-    let cmd = std::fs::read_to_string(root.join("gbcs/rtds/7.1_ECS42/ECS42_7.1_SUCCESS_COMMAND_GBCS.HEX")).unwrap();
+    let cmd = std::fs::read_to_string(
+        root.join("gbcs/rtds/7.1_ECS42/ECS42_7.1_SUCCESS_COMMAND_GBCS.HEX"),
+    )
+    .unwrap();
     assert_eq!(field(&req, &hex::decode(&cmd).unwrap()), "form");
-    assert!(matches!(correlate(&req, &[0xdf, 0x09]), Err(CorrelateError::Parse(_))));
+    assert!(matches!(
+        correlate(&req, &[0xdf, 0x09]),
+        Err(CorrelateError::Parse(_))
+    ));
 }
 
 #[test]

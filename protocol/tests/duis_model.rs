@@ -2,6 +2,8 @@
 //! the SRV catalogue, and survives write → read unchanged; responses likewise; malformed
 //! documents are refused with errors that name the place.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::fs;
 use std::path::PathBuf;
 

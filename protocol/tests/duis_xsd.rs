@@ -5,6 +5,8 @@
 //!
 //! Without python3 or lxml the test fails, unless `HUBGATE_SKIP_INTEROP=1`.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -10,6 +10,8 @@
 //! `pip install lxml cryptography`. Set `HUBGATE_SKIP_INTEROP=1` to skip these tests where
 //! they cannot be installed.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -4,6 +4,8 @@
 //! "DUIS XML-DSig"), which xmlsec1 agrees with. The trust store is every certificate in
 //! `conformance/smki` (`*.pem`) plus the certificates in `smki/keystore.json`.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
 use std::path::{Path, PathBuf};
 
 use hubgate_protocol::conformance;

@@ -33,11 +33,20 @@ const DSIG_EXPECTED: &[(&str, &str)] = &[
     ("readfw-response-invalid.xml", "digest-mismatch"),
     ("readfw-response-no-serial.xml", "missing-keyinfo"),
     ("readfw-response-nonexist-serial.xml", "unknown-certificate"),
-    ("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-signed.XML", "placeholder"),
+    (
+        "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-signed.XML",
+        "placeholder",
+    ),
     ("ECS50_9.1_SUCCESS_REQUEST_DUIS.XML", "placeholder"),
     ("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML", "unsigned"),
-    ("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-invalid.XML", "unsigned"),
-    ("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-nonexist-businessid.XML", "unsigned"),
+    (
+        "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-invalid.XML",
+        "unsigned",
+    ),
+    (
+        "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS-nonexist-businessid.XML",
+        "unsigned",
+    ),
     ("acknowledgement-error.xml", "unsigned"),
     ("message2.xml", "unsigned"),
     ("readfw-response-no-signature.xml", "unsigned"),
@@ -54,8 +63,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     let started = Instant::now();
     let store = Store::load_conformance(&root).context("loading the conformance key stores")?;
-    println!("HubGate {} protocol conformance, corpus {}", hubgate_protocol::VERSION, root.display());
-    println!("key store: {} entries, {} skipped files", store.len(), store.warnings().len());
+    println!(
+        "HubGate {} protocol conformance, corpus {}",
+        hubgate_protocol::VERSION,
+        root.display()
+    );
+    println!(
+        "key store: {} entries, {} skipped files",
+        store.len(),
+        store.warnings().len()
+    );
     let mut failures = Vec::new();
     gbcs_checks(&root, &store, &mut failures)?;
     dsig_checks(&root, &store, &mut failures)?;
@@ -74,7 +91,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 }
 
 fn read_expected(root: &Path) -> anyhow::Result<HashMap<String, Vec<String>>> {
-    let text = std::fs::read_to_string(root.join("gbcs/expected.csv")).context("reading gbcs/expected.csv")?;
+    let text = std::fs::read_to_string(root.join("gbcs/expected.csv"))
+        .context("reading gbcs/expected.csv")?;
     Ok(text
         .lines()
         .skip(1)
@@ -104,8 +122,13 @@ fn gbcs_checks(root: &Path, store: &Store, failures: &mut Vec<String>) -> anyhow
     }
     files.sort();
     for f in &files {
-        let rel = f.strip_prefix(&rtds).unwrap_or(f).to_string_lossy().replace('\\', "/");
-        let bytes = hex::decode(&std::fs::read_to_string(f)?).with_context(|| format!("{rel}: not hex"))?;
+        let rel = f
+            .strip_prefix(&rtds)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let bytes =
+            hex::decode(&std::fs::read_to_string(f)?).with_context(|| format!("{rel}: not hex"))?;
         let m = match gbcs::parse(&bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -125,7 +148,11 @@ fn gbcs_checks(root: &Path, store: &Store, failures: &mut Vec<String>) -> anyhow
         };
         let sig = auth::verify_signature(&m, store);
         if sig.name() != exp[6] {
-            failures.push(format!("{rel}: signature {} (oracle: {})", sig.name(), exp[6]));
+            failures.push(format!(
+                "{rel}: signature {} (oracle: {})",
+                sig.name(),
+                exp[6]
+            ));
         } else if matches!(sig, auth::SignatureVerdict::Verified { .. }) {
             *counts.entry("signatures verified").or_default() += 1;
         }
@@ -138,7 +165,10 @@ fn gbcs_checks(root: &Path, store: &Store, failures: &mut Vec<String>) -> anyhow
         let blocks = auth::decrypt_blocks(&m, store, &cache)?;
         let decrypted = blocks.iter().filter(|b| b.plaintext().is_some()).count();
         if decrypted.to_string() != exp[10] {
-            failures.push(format!("{rel}: {decrypted} blocks decrypted (oracle: {})", exp[10]));
+            failures.push(format!(
+                "{rel}: {decrypted} blocks decrypted (oracle: {})",
+                exp[10]
+            ));
         }
         *counts.entry("encrypted blocks decrypted").or_default() += decrypted;
     }
@@ -174,7 +204,10 @@ fn dsig_checks(root: &Path, store: &Store, failures: &mut Vec<String>) -> anyhow
             failures.push(format!("{file}: {got} (expected {want})"));
         }
     }
-    println!("XML-DSig: {agreed}/{} signing vectors give the expected verdict", DSIG_EXPECTED.len());
+    println!(
+        "XML-DSig: {agreed}/{} signing vectors give the expected verdict",
+        DSIG_EXPECTED.len()
+    );
     Ok(())
 }
 

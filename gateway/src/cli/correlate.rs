@@ -46,7 +46,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        Err(CorrelateError::UnknownSrv(s)) => anyhow::bail!("unknown Service Reference Variant {s}"),
+        Err(CorrelateError::UnknownSrv(s)) => {
+            anyhow::bail!("unknown Service Reference Variant {s}")
+        }
         Err(e) => {
             println!("MISMATCH: {e}");
             Ok(1)

@@ -68,9 +68,13 @@ fn load_certificate(path: &PathBuf) -> anyhow::Result<Certificate> {
 }
 
 fn sign(a: SignArgs) -> anyhow::Result<i32> {
-    let key_bytes = std::fs::read(&a.key).with_context(|| format!("reading {}", a.key.display()))?;
+    let key_bytes =
+        std::fs::read(&a.key).with_context(|| format!("reading {}", a.key.display()))?;
     let key = SigningKey::from_pem_or_der(&key_bytes).with_context(|| {
-        format!("--key {}: not a P-256 private key in PKCS#8 DER or PEM", a.key.display())
+        format!(
+            "--key {}: not a P-256 private key in PKCS#8 DER or PEM",
+            a.key.display()
+        )
     })?;
     let cert = load_certificate(&a.cert)?;
     if key.public_key_id() != cert.key_id() {
@@ -81,14 +85,14 @@ fn sign(a: SignArgs) -> anyhow::Result<i32> {
         );
     }
     let doc = super::read_input(&a.file)?;
-    if let Some(originator) = request_originator(&doc) {
-        if cert.eui().is_some_and(|e| e != originator) {
-            eprintln!(
-                "hubgate: warning: RequestID originator {} is not the certificate's EUI {}",
-                hubgate_protocol::hex::eui_duis(&originator),
-                cert.eui().map(|e| hubgate_protocol::hex::eui_duis(&e)).unwrap_or_default()
-            );
-        }
+    if let (Some(originator), Some(eui)) = (request_originator(&doc), cert.eui())
+        && eui != originator
+    {
+        eprintln!(
+            "hubgate: warning: RequestID originator {} is not the certificate's EUI {}",
+            hubgate_protocol::hex::eui_duis(&originator),
+            hubgate_protocol::hex::eui_duis(&eui)
+        );
     }
     let signed = dsig::sign_with_certificate(&doc, &key, &cert)
         .with_context(|| format!("signing {}", a.file))?;
@@ -102,7 +106,11 @@ fn sign(a: SignArgs) -> anyhow::Result<i32> {
 fn request_originator(doc: &[u8]) -> Option<[u8; 8]> {
     use hubgate_protocol::duis::{NS_SR, xml};
     let d = xml::parse(doc, &xml::Limits::default()).ok()?;
-    let id = d.root.first_child(NS_SR, "Header")?.first_child(NS_SR, "RequestID")?.text();
+    let id = d
+        .root
+        .first_child(NS_SR, "Header")?
+        .first_child(NS_SR, "RequestID")?
+        .text();
     hubgate_protocol::hex::parse_eui(id.split(':').next()?)
 }
 
@@ -111,9 +119,16 @@ fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
         bail!("give the signer's certificate with --cert CERT, or a trust store with --certs DIR");
     }
     let doc = super::read_input(&a.file)?;
-    let options = VerifyOptions { whitespace_fallback: a.tolerate_whitespace, ..Default::default() };
+    let options = VerifyOptions {
+        whitespace_fallback: a.tolerate_whitespace,
+        ..Default::default()
+    };
     let result = if !a.cert.is_empty() {
-        let certs = a.cert.iter().map(load_certificate).collect::<anyhow::Result<Vec<_>>>()?;
+        let certs = a
+            .cert
+            .iter()
+            .map(load_certificate)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut last = None;
         for (cert, path) in certs.iter().zip(&a.cert) {
             let resolved = ResolvedCert::from_certificate(cert, path.display().to_string());
@@ -135,7 +150,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
                 store.load_keystore_json(p)
             } else {
                 let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-                store.add_certificate(&bytes, &p.display().to_string()).map(|_| ())
+                store
+                    .add_certificate(&bytes, &p.display().to_string())
+                    .map(|_| ())
             }
             .with_context(|| format!("loading trust store {}", p.display()))?;
         }
@@ -144,7 +161,11 @@ fn verify(a: VerifyArgs) -> anyhow::Result<i32> {
     match result {
         Ok(v) => {
             let serial = v.serial.as_deref().unwrap_or("none");
-            let ws = if v.whitespace_stripped { " (after removing whitespace-only text)" } else { "" };
+            let ws = if v.whitespace_stripped {
+                " (after removing whitespace-only text)"
+            } else {
+                ""
+            };
             println!("VALID: signed by {} (KeyInfo serial {serial}){ws}", v.label);
             Ok(0)
         }

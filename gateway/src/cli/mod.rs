@@ -48,7 +48,9 @@ pub fn read_input(path: &str) -> anyhow::Result<Vec<u8>> {
     use std::io::Read as _;
     if path == "-" {
         let mut v = Vec::new();
-        std::io::stdin().read_to_end(&mut v).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .context("reading standard input")?;
         Ok(v)
     } else {
         std::fs::read(PathBuf::from(path)).with_context(|| format!("reading {path}"))

@@ -4,8 +4,8 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::{self, Cra, SignatureField, Supplementary, auth, payload};
-use hubgate_protocol::smki::Store;
 use hubgate_protocol::hex;
+use hubgate_protocol::smki::Store;
 use serde_json::{Value, json};
 
 /// Arguments of `hubgate parse`.
@@ -53,7 +53,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 /// Finds the GBCS messages in the input: base64 in `GBCSPayload`/`DeviceGBCSResponse` elements
 /// of a DUIS document, or one hex/base64 string.
 pub fn split_messages(raw: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let text = std::str::from_utf8(raw).context("input is not UTF-8 text")?.trim();
+    let text = std::str::from_utf8(raw)
+        .context("input is not UTF-8 text")?
+        .trim();
     if text.starts_with('<') {
         let doc = hubgate_protocol::duis::xml::parse(text.as_bytes(), &Default::default())
             .context("input looks like XML but is not a well-formed DUIS document")?;
@@ -73,7 +75,13 @@ fn collect_payloads(
         let text: String = e
             .children
             .iter()
-            .filter_map(|n| if let Node::Text(t) = n { Some(t.as_str()) } else { None })
+            .filter_map(|n| {
+                if let Node::Text(t) = n {
+                    Some(t.as_str())
+                } else {
+                    None
+                }
+            })
             .collect();
         out.push(decode_base64(&text).with_context(|| format!("{} is not base64", e.local))?);
     }
@@ -92,7 +100,9 @@ fn decode_base64(s: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Hex if it is all hex digits (with optional whitespace/colons), base64 otherwise.
 fn decode_text(s: &str) -> anyhow::Result<Vec<u8>> {
-    if s.chars().all(|c| c.is_ascii_hexdigit() || c.is_ascii_whitespace() || c == ':') {
+    if s.chars()
+        .all(|c| c.is_ascii_hexdigit() || c.is_ascii_whitespace() || c == ':')
+    {
         Ok(hex::decode(s)?)
     } else {
         decode_base64(s).context("input is neither hex nor base64")
@@ -115,10 +125,16 @@ impl Checker {
     pub fn load(dirs: &[std::path::PathBuf], acb: &str) -> anyhow::Result<Self> {
         let mut store = Store::new();
         for d in dirs {
-            store.load_dir(d).with_context(|| format!("loading key store {}", d.display()))?;
+            store
+                .load_dir(d)
+                .with_context(|| format!("loading key store {}", d.display()))?;
         }
         let acb = hex::parse_eui(acb).with_context(|| format!("--acb {acb:?} is not an EUI-64"))?;
-        Ok(Checker { store, cache: DerivedKeyCache::default(), acb })
+        Ok(Checker {
+            store,
+            cache: DerivedKeyCache::default(),
+            acb,
+        })
     }
 }
 
@@ -191,10 +207,10 @@ pub fn describe(bytes: &[u8], checker: &Checker) -> (Value, bool) {
     };
     let payload = match payload::decode_with(m.content, payload::Context::for_message(&m)) {
         Ok(p) => {
-            if let Some(id) = p.invoke_id() {
-                if !id.matches_counter(h.counter) {
-                    failures.push("DLMS invoke-id does not match the originator counter".into());
-                }
+            if let Some(id) = p.invoke_id()
+                && !id.matches_counter(h.counter)
+            {
+                failures.push("DLMS invoke-id does not match the originator counter".into());
             }
             let base = m.regions.content.start;
             let mut shown = Vec::new();

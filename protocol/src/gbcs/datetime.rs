@@ -71,7 +71,11 @@ impl fmt::Display for CosemDateTime {
     /// ISO-8601-like form; unspecified fields print as `*`, e.g. `2015-01-01T00:00:00.00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn field(f: &mut fmt::Formatter<'_>, v: u8) -> fmt::Result {
-            if v == 0xff { f.write_str("**") } else { write!(f, "{v:02}") }
+            if v == 0xff {
+                f.write_str("**")
+            } else {
+                write!(f, "{v:02}")
+            }
         }
         if self.year == 0xffff {
             f.write_str("****")?;
@@ -92,7 +96,13 @@ impl fmt::Display for CosemDateTime {
         field(f, self.hundredths)?;
         if self.deviation != i16::MIN {
             let d = self.deviation;
-            write!(f, "{}{:02}:{:02}", if d < 0 { '-' } else { '+' }, d.unsigned_abs() / 60, d.unsigned_abs() % 60)?;
+            write!(
+                f,
+                "{}{:02}:{:02}",
+                if d < 0 { '-' } else { '+' },
+                d.unsigned_abs() / 60,
+                d.unsigned_abs() % 60
+            )?;
         }
         Ok(())
     }
@@ -104,7 +114,9 @@ mod tests {
 
     #[test]
     fn decodes_rtds_example() {
-        let b = [0x07, 0xdf, 0x01, 0x01, 0xff, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0xff];
+        let b = [
+            0x07, 0xdf, 0x01, 0x01, 0xff, 0x00, 0x00, 0x00, 0x00, 0x80, 0x00, 0xff,
+        ];
         let dt = CosemDateTime::from_bytes(&b);
         assert_eq!(dt.year, 2015);
         assert_eq!(dt.deviation, i16::MIN);

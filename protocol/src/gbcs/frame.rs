@@ -203,9 +203,9 @@ impl Supplementary<'_> {
     /// The supplementary originator counter, if any.
     pub fn originator_counter(&self) -> Option<u64> {
         match *self {
-            Supplementary::OriginatorCounter { originator_counter, .. } => {
-                Some(originator_counter)
-            }
+            Supplementary::OriginatorCounter {
+                originator_counter, ..
+            } => Some(originator_counter),
             _ => None,
         }
     }
@@ -364,9 +364,19 @@ impl<'a> Message<'a> {
             SignatureField::Null => Some(None),
             SignatureField::Present(s) => Some(Some(s)),
         };
-        let apdu = encode_apdu(&self.header, self.content, sig, self.forms.other_info, self.forms.content);
+        let apdu = encode_apdu(
+            &self.header,
+            self.content,
+            sig,
+            self.forms.other_info,
+            self.forms.content,
+        );
         match (self.mac, self.forms.ciphered) {
-            (Some(mac), form) => encode_mac_wrapper_with(&apdu, mac, form.unwrap_or(LenForm::minimal(5 + apdu.len() + MAC_LEN))),
+            (Some(mac), form) => encode_mac_wrapper_with(
+                &apdu,
+                mac,
+                form.unwrap_or(LenForm::minimal(5 + apdu.len() + MAC_LEN)),
+            ),
             (None, _) => apdu,
         }
     }
@@ -406,12 +416,20 @@ pub fn encode_apdu(
             out.extend_from_slice(&id);
             out.extend_from_slice(&counter.to_be_bytes());
         }
-        Supplementary::OriginatorCounter { id, counter, originator_counter } => {
+        Supplementary::OriginatorCounter {
+            id,
+            counter,
+            originator_counter,
+        } => {
             out.extend_from_slice(&id);
             out.extend_from_slice(&counter.to_be_bytes());
             out.extend_from_slice(&originator_counter.to_be_bytes());
         }
-        Supplementary::Certificate { id, counter, certificate } => {
+        Supplementary::Certificate {
+            id,
+            counter,
+            certificate,
+        } => {
             out.extend_from_slice(&id);
             out.extend_from_slice(&counter.to_be_bytes());
             out.extend_from_slice(certificate);
@@ -472,7 +490,11 @@ impl<'a> Cursor<'a> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], GbcsError> {
         let avail = self.end - self.pos;
         if n > avail {
-            return Err(GbcsError::Truncated { offset: self.pos, field, needed: n - avail });
+            return Err(GbcsError::Truncated {
+                offset: self.pos,
+                field,
+                needed: n - avail,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -483,11 +505,21 @@ impl<'a> Cursor<'a> {
         Ok(self.take(1, field)?[0])
     }
 
-    fn expect(&mut self, value: u8, field: &'static str, expected: &'static str) -> Result<(), GbcsError> {
+    fn expect(
+        &mut self,
+        value: u8,
+        field: &'static str,
+        expected: &'static str,
+    ) -> Result<(), GbcsError> {
         let offset = self.pos;
         let b = self.byte(field)?;
         if b != value {
-            return Err(GbcsError::Unexpected { offset, field, found: b, expected });
+            return Err(GbcsError::Unexpected {
+                offset,
+                field,
+                found: b,
+                expected,
+            });
         }
         Ok(())
     }
@@ -530,7 +562,11 @@ fn be_u64(b: [u8; 8]) -> u64 {
 /// Parses a GBCS message (`DD` MAC-wrapped or bare `DF`).
 pub fn parse(bytes: &[u8]) -> Result<Message<'_>, GbcsError> {
     let first = *bytes.first().ok_or(GbcsError::Empty)?;
-    let mut c = Cursor { buf: bytes, pos: 0, end: bytes.len() };
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        end: bytes.len(),
+    };
     let mut regions = Regions::default();
     let mut ciphered_form = None;
     let mut mac = None;
@@ -545,7 +581,11 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, GbcsError> {
                 "other-information",
                 "key-info",
             ] {
-                c.expect(0x00, field, "00 (GBCS uses an empty general-ciphering header)")?;
+                c.expect(
+                    0x00,
+                    field,
+                    "00 (GBCS uses an empty general-ciphering header)",
+                )?;
             }
             regions.mac_header = Some(0..7);
             let lstart = c.pos;
@@ -561,7 +601,10 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, GbcsError> {
                         available: c.remaining(),
                     });
                 }
-                return Err(GbcsError::Trailing { offset: c.pos + len, count: c.remaining() - len });
+                return Err(GbcsError::Trailing {
+                    offset: c.pos + len,
+                    count: c.remaining() - len,
+                });
             }
             if len < MAC_SECURITY_HEADER.len() + 1 + MAC_LEN {
                 return Err(GbcsError::Length {
@@ -696,7 +739,11 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, GbcsError> {
                 match s.try_into() {
                     Ok(arr) => SignatureField::Present(arr),
                     Err(_) => {
-                        return Err(GbcsError::Truncated { offset: s_at, field: "signature", needed: SIGNATURE_LEN });
+                        return Err(GbcsError::Truncated {
+                            offset: s_at,
+                            field: "signature",
+                            needed: SIGNATURE_LEN,
+                        });
                     }
                 }
             }
@@ -711,17 +758,31 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, GbcsError> {
         }
     };
     if c.remaining() != 0 {
-        return Err(GbcsError::Trailing { offset: c.pos, count: c.remaining() });
+        return Err(GbcsError::Trailing {
+            offset: c.pos,
+            count: c.remaining(),
+        });
     }
     regions.apdu = apdu_start..c.pos;
     Ok(Message {
         bytes,
-        header: GroupingHeader { cra, counter, originator, recipient, date_time, other_info },
+        header: GroupingHeader {
+            cra,
+            counter,
+            originator,
+            recipient,
+            date_time,
+            other_info,
+        },
         content,
         signature,
         mac,
         regions,
-        forms: LengthForms { ciphered: ciphered_form, other_info: oi_form, content: content_form },
+        forms: LengthForms {
+            ciphered: ciphered_form,
+            other_info: oi_form,
+            content: content_form,
+        },
     })
 }
 
@@ -737,8 +798,13 @@ fn parse_other_info(oi: &[u8]) -> Result<OtherInfo<'_>, GbcsError> {
     let message_code = u16::from_be_bytes([oi[0], oi[1]]);
     let supplementary = match oi.len() {
         2 => Supplementary::None,
-        10 => Supplementary::RemoteParty { id: arr(&oi[2..10]) },
-        18 => Supplementary::RemotePartyCounter { id: arr(&oi[2..10]), counter: be_u64(arr(&oi[10..18])) },
+        10 => Supplementary::RemoteParty {
+            id: arr(&oi[2..10]),
+        },
+        18 => Supplementary::RemotePartyCounter {
+            id: arr(&oi[2..10]),
+            counter: be_u64(arr(&oi[10..18])),
+        },
         26 => Supplementary::OriginatorCounter {
             id: arr(&oi[2..10]),
             counter: be_u64(arr(&oi[10..18])),
@@ -749,11 +815,18 @@ fn parse_other_info(oi: &[u8]) -> Result<OtherInfo<'_>, GbcsError> {
             if !is_single_der_sequence(certificate) {
                 return Err(GbcsError::EmbeddedCertificate);
             }
-            Supplementary::Certificate { id: arr(&oi[2..10]), counter: be_u64(arr(&oi[10..18])), certificate }
+            Supplementary::Certificate {
+                id: arr(&oi[2..10]),
+                counter: be_u64(arr(&oi[10..18])),
+                certificate,
+            }
         }
         n => return Err(GbcsError::OtherInformation(n)),
     };
-    Ok(OtherInfo { message_code, supplementary })
+    Ok(OtherInfo {
+        message_code,
+        supplementary,
+    })
 }
 
 /// Whether `der` is exactly one DER SEQUENCE (tag `30`, definite length covering the rest).
@@ -807,7 +880,13 @@ mod tests {
         assert!(matches!(parse(&longer), Err(GbcsError::Trailing { .. })));
         let mut bad = bytes.clone();
         bad[14] = 0x0a; // transaction-id length
-        assert!(matches!(parse(&bad), Err(GbcsError::Unexpected { field: "transaction-id length", .. })));
+        assert!(matches!(
+            parse(&bad),
+            Err(GbcsError::Unexpected {
+                field: "transaction-id length",
+                ..
+            })
+        ));
         let apdu = &bytes[13..bytes.len() - 12];
         let mut extra = apdu.to_vec();
         extra.push(0x01);
@@ -816,7 +895,13 @@ mod tests {
 
     #[test]
     fn rejects_unknown_tags_and_length_forms() {
-        assert!(matches!(parse(&[0xe0, 0x00]), Err(GbcsError::Unexpected { field: "message tag", .. })));
+        assert!(matches!(
+            parse(&[0xe0, 0x00]),
+            Err(GbcsError::Unexpected {
+                field: "message tag",
+                ..
+            })
+        ));
         let mut b = hex::decode(ECS17B_ERROR_RESPONSE).unwrap();
         b[7] = 0x83;
         assert!(parse(&b).is_err());

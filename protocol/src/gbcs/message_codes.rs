@@ -208,7 +208,10 @@ pub fn use_case(code: u16) -> Option<&'static str> {
 
 /// The message code of a use case name, if known.
 pub fn code_of(use_case: &str) -> Option<u16> {
-    MESSAGE_CODES.iter().find(|(_, n)| *n == use_case).map(|(c, _)| *c)
+    MESSAGE_CODES
+        .iter()
+        .find(|(_, n)| *n == use_case)
+        .map(|(c, _)| *c)
 }
 
 #[cfg(test)]
