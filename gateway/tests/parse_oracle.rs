@@ -7,27 +7,10 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use hubgate_protocol::conformance;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn rtds_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(root.join("gbcs/rtds")).unwrap() {
-        let d = d.unwrap().path();
-        if d.is_dir() {
-            for f in std::fs::read_dir(&d).unwrap() {
-                let f = f.unwrap().path();
-                if f.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex")) {
-                    out.push(f);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 const DRIVER: &str = r#"
 import json, os, sys
@@ -50,7 +33,7 @@ for path in sys.stdin.read().split("\n"):
 #[test]
 fn parse_agrees_with_the_oracle_on_every_rtds_file() {
     let root = hubgate_protocol::conformance::require();
-    let files = rtds_files(&root);
+    let files = conformance::rtds_files(&root).unwrap();
     let list: String = files.iter().map(|f| format!("{}\n", f.display())).collect();
 
     let mut py = Command::new("python3")

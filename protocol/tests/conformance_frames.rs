@@ -4,51 +4,15 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use hubgate_protocol::gbcs::{self, SignatureField};
 use hubgate_protocol::{conformance, hex};
 
-fn rtds_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let dir = root.join("gbcs/rtds");
-    for d in std::fs::read_dir(&dir).expect("read gbcs/rtds") {
-        let d = d.expect("dir entry").path();
-        if d.is_dir() {
-            for f in std::fs::read_dir(&d).expect("read use-case dir") {
-                let f = f.expect("file entry").path();
-                if f.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex")) {
-                    out.push(f);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-fn expected(root: &Path) -> HashMap<String, HashMap<String, String>> {
-    let text = std::fs::read_to_string(root.join("gbcs/expected.csv")).expect("expected.csv");
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("csv header").split(',').collect();
-    lines
-        .map(|l| {
-            let cols: Vec<&str> = l.splitn(header.len(), ',').collect();
-            let row: HashMap<String, String> = header
-                .iter()
-                .zip(cols)
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect();
-            (row["path"].clone(), row)
-        })
-        .collect()
-}
-
 #[test]
 fn every_rtds_file_parses_and_reencodes_identically() {
     let root = conformance::require();
-    let files = rtds_files(&root);
-    let exp = expected(&root);
+    let files = conformance::rtds_files(&root).unwrap();
+    let exp = conformance::expected(&root).unwrap();
     assert_eq!(
         files.len(),
         exp.len(),
@@ -65,20 +29,20 @@ fn every_rtds_file_parses_and_reencodes_identically() {
         let m = gbcs::parse(&bytes).unwrap_or_else(|e| panic!("{rel}: {e}"));
         assert_eq!(m.encode(), bytes, "{rel}: re-encoding differs");
         let row = &exp[&rel];
-        assert_eq!(m.header.cra.name(), row["cra"], "{rel}: cra");
+        assert_eq!(m.header.cra.name(), row.cra, "{rel}: cra");
         assert_eq!(
             format!("{:04X}", m.header.other_info.message_code),
-            row["message_code"],
+            row.message_code,
             "{rel}"
         );
         assert_eq!(
             hex::eui(&m.header.originator),
-            row["originator"],
+            row.originator,
             "{rel}: originator"
         );
         assert_eq!(
             hex::eui(&m.header.recipient),
-            row["recipient"],
+            row.recipient,
             "{rel}: recipient"
         );
         let sig = match m.signature {
@@ -86,16 +50,16 @@ fn every_rtds_file_parses_and_reencodes_identically() {
             SignatureField::Null => "null",
             SignatureField::Present(_) => "present",
         };
-        match row["signature_result"].as_str() {
-            "absent" | "null" => assert_eq!(sig, row["signature_result"], "{rel}"),
+        match row.signature_result.as_str() {
+            "absent" | "null" => assert_eq!(sig, row.signature_result, "{rel}"),
             _ => assert_eq!(sig, "present", "{rel}"),
         }
         assert_eq!(
             m.is_mac_wrapped(),
-            row["mac_result"] != "none",
+            row.mac_result != "none",
             "{rel}: MAC wrapper"
         );
-        let kind = row["kind"].as_str();
+        let kind = row.kind.as_str();
         if kind == "PRECOMMAND" {
             assert!(m.is_precommand(), "{rel}");
         }
@@ -116,7 +80,7 @@ fn every_rtds_file_parses_and_reencodes_identically() {
 fn every_precommand_is_embedded_verbatim_in_its_command() {
     let root = conformance::require();
     let mut pairs = 0;
-    for f in rtds_files(&root) {
+    for f in conformance::rtds_files(&root).unwrap() {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         if !name.ends_with("_PRECOMMAND_GBCS.HEX") {
             continue;
@@ -141,7 +105,7 @@ fn every_precommand_is_embedded_verbatim_in_its_command() {
 #[test]
 fn bit_flips_and_truncations_never_panic() {
     let root = conformance::require();
-    for f in rtds_files(&root).iter().step_by(7) {
+    for f in conformance::rtds_files(&root).unwrap().iter().step_by(7) {
         let bytes = hex::decode(&std::fs::read_to_string(f).unwrap()).unwrap();
         for i in 0..bytes.len().min(64) {
             let mut b = bytes.clone();

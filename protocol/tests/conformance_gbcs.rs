@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::auth::{
@@ -17,41 +17,6 @@ use hubgate_protocol::gbcs::auth::{
 use hubgate_protocol::gbcs::{self, SignatureField};
 use hubgate_protocol::smki::Store;
 use hubgate_protocol::{conformance, hex};
-
-fn rtds_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(root.join("gbcs/rtds")).unwrap() {
-        let d = d.unwrap().path();
-        if d.is_dir() {
-            for f in std::fs::read_dir(&d).unwrap() {
-                let f = f.unwrap().path();
-                if f.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex")) {
-                    out.push(f);
-                }
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// `expected.csv` rows by path. Only the first eleven columns are used; the last (`note`)
-/// may contain quoted commas.
-fn expected(root: &Path) -> HashMap<String, HashMap<String, String>> {
-    let text = std::fs::read_to_string(root.join("gbcs/expected.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    lines
-        .map(|l| {
-            let row: HashMap<String, String> = header
-                .iter()
-                .zip(l.splitn(header.len(), ','))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect();
-            (row["path"].clone(), row)
-        })
-        .collect()
-}
 
 fn read_hex(path: &Path) -> Vec<u8> {
     hex::decode(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -87,8 +52,8 @@ fn rtds_corpus_matches_the_oracle() {
     let store = Store::load_conformance(&root).unwrap();
     assert!(store.warnings().is_empty(), "{:?}", store.warnings());
     let cache = DerivedKeyCache::default();
-    let exp = expected(&root);
-    let files = rtds_files(&root);
+    let exp = conformance::expected(&root).unwrap();
+    let files = conformance::rtds_files(&root).unwrap();
     assert_eq!(
         files.len(),
         exp.len(),
@@ -110,10 +75,10 @@ fn rtds_corpus_matches_the_oracle() {
 
         // Signature.
         let sig = verify_signature(&m, &store);
-        assert_eq!(sig.name(), row["signature_result"], "{rel}: signature");
+        assert_eq!(sig.name(), row.signature_result, "{rel}: signature");
         assert_eq!(
             sig.signer_label().unwrap_or(""),
-            row["signer_cert"],
+            row.signer_cert,
             "{rel}: signer"
         );
         *t.verdicts.entry(format!("sig {}", sig.name())).or_default() += 1;
@@ -143,10 +108,10 @@ fn rtds_corpus_matches_the_oracle() {
 
         // MAC.
         let mac = verify_mac(&m, &store, &TEST_ACB, &cache).unwrap();
-        assert_eq!(mac.name(), row["mac_result"], "{rel}: MAC");
+        assert_eq!(mac.name(), row.mac_result, "{rel}: MAC");
         assert_eq!(
             mac.key_pair_label().unwrap_or_default(),
-            row["mac_key_pair"],
+            row.mac_key_pair,
             "{rel}: MAC key pair"
         );
         *t.verdicts.entry(format!("mac {}", mac.name())).or_default() += 1;
@@ -188,7 +153,7 @@ fn rtds_corpus_matches_the_oracle() {
         let decrypted: Vec<_> = blocks.iter().filter(|b| b.plaintext().is_some()).collect();
         assert_eq!(
             decrypted.len().to_string(),
-            row["decrypted_blocks"],
+            row.decrypted_blocks.to_string(),
             "{rel}: decrypted blocks"
         );
         assert_eq!(

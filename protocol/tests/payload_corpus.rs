@@ -54,40 +54,12 @@ fn corpus() -> Vec<Rtds> {
     v
 }
 
-/// Splits one CSV line, honouring double quotes.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(ch) = chars.next() {
-        match ch {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => fields.push(std::mem::take(&mut cur)),
-            _ => cur.push(ch),
-        }
-    }
-    fields.push(cur);
-    fields
-}
-
 /// `path` → `decrypted_blocks` from expected.csv.
 fn expected_blocks() -> HashMap<String, usize> {
-    let text = std::fs::read_to_string(conformance::require().join("gbcs/expected.csv")).unwrap();
-    let mut lines = text.lines();
-    let header = csv_fields(lines.next().unwrap());
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let (path, blocks) = (col("path"), col("decrypted_blocks"));
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let f = csv_fields(l);
-            (f[path].clone(), f[blocks].parse::<usize>().unwrap_or(0))
-        })
+    conformance::expected(&conformance::require())
+        .unwrap()
+        .into_values()
+        .map(|r| (r.path, r.decrypted_blocks))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! corpus, with a summary a person can read. Exit 0 only when every check agrees with the
 //! independent oracle's recorded verdicts (`gbcs/expected.csv`) and the XML-DSig vector table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -90,43 +90,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
 }
 
-fn read_expected(root: &Path) -> anyhow::Result<HashMap<String, Vec<String>>> {
-    let text = std::fs::read_to_string(root.join("gbcs/expected.csv"))
-        .context("reading gbcs/expected.csv")?;
-    Ok(text
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let cols: Vec<String> = l.splitn(12, ',').map(str::to_string).collect();
-            (cols.len() == 12).then(|| (cols[0].clone(), cols))
-        })
-        .collect())
-}
-
 fn gbcs_checks(root: &Path, store: &Store, failures: &mut Vec<String>) -> anyhow::Result<()> {
-    let expected = read_expected(root)?;
+    let expected = conformance::expected(root).context("reading gbcs/expected.csv")?;
     let cache = DerivedKeyCache::default();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let rtds = root.join("gbcs/rtds");
-    let mut files = Vec::new();
-    for d in std::fs::read_dir(&rtds).with_context(|| format!("reading {}", rtds.display()))? {
-        let d = d?.path();
-        if d.is_dir() {
-            for f in std::fs::read_dir(&d)? {
-                let f = f?.path();
-                if f.extension().is_some_and(|e| e.eq_ignore_ascii_case("hex")) {
-                    files.push(f);
-                }
-            }
-        }
-    }
-    files.sort();
+    let files = conformance::rtds_files(root).context("listing gbcs/rtds")?;
     for f in &files {
-        let rel = f
-            .strip_prefix(&rtds)
-            .unwrap_or(f)
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = conformance::rtds_key(root, f);
         let bytes =
             hex::decode(&std::fs::read_to_string(f)?).with_context(|| format!("{rel}: not hex"))?;
         let m = match gbcs::parse(&bytes) {
@@ -147,27 +117,31 @@ fn gbcs_checks(root: &Path, store: &Store, failures: &mut Vec<String>) -> anyhow
             continue;
         };
         let sig = auth::verify_signature(&m, store);
-        if sig.name() != exp[6] {
+        if sig.name() != exp.signature_result {
             failures.push(format!(
                 "{rel}: signature {} (oracle: {})",
                 sig.name(),
-                exp[6]
+                exp.signature_result
             ));
         } else if matches!(sig, auth::SignatureVerdict::Verified { .. }) {
             *counts.entry("signatures verified").or_default() += 1;
         }
         let mac = auth::verify_mac(&m, store, &auth::TEST_ACB, &cache)?;
-        if mac.name() != exp[8] {
-            failures.push(format!("{rel}: MAC {} (oracle: {})", mac.name(), exp[8]));
+        if mac.name() != exp.mac_result {
+            failures.push(format!(
+                "{rel}: MAC {} (oracle: {})",
+                mac.name(),
+                exp.mac_result
+            ));
         } else if matches!(mac, auth::MacVerdict::Valid { .. }) {
             *counts.entry("MACs valid").or_default() += 1;
         }
         let blocks = auth::decrypt_blocks(&m, store, &cache)?;
         let decrypted = blocks.iter().filter(|b| b.plaintext().is_some()).count();
-        if decrypted.to_string() != exp[10] {
+        if decrypted != exp.decrypted_blocks {
             failures.push(format!(
                 "{rel}: {decrypted} blocks decrypted (oracle: {})",
-                exp[10]
+                exp.decrypted_blocks
             ));
         }
         *counts.entry("encrypted blocks decrypted").or_default() += decrypted;
