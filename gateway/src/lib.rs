@@ -1,0 +1,15 @@
+//! The HubGate gateway: the DCC User Gateway server and its state.
+//!
+//! - [`config`]: the typed configuration tree, its defaults and `HUBGATE_*` overrides.
+//! - [`pki`]: the local test PKI created on first start (an SMKI-like CA, demo Users and the
+//!   DSP XML-signing key) and loading of DCC Boxed-style key folders.
+//! - [`users`]: DCC Users (User ID, roles, status, certificates).
+//! - [`store`]: the embedded, crash-safe store.
+//! - [`inventory`]: the Smart Metering Inventory, its lifecycle rules and the non-device
+//!   services that act on it.
+
+pub mod config;
+pub mod inventory;
+pub mod pki;
+pub mod store;
+pub mod users;
