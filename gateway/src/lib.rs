@@ -13,3 +13,4 @@ pub mod inventory;
 pub mod pki;
 pub mod store;
 pub mod users;
+pub mod verifier;
