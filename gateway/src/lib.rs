@@ -8,7 +8,9 @@
 //! - [`inventory`]: the Smart Metering Inventory, its lifecycle rules and the non-device
 //!   services that act on it.
 
+pub mod clock;
 pub mod config;
+pub mod ingress;
 pub mod inventory;
 pub mod pki;
 pub mod store;

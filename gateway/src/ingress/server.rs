@@ -1,0 +1,165 @@
+//! The HTTP server: actix-web over rustls on the DCC Boxed paths, health and readiness, and a
+//! separate Prometheus listener.
+//!
+//! Shutdown: actix-web handles SIGTERM and SIGINT by stopping the listeners, letting requests
+//! in flight finish (up to `shutdown_timeout`), then returning from [`run`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use super::{Handler, Service};
+
+/// Names of the HTTP layer's metrics.
+pub mod metric {
+    /// Counter: requests by service, SRV, CommandVariant and response code.
+    pub const REQUESTS_TOTAL: &str = "hubgate_ingress_requests_total";
+    /// Histogram: time from the body being read to the answer being ready.
+    pub const REQUEST_SECONDS: &str = "hubgate_ingress_request_seconds";
+}
+
+/// Where and how to listen.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The HTTPS listener with its TLS configuration.
+    pub https: Option<(SocketAddr, rustls::ServerConfig)>,
+    /// A plain-HTTP listener (only when explicitly configured).
+    pub plain_http: Option<SocketAddr>,
+    /// The metrics listener.
+    pub metrics: Option<SocketAddr>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Seconds to let requests in flight finish on shutdown.
+    pub shutdown_timeout_s: u64,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+}
+
+struct State {
+    handler: Arc<dyn Handler>,
+}
+
+async fn service_endpoint(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<State>,
+    service: web::Data<Service>,
+) -> HttpResponse {
+    let ct = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if mime != "application/xml" && mime != "text/xml" {
+        return HttpResponse::UnsupportedMediaType()
+            .content_type("text/plain; charset=utf-8")
+            .body("Content-Type must be application/xml\n");
+    }
+    let reply = state.handler.handle(**service, body).await;
+    HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(reply.status)
+            .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
+    )
+    .content_type(reply.content_type)
+    .body(reply.body)
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn ready(state: web::Data<State>) -> HttpResponse {
+    if state.handler.ready() {
+        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable().content_type("text/plain").body("not ready\n")
+    }
+}
+
+/// Runs the servers until a termination signal. Returns after in-flight requests drained.
+pub async fn run(
+    listeners: Listeners,
+    handler: Arc<dyn Handler>,
+    prometheus: Option<PrometheusHandle>,
+) -> std::io::Result<()> {
+    let state = web::Data::new(State { handler });
+    let max = listeners.max_body_bytes;
+    let mut server = HttpServer::new(move || {
+        let mut app = App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max))
+            .route("/health", web::get().to(health))
+            .route("/ready", web::get().to(ready));
+        for s in Service::ALL {
+            app = app.service(
+                web::resource(s.path())
+                    .app_data(web::Data::new(s))
+                    .route(web::post().to(service_endpoint)),
+            );
+        }
+        app
+    })
+    .shutdown_timeout(listeners.shutdown_timeout_s);
+    if listeners.workers > 0 {
+        server = server.workers(listeners.workers);
+    }
+    if let Some((addr, tls)) = listeners.https {
+        server = server.bind_rustls_0_23(addr, tls)?;
+    }
+    if let Some(addr) = listeners.plain_http {
+        server = server.bind(addr)?;
+    }
+    let main = server.run();
+    match (listeners.metrics, prometheus) {
+        (Some(addr), Some(handle)) => {
+            let handle = web::Data::new(handle);
+            let metrics = HttpServer::new(move || {
+                App::new().app_data(handle.clone()).route(
+                    "/metrics",
+                    web::get().to(|h: web::Data<PrometheusHandle>| async move {
+                        HttpResponse::Ok()
+                            .content_type("text/plain; version=0.0.4")
+                            .body(h.render())
+                    }),
+                )
+            })
+            .workers(1)
+            .bind(addr)?
+            .run();
+            let metrics_handle = metrics.handle();
+            let r = main.await;
+            metrics_handle.stop(true).await;
+            let _ = metrics.await;
+            r
+        }
+        _ => main.await,
+    }
+}
+
+/// Times a request and counts it with its labels.
+#[derive(Debug)]
+pub struct RequestTimer(Instant);
+
+impl RequestTimer {
+    /// Starts timing.
+    pub fn start() -> Self {
+        RequestTimer(Instant::now())
+    }
+
+    /// Records the outcome.
+    pub fn finish(self, service: Service, srv: &str, cv: &str, code: &str) {
+        let labels = [
+            ("service", service.label().to_string()),
+            ("srv", srv.to_string()),
+            ("cv", cv.to_string()),
+            ("code", code.to_string()),
+        ];
+        metrics::counter!(metric::REQUESTS_TOTAL, &labels).increment(1);
+        metrics::histogram!(metric::REQUEST_SECONDS, "service" => service.label())
+            .record(self.0.elapsed().as_secs_f64());
+    }
+}
