@@ -16,3 +16,4 @@ pub mod pki;
 pub mod store;
 pub mod users;
 pub mod verifier;
+pub mod registration;

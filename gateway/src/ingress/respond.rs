@@ -59,7 +59,7 @@ impl Responder {
     pub fn model(&self, answer: &Answer, now_ms: i64) -> Result<Response, RespondError> {
         let date = DateTime::new(&rfc3339_ms(now_ms)).map_err(|e| RespondError::Build(e.0))?;
         let header = ResponseHeader {
-            request_id: answer.request_id.clone(),
+            request_id: answer.request_id,
             response_id: if answer.with_response_id {
                 answer.request_id.as_ref().map(RequestId::response_id)
             } else {
