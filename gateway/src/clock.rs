@@ -74,7 +74,12 @@ pub fn rfc3339_ms(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, min, s, milli) = (rem / 3_600_000, rem / 60_000 % 60, rem / 1000 % 60, rem % 1000);
+    let (h, min, s, milli) = (
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
 }
 
@@ -83,7 +88,13 @@ pub fn rfc3339_ms(ms: i64) -> String {
 pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let s = s.trim();
     let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
@@ -124,11 +135,23 @@ mod tests {
         assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
         // The DUIS counter of readfw-response.xml is a millisecond timestamp.
         assert_eq!(rfc3339_ms(1_660_751_141_087), "2022-08-17T15:45:41.087Z");
-        for ms in [0, 951_782_400_000, 1_660_751_141_087, 4_102_444_800_000, -86_400_000] {
+        for ms in [
+            0,
+            951_782_400_000,
+            1_660_751_141_087,
+            4_102_444_800_000,
+            -86_400_000,
+        ] {
             assert_eq!(parse_rfc3339_ms(&rfc3339_ms(ms)), Some(ms));
         }
-        assert_eq!(parse_rfc3339_ms("2030-01-15T00:00:00.00Z"), parse_rfc3339_ms("2030-01-15T00:00:00Z"));
-        assert_eq!(parse_rfc3339_ms("2022-08-17T16:45:41.087+01:00"), Some(1_660_751_141_087));
+        assert_eq!(
+            parse_rfc3339_ms("2030-01-15T00:00:00.00Z"),
+            parse_rfc3339_ms("2030-01-15T00:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2022-08-17T16:45:41.087+01:00"),
+            Some(1_660_751_141_087)
+        );
         assert_eq!(parse_rfc3339_ms("2022-13-01T00:00:00Z"), None);
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
     }

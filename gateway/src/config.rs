@@ -1,1 +1,956 @@
-//! (being written)
+//! The gateway's configuration: one typed tree, read from a TOML file and then overridden by
+//! `HUBGATE_*` environment variables. Every field has a documented default, so an empty file
+//! (or none) is a working configuration; [`Config::example_toml`] writes the defaults out as
+//! a commented example (`hubgate config example`).
+//!
+//! Build it once with [`Config::load`] and pass it around as `Arc<Config>`.
+//!
+//! # Environment variables
+//!
+//! Every field can be set with a variable named after its path: `HUBGATE_` and the path in
+//! upper case, with `__` between a section and its key.
+//!
+//! | variable | field |
+//! |---|---|
+//! | `HUBGATE_DATA_DIR` | `data_dir` |
+//! | `HUBGATE_LISTEN` | `listen` |
+//! | `HUBGATE_METRICS_LISTEN` | `metrics_listen` |
+//! | `HUBGATE_PLAIN_HTTP_LISTEN` | `plain_http_listen` |
+//! | `HUBGATE_SMKI_DIR` | `smki_dir` |
+//! | `HUBGATE_TLS__ENABLED`, `HUBGATE_TLS__CERT`, … | `tls.enabled`, `tls.cert`, … |
+//! | `HUBGATE_TLS_MUTUAL` (short for `HUBGATE_TLS__MUTUAL_TLS`) | `tls.mutual_tls` |
+//! | `HUBGATE_LOG_JSON` (short for `HUBGATE_LOGGING__JSON`) | `logging.json` |
+//! | `HUBGATE_LOG_LEVEL` (short for `HUBGATE_LOGGING__LEVEL`) | `logging.level` |
+//! | `HUBGATE_VERIFIER_POOL__THREADS`, … | `verifier_pool.threads`, … |
+//! | `HUBGATE_CLOCK__PINNED` | `clock.pinned` |
+//! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT` | `users.<User ID>.…` |
+//!
+//! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. An empty value unsets an
+//! optional field. `HUBGATE_CONFIG` (the config file's path, read by the binary) is not a
+//! field and is ignored here; any other unknown `HUBGATE_*` variable is an error, so a typo
+//! does not go unnoticed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Variables that start with `HUBGATE_` but are not configuration fields.
+pub const IGNORED_VARIABLES: [&str; 1] = ["HUBGATE_CONFIG"];
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not fit the tree (the message names the key and
+    /// position).
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, from the TOML reader.
+        message: String,
+    },
+    /// An environment variable is unknown or its value does not fit its field.
+    #[error("{variable}: {message}")]
+    Env {
+        /// The variable.
+        variable: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that parses but is not acceptable.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field's path (`verifier_pool.max_batch`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for the durable store, the local test PKI (`pki/`) and the TLS files (`tls/`).
+    /// Default `./hubgate-data`.
+    pub data_dir: PathBuf,
+    /// The DUIS listener (HTTPS unless `tls.enabled` is false). Default `127.0.0.1:8079`, the
+    /// DCC Boxed port.
+    pub listen: SocketAddr,
+    /// The Prometheus metrics listener (plain HTTP). Default `127.0.0.1:9464`.
+    pub metrics_listen: SocketAddr,
+    /// An additional plain-HTTP DUIS listener, for tools without TLS. Default: none.
+    pub plain_http_listen: Option<SocketAddr>,
+    /// A DCC Boxed key folder (certificates, keys, `keystore.json`) to load instead of the
+    /// local test PKI. Default: none (use the local test PKI in `data_dir`).
+    pub smki_dir: Option<PathBuf>,
+    /// TLS of the DUIS listener.
+    pub tls: TlsConfig,
+    /// Per-User settings, keyed by User ID (`"90-B3-D5-1F-30-01-00-00"` or
+    /// `"90B3D51F30010000"`). Default: none.
+    pub users: BTreeMap<String, UserOverride>,
+    /// The signature verifier pool.
+    pub verifier_pool: VerifierPoolConfig,
+    /// Bounds on incoming requests.
+    pub limits: LimitsConfig,
+    /// Logging.
+    pub logging: LoggingConfig,
+    /// Delivery of responses and alerts to Users.
+    pub delivery: DeliveryConfig,
+    /// The clock.
+    pub clock: ClockConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./hubgate-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8079)),
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            plain_http_listen: None,
+            smki_dir: None,
+            tls: TlsConfig::default(),
+            users: BTreeMap::new(),
+            verifier_pool: VerifierPoolConfig::default(),
+            limits: LimitsConfig::default(),
+            logging: LoggingConfig::default(),
+            delivery: DeliveryConfig::default(),
+            clock: ClockConfig::default(),
+        }
+    }
+}
+
+/// TLS of the DUIS listener.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Serve HTTPS on `listen`. Default `true`.
+    pub enabled: bool,
+    /// Server certificate chain (PEM). Default: none, meaning `<data_dir>/tls/server.pem`,
+    /// issued on first start by a local TLS CA (`<data_dir>/tls/ca.pem`).
+    pub cert: Option<PathBuf>,
+    /// Server private key (PEM). Default: none, meaning `<data_dir>/tls/server.key`. Set
+    /// both `cert` and `key`, or neither.
+    pub key: Option<PathBuf>,
+    /// Require a client certificate (mutual TLS). Default `false`.
+    pub mutual_tls: bool,
+    /// CA certificates (PEM) that client certificates must chain to. Default: none, meaning
+    /// the local TLS CA `<data_dir>/tls/ca.pem`, which also issues a client certificate per
+    /// User in `<data_dir>/tls/clients/`.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            enabled: true,
+            cert: None,
+            key: None,
+            mutual_tls: false,
+            client_ca: None,
+        }
+    }
+}
+
+/// Settings for one User, applied on top of the key material.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserOverride {
+    /// Where responses and alerts are POSTed. Default: none (the User pulls them).
+    pub delivery_endpoint: Option<String>,
+    /// Refuse the User's requests with `E3`. Default `false`.
+    pub suspended: bool,
+}
+
+/// The signature verifier pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifierPoolConfig {
+    /// Verifier threads; `0` means one per available core. Default `0`.
+    pub threads: usize,
+    /// Most signatures one thread verifies per wake-up. Default `64`.
+    pub max_batch: usize,
+    /// Most requests waiting for verification; beyond it requests are refused. Default
+    /// `4096`.
+    pub queue_capacity: usize,
+}
+
+impl Default for VerifierPoolConfig {
+    fn default() -> Self {
+        VerifierPoolConfig {
+            threads: 0,
+            max_batch: 64,
+            queue_capacity: 4096,
+        }
+    }
+}
+
+impl VerifierPoolConfig {
+    /// `threads`, with `0` replaced by `available_cores`.
+    pub fn threads_for(&self, available_cores: usize) -> usize {
+        if self.threads == 0 {
+            available_cores.max(1)
+        } else {
+            self.threads
+        }
+    }
+}
+
+/// Bounds on incoming requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body, in bytes (firmware images in SR 11.1 reach several MB).
+    /// Default `16777216` (16 MiB).
+    pub max_request_bytes: usize,
+    /// Deepest XML element nesting. Default `64`.
+    pub max_depth: usize,
+    /// Most XML nodes in one request. Default `200000`.
+    pub max_nodes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let xml = hubgate_protocol::duis::xml::Limits::default();
+        LimitsConfig {
+            max_request_bytes: xml.max_bytes,
+            max_depth: xml.max_depth,
+            max_nodes: xml.max_nodes,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The XML reader's limits.
+    pub fn xml_limits(&self) -> hubgate_protocol::duis::xml::Limits {
+        hubgate_protocol::duis::xml::Limits {
+            max_bytes: self.max_request_bytes,
+            max_depth: self.max_depth,
+            max_nodes: self.max_nodes,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// One JSON object per line instead of text. Default `false`.
+    pub json: bool,
+    /// Filter in `tracing` env-filter syntax (`info`, `hubgate_gateway=debug,info`).
+    /// Default `info`.
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            json: false,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Delivery of responses and alerts to Users' endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Further attempts after a failed delivery. Default `5`.
+    pub retries: u32,
+    /// Wait before the first retry, in milliseconds; it doubles for each further retry.
+    /// Default `500`.
+    pub backoff_ms: u64,
+    /// Time allowed for one delivery attempt, in milliseconds. Default `10000`.
+    pub timeout_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            retries: 5,
+            backoff_ms: 500,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+/// The clock.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockConfig {
+    /// Pin the clock at this instant (RFC 3339, e.g. `2025-01-01T00:00:00Z`), for tests and
+    /// reproducible runs. Default: none (the system clock).
+    pub pinned: Option<String>,
+}
+
+impl ClockConfig {
+    /// The pinned instant in milliseconds since the Unix epoch, if pinned (validated by
+    /// [`Config::load`]).
+    pub fn pinned_ms(&self) -> Option<i64> {
+        self.pinned
+            .as_deref()
+            .and_then(crate::clock::parse_rfc3339_ms)
+    }
+}
+
+/// How an environment value is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Int,
+    Text,
+    Path,
+    Addr,
+    Time,
+}
+
+/// One configuration field: its path, how it is read, an alias variable, and its
+/// documentation for the example file. Documentation lives here and on the struct fields;
+/// a test checks that the two lists of fields agree.
+struct Field {
+    path: &'static str,
+    kind: Kind,
+    optional: bool,
+    alias: Option<&'static str>,
+    doc: &'static str,
+    /// For optional fields, a value to show (commented out) in the example.
+    example: &'static str,
+}
+
+const fn field(path: &'static str, kind: Kind, doc: &'static str) -> Field {
+    Field {
+        path,
+        kind,
+        optional: false,
+        alias: None,
+        doc,
+        example: "",
+    }
+}
+
+const fn optional(
+    path: &'static str,
+    kind: Kind,
+    doc: &'static str,
+    example: &'static str,
+) -> Field {
+    Field {
+        path,
+        kind,
+        optional: true,
+        alias: None,
+        doc,
+        example,
+    }
+}
+
+const fn aliased(mut f: Field, alias: &'static str) -> Field {
+    f.alias = Some(alias);
+    f
+}
+
+const FIELDS: &[Field] = &[
+    field(
+        "data_dir",
+        Kind::Path,
+        "Folder for the durable store, the local test PKI (pki/) and the TLS files (tls/).",
+    ),
+    field(
+        "listen",
+        Kind::Addr,
+        "The DUIS listener (HTTPS unless tls.enabled is false); 8079 is the DCC Boxed port.",
+    ),
+    field(
+        "metrics_listen",
+        Kind::Addr,
+        "The Prometheus metrics listener (plain HTTP).",
+    ),
+    optional(
+        "plain_http_listen",
+        Kind::Addr,
+        "An additional plain-HTTP DUIS listener, for tools without TLS. Default: none.",
+        "\"127.0.0.1:8080\"",
+    ),
+    optional(
+        "smki_dir",
+        Kind::Path,
+        "A DCC Boxed key folder (certificates, keys, keystore.json) to load instead of the\n\
+         local test PKI. Default: none (the local test PKI in data_dir, created on first start).",
+        "\"/path/to/dcc-boxed/smki\"",
+    ),
+    field("tls.enabled", Kind::Bool, "Serve HTTPS on `listen`."),
+    optional(
+        "tls.cert",
+        Kind::Path,
+        "Server certificate chain (PEM). Default: none, meaning <data_dir>/tls/server.pem,\n\
+         issued on first start by a local TLS CA (<data_dir>/tls/ca.pem) that clients trust.",
+        "\"/etc/hubgate/server.pem\"",
+    ),
+    optional(
+        "tls.key",
+        Kind::Path,
+        "Server private key (PEM). Default: none, meaning <data_dir>/tls/server.key.\n\
+         Set both cert and key, or neither.",
+        "\"/etc/hubgate/server.key\"",
+    ),
+    aliased(
+        field(
+            "tls.mutual_tls",
+            Kind::Bool,
+            "Require a client certificate (mutual TLS).",
+        ),
+        "HUBGATE_TLS_MUTUAL",
+    ),
+    optional(
+        "tls.client_ca",
+        Kind::Path,
+        "CA certificates (PEM) that client certificates must chain to. Default: none, meaning\n\
+         the local TLS CA, which also issues a client certificate per User in\n\
+         <data_dir>/tls/clients/.",
+        "\"/etc/hubgate/client-ca.pem\"",
+    ),
+    field(
+        "verifier_pool.threads",
+        Kind::Int,
+        "Signature verifier threads; 0 means one per available core.",
+    ),
+    field(
+        "verifier_pool.max_batch",
+        Kind::Int,
+        "Most signatures one verifier thread takes per wake-up.",
+    ),
+    field(
+        "verifier_pool.queue_capacity",
+        Kind::Int,
+        "Most requests waiting for verification; beyond it requests are refused.",
+    ),
+    field(
+        "limits.max_request_bytes",
+        Kind::Int,
+        "Largest request body in bytes (firmware images in SR 11.1 reach several MB).",
+    ),
+    field(
+        "limits.max_depth",
+        Kind::Int,
+        "Deepest XML element nesting.",
+    ),
+    field(
+        "limits.max_nodes",
+        Kind::Int,
+        "Most XML nodes in one request.",
+    ),
+    aliased(
+        field(
+            "logging.json",
+            Kind::Bool,
+            "One JSON object per line instead of text.",
+        ),
+        "HUBGATE_LOG_JSON",
+    ),
+    aliased(
+        field(
+            "logging.level",
+            Kind::Text,
+            "Log filter in tracing env-filter syntax (\"info\", \"hubgate_gateway=debug,info\").",
+        ),
+        "HUBGATE_LOG_LEVEL",
+    ),
+    field(
+        "delivery.retries",
+        Kind::Int,
+        "Further attempts after a failed delivery of a response or alert.",
+    ),
+    field(
+        "delivery.backoff_ms",
+        Kind::Int,
+        "Wait before the first retry, in milliseconds; doubles for each further retry.",
+    ),
+    field(
+        "delivery.timeout_ms",
+        Kind::Int,
+        "Time allowed for one delivery attempt, in milliseconds.",
+    ),
+    optional(
+        "clock.pinned",
+        Kind::Time,
+        "Pin the clock at this instant (RFC 3339), for tests and reproducible runs.\n\
+         Default: none (the system clock).",
+        "\"2025-01-01T00:00:00Z\"",
+    ),
+];
+
+/// Fields of each `[users."<User ID>"]` table.
+const USER_FIELDS: &[Field] = &[
+    optional(
+        "delivery_endpoint",
+        Kind::Text,
+        "Where responses and alerts are POSTed. Default: none (the User pulls them).",
+        "\"https://supplier.example:8443/duis\"",
+    ),
+    field(
+        "suspended",
+        Kind::Bool,
+        "Refuse the User's requests with E3. Default false.",
+    ),
+];
+
+impl Config {
+    /// Reads the configuration: defaults, then the TOML file at `path` (if any), then the
+    /// `HUBGATE_*` variables among `env` (see the module documentation), then checks the
+    /// result.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file position, variable or field at fault.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let file_err = |e: toml::de::Error| ConfigError::File {
+                    path: path.to_path_buf(),
+                    message: e.to_string().trim_end().to_string(),
+                };
+                // Deserialising the text directly gives errors with line and column.
+                toml::from_str::<Config>(&text).map_err(file_err)?;
+                toml::from_str::<toml::Table>(&text).map_err(file_err)?
+            }
+            None => toml::Table::new(),
+        };
+        let mut overridden = false;
+        let mut vars: Vec<(String, String)> =
+            env.filter(|(k, _)| k.starts_with("HUBGATE_")).collect();
+        vars.sort();
+        for (variable, value) in vars {
+            if IGNORED_VARIABLES.contains(&variable.as_str()) {
+                continue;
+            }
+            apply_env(&mut table, &variable, &value)?;
+            overridden = true;
+        }
+        let config: Config = if overridden {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Env {
+                    variable: "HUBGATE_*".into(),
+                    message: e.to_string().trim_end().to_string(),
+                })?
+        } else {
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::File {
+                    path: path.map(Path::to_path_buf).unwrap_or_default(),
+                    message: e.to_string().trim_end().to_string(),
+                })?
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone do not.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Invalid`] naming the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: &str| {
+            Err(ConfigError::Invalid {
+                field: field.into(),
+                message: message.into(),
+            })
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must not be empty");
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return invalid("tls.cert", "set both tls.cert and tls.key, or neither");
+        }
+        for (field, value) in [
+            ("verifier_pool.max_batch", self.verifier_pool.max_batch),
+            (
+                "verifier_pool.queue_capacity",
+                self.verifier_pool.queue_capacity,
+            ),
+            ("limits.max_request_bytes", self.limits.max_request_bytes),
+            ("limits.max_depth", self.limits.max_depth),
+            ("limits.max_nodes", self.limits.max_nodes),
+        ] {
+            if value == 0 {
+                return invalid(field, "must be at least 1");
+            }
+        }
+        if self.delivery.timeout_ms == 0 {
+            return invalid("delivery.timeout_ms", "must be at least 1");
+        }
+        if self.logging.level.trim().is_empty() {
+            return invalid("logging.level", "must not be empty (e.g. \"info\")");
+        }
+        if let Some(p) = &self.clock.pinned
+            && crate::clock::parse_rfc3339_ms(p).is_none()
+        {
+            return invalid(
+                "clock.pinned",
+                &format!("{p:?} is not an RFC 3339 instant (e.g. 2025-01-01T00:00:00Z)"),
+            );
+        }
+        let mut seen = BTreeMap::new();
+        for (id, o) in &self.users {
+            let Some(eui) = hubgate_protocol::hex::parse_eui(id) else {
+                return invalid(
+                    &format!("users.{id}"),
+                    "not a User ID (16 hex digits, optionally in pairs joined by '-')",
+                );
+            };
+            if let Some(other) = seen.insert(eui, id) {
+                return invalid(
+                    &format!("users.{id}"),
+                    &format!("names the same User as users.{other}"),
+                );
+            }
+            if let Some(url) = &o.delivery_endpoint
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return invalid(
+                    &format!("users.{id}.delivery_endpoint"),
+                    "must be an http:// or https:// URL",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The server certificate: `tls.cert`, or `<data_dir>/tls/server.pem`.
+    pub fn tls_cert_path(&self) -> PathBuf {
+        self.tls
+            .cert
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("tls").join("server.pem"))
+    }
+
+    /// The server key: `tls.key`, or `<data_dir>/tls/server.key`.
+    pub fn tls_key_path(&self) -> PathBuf {
+        self.tls
+            .key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("tls").join("server.key"))
+    }
+
+    /// The CA for client certificates when `tls.mutual_tls` is on: `tls.client_ca`, or the
+    /// local TLS CA `<data_dir>/tls/ca.pem`; `None` without mutual TLS.
+    pub fn client_ca_path(&self) -> Option<PathBuf> {
+        self.tls.mutual_tls.then(|| {
+            self.tls
+                .client_ca
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("tls").join("ca.pem"))
+        })
+    }
+
+    /// A commented example configuration file with every field at its default; optional
+    /// fields that default to none are shown commented out with a sample value.
+    pub fn example_toml() -> String {
+        let defaults = toml::Value::try_from(Config::default())
+            .unwrap_or(toml::Value::Table(toml::Table::new()));
+        let mut out = String::from(
+            "# HubGate configuration. Every value below is the default; delete what you do not\n\
+             # change. Environment variables override the file: HUBGATE_<KEY> for top-level\n\
+             # keys, HUBGATE_<SECTION>__<KEY> inside sections (HUBGATE_TLS__MUTUAL_TLS=true).\n",
+        );
+        let mut section = "";
+        for f in FIELDS {
+            let (sec, key) = f.path.rsplit_once('.').unwrap_or(("", f.path));
+            if sec != section {
+                if section.is_empty() {
+                    out.push_str(&users_example());
+                }
+                out.push_str(&format!("\n[{sec}]\n"));
+                section = sec;
+            } else {
+                out.push('\n');
+            }
+            write_field(&mut out, f, key, lookup(&defaults, f.path));
+        }
+        out
+    }
+}
+
+fn users_example() -> String {
+    let mut out = String::from(
+        "\n# Per-User settings, keyed by User ID. None by default; for example:\n\
+         # [users.\"90-B3-D5-1F-40-01-00-00\"]\n",
+    );
+    for f in USER_FIELDS {
+        for line in f.doc.lines() {
+            out.push_str(&format!("# # {line}\n"));
+        }
+        out.push_str(&format!(
+            "# # Environment: HUBGATE_USERS__<USER ID>__{}\n",
+            f.path.to_uppercase()
+        ));
+        let value = if f.optional { f.example } else { "false" };
+        out.push_str(&format!("# {} = {value}\n", f.path));
+    }
+    out
+}
+
+fn write_field(out: &mut String, f: &Field, key: &str, default: Option<&toml::Value>) {
+    for line in f.doc.lines() {
+        out.push_str(&format!("# {line}\n"));
+    }
+    let env = env_name(f.path);
+    match f.alias {
+        Some(a) => out.push_str(&format!("# Environment: {env} or {a}\n")),
+        None => out.push_str(&format!("# Environment: {env}\n")),
+    }
+    match default {
+        Some(v) => out.push_str(&format!("{key} = {v}\n")),
+        None => out.push_str(&format!("# {key} = {}\n", f.example)),
+    }
+}
+
+fn lookup<'a>(v: &'a toml::Value, path: &str) -> Option<&'a toml::Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+/// `tls.mutual_tls` → `HUBGATE_TLS__MUTUAL_TLS`.
+fn env_name(path: &str) -> String {
+    format!("HUBGATE_{}", path.replace('.', "__").to_uppercase())
+}
+
+/// Sets the field named by `variable` in `table` from `value`.
+fn apply_env(table: &mut toml::Table, variable: &str, value: &str) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Env {
+        variable: variable.to_string(),
+        message,
+    };
+    let (path, f): (Vec<String>, &Field) =
+        if let Some(f) = FIELDS.iter().find(|f| f.alias == Some(variable)) {
+            (f.path.split('.').map(str::to_string).collect(), f)
+        } else if let Some(f) = FIELDS.iter().find(|f| env_name(f.path) == variable) {
+            (f.path.split('.').map(str::to_string).collect(), f)
+        } else if let Some(rest) = variable.strip_prefix("HUBGATE_USERS__") {
+            let (id, key) = rest
+                .rsplit_once("__")
+                .ok_or_else(|| err("expected HUBGATE_USERS__<USER ID>__<SETTING>".into()))?;
+            let f = USER_FIELDS
+                .iter()
+                .find(|f| f.path.eq_ignore_ascii_case(key))
+                .ok_or_else(|| {
+                    err(format!(
+                        "unknown User setting {key:?} (expected DELIVERY_ENDPOINT or SUSPENDED)"
+                    ))
+                })?;
+            let eui = hubgate_protocol::hex::parse_eui(id)
+                .ok_or_else(|| err(format!("{id:?} is not a User ID")))?;
+            // The file's key for this User if it has one, so both settings meet in one table.
+            let key = table
+                .get("users")
+                .and_then(toml::Value::as_table)
+                .and_then(|users| {
+                    users
+                        .keys()
+                        .find(|k| hubgate_protocol::hex::parse_eui(k) == Some(eui))
+                        .cloned()
+                })
+                .unwrap_or_else(|| hubgate_protocol::hex::eui_duis(&eui));
+            (vec!["users".into(), key, f.path.into()], f)
+        } else {
+            return Err(err(
+                "not a HubGate setting (see `hubgate config example` for the names)".into(),
+            ));
+        };
+    let parsed = parse_env_value(f, value).map_err(err)?;
+    let (last, parents) = path
+        .split_last()
+        .ok_or_else(|| err("empty setting name".into()))?;
+    let mut t = table;
+    for p in parents {
+        let entry = t
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = entry
+            .as_table_mut()
+            .ok_or_else(|| err(format!("`{p}` in the file is not a table")))?;
+    }
+    match parsed {
+        Some(v) => {
+            t.insert(last.clone(), v);
+        }
+        None => {
+            t.remove(last);
+        }
+    }
+    Ok(())
+}
+
+/// The TOML value for an environment value; `None` unsets an optional field.
+fn parse_env_value(f: &Field, value: &str) -> Result<Option<toml::Value>, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return if f.optional {
+            Ok(None)
+        } else {
+            Err(format!("`{}` needs a value", f.path))
+        };
+    }
+    let parsed = match f.kind {
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => toml::Value::Boolean(true),
+            "false" | "0" | "no" | "off" => toml::Value::Boolean(false),
+            _ => {
+                return Err(format!(
+                    "{v:?} is not a boolean (true/false, 1/0, yes/no, on/off)"
+                ));
+            }
+        },
+        Kind::Int => {
+            let n: i64 = v
+                .parse()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| format!("{v:?} is not a non-negative integer"))?;
+            toml::Value::Integer(n)
+        }
+        Kind::Addr => {
+            v.parse::<SocketAddr>()
+                .map_err(|_| format!("{v:?} is not a socket address (e.g. 127.0.0.1:8079)"))?;
+            toml::Value::String(v.into())
+        }
+        Kind::Time => {
+            if crate::clock::parse_rfc3339_ms(v).is_none() {
+                return Err(format!(
+                    "{v:?} is not an RFC 3339 instant (e.g. 2025-01-01T00:00:00Z)"
+                ));
+            }
+            toml::Value::String(v.into())
+        }
+        Kind::Text | Kind::Path => toml::Value::String(value.into()),
+    };
+    Ok(Some(parsed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn no_file_no_env_gives_the_defaults() {
+        let c = Config::load(None, env(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8079");
+        assert!(c.tls.enabled && !c.tls.mutual_tls);
+        assert_eq!(c.plain_http_listen, None);
+    }
+
+    #[test]
+    fn env_overrides_with_long_and_short_names() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("HUBGATE_LISTEN", "0.0.0.0:9000"),
+                ("HUBGATE_TLS_MUTUAL", "yes"),
+                ("HUBGATE_LOGGING__LEVEL", "debug"),
+                ("HUBGATE_LOG_JSON", "1"),
+                ("HUBGATE_VERIFIER_POOL__MAX_BATCH", "8"),
+                ("HUBGATE_CLOCK__PINNED", "2025-01-01T00:00:00Z"),
+                ("HUBGATE_USERS__90B3D51F30010000__SUSPENDED", "true"),
+                ("HUBGATE_CONFIG", "/ignored.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert!(c.tls.mutual_tls && c.logging.json);
+        assert_eq!(c.logging.level, "debug");
+        assert_eq!(c.verifier_pool.max_batch, 8);
+        assert_eq!(c.clock.pinned_ms(), Some(1_735_689_600_000));
+        assert!(c.users["90-B3-D5-1F-30-01-00-00"].suspended);
+    }
+
+    #[test]
+    fn env_errors_name_the_variable() {
+        for (k, v) in [
+            ("HUBGATE_LISTEN", "nowhere"),
+            ("HUBGATE_TLS_MUTUAL", "maybe"),
+            ("HUBGATE_LISTEM", "127.0.0.1:1"),
+            ("HUBGATE_VERIFIER_POOL__THREADS", "-1"),
+            ("HUBGATE_CLOCK__PINNED", "yesterday"),
+        ] {
+            let e = Config::load(None, env(&[(k, v)])).unwrap_err();
+            assert!(e.to_string().starts_with(k), "{e}");
+        }
+        let e = Config::load(None, env(&[("HUBGATE_VERIFIER_POOL__MAX_BATCH", "0")])).unwrap_err();
+        assert!(e.to_string().starts_with("verifier_pool.max_batch"), "{e}");
+    }
+
+    #[test]
+    fn every_field_is_documented_for_the_example() {
+        // A configuration with every optional field set, flattened to its leaf paths.
+        let mut full = Config::default();
+        full.plain_http_listen = Some(full.listen);
+        full.smki_dir = Some("x".into());
+        full.tls.cert = Some("c".into());
+        full.tls.key = Some("k".into());
+        full.tls.client_ca = Some("ca".into());
+        full.clock.pinned = Some("2025-01-01T00:00:00Z".into());
+        let value = toml::Value::try_from(&full).unwrap();
+        let mut leaves = Vec::new();
+        flatten(&value, "", &mut leaves);
+        leaves.sort();
+        let mut documented: Vec<String> = FIELDS.iter().map(|f| f.path.to_string()).collect();
+        documented.sort();
+        assert_eq!(leaves, documented);
+        let u = toml::Value::try_from(UserOverride {
+            delivery_endpoint: Some("https://x".into()),
+            suspended: true,
+        })
+        .unwrap();
+        let mut user_leaves = Vec::new();
+        flatten(&u, "", &mut user_leaves);
+        user_leaves.sort();
+        assert_eq!(user_leaves, ["delivery_endpoint", "suspended"]);
+        assert_eq!(USER_FIELDS.len(), 2);
+    }
+
+    fn flatten(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        match v.as_table() {
+            Some(t) => {
+                for (k, v) in t {
+                    if prefix.is_empty() && k == "users" {
+                        continue;
+                    }
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(v, &p, out);
+                }
+            }
+            None => out.push(prefix.to_string()),
+        }
+    }
+}

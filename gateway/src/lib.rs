@@ -13,7 +13,7 @@ pub mod config;
 pub mod ingress;
 pub mod inventory;
 pub mod pki;
+pub mod registration;
 pub mod store;
 pub mod users;
 pub mod verifier;
-pub mod registration;

@@ -46,7 +46,11 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        PoolConfig { threads: cores, max_batch: 64, queue_capacity: 4096 }
+        PoolConfig {
+            threads: cores,
+            max_batch: 64,
+            queue_capacity: 4096,
+        }
     }
 }
 
@@ -102,7 +106,10 @@ impl std::fmt::Debug for VerifierPool {
 
 impl VerifierPool {
     /// Starts the threads. Signers are looked up by KeyInfo serial in `resolver`.
-    pub fn start(config: PoolConfig, resolver: Arc<dyn CertResolver + Send + Sync>) -> std::io::Result<Self> {
+    pub fn start(
+        config: PoolConfig,
+        resolver: Arc<dyn CertResolver + Send + Sync>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity.max(1));
         let depth = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(PoolStats::default());
@@ -119,7 +126,12 @@ impl VerifierPool {
                     .spawn(move || run(&rx, resolver.as_ref(), &depth, &stats, max_batch))?,
             );
         }
-        Ok(VerifierPool { tx: Some(tx), depth, stats, threads })
+        Ok(VerifierPool {
+            tx: Some(tx),
+            depth,
+            stats,
+            threads,
+        })
     }
 
     /// Verifies a parsed DUIS document's signature on a pool thread.
@@ -165,7 +177,13 @@ impl Drop for VerifierPool {
     }
 }
 
-fn run(rx: &Receiver<Job>, resolver: &dyn CertResolver, depth: &AtomicUsize, stats: &PoolStats, max_batch: usize) {
+fn run(
+    rx: &Receiver<Job>,
+    resolver: &dyn CertResolver,
+    depth: &AtomicUsize,
+    stats: &PoolStats,
+    max_batch: usize,
+) {
     let batch_size = metrics::histogram!(metric::BATCH_SIZE);
     let queue_depth = metrics::gauge!(metric::QUEUE_DEPTH);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
@@ -202,9 +220,17 @@ mod tests {
     fn signed_template() -> (Vec<u8>, Store) {
         let root = hubgate_protocol::conformance::require();
         let smki = root.join("smki");
-        let key = SigningKey::from_pem_or_der(&std::fs::read(smki.join("xml-sign-90B3D51F30010000-ds.key")).unwrap()).unwrap();
-        let cert = Certificate::from_pem(&std::fs::read(smki.join("xml-sign-90B3D51F30010000-ds.pem")).unwrap()).unwrap();
-        let doc = std::fs::read(root.join("duis/templates/ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML")).unwrap();
+        let key = SigningKey::from_pem_or_der(
+            &std::fs::read(smki.join("xml-sign-90B3D51F30010000-ds.key")).unwrap(),
+        )
+        .unwrap();
+        let cert = Certificate::from_pem(
+            &std::fs::read(smki.join("xml-sign-90B3D51F30010000-ds.pem")).unwrap(),
+        )
+        .unwrap();
+        let doc =
+            std::fs::read(root.join("duis/templates/ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"))
+                .unwrap();
         let signed = dsig::sign_with_certificate(&doc, &key, &cert).unwrap();
         let mut store = Store::new();
         store.load_dir(&smki).unwrap();
@@ -215,18 +241,30 @@ mod tests {
     fn verifies_on_pool_threads_and_forms_batches_under_load() {
         let (signed, store) = signed_template();
         let pool = VerifierPool::start(
-            PoolConfig { threads: 1, max_batch: 16, queue_capacity: 1024 },
+            PoolConfig {
+                threads: 1,
+                max_batch: 16,
+                queue_capacity: 1024,
+            },
             Arc::new(store),
         )
         .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let mut tampered = String::from_utf8(signed.clone()).unwrap();
         tampered = tampered.replacen(":1000<", ":1001<", 1);
         rt.block_on(async {
             // One at a time: each is its own batch of one.
-            let (_, v) = pool.verify(xml::parse(&signed, &Default::default()).unwrap()).await.unwrap();
+            let (_, v) = pool
+                .verify(xml::parse(&signed, &Default::default()).unwrap())
+                .await
+                .unwrap();
             assert!(v.is_ok());
-            let (_, v) = pool.verify(xml::parse(tampered.as_bytes(), &Default::default()).unwrap()).await.unwrap();
+            let (_, v) = pool
+                .verify(xml::parse(tampered.as_bytes(), &Default::default()).unwrap())
+                .await
+                .unwrap();
             assert!(matches!(v, Err(DsigError::DigestMismatch)), "{v:?}");
             // Many at once: batches form.
             let futs: Vec<_> = (0..200)
@@ -237,7 +275,10 @@ mod tests {
             }
         });
         assert_eq!(pool.stats().jobs.load(Ordering::Relaxed), 202);
-        assert!(pool.stats().max_batch_seen.load(Ordering::Relaxed) > 1, "no batch formed under load");
+        assert!(
+            pool.stats().max_batch_seen.load(Ordering::Relaxed) > 1,
+            "no batch formed under load"
+        );
         assert_eq!(pool.queue_depth(), 0);
     }
 
@@ -245,11 +286,17 @@ mod tests {
     fn a_full_queue_refuses_instead_of_growing() {
         let (signed, store) = signed_template();
         let pool = VerifierPool::start(
-            PoolConfig { threads: 1, max_batch: 1, queue_capacity: 2 },
+            PoolConfig {
+                threads: 1,
+                max_batch: 1,
+                queue_capacity: 2,
+            },
             Arc::new(store),
         )
         .unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let doc = xml::parse(&signed, &Default::default()).unwrap();
             // Futures are lazy, so poll them all in one join to enqueue together.

@@ -6,8 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
 
-use std::collections::HashMap;
 use hubgate_protocol::conformance;
+use std::collections::HashMap;
 use std::process::Command;
 
 use serde_json::Value;

@@ -1,9 +1,11 @@
 //! Command-line interface: one file per subcommand.
 
+mod config;
 mod conformance;
 mod correlate;
 mod duis;
 mod parse;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -25,6 +27,11 @@ enum Command {
     /// Check that a Pre-Command carries what the signed request asked for (exit 1 with the
     /// first mismatch).
     Correlate(correlate::Args),
+    /// Run the DCC User Gateway (DUIS over HTTPS) until SIGTERM/SIGINT.
+    Serve(serve::Args),
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(config::Command),
     /// Check the protocol core against the shared conformance corpus and print a summary.
     Conformance(conformance::Args),
     /// DUIS XML-DSig: sign and verify documents.
@@ -39,6 +46,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Duis(c) => duis::run(c),
         Command::Conformance(a) => conformance::run(a),
         Command::Correlate(a) => correlate::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Config(c) => config::run(c),
     }
 }
 

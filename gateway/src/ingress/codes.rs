@@ -19,9 +19,10 @@
 //! | 6 registration | the User is not the registered party for the MPxN at the execution date | `E4` |
 //! | 7 anomaly | a threshold quarantined the request | `E43` |
 //! | — | the gateway is saturated (verification queue full) or cannot store the request | `E44` |
+//! | — | a non-device service this gateway does not provide yet | `E100` |
 //!
 //! `E1`–`E5`, `E11`–`E13`, `E17` and `E19` carry their published DUIS meanings. The published
-//! sources available to this project give no meaning for `E31` or `E40`–`E44`; HubGate uses
+//! sources available to this project give no meaning for `E31`, `E40`–`E44` or `E100`; HubGate uses
 //! them as above and documents the choice here and in the README.
 
 use hubgate_protocol::duis::model::response::ResponseCode;
@@ -107,6 +108,9 @@ pub enum Rejection {
     /// The gateway cannot take the request now.
     #[error("gateway busy: {0}")]
     Busy(String),
+    /// A non-device service this gateway does not provide.
+    #[error("SRV {0} is not provided by this gateway")]
+    NotProvided(String),
 }
 
 impl Rejection {
@@ -129,6 +133,7 @@ impl Rejection {
             Rejection::NotRegistered(_) => "E4",
             Rejection::Quarantined(_) => "E43",
             Rejection::Busy(_) => "E44",
+            Rejection::NotProvided(_) => "E100",
         };
         // Every code above is in the schema's enumeration (a unit test checks it).
         ResponseCode::parse(code).unwrap_or(ResponseCode::I99)
@@ -137,9 +142,13 @@ impl Rejection {
     /// The check (1–7) that produced this rejection; 0 for capacity refusals.
     pub fn check(&self) -> u8 {
         match self {
-            Rejection::Malformed(_) | Rejection::WrongService { .. } | Rejection::CommandVariant { .. } => 1,
+            Rejection::Malformed(_)
+            | Rejection::WrongService { .. }
+            | Rejection::CommandVariant { .. } => 1,
             Rejection::Signature(_) | Rejection::Signer(_) => 2,
-            Rejection::UnknownUser(_) | Rejection::UserSuspended(_) | Rejection::RoleNotPermitted { .. } => 3,
+            Rejection::UnknownUser(_)
+            | Rejection::UserSuspended(_)
+            | Rejection::RoleNotPermitted { .. } => 3,
             Rejection::Replay { .. } => 4,
             Rejection::UnknownDevice(_)
             | Rejection::DeviceType { .. }
@@ -147,7 +156,7 @@ impl Rejection {
             | Rejection::LocalDelivery(_) => 5,
             Rejection::NotRegistered(_) => 6,
             Rejection::Quarantined(_) => 7,
-            Rejection::Busy(_) => 0,
+            Rejection::Busy(_) | Rejection::NotProvided(_) => 0,
         }
     }
 }
@@ -161,20 +170,36 @@ mod tests {
         let all = [
             Rejection::Malformed(String::new()),
             Rejection::WrongService { cv: 1, path: "" },
-            Rejection::CommandVariant { cv: 1, srv: String::new() },
+            Rejection::CommandVariant {
+                cv: 1,
+                srv: String::new(),
+            },
             Rejection::Signature(String::new()),
             Rejection::Signer(String::new()),
             Rejection::UnknownUser(String::new()),
             Rejection::UserSuspended(String::new()),
-            Rejection::RoleNotPermitted { user: String::new(), srv: String::new() },
-            Rejection::Replay { originator: String::new(), counter: 0 },
+            Rejection::RoleNotPermitted {
+                user: String::new(),
+                srv: String::new(),
+            },
+            Rejection::Replay {
+                originator: String::new(),
+                counter: 0,
+            },
             Rejection::UnknownDevice(String::new()),
-            Rejection::DeviceType { device_type: String::new(), srv: String::new() },
-            Rejection::DeviceStatus { status: String::new(), srv: String::new() },
+            Rejection::DeviceType {
+                device_type: String::new(),
+                srv: String::new(),
+            },
+            Rejection::DeviceStatus {
+                status: String::new(),
+                srv: String::new(),
+            },
             Rejection::LocalDelivery(String::new()),
             Rejection::NotRegistered(String::new()),
             Rejection::Quarantined(String::new()),
             Rejection::Busy(String::new()),
+            Rejection::NotProvided(String::new()),
         ];
         let mut seen = std::collections::HashSet::new();
         for r in &all {

@@ -8,6 +8,8 @@
 //! - [`tls`]: the rustls configuration (aws-lc-rs provider, optional mutual TLS).
 
 pub mod codes;
+pub mod devices;
+pub mod pipeline;
 pub mod respond;
 pub mod server;
 pub mod tls;

@@ -72,9 +72,9 @@ impl Responder {
         // requires one. ServiceReference is then unknown; 8.2 is not used as a guess, so the
         // body is a ResponseMessage only when the service is known, else the request is
         // answered at HTTP level (see the server).
-        let (service_reference, service_reference_variant) = answer
-            .service
-            .ok_or_else(|| RespondError::Build("no Service Reference for the response body".into()))?;
+        let (service_reference, service_reference_variant) = answer.service.ok_or_else(|| {
+            RespondError::Build("no Service Reference for the response body".into())
+        })?;
         Ok(Response::new(
             header,
             ResponseBody::ResponseMessage(ResponseMessage {
@@ -88,6 +88,10 @@ impl Responder {
     /// The signed XML of an answer.
     pub fn signed(&self, answer: &Answer, now_ms: i64) -> Result<Vec<u8>, RespondError> {
         let xml = self.model(answer, now_ms)?.to_xml();
-        Ok(dsig::sign_with_certificate(xml.as_bytes(), &self.key, &self.cert)?)
+        Ok(dsig::sign_with_certificate(
+            xml.as_bytes(),
+            &self.key,
+            &self.cert,
+        )?)
     }
 }

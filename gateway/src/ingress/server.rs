@@ -53,7 +53,12 @@ async fn service_endpoint(
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if mime != "application/xml" && mime != "text/xml" {
         return HttpResponse::UnsupportedMediaType()
             .content_type("text/plain; charset=utf-8")
@@ -74,9 +79,13 @@ async fn health() -> HttpResponse {
 
 async fn ready(state: web::Data<State>) -> HttpResponse {
     if state.handler.ready() {
-        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
     } else {
-        HttpResponse::ServiceUnavailable().content_type("text/plain").body("not ready\n")
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("not ready\n")
     }
 }
 
@@ -109,9 +118,16 @@ pub async fn run(
     }
     if let Some((addr, tls)) = listeners.https {
         server = server.bind_rustls_0_23(addr, tls)?;
+        for a in server.addrs() {
+            println!("DUIS listening on https://{a}");
+        }
     }
     if let Some(addr) = listeners.plain_http {
+        let before = server.addrs().len();
         server = server.bind(addr)?;
+        for a in server.addrs().into_iter().skip(before) {
+            println!("DUIS listening on http://{a} (plain HTTP)");
+        }
     }
     let main = server.run();
     match (listeners.metrics, prometheus) {
@@ -128,8 +144,11 @@ pub async fn run(
                 )
             })
             .workers(1)
-            .bind(addr)?
-            .run();
+            .bind(addr)?;
+            for a in metrics.addrs() {
+                println!("metrics listening on http://{a}/metrics");
+            }
+            let metrics = metrics.run();
             let metrics_handle = metrics.handle();
             let r = main.await;
             metrics_handle.stop(true).await;

@@ -1,0 +1,185 @@
+//! `hubgate serve`: the DCC User Gateway.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hubgate_gateway::clock::{Clock, PinnedClock, SystemClock};
+use hubgate_gateway::config::Config;
+use hubgate_gateway::ingress::pipeline::{NoThresholds, Pipeline};
+use hubgate_gateway::ingress::respond::Responder;
+use hubgate_gateway::ingress::server::{self, Listeners};
+use hubgate_gateway::ingress::{devices::InventoryDirectory, tls};
+use hubgate_gateway::inventory::Inventory;
+use hubgate_gateway::pki::Pki;
+use hubgate_gateway::registration::RegistrationData;
+use hubgate_gateway::store::Store;
+use hubgate_gateway::verifier::{PoolConfig, VerifierPool};
+
+/// Arguments of `hubgate serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML; `hubgate config example` prints one). `HUBGATE_*`
+    /// environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (store, local test PKI, TLS files).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// DUIS listener address (port 0 picks a free port; the address is printed).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
+    /// Prometheus metrics listener address.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// A DCC Boxed key folder (e.g. ../shared/conformance/smki): its test Users and its DSP
+    /// XML-signing key replace the local test PKI.
+    #[arg(long, value_name = "DIR")]
+    smki: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS on the DUIS listener (explicit opt-in).
+    #[arg(long)]
+    plain_http: bool,
+    /// Inventory file (CSV or JSON) to import at start; rows in error are reported.
+    #[arg(long, value_name = "FILE")]
+    inventory: Option<PathBuf>,
+    /// Registration data file (CSV or JSON) to load at start.
+    #[arg(long, value_name = "FILE")]
+    registration: Option<PathBuf>,
+}
+
+fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_new(&config.logging.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.logging.json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Runs the gateway until SIGTERM/SIGINT.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let mut config = Config::load(args.config.as_deref(), std::env::vars())?;
+    if let Some(d) = args.data_dir {
+        config.data_dir = d;
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    if let Some(m) = args.metrics_listen {
+        config.metrics_listen = m;
+    }
+    if let Some(s) = args.smki {
+        config.smki_dir = Some(s);
+    }
+    if args.plain_http {
+        config.tls.enabled = false;
+    }
+    config.validate()?;
+    init_logging(&config);
+
+    let clock: Arc<dyn Clock> = match config.clock.pinned_ms() {
+        Some(ms) => Arc::new(PinnedClock::at(ms)),
+        None => Arc::new(SystemClock),
+    };
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let pki = Pki::open(&config, clock.now_ms().div_euclid(1000)).context("opening the PKI")?;
+    println!("{}", pki.summary());
+
+    let store = Arc::new(Store::open(&config.data_dir).context("opening the store")?);
+    let inventory = Arc::new(Inventory::open(Arc::clone(&store)).context("opening the inventory")?);
+    if let Some(path) = &args.inventory {
+        let report =
+            hubgate_gateway::inventory::import::import_file(&inventory, path, Default::default())
+                .with_context(|| format!("importing {}", path.display()))?;
+        println!(
+            "inventory {}: {} rows, {} imported, {} refused",
+            path.display(),
+            report.rows,
+            report.imported,
+            report.failed
+        );
+        for e in &report.errors {
+            println!(
+                "  line {}: {} ({})",
+                e.line,
+                e.reason,
+                e.device_id.as_deref().unwrap_or("no device ID")
+            );
+        }
+    }
+    let registration = Arc::new(RegistrationData::new());
+    if let Some(path) = &args.registration {
+        let report = registration
+            .refresh_from_file(path)
+            .with_context(|| format!("loading registration data {}", path.display()))?;
+        println!(
+            "registration data {}: {}",
+            path.display(),
+            serde_json::to_string(&report.summary(5)).unwrap_or_default()
+        );
+    }
+
+    let users = Arc::new(pki.registry().context("building the User registry")?);
+    let pool_cfg = PoolConfig {
+        threads: config
+            .verifier_pool
+            .threads_for(std::thread::available_parallelism().map_or(2, |n| n.get())),
+        max_batch: config.verifier_pool.max_batch,
+        queue_capacity: config.verifier_pool.queue_capacity,
+    };
+    let pool = VerifierPool::start(pool_cfg, Arc::clone(&users) as _)
+        .context("starting verifier threads")?;
+    let responder = Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone());
+    let pipeline = Arc::new(Pipeline {
+        users,
+        pool,
+        store: Arc::clone(&store),
+        devices: Arc::new(InventoryDirectory::new(Arc::clone(&inventory))),
+        registration,
+        anomaly: Arc::new(NoThresholds),
+        responder,
+        clock,
+        limits: config.limits.xml_limits(),
+    });
+
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let https = if config.tls.enabled {
+        let cert = config.tls_cert_path();
+        let key = config.tls_key_path();
+        let client_ca = if config.tls.mutual_tls {
+            config.client_ca_path()
+        } else {
+            None
+        };
+        Some((
+            config.listen,
+            tls::server_config(&cert, &key, client_ca.as_deref())?,
+        ))
+    } else {
+        None
+    };
+    let plain = if config.tls.enabled {
+        config.plain_http_listen
+    } else {
+        Some(config.listen)
+    };
+    let listeners = Listeners {
+        https,
+        plain_http: plain,
+        metrics: Some(config.metrics_listen),
+        max_body_bytes: config.limits.max_request_bytes,
+        shutdown_timeout_s: 30,
+        workers: 0,
+    };
+    actix_web::rt::System::new().block_on(server::run(listeners, pipeline, Some(prometheus)))?;
+    println!("hubgate: stopped");
+    Ok(0)
+}

@@ -1,0 +1,211 @@
+//! Check 5 against the Smart Metering Inventory, and the non-device services, for the
+//! pipeline.
+//!
+//! Which device types an SRV addresses comes from its GBCS use cases (catalogue): `ECS…`
+//! electricity meters, `GCS…` gas meters and the gas proxy, `CCS…`/`DBCH…` the hub,
+//! `CS01a`/`CS01b` electricity/gas top-ups, `PCS…` the PPMID, and the generic `CS…` security,
+//! firmware and join services any Type 1 device. Type 2 devices (IHD, CAD) take no device
+//! Service Requests.
+//!
+//! Which statuses allow an SRV: every device SR needs the device `Commissioned`, except the
+//! services used while installing and commissioning, which also accept
+//! `InstalledNotCommissioned`: commissioning (8.1.1), credentials (6.15.x, 6.17, 6.21, 6.23,
+//! 6.24.x), joining and the device log (8.7.x, 8.8.x, 8.9, 8.11, 8.12.x), firmware (11.x),
+//! clock synchronisation (6.11) and configuration/firmware reads (6.2.x, 11.2). Local delivery
+//! (CV 2, 3, 6, 7) is refused (E17) unless the device is `InstalledNotCommissioned` or
+//! `Commissioned`.
+
+use std::sync::Arc;
+
+use hubgate_protocol::catalogue::Catalogue;
+use hubgate_protocol::duis::model::request::Request;
+use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
+use hubgate_protocol::duis::model::xsd::Date;
+use hubgate_protocol::hex;
+
+use super::codes::Rejection;
+use super::pipeline::{DeviceDirectory, DeviceFacts};
+use crate::inventory::{DeviceStatus, DeviceType, Eui, Inventory, WanMatrix};
+
+/// The inventory-backed [`DeviceDirectory`].
+#[derive(Debug)]
+pub struct InventoryDirectory {
+    inventory: Arc<Inventory>,
+    wan: WanMatrix,
+}
+
+impl InventoryDirectory {
+    /// Over an inventory, with an empty WAN coverage table.
+    pub fn new(inventory: Arc<Inventory>) -> Self {
+        InventoryDirectory {
+            inventory,
+            wan: WanMatrix::new(),
+        }
+    }
+
+    /// With a WAN coverage table for 12.1.
+    pub fn with_wan_matrix(mut self, wan: WanMatrix) -> Self {
+        self.wan = wan;
+        self
+    }
+}
+
+/// The device types the GBCS use case `name` addresses.
+fn types_of_use_case(name: &str) -> &'static [DeviceType] {
+    use DeviceType::*;
+    const TYPE1: &[DeviceType] = &[Esme, Gsme, Gpf, Chf, Ppmid, Hcalcs];
+    if name.starts_with("ECS") {
+        &[Esme]
+    } else if name.starts_with("GCS") {
+        &[Gsme, Gpf]
+    } else if name.starts_with("CCS") || name.starts_with("DBCH") {
+        &[Chf]
+    } else if name.starts_with("CS01a") {
+        &[Esme]
+    } else if name.starts_with("CS01b") {
+        &[Gsme]
+    } else if name.starts_with("PCS") {
+        &[Ppmid]
+    } else {
+        TYPE1
+    }
+}
+
+/// Whether an SRV may address a device of type `t`.
+pub fn type_fits(srv: &str, t: DeviceType) -> bool {
+    Catalogue::get().srv(srv).is_some_and(|s| {
+        s.use_cases
+            .iter()
+            .any(|u| types_of_use_case(&u.name).contains(&t))
+    })
+}
+
+/// Whether an SRV accepts a device that is installed but not yet commissioned.
+fn allowed_before_commissioning(srv: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "8.1.", "6.15.", "6.17", "6.21", "6.23", "6.24.", "8.7.", "8.8.", "8.9", "8.11", "8.12.",
+        "11.", "6.11", "6.2.",
+    ];
+    PREFIXES
+        .iter()
+        .any(|p| srv == p.trim_end_matches('.') || srv.starts_with(p))
+}
+
+/// Whether a device in `status` may receive `srv`.
+pub fn status_allows(srv: &str, status: DeviceStatus) -> bool {
+    match status {
+        DeviceStatus::Commissioned => true,
+        DeviceStatus::InstalledNotCommissioned => allowed_before_commissioning(srv),
+        _ => false,
+    }
+}
+
+impl DeviceDirectory for InventoryDirectory {
+    fn check_device(&self, target: &[u8; 8], srv: &str, cv: u8) -> Result<DeviceFacts, Rejection> {
+        let device = self
+            .inventory
+            .get(&Eui(*target))
+            .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
+            .ok_or_else(|| Rejection::UnknownDevice(hex::eui_duis(target)))?;
+        if !type_fits(srv, device.device_type) {
+            return Err(Rejection::DeviceType {
+                device_type: device.device_type.to_string(),
+                srv: srv.into(),
+            });
+        }
+        if !status_allows(srv, device.status) {
+            return Err(Rejection::DeviceStatus {
+                status: device.status.to_string(),
+                srv: srv.into(),
+            });
+        }
+        if matches!(cv, 2 | 3 | 6 | 7)
+            && !matches!(
+                device.status,
+                DeviceStatus::InstalledNotCommissioned | DeviceStatus::Commissioned
+            )
+        {
+            return Err(Rejection::LocalDelivery(format!(
+                "device status {}",
+                device.status
+            )));
+        }
+        // The MPxNs registration data is checked against: the device's own, else those of the
+        // meter it is associated with.
+        let mut mpxns: Vec<String> = device
+            .import_mpxn
+            .iter()
+            .chain(&device.export_mpan)
+            .cloned()
+            .collect();
+        if mpxns.is_empty()
+            && let Some(meter) = device.associated_with
+            && let Ok(Some(m)) = self.inventory.get(&meter)
+        {
+            mpxns.extend(m.import_mpxn.iter().chain(&m.export_mpan).cloned());
+        }
+        Ok(DeviceFacts { mpxns })
+    }
+
+    fn non_device(
+        &self,
+        request: &Request,
+        now_ms: i64,
+    ) -> Result<(ResponseCode, Option<ResponsePayload>), Rejection> {
+        let (y, m, d) = crate::clock::civil_from_days(now_ms.div_euclid(86_400_000));
+        let today =
+            Date::new(&format!("{y:04}-{m:02}-{d:02}")).map_err(|e| Rejection::Busy(e.0))?;
+        match crate::inventory::handle(&self.inventory, &self.wan, &request.body, &today) {
+            Ok(Some(outcome)) => Ok((outcome.code, outcome.payload)),
+            Ok(None) => Err(Rejection::NotProvided(
+                request.header.service_reference_variant.to_string(),
+            )),
+            Err(e) => Err(Rejection::Busy(format!("inventory: {e}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn srvs_address_the_right_device_types() {
+        assert!(type_fits("4.1.1", DeviceType::Esme));
+        assert!(type_fits("4.1.1", DeviceType::Gsme));
+        assert!(!type_fits("4.1.1", DeviceType::Chf));
+        assert!(type_fits("7.1", DeviceType::Esme));
+        assert!(!type_fits("7.1", DeviceType::Gsme));
+        assert!(type_fits("6.31", DeviceType::Chf));
+        assert!(type_fits("11.2", DeviceType::Ppmid));
+        assert!(!type_fits("11.2", DeviceType::Ihd));
+        assert!(!type_fits("9.9.9", DeviceType::Esme));
+    }
+
+    #[test]
+    fn statuses_allow_what_installation_needs() {
+        assert!(status_allows("4.1.1", DeviceStatus::Commissioned));
+        assert!(!status_allows(
+            "4.1.1",
+            DeviceStatus::InstalledNotCommissioned
+        ));
+        assert!(status_allows(
+            "8.1.1",
+            DeviceStatus::InstalledNotCommissioned
+        ));
+        assert!(status_allows(
+            "6.15.1",
+            DeviceStatus::InstalledNotCommissioned
+        ));
+        assert!(status_allows(
+            "11.2",
+            DeviceStatus::InstalledNotCommissioned
+        ));
+        assert!(!status_allows(
+            "6.20.1",
+            DeviceStatus::InstalledNotCommissioned
+        ));
+        assert!(!status_allows("8.1.1", DeviceStatus::Pending));
+        assert!(!status_allows("4.1.1", DeviceStatus::Decommissioned));
+    }
+}

@@ -1,0 +1,447 @@
+//! The Section H4 checks, in order, for one request; and the synchronous answer.
+//!
+//! Nothing changes state until every check has passed: the counter is only recorded (and a
+//! Transform's RequestID only consumed) once the request is accepted, so a refused request
+//! leaves the gateway exactly as it was.
+
+use std::sync::Arc;
+
+use actix_web::web::Bytes;
+use hubgate_protocol::catalogue::{Catalogue, Role};
+use hubgate_protocol::duis::dsig::DsigError;
+use hubgate_protocol::duis::model::header::{RequestId, ServiceReference, ServiceReferenceVariant};
+use hubgate_protocol::duis::model::request::Request;
+use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
+use hubgate_protocol::duis::xml::{self, Document, Limits};
+use hubgate_protocol::duis::{NS_SR, reader};
+use hubgate_protocol::hex;
+
+use super::codes::Rejection;
+use super::respond::{Answer, Responder};
+use super::server::RequestTimer;
+use super::{Handler, Reply, Service};
+use crate::clock::{Clock, parse_rfc3339_ms};
+use crate::registration::{Date, RegistrationData};
+use crate::store::Store;
+use crate::users::{AccessError, UserRegistry};
+use crate::verifier::{PoolError, VerifierPool};
+
+/// What a device check needs to know about the target device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFacts {
+    /// The MPxNs registration data is checked against (import and export, the device's own
+    /// or its meter's); empty for devices with none (a hub on its own).
+    pub mpxns: Vec<String>,
+}
+
+/// The Smart Metering Inventory as the pipeline sees it: check 5 and the non-device
+/// services.
+pub trait DeviceDirectory: Send + Sync {
+    /// Check 5: the target exists (E19), its type fits the SRV (E11), its status allows the
+    /// SRV (E5), and local delivery is allowed (E17).
+    fn check_device(&self, target: &[u8; 8], srv: &str, cv: u8) -> Result<DeviceFacts, Rejection>;
+
+    /// Runs a non-device service (CV 8 or 2) that passed every check; returns the code and
+    /// payload of the answer.
+    fn non_device(
+        &self,
+        request: &Request,
+        now_ms: i64,
+    ) -> Result<(ResponseCode, Option<ResponsePayload>), Rejection>;
+}
+
+/// Anomaly detection (check 7): thresholds come later; the hook and its metric are here.
+pub trait AnomalyHook: Send + Sync {
+    /// `Err` quarantines the request.
+    fn check(&self, originator: &[u8; 8], srv: &str) -> Result<(), Rejection>;
+}
+
+/// The hook that lets everything through (and counts it).
+#[derive(Debug, Default)]
+pub struct NoThresholds;
+
+impl AnomalyHook for NoThresholds {
+    fn check(&self, _originator: &[u8; 8], _srv: &str) -> Result<(), Rejection> {
+        metrics::counter!(metric::ANOMALY_CHECKS_TOTAL).increment(1);
+        Ok(())
+    }
+}
+
+/// Names of the pipeline's metrics.
+pub mod metric {
+    /// Counter: requests refused, by check number (1–7, 0 = capacity).
+    pub const REJECTED_TOTAL: &str = "hubgate_ingress_rejected_total";
+    /// Counter: anomaly-detection checks run.
+    pub const ANOMALY_CHECKS_TOTAL: &str = "hubgate_anomaly_checks_total";
+    /// Histogram: seconds spent in each stage (label `stage`).
+    pub const STAGE_SECONDS: &str = "hubgate_ingress_stage_seconds";
+}
+
+/// Everything the checks consult.
+pub struct Pipeline {
+    /// Users, their roles and XML-signing certificates.
+    pub users: Arc<UserRegistry>,
+    /// The signature verifier pool (resolving signers among the Users).
+    pub pool: VerifierPool,
+    /// Counters and the Transform register.
+    pub store: Arc<Store>,
+    /// The Smart Metering Inventory.
+    pub devices: Arc<dyn DeviceDirectory>,
+    /// Registration data.
+    pub registration: Arc<RegistrationData>,
+    /// Anomaly detection.
+    pub anomaly: Arc<dyn AnomalyHook>,
+    /// Signs the answers.
+    pub responder: Responder,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// XML reader limits.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("users", &self.users.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request that passed every check.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The typed request.
+    pub request: Request,
+    /// The role under which the User sent it.
+    pub role: Role,
+}
+
+/// The lenient view of a request that could not be read in full: enough to address an
+/// error response.
+fn salvage(
+    doc: &Document,
+) -> (
+    Option<RequestId>,
+    Option<(ServiceReference, ServiceReferenceVariant)>,
+) {
+    let header = doc.root.first_child(NS_SR, "Header");
+    let text = |name: &str| {
+        header
+            .and_then(|h| h.first_child(NS_SR, name))
+            .map(|e| e.text().to_string())
+    };
+    let id = text("RequestID").and_then(|s| RequestId::parse(&s).ok());
+    let sr = text("ServiceReference").and_then(|s| ServiceReference::parse(&s));
+    let srv = text("ServiceReferenceVariant").and_then(|s| ServiceReferenceVariant::parse(&s));
+    (id, sr.zip(srv))
+}
+
+/// Transform requests (CV 4) whose RequestID a Signed Pre-Command (CV 5/6/7) may still
+/// reuse: `originator:counter` → SRV.
+const TRANSFORMS: redb::TableDefinition<'static, &'static str, &'static [u8]> =
+    redb::TableDefinition::new("ingress_transforms");
+
+fn transform_key(id: &RequestId) -> String {
+    format!("{}:{}", hex::eui(&id.originator), id.counter)
+}
+
+impl Pipeline {
+    /// Runs the checks. `Err` carries what is known of the request for the error response.
+    pub async fn check(
+        &self,
+        service: Service,
+        body: &[u8],
+    ) -> Result<
+        Accepted,
+        (
+            Rejection,
+            Option<RequestId>,
+            Option<(ServiceReference, ServiceReferenceVariant)>,
+        ),
+    > {
+        // 1. Structure.
+        let doc = xml::parse(body, &self.limits)
+            .map_err(|e| (Rejection::Malformed(e.to_string()), None, None))?;
+        let request = match reader::read_request(&doc) {
+            Ok(r) => r,
+            Err(e) => {
+                let (id, svc) = salvage(&doc);
+                return Err((Rejection::Malformed(e.to_string()), id, svc));
+            }
+        };
+        let id = request.header.request_id;
+        let svc = Some((
+            request.header.service_reference,
+            request.header.service_reference_variant,
+        ));
+        let fail = |r: Rejection| (r, Some(id), svc);
+        let cv = request.header.command_variant.as_u8();
+        if !service.accepts(cv) {
+            return Err(fail(Rejection::WrongService {
+                cv,
+                path: service.path(),
+            }));
+        }
+        let srv_name = request.header.service_reference_variant.to_string();
+        let srv = Catalogue::get()
+            .srv(&srv_name)
+            .ok_or_else(|| fail(Rejection::Malformed(format!("unknown SRV {srv_name}"))))?;
+        if !srv.allows_command_variant(cv) {
+            return Err(fail(Rejection::CommandVariant {
+                cv,
+                srv: srv_name.clone(),
+            }));
+        }
+        if let Err(e) = request.check_consistency() {
+            return Err(fail(Rejection::Malformed(e.to_string())));
+        }
+
+        // 2. Signature, on the verifier pool; then the signer's certificate.
+        let (_doc, verdict) = self.pool.verify(doc).await.map_err(|e| {
+            fail(match e {
+                PoolError::Busy => Rejection::Busy("signature verification queue is full".into()),
+                PoolError::Stopped => Rejection::Busy("shutting down".into()),
+            })
+        })?;
+        let verified = verdict.map_err(|e| {
+            fail(match e {
+                DsigError::UnknownCertificate(serial) => {
+                    Rejection::Signer(AccessError::UnknownSigner(serial).to_string())
+                }
+                other => Rejection::Signature(other.to_string()),
+            })
+        })?;
+        let now_ms = self.clock.now_ms();
+        let serial = verified.serial.unwrap_or_default();
+        self.users
+            .check_signer(&id.originator, &serial, now_ms.div_euclid(1000))
+            .map_err(|e| fail(Rejection::Signer(e.to_string())))?;
+
+        // 3. User and role.
+        let authorised = self
+            .users
+            .authorise(&id.originator, &srv_name)
+            .map_err(|e| {
+                fail(match e {
+                    AccessError::UnknownUser(u) => Rejection::UnknownUser(u),
+                    AccessError::Suspended(u) => Rejection::UserSuspended(u),
+                    other => Rejection::RoleNotPermitted {
+                        user: hex::eui_duis(&id.originator),
+                        srv: other.to_string(),
+                    },
+                })
+            })?;
+        let role = authorised.role;
+        let roles = authorised.user.roles.clone();
+
+        // 4. Counter: strictly increasing, except that CV 5/6/7 reuse their Transform's
+        // RequestID (PROTOCOLS.md §1.7).
+        let reuses_transform = matches!(cv, 5..=7);
+        if reuses_transform {
+            let pending: Option<String> = self
+                .store
+                .get_json(TRANSFORMS, transform_key(&id).as_str())
+                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+            match pending {
+                Some(srv_of_transform) if srv_of_transform == srv_name => {}
+                _ => {
+                    return Err(fail(Rejection::Replay {
+                        originator: hex::eui_duis(&id.originator),
+                        counter: id.counter,
+                    }));
+                }
+            }
+        } else {
+            let last = self
+                .store
+                .counter_last(id.originator)
+                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+            if last.is_some_and(|l| id.counter <= l) {
+                return Err(fail(Rejection::Replay {
+                    originator: hex::eui_duis(&id.originator),
+                    counter: id.counter,
+                }));
+            }
+        }
+
+        // 5. Device; 6. registration data (non-critical device SRs).
+        if !srv.non_device {
+            let facts = self
+                .devices
+                .check_device(&id.target, &srv_name, cv)
+                .map_err(fail)?;
+            if !srv.critical && !facts.mpxns.is_empty() {
+                let at_ms = request
+                    .body
+                    .execution_date_time()
+                    .and_then(|d| parse_rfc3339_ms(d.as_str()))
+                    .unwrap_or(now_ms);
+                let date = Date::gb_from_unix_ms(at_ms)
+                    .map_err(|e| fail(Rejection::Malformed(format!("ExecutionDateTime: {e}"))))?;
+                let mut refusal = None;
+                let ok = facts.mpxns.iter().any(|mpxn| {
+                    match self
+                        .registration
+                        .authorised(id.originator, &roles, mpxn, date)
+                    {
+                        Ok(()) => true,
+                        Err(e) => {
+                            refusal.get_or_insert(e);
+                            false
+                        }
+                    }
+                });
+                if !ok {
+                    let reason = refusal.map_or_else(String::new, |e| e.to_string());
+                    return Err(fail(Rejection::NotRegistered(reason)));
+                }
+            }
+        }
+
+        // 7. Anomaly detection.
+        self.anomaly
+            .check(&id.originator, &srv_name)
+            .map_err(fail)?;
+
+        // Accepted: record the counter (atomically re-checked), register or consume the
+        // Transform.
+        if reuses_transform {
+            self.store
+                .remove(TRANSFORMS, transform_key(&id).as_str())
+                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+        } else {
+            let fresh = self
+                .store
+                .counter_accept(id.originator, id.counter)
+                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+            if !fresh {
+                return Err(fail(Rejection::Replay {
+                    originator: hex::eui_duis(&id.originator),
+                    counter: id.counter,
+                }));
+            }
+            if cv == 4 {
+                self.store
+                    .put_json(TRANSFORMS, transform_key(&id).as_str(), &srv_name)
+                    .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+            }
+        }
+        Ok(Accepted { request, role })
+    }
+
+    /// The synchronous answer to an accepted request.
+    fn answer(&self, accepted: &Accepted, now_ms: i64) -> Result<Answer, Rejection> {
+        let h = &accepted.request.header;
+        let srv = Catalogue::get().srv(&h.service_reference_variant.to_string());
+        let service = Some((h.service_reference, h.service_reference_variant));
+        if srv.is_some_and(|s| s.non_device) {
+            let (code, payload) = self.devices.non_device(&accepted.request, now_ms)?;
+            return Ok(Answer {
+                request_id: Some(h.request_id),
+                with_response_id: false,
+                code,
+                service,
+                payload,
+            });
+        }
+        Ok(Answer {
+            request_id: Some(h.request_id),
+            with_response_id: false,
+            code: ResponseCode::I99,
+            service,
+            payload: None,
+        })
+    }
+
+    fn reply(&self, answer: &Answer, now_ms: i64, status: u16) -> Reply {
+        match self.responder.signed(answer, now_ms) {
+            Ok(body) => Reply {
+                status,
+                content_type: "application/xml",
+                body,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "could not build a response");
+                Reply {
+                    status: 500,
+                    content_type: "text/plain; charset=utf-8",
+                    body: b"internal error\n".to_vec(),
+                }
+            }
+        }
+    }
+
+    async fn process(&self, service: Service, body: Bytes) -> Reply {
+        let timer = RequestTimer::start();
+        let now_ms = self.clock.now_ms();
+        let (answer, status, srv, cv) = match self.check(service, &body).await {
+            Ok(accepted) => {
+                let srv = accepted
+                    .request
+                    .header
+                    .service_reference_variant
+                    .to_string();
+                let cv = accepted.request.header.command_variant.as_u8().to_string();
+                match self.answer(&accepted, now_ms) {
+                    Ok(a) => (a, 200, srv, cv),
+                    Err(r) => {
+                        let h = &accepted.request.header;
+                        let a = Answer {
+                            request_id: Some(h.request_id),
+                            with_response_id: false,
+                            code: r.code(),
+                            service: Some((h.service_reference, h.service_reference_variant)),
+                            payload: None,
+                        };
+                        (a, 200, srv, cv)
+                    }
+                }
+            }
+            Err((rejection, id, svc)) => {
+                metrics::counter!(metric::REJECTED_TOTAL, "check" => rejection.check().to_string())
+                    .increment(1);
+                tracing::info!(code = %rejection.code(), reason = %rejection, "request refused");
+                let srv = svc.map_or_else(|| "unknown".to_string(), |(_, v)| v.to_string());
+                let Some(service_pair) = svc else {
+                    // Too broken to address a DUIS response: answer at HTTP level.
+                    timer.finish(service, "unknown", "unknown", rejection.code().as_str());
+                    return Reply {
+                        status: 400,
+                        content_type: "text/plain; charset=utf-8",
+                        body: format!("{}: {rejection}\n", rejection.code()).into_bytes(),
+                    };
+                };
+                let status = if matches!(rejection, Rejection::Busy(_)) {
+                    503
+                } else {
+                    200
+                };
+                let a = Answer {
+                    request_id: id,
+                    with_response_id: false,
+                    code: rejection.code(),
+                    service: Some(service_pair),
+                    payload: None,
+                };
+                (a, status, srv, "unknown".to_string())
+            }
+        };
+        let reply = self.reply(&answer, now_ms, status);
+        timer.finish(service, &srv, &cv, answer.code.as_str());
+        reply
+    }
+}
+
+impl Handler for Pipeline {
+    fn handle(
+        &self,
+        service: Service,
+        body: Bytes,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send + '_>> {
+        Box::pin(self.process(service, body))
+    }
+
+    fn ready(&self) -> bool {
+        true
+    }
+}
