@@ -27,6 +27,10 @@ pub struct SignArgs {
     /// The certificate of that key; its issuer and serial go into KeyInfo.
     #[arg(long, value_name = "CERT")]
     cert: PathBuf,
+    /// Replace the RequestID counter before signing: a decimal number, or `now` for the
+    /// current time in milliseconds (the DCC Boxed convention). By default it is kept.
+    #[arg(long, value_name = "N|now")]
+    counter: Option<String>,
     /// The DUIS document to sign (`-` for standard input). Any existing signature is replaced.
     file: String,
 }
@@ -84,7 +88,19 @@ fn sign(a: SignArgs) -> anyhow::Result<i32> {
             a.cert.display()
         );
     }
-    let doc = super::read_input(&a.file)?;
+    let mut doc = super::read_input(&a.file)?;
+    if let Some(c) = &a.counter {
+        let n: u64 = if c == "now" {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        } else {
+            c.parse()
+                .with_context(|| format!("--counter {c:?}: not a decimal number or `now`"))?
+        };
+        doc = with_counter(&doc, n)
+            .with_context(|| format!("{}: cannot set the RequestID counter", a.file))?;
+    }
     if let (Some(originator), Some(eui)) = (request_originator(&doc), cert.eui())
         && eui != originator
     {
@@ -100,6 +116,27 @@ fn sign(a: SignArgs) -> anyhow::Result<i32> {
     out.write_all(&signed)?;
     out.write_all(b"\n")?;
     Ok(0)
+}
+
+/// The document with its RequestID counter replaced (the document is re-serialised).
+fn with_counter(doc: &[u8], counter: u64) -> anyhow::Result<Vec<u8>> {
+    use hubgate_protocol::duis::{NS_SR, xml};
+    let mut d = xml::parse(doc, &xml::Limits::default())?;
+    let header = d
+        .root
+        .child_elements_mut()
+        .find(|e| e.is(NS_SR, "Header"))
+        .context("no sr:Header")?;
+    let id = header
+        .child_elements_mut()
+        .find(|e| e.is(NS_SR, "RequestID"))
+        .context("no sr:Header/sr:RequestID")?;
+    let text = id.text().to_string();
+    let (prefix, _) = text.rsplit_once(':').context("RequestID has no counter")?;
+    let new = format!("{prefix}:{counter}");
+    id.children.clear();
+    id.push_text(&new);
+    Ok(d.to_xml_string().into_bytes())
 }
 
 /// The originator EUI of a Request's RequestID, if the document is a readable Request.

@@ -45,6 +45,9 @@ pub struct Args {
     /// Registration data file (CSV or JSON) to load at start.
     #[arg(long, value_name = "FILE")]
     registration: Option<PathBuf>,
+    /// SM WAN coverage table (CSV) for 12.1 Request WAN Matrix.
+    #[arg(long, value_name = "FILE")]
+    wan_matrix: Option<PathBuf>,
 }
 
 fn init_logging(config: &Config) {
@@ -125,6 +128,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
     }
 
+    let wan = match &args.wan_matrix {
+        Some(p) => hubgate_gateway::inventory::WanMatrix::load(p)
+            .with_context(|| format!("loading the WAN coverage table {}", p.display()))?,
+        None => hubgate_gateway::inventory::WanMatrix::new(),
+    };
     let users = Arc::new(pki.registry().context("building the User registry")?);
     let pool_cfg = PoolConfig {
         threads: config
@@ -140,7 +148,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         users,
         pool,
         store: Arc::clone(&store),
-        devices: Arc::new(InventoryDirectory::new(Arc::clone(&inventory))),
+        devices: Arc::new(InventoryDirectory::new(Arc::clone(&inventory)).with_wan_matrix(wan)),
         registration,
         anomaly: Arc::new(NoThresholds),
         responder,

@@ -4,7 +4,8 @@
 //! Which device types an SRV addresses comes from its GBCS use cases (catalogue): `ECS…`
 //! electricity meters, `GCS…` gas meters and the gas proxy, `CCS…`/`DBCH…` the hub,
 //! `CS01a`/`CS01b` electricity/gas top-ups, `PCS…` the PPMID, and the generic `CS…` security,
-//! firmware and join services any Type 1 device. Type 2 devices (IHD, CAD) take no device
+//! firmware and join services any Type 1 device; `ECS26i`/`ECS26n` (identity reads) go to the
+//! hub function, as the RTDS corpus shows. Type 2 devices (IHD, CAD) take no device
 //! Service Requests.
 //!
 //! Which statuses allow an SRV: every device SR needs the device `Commissioned`, except the
@@ -54,7 +55,10 @@ impl InventoryDirectory {
 fn types_of_use_case(name: &str) -> &'static [DeviceType] {
     use DeviceType::*;
     const TYPE1: &[DeviceType] = &[Esme, Gsme, Gpf, Chf, Ppmid, Hcalcs];
-    if name.starts_with("ECS") {
+    // Reads of device identity that the RTDS corpus addresses to the hub function.
+    if matches!(name, "ECS26i" | "ECS26n") {
+        &[Chf]
+    } else if name.starts_with("ECS") {
         &[Esme]
     } else if name.starts_with("GCS") {
         &[Gsme, Gpf]
