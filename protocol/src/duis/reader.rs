@@ -632,29 +632,46 @@ fn expect_kid<'a>(
 ///
 /// [`ReadError`] naming the first place where the document departs from the schema.
 pub fn read_request(doc: &Document) -> Result<Request, ReadError> {
+    let (schema_version, header, body, signature) =
+        read_document(doc, "Request", read_request_header, read_body)?;
+    Ok(Request {
+        schema_version,
+        header,
+        body,
+        signature,
+    })
+}
+
+/// The parts of a request or response document: `schemaVersion`, the `Header`, the `Body`
+/// and a trailing `ds:Signature`.
+type DocumentParts<H, B> = (crate::duis::model::xsd::Decimal, H, B, Option<Element>);
+
+/// Reads the document element `sr:<root>`: its attributes, then `Header` and `Body` with the
+/// given readers, then an optional `ds:Signature` and nothing else.
+fn read_document<H, B>(
+    doc: &Document,
+    root_name: &'static str,
+    read_header: fn(&Element, &Path<'_>) -> Result<H, ReadError>,
+    read_body: fn(&Element, &Path<'_>) -> Result<B, ReadError>,
+) -> Result<DocumentParts<H, B>, ReadError> {
     let root = &doc.root;
     let path = Path::ROOT;
-    if !root.is(NS_SR, "Request") {
+    if !root.is(NS_SR, root_name) {
         return Err(path.error(ReadErrorKind::WrongRoot {
-            expected: "Request",
+            expected: root_name,
             found: root.qname().into_owned(),
         }));
     }
     let schema_version = root_attrs(root)?;
     let (kids, signature) = root_children(root, &path)?;
     let header_el = expect_kid(&kids, 0, "Header", &path)?;
-    let header = read_request_header(header_el, &path.child("Header"))?;
+    let header = read_header(header_el, &path.child("Header"))?;
     let body_el = expect_kid(&kids, 1, "Body", &path)?;
     let body = read_body(body_el, &path.child("Body"))?;
     if let Some(extra) = kids.get(2) {
         return Err(path.error(ReadErrorKind::Unexpected(extra.local.clone())));
     }
-    Ok(Request {
-        schema_version,
-        header,
-        body,
-        signature: signature.cloned(),
-    })
+    Ok((schema_version, header, body, signature.cloned()))
 }
 
 fn read_request_id(el: &Element, path: &Path<'_>) -> Result<RequestId, ReadError> {
@@ -662,6 +679,23 @@ fn read_request_id(el: &Element, path: &Path<'_>) -> Result<RequestId, ReadError
     let text = text_content(el, path)?;
     text.parse::<RequestId>()
         .map_err(|e| path.invalid(e.to_string()))
+}
+
+fn read_service_reference(el: &Element, path: &Path<'_>) -> Result<ServiceReference, ReadError> {
+    check_attrs(el, path, &[])?;
+    let t = text_content(el, path)?;
+    ServiceReference::parse(&t)
+        .ok_or_else(|| path.invalid(format!("unknown Service Reference {t:?}")))
+}
+
+fn read_service_reference_variant(
+    el: &Element,
+    path: &Path<'_>,
+) -> Result<ServiceReferenceVariant, ReadError> {
+    check_attrs(el, path, &[])?;
+    let t = text_content(el, path)?;
+    ServiceReferenceVariant::parse(&t)
+        .ok_or_else(|| path.invalid(format!("unknown Service Reference Variant {t:?}")))
 }
 
 fn read_request_header(el: &Element, path: &Path<'_>) -> Result<RequestHeader, ReadError> {
@@ -675,18 +709,9 @@ fn read_request_header(el: &Element, path: &Path<'_>) -> Result<RequestHeader, R
         let t = text_content(e, p)?;
         CommandVariant::parse(&t).map_err(|m| p.invalid(m))
     })?;
-    let service_reference = c.one("ServiceReference", |e, p| {
-        check_attrs(e, p, &[])?;
-        let t = text_content(e, p)?;
-        ServiceReference::parse(&t)
-            .ok_or_else(|| p.invalid(format!("unknown Service Reference {t:?}")))
-    })?;
-    let service_reference_variant = c.one("ServiceReferenceVariant", |e, p| {
-        check_attrs(e, p, &[])?;
-        let t = text_content(e, p)?;
-        ServiceReferenceVariant::parse(&t)
-            .ok_or_else(|| p.invalid(format!("unknown Service Reference Variant {t:?}")))
-    })?;
+    let service_reference = c.one("ServiceReference", read_service_reference)?;
+    let service_reference_variant =
+        c.one("ServiceReferenceVariant", read_service_reference_variant)?;
     c.finish()?;
     Ok(RequestHeader {
         request_id,
@@ -712,28 +737,13 @@ fn read_body(el: &Element, path: &Path<'_>) -> Result<Body, ReadError> {
 ///
 /// [`ReadError`] naming the first place where the document departs from the schema.
 pub fn read_response(doc: &Document) -> Result<Response, ReadError> {
-    let root = &doc.root;
-    let path = Path::ROOT;
-    if !root.is(NS_SR, "Response") {
-        return Err(path.error(ReadErrorKind::WrongRoot {
-            expected: "Response",
-            found: root.qname().into_owned(),
-        }));
-    }
-    let schema_version = root_attrs(root)?;
-    let (kids, signature) = root_children(root, &path)?;
-    let header_el = expect_kid(&kids, 0, "Header", &path)?;
-    let header = read_response_header(header_el, &path.child("Header"))?;
-    let body_el = expect_kid(&kids, 1, "Body", &path)?;
-    let body = read_response_body(body_el, &path.child("Body"))?;
-    if let Some(extra) = kids.get(2) {
-        return Err(path.error(ReadErrorKind::Unexpected(extra.local.clone())));
-    }
+    let (schema_version, header, body, signature) =
+        read_document(doc, "Response", read_response_header, read_response_body)?;
     Ok(Response {
         schema_version,
         header,
         body,
-        signature: signature.cloned(),
+        signature,
     })
 }
 
@@ -789,18 +799,9 @@ fn read_response_body(el: &Element, path: &Path<'_>) -> Result<ResponseBody, Rea
 fn read_response_message(el: &Element, path: &Path<'_>) -> Result<ResponseMessage, ReadError> {
     check_attrs(el, path, &[])?;
     let mut c = Cursor::new(el, path)?;
-    let service_reference = c.one("ServiceReference", |e, p| {
-        check_attrs(e, p, &[])?;
-        let t = text_content(e, p)?;
-        ServiceReference::parse(&t)
-            .ok_or_else(|| p.invalid(format!("unknown Service Reference {t:?}")))
-    })?;
-    let service_reference_variant = c.one("ServiceReferenceVariant", |e, p| {
-        check_attrs(e, p, &[])?;
-        let t = text_content(e, p)?;
-        ServiceReferenceVariant::parse(&t)
-            .ok_or_else(|| p.invalid(format!("unknown Service Reference Variant {t:?}")))
-    })?;
+    let service_reference = c.one("ServiceReference", read_service_reference)?;
+    let service_reference_variant =
+        c.one("ServiceReferenceVariant", read_service_reference_variant)?;
     let payload = match c.peek() {
         None => None,
         Some("GBCSPayload") => Some(ResponsePayload::GbcsPayload(

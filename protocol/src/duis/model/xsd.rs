@@ -402,7 +402,8 @@ pub trait XsdEnum: Sized + Copy + 'static {
     }
 }
 
-/// Defines a Rust enum for an XML Schema enumeration, with [`XsdEnum`] and [`Leaf`].
+/// Defines a Rust enum for an XML Schema enumeration, with [`XsdEnum`] and [`Leaf`]; each
+/// variant is documented with its value.
 macro_rules! xsd_enum {
     (
         $(#[$meta:meta])*
@@ -413,7 +414,7 @@ macro_rules! xsd_enum {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum $name {
-            $( $(#[$vmeta])* $variant, )+
+            $( $(#[$vmeta])* #[doc = concat!("`", $value, "`.")] $variant, )+
         }
 
         impl $crate::duis::model::xsd::XsdEnum for $name {

@@ -10,27 +10,13 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:RequestCustomerIdentificationNumber`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RequestCustomerIdentificationNumber;
-
-impl rd::FromXml for RequestCustomerIdentificationNumber {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(RequestCustomerIdentificationNumber)
-    }
-}
-
-impl wr::ToXml for RequestCustomerIdentificationNumber {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
+duis_type! {
+    /// XSD complex type `sr:RequestCustomerIdentificationNumber`.
+    empty RequestCustomerIdentificationNumber;
 }

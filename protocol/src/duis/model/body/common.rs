@@ -10,824 +10,206 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:Date`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DateType {
-    /// `Year`.
-    pub year: Year,
-    /// `Month`.
-    pub month: Month,
-    /// `DayOfMonth`.
-    pub day_of_month: DayOfMonth,
-    /// `DayOfWeek`.
-    pub day_of_week: DayOfWeek,
-}
-
-impl rd::FromXml for DateType {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let year = c.one("Year", Year::from_xml)?;
-        let month = c.one("Month", Month::from_xml)?;
-        let day_of_month = c.one("DayOfMonth", DayOfMonth::from_xml)?;
-        let day_of_week = c.one("DayOfWeek", DayOfWeek::from_xml)?;
-        c.finish()?;
-        Ok(DateType {
-            year,
-            month,
-            day_of_month,
-            day_of_week,
-        })
+duis_type! {
+    /// XSD complex type `sr:Date`.
+    struct DateType {
+        year: Year = one child("Year"),
+        month: Month = one child("Month"),
+        day_of_month: DayOfMonth = one child("DayOfMonth"),
+        day_of_week: DayOfWeek = one child("DayOfWeek"),
     }
 }
 
-impl wr::ToXml for DateType {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Year", &self.year);
-        w.child("Month", &self.month);
-        w.child("DayOfMonth", &self.day_of_month);
-        w.child("DayOfWeek", &self.day_of_week);
+duis_type! {
+    /// XSD complex type `sr:Year`.
+    ///
+    /// The same content as [`GasYearWithWildcards`].
+    enum Year ["SpecifiedYear", "NonSpecifiedYear"] nullable(false) {
+        SpecifiedYear(u64) = one leaf("SpecifiedYear", F7),
+        NonSpecifiedYear(NoType) = one child("NonSpecifiedYear"),
     }
 }
 
-/// XSD complex type `sr:Year`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Year {
-    /// `SpecifiedYear`.
-    SpecifiedYear(u64),
-    /// `NonSpecifiedYear`.
-    NonSpecifiedYear(NoType),
+duis_type! {
+    /// XSD complex type `sr:NoType`.
+    empty NoType;
 }
 
-impl rd::ReadGroup for Year {
-    const FIRST: &'static [&'static str] = &["SpecifiedYear", "NonSpecifiedYear"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedYear") => Ok(Year::SpecifiedYear(
-                c.one("SpecifiedYear", rd::leaf::<u64>(&F7))?,
-            )),
-            Some("NonSpecifiedYear") => Ok(Year::NonSpecifiedYear(
-                c.one("NonSpecifiedYear", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:Month`.
+    ///
+    /// The same content as [`GasMonthWithWildcards`].
+    enum Month ["SpecifiedMonth", "NonSpecifiedMonth"] nullable(false) {
+        SpecifiedMonth(u64) = one leaf("SpecifiedMonth", F8),
+        NonSpecifiedMonth(NoType) = one child("NonSpecifiedMonth"),
     }
 }
 
-impl wr::WriteGroup for Year {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            Year::SpecifiedYear(v) => {
-                w.leaf("SpecifiedYear", v, &F7);
-            }
-            Year::NonSpecifiedYear(v) => {
-                w.child("NonSpecifiedYear", v);
-            }
-        }
+duis_type! {
+    /// XSD complex type `sr:DayOfMonth`.
+    enum DayOfMonth [
+        "SpecifiedDayOfMonth", "LastDayOfMonth", "SecondLastDayOfMonth", "NonSpecifiedDayOfMonth",
+    ] nullable(false) {
+        SpecifiedDayOfMonth(u64) = one leaf("SpecifiedDayOfMonth", F9),
+        LastDayOfMonth(NoType) = one child("LastDayOfMonth"),
+        SecondLastDayOfMonth(NoType) = one child("SecondLastDayOfMonth"),
+        NonSpecifiedDayOfMonth(NoType) = one child("NonSpecifiedDayOfMonth"),
     }
 }
 
-impl rd::FromXml for Year {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+duis_type! {
+    /// XSD complex type `sr:DayOfWeek`.
+    ///
+    /// The same content as [`GasDayOfWeekWithWildcards`].
+    enum DayOfWeek ["SpecifiedDayOfWeek", "NonSpecifiedDayOfWeek"] nullable(false) {
+        SpecifiedDayOfWeek(u64) = one leaf("SpecifiedDayOfWeek", F5),
+        NonSpecifiedDayOfWeek(NoType) = one child("NonSpecifiedDayOfWeek"),
     }
 }
 
-impl wr::ToXml for Year {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:GasSeasons`.
+    ///
+    /// The same content as [`GasSeasonsNonDisablement`].
+    struct GasSeasons {
+        season: Vec<GasSeason> = many(1..=3) child("Season"),
     }
 }
 
-/// XSD complex type `sr:NoType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct NoType;
-
-impl rd::FromXml for NoType {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(NoType)
+duis_type! {
+    /// XSD complex type `sr:GasSeason`.
+    ///
+    /// The same content as [`GasSeasonNonDisablement`].
+    struct GasSeason {
+        season_start_date: GasDateWithWildcards = one child("SeasonStartDate"),
+        referenced_week_name: u64 = one leaf("ReferencedWeekName", F11),
     }
 }
 
-impl wr::ToXml for NoType {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:Month`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Month {
-    /// `SpecifiedMonth`.
-    SpecifiedMonth(u64),
-    /// `NonSpecifiedMonth`.
-    NonSpecifiedMonth(NoType),
-}
-
-impl rd::ReadGroup for Month {
-    const FIRST: &'static [&'static str] = &["SpecifiedMonth", "NonSpecifiedMonth"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedMonth") => Ok(Month::SpecifiedMonth(
-                c.one("SpecifiedMonth", rd::leaf::<u64>(&F8))?,
-            )),
-            Some("NonSpecifiedMonth") => Ok(Month::NonSpecifiedMonth(
-                c.one("NonSpecifiedMonth", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:GasDateWithWildcards`.
+    struct GasDateWithWildcards {
+        gas_year_with_wildcards: Year = one child("GasYearWithWildcards"),
+        gas_month_with_wildcards: Month = one child("GasMonthWithWildcards"),
+        gas_day_of_month_with_wildcards: GasDayOfMonthWithWildcards =
+            one child("GasDayOfMonthWithWildcards"),
+        gas_day_of_week_with_wildcards: DayOfWeek = one child("GasDayOfWeekWithWildcards"),
     }
 }
 
-impl wr::WriteGroup for Month {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            Month::SpecifiedMonth(v) => {
-                w.leaf("SpecifiedMonth", v, &F8);
-            }
-            Month::NonSpecifiedMonth(v) => {
-                w.child("NonSpecifiedMonth", v);
-            }
-        }
+/// XSD complex type `sr:GasYearWithWildcards`: the same content as [`Year`].
+pub type GasYearWithWildcards = Year;
+
+/// XSD complex type `sr:GasMonthWithWildcards`: the same content as [`Month`].
+pub type GasMonthWithWildcards = Month;
+
+duis_type! {
+    /// XSD complex type `sr:GasDayOfMonthWithWildcards`.
+    enum GasDayOfMonthWithWildcards [
+        "SpecifiedDayOfMonth", "GasNonSpecifiedDayOfMonth",
+    ] nullable(false) {
+        SpecifiedDayOfMonth(u64) = one leaf("SpecifiedDayOfMonth", F9),
+        GasNonSpecifiedDayOfMonth(NoType) = one child("GasNonSpecifiedDayOfMonth"),
     }
 }
 
-impl rd::FromXml for Month {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+/// XSD complex type `sr:GasDayOfWeekWithWildcards`: the same content as [`DayOfWeek`].
+pub type GasDayOfWeekWithWildcards = DayOfWeek;
+
+duis_type! {
+    /// XSD complex type `sr:DaysOfWeekApplicability`.
+    struct DaysOfWeekApplicability {
+        day_of_week_applicability: Vec<DayOfWeekApplicability> =
+            many(0..=7) child("DayOfWeekApplicability"),
     }
 }
 
-impl wr::ToXml for Month {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:DayOfWeekApplicability`.
+    struct DayOfWeekApplicability {
+        day_of_week_id: DayOfWeekID = one leaf("DayOfWeekID"),
     }
 }
 
-/// XSD complex type `sr:DayOfMonth`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DayOfMonth {
-    /// `SpecifiedDayOfMonth`.
-    SpecifiedDayOfMonth(u64),
-    /// `LastDayOfMonth`.
-    LastDayOfMonth(NoType),
-    /// `SecondLastDayOfMonth`.
-    SecondLastDayOfMonth(NoType),
-    /// `NonSpecifiedDayOfMonth`.
-    NonSpecifiedDayOfMonth(NoType),
-}
-
-impl rd::ReadGroup for DayOfMonth {
-    const FIRST: &'static [&'static str] = &[
-        "SpecifiedDayOfMonth",
-        "LastDayOfMonth",
-        "SecondLastDayOfMonth",
-        "NonSpecifiedDayOfMonth",
-    ];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedDayOfMonth") => Ok(DayOfMonth::SpecifiedDayOfMonth(
-                c.one("SpecifiedDayOfMonth", rd::leaf::<u64>(&F9))?,
-            )),
-            Some("LastDayOfMonth") => Ok(DayOfMonth::LastDayOfMonth(
-                c.one("LastDayOfMonth", NoType::from_xml)?,
-            )),
-            Some("SecondLastDayOfMonth") => Ok(DayOfMonth::SecondLastDayOfMonth(
-                c.one("SecondLastDayOfMonth", NoType::from_xml)?,
-            )),
-            Some("NonSpecifiedDayOfMonth") => Ok(DayOfMonth::NonSpecifiedDayOfMonth(
-                c.one("NonSpecifiedDayOfMonth", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:ReadInstantaneousImportRegisters`.
+    ///
+    /// The same content as [`ReadDataOnDemandOrFutureDated`],
+    /// [`UpdateDeviceConfigurationLoadLimitingCounterReset`],
+    /// [`UpdateDeviceConfigurationRMSVoltageCR`], [`ReadALCSData`],
+    /// [`ReadAuxiliaryControllerConfigurationData`], [`ReadAuxiliaryControllerOperationalData`],
+    /// [`ReadFirmwareVersion`].
+    struct ReadInstantaneousImportRegisters {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
     }
 }
 
-impl wr::WriteGroup for DayOfMonth {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            DayOfMonth::SpecifiedDayOfMonth(v) => {
-                w.leaf("SpecifiedDayOfMonth", v, &F9);
-            }
-            DayOfMonth::LastDayOfMonth(v) => {
-                w.child("LastDayOfMonth", v);
-            }
-            DayOfMonth::SecondLastDayOfMonth(v) => {
-                w.child("SecondLastDayOfMonth", v);
-            }
-            DayOfMonth::NonSpecifiedDayOfMonth(v) => {
-                w.child("NonSpecifiedDayOfMonth", v);
-            }
-        }
+duis_type! {
+    /// XSD complex type `sr:ReadLogPeriod`.
+    struct ReadLogPeriod {
+        start_date_time: xsd::DateTime = one leaf("StartDateTime"),
+        end_date_time: xsd::DateTime = one leaf("EndDateTime"),
     }
 }
 
-impl rd::FromXml for DayOfMonth {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+duis_type! {
+    /// XSD complex type `sr:ReadLogFutureDatable`.
+    struct ReadLogFutureDatable {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        read_log_period: ReadLogPeriod = one child("ReadLogPeriod"),
     }
 }
 
-impl wr::ToXml for DayOfMonth {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:ReadDataOnDemand`.
+    empty ReadDataOnDemand;
+}
+
+duis_type! {
+    /// XSD complex type `sr:RecordNetworkDataGAS`.
+    empty RecordNetworkDataGAS;
+}
+
+duis_type! {
+    /// XSD complex type `sr:SynchroniseClock`.
+    struct SynchroniseClock {
+        current_date_time: xsd::DateTime = one leaf("CurrentDateTime"),
+        tolerance_period: i32 = one leaf("TolerancePeriod", F31),
     }
 }
 
-/// XSD complex type `sr:DayOfWeek`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DayOfWeek {
-    /// `SpecifiedDayOfWeek`.
-    SpecifiedDayOfWeek(u64),
-    /// `NonSpecifiedDayOfWeek`.
-    NonSpecifiedDayOfWeek(NoType),
-}
-
-impl rd::ReadGroup for DayOfWeek {
-    const FIRST: &'static [&'static str] = &["SpecifiedDayOfWeek", "NonSpecifiedDayOfWeek"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedDayOfWeek") => Ok(DayOfWeek::SpecifiedDayOfWeek(
-                c.one("SpecifiedDayOfWeek", rd::leaf::<u64>(&F5))?,
-            )),
-            Some("NonSpecifiedDayOfWeek") => Ok(DayOfWeek::NonSpecifiedDayOfWeek(
-                c.one("NonSpecifiedDayOfWeek", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:CertificationPathCertificates`.
+    struct CertificationPathCertificates {
+        certificate: Vec<Vec<u8>> = many(1..=3) leaf("Certificate", xsd::Facets::BASE64),
     }
 }
 
-impl wr::WriteGroup for DayOfWeek {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            DayOfWeek::SpecifiedDayOfWeek(v) => {
-                w.leaf("SpecifiedDayOfWeek", v, &F5);
-            }
-            DayOfWeek::NonSpecifiedDayOfWeek(v) => {
-                w.child("NonSpecifiedDayOfWeek", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for DayOfWeek {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for DayOfWeek {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:GasDateWithWildcards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasDateWithWildcards {
-    /// `GasYearWithWildcards`.
-    pub gas_year_with_wildcards: GasYearWithWildcards,
-    /// `GasMonthWithWildcards`.
-    pub gas_month_with_wildcards: GasMonthWithWildcards,
-    /// `GasDayOfMonthWithWildcards`.
-    pub gas_day_of_month_with_wildcards: GasDayOfMonthWithWildcards,
-    /// `GasDayOfWeekWithWildcards`.
-    pub gas_day_of_week_with_wildcards: GasDayOfWeekWithWildcards,
-}
-
-impl rd::FromXml for GasDateWithWildcards {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let gas_year_with_wildcards =
-            c.one("GasYearWithWildcards", GasYearWithWildcards::from_xml)?;
-        let gas_month_with_wildcards =
-            c.one("GasMonthWithWildcards", GasMonthWithWildcards::from_xml)?;
-        let gas_day_of_month_with_wildcards = c.one(
-            "GasDayOfMonthWithWildcards",
-            GasDayOfMonthWithWildcards::from_xml,
-        )?;
-        let gas_day_of_week_with_wildcards = c.one(
-            "GasDayOfWeekWithWildcards",
-            GasDayOfWeekWithWildcards::from_xml,
-        )?;
-        c.finish()?;
-        Ok(GasDateWithWildcards {
-            gas_year_with_wildcards,
-            gas_month_with_wildcards,
-            gas_day_of_month_with_wildcards,
-            gas_day_of_week_with_wildcards,
-        })
-    }
-}
-
-impl wr::ToXml for GasDateWithWildcards {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("GasYearWithWildcards", &self.gas_year_with_wildcards);
-        w.child("GasMonthWithWildcards", &self.gas_month_with_wildcards);
-        w.child(
-            "GasDayOfMonthWithWildcards",
-            &self.gas_day_of_month_with_wildcards,
-        );
-        w.child(
-            "GasDayOfWeekWithWildcards",
-            &self.gas_day_of_week_with_wildcards,
-        );
-    }
-}
-
-/// XSD complex type `sr:GasYearWithWildcards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GasYearWithWildcards {
-    /// `SpecifiedYear`.
-    SpecifiedYear(u64),
-    /// `NonSpecifiedYear`.
-    NonSpecifiedYear(NoType),
-}
-
-impl rd::ReadGroup for GasYearWithWildcards {
-    const FIRST: &'static [&'static str] = &["SpecifiedYear", "NonSpecifiedYear"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedYear") => Ok(GasYearWithWildcards::SpecifiedYear(
-                c.one("SpecifiedYear", rd::leaf::<u64>(&F7))?,
-            )),
-            Some("NonSpecifiedYear") => Ok(GasYearWithWildcards::NonSpecifiedYear(
-                c.one("NonSpecifiedYear", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for GasYearWithWildcards {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            GasYearWithWildcards::SpecifiedYear(v) => {
-                w.leaf("SpecifiedYear", v, &F7);
-            }
-            GasYearWithWildcards::NonSpecifiedYear(v) => {
-                w.child("NonSpecifiedYear", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for GasYearWithWildcards {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for GasYearWithWildcards {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:GasMonthWithWildcards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GasMonthWithWildcards {
-    /// `SpecifiedMonth`.
-    SpecifiedMonth(u64),
-    /// `NonSpecifiedMonth`.
-    NonSpecifiedMonth(NoType),
-}
-
-impl rd::ReadGroup for GasMonthWithWildcards {
-    const FIRST: &'static [&'static str] = &["SpecifiedMonth", "NonSpecifiedMonth"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedMonth") => Ok(GasMonthWithWildcards::SpecifiedMonth(
-                c.one("SpecifiedMonth", rd::leaf::<u64>(&F8))?,
-            )),
-            Some("NonSpecifiedMonth") => Ok(GasMonthWithWildcards::NonSpecifiedMonth(
-                c.one("NonSpecifiedMonth", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for GasMonthWithWildcards {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            GasMonthWithWildcards::SpecifiedMonth(v) => {
-                w.leaf("SpecifiedMonth", v, &F8);
-            }
-            GasMonthWithWildcards::NonSpecifiedMonth(v) => {
-                w.child("NonSpecifiedMonth", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for GasMonthWithWildcards {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for GasMonthWithWildcards {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:GasDayOfMonthWithWildcards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GasDayOfMonthWithWildcards {
-    /// `SpecifiedDayOfMonth`.
-    SpecifiedDayOfMonth(u64),
-    /// `GasNonSpecifiedDayOfMonth`.
-    GasNonSpecifiedDayOfMonth(NoType),
-}
-
-impl rd::ReadGroup for GasDayOfMonthWithWildcards {
-    const FIRST: &'static [&'static str] = &["SpecifiedDayOfMonth", "GasNonSpecifiedDayOfMonth"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedDayOfMonth") => Ok(GasDayOfMonthWithWildcards::SpecifiedDayOfMonth(
-                c.one("SpecifiedDayOfMonth", rd::leaf::<u64>(&F9))?,
-            )),
-            Some("GasNonSpecifiedDayOfMonth") => {
-                Ok(GasDayOfMonthWithWildcards::GasNonSpecifiedDayOfMonth(
-                    c.one("GasNonSpecifiedDayOfMonth", NoType::from_xml)?,
-                ))
-            }
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for GasDayOfMonthWithWildcards {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            GasDayOfMonthWithWildcards::SpecifiedDayOfMonth(v) => {
-                w.leaf("SpecifiedDayOfMonth", v, &F9);
-            }
-            GasDayOfMonthWithWildcards::GasNonSpecifiedDayOfMonth(v) => {
-                w.child("GasNonSpecifiedDayOfMonth", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for GasDayOfMonthWithWildcards {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for GasDayOfMonthWithWildcards {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:GasDayOfWeekWithWildcards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GasDayOfWeekWithWildcards {
-    /// `SpecifiedDayOfWeek`.
-    SpecifiedDayOfWeek(u64),
-    /// `NonSpecifiedDayOfWeek`.
-    NonSpecifiedDayOfWeek(NoType),
-}
-
-impl rd::ReadGroup for GasDayOfWeekWithWildcards {
-    const FIRST: &'static [&'static str] = &["SpecifiedDayOfWeek", "NonSpecifiedDayOfWeek"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SpecifiedDayOfWeek") => Ok(GasDayOfWeekWithWildcards::SpecifiedDayOfWeek(
-                c.one("SpecifiedDayOfWeek", rd::leaf::<u64>(&F5))?,
-            )),
-            Some("NonSpecifiedDayOfWeek") => Ok(GasDayOfWeekWithWildcards::NonSpecifiedDayOfWeek(
-                c.one("NonSpecifiedDayOfWeek", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for GasDayOfWeekWithWildcards {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            GasDayOfWeekWithWildcards::SpecifiedDayOfWeek(v) => {
-                w.leaf("SpecifiedDayOfWeek", v, &F5);
-            }
-            GasDayOfWeekWithWildcards::NonSpecifiedDayOfWeek(v) => {
-                w.child("NonSpecifiedDayOfWeek", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for GasDayOfWeekWithWildcards {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for GasDayOfWeekWithWildcards {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:DaysOfWeekApplicability`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DaysOfWeekApplicability {
-    /// `DayOfWeekApplicability` (0 to 7).
-    pub day_of_week_applicability: Vec<DayOfWeekApplicability>,
-}
-
-impl rd::FromXml for DaysOfWeekApplicability {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_of_week_applicability = c.many(
-            "DayOfWeekApplicability",
-            0,
-            Some(7),
-            DayOfWeekApplicability::from_xml,
-        )?;
-        c.finish()?;
-        Ok(DaysOfWeekApplicability {
-            day_of_week_applicability,
-        })
-    }
-}
-
-impl wr::ToXml for DaysOfWeekApplicability {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.day_of_week_applicability {
-            w.child("DayOfWeekApplicability", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:DayOfWeekApplicability`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayOfWeekApplicability {
-    /// `DayOfWeekID`.
-    pub day_of_week_id: DayOfWeekID,
-}
-
-impl rd::FromXml for DayOfWeekApplicability {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_of_week_id = c.one("DayOfWeekID", rd::leaf::<DayOfWeekID>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(DayOfWeekApplicability { day_of_week_id })
-    }
-}
-
-impl wr::ToXml for DayOfWeekApplicability {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DayOfWeekID", &self.day_of_week_id, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:ReadLogPeriod`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadLogPeriod {
-    /// `StartDateTime`.
-    pub start_date_time: xsd::DateTime,
-    /// `EndDateTime`.
-    pub end_date_time: xsd::DateTime,
-}
-
-impl rd::FromXml for ReadLogPeriod {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_date_time = c.one(
-            "StartDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let end_date_time = c.one("EndDateTime", rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(ReadLogPeriod {
-            start_date_time,
-            end_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for ReadLogPeriod {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartDateTime", &self.start_date_time, &xsd::Facets::NONE);
-        w.leaf("EndDateTime", &self.end_date_time, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:ReadLogFutureDatable`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadLogFutureDatable {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `ReadLogPeriod`.
-    pub read_log_period: ReadLogPeriod,
-}
-
-impl rd::FromXml for ReadLogFutureDatable {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let read_log_period = c.one("ReadLogPeriod", ReadLogPeriod::from_xml)?;
-        c.finish()?;
-        Ok(ReadLogFutureDatable {
-            execution_date_time,
-            read_log_period,
-        })
-    }
-}
-
-impl wr::ToXml for ReadLogFutureDatable {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child("ReadLogPeriod", &self.read_log_period);
-    }
-}
-
-/// XSD complex type `sr:ReadDataOnDemand`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReadDataOnDemand;
-
-impl rd::FromXml for ReadDataOnDemand {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ReadDataOnDemand)
-    }
-}
-
-impl wr::ToXml for ReadDataOnDemand {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:RecordNetworkDataGAS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RecordNetworkDataGAS;
-
-impl rd::FromXml for RecordNetworkDataGAS {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(RecordNetworkDataGAS)
-    }
-}
-
-impl wr::ToXml for RecordNetworkDataGAS {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:SynchroniseClock`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SynchroniseClock {
-    /// `CurrentDateTime`.
-    pub current_date_time: xsd::DateTime,
-    /// `TolerancePeriod`.
-    pub tolerance_period: i32,
-}
-
-impl rd::FromXml for SynchroniseClock {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let current_date_time = c.one(
-            "CurrentDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let tolerance_period = c.one("TolerancePeriod", rd::leaf::<i32>(&F31))?;
-        c.finish()?;
-        Ok(SynchroniseClock {
-            current_date_time,
-            tolerance_period,
-        })
-    }
-}
-
-impl wr::ToXml for SynchroniseClock {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "CurrentDateTime",
-            &self.current_date_time,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("TolerancePeriod", &self.tolerance_period, &F31);
-    }
-}
-
-/// XSD complex type `sr:CertificationPathCertificates`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertificationPathCertificates {
-    /// `Certificate` (1 to 3).
-    pub certificate: Vec<Vec<u8>>,
-}
-
-impl rd::FromXml for CertificationPathCertificates {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let certificate = c.many(
-            "Certificate",
-            1,
-            Some(3),
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(CertificationPathCertificates { certificate })
-    }
-}
-
-impl wr::ToXml for CertificationPathCertificates {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.certificate {
-            w.leaf("Certificate", v, &xsd::Facets::BASE64);
-        }
+duis_type! {
+    /// XSD complex type `sr:PropertyFilter`.
+    ///
+    /// The same content as [`PartialAddress`].
+    struct PropertyFilter {
+        post_code: String = one leaf("PostCode", F47),
+        address_identifier: String = one leaf("AddressIdentifier", F48),
     }
 }
 
 xsd::xsd_enum! {
     /// Values of element `DayOfWeekID` in `DayOfWeekApplicability`.
     pub enum DayOfWeekID (collapse = false, numeric = false) {
-        /// `Monday`.
         Monday = "Monday",
-        /// `Tuesday`.
         Tuesday = "Tuesday",
-        /// `Wednesday`.
         Wednesday = "Wednesday",
-        /// `Thursday`.
         Thursday = "Thursday",
-        /// `Friday`.
         Friday = "Friday",
-        /// `Saturday`.
         Saturday = "Saturday",
-        /// `Sunday`.
         Sunday = "Sunday",
     }
 }
@@ -835,55 +217,30 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:ESMEVariant`.
     pub enum ESMEVariant (collapse = false, numeric = false) {
-        /// `A`.
         A = "A",
-        /// `B`.
         B = "B",
-        /// `C`.
         C = "C",
-        /// `AD`.
         Ad = "AD",
-        /// `BD`.
         Bd = "BD",
-        /// `CD`.
         Cd = "CD",
-        /// `ADE`.
         Ade = "ADE",
-        /// `BDE`.
         Bde = "BDE",
-        /// `CDE`.
         Cde = "CDE",
-        /// `ADF`.
         Adf = "ADF",
-        /// `BDF`.
         Bdf = "BDF",
-        /// `CDF`.
         Cdf = "CDF",
-        /// `ADEF`.
         Adef = "ADEF",
-        /// `BDEF`.
         Bdef = "BDEF",
-        /// `CDEF`.
         Cdef = "CDEF",
-        /// `ADG`.
         Adg = "ADG",
-        /// `ADEG`.
         Adeg = "ADEG",
-        /// `AF`.
         Af = "AF",
-        /// `BF`.
         Bf = "BF",
-        /// `CF`.
         Cf = "CF",
-        /// `AEF`.
         Aef = "AEF",
-        /// `BEF`.
         Bef = "BEF",
-        /// `CEF`.
         Cef = "CEF",
-        /// `AG`.
         Ag = "AG",
-        /// `AEG`.
         Aeg = "AEG",
     }
 }
@@ -891,21 +248,13 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:DeviceType`.
     pub enum DeviceType (collapse = false, numeric = false) {
-        /// `ESME`.
         Esme = "ESME",
-        /// `GSME`.
         Gsme = "GSME",
-        /// `GPF`.
         Gpf = "GPF",
-        /// `CHF`.
         Chf = "CHF",
-        /// `HCALCS`.
         Hcalcs = "HCALCS",
-        /// `PPMID`.
         Ppmid = "PPMID",
-        /// `IHD`.
         Ihd = "IHD",
-        /// `CAD`.
         Cad = "CAD",
     }
 }

@@ -10,5061 +10,1011 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:UpdateDeviceConfigurationLoadLimitingGeneralSettings`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationLoadLimitingGeneralSettings {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `LoadLimitPeriod`.
-    pub load_limit_period: u32,
-    /// `LoadLimitPowerThreshold`.
-    pub load_limit_power_threshold: u32,
-    /// `LoadLimitRestorationPeriod`.
-    pub load_limit_restoration_period: u32,
-    /// `LoadLimitSupplyState`.
-    pub load_limit_supply_state: LoadLimitSupplyState,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationLoadLimitingGeneralSettings {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let load_limit_period = c.one("LoadLimitPeriod", rd::leaf::<u32>(&xsd::Facets::NONE))?;
-        let load_limit_power_threshold = c.one(
-            "LoadLimitPowerThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let load_limit_restoration_period = c.one(
-            "LoadLimitRestorationPeriod",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let load_limit_supply_state = c.one(
-            "LoadLimitSupplyState",
-            rd::leaf::<LoadLimitSupplyState>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationLoadLimitingGeneralSettings {
-            execution_date_time,
-            load_limit_period,
-            load_limit_power_threshold,
-            load_limit_restoration_period,
-            load_limit_supply_state,
-        })
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationLoadLimitingGeneralSettings`.
+    struct UpdateDeviceConfigurationLoadLimitingGeneralSettings {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        load_limit_period: u32 = one leaf("LoadLimitPeriod"),
+        load_limit_power_threshold: u32 = one leaf("LoadLimitPowerThreshold"),
+        load_limit_restoration_period: u32 = one leaf("LoadLimitRestorationPeriod"),
+        load_limit_supply_state: LoadLimitSupplyState = one leaf("LoadLimitSupplyState"),
     }
 }
 
-impl wr::ToXml for UpdateDeviceConfigurationLoadLimitingGeneralSettings {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf(
-            "LoadLimitPeriod",
-            &self.load_limit_period,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "LoadLimitPowerThreshold",
-            &self.load_limit_power_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "LoadLimitRestorationPeriod",
-            &self.load_limit_restoration_period,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "LoadLimitSupplyState",
-            &self.load_limit_supply_state,
-            &xsd::Facets::NONE,
-        );
+/// XSD complex type `sr:UpdateDeviceConfigurationLoadLimitingCounterReset`: the same content as
+/// [`ReadInstantaneousImportRegisters`].
+pub type UpdateDeviceConfigurationLoadLimitingCounterReset = ReadInstantaneousImportRegisters;
+
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationVoltage`.
+    struct UpdateDeviceConfigurationVoltage {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        rms_voltage_settings: RMSVoltageSettings = one child("RMSVoltageSettings"),
+        /// Choice in `UpdateDeviceConfigurationVoltage`: one of `SinglePhaseVoltageSettings`,
+        /// `PolyPhaseVoltageSettings`.
+        phase_voltage_settings: UpdateDeviceConfigurationVoltagePhaseVoltageSettings = one group,
+        rms_voltage_counters_not_reset: Option<NoType> = opt child("RMSVoltageCountersNotReset"),
     }
 }
 
-/// XSD complex type `sr:UpdateDeviceConfigurationLoadLimitingCounterReset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationLoadLimitingCounterReset {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationLoadLimitingCounterReset {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationLoadLimitingCounterReset {
-            execution_date_time,
-        })
+duis_type! {
+    /// XSD complex type `sr:RMSVoltageSettings`.
+    struct RMSVoltageSettings {
+        rms_extreme_over_voltage_measurement_period: u32 =
+            one leaf("RMSExtremeOverVoltageMeasurementPeriod"),
+        rms_extreme_over_voltage_threshold: u32 = one leaf("RMSExtremeOverVoltageThreshold"),
+        rms_extreme_under_voltage_measurement_period: u32 =
+            one leaf("RMSExtremeUnderVoltageMeasurementPeriod"),
+        rms_extreme_under_voltage_threshold: u32 = one leaf("RMSExtremeUnderVoltageThreshold"),
+        rms_voltage_sag_measurement_period: u32 = one leaf("RMSVoltageSagMeasurementPeriod"),
+        rms_voltage_sag_threshold: u32 = one leaf("RMSVoltageSagThreshold"),
+        rms_voltage_swell_measurement_period: u32 = one leaf("RMSVoltageSwellMeasurementPeriod"),
+        rms_voltage_swell_threshold: u32 = one leaf("RMSVoltageSwellThreshold"),
     }
 }
 
-impl wr::ToXml for UpdateDeviceConfigurationLoadLimitingCounterReset {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
+duis_type! {
+    /// XSD complex type `sr:AverageRMSVoltageSettings`.
+    struct AverageRMSVoltageSettings {
+        average_rms_over_voltage_threshold: u32 = one leaf("AverageRMSOverVoltageThreshold"),
+        average_rms_under_voltage_threshold: u32 = one leaf("AverageRMSUnderVoltageThreshold"),
+        average_rms_voltage_measurement_period: u32 =
+            one leaf("AverageRMSVoltageMeasurementPeriod"),
     }
 }
 
-/// XSD complex type `sr:UpdateDeviceConfigurationVoltage`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationVoltage {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `RMSVoltageSettings`.
-    pub rms_voltage_settings: RMSVoltageSettings,
-    /// Choice in `UpdateDeviceConfigurationVoltage`: one of `SinglePhaseVoltageSettings`, `PolyPhaseVoltageSettings`.
-    pub phase_voltage_settings: UpdateDeviceConfigurationVoltagePhaseVoltageSettings,
-    /// `RMSVoltageCountersNotReset` (optional).
-    pub rms_voltage_counters_not_reset: Option<NoType>,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationVoltage {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let rms_voltage_settings = c.one("RMSVoltageSettings", RMSVoltageSettings::from_xml)?;
-        let phase_voltage_settings =
-            c.group::<UpdateDeviceConfigurationVoltagePhaseVoltageSettings>()?;
-        let rms_voltage_counters_not_reset =
-            c.opt("RMSVoltageCountersNotReset", NoType::from_xml)?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationVoltage {
-            execution_date_time,
-            rms_voltage_settings,
-            phase_voltage_settings,
-            rms_voltage_counters_not_reset,
-        })
+duis_type! {
+    /// XSD complex type `sr:PolyPhaseVoltageSettings`.
+    struct PolyPhaseVoltageSettings {
+        phase: u64 = one leaf("Phase", F10),
+        phase_voltage_settings: AverageRMSVoltageSettings = one child("PhaseVoltageSettings"),
     }
 }
 
-impl wr::ToXml for UpdateDeviceConfigurationVoltage {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child("RMSVoltageSettings", &self.rms_voltage_settings);
-        w.group(&self.phase_voltage_settings);
-        if let Some(v) = &self.rms_voltage_counters_not_reset {
-            w.child("RMSVoltageCountersNotReset", v);
-        }
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationGasConversion`.
+    struct UpdateDeviceConfigurationGasConversion {
+        calorific_value: xsd::Decimal = one leaf("CalorificValue", F24),
+        conversion_factor: xsd::Decimal = one leaf("ConversionFactor", F25),
     }
 }
 
-/// XSD complex type `sr:RMSVoltageSettings`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RMSVoltageSettings {
-    /// `RMSExtremeOverVoltageMeasurementPeriod`.
-    pub rms_extreme_over_voltage_measurement_period: u32,
-    /// `RMSExtremeOverVoltageThreshold`.
-    pub rms_extreme_over_voltage_threshold: u32,
-    /// `RMSExtremeUnderVoltageMeasurementPeriod`.
-    pub rms_extreme_under_voltage_measurement_period: u32,
-    /// `RMSExtremeUnderVoltageThreshold`.
-    pub rms_extreme_under_voltage_threshold: u32,
-    /// `RMSVoltageSagMeasurementPeriod`.
-    pub rms_voltage_sag_measurement_period: u32,
-    /// `RMSVoltageSagThreshold`.
-    pub rms_voltage_sag_threshold: u32,
-    /// `RMSVoltageSwellMeasurementPeriod`.
-    pub rms_voltage_swell_measurement_period: u32,
-    /// `RMSVoltageSwellThreshold`.
-    pub rms_voltage_swell_threshold: u32,
-}
-
-impl rd::FromXml for RMSVoltageSettings {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let rms_extreme_over_voltage_measurement_period = c.one(
-            "RMSExtremeOverVoltageMeasurementPeriod",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_extreme_over_voltage_threshold = c.one(
-            "RMSExtremeOverVoltageThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_extreme_under_voltage_measurement_period = c.one(
-            "RMSExtremeUnderVoltageMeasurementPeriod",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_extreme_under_voltage_threshold = c.one(
-            "RMSExtremeUnderVoltageThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_voltage_sag_measurement_period = c.one(
-            "RMSVoltageSagMeasurementPeriod",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_voltage_sag_threshold = c.one(
-            "RMSVoltageSagThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_voltage_swell_measurement_period = c.one(
-            "RMSVoltageSwellMeasurementPeriod",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let rms_voltage_swell_threshold = c.one(
-            "RMSVoltageSwellThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(RMSVoltageSettings {
-            rms_extreme_over_voltage_measurement_period,
-            rms_extreme_over_voltage_threshold,
-            rms_extreme_under_voltage_measurement_period,
-            rms_extreme_under_voltage_threshold,
-            rms_voltage_sag_measurement_period,
-            rms_voltage_sag_threshold,
-            rms_voltage_swell_measurement_period,
-            rms_voltage_swell_threshold,
-        })
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationGasFlow`.
+    struct UpdateDeviceConfigurationGasFlow {
+        /// Choice in `UpdateDeviceConfigurationGasFlow`: one of `UncontrolledGasFlowRate`,
+        /// `UncontrolledGasFlowRateDecimal`.
+        choice: UpdateDeviceConfigurationGasFlowChoice = one group,
+        supply_depletion_state: SupplyDepletionState = one leaf("SupplyDepletionState"),
+        supply_tamper_state: SupplyDepletionState = one leaf("SupplyTamperState"),
+        stabilisation_period: u64 = one leaf("StabilisationPeriod", F27),
+        measurement_period: u64 = one leaf("MeasurementPeriod", F28),
     }
 }
 
-impl wr::ToXml for RMSVoltageSettings {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "RMSExtremeOverVoltageMeasurementPeriod",
-            &self.rms_extreme_over_voltage_measurement_period,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSExtremeOverVoltageThreshold",
-            &self.rms_extreme_over_voltage_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSExtremeUnderVoltageMeasurementPeriod",
-            &self.rms_extreme_under_voltage_measurement_period,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSExtremeUnderVoltageThreshold",
-            &self.rms_extreme_under_voltage_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSVoltageSagMeasurementPeriod",
-            &self.rms_voltage_sag_measurement_period,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSVoltageSagThreshold",
-            &self.rms_voltage_sag_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSVoltageSwellMeasurementPeriod",
-            &self.rms_voltage_swell_measurement_period,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "RMSVoltageSwellThreshold",
-            &self.rms_voltage_swell_threshold,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:BillingCalendar`.
+    enum BillingCalendar ["ElectricityBillingCalendar", "GasBillingCalendar"] nullable(false) {
+        ElectricityBillingCalendar(ElectricityBillingCalendar) =
+            one child("ElectricityBillingCalendar"),
+        GasBillingCalendar(GasBillingCalendar) = one child("GasBillingCalendar"),
     }
 }
 
-/// XSD complex type `sr:AverageRMSVoltageSettings`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AverageRMSVoltageSettings {
-    /// `AverageRMSOverVoltageThreshold`.
-    pub average_rms_over_voltage_threshold: u32,
-    /// `AverageRMSUnderVoltageThreshold`.
-    pub average_rms_under_voltage_threshold: u32,
-    /// `AverageRMSVoltageMeasurementPeriod`.
-    pub average_rms_voltage_measurement_period: u32,
-}
-
-impl rd::FromXml for AverageRMSVoltageSettings {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let average_rms_over_voltage_threshold = c.one(
-            "AverageRMSOverVoltageThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let average_rms_under_voltage_threshold = c.one(
-            "AverageRMSUnderVoltageThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let average_rms_voltage_measurement_period = c.one(
-            "AverageRMSVoltageMeasurementPeriod",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(AverageRMSVoltageSettings {
-            average_rms_over_voltage_threshold,
-            average_rms_under_voltage_threshold,
-            average_rms_voltage_measurement_period,
-        })
+duis_type! {
+    /// XSD complex type `sr:ElectricityBillingCalendar`.
+    struct ElectricityBillingCalendar {
+        billing_time: xsd::Time = one leaf("BillingTime"),
+        /// Choice in `ElectricityBillingCalendar`: one of `Daily`, `Weekly`, `Monthly`,
+        /// `Quarterly`, `SixMonthly`, `Yearly`.
+        choice: ElectricityBillingCalendarChoice = one group,
     }
 }
 
-impl wr::ToXml for AverageRMSVoltageSettings {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "AverageRMSOverVoltageThreshold",
-            &self.average_rms_over_voltage_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "AverageRMSUnderVoltageThreshold",
-            &self.average_rms_under_voltage_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "AverageRMSVoltageMeasurementPeriod",
-            &self.average_rms_voltage_measurement_period,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:BillingCalendarQSMY`.
+    struct BillingCalendarQSMY {
+        day_of_month: u64 = one leaf("DayOfMonth", F29),
+        billing_period_start_month: u64 = one leaf("BillingPeriodStartMonth", F30),
     }
 }
 
-/// XSD complex type `sr:PolyPhaseVoltageSettings`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolyPhaseVoltageSettings {
-    /// `Phase`.
-    pub phase: u64,
-    /// `PhaseVoltageSettings`.
-    pub phase_voltage_settings: AverageRMSVoltageSettings,
-}
-
-impl rd::FromXml for PolyPhaseVoltageSettings {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let phase = c.one("Phase", rd::leaf::<u64>(&F10))?;
-        let phase_voltage_settings =
-            c.one("PhaseVoltageSettings", AverageRMSVoltageSettings::from_xml)?;
-        c.finish()?;
-        Ok(PolyPhaseVoltageSettings {
-            phase,
-            phase_voltage_settings,
-        })
+duis_type! {
+    /// XSD complex type `sr:GasBillingCalendar`.
+    struct GasBillingCalendar {
+        billing_period_start: xsd::DateTime = one leaf("BillingPeriodStart"),
+        periodicity: Periodicity = one leaf("Periodicity"),
     }
 }
 
-impl wr::ToXml for PolyPhaseVoltageSettings {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("Phase", &self.phase, &F10);
-        w.child("PhaseVoltageSettings", &self.phase_voltage_settings);
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationInstantaneousPowerThreshold`.
+    struct UpdateDeviceConfigurationInstantaneousPowerThreshold {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        low_medium_power_threshold: u32 = one leaf("LowMediumPowerThreshold"),
+        medium_high_power_threshold: u32 = one leaf("MediumHighPowerThreshold"),
     }
 }
 
-/// XSD complex type `sr:UpdateDeviceConfigurationGasConversion`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationGasConversion {
-    /// `CalorificValue`.
-    pub calorific_value: xsd::Decimal,
-    /// `ConversionFactor`.
-    pub conversion_factor: xsd::Decimal,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationGasConversion {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let calorific_value = c.one("CalorificValue", rd::leaf::<xsd::Decimal>(&F24))?;
-        let conversion_factor = c.one("ConversionFactor", rd::leaf::<xsd::Decimal>(&F25))?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationGasConversion {
-            calorific_value,
-            conversion_factor,
-        })
+duis_type! {
+    /// XSD complex type `sr:ReadEventOrSecurityLog`.
+    struct ReadEventOrSecurityLog {
+        read_log_period: ReadLogPeriod = one child("ReadLogPeriod"),
+        log_to_read: LogToRead = one leaf("LogToRead"),
     }
 }
 
-impl wr::ToXml for UpdateDeviceConfigurationGasConversion {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("CalorificValue", &self.calorific_value, &F24);
-        w.leaf("ConversionFactor", &self.conversion_factor, &F25);
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationALCDescriptions`.
+    enum UpdateDeviceConfigurationALCDescriptions ["ALCSHCALCSDescription"] nullable(false) {
+        ALCSHCALCSDescription(Vec<ALCSHCALCSDescription>) =
+            many(1..=5) child("ALCSHCALCSDescription"),
     }
 }
 
-/// XSD complex type `sr:UpdateDeviceConfigurationGasFlow`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationGasFlow {
-    /// Choice in `UpdateDeviceConfigurationGasFlow`: one of `UncontrolledGasFlowRate`, `UncontrolledGasFlowRateDecimal`.
-    pub choice: UpdateDeviceConfigurationGasFlowChoice,
-    /// `SupplyDepletionState`.
-    pub supply_depletion_state: SupplyDepletionState,
-    /// `SupplyTamperState`.
-    pub supply_tamper_state: SupplyTamperState,
-    /// `StabilisationPeriod`.
-    pub stabilisation_period: u64,
-    /// `MeasurementPeriod`.
-    pub measurement_period: u64,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationGasFlow {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let choice = c.group::<UpdateDeviceConfigurationGasFlowChoice>()?;
-        let supply_depletion_state = c.one(
-            "SupplyDepletionState",
-            rd::leaf::<SupplyDepletionState>(&xsd::Facets::NONE),
-        )?;
-        let supply_tamper_state = c.one(
-            "SupplyTamperState",
-            rd::leaf::<SupplyTamperState>(&xsd::Facets::NONE),
-        )?;
-        let stabilisation_period = c.one("StabilisationPeriod", rd::leaf::<u64>(&F27))?;
-        let measurement_period = c.one("MeasurementPeriod", rd::leaf::<u64>(&F28))?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationGasFlow {
-            choice,
-            supply_depletion_state,
-            supply_tamper_state,
-            stabilisation_period,
-            measurement_period,
-        })
+duis_type! {
+    /// XSD complex type `sr:ALCSHCALCSDescription`.
+    struct ALCSHCALCSDescription {
+        @index: u64 = one attr("index", F15),
+        switch_description: String = one leaf("SwitchDescription", F32),
     }
 }
 
-impl wr::ToXml for UpdateDeviceConfigurationGasFlow {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(&self.choice);
-        w.leaf(
-            "SupplyDepletionState",
-            &self.supply_depletion_state,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "SupplyTamperState",
-            &self.supply_tamper_state,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("StabilisationPeriod", &self.stabilisation_period, &F27);
-        w.leaf("MeasurementPeriod", &self.measurement_period, &F28);
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationALCScheduler`.
+    struct UpdateDeviceConfigurationALCScheduler {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        alcshcalcs_connection_schedule: Vec<ALCSHCALCSConnectionSchedule> =
+            many(1..=48) child("ALCSHCALCSConnectionSchedule"),
+        alcshcalcs_special_days: ALCSHCALCSSpecialDays = one child("ALCSHCALCSSpecialDays"),
+        switch_type_and_id: Vec<SwitchTypeAndId> = many(0..=5) child("SwitchTypeAndId"),
     }
 }
 
-/// XSD complex type `sr:BillingCalendar`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BillingCalendar {
-    /// `ElectricityBillingCalendar`.
-    ElectricityBillingCalendar(ElectricityBillingCalendar),
-    /// `GasBillingCalendar`.
-    GasBillingCalendar(GasBillingCalendar),
-}
-
-impl rd::ReadGroup for BillingCalendar {
-    const FIRST: &'static [&'static str] = &["ElectricityBillingCalendar", "GasBillingCalendar"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ElectricityBillingCalendar") => {
-                Ok(BillingCalendar::ElectricityBillingCalendar(c.one(
-                    "ElectricityBillingCalendar",
-                    ElectricityBillingCalendar::from_xml,
-                )?))
-            }
-            Some("GasBillingCalendar") => Ok(BillingCalendar::GasBillingCalendar(
-                c.one("GasBillingCalendar", GasBillingCalendar::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:ALCSHCALCSConnectionSchedule`.
+    struct ALCSHCALCSConnectionSchedule {
+        activate_deactivate_switch: ActivateDeactivateSwitch =
+            one child("ActivateDeactivateSwitch"),
+        special_days_applicability: Vec<ALCSHCALCSConnectionScheduleSpecialDaysApplicability> =
+            many(0..=20) child("SpecialDaysApplicability"),
+        days_of_week_applicability: Option<DaysOfWeekApplicability> =
+            opt child("DaysOfWeekApplicability"),
+        alcs_schedule_dates_and_time: ScheduleDatesAndTime = one child("ALCSScheduleDatesAndTime"),
     }
 }
 
-impl wr::WriteGroup for BillingCalendar {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            BillingCalendar::ElectricityBillingCalendar(v) => {
-                w.child("ElectricityBillingCalendar", v);
-            }
-            BillingCalendar::GasBillingCalendar(v) => {
-                w.child("GasBillingCalendar", v);
-            }
-        }
+duis_type! {
+    /// XSD complex type `sr:ActivateDeactivateSwitch`.
+    struct ActivateDeactivateSwitch {
+        @index: u64 = one attr("index", F15),
+        /// Choice in `ActivateDeactivateSwitch`: one of `ActivateSwitch`, `DeactivateSwitch`.
+        switch: ActivateDeactivateSwitchSwitch = one group,
     }
 }
 
-impl rd::FromXml for BillingCalendar {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+duis_type! {
+    /// Content of element `SpecialDaysApplicability` in `ALCSHCALCSConnectionSchedule`.
+    struct ALCSHCALCSConnectionScheduleSpecialDaysApplicability {
+        @index: u64 = one attr("index", F14),
     }
 }
 
-impl wr::ToXml for BillingCalendar {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:ScheduleDatesAndTime`.
+    struct ScheduleDatesAndTime {
+        switch_time: xsd::Time = one leaf("SwitchTime"),
+        start_date: DateType = one child("StartDate"),
+        end_date: DateType = one child("EndDate"),
     }
 }
 
-/// XSD complex type `sr:ElectricityBillingCalendar`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectricityBillingCalendar {
-    /// `BillingTime`.
-    pub billing_time: xsd::Time,
-    /// Choice in `ElectricityBillingCalendar`: one of `Daily`, `Weekly`, `Monthly`, `Quarterly`, `SixMonthly`, `Yearly`.
-    pub choice: ElectricityBillingCalendarChoice,
-}
-
-impl rd::FromXml for ElectricityBillingCalendar {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let billing_time = c.one("BillingTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let choice = c.group::<ElectricityBillingCalendarChoice>()?;
-        c.finish()?;
-        Ok(ElectricityBillingCalendar {
-            billing_time,
-            choice,
-        })
+duis_type! {
+    /// XSD complex type `sr:ALCSHCALCSSpecialDays`.
+    struct ALCSHCALCSSpecialDays {
+        alcshcalcs_special_day: Vec<ALCSHCALCSSpecialDay> =
+            many(0..=20) child("ALCSHCALCSSpecialDay"),
     }
 }
 
-impl wr::ToXml for ElectricityBillingCalendar {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("BillingTime", &self.billing_time, &xsd::Facets::NONE);
-        w.group(&self.choice);
+duis_type! {
+    /// Content of element `ALCSHCALCSSpecialDay` in `ALCSHCALCSSpecialDays`.
+    struct ALCSHCALCSSpecialDay {
+        @index: u64 = one attr("index", F14),
+        year: Year = one child("Year"),
+        month: Month = one child("Month"),
+        day_of_month: DayOfMonth = one child("DayOfMonth"),
+        day_of_week: DayOfWeek = one child("DayOfWeek"),
     }
 }
 
-/// XSD complex type `sr:BillingCalendarQSMY`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BillingCalendarQSMY {
-    /// `DayOfMonth`.
-    pub day_of_month: u64,
-    /// `BillingPeriodStartMonth`.
-    pub billing_period_start_month: u64,
-}
-
-impl rd::FromXml for BillingCalendarQSMY {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_of_month = c.one("DayOfMonth", rd::leaf::<u64>(&F29))?;
-        let billing_period_start_month = c.one("BillingPeriodStartMonth", rd::leaf::<u64>(&F30))?;
-        c.finish()?;
-        Ok(BillingCalendarQSMY {
-            day_of_month,
-            billing_period_start_month,
-        })
+duis_type! {
+    /// XSD complex type `sr:SwitchTypeAndId`.
+    struct SwitchTypeAndId {
+        @index: u64 = one attr("index", F15),
+        /// Choice in `SwitchTypeAndId`: one of `ALCS`, `HCALCS`.
+        choice: SwitchTypeAndIdChoice = one group,
     }
 }
 
-impl wr::ToXml for BillingCalendarQSMY {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DayOfMonth", &self.day_of_month, &F29);
-        w.leaf(
-            "BillingPeriodStartMonth",
-            &self.billing_period_start_month,
-            &F30,
-        );
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationAuxiliaryControllerScheduler`.
+    struct UpdateDeviceConfigurationAuxiliaryControllerScheduler {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        auxiliary_controller_schedule: Vec<AuxiliaryControllerSchedule> =
+            many(0..=120) child("AuxiliaryControllerSchedule"),
+        auxiliary_controller_special_day_definitions: AuxiliaryControllerSpecialDayDefinitions =
+            one child("AuxiliaryControllerSpecialDayDefinitions"),
     }
 }
 
-/// XSD complex type `sr:GasBillingCalendar`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasBillingCalendar {
-    /// `BillingPeriodStart`.
-    pub billing_period_start: xsd::DateTime,
-    /// `Periodicity`.
-    pub periodicity: Periodicity,
-}
-
-impl rd::FromXml for GasBillingCalendar {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let billing_period_start = c.one(
-            "BillingPeriodStart",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let periodicity = c.one("Periodicity", rd::leaf::<Periodicity>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(GasBillingCalendar {
-            billing_period_start,
-            periodicity,
-        })
+duis_type! {
+    /// XSD complex type `sr:AuxiliaryControllerSchedule`.
+    struct AuxiliaryControllerSchedule {
+        auxiliary_controller_action: AuxiliaryControllerAction =
+            one child("AuxiliaryControllerAction"),
+        special_days_applicability: Vec<AuxiliaryControllerScheduleSpecialDaysApplicability> =
+            many(0..=20) child("SpecialDaysApplicability"),
+        days_of_week_applicability: Option<DaysOfWeekApplicability> =
+            opt child("DaysOfWeekApplicability"),
+        auxiliary_controller_schedule_period_and_time: ScheduleDatesAndTime =
+            one child("AuxiliaryControllerSchedulePeriodAndTime"),
     }
 }
 
-impl wr::ToXml for GasBillingCalendar {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "BillingPeriodStart",
-            &self.billing_period_start,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("Periodicity", &self.periodicity, &xsd::Facets::NONE);
+duis_type! {
+    /// XSD complex type `sr:AuxiliaryControllerAction`.
+    struct AuxiliaryControllerAction {
+        @auxiliary_controller_n: u64 = one attr("auxiliaryControllerN", F15),
+        commanded_state_level: u16 = one leaf("CommandedStateLevel", F33),
+        input_from_controlled_load: Option<NoType> = opt child("InputFromControlledLoad"),
     }
 }
 
-/// XSD complex type `sr:UpdateDeviceConfigurationInstantaneousPowerThreshold`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationInstantaneousPowerThreshold {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `LowMediumPowerThreshold`.
-    pub low_medium_power_threshold: u32,
-    /// `MediumHighPowerThreshold`.
-    pub medium_high_power_threshold: u32,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationInstantaneousPowerThreshold {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let low_medium_power_threshold = c.one(
-            "LowMediumPowerThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let medium_high_power_threshold = c.one(
-            "MediumHighPowerThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationInstantaneousPowerThreshold {
-            execution_date_time,
-            low_medium_power_threshold,
-            medium_high_power_threshold,
-        })
+duis_type! {
+    /// Content of element `SpecialDaysApplicability` in `AuxiliaryControllerSchedule`.
+    struct AuxiliaryControllerScheduleSpecialDaysApplicability {
+        @identifier: u64 = one attr("identifier", F14),
     }
 }
 
-impl wr::ToXml for UpdateDeviceConfigurationInstantaneousPowerThreshold {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf(
-            "LowMediumPowerThreshold",
-            &self.low_medium_power_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "MediumHighPowerThreshold",
-            &self.medium_high_power_threshold,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:AuxiliaryControllerSpecialDayDefinitions`.
+    struct AuxiliaryControllerSpecialDayDefinitions {
+        auxiliary_controller_special_day_definition: Vec<AuxiliaryControllerSpecialDayDefinition> =
+            many(0..=20) child("AuxiliaryControllerSpecialDayDefinition"),
     }
 }
 
-/// XSD complex type `sr:ReadEventOrSecurityLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadEventOrSecurityLog {
-    /// `ReadLogPeriod`.
-    pub read_log_period: ReadLogPeriod,
-    /// `LogToRead`.
-    pub log_to_read: LogToRead,
-}
-
-impl rd::FromXml for ReadEventOrSecurityLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let read_log_period = c.one("ReadLogPeriod", ReadLogPeriod::from_xml)?;
-        let log_to_read = c.one("LogToRead", rd::leaf::<LogToRead>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(ReadEventOrSecurityLog {
-            read_log_period,
-            log_to_read,
-        })
-    }
-}
-
-impl wr::ToXml for ReadEventOrSecurityLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("ReadLogPeriod", &self.read_log_period);
-        w.leaf("LogToRead", &self.log_to_read, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:UpdateDeviceConfigurationALCDescriptions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateDeviceConfigurationALCDescriptions {
-    /// `ALCSHCALCSDescription` (1 to 5).
-    ALCSHCALCSDescription(Vec<ALCSHCALCSDescription>),
-}
-
-impl rd::ReadGroup for UpdateDeviceConfigurationALCDescriptions {
-    const FIRST: &'static [&'static str] = &["ALCSHCALCSDescription"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ALCSHCALCSDescription") => Ok(
-                UpdateDeviceConfigurationALCDescriptions::ALCSHCALCSDescription(c.many(
-                    "ALCSHCALCSDescription",
-                    1,
-                    Some(5),
-                    ALCSHCALCSDescription::from_xml,
-                )?),
-            ),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for UpdateDeviceConfigurationALCDescriptions {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateDeviceConfigurationALCDescriptions::ALCSHCALCSDescription(v) => {
-                for v in v {
-                    w.child("ALCSHCALCSDescription", v);
-                }
-            }
-        }
-    }
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationALCDescriptions {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for UpdateDeviceConfigurationALCDescriptions {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:ALCSHCALCSDescription`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ALCSHCALCSDescription {
-    /// Attribute `index`.
-    pub index: u64,
-    /// `SwitchDescription`.
-    pub switch_description: String,
-}
-
-impl rd::FromXml for ALCSHCALCSDescription {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let switch_description = c.one("SwitchDescription", rd::leaf::<String>(&F32))?;
-        c.finish()?;
-        Ok(ALCSHCALCSDescription {
-            index,
-            switch_description,
-        })
-    }
-}
-
-impl wr::ToXml for ALCSHCALCSDescription {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("SwitchDescription", &self.switch_description, &F32);
-    }
-}
-
-/// XSD complex type `sr:UpdateDeviceConfigurationALCScheduler`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationALCScheduler {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `ALCSHCALCSConnectionSchedule` (1 to 48).
-    pub alcshcalcs_connection_schedule: Vec<ALCSHCALCSConnectionSchedule>,
-    /// `ALCSHCALCSSpecialDays`.
-    pub alcshcalcs_special_days: ALCSHCALCSSpecialDays,
-    /// `SwitchTypeAndId` (0 to 5).
-    pub switch_type_and_id: Vec<SwitchTypeAndId>,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationALCScheduler {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let alcshcalcs_connection_schedule = c.many(
-            "ALCSHCALCSConnectionSchedule",
-            1,
-            Some(48),
-            ALCSHCALCSConnectionSchedule::from_xml,
-        )?;
-        let alcshcalcs_special_days =
-            c.one("ALCSHCALCSSpecialDays", ALCSHCALCSSpecialDays::from_xml)?;
-        let switch_type_and_id =
-            c.many("SwitchTypeAndId", 0, Some(5), SwitchTypeAndId::from_xml)?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationALCScheduler {
-            execution_date_time,
-            alcshcalcs_connection_schedule,
-            alcshcalcs_special_days,
-            switch_type_and_id,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateDeviceConfigurationALCScheduler {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        for v in &self.alcshcalcs_connection_schedule {
-            w.child("ALCSHCALCSConnectionSchedule", v);
-        }
-        w.child("ALCSHCALCSSpecialDays", &self.alcshcalcs_special_days);
-        for v in &self.switch_type_and_id {
-            w.child("SwitchTypeAndId", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ALCSHCALCSConnectionSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ALCSHCALCSConnectionSchedule {
-    /// `ActivateDeactivateSwitch`.
-    pub activate_deactivate_switch: ActivateDeactivateSwitch,
-    /// `SpecialDaysApplicability` (0 to 20).
-    pub special_days_applicability: Vec<ALCSHCALCSConnectionScheduleSpecialDaysApplicability>,
-    /// `DaysOfWeekApplicability` (optional).
-    pub days_of_week_applicability: Option<DaysOfWeekApplicability>,
-    /// `ALCSScheduleDatesAndTime`.
-    pub alcs_schedule_dates_and_time: ScheduleDatesAndTime,
-}
-
-impl rd::FromXml for ALCSHCALCSConnectionSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let activate_deactivate_switch = c.one(
-            "ActivateDeactivateSwitch",
-            ActivateDeactivateSwitch::from_xml,
-        )?;
-        let special_days_applicability = c.many(
-            "SpecialDaysApplicability",
-            0,
-            Some(20),
-            ALCSHCALCSConnectionScheduleSpecialDaysApplicability::from_xml,
-        )?;
-        let days_of_week_applicability =
-            c.opt("DaysOfWeekApplicability", DaysOfWeekApplicability::from_xml)?;
-        let alcs_schedule_dates_and_time =
-            c.one("ALCSScheduleDatesAndTime", ScheduleDatesAndTime::from_xml)?;
-        c.finish()?;
-        Ok(ALCSHCALCSConnectionSchedule {
-            activate_deactivate_switch,
-            special_days_applicability,
-            days_of_week_applicability,
-            alcs_schedule_dates_and_time,
-        })
-    }
-}
-
-impl wr::ToXml for ALCSHCALCSConnectionSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("ActivateDeactivateSwitch", &self.activate_deactivate_switch);
-        for v in &self.special_days_applicability {
-            w.child("SpecialDaysApplicability", v);
-        }
-        if let Some(v) = &self.days_of_week_applicability {
-            w.child("DaysOfWeekApplicability", v);
-        }
-        w.child(
-            "ALCSScheduleDatesAndTime",
-            &self.alcs_schedule_dates_and_time,
-        );
-    }
-}
-
-/// XSD complex type `sr:ActivateDeactivateSwitch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivateDeactivateSwitch {
-    /// Attribute `index`.
-    pub index: u64,
-    /// Choice in `ActivateDeactivateSwitch`: one of `ActivateSwitch`, `DeactivateSwitch`.
-    pub switch: ActivateDeactivateSwitchSwitch,
-}
-
-impl rd::FromXml for ActivateDeactivateSwitch {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let switch = c.group::<ActivateDeactivateSwitchSwitch>()?;
-        c.finish()?;
-        Ok(ActivateDeactivateSwitch { index, switch })
-    }
-}
-
-impl wr::ToXml for ActivateDeactivateSwitch {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(&self.switch);
-    }
-}
-
-/// Content of element `SpecialDaysApplicability` in `ALCSHCALCSConnectionSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ALCSHCALCSConnectionScheduleSpecialDaysApplicability {
-    /// Attribute `index`.
-    pub index: u64,
-}
-
-impl rd::FromXml for ALCSHCALCSConnectionScheduleSpecialDaysApplicability {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F14)?;
-        let c = rd::Cursor::new(el, path)?;
-        c.finish()?;
-        Ok(ALCSHCALCSConnectionScheduleSpecialDaysApplicability { index })
-    }
-}
-
-impl wr::ToXml for ALCSHCALCSConnectionScheduleSpecialDaysApplicability {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F14);
-    }
-
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:ScheduleDatesAndTime`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleDatesAndTime {
-    /// `SwitchTime`.
-    pub switch_time: xsd::Time,
-    /// `StartDate`.
-    pub start_date: DateType,
-    /// `EndDate`.
-    pub end_date: DateType,
-}
-
-impl rd::FromXml for ScheduleDatesAndTime {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let switch_time = c.one("SwitchTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let start_date = c.one("StartDate", DateType::from_xml)?;
-        let end_date = c.one("EndDate", DateType::from_xml)?;
-        c.finish()?;
-        Ok(ScheduleDatesAndTime {
-            switch_time,
-            start_date,
-            end_date,
-        })
-    }
-}
-
-impl wr::ToXml for ScheduleDatesAndTime {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("SwitchTime", &self.switch_time, &xsd::Facets::NONE);
-        w.child("StartDate", &self.start_date);
-        w.child("EndDate", &self.end_date);
-    }
-}
-
-/// XSD complex type `sr:ALCSHCALCSSpecialDays`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ALCSHCALCSSpecialDays {
-    /// `ALCSHCALCSSpecialDay` (0 to 20).
-    pub alcshcalcs_special_day: Vec<ALCSHCALCSSpecialDay>,
-}
-
-impl rd::FromXml for ALCSHCALCSSpecialDays {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let alcshcalcs_special_day = c.many(
-            "ALCSHCALCSSpecialDay",
-            0,
-            Some(20),
-            ALCSHCALCSSpecialDay::from_xml,
-        )?;
-        c.finish()?;
-        Ok(ALCSHCALCSSpecialDays {
-            alcshcalcs_special_day,
-        })
-    }
-}
-
-impl wr::ToXml for ALCSHCALCSSpecialDays {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.alcshcalcs_special_day {
-            w.child("ALCSHCALCSSpecialDay", v);
-        }
-    }
-}
-
-/// Content of element `ALCSHCALCSSpecialDay` in `ALCSHCALCSSpecialDays`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ALCSHCALCSSpecialDay {
-    /// Attribute `index`.
-    pub index: u64,
-    /// `Year`.
-    pub year: Year,
-    /// `Month`.
-    pub month: Month,
-    /// `DayOfMonth`.
-    pub day_of_month: DayOfMonth,
-    /// `DayOfWeek`.
-    pub day_of_week: DayOfWeek,
-}
-
-impl rd::FromXml for ALCSHCALCSSpecialDay {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F14)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let year = c.one("Year", Year::from_xml)?;
-        let month = c.one("Month", Month::from_xml)?;
-        let day_of_month = c.one("DayOfMonth", DayOfMonth::from_xml)?;
-        let day_of_week = c.one("DayOfWeek", DayOfWeek::from_xml)?;
-        c.finish()?;
-        Ok(ALCSHCALCSSpecialDay {
-            index,
-            year,
-            month,
-            day_of_month,
-            day_of_week,
-        })
-    }
-}
-
-impl wr::ToXml for ALCSHCALCSSpecialDay {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F14);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Year", &self.year);
-        w.child("Month", &self.month);
-        w.child("DayOfMonth", &self.day_of_month);
-        w.child("DayOfWeek", &self.day_of_week);
-    }
-}
-
-/// XSD complex type `sr:SwitchTypeAndId`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SwitchTypeAndId {
-    /// Attribute `index`.
-    pub index: u64,
-    /// Choice in `SwitchTypeAndId`: one of `ALCS`, `HCALCS`.
-    pub choice: SwitchTypeAndIdChoice,
-}
-
-impl rd::FromXml for SwitchTypeAndId {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let choice = c.group::<SwitchTypeAndIdChoice>()?;
-        c.finish()?;
-        Ok(SwitchTypeAndId { index, choice })
-    }
-}
-
-impl wr::ToXml for SwitchTypeAndId {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(&self.choice);
-    }
-}
-
-/// XSD complex type `sr:UpdateDeviceConfigurationAuxiliaryControllerScheduler`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationAuxiliaryControllerScheduler {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `AuxiliaryControllerSchedule` (0 to 120).
-    pub auxiliary_controller_schedule: Vec<AuxiliaryControllerSchedule>,
+duis_type! {
+    /// Content of element `AuxiliaryControllerSpecialDayDefinition` in
     /// `AuxiliaryControllerSpecialDayDefinitions`.
-    pub auxiliary_controller_special_day_definitions: AuxiliaryControllerSpecialDayDefinitions,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationAuxiliaryControllerScheduler {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let auxiliary_controller_schedule = c.many(
-            "AuxiliaryControllerSchedule",
-            0,
-            Some(120),
-            AuxiliaryControllerSchedule::from_xml,
-        )?;
-        let auxiliary_controller_special_day_definitions = c.one(
-            "AuxiliaryControllerSpecialDayDefinitions",
-            AuxiliaryControllerSpecialDayDefinitions::from_xml,
-        )?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationAuxiliaryControllerScheduler {
-            execution_date_time,
-            auxiliary_controller_schedule,
-            auxiliary_controller_special_day_definitions,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateDeviceConfigurationAuxiliaryControllerScheduler {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        for v in &self.auxiliary_controller_schedule {
-            w.child("AuxiliaryControllerSchedule", v);
-        }
-        w.child(
-            "AuxiliaryControllerSpecialDayDefinitions",
-            &self.auxiliary_controller_special_day_definitions,
-        );
-    }
-}
-
-/// XSD complex type `sr:AuxiliaryControllerSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuxiliaryControllerSchedule {
-    /// `AuxiliaryControllerAction`.
-    pub auxiliary_controller_action: AuxiliaryControllerAction,
-    /// `SpecialDaysApplicability` (0 to 20).
-    pub special_days_applicability: Vec<AuxiliaryControllerScheduleSpecialDaysApplicability>,
-    /// `DaysOfWeekApplicability` (optional).
-    pub days_of_week_applicability: Option<DaysOfWeekApplicability>,
-    /// `AuxiliaryControllerSchedulePeriodAndTime`.
-    pub auxiliary_controller_schedule_period_and_time: ScheduleDatesAndTime,
-}
-
-impl rd::FromXml for AuxiliaryControllerSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let auxiliary_controller_action = c.one(
-            "AuxiliaryControllerAction",
-            AuxiliaryControllerAction::from_xml,
-        )?;
-        let special_days_applicability = c.many(
-            "SpecialDaysApplicability",
-            0,
-            Some(20),
-            AuxiliaryControllerScheduleSpecialDaysApplicability::from_xml,
-        )?;
-        let days_of_week_applicability =
-            c.opt("DaysOfWeekApplicability", DaysOfWeekApplicability::from_xml)?;
-        let auxiliary_controller_schedule_period_and_time = c.one(
-            "AuxiliaryControllerSchedulePeriodAndTime",
-            ScheduleDatesAndTime::from_xml,
-        )?;
-        c.finish()?;
-        Ok(AuxiliaryControllerSchedule {
-            auxiliary_controller_action,
-            special_days_applicability,
-            days_of_week_applicability,
-            auxiliary_controller_schedule_period_and_time,
-        })
-    }
-}
-
-impl wr::ToXml for AuxiliaryControllerSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child(
-            "AuxiliaryControllerAction",
-            &self.auxiliary_controller_action,
-        );
-        for v in &self.special_days_applicability {
-            w.child("SpecialDaysApplicability", v);
-        }
-        if let Some(v) = &self.days_of_week_applicability {
-            w.child("DaysOfWeekApplicability", v);
-        }
-        w.child(
-            "AuxiliaryControllerSchedulePeriodAndTime",
-            &self.auxiliary_controller_schedule_period_and_time,
-        );
-    }
-}
-
-/// XSD complex type `sr:AuxiliaryControllerAction`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuxiliaryControllerAction {
-    /// Attribute `auxiliaryControllerN`.
-    pub auxiliary_controller_n: u64,
-    /// `CommandedStateLevel`.
-    pub commanded_state_level: u16,
-    /// `InputFromControlledLoad` (optional).
-    pub input_from_controlled_load: Option<NoType>,
-}
-
-impl rd::FromXml for AuxiliaryControllerAction {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["auxiliaryControllerN"])?;
-        let auxiliary_controller_n = rd::attr::<u64>(el, path, "auxiliaryControllerN", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let commanded_state_level = c.one("CommandedStateLevel", rd::leaf::<u16>(&F33))?;
-        let input_from_controlled_load = c.opt("InputFromControlledLoad", NoType::from_xml)?;
-        c.finish()?;
-        Ok(AuxiliaryControllerAction {
-            auxiliary_controller_n,
-            commanded_state_level,
-            input_from_controlled_load,
-        })
-    }
-}
-
-impl wr::ToXml for AuxiliaryControllerAction {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("auxiliaryControllerN", &self.auxiliary_controller_n, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("CommandedStateLevel", &self.commanded_state_level, &F33);
-        if let Some(v) = &self.input_from_controlled_load {
-            w.child("InputFromControlledLoad", v);
-        }
-    }
-}
-
-/// Content of element `SpecialDaysApplicability` in `AuxiliaryControllerSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuxiliaryControllerScheduleSpecialDaysApplicability {
-    /// Attribute `identifier`.
-    pub identifier: u64,
-}
-
-impl rd::FromXml for AuxiliaryControllerScheduleSpecialDaysApplicability {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["identifier"])?;
-        let identifier = rd::attr::<u64>(el, path, "identifier", &F14)?;
-        let c = rd::Cursor::new(el, path)?;
-        c.finish()?;
-        Ok(AuxiliaryControllerScheduleSpecialDaysApplicability { identifier })
-    }
-}
-
-impl wr::ToXml for AuxiliaryControllerScheduleSpecialDaysApplicability {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("identifier", &self.identifier, &F14);
-    }
-
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:AuxiliaryControllerSpecialDayDefinitions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuxiliaryControllerSpecialDayDefinitions {
-    /// `AuxiliaryControllerSpecialDayDefinition` (0 to 20).
-    pub auxiliary_controller_special_day_definition: Vec<AuxiliaryControllerSpecialDayDefinition>,
-}
-
-impl rd::FromXml for AuxiliaryControllerSpecialDayDefinitions {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let auxiliary_controller_special_day_definition = c.many(
-            "AuxiliaryControllerSpecialDayDefinition",
-            0,
-            Some(20),
-            AuxiliaryControllerSpecialDayDefinition::from_xml,
-        )?;
-        c.finish()?;
-        Ok(AuxiliaryControllerSpecialDayDefinitions {
-            auxiliary_controller_special_day_definition,
-        })
-    }
-}
-
-impl wr::ToXml for AuxiliaryControllerSpecialDayDefinitions {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.auxiliary_controller_special_day_definition {
-            w.child("AuxiliaryControllerSpecialDayDefinition", v);
-        }
-    }
-}
-
-/// Content of element `AuxiliaryControllerSpecialDayDefinition` in `AuxiliaryControllerSpecialDayDefinitions`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuxiliaryControllerSpecialDayDefinition {
-    /// Attribute `identifier`.
-    pub identifier: u64,
-    /// `Year`.
-    pub year: Year,
-    /// `Month`.
-    pub month: Month,
-    /// `DayOfMonth`.
-    pub day_of_month: DayOfMonth,
-    /// `DayOfWeek`.
-    pub day_of_week: DayOfWeek,
-}
-
-impl rd::FromXml for AuxiliaryControllerSpecialDayDefinition {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["identifier"])?;
-        let identifier = rd::attr::<u64>(el, path, "identifier", &F14)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let year = c.one("Year", Year::from_xml)?;
-        let month = c.one("Month", Month::from_xml)?;
-        let day_of_month = c.one("DayOfMonth", DayOfMonth::from_xml)?;
-        let day_of_week = c.one("DayOfWeek", DayOfWeek::from_xml)?;
-        c.finish()?;
-        Ok(AuxiliaryControllerSpecialDayDefinition {
-            identifier,
-            year,
-            month,
-            day_of_month,
-            day_of_week,
-        })
-    }
-}
-
-impl wr::ToXml for AuxiliaryControllerSpecialDayDefinition {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("identifier", &self.identifier, &F14);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Year", &self.year);
-        w.child("Month", &self.month);
-        w.child("DayOfMonth", &self.day_of_month);
-        w.child("DayOfWeek", &self.day_of_week);
-    }
-}
-
-/// XSD complex type `sr:UpdateSecurityCredentialsKRP`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateSecurityCredentialsKRP {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `RemotePartyRole`.
-    pub remote_party_role: RemotePartyRole,
-    /// `RemotePartyFloorSeqNumber` (optional).
-    pub remote_party_floor_seq_number: Option<u64>,
-    /// `RemotePartyPrepaymentTopUpFloorSeqNumber` (optional).
-    pub remote_party_prepayment_top_up_floor_seq_number: Option<u64>,
-    /// `ReplacementCertificates`.
-    pub replacement_certificates: ReplacementCertificatesKRP,
-    /// `CertificationPathCertificates`.
-    pub certification_path_certificates: CertificationPathCertificates,
-    /// `ApplyTimeBasedCPVChecks`.
-    pub apply_time_based_cpv_checks: bool,
-}
-
-impl rd::FromXml for UpdateSecurityCredentialsKRP {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let remote_party_role = c.one(
-            "RemotePartyRole",
-            rd::leaf::<RemotePartyRole>(&xsd::Facets::NONE),
-        )?;
-        let remote_party_floor_seq_number =
-            c.opt("RemotePartyFloorSeqNumber", rd::leaf::<u64>(&F34))?;
-        let remote_party_prepayment_top_up_floor_seq_number = c.opt(
-            "RemotePartyPrepaymentTopUpFloorSeqNumber",
-            rd::leaf::<u64>(&F34),
-        )?;
-        let replacement_certificates = c.one(
-            "ReplacementCertificates",
-            ReplacementCertificatesKRP::from_xml,
-        )?;
-        let certification_path_certificates = c.one(
-            "CertificationPathCertificates",
-            CertificationPathCertificates::from_xml,
-        )?;
-        let apply_time_based_cpv_checks = c.one(
-            "ApplyTimeBasedCPVChecks",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(UpdateSecurityCredentialsKRP {
-            execution_date_time,
-            remote_party_role,
-            remote_party_floor_seq_number,
-            remote_party_prepayment_top_up_floor_seq_number,
-            replacement_certificates,
-            certification_path_certificates,
-            apply_time_based_cpv_checks,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateSecurityCredentialsKRP {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf(
-            "RemotePartyRole",
-            &self.remote_party_role,
-            &xsd::Facets::NONE,
-        );
-        if let Some(v) = &self.remote_party_floor_seq_number {
-            w.leaf("RemotePartyFloorSeqNumber", v, &F34);
-        }
-        if let Some(v) = &self.remote_party_prepayment_top_up_floor_seq_number {
-            w.leaf("RemotePartyPrepaymentTopUpFloorSeqNumber", v, &F34);
-        }
-        w.child("ReplacementCertificates", &self.replacement_certificates);
-        w.child(
-            "CertificationPathCertificates",
-            &self.certification_path_certificates,
-        );
-        w.leaf(
-            "ApplyTimeBasedCPVChecks",
-            &self.apply_time_based_cpv_checks,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:ReplacementCertificatesKRP`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReplacementCertificatesKRP {
-    /// `SupplierOrNetworkOperatorCertificates`.
-    SupplierOrNetworkOperatorCertificates(SupplierOrNetworkOperatorCertificatesKRP),
-}
-
-impl rd::ReadGroup for ReplacementCertificatesKRP {
-    const FIRST: &'static [&'static str] = &["SupplierOrNetworkOperatorCertificates"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SupplierOrNetworkOperatorCertificates") => Ok(
-                ReplacementCertificatesKRP::SupplierOrNetworkOperatorCertificates(c.one(
-                    "SupplierOrNetworkOperatorCertificates",
-                    SupplierOrNetworkOperatorCertificatesKRP::from_xml,
-                )?),
-            ),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for ReplacementCertificatesKRP {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ReplacementCertificatesKRP::SupplierOrNetworkOperatorCertificates(v) => {
-                w.child("SupplierOrNetworkOperatorCertificates", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for ReplacementCertificatesKRP {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for ReplacementCertificatesKRP {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:SupplierOrNetworkOperatorCertificatesKRP`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupplierOrNetworkOperatorCertificatesKRP {
-    /// `DigitalSigningCertificate` (optional).
-    pub digital_signing_certificate: Option<Vec<u8>>,
-    /// `KeyAgreementCertificate` (optional).
-    pub key_agreement_certificate: Option<Vec<u8>>,
-    /// `KeyAgreementTopUpCertificate` (optional).
-    pub key_agreement_top_up_certificate: Option<Vec<u8>>,
-}
-
-impl rd::FromXml for SupplierOrNetworkOperatorCertificatesKRP {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let digital_signing_certificate = c.opt(
-            "DigitalSigningCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_certificate = c.opt(
-            "KeyAgreementCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_top_up_certificate = c.opt(
-            "KeyAgreementTopUpCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(SupplierOrNetworkOperatorCertificatesKRP {
-            digital_signing_certificate,
-            key_agreement_certificate,
-            key_agreement_top_up_certificate,
-        })
-    }
-}
-
-impl wr::ToXml for SupplierOrNetworkOperatorCertificatesKRP {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.digital_signing_certificate {
-            w.leaf("DigitalSigningCertificate", v, &xsd::Facets::BASE64);
-        }
-        if let Some(v) = &self.key_agreement_certificate {
-            w.leaf("KeyAgreementCertificate", v, &xsd::Facets::BASE64);
-        }
-        if let Some(v) = &self.key_agreement_top_up_certificate {
-            w.leaf("KeyAgreementTopUpCertificate", v, &xsd::Facets::BASE64);
-        }
-    }
-}
-
-/// XSD complex type `sr:UpdateSecurityCredentialsDevice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateSecurityCredentialsDevice {
-    /// `DeviceCertificate`.
-    pub device_certificate: Vec<u8>,
-}
-
-impl rd::FromXml for UpdateSecurityCredentialsDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_certificate = c.one(
-            "DeviceCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(UpdateSecurityCredentialsDevice { device_certificate })
-    }
-}
-
-impl wr::ToXml for UpdateSecurityCredentialsDevice {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DeviceCertificate",
-            &self.device_certificate,
-            &xsd::Facets::BASE64,
-        );
-    }
-}
-
-/// XSD complex type `sr:IssueSecurityCredentials`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IssueSecurityCredentials {
-    /// `CredentialType`.
-    pub credential_type: CredentialType,
-}
-
-impl rd::FromXml for IssueSecurityCredentials {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let credential_type = c.one(
-            "CredentialType",
-            rd::leaf::<CredentialType>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(IssueSecurityCredentials { credential_type })
-    }
-}
-
-impl wr::ToXml for IssueSecurityCredentials {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("CredentialType", &self.credential_type, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:SetMaximumDemandConfigurableTimePeriod`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetMaximumDemandConfigurableTimePeriod {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `MaximumDemandTimePeriodSchedule`.
-    pub maximum_demand_time_period_schedule: MaximumDemandTimePeriodSchedule,
-}
-
-impl rd::FromXml for SetMaximumDemandConfigurableTimePeriod {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let maximum_demand_time_period_schedule = c.one(
-            "MaximumDemandTimePeriodSchedule",
-            MaximumDemandTimePeriodSchedule::from_xml,
-        )?;
-        c.finish()?;
-        Ok(SetMaximumDemandConfigurableTimePeriod {
-            execution_date_time,
-            maximum_demand_time_period_schedule,
-        })
-    }
-}
-
-impl wr::ToXml for SetMaximumDemandConfigurableTimePeriod {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child(
-            "MaximumDemandTimePeriodSchedule",
-            &self.maximum_demand_time_period_schedule,
-        );
-    }
-}
-
-/// XSD complex type `sr:MaximumDemandTimePeriodSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaximumDemandTimePeriodSchedule {
-    /// `StartTime`.
-    pub start_time: xsd::Time,
-    /// `EndTime`.
-    pub end_time: xsd::Time,
-}
-
-impl rd::FromXml for MaximumDemandTimePeriodSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_time = c.one("StartTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let end_time = c.one("EndTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(MaximumDemandTimePeriodSchedule {
-            start_time,
-            end_time,
-        })
-    }
-}
-
-impl wr::ToXml for MaximumDemandTimePeriodSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartTime", &self.start_time, &xsd::Facets::NONE);
-        w.leaf("EndTime", &self.end_time, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:ResetMaximumDemandRegisters`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetMaximumDemandRegisters {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `MaxDemandActivePowerImportValue` (optional).
-    pub max_demand_active_power_import_value: Option<Reset>,
-    /// `MaxDemandActivePowerExportValue` (optional).
-    pub max_demand_active_power_export_value: Option<Reset>,
-    /// `MaxDemandConfigTimeActivePowerImportValue` (optional).
-    pub max_demand_config_time_active_power_import_value: Option<Reset>,
-}
-
-impl rd::FromXml for ResetMaximumDemandRegisters {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let max_demand_active_power_import_value =
-            c.opt("MaxDemandActivePowerImportValue", Reset::from_xml)?;
-        let max_demand_active_power_export_value =
-            c.opt("MaxDemandActivePowerExportValue", Reset::from_xml)?;
-        let max_demand_config_time_active_power_import_value =
-            c.opt("MaxDemandConfigTimeActivePowerImportValue", Reset::from_xml)?;
-        c.finish()?;
-        Ok(ResetMaximumDemandRegisters {
-            execution_date_time,
-            max_demand_active_power_import_value,
-            max_demand_active_power_export_value,
-            max_demand_config_time_active_power_import_value,
-        })
-    }
-}
-
-impl wr::ToXml for ResetMaximumDemandRegisters {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.max_demand_active_power_import_value {
-            w.child("MaxDemandActivePowerImportValue", v);
-        }
-        if let Some(v) = &self.max_demand_active_power_export_value {
-            w.child("MaxDemandActivePowerExportValue", v);
-        }
-        if let Some(v) = &self.max_demand_config_time_active_power_import_value {
-            w.child("MaxDemandConfigTimeActivePowerImportValue", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:Reset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Reset;
-
-impl rd::FromXml for Reset {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(Reset)
-    }
-}
-
-impl wr::ToXml for Reset {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:SetDeviceConfigurationImportMPxN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetDeviceConfigurationImportMPxN {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// Choice in `SetDeviceConfigurationImportMPxN`: one of `ImportMPANs`, `ImportMPRN`.
-    pub choice: SetDeviceConfigurationImportMPxNChoice,
-}
-
-impl rd::FromXml for SetDeviceConfigurationImportMPxN {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let choice = c.group::<SetDeviceConfigurationImportMPxNChoice>()?;
-        c.finish()?;
-        Ok(SetDeviceConfigurationImportMPxN {
-            execution_date_time,
-            choice,
-        })
-    }
-}
-
-impl wr::ToXml for SetDeviceConfigurationImportMPxN {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.group(&self.choice);
-    }
-}
-
-/// XSD complex type `sr:ImportMPANs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportMPANs {
-    /// `ImportMPAN`.
-    pub import_mpan: String,
-    /// `SecondaryImportMPAN` (optional).
-    pub secondary_import_mpan: Option<String>,
-}
-
-impl rd::FromXml for ImportMPANs {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let import_mpan = c.one("ImportMPAN", rd::leaf::<String>(&F36))?;
-        let secondary_import_mpan = c.opt("SecondaryImportMPAN", rd::leaf::<String>(&F36))?;
-        c.finish()?;
-        Ok(ImportMPANs {
-            import_mpan,
-            secondary_import_mpan,
-        })
-    }
-}
-
-impl wr::ToXml for ImportMPANs {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("ImportMPAN", &self.import_mpan, &F36);
-        if let Some(v) = &self.secondary_import_mpan {
-            w.leaf("SecondaryImportMPAN", v, &F36);
-        }
-    }
-}
-
-/// XSD complex type `sr:SetDeviceConfiguratinExportMPAN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetDeviceConfiguratinExportMPAN {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `ExportMPAN`.
-    pub export_mpan: String,
-}
-
-impl rd::FromXml for SetDeviceConfiguratinExportMPAN {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let export_mpan = c.one("ExportMPAN", rd::leaf::<String>(&F36))?;
-        c.finish()?;
-        Ok(SetDeviceConfiguratinExportMPAN {
-            execution_date_time,
-            export_mpan,
-        })
-    }
-}
-
-impl wr::ToXml for SetDeviceConfiguratinExportMPAN {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf("ExportMPAN", &self.export_mpan, &F36);
-    }
-}
-
-/// XSD complex type `sr:RequestHandoverOfDCCControlledDevice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestHandoverOfDCCControlledDevice {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `RemotePartyRole`.
-    pub remote_party_role: RemotePartyRole,
-    /// `RemotePartyFloorSeqNumber` (optional).
-    pub remote_party_floor_seq_number: Option<u64>,
-    /// `RemotePartyPrepaymentTopUpFloorSeqNumber` (optional).
-    pub remote_party_prepayment_top_up_floor_seq_number: Option<u64>,
-    /// `ReplacementCertificates`.
-    pub replacement_certificates: ReplacementCertificatesDCCHandover,
-    /// `CertificationPathCertificates`.
-    pub certification_path_certificates: CertificationPathCertificates,
-    /// `ApplyTimeBasedCPVChecks`.
-    pub apply_time_based_cpv_checks: bool,
-}
-
-impl rd::FromXml for RequestHandoverOfDCCControlledDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let remote_party_role = c.one(
-            "RemotePartyRole",
-            rd::leaf::<RemotePartyRole>(&xsd::Facets::NONE),
-        )?;
-        let remote_party_floor_seq_number =
-            c.opt("RemotePartyFloorSeqNumber", rd::leaf::<u64>(&F34))?;
-        let remote_party_prepayment_top_up_floor_seq_number = c.opt(
-            "RemotePartyPrepaymentTopUpFloorSeqNumber",
-            rd::leaf::<u64>(&F34),
-        )?;
-        let replacement_certificates = c.one(
-            "ReplacementCertificates",
-            ReplacementCertificatesDCCHandover::from_xml,
-        )?;
-        let certification_path_certificates = c.one(
-            "CertificationPathCertificates",
-            CertificationPathCertificates::from_xml,
-        )?;
-        let apply_time_based_cpv_checks = c.one(
-            "ApplyTimeBasedCPVChecks",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(RequestHandoverOfDCCControlledDevice {
-            execution_date_time,
-            remote_party_role,
-            remote_party_floor_seq_number,
-            remote_party_prepayment_top_up_floor_seq_number,
-            replacement_certificates,
-            certification_path_certificates,
-            apply_time_based_cpv_checks,
-        })
-    }
-}
-
-impl wr::ToXml for RequestHandoverOfDCCControlledDevice {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf(
-            "RemotePartyRole",
-            &self.remote_party_role,
-            &xsd::Facets::NONE,
-        );
-        if let Some(v) = &self.remote_party_floor_seq_number {
-            w.leaf("RemotePartyFloorSeqNumber", v, &F34);
-        }
-        if let Some(v) = &self.remote_party_prepayment_top_up_floor_seq_number {
-            w.leaf("RemotePartyPrepaymentTopUpFloorSeqNumber", v, &F34);
-        }
-        w.child("ReplacementCertificates", &self.replacement_certificates);
-        w.child(
-            "CertificationPathCertificates",
-            &self.certification_path_certificates,
-        );
-        w.leaf(
-            "ApplyTimeBasedCPVChecks",
-            &self.apply_time_based_cpv_checks,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:ReplacementCertificatesDCCHandover`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplacementCertificatesDCCHandover {
-    /// `DigitalSigningCertificate`.
-    pub digital_signing_certificate: Vec<u8>,
-    /// `KeyAgreementCertificate` (optional).
-    pub key_agreement_certificate: Option<Vec<u8>>,
-    /// `KeyAgreementTopUpCertificate` (optional).
-    pub key_agreement_top_up_certificate: Option<Vec<u8>>,
-}
-
-impl rd::FromXml for ReplacementCertificatesDCCHandover {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let digital_signing_certificate = c.one(
-            "DigitalSigningCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_certificate = c.opt(
-            "KeyAgreementCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_top_up_certificate = c.opt(
-            "KeyAgreementTopUpCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(ReplacementCertificatesDCCHandover {
-            digital_signing_certificate,
-            key_agreement_certificate,
-            key_agreement_top_up_certificate,
-        })
-    }
-}
-
-impl wr::ToXml for ReplacementCertificatesDCCHandover {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DigitalSigningCertificate",
-            &self.digital_signing_certificate,
-            &xsd::Facets::BASE64,
-        );
-        if let Some(v) = &self.key_agreement_certificate {
-            w.leaf("KeyAgreementCertificate", v, &xsd::Facets::BASE64);
-        }
-        if let Some(v) = &self.key_agreement_top_up_certificate {
-            w.leaf("KeyAgreementTopUpCertificate", v, &xsd::Facets::BASE64);
-        }
-    }
-}
-
-/// XSD complex type `sr:ConfigureAlertBehaviour`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigureAlertBehaviour {
-    /// `ElectricitySupplierAlerts`.
-    ElectricitySupplierAlerts(ElectricitySupplierAlerts),
-    /// `ElectricitySupplierHANAlertSettings`.
-    ElectricitySupplierHANAlertSettings(ElectricitySupplierAlerts),
-    /// `ElectricitySupplierAlarmSettings`.
-    ElectricitySupplierAlarmSettings(ElectricitySupplierAlerts),
-    /// `ElectricitySupplierLoggingSettings`.
-    ElectricitySupplierLoggingSettings(ElectricitySupplierAlerts),
-    /// `ElectricityNetworkOperatorAlerts`.
-    ElectricityNetworkOperatorAlerts(ElectricityNetworkOperatorAlerts),
-    /// `ElectricityNetworkOperatorLoggingSettings`.
-    ElectricityNetworkOperatorLoggingSettings(ElectricityNetworkOperatorAlerts),
-    /// `GasSupplierAlerts`.
-    GasSupplierAlerts(SupplierGSME),
-    /// `GasSupplierAlertEventSettings`.
-    GasSupplierAlertEventSettings(SupplierGSMEAlertsEvents),
-}
-
-impl rd::ReadGroup for ConfigureAlertBehaviour {
-    const FIRST: &'static [&'static str] = &[
-        "ElectricitySupplierAlerts",
-        "ElectricitySupplierHANAlertSettings",
-        "ElectricitySupplierAlarmSettings",
-        "ElectricitySupplierLoggingSettings",
-        "ElectricityNetworkOperatorAlerts",
-        "ElectricityNetworkOperatorLoggingSettings",
-        "GasSupplierAlerts",
-        "GasSupplierAlertEventSettings",
-    ];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ElectricitySupplierAlerts") => {
-                Ok(ConfigureAlertBehaviour::ElectricitySupplierAlerts(c.one(
-                    "ElectricitySupplierAlerts",
-                    ElectricitySupplierAlerts::from_xml,
-                )?))
-            }
-            Some("ElectricitySupplierHANAlertSettings") => Ok(
-                ConfigureAlertBehaviour::ElectricitySupplierHANAlertSettings(c.one(
-                    "ElectricitySupplierHANAlertSettings",
-                    ElectricitySupplierAlerts::from_xml,
-                )?),
-            ),
-            Some("ElectricitySupplierAlarmSettings") => Ok(
-                ConfigureAlertBehaviour::ElectricitySupplierAlarmSettings(c.one(
-                    "ElectricitySupplierAlarmSettings",
-                    ElectricitySupplierAlerts::from_xml,
-                )?),
-            ),
-            Some("ElectricitySupplierLoggingSettings") => Ok(
-                ConfigureAlertBehaviour::ElectricitySupplierLoggingSettings(c.one(
-                    "ElectricitySupplierLoggingSettings",
-                    ElectricitySupplierAlerts::from_xml,
-                )?),
-            ),
-            Some("ElectricityNetworkOperatorAlerts") => Ok(
-                ConfigureAlertBehaviour::ElectricityNetworkOperatorAlerts(c.one(
-                    "ElectricityNetworkOperatorAlerts",
-                    ElectricityNetworkOperatorAlerts::from_xml,
-                )?),
-            ),
-            Some("ElectricityNetworkOperatorLoggingSettings") => Ok(
-                ConfigureAlertBehaviour::ElectricityNetworkOperatorLoggingSettings(c.one(
-                    "ElectricityNetworkOperatorLoggingSettings",
-                    ElectricityNetworkOperatorAlerts::from_xml,
-                )?),
-            ),
-            Some("GasSupplierAlerts") => Ok(ConfigureAlertBehaviour::GasSupplierAlerts(
-                c.one("GasSupplierAlerts", SupplierGSME::from_xml)?,
-            )),
-            Some("GasSupplierAlertEventSettings") => Ok(
-                ConfigureAlertBehaviour::GasSupplierAlertEventSettings(c.one(
-                    "GasSupplierAlertEventSettings",
-                    SupplierGSMEAlertsEvents::from_xml,
-                )?),
-            ),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for ConfigureAlertBehaviour {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ConfigureAlertBehaviour::ElectricitySupplierAlerts(v) => {
-                w.child("ElectricitySupplierAlerts", v);
-            }
-            ConfigureAlertBehaviour::ElectricitySupplierHANAlertSettings(v) => {
-                w.child("ElectricitySupplierHANAlertSettings", v);
-            }
-            ConfigureAlertBehaviour::ElectricitySupplierAlarmSettings(v) => {
-                w.child("ElectricitySupplierAlarmSettings", v);
-            }
-            ConfigureAlertBehaviour::ElectricitySupplierLoggingSettings(v) => {
-                w.child("ElectricitySupplierLoggingSettings", v);
-            }
-            ConfigureAlertBehaviour::ElectricityNetworkOperatorAlerts(v) => {
-                w.child("ElectricityNetworkOperatorAlerts", v);
-            }
-            ConfigureAlertBehaviour::ElectricityNetworkOperatorLoggingSettings(v) => {
-                w.child("ElectricityNetworkOperatorLoggingSettings", v);
-            }
-            ConfigureAlertBehaviour::GasSupplierAlerts(v) => {
-                w.child("GasSupplierAlerts", v);
-            }
-            ConfigureAlertBehaviour::GasSupplierAlertEventSettings(v) => {
-                w.child("GasSupplierAlertEventSettings", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for ConfigureAlertBehaviour {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+    struct AuxiliaryControllerSpecialDayDefinition {
+        @identifier: u64 = one attr("identifier", F14),
+        year: Year = one child("Year"),
+        month: Month = one child("Month"),
+        day_of_month: DayOfMonth = one child("DayOfMonth"),
+        day_of_week: DayOfWeek = one child("DayOfWeek"),
     }
 }
 
-impl wr::ToXml for ConfigureAlertBehaviour {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:UpdateSecurityCredentialsKRP`.
+    struct UpdateSecurityCredentialsKRP {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        remote_party_role: RemotePartyRole = one leaf("RemotePartyRole"),
+        remote_party_floor_seq_number: Option<u64> = opt leaf("RemotePartyFloorSeqNumber", F34),
+        remote_party_prepayment_top_up_floor_seq_number: Option<u64> =
+            opt leaf("RemotePartyPrepaymentTopUpFloorSeqNumber", F34),
+        replacement_certificates: ReplacementCertificatesKRP = one child("ReplacementCertificates"),
+        certification_path_certificates: CertificationPathCertificates =
+            one child("CertificationPathCertificates"),
+        apply_time_based_cpv_checks: bool = one leaf("ApplyTimeBasedCPVChecks"),
     }
 }
 
-/// XSD complex type `sr:ElectricitySupplierAlerts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectricitySupplierAlerts {
-    /// `SupplierESMECommon` (optional).
-    pub supplier_esme_common: Option<SupplierESMECommon>,
-    /// `SupplierESMEPolyPhase` (optional).
-    pub supplier_esme_poly_phase: Option<SupplierESMEPolyPhase>,
-}
-
-impl rd::FromXml for ElectricitySupplierAlerts {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let supplier_esme_common = c.opt("SupplierESMECommon", SupplierESMECommon::from_xml)?;
-        let supplier_esme_poly_phase =
-            c.opt("SupplierESMEPolyPhase", SupplierESMEPolyPhase::from_xml)?;
-        c.finish()?;
-        Ok(ElectricitySupplierAlerts {
-            supplier_esme_common,
-            supplier_esme_poly_phase,
-        })
-    }
-}
-
-impl wr::ToXml for ElectricitySupplierAlerts {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.supplier_esme_common {
-            w.child("SupplierESMECommon", v);
-        }
-        if let Some(v) = &self.supplier_esme_poly_phase {
-            w.child("SupplierESMEPolyPhase", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:SupplierESMECommon`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupplierESMECommon {
-    /// `x810D` (optional).
-    pub x810_d: Option<EnableDisableAlert>,
-    /// `x810E` (optional).
-    pub x810_e: Option<EnableDisableAlert>,
-    /// `x8119` (optional).
-    pub x8119: Option<EnableDisableAlert>,
-    /// `x8145` (optional).
-    pub x8145: Option<EnableDisableAlert>,
-    /// `x8154` (optional).
-    pub x8154: Option<EnableDisableAlert>,
-    /// `x8155` (optional).
-    pub x8155: Option<EnableDisableAlert>,
-    /// `x8161` (optional).
-    pub x8161: Option<EnableDisableAlert>,
-    /// `x8162` (optional).
-    pub x8162: Option<EnableDisableAlert>,
-    /// `x8168` (optional).
-    pub x8168: Option<EnableDisableAlert>,
-    /// `x8183` (optional).
-    pub x8183: Option<EnableDisableAlert>,
-    /// `x81A0` (optional).
-    pub x81_a0: Option<EnableDisableAlert>,
-    /// `x81A1` (optional).
-    pub x81_a1: Option<EnableDisableAlert>,
-    /// `x81A2` (optional).
-    pub x81_a2: Option<EnableDisableAlert>,
-    /// `x81A3` (optional).
-    pub x81_a3: Option<EnableDisableAlert>,
-    /// `x81A4` (optional).
-    pub x81_a4: Option<EnableDisableAlert>,
-    /// `x81A5` (optional).
-    pub x81_a5: Option<EnableDisableAlert>,
-    /// `x81A6` (optional).
-    pub x81_a6: Option<EnableDisableAlert>,
-    /// `x81A7` (optional).
-    pub x81_a7: Option<EnableDisableAlert>,
-    /// `x81A8` (optional).
-    pub x81_a8: Option<EnableDisableAlert>,
-    /// `x81A9` (optional).
-    pub x81_a9: Option<EnableDisableAlert>,
-    /// `x81AA` (optional).
-    pub x81_aa: Option<EnableDisableAlert>,
-    /// `x81AB` (optional).
-    pub x81_ab: Option<EnableDisableAlert>,
-    /// `x81AC` (optional).
-    pub x81_ac: Option<EnableDisableAlert>,
-    /// `x81AD` (optional).
-    pub x81_ad: Option<EnableDisableAlert>,
-    /// `x81AE` (optional).
-    pub x81_ae: Option<EnableDisableAlert>,
-    /// `x81AF` (optional).
-    pub x81_af: Option<EnableDisableAlert>,
-    /// `x81B0` (optional).
-    pub x81_b0: Option<EnableDisableAlert>,
-    /// `x81B1` (optional).
-    pub x81_b1: Option<EnableDisableAlert>,
-    /// `x81B2` (optional).
-    pub x81_b2: Option<EnableDisableAlert>,
-    /// `x81B3` (optional).
-    pub x81_b3: Option<EnableDisableAlert>,
-    /// `x81B8` (optional).
-    pub x81_b8: Option<EnableDisableAlert>,
-    /// `x81B9` (optional).
-    pub x81_b9: Option<EnableDisableAlert>,
-    /// `x81BA` (optional).
-    pub x81_ba: Option<EnableDisableAlert>,
-    /// `x81BB` (optional).
-    pub x81_bb: Option<EnableDisableAlert>,
-    /// `x81BC` (optional).
-    pub x81_bc: Option<EnableDisableAlert>,
-    /// `x81BD` (optional).
-    pub x81_bd: Option<EnableDisableAlert>,
-    /// `x81BE` (optional).
-    pub x81_be: Option<EnableDisableAlert>,
-    /// `x81C0` (optional).
-    pub x81_c0: Option<EnableDisableAlert>,
-    /// `x81C1` (optional).
-    pub x81_c1: Option<EnableDisableAlert>,
-    /// `x81C4` (optional).
-    pub x81_c4: Option<EnableDisableAlert>,
-    /// `x81C5` (optional).
-    pub x81_c5: Option<EnableDisableAlert>,
-    /// `x81C6` (optional).
-    pub x81_c6: Option<EnableDisableAlert>,
-}
-
-impl rd::FromXml for SupplierESMECommon {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x810_d = c.opt("x810D", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x810_e = c.opt("x810E", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8119 = c.opt("x8119", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8145 = c.opt("x8145", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8154 = c.opt("x8154", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8155 = c.opt("x8155", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8161 = c.opt("x8161", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8162 = c.opt("x8162", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8168 = c.opt("x8168", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8183 = c.opt("x8183", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a0 = c.opt("x81A0", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a1 = c.opt("x81A1", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a2 = c.opt("x81A2", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a3 = c.opt("x81A3", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a4 = c.opt("x81A4", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a5 = c.opt("x81A5", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a6 = c.opt("x81A6", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a7 = c.opt("x81A7", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a8 = c.opt("x81A8", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a9 = c.opt("x81A9", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_aa = c.opt("x81AA", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ab = c.opt("x81AB", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ac = c.opt("x81AC", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ad = c.opt("x81AD", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ae = c.opt("x81AE", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_af = c.opt("x81AF", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b0 = c.opt("x81B0", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b1 = c.opt("x81B1", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b2 = c.opt("x81B2", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b3 = c.opt("x81B3", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b8 = c.opt("x81B8", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b9 = c.opt("x81B9", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ba = c.opt("x81BA", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_bb = c.opt("x81BB", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_bc = c.opt("x81BC", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_bd = c.opt("x81BD", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_be = c.opt("x81BE", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c0 = c.opt("x81C0", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c1 = c.opt("x81C1", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c4 = c.opt("x81C4", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c5 = c.opt("x81C5", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c6 = c.opt("x81C6", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(SupplierESMECommon {
-            x810_d,
-            x810_e,
-            x8119,
-            x8145,
-            x8154,
-            x8155,
-            x8161,
-            x8162,
-            x8168,
-            x8183,
-            x81_a0,
-            x81_a1,
-            x81_a2,
-            x81_a3,
-            x81_a4,
-            x81_a5,
-            x81_a6,
-            x81_a7,
-            x81_a8,
-            x81_a9,
-            x81_aa,
-            x81_ab,
-            x81_ac,
-            x81_ad,
-            x81_ae,
-            x81_af,
-            x81_b0,
-            x81_b1,
-            x81_b2,
-            x81_b3,
-            x81_b8,
-            x81_b9,
-            x81_ba,
-            x81_bb,
-            x81_bc,
-            x81_bd,
-            x81_be,
-            x81_c0,
-            x81_c1,
-            x81_c4,
-            x81_c5,
-            x81_c6,
-        })
-    }
-}
-
-impl wr::ToXml for SupplierESMECommon {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x810_d {
-            w.leaf("x810D", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x810_e {
-            w.leaf("x810E", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8119 {
-            w.leaf("x8119", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8145 {
-            w.leaf("x8145", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8154 {
-            w.leaf("x8154", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8155 {
-            w.leaf("x8155", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8161 {
-            w.leaf("x8161", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8162 {
-            w.leaf("x8162", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8168 {
-            w.leaf("x8168", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8183 {
-            w.leaf("x8183", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a0 {
-            w.leaf("x81A0", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a1 {
-            w.leaf("x81A1", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a2 {
-            w.leaf("x81A2", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a3 {
-            w.leaf("x81A3", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a4 {
-            w.leaf("x81A4", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a5 {
-            w.leaf("x81A5", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a6 {
-            w.leaf("x81A6", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a7 {
-            w.leaf("x81A7", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a8 {
-            w.leaf("x81A8", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a9 {
-            w.leaf("x81A9", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_aa {
-            w.leaf("x81AA", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ab {
-            w.leaf("x81AB", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ac {
-            w.leaf("x81AC", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ad {
-            w.leaf("x81AD", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ae {
-            w.leaf("x81AE", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_af {
-            w.leaf("x81AF", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b0 {
-            w.leaf("x81B0", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b1 {
-            w.leaf("x81B1", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b2 {
-            w.leaf("x81B2", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b3 {
-            w.leaf("x81B3", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b8 {
-            w.leaf("x81B8", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b9 {
-            w.leaf("x81B9", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ba {
-            w.leaf("x81BA", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_bb {
-            w.leaf("x81BB", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_bc {
-            w.leaf("x81BC", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_bd {
-            w.leaf("x81BD", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_be {
-            w.leaf("x81BE", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c0 {
-            w.leaf("x81C0", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c1 {
-            w.leaf("x81C1", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c4 {
-            w.leaf("x81C4", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c5 {
-            w.leaf("x81C5", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c6 {
-            w.leaf("x81C6", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:SupplierESMEPolyPhase`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupplierESMEPolyPhase {
-    /// `x81B7` (optional).
-    pub x81_b7: Option<EnableDisableAlert>,
-}
-
-impl rd::FromXml for SupplierESMEPolyPhase {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x81_b7 = c.opt("x81B7", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(SupplierESMEPolyPhase { x81_b7 })
-    }
-}
-
-impl wr::ToXml for SupplierESMEPolyPhase {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x81_b7 {
-            w.leaf("x81B7", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElectricityNetworkOperatorAlerts`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectricityNetworkOperatorAlerts {
-    /// `NetworkOperatorESMECommon` (optional).
-    pub network_operator_esme_common: Option<NetworkOperatorESMECommon>,
-    /// Choice in `ElectricityNetworkOperatorAlerts`: one of `NetworkOperatorESMESinglePhase`, `NetworkOperatorESMEPolyPhase`.
-    pub phase: ElectricityNetworkOperatorAlertsPhase,
-}
-
-impl rd::FromXml for ElectricityNetworkOperatorAlerts {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let network_operator_esme_common = c.opt(
-            "NetworkOperatorESMECommon",
-            NetworkOperatorESMECommon::from_xml,
-        )?;
-        let phase = c.group::<ElectricityNetworkOperatorAlertsPhase>()?;
-        c.finish()?;
-        Ok(ElectricityNetworkOperatorAlerts {
-            network_operator_esme_common,
-            phase,
-        })
-    }
-}
-
-impl wr::ToXml for ElectricityNetworkOperatorAlerts {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.network_operator_esme_common {
-            w.child("NetworkOperatorESMECommon", v);
-        }
-        w.group(&self.phase);
-    }
-}
-
-/// XSD complex type `sr:NetworkOperatorESMECommon`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkOperatorESMECommon {
-    /// `x8014` (optional).
-    pub x8014: Option<EnableDisableAlert>,
-    /// `x8015` (optional).
-    pub x8015: Option<EnableDisableAlert>,
-}
-
-impl rd::FromXml for NetworkOperatorESMECommon {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x8014 = c.opt("x8014", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8015 = c.opt("x8015", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(NetworkOperatorESMECommon { x8014, x8015 })
-    }
-}
-
-impl wr::ToXml for NetworkOperatorESMECommon {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x8014 {
-            w.leaf("x8014", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8015 {
-            w.leaf("x8015", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:NetworkOperatorESMESinglePhase`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkOperatorESMESinglePhase {
-    /// `x8002` (optional).
-    pub x8002: Option<EnableDisableAlert>,
-    /// `x8006` (optional).
-    pub x8006: Option<EnableDisableAlert>,
-    /// `x8020` (optional).
-    pub x8020: Option<EnableDisableAlert>,
-    /// `x8024` (optional).
-    pub x8024: Option<EnableDisableAlert>,
-    /// `x8028` (optional).
-    pub x8028: Option<EnableDisableAlert>,
-    /// `x802C` (optional).
-    pub x802_c: Option<EnableDisableAlert>,
-    /// `x8085` (optional).
-    pub x8085: Option<EnableDisableAlert>,
-    /// `x8089` (optional).
-    pub x8089: Option<EnableDisableAlert>,
-    /// `x808D` (optional).
-    pub x808_d: Option<EnableDisableAlert>,
-    /// `x8091` (optional).
-    pub x8091: Option<EnableDisableAlert>,
-    /// `x8095` (optional).
-    pub x8095: Option<EnableDisableAlert>,
-    /// `x8099` (optional).
-    pub x8099: Option<EnableDisableAlert>,
-    /// `x8010` (optional).
-    pub x8010: Option<EnableDisableAlert>,
-}
-
-impl rd::FromXml for NetworkOperatorESMESinglePhase {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x8002 = c.opt("x8002", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8006 = c.opt("x8006", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8020 = c.opt("x8020", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8024 = c.opt("x8024", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8028 = c.opt("x8028", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x802_c = c.opt("x802C", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8085 = c.opt("x8085", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8089 = c.opt("x8089", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x808_d = c.opt("x808D", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8091 = c.opt("x8091", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8095 = c.opt("x8095", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8099 = c.opt("x8099", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8010 = c.opt("x8010", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(NetworkOperatorESMESinglePhase {
-            x8002,
-            x8006,
-            x8020,
-            x8024,
-            x8028,
-            x802_c,
-            x8085,
-            x8089,
-            x808_d,
-            x8091,
-            x8095,
-            x8099,
-            x8010,
-        })
-    }
-}
-
-impl wr::ToXml for NetworkOperatorESMESinglePhase {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x8002 {
-            w.leaf("x8002", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8006 {
-            w.leaf("x8006", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8020 {
-            w.leaf("x8020", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8024 {
-            w.leaf("x8024", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8028 {
-            w.leaf("x8028", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x802_c {
-            w.leaf("x802C", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8085 {
-            w.leaf("x8085", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8089 {
-            w.leaf("x8089", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x808_d {
-            w.leaf("x808D", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8091 {
-            w.leaf("x8091", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8095 {
-            w.leaf("x8095", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8099 {
-            w.leaf("x8099", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8010 {
-            w.leaf("x8010", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:NetworkOperatorESMEPolyPhase`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkOperatorESMEPolyPhase {
-    /// `x8003` (optional).
-    pub x8003: Option<EnableDisableAlert>,
-    /// `x8004` (optional).
-    pub x8004: Option<EnableDisableAlert>,
-    /// `x8005` (optional).
-    pub x8005: Option<EnableDisableAlert>,
-    /// `x8007` (optional).
-    pub x8007: Option<EnableDisableAlert>,
-    /// `x8008` (optional).
-    pub x8008: Option<EnableDisableAlert>,
-    /// `x8009` (optional).
-    pub x8009: Option<EnableDisableAlert>,
-    /// `x8021` (optional).
-    pub x8021: Option<EnableDisableAlert>,
-    /// `x8022` (optional).
-    pub x8022: Option<EnableDisableAlert>,
-    /// `x8023` (optional).
-    pub x8023: Option<EnableDisableAlert>,
-    /// `x8025` (optional).
-    pub x8025: Option<EnableDisableAlert>,
-    /// `x8026` (optional).
-    pub x8026: Option<EnableDisableAlert>,
-    /// `x8027` (optional).
-    pub x8027: Option<EnableDisableAlert>,
-    /// `x8029` (optional).
-    pub x8029: Option<EnableDisableAlert>,
-    /// `x802A` (optional).
-    pub x802_a: Option<EnableDisableAlert>,
-    /// `x802B` (optional).
-    pub x802_b: Option<EnableDisableAlert>,
-    /// `x802D` (optional).
-    pub x802_d: Option<EnableDisableAlert>,
-    /// `x802E` (optional).
-    pub x802_e: Option<EnableDisableAlert>,
-    /// `x802F` (optional).
-    pub x802_f: Option<EnableDisableAlert>,
-    /// `x8086` (optional).
-    pub x8086: Option<EnableDisableAlert>,
-    /// `x8087` (optional).
-    pub x8087: Option<EnableDisableAlert>,
-    /// `x8088` (optional).
-    pub x8088: Option<EnableDisableAlert>,
-    /// `x808A` (optional).
-    pub x808_a: Option<EnableDisableAlert>,
-    /// `x808B` (optional).
-    pub x808_b: Option<EnableDisableAlert>,
-    /// `x808C` (optional).
-    pub x808_c: Option<EnableDisableAlert>,
-    /// `x808E` (optional).
-    pub x808_e: Option<EnableDisableAlert>,
-    /// `x808F` (optional).
-    pub x808_f: Option<EnableDisableAlert>,
-    /// `x8090` (optional).
-    pub x8090: Option<EnableDisableAlert>,
-    /// `x8092` (optional).
-    pub x8092: Option<EnableDisableAlert>,
-    /// `x8093` (optional).
-    pub x8093: Option<EnableDisableAlert>,
-    /// `x8094` (optional).
-    pub x8094: Option<EnableDisableAlert>,
-    /// `x8096` (optional).
-    pub x8096: Option<EnableDisableAlert>,
-    /// `x8097` (optional).
-    pub x8097: Option<EnableDisableAlert>,
-    /// `x8098` (optional).
-    pub x8098: Option<EnableDisableAlert>,
-    /// `x809A` (optional).
-    pub x809_a: Option<EnableDisableAlert>,
-    /// `x809B` (optional).
-    pub x809_b: Option<EnableDisableAlert>,
-    /// `x809C` (optional).
-    pub x809_c: Option<EnableDisableAlert>,
-    /// `x8011` (optional).
-    pub x8011: Option<EnableDisableAlert>,
-    /// `x8016` (optional).
-    pub x8016: Option<EnableDisableAlert>,
-    /// `x8013` (optional).
-    pub x8013: Option<EnableDisableAlert>,
-}
-
-impl rd::FromXml for NetworkOperatorESMEPolyPhase {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x8003 = c.opt("x8003", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8004 = c.opt("x8004", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8005 = c.opt("x8005", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8007 = c.opt("x8007", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8008 = c.opt("x8008", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8009 = c.opt("x8009", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8021 = c.opt("x8021", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8022 = c.opt("x8022", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8023 = c.opt("x8023", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8025 = c.opt("x8025", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8026 = c.opt("x8026", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8027 = c.opt("x8027", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8029 = c.opt("x8029", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x802_a = c.opt("x802A", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x802_b = c.opt("x802B", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x802_d = c.opt("x802D", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x802_e = c.opt("x802E", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x802_f = c.opt("x802F", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8086 = c.opt("x8086", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8087 = c.opt("x8087", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8088 = c.opt("x8088", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x808_a = c.opt("x808A", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x808_b = c.opt("x808B", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x808_c = c.opt("x808C", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x808_e = c.opt("x808E", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x808_f = c.opt("x808F", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8090 = c.opt("x8090", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8092 = c.opt("x8092", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8093 = c.opt("x8093", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8094 = c.opt("x8094", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8096 = c.opt("x8096", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8097 = c.opt("x8097", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8098 = c.opt("x8098", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x809_a = c.opt("x809A", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x809_b = c.opt("x809B", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x809_c = c.opt("x809C", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8011 = c.opt("x8011", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8016 = c.opt("x8016", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8013 = c.opt("x8013", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(NetworkOperatorESMEPolyPhase {
-            x8003,
-            x8004,
-            x8005,
-            x8007,
-            x8008,
-            x8009,
-            x8021,
-            x8022,
-            x8023,
-            x8025,
-            x8026,
-            x8027,
-            x8029,
-            x802_a,
-            x802_b,
-            x802_d,
-            x802_e,
-            x802_f,
-            x8086,
-            x8087,
-            x8088,
-            x808_a,
-            x808_b,
-            x808_c,
-            x808_e,
-            x808_f,
-            x8090,
-            x8092,
-            x8093,
-            x8094,
-            x8096,
-            x8097,
-            x8098,
-            x809_a,
-            x809_b,
-            x809_c,
-            x8011,
-            x8016,
-            x8013,
-        })
-    }
-}
-
-impl wr::ToXml for NetworkOperatorESMEPolyPhase {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x8003 {
-            w.leaf("x8003", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8004 {
-            w.leaf("x8004", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8005 {
-            w.leaf("x8005", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8007 {
-            w.leaf("x8007", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8008 {
-            w.leaf("x8008", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8009 {
-            w.leaf("x8009", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8021 {
-            w.leaf("x8021", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8022 {
-            w.leaf("x8022", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8023 {
-            w.leaf("x8023", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8025 {
-            w.leaf("x8025", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8026 {
-            w.leaf("x8026", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8027 {
-            w.leaf("x8027", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8029 {
-            w.leaf("x8029", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x802_a {
-            w.leaf("x802A", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x802_b {
-            w.leaf("x802B", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x802_d {
-            w.leaf("x802D", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x802_e {
-            w.leaf("x802E", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x802_f {
-            w.leaf("x802F", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8086 {
-            w.leaf("x8086", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8087 {
-            w.leaf("x8087", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8088 {
-            w.leaf("x8088", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x808_a {
-            w.leaf("x808A", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x808_b {
-            w.leaf("x808B", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x808_c {
-            w.leaf("x808C", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x808_e {
-            w.leaf("x808E", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x808_f {
-            w.leaf("x808F", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8090 {
-            w.leaf("x8090", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8092 {
-            w.leaf("x8092", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8093 {
-            w.leaf("x8093", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8094 {
-            w.leaf("x8094", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8096 {
-            w.leaf("x8096", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8097 {
-            w.leaf("x8097", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8098 {
-            w.leaf("x8098", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x809_a {
-            w.leaf("x809A", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x809_b {
-            w.leaf("x809B", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x809_c {
-            w.leaf("x809C", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8011 {
-            w.leaf("x8011", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8016 {
-            w.leaf("x8016", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8013 {
-            w.leaf("x8013", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:SupplierGSME`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupplierGSME {
-    /// `x810D` (optional).
-    pub x810_d: Option<EnableDisableAlert>,
-    /// `x810E` (optional).
-    pub x810_e: Option<EnableDisableAlert>,
-    /// `x8119` (optional).
-    pub x8119: Option<EnableDisableAlert>,
-    /// `x8145` (optional).
-    pub x8145: Option<EnableDisableAlert>,
-    /// `x8154` (optional).
-    pub x8154: Option<EnableDisableAlert>,
-    /// `x8155` (optional).
-    pub x8155: Option<EnableDisableAlert>,
-    /// `x8168` (optional).
-    pub x8168: Option<EnableDisableAlert>,
-    /// `x8183` (optional).
-    pub x8183: Option<EnableDisableAlert>,
-    /// `x8184` (optional).
-    pub x8184: Option<EnableDisableAlert>,
-    /// `x81A1` (optional).
-    pub x81_a1: Option<EnableDisableAlert>,
-    /// `x81A4` (optional).
-    pub x81_a4: Option<EnableDisableAlert>,
-    /// `x81A5` (optional).
-    pub x81_a5: Option<EnableDisableAlert>,
-    /// `x81A6` (optional).
-    pub x81_a6: Option<EnableDisableAlert>,
-    /// `x81A7` (optional).
-    pub x81_a7: Option<EnableDisableAlert>,
-    /// `x81A8` (optional).
-    pub x81_a8: Option<EnableDisableAlert>,
-    /// `x81A9` (optional).
-    pub x81_a9: Option<EnableDisableAlert>,
-    /// `x81AA` (optional).
-    pub x81_aa: Option<EnableDisableAlert>,
-    /// `x81AB` (optional).
-    pub x81_ab: Option<EnableDisableAlert>,
-    /// `x81AC` (optional).
-    pub x81_ac: Option<EnableDisableAlert>,
-    /// `x81AD` (optional).
-    pub x81_ad: Option<EnableDisableAlert>,
-    /// `x81AE` (optional).
-    pub x81_ae: Option<EnableDisableAlert>,
-    /// `x81AF` (optional).
-    pub x81_af: Option<EnableDisableAlert>,
-    /// `x81B0` (optional).
-    pub x81_b0: Option<EnableDisableAlert>,
-    /// `x81B1` (optional).
-    pub x81_b1: Option<EnableDisableAlert>,
-    /// `x81B2` (optional).
-    pub x81_b2: Option<EnableDisableAlert>,
-    /// `x81B3` (optional).
-    pub x81_b3: Option<EnableDisableAlert>,
-    /// `x81B4` (optional).
-    pub x81_b4: Option<EnableDisableAlert>,
-    /// `x81B5` (optional).
-    pub x81_b5: Option<EnableDisableAlert>,
-    /// `x81B6` (optional).
-    pub x81_b6: Option<EnableDisableAlert>,
-    /// `x81B9` (optional).
-    pub x81_b9: Option<EnableDisableAlert>,
-    /// `x81BA` (optional).
-    pub x81_ba: Option<EnableDisableAlert>,
-    /// `x81BC` (optional).
-    pub x81_bc: Option<EnableDisableAlert>,
-    /// `x81BD` (optional).
-    pub x81_bd: Option<EnableDisableAlert>,
-    /// `x81BE` (optional).
-    pub x81_be: Option<EnableDisableAlert>,
-    /// `x81BF` (optional).
-    pub x81_bf: Option<EnableDisableAlert>,
-    /// `x81C0` (optional).
-    pub x81_c0: Option<EnableDisableAlert>,
-    /// `x81C2` (optional).
-    pub x81_c2: Option<EnableDisableAlert>,
-    /// `x81C3` (optional).
-    pub x81_c3: Option<EnableDisableAlert>,
-    /// `x81C4` (optional).
-    pub x81_c4: Option<EnableDisableAlert>,
-    /// `x81C5` (optional).
-    pub x81_c5: Option<EnableDisableAlert>,
-}
-
-impl rd::FromXml for SupplierGSME {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x810_d = c.opt("x810D", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x810_e = c.opt("x810E", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8119 = c.opt("x8119", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8145 = c.opt("x8145", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8154 = c.opt("x8154", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8155 = c.opt("x8155", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8168 = c.opt("x8168", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8183 = c.opt("x8183", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x8184 = c.opt("x8184", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a1 = c.opt("x81A1", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a4 = c.opt("x81A4", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a5 = c.opt("x81A5", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a6 = c.opt("x81A6", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a7 = c.opt("x81A7", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a8 = c.opt("x81A8", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_a9 = c.opt("x81A9", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_aa = c.opt("x81AA", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ab = c.opt("x81AB", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ac = c.opt("x81AC", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ad = c.opt("x81AD", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ae = c.opt("x81AE", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_af = c.opt("x81AF", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b0 = c.opt("x81B0", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b1 = c.opt("x81B1", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b2 = c.opt("x81B2", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b3 = c.opt("x81B3", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b4 = c.opt("x81B4", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b5 = c.opt("x81B5", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b6 = c.opt("x81B6", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_b9 = c.opt("x81B9", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_ba = c.opt("x81BA", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_bc = c.opt("x81BC", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_bd = c.opt("x81BD", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_be = c.opt("x81BE", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_bf = c.opt("x81BF", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c0 = c.opt("x81C0", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c2 = c.opt("x81C2", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c3 = c.opt("x81C3", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c4 = c.opt("x81C4", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        let x81_c5 = c.opt("x81C5", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(SupplierGSME {
-            x810_d,
-            x810_e,
-            x8119,
-            x8145,
-            x8154,
-            x8155,
-            x8168,
-            x8183,
-            x8184,
-            x81_a1,
-            x81_a4,
-            x81_a5,
-            x81_a6,
-            x81_a7,
-            x81_a8,
-            x81_a9,
-            x81_aa,
-            x81_ab,
-            x81_ac,
-            x81_ad,
-            x81_ae,
-            x81_af,
-            x81_b0,
-            x81_b1,
-            x81_b2,
-            x81_b3,
-            x81_b4,
-            x81_b5,
-            x81_b6,
-            x81_b9,
-            x81_ba,
-            x81_bc,
-            x81_bd,
-            x81_be,
-            x81_bf,
-            x81_c0,
-            x81_c2,
-            x81_c3,
-            x81_c4,
-            x81_c5,
-        })
-    }
-}
-
-impl wr::ToXml for SupplierGSME {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x810_d {
-            w.leaf("x810D", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x810_e {
-            w.leaf("x810E", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8119 {
-            w.leaf("x8119", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8145 {
-            w.leaf("x8145", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8154 {
-            w.leaf("x8154", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8155 {
-            w.leaf("x8155", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8168 {
-            w.leaf("x8168", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8183 {
-            w.leaf("x8183", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x8184 {
-            w.leaf("x8184", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a1 {
-            w.leaf("x81A1", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a4 {
-            w.leaf("x81A4", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a5 {
-            w.leaf("x81A5", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a6 {
-            w.leaf("x81A6", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a7 {
-            w.leaf("x81A7", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a8 {
-            w.leaf("x81A8", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_a9 {
-            w.leaf("x81A9", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_aa {
-            w.leaf("x81AA", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ab {
-            w.leaf("x81AB", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ac {
-            w.leaf("x81AC", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ad {
-            w.leaf("x81AD", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ae {
-            w.leaf("x81AE", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_af {
-            w.leaf("x81AF", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b0 {
-            w.leaf("x81B0", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b1 {
-            w.leaf("x81B1", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b2 {
-            w.leaf("x81B2", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b3 {
-            w.leaf("x81B3", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b4 {
-            w.leaf("x81B4", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b5 {
-            w.leaf("x81B5", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b6 {
-            w.leaf("x81B6", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_b9 {
-            w.leaf("x81B9", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_ba {
-            w.leaf("x81BA", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_bc {
-            w.leaf("x81BC", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_bd {
-            w.leaf("x81BD", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_be {
-            w.leaf("x81BE", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_bf {
-            w.leaf("x81BF", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c0 {
-            w.leaf("x81C0", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c2 {
-            w.leaf("x81C2", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c3 {
-            w.leaf("x81C3", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c4 {
-            w.leaf("x81C4", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.x81_c5 {
-            w.leaf("x81C5", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:SupplierGSMEAlertsEvents`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SupplierGSMEAlertsEvents {
-    /// `x810D` (optional).
-    pub x810_d: Option<WANHANEventLogAlarm>,
-    /// `x810E` (optional).
-    pub x810_e: Option<WANHANEventLogAlarm>,
-    /// `x8119` (optional).
-    pub x8119: Option<WANHANEventLogAlarm>,
-    /// `x8145` (optional).
-    pub x8145: Option<WANHANEventLogAlarm>,
-    /// `x8154` (optional).
-    pub x8154: Option<WANHANEventLogAlarm>,
-    /// `x8155` (optional).
-    pub x8155: Option<WANHANEventLogAlarm>,
-    /// `x8161` (optional).
-    pub x8161: Option<WANHANEventLogAlarm>,
-    /// `x8162` (optional).
-    pub x8162: Option<WANHANEventLogAlarm>,
-    /// `x8168` (optional).
-    pub x8168: Option<WANHANEventLogAlarm>,
-    /// `x8183` (optional).
-    pub x8183: Option<WANHANEventLogAlarm>,
-    /// `x8184` (optional).
-    pub x8184: Option<WANHANEventLogAlarm>,
-    /// `x81A0` (optional).
-    pub x81_a0: Option<WANHANEventLogAlarm>,
-    /// `x81A1` (optional).
-    pub x81_a1: Option<WANHANEventLogAlarm>,
-    /// `x81A4` (optional).
-    pub x81_a4: Option<WANHANEventLogAlarm>,
-    /// `x81A5` (optional).
-    pub x81_a5: Option<WANHANEventLogAlarm>,
-    /// `x81A6` (optional).
-    pub x81_a6: Option<WANHANEventLogAlarm>,
-    /// `x81A7` (optional).
-    pub x81_a7: Option<WANHANEventLogAlarm>,
-    /// `x81A8` (optional).
-    pub x81_a8: Option<WANHANEventLogAlarm>,
-    /// `x81A9` (optional).
-    pub x81_a9: Option<WANHANEventLogAlarm>,
-    /// `x81AA` (optional).
-    pub x81_aa: Option<WANHANEventLogAlarm>,
-    /// `x81AB` (optional).
-    pub x81_ab: Option<WANHANEventLogAlarm>,
-    /// `x81AC` (optional).
-    pub x81_ac: Option<WANHANEventLogAlarm>,
-    /// `x81AD` (optional).
-    pub x81_ad: Option<WANHANEventLogAlarm>,
-    /// `x81AE` (optional).
-    pub x81_ae: Option<WANHANEventLogAlarm>,
-    /// `x81AF` (optional).
-    pub x81_af: Option<WANHANEventLogAlarm>,
-    /// `x81B0` (optional).
-    pub x81_b0: Option<WANHANEventLogAlarm>,
-    /// `x81B1` (optional).
-    pub x81_b1: Option<WANHANEventLogAlarm>,
-    /// `x81B2` (optional).
-    pub x81_b2: Option<WANHANEventLogAlarm>,
-    /// `x81B3` (optional).
-    pub x81_b3: Option<WANHANEventLogAlarm>,
-    /// `x81B4` (optional).
-    pub x81_b4: Option<WANHANEventLogAlarm>,
-    /// `x81B5` (optional).
-    pub x81_b5: Option<WANHANEventLogAlarm>,
-    /// `x81B6` (optional).
-    pub x81_b6: Option<WANHANEventLogAlarm>,
-    /// `x81B9` (optional).
-    pub x81_b9: Option<WANHANEventLogAlarm>,
-    /// `x81BA` (optional).
-    pub x81_ba: Option<WANHANEventLogAlarm>,
-    /// `x81BC` (optional).
-    pub x81_bc: Option<WANHANEventLogAlarm>,
-    /// `x81BD` (optional).
-    pub x81_bd: Option<WANHANEventLogAlarm>,
-    /// `x81BE` (optional).
-    pub x81_be: Option<WANHANEventLogAlarm>,
-    /// `x81BF` (optional).
-    pub x81_bf: Option<WANHANEventLogAlarm>,
-    /// `x81C0` (optional).
-    pub x81_c0: Option<WANHANEventLogAlarm>,
-    /// `x81C2` (optional).
-    pub x81_c2: Option<WANHANEventLogAlarm>,
-    /// `x81C3` (optional).
-    pub x81_c3: Option<WANHANEventLogAlarm>,
-    /// `x81C4` (optional).
-    pub x81_c4: Option<WANHANEventLogAlarm>,
-    /// `x81C5` (optional).
-    pub x81_c5: Option<WANHANEventLogAlarm>,
-    /// `x81C6` (optional).
-    pub x81_c6: Option<WANHANEventLogAlarm>,
-}
-
-impl rd::FromXml for SupplierGSMEAlertsEvents {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let x810_d = c.opt("x810D", WANHANEventLogAlarm::from_xml)?;
-        let x810_e = c.opt("x810E", WANHANEventLogAlarm::from_xml)?;
-        let x8119 = c.opt("x8119", WANHANEventLogAlarm::from_xml)?;
-        let x8145 = c.opt("x8145", WANHANEventLogAlarm::from_xml)?;
-        let x8154 = c.opt("x8154", WANHANEventLogAlarm::from_xml)?;
-        let x8155 = c.opt("x8155", WANHANEventLogAlarm::from_xml)?;
-        let x8161 = c.opt("x8161", WANHANEventLogAlarm::from_xml)?;
-        let x8162 = c.opt("x8162", WANHANEventLogAlarm::from_xml)?;
-        let x8168 = c.opt("x8168", WANHANEventLogAlarm::from_xml)?;
-        let x8183 = c.opt("x8183", WANHANEventLogAlarm::from_xml)?;
-        let x8184 = c.opt("x8184", WANHANEventLogAlarm::from_xml)?;
-        let x81_a0 = c.opt("x81A0", WANHANEventLogAlarm::from_xml)?;
-        let x81_a1 = c.opt("x81A1", WANHANEventLogAlarm::from_xml)?;
-        let x81_a4 = c.opt("x81A4", WANHANEventLogAlarm::from_xml)?;
-        let x81_a5 = c.opt("x81A5", WANHANEventLogAlarm::from_xml)?;
-        let x81_a6 = c.opt("x81A6", WANHANEventLogAlarm::from_xml)?;
-        let x81_a7 = c.opt("x81A7", WANHANEventLogAlarm::from_xml)?;
-        let x81_a8 = c.opt("x81A8", WANHANEventLogAlarm::from_xml)?;
-        let x81_a9 = c.opt("x81A9", WANHANEventLogAlarm::from_xml)?;
-        let x81_aa = c.opt("x81AA", WANHANEventLogAlarm::from_xml)?;
-        let x81_ab = c.opt("x81AB", WANHANEventLogAlarm::from_xml)?;
-        let x81_ac = c.opt("x81AC", WANHANEventLogAlarm::from_xml)?;
-        let x81_ad = c.opt("x81AD", WANHANEventLogAlarm::from_xml)?;
-        let x81_ae = c.opt("x81AE", WANHANEventLogAlarm::from_xml)?;
-        let x81_af = c.opt("x81AF", WANHANEventLogAlarm::from_xml)?;
-        let x81_b0 = c.opt("x81B0", WANHANEventLogAlarm::from_xml)?;
-        let x81_b1 = c.opt("x81B1", WANHANEventLogAlarm::from_xml)?;
-        let x81_b2 = c.opt("x81B2", WANHANEventLogAlarm::from_xml)?;
-        let x81_b3 = c.opt("x81B3", WANHANEventLogAlarm::from_xml)?;
-        let x81_b4 = c.opt("x81B4", WANHANEventLogAlarm::from_xml)?;
-        let x81_b5 = c.opt("x81B5", WANHANEventLogAlarm::from_xml)?;
-        let x81_b6 = c.opt("x81B6", WANHANEventLogAlarm::from_xml)?;
-        let x81_b9 = c.opt("x81B9", WANHANEventLogAlarm::from_xml)?;
-        let x81_ba = c.opt("x81BA", WANHANEventLogAlarm::from_xml)?;
-        let x81_bc = c.opt("x81BC", WANHANEventLogAlarm::from_xml)?;
-        let x81_bd = c.opt("x81BD", WANHANEventLogAlarm::from_xml)?;
-        let x81_be = c.opt("x81BE", WANHANEventLogAlarm::from_xml)?;
-        let x81_bf = c.opt("x81BF", WANHANEventLogAlarm::from_xml)?;
-        let x81_c0 = c.opt("x81C0", WANHANEventLogAlarm::from_xml)?;
-        let x81_c2 = c.opt("x81C2", WANHANEventLogAlarm::from_xml)?;
-        let x81_c3 = c.opt("x81C3", WANHANEventLogAlarm::from_xml)?;
-        let x81_c4 = c.opt("x81C4", WANHANEventLogAlarm::from_xml)?;
-        let x81_c5 = c.opt("x81C5", WANHANEventLogAlarm::from_xml)?;
-        let x81_c6 = c.opt("x81C6", WANHANEventLogAlarm::from_xml)?;
-        c.finish()?;
-        Ok(SupplierGSMEAlertsEvents {
-            x810_d,
-            x810_e,
-            x8119,
-            x8145,
-            x8154,
-            x8155,
-            x8161,
-            x8162,
-            x8168,
-            x8183,
-            x8184,
-            x81_a0,
-            x81_a1,
-            x81_a4,
-            x81_a5,
-            x81_a6,
-            x81_a7,
-            x81_a8,
-            x81_a9,
-            x81_aa,
-            x81_ab,
-            x81_ac,
-            x81_ad,
-            x81_ae,
-            x81_af,
-            x81_b0,
-            x81_b1,
-            x81_b2,
-            x81_b3,
-            x81_b4,
-            x81_b5,
-            x81_b6,
-            x81_b9,
-            x81_ba,
-            x81_bc,
-            x81_bd,
-            x81_be,
-            x81_bf,
-            x81_c0,
-            x81_c2,
-            x81_c3,
-            x81_c4,
-            x81_c5,
-            x81_c6,
-        })
-    }
-}
-
-impl wr::ToXml for SupplierGSMEAlertsEvents {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.x810_d {
-            w.child("x810D", v);
-        }
-        if let Some(v) = &self.x810_e {
-            w.child("x810E", v);
-        }
-        if let Some(v) = &self.x8119 {
-            w.child("x8119", v);
-        }
-        if let Some(v) = &self.x8145 {
-            w.child("x8145", v);
-        }
-        if let Some(v) = &self.x8154 {
-            w.child("x8154", v);
-        }
-        if let Some(v) = &self.x8155 {
-            w.child("x8155", v);
-        }
-        if let Some(v) = &self.x8161 {
-            w.child("x8161", v);
-        }
-        if let Some(v) = &self.x8162 {
-            w.child("x8162", v);
-        }
-        if let Some(v) = &self.x8168 {
-            w.child("x8168", v);
-        }
-        if let Some(v) = &self.x8183 {
-            w.child("x8183", v);
-        }
-        if let Some(v) = &self.x8184 {
-            w.child("x8184", v);
-        }
-        if let Some(v) = &self.x81_a0 {
-            w.child("x81A0", v);
-        }
-        if let Some(v) = &self.x81_a1 {
-            w.child("x81A1", v);
-        }
-        if let Some(v) = &self.x81_a4 {
-            w.child("x81A4", v);
-        }
-        if let Some(v) = &self.x81_a5 {
-            w.child("x81A5", v);
-        }
-        if let Some(v) = &self.x81_a6 {
-            w.child("x81A6", v);
-        }
-        if let Some(v) = &self.x81_a7 {
-            w.child("x81A7", v);
-        }
-        if let Some(v) = &self.x81_a8 {
-            w.child("x81A8", v);
-        }
-        if let Some(v) = &self.x81_a9 {
-            w.child("x81A9", v);
-        }
-        if let Some(v) = &self.x81_aa {
-            w.child("x81AA", v);
-        }
-        if let Some(v) = &self.x81_ab {
-            w.child("x81AB", v);
-        }
-        if let Some(v) = &self.x81_ac {
-            w.child("x81AC", v);
-        }
-        if let Some(v) = &self.x81_ad {
-            w.child("x81AD", v);
-        }
-        if let Some(v) = &self.x81_ae {
-            w.child("x81AE", v);
-        }
-        if let Some(v) = &self.x81_af {
-            w.child("x81AF", v);
-        }
-        if let Some(v) = &self.x81_b0 {
-            w.child("x81B0", v);
-        }
-        if let Some(v) = &self.x81_b1 {
-            w.child("x81B1", v);
-        }
-        if let Some(v) = &self.x81_b2 {
-            w.child("x81B2", v);
-        }
-        if let Some(v) = &self.x81_b3 {
-            w.child("x81B3", v);
-        }
-        if let Some(v) = &self.x81_b4 {
-            w.child("x81B4", v);
-        }
-        if let Some(v) = &self.x81_b5 {
-            w.child("x81B5", v);
-        }
-        if let Some(v) = &self.x81_b6 {
-            w.child("x81B6", v);
-        }
-        if let Some(v) = &self.x81_b9 {
-            w.child("x81B9", v);
-        }
-        if let Some(v) = &self.x81_ba {
-            w.child("x81BA", v);
-        }
-        if let Some(v) = &self.x81_bc {
-            w.child("x81BC", v);
-        }
-        if let Some(v) = &self.x81_bd {
-            w.child("x81BD", v);
-        }
-        if let Some(v) = &self.x81_be {
-            w.child("x81BE", v);
-        }
-        if let Some(v) = &self.x81_bf {
-            w.child("x81BF", v);
-        }
-        if let Some(v) = &self.x81_c0 {
-            w.child("x81C0", v);
-        }
-        if let Some(v) = &self.x81_c2 {
-            w.child("x81C2", v);
-        }
-        if let Some(v) = &self.x81_c3 {
-            w.child("x81C3", v);
-        }
-        if let Some(v) = &self.x81_c4 {
-            w.child("x81C4", v);
-        }
-        if let Some(v) = &self.x81_c5 {
-            w.child("x81C5", v);
-        }
-        if let Some(v) = &self.x81_c6 {
-            w.child("x81C6", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:WANHANEventLogAlarm`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WANHANEventLogAlarm {
-    /// `WANAlert`.
-    pub wan_alert: EnableDisableAlert,
-    /// `HANAlert`.
-    pub han_alert: EnableDisableAlert,
-    /// `EventLog`.
-    pub event_log: EnableDisableAlert,
-    /// `Alarm`.
-    pub alarm: EnableDisableAlert,
-}
-
-impl rd::FromXml for WANHANEventLogAlarm {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let wan_alert = c.one(
-            "WANAlert",
-            rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE),
-        )?;
-        let han_alert = c.one(
-            "HANAlert",
-            rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE),
-        )?;
-        let event_log = c.one(
-            "EventLog",
-            rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE),
-        )?;
-        let alarm = c.one("Alarm", rd::leaf::<EnableDisableAlert>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(WANHANEventLogAlarm {
-            wan_alert,
-            han_alert,
-            event_log,
-            alarm,
-        })
-    }
-}
-
-impl wr::ToXml for WANHANEventLogAlarm {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("WANAlert", &self.wan_alert, &xsd::Facets::NONE);
-        w.leaf("HANAlert", &self.han_alert, &xsd::Facets::NONE);
-        w.leaf("EventLog", &self.event_log, &xsd::Facets::NONE);
-        w.leaf("Alarm", &self.alarm, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:UpdateSecurityCredentialsCoS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateSecurityCredentialsCoS {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `SupplierFloorSeqNumber`.
-    pub supplier_floor_seq_number: u64,
-    /// `SupplierPrepaymentTopUpFloorSeqNumber` (optional).
-    pub supplier_prepayment_top_up_floor_seq_number: Option<u64>,
-    /// `SupplierReplacementCertificates`.
-    pub supplier_replacement_certificates: ReplacementCertificatesCoS,
-    /// `CertificationPathCertificates`.
-    pub certification_path_certificates: CertificationPathCertificates,
-    /// `ApplyTimeBasedCPVChecks`.
-    pub apply_time_based_cpv_checks: bool,
-    /// `ImportMPxN`.
-    pub import_mpxn: String,
-}
-
-impl rd::FromXml for UpdateSecurityCredentialsCoS {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let supplier_floor_seq_number = c.one("SupplierFloorSeqNumber", rd::leaf::<u64>(&F34))?;
-        let supplier_prepayment_top_up_floor_seq_number = c.opt(
-            "SupplierPrepaymentTopUpFloorSeqNumber",
-            rd::leaf::<u64>(&F34),
-        )?;
-        let supplier_replacement_certificates = c.one(
-            "SupplierReplacementCertificates",
-            ReplacementCertificatesCoS::from_xml,
-        )?;
-        let certification_path_certificates = c.one(
-            "CertificationPathCertificates",
-            CertificationPathCertificates::from_xml,
-        )?;
-        let apply_time_based_cpv_checks = c.one(
-            "ApplyTimeBasedCPVChecks",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        let import_mpxn = c.one("ImportMPxN", rd::leaf::<String>(&F37))?;
-        c.finish()?;
-        Ok(UpdateSecurityCredentialsCoS {
-            execution_date_time,
-            supplier_floor_seq_number,
-            supplier_prepayment_top_up_floor_seq_number,
-            supplier_replacement_certificates,
-            certification_path_certificates,
-            apply_time_based_cpv_checks,
-            import_mpxn,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateSecurityCredentialsCoS {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf(
-            "SupplierFloorSeqNumber",
-            &self.supplier_floor_seq_number,
-            &F34,
-        );
-        if let Some(v) = &self.supplier_prepayment_top_up_floor_seq_number {
-            w.leaf("SupplierPrepaymentTopUpFloorSeqNumber", v, &F34);
-        }
-        w.child(
-            "SupplierReplacementCertificates",
-            &self.supplier_replacement_certificates,
-        );
-        w.child(
-            "CertificationPathCertificates",
-            &self.certification_path_certificates,
-        );
-        w.leaf(
-            "ApplyTimeBasedCPVChecks",
-            &self.apply_time_based_cpv_checks,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("ImportMPxN", &self.import_mpxn, &F37);
-    }
-}
-
-/// XSD complex type `sr:ReplacementCertificatesCoS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplacementCertificatesCoS {
-    /// `DigitalSigningCertificate`.
-    pub digital_signing_certificate: Vec<u8>,
-    /// `KeyAgreementCertificate` (optional).
-    pub key_agreement_certificate: Option<Vec<u8>>,
-    /// `KeyAgreementTopUpCertificate` (optional).
-    pub key_agreement_top_up_certificate: Option<Vec<u8>>,
-}
-
-impl rd::FromXml for ReplacementCertificatesCoS {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let digital_signing_certificate = c.one(
-            "DigitalSigningCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_certificate = c.opt(
-            "KeyAgreementCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_top_up_certificate = c.opt(
-            "KeyAgreementTopUpCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(ReplacementCertificatesCoS {
-            digital_signing_certificate,
-            key_agreement_certificate,
-            key_agreement_top_up_certificate,
-        })
+duis_type! {
+    /// XSD complex type `sr:ReplacementCertificatesKRP`.
+    enum ReplacementCertificatesKRP ["SupplierOrNetworkOperatorCertificates"] nullable(false) {
+        SupplierOrNetworkOperatorCertificates(SupplierOrNetworkOperatorCertificatesKRP) =
+            one child("SupplierOrNetworkOperatorCertificates"),
     }
 }
 
-impl wr::ToXml for ReplacementCertificatesCoS {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DigitalSigningCertificate",
-            &self.digital_signing_certificate,
-            &xsd::Facets::BASE64,
-        );
-        if let Some(v) = &self.key_agreement_certificate {
-            w.leaf("KeyAgreementCertificate", v, &xsd::Facets::BASE64);
-        }
-        if let Some(v) = &self.key_agreement_top_up_certificate {
-            w.leaf("KeyAgreementTopUpCertificate", v, &xsd::Facets::BASE64);
-        }
+duis_type! {
+    /// XSD complex type `sr:SupplierOrNetworkOperatorCertificatesKRP`.
+    struct SupplierOrNetworkOperatorCertificatesKRP {
+        digital_signing_certificate: Option<Vec<u8>> =
+            opt leaf("DigitalSigningCertificate", xsd::Facets::BASE64),
+        key_agreement_certificate: Option<Vec<u8>> =
+            opt leaf("KeyAgreementCertificate", xsd::Facets::BASE64),
+        key_agreement_top_up_certificate: Option<Vec<u8>> =
+            opt leaf("KeyAgreementTopUpCertificate", xsd::Facets::BASE64),
     }
 }
 
-/// XSD complex type `sr:RetrieveDeviceSecurityCredentialsKRP`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetrieveDeviceSecurityCredentialsKRP {
-    /// `RemotePartyRole` (1 to 7).
-    pub remote_party_role: Vec<RemotePartyRole>,
-}
-
-impl rd::FromXml for RetrieveDeviceSecurityCredentialsKRP {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let remote_party_role = c.many(
-            "RemotePartyRole",
-            1,
-            Some(7),
-            rd::leaf::<RemotePartyRole>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(RetrieveDeviceSecurityCredentialsKRP { remote_party_role })
-    }
-}
-
-impl wr::ToXml for RetrieveDeviceSecurityCredentialsKRP {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.remote_party_role {
-            w.leaf("RemotePartyRole", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:RetrieveDeviceSecurityCredentialsDevice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetrieveDeviceSecurityCredentialsDevice {
-    /// `CredentialType`.
-    pub credential_type: CredentialType,
-}
-
-impl rd::FromXml for RetrieveDeviceSecurityCredentialsDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let credential_type = c.one(
-            "CredentialType",
-            rd::leaf::<CredentialType>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(RetrieveDeviceSecurityCredentialsDevice { credential_type })
-    }
-}
-
-impl wr::ToXml for RetrieveDeviceSecurityCredentialsDevice {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("CredentialType", &self.credential_type, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:SetElectricitySupplyTamperState`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetElectricitySupplyTamperState {
-    /// `SupplyTamperState`.
-    pub supply_tamper_state: SetElectricitySupplyTamperStateSupplyTamperState,
-}
-
-impl rd::FromXml for SetElectricitySupplyTamperState {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let supply_tamper_state = c.one(
-            "SupplyTamperState",
-            rd::leaf::<SetElectricitySupplyTamperStateSupplyTamperState>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(SetElectricitySupplyTamperState {
-            supply_tamper_state,
-        })
-    }
-}
-
-impl wr::ToXml for SetElectricitySupplyTamperState {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "SupplyTamperState",
-            &self.supply_tamper_state,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix {
-    /// `DailyTariffBlockCounterMatrixReset`.
-    pub daily_tariff_block_counter_matrix_reset: bool,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let daily_tariff_block_counter_matrix_reset = c.one(
-            "DailyTariffBlockCounterMatrixReset",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(
-            UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix {
-                daily_tariff_block_counter_matrix_reset,
-            },
-        )
-    }
-}
-
-impl wr::ToXml for UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DailyTariffBlockCounterMatrixReset",
-            &self.daily_tariff_block_counter_matrix_reset,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:UpdateDeviceConfigurationRMSVoltageCR`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceConfigurationRMSVoltageCR {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
-
-impl rd::FromXml for UpdateDeviceConfigurationRMSVoltageCR {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(UpdateDeviceConfigurationRMSVoltageCR {
-            execution_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateDeviceConfigurationRMSVoltageCR {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:SubGHzConfiguration`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SubGHzConfiguration {
-    /// `LowerBandSubGHzChannels0To26`.
-    pub lower_band_sub_g_hz_channels0_to26: Channels0To26,
-    /// `LowerBandSubGHzChannels27To34`.
-    pub lower_band_sub_g_hz_channels27_to34: Channels27To34,
-    /// `LowerBandSubGHzChannels35To61`.
-    pub lower_band_sub_g_hz_channels35_to61: Channels35To61,
-    /// `UpperBandSubGHzChannels0To26`.
-    pub upper_band_sub_g_hz_channels0_to26: Channels0To26,
-    /// `NormalLimitedDutyCycleThreshold`.
-    pub normal_limited_duty_cycle_threshold: xsd::Decimal,
-    /// `LimitedCriticalDutyCycleThreshold`.
-    pub limited_critical_duty_cycle_threshold: xsd::Decimal,
-    /// `MaximumSubGHzChannelChangesPerWeek`.
-    pub maximum_sub_g_hz_channel_changes_per_week: u16,
-    /// `GSMECurfew`.
-    pub gsme_curfew: u16,
-    /// `ChannelQuieterThreshold`.
-    pub channel_quieter_threshold: u16,
-    /// `ChannelNoisierThreshold`.
-    pub channel_noisier_threshold: u16,
-    /// `NonGSMEPoorCommsPercentageThreshold`.
-    pub non_gsme_poor_comms_percentage_threshold: xsd::Decimal,
-    /// `NonGSMEPoorCommsMeasurementPeriods`.
-    pub non_gsme_poor_comms_measurement_periods: u16,
-    /// `LocalCHNoiseMeasurementPeriod`.
-    pub local_ch_noise_measurement_period: u16,
-    /// `LocalCHFailurePercentage`.
-    pub local_ch_failure_percentage: xsd::Decimal,
-    /// `LocalCHRetryPercentage`.
-    pub local_ch_retry_percentage: xsd::Decimal,
-}
-
-impl rd::FromXml for SubGHzConfiguration {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let lower_band_sub_g_hz_channels0_to26 =
-            c.one("LowerBandSubGHzChannels0To26", Channels0To26::from_xml)?;
-        let lower_band_sub_g_hz_channels27_to34 =
-            c.one("LowerBandSubGHzChannels27To34", Channels27To34::from_xml)?;
-        let lower_band_sub_g_hz_channels35_to61 =
-            c.one("LowerBandSubGHzChannels35To61", Channels35To61::from_xml)?;
-        let upper_band_sub_g_hz_channels0_to26 =
-            c.one("UpperBandSubGHzChannels0To26", Channels0To26::from_xml)?;
-        let normal_limited_duty_cycle_threshold = c.one(
-            "NormalLimitedDutyCycleThreshold",
-            rd::leaf::<xsd::Decimal>(&F38),
-        )?;
-        let limited_critical_duty_cycle_threshold = c.one(
-            "LimitedCriticalDutyCycleThreshold",
-            rd::leaf::<xsd::Decimal>(&F39),
-        )?;
-        let maximum_sub_g_hz_channel_changes_per_week =
-            c.one("MaximumSubGHzChannelChangesPerWeek", rd::leaf::<u16>(&F5))?;
-        let gsme_curfew = c.one("GSMECurfew", rd::leaf::<u16>(&F40))?;
-        let channel_quieter_threshold = c.one("ChannelQuieterThreshold", rd::leaf::<u16>(&F27))?;
-        let channel_noisier_threshold = c.one("ChannelNoisierThreshold", rd::leaf::<u16>(&F41))?;
-        let non_gsme_poor_comms_percentage_threshold = c.one(
-            "NonGSMEPoorCommsPercentageThreshold",
-            rd::leaf::<xsd::Decimal>(&F42),
-        )?;
-        let non_gsme_poor_comms_measurement_periods =
-            c.one("NonGSMEPoorCommsMeasurementPeriods", rd::leaf::<u16>(&F43))?;
-        let local_ch_noise_measurement_period =
-            c.one("LocalCHNoiseMeasurementPeriod", rd::leaf::<u16>(&F44))?;
-        let local_ch_failure_percentage =
-            c.one("LocalCHFailurePercentage", rd::leaf::<xsd::Decimal>(&F42))?;
-        let local_ch_retry_percentage =
-            c.one("LocalCHRetryPercentage", rd::leaf::<xsd::Decimal>(&F42))?;
-        c.finish()?;
-        Ok(SubGHzConfiguration {
-            lower_band_sub_g_hz_channels0_to26,
-            lower_band_sub_g_hz_channels27_to34,
-            lower_band_sub_g_hz_channels35_to61,
-            upper_band_sub_g_hz_channels0_to26,
-            normal_limited_duty_cycle_threshold,
-            limited_critical_duty_cycle_threshold,
-            maximum_sub_g_hz_channel_changes_per_week,
-            gsme_curfew,
-            channel_quieter_threshold,
-            channel_noisier_threshold,
-            non_gsme_poor_comms_percentage_threshold,
-            non_gsme_poor_comms_measurement_periods,
-            local_ch_noise_measurement_period,
-            local_ch_failure_percentage,
-            local_ch_retry_percentage,
-        })
-    }
-}
-
-impl wr::ToXml for SubGHzConfiguration {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child(
-            "LowerBandSubGHzChannels0To26",
-            &self.lower_band_sub_g_hz_channels0_to26,
-        );
-        w.child(
-            "LowerBandSubGHzChannels27To34",
-            &self.lower_band_sub_g_hz_channels27_to34,
-        );
-        w.child(
-            "LowerBandSubGHzChannels35To61",
-            &self.lower_band_sub_g_hz_channels35_to61,
-        );
-        w.child(
-            "UpperBandSubGHzChannels0To26",
-            &self.upper_band_sub_g_hz_channels0_to26,
-        );
-        w.leaf(
-            "NormalLimitedDutyCycleThreshold",
-            &self.normal_limited_duty_cycle_threshold,
-            &F38,
-        );
-        w.leaf(
-            "LimitedCriticalDutyCycleThreshold",
-            &self.limited_critical_duty_cycle_threshold,
-            &F39,
-        );
-        w.leaf(
-            "MaximumSubGHzChannelChangesPerWeek",
-            &self.maximum_sub_g_hz_channel_changes_per_week,
-            &F5,
-        );
-        w.leaf("GSMECurfew", &self.gsme_curfew, &F40);
-        w.leaf(
-            "ChannelQuieterThreshold",
-            &self.channel_quieter_threshold,
-            &F27,
-        );
-        w.leaf(
-            "ChannelNoisierThreshold",
-            &self.channel_noisier_threshold,
-            &F41,
-        );
-        w.leaf(
-            "NonGSMEPoorCommsPercentageThreshold",
-            &self.non_gsme_poor_comms_percentage_threshold,
-            &F42,
-        );
-        w.leaf(
-            "NonGSMEPoorCommsMeasurementPeriods",
-            &self.non_gsme_poor_comms_measurement_periods,
-            &F43,
-        );
-        w.leaf(
-            "LocalCHNoiseMeasurementPeriod",
-            &self.local_ch_noise_measurement_period,
-            &F44,
-        );
-        w.leaf(
-            "LocalCHFailurePercentage",
-            &self.local_ch_failure_percentage,
-            &F42,
-        );
-        w.leaf(
-            "LocalCHRetryPercentage",
-            &self.local_ch_retry_percentage,
-            &F42,
-        );
+duis_type! {
+    /// XSD complex type `sr:UpdateSecurityCredentialsDevice`.
+    struct UpdateSecurityCredentialsDevice {
+        device_certificate: Vec<u8> = one leaf("DeviceCertificate", xsd::Facets::BASE64),
     }
 }
 
-/// XSD complex type `sr:Channels0To26`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Channels0To26 {
-    /// `Channel0` (optional).
-    pub channel0: Option<NoType>,
-    /// `Channel1` (optional).
-    pub channel1: Option<NoType>,
-    /// `Channel2` (optional).
-    pub channel2: Option<NoType>,
-    /// `Channel3` (optional).
-    pub channel3: Option<NoType>,
-    /// `Channel4` (optional).
-    pub channel4: Option<NoType>,
-    /// `Channel5` (optional).
-    pub channel5: Option<NoType>,
-    /// `Channel6` (optional).
-    pub channel6: Option<NoType>,
-    /// `Channel7` (optional).
-    pub channel7: Option<NoType>,
-    /// `Channel8` (optional).
-    pub channel8: Option<NoType>,
-    /// `Channel9` (optional).
-    pub channel9: Option<NoType>,
-    /// `Channel10` (optional).
-    pub channel10: Option<NoType>,
-    /// `Channel11` (optional).
-    pub channel11: Option<NoType>,
-    /// `Channel12` (optional).
-    pub channel12: Option<NoType>,
-    /// `Channel13` (optional).
-    pub channel13: Option<NoType>,
-    /// `Channel14` (optional).
-    pub channel14: Option<NoType>,
-    /// `Channel15` (optional).
-    pub channel15: Option<NoType>,
-    /// `Channel16` (optional).
-    pub channel16: Option<NoType>,
-    /// `Channel17` (optional).
-    pub channel17: Option<NoType>,
-    /// `Channel18` (optional).
-    pub channel18: Option<NoType>,
-    /// `Channel19` (optional).
-    pub channel19: Option<NoType>,
-    /// `Channel20` (optional).
-    pub channel20: Option<NoType>,
-    /// `Channel21` (optional).
-    pub channel21: Option<NoType>,
-    /// `Channel22` (optional).
-    pub channel22: Option<NoType>,
-    /// `Channel23` (optional).
-    pub channel23: Option<NoType>,
-    /// `Channel24` (optional).
-    pub channel24: Option<NoType>,
-    /// `Channel25` (optional).
-    pub channel25: Option<NoType>,
-    /// `Channel26` (optional).
-    pub channel26: Option<NoType>,
-}
-
-impl rd::FromXml for Channels0To26 {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let channel0 = c.opt("Channel0", NoType::from_xml)?;
-        let channel1 = c.opt("Channel1", NoType::from_xml)?;
-        let channel2 = c.opt("Channel2", NoType::from_xml)?;
-        let channel3 = c.opt("Channel3", NoType::from_xml)?;
-        let channel4 = c.opt("Channel4", NoType::from_xml)?;
-        let channel5 = c.opt("Channel5", NoType::from_xml)?;
-        let channel6 = c.opt("Channel6", NoType::from_xml)?;
-        let channel7 = c.opt("Channel7", NoType::from_xml)?;
-        let channel8 = c.opt("Channel8", NoType::from_xml)?;
-        let channel9 = c.opt("Channel9", NoType::from_xml)?;
-        let channel10 = c.opt("Channel10", NoType::from_xml)?;
-        let channel11 = c.opt("Channel11", NoType::from_xml)?;
-        let channel12 = c.opt("Channel12", NoType::from_xml)?;
-        let channel13 = c.opt("Channel13", NoType::from_xml)?;
-        let channel14 = c.opt("Channel14", NoType::from_xml)?;
-        let channel15 = c.opt("Channel15", NoType::from_xml)?;
-        let channel16 = c.opt("Channel16", NoType::from_xml)?;
-        let channel17 = c.opt("Channel17", NoType::from_xml)?;
-        let channel18 = c.opt("Channel18", NoType::from_xml)?;
-        let channel19 = c.opt("Channel19", NoType::from_xml)?;
-        let channel20 = c.opt("Channel20", NoType::from_xml)?;
-        let channel21 = c.opt("Channel21", NoType::from_xml)?;
-        let channel22 = c.opt("Channel22", NoType::from_xml)?;
-        let channel23 = c.opt("Channel23", NoType::from_xml)?;
-        let channel24 = c.opt("Channel24", NoType::from_xml)?;
-        let channel25 = c.opt("Channel25", NoType::from_xml)?;
-        let channel26 = c.opt("Channel26", NoType::from_xml)?;
-        c.finish()?;
-        Ok(Channels0To26 {
-            channel0,
-            channel1,
-            channel2,
-            channel3,
-            channel4,
-            channel5,
-            channel6,
-            channel7,
-            channel8,
-            channel9,
-            channel10,
-            channel11,
-            channel12,
-            channel13,
-            channel14,
-            channel15,
-            channel16,
-            channel17,
-            channel18,
-            channel19,
-            channel20,
-            channel21,
-            channel22,
-            channel23,
-            channel24,
-            channel25,
-            channel26,
-        })
-    }
-}
-
-impl wr::ToXml for Channels0To26 {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.channel0 {
-            w.child("Channel0", v);
-        }
-        if let Some(v) = &self.channel1 {
-            w.child("Channel1", v);
-        }
-        if let Some(v) = &self.channel2 {
-            w.child("Channel2", v);
-        }
-        if let Some(v) = &self.channel3 {
-            w.child("Channel3", v);
-        }
-        if let Some(v) = &self.channel4 {
-            w.child("Channel4", v);
-        }
-        if let Some(v) = &self.channel5 {
-            w.child("Channel5", v);
-        }
-        if let Some(v) = &self.channel6 {
-            w.child("Channel6", v);
-        }
-        if let Some(v) = &self.channel7 {
-            w.child("Channel7", v);
-        }
-        if let Some(v) = &self.channel8 {
-            w.child("Channel8", v);
-        }
-        if let Some(v) = &self.channel9 {
-            w.child("Channel9", v);
-        }
-        if let Some(v) = &self.channel10 {
-            w.child("Channel10", v);
-        }
-        if let Some(v) = &self.channel11 {
-            w.child("Channel11", v);
-        }
-        if let Some(v) = &self.channel12 {
-            w.child("Channel12", v);
-        }
-        if let Some(v) = &self.channel13 {
-            w.child("Channel13", v);
-        }
-        if let Some(v) = &self.channel14 {
-            w.child("Channel14", v);
-        }
-        if let Some(v) = &self.channel15 {
-            w.child("Channel15", v);
-        }
-        if let Some(v) = &self.channel16 {
-            w.child("Channel16", v);
-        }
-        if let Some(v) = &self.channel17 {
-            w.child("Channel17", v);
-        }
-        if let Some(v) = &self.channel18 {
-            w.child("Channel18", v);
-        }
-        if let Some(v) = &self.channel19 {
-            w.child("Channel19", v);
-        }
-        if let Some(v) = &self.channel20 {
-            w.child("Channel20", v);
-        }
-        if let Some(v) = &self.channel21 {
-            w.child("Channel21", v);
-        }
-        if let Some(v) = &self.channel22 {
-            w.child("Channel22", v);
-        }
-        if let Some(v) = &self.channel23 {
-            w.child("Channel23", v);
-        }
-        if let Some(v) = &self.channel24 {
-            w.child("Channel24", v);
-        }
-        if let Some(v) = &self.channel25 {
-            w.child("Channel25", v);
-        }
-        if let Some(v) = &self.channel26 {
-            w.child("Channel26", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:Channels27To34`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Channels27To34 {
-    /// `Channel27` (optional).
-    pub channel27: Option<NoType>,
-    /// `Channel28` (optional).
-    pub channel28: Option<NoType>,
-    /// `Channel29` (optional).
-    pub channel29: Option<NoType>,
-    /// `Channel30` (optional).
-    pub channel30: Option<NoType>,
-    /// `Channel31` (optional).
-    pub channel31: Option<NoType>,
-    /// `Channel32` (optional).
-    pub channel32: Option<NoType>,
-    /// `Channel33` (optional).
-    pub channel33: Option<NoType>,
-    /// `Channel34` (optional).
-    pub channel34: Option<NoType>,
-}
-
-impl rd::FromXml for Channels27To34 {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let channel27 = c.opt("Channel27", NoType::from_xml)?;
-        let channel28 = c.opt("Channel28", NoType::from_xml)?;
-        let channel29 = c.opt("Channel29", NoType::from_xml)?;
-        let channel30 = c.opt("Channel30", NoType::from_xml)?;
-        let channel31 = c.opt("Channel31", NoType::from_xml)?;
-        let channel32 = c.opt("Channel32", NoType::from_xml)?;
-        let channel33 = c.opt("Channel33", NoType::from_xml)?;
-        let channel34 = c.opt("Channel34", NoType::from_xml)?;
-        c.finish()?;
-        Ok(Channels27To34 {
-            channel27,
-            channel28,
-            channel29,
-            channel30,
-            channel31,
-            channel32,
-            channel33,
-            channel34,
-        })
-    }
-}
-
-impl wr::ToXml for Channels27To34 {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.channel27 {
-            w.child("Channel27", v);
-        }
-        if let Some(v) = &self.channel28 {
-            w.child("Channel28", v);
-        }
-        if let Some(v) = &self.channel29 {
-            w.child("Channel29", v);
-        }
-        if let Some(v) = &self.channel30 {
-            w.child("Channel30", v);
-        }
-        if let Some(v) = &self.channel31 {
-            w.child("Channel31", v);
-        }
-        if let Some(v) = &self.channel32 {
-            w.child("Channel32", v);
-        }
-        if let Some(v) = &self.channel33 {
-            w.child("Channel33", v);
-        }
-        if let Some(v) = &self.channel34 {
-            w.child("Channel34", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:Channels35To61`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Channels35To61 {
-    /// `Channel35` (optional).
-    pub channel35: Option<NoType>,
-    /// `Channel36` (optional).
-    pub channel36: Option<NoType>,
-    /// `Channel37` (optional).
-    pub channel37: Option<NoType>,
-    /// `Channel38` (optional).
-    pub channel38: Option<NoType>,
-    /// `Channel39` (optional).
-    pub channel39: Option<NoType>,
-    /// `Channel40` (optional).
-    pub channel40: Option<NoType>,
-    /// `Channel41` (optional).
-    pub channel41: Option<NoType>,
-    /// `Channel42` (optional).
-    pub channel42: Option<NoType>,
-    /// `Channel43` (optional).
-    pub channel43: Option<NoType>,
-    /// `Channel44` (optional).
-    pub channel44: Option<NoType>,
-    /// `Channel45` (optional).
-    pub channel45: Option<NoType>,
-    /// `Channel46` (optional).
-    pub channel46: Option<NoType>,
-    /// `Channel47` (optional).
-    pub channel47: Option<NoType>,
-    /// `Channel48` (optional).
-    pub channel48: Option<NoType>,
-    /// `Channel49` (optional).
-    pub channel49: Option<NoType>,
-    /// `Channel50` (optional).
-    pub channel50: Option<NoType>,
-    /// `Channel51` (optional).
-    pub channel51: Option<NoType>,
-    /// `Channel52` (optional).
-    pub channel52: Option<NoType>,
-    /// `Channel53` (optional).
-    pub channel53: Option<NoType>,
-    /// `Channel54` (optional).
-    pub channel54: Option<NoType>,
-    /// `Channel55` (optional).
-    pub channel55: Option<NoType>,
-    /// `Channel56` (optional).
-    pub channel56: Option<NoType>,
-    /// `Channel57` (optional).
-    pub channel57: Option<NoType>,
-    /// `Channel58` (optional).
-    pub channel58: Option<NoType>,
-    /// `Channel59` (optional).
-    pub channel59: Option<NoType>,
-    /// `Channel60` (optional).
-    pub channel60: Option<NoType>,
-    /// `Channel61` (optional).
-    pub channel61: Option<NoType>,
-}
-
-impl rd::FromXml for Channels35To61 {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let channel35 = c.opt("Channel35", NoType::from_xml)?;
-        let channel36 = c.opt("Channel36", NoType::from_xml)?;
-        let channel37 = c.opt("Channel37", NoType::from_xml)?;
-        let channel38 = c.opt("Channel38", NoType::from_xml)?;
-        let channel39 = c.opt("Channel39", NoType::from_xml)?;
-        let channel40 = c.opt("Channel40", NoType::from_xml)?;
-        let channel41 = c.opt("Channel41", NoType::from_xml)?;
-        let channel42 = c.opt("Channel42", NoType::from_xml)?;
-        let channel43 = c.opt("Channel43", NoType::from_xml)?;
-        let channel44 = c.opt("Channel44", NoType::from_xml)?;
-        let channel45 = c.opt("Channel45", NoType::from_xml)?;
-        let channel46 = c.opt("Channel46", NoType::from_xml)?;
-        let channel47 = c.opt("Channel47", NoType::from_xml)?;
-        let channel48 = c.opt("Channel48", NoType::from_xml)?;
-        let channel49 = c.opt("Channel49", NoType::from_xml)?;
-        let channel50 = c.opt("Channel50", NoType::from_xml)?;
-        let channel51 = c.opt("Channel51", NoType::from_xml)?;
-        let channel52 = c.opt("Channel52", NoType::from_xml)?;
-        let channel53 = c.opt("Channel53", NoType::from_xml)?;
-        let channel54 = c.opt("Channel54", NoType::from_xml)?;
-        let channel55 = c.opt("Channel55", NoType::from_xml)?;
-        let channel56 = c.opt("Channel56", NoType::from_xml)?;
-        let channel57 = c.opt("Channel57", NoType::from_xml)?;
-        let channel58 = c.opt("Channel58", NoType::from_xml)?;
-        let channel59 = c.opt("Channel59", NoType::from_xml)?;
-        let channel60 = c.opt("Channel60", NoType::from_xml)?;
-        let channel61 = c.opt("Channel61", NoType::from_xml)?;
-        c.finish()?;
-        Ok(Channels35To61 {
-            channel35,
-            channel36,
-            channel37,
-            channel38,
-            channel39,
-            channel40,
-            channel41,
-            channel42,
-            channel43,
-            channel44,
-            channel45,
-            channel46,
-            channel47,
-            channel48,
-            channel49,
-            channel50,
-            channel51,
-            channel52,
-            channel53,
-            channel54,
-            channel55,
-            channel56,
-            channel57,
-            channel58,
-            channel59,
-            channel60,
-            channel61,
-        })
-    }
-}
-
-impl wr::ToXml for Channels35To61 {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.channel35 {
-            w.child("Channel35", v);
-        }
-        if let Some(v) = &self.channel36 {
-            w.child("Channel36", v);
-        }
-        if let Some(v) = &self.channel37 {
-            w.child("Channel37", v);
-        }
-        if let Some(v) = &self.channel38 {
-            w.child("Channel38", v);
-        }
-        if let Some(v) = &self.channel39 {
-            w.child("Channel39", v);
-        }
-        if let Some(v) = &self.channel40 {
-            w.child("Channel40", v);
-        }
-        if let Some(v) = &self.channel41 {
-            w.child("Channel41", v);
-        }
-        if let Some(v) = &self.channel42 {
-            w.child("Channel42", v);
-        }
-        if let Some(v) = &self.channel43 {
-            w.child("Channel43", v);
-        }
-        if let Some(v) = &self.channel44 {
-            w.child("Channel44", v);
-        }
-        if let Some(v) = &self.channel45 {
-            w.child("Channel45", v);
-        }
-        if let Some(v) = &self.channel46 {
-            w.child("Channel46", v);
-        }
-        if let Some(v) = &self.channel47 {
-            w.child("Channel47", v);
-        }
-        if let Some(v) = &self.channel48 {
-            w.child("Channel48", v);
-        }
-        if let Some(v) = &self.channel49 {
-            w.child("Channel49", v);
-        }
-        if let Some(v) = &self.channel50 {
-            w.child("Channel50", v);
-        }
-        if let Some(v) = &self.channel51 {
-            w.child("Channel51", v);
-        }
-        if let Some(v) = &self.channel52 {
-            w.child("Channel52", v);
-        }
-        if let Some(v) = &self.channel53 {
-            w.child("Channel53", v);
-        }
-        if let Some(v) = &self.channel54 {
-            w.child("Channel54", v);
-        }
-        if let Some(v) = &self.channel55 {
-            w.child("Channel55", v);
-        }
-        if let Some(v) = &self.channel56 {
-            w.child("Channel56", v);
-        }
-        if let Some(v) = &self.channel57 {
-            w.child("Channel57", v);
-        }
-        if let Some(v) = &self.channel58 {
-            w.child("Channel58", v);
-        }
-        if let Some(v) = &self.channel59 {
-            w.child("Channel59", v);
-        }
-        if let Some(v) = &self.channel60 {
-            w.child("Channel60", v);
-        }
-        if let Some(v) = &self.channel61 {
-            w.child("Channel61", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:RequestCHFSubGHzChannelScan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RequestCHFSubGHzChannelScan;
-
-impl rd::FromXml for RequestCHFSubGHzChannelScan {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(RequestCHFSubGHzChannelScan)
-    }
-}
-
-impl wr::ToXml for RequestCHFSubGHzChannelScan {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:ReadCHFSubGHzConfiguration`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReadCHFSubGHzConfiguration;
-
-impl rd::FromXml for ReadCHFSubGHzConfiguration {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ReadCHFSubGHzConfiguration)
-    }
-}
-
-impl wr::ToXml for ReadCHFSubGHzConfiguration {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:ReadCHFSubGHzChannel`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReadCHFSubGHzChannel;
-
-impl rd::FromXml for ReadCHFSubGHzChannel {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ReadCHFSubGHzChannel)
+duis_type! {
+    /// XSD complex type `sr:IssueSecurityCredentials`.
+    ///
+    /// The same content as [`RetrieveDeviceSecurityCredentialsDevice`].
+    struct IssueSecurityCredentials {
+        credential_type: CredentialType = one leaf("CredentialType"),
     }
-}
-
-impl wr::ToXml for ReadCHFSubGHzChannel {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
 }
 
-/// XSD complex type `sr:ReadCHFSubGHzChannelLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadCHFSubGHzChannelLog {
-    /// `ReadLogPeriod`.
-    pub read_log_period: ReadLogPeriod,
-}
-
-impl rd::FromXml for ReadCHFSubGHzChannelLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let read_log_period = c.one("ReadLogPeriod", ReadLogPeriod::from_xml)?;
-        c.finish()?;
-        Ok(ReadCHFSubGHzChannelLog { read_log_period })
+duis_type! {
+    /// XSD complex type `sr:SetMaximumDemandConfigurableTimePeriod`.
+    struct SetMaximumDemandConfigurableTimePeriod {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        maximum_demand_time_period_schedule: MaximumDemandTimePeriodSchedule =
+            one child("MaximumDemandTimePeriodSchedule"),
     }
 }
 
-impl wr::ToXml for ReadCHFSubGHzChannelLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("ReadLogPeriod", &self.read_log_period);
+duis_type! {
+    /// XSD complex type `sr:MaximumDemandTimePeriodSchedule`.
+    struct MaximumDemandTimePeriodSchedule {
+        start_time: xsd::Time = one leaf("StartTime"),
+        end_time: xsd::Time = one leaf("EndTime"),
     }
-}
-
-/// Choice in `UpdateDeviceConfigurationVoltage`: one of `SinglePhaseVoltageSettings`, `PolyPhaseVoltageSettings`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateDeviceConfigurationVoltagePhaseVoltageSettings {
-    /// `SinglePhaseVoltageSettings`.
-    SinglePhaseVoltageSettings(AverageRMSVoltageSettings),
-    /// `PolyPhaseVoltageSettings` (exactly 3).
-    PolyPhaseVoltageSettings(Vec<PolyPhaseVoltageSettings>),
 }
 
-impl rd::ReadGroup for UpdateDeviceConfigurationVoltagePhaseVoltageSettings {
-    const FIRST: &'static [&'static str] =
-        &["SinglePhaseVoltageSettings", "PolyPhaseVoltageSettings"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("SinglePhaseVoltageSettings") => Ok(
-                UpdateDeviceConfigurationVoltagePhaseVoltageSettings::SinglePhaseVoltageSettings(
-                    c.one(
-                        "SinglePhaseVoltageSettings",
-                        AverageRMSVoltageSettings::from_xml,
-                    )?,
-                ),
-            ),
-            Some("PolyPhaseVoltageSettings") => Ok(
-                UpdateDeviceConfigurationVoltagePhaseVoltageSettings::PolyPhaseVoltageSettings(
-                    c.many(
-                        "PolyPhaseVoltageSettings",
-                        3,
-                        Some(3),
-                        PolyPhaseVoltageSettings::from_xml,
-                    )?,
-                ),
-            ),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:ResetMaximumDemandRegisters`.
+    struct ResetMaximumDemandRegisters {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        max_demand_active_power_import_value: Option<Reset> =
+            opt child("MaxDemandActivePowerImportValue"),
+        max_demand_active_power_export_value: Option<Reset> =
+            opt child("MaxDemandActivePowerExportValue"),
+        max_demand_config_time_active_power_import_value: Option<Reset> =
+            opt child("MaxDemandConfigTimeActivePowerImportValue"),
     }
 }
 
-impl wr::WriteGroup for UpdateDeviceConfigurationVoltagePhaseVoltageSettings {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateDeviceConfigurationVoltagePhaseVoltageSettings::SinglePhaseVoltageSettings(v) => {
-                w.child("SinglePhaseVoltageSettings", v);
-            }
-            UpdateDeviceConfigurationVoltagePhaseVoltageSettings::PolyPhaseVoltageSettings(v) => {
-                for v in v {
-                    w.child("PolyPhaseVoltageSettings", v);
-                }
-            }
-        }
-    }
+duis_type! {
+    /// XSD complex type `sr:Reset`.
+    empty Reset;
 }
 
-/// Choice in `UpdateDeviceConfigurationGasFlow`: one of `UncontrolledGasFlowRate`, `UncontrolledGasFlowRateDecimal`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateDeviceConfigurationGasFlowChoice {
-    /// `UncontrolledGasFlowRate`.
-    UncontrolledGasFlowRate(u16),
+duis_type! {
+    /// XSD complex type `sr:SetDeviceConfigurationImportMPxN`.
+    struct SetDeviceConfigurationImportMPxN {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        /// Choice in `SetDeviceConfigurationImportMPxN`: one of `ImportMPANs`, `ImportMPRN`.
+        choice: SetDeviceConfigurationImportMPxNChoice = one group,
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ImportMPANs`.
+    struct ImportMPANs {
+        import_mpan: String = one leaf("ImportMPAN", F36),
+        secondary_import_mpan: Option<String> = opt leaf("SecondaryImportMPAN", F36),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:SetDeviceConfiguratinExportMPAN`.
+    struct SetDeviceConfiguratinExportMPAN {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        export_mpan: String = one leaf("ExportMPAN", F36),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:RequestHandoverOfDCCControlledDevice`.
+    struct RequestHandoverOfDCCControlledDevice {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        remote_party_role: RemotePartyRole = one leaf("RemotePartyRole"),
+        remote_party_floor_seq_number: Option<u64> = opt leaf("RemotePartyFloorSeqNumber", F34),
+        remote_party_prepayment_top_up_floor_seq_number: Option<u64> =
+            opt leaf("RemotePartyPrepaymentTopUpFloorSeqNumber", F34),
+        replacement_certificates: ReplacementCertificatesDCCHandover =
+            one child("ReplacementCertificates"),
+        certification_path_certificates: CertificationPathCertificates =
+            one child("CertificationPathCertificates"),
+        apply_time_based_cpv_checks: bool = one leaf("ApplyTimeBasedCPVChecks"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ReplacementCertificatesDCCHandover`.
+    ///
+    /// The same content as [`ReplacementCertificatesCoS`].
+    struct ReplacementCertificatesDCCHandover {
+        digital_signing_certificate: Vec<u8> =
+            one leaf("DigitalSigningCertificate", xsd::Facets::BASE64),
+        key_agreement_certificate: Option<Vec<u8>> =
+            opt leaf("KeyAgreementCertificate", xsd::Facets::BASE64),
+        key_agreement_top_up_certificate: Option<Vec<u8>> =
+            opt leaf("KeyAgreementTopUpCertificate", xsd::Facets::BASE64),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ConfigureAlertBehaviour`.
+    enum ConfigureAlertBehaviour [
+        "ElectricitySupplierAlerts", "ElectricitySupplierHANAlertSettings",
+        "ElectricitySupplierAlarmSettings", "ElectricitySupplierLoggingSettings",
+        "ElectricityNetworkOperatorAlerts", "ElectricityNetworkOperatorLoggingSettings",
+        "GasSupplierAlerts", "GasSupplierAlertEventSettings",
+    ] nullable(false) {
+        ElectricitySupplierAlerts(ElectricitySupplierAlerts) =
+            one child("ElectricitySupplierAlerts"),
+        ElectricitySupplierHANAlertSettings(ElectricitySupplierAlerts) =
+            one child("ElectricitySupplierHANAlertSettings"),
+        ElectricitySupplierAlarmSettings(ElectricitySupplierAlerts) =
+            one child("ElectricitySupplierAlarmSettings"),
+        ElectricitySupplierLoggingSettings(ElectricitySupplierAlerts) =
+            one child("ElectricitySupplierLoggingSettings"),
+        ElectricityNetworkOperatorAlerts(ElectricityNetworkOperatorAlerts) =
+            one child("ElectricityNetworkOperatorAlerts"),
+        ElectricityNetworkOperatorLoggingSettings(ElectricityNetworkOperatorAlerts) =
+            one child("ElectricityNetworkOperatorLoggingSettings"),
+        GasSupplierAlerts(SupplierGSME) = one child("GasSupplierAlerts"),
+        GasSupplierAlertEventSettings(SupplierGSMEAlertsEvents) =
+            one child("GasSupplierAlertEventSettings"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElectricitySupplierAlerts`.
+    struct ElectricitySupplierAlerts {
+        supplier_esme_common: Option<SupplierESMECommon> = opt child("SupplierESMECommon"),
+        supplier_esme_poly_phase: Option<SupplierESMEPolyPhase> =
+            opt child("SupplierESMEPolyPhase"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:SupplierESMECommon`.
+    struct SupplierESMECommon {
+        x810_d: Option<EnableDisableAlert> = opt leaf("x810D"),
+        x810_e: Option<EnableDisableAlert> = opt leaf("x810E"),
+        x8119: Option<EnableDisableAlert> = opt leaf("x8119"),
+        x8145: Option<EnableDisableAlert> = opt leaf("x8145"),
+        x8154: Option<EnableDisableAlert> = opt leaf("x8154"),
+        x8155: Option<EnableDisableAlert> = opt leaf("x8155"),
+        x8161: Option<EnableDisableAlert> = opt leaf("x8161"),
+        x8162: Option<EnableDisableAlert> = opt leaf("x8162"),
+        x8168: Option<EnableDisableAlert> = opt leaf("x8168"),
+        x8183: Option<EnableDisableAlert> = opt leaf("x8183"),
+        x81_a0: Option<EnableDisableAlert> = opt leaf("x81A0"),
+        x81_a1: Option<EnableDisableAlert> = opt leaf("x81A1"),
+        x81_a2: Option<EnableDisableAlert> = opt leaf("x81A2"),
+        x81_a3: Option<EnableDisableAlert> = opt leaf("x81A3"),
+        x81_a4: Option<EnableDisableAlert> = opt leaf("x81A4"),
+        x81_a5: Option<EnableDisableAlert> = opt leaf("x81A5"),
+        x81_a6: Option<EnableDisableAlert> = opt leaf("x81A6"),
+        x81_a7: Option<EnableDisableAlert> = opt leaf("x81A7"),
+        x81_a8: Option<EnableDisableAlert> = opt leaf("x81A8"),
+        x81_a9: Option<EnableDisableAlert> = opt leaf("x81A9"),
+        x81_aa: Option<EnableDisableAlert> = opt leaf("x81AA"),
+        x81_ab: Option<EnableDisableAlert> = opt leaf("x81AB"),
+        x81_ac: Option<EnableDisableAlert> = opt leaf("x81AC"),
+        x81_ad: Option<EnableDisableAlert> = opt leaf("x81AD"),
+        x81_ae: Option<EnableDisableAlert> = opt leaf("x81AE"),
+        x81_af: Option<EnableDisableAlert> = opt leaf("x81AF"),
+        x81_b0: Option<EnableDisableAlert> = opt leaf("x81B0"),
+        x81_b1: Option<EnableDisableAlert> = opt leaf("x81B1"),
+        x81_b2: Option<EnableDisableAlert> = opt leaf("x81B2"),
+        x81_b3: Option<EnableDisableAlert> = opt leaf("x81B3"),
+        x81_b8: Option<EnableDisableAlert> = opt leaf("x81B8"),
+        x81_b9: Option<EnableDisableAlert> = opt leaf("x81B9"),
+        x81_ba: Option<EnableDisableAlert> = opt leaf("x81BA"),
+        x81_bb: Option<EnableDisableAlert> = opt leaf("x81BB"),
+        x81_bc: Option<EnableDisableAlert> = opt leaf("x81BC"),
+        x81_bd: Option<EnableDisableAlert> = opt leaf("x81BD"),
+        x81_be: Option<EnableDisableAlert> = opt leaf("x81BE"),
+        x81_c0: Option<EnableDisableAlert> = opt leaf("x81C0"),
+        x81_c1: Option<EnableDisableAlert> = opt leaf("x81C1"),
+        x81_c4: Option<EnableDisableAlert> = opt leaf("x81C4"),
+        x81_c5: Option<EnableDisableAlert> = opt leaf("x81C5"),
+        x81_c6: Option<EnableDisableAlert> = opt leaf("x81C6"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:SupplierESMEPolyPhase`.
+    struct SupplierESMEPolyPhase {
+        x81_b7: Option<EnableDisableAlert> = opt leaf("x81B7"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElectricityNetworkOperatorAlerts`.
+    struct ElectricityNetworkOperatorAlerts {
+        network_operator_esme_common: Option<NetworkOperatorESMECommon> =
+            opt child("NetworkOperatorESMECommon"),
+        /// Choice in `ElectricityNetworkOperatorAlerts`: one of `NetworkOperatorESMESinglePhase`,
+        /// `NetworkOperatorESMEPolyPhase`.
+        phase: ElectricityNetworkOperatorAlertsPhase = one group,
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:NetworkOperatorESMECommon`.
+    struct NetworkOperatorESMECommon {
+        x8014: Option<EnableDisableAlert> = opt leaf("x8014"),
+        x8015: Option<EnableDisableAlert> = opt leaf("x8015"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:NetworkOperatorESMESinglePhase`.
+    struct NetworkOperatorESMESinglePhase {
+        x8002: Option<EnableDisableAlert> = opt leaf("x8002"),
+        x8006: Option<EnableDisableAlert> = opt leaf("x8006"),
+        x8020: Option<EnableDisableAlert> = opt leaf("x8020"),
+        x8024: Option<EnableDisableAlert> = opt leaf("x8024"),
+        x8028: Option<EnableDisableAlert> = opt leaf("x8028"),
+        x802_c: Option<EnableDisableAlert> = opt leaf("x802C"),
+        x8085: Option<EnableDisableAlert> = opt leaf("x8085"),
+        x8089: Option<EnableDisableAlert> = opt leaf("x8089"),
+        x808_d: Option<EnableDisableAlert> = opt leaf("x808D"),
+        x8091: Option<EnableDisableAlert> = opt leaf("x8091"),
+        x8095: Option<EnableDisableAlert> = opt leaf("x8095"),
+        x8099: Option<EnableDisableAlert> = opt leaf("x8099"),
+        x8010: Option<EnableDisableAlert> = opt leaf("x8010"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:NetworkOperatorESMEPolyPhase`.
+    struct NetworkOperatorESMEPolyPhase {
+        x8003: Option<EnableDisableAlert> = opt leaf("x8003"),
+        x8004: Option<EnableDisableAlert> = opt leaf("x8004"),
+        x8005: Option<EnableDisableAlert> = opt leaf("x8005"),
+        x8007: Option<EnableDisableAlert> = opt leaf("x8007"),
+        x8008: Option<EnableDisableAlert> = opt leaf("x8008"),
+        x8009: Option<EnableDisableAlert> = opt leaf("x8009"),
+        x8021: Option<EnableDisableAlert> = opt leaf("x8021"),
+        x8022: Option<EnableDisableAlert> = opt leaf("x8022"),
+        x8023: Option<EnableDisableAlert> = opt leaf("x8023"),
+        x8025: Option<EnableDisableAlert> = opt leaf("x8025"),
+        x8026: Option<EnableDisableAlert> = opt leaf("x8026"),
+        x8027: Option<EnableDisableAlert> = opt leaf("x8027"),
+        x8029: Option<EnableDisableAlert> = opt leaf("x8029"),
+        x802_a: Option<EnableDisableAlert> = opt leaf("x802A"),
+        x802_b: Option<EnableDisableAlert> = opt leaf("x802B"),
+        x802_d: Option<EnableDisableAlert> = opt leaf("x802D"),
+        x802_e: Option<EnableDisableAlert> = opt leaf("x802E"),
+        x802_f: Option<EnableDisableAlert> = opt leaf("x802F"),
+        x8086: Option<EnableDisableAlert> = opt leaf("x8086"),
+        x8087: Option<EnableDisableAlert> = opt leaf("x8087"),
+        x8088: Option<EnableDisableAlert> = opt leaf("x8088"),
+        x808_a: Option<EnableDisableAlert> = opt leaf("x808A"),
+        x808_b: Option<EnableDisableAlert> = opt leaf("x808B"),
+        x808_c: Option<EnableDisableAlert> = opt leaf("x808C"),
+        x808_e: Option<EnableDisableAlert> = opt leaf("x808E"),
+        x808_f: Option<EnableDisableAlert> = opt leaf("x808F"),
+        x8090: Option<EnableDisableAlert> = opt leaf("x8090"),
+        x8092: Option<EnableDisableAlert> = opt leaf("x8092"),
+        x8093: Option<EnableDisableAlert> = opt leaf("x8093"),
+        x8094: Option<EnableDisableAlert> = opt leaf("x8094"),
+        x8096: Option<EnableDisableAlert> = opt leaf("x8096"),
+        x8097: Option<EnableDisableAlert> = opt leaf("x8097"),
+        x8098: Option<EnableDisableAlert> = opt leaf("x8098"),
+        x809_a: Option<EnableDisableAlert> = opt leaf("x809A"),
+        x809_b: Option<EnableDisableAlert> = opt leaf("x809B"),
+        x809_c: Option<EnableDisableAlert> = opt leaf("x809C"),
+        x8011: Option<EnableDisableAlert> = opt leaf("x8011"),
+        x8016: Option<EnableDisableAlert> = opt leaf("x8016"),
+        x8013: Option<EnableDisableAlert> = opt leaf("x8013"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:SupplierGSME`.
+    struct SupplierGSME {
+        x810_d: Option<EnableDisableAlert> = opt leaf("x810D"),
+        x810_e: Option<EnableDisableAlert> = opt leaf("x810E"),
+        x8119: Option<EnableDisableAlert> = opt leaf("x8119"),
+        x8145: Option<EnableDisableAlert> = opt leaf("x8145"),
+        x8154: Option<EnableDisableAlert> = opt leaf("x8154"),
+        x8155: Option<EnableDisableAlert> = opt leaf("x8155"),
+        x8168: Option<EnableDisableAlert> = opt leaf("x8168"),
+        x8183: Option<EnableDisableAlert> = opt leaf("x8183"),
+        x8184: Option<EnableDisableAlert> = opt leaf("x8184"),
+        x81_a1: Option<EnableDisableAlert> = opt leaf("x81A1"),
+        x81_a4: Option<EnableDisableAlert> = opt leaf("x81A4"),
+        x81_a5: Option<EnableDisableAlert> = opt leaf("x81A5"),
+        x81_a6: Option<EnableDisableAlert> = opt leaf("x81A6"),
+        x81_a7: Option<EnableDisableAlert> = opt leaf("x81A7"),
+        x81_a8: Option<EnableDisableAlert> = opt leaf("x81A8"),
+        x81_a9: Option<EnableDisableAlert> = opt leaf("x81A9"),
+        x81_aa: Option<EnableDisableAlert> = opt leaf("x81AA"),
+        x81_ab: Option<EnableDisableAlert> = opt leaf("x81AB"),
+        x81_ac: Option<EnableDisableAlert> = opt leaf("x81AC"),
+        x81_ad: Option<EnableDisableAlert> = opt leaf("x81AD"),
+        x81_ae: Option<EnableDisableAlert> = opt leaf("x81AE"),
+        x81_af: Option<EnableDisableAlert> = opt leaf("x81AF"),
+        x81_b0: Option<EnableDisableAlert> = opt leaf("x81B0"),
+        x81_b1: Option<EnableDisableAlert> = opt leaf("x81B1"),
+        x81_b2: Option<EnableDisableAlert> = opt leaf("x81B2"),
+        x81_b3: Option<EnableDisableAlert> = opt leaf("x81B3"),
+        x81_b4: Option<EnableDisableAlert> = opt leaf("x81B4"),
+        x81_b5: Option<EnableDisableAlert> = opt leaf("x81B5"),
+        x81_b6: Option<EnableDisableAlert> = opt leaf("x81B6"),
+        x81_b9: Option<EnableDisableAlert> = opt leaf("x81B9"),
+        x81_ba: Option<EnableDisableAlert> = opt leaf("x81BA"),
+        x81_bc: Option<EnableDisableAlert> = opt leaf("x81BC"),
+        x81_bd: Option<EnableDisableAlert> = opt leaf("x81BD"),
+        x81_be: Option<EnableDisableAlert> = opt leaf("x81BE"),
+        x81_bf: Option<EnableDisableAlert> = opt leaf("x81BF"),
+        x81_c0: Option<EnableDisableAlert> = opt leaf("x81C0"),
+        x81_c2: Option<EnableDisableAlert> = opt leaf("x81C2"),
+        x81_c3: Option<EnableDisableAlert> = opt leaf("x81C3"),
+        x81_c4: Option<EnableDisableAlert> = opt leaf("x81C4"),
+        x81_c5: Option<EnableDisableAlert> = opt leaf("x81C5"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:SupplierGSMEAlertsEvents`.
+    struct SupplierGSMEAlertsEvents {
+        x810_d: Option<WANHANEventLogAlarm> = opt child("x810D"),
+        x810_e: Option<WANHANEventLogAlarm> = opt child("x810E"),
+        x8119: Option<WANHANEventLogAlarm> = opt child("x8119"),
+        x8145: Option<WANHANEventLogAlarm> = opt child("x8145"),
+        x8154: Option<WANHANEventLogAlarm> = opt child("x8154"),
+        x8155: Option<WANHANEventLogAlarm> = opt child("x8155"),
+        x8161: Option<WANHANEventLogAlarm> = opt child("x8161"),
+        x8162: Option<WANHANEventLogAlarm> = opt child("x8162"),
+        x8168: Option<WANHANEventLogAlarm> = opt child("x8168"),
+        x8183: Option<WANHANEventLogAlarm> = opt child("x8183"),
+        x8184: Option<WANHANEventLogAlarm> = opt child("x8184"),
+        x81_a0: Option<WANHANEventLogAlarm> = opt child("x81A0"),
+        x81_a1: Option<WANHANEventLogAlarm> = opt child("x81A1"),
+        x81_a4: Option<WANHANEventLogAlarm> = opt child("x81A4"),
+        x81_a5: Option<WANHANEventLogAlarm> = opt child("x81A5"),
+        x81_a6: Option<WANHANEventLogAlarm> = opt child("x81A6"),
+        x81_a7: Option<WANHANEventLogAlarm> = opt child("x81A7"),
+        x81_a8: Option<WANHANEventLogAlarm> = opt child("x81A8"),
+        x81_a9: Option<WANHANEventLogAlarm> = opt child("x81A9"),
+        x81_aa: Option<WANHANEventLogAlarm> = opt child("x81AA"),
+        x81_ab: Option<WANHANEventLogAlarm> = opt child("x81AB"),
+        x81_ac: Option<WANHANEventLogAlarm> = opt child("x81AC"),
+        x81_ad: Option<WANHANEventLogAlarm> = opt child("x81AD"),
+        x81_ae: Option<WANHANEventLogAlarm> = opt child("x81AE"),
+        x81_af: Option<WANHANEventLogAlarm> = opt child("x81AF"),
+        x81_b0: Option<WANHANEventLogAlarm> = opt child("x81B0"),
+        x81_b1: Option<WANHANEventLogAlarm> = opt child("x81B1"),
+        x81_b2: Option<WANHANEventLogAlarm> = opt child("x81B2"),
+        x81_b3: Option<WANHANEventLogAlarm> = opt child("x81B3"),
+        x81_b4: Option<WANHANEventLogAlarm> = opt child("x81B4"),
+        x81_b5: Option<WANHANEventLogAlarm> = opt child("x81B5"),
+        x81_b6: Option<WANHANEventLogAlarm> = opt child("x81B6"),
+        x81_b9: Option<WANHANEventLogAlarm> = opt child("x81B9"),
+        x81_ba: Option<WANHANEventLogAlarm> = opt child("x81BA"),
+        x81_bc: Option<WANHANEventLogAlarm> = opt child("x81BC"),
+        x81_bd: Option<WANHANEventLogAlarm> = opt child("x81BD"),
+        x81_be: Option<WANHANEventLogAlarm> = opt child("x81BE"),
+        x81_bf: Option<WANHANEventLogAlarm> = opt child("x81BF"),
+        x81_c0: Option<WANHANEventLogAlarm> = opt child("x81C0"),
+        x81_c2: Option<WANHANEventLogAlarm> = opt child("x81C2"),
+        x81_c3: Option<WANHANEventLogAlarm> = opt child("x81C3"),
+        x81_c4: Option<WANHANEventLogAlarm> = opt child("x81C4"),
+        x81_c5: Option<WANHANEventLogAlarm> = opt child("x81C5"),
+        x81_c6: Option<WANHANEventLogAlarm> = opt child("x81C6"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:WANHANEventLogAlarm`.
+    struct WANHANEventLogAlarm {
+        wan_alert: EnableDisableAlert = one leaf("WANAlert"),
+        han_alert: EnableDisableAlert = one leaf("HANAlert"),
+        event_log: EnableDisableAlert = one leaf("EventLog"),
+        alarm: EnableDisableAlert = one leaf("Alarm"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:UpdateSecurityCredentialsCoS`.
+    struct UpdateSecurityCredentialsCoS {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        supplier_floor_seq_number: u64 = one leaf("SupplierFloorSeqNumber", F34),
+        supplier_prepayment_top_up_floor_seq_number: Option<u64> =
+            opt leaf("SupplierPrepaymentTopUpFloorSeqNumber", F34),
+        supplier_replacement_certificates: ReplacementCertificatesDCCHandover =
+            one child("SupplierReplacementCertificates"),
+        certification_path_certificates: CertificationPathCertificates =
+            one child("CertificationPathCertificates"),
+        apply_time_based_cpv_checks: bool = one leaf("ApplyTimeBasedCPVChecks"),
+        import_mpxn: String = one leaf("ImportMPxN", F37),
+    }
+}
+
+/// XSD complex type `sr:ReplacementCertificatesCoS`: the same content as
+/// [`ReplacementCertificatesDCCHandover`].
+pub type ReplacementCertificatesCoS = ReplacementCertificatesDCCHandover;
+
+duis_type! {
+    /// XSD complex type `sr:RetrieveDeviceSecurityCredentialsKRP`.
+    struct RetrieveDeviceSecurityCredentialsKRP {
+        remote_party_role: Vec<RemotePartyRole> = many(1..=7) leaf("RemotePartyRole"),
+    }
+}
+
+/// XSD complex type `sr:RetrieveDeviceSecurityCredentialsDevice`: the same content as
+/// [`IssueSecurityCredentials`].
+pub type RetrieveDeviceSecurityCredentialsDevice = IssueSecurityCredentials;
+
+duis_type! {
+    /// XSD complex type `sr:SetElectricitySupplyTamperState`.
+    struct SetElectricitySupplyTamperState {
+        supply_tamper_state: SetElectricitySupplyTamperStateSupplyTamperState =
+            one leaf("SupplyTamperState"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix`.
+    struct UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix {
+        daily_tariff_block_counter_matrix_reset: bool =
+            one leaf("DailyTariffBlockCounterMatrixReset"),
+    }
+}
+
+/// XSD complex type `sr:UpdateDeviceConfigurationRMSVoltageCR`: the same content as
+/// [`ReadInstantaneousImportRegisters`].
+pub type UpdateDeviceConfigurationRMSVoltageCR = ReadInstantaneousImportRegisters;
+
+duis_type! {
+    /// XSD complex type `sr:SubGHzConfiguration`.
+    struct SubGHzConfiguration {
+        lower_band_sub_g_hz_channels0_to26: Channels0To26 =
+            one child("LowerBandSubGHzChannels0To26"),
+        lower_band_sub_g_hz_channels27_to34: Channels27To34 =
+            one child("LowerBandSubGHzChannels27To34"),
+        lower_band_sub_g_hz_channels35_to61: Channels35To61 =
+            one child("LowerBandSubGHzChannels35To61"),
+        upper_band_sub_g_hz_channels0_to26: Channels0To26 =
+            one child("UpperBandSubGHzChannels0To26"),
+        normal_limited_duty_cycle_threshold: xsd::Decimal =
+            one leaf("NormalLimitedDutyCycleThreshold", F38),
+        limited_critical_duty_cycle_threshold: xsd::Decimal =
+            one leaf("LimitedCriticalDutyCycleThreshold", F39),
+        maximum_sub_g_hz_channel_changes_per_week: u16 =
+            one leaf("MaximumSubGHzChannelChangesPerWeek", F5),
+        gsme_curfew: u16 = one leaf("GSMECurfew", F40),
+        channel_quieter_threshold: u16 = one leaf("ChannelQuieterThreshold", F27),
+        channel_noisier_threshold: u16 = one leaf("ChannelNoisierThreshold", F41),
+        non_gsme_poor_comms_percentage_threshold: xsd::Decimal =
+            one leaf("NonGSMEPoorCommsPercentageThreshold", F42),
+        non_gsme_poor_comms_measurement_periods: u16 =
+            one leaf("NonGSMEPoorCommsMeasurementPeriods", F43),
+        local_ch_noise_measurement_period: u16 = one leaf("LocalCHNoiseMeasurementPeriod", F44),
+        local_ch_failure_percentage: xsd::Decimal = one leaf("LocalCHFailurePercentage", F42),
+        local_ch_retry_percentage: xsd::Decimal = one leaf("LocalCHRetryPercentage", F42),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:Channels0To26`.
+    struct Channels0To26 {
+        channel0: Option<NoType> = opt child("Channel0"),
+        channel1: Option<NoType> = opt child("Channel1"),
+        channel2: Option<NoType> = opt child("Channel2"),
+        channel3: Option<NoType> = opt child("Channel3"),
+        channel4: Option<NoType> = opt child("Channel4"),
+        channel5: Option<NoType> = opt child("Channel5"),
+        channel6: Option<NoType> = opt child("Channel6"),
+        channel7: Option<NoType> = opt child("Channel7"),
+        channel8: Option<NoType> = opt child("Channel8"),
+        channel9: Option<NoType> = opt child("Channel9"),
+        channel10: Option<NoType> = opt child("Channel10"),
+        channel11: Option<NoType> = opt child("Channel11"),
+        channel12: Option<NoType> = opt child("Channel12"),
+        channel13: Option<NoType> = opt child("Channel13"),
+        channel14: Option<NoType> = opt child("Channel14"),
+        channel15: Option<NoType> = opt child("Channel15"),
+        channel16: Option<NoType> = opt child("Channel16"),
+        channel17: Option<NoType> = opt child("Channel17"),
+        channel18: Option<NoType> = opt child("Channel18"),
+        channel19: Option<NoType> = opt child("Channel19"),
+        channel20: Option<NoType> = opt child("Channel20"),
+        channel21: Option<NoType> = opt child("Channel21"),
+        channel22: Option<NoType> = opt child("Channel22"),
+        channel23: Option<NoType> = opt child("Channel23"),
+        channel24: Option<NoType> = opt child("Channel24"),
+        channel25: Option<NoType> = opt child("Channel25"),
+        channel26: Option<NoType> = opt child("Channel26"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:Channels27To34`.
+    struct Channels27To34 {
+        channel27: Option<NoType> = opt child("Channel27"),
+        channel28: Option<NoType> = opt child("Channel28"),
+        channel29: Option<NoType> = opt child("Channel29"),
+        channel30: Option<NoType> = opt child("Channel30"),
+        channel31: Option<NoType> = opt child("Channel31"),
+        channel32: Option<NoType> = opt child("Channel32"),
+        channel33: Option<NoType> = opt child("Channel33"),
+        channel34: Option<NoType> = opt child("Channel34"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:Channels35To61`.
+    struct Channels35To61 {
+        channel35: Option<NoType> = opt child("Channel35"),
+        channel36: Option<NoType> = opt child("Channel36"),
+        channel37: Option<NoType> = opt child("Channel37"),
+        channel38: Option<NoType> = opt child("Channel38"),
+        channel39: Option<NoType> = opt child("Channel39"),
+        channel40: Option<NoType> = opt child("Channel40"),
+        channel41: Option<NoType> = opt child("Channel41"),
+        channel42: Option<NoType> = opt child("Channel42"),
+        channel43: Option<NoType> = opt child("Channel43"),
+        channel44: Option<NoType> = opt child("Channel44"),
+        channel45: Option<NoType> = opt child("Channel45"),
+        channel46: Option<NoType> = opt child("Channel46"),
+        channel47: Option<NoType> = opt child("Channel47"),
+        channel48: Option<NoType> = opt child("Channel48"),
+        channel49: Option<NoType> = opt child("Channel49"),
+        channel50: Option<NoType> = opt child("Channel50"),
+        channel51: Option<NoType> = opt child("Channel51"),
+        channel52: Option<NoType> = opt child("Channel52"),
+        channel53: Option<NoType> = opt child("Channel53"),
+        channel54: Option<NoType> = opt child("Channel54"),
+        channel55: Option<NoType> = opt child("Channel55"),
+        channel56: Option<NoType> = opt child("Channel56"),
+        channel57: Option<NoType> = opt child("Channel57"),
+        channel58: Option<NoType> = opt child("Channel58"),
+        channel59: Option<NoType> = opt child("Channel59"),
+        channel60: Option<NoType> = opt child("Channel60"),
+        channel61: Option<NoType> = opt child("Channel61"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:RequestCHFSubGHzChannelScan`.
+    empty RequestCHFSubGHzChannelScan;
+}
+
+duis_type! {
+    /// XSD complex type `sr:ReadCHFSubGHzConfiguration`.
+    empty ReadCHFSubGHzConfiguration;
+}
+
+duis_type! {
+    /// XSD complex type `sr:ReadCHFSubGHzChannel`.
+    empty ReadCHFSubGHzChannel;
+}
+
+duis_type! {
+    /// XSD complex type `sr:ReadCHFSubGHzChannelLog`.
+    struct ReadCHFSubGHzChannelLog {
+        read_log_period: ReadLogPeriod = one child("ReadLogPeriod"),
+    }
+}
+
+duis_type! {
+    /// Choice in `UpdateDeviceConfigurationVoltage`: one of `SinglePhaseVoltageSettings`,
+    /// `PolyPhaseVoltageSettings`.
+    choice UpdateDeviceConfigurationVoltagePhaseVoltageSettings [
+        "SinglePhaseVoltageSettings", "PolyPhaseVoltageSettings",
+    ] nullable(false) {
+        SinglePhaseVoltageSettings(AverageRMSVoltageSettings) =
+            one child("SinglePhaseVoltageSettings"),
+        PolyPhaseVoltageSettings(Vec<PolyPhaseVoltageSettings>) =
+            exactly(3) child("PolyPhaseVoltageSettings"),
+    }
+}
+
+duis_type! {
+    /// Choice in `UpdateDeviceConfigurationGasFlow`: one of `UncontrolledGasFlowRate`,
     /// `UncontrolledGasFlowRateDecimal`.
-    UncontrolledGasFlowRateDecimal(xsd::Decimal),
-}
-
-impl rd::ReadGroup for UpdateDeviceConfigurationGasFlowChoice {
-    const FIRST: &'static [&'static str] =
-        &["UncontrolledGasFlowRate", "UncontrolledGasFlowRateDecimal"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("UncontrolledGasFlowRate") => Ok(
-                UpdateDeviceConfigurationGasFlowChoice::UncontrolledGasFlowRate(c.one(
-                    "UncontrolledGasFlowRate",
-                    rd::leaf::<u16>(&xsd::Facets::NONE),
-                )?),
-            ),
-            Some("UncontrolledGasFlowRateDecimal") => Ok(
-                UpdateDeviceConfigurationGasFlowChoice::UncontrolledGasFlowRateDecimal(c.one(
-                    "UncontrolledGasFlowRateDecimal",
-                    rd::leaf::<xsd::Decimal>(&F26),
-                )?),
-            ),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+    choice UpdateDeviceConfigurationGasFlowChoice [
+        "UncontrolledGasFlowRate", "UncontrolledGasFlowRateDecimal",
+    ] nullable(false) {
+        UncontrolledGasFlowRate(u16) = one leaf("UncontrolledGasFlowRate"),
+        UncontrolledGasFlowRateDecimal(xsd::Decimal) =
+            one leaf("UncontrolledGasFlowRateDecimal", F26),
     }
 }
 
-impl wr::WriteGroup for UpdateDeviceConfigurationGasFlowChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateDeviceConfigurationGasFlowChoice::UncontrolledGasFlowRate(v) => {
-                w.leaf("UncontrolledGasFlowRate", v, &xsd::Facets::NONE);
-            }
-            UpdateDeviceConfigurationGasFlowChoice::UncontrolledGasFlowRateDecimal(v) => {
-                w.leaf("UncontrolledGasFlowRateDecimal", v, &F26);
-            }
-        }
+duis_type! {
+    /// Choice in `ElectricityBillingCalendar`: one of `Daily`, `Weekly`, `Monthly`, `Quarterly`,
+    /// `SixMonthly`, `Yearly`.
+    choice ElectricityBillingCalendarChoice [
+        "Daily", "Weekly", "Monthly", "Quarterly", "SixMonthly", "Yearly",
+    ] nullable(false) {
+        Daily(NoType) = one child("Daily"),
+        Weekly(u64) = one leaf("Weekly", F5),
+        Monthly(u64) = one leaf("Monthly", F29),
+        Quarterly(BillingCalendarQSMY) = one child("Quarterly"),
+        SixMonthly(BillingCalendarQSMY) = one child("SixMonthly"),
+        Yearly(BillingCalendarQSMY) = one child("Yearly"),
     }
 }
 
-/// Choice in `ElectricityBillingCalendar`: one of `Daily`, `Weekly`, `Monthly`, `Quarterly`, `SixMonthly`, `Yearly`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ElectricityBillingCalendarChoice {
-    /// `Daily`.
-    Daily(NoType),
-    /// `Weekly`.
-    Weekly(u64),
-    /// `Monthly`.
-    Monthly(u64),
-    /// `Quarterly`.
-    Quarterly(BillingCalendarQSMY),
-    /// `SixMonthly`.
-    SixMonthly(BillingCalendarQSMY),
-    /// `Yearly`.
-    Yearly(BillingCalendarQSMY),
-}
-
-impl rd::ReadGroup for ElectricityBillingCalendarChoice {
-    const FIRST: &'static [&'static str] = &[
-        "Daily",
-        "Weekly",
-        "Monthly",
-        "Quarterly",
-        "SixMonthly",
-        "Yearly",
-    ];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("Daily") => Ok(ElectricityBillingCalendarChoice::Daily(
-                c.one("Daily", NoType::from_xml)?,
-            )),
-            Some("Weekly") => Ok(ElectricityBillingCalendarChoice::Weekly(
-                c.one("Weekly", rd::leaf::<u64>(&F5))?,
-            )),
-            Some("Monthly") => Ok(ElectricityBillingCalendarChoice::Monthly(
-                c.one("Monthly", rd::leaf::<u64>(&F29))?,
-            )),
-            Some("Quarterly") => Ok(ElectricityBillingCalendarChoice::Quarterly(
-                c.one("Quarterly", BillingCalendarQSMY::from_xml)?,
-            )),
-            Some("SixMonthly") => Ok(ElectricityBillingCalendarChoice::SixMonthly(
-                c.one("SixMonthly", BillingCalendarQSMY::from_xml)?,
-            )),
-            Some("Yearly") => Ok(ElectricityBillingCalendarChoice::Yearly(
-                c.one("Yearly", BillingCalendarQSMY::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// Choice in `ActivateDeactivateSwitch`: one of `ActivateSwitch`, `DeactivateSwitch`.
+    choice ActivateDeactivateSwitchSwitch ["ActivateSwitch", "DeactivateSwitch"] nullable(false) {
+        ActivateSwitch(NoType) = one child("ActivateSwitch"),
+        DeactivateSwitch(NoType) = one child("DeactivateSwitch"),
     }
 }
 
-impl wr::WriteGroup for ElectricityBillingCalendarChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ElectricityBillingCalendarChoice::Daily(v) => {
-                w.child("Daily", v);
-            }
-            ElectricityBillingCalendarChoice::Weekly(v) => {
-                w.leaf("Weekly", v, &F5);
-            }
-            ElectricityBillingCalendarChoice::Monthly(v) => {
-                w.leaf("Monthly", v, &F29);
-            }
-            ElectricityBillingCalendarChoice::Quarterly(v) => {
-                w.child("Quarterly", v);
-            }
-            ElectricityBillingCalendarChoice::SixMonthly(v) => {
-                w.child("SixMonthly", v);
-            }
-            ElectricityBillingCalendarChoice::Yearly(v) => {
-                w.child("Yearly", v);
-            }
-        }
+duis_type! {
+    /// Choice in `SwitchTypeAndId`: one of `ALCS`, `HCALCS`.
+    choice SwitchTypeAndIdChoice ["ALCS", "HCALCS"] nullable(false) {
+        Alcs(NoType) = one child("ALCS"),
+        Hcalcs(String) = one leaf("HCALCS", F21),
     }
 }
 
-/// Choice in `ActivateDeactivateSwitch`: one of `ActivateSwitch`, `DeactivateSwitch`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ActivateDeactivateSwitchSwitch {
-    /// `ActivateSwitch`.
-    ActivateSwitch(NoType),
-    /// `DeactivateSwitch`.
-    DeactivateSwitch(NoType),
-}
-
-impl rd::ReadGroup for ActivateDeactivateSwitchSwitch {
-    const FIRST: &'static [&'static str] = &["ActivateSwitch", "DeactivateSwitch"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ActivateSwitch") => Ok(ActivateDeactivateSwitchSwitch::ActivateSwitch(
-                c.one("ActivateSwitch", NoType::from_xml)?,
-            )),
-            Some("DeactivateSwitch") => Ok(ActivateDeactivateSwitchSwitch::DeactivateSwitch(
-                c.one("DeactivateSwitch", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// Choice in `SetDeviceConfigurationImportMPxN`: one of `ImportMPANs`, `ImportMPRN`.
+    choice SetDeviceConfigurationImportMPxNChoice ["ImportMPANs", "ImportMPRN"] nullable(false) {
+        ImportMPANs(ImportMPANs) = one child("ImportMPANs"),
+        ImportMPRN(String) = one leaf("ImportMPRN", F35),
     }
 }
 
-impl wr::WriteGroup for ActivateDeactivateSwitchSwitch {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ActivateDeactivateSwitchSwitch::ActivateSwitch(v) => {
-                w.child("ActivateSwitch", v);
-            }
-            ActivateDeactivateSwitchSwitch::DeactivateSwitch(v) => {
-                w.child("DeactivateSwitch", v);
-            }
-        }
-    }
-}
-
-/// Choice in `SwitchTypeAndId`: one of `ALCS`, `HCALCS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SwitchTypeAndIdChoice {
-    /// `ALCS`.
-    Alcs(NoType),
-    /// `HCALCS`.
-    Hcalcs(String),
-}
-
-impl rd::ReadGroup for SwitchTypeAndIdChoice {
-    const FIRST: &'static [&'static str] = &["ALCS", "HCALCS"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ALCS") => Ok(SwitchTypeAndIdChoice::Alcs(
-                c.one("ALCS", NoType::from_xml)?,
-            )),
-            Some("HCALCS") => Ok(SwitchTypeAndIdChoice::Hcalcs(
-                c.one("HCALCS", rd::leaf::<String>(&F21))?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for SwitchTypeAndIdChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            SwitchTypeAndIdChoice::Alcs(v) => {
-                w.child("ALCS", v);
-            }
-            SwitchTypeAndIdChoice::Hcalcs(v) => {
-                w.leaf("HCALCS", v, &F21);
-            }
-        }
-    }
-}
-
-/// Choice in `SetDeviceConfigurationImportMPxN`: one of `ImportMPANs`, `ImportMPRN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SetDeviceConfigurationImportMPxNChoice {
-    /// `ImportMPANs`.
-    ImportMPANs(ImportMPANs),
-    /// `ImportMPRN`.
-    ImportMPRN(String),
-}
-
-impl rd::ReadGroup for SetDeviceConfigurationImportMPxNChoice {
-    const FIRST: &'static [&'static str] = &["ImportMPANs", "ImportMPRN"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ImportMPANs") => Ok(SetDeviceConfigurationImportMPxNChoice::ImportMPANs(
-                c.one("ImportMPANs", ImportMPANs::from_xml)?,
-            )),
-            Some("ImportMPRN") => Ok(SetDeviceConfigurationImportMPxNChoice::ImportMPRN(
-                c.one("ImportMPRN", rd::leaf::<String>(&F35))?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for SetDeviceConfigurationImportMPxNChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            SetDeviceConfigurationImportMPxNChoice::ImportMPANs(v) => {
-                w.child("ImportMPANs", v);
-            }
-            SetDeviceConfigurationImportMPxNChoice::ImportMPRN(v) => {
-                w.leaf("ImportMPRN", v, &F35);
-            }
-        }
-    }
-}
-
-/// Choice in `ElectricityNetworkOperatorAlerts`: one of `NetworkOperatorESMESinglePhase`, `NetworkOperatorESMEPolyPhase`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ElectricityNetworkOperatorAlertsPhase {
-    /// `NetworkOperatorESMESinglePhase` (optional).
-    NetworkOperatorESMESinglePhase(Option<NetworkOperatorESMESinglePhase>),
-    /// `NetworkOperatorESMEPolyPhase` (optional).
-    NetworkOperatorESMEPolyPhase(Option<NetworkOperatorESMEPolyPhase>),
-}
-
-impl rd::ReadGroup for ElectricityNetworkOperatorAlertsPhase {
-    const FIRST: &'static [&'static str] = &[
-        "NetworkOperatorESMESinglePhase",
-        "NetworkOperatorESMEPolyPhase",
-    ];
-    const NULLABLE: bool = true;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("NetworkOperatorESMESinglePhase") => Ok(
-                ElectricityNetworkOperatorAlertsPhase::NetworkOperatorESMESinglePhase(c.opt(
-                    "NetworkOperatorESMESinglePhase",
-                    NetworkOperatorESMESinglePhase::from_xml,
-                )?),
-            ),
-            Some("NetworkOperatorESMEPolyPhase") => Ok(
-                ElectricityNetworkOperatorAlertsPhase::NetworkOperatorESMEPolyPhase(c.opt(
-                    "NetworkOperatorESMEPolyPhase",
-                    NetworkOperatorESMEPolyPhase::from_xml,
-                )?),
-            ),
-            _ => Ok(ElectricityNetworkOperatorAlertsPhase::NetworkOperatorESMESinglePhase(None)),
-        }
-    }
-}
-
-impl wr::WriteGroup for ElectricityNetworkOperatorAlertsPhase {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ElectricityNetworkOperatorAlertsPhase::NetworkOperatorESMESinglePhase(v) => {
-                if let Some(v) = v {
-                    w.child("NetworkOperatorESMESinglePhase", v);
-                }
-            }
-            ElectricityNetworkOperatorAlertsPhase::NetworkOperatorESMEPolyPhase(v) => {
-                if let Some(v) = v {
-                    w.child("NetworkOperatorESMEPolyPhase", v);
-                }
-            }
-        }
+duis_type! {
+    /// Choice in `ElectricityNetworkOperatorAlerts`: one of `NetworkOperatorESMESinglePhase`,
+    /// `NetworkOperatorESMEPolyPhase`.
+    choice ElectricityNetworkOperatorAlertsPhase [
+        "NetworkOperatorESMESinglePhase", "NetworkOperatorESMEPolyPhase",
+    ] nullable(true) else none(NetworkOperatorESMESinglePhase) {
+        NetworkOperatorESMESinglePhase(Option<NetworkOperatorESMESinglePhase>) =
+            opt child("NetworkOperatorESMESinglePhase"),
+        NetworkOperatorESMEPolyPhase(Option<NetworkOperatorESMEPolyPhase>) =
+            opt child("NetworkOperatorESMEPolyPhase"),
     }
 }
 
 xsd::xsd_enum! {
-    /// Values of element `LoadLimitSupplyState` in `UpdateDeviceConfigurationLoadLimitingGeneralSettings`.
+    /// Values of element `LoadLimitSupplyState` in
+    /// `UpdateDeviceConfigurationLoadLimitingGeneralSettings`.
     pub enum LoadLimitSupplyState (collapse = false, numeric = false) {
-        /// `Disable`.
         Disable = "Disable",
-        /// `Unchanged`.
         Unchanged = "Unchanged",
     }
 }
 
 xsd::xsd_enum! {
     /// Values of element `SupplyDepletionState` in `UpdateDeviceConfigurationGasFlow`.
+    ///
+    /// The same values as [`SupplyTamperState`].
     pub enum SupplyDepletionState (collapse = false, numeric = false) {
-        /// `Unchanged`.
         Unchanged = "Unchanged",
-        /// `Locked`.
         Locked = "Locked",
     }
 }
 
-xsd::xsd_enum! {
-    /// Values of element `SupplyTamperState` in `UpdateDeviceConfigurationGasFlow`.
-    pub enum SupplyTamperState (collapse = false, numeric = false) {
-        /// `Unchanged`.
-        Unchanged = "Unchanged",
-        /// `Locked`.
-        Locked = "Locked",
-    }
-}
+/// Values of element `SupplyTamperState` in `UpdateDeviceConfigurationGasFlow`: the same content as
+/// [`SupplyDepletionState`].
+pub type SupplyTamperState = SupplyDepletionState;
 
 xsd::xsd_enum! {
     /// Values of element `Periodicity` in `GasBillingCalendar`.
     pub enum Periodicity (collapse = false, numeric = false) {
-        /// `Daily`.
         Daily = "Daily",
-        /// `Weekly`.
         Weekly = "Weekly",
-        /// `Monthly`.
         Monthly = "Monthly",
-        /// `Quarterly`.
         Quarterly = "Quarterly",
-        /// `SixMonthly`.
         SixMonthly = "SixMonthly",
-        /// `Yearly`.
         Yearly = "Yearly",
     }
 }
@@ -5072,17 +1022,11 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// Values of element `LogToRead` in `ReadEventOrSecurityLog`.
     pub enum LogToRead (collapse = false, numeric = false) {
-        /// `Event`.
         Event = "Event",
-        /// `ALCSEvent`.
         ALCSEvent = "ALCSEvent",
-        /// `PowerEvent`.
         PowerEvent = "PowerEvent",
-        /// `Security`.
         Security = "Security",
-        /// `GSMEEvent`.
         GSMEEvent = "GSMEEvent",
-        /// `GSMESecurity`.
         GSMESecurity = "GSMESecurity",
     }
 }
@@ -5090,19 +1034,12 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:RemotePartyRole`.
     pub enum RemotePartyRole (collapse = true, numeric = false) {
-        /// `ACB`.
         Acb = "ACB",
-        /// `NetworkOperator`.
         NetworkOperator = "NetworkOperator",
-        /// `Recovery`.
         Recovery = "Recovery",
-        /// `Root`.
         Root = "Root",
-        /// `Supplier`.
         Supplier = "Supplier",
-        /// `TransCoS`.
         TransCoS = "TransCoS",
-        /// `LoadController`.
         LoadController = "LoadController",
     }
 }
@@ -5110,9 +1047,7 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CredentialType`.
     pub enum CredentialType (collapse = false, numeric = false) {
-        /// `Digital Signature`.
         DigitalSignature = "Digital Signature",
-        /// `Key Agreement`.
         KeyAgreement = "Key Agreement",
     }
 }
@@ -5120,9 +1055,7 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:EnableDisableAlert`.
     pub enum EnableDisableAlert (collapse = false, numeric = false) {
-        /// `Disable`.
         Disable = "Disable",
-        /// `Enable`.
         Enable = "Enable",
     }
 }
@@ -5130,9 +1063,7 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// Values of element `SupplyTamperState` in `SetElectricitySupplyTamperState`.
     pub enum SetElectricitySupplyTamperStateSupplyTamperState (collapse = false, numeric = false) {
-        /// `Locked`.
         Locked = "Locked",
-        /// `Unchanged`.
         Unchanged = "Unchanged",
     }
 }

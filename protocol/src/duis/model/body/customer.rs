@@ -10,189 +10,53 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:DisplayMessage`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DisplayMessage {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `SupplierMessage`.
-    pub supplier_message: String,
-}
-
-impl rd::FromXml for DisplayMessage {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let supplier_message = c.one("SupplierMessage", rd::leaf::<String>(&F18))?;
-        c.finish()?;
-        Ok(DisplayMessage {
-            execution_date_time,
-            supplier_message,
-        })
+duis_type! {
+    /// XSD complex type `sr:DisplayMessage`.
+    struct DisplayMessage {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        supplier_message: String = one leaf("SupplierMessage", F18),
     }
 }
 
-impl wr::ToXml for DisplayMessage {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf("SupplierMessage", &self.supplier_message, &F18);
+duis_type! {
+    /// XSD complex type `sr:RestrictAccessForChangeOfTenancy`.
+    struct RestrictAccessForChangeOfTenancy {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        restriction_date_time: xsd::DateTime = one leaf("RestrictionDateTime"),
     }
 }
 
-/// XSD complex type `sr:RestrictAccessForChangeOfTenancy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestrictAccessForChangeOfTenancy {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `RestrictionDateTime`.
-    pub restriction_date_time: xsd::DateTime,
-}
-
-impl rd::FromXml for RestrictAccessForChangeOfTenancy {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let restriction_date_time = c.one(
-            "RestrictionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(RestrictAccessForChangeOfTenancy {
-            execution_date_time,
-            restriction_date_time,
-        })
+duis_type! {
+    /// XSD complex type `sr:ClearEventLog`.
+    struct ClearEventLog {
+        esme_event_log_type: Option<ESMEEventLogType> = opt leaf("ESMEEventLogType"),
     }
 }
 
-impl wr::ToXml for RestrictAccessForChangeOfTenancy {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf(
-            "RestrictionDateTime",
-            &self.restriction_date_time,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:UpdateSupplierName`.
+    struct UpdateSupplierName {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        supplier_name: String = one leaf("SupplierName", F19),
+        supplier_telephone_number: String = one leaf("SupplierTelephoneNumber", F20),
     }
 }
 
-/// XSD complex type `sr:ClearEventLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClearEventLog {
-    /// `ESMEEventLogType` (optional).
-    pub esme_event_log_type: Option<ESMEEventLogType>,
-}
-
-impl rd::FromXml for ClearEventLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let esme_event_log_type = c.opt(
-            "ESMEEventLogType",
-            rd::leaf::<ESMEEventLogType>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ClearEventLog {
-            esme_event_log_type,
-        })
-    }
-}
-
-impl wr::ToXml for ClearEventLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.esme_event_log_type {
-            w.leaf("ESMEEventLogType", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:UpdateSupplierName`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateSupplierName {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `SupplierName`.
-    pub supplier_name: String,
-    /// `SupplierTelephoneNumber`.
-    pub supplier_telephone_number: String,
-}
-
-impl rd::FromXml for UpdateSupplierName {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let supplier_name = c.one("SupplierName", rd::leaf::<String>(&F19))?;
-        let supplier_telephone_number =
-            c.one("SupplierTelephoneNumber", rd::leaf::<String>(&F20))?;
-        c.finish()?;
-        Ok(UpdateSupplierName {
-            execution_date_time,
-            supplier_name,
-            supplier_telephone_number,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateSupplierName {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf("SupplierName", &self.supplier_name, &F19);
-        w.leaf(
-            "SupplierTelephoneNumber",
-            &self.supplier_telephone_number,
-            &F20,
-        );
-    }
-}
-
-/// XSD complex type `sr:DisablePrivacyPIN`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DisablePrivacyPIN;
-
-impl rd::FromXml for DisablePrivacyPIN {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(DisablePrivacyPIN)
-    }
-}
-
-impl wr::ToXml for DisablePrivacyPIN {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
+duis_type! {
+    /// XSD complex type `sr:DisablePrivacyPIN`.
+    empty DisablePrivacyPIN;
 }
 
 xsd::xsd_enum! {
     /// Values of element `ESMEEventLogType` in `ClearEventLog`.
     pub enum ESMEEventLogType (collapse = false, numeric = false) {
-        /// `ESME`.
         Esme = "ESME",
-        /// `ALCS`.
         Alcs = "ALCS",
     }
 }

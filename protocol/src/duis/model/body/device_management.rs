@@ -10,1190 +10,250 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:ReadInventory`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadInventory {
-    /// `UPRN`.
-    Uprn(u64),
-    /// `DeviceID`.
-    DeviceID(String),
-    /// `MPxN`.
-    MPxN(String),
-    /// `PropertyFilter`.
-    PropertyFilter(PropertyFilter),
-}
-
-impl rd::ReadGroup for ReadInventory {
-    const FIRST: &'static [&'static str] = &["UPRN", "DeviceID", "MPxN", "PropertyFilter"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("UPRN") => Ok(ReadInventory::Uprn(c.one("UPRN", rd::leaf::<u64>(&F46))?)),
-            Some("DeviceID") => Ok(ReadInventory::DeviceID(
-                c.one("DeviceID", rd::leaf::<String>(&F21))?,
-            )),
-            Some("MPxN") => Ok(ReadInventory::MPxN(
-                c.one("MPxN", rd::leaf::<String>(&F37))?,
-            )),
-            Some("PropertyFilter") => Ok(ReadInventory::PropertyFilter(
-                c.one("PropertyFilter", PropertyFilter::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:ReadInventory`.
+    enum ReadInventory ["UPRN", "DeviceID", "MPxN", "PropertyFilter"] nullable(false) {
+        Uprn(u64) = one leaf("UPRN", F46),
+        DeviceID(String) = one leaf("DeviceID", F21),
+        MPxN(String) = one leaf("MPxN", F37),
+        PropertyFilter(PropertyFilter) = one child("PropertyFilter"),
     }
 }
 
-impl wr::WriteGroup for ReadInventory {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ReadInventory::Uprn(v) => {
-                w.leaf("UPRN", v, &F46);
-            }
-            ReadInventory::DeviceID(v) => {
-                w.leaf("DeviceID", v, &F21);
-            }
-            ReadInventory::MPxN(v) => {
-                w.leaf("MPxN", v, &F37);
-            }
-            ReadInventory::PropertyFilter(v) => {
-                w.child("PropertyFilter", v);
-            }
-        }
+duis_type! {
+    /// XSD complex type `sr:DecommissionDevice`.
+    struct DecommissionDevice {
+        device_id: String = one leaf("DeviceID", F21),
     }
 }
 
-impl rd::FromXml for ReadInventory {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+duis_type! {
+    /// XSD complex type `sr:UpdateInventory`.
+    struct UpdateInventory {
+        device_id: String = one leaf("DeviceID", F21),
+        /// Choice in `UpdateInventory`: one of `UpdateDeviceStatusExceptCH`,
+        /// `UpdateDeviceStatusCH`, `UpdateDeviceDetails`, `DeleteDevice`, `UpdateMPxN`.
+        choice: UpdateInventoryChoice = one group,
     }
 }
 
-impl wr::ToXml for ReadInventory {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:UpdateDeviceDetails`.
+    struct UpdateDeviceDetails {
+        device_manufacturer: Option<String> = opt leaf("DeviceManufacturer", F48),
+        device_model: Option<String> = opt leaf("DeviceModel", F48),
+        smetschts_version: Option<String> = opt leaf("SMETSCHTSVersion", F49),
+        firmware_version: Option<String> = opt leaf("FirmwareVersion", F50),
+        esme_variant: Option<ESMEVariant> = opt leaf("ESMEVariant"),
     }
 }
 
-/// XSD complex type `sr:PropertyFilter`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PropertyFilter {
-    /// `PostCode`.
-    pub post_code: String,
-    /// `AddressIdentifier`.
-    pub address_identifier: String,
+duis_type! {
+    /// XSD complex type `sr:DeleteDevice`.
+    empty DeleteDevice;
 }
 
-impl rd::FromXml for PropertyFilter {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let post_code = c.one("PostCode", rd::leaf::<String>(&F47))?;
-        let address_identifier = c.one("AddressIdentifier", rd::leaf::<String>(&F48))?;
-        c.finish()?;
-        Ok(PropertyFilter {
-            post_code,
-            address_identifier,
-        })
+duis_type! {
+    /// XSD complex type `sr:UpdateMPxN`.
+    enum UpdateMPxN ["ImportMPxN", "SecondaryImportMPAN", "ExportMPAN"] nullable(false) {
+        ImportMPxN(String) = one leaf("ImportMPxN", F37),
+        SecondaryImportMPAN(String) = one leaf("SecondaryImportMPAN", F36),
+        ExportMPAN(String) = one leaf("ExportMPAN", F36),
     }
 }
 
-impl wr::ToXml for PropertyFilter {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("PostCode", &self.post_code, &F47);
-        w.leaf("AddressIdentifier", &self.address_identifier, &F48);
+duis_type! {
+    /// XSD complex type `sr:ServiceOptOut`.
+    struct ServiceOptOut {
+        execution_date_time: xsd::DateTime = one leaf("ExecutionDateTime"),
+        acb_floor_seq_number: u64 = one leaf("ACBFloorSeqNumber", F34),
+        replacement_certificates: ReplacementCertificatesACB = one child("ReplacementCertificates"),
+        certification_path_certificates: CertificationPathCertificates =
+            one child("CertificationPathCertificates"),
+        apply_time_based_cpv_checks: bool = one leaf("ApplyTimeBasedCPVChecks"),
     }
 }
 
-/// XSD complex type `sr:DecommissionDevice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecommissionDevice {
-    /// `DeviceID`.
-    pub device_id: String,
-}
-
-impl rd::FromXml for DecommissionDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        c.finish()?;
-        Ok(DecommissionDevice { device_id })
+duis_type! {
+    /// XSD complex type `sr:ReplacementCertificatesACB`.
+    struct ReplacementCertificatesACB {
+        digital_signing_certificate: Option<Vec<u8>> =
+            opt leaf("DigitalSigningCertificate", xsd::Facets::BASE64),
+        key_agreement_certificate: Vec<u8> =
+            one leaf("KeyAgreementCertificate", xsd::Facets::BASE64),
     }
 }
 
-impl wr::ToXml for DecommissionDevice {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
+duis_type! {
+    /// XSD complex type `sr:ServiceOptIn`.
+    struct ServiceOptIn {
+        device_id: String = one leaf("DeviceID", F21),
+        device_type: DeviceType = one leaf("DeviceType"),
+        mpxns: MeterMPxNs = one child("MPxNs"),
+        opt_in_date: xsd::Date = one leaf("OptInDate"),
     }
 }
 
-/// XSD complex type `sr:UpdateInventory`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateInventory {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// Choice in `UpdateInventory`: one of `UpdateDeviceStatusExceptCH`, `UpdateDeviceStatusCH`, `UpdateDeviceDetails`, `DeleteDevice`, `UpdateMPxN`.
-    pub choice: UpdateInventoryChoice,
-}
-
-impl rd::FromXml for UpdateInventory {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let choice = c.group::<UpdateInventoryChoice>()?;
-        c.finish()?;
-        Ok(UpdateInventory { device_id, choice })
+duis_type! {
+    /// XSD complex type `sr:MeterMPxNs`.
+    struct MeterMPxNs {
+        import_mpxn: String = one leaf("ImportMPxN", F37),
+        secondary_import_mpan: Option<String> = opt leaf("SecondaryImportMPAN", F36),
+        export_mpan: Option<String> = opt leaf("ExportMPAN", F36),
     }
 }
 
-impl wr::ToXml for UpdateInventory {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.group(&self.choice);
+duis_type! {
+    /// XSD complex type `sr:JoinOrUnjoinDevice`.
+    struct JoinOrUnjoinDevice {
+        other_device_id: String = one leaf("OtherDeviceID", F21),
     }
 }
 
-/// XSD complex type `sr:UpdateDeviceDetails`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDeviceDetails {
-    /// `DeviceManufacturer` (optional).
-    pub device_manufacturer: Option<String>,
-    /// `DeviceModel` (optional).
-    pub device_model: Option<String>,
-    /// `SMETSCHTSVersion` (optional).
-    pub smetschts_version: Option<String>,
-    /// `FirmwareVersion` (optional).
-    pub firmware_version: Option<String>,
-    /// `ESMEVariant` (optional).
-    pub esme_variant: Option<ESMEVariant>,
-}
-
-impl rd::FromXml for UpdateDeviceDetails {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_manufacturer = c.opt("DeviceManufacturer", rd::leaf::<String>(&F48))?;
-        let device_model = c.opt("DeviceModel", rd::leaf::<String>(&F48))?;
-        let smetschts_version = c.opt("SMETSCHTSVersion", rd::leaf::<String>(&F49))?;
-        let firmware_version = c.opt("FirmwareVersion", rd::leaf::<String>(&F50))?;
-        let esme_variant = c.opt("ESMEVariant", rd::leaf::<ESMEVariant>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(UpdateDeviceDetails {
-            device_manufacturer,
-            device_model,
-            smetschts_version,
-            firmware_version,
-            esme_variant,
-        })
+duis_type! {
+    /// XSD complex type `sr:ReadDeviceLog`.
+    struct ReadDeviceLog {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        read_security_details: Option<ReadSecurityDetails> = opt child("ReadSecurityDetails"),
     }
 }
 
-impl wr::ToXml for UpdateDeviceDetails {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.device_manufacturer {
-            w.leaf("DeviceManufacturer", v, &F48);
-        }
-        if let Some(v) = &self.device_model {
-            w.leaf("DeviceModel", v, &F48);
-        }
-        if let Some(v) = &self.smetschts_version {
-            w.leaf("SMETSCHTSVersion", v, &F49);
-        }
-        if let Some(v) = &self.firmware_version {
-            w.leaf("FirmwareVersion", v, &F50);
-        }
-        if let Some(v) = &self.esme_variant {
-            w.leaf("ESMEVariant", v, &xsd::Facets::NONE);
-        }
+duis_type! {
+    /// Content of element `ReadSecurityDetails` in `ReadDeviceLog`.
+    empty ReadSecurityDetails;
+}
+
+duis_type! {
+    /// XSD complex type `sr:UpdateHANDeviceLog`.
+    struct UpdateHANDeviceLog {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        device_id: String = one leaf("DeviceID", F21),
+        request_type: UpdateHANDeviceLogRequestType = one leaf("RequestType"),
+        add_device_to_chf_whitelist: Option<AddDeviceToCHFWhitelist> =
+            opt child("AddDeviceToCHFWhitelist"),
     }
 }
 
-/// XSD complex type `sr:DeleteDevice`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DeleteDevice;
-
-impl rd::FromXml for DeleteDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(DeleteDevice)
+duis_type! {
+    /// XSD complex type `sr:AddDeviceToCHFWhitelist`.
+    struct AddDeviceToCHFWhitelist {
+        join_time_period: u64 = one leaf("JoinTimePeriod", F51),
+        install_code: Vec<u8> = one leaf("InstallCode", F52),
+        import_mpxn: Option<String> = opt leaf("ImportMPxN", F37),
+        secondary_import_mpan: Option<String> = opt leaf("SecondaryImportMPAN", F36),
+        export_mpan: Option<String> = opt leaf("ExportMPAN", F36),
     }
 }
 
-impl wr::ToXml for DeleteDevice {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:UpdateMPxN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateMPxN {
-    /// `ImportMPxN`.
-    ImportMPxN(String),
-    /// `SecondaryImportMPAN`.
-    SecondaryImportMPAN(String),
-    /// `ExportMPAN`.
-    ExportMPAN(String),
-}
-
-impl rd::ReadGroup for UpdateMPxN {
-    const FIRST: &'static [&'static str] = &["ImportMPxN", "SecondaryImportMPAN", "ExportMPAN"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ImportMPxN") => Ok(UpdateMPxN::ImportMPxN(
-                c.one("ImportMPxN", rd::leaf::<String>(&F37))?,
-            )),
-            Some("SecondaryImportMPAN") => Ok(UpdateMPxN::SecondaryImportMPAN(
-                c.one("SecondaryImportMPAN", rd::leaf::<String>(&F36))?,
-            )),
-            Some("ExportMPAN") => Ok(UpdateMPxN::ExportMPAN(
-                c.one("ExportMPAN", rd::leaf::<String>(&F36))?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:RestoreHANDeviceLog`.
+    struct RestoreHANDeviceLog {
+        old_chfid: String = one leaf("OldCHFID", F21),
     }
 }
 
-impl wr::WriteGroup for UpdateMPxN {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateMPxN::ImportMPxN(v) => {
-                w.leaf("ImportMPxN", v, &F37);
-            }
-            UpdateMPxN::SecondaryImportMPAN(v) => {
-                w.leaf("SecondaryImportMPAN", v, &F36);
-            }
-            UpdateMPxN::ExportMPAN(v) => {
-                w.leaf("ExportMPAN", v, &F36);
-            }
-        }
+duis_type! {
+    /// XSD complex type `sr:RestoreGPFDeviceLog`.
+    struct RestoreGPFDeviceLog {
+        old_gpfid: String = one leaf("OldGPFID", F21),
     }
 }
 
-impl rd::FromXml for UpdateMPxN {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
+duis_type! {
+    /// XSD complex type `sr:ReturnLocalCommandResponse`.
+    struct ReturnLocalCommandResponse {
+        original_request_id: Option<String> = opt leaf("OriginalRequestID", F53),
+        device_gbcs_response: Vec<u8> = one leaf("DeviceGBCSResponse", xsd::Facets::BASE64),
     }
 }
 
-impl wr::ToXml for UpdateMPxN {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
+duis_type! {
+    /// XSD complex type `sr:CHFInstallSuccessSMWAN`.
+    struct CHFInstallSuccessSMWAN {
+        device_id: String = one leaf("DeviceID", F21),
+        chf_install_type: CHFInstallType = one leaf("CHFInstallType"),
+        install_date_time: Option<xsd::DateTime> = opt leaf("InstallDateTime"),
+        user_ref_id: Option<String> = opt leaf("UserRefID", F54),
+        mpxn: String = one leaf("MPxN", F37),
+        gis_data: Option<String> = opt leaf("GISData", F54),
+        aerial_install: bool = one leaf("AerialInstall"),
+        chf_location: CHFLocation = one leaf("CHFLocation"),
+        additional_information: Option<String> = opt leaf("AdditionalInformation", F55),
     }
 }
 
-/// XSD complex type `sr:ServiceOptOut`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceOptOut {
-    /// `ExecutionDateTime`.
-    pub execution_date_time: xsd::DateTime,
-    /// `ACBFloorSeqNumber`.
-    pub acb_floor_seq_number: u64,
-    /// `ReplacementCertificates`.
-    pub replacement_certificates: ReplacementCertificatesACB,
-    /// `CertificationPathCertificates`.
-    pub certification_path_certificates: CertificationPathCertificates,
-    /// `ApplyTimeBasedCPVChecks`.
-    pub apply_time_based_cpv_checks: bool,
-}
-
-impl rd::FromXml for ServiceOptOut {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.one(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let acb_floor_seq_number = c.one("ACBFloorSeqNumber", rd::leaf::<u64>(&F34))?;
-        let replacement_certificates = c.one(
-            "ReplacementCertificates",
-            ReplacementCertificatesACB::from_xml,
-        )?;
-        let certification_path_certificates = c.one(
-            "CertificationPathCertificates",
-            CertificationPathCertificates::from_xml,
-        )?;
-        let apply_time_based_cpv_checks = c.one(
-            "ApplyTimeBasedCPVChecks",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ServiceOptOut {
-            execution_date_time,
-            acb_floor_seq_number,
-            replacement_certificates,
-            certification_path_certificates,
-            apply_time_based_cpv_checks,
-        })
+duis_type! {
+    /// XSD complex type `sr:CHFInstallSuccessNoSMWAN`.
+    struct CHFInstallSuccessNoSMWAN {
+        device_id: String = one leaf("DeviceID", F21),
+        chf_install_type: CHFInstallType = one leaf("CHFInstallType"),
+        install_date_time: Option<xsd::DateTime> = opt leaf("InstallDateTime"),
+        user_ref_id: Option<String> = opt leaf("UserRefID", F54),
+        mpxn: String = one leaf("MPxN", F37),
+        gis_data: Option<String> = opt leaf("GISData", F54),
+        aerial_install: bool = one leaf("AerialInstall"),
+        chf_location: CHFLocation = one leaf("CHFLocation"),
+        premise_type: PremiseType = one leaf("PremiseType"),
+        metal_obstruction_check: bool = one leaf("MetalObstructionCheck"),
+        connectivity_obstruction_check: bool = one leaf("ConnectivityObstructionCheck"),
+        shared_obstruction_check: bool = one leaf("SharedObstructionCheck"),
+        additional_information: Option<String> = opt leaf("AdditionalInformation", F55),
     }
 }
 
-impl wr::ToXml for ServiceOptOut {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "ExecutionDateTime",
-            &self.execution_date_time,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("ACBFloorSeqNumber", &self.acb_floor_seq_number, &F34);
-        w.child("ReplacementCertificates", &self.replacement_certificates);
-        w.child(
-            "CertificationPathCertificates",
-            &self.certification_path_certificates,
-        );
-        w.leaf(
-            "ApplyTimeBasedCPVChecks",
-            &self.apply_time_based_cpv_checks,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:CHFFaultReturn`.
+    struct CHFFaultReturn {
+        device_id: String = one leaf("DeviceID", F21),
+        chf_fault_return_type: CHFFaultReturnType = one leaf("CHFFaultReturnType"),
+        user_ref_date_time: Option<xsd::DateTime> = opt leaf("UserRefDateTime"),
+        user_ref_id: Option<String> = opt leaf("UserRefID", F54),
+        other_device_id: String = one leaf("OtherDeviceID", F21),
+        incident_reference: Option<String> = opt leaf("IncidentReference", F56),
+        chf_connection_method: CHFConnectionMethod = one leaf("CHFConnectionMethod"),
+        chf_fault_reason: CHFFaultReason = one leaf("CHFFaultReason"),
+        additional_information: Option<String> = opt leaf("AdditionalInformation", F55),
     }
 }
 
-/// XSD complex type `sr:ReplacementCertificatesACB`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplacementCertificatesACB {
-    /// `DigitalSigningCertificate` (optional).
-    pub digital_signing_certificate: Option<Vec<u8>>,
-    /// `KeyAgreementCertificate`.
-    pub key_agreement_certificate: Vec<u8>,
-}
-
-impl rd::FromXml for ReplacementCertificatesACB {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let digital_signing_certificate = c.opt(
-            "DigitalSigningCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let key_agreement_certificate = c.one(
-            "KeyAgreementCertificate",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(ReplacementCertificatesACB {
-            digital_signing_certificate,
-            key_agreement_certificate,
-        })
+duis_type! {
+    /// XSD complex type `sr:CHFNoFaultReturn`.
+    struct CHFNoFaultReturn {
+        device_id: String = one leaf("DeviceID", F21),
+        chf_no_fault_return_type: CHFNoFaultReturnType = one leaf("CHFNoFaultReturnType"),
+        user_ref_date_time: Option<xsd::DateTime> = opt leaf("UserRefDateTime"),
+        user_ref_id: Option<String> = opt leaf("UserRefID", F54),
+        incident_reference: Option<String> = opt leaf("IncidentReference", F56),
+        additional_information: Option<String> = opt leaf("AdditionalInformation", F55),
     }
 }
 
-impl wr::ToXml for ReplacementCertificatesACB {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.digital_signing_certificate {
-            w.leaf("DigitalSigningCertificate", v, &xsd::Facets::BASE64);
-        }
-        w.leaf(
-            "KeyAgreementCertificate",
-            &self.key_agreement_certificate,
-            &xsd::Facets::BASE64,
-        );
-    }
-}
-
-/// XSD complex type `sr:ServiceOptIn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceOptIn {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `DeviceType`.
-    pub device_type: DeviceType,
-    /// `MPxNs`.
-    pub mpxns: MeterMPxNs,
-    /// `OptInDate`.
-    pub opt_in_date: xsd::Date,
-}
-
-impl rd::FromXml for ServiceOptIn {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let device_type = c.one("DeviceType", rd::leaf::<DeviceType>(&xsd::Facets::NONE))?;
-        let mpxns = c.one("MPxNs", MeterMPxNs::from_xml)?;
-        let opt_in_date = c.one("OptInDate", rd::leaf::<xsd::Date>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(ServiceOptIn {
-            device_id,
-            device_type,
-            mpxns,
-            opt_in_date,
-        })
-    }
-}
-
-impl wr::ToXml for ServiceOptIn {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf("DeviceType", &self.device_type, &xsd::Facets::NONE);
-        w.child("MPxNs", &self.mpxns);
-        w.leaf("OptInDate", &self.opt_in_date, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:MeterMPxNs`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MeterMPxNs {
-    /// `ImportMPxN`.
-    pub import_mpxn: String,
-    /// `SecondaryImportMPAN` (optional).
-    pub secondary_import_mpan: Option<String>,
-    /// `ExportMPAN` (optional).
-    pub export_mpan: Option<String>,
-}
-
-impl rd::FromXml for MeterMPxNs {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let import_mpxn = c.one("ImportMPxN", rd::leaf::<String>(&F37))?;
-        let secondary_import_mpan = c.opt("SecondaryImportMPAN", rd::leaf::<String>(&F36))?;
-        let export_mpan = c.opt("ExportMPAN", rd::leaf::<String>(&F36))?;
-        c.finish()?;
-        Ok(MeterMPxNs {
-            import_mpxn,
-            secondary_import_mpan,
-            export_mpan,
-        })
-    }
-}
-
-impl wr::ToXml for MeterMPxNs {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("ImportMPxN", &self.import_mpxn, &F37);
-        if let Some(v) = &self.secondary_import_mpan {
-            w.leaf("SecondaryImportMPAN", v, &F36);
-        }
-        if let Some(v) = &self.export_mpan {
-            w.leaf("ExportMPAN", v, &F36);
-        }
-    }
-}
-
-/// XSD complex type `sr:JoinOrUnjoinDevice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinOrUnjoinDevice {
-    /// `OtherDeviceID`.
-    pub other_device_id: String,
-}
-
-impl rd::FromXml for JoinOrUnjoinDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let other_device_id = c.one("OtherDeviceID", rd::leaf::<String>(&F21))?;
-        c.finish()?;
-        Ok(JoinOrUnjoinDevice { other_device_id })
-    }
-}
-
-impl wr::ToXml for JoinOrUnjoinDevice {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("OtherDeviceID", &self.other_device_id, &F21);
-    }
-}
-
-/// XSD complex type `sr:ReadDeviceLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadDeviceLog {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `ReadSecurityDetails` (optional).
-    pub read_security_details: Option<ReadSecurityDetails>,
-}
-
-impl rd::FromXml for ReadDeviceLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let read_security_details = c.opt("ReadSecurityDetails", ReadSecurityDetails::from_xml)?;
-        c.finish()?;
-        Ok(ReadDeviceLog {
-            execution_date_time,
-            read_security_details,
-        })
-    }
-}
-
-impl wr::ToXml for ReadDeviceLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.read_security_details {
-            w.child("ReadSecurityDetails", v);
-        }
-    }
-}
-
-/// Content of element `ReadSecurityDetails` in `ReadDeviceLog`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ReadSecurityDetails;
-
-impl rd::FromXml for ReadSecurityDetails {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ReadSecurityDetails)
-    }
-}
-
-impl wr::ToXml for ReadSecurityDetails {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:UpdateHANDeviceLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateHANDeviceLog {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `RequestType`.
-    pub request_type: UpdateHANDeviceLogRequestType,
-    /// `AddDeviceToCHFWhitelist` (optional).
-    pub add_device_to_chf_whitelist: Option<AddDeviceToCHFWhitelist>,
-}
-
-impl rd::FromXml for UpdateHANDeviceLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let request_type = c.one(
-            "RequestType",
-            rd::leaf::<UpdateHANDeviceLogRequestType>(&xsd::Facets::NONE),
-        )?;
-        let add_device_to_chf_whitelist =
-            c.opt("AddDeviceToCHFWhitelist", AddDeviceToCHFWhitelist::from_xml)?;
-        c.finish()?;
-        Ok(UpdateHANDeviceLog {
-            execution_date_time,
-            device_id,
-            request_type,
-            add_device_to_chf_whitelist,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateHANDeviceLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf("RequestType", &self.request_type, &xsd::Facets::NONE);
-        if let Some(v) = &self.add_device_to_chf_whitelist {
-            w.child("AddDeviceToCHFWhitelist", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:AddDeviceToCHFWhitelist`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddDeviceToCHFWhitelist {
-    /// `JoinTimePeriod`.
-    pub join_time_period: u64,
-    /// `InstallCode`.
-    pub install_code: Vec<u8>,
-    /// `ImportMPxN` (optional).
-    pub import_mpxn: Option<String>,
-    /// `SecondaryImportMPAN` (optional).
-    pub secondary_import_mpan: Option<String>,
-    /// `ExportMPAN` (optional).
-    pub export_mpan: Option<String>,
-}
-
-impl rd::FromXml for AddDeviceToCHFWhitelist {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let join_time_period = c.one("JoinTimePeriod", rd::leaf::<u64>(&F51))?;
-        let install_code = c.one("InstallCode", rd::leaf::<Vec<u8>>(&F52))?;
-        let import_mpxn = c.opt("ImportMPxN", rd::leaf::<String>(&F37))?;
-        let secondary_import_mpan = c.opt("SecondaryImportMPAN", rd::leaf::<String>(&F36))?;
-        let export_mpan = c.opt("ExportMPAN", rd::leaf::<String>(&F36))?;
-        c.finish()?;
-        Ok(AddDeviceToCHFWhitelist {
-            join_time_period,
-            install_code,
-            import_mpxn,
-            secondary_import_mpan,
-            export_mpan,
-        })
-    }
-}
-
-impl wr::ToXml for AddDeviceToCHFWhitelist {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("JoinTimePeriod", &self.join_time_period, &F51);
-        w.leaf("InstallCode", &self.install_code, &F52);
-        if let Some(v) = &self.import_mpxn {
-            w.leaf("ImportMPxN", v, &F37);
-        }
-        if let Some(v) = &self.secondary_import_mpan {
-            w.leaf("SecondaryImportMPAN", v, &F36);
-        }
-        if let Some(v) = &self.export_mpan {
-            w.leaf("ExportMPAN", v, &F36);
-        }
-    }
-}
-
-/// XSD complex type `sr:RestoreHANDeviceLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreHANDeviceLog {
-    /// `OldCHFID`.
-    pub old_chfid: String,
-}
-
-impl rd::FromXml for RestoreHANDeviceLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let old_chfid = c.one("OldCHFID", rd::leaf::<String>(&F21))?;
-        c.finish()?;
-        Ok(RestoreHANDeviceLog { old_chfid })
-    }
-}
-
-impl wr::ToXml for RestoreHANDeviceLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("OldCHFID", &self.old_chfid, &F21);
-    }
-}
-
-/// XSD complex type `sr:RestoreGPFDeviceLog`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestoreGPFDeviceLog {
-    /// `OldGPFID`.
-    pub old_gpfid: String,
-}
-
-impl rd::FromXml for RestoreGPFDeviceLog {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let old_gpfid = c.one("OldGPFID", rd::leaf::<String>(&F21))?;
-        c.finish()?;
-        Ok(RestoreGPFDeviceLog { old_gpfid })
-    }
-}
-
-impl wr::ToXml for RestoreGPFDeviceLog {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("OldGPFID", &self.old_gpfid, &F21);
-    }
-}
-
-/// XSD complex type `sr:ReturnLocalCommandResponse`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReturnLocalCommandResponse {
-    /// `OriginalRequestID` (optional).
-    pub original_request_id: Option<String>,
-    /// `DeviceGBCSResponse`.
-    pub device_gbcs_response: Vec<u8>,
-}
-
-impl rd::FromXml for ReturnLocalCommandResponse {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let original_request_id = c.opt("OriginalRequestID", rd::leaf::<String>(&F53))?;
-        let device_gbcs_response = c.one(
-            "DeviceGBCSResponse",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(ReturnLocalCommandResponse {
-            original_request_id,
-            device_gbcs_response,
-        })
-    }
-}
-
-impl wr::ToXml for ReturnLocalCommandResponse {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.original_request_id {
-            w.leaf("OriginalRequestID", v, &F53);
-        }
-        w.leaf(
-            "DeviceGBCSResponse",
-            &self.device_gbcs_response,
-            &xsd::Facets::BASE64,
-        );
-    }
-}
-
-/// XSD complex type `sr:CHFInstallSuccessSMWAN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CHFInstallSuccessSMWAN {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `CHFInstallType`.
-    pub chf_install_type: CHFInstallType,
-    /// `InstallDateTime` (optional).
-    pub install_date_time: Option<xsd::DateTime>,
-    /// `UserRefID` (optional).
-    pub user_ref_id: Option<String>,
-    /// `MPxN`.
-    pub mpxn: String,
-    /// `GISData` (optional).
-    pub gis_data: Option<String>,
-    /// `AerialInstall`.
-    pub aerial_install: bool,
-    /// `CHFLocation`.
-    pub chf_location: CHFLocation,
-    /// `AdditionalInformation` (optional).
-    pub additional_information: Option<String>,
-}
-
-impl rd::FromXml for CHFInstallSuccessSMWAN {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let chf_install_type = c.one(
-            "CHFInstallType",
-            rd::leaf::<CHFInstallType>(&xsd::Facets::NONE),
-        )?;
-        let install_date_time = c.opt(
-            "InstallDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let user_ref_id = c.opt("UserRefID", rd::leaf::<String>(&F54))?;
-        let mpxn = c.one("MPxN", rd::leaf::<String>(&F37))?;
-        let gis_data = c.opt("GISData", rd::leaf::<String>(&F54))?;
-        let aerial_install = c.one("AerialInstall", rd::leaf::<bool>(&xsd::Facets::NONE))?;
-        let chf_location = c.one("CHFLocation", rd::leaf::<CHFLocation>(&xsd::Facets::NONE))?;
-        let additional_information = c.opt("AdditionalInformation", rd::leaf::<String>(&F55))?;
-        c.finish()?;
-        Ok(CHFInstallSuccessSMWAN {
-            device_id,
-            chf_install_type,
-            install_date_time,
-            user_ref_id,
-            mpxn,
-            gis_data,
-            aerial_install,
-            chf_location,
-            additional_information,
-        })
-    }
-}
-
-impl wr::ToXml for CHFInstallSuccessSMWAN {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf("CHFInstallType", &self.chf_install_type, &xsd::Facets::NONE);
-        if let Some(v) = &self.install_date_time {
-            w.leaf("InstallDateTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.user_ref_id {
-            w.leaf("UserRefID", v, &F54);
-        }
-        w.leaf("MPxN", &self.mpxn, &F37);
-        if let Some(v) = &self.gis_data {
-            w.leaf("GISData", v, &F54);
-        }
-        w.leaf("AerialInstall", &self.aerial_install, &xsd::Facets::NONE);
-        w.leaf("CHFLocation", &self.chf_location, &xsd::Facets::NONE);
-        if let Some(v) = &self.additional_information {
-            w.leaf("AdditionalInformation", v, &F55);
-        }
-    }
-}
-
-/// XSD complex type `sr:CHFInstallSuccessNoSMWAN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CHFInstallSuccessNoSMWAN {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `CHFInstallType`.
-    pub chf_install_type: CHFInstallType,
-    /// `InstallDateTime` (optional).
-    pub install_date_time: Option<xsd::DateTime>,
-    /// `UserRefID` (optional).
-    pub user_ref_id: Option<String>,
-    /// `MPxN`.
-    pub mpxn: String,
-    /// `GISData` (optional).
-    pub gis_data: Option<String>,
-    /// `AerialInstall`.
-    pub aerial_install: bool,
-    /// `CHFLocation`.
-    pub chf_location: CHFLocation,
-    /// `PremiseType`.
-    pub premise_type: PremiseType,
-    /// `MetalObstructionCheck`.
-    pub metal_obstruction_check: bool,
-    /// `ConnectivityObstructionCheck`.
-    pub connectivity_obstruction_check: bool,
-    /// `SharedObstructionCheck`.
-    pub shared_obstruction_check: bool,
-    /// `AdditionalInformation` (optional).
-    pub additional_information: Option<String>,
-}
-
-impl rd::FromXml for CHFInstallSuccessNoSMWAN {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let chf_install_type = c.one(
-            "CHFInstallType",
-            rd::leaf::<CHFInstallType>(&xsd::Facets::NONE),
-        )?;
-        let install_date_time = c.opt(
-            "InstallDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let user_ref_id = c.opt("UserRefID", rd::leaf::<String>(&F54))?;
-        let mpxn = c.one("MPxN", rd::leaf::<String>(&F37))?;
-        let gis_data = c.opt("GISData", rd::leaf::<String>(&F54))?;
-        let aerial_install = c.one("AerialInstall", rd::leaf::<bool>(&xsd::Facets::NONE))?;
-        let chf_location = c.one("CHFLocation", rd::leaf::<CHFLocation>(&xsd::Facets::NONE))?;
-        let premise_type = c.one("PremiseType", rd::leaf::<PremiseType>(&xsd::Facets::NONE))?;
-        let metal_obstruction_check = c.one(
-            "MetalObstructionCheck",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        let connectivity_obstruction_check = c.one(
-            "ConnectivityObstructionCheck",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        let shared_obstruction_check = c.one(
-            "SharedObstructionCheck",
-            rd::leaf::<bool>(&xsd::Facets::NONE),
-        )?;
-        let additional_information = c.opt("AdditionalInformation", rd::leaf::<String>(&F55))?;
-        c.finish()?;
-        Ok(CHFInstallSuccessNoSMWAN {
-            device_id,
-            chf_install_type,
-            install_date_time,
-            user_ref_id,
-            mpxn,
-            gis_data,
-            aerial_install,
-            chf_location,
-            premise_type,
-            metal_obstruction_check,
-            connectivity_obstruction_check,
-            shared_obstruction_check,
-            additional_information,
-        })
-    }
-}
-
-impl wr::ToXml for CHFInstallSuccessNoSMWAN {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf("CHFInstallType", &self.chf_install_type, &xsd::Facets::NONE);
-        if let Some(v) = &self.install_date_time {
-            w.leaf("InstallDateTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.user_ref_id {
-            w.leaf("UserRefID", v, &F54);
-        }
-        w.leaf("MPxN", &self.mpxn, &F37);
-        if let Some(v) = &self.gis_data {
-            w.leaf("GISData", v, &F54);
-        }
-        w.leaf("AerialInstall", &self.aerial_install, &xsd::Facets::NONE);
-        w.leaf("CHFLocation", &self.chf_location, &xsd::Facets::NONE);
-        w.leaf("PremiseType", &self.premise_type, &xsd::Facets::NONE);
-        w.leaf(
-            "MetalObstructionCheck",
-            &self.metal_obstruction_check,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "ConnectivityObstructionCheck",
-            &self.connectivity_obstruction_check,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "SharedObstructionCheck",
-            &self.shared_obstruction_check,
-            &xsd::Facets::NONE,
-        );
-        if let Some(v) = &self.additional_information {
-            w.leaf("AdditionalInformation", v, &F55);
-        }
-    }
-}
-
-/// XSD complex type `sr:CHFFaultReturn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CHFFaultReturn {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `CHFFaultReturnType`.
-    pub chf_fault_return_type: CHFFaultReturnType,
-    /// `UserRefDateTime` (optional).
-    pub user_ref_date_time: Option<xsd::DateTime>,
-    /// `UserRefID` (optional).
-    pub user_ref_id: Option<String>,
-    /// `OtherDeviceID`.
-    pub other_device_id: String,
-    /// `IncidentReference` (optional).
-    pub incident_reference: Option<String>,
-    /// `CHFConnectionMethod`.
-    pub chf_connection_method: CHFConnectionMethod,
-    /// `CHFFaultReason`.
-    pub chf_fault_reason: CHFFaultReason,
-    /// `AdditionalInformation` (optional).
-    pub additional_information: Option<String>,
-}
-
-impl rd::FromXml for CHFFaultReturn {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let chf_fault_return_type = c.one(
-            "CHFFaultReturnType",
-            rd::leaf::<CHFFaultReturnType>(&xsd::Facets::NONE),
-        )?;
-        let user_ref_date_time = c.opt(
-            "UserRefDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let user_ref_id = c.opt("UserRefID", rd::leaf::<String>(&F54))?;
-        let other_device_id = c.one("OtherDeviceID", rd::leaf::<String>(&F21))?;
-        let incident_reference = c.opt("IncidentReference", rd::leaf::<String>(&F56))?;
-        let chf_connection_method = c.one(
-            "CHFConnectionMethod",
-            rd::leaf::<CHFConnectionMethod>(&xsd::Facets::NONE),
-        )?;
-        let chf_fault_reason = c.one(
-            "CHFFaultReason",
-            rd::leaf::<CHFFaultReason>(&xsd::Facets::NONE),
-        )?;
-        let additional_information = c.opt("AdditionalInformation", rd::leaf::<String>(&F55))?;
-        c.finish()?;
-        Ok(CHFFaultReturn {
-            device_id,
-            chf_fault_return_type,
-            user_ref_date_time,
-            user_ref_id,
-            other_device_id,
-            incident_reference,
-            chf_connection_method,
-            chf_fault_reason,
-            additional_information,
-        })
-    }
-}
-
-impl wr::ToXml for CHFFaultReturn {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf(
-            "CHFFaultReturnType",
-            &self.chf_fault_return_type,
-            &xsd::Facets::NONE,
-        );
-        if let Some(v) = &self.user_ref_date_time {
-            w.leaf("UserRefDateTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.user_ref_id {
-            w.leaf("UserRefID", v, &F54);
-        }
-        w.leaf("OtherDeviceID", &self.other_device_id, &F21);
-        if let Some(v) = &self.incident_reference {
-            w.leaf("IncidentReference", v, &F56);
-        }
-        w.leaf(
-            "CHFConnectionMethod",
-            &self.chf_connection_method,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("CHFFaultReason", &self.chf_fault_reason, &xsd::Facets::NONE);
-        if let Some(v) = &self.additional_information {
-            w.leaf("AdditionalInformation", v, &F55);
-        }
-    }
-}
-
-/// XSD complex type `sr:CHFNoFaultReturn`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CHFNoFaultReturn {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `CHFNoFaultReturnType`.
-    pub chf_no_fault_return_type: CHFNoFaultReturnType,
-    /// `UserRefDateTime` (optional).
-    pub user_ref_date_time: Option<xsd::DateTime>,
-    /// `UserRefID` (optional).
-    pub user_ref_id: Option<String>,
-    /// `IncidentReference` (optional).
-    pub incident_reference: Option<String>,
-    /// `AdditionalInformation` (optional).
-    pub additional_information: Option<String>,
-}
-
-impl rd::FromXml for CHFNoFaultReturn {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let chf_no_fault_return_type = c.one(
-            "CHFNoFaultReturnType",
-            rd::leaf::<CHFNoFaultReturnType>(&xsd::Facets::NONE),
-        )?;
-        let user_ref_date_time = c.opt(
-            "UserRefDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let user_ref_id = c.opt("UserRefID", rd::leaf::<String>(&F54))?;
-        let incident_reference = c.opt("IncidentReference", rd::leaf::<String>(&F56))?;
-        let additional_information = c.opt("AdditionalInformation", rd::leaf::<String>(&F55))?;
-        c.finish()?;
-        Ok(CHFNoFaultReturn {
-            device_id,
-            chf_no_fault_return_type,
-            user_ref_date_time,
-            user_ref_id,
-            incident_reference,
-            additional_information,
-        })
-    }
-}
-
-impl wr::ToXml for CHFNoFaultReturn {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf(
-            "CHFNoFaultReturnType",
-            &self.chf_no_fault_return_type,
-            &xsd::Facets::NONE,
-        );
-        if let Some(v) = &self.user_ref_date_time {
-            w.leaf("UserRefDateTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.user_ref_id {
-            w.leaf("UserRefID", v, &F54);
-        }
-        if let Some(v) = &self.incident_reference {
-            w.leaf("IncidentReference", v, &F56);
-        }
-        if let Some(v) = &self.additional_information {
-            w.leaf("AdditionalInformation", v, &F55);
-        }
-    }
-}
-
-/// Choice in `UpdateInventory`: one of `UpdateDeviceStatusExceptCH`, `UpdateDeviceStatusCH`, `UpdateDeviceDetails`, `DeleteDevice`, `UpdateMPxN`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateInventoryChoice {
-    /// `UpdateDeviceStatusExceptCH`.
-    UpdateDeviceStatusExceptCH(UpdateDeviceStatusExceptCH),
-    /// `UpdateDeviceStatusCH`.
-    UpdateDeviceStatusCH(UpdateDeviceStatusCH),
-    /// `UpdateDeviceDetails`.
-    UpdateDeviceDetails(UpdateDeviceDetails),
-    /// `DeleteDevice`.
-    DeleteDevice(DeleteDevice),
-    /// `UpdateMPxN`.
-    UpdateMPxN(UpdateMPxN),
-}
-
-impl rd::ReadGroup for UpdateInventoryChoice {
-    const FIRST: &'static [&'static str] = &[
-        "UpdateDeviceStatusExceptCH",
-        "UpdateDeviceStatusCH",
-        "UpdateDeviceDetails",
-        "DeleteDevice",
+duis_type! {
+    /// Choice in `UpdateInventory`: one of `UpdateDeviceStatusExceptCH`, `UpdateDeviceStatusCH`,
+    /// `UpdateDeviceDetails`, `DeleteDevice`, `UpdateMPxN`.
+    choice UpdateInventoryChoice [
+        "UpdateDeviceStatusExceptCH", "UpdateDeviceStatusCH", "UpdateDeviceDetails", "DeleteDevice",
         "UpdateMPxN",
-    ];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("UpdateDeviceStatusExceptCH") => {
-                Ok(UpdateInventoryChoice::UpdateDeviceStatusExceptCH(c.one(
-                    "UpdateDeviceStatusExceptCH",
-                    rd::leaf::<UpdateDeviceStatusExceptCH>(&xsd::Facets::NONE),
-                )?))
-            }
-            Some("UpdateDeviceStatusCH") => {
-                Ok(UpdateInventoryChoice::UpdateDeviceStatusCH(c.one(
-                    "UpdateDeviceStatusCH",
-                    rd::leaf::<UpdateDeviceStatusCH>(&xsd::Facets::NONE),
-                )?))
-            }
-            Some("UpdateDeviceDetails") => Ok(UpdateInventoryChoice::UpdateDeviceDetails(
-                c.one("UpdateDeviceDetails", UpdateDeviceDetails::from_xml)?,
-            )),
-            Some("DeleteDevice") => Ok(UpdateInventoryChoice::DeleteDevice(
-                c.one("DeleteDevice", DeleteDevice::from_xml)?,
-            )),
-            Some("UpdateMPxN") => Ok(UpdateInventoryChoice::UpdateMPxN(
-                c.one("UpdateMPxN", UpdateMPxN::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for UpdateInventoryChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateInventoryChoice::UpdateDeviceStatusExceptCH(v) => {
-                w.leaf("UpdateDeviceStatusExceptCH", v, &xsd::Facets::NONE);
-            }
-            UpdateInventoryChoice::UpdateDeviceStatusCH(v) => {
-                w.leaf("UpdateDeviceStatusCH", v, &xsd::Facets::NONE);
-            }
-            UpdateInventoryChoice::UpdateDeviceDetails(v) => {
-                w.child("UpdateDeviceDetails", v);
-            }
-            UpdateInventoryChoice::DeleteDevice(v) => {
-                w.child("DeleteDevice", v);
-            }
-            UpdateInventoryChoice::UpdateMPxN(v) => {
-                w.child("UpdateMPxN", v);
-            }
-        }
+    ] nullable(false) {
+        UpdateDeviceStatusExceptCH(UpdateDeviceStatusExceptCH) =
+            one leaf("UpdateDeviceStatusExceptCH"),
+        UpdateDeviceStatusCH(UpdateDeviceStatusCH) = one leaf("UpdateDeviceStatusCH"),
+        UpdateDeviceDetails(UpdateDeviceDetails) = one child("UpdateDeviceDetails"),
+        DeleteDevice(DeleteDevice) = one child("DeleteDevice"),
+        UpdateMPxN(UpdateMPxN) = one child("UpdateMPxN"),
     }
 }
 
 xsd::xsd_enum! {
     /// XSD simple type `sr:UpdateDeviceStatusExceptCH`.
     pub enum UpdateDeviceStatusExceptCH (collapse = false, numeric = false) {
-        /// `Pending`.
         Pending = "Pending",
-        /// `InstalledNotCommissioned`.
         InstalledNotCommissioned = "InstalledNotCommissioned",
     }
 }
@@ -1201,11 +261,8 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:UpdateDeviceStatusCH`.
     pub enum UpdateDeviceStatusCH (collapse = false, numeric = false) {
-        /// `Commissioned`.
         Commissioned = "Commissioned",
-        /// `Withdrawn`.
         Withdrawn = "Withdrawn",
-        /// `InstalledNotCommissioned`.
         InstalledNotCommissioned = "InstalledNotCommissioned",
     }
 }
@@ -1213,9 +270,7 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// Values of element `RequestType` in `UpdateHANDeviceLog`.
     pub enum UpdateHANDeviceLogRequestType (collapse = false, numeric = false) {
-        /// `Add`.
         Add = "Add",
-        /// `Remove`.
         Remove = "Remove",
     }
 }
@@ -1223,11 +278,8 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CHFInstallType`.
     pub enum CHFInstallType (collapse = false, numeric = false) {
-        /// `New CHF Install`.
         NewChfInstall = "New CHF Install",
-        /// `Replacement CHF Install`.
         ReplacementChfInstall = "Replacement CHF Install",
-        /// `CHF Install - no SM WAN`.
         ChfInstallNoSmWan = "CHF Install - no SM WAN",
     }
 }
@@ -1235,13 +287,9 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CHFLocation`.
     pub enum CHFLocation (collapse = false, numeric = false) {
-        /// `Outside Premises`.
         OutsidePremises = "Outside Premises",
-        /// `Indoors on external wall`.
         IndoorsOnExternalWall = "Indoors on external wall",
-        /// `Deep indoors`.
         DeepIndoors = "Deep indoors",
-        /// `Basement or Cellar`.
         BasementOrCellar = "Basement or Cellar",
     }
 }
@@ -1249,13 +297,9 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:PremiseType`.
     pub enum PremiseType (collapse = false, numeric = false) {
-        /// `Detached / Semi Detached`.
         DetachedSemiDetached = "Detached / Semi Detached",
-        /// `Terraced`.
         Terraced = "Terraced",
-        /// `Low Rise Apartment (MDU <= 5 floors)`.
         LowRiseApartmentMdu5Floors = "Low Rise Apartment (MDU <= 5 floors)",
-        /// `High Rise Apartment (MDU > 5 floors)`.
         HighRiseApartmentMdu5Floors = "High Rise Apartment (MDU > 5 floors)",
     }
 }
@@ -1263,9 +307,7 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CHFFaultReturnType`.
     pub enum CHFFaultReturnType (collapse = false, numeric = false) {
-        /// `Fault identified prior to installation`.
         FaultIdentifiedPriorToInstallation = "Fault identified prior to installation",
-        /// `Fault identified post installation`.
         FaultIdentifiedPostInstallation = "Fault identified post installation",
     }
 }
@@ -1273,11 +315,8 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CHFConnectionMethod`.
     pub enum CHFConnectionMethod (collapse = false, numeric = false) {
-        /// `Hot-shoe`.
         HotShoe = "Hot-shoe",
-        /// `Cradle`.
         Cradle = "Cradle",
-        /// `ESME`.
         Esme = "ESME",
     }
 }
@@ -1285,23 +324,14 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CHFFaultReason`.
     pub enum CHFFaultReason (collapse = false, numeric = false) {
-        /// `Damaged case`.
         DamagedCase = "Damaged case",
-        /// `Damaged Connector`.
         DamagedConnector = "Damaged Connector",
-        /// `Illegal interference or missing seals`.
         IllegalInterferenceOrMissingSeals = "Illegal interference or missing seals",
-        /// `Environmental conditions exceeded`.
         EnvironmentalConditionsExceeded = "Environmental conditions exceeded",
-        /// `SM WAN Fault`.
         SmWanFault = "SM WAN Fault",
-        /// `SMHAN Interface Fault`.
         SmhanInterfaceFault = "SMHAN Interface Fault",
-        /// `LED Fault`.
         LedFault = "LED Fault",
-        /// `Aerial fault`.
         AerialFault = "Aerial fault",
-        /// `Manufacturing defect`.
         ManufacturingDefect = "Manufacturing defect",
     }
 }
@@ -1309,15 +339,10 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:CHFNoFaultReturnType`.
     pub enum CHFNoFaultReturnType (collapse = false, numeric = false) {
-        /// `No Fault Return (general)`.
         NoFaultReturnGeneral = "No Fault Return (general)",
-        /// `No Fault Return (non-dom opt out)`.
         NoFaultReturnNonDomOptOut = "No Fault Return (non-dom opt out)",
-        /// `No Fault Return (dual supplier HAN variant replacement)`.
         NoFaultReturnDualSupplierHanVariantReplacement = "No Fault Return (dual supplier HAN variant replacement)",
-        /// `No Fault Return (SM WAN variant replacement requested by DCC)`.
         NoFaultReturnSmWanVariantReplacementRequestedByDcc = "No Fault Return (SM WAN variant replacement requested by DCC)",
-        /// `Lost or Stolen Hub`.
         LostOrStolenHub = "Lost or Stolen Hub",
     }
 }

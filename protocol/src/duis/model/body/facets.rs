@@ -4,420 +4,62 @@
 
 use crate::duis::model::xsd::{Bin, Facets, Ws};
 
-pub(super) static F1: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("16"),
-    ..Facets::NONE
-};
-pub(super) static F2: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("48"),
-    ..Facets::NONE
-};
-pub(super) static F3: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("8"),
-    ..Facets::NONE
-};
-pub(super) static F4: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("4"),
-    ..Facets::NONE
-};
-pub(super) static F5: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("7"),
-    ..Facets::NONE
-};
-pub(super) static F6: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(8),
-    ..Facets::NONE
-};
-pub(super) static F7: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("2014"),
-    total_digits: Some(4),
-    ..Facets::NONE
-};
-pub(super) static F8: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("12"),
-    total_digits: Some(2),
-    ..Facets::NONE
-};
-pub(super) static F9: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("31"),
-    total_digits: Some(2),
-    ..Facets::NONE
-};
-pub(super) static F10: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("3"),
-    ..Facets::NONE
-};
-pub(super) static F11: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("2"),
-    ..Facets::NONE
-};
-pub(super) static F12: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    max_inclusive: Some("281474976710655"),
-    ..Facets::NONE
-};
-pub(super) static F13: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("-128"),
-    max_inclusive: Some("127"),
-    ..Facets::NONE
-};
-pub(super) static F14: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("20"),
-    ..Facets::NONE
-};
-pub(super) static F15: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("5"),
-    ..Facets::NONE
-};
-pub(super) static F16: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(20),
-    max_length: Some(20),
-    patterns: &["[0-9]{20}"],
-    ..Facets::NONE
-};
-pub(super) static F17: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("10000"),
-    ..Facets::NONE
-};
-pub(super) static F18: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(1),
-    max_length: Some(116),
-    patterns: &["[ -~]+"],
-    ..Facets::NONE
-};
-pub(super) static F19: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(15),
-    patterns: &["[ -~]+"],
-    ..Facets::NONE
-};
-pub(super) static F20: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(18),
-    patterns: &["[0-9 ]+"],
-    ..Facets::NONE
-};
-pub(super) static F21: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    patterns: &[
-        "[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}",
-    ],
-    ..Facets::NONE
-};
-pub(super) static F22: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("-400"),
-    max_inclusive: Some("0"),
-    ..Facets::NONE
-};
-pub(super) static F23: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    max_inclusive: Some("1000000000000"),
-    ..Facets::NONE
-};
-pub(super) static F24: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("429496729.5"),
-    fraction_digits: Some(1),
-    ..Facets::NONE
-};
-pub(super) static F25: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("42949.67295"),
-    fraction_digits: Some(5),
-    ..Facets::NONE
-};
-pub(super) static F26: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0.0000"),
-    max_inclusive: Some("6.5535"),
-    fraction_digits: Some(4),
-    ..Facets::NONE
-};
-pub(super) static F27: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("255"),
-    ..Facets::NONE
-};
-pub(super) static F28: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("65535"),
-    ..Facets::NONE
-};
-pub(super) static F29: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("28"),
-    ..Facets::NONE
-};
-pub(super) static F30: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("12"),
-    ..Facets::NONE
-};
-pub(super) static F31: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("86400"),
-    ..Facets::NONE
-};
-pub(super) static F32: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(22),
-    patterns: &["[ -~]+"],
-    ..Facets::NONE
-};
-pub(super) static F33: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("100"),
-    ..Facets::NONE
-};
-pub(super) static F34: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    max_inclusive: Some("9223372036854775807"),
-    ..Facets::NONE
-};
-pub(super) static F35: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(1),
-    max_length: Some(10),
-    ..Facets::NONE
-};
-pub(super) static F36: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(13),
-    max_length: Some(13),
-    ..Facets::NONE
-};
-pub(super) static F37: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(1),
-    max_length: Some(13),
-    ..Facets::NONE
-};
-pub(super) static F38: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0.5"),
-    max_inclusive: Some("2.0"),
-    fraction_digits: Some(1),
-    ..Facets::NONE
-};
-pub(super) static F39: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_exclusive: Some("1.5"),
-    max_exclusive: Some("2.5"),
-    fraction_digits: Some(1),
-    ..Facets::NONE
-};
-pub(super) static F40: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_exclusive: Some("1"),
-    ..Facets::NONE
-};
-pub(super) static F41: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("20"),
-    ..Facets::NONE
-};
-pub(super) static F42: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1.00"),
-    max_inclusive: Some("100.00"),
-    fraction_digits: Some(2),
-    ..Facets::NONE
-};
-pub(super) static F43: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("50"),
-    max_inclusive: Some("150"),
-    ..Facets::NONE
-};
-pub(super) static F44: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_exclusive: Some("60"),
-    ..Facets::NONE
-};
-pub(super) static F45: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("0"),
-    max_inclusive: Some("1799"),
-    ..Facets::NONE
-};
-pub(super) static F46: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    total_digits: Some(12),
-    ..Facets::NONE
-};
-pub(super) static F47: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(6),
-    max_length: Some(8),
-    ..Facets::NONE
-};
-pub(super) static F48: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(30),
-    ..Facets::NONE
-};
-pub(super) static F49: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(1),
-    max_length: Some(20),
-    ..Facets::NONE
-};
-pub(super) static F50: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(1),
-    max_length: Some(8),
-    ..Facets::NONE
-};
-pub(super) static F51: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    min_inclusive: Some("1"),
-    max_inclusive: Some("3600"),
-    ..Facets::NONE
-};
-pub(super) static F52: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::Hex,
-    min_length: Some(6),
-    max_length: Some(16),
-    ..Facets::NONE
-};
-pub(super) static F53: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::None,
-    patterns: &[
-        "[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}:[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}:(0|[1-9][0-9]{0,18}|1[0-7][0-9]{18}|18[0-3][0-9]{17}|184[0-3][0-9]{16}|1844[0-5][0-9]{15}|18446[0-6][0-9]{14}|184467[0-3][0-9]{13}|1844674[0-3][0-9]{12}|184467440[0-6][0-9]{10}|1844674407[0-2][0-9]{9}|18446744073[0-6][0-9]{8}|1844674407370[0-8][0-9]{6}|18446744073709[0-4][0-9]{5}|184467440737095[0-4][0-9]{4}|18446744073709550[0-9]{3}|18446744073709551[0-5][0-9]{2}|1844674407370955160[0-9]|1844674407370955161[0-5])",
-    ],
-    ..Facets::NONE
-};
-pub(super) static F54: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(25),
-    ..Facets::NONE
-};
-pub(super) static F55: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(200),
-    ..Facets::NONE
-};
-pub(super) static F56: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    max_length: Some(15),
-    ..Facets::NONE
-};
-pub(super) static F57: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::Base64,
-    max_length: Some(10240000),
-    ..Facets::NONE
-};
-pub(super) static F58: Facets = Facets {
-    ws: Ws::Preserve,
-    bin: Bin::None,
-    min_length: Some(23),
-    max_length: Some(1199999),
-    patterns: &[
-        "([A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2},)*([A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2})",
-    ],
-    ..Facets::NONE
-};
-pub(super) static F59: Facets = Facets {
-    ws: Ws::Collapse,
-    bin: Bin::Hex,
-    min_length: Some(32),
-    max_length: Some(32),
-    ..Facets::NONE
-};
+pub(super) static F1: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("16"), ..Facets::NONE };
+pub(super) static F2: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("48"), ..Facets::NONE };
+pub(super) static F3: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("8"), ..Facets::NONE };
+pub(super) static F4: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("4"), ..Facets::NONE };
+pub(super) static F5: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("7"), ..Facets::NONE };
+pub(super) static F6: Facets = Facets { ws: Ws::Preserve, max_length: Some(8), ..Facets::NONE };
+pub(super) static F7: Facets = Facets { min_inclusive: Some("2014"), total_digits: Some(4), ..Facets::NONE };
+pub(super) static F8: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("12"), total_digits: Some(2), ..Facets::NONE };
+pub(super) static F9: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("31"), total_digits: Some(2), ..Facets::NONE };
+pub(super) static F10: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("3"), ..Facets::NONE };
+pub(super) static F11: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("2"), ..Facets::NONE };
+pub(super) static F12: Facets = Facets { max_inclusive: Some("281474976710655"), ..Facets::NONE };
+pub(super) static F13: Facets = Facets { min_inclusive: Some("-128"), max_inclusive: Some("127"), ..Facets::NONE };
+pub(super) static F14: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("20"), ..Facets::NONE };
+pub(super) static F15: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("5"), ..Facets::NONE };
+pub(super) static F16: Facets = Facets { ws: Ws::Preserve, min_length: Some(20), max_length: Some(20), patterns: &["[0-9]{20}"], ..Facets::NONE };
+pub(super) static F17: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("10000"), ..Facets::NONE };
+pub(super) static F18: Facets = Facets { ws: Ws::Preserve, min_length: Some(1), max_length: Some(116), patterns: &["[ -~]+"], ..Facets::NONE };
+pub(super) static F19: Facets = Facets { ws: Ws::Preserve, max_length: Some(15), patterns: &["[ -~]+"], ..Facets::NONE };
+pub(super) static F20: Facets = Facets { ws: Ws::Preserve, max_length: Some(18), patterns: &["[0-9 ]+"], ..Facets::NONE };
+pub(super) static F21: Facets = Facets { patterns: &["[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}"], ..Facets::NONE };
+pub(super) static F22: Facets = Facets { min_inclusive: Some("-400"), max_inclusive: Some("0"), ..Facets::NONE };
+pub(super) static F23: Facets = Facets { max_inclusive: Some("1000000000000"), ..Facets::NONE };
+pub(super) static F24: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("429496729.5"), fraction_digits: Some(1), ..Facets::NONE };
+pub(super) static F25: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("42949.67295"), fraction_digits: Some(5), ..Facets::NONE };
+pub(super) static F26: Facets = Facets { min_inclusive: Some("0.0000"), max_inclusive: Some("6.5535"), fraction_digits: Some(4), ..Facets::NONE };
+pub(super) static F27: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("255"), ..Facets::NONE };
+pub(super) static F28: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("65535"), ..Facets::NONE };
+pub(super) static F29: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("28"), ..Facets::NONE };
+pub(super) static F30: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("12"), ..Facets::NONE };
+pub(super) static F31: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("86400"), ..Facets::NONE };
+pub(super) static F32: Facets = Facets { ws: Ws::Preserve, max_length: Some(22), patterns: &["[ -~]+"], ..Facets::NONE };
+pub(super) static F33: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("100"), ..Facets::NONE };
+pub(super) static F34: Facets = Facets { max_inclusive: Some("9223372036854775807"), ..Facets::NONE };
+pub(super) static F35: Facets = Facets { ws: Ws::Preserve, min_length: Some(1), max_length: Some(10), ..Facets::NONE };
+pub(super) static F36: Facets = Facets { ws: Ws::Preserve, min_length: Some(13), max_length: Some(13), ..Facets::NONE };
+pub(super) static F37: Facets = Facets { ws: Ws::Preserve, min_length: Some(1), max_length: Some(13), ..Facets::NONE };
+pub(super) static F38: Facets = Facets { min_inclusive: Some("0.5"), max_inclusive: Some("2.0"), fraction_digits: Some(1), ..Facets::NONE };
+pub(super) static F39: Facets = Facets { min_exclusive: Some("1.5"), max_exclusive: Some("2.5"), fraction_digits: Some(1), ..Facets::NONE };
+pub(super) static F40: Facets = Facets { min_exclusive: Some("1"), ..Facets::NONE };
+pub(super) static F41: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("20"), ..Facets::NONE };
+pub(super) static F42: Facets = Facets { min_inclusive: Some("1.00"), max_inclusive: Some("100.00"), fraction_digits: Some(2), ..Facets::NONE };
+pub(super) static F43: Facets = Facets { min_inclusive: Some("50"), max_inclusive: Some("150"), ..Facets::NONE };
+pub(super) static F44: Facets = Facets { min_exclusive: Some("60"), ..Facets::NONE };
+pub(super) static F45: Facets = Facets { min_inclusive: Some("0"), max_inclusive: Some("1799"), ..Facets::NONE };
+pub(super) static F46: Facets = Facets { min_inclusive: Some("1"), total_digits: Some(12), ..Facets::NONE };
+pub(super) static F47: Facets = Facets { ws: Ws::Preserve, min_length: Some(6), max_length: Some(8), ..Facets::NONE };
+pub(super) static F48: Facets = Facets { ws: Ws::Preserve, max_length: Some(30), ..Facets::NONE };
+pub(super) static F49: Facets = Facets { ws: Ws::Preserve, min_length: Some(1), max_length: Some(20), ..Facets::NONE };
+pub(super) static F50: Facets = Facets { ws: Ws::Preserve, min_length: Some(1), max_length: Some(8), ..Facets::NONE };
+pub(super) static F51: Facets = Facets { min_inclusive: Some("1"), max_inclusive: Some("3600"), ..Facets::NONE };
+pub(super) static F52: Facets = Facets { bin: Bin::Hex, min_length: Some(6), max_length: Some(16), ..Facets::NONE };
+pub(super) static F53: Facets = Facets { patterns: &["[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}:[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}:(0|[1-9][0-9]{0,18}|1[0-7][0-9]{18}|18[0-3][0-9]{17}|184[0-3][0-9]{16}|1844[0-5][0-9]{15}|18446[0-6][0-9]{14}|184467[0-3][0-9]{13}|1844674[0-3][0-9]{12}|184467440[0-6][0-9]{10}|1844674407[0-2][0-9]{9}|18446744073[0-6][0-9]{8}|1844674407370[0-8][0-9]{6}|18446744073709[0-4][0-9]{5}|184467440737095[0-4][0-9]{4}|18446744073709550[0-9]{3}|18446744073709551[0-5][0-9]{2}|1844674407370955160[0-9]|1844674407370955161[0-5])"], ..Facets::NONE };
+pub(super) static F54: Facets = Facets { ws: Ws::Preserve, max_length: Some(25), ..Facets::NONE };
+pub(super) static F55: Facets = Facets { ws: Ws::Preserve, max_length: Some(200), ..Facets::NONE };
+pub(super) static F56: Facets = Facets { ws: Ws::Preserve, max_length: Some(15), ..Facets::NONE };
+pub(super) static F57: Facets = Facets { bin: Bin::Base64, max_length: Some(10240000), ..Facets::NONE };
+pub(super) static F58: Facets = Facets { ws: Ws::Preserve, min_length: Some(23), max_length: Some(1199999), patterns: &["([A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2},)*([A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2}-[A-Fa-f0-9]{2})"], ..Facets::NONE };
+pub(super) static F59: Facets = Facets { bin: Bin::Hex, min_length: Some(32), max_length: Some(32), ..Facets::NONE };

@@ -10,147 +10,34 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:UpdateFirmware`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateFirmware {
-    /// `FirmwareImage`.
-    pub firmware_image: Vec<u8>,
-    /// `FirmwareVersion`.
-    pub firmware_version: String,
-    /// `DeviceIDList`.
-    pub device_id_list: String,
-}
-
-impl rd::FromXml for UpdateFirmware {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let firmware_image = c.one("FirmwareImage", rd::leaf::<Vec<u8>>(&F57))?;
-        let firmware_version = c.one("FirmwareVersion", rd::leaf::<String>(&F50))?;
-        let device_id_list = c.one("DeviceIDList", rd::leaf::<String>(&F58))?;
-        c.finish()?;
-        Ok(UpdateFirmware {
-            firmware_image,
-            firmware_version,
-            device_id_list,
-        })
+duis_type! {
+    /// XSD complex type `sr:UpdateFirmware`.
+    ///
+    /// The same content as [`UpdatePPMIDFirmware`].
+    struct UpdateFirmware {
+        firmware_image: Vec<u8> = one leaf("FirmwareImage", F57),
+        firmware_version: String = one leaf("FirmwareVersion", F50),
+        device_id_list: String = one leaf("DeviceIDList", F58),
     }
 }
 
-impl wr::ToXml for UpdateFirmware {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("FirmwareImage", &self.firmware_image, &F57);
-        w.leaf("FirmwareVersion", &self.firmware_version, &F50);
-        w.leaf("DeviceIDList", &self.device_id_list, &F58);
+/// XSD complex type `sr:ReadFirmwareVersion`: the same content as
+/// [`ReadInstantaneousImportRegisters`].
+pub type ReadFirmwareVersion = ReadInstantaneousImportRegisters;
+
+duis_type! {
+    /// XSD complex type `sr:ActivateFirmware`.
+    struct ActivateFirmware {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        firmware_hash: Vec<u8> = one leaf("FirmwareHash", F59),
     }
 }
 
-/// XSD complex type `sr:ReadFirmwareVersion`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadFirmwareVersion {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
-
-impl rd::FromXml for ReadFirmwareVersion {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ReadFirmwareVersion {
-            execution_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for ReadFirmwareVersion {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:ActivateFirmware`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivateFirmware {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `FirmwareHash`.
-    pub firmware_hash: Vec<u8>,
-}
-
-impl rd::FromXml for ActivateFirmware {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let firmware_hash = c.one("FirmwareHash", rd::leaf::<Vec<u8>>(&F59))?;
-        c.finish()?;
-        Ok(ActivateFirmware {
-            execution_date_time,
-            firmware_hash,
-        })
-    }
-}
-
-impl wr::ToXml for ActivateFirmware {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf("FirmwareHash", &self.firmware_hash, &F59);
-    }
-}
-
-/// XSD complex type `sr:UpdatePPMIDFirmware`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePPMIDFirmware {
-    /// `FirmwareImage`.
-    pub firmware_image: Vec<u8>,
-    /// `FirmwareVersion`.
-    pub firmware_version: String,
-    /// `DeviceIDList`.
-    pub device_id_list: String,
-}
-
-impl rd::FromXml for UpdatePPMIDFirmware {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let firmware_image = c.one("FirmwareImage", rd::leaf::<Vec<u8>>(&F57))?;
-        let firmware_version = c.one("FirmwareVersion", rd::leaf::<String>(&F50))?;
-        let device_id_list = c.one("DeviceIDList", rd::leaf::<String>(&F58))?;
-        c.finish()?;
-        Ok(UpdatePPMIDFirmware {
-            firmware_image,
-            firmware_version,
-            device_id_list,
-        })
-    }
-}
-
-impl wr::ToXml for UpdatePPMIDFirmware {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("FirmwareImage", &self.firmware_image, &F57);
-        w.leaf("FirmwareVersion", &self.firmware_version, &F50);
-        w.leaf("DeviceIDList", &self.device_id_list, &F58);
-    }
-}
+/// XSD complex type `sr:UpdatePPMIDFirmware`: the same content as [`UpdateFirmware`].
+pub type UpdatePPMIDFirmware = UpdateFirmware;

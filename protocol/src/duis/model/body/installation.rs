@@ -10,165 +10,33 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:RequestWANMatrix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestWANMatrix {
-    /// `UPRN`.
-    Uprn(u64),
-    /// `PartialAddress`.
-    PartialAddress(PartialAddress),
-}
-
-impl rd::ReadGroup for RequestWANMatrix {
-    const FIRST: &'static [&'static str] = &["UPRN", "PartialAddress"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("UPRN") => Ok(RequestWANMatrix::Uprn(
-                c.one("UPRN", rd::leaf::<u64>(&F46))?,
-            )),
-            Some("PartialAddress") => Ok(RequestWANMatrix::PartialAddress(
-                c.one("PartialAddress", PartialAddress::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+duis_type! {
+    /// XSD complex type `sr:RequestWANMatrix`.
+    enum RequestWANMatrix ["UPRN", "PartialAddress"] nullable(false) {
+        Uprn(u64) = one leaf("UPRN", F46),
+        PartialAddress(PropertyFilter) = one child("PartialAddress"),
     }
 }
 
-impl wr::WriteGroup for RequestWANMatrix {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            RequestWANMatrix::Uprn(v) => {
-                w.leaf("UPRN", v, &F46);
-            }
-            RequestWANMatrix::PartialAddress(v) => {
-                w.child("PartialAddress", v);
-            }
-        }
-    }
-}
+/// XSD complex type `sr:PartialAddress`: the same content as [`PropertyFilter`].
+pub type PartialAddress = PropertyFilter;
 
-impl rd::FromXml for RequestWANMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for RequestWANMatrix {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:PartialAddress`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartialAddress {
-    /// `PostCode`.
-    pub post_code: String,
-    /// `AddressIdentifier`.
-    pub address_identifier: String,
-}
-
-impl rd::FromXml for PartialAddress {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let post_code = c.one("PostCode", rd::leaf::<String>(&F47))?;
-        let address_identifier = c.one("AddressIdentifier", rd::leaf::<String>(&F48))?;
-        c.finish()?;
-        Ok(PartialAddress {
-            post_code,
-            address_identifier,
-        })
-    }
-}
-
-impl wr::ToXml for PartialAddress {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("PostCode", &self.post_code, &F47);
-        w.leaf("AddressIdentifier", &self.address_identifier, &F48);
-    }
-}
-
-/// XSD complex type `sr:DevicePrenotification`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DevicePrenotification {
-    /// `DeviceID`.
-    pub device_id: String,
-    /// `DeviceManufacturer`.
-    pub device_manufacturer: String,
-    /// `DeviceModel`.
-    pub device_model: String,
-    /// `DeviceType`.
-    pub device_type: DeviceType,
-    /// `SMETSCHTSVersion` (optional).
-    pub smetschts_version: Option<String>,
-    /// `FirmwareVersion` (optional).
-    pub firmware_version: Option<String>,
-    /// `ESMEVariant` (optional).
-    pub esme_variant: Option<ESMEVariant>,
-    /// `AssociatedGPFDeviceID` (optional).
-    pub associated_gpf_device_id: Option<String>,
-}
-
-impl rd::FromXml for DevicePrenotification {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let device_manufacturer = c.one("DeviceManufacturer", rd::leaf::<String>(&F48))?;
-        let device_model = c.one("DeviceModel", rd::leaf::<String>(&F48))?;
-        let device_type = c.one("DeviceType", rd::leaf::<DeviceType>(&xsd::Facets::NONE))?;
-        let smetschts_version = c.opt("SMETSCHTSVersion", rd::leaf::<String>(&F49))?;
-        let firmware_version = c.opt("FirmwareVersion", rd::leaf::<String>(&F50))?;
-        let esme_variant = c.opt("ESMEVariant", rd::leaf::<ESMEVariant>(&xsd::Facets::NONE))?;
-        let associated_gpf_device_id = c.opt("AssociatedGPFDeviceID", rd::leaf::<String>(&F21))?;
-        c.finish()?;
-        Ok(DevicePrenotification {
-            device_id,
-            device_manufacturer,
-            device_model,
-            device_type,
-            smetschts_version,
-            firmware_version,
-            esme_variant,
-            associated_gpf_device_id,
-        })
-    }
-}
-
-impl wr::ToXml for DevicePrenotification {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.leaf("DeviceManufacturer", &self.device_manufacturer, &F48);
-        w.leaf("DeviceModel", &self.device_model, &F48);
-        w.leaf("DeviceType", &self.device_type, &xsd::Facets::NONE);
-        if let Some(v) = &self.smetschts_version {
-            w.leaf("SMETSCHTSVersion", v, &F49);
-        }
-        if let Some(v) = &self.firmware_version {
-            w.leaf("FirmwareVersion", v, &F50);
-        }
-        if let Some(v) = &self.esme_variant {
-            w.leaf("ESMEVariant", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.associated_gpf_device_id {
-            w.leaf("AssociatedGPFDeviceID", v, &F21);
-        }
+duis_type! {
+    /// XSD complex type `sr:DevicePrenotification`.
+    struct DevicePrenotification {
+        device_id: String = one leaf("DeviceID", F21),
+        device_manufacturer: String = one leaf("DeviceManufacturer", F48),
+        device_model: String = one leaf("DeviceModel", F48),
+        device_type: DeviceType = one leaf("DeviceType"),
+        smetschts_version: Option<String> = opt leaf("SMETSCHTSVersion", F49),
+        firmware_version: Option<String> = opt leaf("FirmwareVersion", F50),
+        esme_variant: Option<ESMEVariant> = opt leaf("ESMEVariant"),
+        associated_gpf_device_id: Option<String> = opt leaf("AssociatedGPFDeviceID", F21),
     }
 }

@@ -10,7 +10,6 @@ mod common;
 mod configuration;
 mod customer;
 mod device_management;
-mod facets;
 mod firmware;
 mod installation;
 mod prepayment;
@@ -18,7 +17,10 @@ mod reads;
 mod schedule;
 mod signed;
 mod supply;
+mod support;
 mod tariff;
+#[rustfmt::skip]
+mod facets;
 
 pub use cin::*;
 pub use common::*;
@@ -34,690 +36,339 @@ pub use signed::*;
 pub use supply::*;
 pub use tariff::*;
 
-use crate::duis::model::xsd;
 use crate::duis::reader as rd;
-use crate::duis::writer as wr;
 use crate::duis::xml::Element;
+use support::body_elements;
 
-/// The service element of a request `Body`.
-///
-/// Every element of the schema's request choice has a typed variant. [`Body::Other`]
-/// holds a raw subtree instead; the reader never produces it, but a caller may use it to
-/// pass through an element that is only known as XML.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
-    /// `UpdateImportTariffPrimaryElement` (SRV 1.1.1).
-    UpdateImportTariffPrimaryElement(Box<TariffPrimaryElement>),
-    /// `UpdateImportTariffSecondaryElement` (SRV 1.1.2).
-    UpdateImportTariffSecondaryElement(Box<TariffSecondaryElement>),
-    /// `UpdatePricePrimaryElement` (SRV 1.2.1).
-    UpdatePricePrimaryElement(Box<UpdatePricePrimaryElement>),
-    /// `UpdatePriceSecondaryElement` (SRV 1.2.2).
-    UpdatePriceSecondaryElement(Box<UpdatePriceSecondaryElement>),
-    /// `UpdateMeterBalance` (SRV 1.5).
-    UpdateMeterBalance(Box<UpdateMeterBalance>),
-    /// `UpdatePaymentMode` (SRV 1.6).
-    UpdatePaymentMode(Box<UpdatePaymentMode>),
-    /// `ResetTariffBlockCounterMatrix` (SRV 1.7).
-    ResetTariffBlockCounterMatrix(Box<ResetTariffBlockCounterMatrix>),
-    /// `UpdatePrepayConfiguration` (SRV 2.1).
-    UpdatePrepayConfiguration(Box<UpdatePrepayConfiguration>),
-    /// `TopUpDevice` (SRV 2.2).
-    TopUpDevice(Box<TopUpDevice>),
-    /// `UpdateDebt` (SRV 2.3).
-    UpdateDebt(Box<UpdateDebt>),
-    /// `ActivateEmergencyCredit` (SRV 2.5).
-    ActivateEmergencyCredit(Box<ActivateEmergencyCredit>),
-    /// `DisplayMessage` (SRV 3.1).
-    DisplayMessage(Box<DisplayMessage>),
-    /// `RestrictAccessForChangeOfTenancy` (SRV 3.2).
-    RestrictAccessForChangeOfTenancy(Box<RestrictAccessForChangeOfTenancy>),
-    /// `ClearEventLog` (SRV 3.3).
-    ClearEventLog(Box<ClearEventLog>),
-    /// `UpdateSupplierName` (SRV 3.4).
-    UpdateSupplierName(Box<UpdateSupplierName>),
-    /// `DisablePrivacyPIN` (SRV 3.5).
-    DisablePrivacyPIN(Box<DisablePrivacyPIN>),
-    /// `ReadInstantaneousImportRegisters` (SRV 4.1.1).
-    ReadInstantaneousImportRegisters(Box<ReadInstantaneousImportRegisters>),
-    /// `ReadInstantaneousImportTOUMatrices` (SRV 4.1.2).
-    ReadInstantaneousImportTOUMatrices(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadInstantaneousImportTOUWithBlocksMatrices` (SRV 4.1.3).
-    ReadInstantaneousImportTOUWithBlocksMatrices(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadInstantaneousImportBlockCounters` (SRV 4.1.4).
-    ReadInstantaneousImportBlockCounters(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadInstantaneousExportRegisters` (SRV 4.2).
-    ReadInstantaneousExportRegisters(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadInstantaneousPrepayValues` (SRV 4.3).
-    ReadInstantaneousPrepayValues(Box<ReadDataOnDemandOrFutureDated>),
-    /// `RetrieveCoMOrTariffTriggeredBillingDataLog` (SRV 4.4.2).
-    RetrieveCoMOrTariffTriggeredBillingDataLog(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `RetrieveBillingCalendarTriggeredBillingDataLog` (SRV 4.4.3).
-    RetrieveBillingCalendarTriggeredBillingDataLog(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `RetrieveBillingDataLogDebtPayments` (SRV 4.4.4).
-    RetrieveBillingDataLogDebtPayments(Box<ReadLogFutureDatable>),
-    /// `RetrieveBillingDataLogPrepaymentCredits` (SRV 4.4.5).
-    RetrieveBillingDataLogPrepaymentCredits(Box<ReadLogFutureDatable>),
-    /// `RetrieveImportDailyReadLog` (SRV 4.6.1).
-    RetrieveImportDailyReadLog(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `RetrieveExportDailyReadLog` (SRV 4.6.2).
-    RetrieveExportDailyReadLog(Box<ReadLogFutureDatable>),
-    /// `ReadActiveImportProfileData` (SRV 4.8.1).
-    ReadActiveImportProfileData(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `ReadReactiveImportProfileData` (SRV 4.8.2).
-    ReadReactiveImportProfileData(Box<ReadLogFutureDatable>),
-    /// `ReadExportProfileData` (SRV 4.8.3).
-    ReadExportProfileData(Box<ReadLogFutureDatable>),
-    /// `ReadNetworkData` (SRV 4.10).
-    ReadNetworkData(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `ReadTariffPrimaryElement` (SRV 4.11.1).
-    ReadTariffPrimaryElement(Box<ReadDataOnDemand>),
-    /// `ReadTariffSecondaryElement` (SRV 4.11.2).
-    ReadTariffSecondaryElement(Box<ReadDataOnDemand>),
-    /// `ReadMaximumDemandImportRegisters` (SRV 4.12.1).
-    ReadMaximumDemandImportRegisters(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadMaximumDemandExportRegisters` (SRV 4.12.2).
-    ReadMaximumDemandExportRegisters(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadPrepaymentConfiguration` (SRV 4.13).
-    ReadPrepaymentConfiguration(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadPrepaymentDailyReadLog` (SRV 4.14).
-    ReadPrepaymentDailyReadLog(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `ReadLoadLimitData` (SRV 4.15).
-    ReadLoadLimitData(Box<ReadDataOnDemandOrFutureDated>),
-    /// `ReadActivePowerImport` (SRV 4.16).
-    ReadActivePowerImport(Box<ReadDataOnDemand>),
-    /// `RetrieveDailyConsumptionLog` (SRV 4.17).
-    RetrieveDailyConsumptionLog(Box<ReadLogFutureDatableAndURPCredentials>),
-    /// `ReadMeterBalance` (SRV 4.18).
-    ReadMeterBalance(Box<ReadDataOnDemandOrFutureDated>),
-    /// `CreateSchedule` (SRV 5.1).
-    CreateSchedule(Box<DSPSchedule>),
-    /// `ReadSchedule` (SRV 5.2).
-    ReadSchedule(Box<ReadSchedule>),
-    /// `DeleteSchedule` (SRV 5.3).
-    DeleteSchedule(Box<DeleteSchedule>),
-    /// `ReadDeviceConfigurationVoltage` (SRV 6.2.1).
-    ReadDeviceConfigurationVoltage(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationRandomisation` (SRV 6.2.2).
-    ReadDeviceConfigurationRandomisation(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationBillingCalendar` (SRV 6.2.3).
-    ReadDeviceConfigurationBillingCalendar(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationIdentityExcMPxN` (SRV 6.2.4).
-    ReadDeviceConfigurationIdentityExcMPxN(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationInstantaneousPowerThresholds` (SRV 6.2.5).
-    ReadDeviceConfigurationInstantaneousPowerThresholds(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationMPxN` (SRV 6.2.7).
-    ReadDeviceConfigurationMPxN(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationGas` (SRV 6.2.8).
-    ReadDeviceConfigurationGas(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationPaymentMode` (SRV 6.2.9).
-    ReadDeviceConfigurationPaymentMode(Box<ReadDataOnDemand>),
-    /// `ReadDeviceConfigurationEventAndAlertBehaviours` (SRV 6.2.10).
-    ReadDeviceConfigurationEventAndAlertBehaviours(Box<ReadDataOnDemand>),
-    /// `UpdateDeviceConfigurationLoadLimitingGeneralSettings` (SRV 6.4.1).
-    UpdateDeviceConfigurationLoadLimitingGeneralSettings(
-        Box<UpdateDeviceConfigurationLoadLimitingGeneralSettings>,
-    ),
-    /// `UpdateDeviceConfigurationLoadLimitingCounterReset` (SRV 6.4.2).
-    UpdateDeviceConfigurationLoadLimitingCounterReset(
-        Box<UpdateDeviceConfigurationLoadLimitingCounterReset>,
-    ),
-    /// `UpdateDeviceConfigurationVoltage` (SRV 6.5).
-    UpdateDeviceConfigurationVoltage(Box<UpdateDeviceConfigurationVoltage>),
-    /// `UpdateDeviceConfigurationGasConversion` (SRV 6.6).
-    UpdateDeviceConfigurationGasConversion(Box<UpdateDeviceConfigurationGasConversion>),
-    /// `UpdateDeviceConfigurationGasFlow` (SRV 6.7).
-    UpdateDeviceConfigurationGasFlow(Box<UpdateDeviceConfigurationGasFlow>),
-    /// `UpdateDeviceConfigurationBillingCalendar` (SRV 6.8).
-    UpdateDeviceConfigurationBillingCalendar(Box<BillingCalendar>),
-    /// `SynchroniseClock` (SRV 6.11).
-    SynchroniseClock(Box<SynchroniseClock>),
-    /// `UpdateDeviceConfigurationInstantaneousPowerThreshold` (SRV 6.12).
-    UpdateDeviceConfigurationInstantaneousPowerThreshold(
-        Box<UpdateDeviceConfigurationInstantaneousPowerThreshold>,
-    ),
-    /// `ReadEventOrSecurityLog` (SRV 6.13).
-    ReadEventOrSecurityLog(Box<ReadEventOrSecurityLog>),
-    /// `UpdateDeviceConfigurationALCDescriptions` (SRV 6.14.1).
-    UpdateDeviceConfigurationALCDescriptions(Box<UpdateDeviceConfigurationALCDescriptions>),
-    /// `UpdateDeviceConfigurationALCScheduler` (SRV 6.14.2).
-    UpdateDeviceConfigurationALCScheduler(Box<UpdateDeviceConfigurationALCScheduler>),
-    /// `UpdateDeviceConfigurationAuxiliaryControllerScheduler` (SRV 6.14.3).
-    UpdateDeviceConfigurationAuxiliaryControllerScheduler(
-        Box<UpdateDeviceConfigurationAuxiliaryControllerScheduler>,
-    ),
-    /// `UpdateSecurityCredentialsKRP` (SRV 6.15.1).
-    UpdateSecurityCredentialsKRP(Box<UpdateSecurityCredentialsKRP>),
-    /// `UpdateSecurityCredentialsDevice` (SRV 6.15.2).
-    UpdateSecurityCredentialsDevice(Box<UpdateSecurityCredentialsDevice>),
-    /// `IssueSecurityCredentials` (SRV 6.17).
-    IssueSecurityCredentials(Box<IssueSecurityCredentials>),
-    /// `SetMaximumDemandConfigurableTimePeriod` (SRV 6.18.1).
-    SetMaximumDemandConfigurableTimePeriod(Box<SetMaximumDemandConfigurableTimePeriod>),
-    /// `ResetMaximumDemandRegisters` (SRV 6.18.2).
-    ResetMaximumDemandRegisters(Box<ResetMaximumDemandRegisters>),
-    /// `SetDeviceConfigurationImportMPxN` (SRV 6.20.1).
-    SetDeviceConfigurationImportMPxN(Box<SetDeviceConfigurationImportMPxN>),
-    /// `SetDeviceConfigurationExportMPAN` (SRV 6.20.2).
-    SetDeviceConfigurationExportMPAN(Box<SetDeviceConfiguratinExportMPAN>),
-    /// `RequestHandoverOfDCCControlledDevice` (SRV 6.21).
-    RequestHandoverOfDCCControlledDevice(Box<RequestHandoverOfDCCControlledDevice>),
-    /// `ConfigureAlertBehaviour` (SRV 6.22).
-    ConfigureAlertBehaviour(Box<ConfigureAlertBehaviour>),
-    /// `UpdateSecurityCredentialsCoS` (SRV 6.23).
-    UpdateSecurityCredentialsCoS(Box<UpdateSecurityCredentialsCoS>),
-    /// `RetrieveDeviceSecurityCredentialsKRP` (SRV 6.24.1).
-    RetrieveDeviceSecurityCredentialsKRP(Box<RetrieveDeviceSecurityCredentialsKRP>),
-    /// `RetrieveDeviceSecurityCredentialsDevice` (SRV 6.24.2).
-    RetrieveDeviceSecurityCredentialsDevice(Box<RetrieveDeviceSecurityCredentialsDevice>),
-    /// `SetElectricitySupplyTamperState` (SRV 6.25).
-    SetElectricitySupplyTamperState(Box<SetElectricitySupplyTamperState>),
-    /// `UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix` (SRV 6.26).
-    UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix(
-        Box<UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix>,
-    ),
-    /// `UpdateDeviceConfigurationRMSVoltageCounterReset` (SRV 6.27).
-    UpdateDeviceConfigurationRMSVoltageCounterReset(Box<UpdateDeviceConfigurationRMSVoltageCR>),
-    /// `SetCHFSubGHzConfiguration` (SRV 6.28).
-    SetCHFSubGHzConfiguration(Box<SubGHzConfiguration>),
-    /// `RequestCHFSubGHzChannelScan` (SRV 6.29).
-    RequestCHFSubGHzChannelScan(Box<RequestCHFSubGHzChannelScan>),
-    /// `ReadCHFSubGHzConfiguration` (SRV 6.30).
-    ReadCHFSubGHzConfiguration(Box<ReadCHFSubGHzConfiguration>),
-    /// `ReadCHFSubGHzChannel` (SRV 6.31).
-    ReadCHFSubGHzChannel(Box<ReadCHFSubGHzChannel>),
-    /// `ReadCHFSubGHzChannelLog` (SRV 6.32).
-    ReadCHFSubGHzChannelLog(Box<ReadCHFSubGHzChannelLog>),
-    /// `EnableSupply` (SRV 7.1).
-    EnableSupply(Box<EnableSupply>),
-    /// `DisableSupply` (SRV 7.2).
-    DisableSupply(Box<DisableSupply>),
-    /// `ArmSupply` (SRV 7.3).
-    ArmSupply(Box<ArmSupply>),
-    /// `ReadSupplyStatus` (SRV 7.4).
-    ReadSupplyStatus(Box<ReadDataOnDemand>),
-    /// `ActivateAuxiliaryLoad` (SRV 7.5).
-    ActivateAuxiliaryLoad(Box<ActivateAuxiliaryLoad>),
-    /// `DeactivateAuxiliaryLoad` (SRV 7.6).
-    DeactivateAuxiliaryLoad(Box<DeactivateAuxiliaryLoad>),
-    /// `ReadALCSData` (SRV 7.7).
-    ReadALCSData(Box<ReadALCSData>),
-    /// `ResetAuxiliaryLoad` (SRV 7.8).
-    ResetAuxiliaryLoad(Box<ResetAuxiliaryLoad>),
-    /// `AddAuxiliaryLoadToBoostButton` (SRV 7.9).
-    AddAuxiliaryLoadToBoostButton(Box<AddAuxiliaryLoadToBoostButton>),
-    /// `RemoveAuxiliaryLoadFromBoostButton` (SRV 7.10).
-    RemoveAuxiliaryLoadFromBoostButton(Box<RemoveAuxiliaryLoadFromBoostButton>),
-    /// `ReadBoostButtonDetails` (SRV 7.11).
-    ReadBoostButtonDetails(Box<ReadLogFutureDatable>),
-    /// `SetRandomisedOffsetLimit` (SRV 7.12).
-    SetRandomisedOffsetLimit(Box<SetRandomisedOffsetLimit>),
-    /// `SetAuxiliaryControllerState` (SRV 7.13).
-    SetAuxiliaryControllerState(Box<SetAuxiliaryControllerState>),
-    /// `ReadAuxiliaryControllerConfigurationData` (SRV 7.14).
-    ReadAuxiliaryControllerConfigurationData(Box<ReadAuxiliaryControllerConfigurationData>),
-    /// `ReadAuxiliaryControllerOperationalData` (SRV 7.15).
-    ReadAuxiliaryControllerOperationalData(Box<ReadAuxiliaryControllerOperationalData>),
-    /// `LimitAPCLevel` (SRV 7.16).
-    LimitAPCLevel(Box<LimitAPCLevel>),
-    /// `CommissionDeviceSynchroniseClock` (SRV 8.1.1).
-    CommissionDeviceSynchroniseClock(Box<SynchroniseClock>),
-    /// `ReadInventory` (SRV 8.2).
-    ReadInventory(Box<ReadInventory>),
-    /// `DecommissionDevice` (SRV 8.3).
-    DecommissionDevice(Box<DecommissionDevice>),
-    /// `UpdateInventory` (SRV 8.4).
-    UpdateInventory(Box<UpdateInventory>),
-    /// `ServiceOptOut` (SRV 8.5).
-    ServiceOptOut(Box<ServiceOptOut>),
-    /// `ServiceOptIn` (SRV 8.6).
-    ServiceOptIn(Box<ServiceOptIn>),
-    /// `JoinServiceCritical` (SRV 8.7.1).
-    JoinServiceCritical(Box<JoinOrUnjoinDevice>),
-    /// `JoinServiceNonCritical` (SRV 8.7.2).
-    JoinServiceNonCritical(Box<JoinOrUnjoinDevice>),
-    /// `UnjoinServiceCritical` (SRV 8.8.1).
-    UnjoinServiceCritical(Box<JoinOrUnjoinDevice>),
-    /// `UnjoinServiceNonCritical` (SRV 8.8.2).
-    UnjoinServiceNonCritical(Box<JoinOrUnjoinDevice>),
-    /// `ReadDeviceLog` (SRV 8.9).
-    ReadDeviceLog(Box<ReadDeviceLog>),
-    /// `UpdateHANDeviceLog` (SRV 8.11).
-    UpdateHANDeviceLog(Box<UpdateHANDeviceLog>),
-    /// `RestoreHANDeviceLog` (SRV 8.12.1).
-    RestoreHANDeviceLog(Box<RestoreHANDeviceLog>),
-    /// `RestoreGPFDeviceLog` (SRV 8.12.2).
-    RestoreGPFDeviceLog(Box<RestoreGPFDeviceLog>),
-    /// `ReturnLocalCommandResponse` (SRV 8.13).
-    ReturnLocalCommandResponse(Box<ReturnLocalCommandResponse>),
-    /// `CHFInstallSuccessSMWAN` (SRV 8.14.1).
-    CHFInstallSuccessSMWAN(Box<CHFInstallSuccessSMWAN>),
-    /// `CHFInstallSuccessNoSMWAN` (SRV 8.14.2).
-    CHFInstallSuccessNoSMWAN(Box<CHFInstallSuccessNoSMWAN>),
-    /// `CHFFaultReturn` (SRV 8.14.3).
-    CHFFaultReturn(Box<CHFFaultReturn>),
-    /// `CHFNoFaultReturn` (SRV 8.14.4).
-    CHFNoFaultReturn(Box<CHFNoFaultReturn>),
-    /// `RequestCustomerIdentificationNumber` (SRV 9.1).
-    RequestCustomerIdentificationNumber(Box<RequestCustomerIdentificationNumber>),
-    /// `UpdateFirmware` (SRV 11.1).
-    UpdateFirmware(Box<UpdateFirmware>),
-    /// `ReadFirmwareVersion` (SRV 11.2).
-    ReadFirmwareVersion(Box<ReadFirmwareVersion>),
-    /// `ActivateFirmware` (SRV 11.3).
-    ActivateFirmware(Box<ActivateFirmware>),
-    /// `UpdatePPMIDFirmware` (SRV 11.4).
-    UpdatePPMIDFirmware(Box<UpdatePPMIDFirmware>),
-    /// `RequestWANMatrix` (SRV 12.1).
-    RequestWANMatrix(Box<RequestWANMatrix>),
-    /// `DevicePrenotification` (SRV 12.2).
-    DevicePrenotification(Box<DevicePrenotification>),
-    /// `RecordNetworkDataGAS` (SRV 14.1).
-    RecordNetworkDataGAS(Box<RecordNetworkDataGAS>),
-    /// `SignedPreCommand` (CommandVariant 5, 6 or 7 of a critical SRV).
-    SignedPreCommand(Box<SignedPreCommand>),
-    /// A schema element kept as a raw subtree (`xml` is the element itself).
-    Other {
-        /// Local name of the element.
-        element: String,
-        /// The element.
-        xml: Element,
-    },
+body_elements! {
+    /// The service element of a request `Body`.
+    ///
+    /// Every element of the schema's request choice has a typed variant. [`Body::Other`]
+    /// holds a raw subtree instead; the reader never produces it, but a caller may use it to
+    /// pass through an element that is only known as XML.
+    pub enum Body {
+        /// `UpdateImportTariffPrimaryElement` (SRV 1.1.1).
+        UpdateImportTariffPrimaryElement(TariffPrimaryElement) =
+            "UpdateImportTariffPrimaryElement" dated(opt),
+        /// `UpdateImportTariffSecondaryElement` (SRV 1.1.2).
+        UpdateImportTariffSecondaryElement(TariffSecondaryElement) =
+            "UpdateImportTariffSecondaryElement" dated(opt),
+        /// `UpdatePricePrimaryElement` (SRV 1.2.1).
+        UpdatePricePrimaryElement(UpdatePricePrimaryElement) =
+            "UpdatePricePrimaryElement" dated(opt),
+        /// `UpdatePriceSecondaryElement` (SRV 1.2.2).
+        UpdatePriceSecondaryElement(UpdatePriceSecondaryElement) =
+            "UpdatePriceSecondaryElement" dated(opt),
+        /// `UpdateMeterBalance` (SRV 1.5).
+        UpdateMeterBalance(UpdateMeterBalance) = "UpdateMeterBalance",
+        /// `UpdatePaymentMode` (SRV 1.6).
+        UpdatePaymentMode(UpdatePaymentMode) = "UpdatePaymentMode" dated(opt),
+        /// `ResetTariffBlockCounterMatrix` (SRV 1.7).
+        ResetTariffBlockCounterMatrix(ResetTariffBlockCounterMatrix) =
+            "ResetTariffBlockCounterMatrix",
+        /// `UpdatePrepayConfiguration` (SRV 2.1).
+        UpdatePrepayConfiguration(UpdatePrepayConfiguration) =
+            "UpdatePrepayConfiguration" dated(opt),
+        /// `TopUpDevice` (SRV 2.2).
+        TopUpDevice(TopUpDevice) = "TopUpDevice",
+        /// `UpdateDebt` (SRV 2.3).
+        UpdateDebt(UpdateDebt) = "UpdateDebt",
+        /// `ActivateEmergencyCredit` (SRV 2.5).
+        ActivateEmergencyCredit(ActivateEmergencyCredit) = "ActivateEmergencyCredit",
+        /// `DisplayMessage` (SRV 3.1).
+        DisplayMessage(DisplayMessage) = "DisplayMessage" dated(opt),
+        /// `RestrictAccessForChangeOfTenancy` (SRV 3.2).
+        RestrictAccessForChangeOfTenancy(RestrictAccessForChangeOfTenancy) =
+            "RestrictAccessForChangeOfTenancy" dated(opt),
+        /// `ClearEventLog` (SRV 3.3).
+        ClearEventLog(ClearEventLog) = "ClearEventLog",
+        /// `UpdateSupplierName` (SRV 3.4).
+        UpdateSupplierName(UpdateSupplierName) = "UpdateSupplierName" dated(opt),
+        /// `DisablePrivacyPIN` (SRV 3.5).
+        DisablePrivacyPIN(DisablePrivacyPIN) = "DisablePrivacyPIN",
+        /// `ReadInstantaneousImportRegisters` (SRV 4.1.1).
+        ReadInstantaneousImportRegisters(ReadInstantaneousImportRegisters) =
+            "ReadInstantaneousImportRegisters" dated(opt),
+        /// `ReadInstantaneousImportTOUMatrices` (SRV 4.1.2).
+        ReadInstantaneousImportTOUMatrices(ReadDataOnDemandOrFutureDated) =
+            "ReadInstantaneousImportTOUMatrices" dated(opt),
+        /// `ReadInstantaneousImportTOUWithBlocksMatrices` (SRV 4.1.3).
+        ReadInstantaneousImportTOUWithBlocksMatrices(ReadDataOnDemandOrFutureDated) =
+            "ReadInstantaneousImportTOUWithBlocksMatrices" dated(opt),
+        /// `ReadInstantaneousImportBlockCounters` (SRV 4.1.4).
+        ReadInstantaneousImportBlockCounters(ReadDataOnDemandOrFutureDated) =
+            "ReadInstantaneousImportBlockCounters" dated(opt),
+        /// `ReadInstantaneousExportRegisters` (SRV 4.2).
+        ReadInstantaneousExportRegisters(ReadDataOnDemandOrFutureDated) =
+            "ReadInstantaneousExportRegisters" dated(opt),
+        /// `ReadInstantaneousPrepayValues` (SRV 4.3).
+        ReadInstantaneousPrepayValues(ReadDataOnDemandOrFutureDated) =
+            "ReadInstantaneousPrepayValues" dated(opt),
+        /// `RetrieveCoMOrTariffTriggeredBillingDataLog` (SRV 4.4.2).
+        RetrieveCoMOrTariffTriggeredBillingDataLog(ReadLogFutureDatableAndURPCredentials) =
+            "RetrieveCoMOrTariffTriggeredBillingDataLog" dated(opt),
+        /// `RetrieveBillingCalendarTriggeredBillingDataLog` (SRV 4.4.3).
+        RetrieveBillingCalendarTriggeredBillingDataLog(ReadLogFutureDatableAndURPCredentials) =
+            "RetrieveBillingCalendarTriggeredBillingDataLog" dated(opt),
+        /// `RetrieveBillingDataLogDebtPayments` (SRV 4.4.4).
+        RetrieveBillingDataLogDebtPayments(ReadLogFutureDatable) =
+            "RetrieveBillingDataLogDebtPayments" dated(opt),
+        /// `RetrieveBillingDataLogPrepaymentCredits` (SRV 4.4.5).
+        RetrieveBillingDataLogPrepaymentCredits(ReadLogFutureDatable) =
+            "RetrieveBillingDataLogPrepaymentCredits" dated(opt),
+        /// `RetrieveImportDailyReadLog` (SRV 4.6.1).
+        RetrieveImportDailyReadLog(ReadLogFutureDatableAndURPCredentials) =
+            "RetrieveImportDailyReadLog" dated(opt),
+        /// `RetrieveExportDailyReadLog` (SRV 4.6.2).
+        RetrieveExportDailyReadLog(ReadLogFutureDatable) = "RetrieveExportDailyReadLog" dated(opt),
+        /// `ReadActiveImportProfileData` (SRV 4.8.1).
+        ReadActiveImportProfileData(ReadLogFutureDatableAndURPCredentials) =
+            "ReadActiveImportProfileData" dated(opt),
+        /// `ReadReactiveImportProfileData` (SRV 4.8.2).
+        ReadReactiveImportProfileData(ReadLogFutureDatable) =
+            "ReadReactiveImportProfileData" dated(opt),
+        /// `ReadExportProfileData` (SRV 4.8.3).
+        ReadExportProfileData(ReadLogFutureDatable) = "ReadExportProfileData" dated(opt),
+        /// `ReadNetworkData` (SRV 4.10).
+        ReadNetworkData(ReadLogFutureDatableAndURPCredentials) = "ReadNetworkData" dated(opt),
+        /// `ReadTariffPrimaryElement` (SRV 4.11.1).
+        ReadTariffPrimaryElement(ReadDataOnDemand) = "ReadTariffPrimaryElement",
+        /// `ReadTariffSecondaryElement` (SRV 4.11.2).
+        ReadTariffSecondaryElement(ReadDataOnDemand) = "ReadTariffSecondaryElement",
+        /// `ReadMaximumDemandImportRegisters` (SRV 4.12.1).
+        ReadMaximumDemandImportRegisters(ReadDataOnDemandOrFutureDated) =
+            "ReadMaximumDemandImportRegisters" dated(opt),
+        /// `ReadMaximumDemandExportRegisters` (SRV 4.12.2).
+        ReadMaximumDemandExportRegisters(ReadDataOnDemandOrFutureDated) =
+            "ReadMaximumDemandExportRegisters" dated(opt),
+        /// `ReadPrepaymentConfiguration` (SRV 4.13).
+        ReadPrepaymentConfiguration(ReadDataOnDemandOrFutureDated) =
+            "ReadPrepaymentConfiguration" dated(opt),
+        /// `ReadPrepaymentDailyReadLog` (SRV 4.14).
+        ReadPrepaymentDailyReadLog(ReadLogFutureDatableAndURPCredentials) =
+            "ReadPrepaymentDailyReadLog" dated(opt),
+        /// `ReadLoadLimitData` (SRV 4.15).
+        ReadLoadLimitData(ReadDataOnDemandOrFutureDated) = "ReadLoadLimitData" dated(opt),
+        /// `ReadActivePowerImport` (SRV 4.16).
+        ReadActivePowerImport(ReadDataOnDemand) = "ReadActivePowerImport",
+        /// `RetrieveDailyConsumptionLog` (SRV 4.17).
+        RetrieveDailyConsumptionLog(ReadLogFutureDatableAndURPCredentials) =
+            "RetrieveDailyConsumptionLog" dated(opt),
+        /// `ReadMeterBalance` (SRV 4.18).
+        ReadMeterBalance(ReadDataOnDemandOrFutureDated) = "ReadMeterBalance" dated(opt),
+        /// `CreateSchedule` (SRV 5.1).
+        CreateSchedule(DSPSchedule) = "CreateSchedule",
+        /// `ReadSchedule` (SRV 5.2).
+        ReadSchedule(ReadSchedule) = "ReadSchedule",
+        /// `DeleteSchedule` (SRV 5.3).
+        DeleteSchedule(DeleteSchedule) = "DeleteSchedule",
+        /// `ReadDeviceConfigurationVoltage` (SRV 6.2.1).
+        ReadDeviceConfigurationVoltage(ReadDataOnDemand) = "ReadDeviceConfigurationVoltage",
+        /// `ReadDeviceConfigurationRandomisation` (SRV 6.2.2).
+        ReadDeviceConfigurationRandomisation(ReadDataOnDemand) =
+            "ReadDeviceConfigurationRandomisation",
+        /// `ReadDeviceConfigurationBillingCalendar` (SRV 6.2.3).
+        ReadDeviceConfigurationBillingCalendar(ReadDataOnDemand) =
+            "ReadDeviceConfigurationBillingCalendar",
+        /// `ReadDeviceConfigurationIdentityExcMPxN` (SRV 6.2.4).
+        ReadDeviceConfigurationIdentityExcMPxN(ReadDataOnDemand) =
+            "ReadDeviceConfigurationIdentityExcMPxN",
+        /// `ReadDeviceConfigurationInstantaneousPowerThresholds` (SRV 6.2.5).
+        ReadDeviceConfigurationInstantaneousPowerThresholds(ReadDataOnDemand) =
+            "ReadDeviceConfigurationInstantaneousPowerThresholds",
+        /// `ReadDeviceConfigurationMPxN` (SRV 6.2.7).
+        ReadDeviceConfigurationMPxN(ReadDataOnDemand) = "ReadDeviceConfigurationMPxN",
+        /// `ReadDeviceConfigurationGas` (SRV 6.2.8).
+        ReadDeviceConfigurationGas(ReadDataOnDemand) = "ReadDeviceConfigurationGas",
+        /// `ReadDeviceConfigurationPaymentMode` (SRV 6.2.9).
+        ReadDeviceConfigurationPaymentMode(ReadDataOnDemand) = "ReadDeviceConfigurationPaymentMode",
+        /// `ReadDeviceConfigurationEventAndAlertBehaviours` (SRV 6.2.10).
+        ReadDeviceConfigurationEventAndAlertBehaviours(ReadDataOnDemand) =
+            "ReadDeviceConfigurationEventAndAlertBehaviours",
+        /// `UpdateDeviceConfigurationLoadLimitingGeneralSettings` (SRV 6.4.1).
+        UpdateDeviceConfigurationLoadLimitingGeneralSettings(UpdateDeviceConfigurationLoadLimitingGeneralSettings) =
+            "UpdateDeviceConfigurationLoadLimitingGeneralSettings" dated(opt),
+        /// `UpdateDeviceConfigurationLoadLimitingCounterReset` (SRV 6.4.2).
+        UpdateDeviceConfigurationLoadLimitingCounterReset(UpdateDeviceConfigurationLoadLimitingCounterReset) =
+            "UpdateDeviceConfigurationLoadLimitingCounterReset" dated(opt),
+        /// `UpdateDeviceConfigurationVoltage` (SRV 6.5).
+        UpdateDeviceConfigurationVoltage(UpdateDeviceConfigurationVoltage) =
+            "UpdateDeviceConfigurationVoltage" dated(opt),
+        /// `UpdateDeviceConfigurationGasConversion` (SRV 6.6).
+        UpdateDeviceConfigurationGasConversion(UpdateDeviceConfigurationGasConversion) =
+            "UpdateDeviceConfigurationGasConversion",
+        /// `UpdateDeviceConfigurationGasFlow` (SRV 6.7).
+        UpdateDeviceConfigurationGasFlow(UpdateDeviceConfigurationGasFlow) =
+            "UpdateDeviceConfigurationGasFlow",
+        /// `UpdateDeviceConfigurationBillingCalendar` (SRV 6.8).
+        UpdateDeviceConfigurationBillingCalendar(BillingCalendar) =
+            "UpdateDeviceConfigurationBillingCalendar",
+        /// `SynchroniseClock` (SRV 6.11).
+        SynchroniseClock(SynchroniseClock) = "SynchroniseClock",
+        /// `UpdateDeviceConfigurationInstantaneousPowerThreshold` (SRV 6.12).
+        UpdateDeviceConfigurationInstantaneousPowerThreshold(UpdateDeviceConfigurationInstantaneousPowerThreshold) =
+            "UpdateDeviceConfigurationInstantaneousPowerThreshold" dated(opt),
+        /// `ReadEventOrSecurityLog` (SRV 6.13).
+        ReadEventOrSecurityLog(ReadEventOrSecurityLog) = "ReadEventOrSecurityLog",
+        /// `UpdateDeviceConfigurationALCDescriptions` (SRV 6.14.1).
+        UpdateDeviceConfigurationALCDescriptions(UpdateDeviceConfigurationALCDescriptions) =
+            "UpdateDeviceConfigurationALCDescriptions",
+        /// `UpdateDeviceConfigurationALCScheduler` (SRV 6.14.2).
+        UpdateDeviceConfigurationALCScheduler(UpdateDeviceConfigurationALCScheduler) =
+            "UpdateDeviceConfigurationALCScheduler" dated(opt),
+        /// `UpdateDeviceConfigurationAuxiliaryControllerScheduler` (SRV 6.14.3).
+        UpdateDeviceConfigurationAuxiliaryControllerScheduler(UpdateDeviceConfigurationAuxiliaryControllerScheduler) =
+            "UpdateDeviceConfigurationAuxiliaryControllerScheduler" dated(opt),
+        /// `UpdateSecurityCredentialsKRP` (SRV 6.15.1).
+        UpdateSecurityCredentialsKRP(UpdateSecurityCredentialsKRP) =
+            "UpdateSecurityCredentialsKRP" dated(opt),
+        /// `UpdateSecurityCredentialsDevice` (SRV 6.15.2).
+        UpdateSecurityCredentialsDevice(UpdateSecurityCredentialsDevice) =
+            "UpdateSecurityCredentialsDevice",
+        /// `IssueSecurityCredentials` (SRV 6.17).
+        IssueSecurityCredentials(IssueSecurityCredentials) = "IssueSecurityCredentials",
+        /// `SetMaximumDemandConfigurableTimePeriod` (SRV 6.18.1).
+        SetMaximumDemandConfigurableTimePeriod(SetMaximumDemandConfigurableTimePeriod) =
+            "SetMaximumDemandConfigurableTimePeriod" dated(opt),
+        /// `ResetMaximumDemandRegisters` (SRV 6.18.2).
+        ResetMaximumDemandRegisters(ResetMaximumDemandRegisters) =
+            "ResetMaximumDemandRegisters" dated(opt),
+        /// `SetDeviceConfigurationImportMPxN` (SRV 6.20.1).
+        SetDeviceConfigurationImportMPxN(SetDeviceConfigurationImportMPxN) =
+            "SetDeviceConfigurationImportMPxN" dated(opt),
+        /// `SetDeviceConfigurationExportMPAN` (SRV 6.20.2).
+        SetDeviceConfigurationExportMPAN(SetDeviceConfiguratinExportMPAN) =
+            "SetDeviceConfigurationExportMPAN" dated(opt),
+        /// `RequestHandoverOfDCCControlledDevice` (SRV 6.21).
+        RequestHandoverOfDCCControlledDevice(RequestHandoverOfDCCControlledDevice) =
+            "RequestHandoverOfDCCControlledDevice" dated(opt),
+        /// `ConfigureAlertBehaviour` (SRV 6.22).
+        ConfigureAlertBehaviour(ConfigureAlertBehaviour) = "ConfigureAlertBehaviour",
+        /// `UpdateSecurityCredentialsCoS` (SRV 6.23).
+        UpdateSecurityCredentialsCoS(UpdateSecurityCredentialsCoS) =
+            "UpdateSecurityCredentialsCoS" dated(opt),
+        /// `RetrieveDeviceSecurityCredentialsKRP` (SRV 6.24.1).
+        RetrieveDeviceSecurityCredentialsKRP(RetrieveDeviceSecurityCredentialsKRP) =
+            "RetrieveDeviceSecurityCredentialsKRP",
+        /// `RetrieveDeviceSecurityCredentialsDevice` (SRV 6.24.2).
+        RetrieveDeviceSecurityCredentialsDevice(RetrieveDeviceSecurityCredentialsDevice) =
+            "RetrieveDeviceSecurityCredentialsDevice",
+        /// `SetElectricitySupplyTamperState` (SRV 6.25).
+        SetElectricitySupplyTamperState(SetElectricitySupplyTamperState) =
+            "SetElectricitySupplyTamperState",
+        /// `UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix` (SRV 6.26).
+        UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix(UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix) =
+            "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix",
+        /// `UpdateDeviceConfigurationRMSVoltageCounterReset` (SRV 6.27).
+        UpdateDeviceConfigurationRMSVoltageCounterReset(UpdateDeviceConfigurationRMSVoltageCR) =
+            "UpdateDeviceConfigurationRMSVoltageCounterReset" dated(opt),
+        /// `SetCHFSubGHzConfiguration` (SRV 6.28).
+        SetCHFSubGHzConfiguration(SubGHzConfiguration) = "SetCHFSubGHzConfiguration",
+        /// `RequestCHFSubGHzChannelScan` (SRV 6.29).
+        RequestCHFSubGHzChannelScan(RequestCHFSubGHzChannelScan) = "RequestCHFSubGHzChannelScan",
+        /// `ReadCHFSubGHzConfiguration` (SRV 6.30).
+        ReadCHFSubGHzConfiguration(ReadCHFSubGHzConfiguration) = "ReadCHFSubGHzConfiguration",
+        /// `ReadCHFSubGHzChannel` (SRV 6.31).
+        ReadCHFSubGHzChannel(ReadCHFSubGHzChannel) = "ReadCHFSubGHzChannel",
+        /// `ReadCHFSubGHzChannelLog` (SRV 6.32).
+        ReadCHFSubGHzChannelLog(ReadCHFSubGHzChannelLog) = "ReadCHFSubGHzChannelLog",
+        /// `EnableSupply` (SRV 7.1).
+        EnableSupply(EnableSupply) = "EnableSupply",
+        /// `DisableSupply` (SRV 7.2).
+        DisableSupply(DisableSupply) = "DisableSupply",
+        /// `ArmSupply` (SRV 7.3).
+        ArmSupply(ArmSupply) = "ArmSupply",
+        /// `ReadSupplyStatus` (SRV 7.4).
+        ReadSupplyStatus(ReadDataOnDemand) = "ReadSupplyStatus",
+        /// `ActivateAuxiliaryLoad` (SRV 7.5).
+        ActivateAuxiliaryLoad(ActivateAuxiliaryLoad) = "ActivateAuxiliaryLoad",
+        /// `DeactivateAuxiliaryLoad` (SRV 7.6).
+        DeactivateAuxiliaryLoad(DeactivateAuxiliaryLoad) = "DeactivateAuxiliaryLoad",
+        /// `ReadALCSData` (SRV 7.7).
+        ReadALCSData(ReadALCSData) = "ReadALCSData" dated(opt),
+        /// `ResetAuxiliaryLoad` (SRV 7.8).
+        ResetAuxiliaryLoad(ResetAuxiliaryLoad) = "ResetAuxiliaryLoad",
+        /// `AddAuxiliaryLoadToBoostButton` (SRV 7.9).
+        AddAuxiliaryLoadToBoostButton(AddAuxiliaryLoadToBoostButton) =
+            "AddAuxiliaryLoadToBoostButton" dated(opt),
+        /// `RemoveAuxiliaryLoadFromBoostButton` (SRV 7.10).
+        RemoveAuxiliaryLoadFromBoostButton(RemoveAuxiliaryLoadFromBoostButton) =
+            "RemoveAuxiliaryLoadFromBoostButton" dated(opt),
+        /// `ReadBoostButtonDetails` (SRV 7.11).
+        ReadBoostButtonDetails(ReadLogFutureDatable) = "ReadBoostButtonDetails" dated(opt),
+        /// `SetRandomisedOffsetLimit` (SRV 7.12).
+        SetRandomisedOffsetLimit(SetRandomisedOffsetLimit) = "SetRandomisedOffsetLimit",
+        /// `SetAuxiliaryControllerState` (SRV 7.13).
+        SetAuxiliaryControllerState(SetAuxiliaryControllerState) = "SetAuxiliaryControllerState",
+        /// `ReadAuxiliaryControllerConfigurationData` (SRV 7.14).
+        ReadAuxiliaryControllerConfigurationData(ReadAuxiliaryControllerConfigurationData) =
+            "ReadAuxiliaryControllerConfigurationData" dated(opt),
+        /// `ReadAuxiliaryControllerOperationalData` (SRV 7.15).
+        ReadAuxiliaryControllerOperationalData(ReadAuxiliaryControllerOperationalData) =
+            "ReadAuxiliaryControllerOperationalData" dated(opt),
+        /// `LimitAPCLevel` (SRV 7.16).
+        LimitAPCLevel(LimitAPCLevel) = "LimitAPCLevel",
+        /// `CommissionDeviceSynchroniseClock` (SRV 8.1.1).
+        CommissionDeviceSynchroniseClock(SynchroniseClock) = "CommissionDeviceSynchroniseClock",
+        /// `ReadInventory` (SRV 8.2).
+        ReadInventory(ReadInventory) = "ReadInventory",
+        /// `DecommissionDevice` (SRV 8.3).
+        DecommissionDevice(DecommissionDevice) = "DecommissionDevice",
+        /// `UpdateInventory` (SRV 8.4).
+        UpdateInventory(UpdateInventory) = "UpdateInventory",
+        /// `ServiceOptOut` (SRV 8.5).
+        ServiceOptOut(ServiceOptOut) = "ServiceOptOut" dated(one),
+        /// `ServiceOptIn` (SRV 8.6).
+        ServiceOptIn(ServiceOptIn) = "ServiceOptIn",
+        /// `JoinServiceCritical` (SRV 8.7.1).
+        JoinServiceCritical(JoinOrUnjoinDevice) = "JoinServiceCritical",
+        /// `JoinServiceNonCritical` (SRV 8.7.2).
+        JoinServiceNonCritical(JoinOrUnjoinDevice) = "JoinServiceNonCritical",
+        /// `UnjoinServiceCritical` (SRV 8.8.1).
+        UnjoinServiceCritical(JoinOrUnjoinDevice) = "UnjoinServiceCritical",
+        /// `UnjoinServiceNonCritical` (SRV 8.8.2).
+        UnjoinServiceNonCritical(JoinOrUnjoinDevice) = "UnjoinServiceNonCritical",
+        /// `ReadDeviceLog` (SRV 8.9).
+        ReadDeviceLog(ReadDeviceLog) = "ReadDeviceLog" dated(opt),
+        /// `UpdateHANDeviceLog` (SRV 8.11).
+        UpdateHANDeviceLog(UpdateHANDeviceLog) = "UpdateHANDeviceLog" dated(opt),
+        /// `RestoreHANDeviceLog` (SRV 8.12.1).
+        RestoreHANDeviceLog(RestoreHANDeviceLog) = "RestoreHANDeviceLog",
+        /// `RestoreGPFDeviceLog` (SRV 8.12.2).
+        RestoreGPFDeviceLog(RestoreGPFDeviceLog) = "RestoreGPFDeviceLog",
+        /// `ReturnLocalCommandResponse` (SRV 8.13).
+        ReturnLocalCommandResponse(ReturnLocalCommandResponse) = "ReturnLocalCommandResponse",
+        /// `CHFInstallSuccessSMWAN` (SRV 8.14.1).
+        CHFInstallSuccessSMWAN(CHFInstallSuccessSMWAN) = "CHFInstallSuccessSMWAN",
+        /// `CHFInstallSuccessNoSMWAN` (SRV 8.14.2).
+        CHFInstallSuccessNoSMWAN(CHFInstallSuccessNoSMWAN) = "CHFInstallSuccessNoSMWAN",
+        /// `CHFFaultReturn` (SRV 8.14.3).
+        CHFFaultReturn(CHFFaultReturn) = "CHFFaultReturn",
+        /// `CHFNoFaultReturn` (SRV 8.14.4).
+        CHFNoFaultReturn(CHFNoFaultReturn) = "CHFNoFaultReturn",
+        /// `RequestCustomerIdentificationNumber` (SRV 9.1).
+        RequestCustomerIdentificationNumber(RequestCustomerIdentificationNumber) =
+            "RequestCustomerIdentificationNumber",
+        /// `UpdateFirmware` (SRV 11.1).
+        UpdateFirmware(UpdateFirmware) = "UpdateFirmware",
+        /// `ReadFirmwareVersion` (SRV 11.2).
+        ReadFirmwareVersion(ReadFirmwareVersion) = "ReadFirmwareVersion" dated(opt),
+        /// `ActivateFirmware` (SRV 11.3).
+        ActivateFirmware(ActivateFirmware) = "ActivateFirmware" dated(opt),
+        /// `UpdatePPMIDFirmware` (SRV 11.4).
+        UpdatePPMIDFirmware(UpdatePPMIDFirmware) = "UpdatePPMIDFirmware",
+        /// `RequestWANMatrix` (SRV 12.1).
+        RequestWANMatrix(RequestWANMatrix) = "RequestWANMatrix",
+        /// `DevicePrenotification` (SRV 12.2).
+        DevicePrenotification(DevicePrenotification) = "DevicePrenotification",
+        /// `RecordNetworkDataGAS` (SRV 14.1).
+        RecordNetworkDataGAS(RecordNetworkDataGAS) = "RecordNetworkDataGAS",
+        /// `SignedPreCommand` (CommandVariant 5, 6 or 7 of a critical SRV).
+        SignedPreCommand(SignedPreCommand) = "SignedPreCommand" dated(opt),
+    }
 }
 
 impl Body {
-    /// Local names of every element of the schema's request `Body` choice.
-    pub const ELEMENTS: &'static [&'static str] = &[
-        "UpdateImportTariffPrimaryElement",
-        "UpdateImportTariffSecondaryElement",
-        "UpdatePricePrimaryElement",
-        "UpdatePriceSecondaryElement",
-        "UpdateMeterBalance",
-        "UpdatePaymentMode",
-        "ResetTariffBlockCounterMatrix",
-        "UpdatePrepayConfiguration",
-        "TopUpDevice",
-        "UpdateDebt",
-        "ActivateEmergencyCredit",
-        "DisplayMessage",
-        "RestrictAccessForChangeOfTenancy",
-        "ClearEventLog",
-        "UpdateSupplierName",
-        "DisablePrivacyPIN",
-        "ReadInstantaneousImportRegisters",
-        "ReadInstantaneousImportTOUMatrices",
-        "ReadInstantaneousImportTOUWithBlocksMatrices",
-        "ReadInstantaneousImportBlockCounters",
-        "ReadInstantaneousExportRegisters",
-        "ReadInstantaneousPrepayValues",
-        "RetrieveCoMOrTariffTriggeredBillingDataLog",
-        "RetrieveBillingCalendarTriggeredBillingDataLog",
-        "RetrieveBillingDataLogDebtPayments",
-        "RetrieveBillingDataLogPrepaymentCredits",
-        "RetrieveImportDailyReadLog",
-        "RetrieveExportDailyReadLog",
-        "ReadActiveImportProfileData",
-        "ReadReactiveImportProfileData",
-        "ReadExportProfileData",
-        "ReadNetworkData",
-        "ReadTariffPrimaryElement",
-        "ReadTariffSecondaryElement",
-        "ReadMaximumDemandImportRegisters",
-        "ReadMaximumDemandExportRegisters",
-        "ReadPrepaymentConfiguration",
-        "ReadPrepaymentDailyReadLog",
-        "ReadLoadLimitData",
-        "ReadActivePowerImport",
-        "RetrieveDailyConsumptionLog",
-        "ReadMeterBalance",
-        "CreateSchedule",
-        "ReadSchedule",
-        "DeleteSchedule",
-        "ReadDeviceConfigurationVoltage",
-        "ReadDeviceConfigurationRandomisation",
-        "ReadDeviceConfigurationBillingCalendar",
-        "ReadDeviceConfigurationIdentityExcMPxN",
-        "ReadDeviceConfigurationInstantaneousPowerThresholds",
-        "ReadDeviceConfigurationMPxN",
-        "ReadDeviceConfigurationGas",
-        "ReadDeviceConfigurationPaymentMode",
-        "ReadDeviceConfigurationEventAndAlertBehaviours",
-        "UpdateDeviceConfigurationLoadLimitingGeneralSettings",
-        "UpdateDeviceConfigurationLoadLimitingCounterReset",
-        "UpdateDeviceConfigurationVoltage",
-        "UpdateDeviceConfigurationGasConversion",
-        "UpdateDeviceConfigurationGasFlow",
-        "UpdateDeviceConfigurationBillingCalendar",
-        "SynchroniseClock",
-        "UpdateDeviceConfigurationInstantaneousPowerThreshold",
-        "ReadEventOrSecurityLog",
-        "UpdateDeviceConfigurationALCDescriptions",
-        "UpdateDeviceConfigurationALCScheduler",
-        "UpdateDeviceConfigurationAuxiliaryControllerScheduler",
-        "UpdateSecurityCredentialsKRP",
-        "UpdateSecurityCredentialsDevice",
-        "IssueSecurityCredentials",
-        "SetMaximumDemandConfigurableTimePeriod",
-        "ResetMaximumDemandRegisters",
-        "SetDeviceConfigurationImportMPxN",
-        "SetDeviceConfigurationExportMPAN",
-        "RequestHandoverOfDCCControlledDevice",
-        "ConfigureAlertBehaviour",
-        "UpdateSecurityCredentialsCoS",
-        "RetrieveDeviceSecurityCredentialsKRP",
-        "RetrieveDeviceSecurityCredentialsDevice",
-        "SetElectricitySupplyTamperState",
-        "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix",
-        "UpdateDeviceConfigurationRMSVoltageCounterReset",
-        "SetCHFSubGHzConfiguration",
-        "RequestCHFSubGHzChannelScan",
-        "ReadCHFSubGHzConfiguration",
-        "ReadCHFSubGHzChannel",
-        "ReadCHFSubGHzChannelLog",
-        "EnableSupply",
-        "DisableSupply",
-        "ArmSupply",
-        "ReadSupplyStatus",
-        "ActivateAuxiliaryLoad",
-        "DeactivateAuxiliaryLoad",
-        "ReadALCSData",
-        "ResetAuxiliaryLoad",
-        "AddAuxiliaryLoadToBoostButton",
-        "RemoveAuxiliaryLoadFromBoostButton",
-        "ReadBoostButtonDetails",
-        "SetRandomisedOffsetLimit",
-        "SetAuxiliaryControllerState",
-        "ReadAuxiliaryControllerConfigurationData",
-        "ReadAuxiliaryControllerOperationalData",
-        "LimitAPCLevel",
-        "CommissionDeviceSynchroniseClock",
-        "ReadInventory",
-        "DecommissionDevice",
-        "UpdateInventory",
-        "ServiceOptOut",
-        "ServiceOptIn",
-        "JoinServiceCritical",
-        "JoinServiceNonCritical",
-        "UnjoinServiceCritical",
-        "UnjoinServiceNonCritical",
-        "ReadDeviceLog",
-        "UpdateHANDeviceLog",
-        "RestoreHANDeviceLog",
-        "RestoreGPFDeviceLog",
-        "ReturnLocalCommandResponse",
-        "CHFInstallSuccessSMWAN",
-        "CHFInstallSuccessNoSMWAN",
-        "CHFFaultReturn",
-        "CHFNoFaultReturn",
-        "RequestCustomerIdentificationNumber",
-        "UpdateFirmware",
-        "ReadFirmwareVersion",
-        "ActivateFirmware",
-        "UpdatePPMIDFirmware",
-        "RequestWANMatrix",
-        "DevicePrenotification",
-        "RecordNetworkDataGAS",
-        "SignedPreCommand",
-    ];
-
-    /// Local name of the body element.
-    pub fn element_name(&self) -> &str {
-        match self {
-            Body::UpdateImportTariffPrimaryElement(_) => "UpdateImportTariffPrimaryElement",
-            Body::UpdateImportTariffSecondaryElement(_) => "UpdateImportTariffSecondaryElement",
-            Body::UpdatePricePrimaryElement(_) => "UpdatePricePrimaryElement",
-            Body::UpdatePriceSecondaryElement(_) => "UpdatePriceSecondaryElement",
-            Body::UpdateMeterBalance(_) => "UpdateMeterBalance",
-            Body::UpdatePaymentMode(_) => "UpdatePaymentMode",
-            Body::ResetTariffBlockCounterMatrix(_) => "ResetTariffBlockCounterMatrix",
-            Body::UpdatePrepayConfiguration(_) => "UpdatePrepayConfiguration",
-            Body::TopUpDevice(_) => "TopUpDevice",
-            Body::UpdateDebt(_) => "UpdateDebt",
-            Body::ActivateEmergencyCredit(_) => "ActivateEmergencyCredit",
-            Body::DisplayMessage(_) => "DisplayMessage",
-            Body::RestrictAccessForChangeOfTenancy(_) => "RestrictAccessForChangeOfTenancy",
-            Body::ClearEventLog(_) => "ClearEventLog",
-            Body::UpdateSupplierName(_) => "UpdateSupplierName",
-            Body::DisablePrivacyPIN(_) => "DisablePrivacyPIN",
-            Body::ReadInstantaneousImportRegisters(_) => "ReadInstantaneousImportRegisters",
-            Body::ReadInstantaneousImportTOUMatrices(_) => "ReadInstantaneousImportTOUMatrices",
-            Body::ReadInstantaneousImportTOUWithBlocksMatrices(_) => {
-                "ReadInstantaneousImportTOUWithBlocksMatrices"
-            }
-            Body::ReadInstantaneousImportBlockCounters(_) => "ReadInstantaneousImportBlockCounters",
-            Body::ReadInstantaneousExportRegisters(_) => "ReadInstantaneousExportRegisters",
-            Body::ReadInstantaneousPrepayValues(_) => "ReadInstantaneousPrepayValues",
-            Body::RetrieveCoMOrTariffTriggeredBillingDataLog(_) => {
-                "RetrieveCoMOrTariffTriggeredBillingDataLog"
-            }
-            Body::RetrieveBillingCalendarTriggeredBillingDataLog(_) => {
-                "RetrieveBillingCalendarTriggeredBillingDataLog"
-            }
-            Body::RetrieveBillingDataLogDebtPayments(_) => "RetrieveBillingDataLogDebtPayments",
-            Body::RetrieveBillingDataLogPrepaymentCredits(_) => {
-                "RetrieveBillingDataLogPrepaymentCredits"
-            }
-            Body::RetrieveImportDailyReadLog(_) => "RetrieveImportDailyReadLog",
-            Body::RetrieveExportDailyReadLog(_) => "RetrieveExportDailyReadLog",
-            Body::ReadActiveImportProfileData(_) => "ReadActiveImportProfileData",
-            Body::ReadReactiveImportProfileData(_) => "ReadReactiveImportProfileData",
-            Body::ReadExportProfileData(_) => "ReadExportProfileData",
-            Body::ReadNetworkData(_) => "ReadNetworkData",
-            Body::ReadTariffPrimaryElement(_) => "ReadTariffPrimaryElement",
-            Body::ReadTariffSecondaryElement(_) => "ReadTariffSecondaryElement",
-            Body::ReadMaximumDemandImportRegisters(_) => "ReadMaximumDemandImportRegisters",
-            Body::ReadMaximumDemandExportRegisters(_) => "ReadMaximumDemandExportRegisters",
-            Body::ReadPrepaymentConfiguration(_) => "ReadPrepaymentConfiguration",
-            Body::ReadPrepaymentDailyReadLog(_) => "ReadPrepaymentDailyReadLog",
-            Body::ReadLoadLimitData(_) => "ReadLoadLimitData",
-            Body::ReadActivePowerImport(_) => "ReadActivePowerImport",
-            Body::RetrieveDailyConsumptionLog(_) => "RetrieveDailyConsumptionLog",
-            Body::ReadMeterBalance(_) => "ReadMeterBalance",
-            Body::CreateSchedule(_) => "CreateSchedule",
-            Body::ReadSchedule(_) => "ReadSchedule",
-            Body::DeleteSchedule(_) => "DeleteSchedule",
-            Body::ReadDeviceConfigurationVoltage(_) => "ReadDeviceConfigurationVoltage",
-            Body::ReadDeviceConfigurationRandomisation(_) => "ReadDeviceConfigurationRandomisation",
-            Body::ReadDeviceConfigurationBillingCalendar(_) => {
-                "ReadDeviceConfigurationBillingCalendar"
-            }
-            Body::ReadDeviceConfigurationIdentityExcMPxN(_) => {
-                "ReadDeviceConfigurationIdentityExcMPxN"
-            }
-            Body::ReadDeviceConfigurationInstantaneousPowerThresholds(_) => {
-                "ReadDeviceConfigurationInstantaneousPowerThresholds"
-            }
-            Body::ReadDeviceConfigurationMPxN(_) => "ReadDeviceConfigurationMPxN",
-            Body::ReadDeviceConfigurationGas(_) => "ReadDeviceConfigurationGas",
-            Body::ReadDeviceConfigurationPaymentMode(_) => "ReadDeviceConfigurationPaymentMode",
-            Body::ReadDeviceConfigurationEventAndAlertBehaviours(_) => {
-                "ReadDeviceConfigurationEventAndAlertBehaviours"
-            }
-            Body::UpdateDeviceConfigurationLoadLimitingGeneralSettings(_) => {
-                "UpdateDeviceConfigurationLoadLimitingGeneralSettings"
-            }
-            Body::UpdateDeviceConfigurationLoadLimitingCounterReset(_) => {
-                "UpdateDeviceConfigurationLoadLimitingCounterReset"
-            }
-            Body::UpdateDeviceConfigurationVoltage(_) => "UpdateDeviceConfigurationVoltage",
-            Body::UpdateDeviceConfigurationGasConversion(_) => {
-                "UpdateDeviceConfigurationGasConversion"
-            }
-            Body::UpdateDeviceConfigurationGasFlow(_) => "UpdateDeviceConfigurationGasFlow",
-            Body::UpdateDeviceConfigurationBillingCalendar(_) => {
-                "UpdateDeviceConfigurationBillingCalendar"
-            }
-            Body::SynchroniseClock(_) => "SynchroniseClock",
-            Body::UpdateDeviceConfigurationInstantaneousPowerThreshold(_) => {
-                "UpdateDeviceConfigurationInstantaneousPowerThreshold"
-            }
-            Body::ReadEventOrSecurityLog(_) => "ReadEventOrSecurityLog",
-            Body::UpdateDeviceConfigurationALCDescriptions(_) => {
-                "UpdateDeviceConfigurationALCDescriptions"
-            }
-            Body::UpdateDeviceConfigurationALCScheduler(_) => {
-                "UpdateDeviceConfigurationALCScheduler"
-            }
-            Body::UpdateDeviceConfigurationAuxiliaryControllerScheduler(_) => {
-                "UpdateDeviceConfigurationAuxiliaryControllerScheduler"
-            }
-            Body::UpdateSecurityCredentialsKRP(_) => "UpdateSecurityCredentialsKRP",
-            Body::UpdateSecurityCredentialsDevice(_) => "UpdateSecurityCredentialsDevice",
-            Body::IssueSecurityCredentials(_) => "IssueSecurityCredentials",
-            Body::SetMaximumDemandConfigurableTimePeriod(_) => {
-                "SetMaximumDemandConfigurableTimePeriod"
-            }
-            Body::ResetMaximumDemandRegisters(_) => "ResetMaximumDemandRegisters",
-            Body::SetDeviceConfigurationImportMPxN(_) => "SetDeviceConfigurationImportMPxN",
-            Body::SetDeviceConfigurationExportMPAN(_) => "SetDeviceConfigurationExportMPAN",
-            Body::RequestHandoverOfDCCControlledDevice(_) => "RequestHandoverOfDCCControlledDevice",
-            Body::ConfigureAlertBehaviour(_) => "ConfigureAlertBehaviour",
-            Body::UpdateSecurityCredentialsCoS(_) => "UpdateSecurityCredentialsCoS",
-            Body::RetrieveDeviceSecurityCredentialsKRP(_) => "RetrieveDeviceSecurityCredentialsKRP",
-            Body::RetrieveDeviceSecurityCredentialsDevice(_) => {
-                "RetrieveDeviceSecurityCredentialsDevice"
-            }
-            Body::SetElectricitySupplyTamperState(_) => "SetElectricitySupplyTamperState",
-            Body::UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix(_) => {
-                "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix"
-            }
-            Body::UpdateDeviceConfigurationRMSVoltageCounterReset(_) => {
-                "UpdateDeviceConfigurationRMSVoltageCounterReset"
-            }
-            Body::SetCHFSubGHzConfiguration(_) => "SetCHFSubGHzConfiguration",
-            Body::RequestCHFSubGHzChannelScan(_) => "RequestCHFSubGHzChannelScan",
-            Body::ReadCHFSubGHzConfiguration(_) => "ReadCHFSubGHzConfiguration",
-            Body::ReadCHFSubGHzChannel(_) => "ReadCHFSubGHzChannel",
-            Body::ReadCHFSubGHzChannelLog(_) => "ReadCHFSubGHzChannelLog",
-            Body::EnableSupply(_) => "EnableSupply",
-            Body::DisableSupply(_) => "DisableSupply",
-            Body::ArmSupply(_) => "ArmSupply",
-            Body::ReadSupplyStatus(_) => "ReadSupplyStatus",
-            Body::ActivateAuxiliaryLoad(_) => "ActivateAuxiliaryLoad",
-            Body::DeactivateAuxiliaryLoad(_) => "DeactivateAuxiliaryLoad",
-            Body::ReadALCSData(_) => "ReadALCSData",
-            Body::ResetAuxiliaryLoad(_) => "ResetAuxiliaryLoad",
-            Body::AddAuxiliaryLoadToBoostButton(_) => "AddAuxiliaryLoadToBoostButton",
-            Body::RemoveAuxiliaryLoadFromBoostButton(_) => "RemoveAuxiliaryLoadFromBoostButton",
-            Body::ReadBoostButtonDetails(_) => "ReadBoostButtonDetails",
-            Body::SetRandomisedOffsetLimit(_) => "SetRandomisedOffsetLimit",
-            Body::SetAuxiliaryControllerState(_) => "SetAuxiliaryControllerState",
-            Body::ReadAuxiliaryControllerConfigurationData(_) => {
-                "ReadAuxiliaryControllerConfigurationData"
-            }
-            Body::ReadAuxiliaryControllerOperationalData(_) => {
-                "ReadAuxiliaryControllerOperationalData"
-            }
-            Body::LimitAPCLevel(_) => "LimitAPCLevel",
-            Body::CommissionDeviceSynchroniseClock(_) => "CommissionDeviceSynchroniseClock",
-            Body::ReadInventory(_) => "ReadInventory",
-            Body::DecommissionDevice(_) => "DecommissionDevice",
-            Body::UpdateInventory(_) => "UpdateInventory",
-            Body::ServiceOptOut(_) => "ServiceOptOut",
-            Body::ServiceOptIn(_) => "ServiceOptIn",
-            Body::JoinServiceCritical(_) => "JoinServiceCritical",
-            Body::JoinServiceNonCritical(_) => "JoinServiceNonCritical",
-            Body::UnjoinServiceCritical(_) => "UnjoinServiceCritical",
-            Body::UnjoinServiceNonCritical(_) => "UnjoinServiceNonCritical",
-            Body::ReadDeviceLog(_) => "ReadDeviceLog",
-            Body::UpdateHANDeviceLog(_) => "UpdateHANDeviceLog",
-            Body::RestoreHANDeviceLog(_) => "RestoreHANDeviceLog",
-            Body::RestoreGPFDeviceLog(_) => "RestoreGPFDeviceLog",
-            Body::ReturnLocalCommandResponse(_) => "ReturnLocalCommandResponse",
-            Body::CHFInstallSuccessSMWAN(_) => "CHFInstallSuccessSMWAN",
-            Body::CHFInstallSuccessNoSMWAN(_) => "CHFInstallSuccessNoSMWAN",
-            Body::CHFFaultReturn(_) => "CHFFaultReturn",
-            Body::CHFNoFaultReturn(_) => "CHFNoFaultReturn",
-            Body::RequestCustomerIdentificationNumber(_) => "RequestCustomerIdentificationNumber",
-            Body::UpdateFirmware(_) => "UpdateFirmware",
-            Body::ReadFirmwareVersion(_) => "ReadFirmwareVersion",
-            Body::ActivateFirmware(_) => "ActivateFirmware",
-            Body::UpdatePPMIDFirmware(_) => "UpdatePPMIDFirmware",
-            Body::RequestWANMatrix(_) => "RequestWANMatrix",
-            Body::DevicePrenotification(_) => "DevicePrenotification",
-            Body::RecordNetworkDataGAS(_) => "RecordNetworkDataGAS",
-            Body::SignedPreCommand(_) => "SignedPreCommand",
-            Body::Other { element, .. } => element,
-        }
-    }
-
-    /// The `ExecutionDateTime` of a future-datable body, if present.
-    pub fn execution_date_time(&self) -> Option<&xsd::DateTime> {
-        match self {
-            Body::UpdateImportTariffPrimaryElement(b) => b.execution_date_time.as_ref(),
-            Body::UpdateImportTariffSecondaryElement(b) => b.execution_date_time.as_ref(),
-            Body::UpdatePricePrimaryElement(b) => b.execution_date_time.as_ref(),
-            Body::UpdatePriceSecondaryElement(b) => b.execution_date_time.as_ref(),
-            Body::UpdatePaymentMode(b) => b.execution_date_time.as_ref(),
-            Body::UpdatePrepayConfiguration(b) => b.execution_date_time.as_ref(),
-            Body::DisplayMessage(b) => b.execution_date_time.as_ref(),
-            Body::RestrictAccessForChangeOfTenancy(b) => b.execution_date_time.as_ref(),
-            Body::UpdateSupplierName(b) => b.execution_date_time.as_ref(),
-            Body::ReadInstantaneousImportRegisters(b) => b.execution_date_time.as_ref(),
-            Body::ReadInstantaneousImportTOUMatrices(b) => b.execution_date_time.as_ref(),
-            Body::ReadInstantaneousImportTOUWithBlocksMatrices(b) => b.execution_date_time.as_ref(),
-            Body::ReadInstantaneousImportBlockCounters(b) => b.execution_date_time.as_ref(),
-            Body::ReadInstantaneousExportRegisters(b) => b.execution_date_time.as_ref(),
-            Body::ReadInstantaneousPrepayValues(b) => b.execution_date_time.as_ref(),
-            Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b) => b.execution_date_time.as_ref(),
-            Body::RetrieveBillingCalendarTriggeredBillingDataLog(b) => {
-                b.execution_date_time.as_ref()
-            }
-            Body::RetrieveBillingDataLogDebtPayments(b) => b.execution_date_time.as_ref(),
-            Body::RetrieveBillingDataLogPrepaymentCredits(b) => b.execution_date_time.as_ref(),
-            Body::RetrieveImportDailyReadLog(b) => b.execution_date_time.as_ref(),
-            Body::RetrieveExportDailyReadLog(b) => b.execution_date_time.as_ref(),
-            Body::ReadActiveImportProfileData(b) => b.execution_date_time.as_ref(),
-            Body::ReadReactiveImportProfileData(b) => b.execution_date_time.as_ref(),
-            Body::ReadExportProfileData(b) => b.execution_date_time.as_ref(),
-            Body::ReadNetworkData(b) => b.execution_date_time.as_ref(),
-            Body::ReadMaximumDemandImportRegisters(b) => b.execution_date_time.as_ref(),
-            Body::ReadMaximumDemandExportRegisters(b) => b.execution_date_time.as_ref(),
-            Body::ReadPrepaymentConfiguration(b) => b.execution_date_time.as_ref(),
-            Body::ReadPrepaymentDailyReadLog(b) => b.execution_date_time.as_ref(),
-            Body::ReadLoadLimitData(b) => b.execution_date_time.as_ref(),
-            Body::RetrieveDailyConsumptionLog(b) => b.execution_date_time.as_ref(),
-            Body::ReadMeterBalance(b) => b.execution_date_time.as_ref(),
-            Body::UpdateDeviceConfigurationLoadLimitingGeneralSettings(b) => {
-                b.execution_date_time.as_ref()
-            }
-            Body::UpdateDeviceConfigurationLoadLimitingCounterReset(b) => {
-                b.execution_date_time.as_ref()
-            }
-            Body::UpdateDeviceConfigurationVoltage(b) => b.execution_date_time.as_ref(),
-            Body::UpdateDeviceConfigurationInstantaneousPowerThreshold(b) => {
-                b.execution_date_time.as_ref()
-            }
-            Body::UpdateDeviceConfigurationALCScheduler(b) => b.execution_date_time.as_ref(),
-            Body::UpdateDeviceConfigurationAuxiliaryControllerScheduler(b) => {
-                b.execution_date_time.as_ref()
-            }
-            Body::UpdateSecurityCredentialsKRP(b) => b.execution_date_time.as_ref(),
-            Body::SetMaximumDemandConfigurableTimePeriod(b) => b.execution_date_time.as_ref(),
-            Body::ResetMaximumDemandRegisters(b) => b.execution_date_time.as_ref(),
-            Body::SetDeviceConfigurationImportMPxN(b) => b.execution_date_time.as_ref(),
-            Body::SetDeviceConfigurationExportMPAN(b) => b.execution_date_time.as_ref(),
-            Body::RequestHandoverOfDCCControlledDevice(b) => b.execution_date_time.as_ref(),
-            Body::UpdateSecurityCredentialsCoS(b) => b.execution_date_time.as_ref(),
-            Body::UpdateDeviceConfigurationRMSVoltageCounterReset(b) => {
-                b.execution_date_time.as_ref()
-            }
-            Body::ReadALCSData(b) => b.execution_date_time.as_ref(),
-            Body::AddAuxiliaryLoadToBoostButton(b) => b.execution_date_time.as_ref(),
-            Body::RemoveAuxiliaryLoadFromBoostButton(b) => b.execution_date_time.as_ref(),
-            Body::ReadBoostButtonDetails(b) => b.execution_date_time.as_ref(),
-            Body::ReadAuxiliaryControllerConfigurationData(b) => b.execution_date_time.as_ref(),
-            Body::ReadAuxiliaryControllerOperationalData(b) => b.execution_date_time.as_ref(),
-            Body::ServiceOptOut(b) => Some(&b.execution_date_time),
-            Body::ReadDeviceLog(b) => b.execution_date_time.as_ref(),
-            Body::UpdateHANDeviceLog(b) => b.execution_date_time.as_ref(),
-            Body::ReadFirmwareVersion(b) => b.execution_date_time.as_ref(),
-            Body::ActivateFirmware(b) => b.execution_date_time.as_ref(),
-            Body::SignedPreCommand(b) => b.execution_date_time.as_ref(),
-            _ => None,
-        }
-    }
-
     /// Wraps a raw service element as [`Body::Other`]; `Err` gives the element back when
     /// it is not a DUIS element named in the schema's request choice.
     #[allow(clippy::result_large_err)]
@@ -754,896 +405,4 @@ impl Body {
         c.finish()?;
         Ok(body)
     }
-
-    /// Reads the next element of `c` as a body element.
-    ///
-    /// # Errors
-    ///
-    /// [`rd::ReadErrorKind::UnknownBodyElement`] for an element outside the schema's
-    /// choice, or whatever reading its content reports.
-    pub fn read_element(c: &mut rd::Cursor<'_>) -> Result<Body, rd::ReadError> {
-        match c.peek() {
-            Some("UpdateImportTariffPrimaryElement") => {
-                Ok(Body::UpdateImportTariffPrimaryElement(Box::new(c.one(
-                    "UpdateImportTariffPrimaryElement",
-                    TariffPrimaryElement::from_xml,
-                )?)))
-            }
-            Some("UpdateImportTariffSecondaryElement") => {
-                Ok(Body::UpdateImportTariffSecondaryElement(Box::new(c.one(
-                    "UpdateImportTariffSecondaryElement",
-                    TariffSecondaryElement::from_xml,
-                )?)))
-            }
-            Some("UpdatePricePrimaryElement") => {
-                Ok(Body::UpdatePricePrimaryElement(Box::new(c.one(
-                    "UpdatePricePrimaryElement",
-                    UpdatePricePrimaryElement::from_xml,
-                )?)))
-            }
-            Some("UpdatePriceSecondaryElement") => {
-                Ok(Body::UpdatePriceSecondaryElement(Box::new(c.one(
-                    "UpdatePriceSecondaryElement",
-                    UpdatePriceSecondaryElement::from_xml,
-                )?)))
-            }
-            Some("UpdateMeterBalance") => Ok(Body::UpdateMeterBalance(Box::new(
-                c.one("UpdateMeterBalance", UpdateMeterBalance::from_xml)?,
-            ))),
-            Some("UpdatePaymentMode") => Ok(Body::UpdatePaymentMode(Box::new(
-                c.one("UpdatePaymentMode", UpdatePaymentMode::from_xml)?,
-            ))),
-            Some("ResetTariffBlockCounterMatrix") => {
-                Ok(Body::ResetTariffBlockCounterMatrix(Box::new(c.one(
-                    "ResetTariffBlockCounterMatrix",
-                    ResetTariffBlockCounterMatrix::from_xml,
-                )?)))
-            }
-            Some("UpdatePrepayConfiguration") => {
-                Ok(Body::UpdatePrepayConfiguration(Box::new(c.one(
-                    "UpdatePrepayConfiguration",
-                    UpdatePrepayConfiguration::from_xml,
-                )?)))
-            }
-            Some("TopUpDevice") => Ok(Body::TopUpDevice(Box::new(
-                c.one("TopUpDevice", TopUpDevice::from_xml)?,
-            ))),
-            Some("UpdateDebt") => Ok(Body::UpdateDebt(Box::new(
-                c.one("UpdateDebt", UpdateDebt::from_xml)?,
-            ))),
-            Some("ActivateEmergencyCredit") => Ok(Body::ActivateEmergencyCredit(Box::new(
-                c.one("ActivateEmergencyCredit", ActivateEmergencyCredit::from_xml)?,
-            ))),
-            Some("DisplayMessage") => Ok(Body::DisplayMessage(Box::new(
-                c.one("DisplayMessage", DisplayMessage::from_xml)?,
-            ))),
-            Some("RestrictAccessForChangeOfTenancy") => {
-                Ok(Body::RestrictAccessForChangeOfTenancy(Box::new(c.one(
-                    "RestrictAccessForChangeOfTenancy",
-                    RestrictAccessForChangeOfTenancy::from_xml,
-                )?)))
-            }
-            Some("ClearEventLog") => Ok(Body::ClearEventLog(Box::new(
-                c.one("ClearEventLog", ClearEventLog::from_xml)?,
-            ))),
-            Some("UpdateSupplierName") => Ok(Body::UpdateSupplierName(Box::new(
-                c.one("UpdateSupplierName", UpdateSupplierName::from_xml)?,
-            ))),
-            Some("DisablePrivacyPIN") => Ok(Body::DisablePrivacyPIN(Box::new(
-                c.one("DisablePrivacyPIN", DisablePrivacyPIN::from_xml)?,
-            ))),
-            Some("ReadInstantaneousImportRegisters") => {
-                Ok(Body::ReadInstantaneousImportRegisters(Box::new(c.one(
-                    "ReadInstantaneousImportRegisters",
-                    ReadInstantaneousImportRegisters::from_xml,
-                )?)))
-            }
-            Some("ReadInstantaneousImportTOUMatrices") => {
-                Ok(Body::ReadInstantaneousImportTOUMatrices(Box::new(c.one(
-                    "ReadInstantaneousImportTOUMatrices",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)))
-            }
-            Some("ReadInstantaneousImportTOUWithBlocksMatrices") => Ok(
-                Body::ReadInstantaneousImportTOUWithBlocksMatrices(Box::new(c.one(
-                    "ReadInstantaneousImportTOUWithBlocksMatrices",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)),
-            ),
-            Some("ReadInstantaneousImportBlockCounters") => Ok(
-                Body::ReadInstantaneousImportBlockCounters(Box::new(c.one(
-                    "ReadInstantaneousImportBlockCounters",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)),
-            ),
-            Some("ReadInstantaneousExportRegisters") => {
-                Ok(Body::ReadInstantaneousExportRegisters(Box::new(c.one(
-                    "ReadInstantaneousExportRegisters",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)))
-            }
-            Some("ReadInstantaneousPrepayValues") => {
-                Ok(Body::ReadInstantaneousPrepayValues(Box::new(c.one(
-                    "ReadInstantaneousPrepayValues",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)))
-            }
-            Some("RetrieveCoMOrTariffTriggeredBillingDataLog") => Ok(
-                Body::RetrieveCoMOrTariffTriggeredBillingDataLog(Box::new(c.one(
-                    "RetrieveCoMOrTariffTriggeredBillingDataLog",
-                    ReadLogFutureDatableAndURPCredentials::from_xml,
-                )?)),
-            ),
-            Some("RetrieveBillingCalendarTriggeredBillingDataLog") => Ok(
-                Body::RetrieveBillingCalendarTriggeredBillingDataLog(Box::new(c.one(
-                    "RetrieveBillingCalendarTriggeredBillingDataLog",
-                    ReadLogFutureDatableAndURPCredentials::from_xml,
-                )?)),
-            ),
-            Some("RetrieveBillingDataLogDebtPayments") => {
-                Ok(Body::RetrieveBillingDataLogDebtPayments(Box::new(c.one(
-                    "RetrieveBillingDataLogDebtPayments",
-                    ReadLogFutureDatable::from_xml,
-                )?)))
-            }
-            Some("RetrieveBillingDataLogPrepaymentCredits") => Ok(
-                Body::RetrieveBillingDataLogPrepaymentCredits(Box::new(c.one(
-                    "RetrieveBillingDataLogPrepaymentCredits",
-                    ReadLogFutureDatable::from_xml,
-                )?)),
-            ),
-            Some("RetrieveImportDailyReadLog") => {
-                Ok(Body::RetrieveImportDailyReadLog(Box::new(c.one(
-                    "RetrieveImportDailyReadLog",
-                    ReadLogFutureDatableAndURPCredentials::from_xml,
-                )?)))
-            }
-            Some("RetrieveExportDailyReadLog") => Ok(Body::RetrieveExportDailyReadLog(Box::new(
-                c.one("RetrieveExportDailyReadLog", ReadLogFutureDatable::from_xml)?,
-            ))),
-            Some("ReadActiveImportProfileData") => {
-                Ok(Body::ReadActiveImportProfileData(Box::new(c.one(
-                    "ReadActiveImportProfileData",
-                    ReadLogFutureDatableAndURPCredentials::from_xml,
-                )?)))
-            }
-            Some("ReadReactiveImportProfileData") => {
-                Ok(Body::ReadReactiveImportProfileData(Box::new(c.one(
-                    "ReadReactiveImportProfileData",
-                    ReadLogFutureDatable::from_xml,
-                )?)))
-            }
-            Some("ReadExportProfileData") => Ok(Body::ReadExportProfileData(Box::new(
-                c.one("ReadExportProfileData", ReadLogFutureDatable::from_xml)?,
-            ))),
-            Some("ReadNetworkData") => Ok(Body::ReadNetworkData(Box::new(c.one(
-                "ReadNetworkData",
-                ReadLogFutureDatableAndURPCredentials::from_xml,
-            )?))),
-            Some("ReadTariffPrimaryElement") => Ok(Body::ReadTariffPrimaryElement(Box::new(
-                c.one("ReadTariffPrimaryElement", ReadDataOnDemand::from_xml)?,
-            ))),
-            Some("ReadTariffSecondaryElement") => Ok(Body::ReadTariffSecondaryElement(Box::new(
-                c.one("ReadTariffSecondaryElement", ReadDataOnDemand::from_xml)?,
-            ))),
-            Some("ReadMaximumDemandImportRegisters") => {
-                Ok(Body::ReadMaximumDemandImportRegisters(Box::new(c.one(
-                    "ReadMaximumDemandImportRegisters",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)))
-            }
-            Some("ReadMaximumDemandExportRegisters") => {
-                Ok(Body::ReadMaximumDemandExportRegisters(Box::new(c.one(
-                    "ReadMaximumDemandExportRegisters",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)))
-            }
-            Some("ReadPrepaymentConfiguration") => {
-                Ok(Body::ReadPrepaymentConfiguration(Box::new(c.one(
-                    "ReadPrepaymentConfiguration",
-                    ReadDataOnDemandOrFutureDated::from_xml,
-                )?)))
-            }
-            Some("ReadPrepaymentDailyReadLog") => {
-                Ok(Body::ReadPrepaymentDailyReadLog(Box::new(c.one(
-                    "ReadPrepaymentDailyReadLog",
-                    ReadLogFutureDatableAndURPCredentials::from_xml,
-                )?)))
-            }
-            Some("ReadLoadLimitData") => Ok(Body::ReadLoadLimitData(Box::new(
-                c.one("ReadLoadLimitData", ReadDataOnDemandOrFutureDated::from_xml)?,
-            ))),
-            Some("ReadActivePowerImport") => Ok(Body::ReadActivePowerImport(Box::new(
-                c.one("ReadActivePowerImport", ReadDataOnDemand::from_xml)?,
-            ))),
-            Some("RetrieveDailyConsumptionLog") => {
-                Ok(Body::RetrieveDailyConsumptionLog(Box::new(c.one(
-                    "RetrieveDailyConsumptionLog",
-                    ReadLogFutureDatableAndURPCredentials::from_xml,
-                )?)))
-            }
-            Some("ReadMeterBalance") => Ok(Body::ReadMeterBalance(Box::new(
-                c.one("ReadMeterBalance", ReadDataOnDemandOrFutureDated::from_xml)?,
-            ))),
-            Some("CreateSchedule") => Ok(Body::CreateSchedule(Box::new(
-                c.one("CreateSchedule", DSPSchedule::from_xml)?,
-            ))),
-            Some("ReadSchedule") => Ok(Body::ReadSchedule(Box::new(
-                c.one("ReadSchedule", ReadSchedule::from_xml)?,
-            ))),
-            Some("DeleteSchedule") => Ok(Body::DeleteSchedule(Box::new(
-                c.one("DeleteSchedule", DeleteSchedule::from_xml)?,
-            ))),
-            Some("ReadDeviceConfigurationVoltage") => Ok(Body::ReadDeviceConfigurationVoltage(
-                Box::new(c.one("ReadDeviceConfigurationVoltage", ReadDataOnDemand::from_xml)?),
-            )),
-            Some("ReadDeviceConfigurationRandomisation") => Ok(
-                Body::ReadDeviceConfigurationRandomisation(Box::new(c.one(
-                    "ReadDeviceConfigurationRandomisation",
-                    ReadDataOnDemand::from_xml,
-                )?)),
-            ),
-            Some("ReadDeviceConfigurationBillingCalendar") => Ok(
-                Body::ReadDeviceConfigurationBillingCalendar(Box::new(c.one(
-                    "ReadDeviceConfigurationBillingCalendar",
-                    ReadDataOnDemand::from_xml,
-                )?)),
-            ),
-            Some("ReadDeviceConfigurationIdentityExcMPxN") => Ok(
-                Body::ReadDeviceConfigurationIdentityExcMPxN(Box::new(c.one(
-                    "ReadDeviceConfigurationIdentityExcMPxN",
-                    ReadDataOnDemand::from_xml,
-                )?)),
-            ),
-            Some("ReadDeviceConfigurationInstantaneousPowerThresholds") => Ok(
-                Body::ReadDeviceConfigurationInstantaneousPowerThresholds(Box::new(c.one(
-                    "ReadDeviceConfigurationInstantaneousPowerThresholds",
-                    ReadDataOnDemand::from_xml,
-                )?)),
-            ),
-            Some("ReadDeviceConfigurationMPxN") => Ok(Body::ReadDeviceConfigurationMPxN(Box::new(
-                c.one("ReadDeviceConfigurationMPxN", ReadDataOnDemand::from_xml)?,
-            ))),
-            Some("ReadDeviceConfigurationGas") => Ok(Body::ReadDeviceConfigurationGas(Box::new(
-                c.one("ReadDeviceConfigurationGas", ReadDataOnDemand::from_xml)?,
-            ))),
-            Some("ReadDeviceConfigurationPaymentMode") => {
-                Ok(Body::ReadDeviceConfigurationPaymentMode(Box::new(c.one(
-                    "ReadDeviceConfigurationPaymentMode",
-                    ReadDataOnDemand::from_xml,
-                )?)))
-            }
-            Some("ReadDeviceConfigurationEventAndAlertBehaviours") => Ok(
-                Body::ReadDeviceConfigurationEventAndAlertBehaviours(Box::new(c.one(
-                    "ReadDeviceConfigurationEventAndAlertBehaviours",
-                    ReadDataOnDemand::from_xml,
-                )?)),
-            ),
-            Some("UpdateDeviceConfigurationLoadLimitingGeneralSettings") => Ok(
-                Body::UpdateDeviceConfigurationLoadLimitingGeneralSettings(Box::new(c.one(
-                    "UpdateDeviceConfigurationLoadLimitingGeneralSettings",
-                    UpdateDeviceConfigurationLoadLimitingGeneralSettings::from_xml,
-                )?)),
-            ),
-            Some("UpdateDeviceConfigurationLoadLimitingCounterReset") => Ok(
-                Body::UpdateDeviceConfigurationLoadLimitingCounterReset(Box::new(c.one(
-                    "UpdateDeviceConfigurationLoadLimitingCounterReset",
-                    UpdateDeviceConfigurationLoadLimitingCounterReset::from_xml,
-                )?)),
-            ),
-            Some("UpdateDeviceConfigurationVoltage") => {
-                Ok(Body::UpdateDeviceConfigurationVoltage(Box::new(c.one(
-                    "UpdateDeviceConfigurationVoltage",
-                    UpdateDeviceConfigurationVoltage::from_xml,
-                )?)))
-            }
-            Some("UpdateDeviceConfigurationGasConversion") => Ok(
-                Body::UpdateDeviceConfigurationGasConversion(Box::new(c.one(
-                    "UpdateDeviceConfigurationGasConversion",
-                    UpdateDeviceConfigurationGasConversion::from_xml,
-                )?)),
-            ),
-            Some("UpdateDeviceConfigurationGasFlow") => {
-                Ok(Body::UpdateDeviceConfigurationGasFlow(Box::new(c.one(
-                    "UpdateDeviceConfigurationGasFlow",
-                    UpdateDeviceConfigurationGasFlow::from_xml,
-                )?)))
-            }
-            Some("UpdateDeviceConfigurationBillingCalendar") => Ok(
-                Body::UpdateDeviceConfigurationBillingCalendar(Box::new(c.one(
-                    "UpdateDeviceConfigurationBillingCalendar",
-                    BillingCalendar::from_xml,
-                )?)),
-            ),
-            Some("SynchroniseClock") => Ok(Body::SynchroniseClock(Box::new(
-                c.one("SynchroniseClock", SynchroniseClock::from_xml)?,
-            ))),
-            Some("UpdateDeviceConfigurationInstantaneousPowerThreshold") => Ok(
-                Body::UpdateDeviceConfigurationInstantaneousPowerThreshold(Box::new(c.one(
-                    "UpdateDeviceConfigurationInstantaneousPowerThreshold",
-                    UpdateDeviceConfigurationInstantaneousPowerThreshold::from_xml,
-                )?)),
-            ),
-            Some("ReadEventOrSecurityLog") => Ok(Body::ReadEventOrSecurityLog(Box::new(
-                c.one("ReadEventOrSecurityLog", ReadEventOrSecurityLog::from_xml)?,
-            ))),
-            Some("UpdateDeviceConfigurationALCDescriptions") => Ok(
-                Body::UpdateDeviceConfigurationALCDescriptions(Box::new(c.one(
-                    "UpdateDeviceConfigurationALCDescriptions",
-                    UpdateDeviceConfigurationALCDescriptions::from_xml,
-                )?)),
-            ),
-            Some("UpdateDeviceConfigurationALCScheduler") => Ok(
-                Body::UpdateDeviceConfigurationALCScheduler(Box::new(c.one(
-                    "UpdateDeviceConfigurationALCScheduler",
-                    UpdateDeviceConfigurationALCScheduler::from_xml,
-                )?)),
-            ),
-            Some("UpdateDeviceConfigurationAuxiliaryControllerScheduler") => Ok(
-                Body::UpdateDeviceConfigurationAuxiliaryControllerScheduler(Box::new(c.one(
-                    "UpdateDeviceConfigurationAuxiliaryControllerScheduler",
-                    UpdateDeviceConfigurationAuxiliaryControllerScheduler::from_xml,
-                )?)),
-            ),
-            Some("UpdateSecurityCredentialsKRP") => {
-                Ok(Body::UpdateSecurityCredentialsKRP(Box::new(c.one(
-                    "UpdateSecurityCredentialsKRP",
-                    UpdateSecurityCredentialsKRP::from_xml,
-                )?)))
-            }
-            Some("UpdateSecurityCredentialsDevice") => {
-                Ok(Body::UpdateSecurityCredentialsDevice(Box::new(c.one(
-                    "UpdateSecurityCredentialsDevice",
-                    UpdateSecurityCredentialsDevice::from_xml,
-                )?)))
-            }
-            Some("IssueSecurityCredentials") => {
-                Ok(Body::IssueSecurityCredentials(Box::new(c.one(
-                    "IssueSecurityCredentials",
-                    IssueSecurityCredentials::from_xml,
-                )?)))
-            }
-            Some("SetMaximumDemandConfigurableTimePeriod") => Ok(
-                Body::SetMaximumDemandConfigurableTimePeriod(Box::new(c.one(
-                    "SetMaximumDemandConfigurableTimePeriod",
-                    SetMaximumDemandConfigurableTimePeriod::from_xml,
-                )?)),
-            ),
-            Some("ResetMaximumDemandRegisters") => {
-                Ok(Body::ResetMaximumDemandRegisters(Box::new(c.one(
-                    "ResetMaximumDemandRegisters",
-                    ResetMaximumDemandRegisters::from_xml,
-                )?)))
-            }
-            Some("SetDeviceConfigurationImportMPxN") => {
-                Ok(Body::SetDeviceConfigurationImportMPxN(Box::new(c.one(
-                    "SetDeviceConfigurationImportMPxN",
-                    SetDeviceConfigurationImportMPxN::from_xml,
-                )?)))
-            }
-            Some("SetDeviceConfigurationExportMPAN") => {
-                Ok(Body::SetDeviceConfigurationExportMPAN(Box::new(c.one(
-                    "SetDeviceConfigurationExportMPAN",
-                    SetDeviceConfiguratinExportMPAN::from_xml,
-                )?)))
-            }
-            Some("RequestHandoverOfDCCControlledDevice") => Ok(
-                Body::RequestHandoverOfDCCControlledDevice(Box::new(c.one(
-                    "RequestHandoverOfDCCControlledDevice",
-                    RequestHandoverOfDCCControlledDevice::from_xml,
-                )?)),
-            ),
-            Some("ConfigureAlertBehaviour") => Ok(Body::ConfigureAlertBehaviour(Box::new(
-                c.one("ConfigureAlertBehaviour", ConfigureAlertBehaviour::from_xml)?,
-            ))),
-            Some("UpdateSecurityCredentialsCoS") => {
-                Ok(Body::UpdateSecurityCredentialsCoS(Box::new(c.one(
-                    "UpdateSecurityCredentialsCoS",
-                    UpdateSecurityCredentialsCoS::from_xml,
-                )?)))
-            }
-            Some("RetrieveDeviceSecurityCredentialsKRP") => Ok(
-                Body::RetrieveDeviceSecurityCredentialsKRP(Box::new(c.one(
-                    "RetrieveDeviceSecurityCredentialsKRP",
-                    RetrieveDeviceSecurityCredentialsKRP::from_xml,
-                )?)),
-            ),
-            Some("RetrieveDeviceSecurityCredentialsDevice") => Ok(
-                Body::RetrieveDeviceSecurityCredentialsDevice(Box::new(c.one(
-                    "RetrieveDeviceSecurityCredentialsDevice",
-                    RetrieveDeviceSecurityCredentialsDevice::from_xml,
-                )?)),
-            ),
-            Some("SetElectricitySupplyTamperState") => {
-                Ok(Body::SetElectricitySupplyTamperState(Box::new(c.one(
-                    "SetElectricitySupplyTamperState",
-                    SetElectricitySupplyTamperState::from_xml,
-                )?)))
-            }
-            Some("UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix") => Ok(
-                Body::UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix(Box::new(
-                    c.one(
-                        "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix",
-                        UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix::from_xml,
-                    )?,
-                )),
-            ),
-            Some("UpdateDeviceConfigurationRMSVoltageCounterReset") => Ok(
-                Body::UpdateDeviceConfigurationRMSVoltageCounterReset(Box::new(c.one(
-                    "UpdateDeviceConfigurationRMSVoltageCounterReset",
-                    UpdateDeviceConfigurationRMSVoltageCR::from_xml,
-                )?)),
-            ),
-            Some("SetCHFSubGHzConfiguration") => Ok(Body::SetCHFSubGHzConfiguration(Box::new(
-                c.one("SetCHFSubGHzConfiguration", SubGHzConfiguration::from_xml)?,
-            ))),
-            Some("RequestCHFSubGHzChannelScan") => {
-                Ok(Body::RequestCHFSubGHzChannelScan(Box::new(c.one(
-                    "RequestCHFSubGHzChannelScan",
-                    RequestCHFSubGHzChannelScan::from_xml,
-                )?)))
-            }
-            Some("ReadCHFSubGHzConfiguration") => {
-                Ok(Body::ReadCHFSubGHzConfiguration(Box::new(c.one(
-                    "ReadCHFSubGHzConfiguration",
-                    ReadCHFSubGHzConfiguration::from_xml,
-                )?)))
-            }
-            Some("ReadCHFSubGHzChannel") => Ok(Body::ReadCHFSubGHzChannel(Box::new(
-                c.one("ReadCHFSubGHzChannel", ReadCHFSubGHzChannel::from_xml)?,
-            ))),
-            Some("ReadCHFSubGHzChannelLog") => Ok(Body::ReadCHFSubGHzChannelLog(Box::new(
-                c.one("ReadCHFSubGHzChannelLog", ReadCHFSubGHzChannelLog::from_xml)?,
-            ))),
-            Some("EnableSupply") => Ok(Body::EnableSupply(Box::new(
-                c.one("EnableSupply", EnableSupply::from_xml)?,
-            ))),
-            Some("DisableSupply") => Ok(Body::DisableSupply(Box::new(
-                c.one("DisableSupply", DisableSupply::from_xml)?,
-            ))),
-            Some("ArmSupply") => Ok(Body::ArmSupply(Box::new(
-                c.one("ArmSupply", ArmSupply::from_xml)?,
-            ))),
-            Some("ReadSupplyStatus") => Ok(Body::ReadSupplyStatus(Box::new(
-                c.one("ReadSupplyStatus", ReadDataOnDemand::from_xml)?,
-            ))),
-            Some("ActivateAuxiliaryLoad") => Ok(Body::ActivateAuxiliaryLoad(Box::new(
-                c.one("ActivateAuxiliaryLoad", ActivateAuxiliaryLoad::from_xml)?,
-            ))),
-            Some("DeactivateAuxiliaryLoad") => Ok(Body::DeactivateAuxiliaryLoad(Box::new(
-                c.one("DeactivateAuxiliaryLoad", DeactivateAuxiliaryLoad::from_xml)?,
-            ))),
-            Some("ReadALCSData") => Ok(Body::ReadALCSData(Box::new(
-                c.one("ReadALCSData", ReadALCSData::from_xml)?,
-            ))),
-            Some("ResetAuxiliaryLoad") => Ok(Body::ResetAuxiliaryLoad(Box::new(
-                c.one("ResetAuxiliaryLoad", ResetAuxiliaryLoad::from_xml)?,
-            ))),
-            Some("AddAuxiliaryLoadToBoostButton") => {
-                Ok(Body::AddAuxiliaryLoadToBoostButton(Box::new(c.one(
-                    "AddAuxiliaryLoadToBoostButton",
-                    AddAuxiliaryLoadToBoostButton::from_xml,
-                )?)))
-            }
-            Some("RemoveAuxiliaryLoadFromBoostButton") => {
-                Ok(Body::RemoveAuxiliaryLoadFromBoostButton(Box::new(c.one(
-                    "RemoveAuxiliaryLoadFromBoostButton",
-                    RemoveAuxiliaryLoadFromBoostButton::from_xml,
-                )?)))
-            }
-            Some("ReadBoostButtonDetails") => Ok(Body::ReadBoostButtonDetails(Box::new(
-                c.one("ReadBoostButtonDetails", ReadLogFutureDatable::from_xml)?,
-            ))),
-            Some("SetRandomisedOffsetLimit") => {
-                Ok(Body::SetRandomisedOffsetLimit(Box::new(c.one(
-                    "SetRandomisedOffsetLimit",
-                    SetRandomisedOffsetLimit::from_xml,
-                )?)))
-            }
-            Some("SetAuxiliaryControllerState") => {
-                Ok(Body::SetAuxiliaryControllerState(Box::new(c.one(
-                    "SetAuxiliaryControllerState",
-                    SetAuxiliaryControllerState::from_xml,
-                )?)))
-            }
-            Some("ReadAuxiliaryControllerConfigurationData") => Ok(
-                Body::ReadAuxiliaryControllerConfigurationData(Box::new(c.one(
-                    "ReadAuxiliaryControllerConfigurationData",
-                    ReadAuxiliaryControllerConfigurationData::from_xml,
-                )?)),
-            ),
-            Some("ReadAuxiliaryControllerOperationalData") => Ok(
-                Body::ReadAuxiliaryControllerOperationalData(Box::new(c.one(
-                    "ReadAuxiliaryControllerOperationalData",
-                    ReadAuxiliaryControllerOperationalData::from_xml,
-                )?)),
-            ),
-            Some("LimitAPCLevel") => Ok(Body::LimitAPCLevel(Box::new(
-                c.one("LimitAPCLevel", LimitAPCLevel::from_xml)?,
-            ))),
-            Some("CommissionDeviceSynchroniseClock") => {
-                Ok(Body::CommissionDeviceSynchroniseClock(Box::new(c.one(
-                    "CommissionDeviceSynchroniseClock",
-                    SynchroniseClock::from_xml,
-                )?)))
-            }
-            Some("ReadInventory") => Ok(Body::ReadInventory(Box::new(
-                c.one("ReadInventory", ReadInventory::from_xml)?,
-            ))),
-            Some("DecommissionDevice") => Ok(Body::DecommissionDevice(Box::new(
-                c.one("DecommissionDevice", DecommissionDevice::from_xml)?,
-            ))),
-            Some("UpdateInventory") => Ok(Body::UpdateInventory(Box::new(
-                c.one("UpdateInventory", UpdateInventory::from_xml)?,
-            ))),
-            Some("ServiceOptOut") => Ok(Body::ServiceOptOut(Box::new(
-                c.one("ServiceOptOut", ServiceOptOut::from_xml)?,
-            ))),
-            Some("ServiceOptIn") => Ok(Body::ServiceOptIn(Box::new(
-                c.one("ServiceOptIn", ServiceOptIn::from_xml)?,
-            ))),
-            Some("JoinServiceCritical") => Ok(Body::JoinServiceCritical(Box::new(
-                c.one("JoinServiceCritical", JoinOrUnjoinDevice::from_xml)?,
-            ))),
-            Some("JoinServiceNonCritical") => Ok(Body::JoinServiceNonCritical(Box::new(
-                c.one("JoinServiceNonCritical", JoinOrUnjoinDevice::from_xml)?,
-            ))),
-            Some("UnjoinServiceCritical") => Ok(Body::UnjoinServiceCritical(Box::new(
-                c.one("UnjoinServiceCritical", JoinOrUnjoinDevice::from_xml)?,
-            ))),
-            Some("UnjoinServiceNonCritical") => Ok(Body::UnjoinServiceNonCritical(Box::new(
-                c.one("UnjoinServiceNonCritical", JoinOrUnjoinDevice::from_xml)?,
-            ))),
-            Some("ReadDeviceLog") => Ok(Body::ReadDeviceLog(Box::new(
-                c.one("ReadDeviceLog", ReadDeviceLog::from_xml)?,
-            ))),
-            Some("UpdateHANDeviceLog") => Ok(Body::UpdateHANDeviceLog(Box::new(
-                c.one("UpdateHANDeviceLog", UpdateHANDeviceLog::from_xml)?,
-            ))),
-            Some("RestoreHANDeviceLog") => Ok(Body::RestoreHANDeviceLog(Box::new(
-                c.one("RestoreHANDeviceLog", RestoreHANDeviceLog::from_xml)?,
-            ))),
-            Some("RestoreGPFDeviceLog") => Ok(Body::RestoreGPFDeviceLog(Box::new(
-                c.one("RestoreGPFDeviceLog", RestoreGPFDeviceLog::from_xml)?,
-            ))),
-            Some("ReturnLocalCommandResponse") => {
-                Ok(Body::ReturnLocalCommandResponse(Box::new(c.one(
-                    "ReturnLocalCommandResponse",
-                    ReturnLocalCommandResponse::from_xml,
-                )?)))
-            }
-            Some("CHFInstallSuccessSMWAN") => Ok(Body::CHFInstallSuccessSMWAN(Box::new(
-                c.one("CHFInstallSuccessSMWAN", CHFInstallSuccessSMWAN::from_xml)?,
-            ))),
-            Some("CHFInstallSuccessNoSMWAN") => {
-                Ok(Body::CHFInstallSuccessNoSMWAN(Box::new(c.one(
-                    "CHFInstallSuccessNoSMWAN",
-                    CHFInstallSuccessNoSMWAN::from_xml,
-                )?)))
-            }
-            Some("CHFFaultReturn") => Ok(Body::CHFFaultReturn(Box::new(
-                c.one("CHFFaultReturn", CHFFaultReturn::from_xml)?,
-            ))),
-            Some("CHFNoFaultReturn") => Ok(Body::CHFNoFaultReturn(Box::new(
-                c.one("CHFNoFaultReturn", CHFNoFaultReturn::from_xml)?,
-            ))),
-            Some("RequestCustomerIdentificationNumber") => {
-                Ok(Body::RequestCustomerIdentificationNumber(Box::new(c.one(
-                    "RequestCustomerIdentificationNumber",
-                    RequestCustomerIdentificationNumber::from_xml,
-                )?)))
-            }
-            Some("UpdateFirmware") => Ok(Body::UpdateFirmware(Box::new(
-                c.one("UpdateFirmware", UpdateFirmware::from_xml)?,
-            ))),
-            Some("ReadFirmwareVersion") => Ok(Body::ReadFirmwareVersion(Box::new(
-                c.one("ReadFirmwareVersion", ReadFirmwareVersion::from_xml)?,
-            ))),
-            Some("ActivateFirmware") => Ok(Body::ActivateFirmware(Box::new(
-                c.one("ActivateFirmware", ActivateFirmware::from_xml)?,
-            ))),
-            Some("UpdatePPMIDFirmware") => Ok(Body::UpdatePPMIDFirmware(Box::new(
-                c.one("UpdatePPMIDFirmware", UpdatePPMIDFirmware::from_xml)?,
-            ))),
-            Some("RequestWANMatrix") => Ok(Body::RequestWANMatrix(Box::new(
-                c.one("RequestWANMatrix", RequestWANMatrix::from_xml)?,
-            ))),
-            Some("DevicePrenotification") => Ok(Body::DevicePrenotification(Box::new(
-                c.one("DevicePrenotification", DevicePrenotification::from_xml)?,
-            ))),
-            Some("RecordNetworkDataGAS") => Ok(Body::RecordNetworkDataGAS(Box::new(
-                c.one("RecordNetworkDataGAS", RecordNetworkDataGAS::from_xml)?,
-            ))),
-            Some("SignedPreCommand") => Ok(Body::SignedPreCommand(Box::new(
-                c.one("SignedPreCommand", SignedPreCommand::from_xml)?,
-            ))),
-            Some(other) => Err(c
-                .path()
-                .error(rd::ReadErrorKind::UnknownBodyElement(other.to_owned()))),
-            None => Err(c.path().error(rd::ReadErrorKind::Missing {
-                expected: "a service element".to_owned(),
-                found: None,
-            })),
-        }
-    }
-
-    /// Writes the body element.
-    pub fn write_element(&self, w: &mut wr::XmlWriter) {
-        match self {
-            Body::UpdateImportTariffPrimaryElement(b) => {
-                w.child("UpdateImportTariffPrimaryElement", b.as_ref())
-            }
-            Body::UpdateImportTariffSecondaryElement(b) => {
-                w.child("UpdateImportTariffSecondaryElement", b.as_ref())
-            }
-            Body::UpdatePricePrimaryElement(b) => w.child("UpdatePricePrimaryElement", b.as_ref()),
-            Body::UpdatePriceSecondaryElement(b) => {
-                w.child("UpdatePriceSecondaryElement", b.as_ref())
-            }
-            Body::UpdateMeterBalance(b) => w.child("UpdateMeterBalance", b.as_ref()),
-            Body::UpdatePaymentMode(b) => w.child("UpdatePaymentMode", b.as_ref()),
-            Body::ResetTariffBlockCounterMatrix(b) => {
-                w.child("ResetTariffBlockCounterMatrix", b.as_ref())
-            }
-            Body::UpdatePrepayConfiguration(b) => w.child("UpdatePrepayConfiguration", b.as_ref()),
-            Body::TopUpDevice(b) => w.child("TopUpDevice", b.as_ref()),
-            Body::UpdateDebt(b) => w.child("UpdateDebt", b.as_ref()),
-            Body::ActivateEmergencyCredit(b) => w.child("ActivateEmergencyCredit", b.as_ref()),
-            Body::DisplayMessage(b) => w.child("DisplayMessage", b.as_ref()),
-            Body::RestrictAccessForChangeOfTenancy(b) => {
-                w.child("RestrictAccessForChangeOfTenancy", b.as_ref())
-            }
-            Body::ClearEventLog(b) => w.child("ClearEventLog", b.as_ref()),
-            Body::UpdateSupplierName(b) => w.child("UpdateSupplierName", b.as_ref()),
-            Body::DisablePrivacyPIN(b) => w.child("DisablePrivacyPIN", b.as_ref()),
-            Body::ReadInstantaneousImportRegisters(b) => {
-                w.child("ReadInstantaneousImportRegisters", b.as_ref())
-            }
-            Body::ReadInstantaneousImportTOUMatrices(b) => {
-                w.child("ReadInstantaneousImportTOUMatrices", b.as_ref())
-            }
-            Body::ReadInstantaneousImportTOUWithBlocksMatrices(b) => {
-                w.child("ReadInstantaneousImportTOUWithBlocksMatrices", b.as_ref())
-            }
-            Body::ReadInstantaneousImportBlockCounters(b) => {
-                w.child("ReadInstantaneousImportBlockCounters", b.as_ref())
-            }
-            Body::ReadInstantaneousExportRegisters(b) => {
-                w.child("ReadInstantaneousExportRegisters", b.as_ref())
-            }
-            Body::ReadInstantaneousPrepayValues(b) => {
-                w.child("ReadInstantaneousPrepayValues", b.as_ref())
-            }
-            Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b) => {
-                w.child("RetrieveCoMOrTariffTriggeredBillingDataLog", b.as_ref())
-            }
-            Body::RetrieveBillingCalendarTriggeredBillingDataLog(b) => {
-                w.child("RetrieveBillingCalendarTriggeredBillingDataLog", b.as_ref())
-            }
-            Body::RetrieveBillingDataLogDebtPayments(b) => {
-                w.child("RetrieveBillingDataLogDebtPayments", b.as_ref())
-            }
-            Body::RetrieveBillingDataLogPrepaymentCredits(b) => {
-                w.child("RetrieveBillingDataLogPrepaymentCredits", b.as_ref())
-            }
-            Body::RetrieveImportDailyReadLog(b) => {
-                w.child("RetrieveImportDailyReadLog", b.as_ref())
-            }
-            Body::RetrieveExportDailyReadLog(b) => {
-                w.child("RetrieveExportDailyReadLog", b.as_ref())
-            }
-            Body::ReadActiveImportProfileData(b) => {
-                w.child("ReadActiveImportProfileData", b.as_ref())
-            }
-            Body::ReadReactiveImportProfileData(b) => {
-                w.child("ReadReactiveImportProfileData", b.as_ref())
-            }
-            Body::ReadExportProfileData(b) => w.child("ReadExportProfileData", b.as_ref()),
-            Body::ReadNetworkData(b) => w.child("ReadNetworkData", b.as_ref()),
-            Body::ReadTariffPrimaryElement(b) => w.child("ReadTariffPrimaryElement", b.as_ref()),
-            Body::ReadTariffSecondaryElement(b) => {
-                w.child("ReadTariffSecondaryElement", b.as_ref())
-            }
-            Body::ReadMaximumDemandImportRegisters(b) => {
-                w.child("ReadMaximumDemandImportRegisters", b.as_ref())
-            }
-            Body::ReadMaximumDemandExportRegisters(b) => {
-                w.child("ReadMaximumDemandExportRegisters", b.as_ref())
-            }
-            Body::ReadPrepaymentConfiguration(b) => {
-                w.child("ReadPrepaymentConfiguration", b.as_ref())
-            }
-            Body::ReadPrepaymentDailyReadLog(b) => {
-                w.child("ReadPrepaymentDailyReadLog", b.as_ref())
-            }
-            Body::ReadLoadLimitData(b) => w.child("ReadLoadLimitData", b.as_ref()),
-            Body::ReadActivePowerImport(b) => w.child("ReadActivePowerImport", b.as_ref()),
-            Body::RetrieveDailyConsumptionLog(b) => {
-                w.child("RetrieveDailyConsumptionLog", b.as_ref())
-            }
-            Body::ReadMeterBalance(b) => w.child("ReadMeterBalance", b.as_ref()),
-            Body::CreateSchedule(b) => w.child("CreateSchedule", b.as_ref()),
-            Body::ReadSchedule(b) => w.child("ReadSchedule", b.as_ref()),
-            Body::DeleteSchedule(b) => w.child("DeleteSchedule", b.as_ref()),
-            Body::ReadDeviceConfigurationVoltage(b) => {
-                w.child("ReadDeviceConfigurationVoltage", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationRandomisation(b) => {
-                w.child("ReadDeviceConfigurationRandomisation", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationBillingCalendar(b) => {
-                w.child("ReadDeviceConfigurationBillingCalendar", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationIdentityExcMPxN(b) => {
-                w.child("ReadDeviceConfigurationIdentityExcMPxN", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationInstantaneousPowerThresholds(b) => w.child(
-                "ReadDeviceConfigurationInstantaneousPowerThresholds",
-                b.as_ref(),
-            ),
-            Body::ReadDeviceConfigurationMPxN(b) => {
-                w.child("ReadDeviceConfigurationMPxN", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationGas(b) => {
-                w.child("ReadDeviceConfigurationGas", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationPaymentMode(b) => {
-                w.child("ReadDeviceConfigurationPaymentMode", b.as_ref())
-            }
-            Body::ReadDeviceConfigurationEventAndAlertBehaviours(b) => {
-                w.child("ReadDeviceConfigurationEventAndAlertBehaviours", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationLoadLimitingGeneralSettings(b) => w.child(
-                "UpdateDeviceConfigurationLoadLimitingGeneralSettings",
-                b.as_ref(),
-            ),
-            Body::UpdateDeviceConfigurationLoadLimitingCounterReset(b) => w.child(
-                "UpdateDeviceConfigurationLoadLimitingCounterReset",
-                b.as_ref(),
-            ),
-            Body::UpdateDeviceConfigurationVoltage(b) => {
-                w.child("UpdateDeviceConfigurationVoltage", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationGasConversion(b) => {
-                w.child("UpdateDeviceConfigurationGasConversion", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationGasFlow(b) => {
-                w.child("UpdateDeviceConfigurationGasFlow", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationBillingCalendar(b) => {
-                w.child("UpdateDeviceConfigurationBillingCalendar", b.as_ref())
-            }
-            Body::SynchroniseClock(b) => w.child("SynchroniseClock", b.as_ref()),
-            Body::UpdateDeviceConfigurationInstantaneousPowerThreshold(b) => w.child(
-                "UpdateDeviceConfigurationInstantaneousPowerThreshold",
-                b.as_ref(),
-            ),
-            Body::ReadEventOrSecurityLog(b) => w.child("ReadEventOrSecurityLog", b.as_ref()),
-            Body::UpdateDeviceConfigurationALCDescriptions(b) => {
-                w.child("UpdateDeviceConfigurationALCDescriptions", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationALCScheduler(b) => {
-                w.child("UpdateDeviceConfigurationALCScheduler", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationAuxiliaryControllerScheduler(b) => w.child(
-                "UpdateDeviceConfigurationAuxiliaryControllerScheduler",
-                b.as_ref(),
-            ),
-            Body::UpdateSecurityCredentialsKRP(b) => {
-                w.child("UpdateSecurityCredentialsKRP", b.as_ref())
-            }
-            Body::UpdateSecurityCredentialsDevice(b) => {
-                w.child("UpdateSecurityCredentialsDevice", b.as_ref())
-            }
-            Body::IssueSecurityCredentials(b) => w.child("IssueSecurityCredentials", b.as_ref()),
-            Body::SetMaximumDemandConfigurableTimePeriod(b) => {
-                w.child("SetMaximumDemandConfigurableTimePeriod", b.as_ref())
-            }
-            Body::ResetMaximumDemandRegisters(b) => {
-                w.child("ResetMaximumDemandRegisters", b.as_ref())
-            }
-            Body::SetDeviceConfigurationImportMPxN(b) => {
-                w.child("SetDeviceConfigurationImportMPxN", b.as_ref())
-            }
-            Body::SetDeviceConfigurationExportMPAN(b) => {
-                w.child("SetDeviceConfigurationExportMPAN", b.as_ref())
-            }
-            Body::RequestHandoverOfDCCControlledDevice(b) => {
-                w.child("RequestHandoverOfDCCControlledDevice", b.as_ref())
-            }
-            Body::ConfigureAlertBehaviour(b) => w.child("ConfigureAlertBehaviour", b.as_ref()),
-            Body::UpdateSecurityCredentialsCoS(b) => {
-                w.child("UpdateSecurityCredentialsCoS", b.as_ref())
-            }
-            Body::RetrieveDeviceSecurityCredentialsKRP(b) => {
-                w.child("RetrieveDeviceSecurityCredentialsKRP", b.as_ref())
-            }
-            Body::RetrieveDeviceSecurityCredentialsDevice(b) => {
-                w.child("RetrieveDeviceSecurityCredentialsDevice", b.as_ref())
-            }
-            Body::SetElectricitySupplyTamperState(b) => {
-                w.child("SetElectricitySupplyTamperState", b.as_ref())
-            }
-            Body::UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix(b) => w.child(
-                "UpdateDeviceConfigurationDailyResettingOfTariffBlockCounterMatrix",
-                b.as_ref(),
-            ),
-            Body::UpdateDeviceConfigurationRMSVoltageCounterReset(b) => w.child(
-                "UpdateDeviceConfigurationRMSVoltageCounterReset",
-                b.as_ref(),
-            ),
-            Body::SetCHFSubGHzConfiguration(b) => w.child("SetCHFSubGHzConfiguration", b.as_ref()),
-            Body::RequestCHFSubGHzChannelScan(b) => {
-                w.child("RequestCHFSubGHzChannelScan", b.as_ref())
-            }
-            Body::ReadCHFSubGHzConfiguration(b) => {
-                w.child("ReadCHFSubGHzConfiguration", b.as_ref())
-            }
-            Body::ReadCHFSubGHzChannel(b) => w.child("ReadCHFSubGHzChannel", b.as_ref()),
-            Body::ReadCHFSubGHzChannelLog(b) => w.child("ReadCHFSubGHzChannelLog", b.as_ref()),
-            Body::EnableSupply(b) => w.child("EnableSupply", b.as_ref()),
-            Body::DisableSupply(b) => w.child("DisableSupply", b.as_ref()),
-            Body::ArmSupply(b) => w.child("ArmSupply", b.as_ref()),
-            Body::ReadSupplyStatus(b) => w.child("ReadSupplyStatus", b.as_ref()),
-            Body::ActivateAuxiliaryLoad(b) => w.child("ActivateAuxiliaryLoad", b.as_ref()),
-            Body::DeactivateAuxiliaryLoad(b) => w.child("DeactivateAuxiliaryLoad", b.as_ref()),
-            Body::ReadALCSData(b) => w.child("ReadALCSData", b.as_ref()),
-            Body::ResetAuxiliaryLoad(b) => w.child("ResetAuxiliaryLoad", b.as_ref()),
-            Body::AddAuxiliaryLoadToBoostButton(b) => {
-                w.child("AddAuxiliaryLoadToBoostButton", b.as_ref())
-            }
-            Body::RemoveAuxiliaryLoadFromBoostButton(b) => {
-                w.child("RemoveAuxiliaryLoadFromBoostButton", b.as_ref())
-            }
-            Body::ReadBoostButtonDetails(b) => w.child("ReadBoostButtonDetails", b.as_ref()),
-            Body::SetRandomisedOffsetLimit(b) => w.child("SetRandomisedOffsetLimit", b.as_ref()),
-            Body::SetAuxiliaryControllerState(b) => {
-                w.child("SetAuxiliaryControllerState", b.as_ref())
-            }
-            Body::ReadAuxiliaryControllerConfigurationData(b) => {
-                w.child("ReadAuxiliaryControllerConfigurationData", b.as_ref())
-            }
-            Body::ReadAuxiliaryControllerOperationalData(b) => {
-                w.child("ReadAuxiliaryControllerOperationalData", b.as_ref())
-            }
-            Body::LimitAPCLevel(b) => w.child("LimitAPCLevel", b.as_ref()),
-            Body::CommissionDeviceSynchroniseClock(b) => {
-                w.child("CommissionDeviceSynchroniseClock", b.as_ref())
-            }
-            Body::ReadInventory(b) => w.child("ReadInventory", b.as_ref()),
-            Body::DecommissionDevice(b) => w.child("DecommissionDevice", b.as_ref()),
-            Body::UpdateInventory(b) => w.child("UpdateInventory", b.as_ref()),
-            Body::ServiceOptOut(b) => w.child("ServiceOptOut", b.as_ref()),
-            Body::ServiceOptIn(b) => w.child("ServiceOptIn", b.as_ref()),
-            Body::JoinServiceCritical(b) => w.child("JoinServiceCritical", b.as_ref()),
-            Body::JoinServiceNonCritical(b) => w.child("JoinServiceNonCritical", b.as_ref()),
-            Body::UnjoinServiceCritical(b) => w.child("UnjoinServiceCritical", b.as_ref()),
-            Body::UnjoinServiceNonCritical(b) => w.child("UnjoinServiceNonCritical", b.as_ref()),
-            Body::ReadDeviceLog(b) => w.child("ReadDeviceLog", b.as_ref()),
-            Body::UpdateHANDeviceLog(b) => w.child("UpdateHANDeviceLog", b.as_ref()),
-            Body::RestoreHANDeviceLog(b) => w.child("RestoreHANDeviceLog", b.as_ref()),
-            Body::RestoreGPFDeviceLog(b) => w.child("RestoreGPFDeviceLog", b.as_ref()),
-            Body::ReturnLocalCommandResponse(b) => {
-                w.child("ReturnLocalCommandResponse", b.as_ref())
-            }
-            Body::CHFInstallSuccessSMWAN(b) => w.child("CHFInstallSuccessSMWAN", b.as_ref()),
-            Body::CHFInstallSuccessNoSMWAN(b) => w.child("CHFInstallSuccessNoSMWAN", b.as_ref()),
-            Body::CHFFaultReturn(b) => w.child("CHFFaultReturn", b.as_ref()),
-            Body::CHFNoFaultReturn(b) => w.child("CHFNoFaultReturn", b.as_ref()),
-            Body::RequestCustomerIdentificationNumber(b) => {
-                w.child("RequestCustomerIdentificationNumber", b.as_ref())
-            }
-            Body::UpdateFirmware(b) => w.child("UpdateFirmware", b.as_ref()),
-            Body::ReadFirmwareVersion(b) => w.child("ReadFirmwareVersion", b.as_ref()),
-            Body::ActivateFirmware(b) => w.child("ActivateFirmware", b.as_ref()),
-            Body::UpdatePPMIDFirmware(b) => w.child("UpdatePPMIDFirmware", b.as_ref()),
-            Body::RequestWANMatrix(b) => w.child("RequestWANMatrix", b.as_ref()),
-            Body::DevicePrenotification(b) => w.child("DevicePrenotification", b.as_ref()),
-            Body::RecordNetworkDataGAS(b) => w.child("RecordNetworkDataGAS", b.as_ref()),
-            Body::SignedPreCommand(b) => w.child("SignedPreCommand", b.as_ref()),
-            Body::Other { xml, .. } => w.raw(xml),
-        }
-    }
 }
-
-use rd::FromXml as _;

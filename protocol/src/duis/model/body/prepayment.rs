@@ -10,1204 +10,294 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:UpdatePrepayConfiguration`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePrepayConfiguration {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// Choice in `UpdatePrepayConfiguration`: one of `UpdatePrepayConfigElectricity`, `UpdatePrepayConfigGas`.
-    pub choice: UpdatePrepayConfigurationChoice,
-}
-
-impl rd::FromXml for UpdatePrepayConfiguration {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let choice = c.group::<UpdatePrepayConfigurationChoice>()?;
-        c.finish()?;
-        Ok(UpdatePrepayConfiguration {
-            execution_date_time,
-            choice,
-        })
+duis_type! {
+    /// XSD complex type `sr:UpdatePrepayConfiguration`.
+    struct UpdatePrepayConfiguration {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        /// Choice in `UpdatePrepayConfiguration`: one of `UpdatePrepayConfigElectricity`,
+        /// `UpdatePrepayConfigGas`.
+        choice: UpdatePrepayConfigurationChoice = one group,
     }
 }
 
-impl wr::ToXml for UpdatePrepayConfiguration {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.group(&self.choice);
+duis_type! {
+    /// XSD complex type `sr:UpdatePrepayConfigElec`.
+    struct UpdatePrepayConfigElec {
+        debt_recovery_rate_cap: u16 = one leaf("DebtRecoveryRateCap"),
+        emergency_credit_limit: i32 = one leaf("EmergencyCreditLimit"),
+        emergency_credit_threshold: i32 = one leaf("EmergencyCreditThreshold"),
+        low_credit_threshold: i32 = one leaf("LowCreditThreshold"),
+        electricity_non_disablement_calendar: ElectricityNonDisablementCalendar =
+            one child("ElectricityNonDisablementCalendar"),
+        max_meter_balance: i32 = one leaf("MaxMeterBalance"),
+        max_credit_threshold: i32 = one leaf("MaxCreditThreshold"),
     }
 }
 
-/// XSD complex type `sr:UpdatePrepayConfigElec`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePrepayConfigElec {
-    /// `DebtRecoveryRateCap`.
-    pub debt_recovery_rate_cap: u16,
-    /// `EmergencyCreditLimit`.
-    pub emergency_credit_limit: i32,
-    /// `EmergencyCreditThreshold`.
-    pub emergency_credit_threshold: i32,
-    /// `LowCreditThreshold`.
-    pub low_credit_threshold: i32,
-    /// `ElectricityNonDisablementCalendar`.
-    pub electricity_non_disablement_calendar: ElectricityNonDisablementCalendar,
-    /// `MaxMeterBalance`.
-    pub max_meter_balance: i32,
-    /// `MaxCreditThreshold`.
-    pub max_credit_threshold: i32,
-}
-
-impl rd::FromXml for UpdatePrepayConfigElec {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let debt_recovery_rate_cap =
-            c.one("DebtRecoveryRateCap", rd::leaf::<u16>(&xsd::Facets::NONE))?;
-        let emergency_credit_limit =
-            c.one("EmergencyCreditLimit", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let emergency_credit_threshold = c.one(
-            "EmergencyCreditThreshold",
-            rd::leaf::<i32>(&xsd::Facets::NONE),
-        )?;
-        let low_credit_threshold =
-            c.one("LowCreditThreshold", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let electricity_non_disablement_calendar = c.one(
-            "ElectricityNonDisablementCalendar",
-            ElectricityNonDisablementCalendar::from_xml,
-        )?;
-        let max_meter_balance = c.one("MaxMeterBalance", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let max_credit_threshold =
-            c.one("MaxCreditThreshold", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(UpdatePrepayConfigElec {
-            debt_recovery_rate_cap,
-            emergency_credit_limit,
-            emergency_credit_threshold,
-            low_credit_threshold,
-            electricity_non_disablement_calendar,
-            max_meter_balance,
-            max_credit_threshold,
-        })
+duis_type! {
+    /// XSD complex type `sr:ElectricityNonDisablementCalendar`.
+    struct ElectricityNonDisablementCalendar {
+        electricity_special_days: ElecSpecialDaysPrepayment = one child("ElectricitySpecialDays"),
+        electricity_non_disablement_schedule: Vec<ElectricityNonDisablementSchedule> =
+            many(1..=22) child("ElectricityNonDisablementSchedule"),
     }
 }
 
-impl wr::ToXml for UpdatePrepayConfigElec {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DebtRecoveryRateCap",
-            &self.debt_recovery_rate_cap,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "EmergencyCreditLimit",
-            &self.emergency_credit_limit,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "EmergencyCreditThreshold",
-            &self.emergency_credit_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "LowCreditThreshold",
-            &self.low_credit_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.child(
-            "ElectricityNonDisablementCalendar",
-            &self.electricity_non_disablement_calendar,
-        );
-        w.leaf(
-            "MaxMeterBalance",
-            &self.max_meter_balance,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "MaxCreditThreshold",
-            &self.max_credit_threshold,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:ElecSpecialDaysPrepayment`.
+    struct ElecSpecialDaysPrepayment {
+        special_day: Vec<SpecialDay> = many(0..=20) child("SpecialDay"),
     }
 }
 
-/// XSD complex type `sr:ElectricityNonDisablementCalendar`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectricityNonDisablementCalendar {
-    /// `ElectricitySpecialDays`.
-    pub electricity_special_days: ElecSpecialDaysPrepayment,
-    /// `ElectricityNonDisablementSchedule` (1 to 22).
-    pub electricity_non_disablement_schedule: Vec<ElectricityNonDisablementSchedule>,
-}
-
-impl rd::FromXml for ElectricityNonDisablementCalendar {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let electricity_special_days = c.one(
-            "ElectricitySpecialDays",
-            ElecSpecialDaysPrepayment::from_xml,
-        )?;
-        let electricity_non_disablement_schedule = c.many(
-            "ElectricityNonDisablementSchedule",
-            1,
-            Some(22),
-            ElectricityNonDisablementSchedule::from_xml,
-        )?;
-        c.finish()?;
-        Ok(ElectricityNonDisablementCalendar {
-            electricity_special_days,
-            electricity_non_disablement_schedule,
-        })
+duis_type! {
+    /// Content of element `SpecialDay` in `ElecSpecialDaysPrepayment`.
+    struct SpecialDay {
+        @index: u64 = one attr("index", F14),
+        date: DateType = one child("Date"),
     }
 }
 
-impl wr::ToXml for ElectricityNonDisablementCalendar {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("ElectricitySpecialDays", &self.electricity_special_days);
-        for v in &self.electricity_non_disablement_schedule {
-            w.child("ElectricityNonDisablementSchedule", v);
-        }
+duis_type! {
+    /// XSD complex type `sr:ElectricityNonDisablementSchedule`.
+    struct ElectricityNonDisablementSchedule {
+        non_disablement_script: NonDisablementScript = one leaf("NonDisablementScript"),
+        special_days_applicability: SpecialDaysApplicability =
+            one child("SpecialDaysApplicability"),
+        days_of_week_applicability: DaysOfWeekApplicability = one child("DaysOfWeekApplicability"),
+        schedule_dates_and_time: ScheduleDatesAndTimeWithoutWildcards =
+            one child("ScheduleDatesAndTime"),
     }
 }
 
-/// XSD complex type `sr:ElecSpecialDaysPrepayment`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSpecialDaysPrepayment {
-    /// `SpecialDay` (0 to 20).
-    pub special_day: Vec<SpecialDay>,
-}
-
-impl rd::FromXml for ElecSpecialDaysPrepayment {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day = c.many("SpecialDay", 0, Some(20), SpecialDay::from_xml)?;
-        c.finish()?;
-        Ok(ElecSpecialDaysPrepayment { special_day })
+duis_type! {
+    /// XSD complex type `sr:SpecialDaysApplicability`.
+    struct SpecialDaysApplicability {
+        special_day_applicability: Vec<SpecialDayApplicability> =
+            many(0..=20) child("SpecialDayApplicability"),
     }
 }
 
-impl wr::ToXml for ElecSpecialDaysPrepayment {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.special_day {
-            w.child("SpecialDay", v);
-        }
+duis_type! {
+    /// XSD complex type `sr:SpecialDayApplicability`.
+    struct SpecialDayApplicability {
+        special_day_id: u64 = one leaf("SpecialDayID", F14),
     }
 }
 
-/// Content of element `SpecialDay` in `ElecSpecialDaysPrepayment`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecialDay {
-    /// Attribute `index`.
-    pub index: u64,
-    /// `Date`.
-    pub date: DateType,
-}
-
-impl rd::FromXml for SpecialDay {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F14)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let date = c.one("Date", DateType::from_xml)?;
-        c.finish()?;
-        Ok(SpecialDay { index, date })
+duis_type! {
+    /// XSD complex type `sr:ScheduleDatesAndTimeWithoutWildcards`.
+    struct ScheduleDatesAndTimeWithoutWildcards {
+        switch_time: xsd::Time = one leaf("SwitchTime"),
+        start_date: xsd::Date = one leaf("StartDate"),
+        end_date: xsd::Date = one leaf("EndDate"),
     }
 }
 
-impl wr::ToXml for SpecialDay {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F14);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Date", &self.date);
-    }
-}
-
-/// XSD complex type `sr:ElectricityNonDisablementSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElectricityNonDisablementSchedule {
-    /// `NonDisablementScript`.
-    pub non_disablement_script: NonDisablementScript,
-    /// `SpecialDaysApplicability`.
-    pub special_days_applicability: SpecialDaysApplicability,
-    /// `DaysOfWeekApplicability`.
-    pub days_of_week_applicability: DaysOfWeekApplicability,
-    /// `ScheduleDatesAndTime`.
-    pub schedule_dates_and_time: ScheduleDatesAndTimeWithoutWildcards,
-}
-
-impl rd::FromXml for ElectricityNonDisablementSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let non_disablement_script = c.one(
-            "NonDisablementScript",
-            rd::leaf::<NonDisablementScript>(&xsd::Facets::NONE),
-        )?;
-        let special_days_applicability = c.one(
-            "SpecialDaysApplicability",
-            SpecialDaysApplicability::from_xml,
-        )?;
-        let days_of_week_applicability =
-            c.one("DaysOfWeekApplicability", DaysOfWeekApplicability::from_xml)?;
-        let schedule_dates_and_time = c.one(
-            "ScheduleDatesAndTime",
-            ScheduleDatesAndTimeWithoutWildcards::from_xml,
-        )?;
-        c.finish()?;
-        Ok(ElectricityNonDisablementSchedule {
-            non_disablement_script,
-            special_days_applicability,
-            days_of_week_applicability,
-            schedule_dates_and_time,
-        })
+duis_type! {
+    /// XSD complex type `sr:UpdatePrepayConfigGas`.
+    struct UpdatePrepayConfigGas {
+        debt_recovery_rate_cap: i32 = one leaf("DebtRecoveryRateCap"),
+        emergency_credit_limit: u32 = one leaf("EmergencyCreditLimit"),
+        emergency_credit_threshold: u32 = one leaf("EmergencyCreditThreshold"),
+        low_credit_threshold: u32 = one leaf("LowCreditThreshold"),
+        gas_non_disablement_calendar: GasNonDisablementCalendar =
+            one child("GasNonDisablementCalendar"),
+        max_meter_balance: u32 = one leaf("MaxMeterBalance"),
+        max_credit_threshold: u32 = one leaf("MaxCreditThreshold"),
     }
 }
 
-impl wr::ToXml for ElectricityNonDisablementSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "NonDisablementScript",
-            &self.non_disablement_script,
-            &xsd::Facets::NONE,
-        );
-        w.child("SpecialDaysApplicability", &self.special_days_applicability);
-        w.child("DaysOfWeekApplicability", &self.days_of_week_applicability);
-        w.child("ScheduleDatesAndTime", &self.schedule_dates_and_time);
+duis_type! {
+    /// XSD complex type `sr:GasNonDisablementCalendar`.
+    struct GasNonDisablementCalendar {
+        day_profiles: GasNonDisablementDayProfiles = one child("DayProfiles"),
+        week_profiles: GasWeekProfilesNonDisablement = one child("WeekProfiles"),
+        season_profiles: GasSeasons = one child("SeasonProfiles"),
+        special_days: GasSpecialDaysNonDisablement = one child("SpecialDays"),
     }
 }
 
-/// XSD complex type `sr:SpecialDaysApplicability`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecialDaysApplicability {
-    /// `SpecialDayApplicability` (0 to 20).
-    pub special_day_applicability: Vec<SpecialDayApplicability>,
-}
-
-impl rd::FromXml for SpecialDaysApplicability {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day_applicability = c.many(
-            "SpecialDayApplicability",
-            0,
-            Some(20),
-            SpecialDayApplicability::from_xml,
-        )?;
-        c.finish()?;
-        Ok(SpecialDaysApplicability {
-            special_day_applicability,
-        })
+duis_type! {
+    /// XSD complex type `sr:GasNonDisablementDayProfiles`.
+    struct GasNonDisablementDayProfiles {
+        gas_non_disablement_day_profile: Vec<GasNonDisablementDayProfile> =
+            many(1..=5) child("GasNonDisablementDayProfile"),
     }
 }
 
-impl wr::ToXml for SpecialDaysApplicability {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.special_day_applicability {
-            w.child("SpecialDayApplicability", v);
-        }
+duis_type! {
+    /// XSD complex type `sr:GasNonDisablementDayProfile`.
+    struct GasNonDisablementDayProfile {
+        time_start_action: Vec<GasNonDisablementTimeStartAction> =
+            many(1..=3) child("TimeStartAction"),
+        gas_day_name: u64 = one leaf("GasDayName", F15),
     }
 }
 
-/// XSD complex type `sr:SpecialDayApplicability`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecialDayApplicability {
-    /// `SpecialDayID`.
-    pub special_day_id: u64,
-}
-
-impl rd::FromXml for SpecialDayApplicability {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day_id = c.one("SpecialDayID", rd::leaf::<u64>(&F14))?;
-        c.finish()?;
-        Ok(SpecialDayApplicability { special_day_id })
+duis_type! {
+    /// XSD complex type `sr:GasNonDisablementTimeStartAction`.
+    struct GasNonDisablementTimeStartAction {
+        start_time: xsd::Time = one leaf("StartTime"),
+        non_disablement_action: NonDisablementScript = one leaf("NonDisablementAction"),
     }
 }
 
-impl wr::ToXml for SpecialDayApplicability {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("SpecialDayID", &self.special_day_id, &F14);
+duis_type! {
+    /// XSD complex type `sr:GasWeekProfilesNonDisablement`.
+    struct GasWeekProfilesNonDisablement {
+        week_profile: Vec<WeekProfileGasNonDisablement> = many(1..=2) child("WeekProfile"),
     }
 }
 
-/// XSD complex type `sr:ScheduleDatesAndTimeWithoutWildcards`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScheduleDatesAndTimeWithoutWildcards {
-    /// `SwitchTime`.
-    pub switch_time: xsd::Time,
-    /// `StartDate`.
-    pub start_date: xsd::Date,
-    /// `EndDate`.
-    pub end_date: xsd::Date,
-}
-
-impl rd::FromXml for ScheduleDatesAndTimeWithoutWildcards {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let switch_time = c.one("SwitchTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let start_date = c.one("StartDate", rd::leaf::<xsd::Date>(&xsd::Facets::NONE))?;
-        let end_date = c.one("EndDate", rd::leaf::<xsd::Date>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(ScheduleDatesAndTimeWithoutWildcards {
-            switch_time,
-            start_date,
-            end_date,
-        })
+duis_type! {
+    /// XSD complex type `sr:WeekProfileGasNonDisablement`.
+    struct WeekProfileGasNonDisablement {
+        week_name: u64 = one leaf("WeekName", F11),
+        referenced_day_name: Vec<GasReferencedDayNameNonDisablement> =
+            exactly(7) child("ReferencedDayName"),
     }
 }
 
-impl wr::ToXml for ScheduleDatesAndTimeWithoutWildcards {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("SwitchTime", &self.switch_time, &xsd::Facets::NONE);
-        w.leaf("StartDate", &self.start_date, &xsd::Facets::NONE);
-        w.leaf("EndDate", &self.end_date, &xsd::Facets::NONE);
+duis_type! {
+    /// XSD complex type `sr:GasReferencedDayNameNonDisablement`.
+    simple GasReferencedDayNameNonDisablement {
+        @index: u64 = one attr("index", F5),
+        value: u64 = one text(F15),
     }
 }
 
-/// XSD complex type `sr:UpdatePrepayConfigGas`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePrepayConfigGas {
-    /// `DebtRecoveryRateCap`.
-    pub debt_recovery_rate_cap: i32,
-    /// `EmergencyCreditLimit`.
-    pub emergency_credit_limit: u32,
-    /// `EmergencyCreditThreshold`.
-    pub emergency_credit_threshold: u32,
-    /// `LowCreditThreshold`.
-    pub low_credit_threshold: u32,
-    /// `GasNonDisablementCalendar`.
-    pub gas_non_disablement_calendar: GasNonDisablementCalendar,
-    /// `MaxMeterBalance`.
-    pub max_meter_balance: u32,
-    /// `MaxCreditThreshold`.
-    pub max_credit_threshold: u32,
-}
+/// XSD complex type `sr:GasSeasonsNonDisablement`: the same content as [`GasSeasons`].
+pub type GasSeasonsNonDisablement = GasSeasons;
 
-impl rd::FromXml for UpdatePrepayConfigGas {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let debt_recovery_rate_cap =
-            c.one("DebtRecoveryRateCap", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let emergency_credit_limit =
-            c.one("EmergencyCreditLimit", rd::leaf::<u32>(&xsd::Facets::NONE))?;
-        let emergency_credit_threshold = c.one(
-            "EmergencyCreditThreshold",
-            rd::leaf::<u32>(&xsd::Facets::NONE),
-        )?;
-        let low_credit_threshold =
-            c.one("LowCreditThreshold", rd::leaf::<u32>(&xsd::Facets::NONE))?;
-        let gas_non_disablement_calendar = c.one(
-            "GasNonDisablementCalendar",
-            GasNonDisablementCalendar::from_xml,
-        )?;
-        let max_meter_balance = c.one("MaxMeterBalance", rd::leaf::<u32>(&xsd::Facets::NONE))?;
-        let max_credit_threshold =
-            c.one("MaxCreditThreshold", rd::leaf::<u32>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(UpdatePrepayConfigGas {
-            debt_recovery_rate_cap,
-            emergency_credit_limit,
-            emergency_credit_threshold,
-            low_credit_threshold,
-            gas_non_disablement_calendar,
-            max_meter_balance,
-            max_credit_threshold,
-        })
+/// XSD complex type `sr:GasSeasonNonDisablement`: the same content as [`GasSeason`].
+pub type GasSeasonNonDisablement = GasSeason;
+
+duis_type! {
+    /// XSD complex type `sr:GasSpecialDaysNonDisablement`.
+    struct GasSpecialDaysNonDisablement {
+        special_day: Vec<GasSpecialDayNonDisablement> = many(0..=20) child("SpecialDay"),
     }
 }
 
-impl wr::ToXml for UpdatePrepayConfigGas {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DebtRecoveryRateCap",
-            &self.debt_recovery_rate_cap,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "EmergencyCreditLimit",
-            &self.emergency_credit_limit,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "EmergencyCreditThreshold",
-            &self.emergency_credit_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "LowCreditThreshold",
-            &self.low_credit_threshold,
-            &xsd::Facets::NONE,
-        );
-        w.child(
-            "GasNonDisablementCalendar",
-            &self.gas_non_disablement_calendar,
-        );
-        w.leaf(
-            "MaxMeterBalance",
-            &self.max_meter_balance,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "MaxCreditThreshold",
-            &self.max_credit_threshold,
-            &xsd::Facets::NONE,
-        );
+duis_type! {
+    /// XSD complex type `sr:GasSpecialDayNonDisablement`.
+    struct GasSpecialDayNonDisablement {
+        date: GasDateWithWildcards = one child("Date"),
+        referenced_day_name: u64 = one leaf("ReferencedDayName", F15),
     }
 }
 
-/// XSD complex type `sr:GasNonDisablementCalendar`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasNonDisablementCalendar {
-    /// `DayProfiles`.
-    pub day_profiles: GasNonDisablementDayProfiles,
-    /// `WeekProfiles`.
-    pub week_profiles: GasWeekProfilesNonDisablement,
-    /// `SeasonProfiles`.
-    pub season_profiles: GasSeasonsNonDisablement,
-    /// `SpecialDays`.
-    pub special_days: GasSpecialDaysNonDisablement,
-}
-
-impl rd::FromXml for GasNonDisablementCalendar {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profiles = c.one("DayProfiles", GasNonDisablementDayProfiles::from_xml)?;
-        let week_profiles = c.one("WeekProfiles", GasWeekProfilesNonDisablement::from_xml)?;
-        let season_profiles = c.one("SeasonProfiles", GasSeasonsNonDisablement::from_xml)?;
-        let special_days = c.one("SpecialDays", GasSpecialDaysNonDisablement::from_xml)?;
-        c.finish()?;
-        Ok(GasNonDisablementCalendar {
-            day_profiles,
-            week_profiles,
-            season_profiles,
-            special_days,
-        })
+duis_type! {
+    /// XSD complex type `sr:TopUpDevice`.
+    struct TopUpDevice {
+        utrn: String = one leaf("UTRN", F16),
     }
 }
 
-impl wr::ToXml for GasNonDisablementCalendar {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("DayProfiles", &self.day_profiles);
-        w.child("WeekProfiles", &self.week_profiles);
-        w.child("SeasonProfiles", &self.season_profiles);
-        w.child("SpecialDays", &self.special_days);
+duis_type! {
+    /// XSD complex type `sr:UpdateDebt`.
+    struct UpdateDebt {
+        time_debt_register1: i32 = one leaf("TimeDebtRegister1"),
+        time_debt_register2: i32 = one leaf("TimeDebtRegister2"),
+        payment_debt_register: i32 = one leaf("PaymentDebtRegister"),
+        debt_recovery_per_payment: u16 = one leaf("DebtRecoveryPerPayment", F17),
+        /// Choice in `UpdateDebt`: one of `ElecDebtRecovery1`, `GasDebtRecovery1`.
+        debt_recovery: UpdateDebtDebtRecovery = one group,
     }
 }
 
-/// XSD complex type `sr:GasNonDisablementDayProfiles`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasNonDisablementDayProfiles {
-    /// `GasNonDisablementDayProfile` (1 to 5).
-    pub gas_non_disablement_day_profile: Vec<GasNonDisablementDayProfile>,
-}
-
-impl rd::FromXml for GasNonDisablementDayProfiles {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let gas_non_disablement_day_profile = c.many(
-            "GasNonDisablementDayProfile",
-            1,
-            Some(5),
-            GasNonDisablementDayProfile::from_xml,
-        )?;
-        c.finish()?;
-        Ok(GasNonDisablementDayProfiles {
-            gas_non_disablement_day_profile,
-        })
+duis_type! {
+    /// XSD complex type `sr:ElecDebtRecovery`.
+    struct ElecDebtRecovery {
+        debt_recovery_rate: i16 = one leaf("DebtRecoveryRate"),
+        debt_recovery_rate_price_scale: i64 = one leaf("DebtRecoveryRatePriceScale", F13),
+        debt_recovery_rate_period: DebtRecoveryRatePeriod = one leaf("DebtRecoveryRatePeriod"),
     }
 }
 
-impl wr::ToXml for GasNonDisablementDayProfiles {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.gas_non_disablement_day_profile {
-            w.child("GasNonDisablementDayProfile", v);
-        }
+duis_type! {
+    /// XSD complex type `sr:GasDebtRecovery`.
+    struct GasDebtRecovery {
+        debt_recovery_rate: i32 = one leaf("DebtRecoveryRate"),
+        debt_recovery_rate_period: DebtRecoveryRatePeriod = one leaf("DebtRecoveryRatePeriod"),
     }
 }
 
-/// XSD complex type `sr:GasNonDisablementDayProfile`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasNonDisablementDayProfile {
-    /// `TimeStartAction` (1 to 3).
-    pub time_start_action: Vec<GasNonDisablementTimeStartAction>,
-    /// `GasDayName`.
-    pub gas_day_name: u64,
+duis_type! {
+    /// XSD complex type `sr:ActivateEmergencyCredit`.
+    empty ActivateEmergencyCredit;
 }
 
-impl rd::FromXml for GasNonDisablementDayProfile {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let time_start_action = c.many(
-            "TimeStartAction",
-            1,
-            Some(3),
-            GasNonDisablementTimeStartAction::from_xml,
-        )?;
-        let gas_day_name = c.one("GasDayName", rd::leaf::<u64>(&F15))?;
-        c.finish()?;
-        Ok(GasNonDisablementDayProfile {
-            time_start_action,
-            gas_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for GasNonDisablementDayProfile {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.time_start_action {
-            w.child("TimeStartAction", v);
-        }
-        w.leaf("GasDayName", &self.gas_day_name, &F15);
-    }
-}
-
-/// XSD complex type `sr:GasNonDisablementTimeStartAction`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasNonDisablementTimeStartAction {
-    /// `StartTime`.
-    pub start_time: xsd::Time,
-    /// `NonDisablementAction`.
-    pub non_disablement_action: NonDisablementAction,
-}
-
-impl rd::FromXml for GasNonDisablementTimeStartAction {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_time = c.one("StartTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let non_disablement_action = c.one(
-            "NonDisablementAction",
-            rd::leaf::<NonDisablementAction>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(GasNonDisablementTimeStartAction {
-            start_time,
-            non_disablement_action,
-        })
-    }
-}
-
-impl wr::ToXml for GasNonDisablementTimeStartAction {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartTime", &self.start_time, &xsd::Facets::NONE);
-        w.leaf(
-            "NonDisablementAction",
-            &self.non_disablement_action,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:GasWeekProfilesNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasWeekProfilesNonDisablement {
-    /// `WeekProfile` (1 to 2).
-    pub week_profile: Vec<WeekProfileGasNonDisablement>,
-}
-
-impl rd::FromXml for GasWeekProfilesNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let week_profile = c.many(
-            "WeekProfile",
-            1,
-            Some(2),
-            WeekProfileGasNonDisablement::from_xml,
-        )?;
-        c.finish()?;
-        Ok(GasWeekProfilesNonDisablement { week_profile })
-    }
-}
-
-impl wr::ToXml for GasWeekProfilesNonDisablement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.week_profile {
-            w.child("WeekProfile", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:WeekProfileGasNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeekProfileGasNonDisablement {
-    /// `WeekName`.
-    pub week_name: u64,
-    /// `ReferencedDayName` (exactly 7).
-    pub referenced_day_name: Vec<GasReferencedDayNameNonDisablement>,
-}
-
-impl rd::FromXml for WeekProfileGasNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let week_name = c.one("WeekName", rd::leaf::<u64>(&F11))?;
-        let referenced_day_name = c.many(
-            "ReferencedDayName",
-            7,
-            Some(7),
-            GasReferencedDayNameNonDisablement::from_xml,
-        )?;
-        c.finish()?;
-        Ok(WeekProfileGasNonDisablement {
-            week_name,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for WeekProfileGasNonDisablement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("WeekName", &self.week_name, &F11);
-        for v in &self.referenced_day_name {
-            w.child("ReferencedDayName", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasReferencedDayNameNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasReferencedDayNameNonDisablement {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u64,
-}
-
-impl rd::FromXml for GasReferencedDayNameNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F5)?;
-        let value = rd::simple_content::<u64>(el, path, &F15)?;
-        Ok(GasReferencedDayNameNonDisablement { index, value })
-    }
-}
-
-impl wr::ToXml for GasReferencedDayNameNonDisablement {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F5);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &F15);
-    }
-}
-
-/// XSD complex type `sr:GasSeasonsNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSeasonsNonDisablement {
-    /// `Season` (1 to 3).
-    pub season: Vec<GasSeasonNonDisablement>,
-}
-
-impl rd::FromXml for GasSeasonsNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season = c.many("Season", 1, Some(3), GasSeasonNonDisablement::from_xml)?;
-        c.finish()?;
-        Ok(GasSeasonsNonDisablement { season })
-    }
-}
-
-impl wr::ToXml for GasSeasonsNonDisablement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.season {
-            w.child("Season", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasSeasonNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSeasonNonDisablement {
-    /// `SeasonStartDate`.
-    pub season_start_date: GasDateWithWildcards,
-    /// `ReferencedWeekName`.
-    pub referenced_week_name: u64,
-}
-
-impl rd::FromXml for GasSeasonNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season_start_date = c.one("SeasonStartDate", GasDateWithWildcards::from_xml)?;
-        let referenced_week_name = c.one("ReferencedWeekName", rd::leaf::<u64>(&F11))?;
-        c.finish()?;
-        Ok(GasSeasonNonDisablement {
-            season_start_date,
-            referenced_week_name,
-        })
-    }
-}
-
-impl wr::ToXml for GasSeasonNonDisablement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("SeasonStartDate", &self.season_start_date);
-        w.leaf("ReferencedWeekName", &self.referenced_week_name, &F11);
-    }
-}
-
-/// XSD complex type `sr:GasSpecialDaysNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSpecialDaysNonDisablement {
-    /// `SpecialDay` (0 to 20).
-    pub special_day: Vec<GasSpecialDayNonDisablement>,
-}
-
-impl rd::FromXml for GasSpecialDaysNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day = c.many(
-            "SpecialDay",
-            0,
-            Some(20),
-            GasSpecialDayNonDisablement::from_xml,
-        )?;
-        c.finish()?;
-        Ok(GasSpecialDaysNonDisablement { special_day })
-    }
-}
-
-impl wr::ToXml for GasSpecialDaysNonDisablement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.special_day {
-            w.child("SpecialDay", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasSpecialDayNonDisablement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSpecialDayNonDisablement {
-    /// `Date`.
-    pub date: GasDateWithWildcards,
-    /// `ReferencedDayName`.
-    pub referenced_day_name: u64,
-}
-
-impl rd::FromXml for GasSpecialDayNonDisablement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let date = c.one("Date", GasDateWithWildcards::from_xml)?;
-        let referenced_day_name = c.one("ReferencedDayName", rd::leaf::<u64>(&F15))?;
-        c.finish()?;
-        Ok(GasSpecialDayNonDisablement {
-            date,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for GasSpecialDayNonDisablement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Date", &self.date);
-        w.leaf("ReferencedDayName", &self.referenced_day_name, &F15);
-    }
-}
-
-/// XSD complex type `sr:TopUpDevice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopUpDevice {
-    /// `UTRN`.
-    pub utrn: String,
-}
-
-impl rd::FromXml for TopUpDevice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let utrn = c.one("UTRN", rd::leaf::<String>(&F16))?;
-        c.finish()?;
-        Ok(TopUpDevice { utrn })
-    }
-}
-
-impl wr::ToXml for TopUpDevice {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("UTRN", &self.utrn, &F16);
-    }
-}
-
-/// XSD complex type `sr:UpdateDebt`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateDebt {
-    /// `TimeDebtRegister1`.
-    pub time_debt_register1: i32,
-    /// `TimeDebtRegister2`.
-    pub time_debt_register2: i32,
-    /// `PaymentDebtRegister`.
-    pub payment_debt_register: i32,
-    /// `DebtRecoveryPerPayment`.
-    pub debt_recovery_per_payment: u16,
-    /// Choice in `UpdateDebt`: one of `ElecDebtRecovery1`, `GasDebtRecovery1`.
-    pub debt_recovery: UpdateDebtDebtRecovery,
-}
-
-impl rd::FromXml for UpdateDebt {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let time_debt_register1 =
-            c.one("TimeDebtRegister1", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let time_debt_register2 =
-            c.one("TimeDebtRegister2", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let payment_debt_register =
-            c.one("PaymentDebtRegister", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let debt_recovery_per_payment = c.one("DebtRecoveryPerPayment", rd::leaf::<u16>(&F17))?;
-        let debt_recovery = c.group::<UpdateDebtDebtRecovery>()?;
-        c.finish()?;
-        Ok(UpdateDebt {
-            time_debt_register1,
-            time_debt_register2,
-            payment_debt_register,
-            debt_recovery_per_payment,
-            debt_recovery,
-        })
-    }
-}
-
-impl wr::ToXml for UpdateDebt {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "TimeDebtRegister1",
-            &self.time_debt_register1,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "TimeDebtRegister2",
-            &self.time_debt_register2,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "PaymentDebtRegister",
-            &self.payment_debt_register,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "DebtRecoveryPerPayment",
-            &self.debt_recovery_per_payment,
-            &F17,
-        );
-        w.group(&self.debt_recovery);
-    }
-}
-
-/// XSD complex type `sr:ElecDebtRecovery`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecDebtRecovery {
-    /// `DebtRecoveryRate`.
-    pub debt_recovery_rate: i16,
-    /// `DebtRecoveryRatePriceScale`.
-    pub debt_recovery_rate_price_scale: i64,
-    /// `DebtRecoveryRatePeriod`.
-    pub debt_recovery_rate_period: DebtRecoveryRatePeriod,
-}
-
-impl rd::FromXml for ElecDebtRecovery {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let debt_recovery_rate = c.one("DebtRecoveryRate", rd::leaf::<i16>(&xsd::Facets::NONE))?;
-        let debt_recovery_rate_price_scale =
-            c.one("DebtRecoveryRatePriceScale", rd::leaf::<i64>(&F13))?;
-        let debt_recovery_rate_period = c.one(
-            "DebtRecoveryRatePeriod",
-            rd::leaf::<DebtRecoveryRatePeriod>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ElecDebtRecovery {
-            debt_recovery_rate,
-            debt_recovery_rate_price_scale,
-            debt_recovery_rate_period,
-        })
-    }
-}
-
-impl wr::ToXml for ElecDebtRecovery {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DebtRecoveryRate",
-            &self.debt_recovery_rate,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "DebtRecoveryRatePriceScale",
-            &self.debt_recovery_rate_price_scale,
-            &F13,
-        );
-        w.leaf(
-            "DebtRecoveryRatePeriod",
-            &self.debt_recovery_rate_period,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:GasDebtRecovery`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasDebtRecovery {
-    /// `DebtRecoveryRate`.
-    pub debt_recovery_rate: i32,
-    /// `DebtRecoveryRatePeriod`.
-    pub debt_recovery_rate_period: GasDebtRecoveryDebtRecoveryRatePeriod,
-}
-
-impl rd::FromXml for GasDebtRecovery {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let debt_recovery_rate = c.one("DebtRecoveryRate", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        let debt_recovery_rate_period = c.one(
-            "DebtRecoveryRatePeriod",
-            rd::leaf::<GasDebtRecoveryDebtRecoveryRatePeriod>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(GasDebtRecovery {
-            debt_recovery_rate,
-            debt_recovery_rate_period,
-        })
-    }
-}
-
-impl wr::ToXml for GasDebtRecovery {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "DebtRecoveryRate",
-            &self.debt_recovery_rate,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "DebtRecoveryRatePeriod",
-            &self.debt_recovery_rate_period,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:ActivateEmergencyCredit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ActivateEmergencyCredit;
-
-impl rd::FromXml for ActivateEmergencyCredit {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ActivateEmergencyCredit)
-    }
-}
-
-impl wr::ToXml for ActivateEmergencyCredit {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// Choice in `UpdatePrepayConfiguration`: one of `UpdatePrepayConfigElectricity`, `UpdatePrepayConfigGas`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdatePrepayConfigurationChoice {
-    /// `UpdatePrepayConfigElectricity`.
-    UpdatePrepayConfigElectricity(UpdatePrepayConfigElec),
+duis_type! {
+    /// Choice in `UpdatePrepayConfiguration`: one of `UpdatePrepayConfigElectricity`,
     /// `UpdatePrepayConfigGas`.
-    UpdatePrepayConfigGas(UpdatePrepayConfigGas),
-}
-
-impl rd::ReadGroup for UpdatePrepayConfigurationChoice {
-    const FIRST: &'static [&'static str] =
-        &["UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("UpdatePrepayConfigElectricity") => Ok(
-                UpdatePrepayConfigurationChoice::UpdatePrepayConfigElectricity(c.one(
-                    "UpdatePrepayConfigElectricity",
-                    UpdatePrepayConfigElec::from_xml,
-                )?),
-            ),
-            Some("UpdatePrepayConfigGas") => {
-                Ok(UpdatePrepayConfigurationChoice::UpdatePrepayConfigGas(
-                    c.one("UpdatePrepayConfigGas", UpdatePrepayConfigGas::from_xml)?,
-                ))
-            }
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
+    choice UpdatePrepayConfigurationChoice [
+        "UpdatePrepayConfigElectricity", "UpdatePrepayConfigGas",
+    ] nullable(false) {
+        UpdatePrepayConfigElectricity(UpdatePrepayConfigElec) =
+            one child("UpdatePrepayConfigElectricity"),
+        UpdatePrepayConfigGas(UpdatePrepayConfigGas) = one child("UpdatePrepayConfigGas"),
     }
 }
 
-impl wr::WriteGroup for UpdatePrepayConfigurationChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdatePrepayConfigurationChoice::UpdatePrepayConfigElectricity(v) => {
-                w.child("UpdatePrepayConfigElectricity", v);
-            }
-            UpdatePrepayConfigurationChoice::UpdatePrepayConfigGas(v) => {
-                w.child("UpdatePrepayConfigGas", v);
-            }
-        }
+duis_type! {
+    /// Choice in `UpdateDebt`: one of `ElecDebtRecovery1`, `GasDebtRecovery1`.
+    choice UpdateDebtDebtRecovery ["ElecDebtRecovery1", "GasDebtRecovery1"] nullable(false) {
+        /// A group of elements in `UpdateDebtDebtRecovery`: `ElecDebtRecovery1`,
+        /// `ElecDebtRecovery2`.
+        ElecDebtRecovery(ElecDebtRecoveryGroup) = one group ["ElecDebtRecovery1"],
+        /// A group of elements in `UpdateDebtDebtRecovery`: `GasDebtRecovery1`, `GasDebtRecovery2`.
+        GasDebtRecovery(GasDebtRecoveryGroup) = one group ["GasDebtRecovery1"],
     }
 }
 
-/// Choice in `UpdateDebt`: one of `ElecDebtRecovery1`, `GasDebtRecovery1`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateDebtDebtRecovery {
+duis_type! {
     /// A group of elements in `UpdateDebtDebtRecovery`: `ElecDebtRecovery1`, `ElecDebtRecovery2`.
-    ElecDebtRecovery(ElecDebtRecoveryGroup),
+    group ElecDebtRecoveryGroup ["ElecDebtRecovery1"] nullable(false) {
+        elec_debt_recovery1: ElecDebtRecovery = one child("ElecDebtRecovery1"),
+        elec_debt_recovery2: ElecDebtRecovery = one child("ElecDebtRecovery2"),
+    }
+}
+
+duis_type! {
     /// A group of elements in `UpdateDebtDebtRecovery`: `GasDebtRecovery1`, `GasDebtRecovery2`.
-    GasDebtRecovery(GasDebtRecoveryGroup),
-}
-
-impl rd::ReadGroup for UpdateDebtDebtRecovery {
-    const FIRST: &'static [&'static str] = &["ElecDebtRecovery1", "GasDebtRecovery1"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ElecDebtRecovery1") => Ok(UpdateDebtDebtRecovery::ElecDebtRecovery(
-                c.group::<ElecDebtRecoveryGroup>()?,
-            )),
-            Some("GasDebtRecovery1") => Ok(UpdateDebtDebtRecovery::GasDebtRecovery(
-                c.group::<GasDebtRecoveryGroup>()?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for UpdateDebtDebtRecovery {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateDebtDebtRecovery::ElecDebtRecovery(v) => {
-                w.group(v);
-            }
-            UpdateDebtDebtRecovery::GasDebtRecovery(v) => {
-                w.group(v);
-            }
-        }
-    }
-}
-
-/// A group of elements in `UpdateDebtDebtRecovery`: `ElecDebtRecovery1`, `ElecDebtRecovery2`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecDebtRecoveryGroup {
-    /// `ElecDebtRecovery1`.
-    pub elec_debt_recovery1: ElecDebtRecovery,
-    /// `ElecDebtRecovery2`.
-    pub elec_debt_recovery2: ElecDebtRecovery,
-}
-
-impl rd::ReadGroup for ElecDebtRecoveryGroup {
-    const FIRST: &'static [&'static str] = &["ElecDebtRecovery1"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        let elec_debt_recovery1 = c.one("ElecDebtRecovery1", ElecDebtRecovery::from_xml)?;
-        let elec_debt_recovery2 = c.one("ElecDebtRecovery2", ElecDebtRecovery::from_xml)?;
-        Ok(ElecDebtRecoveryGroup {
-            elec_debt_recovery1,
-            elec_debt_recovery2,
-        })
-    }
-}
-
-impl wr::WriteGroup for ElecDebtRecoveryGroup {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        w.child("ElecDebtRecovery1", &self.elec_debt_recovery1);
-        w.child("ElecDebtRecovery2", &self.elec_debt_recovery2);
-    }
-}
-
-/// A group of elements in `UpdateDebtDebtRecovery`: `GasDebtRecovery1`, `GasDebtRecovery2`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasDebtRecoveryGroup {
-    /// `GasDebtRecovery1`.
-    pub gas_debt_recovery1: GasDebtRecovery,
-    /// `GasDebtRecovery2`.
-    pub gas_debt_recovery2: GasDebtRecovery,
-}
-
-impl rd::ReadGroup for GasDebtRecoveryGroup {
-    const FIRST: &'static [&'static str] = &["GasDebtRecovery1"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        let gas_debt_recovery1 = c.one("GasDebtRecovery1", GasDebtRecovery::from_xml)?;
-        let gas_debt_recovery2 = c.one("GasDebtRecovery2", GasDebtRecovery::from_xml)?;
-        Ok(GasDebtRecoveryGroup {
-            gas_debt_recovery1,
-            gas_debt_recovery2,
-        })
-    }
-}
-
-impl wr::WriteGroup for GasDebtRecoveryGroup {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        w.child("GasDebtRecovery1", &self.gas_debt_recovery1);
-        w.child("GasDebtRecovery2", &self.gas_debt_recovery2);
+    group GasDebtRecoveryGroup ["GasDebtRecovery1"] nullable(false) {
+        gas_debt_recovery1: GasDebtRecovery = one child("GasDebtRecovery1"),
+        gas_debt_recovery2: GasDebtRecovery = one child("GasDebtRecovery2"),
     }
 }
 
 xsd::xsd_enum! {
     /// Values of element `NonDisablementScript` in `ElectricityNonDisablementSchedule`.
+    ///
+    /// The same values as [`NonDisablementAction`].
     pub enum NonDisablementScript (collapse = false, numeric = false) {
-        /// `START`.
         Start = "START",
-        /// `STOP`.
         Stop = "STOP",
     }
 }
 
-xsd::xsd_enum! {
-    /// Values of element `NonDisablementAction` in `GasNonDisablementTimeStartAction`.
-    pub enum NonDisablementAction (collapse = false, numeric = false) {
-        /// `START`.
-        Start = "START",
-        /// `STOP`.
-        Stop = "STOP",
-    }
-}
+/// Values of element `NonDisablementAction` in `GasNonDisablementTimeStartAction`: the same content
+/// as [`NonDisablementScript`].
+pub type NonDisablementAction = NonDisablementScript;
 
 xsd::xsd_enum! {
     /// Values of element `DebtRecoveryRatePeriod` in `ElecDebtRecovery`.
+    ///
+    /// The same values as [`GasDebtRecoveryDebtRecoveryRatePeriod`].
     pub enum DebtRecoveryRatePeriod (collapse = false, numeric = false) {
-        /// `HOURLY`.
         Hourly = "HOURLY",
-        /// `DAILY`.
         Daily = "DAILY",
     }
 }
 
-xsd::xsd_enum! {
-    /// Values of element `DebtRecoveryRatePeriod` in `GasDebtRecovery`.
-    pub enum GasDebtRecoveryDebtRecoveryRatePeriod (collapse = false, numeric = false) {
-        /// `HOURLY`.
-        Hourly = "HOURLY",
-        /// `DAILY`.
-        Daily = "DAILY",
-    }
-}
+/// Values of element `DebtRecoveryRatePeriod` in `GasDebtRecovery`: the same content as
+/// [`DebtRecoveryRatePeriod`].
+pub type GasDebtRecoveryDebtRecoveryRatePeriod = DebtRecoveryRatePeriod;

@@ -10,117 +10,22 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:ReadInstantaneousImportRegisters`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadInstantaneousImportRegisters {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
+/// XSD complex type `sr:ReadDataOnDemandOrFutureDated`: the same content as
+/// [`ReadInstantaneousImportRegisters`].
+pub type ReadDataOnDemandOrFutureDated = ReadInstantaneousImportRegisters;
 
-impl rd::FromXml for ReadInstantaneousImportRegisters {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ReadInstantaneousImportRegisters {
-            execution_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for ReadInstantaneousImportRegisters {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:ReadDataOnDemandOrFutureDated`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadDataOnDemandOrFutureDated {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
-
-impl rd::FromXml for ReadDataOnDemandOrFutureDated {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ReadDataOnDemandOrFutureDated {
-            execution_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for ReadDataOnDemandOrFutureDated {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:ReadLogFutureDatableAndURPCredentials`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadLogFutureDatableAndURPCredentials {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `ReadLogPeriod`.
-    pub read_log_period: ReadLogPeriod,
-    /// `KAPublicSecurityCredentials` (optional).
-    pub ka_public_security_credentials: Option<Vec<u8>>,
-}
-
-impl rd::FromXml for ReadLogFutureDatableAndURPCredentials {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let read_log_period = c.one("ReadLogPeriod", ReadLogPeriod::from_xml)?;
-        let ka_public_security_credentials = c.opt(
-            "KAPublicSecurityCredentials",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        c.finish()?;
-        Ok(ReadLogFutureDatableAndURPCredentials {
-            execution_date_time,
-            read_log_period,
-            ka_public_security_credentials,
-        })
-    }
-}
-
-impl wr::ToXml for ReadLogFutureDatableAndURPCredentials {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child("ReadLogPeriod", &self.read_log_period);
-        if let Some(v) = &self.ka_public_security_credentials {
-            w.leaf("KAPublicSecurityCredentials", v, &xsd::Facets::BASE64);
-        }
+duis_type! {
+    /// XSD complex type `sr:ReadLogFutureDatableAndURPCredentials`.
+    struct ReadLogFutureDatableAndURPCredentials {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        read_log_period: ReadLogPeriod = one child("ReadLogPeriod"),
+        ka_public_security_credentials: Option<Vec<u8>> =
+            opt leaf("KAPublicSecurityCredentials", xsd::Facets::BASE64),
     }
 }

@@ -10,475 +10,115 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:DSPSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DSPSchedule {
-    /// `ScheduleFrequency`.
-    pub schedule_frequency: ScheduleFrequency,
-    /// `ScheduleStartDate`.
-    pub schedule_start_date: xsd::Date,
-    /// `ScheduleEndDate` (optional).
-    pub schedule_end_date: Option<xsd::Date>,
-    /// `ScheduleExecutionStartTime` (optional).
-    pub schedule_execution_start_time: Option<xsd::Time>,
-    /// `KAPublicSecurityCredential` (optional).
-    pub ka_public_security_credential: Option<Vec<u8>>,
-    /// `DSPScheduledServiceReference`.
-    pub dsp_scheduled_service_reference: DSPScheduledServiceReference,
-    /// `DSPScheduledServiceReferenceVariant`.
-    pub dsp_scheduled_service_reference_variant: DSPScheduledServiceReferenceVariant,
-    /// `DeviceID`.
-    pub device_id: String,
-    /// Choice in `DSPSchedule`: one of `DSPRetrieveImportDailyReadLog`, `DSPRetrieveExportDailyReadLog`, `DSPReadActiveImportProfileData`, `DSPReadReactiveImportProfileData`, `DSPReadExportProfileData`, `DSPReadNetworkData`, `DSPReadMaximumDemandImportRegisters`, `DSPReadMaximumDemandExportRegisters`, `DSPReadPrepaymentDailyReadLog`, `DSPReadLoadLimitData`, `DSPReadActivePowerImport`, `DSPRetrieveDailyConsumptionLog`, `DSPRecordNetworkDataGAS`, `DSPReadInstantaneousExportRegisters`.
-    pub choice: DSPScheduleChoice,
-}
-
-impl rd::FromXml for DSPSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let schedule_frequency = c.one(
-            "ScheduleFrequency",
-            rd::leaf::<ScheduleFrequency>(&xsd::Facets::NONE),
-        )?;
-        let schedule_start_date = c.one(
-            "ScheduleStartDate",
-            rd::leaf::<xsd::Date>(&xsd::Facets::NONE),
-        )?;
-        let schedule_end_date =
-            c.opt("ScheduleEndDate", rd::leaf::<xsd::Date>(&xsd::Facets::NONE))?;
-        let schedule_execution_start_time = c.opt(
-            "ScheduleExecutionStartTime",
-            rd::leaf::<xsd::Time>(&xsd::Facets::NONE),
-        )?;
-        let ka_public_security_credential = c.opt(
-            "KAPublicSecurityCredential",
-            rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64),
-        )?;
-        let dsp_scheduled_service_reference = c.one(
-            "DSPScheduledServiceReference",
-            rd::leaf::<DSPScheduledServiceReference>(&xsd::Facets::NONE),
-        )?;
-        let dsp_scheduled_service_reference_variant = c.one(
-            "DSPScheduledServiceReferenceVariant",
-            rd::leaf::<DSPScheduledServiceReferenceVariant>(&xsd::Facets::NONE),
-        )?;
-        let device_id = c.one("DeviceID", rd::leaf::<String>(&F21))?;
-        let choice = c.group::<DSPScheduleChoice>()?;
-        c.finish()?;
-        Ok(DSPSchedule {
-            schedule_frequency,
-            schedule_start_date,
-            schedule_end_date,
-            schedule_execution_start_time,
-            ka_public_security_credential,
-            dsp_scheduled_service_reference,
-            dsp_scheduled_service_reference_variant,
-            device_id,
-            choice,
-        })
+duis_type! {
+    /// XSD complex type `sr:DSPSchedule`.
+    struct DSPSchedule {
+        schedule_frequency: ScheduleFrequency = one leaf("ScheduleFrequency"),
+        schedule_start_date: xsd::Date = one leaf("ScheduleStartDate"),
+        schedule_end_date: Option<xsd::Date> = opt leaf("ScheduleEndDate"),
+        schedule_execution_start_time: Option<xsd::Time> = opt leaf("ScheduleExecutionStartTime"),
+        ka_public_security_credential: Option<Vec<u8>> =
+            opt leaf("KAPublicSecurityCredential", xsd::Facets::BASE64),
+        dsp_scheduled_service_reference: DSPScheduledServiceReference =
+            one leaf("DSPScheduledServiceReference"),
+        dsp_scheduled_service_reference_variant: DSPScheduledServiceReferenceVariant =
+            one leaf("DSPScheduledServiceReferenceVariant"),
+        device_id: String = one leaf("DeviceID", F21),
+        /// Choice in `DSPSchedule`: one of `DSPRetrieveImportDailyReadLog`,
+        /// `DSPRetrieveExportDailyReadLog`, `DSPReadActiveImportProfileData`,
+        /// `DSPReadReactiveImportProfileData`, `DSPReadExportProfileData`, `DSPReadNetworkData`,
+        /// `DSPReadMaximumDemandImportRegisters`, `DSPReadMaximumDemandExportRegisters`,
+        /// `DSPReadPrepaymentDailyReadLog`, `DSPReadLoadLimitData`, `DSPReadActivePowerImport`,
+        /// `DSPRetrieveDailyConsumptionLog`, `DSPRecordNetworkDataGAS`,
+        /// `DSPReadInstantaneousExportRegisters`.
+        choice: DSPScheduleChoice = one group,
     }
 }
 
-impl wr::ToXml for DSPSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "ScheduleFrequency",
-            &self.schedule_frequency,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "ScheduleStartDate",
-            &self.schedule_start_date,
-            &xsd::Facets::NONE,
-        );
-        if let Some(v) = &self.schedule_end_date {
-            w.leaf("ScheduleEndDate", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.schedule_execution_start_time {
-            w.leaf("ScheduleExecutionStartTime", v, &xsd::Facets::NONE);
-        }
-        if let Some(v) = &self.ka_public_security_credential {
-            w.leaf("KAPublicSecurityCredential", v, &xsd::Facets::BASE64);
-        }
-        w.leaf(
-            "DSPScheduledServiceReference",
-            &self.dsp_scheduled_service_reference,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "DSPScheduledServiceReferenceVariant",
-            &self.dsp_scheduled_service_reference_variant,
-            &xsd::Facets::NONE,
-        );
-        w.leaf("DeviceID", &self.device_id, &F21);
-        w.group(&self.choice);
+duis_type! {
+    /// XSD complex type `sr:ReadLogPeriodOffset`.
+    struct ReadLogPeriodOffset {
+        start_date_offset: i64 = one leaf("StartDateOffset", F22),
+        start_time: xsd::Time = one leaf("StartTime"),
+        end_date_offset: i64 = one leaf("EndDateOffset", F22),
+        end_time: xsd::Time = one leaf("EndTime"),
     }
 }
 
-/// XSD complex type `sr:ReadLogPeriodOffset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadLogPeriodOffset {
-    /// `StartDateOffset`.
-    pub start_date_offset: i64,
-    /// `StartTime`.
-    pub start_time: xsd::Time,
-    /// `EndDateOffset`.
-    pub end_date_offset: i64,
-    /// `EndTime`.
-    pub end_time: xsd::Time,
+duis_type! {
+    /// XSD complex type `sr:DSPReadData`.
+    empty DSPReadData;
 }
 
-impl rd::FromXml for ReadLogPeriodOffset {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_date_offset = c.one("StartDateOffset", rd::leaf::<i64>(&F22))?;
-        let start_time = c.one("StartTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let end_date_offset = c.one("EndDateOffset", rd::leaf::<i64>(&F22))?;
-        let end_time = c.one("EndTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(ReadLogPeriodOffset {
-            start_date_offset,
-            start_time,
-            end_date_offset,
-            end_time,
-        })
+duis_type! {
+    /// XSD complex type `sr:ReadSchedule`.
+    ///
+    /// The same content as [`DeleteSchedule`].
+    enum ReadSchedule ["DSPScheduleID", "DeviceID"] nullable(false) {
+        DSPScheduleID(u64) = one leaf("DSPScheduleID", F23),
+        DeviceID(String) = one leaf("DeviceID", F21),
     }
 }
 
-impl wr::ToXml for ReadLogPeriodOffset {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartDateOffset", &self.start_date_offset, &F22);
-        w.leaf("StartTime", &self.start_time, &xsd::Facets::NONE);
-        w.leaf("EndDateOffset", &self.end_date_offset, &F22);
-        w.leaf("EndTime", &self.end_time, &xsd::Facets::NONE);
-    }
-}
+/// XSD complex type `sr:DeleteSchedule`: the same content as [`ReadSchedule`].
+pub type DeleteSchedule = ReadSchedule;
 
-/// XSD complex type `sr:DSPReadData`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DSPReadData;
-
-impl rd::FromXml for DSPReadData {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(DSPReadData)
-    }
-}
-
-impl wr::ToXml for DSPReadData {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:ReadSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReadSchedule {
-    /// `DSPScheduleID`.
-    DSPScheduleID(u64),
-    /// `DeviceID`.
-    DeviceID(String),
-}
-
-impl rd::ReadGroup for ReadSchedule {
-    const FIRST: &'static [&'static str] = &["DSPScheduleID", "DeviceID"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("DSPScheduleID") => Ok(ReadSchedule::DSPScheduleID(
-                c.one("DSPScheduleID", rd::leaf::<u64>(&F23))?,
-            )),
-            Some("DeviceID") => Ok(ReadSchedule::DeviceID(
-                c.one("DeviceID", rd::leaf::<String>(&F21))?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for ReadSchedule {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ReadSchedule::DSPScheduleID(v) => {
-                w.leaf("DSPScheduleID", v, &F23);
-            }
-            ReadSchedule::DeviceID(v) => {
-                w.leaf("DeviceID", v, &F21);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for ReadSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for ReadSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:DeleteSchedule`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeleteSchedule {
-    /// `DSPScheduleID`.
-    DSPScheduleID(u64),
-    /// `DeviceID`.
-    DeviceID(String),
-}
-
-impl rd::ReadGroup for DeleteSchedule {
-    const FIRST: &'static [&'static str] = &["DSPScheduleID", "DeviceID"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("DSPScheduleID") => Ok(DeleteSchedule::DSPScheduleID(
-                c.one("DSPScheduleID", rd::leaf::<u64>(&F23))?,
-            )),
-            Some("DeviceID") => Ok(DeleteSchedule::DeviceID(
-                c.one("DeviceID", rd::leaf::<String>(&F21))?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for DeleteSchedule {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            DeleteSchedule::DSPScheduleID(v) => {
-                w.leaf("DSPScheduleID", v, &F23);
-            }
-            DeleteSchedule::DeviceID(v) => {
-                w.leaf("DeviceID", v, &F21);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for DeleteSchedule {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for DeleteSchedule {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// Choice in `DSPSchedule`: one of `DSPRetrieveImportDailyReadLog`, `DSPRetrieveExportDailyReadLog`, `DSPReadActiveImportProfileData`, `DSPReadReactiveImportProfileData`, `DSPReadExportProfileData`, `DSPReadNetworkData`, `DSPReadMaximumDemandImportRegisters`, `DSPReadMaximumDemandExportRegisters`, `DSPReadPrepaymentDailyReadLog`, `DSPReadLoadLimitData`, `DSPReadActivePowerImport`, `DSPRetrieveDailyConsumptionLog`, `DSPRecordNetworkDataGAS`, `DSPReadInstantaneousExportRegisters`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DSPScheduleChoice {
-    /// `DSPRetrieveImportDailyReadLog`.
-    DSPRetrieveImportDailyReadLog(ReadLogPeriodOffset),
-    /// `DSPRetrieveExportDailyReadLog`.
-    DSPRetrieveExportDailyReadLog(ReadLogPeriodOffset),
-    /// `DSPReadActiveImportProfileData`.
-    DSPReadActiveImportProfileData(ReadLogPeriodOffset),
-    /// `DSPReadReactiveImportProfileData`.
-    DSPReadReactiveImportProfileData(ReadLogPeriodOffset),
-    /// `DSPReadExportProfileData`.
-    DSPReadExportProfileData(ReadLogPeriodOffset),
-    /// `DSPReadNetworkData`.
-    DSPReadNetworkData(ReadLogPeriodOffset),
-    /// `DSPReadMaximumDemandImportRegisters`.
-    DSPReadMaximumDemandImportRegisters(DSPReadData),
-    /// `DSPReadMaximumDemandExportRegisters`.
-    DSPReadMaximumDemandExportRegisters(DSPReadData),
-    /// `DSPReadPrepaymentDailyReadLog`.
-    DSPReadPrepaymentDailyReadLog(ReadLogPeriodOffset),
-    /// `DSPReadLoadLimitData`.
-    DSPReadLoadLimitData(DSPReadData),
-    /// `DSPReadActivePowerImport`.
-    DSPReadActivePowerImport(DSPReadData),
-    /// `DSPRetrieveDailyConsumptionLog`.
-    DSPRetrieveDailyConsumptionLog(ReadLogPeriodOffset),
-    /// `DSPRecordNetworkDataGAS`.
-    DSPRecordNetworkDataGAS(RecordNetworkDataGAS),
+duis_type! {
+    /// Choice in `DSPSchedule`: one of `DSPRetrieveImportDailyReadLog`,
+    /// `DSPRetrieveExportDailyReadLog`, `DSPReadActiveImportProfileData`,
+    /// `DSPReadReactiveImportProfileData`, `DSPReadExportProfileData`, `DSPReadNetworkData`,
+    /// `DSPReadMaximumDemandImportRegisters`, `DSPReadMaximumDemandExportRegisters`,
+    /// `DSPReadPrepaymentDailyReadLog`, `DSPReadLoadLimitData`, `DSPReadActivePowerImport`,
+    /// `DSPRetrieveDailyConsumptionLog`, `DSPRecordNetworkDataGAS`,
     /// `DSPReadInstantaneousExportRegisters`.
-    DSPReadInstantaneousExportRegisters(DSPReadData),
-}
-
-impl rd::ReadGroup for DSPScheduleChoice {
-    const FIRST: &'static [&'static str] = &[
-        "DSPRetrieveImportDailyReadLog",
-        "DSPRetrieveExportDailyReadLog",
-        "DSPReadActiveImportProfileData",
-        "DSPReadReactiveImportProfileData",
-        "DSPReadExportProfileData",
-        "DSPReadNetworkData",
-        "DSPReadMaximumDemandImportRegisters",
-        "DSPReadMaximumDemandExportRegisters",
-        "DSPReadPrepaymentDailyReadLog",
-        "DSPReadLoadLimitData",
-        "DSPReadActivePowerImport",
-        "DSPRetrieveDailyConsumptionLog",
-        "DSPRecordNetworkDataGAS",
-        "DSPReadInstantaneousExportRegisters",
-    ];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("DSPRetrieveImportDailyReadLog") => {
-                Ok(DSPScheduleChoice::DSPRetrieveImportDailyReadLog(c.one(
-                    "DSPRetrieveImportDailyReadLog",
-                    ReadLogPeriodOffset::from_xml,
-                )?))
-            }
-            Some("DSPRetrieveExportDailyReadLog") => {
-                Ok(DSPScheduleChoice::DSPRetrieveExportDailyReadLog(c.one(
-                    "DSPRetrieveExportDailyReadLog",
-                    ReadLogPeriodOffset::from_xml,
-                )?))
-            }
-            Some("DSPReadActiveImportProfileData") => {
-                Ok(DSPScheduleChoice::DSPReadActiveImportProfileData(c.one(
-                    "DSPReadActiveImportProfileData",
-                    ReadLogPeriodOffset::from_xml,
-                )?))
-            }
-            Some("DSPReadReactiveImportProfileData") => {
-                Ok(DSPScheduleChoice::DSPReadReactiveImportProfileData(c.one(
-                    "DSPReadReactiveImportProfileData",
-                    ReadLogPeriodOffset::from_xml,
-                )?))
-            }
-            Some("DSPReadExportProfileData") => Ok(DSPScheduleChoice::DSPReadExportProfileData(
-                c.one("DSPReadExportProfileData", ReadLogPeriodOffset::from_xml)?,
-            )),
-            Some("DSPReadNetworkData") => Ok(DSPScheduleChoice::DSPReadNetworkData(
-                c.one("DSPReadNetworkData", ReadLogPeriodOffset::from_xml)?,
-            )),
-            Some("DSPReadMaximumDemandImportRegisters") => {
-                Ok(DSPScheduleChoice::DSPReadMaximumDemandImportRegisters(
-                    c.one("DSPReadMaximumDemandImportRegisters", DSPReadData::from_xml)?,
-                ))
-            }
-            Some("DSPReadMaximumDemandExportRegisters") => {
-                Ok(DSPScheduleChoice::DSPReadMaximumDemandExportRegisters(
-                    c.one("DSPReadMaximumDemandExportRegisters", DSPReadData::from_xml)?,
-                ))
-            }
-            Some("DSPReadPrepaymentDailyReadLog") => {
-                Ok(DSPScheduleChoice::DSPReadPrepaymentDailyReadLog(c.one(
-                    "DSPReadPrepaymentDailyReadLog",
-                    ReadLogPeriodOffset::from_xml,
-                )?))
-            }
-            Some("DSPReadLoadLimitData") => Ok(DSPScheduleChoice::DSPReadLoadLimitData(
-                c.one("DSPReadLoadLimitData", DSPReadData::from_xml)?,
-            )),
-            Some("DSPReadActivePowerImport") => Ok(DSPScheduleChoice::DSPReadActivePowerImport(
-                c.one("DSPReadActivePowerImport", DSPReadData::from_xml)?,
-            )),
-            Some("DSPRetrieveDailyConsumptionLog") => {
-                Ok(DSPScheduleChoice::DSPRetrieveDailyConsumptionLog(c.one(
-                    "DSPRetrieveDailyConsumptionLog",
-                    ReadLogPeriodOffset::from_xml,
-                )?))
-            }
-            Some("DSPRecordNetworkDataGAS") => Ok(DSPScheduleChoice::DSPRecordNetworkDataGAS(
-                c.one("DSPRecordNetworkDataGAS", RecordNetworkDataGAS::from_xml)?,
-            )),
-            Some("DSPReadInstantaneousExportRegisters") => {
-                Ok(DSPScheduleChoice::DSPReadInstantaneousExportRegisters(
-                    c.one("DSPReadInstantaneousExportRegisters", DSPReadData::from_xml)?,
-                ))
-            }
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for DSPScheduleChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            DSPScheduleChoice::DSPRetrieveImportDailyReadLog(v) => {
-                w.child("DSPRetrieveImportDailyReadLog", v);
-            }
-            DSPScheduleChoice::DSPRetrieveExportDailyReadLog(v) => {
-                w.child("DSPRetrieveExportDailyReadLog", v);
-            }
-            DSPScheduleChoice::DSPReadActiveImportProfileData(v) => {
-                w.child("DSPReadActiveImportProfileData", v);
-            }
-            DSPScheduleChoice::DSPReadReactiveImportProfileData(v) => {
-                w.child("DSPReadReactiveImportProfileData", v);
-            }
-            DSPScheduleChoice::DSPReadExportProfileData(v) => {
-                w.child("DSPReadExportProfileData", v);
-            }
-            DSPScheduleChoice::DSPReadNetworkData(v) => {
-                w.child("DSPReadNetworkData", v);
-            }
-            DSPScheduleChoice::DSPReadMaximumDemandImportRegisters(v) => {
-                w.child("DSPReadMaximumDemandImportRegisters", v);
-            }
-            DSPScheduleChoice::DSPReadMaximumDemandExportRegisters(v) => {
-                w.child("DSPReadMaximumDemandExportRegisters", v);
-            }
-            DSPScheduleChoice::DSPReadPrepaymentDailyReadLog(v) => {
-                w.child("DSPReadPrepaymentDailyReadLog", v);
-            }
-            DSPScheduleChoice::DSPReadLoadLimitData(v) => {
-                w.child("DSPReadLoadLimitData", v);
-            }
-            DSPScheduleChoice::DSPReadActivePowerImport(v) => {
-                w.child("DSPReadActivePowerImport", v);
-            }
-            DSPScheduleChoice::DSPRetrieveDailyConsumptionLog(v) => {
-                w.child("DSPRetrieveDailyConsumptionLog", v);
-            }
-            DSPScheduleChoice::DSPRecordNetworkDataGAS(v) => {
-                w.child("DSPRecordNetworkDataGAS", v);
-            }
-            DSPScheduleChoice::DSPReadInstantaneousExportRegisters(v) => {
-                w.child("DSPReadInstantaneousExportRegisters", v);
-            }
-        }
+    choice DSPScheduleChoice [
+        "DSPRetrieveImportDailyReadLog", "DSPRetrieveExportDailyReadLog",
+        "DSPReadActiveImportProfileData", "DSPReadReactiveImportProfileData",
+        "DSPReadExportProfileData", "DSPReadNetworkData", "DSPReadMaximumDemandImportRegisters",
+        "DSPReadMaximumDemandExportRegisters", "DSPReadPrepaymentDailyReadLog",
+        "DSPReadLoadLimitData", "DSPReadActivePowerImport", "DSPRetrieveDailyConsumptionLog",
+        "DSPRecordNetworkDataGAS", "DSPReadInstantaneousExportRegisters",
+    ] nullable(false) {
+        DSPRetrieveImportDailyReadLog(ReadLogPeriodOffset) =
+            one child("DSPRetrieveImportDailyReadLog"),
+        DSPRetrieveExportDailyReadLog(ReadLogPeriodOffset) =
+            one child("DSPRetrieveExportDailyReadLog"),
+        DSPReadActiveImportProfileData(ReadLogPeriodOffset) =
+            one child("DSPReadActiveImportProfileData"),
+        DSPReadReactiveImportProfileData(ReadLogPeriodOffset) =
+            one child("DSPReadReactiveImportProfileData"),
+        DSPReadExportProfileData(ReadLogPeriodOffset) = one child("DSPReadExportProfileData"),
+        DSPReadNetworkData(ReadLogPeriodOffset) = one child("DSPReadNetworkData"),
+        DSPReadMaximumDemandImportRegisters(DSPReadData) =
+            one child("DSPReadMaximumDemandImportRegisters"),
+        DSPReadMaximumDemandExportRegisters(DSPReadData) =
+            one child("DSPReadMaximumDemandExportRegisters"),
+        DSPReadPrepaymentDailyReadLog(ReadLogPeriodOffset) =
+            one child("DSPReadPrepaymentDailyReadLog"),
+        DSPReadLoadLimitData(DSPReadData) = one child("DSPReadLoadLimitData"),
+        DSPReadActivePowerImport(DSPReadData) = one child("DSPReadActivePowerImport"),
+        DSPRetrieveDailyConsumptionLog(ReadLogPeriodOffset) =
+            one child("DSPRetrieveDailyConsumptionLog"),
+        DSPRecordNetworkDataGAS(RecordNetworkDataGAS) = one child("DSPRecordNetworkDataGAS"),
+        DSPReadInstantaneousExportRegisters(DSPReadData) =
+            one child("DSPReadInstantaneousExportRegisters"),
     }
 }
 
 xsd::xsd_enum! {
     /// XSD simple type `sr:ScheduleFrequency`.
     pub enum ScheduleFrequency (collapse = false, numeric = false) {
-        /// `Daily`.
         Daily = "Daily",
-        /// `Weekly`.
         Weekly = "Weekly",
-        /// `Monthly`.
         Monthly = "Monthly",
-        /// `Quarterly`.
         Quarterly = "Quarterly",
-        /// `Half-Yearly`.
         HalfYearly = "Half-Yearly",
-        /// `Yearly`.
         Yearly = "Yearly",
     }
 }
@@ -486,25 +126,15 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:DSPScheduledServiceReference`.
     pub enum DSPScheduledServiceReference (collapse = false, numeric = false) {
-        /// `4.2`.
         V42 = "4.2",
-        /// `4.6`.
         V46 = "4.6",
-        /// `4.8`.
         V48 = "4.8",
-        /// `4.10`.
         V410 = "4.10",
-        /// `4.12`.
         V412 = "4.12",
-        /// `4.14`.
         V414 = "4.14",
-        /// `4.15`.
         V415 = "4.15",
-        /// `4.16`.
         V416 = "4.16",
-        /// `4.17`.
         V417 = "4.17",
-        /// `14.1`.
         V141 = "14.1",
     }
 }
@@ -512,33 +142,19 @@ xsd::xsd_enum! {
 xsd::xsd_enum! {
     /// XSD simple type `sr:DSPScheduledServiceReferenceVariant`.
     pub enum DSPScheduledServiceReferenceVariant (collapse = false, numeric = false) {
-        /// `4.2`.
         V42 = "4.2",
-        /// `4.6.1`.
         V461 = "4.6.1",
-        /// `4.6.2`.
         V462 = "4.6.2",
-        /// `4.8.1`.
         V481 = "4.8.1",
-        /// `4.8.2`.
         V482 = "4.8.2",
-        /// `4.8.3`.
         V483 = "4.8.3",
-        /// `4.10`.
         V410 = "4.10",
-        /// `4.12.1`.
         V4121 = "4.12.1",
-        /// `4.12.2`.
         V4122 = "4.12.2",
-        /// `4.14`.
         V414 = "4.14",
-        /// `4.15`.
         V415 = "4.15",
-        /// `4.16`.
         V416 = "4.16",
-        /// `4.17`.
         V417 = "4.17",
-        /// `14.1`.
         V141 = "14.1",
     }
 }

@@ -10,47 +10,16 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:SignedPreCommand`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedPreCommand {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `GBCSPayload`.
-    pub gbcs_payload: Vec<u8>,
-}
-
-impl rd::FromXml for SignedPreCommand {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let gbcs_payload = c.one("GBCSPayload", rd::leaf::<Vec<u8>>(&xsd::Facets::BASE64))?;
-        c.finish()?;
-        Ok(SignedPreCommand {
-            execution_date_time,
-            gbcs_payload,
-        })
-    }
-}
-
-impl wr::ToXml for SignedPreCommand {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.leaf("GBCSPayload", &self.gbcs_payload, &xsd::Facets::BASE64);
+duis_type! {
+    /// XSD complex type `sr:SignedPreCommand`.
+    struct SignedPreCommand {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        gbcs_payload: Vec<u8> = one leaf("GBCSPayload", xsd::Facets::BASE64),
     }
 }

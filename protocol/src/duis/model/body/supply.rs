@@ -10,546 +10,123 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:EnableSupply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct EnableSupply;
+duis_type! {
+    /// XSD complex type `sr:EnableSupply`.
+    empty EnableSupply;
+}
 
-impl rd::FromXml for EnableSupply {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(EnableSupply)
+duis_type! {
+    /// XSD complex type `sr:DisableSupply`.
+    empty DisableSupply;
+}
+
+duis_type! {
+    /// XSD complex type `sr:ArmSupply`.
+    empty ArmSupply;
+}
+
+duis_type! {
+    /// XSD complex type `sr:ActivateAuxiliaryLoad`.
+    struct ActivateAuxiliaryLoad {
+        activate_alcshcalcs: ActivateDeactivateALCSHCALCS = one child("ActivateALCSHCALCS"),
     }
 }
 
-impl wr::ToXml for EnableSupply {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:DisableSupply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DisableSupply;
-
-impl rd::FromXml for DisableSupply {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(DisableSupply)
+duis_type! {
+    /// XSD complex type `sr:ActivateDeactivateALCSHCALCS`.
+    struct ActivateDeactivateALCSHCALCS {
+        @index: u64 = one attr("index", F15),
+        duration: u16 = one leaf("Duration"),
     }
 }
 
-impl wr::ToXml for DisableSupply {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:ArmSupply`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ArmSupply;
-
-impl rd::FromXml for ArmSupply {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ArmSupply)
+duis_type! {
+    /// XSD complex type `sr:DeactivateAuxiliaryLoad`.
+    struct DeactivateAuxiliaryLoad {
+        deactivate_alcshcalcs: ActivateDeactivateALCSHCALCS = one child("DeactivateALCSHCALCS"),
     }
 }
 
-impl wr::ToXml for ArmSupply {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
+/// XSD complex type `sr:ReadALCSData`: the same content as [`ReadInstantaneousImportRegisters`].
+pub type ReadALCSData = ReadInstantaneousImportRegisters;
 
-/// XSD complex type `sr:ActivateAuxiliaryLoad`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivateAuxiliaryLoad {
-    /// `ActivateALCSHCALCS`.
-    pub activate_alcshcalcs: ActivateDeactivateALCSHCALCS,
-}
-
-impl rd::FromXml for ActivateAuxiliaryLoad {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let activate_alcshcalcs =
-            c.one("ActivateALCSHCALCS", ActivateDeactivateALCSHCALCS::from_xml)?;
-        c.finish()?;
-        Ok(ActivateAuxiliaryLoad {
-            activate_alcshcalcs,
-        })
+duis_type! {
+    /// XSD complex type `sr:ResetAuxiliaryLoad`.
+    struct ResetAuxiliaryLoad {
+        reset_alcshcalcs: ResetALCSHCALCS = one child("ResetALCSHCALCS"),
     }
 }
 
-impl wr::ToXml for ActivateAuxiliaryLoad {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("ActivateALCSHCALCS", &self.activate_alcshcalcs);
+duis_type! {
+    /// XSD complex type `sr:ResetALCSHCALCS`.
+    struct ResetALCSHCALCS {
+        @index: u64 = one attr("index", F15),
     }
 }
 
-/// XSD complex type `sr:ActivateDeactivateALCSHCALCS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivateDeactivateALCSHCALCS {
-    /// Attribute `index`.
-    pub index: u64,
-    /// `Duration`.
-    pub duration: u16,
-}
-
-impl rd::FromXml for ActivateDeactivateALCSHCALCS {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let duration = c.one("Duration", rd::leaf::<u16>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(ActivateDeactivateALCSHCALCS { index, duration })
+duis_type! {
+    /// XSD complex type `sr:AddAuxiliaryLoadToBoostButton`.
+    struct AddAuxiliaryLoadToBoostButton {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        add_to_boost_button: Vec<AddToBoostButton> = exactly(5) child("AddToBoostButton"),
     }
 }
 
-impl wr::ToXml for ActivateDeactivateALCSHCALCS {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("Duration", &self.duration, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:DeactivateAuxiliaryLoad`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeactivateAuxiliaryLoad {
-    /// `DeactivateALCSHCALCS`.
-    pub deactivate_alcshcalcs: ActivateDeactivateALCSHCALCS,
-}
-
-impl rd::FromXml for DeactivateAuxiliaryLoad {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let deactivate_alcshcalcs = c.one(
-            "DeactivateALCSHCALCS",
-            ActivateDeactivateALCSHCALCS::from_xml,
-        )?;
-        c.finish()?;
-        Ok(DeactivateAuxiliaryLoad {
-            deactivate_alcshcalcs,
-        })
+duis_type! {
+    /// Content of element `AddToBoostButton` in `AddAuxiliaryLoadToBoostButton`.
+    ///
+    /// The same content as [`RemoveFromBoostButton`].
+    simple AddToBoostButton {
+        @index: u64 = one attr("index", F15),
+        value: bool = one text(),
     }
 }
 
-impl wr::ToXml for DeactivateAuxiliaryLoad {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("DeactivateALCSHCALCS", &self.deactivate_alcshcalcs);
+duis_type! {
+    /// XSD complex type `sr:RemoveAuxiliaryLoadFromBoostButton`.
+    struct RemoveAuxiliaryLoadFromBoostButton {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        remove_from_boost_button: Vec<AddToBoostButton> = exactly(5) child("RemoveFromBoostButton"),
     }
 }
 
-/// XSD complex type `sr:ReadALCSData`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadALCSData {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
+/// Content of element `RemoveFromBoostButton` in `RemoveAuxiliaryLoadFromBoostButton`: the same
+/// content as [`AddToBoostButton`].
+pub type RemoveFromBoostButton = AddToBoostButton;
 
-impl rd::FromXml for ReadALCSData {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ReadALCSData {
-            execution_date_time,
-        })
+duis_type! {
+    /// XSD complex type `sr:SetRandomisedOffsetLimit`.
+    struct SetRandomisedOffsetLimit {
+        randomised_offset_limit: u64 = one leaf("RandomisedOffsetLimit", F45),
     }
 }
 
-impl wr::ToXml for ReadALCSData {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
+duis_type! {
+    /// XSD complex type `sr:SetAuxiliaryControllerState`.
+    ///
+    /// The same content as [`LimitAPCLevel`].
+    struct SetAuxiliaryControllerState {
+        @auxiliary_controller_n: u64 = one attr("auxiliaryControllerN", F15),
+        start_date_time: xsd::DateTime = one leaf("StartDateTime"),
+        end_date_time: xsd::DateTime = one leaf("EndDateTime"),
+        commanded_state_level: u16 = one leaf("CommandedStateLevel", F33),
+        input_from_controlled_load: Option<NoType> = opt child("InputFromControlledLoad"),
     }
 }
 
-/// XSD complex type `sr:ResetAuxiliaryLoad`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetAuxiliaryLoad {
-    /// `ResetALCSHCALCS`.
-    pub reset_alcshcalcs: ResetALCSHCALCS,
-}
+/// XSD complex type `sr:ReadAuxiliaryControllerConfigurationData`: the same content as
+/// [`ReadInstantaneousImportRegisters`].
+pub type ReadAuxiliaryControllerConfigurationData = ReadInstantaneousImportRegisters;
 
-impl rd::FromXml for ResetAuxiliaryLoad {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let reset_alcshcalcs = c.one("ResetALCSHCALCS", ResetALCSHCALCS::from_xml)?;
-        c.finish()?;
-        Ok(ResetAuxiliaryLoad { reset_alcshcalcs })
-    }
-}
+/// XSD complex type `sr:ReadAuxiliaryControllerOperationalData`: the same content as
+/// [`ReadInstantaneousImportRegisters`].
+pub type ReadAuxiliaryControllerOperationalData = ReadInstantaneousImportRegisters;
 
-impl wr::ToXml for ResetAuxiliaryLoad {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("ResetALCSHCALCS", &self.reset_alcshcalcs);
-    }
-}
-
-/// XSD complex type `sr:ResetALCSHCALCS`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetALCSHCALCS {
-    /// Attribute `index`.
-    pub index: u64,
-}
-
-impl rd::FromXml for ResetALCSHCALCS {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let c = rd::Cursor::new(el, path)?;
-        c.finish()?;
-        Ok(ResetALCSHCALCS { index })
-    }
-}
-
-impl wr::ToXml for ResetALCSHCALCS {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:AddAuxiliaryLoadToBoostButton`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddAuxiliaryLoadToBoostButton {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `AddToBoostButton` (exactly 5).
-    pub add_to_boost_button: Vec<AddToBoostButton>,
-}
-
-impl rd::FromXml for AddAuxiliaryLoadToBoostButton {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let add_to_boost_button =
-            c.many("AddToBoostButton", 5, Some(5), AddToBoostButton::from_xml)?;
-        c.finish()?;
-        Ok(AddAuxiliaryLoadToBoostButton {
-            execution_date_time,
-            add_to_boost_button,
-        })
-    }
-}
-
-impl wr::ToXml for AddAuxiliaryLoadToBoostButton {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        for v in &self.add_to_boost_button {
-            w.child("AddToBoostButton", v);
-        }
-    }
-}
-
-/// Content of element `AddToBoostButton` in `AddAuxiliaryLoadToBoostButton`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddToBoostButton {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: bool,
-}
-
-impl rd::FromXml for AddToBoostButton {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let value = rd::simple_content::<bool>(el, path, &xsd::Facets::NONE)?;
-        Ok(AddToBoostButton { index, value })
-    }
-}
-
-impl wr::ToXml for AddToBoostButton {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:RemoveAuxiliaryLoadFromBoostButton`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoveAuxiliaryLoadFromBoostButton {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `RemoveFromBoostButton` (exactly 5).
-    pub remove_from_boost_button: Vec<RemoveFromBoostButton>,
-}
-
-impl rd::FromXml for RemoveAuxiliaryLoadFromBoostButton {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let remove_from_boost_button = c.many(
-            "RemoveFromBoostButton",
-            5,
-            Some(5),
-            RemoveFromBoostButton::from_xml,
-        )?;
-        c.finish()?;
-        Ok(RemoveAuxiliaryLoadFromBoostButton {
-            execution_date_time,
-            remove_from_boost_button,
-        })
-    }
-}
-
-impl wr::ToXml for RemoveAuxiliaryLoadFromBoostButton {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        for v in &self.remove_from_boost_button {
-            w.child("RemoveFromBoostButton", v);
-        }
-    }
-}
-
-/// Content of element `RemoveFromBoostButton` in `RemoveAuxiliaryLoadFromBoostButton`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoveFromBoostButton {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: bool,
-}
-
-impl rd::FromXml for RemoveFromBoostButton {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F15)?;
-        let value = rd::simple_content::<bool>(el, path, &xsd::Facets::NONE)?;
-        Ok(RemoveFromBoostButton { index, value })
-    }
-}
-
-impl wr::ToXml for RemoveFromBoostButton {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:SetRandomisedOffsetLimit`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetRandomisedOffsetLimit {
-    /// `RandomisedOffsetLimit`.
-    pub randomised_offset_limit: u64,
-}
-
-impl rd::FromXml for SetRandomisedOffsetLimit {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let randomised_offset_limit = c.one("RandomisedOffsetLimit", rd::leaf::<u64>(&F45))?;
-        c.finish()?;
-        Ok(SetRandomisedOffsetLimit {
-            randomised_offset_limit,
-        })
-    }
-}
-
-impl wr::ToXml for SetRandomisedOffsetLimit {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("RandomisedOffsetLimit", &self.randomised_offset_limit, &F45);
-    }
-}
-
-/// XSD complex type `sr:SetAuxiliaryControllerState`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetAuxiliaryControllerState {
-    /// Attribute `auxiliaryControllerN`.
-    pub auxiliary_controller_n: u64,
-    /// `StartDateTime`.
-    pub start_date_time: xsd::DateTime,
-    /// `EndDateTime`.
-    pub end_date_time: xsd::DateTime,
-    /// `CommandedStateLevel`.
-    pub commanded_state_level: u16,
-    /// `InputFromControlledLoad` (optional).
-    pub input_from_controlled_load: Option<NoType>,
-}
-
-impl rd::FromXml for SetAuxiliaryControllerState {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["auxiliaryControllerN"])?;
-        let auxiliary_controller_n = rd::attr::<u64>(el, path, "auxiliaryControllerN", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_date_time = c.one(
-            "StartDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let end_date_time = c.one("EndDateTime", rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE))?;
-        let commanded_state_level = c.one("CommandedStateLevel", rd::leaf::<u16>(&F33))?;
-        let input_from_controlled_load = c.opt("InputFromControlledLoad", NoType::from_xml)?;
-        c.finish()?;
-        Ok(SetAuxiliaryControllerState {
-            auxiliary_controller_n,
-            start_date_time,
-            end_date_time,
-            commanded_state_level,
-            input_from_controlled_load,
-        })
-    }
-}
-
-impl wr::ToXml for SetAuxiliaryControllerState {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("auxiliaryControllerN", &self.auxiliary_controller_n, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartDateTime", &self.start_date_time, &xsd::Facets::NONE);
-        w.leaf("EndDateTime", &self.end_date_time, &xsd::Facets::NONE);
-        w.leaf("CommandedStateLevel", &self.commanded_state_level, &F33);
-        if let Some(v) = &self.input_from_controlled_load {
-            w.child("InputFromControlledLoad", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ReadAuxiliaryControllerConfigurationData`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadAuxiliaryControllerConfigurationData {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
-
-impl rd::FromXml for ReadAuxiliaryControllerConfigurationData {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ReadAuxiliaryControllerConfigurationData {
-            execution_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for ReadAuxiliaryControllerConfigurationData {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:ReadAuxiliaryControllerOperationalData`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadAuxiliaryControllerOperationalData {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-}
-
-impl rd::FromXml for ReadAuxiliaryControllerOperationalData {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        c.finish()?;
-        Ok(ReadAuxiliaryControllerOperationalData {
-            execution_date_time,
-        })
-    }
-}
-
-impl wr::ToXml for ReadAuxiliaryControllerOperationalData {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-    }
-}
-
-/// XSD complex type `sr:LimitAPCLevel`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LimitAPCLevel {
-    /// Attribute `auxiliaryControllerN`.
-    pub auxiliary_controller_n: u64,
-    /// `StartDateTime`.
-    pub start_date_time: xsd::DateTime,
-    /// `EndDateTime`.
-    pub end_date_time: xsd::DateTime,
-    /// `CommandedStateLevel`.
-    pub commanded_state_level: u16,
-    /// `InputFromControlledLoad` (optional).
-    pub input_from_controlled_load: Option<NoType>,
-}
-
-impl rd::FromXml for LimitAPCLevel {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["auxiliaryControllerN"])?;
-        let auxiliary_controller_n = rd::attr::<u64>(el, path, "auxiliaryControllerN", &F15)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_date_time = c.one(
-            "StartDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let end_date_time = c.one("EndDateTime", rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE))?;
-        let commanded_state_level = c.one("CommandedStateLevel", rd::leaf::<u16>(&F33))?;
-        let input_from_controlled_load = c.opt("InputFromControlledLoad", NoType::from_xml)?;
-        c.finish()?;
-        Ok(LimitAPCLevel {
-            auxiliary_controller_n,
-            start_date_time,
-            end_date_time,
-            commanded_state_level,
-            input_from_controlled_load,
-        })
-    }
-}
-
-impl wr::ToXml for LimitAPCLevel {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("auxiliaryControllerN", &self.auxiliary_controller_n, &F15);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartDateTime", &self.start_date_time, &xsd::Facets::NONE);
-        w.leaf("EndDateTime", &self.end_date_time, &xsd::Facets::NONE);
-        w.leaf("CommandedStateLevel", &self.commanded_state_level, &F33);
-        if let Some(v) = &self.input_from_controlled_load {
-            w.child("InputFromControlledLoad", v);
-        }
-    }
-}
+/// XSD complex type `sr:LimitAPCLevel`: the same content as [`SetAuxiliaryControllerState`].
+pub type LimitAPCLevel = SetAuxiliaryControllerState;

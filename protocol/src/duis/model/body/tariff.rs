@@ -10,2222 +10,532 @@
 
 #[allow(unused_imports)]
 use super::facets::*;
+use super::support::duis_type;
 #[allow(unused_imports)]
 use super::*;
 #[allow(unused_imports)]
 use crate::duis::model::xsd;
-use crate::duis::reader as rd;
-#[allow(unused_imports)]
-use crate::duis::reader::FromXml as _;
-use crate::duis::writer as wr;
-use crate::duis::xml::Element;
 
-/// XSD complex type `sr:TariffPrimaryElement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TariffPrimaryElement {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
+duis_type! {
+    /// XSD complex type `sr:TariffPrimaryElement`.
+    struct TariffPrimaryElement {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        /// Choice in `TariffPrimaryElement`: one of `ElecTariffElements`, `GasTariffElements`.
+        tariff_elements: TariffPrimaryElementTariffElements = one group,
+        price_elements: PricePrimary = one child("PriceElements"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecTariffElements`.
+    struct ElecTariffElements {
+        currency_units: CurrencyUnits = one leaf("CurrencyUnits"),
+        switching_table: ElecSwitchingTablePrimary = one child("SwitchingTable"),
+        special_days: ElecSpecialDaysPrimary = one child("SpecialDays"),
+        threshold_matrix: ElecThresholdMatrix = one child("ThresholdMatrix"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecSwitchingTablePrimary`.
+    struct ElecSwitchingTablePrimary {
+        day_profiles: ElecDayProfiles = one child("DayProfiles"),
+        week_profiles: ElecWeekProfiles = one child("WeekProfiles"),
+        seasons: ElecSeasonsPrimary = one child("Seasons"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecDayProfiles`.
+    struct ElecDayProfiles {
+        day_profile: Vec<ElecDayProfilePrimary> = many(1..=16) child("DayProfile"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecDayProfilePrimary`.
+    struct ElecDayProfilePrimary {
+        day_name: u64 = one leaf("DayName", F1),
+        profile_schedule: Vec<ElecProfileSchedulePrimary> = many(1..=48) child("ProfileSchedule"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecProfileSchedulePrimary`.
+    struct ElecProfileSchedulePrimary {
+        start_time: xsd::Time = one leaf("StartTime"),
+        /// Choice in `ElecProfileSchedulePrimary`: one of `TOUTariffAction`, `BlockTariffAction`.
+        tariff_action: ElecProfileSchedulePrimaryTariffAction = one group,
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecWeekProfiles`.
+    struct ElecWeekProfiles {
+        week_profile: Vec<ElecWeekProfile> = many(1..=4) child("WeekProfile"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecWeekProfile`.
+    struct ElecWeekProfile {
+        week_name: u64 = one leaf("WeekName", F4),
+        referenced_day_name: Vec<ElecReferencedDayName> = exactly(7) child("ReferencedDayName"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecReferencedDayName`.
+    simple ElecReferencedDayName {
+        @index: u64 = one attr("index", F5),
+        value: u64 = one text(F1),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecSeasonsPrimary`.
+    ///
+    /// The same content as [`ElecSeasonsSecondary`].
+    struct ElecSeasonsPrimary {
+        season: Vec<ElecSeasonPrimary> = many(1..=4) child("Season"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecSeasonPrimary`.
+    ///
+    /// The same content as [`ElecSeasonSecondary`].
+    struct ElecSeasonPrimary {
+        season_name: String = one leaf("SeasonName", F6),
+        season_start_date: DateType = one child("SeasonStartDate"),
+        referenced_week_name: u64 = one leaf("ReferencedWeekName", F4),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecSpecialDaysPrimary`.
+    ///
+    /// The same content as [`ElecSpecialDaysSecondary`].
+    struct ElecSpecialDaysPrimary {
+        special_day: Vec<ElecSpecialDayPrimary> = many(0..=50) child("SpecialDay"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecSpecialDayPrimary`.
+    ///
+    /// The same content as [`ElecSpecialDaySecondary`].
+    struct ElecSpecialDayPrimary {
+        date: DateType = one child("Date"),
+        referenced_day_name: u64 = one leaf("ReferencedDayName", F1),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecThresholdMatrix`.
+    struct ElecThresholdMatrix {
+        thresholds: Vec<ElecThresholds> = exactly(8) child("Thresholds"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecThresholds`.
+    struct ElecThresholds {
+        @index: u64 = one attr("index", F3),
+        block_threshold: Vec<BlockThreshold> = many(1..=3) child("BlockThreshold"),
+    }
+}
+
+duis_type! {
+    /// Content of element `BlockThreshold` in `ElecThresholds`.
+    simple BlockThreshold {
+        @index: u64 = one attr("index", F10),
+        value: u32 = one text(),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasTariffElements`.
+    struct GasTariffElements {
+        switching_table: GasSwitchingTable = one child("SwitchingTable"),
+        special_days: GasSpecialDays = one child("SpecialDays"),
+        threshold_matrix: GasThresholdMatrix = one child("ThresholdMatrix"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasSwitchingTable`.
+    struct GasSwitchingTable {
+        day_profiles: GasDayProfiles = one child("DayProfiles"),
+        week_profiles: GasWeekProfiles = one child("WeekProfiles"),
+        seasons: GasSeasons = one child("Seasons"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasDayProfiles`.
+    struct GasDayProfiles {
+        day_profile: Vec<GasDayProfile> = many(1..=4) child("DayProfile"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasDayProfile`.
+    struct GasDayProfile {
+        day_name: u64 = one leaf("DayName", F4),
+        /// Choice in `GasDayProfile`: one of `TOUTariffAction`, `BlockTariff`.
+        choice: GasDayProfileChoice = one group,
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasWeekProfiles`.
+    struct GasWeekProfiles {
+        week_profile: Vec<WeekProfileGas> = many(1..=2) child("WeekProfile"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:WeekProfileGas`.
+    struct WeekProfileGas {
+        week_name: u64 = one leaf("WeekName", F11),
+        referenced_day_name: Vec<GasReferencedDayName> = exactly(7) child("ReferencedDayName"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasReferencedDayName`.
+    simple GasReferencedDayName {
+        @index: u64 = one attr("index", F5),
+        value: u64 = one text(F4),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasSpecialDays`.
+    struct GasSpecialDays {
+        special_day: Vec<GasSpecialDay> = many(0..=20) child("SpecialDay"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasSpecialDay`.
+    struct GasSpecialDay {
+        date: GasDateWithWildcards = one child("Date"),
+        referenced_day_name: u64 = one leaf("ReferencedDayName", F4),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasThresholdMatrix`.
+    struct GasThresholdMatrix {
+        block_threshold: Vec<GasThreshold> = many(1..=3) child("BlockThreshold"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasThreshold`.
+    simple GasThreshold {
+        @index: u64 = one attr("index", F10),
+        value: u64 = one text(F12),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:PricePrimary`.
+    enum PricePrimary ["ElectricityPriceElements", "GasPriceElements"] nullable(false) {
+        ElectricityPriceElements(ElecPriceElementsPrimary) = one child("ElectricityPriceElements"),
+        GasPriceElements(GasPriceElements) = one child("GasPriceElements"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecPriceElementsPrimary`.
+    struct ElecPriceElementsPrimary {
+        standing_charge: i16 = one leaf("StandingCharge"),
+        standing_charge_scale: i64 = one leaf("StandingChargeScale", F13),
+        price_scale: i64 = one leaf("PriceScale", F13),
+        /// Choice in `ElecPriceElementsPrimary`: one of `BlockTariff`, `TOUTariff`, `HybridTariff`.
+        tariff: ElecPriceElementsPrimaryTariff = one group,
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecBlockTariff`.
+    struct ElecBlockTariff {
+        block_prices: Vec<ElecBlocks> = many(1..=8) child("BlockPrices"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecBlocks`.
+    struct ElecBlocks {
+        @index: u64 = one attr("index", F3),
+        block_price: Vec<ElecBlockPrice> = many(1..=4) child("BlockPrice"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecBlockPrice`.
+    ///
+    /// The same content as [`ElecSecondaryTOUPrice`].
+    simple ElecBlockPrice {
+        @index: u64 = one attr("index", F4),
+        value: i16 = one text(),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecTOUTariff`.
+    struct ElecTOUTariff {
+        tou_price: Vec<ElecPrimaryTOUPrice> = many(1..=48) child("TOUPrice"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecPrimaryTOUPrice`.
+    simple ElecPrimaryTOUPrice {
+        @index: u64 = one attr("index", F2),
+        value: i16 = one text(),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecHybridTariff`.
+    struct ElecHybridTariff {
+        block_prices: Vec<ElecBlocks> = many(1..=8) child("BlockPrices"),
+        tou_price: Vec<ElecPrimaryTOUPrice> = many(1..=48) child("TOUPrice"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasPriceElements`.
+    struct GasPriceElements {
+        currency_units: CurrencyUnits = one leaf("CurrencyUnits"),
+        standing_charge: u32 = one leaf("StandingCharge"),
+        /// Choice in `GasPriceElements`: one of `BlockTariff`, `TOUTariff`.
+        tariff: GasPriceElementsTariff = one group,
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasBlockPriceMatrix`.
+    struct GasBlockPriceMatrix {
+        block_price: Vec<GasBlockPrice> = many(1..=4) child("BlockPrice"),
+        number_of_thresholds: u64 = one leaf("NumberOfThresholds", F10),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasBlockPrice`.
+    ///
+    /// The same content as [`GasTOUPrice`].
+    simple GasBlockPrice {
+        @index: u64 = one attr("index", F4),
+        value: u32 = one text(),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:GasTOUPriceMatrix`.
+    struct GasTOUPriceMatrix {
+        tou_price: Vec<GasBlockPrice> = many(1..=4) child("TOUPrice"),
+    }
+}
+
+/// XSD complex type `sr:GasTOUPrice`: the same content as [`GasBlockPrice`].
+pub type GasTOUPrice = GasBlockPrice;
+
+duis_type! {
+    /// XSD complex type `sr:TariffSecondaryElement`.
+    struct TariffSecondaryElement {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        switching_table: ElecSwitchingTableSecondary = one child("SwitchingTable"),
+        special_days: ElecSpecialDaysPrimary = one child("SpecialDays"),
+        price_elements: PriceSecondary = one child("PriceElements"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecSwitchingTableSecondary`.
+    struct ElecSwitchingTableSecondary {
+        day_profiles: ElecDayProfilesSecondary = one child("DayProfiles"),
+        week_profiles: ElecWeekProfiles = one child("WeekProfiles"),
+        seasons: ElecSeasonsPrimary = one child("Seasons"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecDayProfilesSecondary`.
+    struct ElecDayProfilesSecondary {
+        day_profile: Vec<ElecDayProfileSecondary> = many(1..=16) child("DayProfile"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecDayProfileSecondary`.
+    struct ElecDayProfileSecondary {
+        day_name: u64 = one leaf("DayName", F1),
+        profile_schedule: Vec<ElecProfileScheduleSecondary> = many(1..=48) child("ProfileSchedule"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ElecProfileScheduleSecondary`.
+    struct ElecProfileScheduleSecondary {
+        start_time: xsd::Time = one leaf("StartTime"),
+        tou_tariff_action: u64 = one leaf("TOUTariffAction", F4),
+    }
+}
+
+/// XSD complex type `sr:ElecSeasonsSecondary`: the same content as [`ElecSeasonsPrimary`].
+pub type ElecSeasonsSecondary = ElecSeasonsPrimary;
+
+/// XSD complex type `sr:ElecSeasonSecondary`: the same content as [`ElecSeasonPrimary`].
+pub type ElecSeasonSecondary = ElecSeasonPrimary;
+
+/// XSD complex type `sr:ElecSpecialDaysSecondary`: the same content as [`ElecSpecialDaysPrimary`].
+pub type ElecSpecialDaysSecondary = ElecSpecialDaysPrimary;
+
+/// XSD complex type `sr:ElecSpecialDaySecondary`: the same content as [`ElecSpecialDayPrimary`].
+pub type ElecSpecialDaySecondary = ElecSpecialDayPrimary;
+
+duis_type! {
+    /// XSD complex type `sr:PriceSecondary`.
+    struct PriceSecondary {
+        price_scale: i64 = one leaf("PriceScale", F13),
+        electricity_price_element: Vec<ElecBlockPrice> =
+            many(1..=4) child("ElectricityPriceElement"),
+    }
+}
+
+/// XSD complex type `sr:ElecSecondaryTOUPrice`: the same content as [`ElecBlockPrice`].
+pub type ElecSecondaryTOUPrice = ElecBlockPrice;
+
+duis_type! {
+    /// XSD complex type `sr:UpdatePricePrimaryElement`.
+    struct UpdatePricePrimaryElement {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        price_elements: PricePrimary = one child("PriceElements"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:UpdatePriceSecondaryElement`.
+    struct UpdatePriceSecondaryElement {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        price_elements: PriceSecondary = one child("PriceElements"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:UpdateMeterBalance`.
+    enum UpdateMeterBalance ["PrepaymentMode", "CreditMode"] nullable(false) {
+        PrepaymentMode(AdjustOrReset) = one child("PrepaymentMode"),
+        CreditMode(AdjustOrReset) = one child("CreditMode"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:AdjustOrReset`.
+    enum AdjustOrReset ["AdjustMeterBalance", "ResetMeterBalance"] nullable(false) {
+        AdjustMeterBalance(i32) = one leaf("AdjustMeterBalance"),
+        ResetMeterBalance(ResetMeterBalance) = one child("ResetMeterBalance"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ResetMeterBalance`.
+    empty ResetMeterBalance;
+}
+
+duis_type! {
+    /// XSD complex type `sr:UpdatePaymentMode`.
+    struct UpdatePaymentMode {
+        execution_date_time: Option<xsd::DateTime> = opt leaf("ExecutionDateTime"),
+        /// Choice in `UpdatePaymentMode`: one of `Credit`, `Prepayment`.
+        choice: UpdatePaymentModeChoice = one group,
+    }
+}
+
+duis_type! {
+    /// Content of element `Prepayment` in `UpdatePaymentMode`.
+    struct Prepayment {
+        suspend_debt_disabled: bool = one leaf("SuspendDebtDisabled"),
+        suspend_debt_emergency: bool = one leaf("SuspendDebtEmergency"),
+        disablement_threshold: i32 = one leaf("DisablementThreshold"),
+    }
+}
+
+duis_type! {
+    /// XSD complex type `sr:ResetTariffBlockCounterMatrix`.
+    empty ResetTariffBlockCounterMatrix;
+}
+
+duis_type! {
     /// Choice in `TariffPrimaryElement`: one of `ElecTariffElements`, `GasTariffElements`.
-    pub tariff_elements: TariffPrimaryElementTariffElements,
-    /// `PriceElements`.
-    pub price_elements: PricePrimary,
-}
-
-impl rd::FromXml for TariffPrimaryElement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let tariff_elements = c.group::<TariffPrimaryElementTariffElements>()?;
-        let price_elements = c.one("PriceElements", PricePrimary::from_xml)?;
-        c.finish()?;
-        Ok(TariffPrimaryElement {
-            execution_date_time,
-            tariff_elements,
-            price_elements,
-        })
+    choice TariffPrimaryElementTariffElements [
+        "ElecTariffElements", "GasTariffElements",
+    ] nullable(false) {
+        ElecTariffElements(ElecTariffElements) = one child("ElecTariffElements"),
+        GasTariffElements(GasTariffElements) = one child("GasTariffElements"),
     }
 }
 
-impl wr::ToXml for TariffPrimaryElement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.group(&self.tariff_elements);
-        w.child("PriceElements", &self.price_elements);
-    }
-}
-
-/// XSD complex type `sr:ElecTariffElements`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecTariffElements {
-    /// `CurrencyUnits`.
-    pub currency_units: CurrencyUnits,
-    /// `SwitchingTable`.
-    pub switching_table: ElecSwitchingTablePrimary,
-    /// `SpecialDays`.
-    pub special_days: ElecSpecialDaysPrimary,
-    /// `ThresholdMatrix`.
-    pub threshold_matrix: ElecThresholdMatrix,
-}
-
-impl rd::FromXml for ElecTariffElements {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let currency_units = c.one(
-            "CurrencyUnits",
-            rd::leaf::<CurrencyUnits>(&xsd::Facets::NONE),
-        )?;
-        let switching_table = c.one("SwitchingTable", ElecSwitchingTablePrimary::from_xml)?;
-        let special_days = c.one("SpecialDays", ElecSpecialDaysPrimary::from_xml)?;
-        let threshold_matrix = c.one("ThresholdMatrix", ElecThresholdMatrix::from_xml)?;
-        c.finish()?;
-        Ok(ElecTariffElements {
-            currency_units,
-            switching_table,
-            special_days,
-            threshold_matrix,
-        })
-    }
-}
-
-impl wr::ToXml for ElecTariffElements {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("CurrencyUnits", &self.currency_units, &xsd::Facets::NONE);
-        w.child("SwitchingTable", &self.switching_table);
-        w.child("SpecialDays", &self.special_days);
-        w.child("ThresholdMatrix", &self.threshold_matrix);
-    }
-}
-
-/// XSD complex type `sr:ElecSwitchingTablePrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSwitchingTablePrimary {
-    /// `DayProfiles`.
-    pub day_profiles: ElecDayProfiles,
-    /// `WeekProfiles`.
-    pub week_profiles: ElecWeekProfiles,
-    /// `Seasons`.
-    pub seasons: ElecSeasonsPrimary,
-}
-
-impl rd::FromXml for ElecSwitchingTablePrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profiles = c.one("DayProfiles", ElecDayProfiles::from_xml)?;
-        let week_profiles = c.one("WeekProfiles", ElecWeekProfiles::from_xml)?;
-        let seasons = c.one("Seasons", ElecSeasonsPrimary::from_xml)?;
-        c.finish()?;
-        Ok(ElecSwitchingTablePrimary {
-            day_profiles,
-            week_profiles,
-            seasons,
-        })
-    }
-}
-
-impl wr::ToXml for ElecSwitchingTablePrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("DayProfiles", &self.day_profiles);
-        w.child("WeekProfiles", &self.week_profiles);
-        w.child("Seasons", &self.seasons);
-    }
-}
-
-/// XSD complex type `sr:ElecDayProfiles`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecDayProfiles {
-    /// `DayProfile` (1 to 16).
-    pub day_profile: Vec<ElecDayProfilePrimary>,
-}
-
-impl rd::FromXml for ElecDayProfiles {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profile = c.many("DayProfile", 1, Some(16), ElecDayProfilePrimary::from_xml)?;
-        c.finish()?;
-        Ok(ElecDayProfiles { day_profile })
-    }
-}
-
-impl wr::ToXml for ElecDayProfiles {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.day_profile {
-            w.child("DayProfile", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecDayProfilePrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecDayProfilePrimary {
-    /// `DayName`.
-    pub day_name: u64,
-    /// `ProfileSchedule` (1 to 48).
-    pub profile_schedule: Vec<ElecProfileSchedulePrimary>,
-}
-
-impl rd::FromXml for ElecDayProfilePrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_name = c.one("DayName", rd::leaf::<u64>(&F1))?;
-        let profile_schedule = c.many(
-            "ProfileSchedule",
-            1,
-            Some(48),
-            ElecProfileSchedulePrimary::from_xml,
-        )?;
-        c.finish()?;
-        Ok(ElecDayProfilePrimary {
-            day_name,
-            profile_schedule,
-        })
-    }
-}
-
-impl wr::ToXml for ElecDayProfilePrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DayName", &self.day_name, &F1);
-        for v in &self.profile_schedule {
-            w.child("ProfileSchedule", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecProfileSchedulePrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecProfileSchedulePrimary {
-    /// `StartTime`.
-    pub start_time: xsd::Time,
+duis_type! {
     /// Choice in `ElecProfileSchedulePrimary`: one of `TOUTariffAction`, `BlockTariffAction`.
-    pub tariff_action: ElecProfileSchedulePrimaryTariffAction,
-}
-
-impl rd::FromXml for ElecProfileSchedulePrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_time = c.one("StartTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let tariff_action = c.group::<ElecProfileSchedulePrimaryTariffAction>()?;
-        c.finish()?;
-        Ok(ElecProfileSchedulePrimary {
-            start_time,
-            tariff_action,
-        })
+    choice ElecProfileSchedulePrimaryTariffAction [
+        "TOUTariffAction", "BlockTariffAction",
+    ] nullable(false) {
+        TOUTariffAction(u64) = one leaf("TOUTariffAction", F2),
+        BlockTariffAction(u64) = one leaf("BlockTariffAction", F3),
     }
 }
 
-impl wr::ToXml for ElecProfileSchedulePrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartTime", &self.start_time, &xsd::Facets::NONE);
-        w.group(&self.tariff_action);
-    }
-}
-
-/// XSD complex type `sr:ElecWeekProfiles`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecWeekProfiles {
-    /// `WeekProfile` (1 to 4).
-    pub week_profile: Vec<ElecWeekProfile>,
-}
-
-impl rd::FromXml for ElecWeekProfiles {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let week_profile = c.many("WeekProfile", 1, Some(4), ElecWeekProfile::from_xml)?;
-        c.finish()?;
-        Ok(ElecWeekProfiles { week_profile })
-    }
-}
-
-impl wr::ToXml for ElecWeekProfiles {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.week_profile {
-            w.child("WeekProfile", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecWeekProfile`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecWeekProfile {
-    /// `WeekName`.
-    pub week_name: u64,
-    /// `ReferencedDayName` (exactly 7).
-    pub referenced_day_name: Vec<ElecReferencedDayName>,
-}
-
-impl rd::FromXml for ElecWeekProfile {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let week_name = c.one("WeekName", rd::leaf::<u64>(&F4))?;
-        let referenced_day_name = c.many(
-            "ReferencedDayName",
-            7,
-            Some(7),
-            ElecReferencedDayName::from_xml,
-        )?;
-        c.finish()?;
-        Ok(ElecWeekProfile {
-            week_name,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for ElecWeekProfile {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("WeekName", &self.week_name, &F4);
-        for v in &self.referenced_day_name {
-            w.child("ReferencedDayName", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecReferencedDayName`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecReferencedDayName {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u64,
-}
-
-impl rd::FromXml for ElecReferencedDayName {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F5)?;
-        let value = rd::simple_content::<u64>(el, path, &F1)?;
-        Ok(ElecReferencedDayName { index, value })
-    }
-}
-
-impl wr::ToXml for ElecReferencedDayName {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F5);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &F1);
-    }
-}
-
-/// XSD complex type `sr:ElecSeasonsPrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSeasonsPrimary {
-    /// `Season` (1 to 4).
-    pub season: Vec<ElecSeasonPrimary>,
-}
-
-impl rd::FromXml for ElecSeasonsPrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season = c.many("Season", 1, Some(4), ElecSeasonPrimary::from_xml)?;
-        c.finish()?;
-        Ok(ElecSeasonsPrimary { season })
-    }
-}
-
-impl wr::ToXml for ElecSeasonsPrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.season {
-            w.child("Season", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecSeasonPrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSeasonPrimary {
-    /// `SeasonName`.
-    pub season_name: String,
-    /// `SeasonStartDate`.
-    pub season_start_date: DateType,
-    /// `ReferencedWeekName`.
-    pub referenced_week_name: u64,
-}
-
-impl rd::FromXml for ElecSeasonPrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season_name = c.one("SeasonName", rd::leaf::<String>(&F6))?;
-        let season_start_date = c.one("SeasonStartDate", DateType::from_xml)?;
-        let referenced_week_name = c.one("ReferencedWeekName", rd::leaf::<u64>(&F4))?;
-        c.finish()?;
-        Ok(ElecSeasonPrimary {
-            season_name,
-            season_start_date,
-            referenced_week_name,
-        })
-    }
-}
-
-impl wr::ToXml for ElecSeasonPrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("SeasonName", &self.season_name, &F6);
-        w.child("SeasonStartDate", &self.season_start_date);
-        w.leaf("ReferencedWeekName", &self.referenced_week_name, &F4);
-    }
-}
-
-/// XSD complex type `sr:ElecSpecialDaysPrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSpecialDaysPrimary {
-    /// `SpecialDay` (0 to 50).
-    pub special_day: Vec<ElecSpecialDayPrimary>,
-}
-
-impl rd::FromXml for ElecSpecialDaysPrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day = c.many("SpecialDay", 0, Some(50), ElecSpecialDayPrimary::from_xml)?;
-        c.finish()?;
-        Ok(ElecSpecialDaysPrimary { special_day })
-    }
-}
-
-impl wr::ToXml for ElecSpecialDaysPrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.special_day {
-            w.child("SpecialDay", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecSpecialDayPrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSpecialDayPrimary {
-    /// `Date`.
-    pub date: DateType,
-    /// `ReferencedDayName`.
-    pub referenced_day_name: u64,
-}
-
-impl rd::FromXml for ElecSpecialDayPrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let date = c.one("Date", DateType::from_xml)?;
-        let referenced_day_name = c.one("ReferencedDayName", rd::leaf::<u64>(&F1))?;
-        c.finish()?;
-        Ok(ElecSpecialDayPrimary {
-            date,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for ElecSpecialDayPrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Date", &self.date);
-        w.leaf("ReferencedDayName", &self.referenced_day_name, &F1);
-    }
-}
-
-/// XSD complex type `sr:ElecThresholdMatrix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecThresholdMatrix {
-    /// `Thresholds` (exactly 8).
-    pub thresholds: Vec<ElecThresholds>,
-}
-
-impl rd::FromXml for ElecThresholdMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let thresholds = c.many("Thresholds", 8, Some(8), ElecThresholds::from_xml)?;
-        c.finish()?;
-        Ok(ElecThresholdMatrix { thresholds })
-    }
-}
-
-impl wr::ToXml for ElecThresholdMatrix {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.thresholds {
-            w.child("Thresholds", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecThresholds`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecThresholds {
-    /// Attribute `index`.
-    pub index: u64,
-    /// `BlockThreshold` (1 to 3).
-    pub block_threshold: Vec<BlockThreshold>,
-}
-
-impl rd::FromXml for ElecThresholds {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F3)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let block_threshold = c.many("BlockThreshold", 1, Some(3), BlockThreshold::from_xml)?;
-        c.finish()?;
-        Ok(ElecThresholds {
-            index,
-            block_threshold,
-        })
-    }
-}
-
-impl wr::ToXml for ElecThresholds {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F3);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.block_threshold {
-            w.child("BlockThreshold", v);
-        }
-    }
-}
-
-/// Content of element `BlockThreshold` in `ElecThresholds`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockThreshold {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u32,
-}
-
-impl rd::FromXml for BlockThreshold {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F10)?;
-        let value = rd::simple_content::<u32>(el, path, &xsd::Facets::NONE)?;
-        Ok(BlockThreshold { index, value })
-    }
-}
-
-impl wr::ToXml for BlockThreshold {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F10);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:GasTariffElements`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasTariffElements {
-    /// `SwitchingTable`.
-    pub switching_table: GasSwitchingTable,
-    /// `SpecialDays`.
-    pub special_days: GasSpecialDays,
-    /// `ThresholdMatrix`.
-    pub threshold_matrix: GasThresholdMatrix,
-}
-
-impl rd::FromXml for GasTariffElements {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let switching_table = c.one("SwitchingTable", GasSwitchingTable::from_xml)?;
-        let special_days = c.one("SpecialDays", GasSpecialDays::from_xml)?;
-        let threshold_matrix = c.one("ThresholdMatrix", GasThresholdMatrix::from_xml)?;
-        c.finish()?;
-        Ok(GasTariffElements {
-            switching_table,
-            special_days,
-            threshold_matrix,
-        })
-    }
-}
-
-impl wr::ToXml for GasTariffElements {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("SwitchingTable", &self.switching_table);
-        w.child("SpecialDays", &self.special_days);
-        w.child("ThresholdMatrix", &self.threshold_matrix);
-    }
-}
-
-/// XSD complex type `sr:GasSwitchingTable`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSwitchingTable {
-    /// `DayProfiles`.
-    pub day_profiles: GasDayProfiles,
-    /// `WeekProfiles`.
-    pub week_profiles: GasWeekProfiles,
-    /// `Seasons`.
-    pub seasons: GasSeasons,
-}
-
-impl rd::FromXml for GasSwitchingTable {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profiles = c.one("DayProfiles", GasDayProfiles::from_xml)?;
-        let week_profiles = c.one("WeekProfiles", GasWeekProfiles::from_xml)?;
-        let seasons = c.one("Seasons", GasSeasons::from_xml)?;
-        c.finish()?;
-        Ok(GasSwitchingTable {
-            day_profiles,
-            week_profiles,
-            seasons,
-        })
-    }
-}
-
-impl wr::ToXml for GasSwitchingTable {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("DayProfiles", &self.day_profiles);
-        w.child("WeekProfiles", &self.week_profiles);
-        w.child("Seasons", &self.seasons);
-    }
-}
-
-/// XSD complex type `sr:GasDayProfiles`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasDayProfiles {
-    /// `DayProfile` (1 to 4).
-    pub day_profile: Vec<GasDayProfile>,
-}
-
-impl rd::FromXml for GasDayProfiles {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profile = c.many("DayProfile", 1, Some(4), GasDayProfile::from_xml)?;
-        c.finish()?;
-        Ok(GasDayProfiles { day_profile })
-    }
-}
-
-impl wr::ToXml for GasDayProfiles {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.day_profile {
-            w.child("DayProfile", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasDayProfile`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasDayProfile {
-    /// `DayName`.
-    pub day_name: u64,
+duis_type! {
     /// Choice in `GasDayProfile`: one of `TOUTariffAction`, `BlockTariff`.
-    pub choice: GasDayProfileChoice,
-}
-
-impl rd::FromXml for GasDayProfile {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_name = c.one("DayName", rd::leaf::<u64>(&F4))?;
-        let choice = c.group::<GasDayProfileChoice>()?;
-        c.finish()?;
-        Ok(GasDayProfile { day_name, choice })
+    choice GasDayProfileChoice ["TOUTariffAction", "BlockTariff"] nullable(false) {
+        TOUTariffAction(u64) = one leaf("TOUTariffAction", F4),
+        BlockTariff(NoType) = one child("BlockTariff"),
     }
 }
 
-impl wr::ToXml for GasDayProfile {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DayName", &self.day_name, &F4);
-        w.group(&self.choice);
-    }
-}
-
-/// XSD complex type `sr:GasWeekProfiles`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasWeekProfiles {
-    /// `WeekProfile` (1 to 2).
-    pub week_profile: Vec<WeekProfileGas>,
-}
-
-impl rd::FromXml for GasWeekProfiles {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let week_profile = c.many("WeekProfile", 1, Some(2), WeekProfileGas::from_xml)?;
-        c.finish()?;
-        Ok(GasWeekProfiles { week_profile })
-    }
-}
-
-impl wr::ToXml for GasWeekProfiles {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.week_profile {
-            w.child("WeekProfile", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:WeekProfileGas`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WeekProfileGas {
-    /// `WeekName`.
-    pub week_name: u64,
-    /// `ReferencedDayName` (exactly 7).
-    pub referenced_day_name: Vec<GasReferencedDayName>,
-}
-
-impl rd::FromXml for WeekProfileGas {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let week_name = c.one("WeekName", rd::leaf::<u64>(&F11))?;
-        let referenced_day_name = c.many(
-            "ReferencedDayName",
-            7,
-            Some(7),
-            GasReferencedDayName::from_xml,
-        )?;
-        c.finish()?;
-        Ok(WeekProfileGas {
-            week_name,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for WeekProfileGas {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("WeekName", &self.week_name, &F11);
-        for v in &self.referenced_day_name {
-            w.child("ReferencedDayName", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasReferencedDayName`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasReferencedDayName {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u64,
-}
-
-impl rd::FromXml for GasReferencedDayName {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F5)?;
-        let value = rd::simple_content::<u64>(el, path, &F4)?;
-        Ok(GasReferencedDayName { index, value })
-    }
-}
-
-impl wr::ToXml for GasReferencedDayName {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F5);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &F4);
-    }
-}
-
-/// XSD complex type `sr:GasSeasons`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSeasons {
-    /// `Season` (1 to 3).
-    pub season: Vec<GasSeason>,
-}
-
-impl rd::FromXml for GasSeasons {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season = c.many("Season", 1, Some(3), GasSeason::from_xml)?;
-        c.finish()?;
-        Ok(GasSeasons { season })
-    }
-}
-
-impl wr::ToXml for GasSeasons {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.season {
-            w.child("Season", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasSeason`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSeason {
-    /// `SeasonStartDate`.
-    pub season_start_date: GasDateWithWildcards,
-    /// `ReferencedWeekName`.
-    pub referenced_week_name: u64,
-}
-
-impl rd::FromXml for GasSeason {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season_start_date = c.one("SeasonStartDate", GasDateWithWildcards::from_xml)?;
-        let referenced_week_name = c.one("ReferencedWeekName", rd::leaf::<u64>(&F11))?;
-        c.finish()?;
-        Ok(GasSeason {
-            season_start_date,
-            referenced_week_name,
-        })
-    }
-}
-
-impl wr::ToXml for GasSeason {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("SeasonStartDate", &self.season_start_date);
-        w.leaf("ReferencedWeekName", &self.referenced_week_name, &F11);
-    }
-}
-
-/// XSD complex type `sr:GasSpecialDays`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSpecialDays {
-    /// `SpecialDay` (0 to 20).
-    pub special_day: Vec<GasSpecialDay>,
-}
-
-impl rd::FromXml for GasSpecialDays {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day = c.many("SpecialDay", 0, Some(20), GasSpecialDay::from_xml)?;
-        c.finish()?;
-        Ok(GasSpecialDays { special_day })
-    }
-}
-
-impl wr::ToXml for GasSpecialDays {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.special_day {
-            w.child("SpecialDay", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasSpecialDay`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasSpecialDay {
-    /// `Date`.
-    pub date: GasDateWithWildcards,
-    /// `ReferencedDayName`.
-    pub referenced_day_name: u64,
-}
-
-impl rd::FromXml for GasSpecialDay {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let date = c.one("Date", GasDateWithWildcards::from_xml)?;
-        let referenced_day_name = c.one("ReferencedDayName", rd::leaf::<u64>(&F4))?;
-        c.finish()?;
-        Ok(GasSpecialDay {
-            date,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for GasSpecialDay {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Date", &self.date);
-        w.leaf("ReferencedDayName", &self.referenced_day_name, &F4);
-    }
-}
-
-/// XSD complex type `sr:GasThresholdMatrix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasThresholdMatrix {
-    /// `BlockThreshold` (1 to 3).
-    pub block_threshold: Vec<GasThreshold>,
-}
-
-impl rd::FromXml for GasThresholdMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let block_threshold = c.many("BlockThreshold", 1, Some(3), GasThreshold::from_xml)?;
-        c.finish()?;
-        Ok(GasThresholdMatrix { block_threshold })
-    }
-}
-
-impl wr::ToXml for GasThresholdMatrix {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.block_threshold {
-            w.child("BlockThreshold", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasThreshold`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasThreshold {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u64,
-}
-
-impl rd::FromXml for GasThreshold {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F10)?;
-        let value = rd::simple_content::<u64>(el, path, &F12)?;
-        Ok(GasThreshold { index, value })
-    }
-}
-
-impl wr::ToXml for GasThreshold {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F10);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &F12);
-    }
-}
-
-/// XSD complex type `sr:PricePrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PricePrimary {
-    /// `ElectricityPriceElements`.
-    ElectricityPriceElements(ElecPriceElementsPrimary),
-    /// `GasPriceElements`.
-    GasPriceElements(GasPriceElements),
-}
-
-impl rd::ReadGroup for PricePrimary {
-    const FIRST: &'static [&'static str] = &["ElectricityPriceElements", "GasPriceElements"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ElectricityPriceElements") => Ok(PricePrimary::ElectricityPriceElements(c.one(
-                "ElectricityPriceElements",
-                ElecPriceElementsPrimary::from_xml,
-            )?)),
-            Some("GasPriceElements") => Ok(PricePrimary::GasPriceElements(
-                c.one("GasPriceElements", GasPriceElements::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for PricePrimary {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            PricePrimary::ElectricityPriceElements(v) => {
-                w.child("ElectricityPriceElements", v);
-            }
-            PricePrimary::GasPriceElements(v) => {
-                w.child("GasPriceElements", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for PricePrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for PricePrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:ElecPriceElementsPrimary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecPriceElementsPrimary {
-    /// `StandingCharge`.
-    pub standing_charge: i16,
-    /// `StandingChargeScale`.
-    pub standing_charge_scale: i64,
-    /// `PriceScale`.
-    pub price_scale: i64,
+duis_type! {
     /// Choice in `ElecPriceElementsPrimary`: one of `BlockTariff`, `TOUTariff`, `HybridTariff`.
-    pub tariff: ElecPriceElementsPrimaryTariff,
-}
-
-impl rd::FromXml for ElecPriceElementsPrimary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let standing_charge = c.one("StandingCharge", rd::leaf::<i16>(&xsd::Facets::NONE))?;
-        let standing_charge_scale = c.one("StandingChargeScale", rd::leaf::<i64>(&F13))?;
-        let price_scale = c.one("PriceScale", rd::leaf::<i64>(&F13))?;
-        let tariff = c.group::<ElecPriceElementsPrimaryTariff>()?;
-        c.finish()?;
-        Ok(ElecPriceElementsPrimary {
-            standing_charge,
-            standing_charge_scale,
-            price_scale,
-            tariff,
-        })
+    choice ElecPriceElementsPrimaryTariff [
+        "BlockTariff", "TOUTariff", "HybridTariff",
+    ] nullable(false) {
+        BlockTariff(ElecBlockTariff) = one child("BlockTariff"),
+        TOUTariff(ElecTOUTariff) = one child("TOUTariff"),
+        HybridTariff(ElecHybridTariff) = one child("HybridTariff"),
     }
 }
 
-impl wr::ToXml for ElecPriceElementsPrimary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StandingCharge", &self.standing_charge, &xsd::Facets::NONE);
-        w.leaf("StandingChargeScale", &self.standing_charge_scale, &F13);
-        w.leaf("PriceScale", &self.price_scale, &F13);
-        w.group(&self.tariff);
-    }
-}
-
-/// XSD complex type `sr:ElecBlockTariff`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecBlockTariff {
-    /// `BlockPrices` (1 to 8).
-    pub block_prices: Vec<ElecBlocks>,
-}
-
-impl rd::FromXml for ElecBlockTariff {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let block_prices = c.many("BlockPrices", 1, Some(8), ElecBlocks::from_xml)?;
-        c.finish()?;
-        Ok(ElecBlockTariff { block_prices })
-    }
-}
-
-impl wr::ToXml for ElecBlockTariff {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.block_prices {
-            w.child("BlockPrices", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecBlocks`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecBlocks {
-    /// Attribute `index`.
-    pub index: u64,
-    /// `BlockPrice` (1 to 4).
-    pub block_price: Vec<ElecBlockPrice>,
-}
-
-impl rd::FromXml for ElecBlocks {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F3)?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let block_price = c.many("BlockPrice", 1, Some(4), ElecBlockPrice::from_xml)?;
-        c.finish()?;
-        Ok(ElecBlocks { index, block_price })
-    }
-}
-
-impl wr::ToXml for ElecBlocks {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F3);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.block_price {
-            w.child("BlockPrice", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecBlockPrice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecBlockPrice {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: i16,
-}
-
-impl rd::FromXml for ElecBlockPrice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F4)?;
-        let value = rd::simple_content::<i16>(el, path, &xsd::Facets::NONE)?;
-        Ok(ElecBlockPrice { index, value })
-    }
-}
-
-impl wr::ToXml for ElecBlockPrice {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F4);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:ElecTOUTariff`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecTOUTariff {
-    /// `TOUPrice` (1 to 48).
-    pub tou_price: Vec<ElecPrimaryTOUPrice>,
-}
-
-impl rd::FromXml for ElecTOUTariff {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let tou_price = c.many("TOUPrice", 1, Some(48), ElecPrimaryTOUPrice::from_xml)?;
-        c.finish()?;
-        Ok(ElecTOUTariff { tou_price })
-    }
-}
-
-impl wr::ToXml for ElecTOUTariff {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.tou_price {
-            w.child("TOUPrice", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecPrimaryTOUPrice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecPrimaryTOUPrice {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: i16,
-}
-
-impl rd::FromXml for ElecPrimaryTOUPrice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F2)?;
-        let value = rd::simple_content::<i16>(el, path, &xsd::Facets::NONE)?;
-        Ok(ElecPrimaryTOUPrice { index, value })
-    }
-}
-
-impl wr::ToXml for ElecPrimaryTOUPrice {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F2);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:ElecHybridTariff`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecHybridTariff {
-    /// `BlockPrices` (1 to 8).
-    pub block_prices: Vec<ElecBlocks>,
-    /// `TOUPrice` (1 to 48).
-    pub tou_price: Vec<ElecPrimaryTOUPrice>,
-}
-
-impl rd::FromXml for ElecHybridTariff {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let block_prices = c.many("BlockPrices", 1, Some(8), ElecBlocks::from_xml)?;
-        let tou_price = c.many("TOUPrice", 1, Some(48), ElecPrimaryTOUPrice::from_xml)?;
-        c.finish()?;
-        Ok(ElecHybridTariff {
-            block_prices,
-            tou_price,
-        })
-    }
-}
-
-impl wr::ToXml for ElecHybridTariff {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.block_prices {
-            w.child("BlockPrices", v);
-        }
-        for v in &self.tou_price {
-            w.child("TOUPrice", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasPriceElements`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasPriceElements {
-    /// `CurrencyUnits`.
-    pub currency_units: GasPriceElementsCurrencyUnits,
-    /// `StandingCharge`.
-    pub standing_charge: u32,
+duis_type! {
     /// Choice in `GasPriceElements`: one of `BlockTariff`, `TOUTariff`.
-    pub tariff: GasPriceElementsTariff,
-}
-
-impl rd::FromXml for GasPriceElements {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let currency_units = c.one(
-            "CurrencyUnits",
-            rd::leaf::<GasPriceElementsCurrencyUnits>(&xsd::Facets::NONE),
-        )?;
-        let standing_charge = c.one("StandingCharge", rd::leaf::<u32>(&xsd::Facets::NONE))?;
-        let tariff = c.group::<GasPriceElementsTariff>()?;
-        c.finish()?;
-        Ok(GasPriceElements {
-            currency_units,
-            standing_charge,
-            tariff,
-        })
+    choice GasPriceElementsTariff ["BlockTariff", "TOUTariff"] nullable(false) {
+        BlockTariff(GasBlockPriceMatrix) = one child("BlockTariff"),
+        TOUTariff(GasTOUPriceMatrix) = one child("TOUTariff"),
     }
 }
 
-impl wr::ToXml for GasPriceElements {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("CurrencyUnits", &self.currency_units, &xsd::Facets::NONE);
-        w.leaf("StandingCharge", &self.standing_charge, &xsd::Facets::NONE);
-        w.group(&self.tariff);
-    }
-}
-
-/// XSD complex type `sr:GasBlockPriceMatrix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasBlockPriceMatrix {
-    /// `BlockPrice` (1 to 4).
-    pub block_price: Vec<GasBlockPrice>,
-    /// `NumberOfThresholds`.
-    pub number_of_thresholds: u64,
-}
-
-impl rd::FromXml for GasBlockPriceMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let block_price = c.many("BlockPrice", 1, Some(4), GasBlockPrice::from_xml)?;
-        let number_of_thresholds = c.one("NumberOfThresholds", rd::leaf::<u64>(&F10))?;
-        c.finish()?;
-        Ok(GasBlockPriceMatrix {
-            block_price,
-            number_of_thresholds,
-        })
-    }
-}
-
-impl wr::ToXml for GasBlockPriceMatrix {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.block_price {
-            w.child("BlockPrice", v);
-        }
-        w.leaf("NumberOfThresholds", &self.number_of_thresholds, &F10);
-    }
-}
-
-/// XSD complex type `sr:GasBlockPrice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasBlockPrice {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u32,
-}
-
-impl rd::FromXml for GasBlockPrice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F4)?;
-        let value = rd::simple_content::<u32>(el, path, &xsd::Facets::NONE)?;
-        Ok(GasBlockPrice { index, value })
-    }
-}
-
-impl wr::ToXml for GasBlockPrice {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F4);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:GasTOUPriceMatrix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasTOUPriceMatrix {
-    /// `TOUPrice` (1 to 4).
-    pub tou_price: Vec<GasTOUPrice>,
-}
-
-impl rd::FromXml for GasTOUPriceMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let tou_price = c.many("TOUPrice", 1, Some(4), GasTOUPrice::from_xml)?;
-        c.finish()?;
-        Ok(GasTOUPriceMatrix { tou_price })
-    }
-}
-
-impl wr::ToXml for GasTOUPriceMatrix {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.tou_price {
-            w.child("TOUPrice", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:GasTOUPrice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GasTOUPrice {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: u32,
-}
-
-impl rd::FromXml for GasTOUPrice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F4)?;
-        let value = rd::simple_content::<u32>(el, path, &xsd::Facets::NONE)?;
-        Ok(GasTOUPrice { index, value })
-    }
-}
-
-impl wr::ToXml for GasTOUPrice {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F4);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:TariffSecondaryElement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TariffSecondaryElement {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `SwitchingTable`.
-    pub switching_table: ElecSwitchingTableSecondary,
-    /// `SpecialDays`.
-    pub special_days: ElecSpecialDaysSecondary,
-    /// `PriceElements`.
-    pub price_elements: PriceSecondary,
-}
-
-impl rd::FromXml for TariffSecondaryElement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let switching_table = c.one("SwitchingTable", ElecSwitchingTableSecondary::from_xml)?;
-        let special_days = c.one("SpecialDays", ElecSpecialDaysSecondary::from_xml)?;
-        let price_elements = c.one("PriceElements", PriceSecondary::from_xml)?;
-        c.finish()?;
-        Ok(TariffSecondaryElement {
-            execution_date_time,
-            switching_table,
-            special_days,
-            price_elements,
-        })
-    }
-}
-
-impl wr::ToXml for TariffSecondaryElement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child("SwitchingTable", &self.switching_table);
-        w.child("SpecialDays", &self.special_days);
-        w.child("PriceElements", &self.price_elements);
-    }
-}
-
-/// XSD complex type `sr:ElecSwitchingTableSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSwitchingTableSecondary {
-    /// `DayProfiles`.
-    pub day_profiles: ElecDayProfilesSecondary,
-    /// `WeekProfiles`.
-    pub week_profiles: ElecWeekProfiles,
-    /// `Seasons`.
-    pub seasons: ElecSeasonsSecondary,
-}
-
-impl rd::FromXml for ElecSwitchingTableSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profiles = c.one("DayProfiles", ElecDayProfilesSecondary::from_xml)?;
-        let week_profiles = c.one("WeekProfiles", ElecWeekProfiles::from_xml)?;
-        let seasons = c.one("Seasons", ElecSeasonsSecondary::from_xml)?;
-        c.finish()?;
-        Ok(ElecSwitchingTableSecondary {
-            day_profiles,
-            week_profiles,
-            seasons,
-        })
-    }
-}
-
-impl wr::ToXml for ElecSwitchingTableSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("DayProfiles", &self.day_profiles);
-        w.child("WeekProfiles", &self.week_profiles);
-        w.child("Seasons", &self.seasons);
-    }
-}
-
-/// XSD complex type `sr:ElecDayProfilesSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecDayProfilesSecondary {
-    /// `DayProfile` (1 to 16).
-    pub day_profile: Vec<ElecDayProfileSecondary>,
-}
-
-impl rd::FromXml for ElecDayProfilesSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_profile = c.many("DayProfile", 1, Some(16), ElecDayProfileSecondary::from_xml)?;
-        c.finish()?;
-        Ok(ElecDayProfilesSecondary { day_profile })
-    }
-}
-
-impl wr::ToXml for ElecDayProfilesSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.day_profile {
-            w.child("DayProfile", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecDayProfileSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecDayProfileSecondary {
-    /// `DayName`.
-    pub day_name: u64,
-    /// `ProfileSchedule` (1 to 48).
-    pub profile_schedule: Vec<ElecProfileScheduleSecondary>,
-}
-
-impl rd::FromXml for ElecDayProfileSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let day_name = c.one("DayName", rd::leaf::<u64>(&F1))?;
-        let profile_schedule = c.many(
-            "ProfileSchedule",
-            1,
-            Some(48),
-            ElecProfileScheduleSecondary::from_xml,
-        )?;
-        c.finish()?;
-        Ok(ElecDayProfileSecondary {
-            day_name,
-            profile_schedule,
-        })
-    }
-}
-
-impl wr::ToXml for ElecDayProfileSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("DayName", &self.day_name, &F1);
-        for v in &self.profile_schedule {
-            w.child("ProfileSchedule", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecProfileScheduleSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecProfileScheduleSecondary {
-    /// `StartTime`.
-    pub start_time: xsd::Time,
-    /// `TOUTariffAction`.
-    pub tou_tariff_action: u64,
-}
-
-impl rd::FromXml for ElecProfileScheduleSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let start_time = c.one("StartTime", rd::leaf::<xsd::Time>(&xsd::Facets::NONE))?;
-        let tou_tariff_action = c.one("TOUTariffAction", rd::leaf::<u64>(&F4))?;
-        c.finish()?;
-        Ok(ElecProfileScheduleSecondary {
-            start_time,
-            tou_tariff_action,
-        })
-    }
-}
-
-impl wr::ToXml for ElecProfileScheduleSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("StartTime", &self.start_time, &xsd::Facets::NONE);
-        w.leaf("TOUTariffAction", &self.tou_tariff_action, &F4);
-    }
-}
-
-/// XSD complex type `sr:ElecSeasonsSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSeasonsSecondary {
-    /// `Season` (1 to 4).
-    pub season: Vec<ElecSeasonSecondary>,
-}
-
-impl rd::FromXml for ElecSeasonsSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season = c.many("Season", 1, Some(4), ElecSeasonSecondary::from_xml)?;
-        c.finish()?;
-        Ok(ElecSeasonsSecondary { season })
-    }
-}
-
-impl wr::ToXml for ElecSeasonsSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.season {
-            w.child("Season", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecSeasonSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSeasonSecondary {
-    /// `SeasonName`.
-    pub season_name: String,
-    /// `SeasonStartDate`.
-    pub season_start_date: DateType,
-    /// `ReferencedWeekName`.
-    pub referenced_week_name: u64,
-}
-
-impl rd::FromXml for ElecSeasonSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let season_name = c.one("SeasonName", rd::leaf::<String>(&F6))?;
-        let season_start_date = c.one("SeasonStartDate", DateType::from_xml)?;
-        let referenced_week_name = c.one("ReferencedWeekName", rd::leaf::<u64>(&F4))?;
-        c.finish()?;
-        Ok(ElecSeasonSecondary {
-            season_name,
-            season_start_date,
-            referenced_week_name,
-        })
-    }
-}
-
-impl wr::ToXml for ElecSeasonSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("SeasonName", &self.season_name, &F6);
-        w.child("SeasonStartDate", &self.season_start_date);
-        w.leaf("ReferencedWeekName", &self.referenced_week_name, &F4);
-    }
-}
-
-/// XSD complex type `sr:ElecSpecialDaysSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSpecialDaysSecondary {
-    /// `SpecialDay` (0 to 50).
-    pub special_day: Vec<ElecSpecialDaySecondary>,
-}
-
-impl rd::FromXml for ElecSpecialDaysSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let special_day = c.many("SpecialDay", 0, Some(50), ElecSpecialDaySecondary::from_xml)?;
-        c.finish()?;
-        Ok(ElecSpecialDaysSecondary { special_day })
-    }
-}
-
-impl wr::ToXml for ElecSpecialDaysSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        for v in &self.special_day {
-            w.child("SpecialDay", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecSpecialDaySecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSpecialDaySecondary {
-    /// `Date`.
-    pub date: DateType,
-    /// `ReferencedDayName`.
-    pub referenced_day_name: u64,
-}
-
-impl rd::FromXml for ElecSpecialDaySecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let date = c.one("Date", DateType::from_xml)?;
-        let referenced_day_name = c.one("ReferencedDayName", rd::leaf::<u64>(&F1))?;
-        c.finish()?;
-        Ok(ElecSpecialDaySecondary {
-            date,
-            referenced_day_name,
-        })
-    }
-}
-
-impl wr::ToXml for ElecSpecialDaySecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.child("Date", &self.date);
-        w.leaf("ReferencedDayName", &self.referenced_day_name, &F1);
-    }
-}
-
-/// XSD complex type `sr:PriceSecondary`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PriceSecondary {
-    /// `PriceScale`.
-    pub price_scale: i64,
-    /// `ElectricityPriceElement` (1 to 4).
-    pub electricity_price_element: Vec<ElecSecondaryTOUPrice>,
-}
-
-impl rd::FromXml for PriceSecondary {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let price_scale = c.one("PriceScale", rd::leaf::<i64>(&F13))?;
-        let electricity_price_element = c.many(
-            "ElectricityPriceElement",
-            1,
-            Some(4),
-            ElecSecondaryTOUPrice::from_xml,
-        )?;
-        c.finish()?;
-        Ok(PriceSecondary {
-            price_scale,
-            electricity_price_element,
-        })
-    }
-}
-
-impl wr::ToXml for PriceSecondary {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf("PriceScale", &self.price_scale, &F13);
-        for v in &self.electricity_price_element {
-            w.child("ElectricityPriceElement", v);
-        }
-    }
-}
-
-/// XSD complex type `sr:ElecSecondaryTOUPrice`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ElecSecondaryTOUPrice {
-    /// Attribute `index`.
-    pub index: u64,
-    /// The element's value.
-    pub value: i16,
-}
-
-impl rd::FromXml for ElecSecondaryTOUPrice {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &["index"])?;
-        let index = rd::attr::<u64>(el, path, "index", &F4)?;
-        let value = rd::simple_content::<i16>(el, path, &xsd::Facets::NONE)?;
-        Ok(ElecSecondaryTOUPrice { index, value })
-    }
-}
-
-impl wr::ToXml for ElecSecondaryTOUPrice {
-    fn write_attrs(&self, w: &mut wr::XmlWriter) {
-        w.attr("index", &self.index, &F4);
-    }
-
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.text(&self.value, &xsd::Facets::NONE);
-    }
-}
-
-/// XSD complex type `sr:UpdatePricePrimaryElement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePricePrimaryElement {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `PriceElements`.
-    pub price_elements: PricePrimary,
-}
-
-impl rd::FromXml for UpdatePricePrimaryElement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let price_elements = c.one("PriceElements", PricePrimary::from_xml)?;
-        c.finish()?;
-        Ok(UpdatePricePrimaryElement {
-            execution_date_time,
-            price_elements,
-        })
-    }
-}
-
-impl wr::ToXml for UpdatePricePrimaryElement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child("PriceElements", &self.price_elements);
-    }
-}
-
-/// XSD complex type `sr:UpdatePriceSecondaryElement`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePriceSecondaryElement {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
-    /// `PriceElements`.
-    pub price_elements: PriceSecondary,
-}
-
-impl rd::FromXml for UpdatePriceSecondaryElement {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let price_elements = c.one("PriceElements", PriceSecondary::from_xml)?;
-        c.finish()?;
-        Ok(UpdatePriceSecondaryElement {
-            execution_date_time,
-            price_elements,
-        })
-    }
-}
-
-impl wr::ToXml for UpdatePriceSecondaryElement {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.child("PriceElements", &self.price_elements);
-    }
-}
-
-/// XSD complex type `sr:UpdateMeterBalance`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdateMeterBalance {
-    /// `PrepaymentMode`.
-    PrepaymentMode(AdjustOrReset),
-    /// `CreditMode`.
-    CreditMode(AdjustOrReset),
-}
-
-impl rd::ReadGroup for UpdateMeterBalance {
-    const FIRST: &'static [&'static str] = &["PrepaymentMode", "CreditMode"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("PrepaymentMode") => Ok(UpdateMeterBalance::PrepaymentMode(
-                c.one("PrepaymentMode", AdjustOrReset::from_xml)?,
-            )),
-            Some("CreditMode") => Ok(UpdateMeterBalance::CreditMode(
-                c.one("CreditMode", AdjustOrReset::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for UpdateMeterBalance {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdateMeterBalance::PrepaymentMode(v) => {
-                w.child("PrepaymentMode", v);
-            }
-            UpdateMeterBalance::CreditMode(v) => {
-                w.child("CreditMode", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for UpdateMeterBalance {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for UpdateMeterBalance {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:AdjustOrReset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdjustOrReset {
-    /// `AdjustMeterBalance`.
-    AdjustMeterBalance(i32),
-    /// `ResetMeterBalance`.
-    ResetMeterBalance(ResetMeterBalance),
-}
-
-impl rd::ReadGroup for AdjustOrReset {
-    const FIRST: &'static [&'static str] = &["AdjustMeterBalance", "ResetMeterBalance"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("AdjustMeterBalance") => Ok(AdjustOrReset::AdjustMeterBalance(
-                c.one("AdjustMeterBalance", rd::leaf::<i32>(&xsd::Facets::NONE))?,
-            )),
-            Some("ResetMeterBalance") => Ok(AdjustOrReset::ResetMeterBalance(
-                c.one("ResetMeterBalance", ResetMeterBalance::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for AdjustOrReset {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            AdjustOrReset::AdjustMeterBalance(v) => {
-                w.leaf("AdjustMeterBalance", v, &xsd::Facets::NONE);
-            }
-            AdjustOrReset::ResetMeterBalance(v) => {
-                w.child("ResetMeterBalance", v);
-            }
-        }
-    }
-}
-
-impl rd::FromXml for AdjustOrReset {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let v = c.group::<Self>()?;
-        c.finish()?;
-        Ok(v)
-    }
-}
-
-impl wr::ToXml for AdjustOrReset {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.group(self);
-    }
-}
-
-/// XSD complex type `sr:ResetMeterBalance`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ResetMeterBalance;
-
-impl rd::FromXml for ResetMeterBalance {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ResetMeterBalance)
-    }
-}
-
-impl wr::ToXml for ResetMeterBalance {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// XSD complex type `sr:UpdatePaymentMode`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdatePaymentMode {
-    /// `ExecutionDateTime` (optional).
-    pub execution_date_time: Option<xsd::DateTime>,
+duis_type! {
     /// Choice in `UpdatePaymentMode`: one of `Credit`, `Prepayment`.
-    pub choice: UpdatePaymentModeChoice,
-}
-
-impl rd::FromXml for UpdatePaymentMode {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let execution_date_time = c.opt(
-            "ExecutionDateTime",
-            rd::leaf::<xsd::DateTime>(&xsd::Facets::NONE),
-        )?;
-        let choice = c.group::<UpdatePaymentModeChoice>()?;
-        c.finish()?;
-        Ok(UpdatePaymentMode {
-            execution_date_time,
-            choice,
-        })
-    }
-}
-
-impl wr::ToXml for UpdatePaymentMode {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        if let Some(v) = &self.execution_date_time {
-            w.leaf("ExecutionDateTime", v, &xsd::Facets::NONE);
-        }
-        w.group(&self.choice);
-    }
-}
-
-/// Content of element `Prepayment` in `UpdatePaymentMode`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Prepayment {
-    /// `SuspendDebtDisabled`.
-    pub suspend_debt_disabled: bool,
-    /// `SuspendDebtEmergency`.
-    pub suspend_debt_emergency: bool,
-    /// `DisablementThreshold`.
-    pub disablement_threshold: i32,
-}
-
-impl rd::FromXml for Prepayment {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::check_attrs(el, path, &[])?;
-        let mut c = rd::Cursor::new(el, path)?;
-        let suspend_debt_disabled =
-            c.one("SuspendDebtDisabled", rd::leaf::<bool>(&xsd::Facets::NONE))?;
-        let suspend_debt_emergency =
-            c.one("SuspendDebtEmergency", rd::leaf::<bool>(&xsd::Facets::NONE))?;
-        let disablement_threshold =
-            c.one("DisablementThreshold", rd::leaf::<i32>(&xsd::Facets::NONE))?;
-        c.finish()?;
-        Ok(Prepayment {
-            suspend_debt_disabled,
-            suspend_debt_emergency,
-            disablement_threshold,
-        })
-    }
-}
-
-impl wr::ToXml for Prepayment {
-    fn write_content(&self, w: &mut wr::XmlWriter) {
-        w.leaf(
-            "SuspendDebtDisabled",
-            &self.suspend_debt_disabled,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "SuspendDebtEmergency",
-            &self.suspend_debt_emergency,
-            &xsd::Facets::NONE,
-        );
-        w.leaf(
-            "DisablementThreshold",
-            &self.disablement_threshold,
-            &xsd::Facets::NONE,
-        );
-    }
-}
-
-/// XSD complex type `sr:ResetTariffBlockCounterMatrix`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ResetTariffBlockCounterMatrix;
-
-impl rd::FromXml for ResetTariffBlockCounterMatrix {
-    fn from_xml(el: &Element, path: &rd::Path<'_>) -> Result<Self, rd::ReadError> {
-        rd::empty_content(el, path)?;
-        Ok(ResetTariffBlockCounterMatrix)
-    }
-}
-
-impl wr::ToXml for ResetTariffBlockCounterMatrix {
-    fn write_content(&self, _w: &mut wr::XmlWriter) {}
-}
-
-/// Choice in `TariffPrimaryElement`: one of `ElecTariffElements`, `GasTariffElements`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TariffPrimaryElementTariffElements {
-    /// `ElecTariffElements`.
-    ElecTariffElements(ElecTariffElements),
-    /// `GasTariffElements`.
-    GasTariffElements(GasTariffElements),
-}
-
-impl rd::ReadGroup for TariffPrimaryElementTariffElements {
-    const FIRST: &'static [&'static str] = &["ElecTariffElements", "GasTariffElements"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("ElecTariffElements") => {
-                Ok(TariffPrimaryElementTariffElements::ElecTariffElements(
-                    c.one("ElecTariffElements", ElecTariffElements::from_xml)?,
-                ))
-            }
-            Some("GasTariffElements") => Ok(TariffPrimaryElementTariffElements::GasTariffElements(
-                c.one("GasTariffElements", GasTariffElements::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for TariffPrimaryElementTariffElements {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            TariffPrimaryElementTariffElements::ElecTariffElements(v) => {
-                w.child("ElecTariffElements", v);
-            }
-            TariffPrimaryElementTariffElements::GasTariffElements(v) => {
-                w.child("GasTariffElements", v);
-            }
-        }
-    }
-}
-
-/// Choice in `ElecProfileSchedulePrimary`: one of `TOUTariffAction`, `BlockTariffAction`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ElecProfileSchedulePrimaryTariffAction {
-    /// `TOUTariffAction`.
-    TOUTariffAction(u64),
-    /// `BlockTariffAction`.
-    BlockTariffAction(u64),
-}
-
-impl rd::ReadGroup for ElecProfileSchedulePrimaryTariffAction {
-    const FIRST: &'static [&'static str] = &["TOUTariffAction", "BlockTariffAction"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("TOUTariffAction") => Ok(ElecProfileSchedulePrimaryTariffAction::TOUTariffAction(
-                c.one("TOUTariffAction", rd::leaf::<u64>(&F2))?,
-            )),
-            Some("BlockTariffAction") => {
-                Ok(ElecProfileSchedulePrimaryTariffAction::BlockTariffAction(
-                    c.one("BlockTariffAction", rd::leaf::<u64>(&F3))?,
-                ))
-            }
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for ElecProfileSchedulePrimaryTariffAction {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ElecProfileSchedulePrimaryTariffAction::TOUTariffAction(v) => {
-                w.leaf("TOUTariffAction", v, &F2);
-            }
-            ElecProfileSchedulePrimaryTariffAction::BlockTariffAction(v) => {
-                w.leaf("BlockTariffAction", v, &F3);
-            }
-        }
-    }
-}
-
-/// Choice in `GasDayProfile`: one of `TOUTariffAction`, `BlockTariff`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GasDayProfileChoice {
-    /// `TOUTariffAction`.
-    TOUTariffAction(u64),
-    /// `BlockTariff`.
-    BlockTariff(NoType),
-}
-
-impl rd::ReadGroup for GasDayProfileChoice {
-    const FIRST: &'static [&'static str] = &["TOUTariffAction", "BlockTariff"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("TOUTariffAction") => Ok(GasDayProfileChoice::TOUTariffAction(
-                c.one("TOUTariffAction", rd::leaf::<u64>(&F4))?,
-            )),
-            Some("BlockTariff") => Ok(GasDayProfileChoice::BlockTariff(
-                c.one("BlockTariff", NoType::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for GasDayProfileChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            GasDayProfileChoice::TOUTariffAction(v) => {
-                w.leaf("TOUTariffAction", v, &F4);
-            }
-            GasDayProfileChoice::BlockTariff(v) => {
-                w.child("BlockTariff", v);
-            }
-        }
-    }
-}
-
-/// Choice in `ElecPriceElementsPrimary`: one of `BlockTariff`, `TOUTariff`, `HybridTariff`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ElecPriceElementsPrimaryTariff {
-    /// `BlockTariff`.
-    BlockTariff(ElecBlockTariff),
-    /// `TOUTariff`.
-    TOUTariff(ElecTOUTariff),
-    /// `HybridTariff`.
-    HybridTariff(ElecHybridTariff),
-}
-
-impl rd::ReadGroup for ElecPriceElementsPrimaryTariff {
-    const FIRST: &'static [&'static str] = &["BlockTariff", "TOUTariff", "HybridTariff"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("BlockTariff") => Ok(ElecPriceElementsPrimaryTariff::BlockTariff(
-                c.one("BlockTariff", ElecBlockTariff::from_xml)?,
-            )),
-            Some("TOUTariff") => Ok(ElecPriceElementsPrimaryTariff::TOUTariff(
-                c.one("TOUTariff", ElecTOUTariff::from_xml)?,
-            )),
-            Some("HybridTariff") => Ok(ElecPriceElementsPrimaryTariff::HybridTariff(
-                c.one("HybridTariff", ElecHybridTariff::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for ElecPriceElementsPrimaryTariff {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            ElecPriceElementsPrimaryTariff::BlockTariff(v) => {
-                w.child("BlockTariff", v);
-            }
-            ElecPriceElementsPrimaryTariff::TOUTariff(v) => {
-                w.child("TOUTariff", v);
-            }
-            ElecPriceElementsPrimaryTariff::HybridTariff(v) => {
-                w.child("HybridTariff", v);
-            }
-        }
-    }
-}
-
-/// Choice in `GasPriceElements`: one of `BlockTariff`, `TOUTariff`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GasPriceElementsTariff {
-    /// `BlockTariff`.
-    BlockTariff(GasBlockPriceMatrix),
-    /// `TOUTariff`.
-    TOUTariff(GasTOUPriceMatrix),
-}
-
-impl rd::ReadGroup for GasPriceElementsTariff {
-    const FIRST: &'static [&'static str] = &["BlockTariff", "TOUTariff"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("BlockTariff") => Ok(GasPriceElementsTariff::BlockTariff(
-                c.one("BlockTariff", GasBlockPriceMatrix::from_xml)?,
-            )),
-            Some("TOUTariff") => Ok(GasPriceElementsTariff::TOUTariff(
-                c.one("TOUTariff", GasTOUPriceMatrix::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for GasPriceElementsTariff {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            GasPriceElementsTariff::BlockTariff(v) => {
-                w.child("BlockTariff", v);
-            }
-            GasPriceElementsTariff::TOUTariff(v) => {
-                w.child("TOUTariff", v);
-            }
-        }
-    }
-}
-
-/// Choice in `UpdatePaymentMode`: one of `Credit`, `Prepayment`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpdatePaymentModeChoice {
-    /// `Credit`.
-    Credit(NoType),
-    /// `Prepayment`.
-    Prepayment(Prepayment),
-}
-
-impl rd::ReadGroup for UpdatePaymentModeChoice {
-    const FIRST: &'static [&'static str] = &["Credit", "Prepayment"];
-    const NULLABLE: bool = false;
-
-    fn read_group(c: &mut rd::Cursor<'_>) -> Result<Self, rd::ReadError> {
-        match c.peek() {
-            Some("Credit") => Ok(UpdatePaymentModeChoice::Credit(
-                c.one("Credit", NoType::from_xml)?,
-            )),
-            Some("Prepayment") => Ok(UpdatePaymentModeChoice::Prepayment(
-                c.one("Prepayment", Prepayment::from_xml)?,
-            )),
-            _ => Err(c.no_alternative(Self::FIRST)),
-        }
-    }
-}
-
-impl wr::WriteGroup for UpdatePaymentModeChoice {
-    fn write_group(&self, w: &mut wr::XmlWriter) {
-        match self {
-            UpdatePaymentModeChoice::Credit(v) => {
-                w.child("Credit", v);
-            }
-            UpdatePaymentModeChoice::Prepayment(v) => {
-                w.child("Prepayment", v);
-            }
-        }
+    choice UpdatePaymentModeChoice ["Credit", "Prepayment"] nullable(false) {
+        Credit(NoType) = one child("Credit"),
+        Prepayment(Prepayment) = one child("Prepayment"),
     }
 }
 
 xsd::xsd_enum! {
     /// Values of element `CurrencyUnits` in `ElecTariffElements`.
+    ///
+    /// The same values as [`GasPriceElementsCurrencyUnits`].
     pub enum CurrencyUnits (collapse = false, numeric = false) {
-        /// `GBP`.
         Gbp = "GBP",
-        /// `ECB`.
         Ecb = "ECB",
     }
 }
 
-xsd::xsd_enum! {
-    /// Values of element `CurrencyUnits` in `GasPriceElements`.
-    pub enum GasPriceElementsCurrencyUnits (collapse = false, numeric = false) {
-        /// `GBP`.
-        Gbp = "GBP",
-        /// `ECB`.
-        Ecb = "ECB",
-    }
-}
+/// Values of element `CurrencyUnits` in `GasPriceElements`: the same content as [`CurrencyUnits`].
+pub type GasPriceElementsCurrencyUnits = CurrencyUnits;
