@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod ingress;
 pub mod inventory;
+pub mod metric_name;
 pub mod pki;
 pub mod registration;
 pub mod store;

@@ -22,15 +22,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use hubgate_protocol::duis::dsig::{self, CertResolver, DsigError, KeySource, Verified};
 use hubgate_protocol::duis::xml::Document;
 
-/// Names of the pool's metrics.
-pub mod metric {
-    /// Histogram: jobs taken per wake-up of a verifier thread.
-    pub const BATCH_SIZE: &str = "hubgate_verifier_batch_size";
-    /// Gauge: jobs waiting in the queue.
-    pub const QUEUE_DEPTH: &str = "hubgate_verifier_queue_depth";
-    /// Counter: requests refused because the queue was full.
-    pub const REJECTED_TOTAL: &str = "hubgate_verifier_rejected_total";
-}
+use crate::metric_name;
 
 /// Sizing of the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,14 +138,15 @@ impl VerifierPool {
                 return Err(match e {
                     TrySendError::Full(_) => {
                         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!(metric::REJECTED_TOTAL).increment(1);
+                        metrics::counter!(metric_name::VERIFIER_REJECTED_TOTAL).increment(1);
                         PoolError::Busy
                     }
                     TrySendError::Disconnected(_) => PoolError::Stopped,
                 });
             }
         }
-        metrics::gauge!(metric::QUEUE_DEPTH).set(self.depth.load(Ordering::Relaxed) as f64);
+        metrics::gauge!(metric_name::VERIFIER_QUEUE_DEPTH_JOBS)
+            .set(self.depth.load(Ordering::Relaxed) as f64);
         rx.await.map_err(|_| PoolError::Stopped)
     }
 
@@ -184,8 +177,8 @@ fn run(
     stats: &PoolStats,
     max_batch: usize,
 ) {
-    let batch_size = metrics::histogram!(metric::BATCH_SIZE);
-    let queue_depth = metrics::gauge!(metric::QUEUE_DEPTH);
+    let batch_size = metrics::histogram!(metric_name::VERIFIER_BATCH_JOBS);
+    let queue_depth = metrics::gauge!(metric_name::VERIFIER_QUEUE_DEPTH_JOBS);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     while let Ok(first) = rx.recv() {
         batch.push(first);

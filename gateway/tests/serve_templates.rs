@@ -47,6 +47,7 @@ const WAN: &str = "postcode_prefix,csp_region,coverage,wan_technology,connectivi
 struct Gateway {
     child: Child,
     addr: String,
+    metrics: String,
     dir: PathBuf,
 }
 
@@ -89,7 +90,7 @@ fn start(name: &str, root: &Path) -> Gateway {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut addr = None;
+    let (mut addr, mut metrics) = (None, None);
     let mut seen = String::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
@@ -98,18 +99,29 @@ fn start(name: &str, root: &Path) -> Gateway {
         assert!(!line.starts_with("  line "), "seed row refused: {line}");
         if let Some(a) = line.strip_prefix("DUIS listening on https://") {
             addr = Some(a.trim().to_string());
+        }
+        if let Some(a) = line.strip_prefix("metrics listening on ") {
+            metrics = Some(a.trim().to_string());
+        }
+        if addr.is_some() && metrics.is_some() {
             break;
         }
         assert!(Instant::now() < deadline, "gateway did not start:\n{seen}");
     }
     let addr = addr.unwrap_or_else(|| panic!("gateway exited before listening:\n{seen}"));
+    let metrics = metrics.unwrap_or_else(|| panic!("no metrics listener:\n{seen}"));
     // Keep reading what the gateway prints, so that it never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));
     assert!(
         seen.contains("8 imported, 0 refused"),
         "inventory seed:\n{seen}"
     );
-    Gateway { child, addr, dir }
+    Gateway {
+        child,
+        addr,
+        metrics,
+        dir,
+    }
 }
 
 /// Signs `xml` (with `counter`) as `eui`'s XML-signing key, via `hubgate duis sign`.
@@ -517,4 +529,21 @@ fn each_refusal_gets_its_code_and_changes_no_state() {
     // None of the refusals consumed a counter: counter 11 is still the next acceptable one.
     let (_, a) = send(&sign(&root, &read_supply, 11, SUPPLIER), "/api/v1/serviceS");
     assert_eq!(code(&a), "I99", "refusals changed the counter state: {a}");
+
+    // What happened is visible in Prometheus text format, under the documented names.
+    let m = Command::new("curl")
+        .args(["-sS", &gw.metrics])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&m.stdout);
+    for needle in [
+        "hubgate_ingress_requests_total{service=\"send_command\",srv=\"4.1.1\",cv=\"1\",code=\"I99\"} 2",
+        "hubgate_ingress_rejected_total{check=\"4\"} 2",
+        "hubgate_ingress_rejected_total{check=\"5\"} 3",
+        "hubgate_ingress_requests_total{service=\"send_command\",srv=\"4.1.1\",cv=\"1\",code=\"E42\"} 2",
+        "hubgate_ingress_stage_seconds_count{stage=\"signature\"}",
+        "hubgate_verifier_batch_jobs_count",
+    ] {
+        assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
+    }
 }

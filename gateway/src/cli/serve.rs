@@ -159,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    hubgate_gateway::metric_name::describe();
     let https = if config.tls.enabled {
         let cert = config.tls_cert_path();
         let key = config.tls_key_path();

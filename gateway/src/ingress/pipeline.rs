@@ -21,6 +21,7 @@ use super::respond::{Answer, Responder};
 use super::server::RequestTimer;
 use super::{Handler, Reply, Service};
 use crate::clock::{Clock, parse_rfc3339_ms};
+use crate::metric_name;
 use crate::registration::{Date, RegistrationData};
 use crate::store::Store;
 use crate::users::{AccessError, UserRegistry};
@@ -62,19 +63,9 @@ pub struct NoThresholds;
 
 impl AnomalyHook for NoThresholds {
     fn check(&self, _originator: &[u8; 8], _srv: &str) -> Result<(), Rejection> {
-        metrics::counter!(metric::ANOMALY_CHECKS_TOTAL).increment(1);
+        metrics::counter!(metric_name::ANOMALY_CHECKS_TOTAL).increment(1);
         Ok(())
     }
-}
-
-/// Names of the pipeline's metrics.
-pub mod metric {
-    /// Counter: requests refused, by check number (1–7, 0 = capacity).
-    pub const REJECTED_TOTAL: &str = "hubgate_ingress_rejected_total";
-    /// Counter: anomaly-detection checks run.
-    pub const ANOMALY_CHECKS_TOTAL: &str = "hubgate_anomaly_checks_total";
-    /// Histogram: seconds spent in each stage (label `stage`).
-    pub const STAGE_SECONDS: &str = "hubgate_ingress_stage_seconds";
 }
 
 /// Everything the checks consult.
@@ -107,6 +98,22 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Stage histograms, looked up once.
+struct Stages {
+    parse: metrics::Histogram,
+    signature: metrics::Histogram,
+    checks: metrics::Histogram,
+    answer: metrics::Histogram,
+}
+
+fn stages() -> &'static Stages {
+    static STAGES: std::sync::OnceLock<Stages> = std::sync::OnceLock::new();
+    STAGES.get_or_init(|| {
+        let h = |stage: &'static str| metrics::histogram!(metric_name::INGRESS_STAGE_SECONDS, "stage" => stage);
+        Stages { parse: h("parse"), signature: h("signature"), checks: h("checks"), answer: h("answer") }
+    })
+}
+
 /// A request that passed every check.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -114,6 +121,19 @@ pub struct Accepted {
     pub request: Request,
     /// The role under which the User sent it.
     pub role: Role,
+}
+
+/// A refusal, with what is known of the request to address the error response.
+#[derive(Debug)]
+pub struct Refused {
+    /// Why.
+    pub rejection: Rejection,
+    /// The RequestID, when it could be read.
+    pub request_id: Option<RequestId>,
+    /// Service Reference and Variant, when they could be read.
+    pub service: Option<(ServiceReference, ServiceReferenceVariant)>,
+    /// The CommandVariant, when it could be read.
+    pub cv: Option<u8>,
 }
 
 /// The lenient view of a request that could not be read in full: enough to address an
@@ -147,26 +167,30 @@ fn transform_key(id: &RequestId) -> String {
 
 impl Pipeline {
     /// Runs the checks. `Err` carries what is known of the request for the error response.
-    pub async fn check(
-        &self,
-        service: Service,
-        body: &[u8],
-    ) -> Result<
-        Accepted,
-        (
-            Rejection,
-            Option<RequestId>,
-            Option<(ServiceReference, ServiceReferenceVariant)>,
-        ),
-    > {
+    pub async fn check(&self, service: Service, body: &[u8]) -> Result<Accepted, Refused> {
         // 1. Structure.
-        let doc = xml::parse(body, &self.limits)
-            .map_err(|e| (Rejection::Malformed(e.to_string()), None, None))?;
+        let mut t = std::time::Instant::now();
+        let mut lap = |h: &metrics::Histogram| {
+            let now = std::time::Instant::now();
+            h.record(now.duration_since(t).as_secs_f64());
+            t = now;
+        };
+        let doc = xml::parse(body, &self.limits).map_err(|e| Refused {
+            rejection: Rejection::Malformed(e.to_string()),
+            request_id: None,
+            service: None,
+            cv: None,
+        })?;
         let request = match reader::read_request(&doc) {
             Ok(r) => r,
             Err(e) => {
-                let (id, svc) = salvage(&doc);
-                return Err((Rejection::Malformed(e.to_string()), id, svc));
+                let (request_id, service) = salvage(&doc);
+                return Err(Refused {
+                    rejection: Rejection::Malformed(e.to_string()),
+                    request_id,
+                    service,
+                    cv: None,
+                });
             }
         };
         let id = request.header.request_id;
@@ -174,8 +198,13 @@ impl Pipeline {
             request.header.service_reference,
             request.header.service_reference_variant,
         ));
-        let fail = |r: Rejection| (r, Some(id), svc);
         let cv = request.header.command_variant.as_u8();
+        let fail = |r: Rejection| Refused {
+            rejection: r,
+            request_id: Some(id),
+            service: svc,
+            cv: Some(cv),
+        };
         if !service.accepts(cv) {
             return Err(fail(Rejection::WrongService {
                 cv,
@@ -195,6 +224,8 @@ impl Pipeline {
         if let Err(e) = request.check_consistency() {
             return Err(fail(Rejection::Malformed(e.to_string())));
         }
+
+        lap(&stages().parse);
 
         // 2. Signature, on the verifier pool; then the signer's certificate.
         let (_doc, verdict) = self.pool.verify(doc).await.map_err(|e| {
@@ -216,6 +247,8 @@ impl Pipeline {
         self.users
             .check_signer(&id.originator, &serial, now_ms.div_euclid(1000))
             .map_err(|e| fail(Rejection::Signer(e.to_string())))?;
+
+        lap(&stages().signature);
 
         // 3. User and role.
         let authorised = self
@@ -326,6 +359,7 @@ impl Pipeline {
                     .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
             }
         }
+        lap(&stages().checks);
         Ok(Accepted { request, role })
     }
 
@@ -397,8 +431,13 @@ impl Pipeline {
                     }
                 }
             }
-            Err((rejection, id, svc)) => {
-                metrics::counter!(metric::REJECTED_TOTAL, "check" => rejection.check().to_string())
+            Err(Refused {
+                rejection,
+                request_id: id,
+                service: svc,
+                cv,
+            }) => {
+                metrics::counter!(metric_name::INGRESS_REJECTED_TOTAL, "check" => rejection.check().to_string())
                     .increment(1);
                 tracing::info!(code = %rejection.code(), reason = %rejection, "request refused");
                 let srv = svc.map_or_else(|| "unknown".to_string(), |(_, v)| v.to_string());
@@ -423,10 +462,17 @@ impl Pipeline {
                     service: Some(service_pair),
                     payload: None,
                 };
-                (a, status, srv, "unknown".to_string())
+                (
+                    a,
+                    status,
+                    srv,
+                    cv.map_or_else(|| "unknown".to_string(), |c| c.to_string()),
+                )
             }
         };
+        let signing = std::time::Instant::now();
         let reply = self.reply(&answer, now_ms, status);
+        stages().answer.record(signing.elapsed().as_secs_f64());
         timer.finish(service, &srv, &cv, answer.code.as_str());
         reply
     }

@@ -12,14 +12,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::{Handler, Service};
-
-/// Names of the HTTP layer's metrics.
-pub mod metric {
-    /// Counter: requests by service, SRV, CommandVariant and response code.
-    pub const REQUESTS_TOTAL: &str = "hubgate_ingress_requests_total";
-    /// Histogram: time from the body being read to the answer being ready.
-    pub const REQUEST_SECONDS: &str = "hubgate_ingress_request_seconds";
-}
+use crate::metric_name;
 
 /// Where and how to listen.
 #[derive(Debug)]
@@ -149,10 +142,12 @@ pub async fn run(
                 println!("metrics listening on http://{a}/metrics");
             }
             let metrics = metrics.run();
+            // Each actix server runs only while polled: the metrics one gets its own task.
             let metrics_handle = metrics.handle();
+            let metrics_task = actix_web::rt::spawn(metrics);
             let r = main.await;
             metrics_handle.stop(true).await;
-            let _ = metrics.await;
+            let _ = metrics_task.await;
             r
         }
         _ => main.await,
@@ -177,8 +172,8 @@ impl RequestTimer {
             ("cv", cv.to_string()),
             ("code", code.to_string()),
         ];
-        metrics::counter!(metric::REQUESTS_TOTAL, &labels).increment(1);
-        metrics::histogram!(metric::REQUEST_SECONDS, "service" => service.label())
+        metrics::counter!(metric_name::INGRESS_REQUESTS_TOTAL, &labels).increment(1);
+        metrics::histogram!(metric_name::INGRESS_REQUEST_SECONDS, "service" => service.label())
             .record(self.0.elapsed().as_secs_f64());
     }
 }
