@@ -217,21 +217,7 @@ fn write_raw(el: &Element, parent: &HashMap<String, String>, out: &mut String) {
     for n in &el.children {
         match n {
             Node::Element(e) => write_raw(e, &scope, out),
-            Node::Text(t) => escape_text(t, out),
-            Node::Comment(c) => {
-                out.push_str("<!--");
-                out.push_str(c);
-                out.push_str("-->");
-            }
-            Node::Pi(target, data) => {
-                out.push_str("<?");
-                out.push_str(target);
-                if !data.is_empty() {
-                    out.push(' ');
-                    out.push_str(data);
-                }
-                out.push_str("?>");
-            }
+            other => crate::duis::xml::write_leaf(other, out),
         }
     }
     out.push_str("</");
@@ -241,30 +227,12 @@ fn write_raw(el: &Element, parent: &HashMap<String, String>, out: &mut String) {
 
 /// Escapes character data.
 pub fn escape_text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#13;"),
-            _ => out.push(c),
-        }
-    }
+    crate::duis::xml::escape_text_into(out, s);
 }
 
 /// Escapes an attribute value (double-quoted).
 pub fn escape_attr(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '"' => out.push_str("&quot;"),
-            '\t' => out.push_str("&#9;"),
-            '\n' => out.push_str("&#10;"),
-            '\r' => out.push_str("&#13;"),
-            _ => out.push(c),
-        }
-    }
+    crate::duis::xml::escape_attr_into(out, s);
 }
 
 // ------------------------------------------------------------------------------------------

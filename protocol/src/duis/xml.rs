@@ -498,26 +498,34 @@ impl Element {
         for n in &self.children {
             match n {
                 Node::Element(e) => e.write_xml(out),
-                Node::Text(t) => escape_text_into(out, t),
-                Node::Comment(c) => {
-                    out.push_str("<!--");
-                    out.push_str(c);
-                    out.push_str("-->");
-                }
-                Node::Pi(target, data) => {
-                    out.push_str("<?");
-                    out.push_str(target);
-                    if !data.is_empty() {
-                        out.push(' ');
-                        out.push_str(data);
-                    }
-                    out.push_str("?>");
-                }
+                other => write_leaf(other, out),
             }
         }
         out.push_str("</");
         push_qname(out, self.prefix.as_deref(), &self.local);
         out.push('>');
+    }
+}
+
+/// Writes a text, comment or processing-instruction node (elements are the caller's).
+pub(crate) fn write_leaf(node: &Node, out: &mut String) {
+    match node {
+        Node::Element(_) => {}
+        Node::Text(t) => escape_text_into(out, t),
+        Node::Comment(c) => {
+            out.push_str("<!--");
+            out.push_str(c);
+            out.push_str("-->");
+        }
+        Node::Pi(target, data) => {
+            out.push_str("<?");
+            out.push_str(target);
+            if !data.is_empty() {
+                out.push(' ');
+                out.push_str(data);
+            }
+            out.push_str("?>");
+        }
     }
 }
 
@@ -529,8 +537,8 @@ fn push_qname(out: &mut String, prefix: Option<&str>, local: &str) {
     out.push_str(local);
 }
 
-/// Escapes text content for the compact writer.
-fn escape_text_into(out: &mut String, s: &str) {
+/// Escapes text content for the compact writers (this one and the DUIS writer).
+pub(crate) fn escape_text_into(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let rep = match b {
@@ -547,8 +555,8 @@ fn escape_text_into(out: &mut String, s: &str) {
     out.push_str(&s[start..]);
 }
 
-/// Escapes an attribute value for the compact writer (quoted with `"`).
-fn escape_attr_into(out: &mut String, s: &str) {
+/// Escapes an attribute value for the compact writers (quoted with `"`).
+pub(crate) fn escape_attr_into(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let rep = match b {
