@@ -26,8 +26,9 @@
 //! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT` | `users.<User ID>.…` |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. An empty value unsets an
-//! optional field. `HUBGATE_CONFIG` (the config file's path, read by the binary) is not a
-//! field and is ignored here; any other unknown `HUBGATE_*` variable is an error, so a typo
+//! optional field. `HUBGATE_CONFIG` (the config file's path, read by the binary) and the test
+//! tools' `HUBGATE_CONFORMANCE` and `HUBGATE_SKIP_INTEROP` are not fields and are ignored
+//! here; any other unknown `HUBGATE_*` variable is an error, so a typo
 //! does not go unnoticed.
 
 use std::collections::BTreeMap;
@@ -37,7 +38,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Variables that start with `HUBGATE_` but are not configuration fields.
-pub const IGNORED_VARIABLES: [&str; 1] = ["HUBGATE_CONFIG"];
+/// `HUBGATE_CONFORMANCE` and `HUBGATE_SKIP_INTEROP` belong to the test tools.
+pub const IGNORED_VARIABLES: [&str; 3] = [
+    "HUBGATE_CONFIG",
+    "HUBGATE_CONFORMANCE",
+    "HUBGATE_SKIP_INTEROP",
+];
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

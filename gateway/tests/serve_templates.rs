@@ -85,7 +85,7 @@ fn start(name: &str, root: &Path) -> Gateway {
         .arg(dir.join("wan.csv"))
         .env("HUBGATE_LOG_LEVEL", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -108,7 +108,10 @@ fn start(name: &str, root: &Path) -> Gateway {
         }
         assert!(Instant::now() < deadline, "gateway did not start:\n{seen}");
     }
-    let addr = addr.unwrap_or_else(|| panic!("gateway exited before listening:\n{seen}"));
+    let addr = addr.unwrap_or_else(|| {
+        let err = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+        panic!("gateway exited before listening:\n{seen}\n{err}")
+    });
     let metrics = metrics.unwrap_or_else(|| panic!("no metrics listener:\n{seen}"));
     // Keep reading what the gateway prints, so that it never writes into a closed pipe.
     std::thread::spawn(move || lines.for_each(drop));

@@ -85,6 +85,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     config.validate()?;
     init_logging(&config);
 
+    // Installed before anything takes metric handles (the verifier threads do at start).
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    hubgate_gateway::metric_name::describe();
     let clock: Arc<dyn Clock> = match config.clock.pinned_ms() {
         Some(ms) => Arc::new(PinnedClock::at(ms)),
         None => Arc::new(SystemClock),
@@ -156,10 +161,6 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         limits: config.limits.xml_limits(),
     });
 
-    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .context("installing the metrics recorder")?;
-    hubgate_gateway::metric_name::describe();
     let https = if config.tls.enabled {
         let cert = config.tls_cert_path();
         let key = config.tls_key_path();
