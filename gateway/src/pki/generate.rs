@@ -433,8 +433,31 @@ pub(super) fn pair_is_usable(
     key_path: &Path,
     ca: &Certificate,
 ) -> Result<bool, PkiError> {
-    if !cert_path.exists() || !key_path.exists() {
+    let Some(cert) = pair_matches(cert_path, key_path)? else {
         return Ok(false);
+    };
+    if cert.issuer() != ca.subject() {
+        return Err(invalid(
+            cert_path,
+            format!(
+                "issued by {:?}, not by the CA {:?} (delete it and its key to have them \
+                 issued again)",
+                cert.issuer(),
+                ca.subject()
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// The certificate when both files exist and the key matches it; `None` when either is
+/// missing; an error when they exist but do not match or cannot be read.
+pub(super) fn pair_matches(
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<Option<Certificate>, PkiError> {
+    if !cert_path.exists() || !key_path.exists() {
+        return Ok(None);
     }
     let cert = read_certificate(cert_path)?;
     let key =
@@ -448,18 +471,7 @@ pub(super) fn pair_is_usable(
             ),
         ));
     }
-    if cert.issuer() != ca.subject() {
-        return Err(invalid(
-            cert_path,
-            format!(
-                "issued by {:?}, not by the CA {:?} (delete it and its key to have them \
-                 issued again)",
-                cert.issuer(),
-                ca.subject()
-            ),
-        ));
-    }
-    Ok(true)
+    Ok(Some(cert))
 }
 
 /// Reads a PEM or DER certificate file with the protocol crate's SMKI reader.

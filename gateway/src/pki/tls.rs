@@ -17,12 +17,12 @@
 //! days, or whose CA was replaced, is issued again on start; an expired CA is replaced.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use hubgate_protocol::smki::{Certificate, Usage};
 
 use super::cert::{self, CertSpec, Extension, Issuer, KeyPair, Name, oids};
-use super::generate::{Layout, invalid, read_certificate};
+use super::generate::{Layout, invalid, pair_matches};
 use super::{PkiError, files};
 
 /// DNS names in the server certificate.
@@ -160,27 +160,6 @@ pub fn ensure(
         },
         created,
     ))
-}
-
-/// The certificate when both files exist and the key matches it; `None` when either is
-/// missing; an error when they exist but do not match or cannot be read.
-fn pair_matches(cert_path: &Path, key_path: &Path) -> Result<Option<Certificate>, PkiError> {
-    if !cert_path.exists() || !key_path.exists() {
-        return Ok(None);
-    }
-    let cert = read_certificate(cert_path)?;
-    let key =
-        KeyPair::from_pem_or_der(&files::read(key_path)?).map_err(|e| invalid(key_path, e))?;
-    if key.public_point() != cert.public_point() {
-        return Err(invalid(
-            key_path,
-            format!(
-                "does not belong to {} (delete both files to have them issued again)",
-                cert_path.display()
-            ),
-        ));
-    }
-    Ok(Some(cert))
 }
 
 fn authority_key_id(cert: &Certificate) -> Option<Vec<u8>> {
