@@ -1,7 +1,6 @@
 //! `hubgate parse`: GBCS Parse (SEC H11) for Users and tests.
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::{self, Cra, SignatureField, Supplementary, auth, payload};
 use hubgate_protocol::hex;
@@ -70,32 +69,17 @@ fn collect_payloads(
     e: &hubgate_protocol::duis::xml::Element,
     out: &mut Vec<Vec<u8>>,
 ) -> anyhow::Result<()> {
-    use hubgate_protocol::duis::xml::Node;
     if e.local == "GBCSPayload" || e.local == "DeviceGBCSResponse" {
-        let text: String = e
-            .children
-            .iter()
-            .filter_map(|n| {
-                if let Node::Text(t) = n {
-                    Some(t.as_str())
-                } else {
-                    None
-                }
-            })
-            .collect();
-        out.push(decode_base64(&text).with_context(|| format!("{} is not base64", e.local))?);
+        out.push(decode_base64(&e.text()).with_context(|| format!("{} is not base64", e.local))?);
     }
-    for c in &e.children {
-        if let Node::Element(c) = c {
-            collect_payloads(c, out)?;
-        }
+    for c in e.child_elements() {
+        collect_payloads(c, out)?;
     }
     Ok(())
 }
 
 fn decode_base64(s: &str) -> anyhow::Result<Vec<u8>> {
-    let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    Ok(base64::engine::general_purpose::STANDARD.decode(clean)?)
+    hubgate_protocol::duis::model::xsd::decode_base64(s).map_err(anyhow::Error::msg)
 }
 
 /// Hex if it is all hex digits (with optional whitespace/colons), base64 otherwise.

@@ -386,8 +386,7 @@ fn expect_algorithm(e: &Element, uri: &str) -> Result<(), DsigError> {
 
 /// Decodes base64 text, ignoring whitespace (including carriage returns).
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    BASE64.decode(compact.as_bytes()).ok()
+    crate::duis::model::xsd::decode_base64(text).ok()
 }
 
 /// True if `sig` looks like a DER `SEQUENCE { INTEGER r, INTEGER s }`.
