@@ -128,14 +128,7 @@ pub fn parse_eui(s: &str) -> Option<[u8; 8]> {
 
 /// Writes an EUI-64 as upper-case hex pairs joined by `-`.
 pub fn format_eui(eui: &[u8; 8]) -> String {
-    let mut s = String::with_capacity(23);
-    for (i, b) in eui.iter().enumerate() {
-        if i > 0 {
-            s.push('-');
-        }
-        s.push_str(&format!("{b:02X}"));
-    }
-    s
+    crate::hex::eui_duis(eui)
 }
 
 impl fmt::Display for RequestId {
