@@ -23,7 +23,9 @@
 //! | `HUBGATE_LOG_LEVEL` (short for `HUBGATE_LOGGING__LEVEL`) | `logging.level` |
 //! | `HUBGATE_VERIFIER_POOL__THREADS`, … | `verifier_pool.threads`, … |
 //! | `HUBGATE_CLOCK__PINNED` | `clock.pinned` |
-//! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT` | `users.<User ID>.…` |
+//! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, … | `delivery.retries`, `delivery.ca`, … |
+//! | `HUBGATE_REGISTRATION__PUSH_TOKEN`, … | `registration.push_token`, … |
+//! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT`, `…__PULL_TOKEN` | `users.<User ID>.…` |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. An empty value unsets an
 //! optional field. `HUBGATE_CONFIG` (the config file's path, read by the binary) and the test
@@ -114,6 +116,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Delivery of responses and alerts to Users.
     pub delivery: DeliveryConfig,
+    /// The Registration Data push endpoint.
+    pub registration: RegistrationConfig,
+    /// The local test PKI.
+    pub pki: PkiConfig,
     /// The clock.
     pub clock: ClockConfig,
 }
@@ -132,9 +138,21 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             logging: LoggingConfig::default(),
             delivery: DeliveryConfig::default(),
+            registration: RegistrationConfig::default(),
+            pki: PkiConfig::default(),
             clock: ClockConfig::default(),
         }
     }
+}
+
+/// The local test PKI (used when no `smki_dir` is set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiConfig {
+    /// Load-test Users created besides the six demo Users (`load-00001`…, User IDs
+    /// `90-B3-D5-1F-50-00-00-01`…, import and gas supplier), for load generators that send
+    /// from many Users at once. Default `0`.
+    pub load_test_users: u32,
 }
 
 /// TLS of the DUIS listener.
@@ -177,6 +195,10 @@ pub struct UserOverride {
     pub delivery_endpoint: Option<String>,
     /// Refuse the User's requests with `E3`. Default `false`.
     pub suspended: bool,
+    /// Bearer token with which the User pulls its kept responses and alerts
+    /// (`GET /api/v1/responses`) when it does not present a client certificate naming it;
+    /// at least 32 characters of `A-Z a-z 0-9 - . _ ~ + /`. Default: none.
+    pub pull_token: Option<String>,
 }
 
 /// The signature verifier pool.
@@ -190,6 +212,9 @@ pub struct VerifierPoolConfig {
     /// Most requests waiting for verification; beyond it requests are refused. Default
     /// `4096`.
     pub queue_capacity: usize,
+    /// When nothing is being verified, verify on the HTTP worker instead of waking a pool
+    /// thread. Default `true`.
+    pub inline_when_idle: bool,
 }
 
 impl Default for VerifierPoolConfig {
@@ -198,6 +223,7 @@ impl Default for VerifierPoolConfig {
             threads: 0,
             max_batch: 64,
             queue_capacity: 4096,
+            inline_when_idle: true,
         }
     }
 }
@@ -279,6 +305,14 @@ pub struct DeliveryConfig {
     pub backoff_ms: u64,
     /// Time allowed for one delivery attempt, in milliseconds. Default `10000`.
     pub timeout_ms: u64,
+    /// Delivery attempts in flight at once, over all Users. Default `16`.
+    pub concurrency: usize,
+    /// Most messages held for one User (waiting for delivery or kept for it to pull);
+    /// beyond it new messages for that User are refused, never evicted. Default `100000`.
+    pub max_messages_per_user: u64,
+    /// CA certificates (PEM) trusted for `https://` delivery endpoints. Default: none,
+    /// meaning the local TLS CA `<data_dir>/tls/ca.pem` and nothing else (no public roots).
+    pub ca: Option<PathBuf>,
 }
 
 impl Default for DeliveryConfig {
@@ -287,6 +321,30 @@ impl Default for DeliveryConfig {
             retries: 5,
             backoff_ms: 500,
             timeout_ms: 10_000,
+            concurrency: 16,
+            max_messages_per_user: 100_000,
+            ca: None,
+        }
+    }
+}
+
+/// The Registration Data push endpoint (`POST /api/v1/registration`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Bearer token Registration Data Providers present; at least 32 characters of
+    /// `A-Z a-z 0-9 - . _ ~ + /`. Default: none, meaning a token generated on first start
+    /// in `<data_dir>/registration/push-token` (its path is printed at start).
+    pub push_token: Option<String>,
+    /// Largest push body, in bytes. Default `268435456` (256 MiB).
+    pub max_push_bytes: usize,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            push_token: None,
+            max_push_bytes: crate::registration::Limits::default().max_body_bytes,
         }
     }
 }
@@ -442,6 +500,12 @@ const FIELDS: &[Field] = &[
         "Most requests waiting for verification; beyond it requests are refused.",
     ),
     field(
+        "verifier_pool.inline_when_idle",
+        Kind::Bool,
+        "When nothing is being verified, verify on the HTTP worker instead of waking a\n\
+         verifier thread (saves a thread hand-off on an idle gateway).",
+    ),
+    field(
         "limits.max_request_bytes",
         Kind::Int,
         "Largest request body in bytes (firmware images in SR 11.1 reach several MB).",
@@ -487,6 +551,43 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Time allowed for one delivery attempt, in milliseconds.",
     ),
+    field(
+        "delivery.concurrency",
+        Kind::Int,
+        "Delivery attempts in flight at once, over all Users.",
+    ),
+    field(
+        "delivery.max_messages_per_user",
+        Kind::Int,
+        "Most messages held for one User (waiting for delivery or kept for it to pull);\n\
+         beyond it new messages for that User are refused, never evicted.",
+    ),
+    optional(
+        "delivery.ca",
+        Kind::Path,
+        "CA certificates (PEM) trusted for https:// delivery endpoints. Default: none, meaning\n\
+         the local TLS CA <data_dir>/tls/ca.pem and nothing else (no public roots).",
+        "\"/etc/hubgate/user-endpoints-ca.pem\"",
+    ),
+    optional(
+        "registration.push_token",
+        Kind::Text,
+        "Bearer token Registration Data Providers present on POST /api/v1/registration\n\
+         (32 or more characters of A-Z a-z 0-9 - . _ ~ + /). Default: none, meaning a token\n\
+         generated on first start in <data_dir>/registration/push-token.",
+        "\"change-me-to-32-or-more-random-characters\"",
+    ),
+    field(
+        "registration.max_push_bytes",
+        Kind::Int,
+        "Largest Registration Data push body, in bytes.",
+    ),
+    field(
+        "pki.load_test_users",
+        Kind::Int,
+        "Load-test Users created in the local test PKI besides the six demo Users\n\
+         (load-00001…, User IDs 90-B3-D5-1F-50-00-00-01…, import and gas supplier).",
+    ),
     optional(
         "clock.pinned",
         Kind::Time,
@@ -508,6 +609,14 @@ const USER_FIELDS: &[Field] = &[
         "suspended",
         Kind::Bool,
         "Refuse the User's requests with E3. Default false.",
+    ),
+    optional(
+        "pull_token",
+        Kind::Text,
+        "Bearer token with which the User pulls its kept responses and alerts\n\
+         (GET /api/v1/responses) when no client certificate names it; 32 or more characters\n\
+         of A-Z a-z 0-9 - . _ ~ + /. Default: none.",
+        "\"change-me-to-32-or-more-random-characters\"",
     ),
 ];
 
@@ -601,9 +710,28 @@ impl Config {
                 return invalid(field, "must be at least 1");
             }
         }
+        if self.pki.load_test_users > crate::pki::generate::MAX_LOAD_TEST_USERS {
+            return invalid("pki.load_test_users", "must be at most 65535");
+        }
         if self.delivery.timeout_ms == 0 {
             return invalid("delivery.timeout_ms", "must be at least 1");
         }
+        if self.delivery.concurrency == 0 {
+            return invalid("delivery.concurrency", "must be at least 1");
+        }
+        if self.delivery.max_messages_per_user == 0 {
+            return invalid("delivery.max_messages_per_user", "must be at least 1");
+        }
+        if self.registration.max_push_bytes == 0 {
+            return invalid("registration.max_push_bytes", "must be at least 1");
+        }
+        let weak = "must be at least 32 characters of A-Z a-z 0-9 - . _ ~ + / (then optional =)";
+        if let Some(t) = &self.registration.push_token
+            && crate::registration::BearerToken::new(t).is_err()
+        {
+            return invalid("registration.push_token", weak);
+        }
+        let mut pull_tokens = BTreeMap::new();
         if self.logging.level.trim().is_empty() {
             return invalid("logging.level", "must not be empty (e.g. \"info\")");
         }
@@ -637,6 +765,17 @@ impl Config {
                     "must be an http:// or https:// URL",
                 );
             }
+            if let Some(t) = &o.pull_token {
+                if crate::registration::BearerToken::new(t).is_err() {
+                    return invalid(&format!("users.{id}.pull_token"), weak);
+                }
+                if let Some(other) = pull_tokens.insert(t.as_str(), id) {
+                    return invalid(
+                        &format!("users.{id}.pull_token"),
+                        &format!("is also users.{other}.pull_token; each User needs its own"),
+                    );
+                }
+            }
         }
         Ok(())
     }
@@ -666,6 +805,15 @@ impl Config {
                 .clone()
                 .unwrap_or_else(|| self.data_dir.join("tls").join("ca.pem"))
         })
+    }
+
+    /// The CAs trusted for `https://` delivery endpoints: `delivery.ca`, or the local TLS CA
+    /// `<data_dir>/tls/ca.pem`.
+    pub fn delivery_ca_path(&self) -> PathBuf {
+        self.delivery
+            .ca
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("tls").join("ca.pem"))
     }
 
     /// A commented example configuration file with every field at its default; optional
@@ -758,8 +906,11 @@ fn apply_env(table: &mut toml::Table, variable: &str, value: &str) -> Result<(),
                 .iter()
                 .find(|f| f.path.eq_ignore_ascii_case(key))
                 .ok_or_else(|| {
+                    let known: Vec<String> =
+                        USER_FIELDS.iter().map(|f| f.path.to_uppercase()).collect();
                     err(format!(
-                        "unknown User setting {key:?} (expected DELIVERY_ENDPOINT or SUSPENDED)"
+                        "unknown User setting {key:?} (expected one of {})",
+                        known.join(", ")
                     ))
                 })?;
             let eui = hubgate_protocol::hex::parse_eui(id)
@@ -913,6 +1064,68 @@ mod tests {
     }
 
     #[test]
+    fn tokens_and_delivery_bounds_are_checked() {
+        let good = "0123456789abcdefghijklmnopqrstuvwxyz";
+        let c = Config::load(
+            None,
+            env(&[
+                ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", good),
+                ("HUBGATE_REGISTRATION__PUSH_TOKEN", &good.to_uppercase()),
+                ("HUBGATE_DELIVERY__CA", "/etc/ca.pem"),
+                ("HUBGATE_DELIVERY__MAX_MESSAGES_PER_USER", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.users["90-B3-D5-1F-30-01-00-00"].pull_token.as_deref(),
+            Some(good)
+        );
+        assert_eq!(c.delivery_ca_path(), PathBuf::from("/etc/ca.pem"));
+        assert_eq!(c.delivery.max_messages_per_user, 7);
+        assert_eq!(
+            Config::default().delivery_ca_path(),
+            PathBuf::from("./hubgate-data/tls/ca.pem")
+        );
+        for (pairs, field) in [
+            (
+                vec![("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", "short")],
+                "users.90-B3-D5-1F-30-01-00-00.pull_token",
+            ),
+            (
+                vec![
+                    ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", good),
+                    ("HUBGATE_USERS__90B3D51F30020000__PULL_TOKEN", good),
+                ],
+                "users.90-B3-D5-1F-30-02-00-00.pull_token",
+            ),
+            (
+                vec![(
+                    "HUBGATE_REGISTRATION__PUSH_TOKEN",
+                    "has spaces in it but is long enough",
+                )],
+                "registration.push_token",
+            ),
+            (
+                vec![("HUBGATE_DELIVERY__CONCURRENCY", "0")],
+                "delivery.concurrency",
+            ),
+            (
+                vec![("HUBGATE_DELIVERY__MAX_MESSAGES_PER_USER", "0")],
+                "delivery.max_messages_per_user",
+            ),
+        ] {
+            let e = Config::load(None, env(&pairs)).unwrap_err();
+            assert!(e.to_string().starts_with(field), "{e}");
+        }
+        let e = Config::load(
+            None,
+            env(&[("HUBGATE_USERS__90B3D51F30010000__PULL_TOKN", good)]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("PULL_TOKEN"), "{e}");
+    }
+
+    #[test]
     fn every_field_is_documented_for_the_example() {
         // A configuration with every optional field set, flattened to its leaf paths.
         let mut full = Config::default();
@@ -922,6 +1135,8 @@ mod tests {
         full.tls.key = Some("k".into());
         full.tls.client_ca = Some("ca".into());
         full.clock.pinned = Some("2025-01-01T00:00:00Z".into());
+        full.delivery.ca = Some("dca".into());
+        full.registration.push_token = Some("t".into());
         let value = toml::Value::try_from(&full).unwrap();
         let mut leaves = Vec::new();
         flatten(&value, "", &mut leaves);
@@ -932,13 +1147,19 @@ mod tests {
         let u = toml::Value::try_from(UserOverride {
             delivery_endpoint: Some("https://x".into()),
             suspended: true,
+            pull_token: Some("t".into()),
         })
         .unwrap();
         let mut user_leaves = Vec::new();
         flatten(&u, "", &mut user_leaves);
         user_leaves.sort();
-        assert_eq!(user_leaves, ["delivery_endpoint", "suspended"]);
-        assert_eq!(USER_FIELDS.len(), 2);
+        let mut user_documented: Vec<&str> = USER_FIELDS.iter().map(|f| f.path).collect();
+        user_documented.sort();
+        assert_eq!(user_leaves, user_documented);
+        assert_eq!(
+            user_leaves,
+            ["delivery_endpoint", "pull_token", "suspended"]
+        );
     }
 
     fn flatten(v: &toml::Value, prefix: &str, out: &mut Vec<String>) {

@@ -4,12 +4,17 @@
 //! - [`pki`]: the local test PKI created on first start (an SMKI-like CA, demo Users and the
 //!   DSP XML-signing key) and loading of DCC Boxed-style key folders.
 //! - [`users`]: DCC Users (User ID, roles, status, certificates).
-//! - [`store`]: the embedded, crash-safe store.
+//! - [`store`]: the embedded, crash-safe store; [`group_commit`] shares its fsyncs among
+//!   concurrent writes.
 //! - [`inventory`]: the Smart Metering Inventory, its lifecycle rules and the non-device
 //!   services that act on it.
+//! - [`delivery`]: the durable outbox that delivers responses and alerts to Users, and the
+//!   pull endpoint for what could not be delivered.
 
 pub mod clock;
 pub mod config;
+pub mod delivery;
+pub mod group_commit;
 pub mod ingress;
 pub mod inventory;
 pub mod metric_name;

@@ -20,6 +20,37 @@ pub const VERIFIER_BATCH_JOBS: &str = "hubgate_verifier_batch_jobs";
 pub const VERIFIER_QUEUE_DEPTH_JOBS: &str = "hubgate_verifier_queue_depth_jobs";
 /// Counter: requests refused because the verifier queue was full.
 pub const VERIFIER_REJECTED_TOTAL: &str = "hubgate_verifier_rejected_total";
+/// Histogram: writes sharing one store commit (group commit).
+pub const STORE_COMMIT_BATCH_WRITES: &str = "hubgate_store_commit_batch_writes";
+/// Histogram: seconds one group commit takes (apply and fsync).
+pub const STORE_COMMIT_SECONDS: &str = "hubgate_store_commit_seconds";
+/// Counter: writes refused because the commit queue was full.
+pub const STORE_COMMIT_REFUSED_TOTAL: &str = "hubgate_store_commit_refused_total";
+/// Counter: signatures verified, by `path` (`inline` on an idle pool, `pool`).
+pub const VERIFIER_JOBS_TOTAL: &str = "hubgate_verifier_jobs_total";
+/// Counter: responses and alerts delivered to a User's endpoint (2xx), by `kind`.
+pub const DELIVERY_DELIVERED_TOTAL: &str = "hubgate_delivery_delivered_total";
+/// Counter: failed delivery attempts, by `reason` (`status`, `timeout`, `connect`,
+/// `transport`).
+pub const DELIVERY_FAILED_ATTEMPTS_TOTAL: &str = "hubgate_delivery_failed_attempts_total";
+/// Counter: failed delivery attempts that will be retried.
+pub const DELIVERY_RETRIES_TOTAL: &str = "hubgate_delivery_retries_total";
+/// Counter: messages kept for the User to pull instead of delivered, by `kind` and `reason`
+/// (`no_endpoint`, `retries_exhausted`).
+pub const DELIVERY_UNDELIVERED_TOTAL: &str = "hubgate_delivery_undelivered_total";
+/// Counter: messages refused because their User already had the most messages held.
+pub const DELIVERY_REFUSED_TOTAL: &str = "hubgate_delivery_refused_total";
+/// Counter: kept messages a User acknowledged (removed) after pulling them.
+pub const DELIVERY_ACKNOWLEDGED_TOTAL: &str = "hubgate_delivery_acknowledged_total";
+/// Gauge: messages kept for Users to pull.
+pub const DELIVERY_BACKLOG_MESSAGES: &str = "hubgate_delivery_backlog_messages";
+/// Gauge: messages waiting to be delivered to a User's endpoint.
+pub const DELIVERY_PENDING_MESSAGES: &str = "hubgate_delivery_pending_messages";
+/// Histogram: seconds from a message being submitted to its delivery (retries included).
+pub const DELIVERY_LATENCY_SECONDS: &str = "hubgate_delivery_latency_seconds";
+/// Counter: Registration Data pushes, by `outcome` (`applied`, `partial`, `refused`,
+/// `unauthorised`, `failed`).
+pub const REGISTRATION_PUSHES_TOTAL: &str = "hubgate_registration_pushes_total";
 
 /// Every name above.
 pub const ALL: &[&str] = &[
@@ -31,6 +62,17 @@ pub const ALL: &[&str] = &[
     VERIFIER_BATCH_JOBS,
     VERIFIER_QUEUE_DEPTH_JOBS,
     VERIFIER_REJECTED_TOTAL,
+    VERIFIER_JOBS_TOTAL,
+    DELIVERY_DELIVERED_TOTAL,
+    DELIVERY_FAILED_ATTEMPTS_TOTAL,
+    DELIVERY_RETRIES_TOTAL,
+    DELIVERY_UNDELIVERED_TOTAL,
+    DELIVERY_REFUSED_TOTAL,
+    DELIVERY_ACKNOWLEDGED_TOTAL,
+    DELIVERY_BACKLOG_MESSAGES,
+    DELIVERY_PENDING_MESSAGES,
+    DELIVERY_LATENCY_SECONDS,
+    REGISTRATION_PUSHES_TOTAL,
 ];
 
 /// Registers the HELP text of every metric with the installed recorder.
@@ -66,6 +108,67 @@ pub fn describe() {
         VERIFIER_REJECTED_TOTAL,
         "Requests refused because the verifier queue was full"
     );
+    describe_counter!(
+        VERIFIER_JOBS_TOTAL,
+        "Signatures verified, inline on an idle pool or on a pool thread"
+    );
+    describe_histogram!(
+        STORE_COMMIT_BATCH_WRITES,
+        metrics::Unit::Count,
+        "Writes sharing one durable store commit"
+    );
+    describe_histogram!(
+        STORE_COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "Time of one group commit, fsync included"
+    );
+    describe_counter!(
+        STORE_COMMIT_REFUSED_TOTAL,
+        "Writes refused because the store's commit queue was full"
+    );
+    describe_counter!(
+        DELIVERY_DELIVERED_TOTAL,
+        "Responses and alerts delivered to a User's endpoint, by kind"
+    );
+    describe_counter!(
+        DELIVERY_FAILED_ATTEMPTS_TOTAL,
+        "Failed delivery attempts, by reason"
+    );
+    describe_counter!(
+        DELIVERY_RETRIES_TOTAL,
+        "Failed delivery attempts that will be retried"
+    );
+    describe_counter!(
+        DELIVERY_UNDELIVERED_TOTAL,
+        "Messages kept for the User to pull instead of delivered, by kind and reason"
+    );
+    describe_counter!(
+        DELIVERY_REFUSED_TOTAL,
+        "Messages refused because their User already had the most messages held"
+    );
+    describe_counter!(
+        DELIVERY_ACKNOWLEDGED_TOTAL,
+        "Kept messages acknowledged by their User after pulling them"
+    );
+    describe_gauge!(
+        DELIVERY_BACKLOG_MESSAGES,
+        metrics::Unit::Count,
+        "Messages kept for Users to pull"
+    );
+    describe_gauge!(
+        DELIVERY_PENDING_MESSAGES,
+        metrics::Unit::Count,
+        "Messages waiting to be delivered to a User's endpoint"
+    );
+    describe_histogram!(
+        DELIVERY_LATENCY_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from a message being submitted to its delivery"
+    );
+    describe_counter!(
+        REGISTRATION_PUSHES_TOTAL,
+        "Registration Data pushes, by outcome"
+    );
 }
 
 #[cfg(test)]
@@ -82,7 +185,10 @@ mod tests {
                 "{name}"
             );
             assert!(
-                name.ends_with("_total") || name.ends_with("_seconds") || name.ends_with("_jobs"),
+                name.ends_with("_total")
+                    || name.ends_with("_seconds")
+                    || name.ends_with("_jobs")
+                    || name.ends_with("_messages"),
                 "{name}: unit suffix"
             );
             assert!(seen.insert(name), "{name} listed twice");

@@ -92,6 +92,12 @@ pub enum StoreError {
         /// The cause.
         source: serde_json::Error,
     },
+    /// A write's own check refused it (nothing of it was kept).
+    #[error("write refused: {0}")]
+    Refused(String),
+    /// A shared commit failed (see [`crate::group_commit`]); nothing of the batch was kept.
+    #[error("store commit failed: {0}")]
+    Commit(String),
 }
 
 macro_rules! from_redb {
@@ -334,18 +340,31 @@ impl Store {
     /// [`StoreError`]; nothing is recorded then.
     pub fn counter_accept_batch(&self, items: &[([u8; 8], u64)]) -> Result<Vec<bool>, StoreError> {
         self.write(|tx| {
-            let mut t = tx.open_table(COUNTERS)?;
-            let mut out = Vec::with_capacity(items.len());
-            for (originator, counter) in items {
-                let last = t.get(originator)?.map(|v| v.value());
-                let ok = last.is_none_or(|l| *counter > l);
-                if ok {
-                    t.insert(originator, *counter)?;
-                }
-                out.push(ok);
-            }
-            Ok(out)
+            items
+                .iter()
+                .map(|(originator, counter)| Store::counter_accept_in(tx, *originator, *counter))
+                .collect()
         })
+    }
+
+    /// [`Store::counter_accept`] inside a caller's write transaction (for a write that must
+    /// be atomic with other tables, or shared through [`crate::group_commit`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`].
+    pub fn counter_accept_in(
+        tx: &WriteTransaction,
+        originator: [u8; 8],
+        counter: u64,
+    ) -> Result<bool, StoreError> {
+        let mut t = tx.open_table(COUNTERS)?;
+        let last = t.get(&originator)?.map(|v| v.value());
+        let ok = last.is_none_or(|l| counter > l);
+        if ok {
+            t.insert(&originator, counter)?;
+        }
+        Ok(ok)
     }
 
     /// The last counter accepted from `originator`, if any.

@@ -489,6 +489,7 @@ mod tests {
             UserOverride {
                 delivery_endpoint: Some("https://localhost:9000/duis".into()),
                 suspended: true,
+                pull_token: None,
             },
         );
         let reg = reg.with_overrides(&overrides).unwrap();

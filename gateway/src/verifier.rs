@@ -11,6 +11,14 @@
 //! to fill — while under load each wake-up serves many requests. Batch sizes and queue depth
 //! are exported as metrics.
 //!
+//! No hop when idle: when nothing at all is being verified (no job queued, none running on a
+//! pool thread, none inline), the calling HTTP worker verifies the document itself, saving the
+//! wake-up of a verifier thread and the hand-back (tens of microseconds on a busy machine,
+//! more than the rest of an idle request). One inline verification at a time is allowed; as
+//! soon as a second request arrives while one is being verified, it goes to the pool, so under
+//! load every check runs on the pool threads and the HTTP workers stay free for connections.
+//! `inline_when_idle = false` sends every job to the pool.
+//!
 //! The queue is bounded: when it is full, [`VerifierPool::verify`] fails at once with
 //! [`PoolError::Busy`], and the ingress answers with a DUIS error instead of growing memory.
 
@@ -33,6 +41,8 @@ pub struct PoolConfig {
     pub max_batch: usize,
     /// Most jobs waiting; beyond it requests are refused.
     pub queue_capacity: usize,
+    /// Verify on the caller's thread when the pool has nothing to do.
+    pub inline_when_idle: bool,
 }
 
 impl Default for PoolConfig {
@@ -42,6 +52,7 @@ impl Default for PoolConfig {
             threads: cores,
             max_batch: 64,
             queue_capacity: 4096,
+            inline_when_idle: true,
         }
     }
 }
@@ -77,12 +88,18 @@ pub struct PoolStats {
     pub max_batch_seen: AtomicU64,
     /// Jobs refused with [`PoolError::Busy`].
     pub rejected: AtomicU64,
+    /// Jobs verified on the caller's thread because the pool was idle.
+    pub inline: AtomicU64,
 }
 
 /// The pool. Dropping it closes the queue; threads finish the queued jobs and exit.
 pub struct VerifierPool {
     tx: Option<Sender<Job>>,
     depth: Arc<AtomicUsize>,
+    /// Jobs being verified anywhere (queued, on a pool thread, or inline).
+    busy: Arc<AtomicUsize>,
+    resolver: Arc<dyn CertResolver + Send + Sync>,
+    inline_when_idle: bool,
     stats: Arc<PoolStats>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -104,37 +121,61 @@ impl VerifierPool {
     ) -> std::io::Result<Self> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(config.queue_capacity.max(1));
         let depth = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicUsize::new(0));
         let stats = Arc::new(PoolStats::default());
         let mut threads = Vec::new();
         for i in 0..config.threads.max(1) {
             let rx = rx.clone();
             let resolver = Arc::clone(&resolver);
-            let depth = Arc::clone(&depth);
-            let stats = Arc::clone(&stats);
+            let counts = Counts {
+                depth: Arc::clone(&depth),
+                busy: Arc::clone(&busy),
+                stats: Arc::clone(&stats),
+            };
             let max_batch = config.max_batch.max(1);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("hubgate-verify-{i}"))
-                    .spawn(move || run(&rx, resolver.as_ref(), &depth, &stats, max_batch))?,
+                    .spawn(move || run(&rx, resolver.as_ref(), &counts, max_batch))?,
             );
         }
         Ok(VerifierPool {
             tx: Some(tx),
             depth,
+            busy,
+            resolver,
+            inline_when_idle: config.inline_when_idle,
             stats,
             threads,
         })
     }
 
-    /// Verifies a parsed DUIS document's signature on a pool thread.
+    /// Verifies a parsed DUIS document's signature: inline when the pool is idle, else on a
+    /// pool thread.
     pub async fn verify(&self, doc: Document) -> Result<Outcome, PoolError> {
         let tx = self.tx.as_ref().ok_or(PoolError::Stopped)?;
+        if self.inline_when_idle
+            && self
+                .busy
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            let verdict =
+                dsig::verify_document(&doc, KeySource::KeyInfo(self.resolver.as_ref()), false);
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+            self.stats.inline.fetch_add(1, Ordering::Relaxed);
+            self.stats.jobs.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(metric_name::VERIFIER_JOBS_TOTAL, "path" => "inline").increment(1);
+            return Ok((doc, verdict));
+        }
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.depth.fetch_add(1, Ordering::Relaxed);
+        self.busy.fetch_add(1, Ordering::AcqRel);
         match tx.try_send(Job { doc, reply }) {
             Ok(()) => {}
             Err(e) => {
                 self.depth.fetch_sub(1, Ordering::Relaxed);
+                self.busy.fetch_sub(1, Ordering::AcqRel);
                 return Err(match e {
                     TrySendError::Full(_) => {
                         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -170,13 +211,16 @@ impl Drop for VerifierPool {
     }
 }
 
-fn run(
-    rx: &Receiver<Job>,
-    resolver: &dyn CertResolver,
-    depth: &AtomicUsize,
-    stats: &PoolStats,
-    max_batch: usize,
-) {
+/// The shared counters a pool thread updates.
+struct Counts {
+    depth: Arc<AtomicUsize>,
+    busy: Arc<AtomicUsize>,
+    stats: Arc<PoolStats>,
+}
+
+fn run(rx: &Receiver<Job>, resolver: &dyn CertResolver, counts: &Counts, max_batch: usize) {
+    let Counts { depth, busy, stats } = counts;
+    let pooled = metrics::counter!(metric_name::VERIFIER_JOBS_TOTAL, "path" => "pool");
     let batch_size = metrics::histogram!(metric_name::VERIFIER_BATCH_JOBS);
     let queue_depth = metrics::gauge!(metric_name::VERIFIER_QUEUE_DEPTH_JOBS);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
@@ -197,6 +241,8 @@ fn run(
         stats.max_batch_seen.fetch_max(n as u64, Ordering::Relaxed);
         for job in batch.drain(..) {
             let verdict = dsig::verify_document(&job.doc, KeySource::KeyInfo(resolver), false);
+            busy.fetch_sub(1, Ordering::AcqRel);
+            pooled.increment(1);
             // The requester may have gone away (client disconnected); nothing to do then.
             let _ = job.reply.send((job.doc, verdict));
         }
@@ -238,6 +284,7 @@ mod tests {
                 threads: 1,
                 max_batch: 16,
                 queue_capacity: 1024,
+                inline_when_idle: false,
             },
             Arc::new(store),
         )
@@ -283,6 +330,7 @@ mod tests {
                 threads: 1,
                 max_batch: 1,
                 queue_capacity: 2,
+                inline_when_idle: false,
             },
             Arc::new(store),
         )
@@ -303,6 +351,60 @@ mod tests {
             assert!(busy > 0, "a queue of 2 accepted 64 jobs at once");
         });
         assert!(pool.stats().rejected.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn idle_checks_run_inline_and_concurrent_ones_go_to_the_pool() {
+        let (signed, store) = signed_template();
+        let pool = Arc::new(
+            VerifierPool::start(
+                PoolConfig {
+                    threads: 2,
+                    max_batch: 16,
+                    queue_capacity: 4096,
+                    inline_when_idle: true,
+                },
+                Arc::new(store),
+            )
+            .unwrap(),
+        );
+        let block_on = |f| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(f)
+        };
+        // Idle: the caller verifies, no pool thread wakes.
+        let (_, v) =
+            block_on(pool.verify(xml::parse(&signed, &Default::default()).unwrap())).unwrap();
+        assert!(v.is_ok());
+        assert_eq!(pool.stats().inline.load(Ordering::Relaxed), 1);
+        assert_eq!(pool.stats().batches.load(Ordering::Relaxed), 0);
+        // Several callers at once: only one may verify inline at a time; the rest queue.
+        let doc = xml::parse(&signed, &Default::default()).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..6 {
+                let pool = Arc::clone(&pool);
+                let doc = doc.clone();
+                s.spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap();
+                    for _ in 0..40 {
+                        let (_, v) = rt.block_on(pool.verify(doc.clone())).unwrap();
+                        assert!(v.is_ok());
+                    }
+                });
+            }
+        });
+        let stats = pool.stats();
+        assert_eq!(stats.jobs.load(Ordering::Relaxed), 241);
+        assert!(
+            stats.batches.load(Ordering::Relaxed) > 0,
+            "concurrent checks never reached the pool"
+        );
+        assert_eq!(pool.queue_depth(), 0);
+        assert_eq!(pool.busy.load(Ordering::Relaxed), 0);
     }
 
     /// Polls all futures concurrently (each enqueues on its first poll).

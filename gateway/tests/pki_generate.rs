@@ -417,6 +417,7 @@ fn a_demo_user_signs_and_the_registry_accepts() {
         UserOverride {
             delivery_endpoint: None,
             suspended: true,
+            pull_token: None,
         },
     );
     let suspended = pki.registry().unwrap().with_overrides(&overrides).unwrap();

@@ -6,13 +6,16 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use hubgate_gateway::clock::{Clock, PinnedClock, SystemClock};
 use hubgate_gateway::config::Config;
+use hubgate_gateway::delivery::{self, Delivery};
+use hubgate_gateway::group_commit::GroupCommit;
 use hubgate_gateway::ingress::pipeline::{NoThresholds, Pipeline};
+use hubgate_gateway::ingress::registration_push::{self, RegistrationPush, TokenSource};
 use hubgate_gateway::ingress::respond::Responder;
 use hubgate_gateway::ingress::server::{self, Listeners};
 use hubgate_gateway::ingress::{devices::InventoryDirectory, tls};
 use hubgate_gateway::inventory::Inventory;
 use hubgate_gateway::pki::Pki;
-use hubgate_gateway::registration::RegistrationData;
+use hubgate_gateway::registration::{self as registration_data, RegistrationData};
 use hubgate_gateway::store::Store;
 use hubgate_gateway::verifier::{PoolConfig, VerifierPool};
 
@@ -121,30 +124,99 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
         }
     }
-    let registration = Arc::new(RegistrationData::new());
+    // Registration data: what earlier starts and pushes stored, then the file (if any).
+    let registration = Arc::new(RegistrationData::with_limits(registration_data::Limits {
+        max_body_bytes: config.registration.max_push_bytes,
+        ..Default::default()
+    }));
+    let stored =
+        registration_data::persist::load(store.db()).context("loading registration data")?;
+    if !stored.is_empty() {
+        registration.refresh(stored);
+        println!(
+            "registration data: {} records from the store",
+            registration.len()
+        );
+    }
     if let Some(path) = &args.registration {
         let report = registration
             .refresh_from_file(path)
             .with_context(|| format!("loading registration data {}", path.display()))?;
+        registration_data::persist::save_changes(store.db(), &report.changes())
+            .context("storing registration data")?;
         println!(
             "registration data {}: {}",
             path.display(),
             serde_json::to_string(&report.summary(5)).unwrap_or_default()
         );
     }
+    let (push_token, token_source) =
+        registration_push::push_token(&config).context("setting up the registration push token")?;
+    let push = Arc::new(RegistrationPush::new(
+        Arc::clone(&registration),
+        Arc::clone(&store),
+        push_token,
+        config.registration.max_push_bytes,
+    ));
+    match token_source {
+        TokenSource::Config => println!(
+            "registration push: POST {} with the bearer token in registration.push_token",
+            registration_push::PATH
+        ),
+        TokenSource::File { path, created } => println!(
+            "registration push: POST {} with the bearer token in {}{}",
+            registration_push::PATH,
+            path.display(),
+            if created { " (new)" } else { "" }
+        ),
+    }
+
+    // Responses and alerts for Users: delivered to their endpoints, or kept to be pulled.
+    let delivery = Arc::new(
+        Delivery::start(
+            Arc::clone(&store),
+            delivery::Settings::from_config(&config).context("configuring delivery")?,
+            Arc::clone(&clock),
+        )
+        .context("starting delivery")?,
+    );
+    let pull_tokens =
+        delivery::identity::PullTokens::from_config(&config).context("configuring pull tokens")?;
+    let stats = delivery.stats();
+    println!(
+        "delivery: {} Users with an endpoint, {} messages waiting, {} kept for pulling (GET {})",
+        config
+            .users
+            .values()
+            .filter(|u| u.delivery_endpoint.is_some())
+            .count(),
+        stats.pending,
+        stats.backlog,
+        delivery::pull::PATH
+    );
+    let pull = Arc::new(delivery::pull::PullEndpoint::new(
+        Arc::clone(&delivery),
+        pull_tokens,
+    ));
 
     let wan = match &args.wan_matrix {
         Some(p) => hubgate_gateway::inventory::WanMatrix::load(p)
             .with_context(|| format!("loading the WAN coverage table {}", p.display()))?,
         None => hubgate_gateway::inventory::WanMatrix::new(),
     };
-    let users = Arc::new(pki.registry().context("building the User registry")?);
+    let users = Arc::new(
+        pki.registry()
+            .context("building the User registry")?
+            .with_overrides(&config.users)
+            .context("applying the users.<User ID> settings")?,
+    );
     let pool_cfg = PoolConfig {
         threads: config
             .verifier_pool
             .threads_for(std::thread::available_parallelism().map_or(2, |n| n.get())),
         max_batch: config.verifier_pool.max_batch,
         queue_capacity: config.verifier_pool.queue_capacity,
+        inline_when_idle: config.verifier_pool.inline_when_idle,
     };
     let pool = VerifierPool::start(pool_cfg, Arc::clone(&users) as _)
         .context("starting verifier threads")?;
@@ -153,6 +225,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         users,
         pool,
         store: Arc::clone(&store),
+        commit: Arc::new(
+            GroupCommit::start(Arc::clone(&store), 16_384, 1024)
+                .context("starting the store committer")?,
+        ),
         devices: Arc::new(InventoryDirectory::new(Arc::clone(&inventory)).with_wan_matrix(wan)),
         registration,
         anomaly: Arc::new(NoThresholds),
@@ -189,7 +265,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         shutdown_timeout_s: 30,
         workers: 0,
     };
-    actix_web::rt::System::new().block_on(server::run(listeners, pipeline, Some(prometheus)))?;
+    let extras = server::Extras {
+        pull: Some(pull),
+        registration_push: Some(push),
+    };
+    actix_web::rt::System::new().block_on(server::run(
+        listeners,
+        pipeline,
+        Some(prometheus),
+        extras,
+    ))?;
     println!("hubgate: stopped");
     Ok(0)
 }

@@ -5,11 +5,14 @@
 //! - [`respond`]: building and signing responses with the DSP XML-signing key.
 //! - [`server`]: actix-web over rustls, health/readiness, the metrics listener, graceful
 //!   shutdown.
+//! - [`registration_push`]: `POST /api/v1/registration`, where Registration Data Providers
+//!   push refreshes.
 //! - [`tls`]: the rustls configuration (aws-lc-rs provider, optional mutual TLS).
 
 pub mod codes;
 pub mod devices;
 pub mod pipeline;
+pub mod registration_push;
 pub mod respond;
 pub mod server;
 pub mod tls;

@@ -21,9 +21,10 @@ use super::respond::{Answer, Responder};
 use super::server::RequestTimer;
 use super::{Handler, Reply, Service};
 use crate::clock::{Clock, parse_rfc3339_ms};
+use crate::group_commit::{CommitError, GroupCommit};
 use crate::metric_name;
 use crate::registration::{Date, RegistrationData};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::users::{AccessError, UserRegistry};
 use crate::verifier::{PoolError, VerifierPool};
 
@@ -76,6 +77,8 @@ pub struct Pipeline {
     pub pool: VerifierPool,
     /// Counters and the Transform register.
     pub store: Arc<Store>,
+    /// Shares the store's fsyncs among the requests being accepted.
+    pub commit: Arc<GroupCommit>,
     /// The Smart Metering Inventory.
     pub devices: Arc<dyn DeviceDirectory>,
     /// Registration data.
@@ -337,27 +340,43 @@ impl Pipeline {
             .map_err(fail)?;
 
         // Accepted: record the counter (atomically re-checked), register or consume the
-        // Transform.
-        if reuses_transform {
-            self.store
-                .remove(TRANSFORMS, transform_key(&id).as_str())
-                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
-        } else {
-            let fresh = self
-                .store
-                .counter_accept(id.originator, id.counter)
-                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
-            if !fresh {
-                return Err(fail(Rejection::Replay {
-                    originator: hex::eui_duis(&id.originator),
-                    counter: id.counter,
-                }));
-            }
-            if cv == 4 {
-                self.store
-                    .put_json(TRANSFORMS, transform_key(&id).as_str(), &srv_name)
-                    .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
-            }
+        // Transform, in one transaction shared with the other requests being accepted, and
+        // durable before the acknowledgement.
+        let key = transform_key(&id);
+        let transform_srv = (cv == 4).then(|| srv_name.clone());
+        let fresh = self
+            .commit
+            .submit(move |t| {
+                if reuses_transform {
+                    let mut tab = t.open_table(TRANSFORMS)?;
+                    let removed = tab.remove(key.as_str())?.is_some();
+                    return Ok(removed);
+                }
+                if !Store::counter_accept_in(t, id.originator, id.counter)? {
+                    return Ok(false);
+                }
+                if let Some(srv) = &transform_srv {
+                    let value = serde_json::to_vec(srv).map_err(|source| StoreError::Encode {
+                        table: "ingress_transforms".to_string(),
+                        source,
+                    })?;
+                    t.open_table(TRANSFORMS)?
+                        .insert(key.as_str(), value.as_slice())?;
+                }
+                Ok(true)
+            })
+            .await
+            .map_err(|e| {
+                fail(match e {
+                    CommitError::Busy => Rejection::Busy("the store's write queue is full".into()),
+                    other => Rejection::Busy(other.to_string()),
+                })
+            })?;
+        if !fresh {
+            return Err(fail(Rejection::Replay {
+                originator: hex::eui_duis(&id.originator),
+                counter: id.counter,
+            }));
         }
         lap(&stages().checks);
         Ok(Accepted { request, role })

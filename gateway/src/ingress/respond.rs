@@ -1,12 +1,12 @@
 //! Building the DUIS responses the gateway sends, signed with the DSP XML-signing key.
 
 use hubgate_protocol::crypto::SigningKey;
-use hubgate_protocol::duis::dsig;
 use hubgate_protocol::duis::model::header::{RequestId, ServiceReference, ServiceReferenceVariant};
 use hubgate_protocol::duis::model::response::{
     Response, ResponseBody, ResponseCode, ResponseHeader, ResponseMessage, ResponsePayload,
 };
 use hubgate_protocol::duis::model::xsd::DateTime;
+use hubgate_protocol::duis::{dsig, writer};
 use hubgate_protocol::smki::Certificate;
 
 use crate::clock::rfc3339_ms;
@@ -87,11 +87,101 @@ impl Responder {
 
     /// The signed XML of an answer.
     pub fn signed(&self, answer: &Answer, now_ms: i64) -> Result<Vec<u8>, RespondError> {
-        let xml = self.model(answer, now_ms)?.to_xml();
-        Ok(dsig::sign_with_certificate(
-            xml.as_bytes(),
-            &self.key,
-            &self.cert,
-        )?)
+        self.sign_response(&self.model(answer, now_ms)?)
+    }
+
+    /// Signs a response model. Most responses are written straight in canonical form and
+    /// digested as written ([`dsig::sign_canonical`]); those holding raw XML (a DSP payload,
+    /// a SMETS1 message) go through the reader and the canonicaliser.
+    pub fn sign_response(&self, response: &Response) -> Result<Vec<u8>, RespondError> {
+        let (issuer, serial) = (self.cert.issuer(), self.cert.serial_decimal());
+        match writer::write_response_canonical(response) {
+            Some(xml) => Ok(dsig::sign_canonical(&xml, &self.key, issuer, serial)?),
+            None => Ok(dsig::sign(
+                response.to_xml().as_bytes(),
+                &self.key,
+                issuer,
+                serial,
+            )?),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hubgate_protocol::duis::model::response::ResponseCode;
+    use hubgate_protocol::duis::xml::{self, Limits};
+    use hubgate_protocol::smki::Store;
+
+    fn digest_of(signed: &[u8]) -> String {
+        let doc = xml::parse(signed, &Limits::default()).unwrap();
+        let mut found = None;
+        fn walk(e: &hubgate_protocol::duis::xml::Element, found: &mut Option<String>) {
+            if e.local == "DigestValue" {
+                *found = Some(e.text().to_string());
+            }
+            for c in e.child_elements() {
+                walk(c, found);
+            }
+        }
+        walk(&doc.root, &mut found);
+        found.unwrap()
+    }
+
+    /// The canonical writer's bytes digest exactly as the reader-and-canonicaliser path
+    /// does, and both signatures verify.
+    #[test]
+    fn canonical_writing_gives_the_same_digest_as_canonicalising() {
+        let root = hubgate_protocol::conformance::require();
+        let smki = root.join("smki");
+        let key = SigningKey::from_pem_or_der(
+            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
+        )
+        .unwrap();
+        let cert = Certificate::from_pem(
+            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
+        )
+        .unwrap();
+        let mut store = Store::new();
+        store.load_dir(&smki).unwrap();
+        let responder = Responder::new(key, cert);
+        let id = RequestId::parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000").unwrap();
+        let service = Some((
+            ServiceReference::parse("4.1").unwrap(),
+            ServiceReferenceVariant::parse("4.1.1").unwrap(),
+        ));
+        let payloads = [
+            None,
+            Some(ResponsePayload::GbcsPayload(vec![
+                0xDD, 0x00, 0x3C, 0x0D, 0x26, 0x3E,
+            ])),
+        ];
+        let mut checked = 0;
+        for (code, with_id) in [(ResponseCode::I99, false), (ResponseCode::I0, true)] {
+            for payload in &payloads {
+                let answer = Answer {
+                    request_id: Some(id),
+                    with_response_id: with_id,
+                    code,
+                    service,
+                    payload: payload.clone(),
+                };
+                let model = responder.model(&answer, 1_700_000_000_123).unwrap();
+                let fast = responder.sign_response(&model).unwrap();
+                let slow = dsig::sign_with_certificate(
+                    model.to_xml().as_bytes(),
+                    &responder.key,
+                    &responder.cert,
+                )
+                .unwrap();
+                assert!(writer::write_response_canonical(&model).is_some());
+                assert_eq!(digest_of(&fast), digest_of(&slow), "{code:?} {payload:?}");
+                dsig::verify(&fast, &store).unwrap();
+                dsig::verify(&slow, &store).unwrap();
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 4);
     }
 }

@@ -1,5 +1,7 @@
 //! The HTTP server: actix-web over rustls on the DCC Boxed paths, health and readiness, and a
-//! separate Prometheus listener.
+//! separate Prometheus listener. The DUIS listener also serves the [`Extras`]: the pull
+//! endpoint for kept responses ([`crate::delivery::pull`]) and the Registration Data push
+//! endpoint ([`super::registration_push`]).
 //!
 //! Shutdown: actix-web handles SIGTERM and SIGINT by stopping the listeners, letting requests
 //! in flight finish (up to `shutdown_timeout`), then returning from [`run`].
@@ -29,6 +31,15 @@ pub struct Listeners {
     pub shutdown_timeout_s: u64,
     /// HTTP worker threads (0: one per core).
     pub workers: usize,
+}
+
+/// Endpoints served on the DUIS listener beside the three services, each optional.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// `GET /api/v1/responses` and its acknowledgements.
+    pub pull: Option<Arc<crate::delivery::pull::PullEndpoint>>,
+    /// `POST /api/v1/registration`.
+    pub registration_push: Option<Arc<super::registration_push::RegistrationPush>>,
 }
 
 struct State {
@@ -87,15 +98,26 @@ pub async fn run(
     listeners: Listeners,
     handler: Arc<dyn Handler>,
     prometheus: Option<PrometheusHandle>,
+    extras: Extras,
 ) -> std::io::Result<()> {
     let state = web::Data::new(State { handler });
     let max = listeners.max_body_bytes;
+    let pull = extras.pull.map(web::Data::from);
+    let push = extras.registration_push.map(web::Data::from);
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready));
+        if let Some(pull) = &pull {
+            let pull = pull.clone();
+            app = app.configure(move |c| crate::delivery::pull::configure(c, pull));
+        }
+        if let Some(push) = &push {
+            let push = push.clone();
+            app = app.configure(move |c| super::registration_push::configure(c, push));
+        }
         for s in Service::ALL {
             app = app.service(
                 web::resource(s.path())
@@ -105,6 +127,7 @@ pub async fn run(
         }
         app
     })
+    .on_connect(crate::delivery::identity::on_connect)
     .shutdown_timeout(listeners.shutdown_timeout_s);
     if listeners.workers > 0 {
         server = server.workers(listeners.workers);

@@ -120,6 +120,57 @@ pub const DEMO_USERS: [DemoUser; 6] = [
     },
 ];
 
+/// Most load-test Users a local PKI holds (their User IDs run
+/// `90-B3-D5-1F-50-00-00-01` … `90-B3-D5-1F-50-00-FF-FF`).
+pub const MAX_LOAD_TEST_USERS: u32 = 0xFFFF;
+
+/// A User of the local test PKI: a demo User, or a load-test User.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalUser {
+    /// Folder and display name.
+    pub name: String,
+    /// User ID (EUI-64).
+    pub id: [u8; 8],
+    /// DUIS roles.
+    pub roles: Vec<Role>,
+    /// The SMKI role in the OU of its DS and KA certificates.
+    pub smki_role: u8,
+    /// The common name in its certificates.
+    pub common_name: String,
+}
+
+impl From<&DemoUser> for LocalUser {
+    fn from(d: &DemoUser) -> Self {
+        LocalUser {
+            name: d.name.to_string(),
+            id: d.id,
+            roles: d.roles.to_vec(),
+            smki_role: d.smki_role,
+            common_name: d.common_name.to_string(),
+        }
+    }
+}
+
+/// The demo Users followed by `load_test` load-test Users. Load-test User `i` (from 1) is
+/// named `load-NNNNN`, has User ID `90-B3-D5-1F-50-00-hi-lo` (`i` in the last two bytes) and
+/// the import and gas supplier roles, so a load generator can give each its own meters and
+/// send from many Users at once (each User's counters must arrive in order, which limits
+/// one User to one ordered stream of requests).
+pub fn local_users(load_test: u32) -> Vec<LocalUser> {
+    let mut out: Vec<LocalUser> = DEMO_USERS.iter().map(LocalUser::from).collect();
+    for i in 1..=load_test.min(MAX_LOAD_TEST_USERS) {
+        let [_, _, hi, lo] = i.to_be_bytes();
+        out.push(LocalUser {
+            name: format!("load-{i:05}"),
+            id: [0x90, 0xb3, 0xd5, 0x1f, 0x50, 0x00, hi, lo],
+            roles: vec![Role::ImportSupplier, Role::GasSupplier],
+            smki_role: role::SUPPLIER,
+            common_name: format!("HubGate Load Test User {i:05}"),
+        });
+    }
+    out
+}
+
 /// The three credentials each User holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Credential {
@@ -169,6 +220,7 @@ impl Credential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     data_dir: PathBuf,
+    load_test_users: u32,
 }
 
 impl Layout {
@@ -176,7 +228,21 @@ impl Layout {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Layout {
             data_dir: data_dir.into(),
+            load_test_users: 0,
         }
+    }
+
+    /// The same layout with `n` load-test Users besides the demo Users (see
+    /// [`local_users`]).
+    #[must_use]
+    pub fn with_load_test_users(mut self, n: u32) -> Self {
+        self.load_test_users = n.min(MAX_LOAD_TEST_USERS);
+        self
+    }
+
+    /// Every User of the local PKI: the demo Users, then the load-test Users.
+    pub fn users(&self) -> Vec<LocalUser> {
+        local_users(self.load_test_users)
     }
 
     /// The data folder.
@@ -308,15 +374,15 @@ fn leaves(layout: &Layout) -> Vec<Leaf> {
             common_name: "HubGate Access Control Broker".into(),
         });
     }
-    for user in &DEMO_USERS {
+    for user in layout.users() {
         for credential in Credential::ALL {
             out.push(Leaf {
-                cert: layout.user_cert(user.name, credential),
-                key: layout.user_key(user.name, credential),
+                cert: layout.user_cert(&user.name, credential),
+                key: layout.user_key(&user.name, credential),
                 eui: user.id,
                 role: credential.smki_role(user.smki_role),
                 usage: credential.usage(),
-                common_name: user.common_name.into(),
+                common_name: user.common_name.clone(),
             });
         }
     }

@@ -43,7 +43,7 @@ use hubgate_protocol::smki::{Certificate, SmkiError, Store};
 
 use crate::config::Config;
 use crate::users::{RegistryError, User, UserRegistry};
-use generate::{Credential, DEMO_USERS, Layout};
+use generate::{Credential, Layout};
 use tls::TlsFiles;
 
 /// Why key material could not be created or loaded.
@@ -220,7 +220,9 @@ impl Pki {
     pub fn open(config: &Config, now: i64) -> Result<Pki, PkiError> {
         let mut pki = match &config.smki_dir {
             Some(dir) => Pki::load_boxed(dir)?,
-            None => Pki::generated(&config.data_dir)?,
+            None => Pki::generated_with(
+                &Layout::new(&config.data_dir).with_load_test_users(config.pki.load_test_users),
+            )?,
         };
         let tls = &config.tls;
         let needs_local_tls =
@@ -238,7 +240,16 @@ impl Pki {
     ///
     /// A [`PkiError`] saying which file is at fault.
     pub fn generated(data_dir: &Path) -> Result<Pki, PkiError> {
-        let layout = Layout::new(data_dir);
+        Pki::generated_with(&Layout::new(data_dir))
+    }
+
+    /// [`Pki::generated`] for a layout (with load-test Users, say).
+    ///
+    /// # Errors
+    ///
+    /// A [`PkiError`] saying which file is at fault.
+    pub fn generated_with(layout: &Layout) -> Result<Pki, PkiError> {
+        let layout = layout.clone();
         let created = generate::ensure(&layout)?;
         let mut pki = Pki::load_generated(&layout)?;
         pki.created = created;
@@ -280,12 +291,13 @@ impl Pki {
         ] {
             add(&layout.acb_cert(usage), &layout.acb_key(usage))?;
         }
-        let mut users = Vec::with_capacity(DEMO_USERS.len());
-        for demo in &DEMO_USERS {
-            let mut user = User::new(demo.id, demo.name, demo.roles.iter().copied());
+        let local = layout.users();
+        let mut users = Vec::with_capacity(local.len());
+        for demo in &local {
+            let mut user = User::new(demo.id, &demo.name, demo.roles.iter().copied());
             for credential in Credential::ALL {
-                let cert_path = layout.user_cert(demo.name, credential);
-                let cert = add(&cert_path, &layout.user_key(demo.name, credential))?;
+                let cert_path = layout.user_cert(&demo.name, credential);
+                let cert = add(&cert_path, &layout.user_key(&demo.name, credential))?;
                 if cert.eui() != Some(demo.id) {
                     return Err(generate::invalid(
                         &cert_path,
@@ -305,11 +317,11 @@ impl Pki {
             &files::read(&layout.dsp_key())?,
             "pki/dsp-xml-sign.pem",
         )?;
-        let example = DEMO_USERS.first().map(|d| ExampleSigner {
-            user: d.name.to_string(),
+        let example = local.first().map(|d| ExampleSigner {
+            user: d.name.clone(),
             id: d.id,
-            key: layout.user_key(d.name, Credential::XmlSigning),
-            cert: layout.user_cert(d.name, Credential::XmlSigning),
+            key: layout.user_key(&d.name, Credential::XmlSigning),
+            cert: layout.user_cert(&d.name, Credential::XmlSigning),
         });
         Ok(Pki {
             source: Source::Generated(layout.clone()),
@@ -371,7 +383,7 @@ impl Pki {
         &self.store
     }
 
-    /// The Users, sorted by User ID for a DCC Boxed folder, in [`DEMO_USERS`] order for the
+    /// The Users, sorted by User ID for a DCC Boxed folder, in [`generate::local_users`] order for the
     /// local PKI.
     pub fn users(&self) -> &[User] {
         &self.users

@@ -565,6 +565,56 @@ pub fn sign_document(
     c14n::canonicalize_document(doc, Mode::Inclusive, None, &mut sink);
     let digest = sink.finish();
 
+    let signature = signature_element(digest.as_ref(), key, issuer_rfc2253, serial_decimal)?;
+    doc.root.children.push(Node::Element(signature));
+    Ok(())
+}
+
+/// Signs a document that the caller wrote directly in canonical form: `xml` is an optional
+/// XML declaration followed by the root element, and everything after the declaration is
+/// exactly what inclusive Canonical XML 1.0 makes of the document (as
+/// [`crate::duis::writer::write_response_canonical`] writes it). The digest is then taken over
+/// those bytes as they are, with no parsing, and the `ds:Signature` is inserted before the
+/// root's end tag. The result is the same signed document [`sign`] makes, without reading the
+/// document back.
+///
+/// # Errors
+///
+/// [`DsigError::Xml`] if `xml` has no root end tag, [`DsigError::Crypto`] if the
+/// cryptographic library fails.
+pub fn sign_canonical(
+    xml: &str,
+    key: &SigningKey,
+    issuer_rfc2253: &str,
+    serial_decimal: &str,
+) -> Result<Vec<u8>, DsigError> {
+    let body = match xml.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .find("?>")
+            .map(|i| &rest[i + 2..])
+            .ok_or_else(|| unsupported("an XML declaration without its end"))?,
+        None => xml,
+    };
+    let close = body
+        .rfind("</")
+        .ok_or_else(|| unsupported("a document without a root end tag"))?;
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+    let signature = signature_element(digest.as_ref(), key, issuer_rfc2253, serial_decimal)?;
+    let head = xml.len() - body.len();
+    let mut out = String::with_capacity(xml.len() + 1024);
+    out.push_str(&xml[..head + close]);
+    signature.write_xml(&mut out);
+    out.push_str(&body[close..]);
+    Ok(out.into_bytes())
+}
+
+/// The `ds:Signature` of the profile over a document whose canonical digest is `digest`.
+fn signature_element(
+    digest: &[u8],
+    key: &SigningKey,
+    issuer_rfc2253: &str,
+    serial_decimal: &str,
+) -> Result<Element, DsigError> {
     let ds = |local: &str| Element::new(Some("ds"), local, Some(NS_DS));
     let signed_info = ds("SignedInfo")
         .with_child(ds("CanonicalizationMethod").with_attr("Algorithm", ALG_EXC_C14N))
@@ -577,7 +627,7 @@ pub fn sign_document(
                         .with_child(ds("Transform").with_attr("Algorithm", ALG_ENVELOPED)),
                 )
                 .with_child(ds("DigestMethod").with_attr("Algorithm", ALG_SHA256))
-                .with_child(ds("DigestValue").with_text(&BASE64.encode(digest.as_ref()))),
+                .with_child(ds("DigestValue").with_text(&BASE64.encode(digest))),
         );
     let mut canonical = Vec::with_capacity(640);
     c14n::canonicalize_subtree(&signed_info, &[], Mode::Exclusive, None, &mut canonical);
@@ -596,8 +646,7 @@ pub fn sign_document(
                 ),
             ),
         );
-    doc.root.children.push(Node::Element(signature));
-    Ok(())
+    Ok(signature)
 }
 
 /// Removes every `ds:Signature` element below `e`.

@@ -39,6 +39,12 @@ pub trait WriteGroup {
 #[derive(Debug, Default)]
 pub struct XmlWriter {
     out: String,
+    /// Write the canonical form (Canonical XML 1.0, inclusive) directly: see
+    /// [`XmlWriter::canonical`].
+    canonical: bool,
+    /// Something was written whose canonical form this writer does not guarantee (a raw
+    /// subtree, an attribute on an inner element).
+    not_canonical: bool,
     /// Namespace bindings in scope at the current DUIS element (prefix → URI; `""` is the
     /// default namespace).
     root_scope: HashMap<String, String>,
@@ -50,9 +56,45 @@ impl XmlWriter {
         XmlWriter::default()
     }
 
+    /// A writer whose output, after the XML declaration, is already the document's
+    /// canonical form (inclusive Canonical XML 1.0, as the enveloped-signature digest needs):
+    /// namespace declarations in prefix order, empty elements as start-end pairs, text
+    /// escaped as canonicalisation escapes it. Raw subtrees and attributes other than the
+    /// root's `schemaVersion` are not brought to canonical form; [`XmlWriter::is_canonical`]
+    /// then says so and the caller canonicalises the usual way.
+    pub fn canonical() -> XmlWriter {
+        XmlWriter {
+            canonical: true,
+            ..XmlWriter::default()
+        }
+    }
+
+    /// Whether the output so far is in canonical form (always `false` for a writer not made
+    /// by [`XmlWriter::canonical`]).
+    pub fn is_canonical(&self) -> bool {
+        self.canonical && !self.not_canonical
+    }
+
     /// The XML written so far.
     pub fn into_string(self) -> String {
         self.out
+    }
+
+    fn text_escaped(&mut self, text: &str) {
+        if self.canonical {
+            escape_text_c14n(text, &mut self.out);
+        } else {
+            escape_text(text, &mut self.out);
+        }
+    }
+
+    fn end_empty(&mut self, name: &str) {
+        if self.canonical {
+            self.out.push('>');
+            self.close(name);
+        } else {
+            self.out.push_str("/>");
+        }
     }
 
     /// Writes the XML declaration and the start tag of the root `sr:<name>` with the
@@ -62,7 +104,8 @@ impl XmlWriter {
             .push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
         self.out.push_str("<sr:");
         self.out.push_str(name);
-        for (p, uri) in [("sr", NS_SR), ("ds", NS_DS), ("xsi", NS_XSI)] {
+        // Prefix order, as canonicalisation writes them.
+        for (p, uri) in [("ds", NS_DS), ("sr", NS_SR), ("xsi", NS_XSI)] {
             self.out.push_str(" xmlns:");
             self.out.push_str(p);
             self.out.push_str("=\"");
@@ -93,6 +136,7 @@ impl XmlWriter {
 
     /// Writes an attribute of the element being started.
     pub fn attr<T: Leaf>(&mut self, name: &str, value: &T, facets: &Facets) {
+        self.not_canonical = true;
         self.out.push(' ');
         self.out.push_str(name);
         self.out.push_str("=\"");
@@ -110,7 +154,7 @@ impl XmlWriter {
         value.write_content(self);
         if self.out.len() == mark {
             self.out.pop();
-            self.out.push_str("/>");
+            self.end_empty(name);
         } else {
             self.close(name);
         }
@@ -119,14 +163,14 @@ impl XmlWriter {
     /// Writes an element with no attributes and no content.
     pub fn empty(&mut self, name: &str) {
         self.open(name);
-        self.out.push_str("/>");
+        self.end_empty(name);
     }
 
     /// Writes `sr:<name>` holding the simple value `value`.
     pub fn leaf<T: Leaf>(&mut self, name: &str, value: &T, facets: &Facets) {
         self.open(name);
         self.out.push('>');
-        escape_text(&value.lexical(facets), &mut self.out);
+        self.text_escaped(&value.lexical(facets));
         self.close(name);
     }
 
@@ -134,13 +178,13 @@ impl XmlWriter {
     pub fn leaf_str(&mut self, name: &str, text: &str) {
         self.open(name);
         self.out.push('>');
-        escape_text(text, &mut self.out);
+        self.text_escaped(text);
         self.close(name);
     }
 
     /// Writes simple content (text) of the current element.
     pub fn text<T: Leaf>(&mut self, value: &T, facets: &Facets) {
-        escape_text(&value.lexical(facets), &mut self.out);
+        self.text_escaped(&value.lexical(facets));
     }
 
     /// Writes a group.
@@ -151,6 +195,7 @@ impl XmlWriter {
     /// Writes a raw subtree as held, declaring any prefix it uses that is not bound (to the
     /// same URI) by the DUIS root or by the subtree itself.
     pub fn raw(&mut self, el: &Element) {
+        self.not_canonical = true;
         let scope = self.root_scope.clone();
         write_raw(el, &scope, &mut self.out);
     }
@@ -230,6 +275,24 @@ pub fn escape_text(s: &str, out: &mut String) {
     crate::duis::xml::escape_text_into(out, s);
 }
 
+/// Escapes character data as Canonical XML writes it (`&amp;`, `&lt;`, `&gt;`, `&#xD;`).
+fn escape_text_c14n(s: &str, out: &mut String) {
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'\r' => "&#xD;",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        out.push_str(rep);
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+}
+
 /// Escapes an attribute value (double-quoted).
 pub fn escape_attr(s: &str, out: &mut String) {
     crate::duis::xml::escape_attr_into(out, s);
@@ -285,7 +348,21 @@ fn write_request_header(h: &RequestHeader, w: &mut XmlWriter) {
 
 /// Writes a response as a complete XML document (with its `ds:Signature`, if it has one).
 pub fn write_response(response: &Response) -> String {
-    let mut w = XmlWriter::new();
+    write_response_with(response, XmlWriter::new()).0
+}
+
+/// Writes a response (which must not hold a signature yet) so that everything after the XML
+/// declaration is its canonical form; `None` when the response holds parts this writer does
+/// not canonicalise (a raw subtree, such as a DSP payload or a SMETS1 message).
+pub fn write_response_canonical(response: &Response) -> Option<String> {
+    if response.signature.is_some() {
+        return None;
+    }
+    let (xml, canonical) = write_response_with(response, XmlWriter::canonical());
+    canonical.then_some(xml)
+}
+
+fn write_response_with(response: &Response, mut w: XmlWriter) -> (String, bool) {
     w.start_document("Response", response.schema_version.as_str());
     write_response_header(&response.header, &mut w);
     struct B<'a>(&'a ResponseBody);
@@ -304,7 +381,8 @@ pub fn write_response(response: &Response) -> String {
         w.raw(sig);
     }
     w.end_document("Response");
-    w.into_string()
+    let canonical = w.is_canonical();
+    (w.into_string(), canonical)
 }
 
 fn write_response_header(h: &ResponseHeader, w: &mut XmlWriter) {

@@ -1,0 +1,688 @@
+//! Asynchronous delivery of Service Responses and Alerts to Users: a durable outbox, a
+//! background sender that POSTs each message to its User's endpoint, and a pull endpoint for
+//! what could not be delivered.
+//!
+//! # Guarantees
+//!
+//! - **Durable before acknowledged.** [`Delivery::submit`] returns only once the message is
+//!   committed to the store (one fsync; [`Delivery::submit_batch`] stores many in one). A
+//!   message that was submitted survives a crash or restart: it is then delivered or kept.
+//! - **Never dropped silently.** A message is removed only when its User's endpoint answers
+//!   2xx, or when the User acknowledges it after pulling it. When the User has no endpoint
+//!   (`users.<id>.delivery_endpoint` unset), or every attempt failed, the message is *kept*
+//!   for the User to pull and counted in `hubgate_delivery_undelivered_total{reason}`.
+//! - **Bounded.** At most `delivery.max_messages_per_user` messages are held per User
+//!   (waiting or kept); beyond it [`Delivery::submit`] fails with [`SubmitError::Full`],
+//!   which the caller turns into a DUIS error. Nothing is ever evicted to make room. At most
+//!   `delivery.concurrency` attempts are in flight, holding at most that many bodies in
+//!   memory; the sender's schedule keeps only a 16-byte key and a due time per waiting
+//!   message.
+//! - **At least once.** A message whose 2xx answer is lost (or that was in flight when the
+//!   gateway stopped) is sent again. Every POST carries `HubGate-Message-ID: <id>`, the
+//!   same on every attempt and across restarts, so a receiver can drop repeats. Messages for
+//!   one User may arrive out of submission order when some are retried.
+//!
+//! # Delivery
+//!
+//! Each message is POSTed with `Content-Type: application/xml` to the User's endpoint
+//! (`http://` or `https://`), redirects not followed. A failed attempt — connection refused,
+//! TLS failure, no answer within `delivery.timeout_ms`, or any non-2xx status — is retried
+//! after `delivery.backoff_ms`, doubling for each further retry (at most an hour), up to
+//! `delivery.retries` times; then the message is kept for pulling. A restart resumes every
+//! waiting message with a fresh set of attempts.
+//!
+//! For `https://` endpoints the gateway trusts the CAs in `delivery.ca`, by default the local
+//! TLS CA `<data_dir>/tls/ca.pem` **and nothing else** — no public web roots: a User's
+//! endpoint must present a certificate issued by a CA the operator chose. The gateway
+//! presents no client certificate.
+//!
+//! # Pulling kept messages
+//!
+//! See [`pull`]: `GET /api/v1/responses` gives the authenticated User its oldest kept
+//! messages, each with a *pull sequence*; `POST /api/v1/responses/ack?through=N` (or
+//! `DELETE /api/v1/responses/N` for one) removes them. A message becomes visible to the
+//! pull endpoint with a sequence greater than every sequence handed out before, so
+//! acknowledging "through N" never removes a message the User has not seen. The User is
+//! identified by its mutual-TLS client certificate ([`identity`]) or by a bearer token
+//! (`users.<id>.pull_token`).
+//!
+//! # Layout
+//!
+//! - [`outbox`]: the redb tables and their transactions.
+//! - `sender`: the background thread that POSTs messages (actix's HTTP client, rustls with
+//!   aws-lc-rs).
+//! - [`identity`]: the User behind a request (client certificate or bearer token).
+//! - [`pull`]: the HTTP endpoints.
+
+pub mod identity;
+pub mod outbox;
+pub mod pull;
+mod sender;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metric_name;
+use crate::store::{Store, StoreError};
+use outbox::{New, Outbox, OutboxError, Placed};
+
+/// What a message is. Only used for labels and for the pull endpoint's `kind` field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A Service Response.
+    Response,
+    /// A Device Alert.
+    DeviceAlert,
+    /// A DCC Alert.
+    DccAlert,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Response, Kind::DeviceAlert, Kind::DccAlert];
+
+    /// Label for metrics and the pull endpoint.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Response => "response",
+            Kind::DeviceAlert => "device_alert",
+            Kind::DccAlert => "dcc_alert",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Kind::Response => 1,
+            Kind::DeviceAlert => 2,
+            Kind::DccAlert => 3,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.code() == c)
+    }
+}
+
+/// Why a message is kept for its User to pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeptReason {
+    /// The User has no delivery endpoint.
+    NoEndpoint,
+    /// Every delivery attempt failed.
+    RetriesExhausted,
+}
+
+impl KeptReason {
+    /// Label for metrics and the pull endpoint.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeptReason::NoEndpoint => "no_endpoint",
+            KeptReason::RetriesExhausted => "retries_exhausted",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            KeptReason::NoEndpoint => 1,
+            KeptReason::RetriesExhausted => 2,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<KeptReason> {
+        [KeptReason::NoEndpoint, KeptReason::RetriesExhausted]
+            .into_iter()
+            .find(|r| r.code() == c)
+    }
+}
+
+/// Where a submitted message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Waiting for delivery to the User's endpoint, under this message ID (the value of the
+    /// `HubGate-Message-ID` header).
+    Queued(u64),
+    /// Kept for the User to pull (it has no endpoint), under this pull sequence.
+    Kept(u64),
+}
+
+/// Why a message was not accepted. Nothing was stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The User already has the most messages allowed held (`delivery.max_messages_per_user`):
+    /// it must pull and acknowledge, or its endpoint must come back, before more are taken.
+    #[error("User {user} already has {held} messages waiting or kept (the most allowed)")]
+    Full {
+        /// The User, DUIS-formatted.
+        user: String,
+        /// Messages held for it.
+        held: u64,
+    },
+    /// The body is not UTF-8 (DUIS XML always is; the pull endpoint returns it as text).
+    #[error("message body is not UTF-8")]
+    NotUtf8,
+    /// The store failed (our fault).
+    #[error("storing the message: {0}")]
+    Store(#[from] OutboxError),
+}
+
+/// Why delivery could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// A User's endpoint is not a usable URL.
+    #[error("users.{user}.delivery_endpoint: {reason}")]
+    Endpoint {
+        /// The User, DUIS-formatted.
+        user: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The CA file for `https://` endpoints could not be read.
+    #[error("delivery CA {path}: {reason}")]
+    Ca {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The TLS client configuration was refused.
+    #[error("delivery TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// The sender thread could not be started.
+    #[error("starting the delivery thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl From<StoreError> for DeliveryError {
+    fn from(e: StoreError) -> Self {
+        DeliveryError::Outbox(OutboxError::Store(e))
+    }
+}
+
+/// How delivery behaves; [`Settings::from_config`] reads it from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Further attempts after a failed one.
+    pub retries: u32,
+    /// Wait before the first retry; doubles for each further one (at most an hour).
+    pub backoff: Duration,
+    /// Time allowed for one attempt.
+    pub timeout: Duration,
+    /// Attempts in flight at once.
+    pub concurrency: usize,
+    /// Most messages held per User.
+    pub max_messages_per_user: u64,
+    /// Each User's endpoint (`http://` or `https://` URL).
+    pub endpoints: HashMap<[u8; 8], String>,
+    /// CA certificates trusted for `https://` endpoints.
+    pub trust: Vec<CertificateDer<'static>>,
+}
+
+impl Settings {
+    /// The settings `config` gives. The CA file (`delivery.ca`, else
+    /// `<data_dir>/tls/ca.pem`) is read only when some User has an `https://` endpoint.
+    ///
+    /// # Errors
+    ///
+    /// [`DeliveryError::Ca`] when that file cannot be read or holds no certificate.
+    pub fn from_config(config: &Config) -> Result<Settings, DeliveryError> {
+        let mut endpoints = HashMap::new();
+        for (id, o) in &config.users {
+            if let (Some(eui), Some(url)) =
+                (hubgate_protocol::hex::parse_eui(id), &o.delivery_endpoint)
+            {
+                endpoints.insert(eui, url.clone());
+            }
+        }
+        let ca = config.delivery_ca_path();
+        let trust = if endpoints.values().any(|u| u.starts_with("https://")) {
+            load_trust(&ca)?
+        } else {
+            Vec::new()
+        };
+        Ok(Settings {
+            retries: config.delivery.retries,
+            backoff: Duration::from_millis(config.delivery.backoff_ms),
+            timeout: Duration::from_millis(config.delivery.timeout_ms),
+            concurrency: config.delivery.concurrency.max(1),
+            max_messages_per_user: config.delivery.max_messages_per_user.max(1),
+            endpoints,
+            trust,
+        })
+    }
+}
+
+/// Reads every certificate in a PEM file.
+///
+/// # Errors
+///
+/// [`DeliveryError::Ca`].
+pub fn load_trust(path: &Path) -> Result<Vec<CertificateDer<'static>>, DeliveryError> {
+    crate::ingress::tls::load_certs(path).map_err(|e| DeliveryError::Ca {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Counts of what delivery did since it started (the same events as the metrics, for this
+/// instance only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages accepted by [`Delivery::submit`].
+    pub submitted: u64,
+    /// Messages refused because their User was full.
+    pub refused: u64,
+    /// Messages delivered (2xx).
+    pub delivered: u64,
+    /// Failed attempts.
+    pub failed_attempts: u64,
+    /// Failed attempts followed by a retry.
+    pub retries: u64,
+    /// Messages kept because their User has no endpoint.
+    pub kept_no_endpoint: u64,
+    /// Messages kept because every attempt failed.
+    pub kept_retries_exhausted: u64,
+    /// Kept messages acknowledged by their User.
+    pub acknowledged: u64,
+    /// Messages waiting for delivery now.
+    pub pending: u64,
+    /// Messages kept for pulling now.
+    pub backlog: u64,
+}
+
+/// The counters behind [`Stats`], shared with the sender thread.
+#[derive(Debug, Default)]
+struct Counters {
+    submitted: AtomicU64,
+    refused: AtomicU64,
+    delivered: AtomicU64,
+    failed_attempts: AtomicU64,
+    retries: AtomicU64,
+    kept_no_endpoint: AtomicU64,
+    kept_retries_exhausted: AtomicU64,
+    acknowledged: AtomicU64,
+    pending: AtomicU64,
+    backlog: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> Stats {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            submitted: g(&self.submitted),
+            refused: g(&self.refused),
+            delivered: g(&self.delivered),
+            failed_attempts: g(&self.failed_attempts),
+            retries: g(&self.retries),
+            kept_no_endpoint: g(&self.kept_no_endpoint),
+            kept_retries_exhausted: g(&self.kept_retries_exhausted),
+            acknowledged: g(&self.acknowledged),
+            pending: g(&self.pending),
+            backlog: g(&self.backlog),
+        }
+    }
+
+    /// Adds `up` and removes `down` from a gauge counter, and publishes both gauges.
+    fn shift(&self, pending: (u64, u64), backlog: (u64, u64)) {
+        let apply = |a: &AtomicU64, (up, down): (u64, u64)| {
+            let _ = a.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(up).saturating_sub(down))
+            });
+        };
+        apply(&self.pending, pending);
+        apply(&self.backlog, backlog);
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let f = |a: &AtomicU64| a.load(Ordering::Relaxed) as f64;
+        metrics::gauge!(metric_name::DELIVERY_PENDING_MESSAGES).set(f(&self.pending));
+        metrics::gauge!(metric_name::DELIVERY_BACKLOG_MESSAGES).set(f(&self.backlog));
+    }
+
+    fn kept(&self, kind: Kind, reason: KeptReason, n: u64) {
+        match reason {
+            KeptReason::NoEndpoint => &self.kept_no_endpoint,
+            KeptReason::RetriesExhausted => &self.kept_retries_exhausted,
+        }
+        .fetch_add(n, Ordering::Relaxed);
+        metrics::counter!(
+            metric_name::DELIVERY_UNDELIVERED_TOTAL,
+            "kind" => kind.label(),
+            "reason" => reason.label()
+        )
+        .increment(n);
+    }
+}
+
+/// A message for [`Delivery::submit_batch`].
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// The User it is for.
+    pub user: [u8; 8],
+    /// The signed DUIS XML.
+    pub body: Vec<u8>,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// A kept message, as the pull endpoint gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptMessage {
+    /// The pull sequence, to acknowledge it with.
+    pub sequence: u64,
+    /// What it is.
+    pub kind: Kind,
+    /// Why it was kept.
+    pub reason: KeptReason,
+    /// When it was submitted, in milliseconds since the Unix epoch.
+    pub submitted_ms: i64,
+    /// The signed DUIS XML.
+    pub body: Vec<u8>,
+}
+
+/// The outbox and its sender. Dropping it stops the sender (messages in flight stay in the
+/// outbox and are sent again on the next start).
+pub struct Delivery {
+    outbox: Arc<Outbox>,
+    endpoints: Arc<HashMap<[u8; 8], String>>,
+    clock: Arc<dyn Clock>,
+    counters: Arc<Counters>,
+    wake: Option<tokio::sync::mpsc::UnboundedSender<outbox::Key>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("endpoints", &self.endpoints.len())
+            .field("stats", &self.counters.snapshot())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    /// Opens the outbox in `store` and starts the sender thread, which first resumes every
+    /// message left waiting by a previous run.
+    ///
+    /// # Errors
+    ///
+    /// [`DeliveryError`]: an endpoint that is not a URL, a TLS configuration rustls refuses,
+    /// the store, or the thread.
+    pub fn start(
+        store: Arc<Store>,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Delivery, DeliveryError> {
+        let endpoints = sender::parse_endpoints(&settings.endpoints)?;
+        let tls = sender::tls_config(&settings.trust)?;
+        let outbox = Arc::new(Outbox::open(store, settings.max_messages_per_user)?);
+        let (pending, backlog) = outbox.counts()?;
+        let counters = Arc::new(Counters::default());
+        counters.shift((pending, 0), (backlog, 0));
+        let resume = outbox.pending_keys()?;
+        if !resume.is_empty() {
+            tracing::info!(pending = resume.len(), "delivery resumes waiting messages");
+        }
+        let (wake, rx) = tokio::sync::mpsc::unbounded_channel();
+        let runner = sender::Sender {
+            outbox: Arc::clone(&outbox),
+            endpoints,
+            tls,
+            retries: settings.retries,
+            backoff: settings.backoff,
+            timeout: settings.timeout,
+            concurrency: settings.concurrency.max(1),
+            counters: Arc::clone(&counters),
+            clock: Arc::clone(&clock),
+        };
+        let thread = std::thread::Builder::new()
+            .name("hubgate-delivery".into())
+            .spawn(move || runner.run(resume, rx))
+            .map_err(DeliveryError::Thread)?;
+        Ok(Delivery {
+            outbox,
+            endpoints: Arc::new(settings.endpoints),
+            clock,
+            counters,
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+
+    /// Stores one message durably, then (if its User has an endpoint) hands it to the sender.
+    /// Blocks for one store commit: call it from a blocking context, or batch with
+    /// [`Delivery::submit_batch`].
+    ///
+    /// # Errors
+    ///
+    /// [`SubmitError`]; nothing is stored then.
+    pub fn submit(&self, user: [u8; 8], body: Vec<u8>, kind: Kind) -> Result<Receipt, SubmitError> {
+        self.submit_batch(vec![Outgoing { user, body, kind }])
+            .map_err(SubmitError::Store)?
+            .pop()
+            .unwrap_or(Err(SubmitError::Store(OutboxError::Internal(
+                "no result for a submitted message",
+            ))))
+    }
+
+    /// Stores many messages in one durable transaction; each is accepted or refused on its
+    /// own, in input order.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`] when the store fails: nothing is stored then.
+    pub fn submit_batch(
+        &self,
+        messages: Vec<Outgoing>,
+    ) -> Result<Vec<Result<Receipt, SubmitError>>, OutboxError> {
+        let utf8: Vec<bool> = messages
+            .iter()
+            .map(|m| std::str::from_utf8(&m.body).is_ok())
+            .collect();
+        let items: Vec<New<'_>> = messages
+            .iter()
+            .zip(&utf8)
+            .filter(|(_, ok)| **ok)
+            .map(|(m, _)| New {
+                user: m.user,
+                kind: m.kind,
+                body: &m.body,
+                keep: (!self.endpoints.contains_key(&m.user)).then_some(KeptReason::NoEndpoint),
+            })
+            .collect();
+        let mut placed = self.outbox.submit(&items, self.clock.now_ms())?.into_iter();
+        let mut out = Vec::with_capacity(messages.len());
+        let (mut queued, mut kept) = (0u64, 0u64);
+        for (m, ok) in messages.iter().zip(utf8) {
+            if !ok {
+                out.push(Err(SubmitError::NotUtf8));
+                continue;
+            }
+            let result = match placed.next() {
+                Some(Placed::Outbox(id)) => {
+                    queued += 1;
+                    if let Some(wake) = &self.wake
+                        && wake.send(outbox::key(m.user, id)).is_err()
+                    {
+                        // Only if the sender thread died: the message stays in the outbox
+                        // and is sent on the next start.
+                        tracing::error!("delivery: the sender is not running; message {id} waits");
+                    }
+                    Ok(Receipt::Queued(id))
+                }
+                Some(Placed::Kept(seq)) => {
+                    kept += 1;
+                    self.counters.kept(m.kind, KeptReason::NoEndpoint, 1);
+                    Ok(Receipt::Kept(seq))
+                }
+                Some(Placed::Full(held)) => {
+                    self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(metric_name::DELIVERY_REFUSED_TOTAL).increment(1);
+                    Err(SubmitError::Full {
+                        user: hubgate_protocol::hex::eui_duis(&m.user),
+                        held,
+                    })
+                }
+                None => Err(SubmitError::Store(OutboxError::Internal(
+                    "fewer results than messages",
+                ))),
+            };
+            out.push(result);
+        }
+        self.counters
+            .submitted
+            .fetch_add(queued + kept, Ordering::Relaxed);
+        self.counters.shift((queued, 0), (kept, 0));
+        Ok(out)
+    }
+
+    /// Up to `limit` of `user`'s oldest kept messages, stopping before `max_bytes` of bodies
+    /// (but giving at least one when there is one); and whether more follow.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`].
+    pub fn pull(
+        &self,
+        user: [u8; 8],
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<KeptMessage>, bool), OutboxError> {
+        let page = self.outbox.page(user, limit, max_bytes)?;
+        let messages = page
+            .messages
+            .into_iter()
+            .map(|s| KeptMessage {
+                sequence: s.number,
+                kind: s.kind,
+                reason: s.reason.unwrap_or(KeptReason::NoEndpoint),
+                submitted_ms: s.submitted_ms,
+                body: s.body,
+            })
+            .collect();
+        Ok((messages, page.more))
+    }
+
+    /// Removes `user`'s kept messages with pull sequence up to `through`; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`].
+    pub fn acknowledge_through(&self, user: [u8; 8], through: u64) -> Result<u64, OutboxError> {
+        let n = self.outbox.acknowledge(user, 0, through)?;
+        self.acknowledged(n);
+        Ok(n)
+    }
+
+    /// Removes `user`'s kept message `sequence`; whether it was there.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`].
+    pub fn acknowledge(&self, user: [u8; 8], sequence: u64) -> Result<bool, OutboxError> {
+        let n = self.outbox.acknowledge(user, sequence, sequence)?;
+        self.acknowledged(n);
+        Ok(n > 0)
+    }
+
+    fn acknowledged(&self, n: u64) {
+        if n > 0 {
+            self.counters.acknowledged.fetch_add(n, Ordering::Relaxed);
+            metrics::counter!(metric_name::DELIVERY_ACKNOWLEDGED_TOTAL).increment(n);
+            self.counters.shift((0, 0), (0, n));
+        }
+    }
+
+    /// Messages held for `user` (waiting or kept).
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`].
+    pub fn held(&self, user: [u8; 8]) -> Result<u64, OutboxError> {
+        self.outbox.held(user)
+    }
+
+    /// What this instance did so far.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    /// Whether `user` has a delivery endpoint.
+    pub fn has_endpoint(&self, user: &[u8; 8]) -> bool {
+        self.endpoints.contains_key(user)
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        // Closing the channel stops the sender; attempts in flight are abandoned (their
+        // messages are still in the outbox).
+        self.wake.take();
+        if let Some(t) = self.thread.take()
+            && t.join().is_err()
+        {
+            tracing::error!("the delivery thread panicked");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::from_code(k.code()), Some(k));
+        }
+        assert_eq!(Kind::from_code(0), None);
+        for r in [KeptReason::NoEndpoint, KeptReason::RetriesExhausted] {
+            assert_eq!(KeptReason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(KeptReason::from_code(0), None);
+    }
+
+    #[test]
+    fn settings_read_endpoints_and_the_ca_only_when_needed() {
+        let mut config = Config {
+            data_dir: std::env::temp_dir()
+                .join(format!("hubgate-delivery-settings-{}", std::process::id())),
+            ..Config::default()
+        };
+        config.users.insert(
+            "90-B3-D5-1F-40-01-00-00".into(),
+            crate::config::UserOverride {
+                delivery_endpoint: Some("http://127.0.0.1:9/in".into()),
+                ..Default::default()
+            },
+        );
+        let s = Settings::from_config(&config).unwrap();
+        assert_eq!(
+            s.endpoints.get(&[0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x01, 0, 0]),
+            Some(&"http://127.0.0.1:9/in".to_string())
+        );
+        assert!(s.trust.is_empty(), "no https endpoint: no CA read");
+        config.users.insert(
+            "90-B3-D5-1F-40-02-00-00".into(),
+            crate::config::UserOverride {
+                delivery_endpoint: Some("https://127.0.0.1:9/in".into()),
+                ..Default::default()
+            },
+        );
+        let e = Settings::from_config(&config).unwrap_err();
+        assert!(
+            matches!(&e, DeliveryError::Ca { path, .. } if path.ends_with("ca.pem")),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,426 @@
+//! The background sender: one thread running its own actix system, which keeps a schedule of
+//! waiting messages (key and due time only), starts at most `concurrency` attempts at once,
+//! and settles finished attempts in batches (one store transaction for all that finished
+//! together).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use awc::http::Uri;
+use rustls::pki_types::CertificateDer;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinSet;
+
+use super::outbox::{self, Key, Outbox, Stored};
+use super::{Counters, DeliveryError, KeptReason};
+use crate::clock::Clock;
+use crate::metric_name;
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The header that identifies a message across attempts and restarts.
+pub(super) const MESSAGE_ID_HEADER: &str = "HubGate-Message-ID";
+
+/// Checks and parses each endpoint.
+pub(super) fn parse_endpoints(
+    endpoints: &HashMap<[u8; 8], String>,
+) -> Result<HashMap<[u8; 8], Uri>, DeliveryError> {
+    let mut out = HashMap::with_capacity(endpoints.len());
+    for (user, url) in endpoints {
+        let err = |reason: String| DeliveryError::Endpoint {
+            user: hubgate_protocol::hex::eui_duis(user),
+            reason,
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| err(format!("{url:?} is not a URL: {e}")))?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => return Err(err(format!("{url:?} is not an http:// or https:// URL"))),
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(err(format!("{url:?} has no host")));
+        }
+        out.insert(*user, uri);
+    }
+    Ok(out)
+}
+
+/// The rustls client configuration: aws-lc-rs, the given CAs only, HTTP/1.1.
+pub(super) fn tls_config(
+    trust: &[CertificateDer<'static>],
+) -> Result<Arc<rustls::ClientConfig>, DeliveryError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in trust {
+        roots.add(c.clone())?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The wait before retry number `retry` (1 for the first): `backoff` doubled `retry - 1`
+/// times, at most [`MAX_BACKOFF`].
+pub(super) fn backoff_for(backoff: Duration, retry: u32) -> Duration {
+    let factor = 1u32 << retry.saturating_sub(1).min(20);
+    backoff.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// A waiting message in the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    at: Instant,
+    key: Key,
+    /// Attempts already made in this run.
+    attempts: u32,
+}
+
+/// Why an attempt failed.
+#[derive(Debug)]
+enum Failure {
+    Status(u16),
+    Timeout,
+    Connect(String),
+    Transport(String),
+}
+
+impl Failure {
+    fn label(&self) -> &'static str {
+        match self {
+            Failure::Status(_) => "status",
+            Failure::Timeout => "timeout",
+            Failure::Connect(_) => "connect",
+            Failure::Transport(_) => "transport",
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status(s) => write!(f, "HTTP status {s}"),
+            Failure::Timeout => f.write_str("no answer in time"),
+            Failure::Connect(e) => write!(f, "cannot connect: {e}"),
+            Failure::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A finished attempt.
+struct Outcome {
+    due: Due,
+    kind: super::Kind,
+    submitted_ms: i64,
+    result: Result<(), Failure>,
+}
+
+/// The sender's state, moved onto its thread.
+pub(super) struct Sender {
+    pub outbox: Arc<Outbox>,
+    pub endpoints: HashMap<[u8; 8], Uri>,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub retries: u32,
+    pub backoff: Duration,
+    pub timeout: Duration,
+    pub concurrency: usize,
+    pub counters: Arc<Counters>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Sender {
+    /// Runs until `wake` is closed, starting with the messages in `resume`.
+    pub fn run(self, resume: Vec<Key>, wake: UnboundedReceiver<Key>) {
+        actix_web::rt::System::new().block_on(self.serve(resume, wake));
+    }
+
+    async fn serve(self, resume: Vec<Key>, mut wake: UnboundedReceiver<Key>) {
+        let client = awc::Client::builder()
+            .connector(
+                awc::Connector::new()
+                    .rustls_0_23(Arc::clone(&self.tls))
+                    .timeout(self.timeout)
+                    .handshake_timeout(self.timeout)
+                    .limit(self.concurrency),
+            )
+            .disable_redirects()
+            .timeout(self.timeout)
+            .finish();
+        let now = Instant::now();
+        let mut schedule: BinaryHeap<Reverse<Due>> = resume
+            .into_iter()
+            .map(|key| {
+                Reverse(Due {
+                    at: now,
+                    key,
+                    attempts: 0,
+                })
+            })
+            .collect();
+        let mut running: JoinSet<Outcome> = JoinSet::new();
+        loop {
+            let now = Instant::now();
+            let mut to_keep = Vec::new();
+            while running.len() < self.concurrency {
+                let Some(Reverse(due)) = schedule.peek().copied() else {
+                    break;
+                };
+                if due.at > now {
+                    break;
+                }
+                schedule.pop();
+                if let Some(keep) = self.start(&client, &mut running, &mut schedule, due) {
+                    to_keep.push(keep);
+                }
+            }
+            if !to_keep.is_empty() {
+                self.settle(Vec::new(), to_keep, &mut schedule);
+                continue;
+            }
+            let next = schedule.peek().map(|Reverse(d)| d.at);
+            let can_start = running.len() < self.concurrency;
+            tokio::select! {
+                key = wake.recv() => match key {
+                    Some(key) => {
+                        let at = Instant::now();
+                        schedule.push(Reverse(Due { at, key, attempts: 0 }));
+                        while let Ok(key) = wake.try_recv() {
+                            schedule.push(Reverse(Due { at, key, attempts: 0 }));
+                        }
+                    }
+                    None => break,
+                },
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    let mut finished = vec![done];
+                    while let Some(more) = running.try_join_next() {
+                        finished.push(more);
+                    }
+                    let outcomes = finished
+                        .into_iter()
+                        .filter_map(|r| {
+                            r.map_err(|e| tracing::error!("delivery attempt task: {e}"))
+                                .ok()
+                        })
+                        .collect();
+                    self.settle(outcomes, Vec::new(), &mut schedule);
+                }
+                () = sleep_until(next), if can_start && next.is_some() => {}
+            }
+        }
+        running.abort_all();
+    }
+
+    /// Starts an attempt for `due`; returns it instead when its User has no endpoint now.
+    fn start(
+        &self,
+        client: &awc::Client,
+        running: &mut JoinSet<Outcome>,
+        schedule: &mut BinaryHeap<Reverse<Due>>,
+        due: Due,
+    ) -> Option<(Key, KeptReason)> {
+        let message = match self.outbox.pending(&due.key) {
+            Ok(Some(m)) => m,
+            Ok(None) => return None,
+            Err(e @ outbox::OutboxError::Corrupt { .. }) => {
+                // Left in the outbox (and counted as waiting) for an operator to look at.
+                tracing::error!("delivery: {e}; not sent");
+                return None;
+            }
+            Err(e) => {
+                let (user, id) = outbox::split(&due.key);
+                tracing::error!(
+                    user = %hubgate_protocol::hex::eui_duis(&user),
+                    id,
+                    "delivery: reading the message: {e:#}; trying again later"
+                );
+                schedule.push(Reverse(Due {
+                    at: Instant::now() + backoff_for(self.backoff, due.attempts + 1),
+                    ..due
+                }));
+                return None;
+            }
+        };
+        let Some(uri) = self.endpoints.get(&message.user) else {
+            // The configuration changed since the message was queued.
+            return Some((due.key, KeptReason::NoEndpoint));
+        };
+        let request = client
+            .post(uri.clone())
+            .insert_header((awc::http::header::CONTENT_TYPE, "application/xml"))
+            .insert_header((MESSAGE_ID_HEADER, message.number.to_string()))
+            .timeout(self.timeout);
+        let Stored {
+            kind,
+            submitted_ms,
+            body,
+            ..
+        } = message;
+        running.spawn_local(async move {
+            let result = match request.send_body(body).await {
+                Ok(response) if response.status().is_success() => Ok(()),
+                Ok(response) => Err(Failure::Status(response.status().as_u16())),
+                Err(awc::error::SendRequestError::Timeout) => Err(Failure::Timeout),
+                Err(awc::error::SendRequestError::Connect(e)) => {
+                    Err(Failure::Connect(e.to_string()))
+                }
+                Err(e) => Err(Failure::Transport(e.to_string())),
+            };
+            Outcome {
+                due,
+                kind,
+                submitted_ms,
+                result,
+            }
+        });
+        None
+    }
+
+    /// Records finished attempts (and messages to keep without an attempt) in one store
+    /// transaction, and reschedules failures that have retries left.
+    fn settle(
+        &self,
+        outcomes: Vec<Outcome>,
+        mut keep: Vec<(Key, KeptReason)>,
+        schedule: &mut BinaryHeap<Reverse<Due>>,
+    ) {
+        let now = Instant::now();
+        let mut delivered = Vec::new();
+        let mut retry = Vec::new();
+        for o in &outcomes {
+            let (user, id) = outbox::split(&o.due.key);
+            match &o.result {
+                Ok(()) => delivered.push(o.due.key),
+                Err(failure) => {
+                    self.counters
+                        .failed_attempts
+                        .fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!(
+                        metric_name::DELIVERY_FAILED_ATTEMPTS_TOTAL,
+                        "reason" => failure.label()
+                    )
+                    .increment(1);
+                    let attempts = o.due.attempts + 1;
+                    if attempts <= self.retries {
+                        let wait = backoff_for(self.backoff, attempts);
+                        tracing::debug!(
+                            user = %hubgate_protocol::hex::eui_duis(&user),
+                            id,
+                            attempt = attempts,
+                            "delivery failed: {failure}; retrying in {wait:?}"
+                        );
+                        retry.push(Due {
+                            at: now + wait,
+                            key: o.due.key,
+                            attempts,
+                        });
+                    } else {
+                        tracing::warn!(
+                            user = %hubgate_protocol::hex::eui_duis(&user),
+                            id,
+                            attempts,
+                            "delivery failed: {failure}; kept for the User to pull"
+                        );
+                        keep.push((o.due.key, KeptReason::RetriesExhausted));
+                    }
+                }
+            }
+        }
+        if !retry.is_empty() {
+            let n = u64::try_from(retry.len()).unwrap_or(u64::MAX);
+            self.counters.retries.fetch_add(n, Ordering::Relaxed);
+            metrics::counter!(metric_name::DELIVERY_RETRIES_TOTAL).increment(n);
+            schedule.extend(retry.into_iter().map(Reverse));
+        }
+        if delivered.is_empty() && keep.is_empty() {
+            return;
+        }
+        match self.outbox.settle(&delivered, &keep) {
+            Ok(settled) => {
+                let now_ms = self.clock.now_ms();
+                let removed: std::collections::HashSet<Key> =
+                    settled.removed.iter().copied().collect();
+                for o in outcomes
+                    .iter()
+                    .filter(|o| o.result.is_ok() && removed.contains(&o.due.key))
+                {
+                    metrics::counter!(
+                        metric_name::DELIVERY_DELIVERED_TOTAL,
+                        "kind" => o.kind.label()
+                    )
+                    .increment(1);
+                    let seconds = now_ms.saturating_sub(o.submitted_ms).max(0) as f64 / 1000.0;
+                    metrics::histogram!(metric_name::DELIVERY_LATENCY_SECONDS).record(seconds);
+                }
+                let n_removed = u64::try_from(settled.removed.len()).unwrap_or(u64::MAX);
+                let n_kept = u64::try_from(settled.kept.len()).unwrap_or(u64::MAX);
+                self.counters
+                    .delivered
+                    .fetch_add(n_removed, Ordering::Relaxed);
+                for (_, s) in &settled.kept {
+                    self.counters
+                        .kept(s.kind, s.reason.unwrap_or(KeptReason::RetriesExhausted), 1);
+                }
+                self.counters.shift((0, n_removed + n_kept), (n_kept, 0));
+            }
+            Err(e) => {
+                // Everything stays in the outbox; try to record it again shortly. A delivered
+                // message may then be sent twice, which the message ID lets receivers spot.
+                tracing::error!("delivery: recording outcomes: {e:#}; retrying");
+                let at = now + self.backoff.max(Duration::from_millis(100));
+                for k in delivered
+                    .into_iter()
+                    .chain(keep.into_iter().map(|(k, _)| k))
+                {
+                    schedule.push(Reverse(Due {
+                        at,
+                        key: k,
+                        attempts: self.retries,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let b = Duration::from_millis(500);
+        assert_eq!(backoff_for(b, 1), Duration::from_millis(500));
+        assert_eq!(backoff_for(b, 2), Duration::from_millis(1000));
+        assert_eq!(backoff_for(b, 4), Duration::from_millis(4000));
+        assert_eq!(backoff_for(b, 40), MAX_BACKOFF);
+        assert_eq!(backoff_for(Duration::MAX, 3), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn endpoints_must_be_http_urls_with_a_host() {
+        let user = [1u8; 8];
+        for (url, ok) in [
+            ("https://supplier.example:8443/duis", true),
+            ("http://127.0.0.1:9000/", true),
+            ("ftp://supplier.example/", false),
+            ("not a url", false),
+            ("/relative", false),
+        ] {
+            let m = HashMap::from([(user, url.to_string())]);
+            assert_eq!(parse_endpoints(&m).is_ok(), ok, "{url}");
+        }
+    }
+}

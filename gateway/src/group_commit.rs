@@ -1,0 +1,304 @@
+//! Group commit: many small durable writes share one redb transaction and one fsync.
+//!
+//! An accepted request must be durable before it is acknowledged (its counter recorded, so a
+//! restart cannot reopen a replay window). One redb commit per request would make the fsync
+//! the limit of the whole gateway: a few thousand commits per second on a good disk, whatever
+//! the cores. Instead a single committer thread takes the first write waiting, drains every
+//! other write that has queued up meanwhile (up to `max_batch`), applies them in arrival order
+//! inside one write transaction and commits once; then each writer is told its result. While
+//! one commit is being flushed the next batch forms, so under load the fsync cost is shared
+//! by the whole batch, and when idle a write commits at once (no timer).
+//!
+//! Each write is a closure run inside the transaction: it can check and update several
+//! tables atomically (the anti-replay counter and the Transform register, say). If a closure
+//! fails, the transaction is rolled back and re-run without it, so one bad write never costs
+//! the others their durability or their result. The queue is bounded: when it is full,
+//! [`GroupCommit::submit`] fails with [`CommitError::Busy`] at once.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use redb::WriteTransaction;
+
+use crate::metric_name;
+use crate::store::{Store, StoreError};
+
+/// Why a write was not committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The write queue is full.
+    #[error("the store's write queue is full")]
+    Busy,
+    /// The committer has stopped (shutting down).
+    #[error("the store's committer has stopped")]
+    Stopped,
+    /// The store failed (the write itself, or the commit).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Apply = Box<dyn FnMut(&WriteTransaction) -> Result<(), StoreError> + Send>;
+type Notify = Box<dyn FnOnce(Result<(), CommitError>) + Send>;
+
+struct Job {
+    apply: Apply,
+    notify: Notify,
+}
+
+/// The committer. Dropping it lets the thread finish the queued writes and exit.
+pub struct GroupCommit {
+    tx: Option<Sender<Job>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit").finish_non_exhaustive()
+    }
+}
+
+impl GroupCommit {
+    /// Starts the committer thread for `store`: at most `queue_capacity` writes wait, at most
+    /// `max_batch` share a transaction.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub fn start(
+        store: Arc<Store>,
+        queue_capacity: usize,
+        max_batch: usize,
+    ) -> std::io::Result<GroupCommit> {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
+        let max_batch = max_batch.max(1);
+        let thread = std::thread::Builder::new()
+            .name("hubgate-commit".into())
+            .spawn(move || run(&store, &rx, max_batch))?;
+        Ok(GroupCommit {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` inside a shared write transaction and waits until that transaction is
+    /// durable. `f` may run more than once (when another write in its batch fails, the batch
+    /// is re-run without it), so it must only act through the transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`CommitError::Busy`] when the queue is full, [`CommitError::Stopped`] when shutting
+    /// down, [`CommitError::Store`] when `f` or the commit fails (nothing of `f` is kept).
+    pub async fn submit<R, F>(&self, mut f: F) -> Result<R, CommitError>
+    where
+        R: Send + 'static,
+        F: FnMut(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
+        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
+        let slot: Arc<std::sync::Mutex<Option<R>>> = Arc::new(std::sync::Mutex::new(None));
+        let writer = Arc::clone(&slot);
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let job = Job {
+            apply: Box::new(move |t| {
+                let r = f(t)?;
+                if let Ok(mut s) = writer.lock() {
+                    *s = Some(r);
+                }
+                Ok(())
+            }),
+            notify: Box::new(move |r| {
+                let _ = done.send(r);
+            }),
+        };
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                metrics::counter!(metric_name::STORE_COMMIT_REFUSED_TOTAL).increment(1);
+                CommitError::Busy
+            }
+            TrySendError::Disconnected(_) => CommitError::Stopped,
+        })?;
+        wait.await.map_err(|_| CommitError::Stopped)??;
+        let value = slot.lock().ok().and_then(|mut s| s.take());
+        value.ok_or(CommitError::Stopped)
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(store: &Store, rx: &Receiver<Job>, max_batch: usize) {
+    let batch_size = metrics::histogram!(metric_name::STORE_COMMIT_BATCH_WRITES);
+    let commit_time = metrics::histogram!(metric_name::STORE_COMMIT_SECONDS);
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        batch_size.record(batch.len() as f64);
+        let started = std::time::Instant::now();
+        commit_batch(store, &mut batch);
+        commit_time.record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Commits the batch, excluding writes that fail (each failed write is told its error and
+/// the rest are re-applied in a fresh transaction).
+fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
+    /// Why a batch transaction was abandoned.
+    enum Abandon {
+        /// Write `.0` failed with `.1`.
+        Write(usize, StoreError),
+        /// The store itself failed.
+        Store(StoreError),
+    }
+    impl From<StoreError> for Abandon {
+        fn from(e: StoreError) -> Self {
+            Abandon::Store(e)
+        }
+    }
+    loop {
+        let result = store.write(|t| {
+            for (i, job) in batch.iter_mut().enumerate() {
+                (job.apply)(t).map_err(|e| Abandon::Write(i, e))?;
+            }
+            Ok::<(), Abandon>(())
+        });
+        match result {
+            Ok(()) => {
+                for job in batch.drain(..) {
+                    (job.notify)(Ok(()));
+                }
+                return;
+            }
+            Err(Abandon::Write(i, e)) => {
+                let job = batch.remove(i);
+                (job.notify)(Err(CommitError::Store(e)));
+                if batch.is_empty() {
+                    return;
+                }
+            }
+            Err(Abandon::Store(e)) => {
+                // Beginning or committing failed: nobody's write is durable.
+                let msg = e.to_string();
+                for job in batch.drain(..) {
+                    (job.notify)(Err(CommitError::Store(StoreError::Commit(msg.clone()))));
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::{ReadableTable as _, ReadableTableMetadata as _, TableDefinition};
+
+    const T: TableDefinition<'static, u64, u64> = TableDefinition::new("test.group_commit");
+
+    fn temp(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("hubgate-gc-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn concurrent_writes_share_commits_and_all_are_durable() {
+        let dir = temp("share");
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let gc = Arc::new(GroupCommit::start(Arc::clone(&store), 1024, 256).unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..500u64 {
+                let gc = Arc::clone(&gc);
+                tasks.push(tokio::spawn(async move {
+                    gc.submit(move |t| {
+                        let mut tab = t.open_table(T)?;
+                        tab.insert(i, i * 10)?;
+                        Ok(i)
+                    })
+                    .await
+                }));
+            }
+            for (i, t) in tasks.into_iter().enumerate() {
+                assert_eq!(t.await.unwrap().unwrap(), i as u64);
+            }
+        });
+        drop(gc);
+        drop(store);
+        // Reopened: every acknowledged write is there.
+        let store = Store::open(&dir).unwrap();
+        let n = store
+            .read(|t| {
+                let tab = t.open_table(T)?;
+                Ok::<_, StoreError>(tab.len()?)
+            })
+            .unwrap();
+        assert_eq!(n, 500);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failing_write_does_not_take_the_batch_down() {
+        let dir = temp("fail");
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let gc = Arc::new(GroupCommit::start(Arc::clone(&store), 1024, 256).unwrap());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let results = rt.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..100u64 {
+                let gc = Arc::clone(&gc);
+                tasks.push(tokio::spawn(async move {
+                    gc.submit(move |t| {
+                        let mut tab = t.open_table(T)?;
+                        tab.insert(i, i)?;
+                        if i % 7 == 0 {
+                            return Err(StoreError::Refused(format!("{i} is a multiple of 7")));
+                        }
+                        Ok(())
+                    })
+                    .await
+                }));
+            }
+            let mut out = Vec::new();
+            for t in tasks {
+                out.push(t.await.unwrap().is_ok());
+            }
+            out
+        });
+        for (i, ok) in results.iter().enumerate() {
+            assert_eq!(*ok, i % 7 != 0, "write {i}");
+        }
+        // The failed writes left nothing behind, the others are all there.
+        let keys: Vec<u64> = store
+            .read(|t| {
+                let tab = t.open_table(T)?;
+                let mut v = Vec::new();
+                for e in tab.iter()? {
+                    v.push(e?.0.value());
+                }
+                Ok::<_, StoreError>(v)
+            })
+            .unwrap();
+        let expected: Vec<u64> = (0..100).filter(|i| i % 7 != 0).collect();
+        assert_eq!(keys, expected);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
