@@ -420,6 +420,22 @@ fn prenotification_adds_pending_devices() {
         (DeviceStatus::Decommissioned, DeviceStatus::Pending)
     );
     assert_eq!(lab.status(ESME), DeviceStatus::Pending);
+
+    // A decommissioned GSME with its GPF cannot come back as another type while the GPF is
+    // still associated with it; as a GSME again it can.
+    lab.inv
+        .change_status(&eui(GSME), DeviceStatus::Decommissioned, &today())
+        .unwrap();
+    let o = lab.run("12.2", pre(GSME, body::DeviceType::Esme, None, None));
+    assert_eq!(code(&o), "E5");
+    let d = lab.inv.get(&eui(GSME)).unwrap().unwrap();
+    assert_eq!(
+        (d.device_type, d.status),
+        (DeviceType::Gsme, DeviceStatus::Decommissioned),
+        "nothing changed"
+    );
+    let o = lab.run("12.2", pre(GSME, body::DeviceType::Gsme, None, None));
+    assert_eq!(code(&o), "I99");
     validate(&lab);
 }
 

@@ -64,6 +64,10 @@ fn hubgate() -> Command {
 }
 
 fn start(name: &str, root: &Path) -> Gateway {
+    start_with(name, root, &[])
+}
+
+fn start_with(name: &str, root: &Path, env: &[(&str, &str)]) -> Gateway {
     let dir = std::env::temp_dir().join(format!("hubgate-e2e-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -84,6 +88,7 @@ fn start(name: &str, root: &Path) -> Gateway {
         .arg("--wan-matrix")
         .arg(dir.join("wan.csv"))
         .env("HUBGATE_LOG_LEVEL", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
@@ -426,7 +431,12 @@ fn templates_signed_by_xmlsec1_are_accepted() {
 #[test]
 fn each_refusal_gets_its_code_and_changes_no_state() {
     let root = hubgate_protocol::conformance::require();
-    let gw = start("negative", &root);
+    // The ZAZ1 User 00-DB-12-34-56-78-00-04 is suspended by configuration.
+    let gw = start_with(
+        "negative",
+        &root,
+        &[("HUBGATE_USERS__00DB123456780004__SUSPENDED", "true")],
+    );
     let dir = gw.dir.join("neg");
     std::fs::create_dir_all(&dir).unwrap();
     let t = |name: &str| root.join("duis/templates").join(name);
@@ -463,6 +473,18 @@ fn each_refusal_gets_its_code_and_changes_no_state() {
     std::fs::write(&f, enable).unwrap();
     let (_, a) = send(&sign(&root, &f, 21, NETWORK_OPERATOR), "/api/v1/serviceT");
     assert_eq!(code(&a), "E2", "{a}");
+
+    // A suspended User.
+    let inventory_read = std::fs::read_to_string(t("8.2_READ_INVENTORY_REQUEST_DUIS.XML"))
+        .unwrap()
+        .replace(SUPPLIER, "00-DB-12-34-56-78-00-04");
+    let f = dir.join("suspended.xml");
+    std::fs::write(&f, inventory_read).unwrap();
+    let (_, a) = send(
+        &sign(&root, &f, 22, "00-DB-12-34-56-78-00-04"),
+        "/api/v1/serviceD",
+    );
+    assert_eq!(code(&a), "E3", "{a}");
 
     // Unknown device, wrong device status (B0 is Pending), wrong device type (a gas meter
     // for an electricity-only SRV).

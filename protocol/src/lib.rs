@@ -12,6 +12,7 @@
 //!   writer, canonical XML and XML-DSig.
 //! - [`catalogue`]: every Service Reference Variant with its attributes.
 //! - [`correlate`]: checks that a Pre-Command carries what a signed request asked for.
+//! - [`transform`]: turns a DUIS Service Request into its GBCS Pre-Command or Command.
 //!
 //! What it does not do: sockets, files (beyond loading a key store from a folder given by the
 //! caller), threads, clocks. Callers pass bytes and the current time in.
@@ -24,6 +25,7 @@ pub mod duis;
 pub mod gbcs;
 pub mod hex;
 pub mod smki;
+pub mod transform;
 
 /// Version of this crate, for banners and reports.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

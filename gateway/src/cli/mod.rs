@@ -6,6 +6,7 @@ mod correlate;
 mod duis;
 mod parse;
 mod serve;
+mod transform;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Check that a Pre-Command carries what the signed request asked for (exit 1 with the
     /// first mismatch).
     Correlate(correlate::Args),
+    /// Print, as hex, what the gateway sends for a DUIS Service Request: the Pre-Command of
+    /// a critical SRV, the MAC-wrapped Command of a non-critical one.
+    Transform(transform::Args),
     /// Run the DCC User Gateway (DUIS over HTTPS) until SIGTERM/SIGINT.
     Serve(serve::Args),
     /// The configuration file.
@@ -46,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Duis(c) => duis::run(c),
         Command::Conformance(a) => conformance::run(a),
         Command::Correlate(a) => correlate::run(a),
+        Command::Transform(a) => transform::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(c) => config::run(c),
     }

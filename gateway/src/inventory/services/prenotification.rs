@@ -71,6 +71,14 @@ pub fn device_prenotification(
                 }
                 .into());
             }
+            // A device re-notified as another type must not keep devices associated with
+            // it under rules that no longer hold (a GPF left on an ESME, say).
+            if old.device_type != d.device_type {
+                let children = t.associated_to(&id)?;
+                if !children.is_empty() {
+                    return Err(RuleError::HasAssociatedDevices { id, children }.into());
+                }
+            }
             changes.push(StatusChange {
                 id,
                 device_type: d.device_type,

@@ -1,0 +1,364 @@
+//! Driving the real `hubgate serve` binary over HTTPS, for the integration tests that need it:
+//! start a gateway on a fresh data directory with seed files, edit DUIS conformance templates,
+//! sign them with `hubgate duis sign` (a fresh RequestID counter each time), post them with
+//! `curl` trusting the gateway's local TLS CA, and read the signed answers.
+//!
+//! Needs `curl` and the conformance data (`hubgate_protocol::conformance::require`).
+
+// Each test file that includes this module uses a part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hubgate_protocol::duis::NS_SR;
+use hubgate_protocol::duis::xml::{self, Element, Limits};
+
+/// The ZAZ1 supplier (roles IS, ES, GS); its XML-signing key is in the conformance SMKI folder.
+pub const SUPPLIER: &str = "90-B3-D5-1F-30-01-00-00";
+/// The ZAZ1 network operator (roles ED, GT).
+pub const NETWORK_OPERATOR: &str = "90-B3-D5-1F-30-02-00-00";
+
+/// The files a gateway is started with.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Seeds<'a> {
+    /// Inventory CSV imported at start (`--inventory`).
+    pub inventory: Option<&'a str>,
+    /// Registration data CSV (`--registration`).
+    pub registration: Option<&'a str>,
+    /// SM WAN coverage CSV (`--wan-matrix`).
+    pub wan_matrix: Option<&'a str>,
+}
+
+/// A running `hubgate serve`, killed (and its data directory removed) on drop.
+pub struct Gateway {
+    child: Child,
+    /// `host:port` of the DUIS HTTPS listener.
+    pub addr: String,
+    /// The metrics URL.
+    pub metrics: String,
+    /// The test's directory (seed files, `data/`, `stderr.log`).
+    pub dir: PathBuf,
+    /// The conformance root.
+    pub root: PathBuf,
+    /// What the gateway printed up to "listening" (PKI summary, import report).
+    pub startup: String,
+    counter: AtomicU64,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default();
+            let tail: String = log
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            eprintln!("gateway stderr (last lines):\n{tail}");
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `hubgate` binary under test.
+pub fn hubgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hubgate"))
+}
+
+impl Gateway {
+    /// Starts `hubgate serve` on free ports with the conformance SMKI folder and `seeds`, and
+    /// waits until it listens. `name` keeps the data directories of parallel tests apart.
+    pub fn start(name: &str, seeds: Seeds<'_>) -> Gateway {
+        let root = hubgate_protocol::conformance::require();
+        let dir = std::env::temp_dir().join(format!("hubgate-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = hubgate();
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--smki")
+            .arg(root.join("smki"))
+            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        for (flag, file, content) in [
+            ("--inventory", "inventory.csv", seeds.inventory),
+            ("--registration", "registration.csv", seeds.registration),
+            ("--wan-matrix", "wan.csv", seeds.wan_matrix),
+        ] {
+            if let Some(content) = content {
+                std::fs::write(dir.join(file), content).unwrap();
+                cmd.arg(flag).arg(dir.join(file));
+            }
+        }
+        let mut child = cmd
+            .env("HUBGATE_LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let (mut addr, mut metrics) = (None, None);
+        let mut seen = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            seen += &line;
+            seen.push('\n');
+            if let Some(a) = line.strip_prefix("DUIS listening on https://") {
+                addr = Some(a.trim().to_string());
+            }
+            if let Some(a) = line.strip_prefix("metrics listening on ") {
+                metrics = Some(a.trim().to_string());
+            }
+            if addr.is_some() && metrics.is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "gateway did not start:\n{seen}");
+        }
+        let Some(addr) = addr else {
+            let err = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gateway exited before listening:\n{seen}\n{err}")
+        };
+        let metrics = metrics.unwrap_or_default();
+        // Keep reading what the gateway prints, so that it never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Gateway {
+            child,
+            addr,
+            metrics,
+            dir,
+            root,
+            startup: seen,
+            counter: AtomicU64::new(1_000),
+        }
+    }
+
+    /// The text of the conformance DUIS template `name`.
+    pub fn template(&self, name: &str) -> String {
+        let p = self.root.join("duis/templates").join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    /// Signs `xml` as `signer` (a User with an XML-signing key in the conformance SMKI
+    /// folder) with the next RequestID counter: one counter for all Users, so strictly
+    /// increasing for each.
+    pub fn sign(&self, xml: &str, signer: &str) -> Vec<u8> {
+        let counter = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let compact: String = signer.chars().filter(|c| *c != '-').collect();
+        let smki = self.root.join("smki");
+        let mut child = hubgate()
+            .args(["duis", "sign", "--counter", &counter.to_string(), "--key"])
+            .arg(smki.join(format!("xml-sign-{compact}-ds.key")))
+            .arg("--cert")
+            .arg(smki.join(format!("xml-sign-{compact}-ds.pem")))
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(xml.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "hubgate duis sign: {}\n{xml}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// POSTs `body` to `path` over HTTPS; the HTTP status and the body of the answer.
+    pub fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
+        let mut child = Command::new("curl")
+            .args(["-sS", "--cacert"])
+            .arg(self.dir.join("data/tls/ca.pem"))
+            .args(["-H", "Content-Type: application/xml", "--data-binary", "@-"])
+            .args(["-w", "\n%{http_code}"])
+            .arg(format!("https://{}{path}", self.addr))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("curl is needed for the end-to-end tests");
+        child.stdin.take().unwrap().write_all(body).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (answer, status) = text.rsplit_once('\n').unwrap();
+        (status.trim().parse().unwrap(), answer.to_string())
+    }
+
+    /// Signs `xml` as `signer`, posts it to the path its CommandVariant belongs on and reads
+    /// the answer, which must be a DUIS Response to this very request.
+    pub fn submit(&self, xml: &str, signer: &str) -> Answer {
+        let cv: u8 = element_text(xml, "CommandVariant")
+            .and_then(|c| c.parse().ok())
+            .expect("a CommandVariant");
+        let body = self.sign(xml, signer);
+        let signed = String::from_utf8_lossy(&body).to_string();
+        let sent_id = element_text(&signed, "RequestID").unwrap_or_default();
+        let (http, text) = self.post(path_for_cv(cv), &body);
+        let answer = Answer::parse(http, &text);
+        assert_eq!(
+            answer.request_id, sent_id,
+            "the answer is not to the request sent:\n{text}"
+        );
+        answer
+    }
+}
+
+/// The DUIS web service path for a CommandVariant.
+pub fn path_for_cv(cv: u8) -> &'static str {
+    match cv {
+        4 => "/api/v1/serviceT",
+        2 | 6 | 8 => "/api/v1/serviceD",
+        _ => "/api/v1/serviceS",
+    }
+}
+
+/// A DUIS answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub http: u16,
+    /// `ResponseCode`.
+    pub code: String,
+    /// `RequestID`.
+    pub request_id: String,
+    /// `ResponseDateTime`.
+    pub response_date_time: String,
+    /// The whole answer.
+    pub xml: String,
+    root: Option<Element>,
+}
+
+impl Answer {
+    /// Reads `text`; an answer that is not a DUIS Response keeps empty fields.
+    pub fn parse(http: u16, text: &str) -> Answer {
+        let root = xml::parse(text.as_bytes(), &Limits::default())
+            .ok()
+            .map(|d| d.root);
+        let header = |name: &str| {
+            root.as_ref()
+                .and_then(|r| r.first_child(NS_SR, "Header"))
+                .and_then(|h| h.first_child(NS_SR, name))
+                .map(|e| e.text().into_owned())
+                .unwrap_or_default()
+        };
+        Answer {
+            http,
+            code: header("ResponseCode"),
+            request_id: header("RequestID"),
+            response_date_time: header("ResponseDateTime"),
+            xml: text.to_string(),
+            root,
+        }
+    }
+
+    /// The `xs:date` of `ResponseDateTime` (UTC): the gateway's "today" for this request.
+    pub fn date(&self) -> &str {
+        self.response_date_time.get(..10).unwrap_or_default()
+    }
+
+    /// The payload element `name` of the `ResponseMessage`, if any.
+    pub fn payload(&self, name: &str) -> Option<&Element> {
+        self.root
+            .as_ref()?
+            .first_child(NS_SR, "Body")?
+            .first_child(NS_SR, "ResponseMessage")?
+            .first_child(NS_SR, name)
+    }
+
+    /// The `Device` elements of a `DSPInventory`, in order, each as its fields by element
+    /// name (`PropertyFilter` flattened to `PostCode` and `AddressIdentifier`).
+    pub fn devices(&self) -> Vec<BTreeMap<String, String>> {
+        let Some(inv) = self.payload("DSPInventory") else {
+            return Vec::new();
+        };
+        inv.children_named(NS_SR, "Device")
+            .map(|d| {
+                let mut m = BTreeMap::new();
+                for f in d.child_elements() {
+                    if f.child_elements().next().is_some() {
+                        for g in f.child_elements() {
+                            m.insert(g.local.clone(), g.text().into_owned());
+                        }
+                    } else {
+                        m.insert(f.local.clone(), f.text().into_owned());
+                    }
+                }
+                m
+            })
+            .collect()
+    }
+}
+
+/// The text of the first `<sr:name>` element of `xml`.
+pub fn element_text(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<sr:{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find('<')? + start;
+    Some(xml[start..end].to_string())
+}
+
+/// `xml` with the text of its first `<sr:name>` element replaced by `value`.
+pub fn set_text(xml: &str, name: &str, value: &str) -> String {
+    let open = format!("<sr:{name}>");
+    let start = xml
+        .find(&open)
+        .map(|i| i + open.len())
+        .unwrap_or_else(|| panic!("no <sr:{name}> in the template"));
+    let end = xml[start..].find('<').unwrap() + start;
+    format!("{}{value}{}", &xml[..start], &xml[end..])
+}
+
+/// `xml` with its first `sr:name` element (`<sr:name/>` or `<sr:name>…</sr:name>`, not
+/// nested in another of the same name) replaced by `replacement` (which may be empty).
+pub fn replace_element(xml: &str, name: &str, replacement: &str) -> String {
+    let empty = format!("<sr:{name}/>");
+    let open = format!("<sr:{name}>");
+    let close = format!("</sr:{name}>");
+    let (start, end) = match (xml.find(&empty), xml.find(&open)) {
+        (Some(e), o) if o.is_none_or(|o| e < o) => (e, e + empty.len()),
+        (_, Some(o)) => {
+            let c = xml[o..]
+                .find(&close)
+                .unwrap_or_else(|| panic!("no {close} in the template"))
+                + o;
+            (o, c + close.len())
+        }
+        _ => panic!("no sr:{name} element in the template"),
+    };
+    format!("{}{replacement}{}", &xml[..start], &xml[end..])
+}
+
+/// `xml` (a Request) addressed to `target`: the middle part of its RequestID.
+pub fn set_target(xml: &str, target: &str) -> String {
+    let id = element_text(xml, "RequestID").expect("a RequestID");
+    let mut parts: Vec<&str> = id.split(':').collect();
+    assert_eq!(parts.len(), 3, "RequestID {id}");
+    parts[1] = target;
+    set_text(xml, "RequestID", &parts.join(":"))
+}

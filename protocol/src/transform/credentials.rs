@@ -1,0 +1,276 @@
+//! 6.15.1 Update Security Credentials (KRP), critical, and 6.23 Update Security Credentials
+//! (CoS): replace the remote party's certificates held in the device's trust anchor cells
+//! (GBCS CS02b / CS02g, ASN.1 DER):
+//!
+//! ```text
+//! SEQUENCE {
+//!   SEQUENCE {                                   -- authorising remote party control
+//!     INTEGER mode,                              -- 2 supplier by supplier, 3 NO by NO,
+//!                                                -- 7 supplier by TransCoS, 11 load controller by supplier
+//!     [1] 01                   OPTIONAL,         -- when ApplyTimeBasedCPVChecks is false
+//!     [2] { INTEGER role, BIT STRING DS },       -- the authorising party's trust anchor cell
+//!     [3] INTEGER counter,                       -- the authorising party's originator counter
+//!     [4] INTEGER floor        OPTIONAL,         -- new sequence-number floor (same role)
+//!     [5] { { 0, top-up floor } } OPTIONAL,      -- its prepayment top-up floor
+//!     [6] { { role, floor [, { { 0, top-up floor } }] } } OPTIONAL  -- floors of another role
+//!   },
+//!   SEQUENCE OF { Certificate, { INTEGER role, BIT STRING usage [, INTEGER 1 (top-up)] } },
+//!   SEQUENCE OF Certificate,                     -- certification path
+//!   GeneralizedTime OPTIONAL                     -- execution time (99991231235959Z: cancel)
+//! }
+//! ```
+//!
+//! Roles are the SMKI organisation roles (2 supplier, 3 network operator, 5 transitional
+//! CoS, 8 load controller). 6.23 is originated and signed by the Transitional Change of
+//! Supplier party (CS02bSupplierByTransCoS), with its own counter
+//! ([`super::Context::cos_party`]).
+
+use super::der::Der;
+use super::{DeviceType, Execution, Input, Origin, TransformError, UseCase};
+use crate::duis::model::Body;
+use crate::duis::model::body::{
+    CertificationPathCertificates, RemotePartyRole, ReplacementCertificatesKRP,
+};
+
+const METERS: &[DeviceType] = &[DeviceType::Esme, DeviceType::Gsme];
+
+pub(crate) static USE_CASES: &[UseCase] = &[
+    UseCase {
+        name: "CS02bSupplierBySupplier",
+        srv: "6.15.1",
+        devices: METERS,
+        origin: Origin::User,
+        fits: |b| role_is(b, RemotePartyRole::Supplier),
+        build: krp,
+    },
+    UseCase {
+        name: "CS02bNOByNO",
+        srv: "6.15.1",
+        devices: METERS,
+        origin: Origin::User,
+        fits: |b| role_is(b, RemotePartyRole::NetworkOperator),
+        build: krp,
+    },
+    UseCase {
+        name: "CS02gLoadControllerBySupplier",
+        srv: "6.15.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| role_is(b, RemotePartyRole::LoadController),
+        build: krp,
+    },
+    UseCase {
+        name: "CS02bSupplierByTransCoS",
+        srv: "6.23",
+        devices: METERS,
+        origin: Origin::TransCoS,
+        fits: |b| matches!(b, Body::UpdateSecurityCredentialsCoS(_)),
+        build: cos,
+    },
+];
+
+fn role_is(b: &Body, role: RemotePartyRole) -> bool {
+    matches!(b, Body::UpdateSecurityCredentialsKRP(k) if k.remote_party_role == role)
+}
+
+/// SMKI organisation roles.
+const ROLE_SUPPLIER: i64 = 2;
+const ROLE_NETWORK_OPERATOR: i64 = 3;
+const ROLE_TRANS_COS: i64 = 5;
+const ROLE_LOAD_CONTROLLER: i64 = 8;
+
+/// Key usages as X.509 KeyUsage bit strings: digitalSignature, keyAgreement.
+fn usage_ds() -> Der {
+    Der::bit_string(7, &[0x80])
+}
+fn usage_ka() -> Der {
+    Der::bit_string(3, &[0x08])
+}
+
+/// GeneralizedTime of a cancellation.
+const CANCEL_TIME: &str = "99991231235959Z";
+
+/// The parts common to both services.
+struct Credentials<'a> {
+    mode: i64,
+    authorising_role: i64,
+    skip_time_based_checks: bool,
+    /// Floors for the same role as the authorising party ([4], [5]).
+    own_floors: Option<(Option<u64>, Option<u64>)>,
+    /// Floors of another role ([6]).
+    other_floors: Option<(i64, u64, Option<u64>)>,
+    new_role: i64,
+    ds: Option<&'a [u8]>,
+    ka: Option<&'a [u8]>,
+    top_up: Option<&'a [u8]>,
+    path: &'a CertificationPathCertificates,
+    execution: Execution,
+}
+
+fn cert(i: &Input<'_>, field: &'static str, bytes: &[u8]) -> Result<Der, TransformError> {
+    Der::raw(bytes).ok_or_else(|| i.field(field, "not a single DER value"))
+}
+
+fn floor(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn encode(i: &Input<'_>, c: &Credentials<'_>) -> Result<Vec<u8>, TransformError> {
+    let mut control = vec![Der::integer(c.mode)];
+    if c.skip_time_based_checks {
+        control.push(Der::context_primitive(1, vec![0x01]));
+    }
+    control.push(Der::context(
+        2,
+        vec![Der::integer(c.authorising_role), usage_ds()],
+    ));
+    control.push(Der::context_integer(
+        3,
+        i64::try_from(i.counter).unwrap_or(i64::MAX),
+    ));
+    let top_up = |t: u64| Der::sequence(vec![Der::integer(0), Der::integer(floor(t))]);
+    if let Some((f, t)) = c.own_floors {
+        if let Some(f) = f {
+            control.push(Der::context_integer(4, floor(f)));
+        }
+        if let Some(t) = t {
+            control.push(Der::context(5, vec![top_up(t)]));
+        }
+    }
+    if let Some((role, f, t)) = c.other_floors {
+        let mut s = vec![Der::integer(role), Der::integer(floor(f))];
+        if let Some(t) = t {
+            s.push(Der::sequence(vec![top_up(t)]));
+        }
+        control.push(Der::context(6, vec![Der::sequence(s)]));
+    }
+    let mut replacements = Vec::new();
+    for (field, bytes, usage, top) in [
+        (
+            "DigitalSigningCertificate",
+            c.ds,
+            usage_ds as fn() -> Der,
+            false,
+        ),
+        ("KeyAgreementCertificate", c.ka, usage_ka, false),
+        ("KeyAgreementTopUpCertificate", c.top_up, usage_ka, true),
+    ] {
+        if let Some(bytes) = bytes {
+            let mut cell = vec![Der::integer(c.new_role), usage()];
+            if top {
+                cell.push(Der::integer(1));
+            }
+            replacements.push(Der::sequence(vec![
+                cert(i, field, bytes)?,
+                Der::sequence(cell),
+            ]));
+        }
+    }
+    if replacements.is_empty() {
+        return Err(i.field("ReplacementCertificates", "no certificate to replace"));
+    }
+    let path = c
+        .path
+        .certificate
+        .iter()
+        .map(|b| cert(i, "CertificationPathCertificates", b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut top = vec![
+        Der::sequence(control),
+        Der::sequence(replacements),
+        Der::sequence(path),
+    ];
+    match c.execution {
+        Execution::Now => {}
+        Execution::At(t) => top.push(Der::generalized_time(&t.generalized_time())),
+        Execution::Cancel => top.push(Der::generalized_time(CANCEL_TIME)),
+    }
+    Ok(Der::sequence(top).encode())
+}
+
+/// CS02bSupplierBySupplier, CS02bNOByNO, CS02gLoadControllerBySupplier.
+fn krp(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::UpdateSecurityCredentialsKRP(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let ReplacementCertificatesKRP::SupplierOrNetworkOperatorCertificates(r) =
+        &b.replacement_certificates;
+    let floors = (
+        b.remote_party_floor_seq_number,
+        b.remote_party_prepayment_top_up_floor_seq_number,
+    );
+    let (mode, authorising_role, new_role, own_floors, other_floors) = match b.remote_party_role {
+        RemotePartyRole::Supplier => (2, ROLE_SUPPLIER, ROLE_SUPPLIER, Some(floors), None),
+        RemotePartyRole::NetworkOperator => (
+            3,
+            ROLE_NETWORK_OPERATOR,
+            ROLE_NETWORK_OPERATOR,
+            Some(floors),
+            None,
+        ),
+        RemotePartyRole::LoadController => (
+            11,
+            ROLE_SUPPLIER,
+            ROLE_LOAD_CONTROLLER,
+            None,
+            Some((
+                ROLE_LOAD_CONTROLLER,
+                b.remote_party_floor_seq_number.unwrap_or(0),
+                b.remote_party_prepayment_top_up_floor_seq_number,
+            )),
+        ),
+        other => {
+            return Err(TransformError::Unsupported {
+                srv: i.srv.to_owned(),
+                use_case: None,
+                reason: format!("replacing the {other} credentials is not supported"),
+            });
+        }
+    };
+    encode(
+        i,
+        &Credentials {
+            mode,
+            authorising_role,
+            skip_time_based_checks: !b.apply_time_based_cpv_checks,
+            own_floors,
+            other_floors,
+            new_role,
+            ds: r.digital_signing_certificate.as_deref(),
+            ka: r.key_agreement_certificate.as_deref(),
+            top_up: r.key_agreement_top_up_certificate.as_deref(),
+            path: &b.certification_path_certificates,
+            execution: i.execution(b.execution_date_time.as_ref())?,
+        },
+    )
+}
+
+/// CS02bSupplierByTransCoS: the gaining supplier's certificates, placed by the Transitional
+/// CoS party (the floors are left out of a cancellation).
+fn cos(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::UpdateSecurityCredentialsCoS(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let r = &b.supplier_replacement_certificates;
+    let execution = i.execution(b.execution_date_time.as_ref())?;
+    encode(
+        i,
+        &Credentials {
+            mode: 7,
+            authorising_role: ROLE_TRANS_COS,
+            skip_time_based_checks: !b.apply_time_based_cpv_checks,
+            own_floors: None,
+            other_floors: (execution != Execution::Cancel).then_some((
+                ROLE_SUPPLIER,
+                b.supplier_floor_seq_number,
+                b.supplier_prepayment_top_up_floor_seq_number,
+            )),
+            new_role: ROLE_SUPPLIER,
+            ds: Some(&r.digital_signing_certificate),
+            ka: r.key_agreement_certificate.as_deref(),
+            top_up: r.key_agreement_top_up_certificate.as_deref(),
+            path: &b.certification_path_certificates,
+            execution,
+        },
+    )
+}

@@ -1,0 +1,296 @@
+//! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
+//! Log, 4.8.1 Read Active Import Profile Data.
+//!
+//! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
+//! through a Data Protection object with a range selection on the capture time (COSEM
+//! date-times); the prepayment logs are plain Profile Generic reads restricted by a UTC
+//! timestamp register (ZigBee seconds). On the GSME the snapshots are ZCL *Get Snapshot*
+//! commands, one per snapshot offset, and the prepayment logs *Get Debt Repayment Log* /
+//! *Get Top Up Log* with the start of the period as the component's from-date-time.
+//!
+//! An unknown remote party's credentials (`KAPublicSecurityCredentials`), which would travel
+//! in the grouping header, are not supported.
+
+use super::axdr::{Request, Value, obis, protected_get, protected_object};
+use super::zcl::{self, Command, Fields, cluster};
+use super::{DeviceType, Input, Origin, TransformError, UseCase, UtcDateTime, any_body};
+use crate::duis::model::Body;
+use crate::duis::model::body::ReadLogPeriod;
+
+pub(crate) static USE_CASES: &[UseCase] = &[
+    UseCase {
+        name: "ECS20b",
+        srv: "4.4.2",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs20b,
+    },
+    UseCase {
+        name: "GCS15b",
+        srv: "4.4.2",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs15b,
+    },
+    UseCase {
+        name: "GCS15c",
+        srv: "4.4.3",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs15c,
+    },
+    UseCase {
+        name: "ECS20a",
+        srv: "4.4.4",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs20a,
+    },
+    UseCase {
+        name: "GCS15d",
+        srv: "4.4.4",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::Acb,
+        fits: any_body,
+        build: gcs15d,
+    },
+    UseCase {
+        name: "ECS20d",
+        srv: "4.4.5",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs20d,
+    },
+    UseCase {
+        name: "GCS15e",
+        srv: "4.4.5",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs15e,
+    },
+    UseCase {
+        name: "ECS21a",
+        srv: "4.6.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs21a,
+    },
+    UseCase {
+        name: "GCS16a",
+        srv: "4.6.1",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs16a,
+    },
+    UseCase {
+        name: "ECS22b",
+        srv: "4.8.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs22b,
+    },
+];
+
+/// The read period of the body, checked for order.
+fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
+    let (p, urp): (&ReadLogPeriod, bool) = match i.body {
+        Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b)
+        | Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)
+        | Body::RetrieveImportDailyReadLog(b)
+        | Body::ReadActiveImportProfileData(b) => (
+            &b.read_log_period,
+            b.ka_public_security_credentials.is_some(),
+        ),
+        Body::RetrieveBillingDataLogDebtPayments(b)
+        | Body::RetrieveBillingDataLogPrepaymentCredits(b) => (&b.read_log_period, false),
+        _ => return Err(i.wrong_body()),
+    };
+    if urp {
+        return Err(TransformError::Unsupported {
+            srv: i.srv.to_owned(),
+            use_case: None,
+            reason: "reads for an unknown remote party (KAPublicSecurityCredentials) are not \
+                     supported"
+                .to_owned(),
+        });
+    }
+    let start = i.time("ReadLogPeriod/StartDateTime", &p.start_date_time)?;
+    let end = i.time("ReadLogPeriod/EndDateTime", &p.end_date_time)?;
+    if end < start {
+        return Err(i.field(
+            "ReadLogPeriod",
+            format!("EndDateTime {end} is before StartDateTime {start}"),
+        ));
+    }
+    Ok((start, end))
+}
+
+/// A protected read of a Profile Generic buffer restricted to capture times in the period
+/// (range descriptor, selector 1: from and to as COSEM date-times).
+fn protected_log(
+    i: &Input<'_>,
+    protection: [u8; 6],
+    profile: [u8; 6],
+) -> Result<Vec<u8>, TransformError> {
+    let (start, end) = period(i)?;
+    let range = Value::Structure(vec![
+        Value::date_time(&start.cosem()),
+        Value::date_time(&end.cosem()),
+    ]);
+    Ok(protected_get(
+        protection,
+        vec![protected_object(7, profile, 2, Some((1, range)))],
+        i.counter,
+        &i.originator,
+        &i.target,
+    ))
+}
+
+/// ECS20b: the change-of-mode / tariff triggered billing snapshots (Profile Generic
+/// 0-0:98.1.2.255).
+fn ecs20b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    protected_log(i, obis(0, 0, 43, 2, 3, 255), obis(0, 0, 98, 1, 2, 255))
+}
+
+/// ECS21a: the daily read log (Profile Generic 0-0:98.1.9.255).
+fn ecs21a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    protected_log(i, obis(0, 0, 43, 2, 5, 255), obis(0, 0, 98, 1, 9, 255))
+}
+
+/// ECS22b: the active import half-hourly profile (Profile Generic 0-0:99.1.0.255).
+fn ecs22b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    protected_log(i, obis(0, 0, 43, 2, 7, 255), obis(0, 0, 99, 1, 0, 255))
+}
+
+/// A Profile Generic read restricted by the UTC timestamp register 0-0:94.44.100.255
+/// (range descriptor, selector 1: from and to as ZigBee seconds, all columns).
+fn prepayment_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformError> {
+    let (start, end) = period(i)?;
+    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
+    let range = Value::Structure(vec![
+        Value::Structure(vec![
+            Value::LongUnsigned(1),
+            Value::OctetString(obis(0, 0, 94, 44, 100, 255).to_vec()),
+            Value::Integer(2),
+            Value::LongUnsigned(0),
+        ]),
+        Value::DoubleLongUnsigned(zig(start, "ReadLogPeriod/StartDateTime")?),
+        Value::DoubleLongUnsigned(zig(end, "ReadLogPeriod/EndDateTime")?),
+        Value::Array(Vec::new()),
+    ]);
+    Ok(Request::new()
+        .get_with_selection(7, profile, 2, 1, range)
+        .encode(i.counter))
+}
+
+/// ECS20a: the payment-based debt payments log (Profile Generic 0-0:98.1.4.255).
+fn ecs20a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    prepayment_log(i, obis(0, 0, 98, 1, 4, 255))
+}
+
+/// ECS20d: the prepayment credits log (Profile Generic 0-0:98.1.5.255).
+fn ecs20d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    prepayment_log(i, obis(0, 0, 98, 1, 5, 255))
+}
+
+/// ZCL *Get Snapshot* (Metering, command 06) and *Get Prepay Snapshot* (Prepayment, 07).
+const GET_SNAPSHOT: (u16, u8) = (cluster::METERING, 0x06);
+const GET_PREPAY_SNAPSHOT: (u16, u8) = (cluster::PREPAYMENT, 0x07);
+
+/// Snapshot causes: general (daily), end of billing period, and change of tariff / mode.
+const CAUSE_GENERAL: u32 = 0x0000_0001;
+const CAUSE_BILLING_PERIOD: u32 = 0x0000_0002;
+const CAUSE_CHANGE_OF_TARIFF_OR_MODE: u32 = 0x0000_6008;
+
+/// One *Get Snapshot* per offset `0..count` for each `(cluster, command)`, all for the
+/// period and `cause`.
+fn snapshots(
+    i: &Input<'_>,
+    order: &[(u16, u8)],
+    count: u8,
+    cause: u32,
+) -> Result<Vec<u8>, TransformError> {
+    let (start, end) = period(i)?;
+    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
+    let (start, end) = (
+        zig(start, "ReadLogPeriod/StartDateTime")?,
+        zig(end, "ReadLogPeriod/EndDateTime")?,
+    );
+    let mut commands = Vec::new();
+    for (cl, cmd) in order {
+        for offset in 0..count {
+            commands.push(Command::cluster(
+                *cl,
+                *cmd,
+                Fields::new()
+                    .u32(start)
+                    .u32(end)
+                    .u8(offset)
+                    .u32(cause)
+                    .done(),
+            ));
+        }
+    }
+    Ok(zcl::encode(&commands))
+}
+
+/// GCS15b: the last 12 change-of-tariff / mode snapshots, prepayment then metering.
+fn gcs15b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    snapshots(
+        i,
+        &[GET_PREPAY_SNAPSHOT, GET_SNAPSHOT],
+        12,
+        CAUSE_CHANGE_OF_TARIFF_OR_MODE,
+    )
+}
+
+/// GCS15c: the last 12 billing-period snapshots, metering then prepayment.
+fn gcs15c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    snapshots(
+        i,
+        &[GET_SNAPSHOT, GET_PREPAY_SNAPSHOT],
+        12,
+        CAUSE_BILLING_PERIOD,
+    )
+}
+
+/// GCS16a: the last 31 daily snapshots.
+fn gcs16a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    snapshots(i, &[GET_SNAPSHOT], 31, CAUSE_GENERAL)
+}
+
+/// A Prepayment log command: from-date-time = start of the period, payload = the end of the
+/// period and `tail`.
+fn prepayment_zcl(i: &Input<'_>, command: u8, tail: &[u8]) -> Result<Vec<u8>, TransformError> {
+    let (start, end) = period(i)?;
+    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
+    let mut payload = Fields::new()
+        .u32(zig(end, "ReadLogPeriod/EndDateTime")?)
+        .done();
+    payload.extend_from_slice(tail);
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::PREPAYMENT,
+        command,
+        payload,
+    )
+    .from(zig(start, "ReadLogPeriod/StartDateTime")?)]))
+}
+
+/// GCS15d: *Get Debt Repayment Log*, up to 10 entries of every debt type.
+fn gcs15d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    prepayment_zcl(i, 0x0a, &[10, 0x02])
+}
+
+/// GCS15e: *Get Top Up Log*, up to 5 entries.
+fn gcs15e(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    prepayment_zcl(i, 0x08, &[5])
+}

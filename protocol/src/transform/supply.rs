@@ -1,0 +1,89 @@
+//! Supply control: 7.1 Enable Supply, 7.2 Disable Supply (critical) and 7.4 Read Supply
+//! Status.
+//!
+//! The ESME's supply is driven through its Script Table (0-0:10.0.106.255) and read from its
+//! Disconnect Control object; the GSME's valve is driven with the Metering cluster's *Change
+//! Supply* command.
+
+use super::axdr::{Request, Value, obis};
+use super::register_reads::gets;
+use super::zcl::{self, Command, Fields, cluster};
+use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use crate::duis::model::Body;
+
+pub(crate) static USE_CASES: &[UseCase] = &[
+    UseCase {
+        name: "ECS42",
+        srv: "7.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs42,
+    },
+    UseCase {
+        name: "GCS32",
+        srv: "7.2",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs32,
+    },
+    UseCase {
+        name: "ECS45",
+        srv: "7.4",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs45,
+    },
+];
+
+/// The ESME's supply Script Table.
+const SUPPLY_SCRIPTS: [u8; 6] = obis(0, 0, 10, 0, 106, 255);
+/// Script that enables (reconnects) the supply.
+const SCRIPT_ENABLE: u16 = 0x0033;
+
+/// ECS42: execute the enable-supply script.
+fn ecs42(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::EnableSupply(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(Request::new()
+        .action(9, SUPPLY_SCRIPTS, 1, Value::LongUnsigned(SCRIPT_ENABLE))
+        .encode(i.counter))
+}
+
+/// Metering cluster *Change Supply*.
+const CHANGE_SUPPLY: u8 = 0x0b;
+/// Proposed supply status: off (valve closed).
+const SUPPLY_OFF: u8 = 0x00;
+/// Supply control bits: acknowledgement required.
+const ACKNOWLEDGE_REQUIRED: u8 = 0x01;
+
+/// GCS32: *Change Supply* to off, now (request and implementation times 0), with the current
+/// time as issuer event ID.
+fn gcs32(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::DisableSupply(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::METERING,
+        CHANGE_SUPPLY,
+        Fields::new()
+            .u32(0)
+            .u32(i.now_zigbee()?)
+            .u32(0)
+            .u32(0)
+            .u8(SUPPLY_OFF)
+            .u8(ACKNOWLEDGE_REQUIRED)
+            .done(),
+    )]))
+}
+
+/// ECS45: the Disconnect Control object's control state.
+fn ecs45(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadSupplyStatus(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(gets(&[(70, obis(0, 0, 96, 3, 10, 255), 3)], i.counter))
+}

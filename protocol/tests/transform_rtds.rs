@@ -1,0 +1,782 @@
+//! The transform against the RTDS corpus: every DUIS template of the transformed SRVs that has
+//! a PRECOMMAND or COMMAND in the corpus is transformed with the corpus's counter and date,
+//! and the result compared byte for byte.
+//!
+//! - Critical SRVs: the Pre-Command must equal the RTDS PRECOMMAND file.
+//! - Non-critical SRVs: the APDU (with its null signature) must equal the APDU inside the
+//!   RTDS COMMAND file; the MAC-wrapped Command built with the RTDS key store must verify, and
+//!   equals the RTDS COMMAND file whenever the APDUs are equal (the GMAC is deterministic).
+//!
+//! How the corpus relates to the templates: the RTDS files were generated from the same
+//! requests, at 2015-01-01T00:00:00Z (the issuer event IDs of the ZigBee commands), with the
+//! RequestID counter as the originator counter. Commands the ACB originates carry the DCC's
+//! own counter (1300, 1301, …) in the grouping header and the template's counter as the
+//! supplementary remote party counter: that DCC counter is taken from the RTDS file. Where a
+//! template names the DCC itself as originator (CS08), the User is taken from the RTDS file's
+//! supplementary remote party. The device type follows the corpus's device EUIs
+//! (`…a0` ESME, `…a1` GSME, `…a2` CHF, `…a3` GPF, `…a4` PPMID, `…a5` HCALCS, `…a6` ESME), the
+//! twin-element flag the `TWIN` tag of the file name, and the use case the file name.
+//!
+//! [`EXPECTED`] records the outcome for every such template; the test fails on any change, in
+//! either direction, so the table stays the truth about what matches and why the rest
+//! differs.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hubgate_protocol::crypto::DerivedKeyCache;
+use hubgate_protocol::duis::model::request::Request;
+use hubgate_protocol::duis::reader;
+use hubgate_protocol::gbcs::{self, auth};
+use hubgate_protocol::smki::Store;
+use hubgate_protocol::transform::{Context, DeviceType, UtcDateTime, transform};
+use hubgate_protocol::{conformance, hex};
+
+/// The SRVs in scope.
+const SRVS: &[&str] = &[
+    "4.1.1", "4.1.2", "4.4.2", "4.4.3", "4.4.4", "4.4.5", "4.6.1", "4.8.1", "4.11.1", "4.11.2",
+    "6.2.1", "6.2.2", "6.2.3", "6.2.4", "6.2.5", "6.2.7", "6.2.8", "6.2.9", "6.2.10", "11.2",
+    "7.1", "7.2", "7.4", "3.1", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1", "8.7.1",
+    "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2",
+];
+
+/// What one comparison gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// See [`Expect::Exact`].
+    Exact,
+    /// See [`Expect::ExactUnsigned`].
+    ExactUnsigned,
+    /// Where and how the bytes differ.
+    Differs(String),
+}
+
+/// What a template gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Byte for byte equal to the RTDS file (and, for Commands, the MAC verifies).
+    Exact,
+    /// A command the ACB signs: equal to the RTDS file up to the ECDSA signature, which is
+    /// randomised; our signature verifies with the ACB's certificate and our MAC verifies.
+    ExactUnsigned,
+    /// Transformed, but the bytes differ from the RTDS file because the template carries
+    /// other values than the request the RTDS file was made from; with those values (taken
+    /// from the RTDS file) put into the request, the result is exact.
+    ExactWithRtdsValues,
+    /// Transformed, but the bytes differ from the RTDS file.
+    Differs,
+    /// The transform refuses it (unsupported use case).
+    Refused,
+}
+
+/// Expected outcome per template, with the reason for every difference.
+const EXPECTED: &[(&str, Expect, &str)] = &[
+    ("CCS05CCS04_8.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("CCS06_8.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("CCS07_8.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("CS01a_2.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("CS01b_2.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "CS02bNOByNO_6.15.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02bSupplierBySupplier_6.15.1_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02bSupplierBySupplier_6.15.1_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02bSupplierBySupplier_6.15.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02bSupplierByTransCoS_6.23_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02bSupplierByTransCoS_6.23_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02gLoadControllerBySupplier_6.15.1_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02gLoadControllerBySupplier_6.15.1_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02gLoadControllerBySupplier_6.15.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS03A2NonCritical_8.7.2_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "needs the other device's GBCS device type (and certificate) from the inventory",
+    ),
+    (
+        "CS03B_8.7.2_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "needs the other device's GBCS device type (and certificate) from the inventory",
+    ),
+    (
+        "CS03CCritical_8.7.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "needs the other device's GBCS device type (and certificate) from the inventory",
+    ),
+    (
+        "CS03CNonCritical_8.7.2_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "needs the other device's GBCS device type (and certificate) from the inventory",
+    ),
+    (
+        "CS04ACCritical_8.8.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "CS04ACNonCritical_8.8.2_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactUnsigned,
+        "equal but for the ACB's randomised ECDSA signature",
+    ),
+    ("CS07_8.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("CS08_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS01a_1.1.1_CANCELLATION_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS01a_1.1.1_FUTURE_DATED_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS01a_1.1.1_IMMEDIATE_BLOCK_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS02_1.6_CANCELLATION_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS02_1.6_FUTURE_DATED_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS03_1.6_CANCELLATION_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS03_1.6_FUTURE_DATED_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS03_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS10_3.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS17b_4.1.1_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS17d_4.1.2_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS17d_4.1.2_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS20a_4.4.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS20b_4.4.2_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS20b_4.4.2_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS20d_4.4.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS21a_4.6.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS21a_4.6.1_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS22b_4.8.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS22b_4.8.1_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS24_4.11.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS24b_4.11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS25r1_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS25r2_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26c_6.2.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26d_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26i_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26j_6.2.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26k_6.2.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26l_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS26m_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS40_6.2.7_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS70_6.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS01a_1.1.1_CANCELLATION_BLOCK_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS01a_1.1.1_FUTURE_DATED_BLOCK_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS02_1.6_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS02_1.6_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS02_1.6_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS03_1.6_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS03_1.6_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS03_1.6_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("GCS07_3.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS15b_4.4.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS15c_4.4.3_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template differs in the read period",
+    ),
+    ("GCS15d_4.4.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS15e_4.4.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS16a_4.6.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS20r_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS21a_6.2.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS21e_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS21k_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS21m_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS28Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("GCS28_6.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS38_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS46_6.2.7_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "needs the DCC's copy of the GPF device log",
+    ),
+];
+
+fn device_for(eui: &[u8; 8]) -> DeviceType {
+    match eui[7] {
+        0xa1 => DeviceType::Gsme,
+        0xa2 => DeviceType::Chf,
+        0xa3 => DeviceType::Gpf,
+        0xa4 => DeviceType::Ppmid,
+        0xa5 => DeviceType::Hcalcs,
+        _ => DeviceType::Esme,
+    }
+}
+
+struct Row {
+    template: String,
+    use_case: String,
+    outcome: Expect,
+    detail: String,
+}
+
+fn run_one(root: &Path, store: &Store, cache: &DerivedKeyCache, name: &str) -> Option<Row> {
+    let stem = name.strip_suffix("_REQUEST_DUIS.XML")?;
+    let mut parts = stem.splitn(3, '_');
+    let (uc, srv) = (parts.next()?, parts.next()?);
+    if !SRVS.contains(&srv) {
+        return None;
+    }
+    let dir = root.join(format!("gbcs/rtds/{srv}_{uc}"));
+    let read = |kind: &str| {
+        std::fs::read_to_string(dir.join(format!("{stem}_{kind}_GBCS.HEX")))
+            .ok()
+            .map(|t| hex::decode(t.trim()).unwrap())
+    };
+    let (pre, cmd) = (read("PRECOMMAND"), read("COMMAND"));
+    let cmd = cmd?;
+    let rtds = gbcs::parse(&cmd).unwrap();
+    let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+    let req = reader::parse_request(&xml, &Default::default()).unwrap();
+    let id = req.header.request_id;
+    let mut ctx = Context::new(
+        device_for(&id.target),
+        auth::TEST_ACB,
+        UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap(),
+    );
+    ctx.twin_element = stem.contains("_TWIN");
+    ctx.use_case = Some(uc.to_owned());
+    let h = &rtds.header;
+    if t_is_cos(uc) {
+        ctx.cos_party = Some((h.originator, h.counter));
+    }
+    if h.originator == auth::TEST_ACB {
+        ctx.dcc_counter = Some(h.counter);
+        if id.originator == auth::TEST_ACB {
+            ctx.originator = h.other_info.supplementary.remote_party();
+        }
+    }
+    let row = |outcome, detail: String| Row {
+        template: name.to_owned(),
+        use_case: uc.to_owned(),
+        outcome,
+        detail,
+    };
+    let first = match compare(name, &req, &ctx, pre.as_deref(), &cmd, &rtds, store, cache) {
+        Ok(o) => o,
+        Err(e) => return Some(row(Expect::Refused, e)),
+    };
+    if let (Outcome::Differs(detail), Some((adjusted, what))) =
+        (&first, with_rtds_values(uc, &req, rtds.content))
+    {
+        let again = compare(
+            name,
+            &adjusted,
+            &ctx,
+            pre.as_deref(),
+            &cmd,
+            &rtds,
+            store,
+            cache,
+        );
+        return Some(match again {
+            Ok(Outcome::Exact) | Ok(Outcome::ExactUnsigned) => row(
+                Expect::ExactWithRtdsValues,
+                format!("template differs in {what}"),
+            ),
+            _ => row(Expect::Differs, detail.clone()),
+        });
+    }
+    Some(match first {
+        Outcome::Exact => row(Expect::Exact, String::new()),
+        Outcome::ExactUnsigned => row(Expect::ExactUnsigned, String::new()),
+        Outcome::Differs(d) => row(Expect::Differs, d),
+    })
+}
+
+/// The comparison of one transform with the RTDS files.
+#[allow(clippy::too_many_arguments)]
+fn compare(
+    name: &str,
+    req: &Request,
+    ctx: &Context,
+    pre: Option<&[u8]>,
+    cmd: &[u8],
+    rtds: &gbcs::Message<'_>,
+    store: &Store,
+    cache: &DerivedKeyCache,
+) -> Result<Outcome, String> {
+    let t = transform(req, ctx).map_err(|e| e.to_string())?;
+    if t.critical {
+        let pre = pre.expect("a critical SRV has a PRECOMMAND in the corpus");
+        let ours = t.precommand().unwrap();
+        if ours == pre {
+            // The RTDS Command embeds it verbatim.
+            assert!(cmd.windows(ours.len()).any(|w| w == ours), "{name}");
+            return Ok(Outcome::Exact);
+        }
+        return Ok(Outcome::Differs(first_difference(ours, pre)));
+    }
+    assert!(
+        pre.is_none(),
+        "{name}: a non-critical SRV with a PRECOMMAND"
+    );
+    let ours = t.command(store, cache).unwrap();
+    let parsed = gbcs::parse(&ours).unwrap();
+    let mac = auth::verify_mac(&parsed, store, &auth::TEST_ACB, cache).unwrap();
+    assert_eq!(mac.name(), "valid", "{name}: our MAC does not verify");
+    if t.signer.is_some() {
+        let sig = auth::verify_signature(&parsed, store);
+        assert_eq!(sig.name(), "verified", "{name}: our signature");
+        let signed_part = &cmd[rtds.regions.apdu.start..rtds.regions.content.end];
+        if t.apdu() == signed_part {
+            return Ok(Outcome::ExactUnsigned);
+        }
+        return Ok(Outcome::Differs(first_difference(t.apdu(), signed_part)));
+    }
+    if t.apdu() == rtds.apdu() {
+        assert_eq!(ours, cmd, "{name}: equal APDUs but different Commands");
+        return Ok(Outcome::Exact);
+    }
+    Ok(Outcome::Differs(first_difference(t.apdu(), rtds.apdu())))
+}
+
+/// The template with the values the RTDS file was made from, where the two are known to
+/// differ: the replacement and certification-path certificates of the credential updates
+/// (6.15.1, 6.23), and the read period of GCS15c. The values are read from the RTDS
+/// payload.
+fn with_rtds_values(
+    use_case: &str,
+    req: &Request,
+    content: &[u8],
+) -> Option<(Request, &'static str)> {
+    use hubgate_protocol::duis::model::Body;
+    use hubgate_protocol::duis::model::body::ReplacementCertificatesKRP;
+    use hubgate_protocol::duis::model::xsd::DateTime;
+    use hubgate_protocol::gbcs::payload::{Payload, decode};
+    let mut out = req.clone();
+    match (use_case, decode(content).ok()?, &mut out.body) {
+        ("GCS15c", Payload::Gbz(g), Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)) => {
+            let p = match g.components().first()?.body {
+                gbcs::payload::gbz::ComponentBody::Plain(p) => p,
+                _ => return None,
+            };
+            let zig = |at: usize| -> Option<DateTime> {
+                let s = u32::from_le_bytes(p.get(at..at + 4)?.try_into().ok()?);
+                let t = UtcDateTime::from_unix(946_684_800 + i64::from(s));
+                DateTime::new(&t.to_string()).ok()
+            };
+            b.read_log_period.start_date_time = zig(0)?;
+            b.read_log_period.end_date_time = zig(4)?;
+            Some((out, "the read period"))
+        }
+        (_, Payload::Asn1(tree), body) => {
+            let certs = |n: &hubgate_protocol::gbcs::payload::asn1::Node<'_>| -> Vec<Vec<u8>> {
+                n.children.iter().map(|c| c.to_bytes()).collect()
+            };
+            let replacements: Vec<Vec<u8>> = tree
+                .children
+                .get(1)?
+                .children
+                .iter()
+                .filter_map(|r| r.children.first().map(|c| c.to_bytes()))
+                .collect();
+            let path = certs(tree.children.get(2)?);
+            let mut it = replacements.into_iter();
+            match body {
+                Body::UpdateSecurityCredentialsKRP(b) => {
+                    let ReplacementCertificatesKRP::SupplierOrNetworkOperatorCertificates(r) =
+                        &mut b.replacement_certificates;
+                    for slot in [
+                        &mut r.digital_signing_certificate,
+                        &mut r.key_agreement_certificate,
+                        &mut r.key_agreement_top_up_certificate,
+                    ] {
+                        if slot.is_some() {
+                            *slot = Some(it.next()?);
+                        }
+                    }
+                    b.certification_path_certificates.certificate = path;
+                }
+                Body::UpdateSecurityCredentialsCoS(b) => {
+                    let r = &mut b.supplier_replacement_certificates;
+                    r.digital_signing_certificate = it.next()?;
+                    for slot in [
+                        &mut r.key_agreement_certificate,
+                        &mut r.key_agreement_top_up_certificate,
+                    ] {
+                        if slot.is_some() {
+                            *slot = Some(it.next()?);
+                        }
+                    }
+                    b.certification_path_certificates.certificate = path;
+                }
+                _ => return None,
+            }
+            Some((out, "the replacement and certification-path certificates"))
+        }
+        _ => None,
+    }
+}
+
+/// Use cases the Transitional CoS party originates.
+fn t_is_cos(use_case: &str) -> bool {
+    use_case == "CS02bSupplierByTransCoS"
+}
+
+/// Where two APDUs first differ, with the bytes from there.
+fn first_difference(ours: &[u8], theirs: &[u8]) -> String {
+    let at = ours
+        .iter()
+        .zip(theirs)
+        .position(|(a, b)| a != b)
+        .unwrap_or(ours.len().min(theirs.len()));
+    let tail = |b: &[u8]| hex::encode(&b[at.min(b.len())..(at + 24).min(b.len())]);
+    format!(
+        "from byte {at} (of {} / {}): ours {}… RTDS {}…",
+        ours.len(),
+        theirs.len(),
+        tail(ours),
+        tail(theirs)
+    )
+}
+
+#[test]
+fn templates_transform_to_their_rtds_commands() {
+    let root = conformance::require();
+    let store = Store::load_conformance(&root).unwrap();
+    let cache = DerivedKeyCache::default();
+    let mut names: Vec<String> = std::fs::read_dir(root.join("duis/templates"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let rows: Vec<Row> = names
+        .iter()
+        .filter_map(|n| run_one(&root, &store, &cache, n))
+        .collect();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    println!("| use case | template | result | detail |\n|---|---|---|---|");
+    for r in &rows {
+        *counts.entry(format!("{:?}", r.outcome)).or_default() += 1;
+        println!(
+            "| {} | {} | {:?} | {} |",
+            r.use_case, r.template, r.outcome, r.detail
+        );
+    }
+    println!("{counts:?}");
+    let expected: BTreeMap<&str, &Expect> = EXPECTED.iter().map(|(n, o, _)| (*n, o)).collect();
+    let mut wrong = Vec::new();
+    for r in &rows {
+        if expected.get(r.template.as_str()) != Some(&&r.outcome) {
+            wrong.push(format!("{}: {:?} ({})", r.template, r.outcome, r.detail));
+        }
+    }
+    assert!(wrong.is_empty(), "outcomes changed:\n{}", wrong.join("\n"));
+    assert_eq!(rows.len(), EXPECTED.len(), "templates appeared or vanished");
+}
+
+/// Every template, for every device type: a transform or an error naming the SRV; never a
+/// panic. Errors are typed: unsupported SRVs, non-device services and signed Pre-Commands
+/// each have their own variant.
+#[test]
+fn every_template_transforms_or_names_its_srv() {
+    use hubgate_protocol::transform::TransformError;
+    let root = conformance::require();
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let (mut ok, mut refused) = (0, 0);
+    for e in std::fs::read_dir(root.join("duis/templates")).unwrap() {
+        let path = e.unwrap().path();
+        let xml = std::fs::read(&path).unwrap();
+        let req = reader::parse_request(&xml, &Default::default()).unwrap();
+        let srv = req.header.service_reference_variant.as_str().to_owned();
+        for device in DeviceType::ALL {
+            let mut ctx = Context::new(device, auth::TEST_ACB, now);
+            ctx.dcc_counter = Some(1300);
+            ctx.cos_party = Some((hex::parse_eui("90b3d51f30000004").unwrap(), 6001));
+            match transform(&req, &ctx) {
+                Ok(t) => {
+                    ok += 1;
+                    assert_eq!(t.srv, srv);
+                    let m = gbcs::parse(t.apdu()).unwrap();
+                    assert_eq!(m.header.recipient, req.header.request_id.target);
+                    // Pre-Commands for critical SRVs; commands with a null signature, or
+                    // none yet when a party other than the User signs them.
+                    assert_eq!(
+                        m.is_precommand(),
+                        t.critical || t.signer.is_some(),
+                        "{}",
+                        path.display()
+                    );
+                    assert_eq!(t.precommand().is_some(), t.critical);
+                    // The payload decodes with the structured decoder.
+                    hubgate_protocol::gbcs::payload::decode(m.content).unwrap();
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(e.to_string().contains(&srv), "{}: {e}", path.display());
+                    if srv == "8.2" {
+                        assert!(matches!(e, TransformError::NonDevice(_)), "{e}");
+                    }
+                }
+            }
+        }
+    }
+    println!("{ok} transforms, {refused} refusals");
+    assert!(ok >= 150, "only {ok} transforms");
+}
+
+#[test]
+fn contexts_and_bodies_that_cannot_be_transformed_are_typed_errors() {
+    use hubgate_protocol::duis::model::header::CommandVariant;
+    use hubgate_protocol::transform::TransformError;
+    let root = conformance::require();
+    let read = |name: &str| {
+        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+        reader::parse_request(&xml, &Default::default()).unwrap()
+    };
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let esme = Context::new(DeviceType::Esme, auth::TEST_ACB, now);
+
+    // A read for an ESME on a CHF: no use case for that device type.
+    let req = read("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML");
+    let chf = Context::new(DeviceType::Chf, auth::TEST_ACB, now);
+    assert!(matches!(
+        transform(&req, &chf),
+        Err(TransformError::DeviceType { .. })
+    ));
+    // A use case of another SRV.
+    let mut other = esme.clone();
+    other.use_case = Some("ECS24".into());
+    assert!(matches!(
+        transform(&req, &other),
+        Err(TransformError::UseCase { .. })
+    ));
+    // The same request as a Signed Pre-Command variant.
+    let mut signed = read("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML");
+    signed.header.command_variant = CommandVariant::SignedCommand;
+    assert!(matches!(
+        transform(&signed, &esme),
+        Err(TransformError::SignedPreCommand { cv: 5, .. })
+    ));
+    // A critical command cannot be MAC-wrapped before the User signs it.
+    let t = transform(&read("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"), &esme).unwrap();
+    let store = Store::load_conformance(&root).unwrap();
+    let cache = DerivedKeyCache::default();
+    assert!(matches!(
+        t.command(&store, &cache),
+        Err(TransformError::Critical(_))
+    ));
+    assert_eq!(t.output(&store, &cache).unwrap(), t.apdu());
+    // An ACB-originated use case without the DCC counter.
+    let req = read("CCS06_8.9_SUCCESS_REQUEST_DUIS.XML");
+    let mut ctx = Context::new(DeviceType::Chf, auth::TEST_ACB, now);
+    ctx.use_case = Some("CCS06".into());
+    assert!(matches!(
+        transform(&req, &ctx),
+        Err(TransformError::NoDccCounter { .. })
+    ));
+    // A non-critical command for a device the key store does not know.
+    let mut req = read("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML");
+    req.header.request_id.target = [0x11; 8];
+    let t = transform(&req, &esme).unwrap();
+    assert!(matches!(
+        t.command(&store, &cache),
+        Err(TransformError::MissingKey { .. })
+    ));
+    assert!(matches!(
+        t.command(&Store::new(), &cache),
+        Err(TransformError::MissingKey { .. })
+    ));
+    // A ZigBee command needs a current time ZigBee time can express.
+    let req = read("GCS07_3.1_SUCCESS_REQUEST_DUIS.XML");
+    let old = Context::new(
+        DeviceType::Gsme,
+        auth::TEST_ACB,
+        UtcDateTime::parse("1999-01-01T00:00:00Z").unwrap(),
+    );
+    assert!(matches!(
+        transform(&req, &old),
+        Err(TransformError::Field { .. })
+    ));
+    // A read period that ends before it starts.
+    let mut req = read("ECS20b_4.4.2_SINGLE_SUCCESS_REQUEST_DUIS.XML");
+    if let hubgate_protocol::duis::model::Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b) =
+        &mut req.body
+    {
+        std::mem::swap(
+            &mut b.read_log_period.start_date_time,
+            &mut b.read_log_period.end_date_time,
+        );
+    }
+    let e = transform(&req, &esme).unwrap_err();
+    assert!(e.to_string().contains("ReadLogPeriod"), "{e}");
+}
