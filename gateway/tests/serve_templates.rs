@@ -262,6 +262,7 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
     let mut answers = Vec::new();
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut wrong = Vec::new();
+    let mut precommands = 0;
     for (i, t) in templates(&root).iter().enumerate() {
         // Only the supplier and the network operator have User XML-signing keys in the ZAZ1
         // set; templates from other parties are signed by the supplier, like the oracle does,
@@ -300,6 +301,32 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
             Some("E41")
         } else if !eligible {
             Some("E2")
+        } else if device && t.cv == 4 {
+            // A Pre-Command (I0), or E100 where the transform does not build this use case;
+            // every Pre-Command must correlate with its request.
+            if code == "I0" {
+                let req = out.with_extension("sent.xml");
+                std::fs::write(&req, &body).unwrap();
+                let c = hubgate()
+                    .args(["correlate", "--request"])
+                    .arg(&req)
+                    .arg("--precommand")
+                    .arg(&out)
+                    .output()
+                    .unwrap();
+                if !c.status.success() {
+                    wrong.push(format!(
+                        "{}: the Pre-Command does not correlate: {}{}",
+                        t.name,
+                        String::from_utf8_lossy(&c.stdout),
+                        String::from_utf8_lossy(&c.stderr)
+                    ));
+                }
+                precommands += 1;
+                None
+            } else {
+                Some("E100")
+            }
         } else if device {
             Some("I99")
         } else {
@@ -333,6 +360,10 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
         wrong.join("\n")
     );
     assert_eq!(answers.len(), 297);
+    assert!(
+        precommands >= 20,
+        "only {precommands} Transform requests got a Pre-Command"
+    );
     oracle_checks(&root, &answers);
 }
 

@@ -234,6 +234,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         anomaly: Arc::new(NoThresholds),
         responder,
         clock,
+        acb: pki.acb_id().unwrap_or_else(|| {
+            tracing::warn!("the key material has no Access Control Broker: Transform requests cannot be answered");
+            [0; 8]
+        }),
         limits: config.limits.xml_limits(),
     });
 

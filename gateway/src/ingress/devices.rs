@@ -148,7 +148,27 @@ impl DeviceDirectory for InventoryDirectory {
         {
             mpxns.extend(m.import_mpxn.iter().chain(&m.export_mpan).cloned());
         }
-        Ok(DeviceFacts { mpxns })
+        use hubgate_protocol::transform::DeviceType as T;
+        let device_type = match device.device_type {
+            DeviceType::Esme => Some(T::Esme),
+            DeviceType::Gsme => Some(T::Gsme),
+            DeviceType::Gpf => Some(T::Gpf),
+            DeviceType::Chf => Some(T::Chf),
+            DeviceType::Ppmid => Some(T::Ppmid),
+            DeviceType::Hcalcs => Some(T::Hcalcs),
+            DeviceType::Ihd | DeviceType::Cad => None,
+        };
+        // Variants B (twin element) and its derivatives carry a secondary element.
+        let twin_element = device
+            .esme_variant
+            .as_deref()
+            .is_some_and(|v| v.starts_with('B'));
+        Ok(DeviceFacts {
+            mpxns,
+            device_type,
+            twin_element,
+            gbcs_version: device.device_gbcs_version.clone(),
+        })
     }
 
     fn non_device(

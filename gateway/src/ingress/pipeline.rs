@@ -15,6 +15,7 @@ use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
 use hubgate_protocol::duis::xml::{self, Document, Limits};
 use hubgate_protocol::duis::{NS_SR, reader};
 use hubgate_protocol::hex;
+use hubgate_protocol::transform;
 
 use super::codes::Rejection;
 use super::respond::{Answer, Responder};
@@ -34,6 +35,13 @@ pub struct DeviceFacts {
     /// The MPxNs registration data is checked against (import and export, the device's own
     /// or its meter's); empty for devices with none (a hub on its own).
     pub mpxns: Vec<String>,
+    /// The device's type as the transform knows it (`None` for Type 2 devices, which take no
+    /// GBCS commands).
+    pub device_type: Option<transform::DeviceType>,
+    /// An ESME with a secondary element (twin-element variants).
+    pub twin_element: bool,
+    /// The device's GBCS version from the inventory, if recorded.
+    pub gbcs_version: Option<String>,
 }
 
 /// The Smart Metering Inventory as the pipeline sees it: check 5 and the non-device
@@ -89,6 +97,9 @@ pub struct Pipeline {
     pub responder: Responder,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// The Access Control Broker's EUI (originator of commands sent on Users' behalf, and
+    /// the MAC party of every command).
+    pub acb: [u8; 8],
     /// XML reader limits.
     pub limits: Limits,
 }
@@ -124,6 +135,8 @@ pub struct Accepted {
     pub request: Request,
     /// The role under which the User sent it.
     pub role: Role,
+    /// What check 5 learnt of the target device (device SRs only).
+    pub device: Option<DeviceFacts>,
 }
 
 /// A refusal, with what is known of the request to address the error response.
@@ -158,6 +171,9 @@ fn salvage(
     let srv = text("ServiceReferenceVariant").and_then(|s| ServiceReferenceVariant::parse(&s));
     (id, sr.zip(srv))
 }
+
+/// The `GBCSVersion` of a Pre-Command when the inventory records none for the device.
+const DEFAULT_GBCS_VERSION: &str = "4.0";
 
 /// Transform requests (CV 4) whose RequestID a Signed Pre-Command (CV 5/6/7) may still
 /// reuse: `originator:counter` → SRV.
@@ -301,6 +317,7 @@ impl Pipeline {
         }
 
         // 5. Device; 6. registration data (non-critical device SRs).
+        let mut device = None;
         if !srv.non_device {
             let facts = self
                 .devices
@@ -332,6 +349,7 @@ impl Pipeline {
                     return Err(fail(Rejection::NotRegistered(reason)));
                 }
             }
+            device = Some(facts);
         }
 
         // 7. Anomaly detection.
@@ -379,7 +397,11 @@ impl Pipeline {
             }));
         }
         lap(&stages().checks);
-        Ok(Accepted { request, role })
+        Ok(Accepted {
+            request,
+            role,
+            device,
+        })
     }
 
     /// The synchronous answer to an accepted request.
@@ -397,12 +419,49 @@ impl Pipeline {
                 payload,
             });
         }
+        if h.command_variant.as_u8() == 4 {
+            return Ok(Answer {
+                request_id: Some(h.request_id),
+                with_response_id: false,
+                code: ResponseCode::I0,
+                service,
+                payload: Some(self.precommand(accepted, now_ms)?),
+            });
+        }
         Ok(Answer {
             request_id: Some(h.request_id),
             with_response_id: false,
             code: ResponseCode::I99,
             service,
             payload: None,
+        })
+    }
+
+    /// The Pre-Command answering a Transform request (CV 4): the GBCS the device will get,
+    /// for the User to check and sign (PROTOCOLS.md §1.7).
+    fn precommand(&self, accepted: &Accepted, now_ms: i64) -> Result<ResponsePayload, Rejection> {
+        let srv = accepted
+            .request
+            .header
+            .service_reference_variant
+            .to_string();
+        let facts = accepted.device.as_ref();
+        let device_type = facts.and_then(|f| f.device_type).ok_or_else(|| {
+            Rejection::NotProvided(format!("{srv}: the target takes no GBCS commands"))
+        })?;
+        let now = transform::UtcDateTime::from_unix(now_ms.div_euclid(1000));
+        let mut ctx = transform::Context::new(device_type, self.acb, now);
+        ctx.twin_element = facts.is_some_and(|f| f.twin_element);
+        let out = transform::transform(&accepted.request, &ctx)
+            .map_err(|e| Rejection::NotProvided(e.to_string()))?;
+        let precommand = out
+            .precommand()
+            .ok_or_else(|| Rejection::NotProvided(format!("{srv} is not critical")))?;
+        Ok(ResponsePayload::PreCommand {
+            gbcs_version: facts
+                .and_then(|f| f.gbcs_version.clone())
+                .unwrap_or_else(|| DEFAULT_GBCS_VERSION.to_string()),
+            gbcs_payload: precommand.to_vec(),
         })
     }
 
