@@ -277,20 +277,7 @@ pub fn escape_text(s: &str, out: &mut String) {
 
 /// Escapes character data as Canonical XML writes it (`&amp;`, `&lt;`, `&gt;`, `&#xD;`).
 fn escape_text_c14n(s: &str, out: &mut String) {
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let rep = match b {
-            b'&' => "&amp;",
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'\r' => "&#xD;",
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        out.push_str(rep);
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
+    crate::duis::xml::escape_text_cr(out, s, "&#xD;");
 }
 
 /// Escapes an attribute value (double-quoted).

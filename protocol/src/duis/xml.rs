@@ -539,13 +539,19 @@ fn push_qname(out: &mut String, prefix: Option<&str>, local: &str) {
 
 /// Escapes text content for the compact writers (this one and the DUIS writer).
 pub(crate) fn escape_text_into(out: &mut String, s: &str) {
+    escape_text_cr(out, s, "&#13;");
+}
+
+/// Escapes text content, writing a carriage return as `cr` (`&#13;` in the compact
+/// writers, `&#xD;` where the output must be canonical).
+pub(crate) fn escape_text_cr(out: &mut String, s: &str, cr: &str) {
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let rep = match b {
             b'&' => "&amp;",
             b'<' => "&lt;",
             b'>' => "&gt;",
-            b'\r' => "&#13;",
+            b'\r' => cr,
             _ => continue,
         };
         out.push_str(&s[start..i]);
