@@ -1,6 +1,85 @@
-//! Hardware-in-the-loop rig.
+//! Hardware-in-the-loop rig: emulated GBCS devices that a gateway (or a test) can embed.
 //!
-//! Transports (serial, SLCAN, SocketCAN, ZigBee dongles), meter emulators and the SMWAN link
-//! server live here. Nothing is implemented yet beyond re-exporting the protocol core.
+//! # What is here
+//!
+//! A library of stateful device emulators: [`Device`] of kind ESME, GSME, GPF, CHF, PPMID or
+//! IHD ([`DeviceKind`]). A device takes a GBCS command and the current time
+//! ([`Device::handle`]), checks it as a device does (addressee, MAC with the ACB key, remote
+//! party signature, counter anti-replay), executes the use case on its state and answers
+//! with a MAC'd or device-signed response, encrypting sensitive data (PROTOCOLS.md §4.7–4.10;
+//! details in [`device`]). Future-dated commands run later ([`Device::tick`]) and raise
+//! 8F66/8F67 alerts. The state ([`DeviceState`]) is serialisable, so a hub actor can
+//! passivate a device and restore it ([`Device::into_parts`], [`Device::from_parts`]).
+//!
+//! A command that fails parsing, addressing, MAC, signature or counter checks is **not
+//! executed and gets no response** (the device discards it); [`Device::handle`] returns the
+//! reason and the device writes it to its security log. So do commands for use cases the
+//! emulator does not implement ([`DeviceError::Unsupported`]).
+//!
+//! Use cases covered, each replayed from the RTDS corpus in `tests/` (MAC'd responses come
+//! out byte-identical to the RTDS ones, MAC included; signed responses and alerts identical
+//! up to the signature):
+//!
+//! | area | use cases | device |
+//! |---|---|---|
+//! | DLMS reads | ECS17a, ECS17b, ECS17d (instantaneous registers), ECS20a, ECS20b, ECS20d (billing and daily logs), ECS21a (daily read log), ECS22b (half-hour profile), ECS52 (firmware version), CCS05/CCS06 (CHF device list) | ESME, CHF |
+//! | DLMS writes | ECS01a (tariff: immediate, future-dated, cancellation), ECS02, ECS03 (payment mode), ECS04a/b (credit), ECS70 (clock) | ESME |
+//! | CHF HAN log | CCS07 (backup), CS14 alert; CCS01, CCS02 (register/unregister device: modelled on DLMS class 104, **no RTDS vector confirms their wire form**) | CHF |
+//! | joins | CS03A2, CS03B, CS03C (8.7), CS04AC (8.8) | ESME, GSME, PPMID |
+//! | credentials | CS02b supplier by supplier (6.15.1), immediate and future-dated; the other CS02b/CS02g variants share the code path but were not replayed | all but IHD |
+//! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS28 (clock window) | GSME, GPF |
+//! | alerts | 8F66/8F67 in their DLMS, GBZ and ASN.1 forms, CS14 (8F12), generic 0x1000/0x1001 ([`Device::raise_alert`]) | all |
+//!
+//! Other DLMS and ZCL commands are answered as plain attribute access where the payload
+//! allows (gets and sets of defined COSEM objects, ZCL Read Attributes); GCS13a, for
+//! instance, would be such a read, but no RTDS vector checks it. The PPMID and IHD hold a
+//! display model refreshed from the meters ([`models::refresh_display`]); the IHD has no GBCS
+//! use cases.
+//!
+//! Some RTDS behaviour is mirrored without a specification to explain it, and is documented
+//! where it is implemented: error layouts for fault injection ([`DeviceState::faults`]),
+//! CS02b result 10, join results 2 and 11, GCS28 answers, the GCS14 clock status, the order
+//! of snapshots and logs, and the non-minimal ASN.1 lengths of CS02b answers.
+//!
+//! # Keys
+//!
+//! Devices use either generated keys ([`Identity::Generated`], as the [`Fleet`] builder does
+//! for load tests, with an [`smki::Store`](hubgate_protocol::smki::Store) of every
+//! certificate) or an RTDS identity ([`Identity::Rtds`]): the RTDS keystore has no device
+//! private keys, so MACs and encryption use the ECDH symmetry with the remote parties'
+//! published private keys, and signatures use a substitute key whose certificate verifiers
+//! must be given (see [`keys`]).
+//!
+//! # What is not here
+//!
+//! Transports (serial, CAN, ZigBee dongles) and the SMWAN link; device-to-device commands
+//! (PCS01/PCS02 are refused: the GSME holds no credential for a PPMID); GBT segmentation;
+//! firmware images and activation; supply arm/disconnect use cases (the supply state is
+//! held but no command changes it); certificate chains beyond "issued by the CA certificate
+//! in the CS02b command"; authorisation of use cases by remote party role (apart from
+//! CS02b); the GBCS alert raised on a failed authentication.
 
+pub mod cosem;
+pub mod cs;
+pub mod der;
+pub mod device;
+pub mod dlms;
+pub mod error;
+pub mod fleet;
+pub mod keys;
+pub mod models;
+pub mod pki;
+mod serde_map;
+pub mod state;
+pub mod time;
+pub mod trust;
+pub mod value;
+pub mod zcl;
+
+pub use device::{Device, Reply};
+pub use error::DeviceError;
+pub use fleet::{Fleet, FleetBuilder, Hub, Parties};
 pub use hubgate_protocol as protocol;
+pub use keys::{DeviceKeys, Identity};
+pub use state::{DeviceKind, DeviceState};
+pub use trust::TrustedParties;

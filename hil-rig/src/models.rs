@@ -1,0 +1,374 @@
+//! Populated device states: the COSEM objects, ZigBee attributes and HAN networks the
+//! covered use cases read and write, with plain initial values, plus helpers that read and
+//! advance the meter data (registers, logs, payment mode, supply state).
+
+use crate::cosem::{Attr, Objects, Profile};
+use crate::dlms::{HanDevice, HanNetwork};
+use crate::state::{DeviceKind, DeviceState, JoinedDevice};
+use crate::time;
+use crate::trust::TrustedParties;
+use crate::value::{TypeDesc, Value};
+use crate::zcl::{ZclAttribute, ZigbeeModel, cluster};
+
+/// Logical names of the ESME objects.
+pub mod obis {
+    /// Clock.
+    pub const CLOCK: [u8; 6] = [0, 0, 1, 0, 0, 255];
+    /// Active import energy register.
+    pub const IMPORT_ENERGY: [u8; 6] = [1, 0, 1, 8, 0, 255];
+    /// Active export energy register.
+    pub const EXPORT_ENERGY: [u8; 6] = [1, 0, 2, 8, 0, 255];
+    /// Reactive export energy register.
+    pub const REACTIVE_EXPORT_ENERGY: [u8; 6] = [1, 0, 4, 8, 0, 255];
+    /// Instantaneous import registers (read protected by ECS17b).
+    pub const IMPORT_REGISTERS: [u8; 6] = [0, 0, 94, 44, 34, 10];
+    /// TOU registers (read protected by ECS17d).
+    pub const TOU_REGISTERS: [u8; 6] = [0, 0, 94, 44, 34, 1];
+    /// Half-hourly import profile (ECS22b).
+    pub const HALF_HOUR_PROFILE: [u8; 6] = [0, 0, 99, 1, 0, 255];
+    /// Daily import log (ECS20a).
+    pub const DAILY_IMPORT_LOG: [u8; 6] = [0, 0, 98, 1, 4, 255];
+    /// Daily export log (ECS20d).
+    pub const DAILY_EXPORT_LOG: [u8; 6] = [0, 0, 98, 1, 5, 255];
+    /// Billing data log (ECS20b).
+    pub const BILLING_LOG: [u8; 6] = [0, 0, 98, 1, 2, 255];
+    /// Daily read log (ECS21a).
+    pub const DAILY_READ_LOG: [u8; 6] = [0, 0, 98, 1, 9, 255];
+    /// Activity calendar (tariff switching table).
+    pub const CALENDAR: [u8; 6] = [0, 0, 13, 0, 0, 255];
+    /// Special days table.
+    pub const SPECIAL_DAYS: [u8; 6] = [0, 1, 11, 0, 0, 255];
+    /// Account (payment mode).
+    pub const ACCOUNT: [u8; 6] = [0, 1, 19, 0, 0, 255];
+    /// Disconnect control (supply state).
+    pub const DISCONNECT_CONTROL: [u8; 6] = [0, 0, 96, 3, 10, 255];
+}
+
+const DLU: u8 = 6;
+const DL: u8 = 5;
+
+fn dlu_array(n: usize) -> Value {
+    Value::Array(vec![Value::DoubleLongUnsigned(0); n])
+}
+
+fn array_desc(n: u16, element: u8) -> TypeDesc {
+    TypeDesc::Array {
+        count: n,
+        element: Box::new(TypeDesc::Simple(element)),
+    }
+}
+
+/// The COSEM objects of an ESME: registers, logs, tariff (calendar, special days, block
+/// thresholds, charges and the GBCS class 9000 objects), account, credit, clock and
+/// disconnect control. Values start at zero (empty logs, credit mode, supply connected).
+pub fn esme_objects() -> Objects {
+    let mut o = Objects::new();
+    let scaler = |unit: u8| Value::Structure(vec![Value::Integer(0), Value::Enum(unit)]);
+    for (obis, unit) in [
+        (obis::IMPORT_ENERGY, 30),
+        (obis::EXPORT_ENERGY, 30),
+        (obis::REACTIVE_EXPORT_ENERGY, 32),
+    ] {
+        o.put(Attr::new(3, obis, 2), Value::DoubleLongUnsigned(0));
+        o.put(Attr::new(3, obis, 3), scaler(unit));
+    }
+    o.put(
+        Attr::new(1, obis::IMPORT_REGISTERS, 2),
+        Value::Structure(vec![
+            Value::DoubleLongUnsigned(0),
+            scaler(30),
+            Value::DoubleLongUnsigned(0),
+            scaler(32),
+        ]),
+    );
+    o.put(
+        Attr::new(1, obis::TOU_REGISTERS, 2),
+        Value::Structure(vec![dlu_array(48)]),
+    );
+    let pair = TypeDesc::Structure(vec![TypeDesc::Simple(DLU), TypeDesc::Simple(DLU)]);
+    o.add_profile(obis::HALF_HOUR_PROFILE, Profile::new(pair.clone(), 48 * 31));
+    o.add_profile(obis::DAILY_IMPORT_LOG, Profile::new(pair.clone(), 731));
+    o.add_profile(obis::DAILY_EXPORT_LOG, Profile::new(pair, 731));
+    let mut registers = vec![
+        TypeDesc::Simple(DLU),
+        TypeDesc::Simple(DLU),
+        array_desc(48, DLU),
+    ];
+    registers.extend((0..4).map(|_| array_desc(8, DLU)));
+    o.add_profile(
+        obis::DAILY_READ_LOG,
+        Profile::new(TypeDesc::Structure(registers.clone()), 31),
+    );
+    registers.extend((0..6).map(|_| TypeDesc::Simple(DL)));
+    o.add_profile(
+        obis::BILLING_LOG,
+        Profile::new(TypeDesc::Structure(registers), 13),
+    );
+    // Tariff.
+    let unset = Value::OctetString(
+        vec![0xff; 9]
+            .into_iter()
+            .chain([0x80, 0x00, 0xff])
+            .collect(),
+    );
+    for id in 2..=9 {
+        let v = if id == 2 || id == 6 {
+            Value::OctetString(Vec::new())
+        } else {
+            Value::Array(Vec::new())
+        };
+        o.put(Attr::new(20, obis::CALENDAR, id), v);
+    }
+    o.put(Attr::new(20, obis::CALENDAR, 10), unset.clone());
+    o.put(
+        Attr::new(11, obis::SPECIAL_DAYS, 2),
+        Value::Array(Vec::new()),
+    );
+    for n in 11..=18u8 {
+        o.put(
+            Attr::new(21, [0, 0, 16, 1, n, 255], 2),
+            Value::Array(vec![Value::DoubleLongUnsigned(u32::MAX)]),
+        );
+    }
+    for n in 0..=5u8 {
+        let charge = [0, 0, 19, 20, n, 255];
+        for id in [5, 6] {
+            o.put(Attr::new(113, charge, id), Value::Null);
+        }
+        o.put(Attr::new(113, charge, 7), unset.clone());
+    }
+    for gb in [
+        [0, 0, 94, 44, 2, 0],
+        [0, 0, 94, 44, 128, 29],
+        [0, 0, 94, 44, 128, 22],
+        [0, 0, 63, 1, 1, 255],
+    ] {
+        o.put(Attr::new(9000, gb, 4), Value::Null);
+        o.put(Attr::new(9000, gb, 6), unset.clone());
+    }
+    // Account: credit mode, active.
+    o.put(
+        Attr::new(111, obis::ACCOUNT, 2),
+        Value::Structure(vec![Value::Enum(1), Value::Enum(1)]),
+    );
+    o.put(Attr::new(111, obis::ACCOUNT, 11), Value::Array(Vec::new()));
+    o.put(Attr::new(111, obis::ACCOUNT, 13), unset);
+    for n in 0..=2u8 {
+        o.put(
+            Attr::new(112, [0, 0, 19, 10, n, 255], 2),
+            Value::DoubleLong(0),
+        );
+    }
+    o.put(Attr::new(8, obis::CLOCK, 3), Value::Long(0));
+    o.put(Attr::new(8, obis::CLOCK, 4), Value::Unsigned(0));
+    o.put(Attr::new(8, obis::CLOCK, 9), Value::Enum(1));
+    o.put(
+        Attr::new(70, obis::DISCONNECT_CONTROL, 2),
+        Value::Boolean(true),
+    );
+    o.put(Attr::new(70, obis::DISCONNECT_CONTROL, 3), Value::Enum(1));
+    o
+}
+
+/// A ZigBee model for a GSME (or the GPF mirroring it): summation delivered, credit
+/// remaining, and empty logs.
+pub fn gsme_model() -> ZigbeeModel {
+    let mut m = ZigbeeModel::new();
+    // CurrentSummationDelivered (uint48).
+    m.attributes.insert(
+        (cluster::METERING, 0x0000),
+        ZclAttribute {
+            data_type: 0x25,
+            value: vec![0; 6],
+        },
+    );
+    // CreditRemaining (int32).
+    m.attributes.insert(
+        (cluster::PREPAYMENT, 0x0001),
+        ZclAttribute {
+            data_type: 0x2b,
+            value: vec![0; 4],
+        },
+    );
+    m
+}
+
+/// The two HAN networks of a CHF (class 104 objects `0.0.30.3.0.255` and `0.0.30.3.1.255`),
+/// with empty whitelists.
+pub fn chf_networks() -> Vec<HanNetwork> {
+    [[0, 0, 30, 3, 0, 255], [0, 0, 30, 3, 1, 255]]
+        .into_iter()
+        .map(|obis| HanNetwork {
+            obis,
+            extended_pan_id: [0, 1, 2, 3, 4, 5, 6, 7],
+            devices: Vec::new(),
+        })
+        .collect()
+}
+
+/// A device of `kind` with the populated model of its kind and the given credentials.
+pub fn device_state(eui: [u8; 8], kind: DeviceKind, trusted: TrustedParties) -> DeviceState {
+    let mut s = DeviceState::new(eui, kind);
+    s.trusted = trusted;
+    match kind {
+        DeviceKind::Esme => s.model = crate::state::Model::Cosem(esme_objects()),
+        DeviceKind::Gsme | DeviceKind::Gpf => s.model = crate::state::Model::Zigbee(gsme_model()),
+        DeviceKind::Chf => s.han_networks = chf_networks(),
+        DeviceKind::Ppmid | DeviceKind::Ihd => {}
+    }
+    s
+}
+
+/// Adds a device to a CHF whitelist (network 0 for meters and the PPMID, 1 otherwise) as
+/// if CCS01 had run and the device had joined.
+pub fn whitelist(chf: &mut DeviceState, eui: [u8; 8], network: usize, link_key_hash: Vec<u8>) {
+    if let Some(net) = chf.han_networks.get_mut(network)
+        && !net.devices.iter().any(|d| d.eui == eui)
+    {
+        net.devices.push(HanDevice {
+            eui,
+            key: Vec::new(),
+            hashed_link_key: link_key_hash,
+        });
+    }
+}
+
+/// Records a join on a meter or PPMID as if CS03B had run.
+pub fn join(state: &mut DeviceState, eui: [u8; 8], device_type: i64) {
+    if !state.joined.iter().any(|d| d.eui == eui) {
+        state.joined.push(JoinedDevice {
+            eui,
+            method: 2,
+            device_type,
+            certificate: None,
+        });
+    }
+}
+
+fn u32_of(o: &Objects, a: Attr) -> u32 {
+    o.get(&a)
+        .and_then(Value::as_u64)
+        .and_then(|x| u32::try_from(x).ok())
+        .unwrap_or(0)
+}
+
+/// Refreshes what a PPMID or IHD displays from the meters' current state, as the HAN reads
+/// would (no transport is emulated).
+pub fn refresh_display(
+    display: &mut DeviceState,
+    esme: Option<&DeviceState>,
+    gsme: Option<&DeviceState>,
+    now: i64,
+) {
+    let electricity_import_wh = esme.and_then(import_energy);
+    let electricity_payment_mode = esme.and_then(payment_mode);
+    let gas_summation = gsme.and_then(|g| {
+        let a = g.zigbee()?.attributes.get(&(cluster::METERING, 0x0000))?;
+        let mut b = [0u8; 8];
+        let n = a.value.len().min(8);
+        b[..n].copy_from_slice(&a.value[..n]);
+        Some(u64::from_le_bytes(b))
+    });
+    if let crate::state::Model::Display(d) = &mut display.model {
+        d.electricity_import_wh = electricity_import_wh;
+        d.electricity_payment_mode = electricity_payment_mode;
+        d.gas_summation = gas_summation;
+        d.updated = Some(now);
+    }
+}
+
+/// ESME active import energy (register value, Wh).
+pub fn import_energy(s: &DeviceState) -> Option<u32> {
+    Some(u32_of(s.cosem()?, Attr::new(3, obis::IMPORT_ENERGY, 2)))
+}
+
+/// ESME payment mode: 1 credit, 2 prepayment (account class 111 attribute 2).
+pub fn payment_mode(s: &DeviceState) -> Option<u8> {
+    match s.cosem()?.get(&Attr::new(111, obis::ACCOUNT, 2))? {
+        Value::Structure(m) => m.first()?.as_u64().and_then(|x| u8::try_from(x).ok()),
+        _ => None,
+    }
+}
+
+/// ESME supply state: true when connected (disconnect control output state).
+pub fn supply_connected(s: &DeviceState) -> Option<bool> {
+    match s
+        .cosem()?
+        .get(&Attr::new(70, obis::DISCONNECT_CONTROL, 2))?
+    {
+        Value::Boolean(b) => Some(*b),
+        _ => None,
+    }
+}
+
+/// The active season profile of the ESME tariff (calendar attribute 3).
+pub fn active_season_profile(s: &DeviceState) -> Option<&Value> {
+    s.cosem()?.get(&Attr::new(20, obis::CALENDAR, 3))
+}
+
+/// The passive season profile of the ESME tariff (calendar attribute 7).
+pub fn passive_season_profile(s: &DeviceState) -> Option<&Value> {
+    s.cosem()?.get(&Attr::new(20, obis::CALENDAR, 7))
+}
+
+/// Adds `import_wh` of consumption at `now` (device clock) to an ESME: the import
+/// register, the instantaneous import registers, the first TOU register and a half-hourly
+/// profile entry stamped with the start of the current half hour.
+pub fn consume(s: &mut DeviceState, now: i64, import_wh: u32) {
+    let Some(o) = s.cosem_mut() else { return };
+    let total = u32_of(o, Attr::new(3, obis::IMPORT_ENERGY, 2)).wrapping_add(import_wh);
+    o.put(
+        Attr::new(3, obis::IMPORT_ENERGY, 2),
+        Value::DoubleLongUnsigned(total),
+    );
+    if let Some(Value::Structure(m)) = o.get(&Attr::new(1, obis::IMPORT_REGISTERS, 2)).cloned() {
+        let mut m = m;
+        if let Some(first) = m.first_mut() {
+            *first = Value::DoubleLongUnsigned(total);
+        }
+        o.put(Attr::new(1, obis::IMPORT_REGISTERS, 2), Value::Structure(m));
+    }
+    if let Some(Value::Structure(mut m)) = o.get(&Attr::new(1, obis::TOU_REGISTERS, 2)).cloned()
+        && let Some(Value::Array(tiers)) = m.first_mut()
+        && let Some(Value::DoubleLongUnsigned(t)) = tiers.first_mut()
+    {
+        *t = t.wrapping_add(import_wh);
+        o.put(Attr::new(1, obis::TOU_REGISTERS, 2), Value::Structure(m));
+    }
+    let slot = time::zigbee_from_unix(now - now.rem_euclid(1800));
+    if let Some(p) = o.profile_mut(&obis::HALF_HOUR_PROFILE) {
+        match p.entries.last_mut() {
+            Some(Value::Structure(e))
+                if e.first().and_then(Value::as_u64) == Some(u64::from(slot)) =>
+            {
+                if let Some(Value::DoubleLongUnsigned(v)) = e.get_mut(1) {
+                    *v = v.wrapping_add(import_wh);
+                }
+            }
+            _ => p.push(Value::Structure(vec![
+                Value::DoubleLongUnsigned(slot),
+                Value::DoubleLongUnsigned(import_wh),
+            ])),
+        }
+    }
+}
+
+/// Closes the day on an ESME at `now` (device clock): appends the import register to the
+/// daily import log, stamped with `now`.
+pub fn close_day(s: &mut DeviceState, now: i64) {
+    let Some(o) = s.cosem_mut() else { return };
+    let total = u32_of(o, Attr::new(3, obis::IMPORT_ENERGY, 2));
+    let export = u32_of(o, Attr::new(3, obis::EXPORT_ENERGY, 2));
+    let t = time::zigbee_from_unix(now);
+    for (obis, v) in [
+        (obis::DAILY_IMPORT_LOG, total),
+        (obis::DAILY_EXPORT_LOG, export),
+    ] {
+        if let Some(p) = o.profile_mut(&obis) {
+            p.push(Value::Structure(vec![
+                Value::DoubleLongUnsigned(t),
+                Value::DoubleLongUnsigned(v),
+            ]));
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! ZigBee (GBZ) use cases of the GSME and GPF: each GBZ component is one ZCL command,
+//! answered by one response component with the same cluster and sequence number.
+//!
+//! - Read Attributes (general command `00`) → Read Attributes Response (`01`) from
+//!   [`ZigbeeModel::attributes`]; unknown attributes answer `UNSUPPORTED_ATTRIBUTE` (`86`).
+//!   Metering attribute `0206` reads the firmware version (GCS38).
+//! - GetSnapshot (Metering `06`) and GetPrepaySnapshot (Prepayment `07`) → PublishSnapshot /
+//!   PublishPrepaySnapshot for the snapshot at the requested offset among those in the time
+//!   window with a matching cause (oldest first, as in the RTDS), else a Default Response
+//!   `NOT_FOUND` (`8B`) (GCS15b, GCS15c).
+//! - GetTopUpLog (Prepayment `08`) → PublishTopUpLog (`05`), GetDebtRepaymentLog
+//!   (Prepayment `0A`) → PublishDebtLog (`06`), newest records first (GCS15e, GCS15d).
+//! - Publish commands of the Price (`0700`) and Calendar (`0707`) clusters, and any other
+//!   cluster-specific command (GCS01a tariffs, GCS09): accepted with a Default Response
+//!   `SUCCESS` and recorded. A start time of 0 means now, `FFFFFFFE`/`FFFFFFFF` cancels a
+//!   pending command of the same message code, a later time makes the command future-dated;
+//!   then one 8F66 alert follows per publish that carries a start time.
+//!
+//! Responses to the sensitive use cases (GCS13–GCS18, GCS61) are encrypted per component
+//! (control bit `02`), except Price cluster components and Default Responses.
+//!
+//! Fault injection mirrors the RTDS ZigBee ERROR vectors: with several components, the
+//! second-to-last is answered by a Default Response of status `C0` and the last by one for
+//! command `FF` with status `01`, and nothing is scheduled; a single Read Attributes gets
+//! status `C0` for every attribute, any other single command a Default Response `C0`.
+
+use std::collections::BTreeMap;
+
+use hubgate_protocol::gbcs::message_codes;
+use hubgate_protocol::gbcs::payload::gbz::{
+    self, Component, ComponentBody, EncryptionHeader, Gbz, GbzBody, ZclHeader,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::device::{AlertBody, AlertSpec, Ctx, Outcome, alert, alert_code};
+use crate::error::DeviceError;
+use crate::state::{DeviceState, Pending, PendingWork};
+use crate::time;
+
+/// ZigBee clusters.
+pub mod cluster {
+    /// Price.
+    pub const PRICE: u16 = 0x0700;
+    /// Metering.
+    pub const METERING: u16 = 0x0702;
+    /// Prepayment.
+    pub const PREPAYMENT: u16 = 0x0705;
+    /// Calendar.
+    pub const CALENDAR: u16 = 0x0707;
+}
+
+/// ZCL status values.
+pub mod status {
+    /// SUCCESS.
+    pub const SUCCESS: u8 = 0x00;
+    /// UNSUP_CLUSTER_COMMAND.
+    pub const UNSUPPORTED_COMMAND: u8 = 0x81;
+    /// UNSUPPORTED_ATTRIBUTE.
+    pub const UNSUPPORTED_ATTRIBUTE: u8 = 0x86;
+    /// NOT_FOUND.
+    pub const NOT_FOUND: u8 = 0x8b;
+    /// The error status of the RTDS ZigBee ERROR vectors.
+    pub const FAULT: u8 = 0xc0;
+}
+
+/// Metering attribute that reads the firmware version.
+pub const FIRMWARE_VERSION_ATTRIBUTE: u16 = 0x0206;
+
+/// A ZCL attribute: its data type and its encoded value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZclAttribute {
+    /// ZCL data type.
+    pub data_type: u8,
+    /// The value as encoded on the wire (strings with their length byte).
+    pub value: Vec<u8>,
+}
+
+/// A snapshot (billing data captured at a time).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Metering or Prepayment.
+    pub cluster: u16,
+    /// Snapshot ID.
+    pub id: u32,
+    /// Capture time, ZigBee seconds.
+    pub time: u32,
+    /// Snapshot cause bits.
+    pub cause: u32,
+    /// Snapshot payload type.
+    pub payload_type: u8,
+    /// Snapshot payload.
+    pub payload: Vec<u8>,
+}
+
+/// A top-up record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUp {
+    /// The top-up code (UTRN).
+    pub code: Vec<u8>,
+    /// Amount.
+    pub amount: i32,
+    /// When, ZigBee seconds.
+    pub time: u32,
+}
+
+/// A debt repayment record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebtRecord {
+    /// Collection time, ZigBee seconds.
+    pub time: u32,
+    /// Amount collected.
+    pub amount: u32,
+    /// Debt type.
+    pub debt_type: u8,
+    /// Outstanding debt.
+    pub outstanding: u32,
+}
+
+/// A publish command made active (tariff elements).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// Frame control as received.
+    pub frame_control: u8,
+    /// The ZCL payload.
+    pub payload: Vec<u8>,
+}
+
+/// The data a GSME or GPF answers from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZigbeeModel {
+    /// Attributes by (cluster, attribute ID).
+    #[serde(with = "crate::serde_map")]
+    pub attributes: BTreeMap<(u16, u16), ZclAttribute>,
+    /// Snapshots, oldest first.
+    pub snapshots: Vec<Snapshot>,
+    /// Top-ups, oldest first.
+    pub top_ups: Vec<TopUp>,
+    /// Debt repayments, oldest first.
+    pub debts: Vec<DebtRecord>,
+    /// The active publish commands (tariff), by (cluster, command ID).
+    #[serde(with = "crate::serde_map")]
+    pub published: BTreeMap<(u16, u8), Published>,
+}
+
+impl ZigbeeModel {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Use cases whose GBZ responses are encrypted.
+fn sensitive(code: u16) -> bool {
+    const NAMES: &[&str] = &[
+        "GCS13a", "GCS13b", "GCS13c", "GCS14", "GCS15b", "GCS15c", "GCS15d", "GCS16a", "GCS16b",
+        "GCS17", "GCS18", "GCS61",
+    ];
+    message_codes::use_case(code).is_some_and(|n| NAMES.contains(&n))
+}
+
+/// An owned response component before encoding.
+struct Out {
+    cluster: u16,
+    frame_control: u8,
+    sequence: u8,
+    command: u8,
+    payload: Vec<u8>,
+    /// Default Responses are never encrypted.
+    data: bool,
+}
+
+fn default_response(cluster: u16, seq: u8, command: u8, status: u8) -> Out {
+    Out {
+        cluster,
+        frame_control: 0x08,
+        sequence: seq,
+        command: 0x0b,
+        payload: vec![command, status],
+        data: false,
+    }
+}
+
+fn u32_le(p: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(p.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Whether a command asks for data (rather than publishing it).
+fn is_get(profile_wide: bool, cl: u16, cmd: u8) -> bool {
+    (profile_wide && cmd == 0x00)
+        || (cl, cmd) == (cluster::METERING, 0x06)
+        || (cl == cluster::PREPAYMENT && matches!(cmd, 0x07 | 0x08 | 0x0a))
+}
+
+/// Where the start time sits in a publish command, if it has one.
+fn start_time_offset(cluster: u16, command: u8) -> Option<usize> {
+    match (cluster, command) {
+        (cluster::CALENDAR, 0x00) | (cluster::CALENDAR, 0x04) | (cluster::PRICE, 0x04) => Some(12),
+        (cluster::PRICE, 0x05) | (cluster::PRICE, 0x06) => Some(8),
+        _ => None,
+    }
+}
+
+/// Executes a GBZ command payload.
+pub(crate) fn execute(
+    state: &mut DeviceState,
+    ctx: &Ctx,
+    g: &Gbz<'_>,
+) -> Result<Outcome, DeviceError> {
+    let firmware = state.firmware_version.clone();
+    let model = state
+        .zigbee_mut()
+        .ok_or(DeviceError::Unsupported(ctx.code))?;
+    let mut outs = Vec::new();
+    let mut publishes = Vec::new();
+    let n = g.components().len();
+    for (i, c) in g.components().iter().enumerate() {
+        let ComponentBody::Plain(p) = c.body else {
+            return Err(crate::error::bad(ctx.code, "encrypted command components"));
+        };
+        let z = c.zcl;
+        let seq = z.sequence_number;
+        let profile_wide = z.frame_control & 0x03 == 0;
+        if ctx.fault && n >= 2 && i + 2 >= n {
+            let mut out = if i + 2 == n {
+                default_response(c.cluster_id, seq, z.command_id, status::FAULT)
+            } else {
+                default_response(c.cluster_id, seq, 0xff, 0x01)
+            };
+            if !is_get(profile_wide, c.cluster_id, z.command_id) {
+                out.frame_control = 0x00;
+            }
+            outs.push(out);
+            continue;
+        }
+        if ctx.fault && n == 1 {
+            outs.push(if profile_wide && z.command_id == 0x00 {
+                let mut payload = Vec::new();
+                for id in p.chunks_exact(2) {
+                    payload.extend_from_slice(id);
+                    payload.push(status::FAULT);
+                }
+                Out {
+                    cluster: c.cluster_id,
+                    frame_control: 0x08,
+                    sequence: seq,
+                    command: 0x01,
+                    payload,
+                    data: false,
+                }
+            } else {
+                default_response(c.cluster_id, seq, z.command_id, status::FAULT)
+            });
+            continue;
+        }
+        match (profile_wide, c.cluster_id, z.command_id) {
+            (true, cl, 0x00) => {
+                let mut payload = Vec::new();
+                for id in p.chunks_exact(2) {
+                    let attr = u16::from_le_bytes([id[0], id[1]]);
+                    payload.extend_from_slice(id);
+                    if cl == cluster::METERING && attr == FIRMWARE_VERSION_ATTRIBUTE {
+                        payload.extend_from_slice(&[status::SUCCESS, 0x41, firmware.len() as u8]);
+                        payload.extend_from_slice(&firmware);
+                    } else if let Some(a) = model.attributes.get(&(cl, attr)) {
+                        payload.push(status::SUCCESS);
+                        payload.push(a.data_type);
+                        payload.extend_from_slice(&a.value);
+                    } else {
+                        payload.push(status::UNSUPPORTED_ATTRIBUTE);
+                    }
+                }
+                outs.push(Out {
+                    cluster: cl,
+                    frame_control: 0x08,
+                    sequence: seq,
+                    command: 0x01,
+                    payload,
+                    data: true,
+                });
+            }
+            (true, cl, cmd) => {
+                outs.push(default_response(cl, seq, cmd, status::UNSUPPORTED_COMMAND));
+            }
+            (false, cl @ (cluster::METERING | cluster::PREPAYMENT), cmd)
+                if (cl, cmd) == (cluster::METERING, 0x06)
+                    || (cl, cmd) == (cluster::PREPAYMENT, 0x07) =>
+            {
+                let (Some(start), Some(end), Some(&offset), Some(cause)) =
+                    (u32_le(p, 0), u32_le(p, 4), p.get(8), u32_le(p, 9))
+                else {
+                    outs.push(default_response(cl, seq, cmd, status::FAULT));
+                    continue;
+                };
+                let found: Vec<&Snapshot> = model
+                    .snapshots
+                    .iter()
+                    .filter(|s| {
+                        s.cluster == cl
+                            && start <= s.time
+                            && s.time <= end
+                            && (cause == u32::MAX || s.cause & cause != 0)
+                    })
+                    .collect();
+                match found.get(usize::from(offset)) {
+                    Some(s) => {
+                        let mut payload = Vec::with_capacity(16 + s.payload.len());
+                        payload.extend_from_slice(&s.id.to_le_bytes());
+                        payload.extend_from_slice(&s.time.to_le_bytes());
+                        payload.push(u8::try_from(found.len()).unwrap_or(u8::MAX));
+                        payload.extend_from_slice(&[0, 1]);
+                        payload.extend_from_slice(&s.cause.to_le_bytes());
+                        payload.push(s.payload_type);
+                        payload.extend_from_slice(&s.payload);
+                        outs.push(Out {
+                            cluster: cl,
+                            frame_control: 0x19,
+                            sequence: seq,
+                            command: if cl == cluster::METERING { 0x06 } else { 0x01 },
+                            payload,
+                            data: true,
+                        });
+                    }
+                    None => outs.push(default_response(cl, seq, cmd, status::NOT_FOUND)),
+                }
+            }
+            (false, cluster::PREPAYMENT, cmd @ (0x08 | 0x0a)) => {
+                let from = c.from_date_time.unwrap_or(0);
+                let (Some(end), Some(&count)) = (u32_le(p, 0), p.get(4)) else {
+                    outs.push(default_response(
+                        cluster::PREPAYMENT,
+                        seq,
+                        cmd,
+                        status::FAULT,
+                    ));
+                    continue;
+                };
+                let end = if end >= 0xffff_fffe {
+                    time::zigbee_from_unix(ctx.now)
+                } else {
+                    end
+                };
+                let mut payload = vec![0, 1];
+                let mut n = 0;
+                if cmd == 0x08 {
+                    for t in model.top_ups.iter().rev() {
+                        if n < count && from <= t.time && t.time <= end {
+                            payload.push(u8::try_from(t.code.len()).unwrap_or(u8::MAX));
+                            payload.extend_from_slice(&t.code);
+                            payload.extend_from_slice(&t.amount.to_le_bytes());
+                            payload.extend_from_slice(&t.time.to_le_bytes());
+                            n += 1;
+                        }
+                    }
+                } else {
+                    let debt_type = p.get(5).copied().unwrap_or(0xff);
+                    for d in model.debts.iter().rev() {
+                        if n < count
+                            && from <= d.time
+                            && d.time <= end
+                            && (debt_type == 0xff || d.debt_type == debt_type)
+                        {
+                            payload.extend_from_slice(&d.time.to_le_bytes());
+                            payload.extend_from_slice(&d.amount.to_le_bytes());
+                            payload.push(d.debt_type);
+                            payload.extend_from_slice(&d.outstanding.to_le_bytes());
+                            n += 1;
+                        }
+                    }
+                }
+                if n == 0 {
+                    outs.push(default_response(
+                        cluster::PREPAYMENT,
+                        seq,
+                        cmd,
+                        status::NOT_FOUND,
+                    ));
+                } else {
+                    outs.push(Out {
+                        cluster: cluster::PREPAYMENT,
+                        frame_control: 0x19,
+                        sequence: seq,
+                        command: if cmd == 0x08 { 0x05 } else { 0x06 },
+                        payload,
+                        data: true,
+                    });
+                }
+            }
+            (false, cl, cmd) => {
+                publishes.push((cl, z.frame_control, cmd, p.to_vec()));
+                let mut out = default_response(cl, seq, cmd, status::SUCCESS);
+                out.frame_control = 0x00;
+                outs.push(out);
+            }
+        }
+    }
+
+    let pending = if publishes.is_empty() || ctx.fault {
+        None
+    } else {
+        schedule_publishes(state, ctx, publishes)
+    };
+
+    // Encode, encrypting the data components of sensitive use cases.
+    let encrypt = sensitive(ctx.code);
+    let mut sealed: Vec<Option<(Vec<u8>, [u8; 12])>> = Vec::with_capacity(outs.len());
+    for o in &outs {
+        sealed.push(if encrypt && o.data && o.cluster != cluster::PRICE {
+            Some(ctx.encrypt_split(&o.payload)?)
+        } else {
+            None
+        });
+    }
+    let mut frame_counter = 0u8;
+    let components: Vec<Component<'_>> = outs
+        .iter()
+        .zip(&sealed)
+        .map(|(o, s)| Component {
+            cluster_id: o.cluster,
+            from_date_time: None,
+            zcl: ZclHeader {
+                frame_control: o.frame_control,
+                manufacturer_code: None,
+                sequence_number: o.sequence,
+                command_id: o.command,
+            },
+            body: match s {
+                Some((ct, tag)) => {
+                    let header = EncryptionHeader {
+                        additional_header_control: 0,
+                        frame_counter,
+                    };
+                    frame_counter = frame_counter.wrapping_add(1);
+                    ComponentBody::Encrypted {
+                        header,
+                        ciphertext: ct,
+                        tag,
+                    }
+                }
+                None => ComponentBody::Plain(&o.payload),
+            },
+        })
+        .collect();
+    let mut payload = Vec::new();
+    Gbz {
+        alert: None,
+        body: GbzBody::Components(components),
+    }
+    .encode(&mut payload);
+    Ok(Outcome {
+        payload,
+        alerts: Vec::new(),
+        pending,
+    })
+}
+
+/// Applies publish commands now, cancels, or keeps them for later, by their start times.
+fn schedule_publishes(
+    state: &mut DeviceState,
+    ctx: &Ctx,
+    publishes: Vec<(u16, u8, u8, Vec<u8>)>,
+) -> Option<Pending> {
+    let mut future = None;
+    let mut cancel = false;
+    for (cl, _, cmd, p) in &publishes {
+        if let Some(at) = start_time_offset(*cl, *cmd)
+            && let Some(t) = u32_le(p, at)
+        {
+            match t {
+                0 => {}
+                0xffff_fffe | 0xffff_ffff => cancel = true,
+                t if time::unix_from_zigbee(t) > ctx.now => future = future.or(Some(t)),
+                _ => {}
+            }
+        }
+    }
+    if cancel {
+        state.pending.retain(|p| p.message_code != ctx.code);
+        state.event_log.push(
+            ctx.now,
+            "future-dated-cancelled",
+            format!("{:#06x}", ctx.code),
+        );
+        return None;
+    }
+    if let Some(t) = future {
+        state.pending.retain(|p| p.message_code != ctx.code);
+        return Some(Pending {
+            due: time::unix_from_zigbee(t),
+            message_code: ctx.code,
+            originator: ctx.remote_party(),
+            counter: ctx.counter,
+            work: PendingWork::Zcl {
+                publishes,
+                execution: t,
+            },
+        });
+    }
+    if let Some(m) = state.zigbee_mut() {
+        for (cl, fc, cmd, p) in publishes {
+            m.published.insert(
+                (cl, cmd),
+                Published {
+                    frame_control: fc,
+                    payload: p,
+                },
+            );
+        }
+    }
+    None
+}
+
+/// Makes a due future-dated publish command active; one 8F66 alert per publish with a start
+/// time.
+pub(crate) fn run_pending(state: &mut DeviceState, p: &Pending) -> Vec<AlertSpec> {
+    let PendingWork::Zcl {
+        publishes,
+        execution,
+    } = &p.work
+    else {
+        return Vec::new();
+    };
+    let Some(m) = state.zigbee_mut() else {
+        return Vec::new();
+    };
+    let mut alerts = Vec::new();
+    for (cl, fc, cmd, payload) in publishes {
+        m.published.insert(
+            (*cl, *cmd),
+            Published {
+                frame_control: *fc,
+                payload: payload.clone(),
+            },
+        );
+        if start_time_offset(*cl, *cmd).is_some() {
+            alerts.push(AlertSpec {
+                message_code: alert_code::FUTURE_DATED_GBZ,
+                critical: true,
+                recipient: p.originator,
+                body: AlertBody::Gbz {
+                    code: alert::FUTURE_DATED_SUCCESS,
+                    timestamp: *execution,
+                    record: Some(gbz::FutureDatedAlert {
+                        message_code: p.message_code,
+                        originator_counter: p.counter,
+                        cluster_id: *cl,
+                        frame_control: *fc,
+                        command_id: *cmd,
+                    }),
+                },
+            });
+        }
+    }
+    alerts
+}
