@@ -23,7 +23,7 @@
 //! | `HUBGATE_LOG_LEVEL` (short for `HUBGATE_LOGGING__LEVEL`) | `logging.level` |
 //! | `HUBGATE_VERIFIER_POOL__THREADS`, … | `verifier_pool.threads`, … |
 //! | `HUBGATE_CLOCK__PINNED` | `clock.pinned` |
-//! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, … | `delivery.retries`, `delivery.ca`, … |
+//! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, `HUBGATE_DELIVERY__DEFAULT_ENDPOINT`, … | `delivery.retries`, `delivery.ca`, `delivery.default_endpoint`, … |
 //! | `HUBGATE_REGISTRATION__PUSH_TOKEN`, … | `registration.push_token`, … |
 //! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT`, `…__PULL_TOKEN` | `users.<User ID>.…` |
 //!
@@ -120,6 +120,10 @@ pub struct Config {
     pub registration: RegistrationConfig,
     /// The local test PKI.
     pub pki: PkiConfig,
+    /// In-process emulated meters.
+    pub emulation: EmulationConfig,
+    /// Device commands and their answers.
+    pub routing: RoutingConfig,
     /// The clock.
     pub clock: ClockConfig,
 }
@@ -140,7 +144,41 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             registration: RegistrationConfig::default(),
             pki: PkiConfig::default(),
+            emulation: EmulationConfig::default(),
+            routing: RoutingConfig::default(),
             clock: ClockConfig::default(),
+        }
+    }
+}
+
+/// In-process emulated meters (see `hubgate_gateway::emulation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmulationConfig {
+    /// Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at
+    /// start and recorded in the inventory; `0` for none. Default `2`.
+    pub hubs: usize,
+}
+
+impl Default for EmulationConfig {
+    fn default() -> Self {
+        EmulationConfig { hubs: 2 }
+    }
+}
+
+/// Device commands and their answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Time a device has to answer a command, in milliseconds; then the User gets E20 (not
+    /// sent) or E21 (no answer). Default `30000`.
+    pub response_timeout_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            response_timeout_ms: 30_000,
         }
     }
 }
@@ -313,6 +351,10 @@ pub struct DeliveryConfig {
     /// CA certificates (PEM) trusted for `https://` delivery endpoints. Default: none,
     /// meaning the local TLS CA `<data_dir>/tls/ca.pem` and nothing else (no public roots).
     pub ca: Option<PathBuf>,
+    /// Where responses and alerts for Users without their own
+    /// `users.<id>.delivery_endpoint` are POSTed (one receiver for many Users, such as a
+    /// load generator's listener). Default: none (those Users pull them).
+    pub default_endpoint: Option<String>,
 }
 
 impl Default for DeliveryConfig {
@@ -324,6 +366,7 @@ impl Default for DeliveryConfig {
             concurrency: 16,
             max_messages_per_user: 100_000,
             ca: None,
+            default_endpoint: None,
         }
     }
 }
@@ -570,6 +613,14 @@ const FIELDS: &[Field] = &[
         "\"/etc/hubgate/user-endpoints-ca.pem\"",
     ),
     optional(
+        "delivery.default_endpoint",
+        Kind::Text,
+        "Where responses and alerts for Users without their own users.<id>.delivery_endpoint\n\
+         are POSTed (one receiver for many Users, such as a load generator's listener).\n\
+         Default: none (those Users pull them).",
+        "\"https://127.0.0.1:8443/duis\"",
+    ),
+    optional(
         "registration.push_token",
         Kind::Text,
         "Bearer token Registration Data Providers present on POST /api/v1/registration\n\
@@ -587,6 +638,18 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Load-test Users created in the local test PKI besides the six demo Users\n\
          (load-00001…, User IDs 90-B3-D5-1F-50-00-00-01…, import and gas supplier).",
+    ),
+    field(
+        "emulation.hubs",
+        Kind::Int,
+        "Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at\n\
+         start and recorded in the inventory; 0 for none.",
+    ),
+    field(
+        "routing.response_timeout_ms",
+        Kind::Int,
+        "Time a device has to answer a command, in milliseconds; then the User gets E20\n\
+         (not sent) or E21 (no answer).",
     ),
     optional(
         "clock.pinned",
@@ -713,6 +776,12 @@ impl Config {
         if self.pki.load_test_users > crate::pki::generate::MAX_LOAD_TEST_USERS {
             return invalid("pki.load_test_users", "must be at most 65535");
         }
+        if self.routing.response_timeout_ms == 0 {
+            return invalid("routing.response_timeout_ms", "must be at least 1");
+        }
+        if self.emulation.hubs > 4096 {
+            return invalid("emulation.hubs", "must be at most 4096");
+        }
         if self.delivery.timeout_ms == 0 {
             return invalid("delivery.timeout_ms", "must be at least 1");
         }
@@ -721,6 +790,14 @@ impl Config {
         }
         if self.delivery.max_messages_per_user == 0 {
             return invalid("delivery.max_messages_per_user", "must be at least 1");
+        }
+        if let Some(url) = &self.delivery.default_endpoint
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return invalid(
+                "delivery.default_endpoint",
+                "must be an http:// or https:// URL",
+            );
         }
         if self.registration.max_push_bytes == 0 {
             return invalid("registration.max_push_bytes", "must be at least 1");
@@ -1126,6 +1203,32 @@ mod tests {
     }
 
     #[test]
+    fn delivery_default_endpoint_is_read_and_checked() {
+        let c = Config::load(
+            None,
+            env(&[(
+                "HUBGATE_DELIVERY__DEFAULT_ENDPOINT",
+                "https://127.0.0.1:8443/duis",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.delivery.default_endpoint.as_deref(),
+            Some("https://127.0.0.1:8443/duis")
+        );
+        assert_eq!(Config::default().delivery.default_endpoint, None);
+        let e = Config::load(
+            None,
+            env(&[("HUBGATE_DELIVERY__DEFAULT_ENDPOINT", "ftp://x/")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("delivery.default_endpoint"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn every_field_is_documented_for_the_example() {
         // A configuration with every optional field set, flattened to its leaf paths.
         let mut full = Config::default();
@@ -1136,6 +1239,7 @@ mod tests {
         full.tls.client_ca = Some("ca".into());
         full.clock.pinned = Some("2025-01-01T00:00:00Z".into());
         full.delivery.ca = Some("dca".into());
+        full.delivery.default_endpoint = Some("https://x".into());
         full.registration.push_token = Some("t".into());
         let value = toml::Value::try_from(&full).unwrap();
         let mut leaves = Vec::new();

@@ -14,12 +14,14 @@
 pub mod clock;
 pub mod config;
 pub mod delivery;
+pub mod emulation;
 pub mod group_commit;
 pub mod ingress;
 pub mod inventory;
 pub mod metric_name;
 pub mod pki;
 pub mod registration;
+pub mod routing;
 pub mod store;
 pub mod users;
 pub mod verifier;

@@ -26,6 +26,12 @@ pub const STORE_COMMIT_BATCH_WRITES: &str = "hubgate_store_commit_batch_writes";
 pub const STORE_COMMIT_SECONDS: &str = "hubgate_store_commit_seconds";
 /// Counter: writes refused because the commit queue was full.
 pub const STORE_COMMIT_REFUSED_TOTAL: &str = "hubgate_store_commit_refused_total";
+/// Counter: device commands handed to hub actors.
+pub const ROUTING_COMMANDS_TOTAL: &str = "hubgate_routing_commands_total";
+/// Counter: Service Responses and Device Alerts queued for delivery, by `kind`.
+pub const ROUTING_ANSWERS_TOTAL: &str = "hubgate_routing_answers_total";
+/// Counter: answers that could not be queued for delivery (the outbox refused them).
+pub const ROUTING_ANSWERS_LOST_TOTAL: &str = "hubgate_routing_answers_lost_total";
 /// Counter: signatures verified, by `path` (`inline` on an idle pool, `pool`).
 pub const VERIFIER_JOBS_TOTAL: &str = "hubgate_verifier_jobs_total";
 /// Counter: responses and alerts delivered to a User's endpoint (2xx), by `kind`.
@@ -121,6 +127,18 @@ pub fn describe() {
         STORE_COMMIT_SECONDS,
         metrics::Unit::Seconds,
         "Time of one group commit, fsync included"
+    );
+    describe_counter!(
+        ROUTING_COMMANDS_TOTAL,
+        "Device commands handed to Communications Hub actors"
+    );
+    describe_counter!(
+        ROUTING_ANSWERS_TOTAL,
+        "Service Responses and Device Alerts queued for delivery to Users"
+    );
+    describe_counter!(
+        ROUTING_ANSWERS_LOST_TOTAL,
+        "Answers the outbox refused (User at its message limit, store failure)"
     );
     describe_counter!(
         STORE_COMMIT_REFUSED_TOTAL,

@@ -202,6 +202,7 @@ fn settings(endpoints: &[([u8; 8], String)], retries: u32, backoff_ms: u64) -> S
         concurrency: 4,
         max_messages_per_user: 1000,
         endpoints: endpoints.iter().cloned().collect::<HashMap<_, _>>(),
+        default_endpoint: None,
         trust: delivery::load_trust(&pki_dir().join("tls/ca.pem")).unwrap(),
     }
 }

@@ -44,8 +44,13 @@ fn start(dir: &Path, root: &Path, seed: Option<(&Path, &Path)>) -> Gateway {
         .arg(dir.join("data"))
         .arg("--smki")
         .arg(root.join("smki"))
+        // The RTDS devices' certificates, so that commands to them can be MAC'd.
+        .arg("--device-keys")
+        .arg(root.join("gbcs/keystore"))
         .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
         .env("HUBGATE_LOG_LEVEL", "warn")
+        // No emulated premises: their registration records would be part of every refresh.
+        .env("HUBGATE_EMULATION__HUBS", "0")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap());
     if let Some((inventory, registration)) = seed {

@@ -87,6 +87,8 @@ fn start_with(name: &str, root: &Path, env: &[(&str, &str)]) -> Gateway {
         .arg(dir.join("registration.csv"))
         .arg("--wan-matrix")
         .arg(dir.join("wan.csv"))
+        .arg("--device-keys")
+        .arg(root.join("gbcs/keystore"))
         .env("HUBGATE_LOG_LEVEL", "warn")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -263,6 +265,7 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
     let mut counts = std::collections::BTreeMap::<String, usize>::new();
     let mut wrong = Vec::new();
     let mut precommands = 0;
+    let mut routed = 0;
     for (i, t) in templates(&root).iter().enumerate() {
         // Only the supplier and the network operator have User XML-signing keys in the ZAZ1
         // set; templates from other parties are signed by the supplier, like the oracle does,
@@ -328,7 +331,14 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
                 Some("E100")
             }
         } else if device {
-            Some("I99")
+            // Acknowledged and sent (I99) where the transform builds the command; E100 where
+            // it does not (the gateway refuses what it cannot send rather than acknowledge it).
+            if code == "I99" {
+                routed += 1;
+                None
+            } else {
+                Some("E100")
+            }
         } else {
             match t.srv.as_str() {
                 "8.2" | "12.1" => Some("I0"),
@@ -360,6 +370,7 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
         wrong.join("\n")
     );
     assert_eq!(answers.len(), 297);
+    assert!(routed >= 50, "only {routed} device requests were sent");
     assert!(
         precommands >= 20,
         "only {precommands} Transform requests got a Pre-Command"
@@ -451,7 +462,7 @@ fn templates_signed_by_xmlsec1_are_accepted() {
         if code == "I99" || (code == "I0" && t.cv == 4) {
             acknowledged += 1;
         }
-        if code == "E100" && t.cv == 4 {
+        if code == "E100" && t.cv != 8 {
             no_transform += 1;
         }
         answers.push(out);
@@ -459,12 +470,12 @@ fn templates_signed_by_xmlsec1_are_accepted() {
     }
     println!(
         "{n} templates signed by xmlsec1 passed the signature check, {acknowledged} \
-         acknowledged or answered with a Pre-Command, {no_transform} Transform requests \
+         acknowledged or answered with a Pre-Command, {no_transform} device requests \
          without a transform (E100)"
     );
     assert!(n > 200, "only {n} templates tried");
     assert!(
-        acknowledged > 150 && acknowledged + no_transform > 200,
+        acknowledged > 50 && acknowledged + no_transform > 200,
         "only {acknowledged} acknowledged"
     );
     oracle_checks(&root, &answers);

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use hubgate_gateway::clock::{Clock, PinnedClock, SystemClock};
 use hubgate_gateway::config::Config;
 use hubgate_gateway::delivery::{self, Delivery};
+use hubgate_gateway::emulation::Estate;
 use hubgate_gateway::group_commit::GroupCommit;
 use hubgate_gateway::ingress::pipeline::{NoThresholds, Pipeline};
 use hubgate_gateway::ingress::registration_push::{self, RegistrationPush, TokenSource};
@@ -16,6 +17,7 @@ use hubgate_gateway::ingress::{devices::InventoryDirectory, tls};
 use hubgate_gateway::inventory::Inventory;
 use hubgate_gateway::pki::Pki;
 use hubgate_gateway::registration::{self as registration_data, RegistrationData};
+use hubgate_gateway::routing::{PendingTable, ResponseSink, Router, RouterParts};
 use hubgate_gateway::store::Store;
 use hubgate_gateway::verifier::{PoolConfig, VerifierPool};
 
@@ -48,6 +50,11 @@ pub struct Args {
     /// Registration data file (CSV or JSON) to load at start.
     #[arg(long, value_name = "FILE")]
     registration: Option<PathBuf>,
+    /// A folder of device certificates (and any further party keys) to add to the gateway's
+    /// key store, as the DCC holds the SMKI certificates of the devices it commands (e.g.
+    /// ../shared/conformance/gbcs/keystore for the RTDS devices); repeatable.
+    #[arg(long, value_name = "DIR")]
+    device_keys: Vec<PathBuf>,
     /// SM WAN coverage table (CSV) for 12.1 Request WAN Matrix.
     #[arg(long, value_name = "FILE")]
     wan_matrix: Option<PathBuf>,
@@ -221,6 +228,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let pool = VerifierPool::start(pool_cfg, Arc::clone(&users) as _)
         .context("starting verifier threads")?;
     let responder = Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone());
+    let acb = pki.acb_id().unwrap_or_else(|| {
+        tracing::warn!(
+            "the key material has no Access Control Broker: device requests cannot be sent"
+        );
+        [0; 8]
+    });
+    let router = start_routing(
+        &config,
+        &pki,
+        &args.device_keys,
+        acb,
+        &inventory,
+        &registration,
+        &clock,
+        &delivery,
+        Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
+    )?;
     let pipeline = Arc::new(Pipeline {
         users,
         pool,
@@ -234,10 +258,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         anomaly: Arc::new(NoThresholds),
         responder,
         clock,
-        acb: pki.acb_id().unwrap_or_else(|| {
-            tracing::warn!("the key material has no Access Control Broker: Transform requests cannot be answered");
-            [0; 8]
-        }),
+        router: Some(router),
+        acb,
         limits: config.limits.xml_limits(),
     });
 
@@ -281,4 +303,103 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     ))?;
     println!("hubgate: stopped");
     Ok(0)
+}
+
+/// The parties emulated devices trust: with the local test PKI the demo import supplier and
+/// electricity distributor, with a DCC Boxed folder its supplier and network operator.
+fn emulation_parties(config: &Config, acb: [u8; 8]) -> hubgate_hil_rig::Parties {
+    if config.smki_dir.is_some() {
+        hubgate_hil_rig::Parties {
+            acb,
+            ..hubgate_hil_rig::Parties::RTDS
+        }
+    } else {
+        hubgate_hil_rig::Parties {
+            supplier: [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x01, 0x00, 0x00],
+            network_operator: [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x04, 0x00, 0x00],
+            acb,
+        }
+    }
+}
+
+/// The hub actors, the emulated premises on the in-process link, the response writer, and
+/// the router that feeds them.
+#[allow(clippy::too_many_arguments)]
+fn start_routing(
+    config: &Config,
+    pki: &Pki,
+    device_keys: &[PathBuf],
+    acb: [u8; 8],
+    inventory: &Arc<Inventory>,
+    registration: &Arc<RegistrationData>,
+    clock: &Arc<dyn Clock>,
+    delivery: &Arc<Delivery>,
+    responder: Responder,
+) -> anyhow::Result<Arc<Router>> {
+    use hubgate_actors::{
+        HubRegistry, InProcessLink, MemoryStateStore, RegistryConfig, Services, Unverifiable,
+        Verifier,
+    };
+    // A key store of its own (the PKI's is shared read-only): the parties' certificates and
+    // keys, to which the emulated devices' certificates are added.
+    let mut store = pki.reload_store().context("reloading the key store")?;
+    for dir in device_keys {
+        store
+            .load_dir(dir)
+            .with_context(|| format!("--device-keys {}", dir.display()))?;
+        println!("device keys: {} loaded", dir.display());
+    }
+    let parties = emulation_parties(config, acb);
+    let mut estate = Estate::build(config.emulation.hubs, store, parties, Arc::clone(clock))
+        .context("building the emulated meters")?;
+    if config.emulation.hubs > 0 {
+        println!(
+            "{}",
+            estate
+                .seed(inventory, registration, &parties)
+                .context("recording the emulated meters")?
+        );
+    }
+    let link = InProcessLink::new();
+    for (eui, hub) in &estate.hubs {
+        link.attach(*eui, Arc::clone(hub) as _);
+    }
+    let keys = Arc::new(std::mem::take(&mut estate.keys));
+    let cache = Arc::new(hubgate_protocol::crypto::DerivedKeyCache::default());
+    let pending: PendingTable = Arc::new(dashmap::DashMap::new());
+    let sink = ResponseSink::start(
+        Arc::clone(&pending),
+        Arc::new(responder),
+        Arc::clone(delivery),
+        Arc::clone(clock),
+    )
+    .context("starting the response writer")?;
+    let registry = Arc::new(
+        HubRegistry::start(
+            RegistryConfig::default(),
+            Services {
+                link: Arc::new(link),
+                sink: Arc::new(sink),
+                store: Arc::new(MemoryStateStore::new()),
+                // Responses to Users are MAC'd with the User's key: the DCC cannot always check
+                // them, and passes on what it cannot check.
+                verifier: Verifier::new(Arc::clone(&keys), Arc::clone(&cache), acb)
+                    .with_unverifiable(Unverifiable::Forward),
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("starting the hub actors: {e}"))?,
+    );
+    estate
+        .start_ticker(registry.inbound(), Arc::clone(clock))
+        .context("starting the emulation ticker")?;
+    Ok(Arc::new(Router::new(RouterParts {
+        registry,
+        keys,
+        cache,
+        inventory: Arc::clone(inventory),
+        acb,
+        timeout: std::time::Duration::from_millis(config.routing.response_timeout_ms),
+        clock: Arc::clone(clock),
+        pending,
+    })))
 }

@@ -9,7 +9,8 @@
 //!   message that was submitted survives a crash or restart: it is then delivered or kept.
 //! - **Never dropped silently.** A message is removed only when its User's endpoint answers
 //!   2xx, or when the User acknowledges it after pulling it. When the User has no endpoint
-//!   (`users.<id>.delivery_endpoint` unset), or every attempt failed, the message is *kept*
+//!   (`users.<id>.delivery_endpoint` and `delivery.default_endpoint` unset), or every
+//!   attempt failed, the message is *kept*
 //!   for the User to pull and counted in `hubgate_delivery_undelivered_total{reason}`.
 //! - **Bounded.** At most `delivery.max_messages_per_user` messages are held per User
 //!   (waiting or kept); beyond it [`Delivery::submit`] fails with [`SubmitError::Full`],
@@ -25,7 +26,9 @@
 //! # Delivery
 //!
 //! Each message is POSTed with `Content-Type: application/xml` to the User's endpoint
-//! (`http://` or `https://`), redirects not followed. A failed attempt — connection refused,
+//! (`http://` or `https://`), redirects not followed: its own `users.<id>.delivery_endpoint`,
+//! else `delivery.default_endpoint` (one receiver for many Users, such as a load generator's
+//! listener), else none. A failed attempt — connection refused,
 //! TLS failure, no answer within `delivery.timeout_ms`, or any non-2xx status — is retried
 //! after `delivery.backoff_ms`, doubling for each further retry (at most an hour), up to
 //! `delivery.retries` times; then the message is kept for pulling. A restart resumes every
@@ -223,6 +226,8 @@ pub struct Settings {
     pub max_messages_per_user: u64,
     /// Each User's endpoint (`http://` or `https://` URL).
     pub endpoints: HashMap<[u8; 8], String>,
+    /// The endpoint of Users without one in `endpoints` (`None`: they pull).
+    pub default_endpoint: Option<String>,
     /// CA certificates trusted for `https://` endpoints.
     pub trust: Vec<CertificateDer<'static>>,
 }
@@ -243,8 +248,13 @@ impl Settings {
                 endpoints.insert(eui, url.clone());
             }
         }
+        let default_endpoint = config.delivery.default_endpoint.clone();
         let ca = config.delivery_ca_path();
-        let trust = if endpoints.values().any(|u| u.starts_with("https://")) {
+        let trust = if endpoints
+            .values()
+            .chain(&default_endpoint)
+            .any(|u| u.starts_with("https://"))
+        {
             load_trust(&ca)?
         } else {
             Vec::new()
@@ -256,6 +266,7 @@ impl Settings {
             concurrency: config.delivery.concurrency.max(1),
             max_messages_per_user: config.delivery.max_messages_per_user.max(1),
             endpoints,
+            default_endpoint,
             trust,
         })
     }
@@ -395,6 +406,7 @@ pub struct KeptMessage {
 pub struct Delivery {
     outbox: Arc<Outbox>,
     endpoints: Arc<HashMap<[u8; 8], String>>,
+    default_endpoint: Option<String>,
     clock: Arc<dyn Clock>,
     counters: Arc<Counters>,
     wake: Option<tokio::sync::mpsc::UnboundedSender<outbox::Key>>,
@@ -424,6 +436,16 @@ impl Delivery {
         clock: Arc<dyn Clock>,
     ) -> Result<Delivery, DeliveryError> {
         let endpoints = sender::parse_endpoints(&settings.endpoints)?;
+        let default_endpoint = settings
+            .default_endpoint
+            .as_deref()
+            .map(|url| {
+                sender::parse_endpoint(url).map_err(|reason| DeliveryError::Endpoint {
+                    user: "delivery.default_endpoint (any User)".into(),
+                    reason,
+                })
+            })
+            .transpose()?;
         let tls = sender::tls_config(&settings.trust)?;
         let outbox = Arc::new(Outbox::open(store, settings.max_messages_per_user)?);
         let (pending, backlog) = outbox.counts()?;
@@ -437,6 +459,7 @@ impl Delivery {
         let runner = sender::Sender {
             outbox: Arc::clone(&outbox),
             endpoints,
+            default_endpoint,
             tls,
             retries: settings.retries,
             backoff: settings.backoff,
@@ -452,6 +475,7 @@ impl Delivery {
         Ok(Delivery {
             outbox,
             endpoints: Arc::new(settings.endpoints),
+            default_endpoint: settings.default_endpoint,
             clock,
             counters,
             wake: Some(wake),
@@ -497,7 +521,7 @@ impl Delivery {
                 user: m.user,
                 kind: m.kind,
                 body: &m.body,
-                keep: (!self.endpoints.contains_key(&m.user)).then_some(KeptReason::NoEndpoint),
+                keep: (!self.has_endpoint(&m.user)).then_some(KeptReason::NoEndpoint),
             })
             .collect();
         let mut placed = self.outbox.submit(&items, self.clock.now_ms())?.into_iter();
@@ -617,9 +641,9 @@ impl Delivery {
         self.counters.snapshot()
     }
 
-    /// Whether `user` has a delivery endpoint.
+    /// Whether `user` has a delivery endpoint (its own, or the default one).
     pub fn has_endpoint(&self, user: &[u8; 8]) -> bool {
-        self.endpoints.contains_key(user)
+        self.default_endpoint.is_some() || self.endpoints.contains_key(user)
     }
 }
 
@@ -684,5 +708,24 @@ mod tests {
             matches!(&e, DeliveryError::Ca { path, .. } if path.ends_with("ca.pem")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_default_endpoint_serves_users_without_their_own() {
+        let mut config = Config {
+            data_dir: std::env::temp_dir()
+                .join(format!("hubgate-delivery-default-{}", std::process::id())),
+            ..Config::default()
+        };
+        config.delivery.default_endpoint = Some("http://127.0.0.1:9/all".into());
+        let s = Settings::from_config(&config).unwrap();
+        assert_eq!(
+            s.default_endpoint.as_deref(),
+            Some("http://127.0.0.1:9/all")
+        );
+        assert!(s.trust.is_empty(), "an http default endpoint needs no CA");
+        config.delivery.default_endpoint = Some("https://127.0.0.1:9/all".into());
+        let e = Settings::from_config(&config).unwrap_err();
+        assert!(matches!(e, DeliveryError::Ca { .. }), "{e}");
     }
 }

@@ -31,23 +31,28 @@ pub(super) fn parse_endpoints(
 ) -> Result<HashMap<[u8; 8], Uri>, DeliveryError> {
     let mut out = HashMap::with_capacity(endpoints.len());
     for (user, url) in endpoints {
-        let err = |reason: String| DeliveryError::Endpoint {
+        let uri = parse_endpoint(url).map_err(|reason| DeliveryError::Endpoint {
             user: hubgate_protocol::hex::eui_duis(user),
             reason,
-        };
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| err(format!("{url:?} is not a URL: {e}")))?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            _ => return Err(err(format!("{url:?} is not an http:// or https:// URL"))),
-        }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(err(format!("{url:?} has no host")));
-        }
+        })?;
         out.insert(*user, uri);
     }
     Ok(out)
+}
+
+/// Checks and parses one endpoint: an `http://` or `https://` URL with a host.
+pub(super) fn parse_endpoint(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(format!("{url:?} is not an http:// or https:// URL")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("{url:?} has no host"));
+    }
+    Ok(uri)
 }
 
 /// The rustls client configuration: aws-lc-rs, the given CAs only, HTTP/1.1.
@@ -126,6 +131,8 @@ struct Outcome {
 pub(super) struct Sender {
     pub outbox: Arc<Outbox>,
     pub endpoints: HashMap<[u8; 8], Uri>,
+    /// For Users without their own endpoint.
+    pub default_endpoint: Option<Uri>,
     pub tls: Arc<rustls::ClientConfig>,
     pub retries: u32,
     pub backoff: Duration,
@@ -247,7 +254,11 @@ impl Sender {
                 return None;
             }
         };
-        let Some(uri) = self.endpoints.get(&message.user) else {
+        let Some(uri) = self
+            .endpoints
+            .get(&message.user)
+            .or(self.default_endpoint.as_ref())
+        else {
             // The configuration changed since the message was queued.
             return Some((due.key, KeptReason::NoEndpoint));
         };

@@ -97,6 +97,9 @@ pub struct Pipeline {
     pub responder: Responder,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// Sends device commands to hub actors (`None`: device requests are acknowledged and go
+    /// nowhere, for tests of the checks alone).
+    pub router: Option<Arc<crate::routing::Router>>,
     /// The Access Control Broker's EUI (originator of commands sent on Users' behalf, and
     /// the MAC party of every command).
     pub acb: [u8; 8],
@@ -419,7 +422,11 @@ impl Pipeline {
                 payload,
             });
         }
-        if h.command_variant.as_u8() == 4 {
+        let cv = h.command_variant.as_u8();
+        if let (Some(router), 1 | 3 | 5 | 6 | 7) = (&self.router, cv) {
+            router.route(accepted)?;
+        }
+        if cv == 4 {
             return Ok(Answer {
                 request_id: Some(h.request_id),
                 with_response_id: false,

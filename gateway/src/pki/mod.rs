@@ -335,6 +335,23 @@ impl Pki {
         })
     }
 
+    /// A second, independent copy of the key store, read again from where it came from: for
+    /// a component that must add certificates of its own (the emulated devices').
+    ///
+    /// # Errors
+    ///
+    /// As loading the material the first time.
+    pub fn reload_store(&self) -> Result<Store, PkiError> {
+        let fresh = match &self.source {
+            Source::Generated(layout) => Pki::load_generated(layout)?.store,
+            Source::Boxed(dir) => Pki::load_boxed(dir)?.store,
+        };
+        Arc::try_unwrap(fresh).map_err(|_| PkiError::InvalidFile {
+            path: PathBuf::new(),
+            reason: "the reloaded key store is shared".into(),
+        })
+    }
+
     /// Loads a DCC Boxed key folder (see [`boxed`]).
     ///
     /// # Errors

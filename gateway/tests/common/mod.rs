@@ -32,6 +32,8 @@ pub struct Seeds<'a> {
     pub registration: Option<&'a str>,
     /// SM WAN coverage CSV (`--wan-matrix`).
     pub wan_matrix: Option<&'a str>,
+    /// Extra environment variables (`HUBGATE_*` settings).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A running `hubgate serve`, killed (and its data directory removed) on drop.
@@ -103,6 +105,7 @@ impl Gateway {
         }
         let mut child = cmd
             .env("HUBGATE_LOG_LEVEL", "warn")
+            .envs(seeds.env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
             .spawn()
@@ -157,10 +160,20 @@ impl Gateway {
     /// increasing for each.
     pub fn sign(&self, xml: &str, signer: &str) -> Vec<u8> {
         let counter = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        self.sign_with(xml, signer, Some(counter))
+    }
+
+    /// Signs `xml` as `signer` with RequestID counter `counter`, or the one `xml` carries.
+    pub fn sign_with(&self, xml: &str, signer: &str, counter: Option<u64>) -> Vec<u8> {
         let compact: String = signer.chars().filter(|c| *c != '-').collect();
         let smki = self.root.join("smki");
-        let mut child = hubgate()
-            .args(["duis", "sign", "--counter", &counter.to_string(), "--key"])
+        let mut cmd = hubgate();
+        cmd.args(["duis", "sign"]);
+        if let Some(c) = counter {
+            cmd.args(["--counter", &c.to_string()]);
+        }
+        let mut child = cmd
+            .arg("--key")
             .arg(smki.join(format!("xml-sign-{compact}-ds.key")))
             .arg("--cert")
             .arg(smki.join(format!("xml-sign-{compact}-ds.pem")))
@@ -183,6 +196,24 @@ impl Gateway {
             String::from_utf8_lossy(&out.stderr)
         );
         out.stdout
+    }
+
+    /// GETs `path` over HTTPS with extra `headers`; the HTTP status and the body.
+    pub fn get(&self, path: &str, headers: &[&str]) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--cacert"])
+            .arg(self.dir.join("data/tls/ca.pem"))
+            .args(["-w", "\n%{http_code}"]);
+        for h in headers {
+            cmd.args(["-H", h]);
+        }
+        let out = cmd
+            .arg(format!("https://{}{path}", self.addr))
+            .output()
+            .expect("curl is needed for the end-to-end tests");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (answer, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), answer.to_string())
     }
 
     /// POSTs `body` to `path` over HTTPS; the HTTP status and the body of the answer.

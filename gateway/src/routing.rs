@@ -1,0 +1,417 @@
+//! From an accepted device Service Request to a GBCS command on its hub's actor, and from the
+//! device's answer to a signed Service Response delivered to the User.
+//!
+//! ```text
+//! pipeline (accepted, CV 1/3/5/6/7)
+//!   └─ Router::route: build the Command
+//!        CV 1, 3   transform + ACB MAC                      (hubgate_protocol::transform)
+//!        CV 5-7    the User's signed Pre-Command: signature checked with the User's DS
+//!                  certificate, then the ACB MAC added
+//!      └─ HubRegistry::submit (hub = the CHF the device is associated with)
+//!           └─ hub actor → link → device → response / alert / timeout
+//!                └─ ResponseSink (on the hub's arbiter thread: hand over, return)
+//!                     └─ writer thread: Service Response (I0 with the GBCS response, or
+//!                        E20/E21) or DeviceAlertMessage, signed with the DSP key
+//!                        → Delivery::submit (durable, then pushed or kept for pulling)
+//! ```
+//!
+//! What a request still in flight needs for its answer (User, RequestID, SRV) is kept in
+//! memory by request reference, bounded by the hub actors' own limits on commands held. A
+//! restart loses it: the hub actor's persisted commands then end with nobody to tell, and the
+//! User gets no Service Response for them. Durable in-flight records belong to the
+//! write-ahead log, which is not built yet.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use hubgate_actors::{
+    Command, DeviceAlert, HubRegistry, Outcome, OutcomeResult, OutcomeSink, SubmitError,
+};
+use hubgate_protocol::crypto::DerivedKeyCache;
+use hubgate_protocol::duis::model::Body;
+use hubgate_protocol::duis::model::header::{RequestId, ServiceReference, ServiceReferenceVariant};
+use hubgate_protocol::duis::model::response::{
+    DeviceAlertMessage, Response, ResponseBody, ResponseCode, ResponseHeader, ResponsePayload,
+};
+use hubgate_protocol::duis::model::xsd::DateTime;
+use hubgate_protocol::gbcs::auth::{self, SignatureVerdict};
+use hubgate_protocol::gbcs::{frame, payload};
+use hubgate_protocol::smki::{Store, Usage};
+use hubgate_protocol::{hex, transform};
+
+use crate::clock::{Clock, rfc3339_ms};
+use crate::delivery::{Delivery, Kind};
+use crate::ingress::codes::Rejection;
+use crate::ingress::pipeline::Accepted;
+use crate::ingress::respond::{Answer, Responder};
+use crate::inventory::Inventory;
+use crate::inventory::model::{DeviceType, Eui};
+use crate::metric_name;
+
+/// A request waiting for its device's answer.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    request_id: RequestId,
+    service: (ServiceReference, ServiceReferenceVariant),
+}
+
+/// Requests in flight by request reference, shared by the [`Router`] and the
+/// [`ResponseSink`].
+pub type PendingTable = Arc<DashMap<String, Pending>>;
+
+/// What the router needs.
+pub struct RouterParts {
+    /// The hub actors.
+    pub registry: Arc<HubRegistry>,
+    /// Keys: the ACB's private key-agreement key, the devices' key-agreement certificates,
+    /// the Users' digital-signature certificates.
+    pub keys: Arc<Store>,
+    /// Shared secrets already derived.
+    pub cache: Arc<DerivedKeyCache>,
+    /// The Smart Metering Inventory (device → hub).
+    pub inventory: Arc<Inventory>,
+    /// The Access Control Broker's EUI.
+    pub acb: [u8; 8],
+    /// How long a device has to answer.
+    pub timeout: Duration,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Requests in flight (the same table as the sink's).
+    pub pending: PendingTable,
+}
+
+impl std::fmt::Debug for RouterParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterParts")
+            .field("acb", &hex::eui(&self.acb))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Routes accepted device requests to hub actors.
+pub struct Router {
+    parts: RouterParts,
+    dcc_counter: AtomicU64,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router")
+            .field("pending", &self.parts.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Router {
+    /// A router.
+    pub fn new(parts: RouterParts) -> Router {
+        // The DCC's own originator counter (commands the ACB sends on a User's behalf) only
+        // has to increase: it starts from the clock in microseconds.
+        let start = u64::try_from(parts.clock.now_ms()).unwrap_or(0) * 1000;
+        Router {
+            parts,
+            dcc_counter: AtomicU64::new(start),
+        }
+    }
+
+    /// Requests awaiting their device's answer.
+    pub fn in_flight(&self) -> usize {
+        self.parts.pending.len()
+    }
+
+    /// Builds the GBCS command of an accepted device request and hands it to the hub's
+    /// actor. `Err` is the DUIS refusal (the request is then not in flight).
+    pub fn route(&self, accepted: &Accepted) -> Result<(), Rejection> {
+        let h = &accepted.request.header;
+        let srv = h.service_reference_variant.to_string();
+        let device = h.request_id.target;
+        let hub = self.hub_of(&device)?;
+        let bytes = self.command_bytes(accepted, &srv)?;
+        let parsed = frame::parse(&bytes)
+            .map_err(|e| Rejection::NotProvided(format!("{srv}: built command: {e}")))?;
+        let message_code = parsed.header.other_info.message_code;
+        let counter = parsed.header.counter;
+        let request_ref = h.request_id.to_string();
+        self.parts.pending.insert(
+            request_ref.clone(),
+            Pending {
+                request_id: h.request_id,
+                service: (h.service_reference, h.service_reference_variant),
+            },
+        );
+        let submitted = self.parts.registry.submit(Command {
+            request_ref: request_ref.clone(),
+            hub,
+            device,
+            message_code,
+            counter,
+            bytes,
+            deadline: Instant::now() + self.parts.timeout,
+        });
+        if let Err(e) = submitted {
+            self.parts.pending.remove(&request_ref);
+            return Err(match e {
+                SubmitError::Invalid(i) => Rejection::NotProvided(format!("{srv}: {i}")),
+                other => Rejection::Busy(other.to_string()),
+            });
+        }
+        metrics::counter!(metric_name::ROUTING_COMMANDS_TOTAL).increment(1);
+        Ok(())
+    }
+
+    /// The Communications Hub Function a device is reached through: the device itself for a
+    /// CHF, else the first CHF up its chain of associations.
+    fn hub_of(&self, device: &[u8; 8]) -> Result<[u8; 8], Rejection> {
+        let mut id = Eui(*device);
+        for _ in 0..4 {
+            let d = self
+                .parts
+                .inventory
+                .get(&id)
+                .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
+                .ok_or_else(|| Rejection::UnknownDevice(id.to_string()))?;
+            if d.device_type == DeviceType::Chf {
+                return Ok(d.id.0);
+            }
+            match d.associated_with {
+                Some(next) => id = next,
+                None => break,
+            }
+        }
+        Err(Rejection::NotProvided(format!(
+            "no Communications Hub is associated with {}",
+            hex::eui_duis(device)
+        )))
+    }
+
+    fn command_bytes(&self, accepted: &Accepted, srv: &str) -> Result<Vec<u8>, Rejection> {
+        let request = &accepted.request;
+        let not_provided =
+            |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("{srv}: {e}"));
+        if request.is_signed_pre_command() {
+            let Body::SignedPreCommand(spc) = &request.body else {
+                return Err(Rejection::Malformed(
+                    "SignedPreCommand body expected".into(),
+                ));
+            };
+            return self.wrap_signed(&spc.gbcs_payload, &request.header.request_id, srv);
+        }
+        let facts = accepted.device.as_ref();
+        let device_type = facts
+            .and_then(|f| f.device_type)
+            .ok_or_else(|| not_provided(&"the target takes no GBCS commands"))?;
+        let now = transform::UtcDateTime::from_unix(self.parts.clock.now_ms().div_euclid(1000));
+        let mut ctx = transform::Context::new(device_type, self.parts.acb, now);
+        ctx.twin_element = facts.is_some_and(|f| f.twin_element);
+        ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
+        let out = transform::transform(request, &ctx).map_err(|e| not_provided(&e))?;
+        out.command(&self.parts.keys, &self.parts.cache)
+            .map_err(|e| not_provided(&e))
+    }
+
+    /// A Signed Pre-Command from the User: it must be addressed as the request says, carry
+    /// the RequestID's counter and verify with the User's digital-signature certificate; the
+    /// ACB then MAC-wraps it.
+    fn wrap_signed(&self, signed: &[u8], id: &RequestId, srv: &str) -> Result<Vec<u8>, Rejection> {
+        let refuse = |why: String| Rejection::Signature(format!("{srv} Signed Pre-Command: {why}"));
+        let msg = frame::parse(signed).map_err(|e| refuse(e.to_string()))?;
+        let h = &msg.header;
+        if h.recipient != id.target || h.counter != id.counter {
+            return Err(refuse(format!(
+                "addressed to {} with counter {}, the RequestID says {} and {}",
+                hex::eui_duis(&h.recipient),
+                h.counter,
+                hex::eui_duis(&id.target),
+                id.counter
+            )));
+        }
+        match auth::verify_signature(&msg, &self.parts.keys) {
+            SignatureVerdict::Verified { .. } => {}
+            other => return Err(refuse(format!("signature {other:?}"))),
+        }
+        let acb = self
+            .parts
+            .keys
+            .private_keys(&self.parts.acb, Usage::KeyAgreement)
+            .find_map(|e| e.agreement_key())
+            .ok_or_else(|| Rejection::NotProvided("no ACB key-agreement key".into()))?;
+        let device = self
+            .parts
+            .keys
+            .public_keys(&id.target, Usage::KeyAgreement)
+            .next()
+            .ok_or_else(|| {
+                Rejection::NotProvided(format!(
+                    "no key-agreement certificate for {}",
+                    hex::eui_duis(&id.target)
+                ))
+            })?;
+        auth::mac_wrap(signed, acb, device.peer_key(), &self.parts.cache)
+            .map_err(|e| refuse(e.to_string()))
+    }
+}
+
+/// Something for the writer thread.
+enum Event {
+    Outcome(Outcome),
+    Alert(DeviceAlert),
+}
+
+/// Receives outcomes and alerts on the hub arbiter threads and hands them to one writer
+/// thread, which signs the DUIS message and submits it for delivery.
+pub struct ResponseSink {
+    tx: crossbeam_channel::Sender<Event>,
+}
+
+impl std::fmt::Debug for ResponseSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseSink").finish_non_exhaustive()
+    }
+}
+
+impl ResponseSink {
+    /// Starts the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub fn start(
+        pending: PendingTable,
+        responder: Arc<Responder>,
+        delivery: Arc<Delivery>,
+        clock: Arc<dyn Clock>,
+    ) -> std::io::Result<ResponseSink> {
+        // Unbounded on purpose: every event stands for a command the hub actors already
+        // bounded, and dropping one would lose an acknowledged request's answer.
+        let (tx, rx) = crossbeam_channel::unbounded::<Event>();
+        std::thread::Builder::new()
+            .name("hubgate-responses".into())
+            .spawn(move || {
+                for event in rx {
+                    let now = clock.now_ms();
+                    let (user, body, kind) = match event {
+                        Event::Outcome(o) => match response(&pending, &responder, o, now) {
+                            Some(x) => x,
+                            None => continue,
+                        },
+                        Event::Alert(a) => match alert(&responder, &a, now) {
+                            Some(x) => x,
+                            None => continue,
+                        },
+                    };
+                    match delivery.submit(user, body, kind) {
+                        Ok(_) => {
+                            metrics::counter!(metric_name::ROUTING_ANSWERS_TOTAL, "kind" => kind.label())
+                                .increment(1);
+                        }
+                        Err(e) => {
+                            tracing::error!(user = %hex::eui_duis(&user), error = %e, "an answer could not be queued for delivery");
+                            metrics::counter!(metric_name::ROUTING_ANSWERS_LOST_TOTAL).increment(1);
+                        }
+                    }
+                }
+            })?;
+        Ok(ResponseSink { tx })
+    }
+}
+
+impl OutcomeSink for ResponseSink {
+    fn outcome(&self, outcome: Outcome) {
+        let _ = self.tx.send(Event::Outcome(outcome));
+    }
+
+    fn alert(&self, alert: DeviceAlert) {
+        let _ = self.tx.send(Event::Alert(alert));
+    }
+}
+
+/// The Service Response for a finished command: I0 with the device's GBCS response, or the
+/// timeout code.
+fn response(
+    pending: &PendingTable,
+    responder: &Responder,
+    outcome: Outcome,
+    now_ms: i64,
+) -> Option<([u8; 8], Vec<u8>, Kind)> {
+    let Some((_, p)) = pending.remove(&outcome.request_ref) else {
+        tracing::warn!(request = %outcome.request_ref, "an outcome for no request in flight");
+        return None;
+    };
+    let (code, payload) = match outcome.result {
+        OutcomeResult::Response { bytes, .. } => {
+            (ResponseCode::I0, Some(ResponsePayload::GbcsPayload(bytes)))
+        }
+        OutcomeResult::Failed(f) => (
+            ResponseCode::parse(f.response_code()).unwrap_or(ResponseCode::I0),
+            None,
+        ),
+    };
+    let answer = Answer {
+        request_id: Some(p.request_id),
+        with_response_id: true,
+        code,
+        service: Some(p.service),
+        payload,
+    };
+    match responder.signed(&answer, now_ms) {
+        Ok(body) => Some((p.request_id.originator, body, Kind::Response)),
+        Err(e) => {
+            tracing::error!(error = %e, "a Service Response could not be signed");
+            None
+        }
+    }
+}
+
+/// A DeviceAlertMessage for the alert's recipient User.
+fn alert(responder: &Responder, a: &DeviceAlert, now_ms: i64) -> Option<([u8; 8], Vec<u8>, Kind)> {
+    let code = alert_code(&a.bytes).unwrap_or(a.message_code);
+    let date = DateTime::new(&rfc3339_ms(now_ms)).ok()?;
+    let response = Response::new(
+        ResponseHeader {
+            request_id: None,
+            response_id: Some(RequestId {
+                originator: a.device,
+                target: a.recipient,
+                counter: a.counter,
+            }),
+            response_code: ResponseCode::I0,
+            response_date_time: date,
+        },
+        ResponseBody::DeviceAlertMessage(DeviceAlertMessage {
+            alert_code: code.to_be_bytes().to_vec(),
+            throttled_alert_sequence_id: None,
+            throttled_alert_count: None,
+            gbcs_payload: a.bytes.clone(),
+        }),
+    );
+    match responder.sign_response(&response) {
+        Ok(body) => Some((a.recipient, body, Kind::DeviceAlert)),
+        Err(e) => {
+            tracing::error!(error = %e, "a Device Alert could not be signed");
+            None
+        }
+    }
+}
+
+/// The alert code inside a GBCS alert's payload (GBZ or DLMS), when it can be read.
+fn alert_code(bytes: &[u8]) -> Option<u16> {
+    let msg = frame::parse(bytes).ok()?;
+    let content = msg.content;
+    let decoded = payload::decode_with(content, payload::Context::for_message(&msg)).ok()?;
+    find_alert_code(&decoded.to_json())
+}
+
+fn find_alert_code(v: &serde_json::Value) -> Option<u16> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .get("alert_code")
+            .and_then(|c| c.as_str())
+            .and_then(|s| u16::from_str_radix(s, 16).ok())
+            .or_else(|| m.values().find_map(find_alert_code)),
+        serde_json::Value::Array(a) => a.iter().find_map(find_alert_code),
+        _ => None,
+    }
+}

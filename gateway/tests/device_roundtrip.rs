@@ -1,0 +1,218 @@
+//! Device Service Requests end to end: a signed DUIS request goes in over HTTPS, the gateway
+//! builds the GBCS command, a hub actor carries it to an emulated meter (which checks the MAC
+//! or signature and the counter like a GBCS device), and the device's answer comes back as a
+//! signed Service Response that the User fetches from the pull endpoint. Answers are checked
+//! with programs we did not write (lxml against the DUIS XSD, the XML-DSig oracle).
+//!
+//! Needs `curl`, `python3` with lxml and cryptography (installed by `scripts/test`).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Answer, Gateway, SUPPLIER, Seeds, element_text, set_target};
+use hubgate_protocol::crypto::SigningKey;
+use hubgate_protocol::gbcs::{auth, frame};
+
+const TOKEN: &str = "device-roundtrip-pull-token-0123456789abcdef";
+/// The first emulated premises: hub `…00`, ESME `…01`.
+const ESME: &str = "00-DB-55-00-00-00-00-01";
+
+fn start(name: &str) -> Gateway {
+    Gateway::start(
+        name,
+        Seeds {
+            env: &[
+                ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+                ("HUBGATE_EMULATION__HUBS", "1"),
+            ],
+            ..Seeds::default()
+        },
+    )
+}
+
+/// Waits for the next kept message for the supplier, acknowledges it and returns its XML.
+fn next_message(gw: &Gateway) -> String {
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
+        assert!(status == 200 || status == 204, "{status}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
+            let seq = m["sequence"].as_u64().unwrap();
+            let (status, body) = gw.post_ack(seq, &auth);
+            assert!(
+                status == 200 || status == 204,
+                "acknowledging: {status} {body}"
+            );
+            return m["xml"].as_str().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Service Response arrived within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+trait Ack {
+    fn post_ack(&self, seq: u64, auth: &str) -> (u16, String);
+}
+
+impl Ack for Gateway {
+    fn post_ack(&self, seq: u64, auth: &str) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "-X", "DELETE", "-w", "\n%{http_code}", "--cacert"])
+            .arg(self.dir.join("data/tls/ca.pem"))
+            .args(["-H", auth])
+            .arg(format!("https://{}/api/v1/responses/{seq}", self.addr))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.trim().parse().unwrap(), body.to_string())
+    }
+}
+
+/// XSD and DSP signature of `xml`, by the oracle.
+fn oracle_check(gw: &Gateway, xml: &str, name: &str) {
+    let path = gw.dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    let oracle = gw.root.join("../tools/oracle/xmldsig_oracle.py");
+    let xsd = Command::new("python3")
+        .arg(&oracle)
+        .arg("xsd")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        xsd.status.success(),
+        "{name}: not valid against the DUIS XSD:\n{}",
+        String::from_utf8_lossy(&xsd.stdout)
+    );
+    let verify = Command::new("python3")
+        .arg(&oracle)
+        .args(["verify", "--certs"])
+        .arg(gw.root.join("smki/Z1-accessControlBroker-dSPXmlSign.pem"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{name}: the oracle rejects the DSP signature:\n{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+/// The GBCS payload of a Service Response, checked to answer `request_id`'s command.
+fn gbcs_response(xml: &str, request_id: &str) -> Vec<u8> {
+    assert_eq!(
+        element_text(xml, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{xml}"
+    );
+    assert_eq!(element_text(xml, "RequestID").as_deref(), Some(request_id));
+    let payload = element_text(xml, "GBCSPayload").expect("a GBCSPayload");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload.trim())
+        .unwrap();
+    let msg = frame::parse(&bytes).unwrap();
+    let counter: u64 = request_id.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(msg.header.counter, counter, "response counter");
+    assert_eq!(
+        hubgate_protocol::hex::eui_duis(&msg.header.originator),
+        ESME,
+        "the response comes from the meter"
+    );
+    bytes
+}
+
+#[test]
+fn a_read_reaches_the_meter_and_its_answer_comes_back() {
+    let gw = start("read");
+    let request = set_target(
+        &gw.template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+        ESME,
+    );
+    let ack: Answer = gw.submit(&request, SUPPLIER);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    let xml = next_message(&gw);
+    let bytes = gbcs_response(&xml, &ack.request_id);
+    // A read's response is MAC'd (DD) by the device, not signed.
+    assert_eq!(bytes[0], 0xDD, "a MAC'd response");
+    oracle_check(&gw, &xml, "read-response");
+}
+
+#[test]
+fn a_critical_command_goes_through_transform_signature_and_send() {
+    let gw = start("critical");
+    // CV 4: the Pre-Command.
+    let transform = set_target(&gw.template("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"), ESME);
+    let pre = gw.submit(&transform, SUPPLIER);
+    assert_eq!(pre.code, "I0", "{}", pre.xml);
+    let precommand = base64::engine::general_purpose::STANDARD
+        .decode(element_text(&pre.xml, "GBCSPayload").unwrap().trim())
+        .unwrap();
+    // The User signs it with its GBCS digital-signature key.
+    let key = SigningKey::from_pem_or_der(
+        &std::fs::read(gw.root.join("smki/Z1-supplier-ds.key")).unwrap(),
+    )
+    .unwrap();
+    let signed = auth::sign_precommand(&precommand, &key).unwrap();
+    // CV 5: the Signed Pre-Command under the same RequestID.
+    let srv = element_text(&transform, "ServiceReferenceVariant").unwrap();
+    let sr = element_text(&transform, "ServiceReference").unwrap();
+    let send = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
+         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
+         <sr:ServiceReference>{sr}</sr:ServiceReference>\
+         <sr:ServiceReferenceVariant>{srv}</sr:ServiceReferenceVariant></sr:Header>\
+         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
+         </sr:Request>",
+        pre.request_id,
+        base64::engine::general_purpose::STANDARD.encode(&signed)
+    );
+    let body = gw.sign_with(&send, SUPPLIER, None);
+    let (http, text) = gw.post("/api/v1/serviceS", &body);
+    let ack = Answer::parse(http, &text);
+    assert_eq!(ack.code, "I99", "{text}");
+    let xml = next_message(&gw);
+    let bytes = gbcs_response(&xml, &pre.request_id);
+    // A signed command gets a device-signed response (DF with a signature).
+    let msg = frame::parse(&bytes).unwrap();
+    assert!(!msg.is_mac_wrapped(), "a signed response, not a MAC'd one");
+    assert!(
+        matches!(msg.signature, frame::SignatureField::Present(_)),
+        "the device signed its response"
+    );
+    oracle_check(&gw, &xml, "critical-response");
+
+    // The same Signed Pre-Command again: its RequestID is spent.
+    let (_, text) = gw.post("/api/v1/serviceS", &body);
+    assert_eq!(Answer::parse(200, &text).code, "E42", "{text}");
+
+    // A Signed Pre-Command whose signature does not verify is refused, not sent.
+    let pre2 = gw.submit(&transform, SUPPLIER);
+    assert_eq!(pre2.code, "I0");
+    let mut forged = auth::sign_precommand(
+        &base64::engine::general_purpose::STANDARD
+            .decode(element_text(&pre2.xml, "GBCSPayload").unwrap().trim())
+            .unwrap(),
+        &key,
+    )
+    .unwrap();
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    let send2 = send.replace(&pre.request_id, &pre2.request_id).replace(
+        &base64::engine::general_purpose::STANDARD.encode(&signed),
+        &base64::engine::general_purpose::STANDARD.encode(&forged),
+    );
+    let (_, text) = gw.post("/api/v1/serviceS", &gw.sign_with(&send2, SUPPLIER, None));
+    assert_eq!(Answer::parse(200, &text).code, "E40", "{text}");
+}

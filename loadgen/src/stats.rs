@@ -1,0 +1,216 @@
+//! What the run measured: per-SRV counters and HDR latency histograms, kept by each User's
+//! connection task and merged at the end, and live counters for the progress bar.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Largest latency recorded: 48 hours (future-dated responses may take 24 h and more), in
+/// microseconds; longer values are recorded as this.
+pub const MAX_LATENCY_US: u64 = 48 * 3600 * 1_000_000;
+
+/// A latency histogram in microseconds (3 significant digits).
+#[derive(Debug, Clone)]
+pub struct Hist(Histogram<u64>);
+
+impl Default for Hist {
+    fn default() -> Self {
+        Hist::new()
+    }
+}
+
+impl Hist {
+    /// An empty histogram.
+    pub fn new() -> Hist {
+        Hist(
+            Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("1 µs to 48 h with 3 significant digits are valid bounds"),
+        )
+    }
+
+    /// Records one latency.
+    pub fn record_us(&mut self, us: u64) {
+        let _ = self.0.record(us.clamp(1, MAX_LATENCY_US));
+    }
+
+    /// Records a duration.
+    pub fn record(&mut self, d: std::time::Duration) {
+        self.record_us(u64::try_from(d.as_micros()).unwrap_or(MAX_LATENCY_US));
+    }
+
+    /// Adds another histogram's values.
+    pub fn merge(&mut self, other: &Hist) {
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Values recorded.
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
+    /// The summary for reports (`None` when empty).
+    pub fn quantiles(&self) -> Option<Quantiles> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Quantiles {
+            count: self.0.len(),
+            p50_ms: ms(self.0.value_at_quantile(0.50)),
+            p90_ms: ms(self.0.value_at_quantile(0.90)),
+            p99_ms: ms(self.0.value_at_quantile(0.99)),
+            p99_9_ms: ms(self.0.value_at_quantile(0.999)),
+            max_ms: ms(self.0.max()),
+            mean_ms: self.0.mean() / 1000.0,
+        })
+    }
+}
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct Quantiles {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// 99.9th percentile.
+    pub p99_9_ms: f64,
+    /// Largest.
+    pub max_ms: f64,
+    /// Mean.
+    pub mean_ms: f64,
+}
+
+/// Synchronous results for one SRV.
+#[derive(Debug, Clone, Default)]
+pub struct SrvStats {
+    /// Requests sent (a critical SRV's Transform and Send Command requests both count).
+    pub sent: u64,
+    /// Requests answered (any HTTP status).
+    pub answered: u64,
+    /// Answered `I0` or `I99` with HTTP 200.
+    pub acknowledged: u64,
+    /// Answers by `HTTP-status code` (`200 I99`, `200 E42`, `503 E44`, `400 -`).
+    pub codes: BTreeMap<String, u64>,
+    /// Time from the intended send to the answer, for every answer.
+    pub ack: Hist,
+    /// Transform requests (CommandVariant 4) sent.
+    pub transforms: u64,
+    /// Pre-Commands received for them.
+    pub precommands: u64,
+    /// Signed Pre-Commands (CommandVariant 5) sent.
+    pub signed_sent: u64,
+    /// Signed Pre-Commands acknowledged.
+    pub signed_acknowledged: u64,
+    /// Pre-Commands that could not be signed or sent on (no DS key, not a Pre-Command).
+    pub signing_failures: u64,
+    /// Time from the Transform's intended send to the Send Command's acknowledgement.
+    pub critical_loop: Hist,
+}
+
+impl SrvStats {
+    /// Adds another's counts and histograms.
+    pub fn merge(&mut self, o: &SrvStats) {
+        self.sent += o.sent;
+        self.answered += o.answered;
+        self.acknowledged += o.acknowledged;
+        for (k, v) in &o.codes {
+            *self.codes.entry(k.clone()).or_default() += v;
+        }
+        self.ack.merge(&o.ack);
+        self.transforms += o.transforms;
+        self.precommands += o.precommands;
+        self.signed_sent += o.signed_sent;
+        self.signed_acknowledged += o.signed_acknowledged;
+        self.signing_failures += o.signing_failures;
+        self.critical_loop.merge(&o.critical_loop);
+    }
+}
+
+/// What one User's connection (or the whole run, once merged) measured.
+#[derive(Debug, Clone, Default)]
+pub struct ConnStats {
+    /// Per SRV.
+    pub per_srv: BTreeMap<String, SrvStats>,
+    /// Sends later than `load.late_ms` after their intended time.
+    pub late_sends: u64,
+    /// The latest send, in microseconds after its intended time.
+    pub max_late_us: u64,
+    /// How late each send was (microseconds).
+    pub lateness: Hist,
+    /// Requests that could not be built or signed.
+    pub build_failures: u64,
+    /// Requests lost with their connection (sent, never answered).
+    pub lost: u64,
+    /// Requests never sent because the connection failed or the run ended first.
+    pub not_sent: u64,
+    /// Connection failures, by message.
+    pub connection_errors: BTreeMap<String, u64>,
+    /// When the last request was written.
+    pub last_send: Option<std::time::Instant>,
+}
+
+impl ConnStats {
+    /// The entry for `srv`.
+    pub fn srv(&mut self, srv: &str) -> &mut SrvStats {
+        if !self.per_srv.contains_key(srv) {
+            self.per_srv.insert(srv.to_string(), SrvStats::default());
+        }
+        self.per_srv
+            .get_mut(srv)
+            .expect("the entry was inserted just above")
+    }
+
+    /// Adds another's.
+    pub fn merge(&mut self, o: &ConnStats) {
+        for (k, v) in &o.per_srv {
+            self.srv(k).merge(v);
+        }
+        self.late_sends += o.late_sends;
+        self.max_late_us = self.max_late_us.max(o.max_late_us);
+        self.lateness.merge(&o.lateness);
+        self.build_failures += o.build_failures;
+        self.lost += o.lost;
+        self.not_sent += o.not_sent;
+        for (k, v) in &o.connection_errors {
+            *self.connection_errors.entry(k.clone()).or_default() += v;
+        }
+        self.last_send = match (self.last_send, o.last_send) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+/// Counters the progress bar reads while the run goes on.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Requests written.
+    pub sent: AtomicU64,
+    /// Answers `I0`/`I99`.
+    pub acknowledged: AtomicU64,
+    /// Other answers, and requests lost or not built.
+    pub errors: AtomicU64,
+    /// Late sends.
+    pub late: AtomicU64,
+    /// Asynchronous messages received by the listener.
+    pub delivered: AtomicU64,
+}
+
+impl Live {
+    /// Adds one to a counter.
+    pub fn bump(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+}
