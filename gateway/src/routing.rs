@@ -254,6 +254,38 @@ impl Router {
     }
 }
 
+/// Hub actors' passivated state in the gateway's store (table `routing.hub_state`), so a
+/// hub's device log copy, counters and persisted commands survive passivation and restarts.
+#[derive(Debug)]
+pub struct HubStateStore {
+    store: Arc<crate::store::Store>,
+}
+
+/// Hub EUI → the hub actor's serialised state.
+const HUB_STATE: redb::TableDefinition<'static, &'static [u8; 8], &'static [u8]> =
+    redb::TableDefinition::new("routing.hub_state");
+
+impl HubStateStore {
+    /// The state table in `store`.
+    pub fn new(store: Arc<crate::store::Store>) -> HubStateStore {
+        HubStateStore { store }
+    }
+}
+
+impl hubgate_actors::StateStore for HubStateStore {
+    fn get(&self, hub: &[u8; 8]) -> Result<Option<Vec<u8>>, hubgate_actors::StateStoreError> {
+        self.store
+            .get(HUB_STATE, hub)
+            .map_err(hubgate_actors::StateStoreError::new)
+    }
+
+    fn put(&self, hub: &[u8; 8], state: &[u8]) -> Result<(), hubgate_actors::StateStoreError> {
+        self.store
+            .put(HUB_STATE, hub, state)
+            .map_err(hubgate_actors::StateStoreError::new)
+    }
+}
+
 /// Something for the writer thread.
 enum Event {
     Outcome(Outcome),

@@ -17,7 +17,7 @@ use hubgate_gateway::ingress::{devices::InventoryDirectory, tls};
 use hubgate_gateway::inventory::Inventory;
 use hubgate_gateway::pki::Pki;
 use hubgate_gateway::registration::{self as registration_data, RegistrationData};
-use hubgate_gateway::routing::{PendingTable, ResponseSink, Router, RouterParts};
+use hubgate_gateway::routing::{HubStateStore, PendingTable, ResponseSink, Router, RouterParts};
 use hubgate_gateway::store::Store;
 use hubgate_gateway::verifier::{PoolConfig, VerifierPool};
 
@@ -100,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .install_recorder()
         .context("installing the metrics recorder")?;
     hubgate_gateway::metric_name::describe();
+    hubgate_actors::metric_name::describe();
     let clock: Arc<dyn Clock> = match config.clock.pinned_ms() {
         Some(ms) => Arc::new(PinnedClock::at(ms)),
         None => Arc::new(SystemClock),
@@ -241,6 +242,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         acb,
         &inventory,
         &registration,
+        &store,
         &clock,
         &delivery,
         Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
@@ -332,12 +334,13 @@ fn start_routing(
     acb: [u8; 8],
     inventory: &Arc<Inventory>,
     registration: &Arc<RegistrationData>,
+    db: &Arc<Store>,
     clock: &Arc<dyn Clock>,
     delivery: &Arc<Delivery>,
     responder: Responder,
 ) -> anyhow::Result<Arc<Router>> {
     use hubgate_actors::{
-        HubRegistry, InProcessLink, MemoryStateStore, RegistryConfig, Services, Unverifiable,
+        HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable,
         Verifier,
     };
     // A key store of its own (the PKI's is shared read-only): the parties' certificates and
@@ -380,7 +383,7 @@ fn start_routing(
             Services {
                 link: Arc::new(link),
                 sink: Arc::new(sink),
-                store: Arc::new(MemoryStateStore::new()),
+                store: Arc::new(HubStateStore::new(Arc::clone(db))),
                 // Responses to Users are MAC'd with the User's key: the DCC cannot always check
                 // them, and passes on what it cannot check.
                 verifier: Verifier::new(Arc::clone(&keys), Arc::clone(&cache), acb)
