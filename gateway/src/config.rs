@@ -170,6 +170,10 @@ impl Default for EmulationConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoutingConfig {
+    /// Send device commands. `false` acknowledges device requests after the H4 checks without
+    /// sending anything (and starts no hub actors or emulated meters): only for measuring the
+    /// ingress alone. Default `true`.
+    pub enabled: bool,
     /// Time a device has to answer a command, in milliseconds; then the User gets E20 (not
     /// sent) or E21 (no answer). Default `30000`.
     pub response_timeout_ms: u64,
@@ -178,6 +182,7 @@ pub struct RoutingConfig {
 impl Default for RoutingConfig {
     fn default() -> Self {
         RoutingConfig {
+            enabled: true,
             response_timeout_ms: 30_000,
         }
     }
@@ -644,6 +649,13 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at\n\
          start and recorded in the inventory; 0 for none.",
+    ),
+    field(
+        "routing.enabled",
+        Kind::Bool,
+        "Send device commands. false acknowledges device requests after the H4 checks\n\
+         without sending anything (no hub actors, no emulated meters): only for measuring\n\
+         the ingress alone.",
     ),
     field(
         "routing.response_timeout_ms",

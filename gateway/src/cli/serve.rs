@@ -235,18 +235,25 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
         [0; 8]
     });
-    let router = start_routing(
-        &config,
-        &pki,
-        &args.device_keys,
-        acb,
-        &inventory,
-        &registration,
-        &store,
-        &clock,
-        &delivery,
-        Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
-    )?;
+    let router = if config.routing.enabled {
+        Some(start_routing(
+            &config,
+            &pki,
+            &args.device_keys,
+            acb,
+            &inventory,
+            &registration,
+            &store,
+            &clock,
+            &delivery,
+            Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
+        )?)
+    } else {
+        println!(
+            "routing disabled: device requests are acknowledged and NOT sent (routing.enabled = false)"
+        );
+        None
+    };
     let pipeline = Arc::new(Pipeline {
         users,
         pool,
@@ -260,7 +267,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         anomaly: Arc::new(NoThresholds),
         responder,
         clock,
-        router: Some(router),
+        router,
         acb,
         limits: config.limits.xml_limits(),
     });
@@ -340,8 +347,7 @@ fn start_routing(
     responder: Responder,
 ) -> anyhow::Result<Arc<Router>> {
     use hubgate_actors::{
-        HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable,
-        Verifier,
+        HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable, Verifier,
     };
     // A key store of its own (the PKI's is shared read-only): the parties' certificates and
     // keys, to which the emulated devices' certificates are added.
