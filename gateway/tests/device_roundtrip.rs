@@ -22,13 +22,28 @@ const TOKEN: &str = "device-roundtrip-pull-token-0123456789abcdef";
 /// The first emulated premises: hub `…00`, ESME `…01`.
 const ESME: &str = "00-DB-55-00-00-00-00-01";
 
+/// An ESME on the inventory behind the emulated hub, with no emulated meter: nothing answers.
+/// (An RTDS ESME: its certificate comes with `--device-keys`, so its commands can be MAC'd.)
+const SILENT: &str = "00-DB-12-34-56-78-90-A0";
+
 fn start(name: &str) -> Gateway {
+    let inventory = format!(
+        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
+         {SILENT},ESME,Commissioned,EE01,010A030B,1900000000099,,EM1 1AA,1,00-DB-55-00-00-00-00-00\n"
+    );
+    let registration = format!(
+        "mpxn,fuel,role,party,effective_from,effective_to\n1900000000099,electricity,IS,{SUPPLIER},2000-01-01,\n"
+    );
     Gateway::start(
         name,
         Seeds {
+            inventory: Some(&inventory),
+            registration: Some(&registration),
+            rtds_device_keys: true,
             env: &[
                 ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
                 ("HUBGATE_EMULATION__HUBS", "1"),
+                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
             ],
             ..Seeds::default()
         },
@@ -62,9 +77,25 @@ fn next_message(gw: &Gateway) -> String {
 
 trait Ack {
     fn post_ack(&self, seq: u64, auth: &str) -> (u16, String);
+    fn get_metrics(&self) -> (u16, String);
 }
 
 impl Ack for Gateway {
+    fn get_metrics(&self) -> (u16, String) {
+        let out = Command::new("curl")
+            .args(["-sS", "-w", "\n%{http_code}"])
+            .arg(if self.metrics.starts_with("http") {
+                self.metrics.clone()
+            } else {
+                format!("http://{}", self.metrics)
+            })
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap();
+        (status.trim().parse().unwrap(), body.to_string())
+    }
+
     fn post_ack(&self, seq: u64, auth: &str) -> (u16, String) {
         let out = Command::new("curl")
             .args(["-sS", "-X", "DELETE", "-w", "\n%{http_code}", "--cacert"])
@@ -215,4 +246,35 @@ fn a_critical_command_goes_through_transform_signature_and_send() {
     );
     let (_, text) = gw.post("/api/v1/serviceS", &gw.sign_with(&send2, SUPPLIER, None));
     assert_eq!(Answer::parse(200, &text).code, "E40", "{text}");
+}
+
+#[test]
+fn a_device_that_never_answers_gives_the_user_e21() {
+    let gw = start("silent");
+    // The ESME is on the inventory behind the emulated hub, but no meter is there to answer.
+    let request = set_target(
+        &gw.template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+        SILENT,
+    );
+    let ack = gw.submit(&request, SUPPLIER);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    let xml = next_message(&gw);
+    assert_eq!(
+        element_text(&xml, "ResponseCode").as_deref(),
+        Some("E21"),
+        "{xml}"
+    );
+    assert_eq!(
+        element_text(&xml, "RequestID"),
+        Some(ack.request_id.clone())
+    );
+    assert!(element_text(&xml, "GBCSPayload").is_none(), "{xml}");
+    oracle_check(&gw, &xml, "timeout-response");
+    let (_, metrics) = gw.get_metrics();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("hubgate_actors_") && l.contains("E21") && !l.ends_with(" 0")),
+        "no E21 timeout counted:\n{metrics}"
+    );
 }

@@ -112,26 +112,6 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
     let store = Arc::new(Store::open(&config.data_dir).context("opening the store")?);
     let inventory = Arc::new(Inventory::open(Arc::clone(&store)).context("opening the inventory")?);
-    if let Some(path) = &args.inventory {
-        let report =
-            hubgate_gateway::inventory::import::import_file(&inventory, path, Default::default())
-                .with_context(|| format!("importing {}", path.display()))?;
-        println!(
-            "inventory {}: {} rows, {} imported, {} refused",
-            path.display(),
-            report.rows,
-            report.imported,
-            report.failed
-        );
-        for e in &report.errors {
-            println!(
-                "  line {}: {} ({})",
-                e.line,
-                e.reason,
-                e.device_id.as_deref().unwrap_or("no device ID")
-            );
-        }
-    }
     // Registration data: what earlier starts and pushes stored, then the file (if any).
     let registration = Arc::new(RegistrationData::with_limits(registration_data::Limits {
         max_body_bytes: config.registration.max_push_bytes,
@@ -254,6 +234,27 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
         None
     };
+    // After the emulated premises are recorded, so an imported device may name their hubs.
+    if let Some(path) = &args.inventory {
+        let report =
+            hubgate_gateway::inventory::import::import_file(&inventory, path, Default::default())
+                .with_context(|| format!("importing {}", path.display()))?;
+        println!(
+            "inventory {}: {} rows, {} imported, {} refused",
+            path.display(),
+            report.rows,
+            report.imported,
+            report.failed
+        );
+        for e in &report.errors {
+            println!(
+                "  line {}: {} ({})",
+                e.line,
+                e.reason,
+                e.device_id.as_deref().unwrap_or("no device ID")
+            );
+        }
+    }
     let pipeline = Arc::new(Pipeline {
         users,
         pool,

@@ -34,6 +34,8 @@ pub struct Seeds<'a> {
     pub wan_matrix: Option<&'a str>,
     /// Extra environment variables (`HUBGATE_*` settings).
     pub env: &'a [(&'a str, &'a str)],
+    /// Add the RTDS device certificates (`--device-keys <conformance>/gbcs/keystore`).
+    pub rtds_device_keys: bool,
 }
 
 /// A running `hubgate serve`, killed (and its data directory removed) on drop.
@@ -93,6 +95,9 @@ impl Gateway {
             .arg("--smki")
             .arg(root.join("smki"))
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        if seeds.rtds_device_keys {
+            cmd.arg("--device-keys").arg(root.join("gbcs/keystore"));
+        }
         for (flag, file, content) in [
             ("--inventory", "inventory.csv", seeds.inventory),
             ("--registration", "registration.csv", seeds.registration),
