@@ -23,6 +23,7 @@
 //! | `HUBGATE_LOG_LEVEL` (short for `HUBGATE_LOGGING__LEVEL`) | `logging.level` |
 //! | `HUBGATE_VERIFIER_POOL__THREADS`, … | `verifier_pool.threads`, … |
 //! | `HUBGATE_CLOCK__PINNED` | `clock.pinned` |
+//! | `HUBGATE_SMWAN__LISTEN`, `HUBGATE_SMWAN__DEVICE_KEYS` | `smwan.listen`, `smwan.device_keys` |
 //! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, `HUBGATE_DELIVERY__DEFAULT_ENDPOINT`, … | `delivery.retries`, `delivery.ca`, `delivery.default_endpoint`, … |
 //! | `HUBGATE_REGISTRATION__PUSH_TOKEN`, … | `registration.push_token`, … |
 //! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT`, `…__PULL_TOKEN` | `users.<User ID>.…` |
@@ -124,6 +125,8 @@ pub struct Config {
     pub emulation: EmulationConfig,
     /// Device commands and their answers.
     pub routing: RoutingConfig,
+    /// The SMWAN link to `hil-rig` processes (QUIC).
+    pub smwan: SmwanConfig,
     /// The clock.
     pub clock: ClockConfig,
 }
@@ -146,6 +149,7 @@ impl Default for Config {
             pki: PkiConfig::default(),
             emulation: EmulationConfig::default(),
             routing: RoutingConfig::default(),
+            smwan: SmwanConfig::default(),
             clock: ClockConfig::default(),
         }
     }
@@ -158,11 +162,18 @@ pub struct EmulationConfig {
     /// Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at
     /// start and recorded in the inventory; `0` for none. Default `2`.
     pub hubs: usize,
+    /// Folder where the emulated devices' certificates (and key-agreement private keys) and
+    /// every GBCS message they are sent or produce are written, for an independent GBCS
+    /// checker. Default: none (nothing recorded).
+    pub record_dir: Option<PathBuf>,
 }
 
 impl Default for EmulationConfig {
     fn default() -> Self {
-        EmulationConfig { hubs: 2 }
+        EmulationConfig {
+            hubs: 2,
+            record_dir: None,
+        }
     }
 }
 
@@ -186,6 +197,19 @@ impl Default for RoutingConfig {
             response_timeout_ms: 30_000,
         }
     }
+}
+
+/// The SMWAN link: a QUIC listener where `hil-rig` processes connect (mutual TLS with the
+/// local TLS CA) and register the hubs they host (see `hubgate_gateway::smwan`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmwanConfig {
+    /// UDP address of the QUIC listener. Default: none (no SMWAN link; only the in-process
+    /// emulated hubs are reachable).
+    pub listen: Option<SocketAddr>,
+    /// A folder of device certificates written by `hil-rig` (`--keys-out`), loaded into the
+    /// key store at start like `--device-keys`. Default: none.
+    pub device_keys: Option<PathBuf>,
 }
 
 /// The local test PKI (used when no `smki_dir` is set).
@@ -650,6 +674,14 @@ const FIELDS: &[Field] = &[
         "Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at\n\
          start and recorded in the inventory; 0 for none.",
     ),
+    optional(
+        "emulation.record_dir",
+        Kind::Path,
+        "Folder where the emulated devices' certificates and key-agreement private keys\n\
+         (keys/) and every GBCS message they are sent or produce (messages/, hex) are written,\n\
+         for an independent GBCS checker; test runs only. Default: none (nothing recorded).",
+        "\"/tmp/hubgate-gbcs-record\"",
+    ),
     field(
         "routing.enabled",
         Kind::Bool,
@@ -662,6 +694,20 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Time a device has to answer a command, in milliseconds; then the User gets E20\n\
          (not sent) or E21 (no answer).",
+    ),
+    optional(
+        "smwan.listen",
+        Kind::Addr,
+        "UDP address of the SMWAN QUIC listener where hil-rig processes connect (mutual TLS:\n\
+         client certificates issued by the local TLS CA). Default: none (no SMWAN link).",
+        "\"127.0.0.1:4433\"",
+    ),
+    optional(
+        "smwan.device_keys",
+        Kind::Path,
+        "A folder of device certificates written by hil-rig (--keys-out), loaded into the\n\
+         key store at start like --device-keys. Default: none.",
+        "\"./rig-keys\"",
     ),
     optional(
         "clock.pinned",
@@ -1253,6 +1299,9 @@ mod tests {
         full.delivery.ca = Some("dca".into());
         full.delivery.default_endpoint = Some("https://x".into());
         full.registration.push_token = Some("t".into());
+        full.emulation.record_dir = Some("rd".into());
+        full.smwan.listen = Some(full.listen);
+        full.smwan.device_keys = Some("rk".into());
         let value = toml::Value::try_from(&full).unwrap();
         let mut leaves = Vec::new();
         flatten(&value, "", &mut leaves);

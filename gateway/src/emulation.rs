@@ -15,14 +15,21 @@
 //! travels the same path (matching, authentication, Service Response, delivery) a real one
 //! would. It does not prove radio or WAN behaviour. Emulated device state and keys live in
 //! memory: a restart builds new keys and fresh meters under the same Device IDs.
+//!
+//! With `emulation.record_dir` set, [`Estate::record`] writes what an independent GBCS checker
+//! needs to verify the traffic ([`Recorder`]): the devices' and the trusted parties'
+//! certificates in a key folder, and every command the devices were sent and every response
+//! and alert they produced as hex files.
 
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hubgate_actors::{HanEndpoint, Inbound, LinkError, Replier};
 use hubgate_hil_rig::fleet::{Fleet, Hub, Parties};
 use hubgate_protocol::hex;
-use hubgate_protocol::smki::Store;
+use hubgate_protocol::smki::{Store, Usage};
 
 use crate::clock::Clock;
 use crate::inventory::Inventory;
@@ -36,6 +43,7 @@ pub const FIRST_EUI: u64 = 0x00db_5500_0000_0000;
 pub struct EmulatedHub {
     hub: Mutex<Hub>,
     clock: Arc<dyn Clock>,
+    recorder: OnceLock<Arc<Recorder>>,
 }
 
 impl std::fmt::Debug for EmulatedHub {
@@ -60,6 +68,9 @@ impl HanEndpoint for EmulatedHub {
             };
             d.handle(command, now)
         };
+        if let Some(rec) = self.recorder.get() {
+            rec.exchange(&device, command, answer.as_ref().ok());
+        }
         match answer {
             Ok(r) => {
                 for bytes in std::iter::once(r.response).chain(r.alerts) {
@@ -125,6 +136,7 @@ impl Estate {
                         Arc::new(EmulatedHub {
                             hub: Mutex::new(h),
                             clock: Arc::clone(&clock),
+                            recorder: OnceLock::new(),
                         }),
                     )
                 })
@@ -202,6 +214,69 @@ impl Estate {
         ))
     }
 
+    /// Records the devices' traffic from now on in `dir` (see [`Recorder`]), after writing
+    /// the key folder an independent checker needs: the devices' certificates and
+    /// key-agreement private keys, and the certificates of the `parties` they trust.
+    ///
+    /// # Errors
+    ///
+    /// When the folder cannot be written.
+    pub fn record(&self, dir: &Path, parties: &Parties) -> std::io::Result<()> {
+        let rec = Arc::new(Recorder::create(dir)?);
+        let keys = rec.keys_dir();
+        for (_, hub) in &self.hubs {
+            let h = hub
+                .hub
+                .lock()
+                .map_err(|_| std::io::Error::other("emulated hub poisoned"))?;
+            for d in h.devices() {
+                let id = d.keys().identity();
+                let label = hex::eui(&d.eui());
+                write_pem(
+                    &keys,
+                    &format!("{label}-ds.pem"),
+                    "CERTIFICATE",
+                    id.ds_certificate(),
+                )?;
+                write_pem(
+                    &keys,
+                    &format!("{label}-ka.pem"),
+                    "CERTIFICATE",
+                    id.ka_certificate(),
+                )?;
+                if let hubgate_hil_rig::Identity::Generated { ka, .. } = id {
+                    std::fs::write(keys.join(format!("{label}-ka.key")), ka.private_pem())?;
+                }
+            }
+        }
+        for (_, party) in parties.roles() {
+            for usage in [Usage::DigitalSignature, Usage::KeyAgreement] {
+                let certs = self
+                    .keys
+                    .public_keys(&party, usage)
+                    .flat_map(|e| e.certificates().iter());
+                for (n, cert) in certs.enumerate() {
+                    let label = hex::eui(&party);
+                    let suffix = if n == 0 {
+                        String::new()
+                    } else {
+                        format!("-{n}")
+                    };
+                    write_pem(
+                        &keys,
+                        &format!("{label}-{}{suffix}.pem", usage.short()),
+                        "CERTIFICATE",
+                        cert.der(),
+                    )?;
+                }
+            }
+        }
+        for (_, hub) in &self.hubs {
+            let _ = hub.recorder.set(Arc::clone(&rec));
+        }
+        Ok(())
+    }
+
     /// Starts the thread that runs the devices' future-dated work when it falls due and
     /// sends the alerts it produces through `inbound`.
     ///
@@ -239,6 +314,9 @@ impl Estate {
                             out
                         };
                         for a in alerts {
+                            if let Some(rec) = hub.recorder.get() {
+                                rec.alert(&a);
+                            }
                             let _ = inbound.deliver(*eui, a);
                         }
                     }
@@ -246,4 +324,85 @@ impl Estate {
             })?;
         Ok(())
     }
+}
+
+/// Writes the emulated devices' traffic for an independent GBCS checker: `<dir>/keys/` holds
+/// the key folder (`<eui>-ds.pem`, `<eui>-ka.pem`, `<eui>-ka.key`, the parties'
+/// certificates), `<dir>/messages/` one hex file per message, numbered in the order the
+/// devices saw them: `<n>_<code>_COMMAND_GBCS.HEX` for a command, `<n>_<code>_RESPONSE_GBCS.HEX`
+/// for its response (absent when the device discarded the command), `<n>_<code>_ALERT_<i>.HEX`
+/// for the alerts it raised, and `<n>_ALERT_<code>.HEX` for alerts of future-dated work.
+///
+/// The key folder holds the emulated devices' private keys: it is meant for test runs of
+/// emulated meters only. Recording is best effort: a file that cannot be written is logged.
+#[derive(Debug)]
+pub struct Recorder {
+    dir: PathBuf,
+    seq: AtomicU64,
+}
+
+impl Recorder {
+    /// Creates `dir/keys` and `dir/messages`.
+    ///
+    /// # Errors
+    ///
+    /// When they cannot be created.
+    pub fn create(dir: &Path) -> std::io::Result<Recorder> {
+        std::fs::create_dir_all(dir.join("keys"))?;
+        std::fs::create_dir_all(dir.join("messages"))?;
+        Ok(Recorder {
+            dir: dir.to_path_buf(),
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
+    fn next(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) {
+        let path = self.dir.join("messages").join(name);
+        if let Err(e) = std::fs::write(&path, hex::encode(bytes)) {
+            tracing::warn!(path = %path.display(), error = %e, "recording a GBCS message failed");
+        }
+    }
+
+    /// Records a command sent to `device` and what the device answered (`None`: discarded).
+    fn exchange(&self, device: &[u8; 8], command: &[u8], answer: Option<&hubgate_hil_rig::Reply>) {
+        let n = self.next();
+        let code = message_code(command);
+        let who = hex::eui(device);
+        self.write(&format!("{n:06}_{who}_{code}_COMMAND_GBCS.HEX"), command);
+        if let Some(r) = answer {
+            self.write(
+                &format!("{n:06}_{who}_{code}_RESPONSE_GBCS.HEX"),
+                &r.response,
+            );
+            for (i, a) in r.alerts.iter().enumerate() {
+                self.write(&format!("{n:06}_{who}_{code}_ALERT_{i}.HEX"), a);
+            }
+        }
+    }
+
+    /// Records an alert raised by future-dated work.
+    fn alert(&self, bytes: &[u8]) {
+        let n = self.next();
+        let code = message_code(bytes);
+        self.write(&format!("{n:06}_ALERT_{code}.HEX"), bytes);
+    }
+}
+
+/// The GBCS message code of `bytes` as four hex digits (`XXXX` when it cannot be read).
+fn message_code(bytes: &[u8]) -> String {
+    hubgate_protocol::gbcs::frame::parse(bytes)
+        .map(|m| format!("{:04X}", m.header.other_info.message_code))
+        .unwrap_or_else(|_| "XXXX".into())
+}
+
+fn write_pem(dir: &Path, name: &str, label: &str, der: &[u8]) -> std::io::Result<()> {
+    std::fs::write(dir.join(name), hubgate_hil_rig::der::pem(label, der))
 }

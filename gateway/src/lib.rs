@@ -22,6 +22,7 @@ pub mod metric_name;
 pub mod pki;
 pub mod registration;
 pub mod routing;
+pub mod smwan;
 pub mod store;
 pub mod users;
 pub mod verifier;

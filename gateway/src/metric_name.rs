@@ -79,6 +79,12 @@ pub const ALL: &[&str] = &[
     DELIVERY_PENDING_MESSAGES,
     DELIVERY_LATENCY_SECONDS,
     REGISTRATION_PUSHES_TOTAL,
+    STORE_COMMIT_BATCH_WRITES,
+    STORE_COMMIT_SECONDS,
+    STORE_COMMIT_REFUSED_TOTAL,
+    ROUTING_COMMANDS_TOTAL,
+    ROUTING_ANSWERS_TOTAL,
+    ROUTING_ANSWERS_LOST_TOTAL,
 ];
 
 /// Registers the HELP text of every metric with the installed recorder.
@@ -206,10 +212,26 @@ mod tests {
                 name.ends_with("_total")
                     || name.ends_with("_seconds")
                     || name.ends_with("_jobs")
-                    || name.ends_with("_messages"),
+                    || name.ends_with("_messages")
+                    || name.ends_with("_writes"),
                 "{name}: unit suffix"
             );
             assert!(seen.insert(name), "{name} listed twice");
+        }
+    }
+
+    #[test]
+    fn every_name_declared_here_is_listed() {
+        let source = include_str!("metric_name.rs");
+        let declared: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub const "))
+            .filter_map(|l| l.split_once(": &str = \""))
+            .filter_map(|(_, rest)| rest.split('"').next())
+            .collect();
+        assert!(declared.len() > 10);
+        for name in declared {
+            assert!(ALL.contains(&name), "{name} is declared but not in ALL");
         }
     }
 }

@@ -67,6 +67,7 @@ pub mod dlms;
 pub mod error;
 pub mod fleet;
 pub mod keys;
+pub mod link;
 pub mod models;
 pub mod pki;
 mod serde_map;

@@ -359,6 +359,12 @@ fn start_routing(
             .with_context(|| format!("--device-keys {}", dir.display()))?;
         println!("device keys: {} loaded", dir.display());
     }
+    if let Some(dir) = &config.smwan.device_keys {
+        store
+            .load_dir(dir)
+            .with_context(|| format!("smwan.device_keys {}", dir.display()))?;
+        println!("device keys: {} loaded (smwan.device_keys)", dir.display());
+    }
     let parties = emulation_parties(config, acb);
     let mut estate = Estate::build(config.emulation.hubs, store, parties, Arc::clone(clock))
         .context("building the emulated meters")?;
@@ -370,10 +376,21 @@ fn start_routing(
                 .context("recording the emulated meters")?
         );
     }
+    if let Some(dir) = &config.emulation.record_dir {
+        estate
+            .record(dir, &parties)
+            .with_context(|| format!("emulation.record_dir {}", dir.display()))?;
+        println!(
+            "emulated meters: recording GBCS traffic in {}",
+            dir.display()
+        );
+    }
     let link = InProcessLink::new();
     for (eui, hub) in &estate.hubs {
         link.attach(*eui, Arc::clone(hub) as _);
     }
+    // Hubs that rigs register over the SMWAN link, the in-process ones otherwise.
+    let smwan = Arc::new(hubgate_gateway::smwan::SmwanLink::new(Arc::new(link)));
     let keys = Arc::new(std::mem::take(&mut estate.keys));
     let cache = Arc::new(hubgate_protocol::crypto::DerivedKeyCache::default());
     let pending: PendingTable = Arc::new(dashmap::DashMap::new());
@@ -388,7 +405,7 @@ fn start_routing(
         HubRegistry::start(
             RegistryConfig::default(),
             Services {
-                link: Arc::new(link),
+                link: Arc::clone(&smwan) as _,
                 sink: Arc::new(sink),
                 store: Arc::new(HubStateStore::new(Arc::clone(db))),
                 // Responses to Users are MAC'd with the User's key: the DCC cannot always check
@@ -399,6 +416,18 @@ fn start_routing(
         )
         .map_err(|e| anyhow::anyhow!("starting the hub actors: {e}"))?,
     );
+    if let Some(listen) = config.smwan.listen {
+        let addr = smwan
+            .listen(
+                listen,
+                &config.tls_cert_path(),
+                &config.tls_key_path(),
+                &config.data_dir.join("tls").join("ca.pem"),
+                registry.inbound(),
+            )
+            .context("starting the SMWAN listener")?;
+        println!("SMWAN listening on quic://{addr}");
+    }
     estate
         .start_ticker(registry.inbound(), Arc::clone(clock))
         .context("starting the emulation ticker")?;

@@ -1,0 +1,255 @@
+//! The gateway end of the SMWAN link: a QUIC listener where `hil-rig` processes connect,
+//! register the hubs they host, and then carry commands and the hubs' answers (the wire
+//! format is in [`hubgate_hil_rig::link`]).
+//!
+//! [`SmwanLink`] is the [`HubLink`] the hub actors use: a hub that a connected rig
+//! registered gets its commands on that rig's connection; any other hub goes to the fallback
+//! link (the in-process emulated hubs). When a rig's connection ends (closed, or silent for
+//! [`IDLE_TIMEOUT`]), its hubs are unreachable (their commands end with `E20`) until a rig
+//! registers them again. A hub registered again by a newer connection moves to it (a rig
+//! that restarted before its old connection timed out).
+//!
+//! Trust: mutual TLS against the local TLS CA (`<data>/tls/ca.pem`), server certificate
+//! `<data>/tls/server.pem`. A rig presents a client certificate issued by that CA; today that
+//! is one of the User client certificates (`<data>/tls/clients/`): the local CA issues only
+//! to parties the operator set up, and a dedicated rig certificate would need a new issuing
+//! path in the PKI without changing what the check proves. Left out: binding a certificate to
+//! the hubs it may register, so any holder of a client certificate can claim any hub EUI.
+//!
+//! Bounds: frames of at most [`hubgate_hil_rig::link::MAX_FRAME`] bytes, at most
+//! [`hubgate_hil_rig::link::MAX_HUBS`] hubs per rig, a
+//! queue of [`QUEUE`] frames per connection (a full queue refuses the command: `E20`), a
+//! registration must arrive within [`REGISTER_WITHIN`].
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use dashmap::DashMap;
+use hubgate_actors::{Eui, HubLink, Inbound, LinkError, Outbound};
+use hubgate_hil_rig::link::{ALPN, Frame, FrameError, read_frame, write_frame};
+use hubgate_protocol::hex;
+use tokio::sync::mpsc;
+
+pub use hubgate_hil_rig::link::rig::IDLE_TIMEOUT;
+
+/// Frames waiting to be written on one rig connection.
+pub const QUEUE: usize = 4096;
+/// Time a new connection has to open its stream and register.
+pub const REGISTER_WITHIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+struct Route {
+    connection: u64,
+    tx: mpsc::Sender<Frame>,
+}
+
+/// The hubs registered by rigs, and the way to each.
+#[derive(Debug, Default)]
+struct Routes {
+    hubs: DashMap<Eui, Route>,
+    next: AtomicU64,
+}
+
+/// A [`HubLink`] that sends a hub's commands to the rig that registered it, and any other
+/// hub's to `fallback`.
+pub struct SmwanLink {
+    routes: Arc<Routes>,
+    fallback: Arc<dyn HubLink>,
+}
+
+impl std::fmt::Debug for SmwanLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmwanLink")
+            .field("rig_hubs", &self.routes.hubs.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmwanLink {
+    /// A link with no rig connected, sending every command to `fallback`.
+    pub fn new(fallback: Arc<dyn HubLink>) -> Self {
+        SmwanLink {
+            routes: Arc::new(Routes::default()),
+            fallback,
+        }
+    }
+
+    /// Hubs registered by connected rigs.
+    pub fn rig_hubs(&self) -> usize {
+        self.routes.hubs.len()
+    }
+
+    /// Starts the QUIC listener on `listen` (a thread with its own runtime) with the server
+    /// certificate `cert`/`key` and client certificates checked against `client_ca`; what
+    /// the rigs' hubs send goes to `inbound`. Returns the bound address.
+    ///
+    /// # Errors
+    ///
+    /// When the TLS files cannot be used or the socket cannot be bound.
+    pub fn listen(
+        &self,
+        listen: SocketAddr,
+        cert: &Path,
+        key: &Path,
+        client_ca: &Path,
+        inbound: Inbound,
+    ) -> anyhow::Result<SocketAddr> {
+        let mut tls = crate::ingress::tls::server_config(cert, key, Some(client_ca))
+            .context("SMWAN TLS configuration")?;
+        tls.alpn_protocols = vec![ALPN.to_vec()];
+        let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+            .map_err(|e| anyhow::anyhow!("SMWAN TLS configuration: {e}"))?;
+        let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+        let mut transport = quinn::TransportConfig::default();
+        transport
+            .max_idle_timeout(Some(quinn::IdleTimeout::try_from(IDLE_TIMEOUT)?))
+            .max_concurrent_bidi_streams(1u8.into())
+            .max_concurrent_uni_streams(0u8.into());
+        config.transport_config(Arc::new(transport));
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hubgate-smwan")
+            .enable_all()
+            .build()
+            .context("starting the SMWAN runtime")?;
+        let endpoint = runtime
+            .block_on(async { quinn::Endpoint::server(config, listen) })
+            .with_context(|| format!("binding the SMWAN listener {listen}"))?;
+        let local = endpoint.local_addr()?;
+        let routes = Arc::clone(&self.routes);
+        std::thread::Builder::new()
+            .name("hubgate-smwan".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(incoming) = endpoint.accept().await {
+                        let (routes, inbound) = (Arc::clone(&routes), inbound.clone());
+                        tokio::spawn(async move {
+                            let peer = incoming.remote_address();
+                            if let Err(e) = serve(incoming, routes, inbound).await {
+                                tracing::warn!(%peer, error = %format!("{e:#}"), "SMWAN rig connection ended");
+                            }
+                        });
+                    }
+                });
+            })
+            .context("starting the SMWAN thread")?;
+        Ok(local)
+    }
+}
+
+impl HubLink for SmwanLink {
+    fn send(&self, out: Outbound, inbound: &Inbound) -> Result<(), LinkError> {
+        let Some(route) = self.routes.hubs.get(&out.hub).map(|r| r.value().clone()) else {
+            return self.fallback.send(out, inbound);
+        };
+        let hub = out.hub;
+        route
+            .tx
+            .try_send(Frame::Command {
+                hub: out.hub,
+                device: out.device,
+                bytes: out.bytes,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => LinkError::Refused("SMWAN queue full".into()),
+                mpsc::error::TrySendError::Closed(_) => LinkError::Unreachable(hex::eui(&hub)),
+            })
+    }
+}
+
+/// One rig connection: registration, then frames both ways until it ends; its hubs are
+/// unregistered then.
+async fn serve(
+    incoming: quinn::Incoming,
+    routes: Arc<Routes>,
+    inbound: Inbound,
+) -> anyhow::Result<()> {
+    let conn = incoming.await.context("handshake")?;
+    let peer = conn.remote_address();
+    let (mut send, mut recv) = tokio::time::timeout(REGISTER_WITHIN, conn.accept_bi())
+        .await
+        .context("no stream opened in time")?
+        .context("accepting the stream")?;
+    let hubs = match tokio::time::timeout(REGISTER_WITHIN, read_frame(&mut recv)).await {
+        Ok(Ok(Frame::Register { hubs })) => hubs,
+        Ok(Ok(_)) => {
+            conn.close(1u32.into(), b"expected a registration");
+            anyhow::bail!("first frame is not a registration");
+        }
+        Ok(Err(e)) => {
+            conn.close(1u32.into(), b"bad registration");
+            return Err(e).context("registration");
+        }
+        Err(_) => {
+            conn.close(1u32.into(), b"no registration in time");
+            anyhow::bail!("no registration in time");
+        }
+    };
+    let id = routes.next.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
+    write_frame(
+        &mut send,
+        &Frame::Registered {
+            count: hubs.len() as u16,
+        },
+    )
+    .await?;
+    for h in &hubs {
+        routes.hubs.insert(
+            *h,
+            Route {
+                connection: id,
+                tx: tx.clone(),
+            },
+        );
+    }
+    drop(tx);
+    tracing::info!(%peer, hubs = hubs.len(), "SMWAN rig registered");
+    let mut writer = tokio::spawn(async move {
+        while let Some(f) = rx.recv().await {
+            write_frame(&mut send, &f).await?;
+        }
+        Ok::<_, FrameError>(())
+    });
+    let result = loop {
+        tokio::select! {
+            frame = read_frame(&mut recv) => match frame {
+                Ok(Frame::FromHub { hub, bytes }) => {
+                    // Only a hub this connection registered (and still holds) may speak.
+                    let owns = routes.hubs.get(&hub).is_some_and(|r| r.connection == id);
+                    if !owns {
+                        tracing::warn!(hub = %hex::eui(&hub), "SMWAN frame for a hub this rig does not hold: dropped");
+                        continue;
+                    }
+                    if let Err(e) = inbound.deliver(hub, bytes) {
+                        tracing::warn!(hub = %hex::eui(&hub), error = %e, "SMWAN answer not taken");
+                    }
+                }
+                Ok(_) => {
+                    conn.close(1u32.into(), b"unexpected frame");
+                    break Err(anyhow::anyhow!("unexpected frame from the rig"));
+                }
+                Err(FrameError::Finished) => break Ok(()),
+                Err(e @ (FrameError::Length(_) | FrameError::Malformed(_))) => {
+                    conn.close(1u32.into(), b"malformed frame");
+                    break Err(e.into());
+                }
+                Err(e) => break Err(e.into()),
+            },
+            done = &mut writer => break match done {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(anyhow::anyhow!("writer: {e}")),
+            },
+        }
+    };
+    writer.abort();
+    // Unregister what this connection still holds (a newer connection keeps what it took).
+    routes.hubs.retain(|_, r| r.connection != id);
+    tracing::warn!(%peer, "SMWAN rig disconnected: its hubs are unreachable");
+    result
+}

@@ -1,0 +1,385 @@
+//! End to end over HTTPS with the emulated meters, checked by programs we did not write: the
+//! gateway records every GBCS message its emulated devices are sent or produce, with the keys
+//! needed to check them (`emulation.record_dir`), and the independent GBCS oracle
+//! (`tools/oracle/gbcs_oracle.py`) verifies every signature and MAC in the recording; device
+//! alerts reach the User they are addressed to as signed DUIS alerts.
+//!
+//! Needs `curl`, `python3` with lxml and cryptography (installed by `scripts/test`).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Answer, Gateway, SUPPLIER, Seeds, element_text, set_target, set_text};
+use hubgate_protocol::crypto::SigningKey;
+use hubgate_protocol::gbcs::{auth, frame};
+
+const TOKEN: &str = "emulated-oracle-pull-token-0123456789abcdef";
+/// The first emulated premises: hub `…00`, ESME `…01`.
+const ESME: &str = "00-DB-55-00-00-00-00-01";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap()
+}
+
+/// A gateway with one emulated premises recording its GBCS traffic in `<dir>/record`.
+fn start(name: &str) -> (Gateway, PathBuf) {
+    let record =
+        std::env::temp_dir().join(format!("hubgate-it-{name}-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&record);
+    let record_env = record.to_string_lossy().to_string();
+    let gw = Gateway::start(
+        name,
+        Seeds {
+            env: &[
+                ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+                ("HUBGATE_EMULATION__HUBS", "1"),
+                ("HUBGATE_EMULATION__RECORD_DIR", &record_env),
+                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
+            ],
+            ..Seeds::default()
+        },
+    );
+    (gw, record)
+}
+
+fn curl_tls(gw: &Gateway) -> Command {
+    let mut c = Command::new("curl");
+    c.args(["-sS", "-w", "\n%{http_code}", "--cacert"])
+        .arg(gw.dir.join("data/tls/ca.pem"));
+    c
+}
+
+/// Waits for the next message kept for the User with pull `token`, acknowledges it and
+/// returns its XML.
+fn next_message(gw: &Gateway, token: &str) -> String {
+    let auth = format!("Authorization: Bearer {token}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
+        assert!(status == 200 || status == 204, "{status}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
+            let seq = m["sequence"].as_u64().unwrap();
+            let out = curl_tls(gw)
+                .args(["-X", "DELETE", "-H", &auth])
+                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            let status = text.rsplit_once('\n').map(|(_, s)| s.trim()).unwrap_or("");
+            assert!(status == "200" || status == "204", "acknowledging: {text}");
+            return m["xml"].as_str().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message arrived for the User within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// XSD validity and DSP signature of a DUIS message, by the XML oracle.
+fn xml_oracle(gw: &Gateway, xml: &str, name: &str) {
+    let path = gw.dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    let oracle = gw.root.join("../tools/oracle/xmldsig_oracle.py");
+    let xsd = Command::new("python3")
+        .arg(&oracle)
+        .arg("xsd")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        xsd.status.success(),
+        "{name}: not valid against the DUIS XSD:\n{}\n{xml}",
+        String::from_utf8_lossy(&xsd.stdout)
+    );
+    let verify = Command::new("python3")
+        .arg(&oracle)
+        .args(["verify", "--certs"])
+        .arg(gw.root.join("smki/Z1-accessControlBroker-dSPXmlSign.pem"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{name}: the oracle rejects the DSP signature:\n{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
+
+/// Sends a critical request as the supplier: CV 4 for the Pre-Command, signed with the
+/// supplier's GBCS key `key_file`, then CV 5. The acknowledgement of the CV 5 request and its
+/// RequestID.
+fn send_critical(gw: &Gateway, request: &str, signer: &str, key_file: &str) -> (Answer, String) {
+    let pre = gw.submit(request, signer);
+    assert_eq!(pre.code, "I0", "{}", pre.xml);
+    let precommand = unb64(&element_text(&pre.xml, "GBCSPayload").unwrap());
+    let key =
+        SigningKey::from_pem_or_der(&std::fs::read(gw.root.join("smki").join(key_file)).unwrap())
+            .unwrap();
+    let signed = auth::sign_precommand(&precommand, &key).unwrap();
+    let send = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
+         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
+         <sr:ServiceReference>{}</sr:ServiceReference>\
+         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
+         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
+         </sr:Request>",
+        pre.request_id,
+        element_text(request, "ServiceReference").unwrap(),
+        element_text(request, "ServiceReferenceVariant").unwrap(),
+        b64(&signed)
+    );
+    let body = gw.sign_with(&send, signer, None);
+    let (http, text) = gw.post("/api/v1/serviceS", &body);
+    (Answer::parse(http, &text), pre.request_id)
+}
+
+/// The GBCS payload of a Service Response with code I0 to `request_id`.
+fn gbcs_response(xml: &str, request_id: &str) -> Vec<u8> {
+    assert_eq!(
+        element_text(xml, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{xml}"
+    );
+    assert_eq!(element_text(xml, "RequestID").as_deref(), Some(request_id));
+    unb64(&element_text(xml, "GBCSPayload").expect("a GBCSPayload"))
+}
+
+/// One row of the oracle's per-file results.
+#[derive(Debug)]
+struct Checked {
+    path: String,
+    kind: String,
+    signature: String,
+    mac: String,
+    note: String,
+}
+
+/// Runs the GBCS oracle over the recorded messages with only the recorded key folder (no
+/// DCC Boxed keystore.json): its exit status and its per-file results.
+fn gbcs_oracle(gw: &Gateway, record: &Path) -> (bool, String, Vec<Checked>) {
+    let empty_json = gw.dir.join("no-keystore.json");
+    std::fs::write(&empty_json, "{}").unwrap();
+    let csv = gw.dir.join("oracle.csv");
+    let out = Command::new("python3")
+        .arg(gw.root.join("../tools/oracle/gbcs_oracle.py"))
+        .arg(&gw.root)
+        .arg("--dir")
+        .arg(record.join("messages"))
+        .arg("--keystore")
+        .arg(record.join("keys"))
+        .arg("--keystore-json")
+        .arg(&empty_json)
+        .arg("--csv")
+        .arg(&csv)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&csv).unwrap_or_default();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows = lines
+        .map(|l| {
+            let f = split_csv(l);
+            Checked {
+                path: f[col("path")].clone(),
+                kind: f[col("kind")].clone(),
+                signature: f[col("signature_result")].clone(),
+                mac: f[col("mac_result")].clone(),
+                note: f[col("note")].clone(),
+            }
+        })
+        .collect();
+    (out.status.success(), report, rows)
+}
+
+/// A CSV line's fields (quotes as Python's csv module writes them).
+fn split_csv(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(String::new()),
+            c => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn every_recorded_message_of_an_end_to_end_run_passes_the_gbcs_oracle() {
+    let (gw, record) = start("oracle");
+    for dir in ["keys", "messages"] {
+        assert!(
+            record.join(dir).is_dir(),
+            "no {dir} folder in the recording"
+        );
+    }
+    let keys = record.join("keys");
+    for f in [
+        "00db550000000001-ds.pem",
+        "00db550000000001-ka.pem",
+        "90b3d51f30010000-ds.pem",
+        "90b3d51f30000002-ka.pem",
+    ] {
+        assert!(keys.join(f).is_file(), "{f} missing from the key folder");
+    }
+
+    // Reads (MAC'd commands from the ACB, MAC'd responses).
+    let mut expected = 0;
+    for (template, target) in [
+        ("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML", ESME),
+        ("ECS20b_4.4.2_SINGLE_SUCCESS_REQUEST_DUIS.XML", ESME),
+    ] {
+        let request = set_target(&gw.template(template), target);
+        let ack = gw.submit(&request, SUPPLIER);
+        assert_eq!(ack.code, "I99", "{template}: {}", ack.xml);
+        let xml = next_message(&gw, TOKEN);
+        let bytes = gbcs_response(&xml, &ack.request_id);
+        assert_eq!(bytes[0], 0xDD, "{template}: a MAC'd response");
+        expected += 2;
+    }
+    // A critical command: the supplier's signature inside the ACB's MAC, a signed response.
+    let request = set_target(&gw.template("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"), ESME);
+    let (ack, request_id) = send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    let xml = next_message(&gw, TOKEN);
+    let bytes = gbcs_response(&xml, &request_id);
+    let msg = frame::parse(&bytes).unwrap();
+    assert!(matches!(msg.signature, frame::SignatureField::Present(_)));
+    expected += 2;
+
+    let (ok, report, rows) = gbcs_oracle(&gw, &record);
+    assert!(ok, "the GBCS oracle reports failures:\n{report}");
+    assert!(
+        rows.len() >= expected,
+        "{} messages recorded, {expected} expected:\n{report}",
+        rows.len()
+    );
+    let kinds = |k: &str| rows.iter().filter(|r| r.kind == k).count();
+    assert_eq!(kinds("COMMAND"), expected / 2, "{rows:#?}");
+    assert_eq!(kinds("RESPONSE"), expected / 2, "{rows:#?}");
+    for r in &rows {
+        // Every message is authenticated by the oracle itself: a valid MAC or a verified
+        // signature, and nothing that failed or could not be checked.
+        assert!(
+            r.mac == "valid" || r.signature == "verified",
+            "{} not authenticated by the oracle: {r:?}",
+            r.path
+        );
+        for v in [&r.mac, &r.signature] {
+            assert!(
+                !matches!(v.as_str(), "invalid" | "failed" | "no-key"),
+                "{}: {r:?}",
+                r.path
+            );
+        }
+    }
+    // The critical command carries the supplier's signature and the ACB's MAC.
+    let critical: Vec<&Checked> = rows
+        .iter()
+        .filter(|r| r.path.contains("_COMMAND_") && r.signature == "verified")
+        .collect();
+    assert_eq!(critical.len(), 1, "{rows:#?}");
+    assert_eq!(critical[0].mac, "valid", "{:?}", critical[0]);
+    assert!(critical[0].note.is_empty(), "{:?}", critical[0]);
+    let _ = std::fs::remove_dir_all(&record);
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for `unix` seconds.
+fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn a_future_dated_tariff_raises_an_alert_that_reaches_the_supplier() {
+    let (gw, record) = start("alert");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let template = gw.template("ECS01a_1.1.1_FUTURE_DATED_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML");
+    let request = set_text(
+        &set_target(&template, ESME),
+        "ExecutionDateTime",
+        &rfc3339(now + 4),
+    );
+    let (ack, request_id) = send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    // First the device's response (the command is accepted and held), then the alert when
+    // the execution time has passed.
+    let xml = next_message(&gw, TOKEN);
+    gbcs_response(&xml, &request_id);
+    let alert = next_message(&gw, TOKEN);
+    xml_oracle(&gw, &alert, "future-dated-alert");
+    let payload = unb64(&element_text(&alert, "GBCSPayload").expect("a GBCS alert"));
+    let msg = frame::parse(&payload).unwrap();
+    assert_eq!(
+        hubgate_protocol::hex::eui_duis(&msg.header.originator),
+        ESME,
+        "{alert}"
+    );
+    assert_eq!(
+        hubgate_protocol::hex::eui_duis(&msg.header.recipient),
+        SUPPLIER,
+        "{alert}"
+    );
+    assert_eq!(
+        element_text(&alert, "AlertCode").as_deref(),
+        Some("8F66"),
+        "the future-dated success alert code: {alert}"
+    );
+    // The alert repeats the tariff command's counter: the User can tie it to its request.
+    let counter: u64 = request_id.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        payload.windows(8).any(|w| w == counter.to_be_bytes()),
+        "the alert does not carry the command's counter {counter}"
+    );
+    let (ok, report, rows) = gbcs_oracle(&gw, &record);
+    assert!(ok, "{report}");
+    assert!(rows.iter().any(|r| r.kind == "ALERT"), "{rows:#?}");
+    let _ = std::fs::remove_dir_all(&record);
+}
