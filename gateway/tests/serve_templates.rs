@@ -8,13 +8,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-const SUPPLIER: &str = "90-B3-D5-1F-30-01-00-00";
-const NETWORK_OPERATOR: &str = "90-B3-D5-1F-30-02-00-00";
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{
+    Gateway, NETWORK_OPERATOR, SUPPLIER, Seeds, element_text, hubgate, path_for_cv, set_text,
+};
 
 /// Inventory: the hub first, then meters, then devices associated with a meter.
 const INVENTORY: &str = "\
@@ -44,157 +45,40 @@ fn registration() -> String {
 
 const WAN: &str = "postcode_prefix,csp_region,coverage,wan_technology,connectivity_likelihood,anticipated_coverage_date,auxiliary_equipment,additional_information\nM22,Central,true,4G,High,,,\n";
 
-struct Gateway {
-    child: Child,
-    addr: String,
-    metrics: String,
-    dir: PathBuf,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn hubgate() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hubgate"))
-}
-
-fn start(name: &str, root: &Path) -> Gateway {
-    start_with(name, root, &[])
-}
-
-fn start_with(name: &str, root: &Path, env: &[(&str, &str)]) -> Gateway {
-    let dir = std::env::temp_dir().join(format!("hubgate-e2e-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("inventory.csv"), INVENTORY).unwrap();
-    std::fs::write(dir.join("registration.csv"), registration()).unwrap();
-    std::fs::write(dir.join("wan.csv"), WAN).unwrap();
-    let mut child = hubgate()
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--smki")
-        .arg(root.join("smki"))
-        .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-        .arg("--inventory")
-        .arg(dir.join("inventory.csv"))
-        .arg("--registration")
-        .arg(dir.join("registration.csv"))
-        .arg("--wan-matrix")
-        .arg(dir.join("wan.csv"))
-        .arg("--device-keys")
-        .arg(root.join("gbcs/keystore"))
-        .env("HUBGATE_LOG_LEVEL", "warn")
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut addr, mut metrics) = (None, None);
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen += &line;
-        seen.push('\n');
+/// A gateway seeded with the inventory, the registration data and the WAN coverage above, and
+/// the RTDS device certificates; every seed row must be imported.
+fn start(name: &str, env: &[(&str, &str)]) -> Gateway {
+    let registration = registration();
+    let gw = Gateway::start(
+        name,
+        Seeds {
+            inventory: Some(INVENTORY),
+            registration: Some(&registration),
+            wan_matrix: Some(WAN),
+            env,
+            rtds_device_keys: true,
+        },
+    );
+    for line in gw.startup.lines() {
         assert!(!line.starts_with("  line "), "seed row refused: {line}");
-        if let Some(a) = line.strip_prefix("DUIS listening on https://") {
-            addr = Some(a.trim().to_string());
-        }
-        if let Some(a) = line.strip_prefix("metrics listening on ") {
-            metrics = Some(a.trim().to_string());
-        }
-        if addr.is_some() && metrics.is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "gateway did not start:\n{seen}");
     }
-    let addr = addr.unwrap_or_else(|| {
-        let err = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
-        panic!("gateway exited before listening:\n{seen}\n{err}")
-    });
-    let metrics = metrics.unwrap_or_else(|| panic!("no metrics listener:\n{seen}"));
-    // Keep reading what the gateway prints, so that it never writes into a closed pipe.
-    std::thread::spawn(move || lines.for_each(drop));
     assert!(
-        seen.contains("8 imported, 0 refused"),
-        "inventory seed:\n{seen}"
+        gw.startup.contains("8 imported, 0 refused"),
+        "inventory seed:\n{}",
+        gw.startup
     );
-    Gateway {
-        child,
-        addr,
-        metrics,
-        dir,
-    }
+    gw
 }
 
-/// Signs `xml` (with `counter`) as `eui`'s XML-signing key, via `hubgate duis sign`.
-fn sign(root: &Path, template: &Path, counter: u64, signer_eui: &str) -> Vec<u8> {
-    let compact: String = signer_eui.chars().filter(|c| *c != '-').collect();
-    let key = root.join(format!("smki/xml-sign-{compact}-ds.key"));
-    let cert = root.join(format!("smki/xml-sign-{compact}-ds.pem"));
-    let out = hubgate()
-        .args(["duis", "sign", "--counter", &counter.to_string(), "--key"])
-        .arg(key)
-        .arg("--cert")
-        .arg(cert)
-        .arg(template)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sign {}: {}",
-        template.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
+/// Posts `body` to `path` and keeps the answer in the file `out`; the HTTP status.
 fn post(gw: &Gateway, path: &str, body: &[u8], out: &Path) -> u16 {
-    let req = out.with_extension("req.xml");
-    std::fs::write(&req, body).unwrap();
-    let o = Command::new("curl")
-        .args(["-sS", "--cacert"])
-        .arg(gw.dir.join("data/tls/ca.pem"))
-        .args(["-H", "Content-Type: application/xml", "--data-binary"])
-        .arg(format!("@{}", req.display()))
-        .arg("-o")
-        .arg(out)
-        .args(["-w", "%{http_code}"])
-        .arg(format!("https://{}{path}", gw.addr))
-        .output()
-        .expect("curl is needed for the end-to-end tests");
-    let _ = std::fs::remove_file(req);
-    assert!(
-        o.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+    let (status, answer) = gw.post(path, body);
+    std::fs::write(out, answer).unwrap();
+    status
 }
 
-fn path_for_cv(cv: u8) -> &'static str {
-    match cv {
-        4 => "/api/v1/serviceT",
-        2 | 6 | 8 => "/api/v1/serviceD",
-        _ => "/api/v1/serviceS",
-    }
-}
-
-fn field<'a>(xml: &'a str, name: &str) -> &'a str {
-    let open = format!("<sr:{name}>");
-    let start = xml
-        .find(&open)
-        .map(|i| i + open.len())
-        .unwrap_or_else(|| panic!("no {name} in {xml}"));
-    let end = xml[start..].find('<').unwrap() + start;
-    &xml[start..end]
+fn field(xml: &str, name: &str) -> String {
+    element_text(xml, name).unwrap_or_else(|| panic!("no {name} in {xml}"))
 }
 
 /// Runs the oracle's `xsd` and `verify` over every answer; both must accept all.
@@ -226,11 +110,11 @@ fn oracle_checks(root: &Path, answers: &[PathBuf]) {
 }
 
 struct Template {
-    path: PathBuf,
     name: String,
     originator: String,
     cv: u8,
     srv: String,
+    text: String,
 }
 
 fn templates(root: &Path) -> Vec<Template> {
@@ -244,8 +128,8 @@ fn templates(root: &Path) -> Vec<Template> {
                 name: path.file_name().unwrap().to_string_lossy().to_string(),
                 originator: id.split(':').next().unwrap().to_uppercase(),
                 cv: field(&text, "CommandVariant").parse().unwrap(),
-                srv: field(&text, "ServiceReferenceVariant").to_string(),
-                path,
+                srv: field(&text, "ServiceReferenceVariant"),
+                text,
             }
         })
         .collect();
@@ -258,7 +142,7 @@ fn templates(root: &Path) -> Vec<Template> {
 #[test]
 fn every_template_signed_by_hubgate_is_answered_validly() {
     let root = hubgate_protocol::conformance::require();
-    let gw = start("templates", &root);
+    let gw = start("templates", &[]);
     let answers_dir = gw.dir.join("answers");
     std::fs::create_dir_all(&answers_dir).unwrap();
     let mut answers = Vec::new();
@@ -276,12 +160,12 @@ fn every_template_signed_by_hubgate_is_answered_validly() {
         } else {
             SUPPLIER
         };
-        let body = sign(&root, &t.path, 1_700_000_000_000 + i as u64, signer);
+        let body = gw.sign_with(&t.text, signer, Some(1_700_000_000_000 + i as u64));
         let out = answers_dir.join(format!("{i:03}-{}", t.name));
         let status = post(&gw, path_for_cv(t.cv), &body, &out);
         let answer = std::fs::read_to_string(&out).unwrap();
         assert_eq!(status, 200, "{}: HTTP {status}: {answer}", t.name);
-        let code = field(&answer, "ResponseCode").to_string();
+        let code = field(&answer, "ResponseCode");
         *counts.entry(code.clone()).or_default() += 1;
         let device = t.cv != 8 && t.cv != 2;
         // SRVs the request matrix gives no eligible role (8.5, 8.6, 7.16) cannot be sent by
@@ -388,7 +272,7 @@ fn templates_signed_by_xmlsec1_are_accepted() {
         );
         return;
     }
-    let gw = start("xmlsec1", &root);
+    let gw = start("xmlsec1", &[]);
     let cert = hubgate_protocol::smki::Certificate::from_pem(
         &std::fs::read(root.join("smki/xml-sign-90B3D51F30010000-ds.pem")).unwrap(),
     )
@@ -403,15 +287,15 @@ fn templates_signed_by_xmlsec1_are_accepted() {
         }
         // The template's own Signature element is the xmlsec1 template: point its KeyInfo at
         // the real certificate and give the request a fresh counter, then let xmlsec1 sign.
-        let text = std::fs::read_to_string(&t.path).unwrap();
-        let id = field(&text, "RequestID");
+        let id = field(&t.text, "RequestID");
         let fresh = format!(
             "{}:{}",
             id.rsplit_once(':').unwrap().0,
             1_800_000_000_000u64 + i as u64
         );
-        let text = text
-            .replacen(id, &fresh, 1)
+        let text = t
+            .text
+            .replacen(&id, &fresh, 1)
             .replace(
                 "<ds:X509IssuerName>CN=U1, OU=07</ds:X509IssuerName>",
                 &format!("<ds:X509IssuerName>{}</ds:X509IssuerName>", cert.issuer()),
@@ -453,7 +337,7 @@ fn templates_signed_by_xmlsec1_are_accepted() {
         // Past the structure and signature checks: the xmlsec1 signature was accepted (later
         // checks may still refuse, e.g. an SRV no role of the supplier may send).
         assert!(
-            !matches!(code, "E40" | "E41" | "E31"),
+            !matches!(code.as_str(), "E40" | "E41" | "E31"),
             "{}: xmlsec1 signature refused: {answer}",
             t.name
         );
@@ -485,56 +369,43 @@ fn templates_signed_by_xmlsec1_are_accepted() {
 fn each_refusal_gets_its_code_and_changes_no_state() {
     let root = hubgate_protocol::conformance::require();
     // The ZAZ1 User 00-DB-12-34-56-78-00-04 is suspended by configuration.
-    let gw = start_with(
+    let gw = start(
         "negative",
-        &root,
         &[("HUBGATE_USERS__00DB123456780004__SUSPENDED", "true")],
     );
-    let dir = gw.dir.join("neg");
-    std::fs::create_dir_all(&dir).unwrap();
-    let t = |name: &str| root.join("duis/templates").join(name);
-    let read_supply = t("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML");
-    let mut n = 0u32;
-    let mut send = |body: &[u8], path: &str| -> (u16, String) {
-        n += 1;
-        let out = dir.join(format!("{n}.xml"));
-        let status = post(&gw, path, body, &out);
-        (status, std::fs::read_to_string(&out).unwrap())
-    };
-    let code = |a: &str| field(a, "ResponseCode").to_string();
+    let read_supply = gw.template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML");
+    let sign = |xml: &str, counter: u64, signer: &str| gw.sign_with(xml, signer, Some(counter));
+    let send = |body: &[u8], path: &str| gw.post(path, body);
+    let code = |a: &str| field(a, "ResponseCode");
 
     // Baseline: accepted with counter 10.
-    let ok = sign(&root, &read_supply, 10, SUPPLIER);
+    let ok = sign(&read_supply, 10, SUPPLIER);
     let (_, a) = send(&ok, "/api/v1/serviceS");
     assert_eq!(code(&a), "I99", "{a}");
 
     // Replay: the same request again, and a lower counter.
     let (_, a) = send(&ok, "/api/v1/serviceS");
     assert_eq!(code(&a), "E42", "{a}");
-    let (_, a) = send(&sign(&root, &read_supply, 9, SUPPLIER), "/api/v1/serviceS");
+    let (_, a) = send(&sign(&read_supply, 9, SUPPLIER), "/api/v1/serviceS");
     assert_eq!(code(&a), "E42", "{a}");
 
     // Wrong path for the CommandVariant.
-    let (_, a) = send(&sign(&root, &read_supply, 20, SUPPLIER), "/api/v1/serviceT");
+    let (_, a) = send(&sign(&read_supply, 20, SUPPLIER), "/api/v1/serviceT");
     assert_eq!(code(&a), "E13", "{a}");
 
     // Wrong role: 7.1 Enable Supply is for import suppliers only; the network operator sends it.
-    let enable = std::fs::read_to_string(t("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"))
-        .unwrap()
+    let enable = gw
+        .template("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML")
         .replace(SUPPLIER, NETWORK_OPERATOR);
-    let f = dir.join("enable-by-no.xml");
-    std::fs::write(&f, enable).unwrap();
-    let (_, a) = send(&sign(&root, &f, 21, NETWORK_OPERATOR), "/api/v1/serviceT");
+    let (_, a) = send(&sign(&enable, 21, NETWORK_OPERATOR), "/api/v1/serviceT");
     assert_eq!(code(&a), "E2", "{a}");
 
     // A suspended User.
-    let inventory_read = std::fs::read_to_string(t("8.2_READ_INVENTORY_REQUEST_DUIS.XML"))
-        .unwrap()
+    let inventory_read = gw
+        .template("8.2_READ_INVENTORY_REQUEST_DUIS.XML")
         .replace(SUPPLIER, "00-DB-12-34-56-78-00-04");
-    let f = dir.join("suspended.xml");
-    std::fs::write(&f, inventory_read).unwrap();
     let (_, a) = send(
-        &sign(&root, &f, 22, "00-DB-12-34-56-78-00-04"),
+        &sign(&inventory_read, 22, "00-DB-12-34-56-78-00-04"),
         "/api/v1/serviceD",
     );
     assert_eq!(code(&a), "E3", "{a}");
@@ -545,52 +416,37 @@ fn each_refusal_gets_its_code_and_changes_no_state() {
         (30, "00-DB-12-34-56-78-90-FF", "E19"),
         (31, "00-DB-12-34-56-78-90-B0", "E5"),
     ] {
-        let x = std::fs::read_to_string(&read_supply)
-            .unwrap()
-            .replace("00-DB-12-34-56-78-90-A0", device);
-        let f = dir.join(format!("dev-{want}.xml"));
-        std::fs::write(&f, x).unwrap();
-        let (_, a) = send(&sign(&root, &f, counter, SUPPLIER), "/api/v1/serviceS");
+        let x = read_supply.replace("00-DB-12-34-56-78-90-A0", device);
+        let (_, a) = send(&sign(&x, counter, SUPPLIER), "/api/v1/serviceS");
         assert_eq!(code(&a), want, "{a}");
     }
-    let x = std::fs::read_to_string(t("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"))
-        .unwrap()
+    let x = gw
+        .template("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML")
         .replace("00-DB-12-34-56-78-90-A0", "00-DB-12-34-56-78-90-A1");
-    let f = dir.join("type.xml");
-    std::fs::write(&f, x).unwrap();
-    let (_, a) = send(&sign(&root, &f, 60, SUPPLIER), "/api/v1/serviceT");
+    let (_, a) = send(&sign(&x, 60, SUPPLIER), "/api/v1/serviceT");
     assert_eq!(code(&a), "E11", "{a}");
 
     // Not the registered supplier at the execution date: the registration data starts in
     // 2000; a future-dated read executing in 1999 is not authorised.
-    let x = std::fs::read_to_string(t("ECS17b_4.1.1_DSP_FUTURE_DATED_REQUEST_DUIS.XML"))
-        .map(|s| {
-            let start = s.find("<sr:ExecutionDateTime>").unwrap() + "<sr:ExecutionDateTime>".len();
-            let end = s[start..].find('<').unwrap() + start;
-            format!("{}1999-06-01T00:00:00Z{}", &s[..start], &s[end..])
-        })
-        .unwrap();
-    let f = dir.join("unregistered.xml");
-    std::fs::write(&f, x).unwrap();
-    let (_, a) = send(&sign(&root, &f, 70, SUPPLIER), "/api/v1/serviceS");
+    let x = set_text(
+        &gw.template("ECS17b_4.1.1_DSP_FUTURE_DATED_REQUEST_DUIS.XML"),
+        "ExecutionDateTime",
+        "1999-06-01T00:00:00Z",
+    );
+    let (_, a) = send(&sign(&x, 70, SUPPLIER), "/api/v1/serviceS");
     assert_eq!(code(&a), "E4", "{a}");
 
     // Bad signature, unknown signer, malformed XML, XXE.
-    let mut tampered = String::from_utf8(sign(&root, &read_supply, 80, SUPPLIER)).unwrap();
+    let mut tampered = String::from_utf8(sign(&read_supply, 80, SUPPLIER)).unwrap();
     tampered = tampered.replacen("<sr:CommandVariant>1<", "<sr:CommandVariant>3<", 1);
     let (_, a) = send(tampered.as_bytes(), "/api/v1/serviceS");
     assert_eq!(code(&a), "E40", "{a}");
-    let by_other = {
-        let out = hubgate()
-            .args(["duis", "sign", "--counter", "81", "--key"])
-            .arg(root.join("smki/Z1-supplier2-ds.key"))
-            .arg("--cert")
-            .arg(root.join("smki/Z1-supplier2-ds.pem"))
-            .arg(&read_supply)
-            .output()
-            .unwrap();
-        out.stdout
-    };
+    let by_other = gw.sign_as(
+        &read_supply,
+        &root.join("smki/Z1-supplier2-ds.key"),
+        &root.join("smki/Z1-supplier2-ds.pem"),
+        Some(81),
+    );
     let (_, a) = send(&by_other, "/api/v1/serviceS");
     assert_eq!(code(&a), "E41", "{a}");
     let (status, a) = send(
@@ -605,15 +461,11 @@ fn each_refusal_gets_its_code_and_changes_no_state() {
     assert!(a.contains("DOCTYPE"), "{a}");
 
     // None of the refusals consumed a counter: counter 11 is still the next acceptable one.
-    let (_, a) = send(&sign(&root, &read_supply, 11, SUPPLIER), "/api/v1/serviceS");
+    let (_, a) = send(&sign(&read_supply, 11, SUPPLIER), "/api/v1/serviceS");
     assert_eq!(code(&a), "I99", "refusals changed the counter state: {a}");
 
     // What happened is visible in Prometheus text format, under the documented names.
-    let m = Command::new("curl")
-        .args(["-sS", &gw.metrics])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&m.stdout);
+    let text = gw.metrics_text();
     for needle in [
         "hubgate_ingress_requests_total{service=\"send_command\",srv=\"4.1.1\",cv=\"1\",code=\"I99\"} 2",
         "hubgate_ingress_rejected_total{check=\"4\"} 2",

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -52,6 +52,8 @@ pub struct Gateway {
     /// What the gateway printed up to "listening" (PKI summary, import report).
     pub startup: String,
     counter: AtomicU64,
+    /// Leave `dir` in place on drop (the gateway is being restarted on it).
+    keep_dir: bool,
 }
 
 impl Drop for Gateway {
@@ -71,7 +73,9 @@ impl Drop for Gateway {
                 .join("\n");
             eprintln!("gateway stderr (last lines):\n{tail}");
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -88,6 +92,19 @@ impl Gateway {
         let dir = std::env::temp_dir().join(format!("hubgate-it-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        Gateway::launch(dir, root, seeds)
+    }
+
+    /// Stops this gateway and starts `hubgate serve` again on the same data directory, with
+    /// `seeds` (which may be empty: what the gateway kept is in its data directory).
+    pub fn restart(mut self, seeds: Seeds<'_>) -> Gateway {
+        let (dir, root) = (self.dir.clone(), self.root.clone());
+        self.keep_dir = true;
+        drop(self);
+        Gateway::launch(dir, root, seeds)
+    }
+
+    fn launch(dir: PathBuf, root: PathBuf, seeds: Seeds<'_>) -> Gateway {
         let mut cmd = hubgate();
         cmd.arg("serve")
             .arg("--data-dir")
@@ -140,7 +157,11 @@ impl Gateway {
             let _ = child.wait();
             panic!("gateway exited before listening:\n{seen}\n{err}")
         };
-        let metrics = metrics.unwrap_or_default();
+        let Some(metrics) = metrics else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no metrics listener:\n{seen}")
+        };
         // Keep reading what the gateway prints, so that it never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Gateway {
@@ -151,6 +172,7 @@ impl Gateway {
             root,
             startup: seen,
             counter: AtomicU64::new(1_000),
+            keep_dir: false,
         }
     }
 
@@ -172,6 +194,17 @@ impl Gateway {
     pub fn sign_with(&self, xml: &str, signer: &str, counter: Option<u64>) -> Vec<u8> {
         let compact: String = signer.chars().filter(|c| *c != '-').collect();
         let smki = self.root.join("smki");
+        self.sign_as(
+            xml,
+            &smki.join(format!("xml-sign-{compact}-ds.key")),
+            &smki.join(format!("xml-sign-{compact}-ds.pem")),
+            counter,
+        )
+    }
+
+    /// Signs `xml` with the XML-signing `key` and its certificate `cert` (paths), with
+    /// RequestID counter `counter`, or the one `xml` carries.
+    pub fn sign_as(&self, xml: &str, key: &Path, cert: &Path, counter: Option<u64>) -> Vec<u8> {
         let mut cmd = hubgate();
         cmd.args(["duis", "sign"]);
         if let Some(c) = counter {
@@ -179,9 +212,9 @@ impl Gateway {
         }
         let mut child = cmd
             .arg("--key")
-            .arg(smki.join(format!("xml-sign-{compact}-ds.key")))
+            .arg(key)
             .arg("--cert")
-            .arg(smki.join(format!("xml-sign-{compact}-ds.pem")))
+            .arg(cert)
             .arg("-")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -223,10 +256,17 @@ impl Gateway {
 
     /// POSTs `body` to `path` over HTTPS; the HTTP status and the body of the answer.
     pub fn post(&self, path: &str, body: &[u8]) -> (u16, String) {
+        self.post_with(path, &["-H", "Content-Type: application/xml"], body)
+    }
+
+    /// POSTs `body` to `path` over HTTPS with extra curl `args` (headers, a time limit);
+    /// curl must succeed. The HTTP status and the body of the answer.
+    pub fn post_with(&self, path: &str, args: &[&str], body: &[u8]) -> (u16, String) {
         let mut child = Command::new("curl")
             .args(["-sS", "--cacert"])
             .arg(self.dir.join("data/tls/ca.pem"))
-            .args(["-H", "Content-Type: application/xml", "--data-binary", "@-"])
+            .args(args)
+            .args(["--data-binary", "@-"])
             .args(["-w", "\n%{http_code}"])
             .arg(format!("https://{}{path}", self.addr))
             .stdin(Stdio::piped())
@@ -244,6 +284,15 @@ impl Gateway {
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let (answer, status) = text.rsplit_once('\n').unwrap();
         (status.trim().parse().unwrap(), answer.to_string())
+    }
+
+    /// The metrics endpoint's text (Prometheus text format).
+    pub fn metrics_text(&self) -> String {
+        let out = Command::new("curl")
+            .args(["-sS", &self.metrics])
+            .output()
+            .expect("curl is needed for the end-to-end tests");
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     /// Signs `xml` as `signer`, posts it to the path its CommandVariant belongs on and reads
