@@ -50,10 +50,19 @@
 //! published private keys, and signatures use a substitute key whose certificate verifiers
 //! must be given (see [`keys`]).
 //!
+//! # Transports and the rig process
+//!
+//! [`transport`]: the [`transport::Link`] interface (frames in, frames out, an error kind)
+//! and its implementations — serial ports, CAN over SLCAN adapters with ISO-TP, SocketCAN
+//! where the kernel has it, ZigBee dongles (TI ZNP, Silicon Labs EZSP over ASH) with a ZCL
+//! codec, DLMS/COSEM over HDLC (client and server). [`link`]: the QUIC SMWAN link to the
+//! gateway. [`rig`]: the `hil-rig run` process (emulated, bridged and adapter devices per
+//! port, unplug handling, per-port metrics). Each module says which independent peer its
+//! tests talk to.
+//!
 //! # What is not here
 //!
-//! Transports (serial, CAN, ZigBee dongles) and the SMWAN link; device-to-device commands
-//! (PCS01/PCS02 are refused: the GSME holds no credential for a PPMID); GBT segmentation;
+//! Device-to-device commands (PCS01/PCS02 are refused: the GSME holds no credential for a PPMID); GBT segmentation;
 //! firmware images and activation; supply arm/disconnect use cases (the supply state is
 //! held but no command changes it); certificate chains beyond "issued by the CA certificate
 //! in the CS02b command"; authorisation of use cases by remote party role (apart from
@@ -70,9 +79,11 @@ pub mod keys;
 pub mod link;
 pub mod models;
 pub mod pki;
+pub mod rig;
 mod serde_map;
 pub mod state;
 pub mod time;
+pub mod transport;
 pub mod trust;
 pub mod value;
 pub mod zcl;

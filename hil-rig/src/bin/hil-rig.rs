@@ -6,11 +6,16 @@
 //!     --ca DATA/tls/ca.pem --cert DATA/tls/clients/NAME.pem --key DATA/tls/clients/NAME.key \
 //!     --parties ../shared/conformance/smki --keys-out ./rig-keys
 //! hil-rig keys --hubs 2 --keys-out ./rig-keys
+//! hil-rig run --config rig.toml --metrics-listen 127.0.0.1:9465
+//! hil-rig ports [--json]
 //! ```
 //!
 //! `keys` only writes the devices' certificates (for the gateway's `--device-keys`, which it
 //! reads at start); `emulate` writes them too (the same ones when the folder already has
-//! them) and then serves until killed.
+//! them) and then serves until killed. `run` serves the hubs a rig file describes, with
+//! devices on ports (bridged GBCS devices, lab meters behind adapter devices); the file's
+//! format and the modes are documented in `hubgate_hil_rig::rig`. `ports` lists the serial
+//! ports the system shows (kind, USB vendor:product, manufacturer, product, serial number).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -84,6 +89,22 @@ enum Command {
         #[command(flatten)]
         premises: Premises,
     },
+    /// Serves the hubs of a rig file: emulated devices, devices bridged to a port, and
+    /// adapter devices in front of lab meters (see `hubgate_hil_rig::rig`).
+    Run {
+        /// The rig file (TOML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Where to serve Prometheus metrics (overrides `metrics_listen` in the file).
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_listen: Option<SocketAddr>,
+    },
+    /// Lists the serial ports the system shows, with USB vendor and product ids.
+    Ports {
+        /// Prints JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn eui(text: &str) -> anyhow::Result<[u8; 8]> {
@@ -138,8 +159,75 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// `hil-rig ports`: the serial ports as a table, or as JSON with `--json`.
+fn ports(json: bool) -> anyhow::Result<()> {
+    use hubgate_hil_rig::transport::serial::{UsbInfo, list_ports};
+    let list = list_ports()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("no serial ports (PTYs are not listed; name them in the configuration)");
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = list
+        .iter()
+        .map(|p| {
+            let usb = p.usb.as_ref();
+            let text = |f: fn(&UsbInfo) -> &Option<String>| {
+                usb.and_then(|u| f(u).clone())
+                    .unwrap_or_else(|| "-".to_owned())
+            };
+            [
+                p.name.clone(),
+                p.kind.to_string(),
+                usb.map_or_else(
+                    || "-".to_owned(),
+                    |u| format!("{:04x}:{:04x}", u.vid, u.pid),
+                ),
+                text(|u| &u.manufacturer),
+                text(|u| &u.product),
+                text(|u| &u.serial_number),
+            ]
+        })
+        .collect();
+    let header = [
+        "PORT",
+        "KIND",
+        "VID:PID",
+        "MANUFACTURER",
+        "PRODUCT",
+        "SERIAL",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header);
+    for row in &rows {
+        line(row.each_ref().map(String::as_str));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Ports { json } => ports(json),
+        Command::Run {
+            config,
+            metrics_listen,
+        } => run_rig(&config, metrics_listen),
         Command::Keys { premises } => {
             let ids = identities(&premises)?;
             println!(
@@ -201,4 +289,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `hil-rig run`: loads the rig file, starts the ports and the metrics listener, and serves
+/// the gateway until killed.
+fn run_rig(file: &std::path::Path, metrics_listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    use hubgate_hil_rig::rig::{Rig, config::RigConfig, metrics};
+    let config = RigConfig::load(file)?;
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    metrics::describe();
+    let rig = Arc::new(Rig::start(&config)?);
+    println!(
+        "hosting {} hubs; device certificates in {}",
+        rig.hubs().euis().len(),
+        config.keys_out.display()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    runtime.block_on(async move {
+        if let Some(addr) = metrics_listen.or(config.metrics_listen) {
+            let bound = metrics::serve(addr, prometheus)
+                .await
+                .with_context(|| format!("metrics_listen {addr}"))?;
+            // Scripts and tests read the address from this line.
+            println!("metrics listening on http://{bound}/metrics");
+        }
+        let (addr, host) = resolve(&config.gateway.address)
+            .await
+            .context("gateway.address")?;
+        rig.serve(Connect {
+            gateway: addr,
+            server_name: config.gateway.server_name.clone().unwrap_or(host),
+            ca: config.gateway.ca.clone(),
+            cert: config.gateway.cert.clone(),
+            key: config.gateway.key.clone(),
+        })
+        .await
+    })
 }

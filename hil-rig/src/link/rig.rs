@@ -10,7 +10,9 @@
 //!
 //! [`run`] connects with back-off (250 ms doubling to 10 s, reset after a registration),
 //! registers its hubs, answers commands with the emulated devices and forwards alerts from
-//! their future-dated work.
+//! their future-dated work. [`run_with`] does the same for any [`Responder`]: the
+//! `hil-rig run` process ([`crate::rig`]) serves devices whose answers come from ports
+//! (bridged devices, lab meters behind adapter devices) and sends them through [`Replies`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -80,7 +82,27 @@ pub fn load_or_generate(
     hubs: usize,
     first_eui: u64,
 ) -> anyhow::Result<Vec<Identity>> {
-    let euis = device_euis(hubs, first_eui);
+    load_or_generate_euis(keys_out, device_euis(hubs, first_eui))
+}
+
+/// [`load_or_generate`] for premises at any hub EUIs (each hub's devices on the EUIs after
+/// it, in [`HUB_KINDS`] order), as `hil-rig run` configures them.
+///
+/// # Errors
+///
+/// When the folder cannot be read or written, or keys cannot be generated.
+pub fn load_or_generate_hubs(keys_out: &Path, hubs: &[Eui]) -> anyhow::Result<Vec<Identity>> {
+    let euis = hubs
+        .iter()
+        .flat_map(|h| {
+            let base = u64::from_be_bytes(*h);
+            (0..HUB_KINDS.len()).map(move |i| base.wrapping_add(i as u64).to_be_bytes())
+        })
+        .collect();
+    load_or_generate_euis(keys_out, euis)
+}
+
+fn load_or_generate_euis(keys_out: &Path, euis: Vec<Eui>) -> anyhow::Result<Vec<Identity>> {
     let private = keys_out.join("private");
     let saved_path = private.join("identities.json");
     let saved: Option<Vec<Identity>> = match std::fs::read(&saved_path) {
@@ -219,9 +241,22 @@ impl Hubs {
         &self.order
     }
 
+    /// Runs `f` on the emulated `device` behind `hub` (holding the hub's lock), or `None`
+    /// when this rig hosts no such device. Adapter-mode devices use it to refresh their
+    /// registers from a lab meter before answering.
+    pub fn with_device<R>(
+        &self,
+        hub: &Eui,
+        device: &Eui,
+        f: impl FnOnce(&mut Device) -> R,
+    ) -> Option<R> {
+        let mut h = self.hubs.get(hub)?.lock().ok()?;
+        h.device_mut(device).map(f)
+    }
+
     /// Runs `command` on `device` behind `hub`: the response and any alerts, or nothing
     /// when the hub or device is not here or the device discards the command.
-    fn command(&self, hub: &Eui, device: &Eui, command: &[u8]) -> Vec<Vec<u8>> {
+    pub fn command(&self, hub: &Eui, device: &Eui, command: &[u8]) -> Vec<Vec<u8>> {
         let Some(h) = self.hubs.get(hub) else {
             tracing::warn!(hub = %hex::eui(hub), "command for a hub this rig does not host");
             return Vec::new();
@@ -243,7 +278,7 @@ impl Hubs {
     }
 
     /// Alerts from future-dated work that has fallen due, by hub.
-    fn tick(&self) -> Vec<(Eui, Vec<u8>)> {
+    pub fn tick(&self) -> Vec<(Eui, Vec<u8>)> {
         let now = unix_now();
         let mut out = Vec::new();
         for eui in &self.order {
@@ -268,6 +303,70 @@ impl Hubs {
             }
         }
         out
+    }
+}
+
+/// What a rig serves over the link: the hubs it registers, and answers to commands.
+///
+/// [`Hubs`] answers every command in place with an emulated device. A rig whose devices
+/// sit behind ports (the `hil-rig run` process) cannot answer without waiting on a port, so
+/// it hands the command to the port's thread and that thread sends the answers later
+/// through [`Replies`]; `command` itself must never block.
+pub trait Responder: Send + Sync {
+    /// The hub EUIs to register, in order.
+    fn hub_euis(&self) -> Vec<Eui>;
+
+    /// Handles `command` for `device` behind `hub`: answers to send now, and possibly more
+    /// sent later through `later`. An empty answer means none (the gateway times it out).
+    fn command(&self, hub: Eui, device: Eui, command: &[u8], later: &Replies) -> Vec<Vec<u8>>;
+
+    /// Alerts that have fallen due, by hub (called every second).
+    fn tick(&self) -> Vec<(Eui, Vec<u8>)>;
+
+    /// The link to the gateway came up (registered) or went down.
+    fn link_state(&self, _up: bool) {}
+}
+
+impl Responder for Hubs {
+    fn hub_euis(&self) -> Vec<Eui> {
+        self.order.clone()
+    }
+
+    fn command(&self, hub: Eui, device: Eui, command: &[u8], _later: &Replies) -> Vec<Vec<u8>> {
+        Hubs::command(self, &hub, &device, command)
+    }
+
+    fn tick(&self) -> Vec<(Eui, Vec<u8>)> {
+        Hubs::tick(self)
+    }
+}
+
+/// Where answers produced outside the link's task go: a blocking sender into the current
+/// session's write queue. It fails (returns `false`) once that session has ended, so an
+/// answer that arrives after a reconnection is dropped rather than sent on a new link.
+#[derive(Debug, Clone)]
+pub struct Replies {
+    tx: mpsc::Sender<Frame>,
+}
+
+impl Replies {
+    /// Replies into a new queue of `capacity` frames, and its receiving end: for driving a
+    /// [`Responder`] without a gateway (tests, tools).
+    #[must_use]
+    pub fn channel(capacity: usize) -> (Replies, mpsc::Receiver<Frame>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Replies { tx }, rx)
+    }
+
+    /// Queues `bytes` from `hub` for the gateway, waiting while the queue is full. Call it
+    /// from a plain thread, never from the runtime.
+    pub fn send_blocking(&self, hub: Eui, bytes: Vec<u8>) -> bool {
+        self.tx.blocking_send(Frame::FromHub { hub, bytes }).is_ok()
+    }
+
+    /// Whether the session these replies belong to has ended.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
     }
 }
 
@@ -323,6 +422,15 @@ pub fn client_config(c: &Connect) -> anyhow::Result<quinn::ClientConfig> {
 ///
 /// Only when the client configuration or the local socket cannot be set up.
 pub async fn run(connect: Connect, hubs: Arc<Hubs>) -> anyhow::Result<()> {
+    run_with(connect, hubs).await
+}
+
+/// [`run`] for any [`Responder`].
+///
+/// # Errors
+///
+/// Only when the client configuration or the local socket cannot be set up.
+pub async fn run_with(connect: Connect, hubs: Arc<dyn Responder>) -> anyhow::Result<()> {
     let config = client_config(&connect)?;
     let local: SocketAddr = if connect.gateway.is_ipv6() {
         "[::]:0".parse()?
@@ -340,6 +448,9 @@ pub async fn run(connect: Connect, hubs: Arc<Hubs>) -> anyhow::Result<()> {
             Err(e) => eprintln!("hil-rig: link to {}: {e:#}", connect.gateway),
         }
         if registered {
+            hubs.link_state(false);
+        }
+        if registered {
             backoff = first;
         }
         tokio::time::sleep(backoff).await;
@@ -350,7 +461,7 @@ pub async fn run(connect: Connect, hubs: Arc<Hubs>) -> anyhow::Result<()> {
 async fn session(
     endpoint: &quinn::Endpoint,
     c: &Connect,
-    hubs: &Arc<Hubs>,
+    hubs: &Arc<dyn Responder>,
     registered: &mut bool,
 ) -> anyhow::Result<()> {
     let conn = endpoint
@@ -361,13 +472,14 @@ async fn session(
     write_frame(
         &mut send,
         &Frame::Register {
-            hubs: hubs.euis().to_vec(),
+            hubs: hubs.hub_euis(),
         },
     )
     .await?;
     match read_frame(&mut recv).await {
         Ok(Frame::Registered { count }) => {
             *registered = true;
+            hubs.link_state(true);
             // Scripts and tests wait for this line.
             println!("registered {count} hubs with {}", c.gateway);
         }
@@ -384,6 +496,7 @@ async fn session(
         }
         Ok::<_, FrameError>(())
     });
+    let later = Replies { tx: tx.clone() };
     let ticker = {
         let (hubs, tx) = (Arc::clone(hubs), tx.clone());
         tokio::spawn(async move {
@@ -402,7 +515,7 @@ async fn session(
         tokio::select! {
             frame = read_frame(&mut recv) => match frame {
                 Ok(Frame::Command { hub, device, bytes }) => {
-                    for answer in hubs.command(&hub, &device, &bytes) {
+                    for answer in hubs.command(hub, device, &bytes, &later) {
                         if tx.send(Frame::FromHub { hub, bytes: answer }).await.is_err() {
                             break;
                         }
