@@ -162,6 +162,11 @@ pub struct EmulationConfig {
     /// Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at
     /// start and recorded in the inventory; `0` for none. Default `2`.
     pub hubs: usize,
+    /// Whom the emulated meters trust as their supplier: `"demo"`, the demo import supplier
+    /// (with the local PKI; a DCC Boxed folder's supplier with `--smki`), or `"load-test"`,
+    /// the load-test Users (`pki.load_test_users`), each supplying an equal run of premises,
+    /// so a load generator can drive meters from many Users at once. Default `"demo"`.
+    pub suppliers: String,
     /// Folder where the emulated devices' certificates (and key-agreement private keys) and
     /// every GBCS message they are sent or produce are written, for an independent GBCS
     /// checker. Default: none (nothing recorded).
@@ -172,6 +177,7 @@ impl Default for EmulationConfig {
     fn default() -> Self {
         EmulationConfig {
             hubs: 2,
+            suppliers: "demo".into(),
             record_dir: None,
         }
     }
@@ -674,6 +680,13 @@ const FIELDS: &[Field] = &[
         "Emulated premises (a hub with an ESME, GSME, GPF, PPMID and IHD each) created at\n\
          start and recorded in the inventory; 0 for none.",
     ),
+    field(
+        "emulation.suppliers",
+        Kind::Text,
+        "Whom the emulated meters trust as supplier: \"demo\" (the demo import supplier, or\n\
+         the DCC Boxed supplier with --smki) or \"load-test\" (the load-test Users, each\n\
+         supplying an equal run of premises; needs pki.load_test_users).",
+    ),
     optional(
         "emulation.record_dir",
         Kind::Path,
@@ -839,6 +852,28 @@ impl Config {
         }
         if self.emulation.hubs > 4096 {
             return invalid("emulation.hubs", "must be at most 4096");
+        }
+        match self.emulation.suppliers.as_str() {
+            "demo" => {}
+            "load-test" if self.smki_dir.is_some() => {
+                return invalid(
+                    "emulation.suppliers",
+                    "\"load-test\" needs the local test PKI (no smki_dir)",
+                );
+            }
+            "load-test" if self.pki.load_test_users == 0 => {
+                return invalid(
+                    "emulation.suppliers",
+                    "\"load-test\" needs pki.load_test_users of at least 1",
+                );
+            }
+            "load-test" => {}
+            other => {
+                return invalid(
+                    "emulation.suppliers",
+                    &format!("{other:?} is neither \"demo\" nor \"load-test\""),
+                );
+            }
         }
         if self.delivery.timeout_ms == 0 {
             return invalid("delivery.timeout_ms", "must be at least 1");

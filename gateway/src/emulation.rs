@@ -94,6 +94,8 @@ impl HanEndpoint for EmulatedHub {
 pub struct Estate {
     /// The hubs by CHF EUI.
     pub hubs: Vec<([u8; 8], Arc<EmulatedHub>)>,
+    /// The parties each hub's devices trust, in the order of [`Estate::hubs`].
+    pub parties: Vec<Parties>,
     /// Every certificate (the parties' given, the devices' generated) and the parties'
     /// private keys.
     pub keys: Store,
@@ -117,36 +119,65 @@ impl Estate {
         parties: Parties,
         clock: Arc<dyn Clock>,
     ) -> Result<Estate, hubgate_hil_rig::DeviceError> {
-        let fleet = Fleet::builder()
-            .hubs(hubs)
-            .first_eui(FIRST_EUI)
-            .remote_parties(store, parties)
-            .build()?;
-        let Fleet {
-            hubs: premises,
-            store,
-            ..
-        } = fleet;
-        Ok(Estate {
-            hubs: premises
-                .into_iter()
-                .map(|h| {
-                    (
-                        h.chf.eui(),
-                        Arc::new(EmulatedHub {
-                            hub: Mutex::new(h),
-                            clock: Arc::clone(&clock),
-                            recorder: OnceLock::new(),
-                        }),
-                    )
-                })
-                .collect(),
-            keys: store,
-        })
+        Self::build_shared(hubs, store, &[parties], clock)
+    }
+
+    /// Builds `hubs` premises shared out among `suppliers` in contiguous runs (the first
+    /// `hubs / n` premises trust the first, and so on; the first ones take the remainder), so
+    /// that many Users can each drive meters of their own. Every entry's certificates must be
+    /// in `store`.
+    ///
+    /// # Errors
+    ///
+    /// When keys cannot be generated.
+    pub fn build_shared(
+        hubs: usize,
+        mut store: Store,
+        suppliers: &[Parties],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Estate, hubgate_hil_rig::DeviceError> {
+        let n = suppliers.len().max(1);
+        let mut estate = Estate {
+            hubs: Vec::with_capacity(hubs),
+            parties: Vec::with_capacity(hubs),
+            keys: Store::default(),
+        };
+        let mut first = FIRST_EUI;
+        for (k, parties) in suppliers.iter().enumerate() {
+            let count = hubs / n + usize::from(k < hubs % n);
+            if count == 0 {
+                continue;
+            }
+            let fleet = Fleet::builder()
+                .hubs(count)
+                .first_eui(first)
+                .remote_parties(store, *parties)
+                .build()?;
+            first += 16 * count as u64;
+            let Fleet {
+                hubs: premises,
+                store: next,
+                ..
+            } = fleet;
+            store = next;
+            for h in premises {
+                estate.parties.push(*parties);
+                estate.hubs.push((
+                    h.chf.eui(),
+                    Arc::new(EmulatedHub {
+                        hub: Mutex::new(h),
+                        clock: Arc::clone(&clock),
+                        recorder: OnceLock::new(),
+                    }),
+                ));
+            }
+        }
+        estate.keys = store;
+        Ok(estate)
     }
 
     /// Records the premises in the inventory (commissioned; rows already there are left as
-    /// they are) and registers `supplier` (import and gas) and `network_operator`
+    /// they are) and registers each premises' supplier (import and gas) and network operator
     /// (electricity distributor and gas transporter) for their MPxNs, keeping the
     /// registration data already loaded.
     ///
@@ -157,18 +188,17 @@ impl Estate {
         &self,
         inventory: &Inventory,
         registration: &RegistrationData,
-        parties: &Parties,
     ) -> anyhow::Result<String> {
         let mut inv = String::from(
             "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n",
         );
         let mut reg = String::from("mpxn,fuel,role,party,effective_from,effective_to\n");
-        let (supplier, operator) = (
-            hex::eui_duis(&parties.supplier),
-            hex::eui_duis(&parties.network_operator),
-        );
         let mut summary = Vec::new();
-        for (i, (_, hub)) in self.hubs.iter().enumerate() {
+        for (i, ((_, hub), parties)) in self.hubs.iter().zip(&self.parties).enumerate() {
+            let (supplier, operator) = (
+                hex::eui_duis(&parties.supplier),
+                hex::eui_duis(&parties.network_operator),
+            );
             let h = hub
                 .hub
                 .lock()
@@ -197,7 +227,7 @@ impl Estate {
             reg += &format!("{mprn},gas,GS,{supplier},2000-01-01,\n");
             reg += &format!("{mprn},gas,GT,{operator},2000-01-01,\n");
             summary.push(format!(
-                "  premises {premises}: hub {chf}, ESME {esme} (MPAN {mpan}), GSME {gsme} (MPRN {mprn})"
+                "  premises {premises}: hub {chf}, ESME {esme} (MPAN {mpan}), GSME {gsme} (MPRN {mprn}), supplier {supplier}"
             ));
         }
         let report = import_csv(inventory, inv.as_bytes(), ImportOptions::default())?;
@@ -206,8 +236,16 @@ impl Estate {
         let mut all = registration.records();
         all.extend(fresh.records());
         registration.refresh(all);
+        let trusting = match self.parties.first() {
+            Some(p) if self.parties.iter().all(|q| q == p) => format!(
+                "trusting supplier {} and network operator {}",
+                hex::eui_duis(&p.supplier),
+                hex::eui_duis(&p.network_operator)
+            ),
+            _ => "each trusting the supplier listed with it".to_string(),
+        };
         Ok(format!(
-            "emulated meters: {} premises ({} inventory rows new), trusting supplier {supplier} and network operator {operator}\n{}",
+            "emulated meters: {} premises ({} inventory rows new), {trusting}\n{}",
             self.hubs.len(),
             report.imported,
             summary.join("\n")
@@ -221,7 +259,7 @@ impl Estate {
     /// # Errors
     ///
     /// When the folder cannot be written.
-    pub fn record(&self, dir: &Path, parties: &Parties) -> std::io::Result<()> {
+    pub fn record(&self, dir: &Path) -> std::io::Result<()> {
         let rec = Arc::new(Recorder::create(dir)?);
         let keys = rec.keys_dir();
         for (_, hub) in &self.hubs {
@@ -249,7 +287,14 @@ impl Estate {
                 }
             }
         }
-        for (_, party) in parties.roles() {
+        let mut parties: Vec<[u8; 8]> = self
+            .parties
+            .iter()
+            .flat_map(|p| p.roles().map(|(_, eui)| eui))
+            .collect();
+        parties.sort_unstable();
+        parties.dedup();
+        for party in parties {
             for usage in [Usage::DigitalSignature, Usage::KeyAgreement] {
                 let certs = self
                     .keys

@@ -58,6 +58,13 @@ pub const DELIVERY_LATENCY_SECONDS: &str = "hubgate_delivery_latency_seconds";
 /// `unauthorised`, `failed`).
 pub const REGISTRATION_PUSHES_TOTAL: &str = "hubgate_registration_pushes_total";
 
+/// Counter: Service Responses and alerts by SEC target `category` (`on_demand`: 30 s from the
+/// request; `alert`: 60 s from its arrival) and whether they were `within` it.
+pub const TARGET_TIME_TOTAL: &str = "hubgate_target_time_total";
+/// Counter: cryptographic operations the process performed, by `op` (`ecdsa_verify`,
+/// `ecdsa_sign`, `ecdh`, `gmac`, `cipher`); the end-to-end benchmark's ceiling.
+pub const CRYPTO_OPERATIONS_TOTAL: &str = "hubgate_crypto_operations_total";
+
 /// Every name above.
 pub const ALL: &[&str] = &[
     INGRESS_REQUESTS_TOTAL,
@@ -85,7 +92,19 @@ pub const ALL: &[&str] = &[
     ROUTING_COMMANDS_TOTAL,
     ROUTING_ANSWERS_TOTAL,
     ROUTING_ANSWERS_LOST_TOTAL,
+    TARGET_TIME_TOTAL,
+    CRYPTO_OPERATIONS_TOTAL,
 ];
+
+/// Copies the process's cryptographic operation counts
+/// ([`hubgate_protocol::crypto::ops`]) into [`CRYPTO_OPERATIONS_TOTAL`]; called before each
+/// scrape.
+pub fn publish_crypto_operations() {
+    use hubgate_protocol::crypto::ops::{Op, total};
+    for op in Op::ALL {
+        metrics::counter!(CRYPTO_OPERATIONS_TOTAL, "op" => op.as_str()).absolute(total(op));
+    }
+}
 
 /// Registers the HELP text of every metric with the installed recorder.
 pub fn describe() {
@@ -105,6 +124,14 @@ pub fn describe() {
         "Time spent in each ingress stage"
     );
     describe_counter!(INGRESS_REJECTED_TOTAL, "DUIS requests refused, by H4 check");
+    describe_counter!(
+        TARGET_TIME_TOTAL,
+        "Service Responses and alerts by SEC target category (on_demand 30 s, alert 60 s) and whether within it"
+    );
+    describe_counter!(
+        CRYPTO_OPERATIONS_TOTAL,
+        "ECDSA, ECDH, GMAC and payload-cipher operations performed, by operation"
+    );
     describe_counter!(ANOMALY_CHECKS_TOTAL, "Anomaly-detection checks run");
     describe_histogram!(
         VERIFIER_BATCH_JOBS,

@@ -42,7 +42,7 @@ use hubgate_protocol::smki::{Store, Usage};
 use hubgate_protocol::{hex, transform};
 
 use crate::clock::{Clock, rfc3339_ms};
-use crate::delivery::{Delivery, Kind};
+use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::codes::Rejection;
 use crate::ingress::pipeline::Accepted;
 use crate::ingress::respond::{Answer, Responder};
@@ -55,6 +55,8 @@ use crate::metric_name;
 pub struct Pending {
     request_id: RequestId,
     service: (ServiceReference, ServiceReferenceVariant),
+    /// When the gateway took the request (clock milliseconds).
+    accepted_ms: i64,
 }
 
 /// Requests in flight by request reference, shared by the [`Router`] and the
@@ -140,6 +142,7 @@ impl Router {
             Pending {
                 request_id: h.request_id,
                 service: (h.service_reference, h.service_reference_variant),
+                accepted_ms: self.parts.clock.now_ms(),
             },
         );
         let submitted = self.parts.registry.submit(Command {
@@ -289,13 +292,35 @@ impl hubgate_actors::StateStore for HubStateStore {
 /// Something for the writer thread.
 enum Event {
     Outcome(Outcome),
-    Alert(DeviceAlert),
+    /// An alert and when the gateway received it (clock milliseconds).
+    Alert(DeviceAlert, i64),
+}
+
+/// Most answers written in one outbox transaction.
+const MAX_SINK_BATCH: usize = 256;
+
+/// SEC target response times (SEC Annex 5; DESIGN.md): on-demand Service Responses within
+/// 30 s of the request, device alerts within 60 s of their arrival.
+pub const TARGET_ON_DEMAND_MS: i64 = 30_000;
+/// See [`TARGET_ON_DEMAND_MS`].
+pub const TARGET_ALERT_MS: i64 = 60_000;
+
+/// Counts an answer against its SEC target response time.
+fn target_time(category: &'static str, elapsed_ms: i64, target_ms: i64) {
+    let within = if elapsed_ms <= target_ms {
+        "true"
+    } else {
+        "false"
+    };
+    metrics::counter!(metric_name::TARGET_TIME_TOTAL, "category" => category, "within" => within)
+        .increment(1);
 }
 
 /// Receives outcomes and alerts on the hub arbiter threads and hands them to one writer
 /// thread, which signs the DUIS message and submits it for delivery.
 pub struct ResponseSink {
     tx: crossbeam_channel::Sender<Event>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for ResponseSink {
@@ -319,34 +344,60 @@ impl ResponseSink {
         // Unbounded on purpose: every event stands for a command the hub actors already
         // bounded, and dropping one would lose an acknowledged request's answer.
         let (tx, rx) = crossbeam_channel::unbounded::<Event>();
+        let sink_clock = Arc::clone(&clock);
         std::thread::Builder::new()
             .name("hubgate-responses".into())
             .spawn(move || {
-                for event in rx {
+                // Events that queued up while the last batch was written go out together:
+                // one durable outbox transaction (one fsync) for the whole batch.
+                while let Ok(first) = rx.recv() {
+                    let mut batch = Vec::with_capacity(16);
+                    batch.push(first);
+                    while batch.len() < MAX_SINK_BATCH {
+                        match rx.try_recv() {
+                            Ok(e) => batch.push(e),
+                            Err(_) => break,
+                        }
+                    }
                     let now = clock.now_ms();
-                    let (user, body, kind) = match event {
-                        Event::Outcome(o) => match response(&pending, &responder, o, now) {
-                            Some(x) => x,
-                            None => continue,
-                        },
-                        Event::Alert(a) => match alert(&responder, &a, now) {
-                            Some(x) => x,
-                            None => continue,
-                        },
-                    };
-                    match delivery.submit(user, body, kind) {
-                        Ok(_) => {
-                            metrics::counter!(metric_name::ROUTING_ANSWERS_TOTAL, "kind" => kind.label())
-                                .increment(1);
+                    let outgoing: Vec<Outgoing> = batch
+                        .into_iter()
+                        .filter_map(|event| match event {
+                            Event::Outcome(o) => response(&pending, &responder, o, now),
+                            Event::Alert(a, received) => {
+                                target_time("alert", now - received, TARGET_ALERT_MS);
+                                alert(&responder, &a, now)
+                            }
+                        })
+                        .map(|(user, body, kind)| Outgoing { user, body, kind })
+                        .collect();
+                    let kinds: Vec<(Kind, [u8; 8])> =
+                        outgoing.iter().map(|o| (o.kind, o.user)).collect();
+                    match delivery.submit_batch(outgoing) {
+                        Ok(results) => {
+                            for (r, (kind, user)) in results.into_iter().zip(kinds) {
+                                match r {
+                                    Ok(_) => metrics::counter!(metric_name::ROUTING_ANSWERS_TOTAL, "kind" => kind.label())
+                                        .increment(1),
+                                    Err(e) => {
+                                        tracing::error!(user = %hex::eui_duis(&user), error = %e, "an answer could not be queued for delivery");
+                                        metrics::counter!(metric_name::ROUTING_ANSWERS_LOST_TOTAL).increment(1);
+                                    }
+                                }
+                            }
                         }
                         Err(e) => {
-                            tracing::error!(user = %hex::eui_duis(&user), error = %e, "an answer could not be queued for delivery");
-                            metrics::counter!(metric_name::ROUTING_ANSWERS_LOST_TOTAL).increment(1);
+                            tracing::error!(error = %e, answers = kinds.len(), "answers could not be queued for delivery");
+                            metrics::counter!(metric_name::ROUTING_ANSWERS_LOST_TOTAL)
+                                .increment(kinds.len() as u64);
                         }
                     }
                 }
             })?;
-        Ok(ResponseSink { tx })
+        Ok(ResponseSink {
+            tx,
+            clock: sink_clock,
+        })
     }
 }
 
@@ -356,7 +407,7 @@ impl OutcomeSink for ResponseSink {
     }
 
     fn alert(&self, alert: DeviceAlert) {
-        let _ = self.tx.send(Event::Alert(alert));
+        let _ = self.tx.send(Event::Alert(alert, self.clock.now_ms()));
     }
 }
 
@@ -372,6 +423,9 @@ fn response(
         tracing::warn!(request = %outcome.request_ref, "an outcome for no request in flight");
         return None;
     };
+    // Future-dated requests are answered when the device runs them, by alert; what comes
+    // back here is the immediate answer, due within the on-demand target.
+    target_time("on_demand", now_ms - p.accepted_ms, TARGET_ON_DEMAND_MS);
     let (code, payload) = match outcome.result {
         OutcomeResult::Response { bytes, .. } => {
             (ResponseCode::I0, Some(ResponsePayload::GbcsPayload(bytes)))

@@ -78,6 +78,11 @@ impl TrustedParties {
                 let mut prepayment = None;
                 for e in store.public_keys(&eui, usage.to_smki()) {
                     let Some(c) = e.certificate() else { continue };
+                    // A party's other certificates of the same usage (a User's XML-signing
+                    // certificate, OU 87) are not the ones its devices hold for it.
+                    if c.role().is_some_and(|r| r != role) {
+                        continue;
+                    }
                     let pp = e.public_label().is_some_and(|l| l.contains("-pp-"));
                     let slot = if pp { &mut prepayment } else { &mut normal };
                     if slot.is_none() {

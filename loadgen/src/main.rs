@@ -202,18 +202,23 @@ fn run_cli() -> anyhow::Result<ExitCode> {
                 std::fs::read_to_string(&log).with_context(|| log.display().to_string())?
             };
             let (supplier, premises) = targets::parse_emulated(&text);
-            let supplier = supplier.context(
-                "no \"emulated meters: … trusting supplier <ID>\" line in the gateway's output",
-            )?;
             let g = targets::write_emulated(&out, supplier, &premises)?;
-            println!(
-                "wrote {} emulated premises for supplier {}:\n  {}\n  {}\n\
-                 send as that User ([users] names = [\"import-supplier\"] with the local test PKI)",
-                g.premises,
-                hubgate_protocol::hex::eui_duis(&supplier),
-                g.inventory.display(),
-                g.registration.display()
-            );
+            let whom = match supplier {
+                Some(s) => format!(
+                    "supplier {}:\n  {}\n  {}\n\
+                     send as that User ([users] names = [\"import-supplier\"] with the local test PKI)",
+                    hubgate_protocol::hex::eui_duis(&s),
+                    g.inventory.display(),
+                    g.registration.display()
+                ),
+                None => format!(
+                    "their load-test suppliers:\n  {}\n  {}\n\
+                     send as the load-test Users ([users] count = pki.load_test_users)",
+                    g.inventory.display(),
+                    g.registration.display()
+                ),
+            };
+            println!("wrote {} emulated premises for {whom}", g.premises);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {

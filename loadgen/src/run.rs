@@ -19,6 +19,7 @@
 //! - Device requests are registered with the [`Tracker`] so that the responses the gateway
 //!   later POSTs to the listener are matched to them.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -188,6 +189,23 @@ pub fn prepare(scenario: Scenario) -> Result<Prepared, String> {
         weights,
         per_user,
     })
+}
+
+/// Devices of one User's connection waiting for a Signed Pre-Command (see `user_task`).
+type Locked = Arc<std::sync::Mutex<HashSet<[u8; 8]>>>;
+
+fn is_locked(locked: &Locked, target: Option<&[u8; 8]>) -> bool {
+    target.is_some_and(|t| locked.lock().is_ok_and(|l| l.contains(t)))
+}
+
+fn lock(locked: &Locked, target: [u8; 8], on: bool) {
+    if let Ok(mut l) = locked.lock() {
+        if on {
+            l.insert(target);
+        } else {
+            l.remove(&target);
+        }
+    }
 }
 
 /// What to send next on a User's connection.
@@ -592,6 +610,13 @@ async fn user_task(
     let permits = Arc::new(Semaphore::new(ctx.depth));
     let dead = Arc::new(AtomicBool::new(false));
     let transforms_open = Arc::new(AtomicU64::new(0));
+    // Devices with a Transform sent whose Signed Pre-Command has not been sent yet. The
+    // Pre-Command carries the Transform's RequestID counter, and a device takes commands from
+    // a User only with increasing counters: anything sent to that device in between (with a
+    // higher counter) would make it discard the Signed Pre-Command as a replay. So requests
+    // to such a device wait, as a real User's would.
+    let locked: Locked = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let mut deferred: VecDeque<Job> = VecDeque::new();
     let reader = tokio::spawn(read_answers(
         Arc::clone(&ctx),
         AnswerReader::new(rd),
@@ -600,6 +625,7 @@ async fn user_task(
         Arc::clone(&permits),
         Arc::clone(&dead),
         Arc::clone(&transforms_open),
+        Arc::clone(&locked),
     ));
 
     let mut st = ConnStats::default();
@@ -614,61 +640,78 @@ async fn user_task(
         if dead.load(Ordering::Relaxed) {
             break;
         }
-        let job = match follow_rx.try_recv() {
-            Ok(j) => j,
-            Err(_) if fresh_done => {
-                if transforms_open.load(Ordering::Acquire) == 0 {
-                    match follow_rx.try_recv() {
-                        Ok(j) => j,
-                        Err(_) => break,
-                    }
-                } else {
-                    match tokio::time::timeout(Duration::from_millis(20), follow_rx.recv()).await {
-                        Ok(Some(j)) => j,
-                        Ok(None) => break,
-                        Err(_) => {
-                            if Instant::now() > ctx.deadline {
-                                break;
+        let ready = deferred
+            .iter()
+            .position(|j| !is_locked(&locked, j.target.as_ref()));
+        let job = if let Some(j) = ready.and_then(|i| deferred.remove(i)) {
+            j
+        } else {
+            match follow_rx.try_recv() {
+                Ok(j) => j,
+                Err(_) if fresh_done => {
+                    if transforms_open.load(Ordering::Acquire) == 0 {
+                        match follow_rx.try_recv() {
+                            Ok(j) => j,
+                            Err(_) => break,
+                        }
+                    } else {
+                        match tokio::time::timeout(Duration::from_millis(20), follow_rx.recv())
+                            .await
+                        {
+                            Ok(Some(j)) => j,
+                            Ok(None) => break,
+                            Err(_) => {
+                                if Instant::now() > ctx.deadline {
+                                    break;
+                                }
+                                continue;
                             }
-                            continue;
                         }
                     }
                 }
-            }
-            Err(_) => match &mut jobs {
-                Some(rx) => tokio::select! {
-                    biased;
-                    Some(j) = follow_rx.recv() => j,
-                    j = rx.recv() => match j {
-                        Some(j) => j,
-                        None => {
+                Err(_) => match &mut jobs {
+                    Some(rx) => tokio::select! {
+                        biased;
+                        Some(j) = follow_rx.recv() => j,
+                        j = rx.recv() => match j {
+                            Some(j) => j,
+                            None => {
+                                fresh_done = true;
+                                continue;
+                            }
+                        },
+                    },
+                    None => {
+                        let now = Instant::now();
+                        if now >= ctx.stop_fresh {
                             fresh_done = true;
                             continue;
                         }
-                    },
-                },
-                None => {
-                    let now = Instant::now();
-                    if now >= ctx.stop_fresh {
-                        fresh_done = true;
-                        continue;
-                    }
-                    let Some(w) = p.per_user.get(u).and_then(Option::as_ref) else {
-                        fresh_done = true;
-                        continue;
-                    };
-                    let s = w.pick(&mut rng);
-                    match p.job(s, u, &mut rng, now) {
-                        Some(j) => j,
-                        None => {
-                            st.build_failures += 1;
-                            Live::bump(&ctx.live.errors);
+                        let Some(w) = p.per_user.get(u).and_then(Option::as_ref) else {
+                            fresh_done = true;
                             continue;
+                        };
+                        let s = w.pick(&mut rng);
+                        match p.job(s, u, &mut rng, now) {
+                            Some(j) => j,
+                            None => {
+                                st.build_failures += 1;
+                                Live::bump(&ctx.live.errors);
+                                continue;
+                            }
                         }
                     }
-                }
-            },
+                },
+            }
         };
+        if matches!(job.kind, JobKind::Fresh) && is_locked(&locked, job.target.as_ref()) {
+            deferred.push_back(job);
+            if fresh_done {
+                // Wait for the Transform answers that will release the device.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            continue;
+        }
         let Some(tpl) = p.template(job.srv, job.template) else {
             st.build_failures += 1;
             continue;
@@ -762,6 +805,14 @@ async fn user_task(
         if transform {
             transforms_open.fetch_add(1, Ordering::AcqRel);
         }
+        // Before the request leaves, so the reader's release cannot come first.
+        if let Some(t) = job.target {
+            if transform {
+                lock(&locked, t, true);
+            } else if transform_intended.is_some() {
+                lock(&locked, t, false);
+            }
+        }
         let sent = InFlight {
             srv: job.srv,
             template: job.template,
@@ -820,6 +871,7 @@ async fn user_task(
 }
 
 /// Reads the answers of one connection in order.
+#[allow(clippy::too_many_arguments)] // the connection's shared state, passed apart on purpose
 async fn read_answers<R: tokio::io::AsyncRead + Unpin>(
     ctx: Arc<Ctx>,
     mut reader: AnswerReader<R>,
@@ -828,6 +880,7 @@ async fn read_answers<R: tokio::io::AsyncRead + Unpin>(
     permits: Arc<Semaphore>,
     dead: Arc<AtomicBool>,
     transforms_open: Arc<AtomicU64>,
+    locked: Locked,
 ) -> ConnStats {
     let mut st = ConnStats::default();
     let p = Arc::clone(&ctx.prepared);
@@ -913,7 +966,11 @@ async fn read_answers<R: tokio::io::AsyncRead + Unpin>(
                 };
                 if follow.send(job).is_err() {
                     st.srv(&srv_name).signing_failures += 1;
+                    lock(&locked, f.request_id.target, false);
                 }
+            } else {
+                // No Pre-Command: nothing will follow, the device is free again.
+                lock(&locked, f.request_id.target, false);
             }
             // After the follow-up is queued, so the writer never sees zero open transforms
             // while a follow-up is still on its way.

@@ -451,11 +451,15 @@ pub struct EmulatedPremises {
     pub esme: ([u8; 8], String),
     /// The gas meter and its MPRN.
     pub gsme: Option<([u8; 8], String)>,
+    /// The supplier its meters trust, when the gateway lists one per premises (its
+    /// `emulation.suppliers = "load-test"`); else the one named in the header line.
+    pub supplier: Option<[u8; 8]>,
 }
 
 /// Reads what `hubgate serve` prints at start about its emulated meters:
 /// `emulated meters: … trusting supplier <ID> and network operator <ID>` and one
-/// `premises N: hub <ID>, ESME <ID> (MPAN <n>), GSME <ID> (MPRN <n>)` line per premises.
+/// `premises N: hub <ID>, ESME <ID> (MPAN <n>), GSME <ID> (MPRN <n>)[, supplier <ID>]` line per
+/// premises.
 /// Returns the supplier the meters trust and the premises (empty when none are listed).
 pub fn parse_emulated(text: &str) -> (Option<[u8; 8]>, Vec<EmulatedPremises>) {
     let after = |line: &str, key: &str| -> Option<String> {
@@ -484,33 +488,44 @@ pub fn parse_emulated(text: &str) -> (Option<[u8; 8]>, Vec<EmulatedPremises>) {
             hub,
             esme: (esme, mpan),
             gsme,
+            supplier: eui("supplier "),
         });
     }
     (supplier, out)
 }
 
 /// Writes `inventory.csv` and `registration.csv` into `dir` for emulated premises: each hub,
-/// ESME and GSME (commissioned), `supplier` registered as import supplier for the MPANs and
-/// gas supplier for the MPRNs (as the gateway registers it).
+/// ESME and GSME (commissioned), the premises' own supplier (or else `supplier`) registered
+/// as import supplier for the MPANs and gas supplier for the MPRNs (as the gateway registers
+/// it).
 ///
 /// # Errors
 ///
 /// [`TargetsError`] when a file cannot be written or there are no premises.
 pub fn write_emulated(
     dir: &Path,
-    supplier: [u8; 8],
+    supplier: Option<[u8; 8]>,
     premises: &[EmulatedPremises],
 ) -> Result<Generated, TargetsError> {
     if premises.is_empty() {
         return Err(err(dir, "no emulated premises listed"));
     }
+    if premises.iter().any(|p| p.supplier.or(supplier).is_none()) {
+        return Err(err(
+            dir,
+            "a premises has no supplier (neither on its line nor in the \"emulated meters:\" line)",
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
-    let party = hex::eui_duis(&supplier);
     let mut inv = String::from(
         "device_id,device_type,device_status,manufacturer,model,import_mpxn,associated_with\n",
     );
     let mut reg = String::from("mpxn,fuel,role,party,effective_from,effective_to\n");
     for p in premises {
+        let Some(party) = p.supplier.or(supplier) else {
+            continue;
+        };
+        let party = hex::eui_duis(&party);
         let hub = hex::eui_duis(&p.hub);
         inv += &format!("{hub},CHF,Commissioned,106C,433100AC,,\n");
         let (esme, mpan) = (hex::eui_duis(&p.esme.0), &p.esme.1);
@@ -552,7 +567,7 @@ mod tests {
         assert_eq!(premises[1].esme.1, "1900000000002");
         assert_eq!(premises[0].gsme.as_ref().unwrap().1, "9000000001");
         let dir = std::env::temp_dir().join(format!("loadgen-emulated-{}", std::process::id()));
-        let g = write_emulated(&dir, supplier, &premises).unwrap();
+        let g = write_emulated(&dir, Some(supplier), &premises).unwrap();
         let devices = read_inventory(&g.inventory).unwrap();
         assert_eq!(devices.len(), 6);
         let reg = read_registration(&g.registration).unwrap();
@@ -601,6 +616,35 @@ mod tests {
             }
             assert!(t.pick(u, &[DeviceKind::Ppmid], &mut rng).is_none());
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn premises_with_suppliers_of_their_own_register_each_to_its_supplier() {
+        let text = "emulated meters: 2 premises (10 inventory rows new), each trusting the supplier listed with it\n\
+            \x20 premises 1: hub 00-DB-55-00-00-00-00-00, ESME 00-DB-55-00-00-00-00-01 (MPAN 1900000000001), GSME 00-DB-55-00-00-00-00-02 (MPRN 9000000001), supplier 90-B3-D5-1F-50-00-00-01\n\
+            \x20 premises 2: hub 00-DB-55-00-00-00-00-10, ESME 00-DB-55-00-00-00-00-11 (MPAN 1900000000002), GSME 00-DB-55-00-00-00-00-12 (MPRN 9000000002), supplier 90-B3-D5-1F-50-00-00-02\n";
+        let (supplier, premises) = parse_emulated(text);
+        assert_eq!(supplier, None);
+        assert_eq!(
+            premises[1].supplier.map(|s| hex::eui_duis(&s)).as_deref(),
+            Some("90-B3-D5-1F-50-00-00-02")
+        );
+        let dir = std::env::temp_dir().join(format!("loadgen-emulated-own-{}", std::process::id()));
+        let g = write_emulated(&dir, None, &premises).unwrap();
+        let reg = std::fs::read_to_string(&g.registration).unwrap();
+        assert!(
+            reg.contains("1900000000001,electricity,IS,90-B3-D5-1F-50-00-00-01"),
+            "{reg}"
+        );
+        assert!(
+            reg.contains("9000000002,gas,GS,90-B3-D5-1F-50-00-00-02"),
+            "{reg}"
+        );
+        // Without a supplier anywhere, nothing is written.
+        let mut orphan = premises.clone();
+        orphan[0].supplier = None;
+        assert!(write_emulated(&dir, None, &orphan).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

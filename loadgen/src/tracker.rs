@@ -73,6 +73,7 @@ struct Inner {
     alerts: BTreeMap<String, u64>,
     alerts_within_target: u64,
     alert_latency: Hist,
+    response_latency: Hist,
     unmatched: u64,
     duplicates: u64,
     unreadable: u64,
@@ -217,11 +218,11 @@ impl Tracker {
             g.unmatched += 1;
             return Outcome::Unmatched;
         };
+        let latency = now.saturating_duration_since(pending.intended);
+        g.response_latency.record(latency);
         let entry = g.per_srv.entry(pending.srv.to_string()).or_default();
         entry.received += 1;
-        entry
-            .latency
-            .record(now.saturating_duration_since(pending.intended));
+        entry.latency.record(latency);
         if now_ms <= pending.deadline_ms {
             entry.within_target += 1;
         }
@@ -266,6 +267,7 @@ impl Tracker {
             alerts_within_target: g.alerts_within_target,
             alerts_within_target_share: share(g.alerts_within_target, alerts_total),
             alert_latency: g.alert_latency.quantiles(),
+            response_latency: g.response_latency.quantiles(),
             per_srv,
         }
     }
@@ -328,6 +330,9 @@ pub struct AsyncSummary {
     pub alerts_within_target_share: Option<f64>,
     /// Alert delivery latency (from `ResponseDateTime`).
     pub alert_latency: Option<Quantiles>,
+    /// Latency of every matched Service Response, from its request's intended send.
+    #[serde(default)]
+    pub response_latency: Option<Quantiles>,
     /// Per SRV.
     pub per_srv: BTreeMap<String, AsyncSrvSummary>,
 }

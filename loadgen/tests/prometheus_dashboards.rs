@@ -524,7 +524,7 @@ fn drive(gw: &Gateway, listener_port: u16, root: &Path) {
     let (supplier, premises) = targets::parse_emulated(&gw.startup);
     let supplier = supplier.expect("the gateway lists its emulated premises");
     assert!(!premises.is_empty(), "{}", gw.startup);
-    targets::write_emulated(&gw.dir.join("emulated"), supplier, &premises).unwrap();
+    targets::write_emulated(&gw.dir.join("emulated"), Some(supplier), &premises).unwrap();
     let d = gw.dir.display();
     let text = format!(
         "name = \"prometheus\"\nseed = 11\n\n[gateway]\nurl = \"{}\"\nca = \"{d}/data/tls/ca.pem\"\n\n\

@@ -315,21 +315,32 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// The parties emulated devices trust: with the local test PKI the demo import supplier and
+/// The parties emulated devices trust: with the local test PKI the demo import supplier (or,
+/// with `emulation.suppliers = "load-test"`, each load-test User in turn) and the demo
 /// electricity distributor, with a DCC Boxed folder its supplier and network operator.
-fn emulation_parties(config: &Config, acb: [u8; 8]) -> hubgate_hil_rig::Parties {
+fn emulation_parties(config: &Config, acb: [u8; 8]) -> Vec<hubgate_hil_rig::Parties> {
     if config.smki_dir.is_some() {
-        hubgate_hil_rig::Parties {
+        return vec![hubgate_hil_rig::Parties {
             acb,
             ..hubgate_hil_rig::Parties::RTDS
-        }
-    } else {
-        hubgate_hil_rig::Parties {
-            supplier: [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x01, 0x00, 0x00],
-            network_operator: [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x04, 0x00, 0x00],
-            acb,
-        }
+        }];
     }
+    let demo = hubgate_hil_rig::Parties {
+        supplier: [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x01, 0x00, 0x00],
+        network_operator: [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x04, 0x00, 0x00],
+        acb,
+    };
+    if config.emulation.suppliers != "load-test" {
+        return vec![demo];
+    }
+    hubgate_gateway::pki::generate::local_users(config.pki.load_test_users)
+        .into_iter()
+        .filter(|u| u.name.starts_with("load-"))
+        .map(|u| hubgate_hil_rig::Parties {
+            supplier: u.id,
+            ..demo
+        })
+        .collect()
 }
 
 /// The hub actors, the emulated premises on the in-process link, the response writer, and
@@ -366,19 +377,20 @@ fn start_routing(
         println!("device keys: {} loaded (smwan.device_keys)", dir.display());
     }
     let parties = emulation_parties(config, acb);
-    let mut estate = Estate::build(config.emulation.hubs, store, parties, Arc::clone(clock))
-        .context("building the emulated meters")?;
+    let mut estate =
+        Estate::build_shared(config.emulation.hubs, store, &parties, Arc::clone(clock))
+            .context("building the emulated meters")?;
     if config.emulation.hubs > 0 {
         println!(
             "{}",
             estate
-                .seed(inventory, registration, &parties)
+                .seed(inventory, registration)
                 .context("recording the emulated meters")?
         );
     }
     if let Some(dir) = &config.emulation.record_dir {
         estate
-            .record(dir, &parties)
+            .record(dir)
             .with_context(|| format!("emulation.record_dir {}", dir.display()))?;
         println!(
             "emulated meters: recording GBCS traffic in {}",

@@ -504,6 +504,11 @@ impl Pipeline {
                 match self.answer(&accepted, now_ms) {
                     Ok(a) => (a, 200, srv, cv),
                     Err(r) => {
+                        // Accepted (its counter is spent) but not carried out: the command
+                        // could not be built or the hubs could not take it.
+                        metrics::counter!(metric_name::INGRESS_REJECTED_TOTAL, "check" => r.check().to_string())
+                            .increment(1);
+                        tracing::info!(code = %r.code(), reason = %r, "request accepted but not carried out");
                         let h = &accepted.request.header;
                         let a = Answer {
                             request_id: Some(h.request_id),

@@ -153,6 +153,7 @@ pub async fn run(
                 App::new().app_data(handle.clone()).route(
                     "/metrics",
                     web::get().to(|h: web::Data<PrometheusHandle>| async move {
+                        crate::metric_name::publish_crypto_operations();
                         HttpResponse::Ok()
                             .content_type("text/plain; version=0.0.4")
                             .body(h.render())

@@ -160,7 +160,7 @@ impl Gateway {
                 self.users
             );
         };
-        targets::write_emulated(&self.dir.join("emulated"), supplier, &premises).unwrap();
+        targets::write_emulated(&self.dir.join("emulated"), Some(supplier), &premises).unwrap();
         format!(
             "[users]\nkind = \"local\"\ndir = \"{d}/data\"\nnames = [\"{}\"]\n\n\
              [targets]\ninventory = \"{d}/emulated/inventory.csv\"\n\

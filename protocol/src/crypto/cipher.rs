@@ -41,6 +41,7 @@ pub fn encrypt(
     plaintext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     check_len(plaintext.len())?;
+    super::ops::count(super::ops::Op::Cipher);
     let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
     out.extend_from_slice(plaintext);
     let tag = seal(key, originator, &mut out)?;
@@ -63,6 +64,7 @@ pub fn decrypt(
         });
     }
     check_len(ciphertext.len())?;
+    super::ops::count(super::ops::Op::Cipher);
     let mut plaintext = ciphertext.to_vec();
     ctr_decrypt(key, originator, &mut plaintext)?;
     let mut reencrypted = plaintext.clone();

@@ -56,6 +56,7 @@ impl VerifyingKey {
                 actual: signature.len(),
             });
         }
+        super::ops::count(super::ops::Op::EcdsaVerify);
         self.key
             .verify_sig(msg, signature)
             .map_err(|_| CryptoError::VerificationFailed("ECDSA signature"))
@@ -113,6 +114,7 @@ impl SigningKey {
 
     /// Like [`SigningKey::sign`], reporting a library failure instead of panicking.
     pub fn try_sign(&self, msg: &[u8]) -> Result<[u8; SIGNATURE_LEN], CryptoError> {
+        super::ops::count(super::ops::Op::EcdsaSign);
         let sig = self
             .pair
             .sign(&self.rng, msg)

@@ -65,6 +65,7 @@ pub fn verify(
 }
 
 fn tag(key: &DerivedKey, system_title: &[u8; 8], aad: &[u8]) -> Result<[u8; MAC_LEN], CryptoError> {
+    super::ops::count(super::ops::Op::Gmac);
     let nonce = Nonce::assume_unique_for_key(iv(system_title));
     let full = key
         .aead()

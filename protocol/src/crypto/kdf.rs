@@ -159,6 +159,7 @@ impl KeyAgreementKey {
     /// ECDH with `peer`: returns Z, the x-coordinate of the shared point. Costs about 50 µs;
     /// see [`super::DerivedKeyCache`] to avoid repeating it.
     pub fn agree(&self, peer: &PeerKey) -> Result<SharedSecret, CryptoError> {
+        super::ops::count(super::ops::Op::Ecdh);
         // `agree` consumes the parsed peer key; the clone only bumps a reference count.
         agreement::agree(
             &self.key,

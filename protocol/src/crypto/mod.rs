@@ -4,6 +4,7 @@
 //! - [`kdf`]: P-256 ECDH and the GBCS KDF ([`KeyAgreementKey`], [`PeerKey`], [`OtherInfo`]).
 //! - [`gmac`]: the 12-byte GMAC that authenticates MAC-wrapped messages.
 //! - [`cipher`]: AES-128-GCM payload encryption with a 12-byte tag.
+//! - [`ops`]: counts of the operations performed, for benchmarks.
 //! - [`cache`]: [`DerivedKeyCache`], which keeps ECDH shared secrets so that a MAC costs a
 //!   hash and an AES-GCM pass rather than a point multiplication.
 //!
@@ -17,6 +18,7 @@ mod error;
 pub mod gmac;
 pub mod kdf;
 mod key_id;
+pub mod ops;
 
 pub use cache::{CacheStats, DerivedKeyCache};
 pub use ecdsa::{SIGNATURE_LEN, SigningKey, VerifyingKey};
