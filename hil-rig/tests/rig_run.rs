@@ -24,7 +24,7 @@ use hubgate_hil_rig::link::Frame;
 use hubgate_hil_rig::link::rig::{Replies, Responder};
 use hubgate_hil_rig::models::obis;
 use hubgate_hil_rig::rig::Rig;
-use hubgate_hil_rig::rig::config::RigConfig;
+use hubgate_hil_rig::rig::config::{DevicePlan, PortAddr, RigConfig};
 use hubgate_hil_rig::rig::metrics as rig_metrics;
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::auth::{self, MacVerdict, TEST_ACB};
@@ -239,6 +239,73 @@ fn rig_file_errors_name_the_field() {
             "hubs[0].devices[0].timeout_ms",
             "not used by mode \"emulated\"",
         ),
+        // CAN ports.
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\" }",
+            "hubs[0].devices[0].port.isotp",
+            "required for a CAN port",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", bitrate = 33333, isotp = { tx_id = 0x7E0, rx_id = 0x7E8 } }",
+            "hubs[0].devices[0].port.bitrate",
+            "SLCAN has no bit rate 33333",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", isotp = { tx_id = 0x800, rx_id = 0x7E8 } }",
+            "hubs[0].devices[0].port.isotp.tx_id",
+            "does not fit 11 bits",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", isotp = { tx_id = 0x7E0, rx_id = 0x7E8, st_min_us = 150 } }",
+            "hubs[0].devices[0].port.isotp.st_min_us",
+            "steps of 100",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", isotp = { tx_id = 0x7E0, rx_id = 0x7E8, pad = 0 } }",
+            "hubs[0].devices[0].port.isotp.pad",
+            "unknown field `pad`",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", isotp = { tx_id = 0x7E0, rx_id = 0x7E0 } }",
+            "hubs[0].devices[0].port.isotp.rx_id",
+            "must differ from tx_id",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { socketcan = \"can0\", bitrate = 500000, isotp = { tx_id = 0x7E0, rx_id = 0x7E8 } }",
+            "hubs[0].devices[0].port.bitrate",
+            "only for an slcan port",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { tcp = \"127.0.0.1:1\", isotp = { tx_id = 0x7E0, rx_id = 0x7E8 } }",
+            "hubs[0].devices[0].port.isotp",
+            "only for a CAN port",
+        ),
+        (
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", socketcan = \"can0\" }",
+            "hubs[0].devices[0].port",
+            "give one of tcp, serial, slcan or socketcan, not slcan and socketcan",
+        ),
+        (
+            "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = { socketcan = \"can0\", isotp = { tx_id = 0x7E0, rx_id = 0x7E8 } }\nmeter = { protocol = \"dlms\" }",
+            "hubs[0].devices[0].port",
+            "CAN ports carry bridged devices",
+        ),
+        // ZigBee meters.
+        (
+            "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = { serial = \"/dev/ttyUSB0\" }\nmeter = { protocol = \"zcl\" }",
+            "hubs[0].devices[0].meter.nwk_address",
+            "required for protocol \"zcl\"",
+        ),
+        (
+            "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = { serial = \"/dev/ttyUSB0\" }\nmeter = { protocol = \"zcl\", nwk_address = 0x1234, client_address = 16 }",
+            "hubs[0].devices[0].meter.client_address",
+            "not used by protocol \"zcl\"",
+        ),
+        (
+            "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = { serial = \"/dev/ttyUSB0\" }\nmeter = { protocol = \"zcl\", nwk_address = 0x1234, endpoint = 0 }",
+            "hubs[0].devices[0].meter.endpoint",
+            "1 to 240",
+        ),
     ];
     for (devices, field, message) in cases {
         let text = rig_toml(&work, "00db560000000000", devices);
@@ -266,6 +333,58 @@ fn rig_file_errors_name_the_field() {
     );
     let c = RigConfig::parse(&ok, "rig.toml").unwrap();
     assert_eq!(c.plan().unwrap()[0].devices.len(), 1);
+    // And one with every port kind.
+    let ok = rig_toml(
+        &work,
+        "00db560000000000",
+        "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = { serial = \"/dev/ttyUSB0\" }\nmeter = { protocol = \"zcl\", nwk_address = 0x1234, endpoint = 1 }\n\
+         [[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a0\"\nport = { slcan = \"/dev/ttyACM0\", bitrate = 250000, isotp = { tx_id = 0x18DA10F1, rx_id = 0x18DAF110, extended = true, padding = 0xCC, block_size = 8, st_min_us = 500 } }\n\
+         [[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a1\"\nport = { socketcan = \"can0\", isotp = { tx_id = 0x7E0, rx_id = 0x7E8 } }\n\
+         [[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5600000000a2\"\nport = { tcp = \"127.0.0.1:5000\" }",
+    );
+    let c = RigConfig::parse(&ok, "rig.toml").unwrap();
+    let plan = c.plan().unwrap();
+    let names: Vec<String> = plan[0]
+        .devices
+        .iter()
+        .map(|d| match d {
+            DevicePlan::Bridged { port, .. } | DevicePlan::Adapter { port, .. } => port.name(),
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "/dev/ttyUSB0",
+            "slcan:/dev/ttyACM0",
+            "socketcan:can0",
+            "tcp://127.0.0.1:5000"
+        ]
+    );
+    let DevicePlan::Bridged {
+        port: PortAddr::Slcan { bitrate, isotp, .. },
+        ..
+    } = &plan[0].devices[1]
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(*bitrate, 250_000);
+    assert_eq!(
+        (isotp.tx_id, isotp.rx_id, isotp.extended),
+        (0x18DA10F1, 0x18DAF110, true)
+    );
+    assert_eq!((isotp.padding, isotp.block_size), (Some(0xCC), 8));
+    assert_eq!(isotp.st_min, Duration::from_micros(500));
+    let DevicePlan::Adapter {
+        port: PortAddr::Serial(serial),
+        ..
+    } = &plan[0].devices[0]
+    else {
+        panic!("{plan:?}")
+    };
+    assert_eq!(
+        serial.settings.baud, 115_200,
+        "a ZigBee dongle's default baud rate"
+    );
 }
 
 /// Starts the gurux meter simulator on TCP `port` (HDLC).
@@ -560,4 +679,264 @@ fn the_rig_dashboard_uses_the_rigs_metrics_and_they_are_served() {
         served.0
     );
     assert!(served.1.starts_with("HTTP/1.1 404"), "{}", served.1);
+}
+
+#[test]
+fn a_socketcan_port_on_a_kernel_without_can_fails_at_start_in_plain_words() {
+    if Path::new("/proc/net/can").exists() {
+        eprintln!("skipped: this kernel has CAN (the vcan test is in can_peers.rs)");
+        return;
+    }
+    recorder();
+    let work = peers::scratch("rig-socketcan");
+    let text = rig_toml(
+        &work,
+        "00db5b0000000000",
+        "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5b00000000a0\"\nport = { socketcan = \"vcan0\", isotp = { tx_id = 0x7E0, rx_id = 0x7E8 } }",
+    );
+    let e = Rig::start(&RigConfig::parse(&text, "rig.toml").unwrap()).unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.starts_with("hubs[0].devices[0].port.socketcan: this kernel has no CAN support"),
+        "{text}"
+    );
+}
+
+/// Starts `tests/py/gbcs_can_peer.py` (python-can `slcan` + ISO-TP) on `pty`.
+fn can_peer(pty: &Path, silent: bool) -> Option<Peer> {
+    let python = peers::python()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/gbcs_can_peer.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script).arg(pty);
+    if silent {
+        cmd.arg("--silent");
+    }
+    let mut p = Peer::spawn(cmd);
+    p.wait_line("ready", Duration::from_secs(30));
+    Some(p)
+}
+
+/// Points the symbolic link `link` (the rig's adapter path) at `target`.
+fn plug(link: &Path, target: &Path) {
+    let _ = std::fs::remove_file(link);
+    std::os::unix::fs::symlink(target, link).unwrap();
+}
+
+/// A GBCS-sized command: the bytes a cooked tty or a careless codec would mangle, repeated.
+fn long_command(n: usize) -> Vec<u8> {
+    let pattern = b"\xdd\x00\x01\x7e\x0d\x0a\x11\x13\x07\xff";
+    (0..n)
+        .map(|i| pattern[i % pattern.len()] ^ (i / pattern.len()) as u8)
+        .collect()
+}
+
+#[test]
+fn a_bridged_device_on_slcan_isotp_gets_multi_frame_gbcs_from_python_can_and_is_unplugged() {
+    recorder();
+    let work = peers::scratch("rig-slcan");
+    let (bus1, bus2) = (work.join("bus1"), work.join("bus2"));
+    std::fs::create_dir_all(&bus1).unwrap();
+    std::fs::create_dir_all(&bus2).unwrap();
+    let Some(pair) = peers::PtyPair::start(&bus1) else {
+        return;
+    };
+    let Some(mut peer) = can_peer(&pair.b, false) else {
+        return;
+    };
+    let adapter = work.join("adapter");
+    plug(&adapter, &pair.a);
+    let hub = "00db5a0000000000";
+    let device = [0x00, 0xdb, 0x5a, 0, 0, 0, 0, 0xa0];
+    let text = rig_toml(
+        &work,
+        hub,
+        &format!(
+            "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5a00000000a0\"\nport = {{ slcan = \"{}\", bitrate = 500000, isotp = {{ tx_id = 0x7E0, rx_id = 0x7E8, padding = 0xCC, block_size = 4, st_min_us = 1000 }} }}\ntimeout_ms = 20000",
+            adapter.display()
+        ),
+    );
+    let rig = Rig::start(&RigConfig::parse(&text, "rig.toml").unwrap()).unwrap();
+    let hub_eui = hubgate_protocol::hex::parse_eui(hub).unwrap();
+    let label = format!("slcan:{}", adapter.display());
+    let (replies, mut rx) = Replies::channel(16);
+    wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 1.0);
+
+    // 200 bytes: a first frame and 28 consecutive frames, the last one padded.
+    let command = long_command(200);
+    assert!(rig.command(hub_eui, device, &command, &replies).is_empty());
+    let line = peer.wait_line("frame", Duration::from_secs(15));
+    assert_eq!(
+        line,
+        format!(
+            "frame {} frames=29 padded=0xcc",
+            hubgate_protocol::hex::encode(&command)
+        )
+    );
+    let Some(Frame::FromHub { hub: from, bytes }) = next_answer(&mut rx, Duration::from_secs(15))
+    else {
+        panic!("no answer over ISO-TP:\n{}", recorder().render())
+    };
+    assert_eq!(from, hub_eui);
+    let mut want: Vec<u8> = command.iter().rev().copied().collect();
+    want.extend_from_slice(b"ANSWER");
+    assert_eq!(
+        bytes, want,
+        "the multi-frame answer comes back byte for byte"
+    );
+
+    // Unplugged mid-command: a silent device takes the command, then the adapter goes away.
+    drop(peer);
+    let mut peer = can_peer(&pair.b, true).unwrap();
+    let command = long_command(64);
+    assert!(rig.command(hub_eui, device, &command, &replies).is_empty());
+    let line = peer.wait_line("frame", Duration::from_secs(15));
+    assert!(
+        line.starts_with(&format!(
+            "frame {} ",
+            hubgate_protocol::hex::encode(&command)
+        )),
+        "{line}"
+    );
+    drop(peer);
+    drop(pair);
+    let _ = std::fs::remove_file(&adapter);
+    wait_metric(
+        rig_metrics::PORT_ERRORS_TOTAL,
+        &[("port", &label), ("kind", "closed")],
+        1.0,
+    );
+    wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 0.0);
+    assert_eq!(
+        metric(
+            rig_metrics::HUB_UNANSWERED_TOTAL,
+            &[("hub", hub), ("reason", "port_error")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        next_answer(&mut rx, Duration::from_millis(300)).is_none(),
+        "not answered"
+    );
+
+    // Plugged back in (a new PTY behind the same path): reopened, and answers flow again.
+    let pair = peers::PtyPair::start(&bus2).unwrap();
+    let _peer = can_peer(&pair.b, false).unwrap();
+    plug(&adapter, &pair.a);
+    wait_metric(rig_metrics::PORT_RECONNECTS_TOTAL, &[("port", &label)], 1.0);
+    wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 1.0);
+    let command = long_command(31);
+    assert!(rig.command(hub_eui, device, &command, &replies).is_empty());
+    let Some(Frame::FromHub { bytes, .. }) = next_answer(&mut rx, Duration::from_secs(15)) else {
+        panic!("no answer after the adapter came back")
+    };
+    let mut want: Vec<u8> = command.iter().rev().copied().collect();
+    want.extend_from_slice(b"ANSWER");
+    assert_eq!(bytes, want);
+}
+
+#[test]
+fn an_adapter_esme_reads_a_zigbee_meter_through_our_fake_znp_dongle_built_on_zigpy_znp() {
+    recorder();
+    let (Some(python), Some(dir)) = (peers::python(), peers::peers_dir()) else {
+        return;
+    };
+    let work = peers::scratch("rig-zcl");
+    let link = work.join("znp");
+    let mut cmd = Command::new(python);
+    cmd.arg(dir.join("zigbee/fake_znp.py"))
+        .arg("--link")
+        .arg(&link)
+        .arg("--emit-report");
+    let mut fake = Peer::spawn(cmd);
+    fake.wait_line("ready", Duration::from_secs(30));
+
+    let hub = "00db590000000000";
+    let esme = [0x00, 0xdb, 0x59, 0, 0, 0, 0, 0x01];
+    let text = rig_toml(
+        &work,
+        hub,
+        &format!(
+            "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = {{ serial = \"{}\", baud = 115200 }}\nmeter = {{ protocol = \"zcl\", nwk_address = 0x1234, endpoint = 1 }}\ntimeout_ms = 2000",
+            link.display()
+        ),
+    );
+    let rig = Rig::start(&RigConfig::parse(&text, "rig.toml").unwrap()).unwrap();
+    let store = store_with(&work.join("keys"));
+    let (replies, mut rx) = Replies::channel(16);
+    let hub_eui = hubgate_protocol::hex::parse_eui(hub).unwrap();
+    let label = link.display().to_string();
+    wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 1.0);
+
+    // The fake pushes one Metering report (CurrentSummationDelivered = 123456789, zigpy's
+    // encoding) half a second after SYS.Ping, and refuses AF.DataRequest: the first read
+    // waits for the report, the second gets no answer and uses the last values.
+    for counter in [2_000u64, 2_001] {
+        let cmd = read_import_register(&store, esme, counter);
+        assert!(rig.command(hub_eui, esme, &cmd, &replies).is_empty());
+        let Some(Frame::FromHub { hub: from, bytes }) =
+            next_answer(&mut rx, Duration::from_secs(15))
+        else {
+            panic!("no answer:\n{}", recorder().render())
+        };
+        assert_eq!(from, hub_eui);
+        let msg = gbcs::parse(&bytes).unwrap();
+        assert_eq!(msg.header.originator, esme);
+        assert_eq!(msg.header.counter, counter);
+        let verdict =
+            auth::verify_mac(&msg, &store, &TEST_ACB, &DerivedKeyCache::default()).unwrap();
+        assert!(matches!(verdict, MacVerdict::Valid { .. }), "{verdict:?}");
+        let Payload::Dlms(Apdu::AccessResponse(r)) = payload::decode(msg.content).unwrap() else {
+            panic!("not an access response")
+        };
+        assert_eq!(r.data, vec![Data::DoubleLongUnsigned(123_456_789)], "{r:?}");
+    }
+    wait_metric(
+        rig_metrics::PORT_METER_READS_TOTAL,
+        &[("port", &label), ("outcome", "ok")],
+        2.0,
+    );
+}
+
+#[test]
+fn the_readme_rig_file_checks() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let start = readme.find("```toml\n").unwrap() + "```toml\n".len();
+    let text = &readme[start..start + readme[start..].find("```").unwrap()];
+    let config = RigConfig::parse(text, "README.md").unwrap();
+    let plan = config.plan().unwrap();
+    let kinds: Vec<Vec<String>> = plan
+        .iter()
+        .map(|h| {
+            h.devices
+                .iter()
+                .map(|d| match d {
+                    DevicePlan::Bridged { port, .. } => format!("bridged {}", port.name()),
+                    DevicePlan::Adapter { port, meter, .. } => {
+                        format!("adapter {} {}", meter.protocol.as_str(), port.name())
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            vec![
+                "adapter dlms /dev/ttyUSB0",
+                "bridged tcp://192.0.2.10:5000",
+                "bridged /dev/ttyUSB1",
+                "bridged slcan:/dev/ttyACM0",
+            ],
+            vec![
+                "adapter zcl /dev/serial/by-id/usb-Texas_Instruments_CC2652-if00",
+                "bridged socketcan:can0",
+            ],
+        ]
+    );
+    // A second device on the adapter's serial path is refused.
+    let twice = text.replace("slcan = \"/dev/ttyACM0\"", "slcan = \"/dev/ttyUSB1\"");
+    let e = RigConfig::parse(&twice, "README.md").unwrap_err();
+    assert_eq!(e.field, "hubs[0].devices[4].port", "{e}");
+    assert!(e.message.contains("already used by"), "{e}");
 }

@@ -33,7 +33,17 @@
 //! mode = "bridged"
 //! port = { tcp = "127.0.0.1:5000" }
 //! timeout_ms = 5000
+//!
+//! [[hubs.devices]]                      # one on a CAN bus, SLCAN adapter, ISO-TP framing
+//! eui = "00db5600000000a1"
+//! mode = "bridged"
+//! port = { slcan = "/dev/ttyACM0", bitrate = 500000, isotp = { tx_id = 0x7E0, rx_id = 0x7E8, padding = 0xCC, block_size = 8, st_min_us = 1000 } }
+//! # or: port = { socketcan = "can0", isotp = { tx_id = 0x18DA10F1, rx_id = 0x18DAF110, extended = true } }
 //! ```
+//!
+//! A ZigBee meter behind the ESME instead: `port = { serial = "/dev/ttyUSB1" }` (a ZNP dongle,
+//! 115200 baud by default) and `meter = { protocol = "zcl", nwk_address = 0x1234, endpoint = 1 }`.
+//! `hil-rig/README.md` has a complete, commented file with every port kind.
 //!
 //! Each hub is a whole emulated premises (CHF, ESME, GSME, GPF, PPMID, IHD on consecutive
 //! EUIs from `eui`, as `emulate` builds them). `devices` changes how some of them answer
@@ -47,6 +57,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::state::DeviceKind;
+use crate::transport::isotp::IsoTpConfig;
 use crate::transport::serial::{FlowControl, Parity, SerialSettings};
 
 /// Default time a port may take to answer one command or meter read.
@@ -213,7 +224,8 @@ pub struct DeviceConfig {
     pub timeout_ms: Option<u64>,
 }
 
-/// A port: a TCP address or a serial device (exactly one).
+/// A port: a TCP address, a serial device, an SLCAN adapter or a SocketCAN interface
+/// (exactly one).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortConfig {
@@ -223,7 +235,21 @@ pub struct PortConfig {
     /// Path of a serial device (USB-serial adapter, PTY).
     #[serde(default)]
     pub serial: Option<PathBuf>,
-    /// Serial: baud rate (default 9600).
+    /// Path of the serial device of an SLCAN (Lawicel) USB-CAN adapter (bridged devices on
+    /// a CAN bus; needs `isotp`).
+    #[serde(default)]
+    pub slcan: Option<PathBuf>,
+    /// Name of a Linux SocketCAN interface (`can0`, `vcan0`; bridged devices; needs `isotp`).
+    #[serde(default)]
+    pub socketcan: Option<String>,
+    /// SLCAN: the CAN bit rate, bits per second (default 500000).
+    #[serde(default)]
+    pub bitrate: Option<u32>,
+    /// CAN ports: the ISO-TP channel the bridged device's GBCS frames travel on.
+    #[serde(default)]
+    pub isotp: Option<IsoTpPortConfig>,
+    /// Serial and SLCAN: the serial line's baud rate (default 9600; 115200 for an SLCAN
+    /// adapter or a ZigBee dongle).
     #[serde(default)]
     pub baud: Option<u32>,
     /// Serial: data bits, 5 to 8 (default 8).
@@ -238,6 +264,29 @@ pub struct PortConfig {
     /// Serial: `none`, `software` or `hardware` (default `none`).
     #[serde(default)]
     pub flow_control: Option<FlowControl>,
+}
+
+/// The ISO-TP channel of a bridged device on a CAN bus (normal addressing).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsoTpPortConfig {
+    /// Identifier the rig sends on (the device's receive identifier).
+    pub tx_id: u32,
+    /// Identifier the device answers on.
+    pub rx_id: u32,
+    /// 29-bit identifiers (default false: 11-bit).
+    #[serde(default)]
+    pub extended: Option<bool>,
+    /// Pad every frame to 8 bytes with this byte (default: no padding).
+    #[serde(default)]
+    pub padding: Option<u8>,
+    /// Block size the rig asks of the device when receiving (default 0: no limit).
+    #[serde(default)]
+    pub block_size: Option<u8>,
+    /// STmin the rig asks of the device when receiving, microseconds (default 0; 100 to
+    /// 900 in 100 µs steps, or whole milliseconds up to 127000).
+    #[serde(default)]
+    pub st_min_us: Option<u32>,
 }
 
 /// The protocol of a lab meter behind an adapter device.
@@ -255,6 +304,15 @@ pub struct MeterConfig {
     /// DLMS: physical device HDLC address (default: none, a one-byte server address).
     #[serde(default)]
     pub physical_address: Option<u16>,
+    /// ZCL: the meter's ZigBee network (short) address.
+    #[serde(default)]
+    pub nwk_address: Option<u16>,
+    /// ZCL: the meter's endpoint with the Metering cluster (default 1).
+    #[serde(default)]
+    pub endpoint: Option<u8>,
+    /// ZCL: the endpoint the rig registers on the dongle and sends from (default 1).
+    #[serde(default)]
+    pub local_endpoint: Option<u8>,
 }
 
 /// Lab meter protocols.
@@ -263,6 +321,19 @@ pub struct MeterConfig {
 pub enum MeterProtocol {
     /// DLMS/COSEM over HDLC (IEC 62056-46), no security, logical name referencing.
     Dlms,
+    /// A ZigBee Smart Energy meter's Metering cluster, through a TI Z-Stack (ZNP) dongle.
+    Zcl,
+}
+
+impl MeterProtocol {
+    /// Lower-case name, as in the file.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeterProtocol::Dlms => "dlms",
+            MeterProtocol::Zcl => "zcl",
+        }
+    }
 }
 
 /// Where a port is, checked.
@@ -272,6 +343,22 @@ pub enum PortAddr {
     Tcp(String),
     /// A serial device.
     Serial(SerialConfig),
+    /// An SLCAN adapter on a serial device, with the ISO-TP channel of the device.
+    Slcan {
+        /// The adapter's serial line.
+        serial: SerialConfig,
+        /// CAN bit rate.
+        bitrate: u32,
+        /// The ISO-TP channel.
+        isotp: IsoTpConfig,
+    },
+    /// A SocketCAN interface, with the ISO-TP channel of the device.
+    SocketCan {
+        /// The interface name.
+        interface: String,
+        /// The ISO-TP channel.
+        isotp: IsoTpConfig,
+    },
 }
 
 /// A serial port, checked.
@@ -284,12 +371,15 @@ pub struct SerialConfig {
 }
 
 impl PortAddr {
-    /// The port's name for logs and metric labels (`tcp://HOST:PORT`, the serial path).
+    /// The port's name for logs and metric labels (`tcp://HOST:PORT`, the serial path,
+    /// `slcan:PATH`, `socketcan:IFNAME`).
     #[must_use]
     pub fn name(&self) -> String {
         match self {
             PortAddr::Tcp(a) => format!("tcp://{a}"),
             PortAddr::Serial(s) => s.path.display().to_string(),
+            PortAddr::Slcan { serial, .. } => format!("slcan:{}", serial.path.display()),
+            PortAddr::SocketCan { interface, .. } => format!("socketcan:{interface}"),
         }
     }
 }
@@ -303,6 +393,8 @@ pub enum DevicePlan {
         eui: [u8; 8],
         /// Its port.
         port: PortAddr,
+        /// Where the port is in the file (`hubs[0].devices[1].port`), for errors at start.
+        field: String,
         /// Time allowed for an answer.
         timeout_ms: u64,
     },
@@ -403,11 +495,13 @@ impl RigConfig {
         self.trust.parties.iter_mut().for_each(fix);
         for h in &mut self.hubs {
             for d in &mut h.devices {
-                if let Some(PortConfig {
-                    serial: Some(p), ..
-                }) = &mut d.port
-                {
-                    fix(p);
+                if let Some(port) = &mut d.port {
+                    if let Some(p) = &mut port.serial {
+                        fix(p);
+                    }
+                    if let Some(p) = &mut port.slcan {
+                        fix(p);
+                    }
                 }
             }
         }
@@ -512,18 +606,25 @@ impl RigConfig {
                     slots.push((slot, format!("{at}.slot")));
                     Ok(())
                 };
-                let mut check_port = |p: &PortConfig| -> Result<PortAddr, (String, String)> {
-                    let addr = port_addr(p).map_err(|(f, m)| (format!("{at}.port{f}"), m))?;
-                    let name = addr.name();
-                    if let Some((_, other)) = ports.iter().find(|(n, _)| *n == name) {
-                        return Err((
-                            format!("{at}.port"),
-                            format!("{name} is already used by {other}"),
-                        ));
-                    }
-                    ports.push((name, format!("{at}.port")));
-                    Ok(addr)
-                };
+                let mut check_port =
+                    |p: &PortConfig, default_baud: u32| -> Result<PortAddr, (String, String)> {
+                        let addr = port_addr(p, default_baud)
+                            .map_err(|(f, m)| (format!("{at}.port{f}"), m))?;
+                        // What the port occupies: an SLCAN adapter's serial path is the
+                        // same device as a serial port on that path.
+                        let name = match &addr {
+                            PortAddr::Slcan { serial, .. } => serial.path.display().to_string(),
+                            other => other.name(),
+                        };
+                        if let Some((_, other)) = ports.iter().find(|(n, _)| *n == name) {
+                            return Err((
+                                format!("{at}.port"),
+                                format!("{name} is already used by {other}"),
+                            ));
+                        }
+                        ports.push((name, format!("{at}.port")));
+                        Ok(addr)
+                    };
                 match d.mode {
                     Mode::Emulated => {
                         refuse("eui", d.eui.is_some())?;
@@ -541,10 +642,12 @@ impl RigConfig {
                             return Err((format!("{at}.eui"), format!("already used by {other}")));
                         }
                         taken.push((eui, format!("{at}.eui")));
-                        let port = check_port(d.port.as_ref().ok_or_else(|| missing("port"))?)?;
+                        let port =
+                            check_port(d.port.as_ref().ok_or_else(|| missing("port"))?, 9600)?;
                         devices.push(DevicePlan::Bridged {
                             eui,
                             port,
+                            field: format!("{at}.port"),
                             timeout_ms,
                         });
                     }
@@ -559,19 +662,22 @@ impl RigConfig {
                             ));
                         }
                         check_slot(slot)?;
-                        let port = check_port(d.port.as_ref().ok_or_else(|| missing("port"))?)?;
                         let meter = d.meter.clone().ok_or_else(|| missing("meter"))?;
-                        for (name, v, low, high) in [
-                            ("client_address", meter.client_address, 1, 0x7f),
-                            ("server_address", meter.server_address, 1, 0x3fff),
-                            ("physical_address", meter.physical_address, 0, 0x3fff),
-                        ] {
-                            if v.is_some_and(|a| a < low || a > high) {
-                                return Err((
-                                    format!("{at}.meter.{name}"),
-                                    format!("an HDLC {name} is {low} to {high}"),
-                                ));
-                            }
+                        check_meter(&meter).map_err(|(f, m)| (format!("{at}.meter.{f}"), m))?;
+                        let default_baud = match meter.protocol {
+                            MeterProtocol::Dlms => 9600,
+                            MeterProtocol::Zcl => 115_200,
+                        };
+                        let port = check_port(
+                            d.port.as_ref().ok_or_else(|| missing("port"))?,
+                            default_baud,
+                        )?;
+                        if matches!(port, PortAddr::Slcan { .. } | PortAddr::SocketCan { .. }) {
+                            return Err((
+                                format!("{at}.port"),
+                                "a lab meter is on a tcp or serial port; CAN ports carry bridged devices"
+                                    .into(),
+                            ));
                         }
                         devices.push(DevicePlan::Adapter {
                             slot,
@@ -589,57 +695,236 @@ impl RigConfig {
     }
 }
 
-fn port_addr(p: &PortConfig) -> Result<PortAddr, (String, String)> {
-    match (&p.tcp, &p.serial) {
-        (Some(_), Some(_)) => Err(("".into(), "give either tcp or serial, not both".into())),
-        (None, None) => Err((
-            "".into(),
-            "give tcp = \"HOST:PORT\" or serial = \"PATH\"".into(),
-        )),
-        (Some(addr), None) => {
-            for (name, set) in [
-                ("baud", p.baud.is_some()),
-                ("data_bits", p.data_bits.is_some()),
-                ("parity", p.parity.is_some()),
-                ("stop_bits", p.stop_bits.is_some()),
-                ("flow_control", p.flow_control.is_some()),
+fn check_meter(meter: &MeterConfig) -> Result<(), (String, String)> {
+    let protocol = meter.protocol.as_str();
+    let not_for = |name: &str, set: bool| {
+        if set {
+            Err((
+                name.to_string(),
+                format!("not used by protocol \"{protocol}\""),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    match meter.protocol {
+        MeterProtocol::Dlms => {
+            not_for("nwk_address", meter.nwk_address.is_some())?;
+            not_for("endpoint", meter.endpoint.is_some())?;
+            not_for("local_endpoint", meter.local_endpoint.is_some())?;
+            for (name, v, low, high) in [
+                ("client_address", meter.client_address, 1, 0x7f),
+                ("server_address", meter.server_address, 1, 0x3fff),
+                ("physical_address", meter.physical_address, 0, 0x3fff),
             ] {
-                if set {
-                    return Err((format!(".{name}"), "only for a serial port".into()));
+                if v.is_some_and(|a| a < low || a > high) {
+                    return Err((name.into(), format!("an HDLC {name} is {low} to {high}")));
                 }
             }
-            if addr
-                .rsplit_once(':')
-                .is_none_or(|(h, port)| h.is_empty() || port.parse::<u16>().is_err())
-            {
-                return Err((".tcp".into(), format!("{addr:?} is not HOST:PORT")));
-            }
-            Ok(PortAddr::Tcp(addr.clone()))
         }
-        (None, Some(path)) => {
-            let baud = p.baud.unwrap_or(9600);
-            if baud == 0 {
-                return Err((".baud".into(), "must be above 0".into()));
+        MeterProtocol::Zcl => {
+            not_for("client_address", meter.client_address.is_some())?;
+            not_for("server_address", meter.server_address.is_some())?;
+            not_for("physical_address", meter.physical_address.is_some())?;
+            match meter.nwk_address {
+                None => {
+                    return Err((
+                        "nwk_address".into(),
+                        "required for protocol \"zcl\" (the meter's network address)".into(),
+                    ));
+                }
+                Some(a) if a >= 0xfff8 => {
+                    return Err((
+                        "nwk_address".into(),
+                        format!("{a:#06x} is a broadcast address; give the meter's own"),
+                    ));
+                }
+                Some(_) => {}
             }
-            let data_bits = p.data_bits.unwrap_or(8);
-            if !(5..=8).contains(&data_bits) {
-                return Err((".data_bits".into(), "5, 6, 7 or 8".into()));
+            for (name, v) in [
+                ("endpoint", meter.endpoint),
+                ("local_endpoint", meter.local_endpoint),
+            ] {
+                if v.is_some_and(|e| e == 0 || e > 240) {
+                    return Err((name.into(), "an application endpoint is 1 to 240".into()));
+                }
             }
-            let stop_bits = p.stop_bits.unwrap_or(1);
-            if !(1..=2).contains(&stop_bits) {
-                return Err((".stop_bits".into(), "1 or 2".into()));
-            }
-            Ok(PortAddr::Serial(SerialConfig {
-                path: path.clone(),
-                settings: SerialSettings {
-                    baud,
-                    data_bits,
-                    parity: p.parity.unwrap_or(Parity::None),
-                    stop_bits,
-                    flow_control: p.flow_control.unwrap_or(FlowControl::None),
-                    ..SerialSettings::default()
-                },
-            }))
         }
     }
+    Ok(())
+}
+
+/// Refuses `name` when `set`: it belongs to other port kinds.
+fn only_for(name: &str, set: bool, kinds: &str) -> Result<(), (String, String)> {
+    if set {
+        Err((format!(".{name}"), format!("only for {kinds}")))
+    } else {
+        Ok(())
+    }
+}
+
+fn serial_config(
+    p: &PortConfig,
+    path: &Path,
+    default_baud: u32,
+) -> Result<SerialConfig, (String, String)> {
+    let baud = p.baud.unwrap_or(default_baud);
+    if baud == 0 {
+        return Err((".baud".into(), "must be above 0".into()));
+    }
+    let data_bits = p.data_bits.unwrap_or(8);
+    if !(5..=8).contains(&data_bits) {
+        return Err((".data_bits".into(), "5, 6, 7 or 8".into()));
+    }
+    let stop_bits = p.stop_bits.unwrap_or(1);
+    if !(1..=2).contains(&stop_bits) {
+        return Err((".stop_bits".into(), "1 or 2".into()));
+    }
+    Ok(SerialConfig {
+        path: path.to_path_buf(),
+        settings: SerialSettings {
+            baud,
+            data_bits,
+            parity: p.parity.unwrap_or(Parity::None),
+            stop_bits,
+            flow_control: p.flow_control.unwrap_or(FlowControl::None),
+            ..SerialSettings::default()
+        },
+    })
+}
+
+fn isotp_config(p: &PortConfig) -> Result<IsoTpConfig, (String, String)> {
+    let Some(c) = &p.isotp else {
+        return Err((
+            ".isotp".into(),
+            "required for a CAN port: { tx_id = ..., rx_id = ... }".into(),
+        ));
+    };
+    let extended = c.extended.unwrap_or(false);
+    let (max, bits) = if extended {
+        (crate::transport::can::MAX_EXTENDED_ID, 29)
+    } else {
+        (crate::transport::can::MAX_STANDARD_ID, 11)
+    };
+    for (name, id) in [("tx_id", c.tx_id), ("rx_id", c.rx_id)] {
+        if id > max {
+            return Err((
+                format!(".isotp.{name}"),
+                format!(
+                    "{id:#X} does not fit {bits} bits{}",
+                    if extended {
+                        ""
+                    } else {
+                        " (set extended = true for 29-bit identifiers)"
+                    }
+                ),
+            ));
+        }
+    }
+    if c.tx_id == c.rx_id {
+        return Err((
+            ".isotp.rx_id".into(),
+            "must differ from tx_id (one identifier per direction)".into(),
+        ));
+    }
+    let st_min_us = c.st_min_us.unwrap_or(0);
+    let step = if st_min_us < 1000 { 100 } else { 1000 };
+    if st_min_us > 127_000 || st_min_us % step != 0 {
+        return Err((
+            ".isotp.st_min_us".into(),
+            "0, 100 to 900 in steps of 100, or 1000 to 127000 (whole milliseconds)".into(),
+        ));
+    }
+    let mut config = IsoTpConfig::new(c.tx_id, c.rx_id);
+    config.extended = extended;
+    config.padding = c.padding;
+    config.block_size = c.block_size.unwrap_or(0);
+    config.st_min = std::time::Duration::from_micros(u64::from(st_min_us));
+    Ok(config)
+}
+
+fn port_addr(p: &PortConfig, default_baud: u32) -> Result<PortAddr, (String, String)> {
+    let given: Vec<&str> = [
+        ("tcp", p.tcp.is_some()),
+        ("serial", p.serial.is_some()),
+        ("slcan", p.slcan.is_some()),
+        ("socketcan", p.socketcan.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(n, set)| set.then_some(n))
+    .collect();
+    if given.len() > 1 {
+        return Err((
+            String::new(),
+            format!(
+                "give one of tcp, serial, slcan or socketcan, not {}",
+                given.join(" and ")
+            ),
+        ));
+    }
+    let serial_fields = [
+        ("baud", p.baud.is_some()),
+        ("data_bits", p.data_bits.is_some()),
+        ("parity", p.parity.is_some()),
+        ("stop_bits", p.stop_bits.is_some()),
+        ("flow_control", p.flow_control.is_some()),
+    ];
+    if let Some(addr) = &p.tcp {
+        for (name, set) in serial_fields {
+            only_for(name, set, "a serial port")?;
+        }
+        only_for("bitrate", p.bitrate.is_some(), "an slcan port")?;
+        only_for("isotp", p.isotp.is_some(), "a CAN port (slcan, socketcan)")?;
+        if addr
+            .rsplit_once(':')
+            .is_none_or(|(h, port)| h.is_empty() || port.parse::<u16>().is_err())
+        {
+            return Err((".tcp".into(), format!("{addr:?} is not HOST:PORT")));
+        }
+        return Ok(PortAddr::Tcp(addr.clone()));
+    }
+    if let Some(path) = &p.serial {
+        only_for("bitrate", p.bitrate.is_some(), "an slcan port")?;
+        only_for("isotp", p.isotp.is_some(), "a CAN port (slcan, socketcan)")?;
+        return serial_config(p, path, default_baud).map(PortAddr::Serial);
+    }
+    if let Some(path) = &p.slcan {
+        let bitrate = p.bitrate.unwrap_or(500_000);
+        crate::transport::slcan::bitrate_command(bitrate)
+            .map_err(|e| (".bitrate".to_string(), e.message))?;
+        let serial = serial_config(p, path, 115_200)?;
+        let isotp = isotp_config(p)?;
+        return Ok(PortAddr::Slcan {
+            serial,
+            bitrate,
+            isotp,
+        });
+    }
+    if let Some(interface) = &p.socketcan {
+        for (name, set) in serial_fields {
+            only_for(name, set, "a serial or slcan port")?;
+        }
+        only_for(
+            "bitrate",
+            p.bitrate.is_some(),
+            "an slcan port (a SocketCAN interface's bit rate is set with `ip link`)",
+        )?;
+        // IFNAMSIZ is 16 with the terminating NUL.
+        if interface.is_empty() || interface.len() > 15 || interface.contains(['/', ' ', '\0']) {
+            return Err((
+                ".socketcan".into(),
+                format!("{interface:?} is not a network interface name (1 to 15 characters)"),
+            ));
+        }
+        let isotp = isotp_config(p)?;
+        return Ok(PortAddr::SocketCan {
+            interface: interface.clone(),
+            isotp,
+        });
+    }
+    Err((
+        String::new(),
+        "give tcp = \"HOST:PORT\", serial = \"PATH\", slcan = \"PATH\" or socketcan = \"IFNAME\""
+            .into(),
+    ))
 }

@@ -4,36 +4,54 @@
 //! # What is implemented
 //!
 //! * [`config`]: `rig.toml`, typed and checked (unknown fields refused, errors naming the
-//!   field).
+//!   field). Port kinds: `tcp`, `serial`, `slcan` (an SLCAN USB-CAN adapter with an ISO-TP
+//!   channel) and `socketcan` (a Linux CAN interface with an ISO-TP channel); lab meter
+//!   protocols `dlms` (DLMS/COSEM over HDLC) and `zcl` (ZigBee Metering through a ZNP
+//!   dongle).
 //! * [`modes`]: the three device modes and exactly what each proves.
 //! * [`port`]: one thread per port with a bounded queue, timeouts on every read, unplug
 //!   handling (command not answered, WARN line naming port and device, counter) and
-//!   reopening with back-off; the length-prefixed framing of bridged devices.
+//!   reopening with back-off; the length-prefixed framing of bridged devices on TCP and
+//!   serial ports, ISO-TP messages on CAN ports.
 //! * [`metrics`]: per-port and per-hub metrics (`hubgate_rig_*`) and the `/metrics`
 //!   listener; `dashboards/grafana/hil-rig.json` charts them.
 //! * [`Rig`]: the [`Responder`] the SMWAN link serves
-//!   ([`crate::link::rig::run_with`]: QUIC, registration, reconnection with back-off).
+//!   ([`crate::link::rig::run_with`]: QUIC, registration, reconnection with back-off). It
+//!   refuses to start when a `socketcan` port is configured on a kernel without CAN.
+//!
+//! `hil-rig/README.md` is the guide for test labs: a complete rig file, the metrics, and
+//! what each mode and port kind proves.
 //!
 //! # What is not implemented
 //!
-//! ZigBee (ZCL) meters behind adapter devices (the configuration accepts only `dlms`);
-//! adapter identities other than the hub's ESME; HDLC-framed bridged devices (bridged
-//! frames are length-prefixed); alerts raised by an adapter device on its own (only those
-//! its emulator raises while answering, and future-dated ones).
+//! Adapter identities other than the hub's ESME; HDLC-framed bridged devices (bridged
+//! frames are length-prefixed on TCP and serial ports); several bridged devices sharing one
+//! CAN bus or adapter (one port, one device); ISO-TP extended or mixed addressing and CAN FD
+//! frames on CAN ports; ZigBee meters behind EZSP (Silicon Labs) dongles, and forming a
+//! ZigBee network or joining a meter (the dongle must already hold the network with the
+//! meter in it); alerts raised by an adapter device on its own (only those its emulator
+//! raises while answering, and future-dated ones).
 //!
 //! # What the tests prove
 //!
-//! `tests/rig_run.rs`: configuration errors name the field; an adapter ESME reads the
-//! gurux DLMS meter simulator over TCP and its GBCS answer (checked with the protocol
-//! crate's decoder and decrypted with the supplier's key) carries the simulator's energy
-//! register; a bridged device behind a TCP peer gets each command byte for byte and its
-//! answer comes back byte for byte; killing the peer mid-command leaves the command
-//! unanswered, counts a `closed` error and drops `hubgate_rig_port_up`, and the port is
-//! reopened (and counted) when the peer returns; every metric the rig dashboard uses is
-//! one the rig exports. `gateway/tests/hil_dlms.rs`: a signed DUIS 4.1.1 from the gateway
-//! crosses the SMWAN link to a `hil-rig run` process whose ESME is an adapter in front of
-//! the gurux simulator on a PTY (serial transport, HDLC), and the User's signed Service
-//! Response carries the simulator's energy register.
+//! `tests/rig_run.rs`: configuration errors name the field (CAN and ZigBee fields
+//! included), and the rig file in the README checks; an adapter ESME reads the gurux DLMS
+//! meter simulator over TCP and its GBCS answer (checked with the protocol crate's decoder
+//! and decrypted with the supplier's key) carries the simulator's energy register; an
+//! adapter ESME in front of the shared fake ZNP dongle (zigpy-znp's frame codec) answers with
+//! the Metering summation the dongle reported (123456789 Wh), then with the last values when
+//! nothing new arrives; a bridged device behind a TCP peer gets each command byte for byte
+//! and its answer comes back byte for byte; a bridged device on an SLCAN adapter (python-can's
+//! `slcan` interface on a socat PTY pair, with a small ISO-TP device of ours) gets a
+//! 200-byte command as 29 padded ISO-TP frames and its 206-byte answer comes back byte for
+//! byte; killing either peer mid-command leaves the command unanswered, counts a `closed`
+//! error and drops `hubgate_rig_port_up`, and the port is reopened (and counted) when the
+//! peer returns; a `socketcan` port on a kernel without CAN stops the start with "this
+//! kernel has no CAN support"; every metric the rig dashboard uses is one the rig exports.
+//! `gateway/tests/hil_dlms.rs`: a signed DUIS 4.1.1 from the gateway crosses the SMWAN link
+//! to a `hil-rig run` process whose ESME is an adapter in front of the gurux simulator on a
+//! PTY (serial transport, HDLC), and the User's signed Service Response carries the
+//! simulator's energy register.
 
 pub mod config;
 pub mod metrics;
@@ -50,7 +68,7 @@ use hubgate_protocol::smki::Store;
 
 use crate::link::Eui;
 use crate::link::rig::{self, Connect, Hubs, Replies, Responder};
-use config::{DevicePlan, Mode, RigConfig};
+use config::{DevicePlan, Mode, PortAddr, RigConfig};
 use port::{Job, PortHandle, PortSpec, Refused};
 
 /// The rig: emulated hubs and the ports of their bridged and adapter devices.
@@ -83,6 +101,21 @@ impl Rig {
         }
         std::fs::create_dir_all(&config.keys_out)
             .with_context(|| format!("creating {}", config.keys_out.display()))?;
+        // A kernel without CAN will never open a SocketCAN port: say so now, plainly, rather
+        // than retrying for ever. (A missing interface is retried: it may be plugged in.)
+        for h in &plan {
+            for d in &h.devices {
+                if let DevicePlan::Bridged {
+                    port: PortAddr::SocketCan { interface, .. },
+                    field,
+                    ..
+                } = d
+                {
+                    crate::transport::socketcan::check_kernel(interface)
+                        .map_err(|e| anyhow::anyhow!("{field}.socketcan: {}", e.message))?;
+                }
+            }
+        }
         let hub_euis: Vec<Eui> = plan.iter().map(|h| h.eui).collect();
         let identities = rig::load_or_generate_hubs(&config.keys_out, &hub_euis)?;
         let hubs = Arc::new(Hubs::build(identities, &store, parties)?);
@@ -94,6 +127,7 @@ impl Rig {
                         eui,
                         port,
                         timeout_ms,
+                        ..
                     } => (*eui, port, None, *timeout_ms, Mode::Bridged),
                     DevicePlan::Adapter {
                         eui,

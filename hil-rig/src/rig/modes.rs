@@ -4,7 +4,7 @@
 //! |---|---|---|---|
 //! | `emulated` | the rig's emulator, in-process (as `hil-rig emulate`) | the gateway's path to a hub over the SMWAN link, GBCS security and use cases against the emulator | anything about real hardware |
 //! | `bridged` | a device that speaks GBCS itself, on a port: the command's bytes go to it untouched and its answers come back untouched | the gateway end to end against the device's own GBCS implementation and keys (MAC, signatures, counters, payloads), through the rig's transport | nothing about the rig's emulator; the device's certificates must be in the gateway's key store |
-//! | `adapter` | an emulated device with a rig-held GBCS identity (the hub's ESME), whose registers are refreshed from a lab meter's real readings ([`MeterSource::read`]) just before each command | the rig's GBCS side (checks, MAC and signatures with the identity's keys, encryption) carrying values that came from a real meter over its real protocol (DLMS/COSEM over HDLC), and the meter link's failure handling | the meter's own GBCS security or use-case behaviour: the meter never sees GBCS, and registers other than those mapped below stay emulated |
+//! | `adapter` | an emulated device with a rig-held GBCS identity (the hub's ESME), whose registers are refreshed from a lab meter's real readings ([`MeterSource::read`]) just before each command | the rig's GBCS side (checks, MAC and signatures with the identity's keys, encryption) carrying values that came from a real meter over its real protocol (DLMS/COSEM over HDLC, or ZCL Metering through a ZNP dongle), and the meter link's failure handling | the meter's own GBCS security or use-case behaviour: the meter never sees GBCS, and registers other than those mapped below stay emulated |
 //!
 //! Adapter mapping ([`apply_readings`]): the active import register (OBIS 1.0.1.8.0.255, Wh)
 //! becomes the ESME's import energy register, its instantaneous import registers (the ones
@@ -18,7 +18,11 @@
 //!
 //! A command for an adapter device whose meter read fails gets no answer (the read error
 //! is handled as a port failure, [`super::port`]): answering from stale registers would
-//! claim a reading that was not taken.
+//! claim a reading that was not taken. A ZigBee meter differs in one respect: it reports on
+//! its own schedule and may sleep through a read, so its source
+//! ([`crate::transport::zigbee::meter::ZclMeter`]) answers with the last values it received
+//! when no fresh ones arrive in time (logging their age), and fails only when it never had
+//! any.
 
 use std::time::Duration;
 
@@ -32,6 +36,7 @@ use crate::link::rig::Hubs;
 use crate::models::{self, obis};
 use crate::transport::hdlc::client::ClientConfig;
 use crate::transport::hdlc::{Address, DlmsMeter, HdlcConfig, HdlcLink};
+use crate::transport::zigbee::meter::{ZclMeter, ZclMeterConfig};
 use crate::transport::{ByteStream, LinkError, MeterReadings, MeterSource};
 use crate::value::Value;
 
@@ -68,6 +73,24 @@ pub fn open_meter(
                     ..ClientConfig::default()
                 },
             )))
+        }
+        MeterProtocol::Zcl => {
+            // Checked by the configuration: a zcl meter has a network address.
+            let nwk_address = meter.nwk_address.ok_or_else(|| {
+                LinkError::new(
+                    crate::transport::LinkErrorKind::Setting,
+                    "zcl meter without nwk_address",
+                )
+            })?;
+            Ok(Box::new(ZclMeter::open(
+                stream,
+                ZclMeterConfig {
+                    nwk_address,
+                    endpoint: meter.endpoint.unwrap_or(1),
+                    local_endpoint: meter.local_endpoint.unwrap_or(1),
+                    timeout,
+                },
+            )?))
         }
     }
 }

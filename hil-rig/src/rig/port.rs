@@ -20,6 +20,10 @@
 //! It is the SMWAN link's own framing minus the type byte, so the same tooling reads both;
 //! it is written here because it is a dozen lines over any [`ByteStream`], and the async
 //! codecs that exist (`tokio-util`) do not fit a blocking port thread.
+//!
+//! On CAN ports (`slcan`, `socketcan`) a GBCS frame is one ISO-TP message
+//! ([`IsoTpLink`]) on the configured identifiers; the SLCAN adapter's serial line is counted
+//! in `hubgate_rig_port_bytes_total`, a SocketCAN interface has no byte stream to count.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -35,6 +39,8 @@ use super::metrics as m;
 use super::modes;
 use crate::link::rig::{Hubs, Replies};
 use crate::link::{Eui, MAX_FRAME};
+use crate::transport::isotp::{IsoTpConfig, IsoTpLink};
+use crate::transport::slcan::{Slcan, SlcanConfig};
 use crate::transport::{ByteStream, Link, LinkError, LinkErrorKind, MeterSource, TcpByteStream};
 
 /// Commands a port holds before refusing more.
@@ -96,10 +102,15 @@ pub fn open_stream(
             a,
             timeout.min(Duration::from_secs(5)),
         )?),
-        PortAddr::Serial(s) => Box::new(crate::transport::serial::SerialPort::open(
-            &s.path.to_string_lossy(),
-            &s.settings,
-        )?),
+        PortAddr::Serial(s) | PortAddr::Slcan { serial: s, .. } => Box::new(
+            crate::transport::serial::SerialPort::open(&s.path.to_string_lossy(), &s.settings)?,
+        ),
+        PortAddr::SocketCan { interface, .. } => {
+            return Err(LinkError::new(
+                LinkErrorKind::Unavailable,
+                format!("socketcan:{interface} is a CAN interface, not a byte stream"),
+            ));
+        }
     };
     let counter = |direction: &'static str| metrics::counter!(m::PORT_BYTES_TOTAL, "port" => label.to_string(), "direction" => direction);
     Ok(Box::new(Counted {
@@ -250,13 +261,52 @@ pub fn opener(
     meter: Option<MeterConfig>,
     timeout: Duration,
 ) -> Opener {
-    Box::new(move || {
-        let stream = open_stream(&addr, &label, timeout)?;
-        match &meter {
-            None => Ok(Conn::Link(Box::new(LengthPrefixed::new(stream)))),
-            Some(mc) => modes::open_meter(stream, mc, timeout).map(Conn::Meter),
+    Box::new(move || match (&addr, &meter) {
+        (PortAddr::Slcan { bitrate, isotp, .. }, _) => {
+            let stream = open_stream(&addr, &label, timeout)?;
+            let bus = Slcan::open(
+                stream,
+                &SlcanConfig {
+                    bitrate: *bitrate,
+                    ..SlcanConfig::default()
+                },
+            )?;
+            Ok(Conn::Link(Box::new(IsoTpLink::new(bus, *isotp))))
+        }
+        (PortAddr::SocketCan { interface, isotp }, _) => open_socketcan(interface, isotp),
+        (_, None) => {
+            let stream = open_stream(&addr, &label, timeout)?;
+            Ok(Conn::Link(Box::new(LengthPrefixed::new(stream))))
+        }
+        (_, Some(mc)) => {
+            let stream = open_stream(&addr, &label, timeout)?;
+            modes::open_meter(stream, mc, timeout).map(Conn::Meter)
         }
     })
+}
+
+#[cfg(target_os = "linux")]
+fn open_socketcan(interface: &str, isotp: &IsoTpConfig) -> Result<Conn, LinkError> {
+    let bus = crate::transport::socketcan::SocketCan::open(interface)?;
+    Ok(Conn::Link(Box::new(IsoTpLink::new(bus, *isotp))))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_socketcan(interface: &str, _isotp: &IsoTpConfig) -> Result<Conn, LinkError> {
+    Err(crate::transport::socketcan::check_kernel(interface)
+        .err()
+        .unwrap_or_else(|| LinkError::new(LinkErrorKind::Unavailable, "no SocketCAN here")))
+}
+
+/// A boxed stream is a stream: the framings that are generic over [`ByteStream`] (SLCAN,
+/// ZNP) take the counted, boxed streams the rig opens.
+impl<S: ByteStream + ?Sized> ByteStream for Box<S> {
+    fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), LinkError> {
+        (**self).set_read_timeout(timeout)
+    }
+    fn name(&self) -> &str {
+        (**self).name()
+    }
 }
 
 /// A command for the device behind a port.

@@ -46,7 +46,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::slcan::{CanBus, CanFrame};
+use super::can::{CanBus, CanFrame};
 use super::{Link, LinkError, LinkErrorKind};
 
 /// Settings of one ISO-TP channel.

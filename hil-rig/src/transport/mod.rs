@@ -14,14 +14,18 @@
 //! | module | what |
 //! |---|---|
 //! | [`serial`] | serial ports (USB-serial adapters, PTYs): settings verified after applying them, port discovery |
+//! | [`pty`] | PTYs and device nodes as plain files ([`pty::FileByteStream`]), for every framing |
+//! | [`can`] | the CAN frame and bus types every CAN transport shares ([`can::CanFrame`], [`can::CanBus`]) |
 //! | [`slcan`] | CAN over Lawicel ASCII (SLCAN) adapters |
 //! | [`isotp`] | ISO 15765-2 segmentation over any CAN frame link |
 //! | [`socketcan`] | Linux SocketCAN, where the kernel has CAN |
 //! | [`hdlc`] | IEC 62056-46 HDLC framing and the DLMS/COSEM client and server on top |
 //! | [`zigbee`] | ZCL codec for the Smart Energy clusters, TI Z-Stack ZNP and Silicon Labs EZSP (ASH) hosts |
 
+pub mod can;
 pub mod hdlc;
 pub mod isotp;
+pub mod pty;
 pub mod serial;
 pub mod slcan;
 pub mod socketcan;

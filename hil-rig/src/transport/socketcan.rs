@@ -4,11 +4,14 @@
 //! # What is implemented
 //!
 //! [`SocketCan`], a raw CAN socket bound to one interface through the `socketcan` crate, as a
-//! [`CanBus`]: classic data and remote frames with 11- and 29-bit identifiers. Error frames
+//! [`CanBus`](super::can::CanBus): classic data and remote frames with 11- and 29-bit identifiers. Error frames
 //! the kernel reports are skipped. On a kernel without CAN (no `can` module: opening fails
 //! with "Address family not supported" or, before that, "No such device") opening returns
-//! [`LinkErrorKind::Unavailable`] with a message that says so in plain words; a missing
+//! [`LinkErrorKind::Unavailable`](super::LinkErrorKind::Unavailable) with a message that says so in plain words; a missing
 //! interface on a kernel that has CAN is `Unavailable` too, naming the interface.
+//!
+//! [`check_kernel`] tells "no CAN in this kernel" (which `hil-rig run` refuses at start)
+//! from "no such interface yet" (which its port threads retry).
 //!
 //! # What is not implemented
 //!
@@ -24,7 +27,20 @@
 //! an ISO-TP message across.
 
 #[cfg(target_os = "linux")]
-pub use linux::SocketCan;
+pub use linux::{SocketCan, check_kernel};
+
+/// Fails with [`LinkErrorKind::Unavailable`](super::LinkErrorKind::Unavailable) ("SocketCAN
+/// exists only on Linux") on systems other than Linux.
+///
+/// # Errors
+/// Always.
+#[cfg(not(target_os = "linux"))]
+pub fn check_kernel(interface: &str) -> Result<(), super::LinkError> {
+    Err(super::LinkError::new(
+        super::LinkErrorKind::Unavailable,
+        format!("SocketCAN exists only on Linux (interface {interface})"),
+    ))
+}
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -32,7 +48,7 @@ mod linux {
 
     use socketcan::{CanFrame as SockFrame, EmbeddedFrame, ExtendedId, Id, Socket, StandardId};
 
-    use crate::transport::slcan::{CanBus, CanFrame};
+    use crate::transport::can::{CanBus, CanFrame};
     use crate::transport::{LinkError, LinkErrorKind};
 
     /// A raw CAN socket bound to one interface.
@@ -48,6 +64,29 @@ mod linux {
     fn kernel_has_can() -> bool {
         // The CAN core registers /proc/net/can when it loads.
         std::path::Path::new("/proc/net/can").exists()
+    }
+
+    /// The kernel has no CAN at all (as opposed to: no such interface yet).
+    fn no_kernel_can(e: &std::io::Error) -> bool {
+        match e.raw_os_error() {
+            Some(EAFNOSUPPORT) => true,
+            Some(ENODEV) => !kernel_has_can(),
+            _ => false,
+        }
+    }
+
+    /// Checks that this kernel has CAN, trying to open `ifname`: the error says "this
+    /// kernel has no CAN support" when it has none. A missing interface on a kernel with CAN
+    /// is not an error here (a USB-CAN adapter may be plugged in later).
+    ///
+    /// # Errors
+    /// [`LinkErrorKind::Unavailable`] when the kernel has no CAN.
+    pub fn check_kernel(ifname: &str) -> Result<(), LinkError> {
+        match socketcan::CanSocket::open(ifname) {
+            Ok(_) => Ok(()),
+            Err(e) if no_kernel_can(&e) => Err(open_error(ifname, &e)),
+            Err(_) => Ok(()),
+        }
     }
 
     fn open_error(ifname: &str, e: &std::io::Error) -> LinkError {

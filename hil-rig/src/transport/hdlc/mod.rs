@@ -5,7 +5,7 @@
 //!
 //! | layer | where | what |
 //! |---|---|---|
-//! | byte streams | [`FileByteStream`] (PTYs, serial device nodes), [`TcpByteStream`](super::TcpByteStream), [`AcceptedTcpStream`] | bytes with read timeouts |
+//! | byte streams | [`FileByteStream`] (PTYs, serial device nodes; from [`super::pty`]), [`TcpByteStream`](super::TcpByteStream), [`AcceptedTcpStream`] | bytes with read timeouts |
 //! | HDLC | [`frame`], [`HdlcLink`] | frame format type 3 (flag, 11-bit length, segmentation bit), 1/2/4-byte addresses, I/RR/RNR/SNRM/DISC/UA/DM/FRMR/UI, HCS/FCS (CRC-16/X.25), LLC `E6 E6 00`/`E6 E7 00`, SNRM/UA parameter negotiation, segmented I-frames acknowledged with RR in both directions |
 //! | TCP wrapper | [`WrapperLink`] | version 1, source/destination wPort, length |
 //! | APDUs | [`apdu`] | AARQ/AARE (LN referencing, no security), GET-Request/Response normal and with data blocks, RLRQ/RLRE, exception response; A-XDR `Data` through [`Value`](crate::value::Value) |
@@ -58,6 +58,7 @@ pub mod server;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+pub use super::pty::FileByteStream;
 use super::{ByteStream, Link, LinkError, LinkErrorKind};
 pub use client::{DlmsClient, DlmsMeter, DlmsReadings};
 pub use frame::{Address, Control, Frame, HdlcParams};
@@ -695,81 +696,6 @@ impl DlmsLink for WrapperLink {
     }
     fn close(&mut self) -> Result<(), LinkError> {
         Ok(())
-    }
-}
-
-/// A PTY or serial device node opened as a plain file, as a [`ByteStream`].
-///
-/// The line settings are left as they are: socat (`raw,echo=0`) and `os.openpty()` with
-/// `tty.setraw` already put the PTY in raw mode. Read time-outs use `poll(2)` through the
-/// safe `nix` wrapper. For real serial ports with baud rate and parity, use the serial
-/// transport instead.
-#[derive(Debug)]
-pub struct FileByteStream {
-    file: std::fs::File,
-    timeout: Duration,
-    name: String,
-}
-
-impl FileByteStream {
-    /// Opens `path` for reading and writing.
-    ///
-    /// # Errors
-    /// [`LinkErrorKind::Unavailable`] when the path cannot be opened.
-    pub fn open(path: &std::path::Path) -> Result<Self, LinkError> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| {
-                LinkError::new(
-                    LinkErrorKind::Unavailable,
-                    format!("{}: {e}", path.display()),
-                )
-            })?;
-        Ok(Self {
-            file,
-            timeout: Duration::from_secs(1),
-            name: path.display().to_string(),
-        })
-    }
-}
-
-impl Read for FileByteStream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-        use std::os::fd::AsFd;
-        let ms = u16::try_from(self.timeout.as_millis())
-            .unwrap_or(u16::MAX)
-            .max(1);
-        let mut fds = [PollFd::new(self.file.as_fd(), PollFlags::POLLIN)];
-        let n = poll(&mut fds, PollTimeout::from(ms)).map_err(std::io::Error::from)?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "read timed out",
-            ));
-        }
-        self.file.read(buf)
-    }
-}
-
-impl Write for FileByteStream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
-}
-
-impl ByteStream for FileByteStream {
-    fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), LinkError> {
-        self.timeout = timeout;
-        Ok(())
-    }
-    fn name(&self) -> &str {
-        &self.name
     }
 }
 

@@ -8,7 +8,7 @@
 //! GET-Response-with-datablock when the answer exceeds the client's PDU size, RLRQ → RLRE
 //! (with every length computed from the content), and the exception response for services
 //! not served. Unknown objects get data-access-result object-undefined. The HDLC part (SNRM →
-//! UA with the parameter block, DISC → UA) is [`HdlcLink`](super::HdlcLink)'s.
+//! UA with the parameter block, DISC → UA) is [`HdlcLink`]'s.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
