@@ -52,6 +52,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
     ParsedPublicKey,
 };
+use hubgate_bench::cpu::process_cpu_seconds;
 use hubgate_loadgen::report::Report;
 use hubgate_loadgen::run::{self, RunOptions};
 use hubgate_loadgen::scenario::Scenario;
@@ -410,7 +411,10 @@ fn bare_rates(threads: usize, seconds: f64) -> Result<BTreeMap<String, f64>, Str
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum::<f64>()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(0.0))
+                .sum::<f64>()
         });
         out.insert(op.to_string(), total);
     }
@@ -505,6 +509,15 @@ fn loadgen(
     rt.block_on(run::run(prepared, RunOptions { progress: false }))
 }
 
+/// The `[load]` lines of an open loop at `rate` for `--open-seconds`.
+fn open_loop(a: &Args, rate: f64) -> String {
+    format!(
+        "mode = \"open\"\nduration_s = {}\nprofile = {{ kind = \"constant\", rate = {rate} }}\ndepth = {}",
+        a.open_seconds,
+        a.depth.max(64)
+    )
+}
+
 /// What one core count gave.
 #[derive(Debug, Default)]
 struct Outcome {
@@ -526,15 +539,6 @@ struct Outcome {
     at_80: Option<Report>,
     rss_mib: (f64, f64),
     codes: BTreeMap<String, u64>,
-}
-
-fn process_cpu_seconds(pid: u32) -> Option<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = text.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_ascii_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
@@ -580,7 +584,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
 
     eprintln!("e2e: closed loop for {} s", a.seconds);
     let ops0 = gw.crypto_ops()?;
-    let cpu0 = process_cpu_seconds(gw.child.id()).unwrap_or(0.0);
+    let cpu0 = process_cpu_seconds(&gw.child.id().to_string()).unwrap_or(0.0);
     let closed = loadgen(
         &rt,
         &gw,
@@ -594,7 +598,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
         "maximum",
     )?;
     let ops1 = gw.crypto_ops()?;
-    let cpu1 = process_cpu_seconds(gw.child.id()).unwrap_or(0.0);
+    let cpu1 = process_cpu_seconds(&gw.child.id().to_string()).unwrap_or(0.0);
     let requests = closed.acknowledged.max(1) as f64;
     let ops_per_request: BTreeMap<String, f64> = OPS
         .iter()
@@ -633,11 +637,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
             &tdir,
             &listener,
             a,
-            &format!(
-                "mode = \"open\"\nduration_s = {}\nprofile = {{ kind = \"constant\", rate = {rate} }}\ndepth = {}",
-                a.open_seconds,
-                a.depth.max(64)
-            ),
+            &open_loop(a, rate),
             &format!("search-{}", step + 1),
         )?;
         if sustained(&r) {
@@ -676,11 +676,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
             &tdir,
             &listener,
             a,
-            &format!(
-                "mode = \"open\"\nduration_s = {}\nprofile = {{ kind = \"constant\", rate = {rate} }}\ndepth = {}",
-                a.open_seconds,
-                a.depth.max(64)
-            ),
+            &open_loop(a, rate),
             &format!("open-{}", (fraction * 100.0) as u32),
         )?);
     }

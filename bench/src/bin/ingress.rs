@@ -42,11 +42,12 @@ use aws_lc_rs::signature::{
     ParsedPublicKey,
 };
 use hdrhistogram::Histogram;
+use hubgate_bench::cpu::process_cpu_seconds;
 use hubgate_protocol::crypto::SigningKey;
 use hubgate_protocol::duis::dsig;
 use hubgate_protocol::smki::Certificate;
 use serde_json::json;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::mpsc;
 
 /// One load-test User of the run and its premises: a hub, an ESME and a GSME of its own,
@@ -324,23 +325,12 @@ impl Gateway {
 
     /// CPU seconds (user + system) the gateway has used so far.
     fn cpu_seconds(&self) -> Option<f64> {
-        process_cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+        process_cpu_seconds(&self.child.id().to_string())
     }
 }
 
-/// User + system CPU seconds from a `/proc/<pid>/stat` file (clock ticks of 1/100 s, the
-/// value on every Linux this runs on).
-fn process_cpu_seconds(stat: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(stat).ok()?;
-    let after = text.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_ascii_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 fn self_cpu_seconds() -> Option<f64> {
-    process_cpu_seconds("/proc/self/stat")
+    process_cpu_seconds("self")
 }
 
 /// Bare ECDSA P-256 verify + sign pairs per second on `threads` threads.
@@ -446,59 +436,6 @@ fn http_request(host: &str, path: &str, body: &[u8]) -> Vec<u8> {
     .into_bytes();
     r.extend_from_slice(body);
     r
-}
-
-/// What one response said.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    code: String,
-}
-
-/// Reads HTTP/1.1 responses (Content-Length framed) from a byte stream.
-struct ResponseReader<R> {
-    io: R,
-    buf: Vec<u8>,
-}
-
-impl<R: tokio::io::AsyncRead + Unpin> ResponseReader<R> {
-    async fn next(&mut self) -> Result<Answer, String> {
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf) {
-                Ok(httparse::Status::Complete(head)) => {
-                    let status = resp.code.unwrap_or(0);
-                    let len = resp
-                        .headers
-                        .iter()
-                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-                        .and_then(|h| std::str::from_utf8(h.value).ok())
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                        .ok_or("response without Content-Length")?;
-                    while self.buf.len() < head + len {
-                        self.fill().await?;
-                    }
-                    let body = &self.buf[head..head + len];
-                    let code = response_code(body);
-                    self.buf.drain(..head + len);
-                    return Ok(Answer { status, code });
-                }
-                Ok(httparse::Status::Partial) => self.fill().await?,
-                Err(e) => return Err(format!("bad HTTP response: {e}")),
-            }
-        }
-    }
-
-    async fn fill(&mut self) -> Result<(), String> {
-        let mut chunk = [0u8; 16 * 1024];
-        let n = self.io.read(&mut chunk).await.map_err(|e| e.to_string())?;
-        if n == 0 {
-            return Err("connection closed by the gateway".into());
-        }
-        self.buf.extend_from_slice(&chunk[..n]);
-        Ok(())
-    }
 }
 
 fn response_code(body: &[u8]) -> String {
@@ -620,10 +557,8 @@ async fn drive(
         }
         Ok::<_, String>((wr, behind))
     });
-    let mut reader = ResponseReader {
-        io: rd,
-        buf: Vec::with_capacity(64 * 1024),
-    };
+    // loadgen's reader of pipelined, Content-Length framed HTTP/1.1 answers.
+    let mut reader = hubgate_loadgen::client::AnswerReader::new(rd);
     let mut codes = Vec::with_capacity(n);
     let mut latencies_us = Vec::with_capacity(n);
     for _ in 0..n {
@@ -631,7 +566,7 @@ async fn drive(
         let sent = rx.recv().await.ok_or("writer stopped early")?;
         latencies_us.push(sent.elapsed().as_micros() as u64);
         permits.add_permits(1);
-        codes.push((answer.status, answer.code));
+        codes.push((answer.status, response_code(&answer.body)));
     }
     let (_wr, behind) = writer.await.map_err(|e| e.to_string())??;
     Ok(ConnResult {
