@@ -26,6 +26,7 @@
 //! | `HUBGATE_SMWAN__LISTEN`, `HUBGATE_SMWAN__DEVICE_KEYS` | `smwan.listen`, `smwan.device_keys` |
 //! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, `HUBGATE_DELIVERY__DEFAULT_ENDPOINT`, … | `delivery.retries`, `delivery.ca`, `delivery.default_endpoint`, … |
 //! | `HUBGATE_REGISTRATION__PUSH_TOKEN`, … | `registration.push_token`, … |
+//! | `HUBGATE_ANOMALY__ENABLED`, `HUBGATE_ANOMALY__OVERRIDES`, `HUBGATE_ANOMALY__ADMIN_TOKEN`, … | `anomaly.enabled`, `anomaly.overrides`, `anomaly.admin_token`, … |
 //! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT`, `…__PULL_TOKEN` | `users.<User ID>.…` |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. An empty value unsets an
@@ -129,6 +130,8 @@ pub struct Config {
     pub smwan: SmwanConfig,
     /// The clock.
     pub clock: ClockConfig,
+    /// Anomaly detection (H4 check 7) and the quarantine.
+    pub anomaly: AnomalyConfig,
 }
 
 impl Default for Config {
@@ -151,6 +154,43 @@ impl Default for Config {
             routing: RoutingConfig::default(),
             smwan: SmwanConfig::default(),
             clock: ClockConfig::default(),
+            anomaly: AnomalyConfig::default(),
+        }
+    }
+}
+
+/// Anomaly detection (H4 check 7) and the quarantine (see `hubgate_gateway::anomaly`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnomalyConfig {
+    /// Count requests against the thresholds and quarantine those over them. Default `true`.
+    pub enabled: bool,
+    /// Smart Metering Systems a User is assumed to serve: the default thresholds are the
+    /// SEC Annex 5 Table 5.3 volumes per system times this. Default `1000000`.
+    pub estate_size: u64,
+    /// How many times the even rate of those volumes a minute or an hour may carry before
+    /// it is anomalous. Default `10`.
+    pub burst_factor: u32,
+    /// Thresholds per User and SRV, replacing the defaults: rules `USER:SRV=PER_MINUTE,PER_HOUR`
+    /// separated by `;` (`*` for any User or SRV, `-` for no limit). Default: none.
+    pub overrides: String,
+    /// Most (User, SRV) pairs whose windows are kept in memory. Default `65536`.
+    pub max_tracked: usize,
+    /// Bearer token for the quarantine admin API; at least 32 characters of
+    /// `A-Z a-z 0-9 - . _ ~ + /`. Default: none, meaning a token generated on first start in
+    /// `<data_dir>/anomaly/admin-token` (its path is printed at start).
+    pub admin_token: Option<String>,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        AnomalyConfig {
+            enabled: true,
+            estate_size: 1_000_000,
+            burst_factor: 10,
+            overrides: String::new(),
+            max_tracked: 65_536,
+            admin_token: None,
         }
     }
 }
@@ -171,6 +211,10 @@ pub struct EmulationConfig {
     /// every GBCS message they are sent or produce are written, for an independent GBCS
     /// checker. Default: none (nothing recorded).
     pub record_dir: Option<PathBuf>,
+    /// Emulated devices that answer with a corrupted MAC (fault injection for tests): Device
+    /// IDs (`00-DB-55-00-00-00-00-01`, or 16 hex digits), separated by commas. The gateway
+    /// must reject those answers; the User then gets E21. Default: none.
+    pub mac_fault_devices: String,
 }
 
 impl Default for EmulationConfig {
@@ -179,6 +223,7 @@ impl Default for EmulationConfig {
             hubs: 2,
             suppliers: "demo".into(),
             record_dir: None,
+            mac_fault_devices: String::new(),
         }
     }
 }
@@ -194,6 +239,10 @@ pub struct RoutingConfig {
     /// Time a device has to answer a command, in milliseconds; then the User gets E20 (not
     /// sent) or E21 (no answer). Default `30000`.
     pub response_timeout_ms: u64,
+    /// A hub actor with no work held for this long, in milliseconds, writes its state (HAN
+    /// device log copy, counters, alert counters) to the store and stops; the next message
+    /// for the hub reads it back. Default `60000`.
+    pub hub_idle_timeout_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -201,6 +250,7 @@ impl Default for RoutingConfig {
         RoutingConfig {
             enabled: true,
             response_timeout_ms: 30_000,
+            hub_idle_timeout_ms: 60_000,
         }
     }
 }
@@ -696,6 +746,12 @@ const FIELDS: &[Field] = &[
         "\"/tmp/hubgate-gbcs-record\"",
     ),
     field(
+        "emulation.mac_fault_devices",
+        Kind::Text,
+        "Emulated devices that answer with a corrupted MAC (fault injection, test runs only):\n\
+         Device IDs separated by commas; the gateway rejects those answers (E21).",
+    ),
+    field(
         "routing.enabled",
         Kind::Bool,
         "Send device commands. false acknowledges device requests after the H4 checks\n\
@@ -707,6 +763,12 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Time a device has to answer a command, in milliseconds; then the User gets E20\n\
          (not sent) or E21 (no answer).",
+    ),
+    field(
+        "routing.hub_idle_timeout_ms",
+        Kind::Int,
+        "Milliseconds a hub actor waits with no work before it writes its state (device log\n\
+         copy, counters) to the store and stops.",
     ),
     optional(
         "smwan.listen",
@@ -728,6 +790,45 @@ const FIELDS: &[Field] = &[
         "Pin the clock at this instant (RFC 3339), for tests and reproducible runs.\n\
          Default: none (the system clock).",
         "\"2025-01-01T00:00:00Z\"",
+    ),
+    field(
+        "anomaly.enabled",
+        Kind::Bool,
+        "Count requests per User and SRV against the thresholds and quarantine those over\n\
+         them (answered E43, held for an operator to release or delete).",
+    ),
+    field(
+        "anomaly.estate_size",
+        Kind::Int,
+        "Smart Metering Systems a User is assumed to serve: the default thresholds are the\n\
+         SEC Annex 5 Table 5.3 volumes per system (per day) times this.",
+    ),
+    field(
+        "anomaly.burst_factor",
+        Kind::Int,
+        "How many times the even rate of those volumes a sliding minute or hour may carry\n\
+         before the User's requests for the SRV are quarantined.",
+    ),
+    field(
+        "anomaly.overrides",
+        Kind::Text,
+        "Thresholds replacing the defaults: rules USER:SRV=PER_MINUTE,PER_HOUR separated by ;\n\
+         (* for any User or SRV, - for no limit; the most specific rule wins), e.g.\n\
+         \"90-B3-D5-1F-30-01-00-00:4.1.1=3,-; *:11.1=20,100\".",
+    ),
+    field(
+        "anomaly.max_tracked",
+        Kind::Int,
+        "Most (User, SRV) pairs whose sliding windows are kept in memory (idle ones are\n\
+         dropped first, then the least recently used).",
+    ),
+    optional(
+        "anomaly.admin_token",
+        Kind::Text,
+        "Bearer token for the quarantine admin API (/api/v1/admin/quarantine); 32 or more\n\
+         characters of A-Z a-z 0-9 - . _ ~ + /. Default: none, meaning a token generated\n\
+         on first start in <data_dir>/anomaly/admin-token.",
+        "\"change-me-to-32-or-more-random-characters\"",
     ),
 ];
 
@@ -850,6 +951,9 @@ impl Config {
         if self.routing.response_timeout_ms == 0 {
             return invalid("routing.response_timeout_ms", "must be at least 1");
         }
+        if self.routing.hub_idle_timeout_ms == 0 {
+            return invalid("routing.hub_idle_timeout_ms", "must be at least 1");
+        }
         if self.emulation.hubs > 4096 {
             return invalid("emulation.hubs", "must be at most 4096");
         }
@@ -900,6 +1004,23 @@ impl Config {
             && crate::registration::BearerToken::new(t).is_err()
         {
             return invalid("registration.push_token", weak);
+        }
+        if self.anomaly.estate_size == 0 {
+            return invalid("anomaly.estate_size", "must be at least 1");
+        }
+        if self.anomaly.burst_factor == 0 {
+            return invalid("anomaly.burst_factor", "must be at least 1");
+        }
+        if self.anomaly.max_tracked == 0 {
+            return invalid("anomaly.max_tracked", "must be at least 1");
+        }
+        if let Err(e) = crate::anomaly::thresholds::parse_overrides(&self.anomaly.overrides) {
+            return invalid("anomaly.overrides", &e.to_string());
+        }
+        if let Some(t) = &self.anomaly.admin_token
+            && crate::registration::BearerToken::new(t).is_err()
+        {
+            return invalid("anomaly.admin_token", weak);
         }
         let mut pull_tokens = BTreeMap::new();
         if self.logging.level.trim().is_empty() {
@@ -1337,6 +1458,7 @@ mod tests {
         full.emulation.record_dir = Some("rd".into());
         full.smwan.listen = Some(full.listen);
         full.smwan.device_keys = Some("rk".into());
+        full.anomaly.admin_token = Some("t".into());
         let value = toml::Value::try_from(&full).unwrap();
         let mut leaves = Vec::new();
         flatten(&value, "", &mut leaves);

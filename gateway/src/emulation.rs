@@ -16,6 +16,9 @@
 //! would. It does not prove radio or WAN behaviour. Emulated device state and keys live in
 //! memory: a restart builds new keys and fresh meters under the same Device IDs.
 //!
+//! With `emulation.mac_fault_devices` set, the devices named answer with a corrupted MAC
+//! ([`Estate::set_mac_fault`]): a test of the gateway's rejection of unauthentic answers.
+//!
 //! With `emulation.record_dir` set, [`Estate::record`] writes what an independent GBCS checker
 //! needs to verify the traffic ([`Recorder`]): the devices' and the trusted parties'
 //! certificates in a key folder, and every command the devices were sent and every response
@@ -250,6 +253,18 @@ impl Estate {
             report.imported,
             summary.join("\n")
         ))
+    }
+
+    /// Makes the emulated device `eui` answer with a corrupted MAC from now on (fault
+    /// injection, `emulation.mac_fault_devices`). `false` when no emulated device has that ID.
+    pub fn set_mac_fault(&self, eui: &[u8; 8]) -> bool {
+        self.hubs.iter().any(|(_, hub)| {
+            hub.hub
+                .lock()
+                .ok()
+                .and_then(|mut h| h.device_mut(eui).map(|d| d.state_mut().mac_fault = true))
+                .is_some()
+        })
     }
 
     /// Records the devices' traffic from now on in `dir` (see [`Recorder`]), after writing

@@ -11,6 +11,8 @@
 //! - [`delivery`]: the durable outbox that delivers responses and alerts to Users, and the
 //!   pull endpoint for what could not be delivered.
 
+pub mod alerts;
+pub mod anomaly;
 pub mod clock;
 pub mod config;
 pub mod delivery;

@@ -14,6 +14,14 @@ pub const INGRESS_STAGE_SECONDS: &str = "hubgate_ingress_stage_seconds";
 pub const INGRESS_REJECTED_TOTAL: &str = "hubgate_ingress_rejected_total";
 /// Counter: anomaly-detection checks run.
 pub const ANOMALY_CHECKS_TOTAL: &str = "hubgate_anomaly_checks_total";
+/// Counter: requests quarantined by anomaly detection, by the `window` whose threshold they
+/// breached (`minute`, `hour`).
+pub const QUARANTINE_REQUESTS_TOTAL: &str = "hubgate_quarantine_requests_total";
+/// Gauge: quarantined requests held now (waiting for an operator).
+pub const QUARANTINE_HELD_MESSAGES: &str = "hubgate_quarantine_held_messages";
+/// Counter: quarantined requests an operator dealt with, by `outcome` (`released`,
+/// `deleted`).
+pub const QUARANTINE_OUTCOMES_TOTAL: &str = "hubgate_quarantine_outcomes_total";
 /// Histogram: jobs taken per wake-up of a verifier thread.
 pub const VERIFIER_BATCH_JOBS: &str = "hubgate_verifier_batch_jobs";
 /// Gauge: jobs waiting for a verifier thread.
@@ -32,6 +40,9 @@ pub const ROUTING_COMMANDS_TOTAL: &str = "hubgate_routing_commands_total";
 pub const ROUTING_ANSWERS_TOTAL: &str = "hubgate_routing_answers_total";
 /// Counter: answers that could not be queued for delivery (the outbox refused them).
 pub const ROUTING_ANSWERS_LOST_TOTAL: &str = "hubgate_routing_answers_lost_total";
+/// Counter: alert messages queued for Users, by `kind` (`device`, `future_dated`, `dcc`):
+/// one per receiving User.
+pub const ALERTS_TOTAL: &str = "hubgate_alerts_total";
 /// Counter: signatures verified, by `path` (`inline` on an idle pool, `pool`).
 pub const VERIFIER_JOBS_TOTAL: &str = "hubgate_verifier_jobs_total";
 /// Counter: responses and alerts delivered to a User's endpoint (2xx), by `kind`.
@@ -72,6 +83,9 @@ pub const ALL: &[&str] = &[
     INGRESS_STAGE_SECONDS,
     INGRESS_REJECTED_TOTAL,
     ANOMALY_CHECKS_TOTAL,
+    QUARANTINE_REQUESTS_TOTAL,
+    QUARANTINE_HELD_MESSAGES,
+    QUARANTINE_OUTCOMES_TOTAL,
     VERIFIER_BATCH_JOBS,
     VERIFIER_QUEUE_DEPTH_JOBS,
     VERIFIER_REJECTED_TOTAL,
@@ -92,6 +106,7 @@ pub const ALL: &[&str] = &[
     ROUTING_COMMANDS_TOTAL,
     ROUTING_ANSWERS_TOTAL,
     ROUTING_ANSWERS_LOST_TOTAL,
+    ALERTS_TOTAL,
     TARGET_TIME_TOTAL,
     CRYPTO_OPERATIONS_TOTAL,
 ];
@@ -133,6 +148,19 @@ pub fn describe() {
         "ECDSA, ECDH, GMAC and payload-cipher operations performed, by operation"
     );
     describe_counter!(ANOMALY_CHECKS_TOTAL, "Anomaly-detection checks run");
+    describe_counter!(
+        QUARANTINE_REQUESTS_TOTAL,
+        "Requests quarantined by anomaly detection, by the window whose threshold they breached"
+    );
+    describe_gauge!(
+        QUARANTINE_HELD_MESSAGES,
+        metrics::Unit::Count,
+        "Quarantined requests held, waiting for an operator"
+    );
+    describe_counter!(
+        QUARANTINE_OUTCOMES_TOTAL,
+        "Quarantined requests released or deleted by an operator, by outcome"
+    );
     describe_histogram!(
         VERIFIER_BATCH_JOBS,
         metrics::Unit::Count,
@@ -172,6 +200,10 @@ pub fn describe() {
     describe_counter!(
         ROUTING_ANSWERS_LOST_TOTAL,
         "Answers the outbox refused (User at its message limit, store failure)"
+    );
+    describe_counter!(
+        ALERTS_TOTAL,
+        "Alert messages (device, future-dated outcome, DCC) queued for Users, one per receiving User"
     );
     describe_counter!(
         STORE_COMMIT_REFUSED_TOTAL,

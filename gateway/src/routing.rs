@@ -11,7 +11,10 @@
 //!           └─ hub actor → link → device → response / alert / timeout
 //!                └─ ResponseSink (on the hub's arbiter thread: hand over, return)
 //!                     └─ writer thread: Service Response (I0 with the GBCS response, or
-//!                        E20/E21) or DeviceAlertMessage, signed with the DSP key
+//!                        E20/E21), or the alerts of [`crate::alerts`] (a DeviceAlertMessage
+//!                        per registered supplier and network operator, a future-dated
+//!                        outcome for its requester, DCC alerts when an SMWAN hub is lost),
+//!                        signed with the DSP key
 //!                        → Delivery::submit (durable, then pushed or kept for pulling)
 //! ```
 //!
@@ -32,16 +35,14 @@ use hubgate_actors::{
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::duis::model::Body;
 use hubgate_protocol::duis::model::header::{RequestId, ServiceReference, ServiceReferenceVariant};
-use hubgate_protocol::duis::model::response::{
-    DeviceAlertMessage, Response, ResponseBody, ResponseCode, ResponseHeader, ResponsePayload,
-};
-use hubgate_protocol::duis::model::xsd::DateTime;
+use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
 use hubgate_protocol::gbcs::auth::{self, SignatureVerdict};
 use hubgate_protocol::gbcs::{frame, payload};
 use hubgate_protocol::smki::{Store, Usage};
 use hubgate_protocol::{hex, transform};
 
-use crate::clock::{Clock, rfc3339_ms};
+use crate::alerts::{self, FutureDated, Recipients};
+use crate::clock::Clock;
 use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::codes::Rejection;
 use crate::ingress::pipeline::Accepted;
@@ -57,6 +58,10 @@ pub struct Pending {
     service: (ServiceReference, ServiceReferenceVariant),
     /// When the gateway took the request (clock milliseconds).
     accepted_ms: i64,
+    /// Whether the device may run it later and report by a future-dated alert.
+    future_datable: bool,
+    /// Future-dated instructions in the command, where they can be counted.
+    instructions: Option<u16>,
 }
 
 /// Requests in flight by request reference, shared by the [`Router`] and the
@@ -137,12 +142,20 @@ impl Router {
         let message_code = parsed.header.other_info.message_code;
         let counter = parsed.header.counter;
         let request_ref = h.request_id.to_string();
+        let future_datable = alerts::device_future_datable(&srv);
+        let instructions = if future_datable {
+            alerts::count_instructions(&bytes)
+        } else {
+            None
+        };
         self.parts.pending.insert(
             request_ref.clone(),
             Pending {
                 request_id: h.request_id,
                 service: (h.service_reference, h.service_reference_variant),
                 accepted_ms: self.parts.clock.now_ms(),
+                future_datable,
+                instructions,
             },
         );
         let submitted = self.parts.registry.submit(Command {
@@ -294,6 +307,8 @@ enum Event {
     Outcome(Outcome),
     /// An alert and when the gateway received it (clock milliseconds).
     Alert(DeviceAlert, i64),
+    /// Hubs whose SMWAN connection ended, and when (clock milliseconds).
+    HubsLost(Vec<[u8; 8]>, i64),
 }
 
 /// Most answers written in one outbox transaction.
@@ -329,8 +344,32 @@ impl std::fmt::Debug for ResponseSink {
     }
 }
 
+/// Tells the response writer that hubs went away (a rig's SMWAN connection ended), so it
+/// raises the DCC alerts for them.
+#[derive(Clone)]
+pub struct HubEvents {
+    tx: crossbeam_channel::Sender<Event>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for HubEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubEvents").finish_non_exhaustive()
+    }
+}
+
+impl HubEvents {
+    /// `hubs` are no longer reachable, as of now.
+    pub fn hubs_lost(&self, hubs: Vec<[u8; 8]>) {
+        if !hubs.is_empty() {
+            let _ = self.tx.send(Event::HubsLost(hubs, self.clock.now_ms()));
+        }
+    }
+}
+
 impl ResponseSink {
-    /// Starts the writer thread.
+    /// Starts the writer thread; device alerts go to their GBCS recipient only and no DCC
+    /// alert is raised (see [`ResponseSink::start_with_recipients`]).
     ///
     /// # Errors
     ///
@@ -341,6 +380,41 @@ impl ResponseSink {
         delivery: Arc<Delivery>,
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<ResponseSink> {
+        Self::start_inner(pending, responder, delivery, clock, None)
+    }
+
+    /// Starts the writer thread, with device alerts fanned out to the Users the
+    /// registration data names for the device and DCC alerts raised for lost hubs
+    /// ([`crate::alerts`]).
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub fn start_with_recipients(
+        pending: PendingTable,
+        responder: Arc<Responder>,
+        delivery: Arc<Delivery>,
+        clock: Arc<dyn Clock>,
+        recipients: Recipients,
+    ) -> std::io::Result<ResponseSink> {
+        Self::start_inner(pending, responder, delivery, clock, Some(recipients))
+    }
+
+    /// A handle for reporting hubs that went away (see [`HubEvents`]).
+    pub fn hub_events(&self) -> HubEvents {
+        HubEvents {
+            tx: self.tx.clone(),
+            clock: Arc::clone(&self.clock),
+        }
+    }
+
+    fn start_inner(
+        pending: PendingTable,
+        responder: Arc<Responder>,
+        delivery: Arc<Delivery>,
+        clock: Arc<dyn Clock>,
+        recipients: Option<Recipients>,
+    ) -> std::io::Result<ResponseSink> {
         // Unbounded on purpose: every event stands for a command the hub actors already
         // bounded, and dropping one would lose an acknowledged request's answer.
         let (tx, rx) = crossbeam_channel::unbounded::<Event>();
@@ -348,6 +422,9 @@ impl ResponseSink {
         std::thread::Builder::new()
             .name("hubgate-responses".into())
             .spawn(move || {
+                // Future-dated requests awaiting their execution alerts: only this thread
+                // touches them.
+                let mut future = FutureDated::default();
                 // Events that queued up while the last batch was written go out together:
                 // one durable outbox transaction (one fsync) for the whole batch.
                 while let Ok(first) = rx.recv() {
@@ -362,11 +439,25 @@ impl ResponseSink {
                     let now = clock.now_ms();
                     let outgoing: Vec<Outgoing> = batch
                         .into_iter()
-                        .filter_map(|event| match event {
-                            Event::Outcome(o) => response(&pending, &responder, o, now),
+                        .flat_map(|event| match event {
+                            Event::Outcome(o) => response(&pending, &responder, &mut future, o, now)
+                                .into_iter()
+                                .collect::<Vec<_>>(),
                             Event::Alert(a, received) => {
                                 target_time("alert", now - received, TARGET_ALERT_MS);
-                                alert(&responder, &a, now)
+                                let code = alert_code(&a.bytes).unwrap_or(a.message_code);
+                                alerts::device_alert(
+                                    &responder,
+                                    recipients.as_ref(),
+                                    &mut future,
+                                    &a,
+                                    code,
+                                    now,
+                                )
+                            }
+                            Event::HubsLost(hubs, at) => {
+                                target_time("alert", now - at, TARGET_ALERT_MS);
+                                alerts::hubs_lost(&responder, recipients.as_ref(), &hubs, at, now)
                             }
                         })
                         .map(|(user, body, kind)| Outgoing { user, body, kind })
@@ -416,6 +507,7 @@ impl OutcomeSink for ResponseSink {
 fn response(
     pending: &PendingTable,
     responder: &Responder,
+    future: &mut FutureDated,
     outcome: Outcome,
     now_ms: i64,
 ) -> Option<([u8; 8], Vec<u8>, Kind)> {
@@ -428,6 +520,17 @@ fn response(
     target_time("on_demand", now_ms - p.accepted_ms, TARGET_ON_DEMAND_MS);
     let (code, payload) = match outcome.result {
         OutcomeResult::Response { bytes, .. } => {
+            // The device accepted a command it may run later: its execution alert will
+            // carry the command's counter.
+            if p.future_datable {
+                future.remember(
+                    outcome.device,
+                    outcome.counter,
+                    p.request_id,
+                    p.service,
+                    p.instructions,
+                );
+            }
             (ResponseCode::I0, Some(ResponsePayload::GbcsPayload(bytes)))
         }
         OutcomeResult::Failed(f) => (
@@ -451,39 +554,8 @@ fn response(
     }
 }
 
-/// A DeviceAlertMessage for the alert's recipient User.
-fn alert(responder: &Responder, a: &DeviceAlert, now_ms: i64) -> Option<([u8; 8], Vec<u8>, Kind)> {
-    let code = alert_code(&a.bytes).unwrap_or(a.message_code);
-    let date = DateTime::new(&rfc3339_ms(now_ms)).ok()?;
-    let response = Response::new(
-        ResponseHeader {
-            request_id: None,
-            response_id: Some(RequestId {
-                originator: a.device,
-                target: a.recipient,
-                counter: a.counter,
-            }),
-            response_code: ResponseCode::I0,
-            response_date_time: date,
-        },
-        ResponseBody::DeviceAlertMessage(DeviceAlertMessage {
-            alert_code: code.to_be_bytes().to_vec(),
-            throttled_alert_sequence_id: None,
-            throttled_alert_count: None,
-            gbcs_payload: a.bytes.clone(),
-        }),
-    );
-    match responder.sign_response(&response) {
-        Ok(body) => Some((a.recipient, body, Kind::DeviceAlert)),
-        Err(e) => {
-            tracing::error!(error = %e, "a Device Alert could not be signed");
-            None
-        }
-    }
-}
-
 /// The alert code inside a GBCS alert's payload (GBZ or DLMS), when it can be read.
-fn alert_code(bytes: &[u8]) -> Option<u16> {
+pub(crate) fn alert_code(bytes: &[u8]) -> Option<u16> {
     let msg = frame::parse(bytes).ok()?;
     let content = msg.content;
     let decoded = payload::decode_with(content, payload::Context::for_message(&msg)).ok()?;

@@ -7,7 +7,9 @@
 //! link (the in-process emulated hubs). When a rig's connection ends (closed, or silent for
 //! [`IDLE_TIMEOUT`]), its hubs are unreachable (their commands end with `E20`) until a rig
 //! registers them again. A hub registered again by a newer connection moves to it (a rig
-//! that restarted before its old connection timed out).
+//! that restarted before its old connection timed out). The hubs a connection loses that no
+//! newer connection took over are reported to the listener set with
+//! [`SmwanLink::on_hubs_lost`] (the DCC alerts of [`crate::alerts`]), once per connection end.
 //!
 //! Trust: mutual TLS against the local TLS CA (`<data>/tls/ca.pem`), server certificate
 //! `<data>/tls/server.pem`. A rig presents a client certificate issued by that CA; today that
@@ -47,11 +49,23 @@ struct Route {
     tx: mpsc::Sender<Frame>,
 }
 
+/// Told of the hubs a rig connection lost when it ended.
+type HubsLost = Arc<dyn Fn(Vec<Eui>) + Send + Sync>;
+
 /// The hubs registered by rigs, and the way to each.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Routes {
     hubs: DashMap<Eui, Route>,
     next: AtomicU64,
+    lost: std::sync::OnceLock<HubsLost>,
+}
+
+impl std::fmt::Debug for Routes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routes")
+            .field("hubs", &self.hubs.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A [`HubLink`] that sends a hub's commands to the rig that registered it, and any other
@@ -81,6 +95,13 @@ impl SmwanLink {
     /// Hubs registered by connected rigs.
     pub fn rig_hubs(&self) -> usize {
         self.routes.hubs.len()
+    }
+
+    /// Calls `f` with the hubs a rig connection held when it ends (those no newer
+    /// connection took over). Only the first listener set is kept; `false` when one was
+    /// already set.
+    pub fn on_hubs_lost(&self, f: impl Fn(Vec<Eui>) + Send + Sync + 'static) -> bool {
+        self.routes.lost.set(Arc::new(f)).is_ok()
     }
 
     /// Starts the QUIC listener on `listen` (a thread with its own runtime) with the server
@@ -249,7 +270,15 @@ async fn serve(
     };
     writer.abort();
     // Unregister what this connection still holds (a newer connection keeps what it took).
+    let lost: Vec<Eui> = hubs
+        .iter()
+        .filter(|h| routes.hubs.get(*h).is_some_and(|r| r.connection == id))
+        .copied()
+        .collect();
     routes.hubs.retain(|_, r| r.connection != id);
+    if let Some(f) = routes.lost.get() {
+        f(lost);
+    }
     tracing::warn!(%peer, "SMWAN rig disconnected: its hubs are unreachable");
     result
 }

@@ -368,7 +368,7 @@ fn a_future_dated_tariff_raises_an_alert_that_reaches_the_supplier() {
         "{alert}"
     );
     assert_eq!(
-        element_text(&alert, "AlertCode").as_deref(),
+        element_text(&alert, "FutureDatedAlertCode").as_deref(),
         Some("8F66"),
         "the future-dated success alert code: {alert}"
     );

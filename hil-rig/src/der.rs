@@ -1,5 +1,6 @@
 //! A small DER writer: enough for the ASN.1 payloads devices answer with (CS use cases) and
-//! for the X.509 certificates of generated device and organisation keys.
+//! for the X.509 certificates of generated device and organisation keys. Reading a TLV
+//! ([`read_tlv`]) is the SMKI certificate parser's reader.
 
 /// Appends a DER length.
 fn write_len(out: &mut Vec<u8>, len: usize) {
@@ -146,28 +147,8 @@ pub fn ecdsa_signature_raw(der: &[u8]) -> Option<[u8; 64]> {
     Some(out)
 }
 
-/// One TLV with a single-byte tag: (tag, value, rest).
-pub fn read_tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = buf.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 3 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (value, rest) = rest.split_at(len);
-    Some((tag, value, rest))
-}
+/// One TLV with a single-byte tag: (tag, value, rest) (the SMKI certificate parser's).
+pub use hubgate_protocol::smki::cert::der_tlv as read_tlv;
 
 /// PEM text for DER bytes.
 pub fn pem(label: &str, der: &[u8]) -> String {

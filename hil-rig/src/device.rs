@@ -593,8 +593,13 @@ impl Device {
             &header.recipient,
         );
         let key = self.keys.derive(&peer, &other, &self.cache)?;
-        let mac = gmac::compute(&key, &header.originator, &[&MAC_AAD_PREFIX, &apdu])
+        let mut mac = gmac::compute(&key, &header.originator, &[&MAC_AAD_PREFIX, &apdu])
             .map_err(|_| DeviceError::Internal("GMAC"))?;
+        if self.state.mac_fault
+            && let Some(last) = mac.last_mut()
+        {
+            *last = !*last;
+        }
         Ok(frame::encode_mac_wrapper(&apdu, &mac))
     }
 

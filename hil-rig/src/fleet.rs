@@ -17,7 +17,7 @@ use crate::error::DeviceError;
 use crate::keys::{DeviceKeys, Identity};
 use crate::models;
 use crate::pki::{CertificateAuthority, GeneratedKey, KeyUsage, Subject};
-use crate::state::DeviceKind;
+use crate::state::{DeviceKind, DeviceState};
 use crate::trust::{TrustedParties, role};
 
 /// The device kinds of a hub, in EUI order.
@@ -29,6 +29,32 @@ pub const HUB_KINDS: [DeviceKind; 6] = [
     DeviceKind::Ppmid,
     DeviceKind::Ihd,
 ];
+
+/// The state of a hub device of `kind` at `eui`, in the hub whose CHF is `hub` (the
+/// devices take the EUIs after it in [`HUB_KINDS`] order): the CHF has the meters, GPF,
+/// PPMID and IHD whitelisted, and the meters have the PPMID and IHD joined.
+pub(crate) fn hub_device_state(
+    hub: [u8; 8],
+    eui: [u8; 8],
+    kind: DeviceKind,
+    trusted: TrustedParties,
+) -> DeviceState {
+    let eui_of = |i: u64| u64::from_be_bytes(hub).wrapping_add(i).to_be_bytes();
+    let mut state = models::device_state(eui, kind, trusted);
+    match kind {
+        DeviceKind::Chf => {
+            for (j, net) in [(1, 0), (2, 0), (4, 0), (3, 1), (5, 1)] {
+                models::whitelist(&mut state, eui_of(j), net, Vec::new());
+            }
+        }
+        DeviceKind::Esme | DeviceKind::Gsme => {
+            models::join(&mut state, eui_of(4), 1);
+            models::join(&mut state, eui_of(5), 2);
+        }
+        _ => {}
+    }
+    state
+}
 
 /// The remote parties devices trust.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +104,19 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// A hub from its devices in [`HUB_KINDS`] order; `None` unless there are six.
+    pub(crate) fn from_devices(devices: Vec<Device>) -> Option<Self> {
+        let [chf, esme, gsme, gpf, ppmid, ihd] = <[Device; 6]>::try_from(devices).ok()?;
+        Some(Self {
+            chf,
+            esme,
+            gsme,
+            gpf,
+            ppmid,
+            ihd,
+        })
+    }
+
     /// The devices, CHF first.
     pub fn devices(&self) -> [&Device; 6] {
         [
@@ -187,41 +226,11 @@ impl FleetBuilder {
                 store
                     .add_certificate(identity.ka_certificate(), &format!("{label}-ka.pem"))
                     .map_err(|_| DeviceError::Internal("adding a device certificate"))?;
-                let mut state = models::device_state(eui, *kind, trusted.clone());
-                match kind {
-                    DeviceKind::Chf => {
-                        for (j, net) in [(1, 0), (2, 0), (4, 0), (3, 1), (5, 1)] {
-                            models::whitelist(&mut state, eui_of(j), net, Vec::new());
-                        }
-                    }
-                    DeviceKind::Esme | DeviceKind::Gsme => {
-                        models::join(&mut state, eui_of(4), 1);
-                        models::join(&mut state, eui_of(5), 2);
-                    }
-                    _ => {}
-                }
+                let state = hub_device_state(eui_of(0), eui, *kind, trusted.clone());
                 let keys = DeviceKeys::new(identity, None)?;
                 devices.push(Device::from_parts(state, keys, cache.clone())?);
             }
-            let mut it = devices.into_iter();
-            let (Some(chf), Some(esme), Some(gsme), Some(gpf), Some(ppmid), Some(ihd)) = (
-                it.next(),
-                it.next(),
-                it.next(),
-                it.next(),
-                it.next(),
-                it.next(),
-            ) else {
-                return Err(DeviceError::Internal("hub assembly"));
-            };
-            hubs.push(Hub {
-                chf,
-                esme,
-                gsme,
-                gpf,
-                ppmid,
-                ihd,
-            });
+            hubs.push(Hub::from_devices(devices).ok_or(DeviceError::Internal("hub assembly"))?);
         }
         Ok(Fleet {
             hubs,

@@ -210,6 +210,11 @@ pub struct DeviceState {
     /// Message codes answered with an error (fault injection, mirroring the RTDS ERROR
     /// vectors).
     pub faults: BTreeSet<u16>,
+    /// Answer with a corrupted MAC (fault injection): the last byte of the MAC of every
+    /// MAC'd response and alert is inverted, so the receiver's MAC check must reject them.
+    /// Signed messages are unaffected. Default `false`.
+    #[serde(default)]
+    pub mac_fault: bool,
     /// Where non-critical generic alerts go (default: the supplier cell).
     pub alert_recipient: Option<[u8; 8]>,
     /// The application data model.
@@ -234,6 +239,7 @@ impl DeviceState {
             han_networks: Vec::new(),
             pending: Vec::new(),
             faults: BTreeSet::new(),
+            mac_fault: false,
             alert_recipient: None,
             model: match kind {
                 DeviceKind::Esme | DeviceKind::Chf => Model::Cosem(Objects::new()),

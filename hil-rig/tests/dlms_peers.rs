@@ -37,19 +37,29 @@ use std::time::{Duration, Instant};
 use hubgate_hil_rig::protocol::gbcs::CosemDateTime;
 use hubgate_hil_rig::transport::hdlc::apdu::AttributeRef;
 use hubgate_hil_rig::transport::hdlc::client::ClientConfig;
-use hubgate_hil_rig::transport::hdlc::server::{ServerConfig, TcpFraming, spawn_tcp};
+use hubgate_hil_rig::transport::hdlc::server::{
+    ServerConfig, TcpFraming, TcpServerHandle, spawn_tcp,
+};
 use hubgate_hil_rig::transport::hdlc::{
     Address, DlmsLink, DlmsMeter, DlmsServer, FileByteStream, HdlcConfig, HdlcLink, HdlcParams,
     ObjectTable, WrapperLink,
 };
 use hubgate_hil_rig::transport::{LinkErrorKind, MeterSource, TcpByteStream};
-use peers::{Peer, PtyPair, peers_dir, python, scratch};
+use peers::{Peer, PtyPair, free_port, peers_dir, python, scratch};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// Starts the gurux meter simulator on a free TCP port (`extra` after `--tcp PORT`) and
+/// connects to it; `None` when the simulator is not installed.
+fn meter_sim_tcp(extra: &[&str]) -> Option<(Peer, TcpByteStream)> {
+    let port = free_port().to_string();
+    let args: Vec<&str> = ["--tcp", &port]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let sim = meter_sim(&args)?;
+    let stream = TcpByteStream::connect(&format!("127.0.0.1:{port}"), WAIT).unwrap();
+    Some((sim, stream))
 }
 
 /// Starts the gurux meter simulator with `args` and waits for its `ready` line.
@@ -154,36 +164,27 @@ fn client_reads_gurux_simulator_over_pty_hdlc() {
 
 #[test]
 fn client_reads_gurux_simulator_over_tcp_hdlc() {
-    let port = free_port();
-    let Some(_sim) = meter_sim(&["--tcp", &port.to_string()]) else {
+    let Some((_sim, stream)) = meter_sim_tcp(&[]) else {
         return;
     };
-    let addr = format!("127.0.0.1:{port}");
-    let stream = TcpByteStream::connect(&addr, WAIT).unwrap();
     let link = HdlcLink::client(Box::new(stream), HdlcConfig::default());
     check_simulator(Box::new(link), ClientConfig::default());
 }
 
 #[test]
 fn client_reads_gurux_simulator_over_tcp_wrapper() {
-    let port = free_port();
-    let Some(_sim) = meter_sim(&["--tcp", &port.to_string(), "--wrapper"]) else {
+    let Some((_sim, stream)) = meter_sim_tcp(&["--wrapper"]) else {
         return;
     };
-    let addr = format!("127.0.0.1:{port}");
-    let stream = TcpByteStream::connect(&addr, WAIT).unwrap();
     let link = WrapperLink::client(Box::new(stream), 16, 1);
     check_simulator(Box::new(link), ClientConfig::default());
 }
 
 #[test]
 fn client_follows_segments_from_gurux_simulator() {
-    let port = free_port();
-    let Some(_sim) = meter_sim(&["--tcp", &port.to_string()]) else {
+    let Some((_sim, stream)) = meter_sim_tcp(&[]) else {
         return;
     };
-    let addr = format!("127.0.0.1:{port}");
-    let stream = TcpByteStream::connect(&addr, WAIT).unwrap();
     let params = HdlcParams {
         max_info_tx: 32,
         max_info_rx: 32,
@@ -207,12 +208,9 @@ fn client_follows_segments_from_gurux_simulator() {
 #[test]
 fn client_reads_gurux_simulator_with_two_and_four_byte_server_addresses() {
     for server in [Address::server(1, 17), Address::server(1, 0x3FFF)] {
-        let port = free_port();
-        let Some(_sim) = meter_sim(&["--tcp", &port.to_string()]) else {
+        let Some((_sim, stream)) = meter_sim_tcp(&[]) else {
             return;
         };
-        let addr = format!("127.0.0.1:{port}");
-        let stream = TcpByteStream::connect(&addr, WAIT).unwrap();
         let cfg = HdlcConfig {
             server,
             ..HdlcConfig::default()
@@ -229,12 +227,9 @@ fn client_reads_gurux_simulator_with_two_and_four_byte_server_addresses() {
 
 #[test]
 fn client_names_the_reason_when_the_simulator_refuses_the_association() {
-    let port = free_port();
-    let Some(_sim) = meter_sim(&["--tcp", &port.to_string(), "--wrapper"]) else {
+    let Some((_sim, stream)) = meter_sim_tcp(&["--wrapper"]) else {
         return;
     };
-    let addr = format!("127.0.0.1:{port}");
-    let stream = TcpByteStream::connect(&addr, WAIT).unwrap();
     let link = WrapperLink::client(Box::new(stream), 16, 1);
     // gurux refuses PDU sizes under 64 with initiate-error pdu-size-too-short.
     let cfg = ClientConfig {
@@ -298,18 +293,25 @@ fn server() -> Arc<DlmsServer> {
     Arc::new(DlmsServer::new(served_table(), ServerConfig::default()))
 }
 
-fn gurux_client(args: &[&str]) -> Option<(bool, String, String)> {
+/// Runs the shared peers' `script` with `args` to completion.
+fn peer_client(script: &str, args: &[&str]) -> Option<(bool, String, String)> {
     let (py, dir) = (python()?, peers_dir()?);
     let mut cmd = Command::new(py);
-    cmd.arg(dir.join("dlms/dlms_client.py")).args(args);
+    cmd.arg(dir.join(script)).args(args);
     Some(run(cmd))
 }
 
+fn gurux_client(args: &[&str]) -> Option<(bool, String, String)> {
+    peer_client("dlms/dlms_client.py", args)
+}
+
 fn cosem_client(args: &[&str]) -> Option<(bool, String, String)> {
-    let (py, dir) = (python()?, peers_dir()?);
-    let mut cmd = Command::new(py);
-    cmd.arg(dir.join("dlms/dlms_cosem_client.py")).args(args);
-    Some(run(cmd))
+    peer_client("dlms/dlms_cosem_client.py", args)
+}
+
+/// Serves [`server`] on a free TCP port with `framing`.
+fn serve_tcp(framing: TcpFraming) -> TcpServerHandle {
+    spawn_tcp(TcpListener::bind("127.0.0.1:0").unwrap(), framing, server()).unwrap()
 }
 
 /// What the gurux client must print for the served table.
@@ -361,13 +363,7 @@ fn check_cosem(kind: &str, res: (bool, String, String)) {
 
 #[test]
 fn server_is_read_by_gurux_and_dlms_cosem_over_tcp_hdlc() {
-    let srv = server();
-    let h = spawn_tcp(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpFraming::Hdlc(served_hdlc()),
-        Arc::clone(&srv),
-    )
-    .unwrap();
+    let h = serve_tcp(TcpFraming::Hdlc(served_hdlc()));
     let ep = h.addr.to_string();
     let Some(g) = gurux_client(&["--tcp", &ep]) else {
         return;
@@ -378,12 +374,7 @@ fn server_is_read_by_gurux_and_dlms_cosem_over_tcp_hdlc() {
 
 #[test]
 fn server_is_read_by_gurux_and_dlms_cosem_over_tcp_wrapper() {
-    let h = spawn_tcp(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpFraming::Wrapper(1),
-        server(),
-    )
-    .unwrap();
+    let h = serve_tcp(TcpFraming::Wrapper(1));
     let ep = h.addr.to_string();
     let Some(g) = gurux_client(&["--tcp", &ep, "--wrapper"]) else {
         return;
@@ -421,12 +412,7 @@ fn server_is_read_by_gurux_and_dlms_cosem_over_pty() {
 
 #[test]
 fn server_answers_unknown_objects_with_object_undefined() {
-    let h = spawn_tcp(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpFraming::Hdlc(served_hdlc()),
-        server(),
-    )
-    .unwrap();
+    let h = serve_tcp(TcpFraming::Hdlc(served_hdlc()));
     let ep = h.addr.to_string();
     let Some((ok, out, err)) = cosem_client(&["tcp-hdlc", &ep, "1.0.99.8.0.255"]) else {
         return;
@@ -439,12 +425,7 @@ fn server_answers_unknown_objects_with_object_undefined() {
 #[test]
 fn server_sends_the_object_list_in_blocks_to_gurux() {
     let Some(py) = python() else { return };
-    let h = spawn_tcp(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpFraming::Hdlc(served_hdlc()),
-        server(),
-    )
-    .unwrap();
+    let h = serve_tcp(TcpFraming::Hdlc(served_hdlc()));
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/dlms_object_list.py");
     let mut cmd = Command::new(py);
     cmd.arg(script).arg(h.addr.to_string()).arg("64");
@@ -476,12 +457,7 @@ fn server_sends_the_object_list_in_blocks_to_gurux() {
 
 #[test]
 fn client_reassembles_blocks_from_the_rig_server() {
-    let h = spawn_tcp(
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-        TcpFraming::Hdlc(served_hdlc()),
-        server(),
-    )
-    .unwrap();
+    let h = serve_tcp(TcpFraming::Hdlc(served_hdlc()));
     let stream = TcpByteStream::connect(&h.addr.to_string(), WAIT).unwrap();
     let link = HdlcLink::client(Box::new(stream), HdlcConfig::default());
     let cfg = ClientConfig {

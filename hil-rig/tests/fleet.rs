@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use hubgate_hil_rig::models::obis;
 use hubgate_hil_rig::value::Value;
 use hubgate_hil_rig::{Device, DeviceError, DeviceKeys, DeviceKind, DeviceState, Fleet, Identity};
@@ -11,11 +13,9 @@ use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::auth;
 use hubgate_protocol::gbcs::frame::encode_apdu;
 use hubgate_protocol::gbcs::payload::data::Data;
-use hubgate_protocol::gbcs::payload::dlms::{
-    AccessRequest, AccessRequestSpec, Apdu, CosemDescriptor, LongInvokeId, Obis,
-};
+use hubgate_protocol::gbcs::payload::dlms::{AccessRequestSpec, Apdu};
 use hubgate_protocol::gbcs::payload::{self, Payload};
-use hubgate_protocol::gbcs::{self, Cra, GroupingHeader, LenForm, OtherInfo, Supplementary};
+use hubgate_protocol::gbcs::{self, LenForm};
 use hubgate_protocol::smki::Usage;
 
 const NOW: i64 = 1_700_000_000;
@@ -30,58 +30,29 @@ fn command(
     content: &[u8],
     sign: bool,
 ) -> Vec<u8> {
-    let header = GroupingHeader {
-        cra: Cra::Command,
-        counter,
-        originator,
-        recipient: device,
-        date_time: None,
-        other_info: OtherInfo {
-            message_code: code,
-            supplementary: Supplementary::None,
-        },
-    };
+    let header = common::command_header(originator, device, counter, code);
     let s = &fleet.store;
+    if !sign {
+        return common::mac_command_in(s, &fleet.parties.acb, &header, content);
+    }
     let acb = s
         .private_keys(&fleet.parties.acb, Usage::KeyAgreement)
         .next()
         .unwrap();
     let peer = s.public_keys(&device, Usage::KeyAgreement).next().unwrap();
-    let cache = DerivedKeyCache::default();
-    if sign {
-        let pre = encode_apdu(&header, content, None, LenForm::Short, LenForm::Short);
-        let ds = s
-            .private_keys(&originator, Usage::DigitalSignature)
-            .next()
-            .unwrap();
-        auth::build_command(
-            &pre,
-            ds.signing_key().unwrap(),
-            acb.agreement_key().unwrap(),
-            peer.peer_key(),
-            &cache,
-        )
-        .unwrap()
-    } else {
-        let apdu = encode_apdu(&header, content, Some(None), LenForm::Short, LenForm::Short);
-        auth::mac_wrap(&apdu, acb.agreement_key().unwrap(), peer.peer_key(), &cache).unwrap()
-    }
-}
-
-fn get(counter: u64, class_id: u16, o: [u8; 6], id: i8) -> Vec<u8> {
-    let mut out = Vec::new();
-    Apdu::AccessRequest(AccessRequest {
-        invoke_id: LongInvokeId::for_counter(counter),
-        date_time: None,
-        specifications: vec![AccessRequestSpec::Get(CosemDescriptor {
-            class_id,
-            instance_id: Obis(o),
-            id,
-        })],
-        data: vec![Data::Null],
-    })
-    .encode(&mut out);
-    out
+    let pre = encode_apdu(&header, content, None, LenForm::Short, LenForm::Short);
+    let ds = s
+        .private_keys(&originator, Usage::DigitalSignature)
+        .next()
+        .unwrap();
+    auth::build_command(
+        &pre,
+        ds.signing_key().unwrap(),
+        acb.agreement_key().unwrap(),
+        peer.peer_key(),
+        &DerivedKeyCache::default(),
+    )
+    .unwrap()
 }
 
 /// Checks MAC or signature against the fleet store.
@@ -113,12 +84,12 @@ fn every_device_of_every_hub_answers_with_its_own_keys() {
             let counter = 100 + i as u64;
             let (content, code, originator) = match kind {
                 DeviceKind::Esme => (
-                    get(counter, 3, obis::IMPORT_ENERGY, 2),
+                    common::get_request(counter, 3, obis::IMPORT_ENERGY, 2),
                     0x0026,
                     parties.supplier,
                 ),
                 DeviceKind::Chf => (
-                    get(counter, 104, [0, 0, 30, 3, 0, 255], 4),
+                    common::get_request(counter, 104, [0, 0, 30, 3, 0, 255], 4),
                     0x010f,
                     parties.acb,
                 ),
@@ -134,7 +105,7 @@ fn every_device_of_every_hub_answers_with_its_own_keys() {
                 // CS08: NULL.
                 DeviceKind::Ppmid => (vec![0x05, 0x00], 0x0129, parties.acb),
                 DeviceKind::Ihd => (
-                    get(counter, 1, [0, 0, 0, 2, 1, 255], 2),
+                    common::get_request(counter, 1, [0, 0, 0, 2, 1, 255], 2),
                     0x0059,
                     parties.supplier,
                 ),
@@ -181,18 +152,15 @@ fn critical_commands_get_device_signed_responses() {
     let esme = fleet.hubs[0].esme.eui();
     let supplier = fleet.parties.supplier;
     // ECS04a: add credit (action on class 112, method 1).
-    let mut content = Vec::new();
-    Apdu::AccessRequest(AccessRequest {
-        invoke_id: LongInvokeId::for_counter(7),
-        date_time: None,
-        specifications: vec![AccessRequestSpec::Action(CosemDescriptor {
-            class_id: 112,
-            instance_id: Obis([0, 0, 19, 10, 0, 255]),
-            id: 1,
-        })],
-        data: vec![Data::DoubleLong(500)],
-    })
-    .encode(&mut content);
+    let content = common::access_request(
+        7,
+        vec![AccessRequestSpec::Action(common::desc(
+            112,
+            [0, 0, 19, 10, 0, 255],
+            1,
+        ))],
+        vec![Data::DoubleLong(500)],
+    );
     let unsigned = command(&fleet, esme, supplier, 7, 0x001c, &content, false);
     let device = fleet.device_mut(&esme).unwrap();
     assert_eq!(
@@ -231,7 +199,7 @@ fn a_passivated_device_resumes_with_its_state_and_keys() {
         supplier,
         10,
         0x0026,
-        &get(10, 3, obis::IMPORT_ENERGY, 2),
+        &common::get_request(10, 3, obis::IMPORT_ENERGY, 2),
         false,
     );
     let device = fleet.device_mut(&esme).unwrap();
@@ -269,7 +237,7 @@ fn a_passivated_device_resumes_with_its_state_and_keys() {
         supplier,
         11,
         0x0026,
-        &get(11, 3, obis::IMPORT_ENERGY, 2),
+        &common::get_request(11, 3, obis::IMPORT_ENERGY, 2),
         false,
     );
     let reply = restored.handle(&next, NOW).unwrap();

@@ -12,14 +12,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
 mod peers;
 
 use std::io::{Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::SUPPLIER;
 use hubgate_hil_rig::link::Frame;
 use hubgate_hil_rig::link::rig::{Replies, Responder};
 use hubgate_hil_rig::models::obis;
@@ -27,20 +29,15 @@ use hubgate_hil_rig::rig::Rig;
 use hubgate_hil_rig::rig::config::{DevicePlan, PortAddr, RigConfig};
 use hubgate_hil_rig::rig::metrics as rig_metrics;
 use hubgate_protocol::crypto::DerivedKeyCache;
+use hubgate_protocol::gbcs;
 use hubgate_protocol::gbcs::auth::{self, MacVerdict, TEST_ACB};
 use hubgate_protocol::gbcs::payload::data::Data;
-use hubgate_protocol::gbcs::payload::dlms::{
-    AccessRequest, AccessRequestSpec, Apdu, CosemDescriptor, LongInvokeId, Obis,
-};
+use hubgate_protocol::gbcs::payload::dlms::Apdu;
 use hubgate_protocol::gbcs::payload::{self, Payload};
-use hubgate_protocol::gbcs::{self, Cra, GroupingHeader, LenForm, OtherInfo, Supplementary};
-use hubgate_protocol::smki::{Store, Usage};
+use hubgate_protocol::smki::Store;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use peers::Peer;
+use peers::{Peer, free_port};
 use tokio::sync::mpsc::Receiver;
-
-/// The RTDS supplier (its certificates are in the conformance SMKI folder).
-const SUPPLIER: [u8; 8] = [0x90, 0xb3, 0xd5, 0x1f, 0x30, 0x01, 0x00, 0x00];
 
 /// The process-wide metrics recorder (installed before any rig metric is touched).
 fn recorder() -> &'static PrometheusHandle {
@@ -85,18 +82,6 @@ fn wait_metric(name: &str, labels: &[(&str, &str)], want: f64) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn conformance() -> PathBuf {
-    hubgate_protocol::conformance::require()
-}
-
 /// A rig file for one hub at `hub` with `devices` (TOML `[[hubs.devices]]` tables).
 fn rig_toml(work: &Path, hub: &str, devices: &str) -> String {
     format!(
@@ -117,58 +102,66 @@ eui = "{hub}"
 {devices}
 "#,
         keys = work.join("keys").display(),
-        smki = conformance().join("smki").display(),
+        smki = common::root().join("smki").display(),
     )
+}
+
+/// Starts a rig whose one hub, `hub`, has the `[[hubs.devices]]` tables `devices`, with its
+/// keys under `work`; returns the rig and the hub's EUI.
+fn start_rig(work: &Path, hub: &str, devices: &str) -> (Rig, [u8; 8]) {
+    let config = RigConfig::parse(&rig_toml(work, hub, devices), "rig.toml").unwrap();
+    let rig = Rig::start(&config).unwrap();
+    (rig, hubgate_protocol::hex::parse_eui(hub).unwrap())
 }
 
 /// A MAC'd ECS17a-coded read of the ESME's import energy register (class 3 attribute 2),
 /// as the ACB wraps commands for the device's KA certificate in `store`.
 fn read_import_register(store: &Store, device: [u8; 8], counter: u64) -> Vec<u8> {
-    let mut content = Vec::new();
-    Apdu::AccessRequest(AccessRequest {
-        invoke_id: LongInvokeId::for_counter(counter),
-        date_time: None,
-        specifications: vec![AccessRequestSpec::Get(CosemDescriptor {
-            class_id: 3,
-            instance_id: Obis(obis::IMPORT_ENERGY),
-            id: 2,
-        })],
-        data: vec![Data::Null],
-    })
-    .encode(&mut content);
-    let header = GroupingHeader {
-        cra: Cra::Command,
-        counter,
-        originator: SUPPLIER,
-        recipient: device,
-        date_time: None,
-        other_info: OtherInfo {
-            message_code: 0x0026,
-            supplementary: Supplementary::None,
-        },
-    };
-    let apdu = gbcs::frame::encode_apdu(
-        &header,
-        &content,
-        Some(None),
-        LenForm::Short,
-        LenForm::Short,
-    );
-    let acb = store
-        .private_keys(&TEST_ACB, Usage::KeyAgreement)
-        .next()
-        .unwrap();
-    let peer = store
-        .public_keys(&device, Usage::KeyAgreement)
-        .next()
-        .unwrap();
-    auth::mac_wrap(
-        &apdu,
-        acb.agreement_key().unwrap(),
-        peer.peer_key(),
-        &DerivedKeyCache::default(),
+    common::mac_command_in(
+        store,
+        &TEST_ACB,
+        &common::command_header(SUPPLIER, device, counter, 0x0026),
+        &common::get_request(counter, 3, obis::IMPORT_ENERGY, 2),
     )
-    .unwrap()
+}
+
+/// Hands `read_import_register` for `esme` to the rig and waits for the answer: it comes
+/// from `hub`'s ESME with the command's counter, its MAC checks, and it is an access
+/// response carrying `want`. Returns the answer's recipient.
+fn read_through_rig(
+    (rig, replies, rx): (&Rig, &Replies, &mut Receiver<Frame>),
+    store: &Store,
+    (hub, esme): ([u8; 8], [u8; 8]),
+    counter: u64,
+    want: Data<'_>,
+) -> [u8; 8] {
+    let cmd = read_import_register(store, esme, counter);
+    assert!(
+        rig.command(hub, esme, &cmd, replies).is_empty(),
+        "answered later"
+    );
+    let Some(Frame::FromHub { hub: from, bytes }) = next_answer(rx, Duration::from_secs(15)) else {
+        panic!("no answer:\n{}", recorder().render())
+    };
+    assert_eq!(from, hub);
+    let msg = gbcs::parse(&bytes).unwrap();
+    assert_eq!(msg.header.originator, esme);
+    assert_eq!(msg.header.counter, counter);
+    // MAC'd with the adapter identity's key (and the supplier's, held in the store).
+    let verdict = auth::verify_mac(&msg, store, &TEST_ACB, &DerivedKeyCache::default()).unwrap();
+    assert!(matches!(verdict, MacVerdict::Valid { .. }), "{verdict:?}");
+    let Payload::Dlms(Apdu::AccessResponse(r)) = payload::decode(msg.content).unwrap() else {
+        panic!("not an access response")
+    };
+    assert_eq!(r.data, vec![want], "{r:?}");
+    msg.header.recipient
+}
+
+/// What the echoing test peers answer to `command`: its bytes reversed, then `ANSWER`.
+fn echoed(command: &[u8]) -> Vec<u8> {
+    let mut want: Vec<u8> = command.iter().rev().copied().collect();
+    want.extend_from_slice(b"ANSWER");
+    want
 }
 
 /// The next frame the rig sends towards the gateway, within `within`.
@@ -401,7 +394,7 @@ fn meter_sim_tcp(port: u16) -> Option<Peer> {
 /// The keys folder's device certificates and the conformance parties (with the ACB's and
 /// the supplier's private keys).
 fn store_with(keys: &Path) -> Store {
-    let mut s = Store::load_conformance(&conformance()).unwrap();
+    let mut s = Store::load_conformance(&common::root()).unwrap();
     s.load_dir(keys).unwrap();
     s
 }
@@ -416,46 +409,28 @@ fn an_adapter_esme_answers_with_the_dlms_meters_energy_register() {
     let work = peers::scratch("rig-adapter");
     let hub = "00db570000000000";
     let esme = [0x00, 0xdb, 0x57, 0, 0, 0, 0, 0x01];
-    let text = rig_toml(
+    let (rig, hub_eui) = start_rig(
         &work,
         hub,
         &format!(
             "[[hubs.devices]]\nslot = \"esme\"\nmode = \"adapter\"\nport = {{ tcp = \"127.0.0.1:{port}\" }}\nmeter = {{ protocol = \"dlms\", client_address = 16, server_address = 1 }}\ntimeout_ms = 5000"
         ),
     );
-    let config = RigConfig::parse(&text, "rig.toml").unwrap();
-    let rig = Rig::start(&config).unwrap();
     let store = store_with(&work.join("keys"));
     let (replies, mut rx) = Replies::channel(16);
-    let hub_eui = hubgate_protocol::hex::parse_eui(hub).unwrap();
     let label = format!("tcp://127.0.0.1:{port}");
     wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 1.0);
 
     for (counter, want) in [(1_000u64, 123_457u32), (1_001, 123_458)] {
-        let cmd = read_import_register(&store, esme, counter);
-        assert!(
-            rig.command(hub_eui, esme, &cmd, &replies).is_empty(),
-            "answered later"
-        );
-        let Some(Frame::FromHub { hub: from, bytes }) =
-            next_answer(&mut rx, Duration::from_secs(15))
-        else {
-            panic!("no answer:\n{}", recorder().render())
-        };
-        assert_eq!(from, hub_eui);
-        let msg = gbcs::parse(&bytes).unwrap();
-        assert_eq!(msg.header.originator, esme);
-        assert_eq!(msg.header.recipient, SUPPLIER);
-        assert_eq!(msg.header.counter, counter);
-        // MAC'd with the adapter identity's key (and the supplier's, held in the store).
-        let verdict =
-            auth::verify_mac(&msg, &store, &TEST_ACB, &DerivedKeyCache::default()).unwrap();
-        assert!(matches!(verdict, MacVerdict::Valid { .. }), "{verdict:?}");
-        let Payload::Dlms(Apdu::AccessResponse(r)) = payload::decode(msg.content).unwrap() else {
-            panic!("not an access response")
-        };
         // The simulator's register starts at 123456 and counts every read of it.
-        assert_eq!(r.data, vec![Data::DoubleLongUnsigned(want)], "{r:?}");
+        let to = read_through_rig(
+            (&rig, &replies, &mut rx),
+            &store,
+            (hub_eui, esme),
+            counter,
+            Data::DoubleLongUnsigned(want),
+        );
+        assert_eq!(to, SUPPLIER);
     }
     wait_metric(
         rig_metrics::PORT_METER_READS_TOTAL,
@@ -503,15 +478,13 @@ fn a_bridged_device_is_unplugged_mid_command_and_comes_back() {
     let work = peers::scratch("rig-bridged");
     let hub = "00db580000000000";
     let device = [0x00, 0xdb, 0x58, 0, 0, 0, 0, 0xa0];
-    let text = rig_toml(
+    let (rig, hub_eui) = start_rig(
         &work,
         hub,
         &format!(
             "[[hubs.devices]]\nmode = \"bridged\"\neui = \"00db5800000000a0\"\nport = {{ tcp = \"127.0.0.1:{port}\" }}\ntimeout_ms = 20000"
         ),
     );
-    let rig = Rig::start(&RigConfig::parse(&text, "rig.toml").unwrap()).unwrap();
-    let hub_eui = hubgate_protocol::hex::parse_eui(hub).unwrap();
     let label = format!("tcp://127.0.0.1:{port}");
     let (replies, mut rx) = Replies::channel(16);
     peer.wait_line("connected", Duration::from_secs(10));
@@ -572,9 +545,7 @@ fn a_bridged_device_is_unplugged_mid_command_and_comes_back() {
         panic!("no answer after the port came back")
     };
     assert_eq!(from, hub_eui);
-    let mut want: Vec<u8> = command.iter().rev().copied().collect();
-    want.extend_from_slice(b"ANSWER");
-    assert_eq!(bytes, want, "the answer comes back untouched");
+    assert_eq!(bytes, echoed(&command), "the answer comes back untouched");
     assert!(
         metric(
             rig_metrics::PORT_FRAMES_TOTAL,
@@ -747,7 +718,7 @@ fn a_bridged_device_on_slcan_isotp_gets_multi_frame_gbcs_from_python_can_and_is_
     plug(&adapter, &pair.a);
     let hub = "00db5a0000000000";
     let device = [0x00, 0xdb, 0x5a, 0, 0, 0, 0, 0xa0];
-    let text = rig_toml(
+    let (rig, hub_eui) = start_rig(
         &work,
         hub,
         &format!(
@@ -755,8 +726,6 @@ fn a_bridged_device_on_slcan_isotp_gets_multi_frame_gbcs_from_python_can_and_is_
             adapter.display()
         ),
     );
-    let rig = Rig::start(&RigConfig::parse(&text, "rig.toml").unwrap()).unwrap();
-    let hub_eui = hubgate_protocol::hex::parse_eui(hub).unwrap();
     let label = format!("slcan:{}", adapter.display());
     let (replies, mut rx) = Replies::channel(16);
     wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 1.0);
@@ -777,10 +746,9 @@ fn a_bridged_device_on_slcan_isotp_gets_multi_frame_gbcs_from_python_can_and_is_
         panic!("no answer over ISO-TP:\n{}", recorder().render())
     };
     assert_eq!(from, hub_eui);
-    let mut want: Vec<u8> = command.iter().rev().copied().collect();
-    want.extend_from_slice(b"ANSWER");
     assert_eq!(
-        bytes, want,
+        bytes,
+        echoed(&command),
         "the multi-frame answer comes back byte for byte"
     );
 
@@ -829,9 +797,7 @@ fn a_bridged_device_on_slcan_isotp_gets_multi_frame_gbcs_from_python_can_and_is_
     let Some(Frame::FromHub { bytes, .. }) = next_answer(&mut rx, Duration::from_secs(15)) else {
         panic!("no answer after the adapter came back")
     };
-    let mut want: Vec<u8> = command.iter().rev().copied().collect();
-    want.extend_from_slice(b"ANSWER");
-    assert_eq!(bytes, want);
+    assert_eq!(bytes, echoed(&command));
 }
 
 #[test]
@@ -852,7 +818,7 @@ fn an_adapter_esme_reads_a_zigbee_meter_through_our_fake_znp_dongle_built_on_zig
 
     let hub = "00db590000000000";
     let esme = [0x00, 0xdb, 0x59, 0, 0, 0, 0, 0x01];
-    let text = rig_toml(
+    let (rig, hub_eui) = start_rig(
         &work,
         hub,
         &format!(
@@ -860,10 +826,8 @@ fn an_adapter_esme_reads_a_zigbee_meter_through_our_fake_znp_dongle_built_on_zig
             link.display()
         ),
     );
-    let rig = Rig::start(&RigConfig::parse(&text, "rig.toml").unwrap()).unwrap();
     let store = store_with(&work.join("keys"));
     let (replies, mut rx) = Replies::channel(16);
-    let hub_eui = hubgate_protocol::hex::parse_eui(hub).unwrap();
     let label = link.display().to_string();
     wait_metric(rig_metrics::PORT_UP, &[("port", &label)], 1.0);
 
@@ -871,24 +835,13 @@ fn an_adapter_esme_reads_a_zigbee_meter_through_our_fake_znp_dongle_built_on_zig
     // encoding) half a second after SYS.Ping, and refuses AF.DataRequest: the first read
     // waits for the report, the second gets no answer and uses the last values.
     for counter in [2_000u64, 2_001] {
-        let cmd = read_import_register(&store, esme, counter);
-        assert!(rig.command(hub_eui, esme, &cmd, &replies).is_empty());
-        let Some(Frame::FromHub { hub: from, bytes }) =
-            next_answer(&mut rx, Duration::from_secs(15))
-        else {
-            panic!("no answer:\n{}", recorder().render())
-        };
-        assert_eq!(from, hub_eui);
-        let msg = gbcs::parse(&bytes).unwrap();
-        assert_eq!(msg.header.originator, esme);
-        assert_eq!(msg.header.counter, counter);
-        let verdict =
-            auth::verify_mac(&msg, &store, &TEST_ACB, &DerivedKeyCache::default()).unwrap();
-        assert!(matches!(verdict, MacVerdict::Valid { .. }), "{verdict:?}");
-        let Payload::Dlms(Apdu::AccessResponse(r)) = payload::decode(msg.content).unwrap() else {
-            panic!("not an access response")
-        };
-        assert_eq!(r.data, vec![Data::DoubleLongUnsigned(123_456_789)], "{r:?}");
+        read_through_rig(
+            (&rig, &replies, &mut rx),
+            &store,
+            (hub_eui, esme),
+            counter,
+            Data::DoubleLongUnsigned(123_456_789),
+        );
     }
     wait_metric(
         rig_metrics::PORT_METER_READS_TOTAL,

@@ -11,26 +11,13 @@ use hubgate_hil_rig::{DeviceError, DeviceKind, models};
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::auth::{self, TEST_ACB};
 use hubgate_protocol::gbcs::{self, frame};
-use hubgate_protocol::smki::Usage;
 
 const ECS17A: &str = "4.2_ECS17a/ECS17a_4.2_SUCCESS_COMMAND_GBCS.HEX";
 const ECS01A: &str = "1.1.1_ECS01a/ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS";
 
 /// MAC-wraps an APDU as the DCC does, for the RTDS ESME.
 fn wrap(apdu: &[u8]) -> Vec<u8> {
-    let s = store();
-    let acb = s
-        .private_keys(&TEST_ACB, Usage::KeyAgreement)
-        .next()
-        .unwrap();
-    let device = s.public_keys(&ESME, Usage::KeyAgreement).next().unwrap();
-    auth::mac_wrap(
-        apdu,
-        acb.agreement_key().unwrap(),
-        device.peer_key(),
-        &DerivedKeyCache::default(),
-    )
-    .unwrap()
+    wrap_for(ESME, apdu)
 }
 
 #[test]

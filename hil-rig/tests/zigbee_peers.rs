@@ -35,15 +35,7 @@ use peers::{Peer, peers_dir, python, scratch};
 const T0: u32 = 0x2F3A_1B00;
 
 fn hex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex string {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
-fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hubgate_protocol::hex::decode(s).unwrap()
 }
 
 fn s2c(tsn: u8, c: GeneralCommand) -> ZclFrame {
@@ -88,10 +80,10 @@ fn compare(expected: &[(&str, u16, ZclFrame)], peer: &BTreeMap<String, String>) 
             continue;
         };
         let ours = frame.encode().unwrap();
-        if to_hex(&ours) != *theirs {
+        if hubgate_protocol::hex::encode(&ours) != *theirs {
             problems.push(format!(
                 "{name}: rig encodes {}, peer {theirs}",
-                to_hex(&ours)
+                hubgate_protocol::hex::encode(&ours)
             ));
         }
         match ZclFrame::decode(*cl, &hex(theirs)) {

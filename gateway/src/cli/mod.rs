@@ -5,6 +5,7 @@ mod conformance;
 mod correlate;
 mod duis;
 mod parse;
+mod quarantine;
 mod serve;
 mod transform;
 
@@ -36,6 +37,9 @@ enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(config::Command),
+    /// Quarantined requests on a running gateway: list, release or delete them.
+    #[command(subcommand)]
+    Quarantine(quarantine::Command),
     /// Check the protocol core against the shared conformance corpus and print a summary.
     Conformance(conformance::Args),
     /// DUIS XML-DSig: sign and verify documents.
@@ -53,6 +57,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Transform(a) => transform::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Config(c) => config::run(c),
+        Command::Quarantine(c) => quarantine::run(c),
     }
 }
 

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hubgate_gateway::anomaly::{self, Anomaly};
 use hubgate_gateway::clock::{Clock, PinnedClock, SystemClock};
 use hubgate_gateway::config::Config;
 use hubgate_gateway::delivery::{self, Delivery};
 use hubgate_gateway::emulation::Estate;
 use hubgate_gateway::group_commit::GroupCommit;
-use hubgate_gateway::ingress::pipeline::{NoThresholds, Pipeline};
+use hubgate_gateway::ingress::pipeline::Pipeline;
 use hubgate_gateway::ingress::registration_push::{self, RegistrationPush, TokenSource};
 use hubgate_gateway::ingress::respond::Responder;
 use hubgate_gateway::ingress::server::{self, Listeners};
@@ -265,7 +266,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ),
         devices: Arc::new(InventoryDirectory::new(Arc::clone(&inventory)).with_wan_matrix(wan)),
         registration,
-        anomaly: Arc::new(NoThresholds),
+        anomaly: Arc::new(Anomaly::from_config(&config.anomaly).context("anomaly.overrides")?),
         responder,
         clock,
         router,
@@ -301,9 +302,33 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         shutdown_timeout_s: 30,
         workers: 0,
     };
+    let (admin_token, admin_source) =
+        anomaly::admin::admin_token(&config).context("setting up the quarantine admin token")?;
+    match admin_source {
+        TokenSource::Config => println!(
+            "quarantine admin: {} with the bearer token in anomaly.admin_token",
+            anomaly::admin::PATH
+        ),
+        TokenSource::File { path, created } => println!(
+            "quarantine admin: {} with the bearer token in {}{}",
+            anomaly::admin::PATH,
+            path.display(),
+            if created { " (new)" } else { "" }
+        ),
+    }
+    if !config.anomaly.enabled {
+        println!("anomaly detection disabled (anomaly.enabled = false): nothing is quarantined");
+    }
+    let quarantine = Arc::new(anomaly::admin::AdminEndpoint::new(
+        Arc::clone(&store),
+        Arc::clone(&pipeline),
+        Arc::clone(&delivery),
+        admin_token,
+    ));
     let extras = server::Extras {
         pull: Some(pull),
         registration_push: Some(push),
+        quarantine: Some(quarantine),
     };
     actix_web::rt::System::new().block_on(server::run(
         listeners,
@@ -388,6 +413,20 @@ fn start_routing(
                 .context("recording the emulated meters")?
         );
     }
+    for id in config
+        .emulation
+        .mac_fault_devices
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    {
+        let eui = hubgate_protocol::hex::parse_eui(id)
+            .with_context(|| format!("emulation.mac_fault_devices: {id:?} is not a Device ID"))?;
+        if !estate.set_mac_fault(&eui) {
+            anyhow::bail!("emulation.mac_fault_devices: {id} is not an emulated device");
+        }
+        println!("emulated meters: {id} answers with a corrupted MAC (fault injection)");
+    }
     if let Some(dir) = &config.emulation.record_dir {
         estate
             .record(dir)
@@ -406,16 +445,26 @@ fn start_routing(
     let keys = Arc::new(std::mem::take(&mut estate.keys));
     let cache = Arc::new(hubgate_protocol::crypto::DerivedKeyCache::default());
     let pending: PendingTable = Arc::new(dashmap::DashMap::new());
-    let sink = ResponseSink::start(
+    let sink = ResponseSink::start_with_recipients(
         Arc::clone(&pending),
         Arc::new(responder),
         Arc::clone(delivery),
         Arc::clone(clock),
+        hubgate_gateway::alerts::Recipients::new(
+            Arc::clone(inventory),
+            Arc::clone(registration),
+            acb,
+        ),
     )
     .context("starting the response writer")?;
+    let hub_events = sink.hub_events();
+    smwan.on_hubs_lost(move |hubs| hub_events.hubs_lost(hubs));
     let registry = Arc::new(
         HubRegistry::start(
-            RegistryConfig::default(),
+            RegistryConfig {
+                idle_timeout: std::time::Duration::from_millis(config.routing.hub_idle_timeout_ms),
+                ..RegistryConfig::default()
+            },
             Services {
                 link: Arc::clone(&smwan) as _,
                 sink: Arc::new(sink),

@@ -60,10 +60,33 @@ pub trait DeviceDirectory: Send + Sync {
     ) -> Result<(ResponseCode, Option<ResponsePayload>), Rejection>;
 }
 
-/// Anomaly detection (check 7): thresholds come later; the hook and its metric are here.
+/// Anomaly detection (check 7); [`crate::anomaly::Anomaly`] is the implementation with
+/// thresholds and a quarantine.
 pub trait AnomalyHook: Send + Sync {
-    /// `Err` quarantines the request.
-    fn check(&self, originator: &[u8; 8], srv: &str) -> Result<(), Rejection>;
+    /// Counts a request that passed checks 1–6 against the thresholds of its User and SRV;
+    /// `Some` is a breach: the request is to be quarantined.
+    fn check(
+        &self,
+        originator: &[u8; 8],
+        srv: &str,
+        role: Role,
+        now_ms: i64,
+    ) -> Option<crate::anomaly::Breach>;
+
+    /// Stores a quarantined request inside `t`, the transaction that also spends its
+    /// counter; returns its quarantine ID.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`]: nothing of the transaction is kept.
+    fn hold(
+        &self,
+        t: &redb::WriteTransaction,
+        held: &crate::anomaly::Held,
+    ) -> Result<u64, StoreError>;
+
+    /// Told once the quarantined request (with its ID) is durable.
+    fn held(&self, _held: &crate::anomaly::Held) {}
 }
 
 /// The hook that lets everything through (and counts it).
@@ -71,9 +94,114 @@ pub trait AnomalyHook: Send + Sync {
 pub struct NoThresholds;
 
 impl AnomalyHook for NoThresholds {
-    fn check(&self, _originator: &[u8; 8], _srv: &str) -> Result<(), Rejection> {
+    fn check(
+        &self,
+        _originator: &[u8; 8],
+        _srv: &str,
+        _role: Role,
+        _now_ms: i64,
+    ) -> Option<crate::anomaly::Breach> {
         metrics::counter!(metric_name::ANOMALY_CHECKS_TOTAL).increment(1);
-        Ok(())
+        None
+    }
+
+    fn hold(
+        &self,
+        t: &redb::WriteTransaction,
+        held: &crate::anomaly::Held,
+    ) -> Result<u64, StoreError> {
+        crate::anomaly::quarantine::insert_in(t, held)
+    }
+}
+
+/// What became of a request released from quarantine.
+#[derive(Debug)]
+pub enum Released {
+    /// Its command went to the device; the device's Service Response follows through
+    /// routing and delivery.
+    Routed,
+    /// Its answer, signed, for delivery to the User as a Service Response.
+    Answer {
+        /// The response code.
+        code: ResponseCode,
+        /// The signed DUIS Response.
+        body: Vec<u8>,
+    },
+}
+
+impl Pipeline {
+    /// The accepted request a quarantine record holds, as check 7 left it: the stored body
+    /// read again (its signature was verified before it was held), the role it was sent
+    /// under and what check 5 learnt of its device.
+    ///
+    /// # Errors
+    ///
+    /// Why the record cannot be read (a damaged record).
+    pub fn released_request(&self, held: &crate::anomaly::Held) -> Result<Accepted, String> {
+        let body = held.body_bytes().map_err(|e| format!("body: {e}"))?;
+        let doc = xml::parse(&body, &self.limits).map_err(|e| e.to_string())?;
+        let request = reader::read_request(&doc).map_err(|e| e.to_string())?;
+        let role = held.role().ok_or_else(|| format!("role {:?}", held.role))?;
+        Ok(Accepted {
+            request,
+            role,
+            device: held.device.as_ref().map(|d| d.to_facts()),
+        })
+    }
+
+    /// Carries out a request released from quarantine: it re-enters processing after
+    /// check 7 — no threshold, and no counter check (its counter was spent when it was
+    /// held). A Transform (CV 4) is registered for its Signed Pre-Command as on acceptance.
+    pub async fn release(&self, accepted: &Accepted) -> Released {
+        let h = &accepted.request.header;
+        let id = h.request_id;
+        let cv = h.command_variant.as_u8();
+        let now_ms = self.clock.now_ms();
+        let mut result = Ok(());
+        if cv == 4 {
+            let key = transform_key(&id);
+            let srv = h.service_reference_variant.to_string();
+            result = self
+                .commit
+                .submit(move |t| {
+                    let value = serde_json::to_vec(&srv).map_err(|source| StoreError::Encode {
+                        table: "ingress_transforms".to_string(),
+                        source,
+                    })?;
+                    t.open_table(TRANSFORMS)?
+                        .insert(key.as_str(), value.as_slice())?;
+                    Ok(())
+                })
+                .await
+                .map_err(|e| Rejection::Busy(e.to_string()));
+        }
+        let answer = result.and_then(|()| self.answer(accepted, now_ms));
+        let service = Some((h.service_reference, h.service_reference_variant));
+        let non_device = Catalogue::get()
+            .srv(&h.service_reference_variant.to_string())
+            .is_some_and(|s| s.non_device);
+        let answer = match answer {
+            Ok(_) if !non_device && self.router.is_some() && matches!(cv, 1 | 3 | 5..=7) => {
+                return Released::Routed;
+            }
+            Ok(a) => Answer {
+                with_response_id: true,
+                ..a
+            },
+            Err(r) => {
+                tracing::info!(code = %r.code(), reason = %r, "released request not carried out");
+                Answer {
+                    request_id: Some(id),
+                    with_response_id: true,
+                    code: r.code(),
+                    service,
+                    payload: None,
+                }
+            }
+        };
+        let code = answer.code;
+        let body = self.reply(&answer, now_ms, 200).body;
+        Released::Answer { code, body }
     }
 }
 
@@ -355,10 +483,58 @@ impl Pipeline {
             device = Some(facts);
         }
 
-        // 7. Anomaly detection.
-        self.anomaly
-            .check(&id.originator, &srv_name)
-            .map_err(fail)?;
+        // 7. Anomaly detection: a breach quarantines the request, held durably in the
+        // transaction that spends its counter (or consumes its Transform).
+        if let Some(breach) = self.anomaly.check(&id.originator, &srv_name, role, now_ms) {
+            let mut held = crate::anomaly::Held::new(
+                &id.originator,
+                &srv_name,
+                cv,
+                id.to_string(),
+                role,
+                &breach,
+                now_ms,
+                device.as_ref(),
+                body,
+            );
+            let hook = Arc::clone(&self.anomaly);
+            let record = held.clone();
+            let key = transform_key(&id);
+            let stored = self
+                .commit
+                .submit(move |t| {
+                    let fresh = if reuses_transform {
+                        t.open_table(TRANSFORMS)?.remove(key.as_str())?.is_some()
+                    } else {
+                        Store::counter_accept_in(t, id.originator, id.counter)?
+                    };
+                    if !fresh {
+                        return Ok(None);
+                    }
+                    hook.hold(t, &record).map(Some)
+                })
+                .await
+                .map_err(|e| {
+                    fail(match e {
+                        CommitError::Busy => {
+                            Rejection::Busy("the store's write queue is full".into())
+                        }
+                        other => Rejection::Busy(other.to_string()),
+                    })
+                })?;
+            let Some(quarantine_id) = stored else {
+                return Err(fail(Rejection::Replay {
+                    originator: hex::eui_duis(&id.originator),
+                    counter: id.counter,
+                }));
+            };
+            held.id = quarantine_id;
+            self.anomaly.held(&held);
+            return Err(fail(Rejection::Quarantined(format!(
+                "{} (held as {quarantine_id})",
+                breach.reason
+            ))));
+        }
 
         // Accepted: record the counter (atomically re-checked), register or consume the
         // Transform, in one transaction shared with the other requests being accepted, and

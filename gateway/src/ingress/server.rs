@@ -1,7 +1,8 @@
 //! The HTTP server: actix-web over rustls on the DCC Boxed paths, health and readiness, and a
 //! separate Prometheus listener. The DUIS listener also serves the [`Extras`]: the pull
-//! endpoint for kept responses ([`crate::delivery::pull`]) and the Registration Data push
-//! endpoint ([`super::registration_push`]).
+//! endpoint for kept responses ([`crate::delivery::pull`]), the Registration Data push
+//! endpoint ([`super::registration_push`]) and the quarantine's admin API
+//! ([`crate::anomaly::admin`]).
 //!
 //! Shutdown: actix-web handles SIGTERM and SIGINT by stopping the listeners, letting requests
 //! in flight finish (up to `shutdown_timeout`), then returning from [`run`].
@@ -40,6 +41,8 @@ pub struct Extras {
     pub pull: Option<Arc<crate::delivery::pull::PullEndpoint>>,
     /// `POST /api/v1/registration`.
     pub registration_push: Option<Arc<super::registration_push::RegistrationPush>>,
+    /// `/api/v1/admin/quarantine`: the quarantine's admin API.
+    pub quarantine: Option<Arc<crate::anomaly::admin::AdminEndpoint>>,
 }
 
 struct State {
@@ -104,6 +107,7 @@ pub async fn run(
     let max = listeners.max_body_bytes;
     let pull = extras.pull.map(web::Data::from);
     let push = extras.registration_push.map(web::Data::from);
+    let quarantine = extras.quarantine.map(web::Data::from);
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(state.clone())
@@ -117,6 +121,10 @@ pub async fn run(
         if let Some(push) = &push {
             let push = push.clone();
             app = app.configure(move |c| super::registration_push::configure(c, push));
+        }
+        if let Some(quarantine) = &quarantine {
+            let quarantine = quarantine.clone();
+            app = app.configure(move |c| crate::anomaly::admin::configure(c, quarantine));
         }
         for s in Service::ALL {
             app = app.service(

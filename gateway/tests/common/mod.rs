@@ -447,3 +447,87 @@ pub fn set_target(xml: &str, target: &str) -> String {
     parts[1] = target;
     set_text(xml, "RequestID", &parts.join(":"))
 }
+
+/// Waits up to `wait` for the message kept for the User with pull `token` that answers
+/// `request_id` (a Service Response with that RequestID), removes it from the User's kept
+/// messages and returns its XML. Other kept messages (alerts, other answers) stay.
+pub fn pull_answer(gw: &Gateway, token: &str, request_id: &str, wait: Duration) -> String {
+    let auth = format!("Authorization: Bearer {token}");
+    let deadline = Instant::now() + wait;
+    loop {
+        let (status, body) = gw.get("/api/v1/responses?limit=100", &[&auth]);
+        assert!(status == 200 || status == 204, "{status}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let found = v["messages"].as_array().and_then(|all| {
+            all.iter().find_map(|m| {
+                let xml = m["xml"].as_str()?;
+                (element_text(xml, "RequestID").as_deref() == Some(request_id))
+                    .then(|| (m["sequence"].as_u64(), xml.to_string()))
+            })
+        });
+        if let Some((Some(seq), xml)) = found {
+            let out = Command::new("curl")
+                .args([
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-X",
+                    "DELETE",
+                ])
+                .arg("--cacert")
+                .arg(gw.dir.join("data/tls/ca.pem"))
+                .args(["-H", &auth])
+                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
+                .output()
+                .expect("curl is needed for the end-to-end tests");
+            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                code == "200" || code == "204",
+                "removing message {seq}: {code}"
+            );
+            return xml;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Service Response to {request_id} within {wait:?}; kept: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The value of the Prometheus sample `name{labels}` in `text` (`labels` as written between
+/// the braces, e.g. `kind="mac"`; empty for none); 0 when absent.
+pub fn metric_value(text: &str, name: &str, labels: &str) -> f64 {
+    let series = if labels.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{labels}}}")
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix(&series))
+        .filter_map(|rest| rest.strip_prefix(' '))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+impl Gateway {
+    /// Stops the gateway (SIGKILL: no orderly shutdown) and keeps its directory, whose path
+    /// is returned: its store can then be opened by the test.
+    pub fn stop_keeping_data(mut self) -> PathBuf {
+        self.keep_dir = true;
+        self.dir.clone()
+    }
+
+    /// Moves the RequestID counter `by` ahead (after a restart the harness counts from its
+    /// start value again, which the gateway, keeping each User's last counter, refuses).
+    pub fn advance_counter(&self, by: u64) {
+        self.counter.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// The gateway's log so far (`stderr.log`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+}

@@ -263,16 +263,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 acb: acb.as_deref().map_or(Ok(rtds.acb), eui)?,
             };
             let hubs = Arc::new(Hubs::build(identities(&premises)?, &store, trusted)?);
-            println!(
-                "hosting {} hubs; device certificates in {}",
-                hubs.euis().len(),
-                premises.keys_out.display()
-            );
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .context("starting the runtime")?;
+            hosting(&hubs, &premises.keys_out);
+            let runtime = runtime()?;
             runtime.block_on(async move {
                 let (addr, server_name) = resolve(&gateway).await?;
                 rig::run(
@@ -291,6 +283,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The rig's runtime: two worker threads are plenty for a bench of hubs.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+/// Says what the rig hosts and where the device certificates went.
+fn hosting(hubs: &Hubs, keys_out: &std::path::Path) {
+    println!(
+        "hosting {} hubs; device certificates in {}",
+        hubs.euis().len(),
+        keys_out.display()
+    );
+}
+
 /// `hil-rig run`: loads the rig file, starts the ports and the metrics listener, and serves
 /// the gateway until killed.
 fn run_rig(file: &std::path::Path, metrics_listen: Option<SocketAddr>) -> anyhow::Result<()> {
@@ -301,16 +311,8 @@ fn run_rig(file: &std::path::Path, metrics_listen: Option<SocketAddr>) -> anyhow
         .context("installing the metrics recorder")?;
     metrics::describe();
     let rig = Arc::new(Rig::start(&config)?);
-    println!(
-        "hosting {} hubs; device certificates in {}",
-        rig.hubs().euis().len(),
-        config.keys_out.display()
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    hosting(rig.hubs(), &config.keys_out);
+    let runtime = runtime()?;
     runtime.block_on(async move {
         if let Some(addr) = metrics_listen.or(config.metrics_listen) {
             let bound = metrics::serve(addr, prometheus)

@@ -30,11 +30,9 @@ use tokio::sync::mpsc;
 
 use super::{ALPN, Eui, Frame, FrameError, read_frame, write_frame};
 use crate::device::Device;
-use crate::fleet::{HUB_KINDS, Hub, Parties};
+use crate::fleet::{HUB_KINDS, Hub, Parties, hub_device_state};
 use crate::keys::{DeviceKeys, Identity};
-use crate::models;
 use crate::pki::CertificateAuthority;
-use crate::state::DeviceKind;
 use crate::trust::TrustedParties;
 
 /// Frames waiting to be written to the gateway; beyond this, command handling waits.
@@ -194,19 +192,7 @@ impl Hubs {
                 .enumerate()
             {
                 anyhow::ensure!(id.eui() == eui_of(i as u64), "identities out of order");
-                let mut state = models::device_state(id.eui(), *kind, trusted.clone());
-                match kind {
-                    DeviceKind::Chf => {
-                        for (j, net) in [(1, 0), (2, 0), (4, 0), (3, 1), (5, 1)] {
-                            models::whitelist(&mut state, eui_of(j), net, Vec::new());
-                        }
-                    }
-                    DeviceKind::Esme | DeviceKind::Gsme => {
-                        models::join(&mut state, eui_of(4), 1);
-                        models::join(&mut state, eui_of(5), 2);
-                    }
-                    _ => {}
-                }
+                let state = hub_device_state(base, id.eui(), *kind, trusted.clone());
                 let keys =
                     DeviceKeys::new(id, None).map_err(|e| anyhow::anyhow!("device keys: {e}"))?;
                 devices.push(
@@ -214,24 +200,10 @@ impl Hubs {
                         .map_err(|e| anyhow::anyhow!("device: {e}"))?,
                 );
             }
-            let mut d = devices.into_iter();
-            let (Some(chf), Some(esme), Some(gsme), Some(gpf), Some(ppmid), Some(ihd)) =
-                (d.next(), d.next(), d.next(), d.next(), d.next(), d.next())
-            else {
-                anyhow::bail!("identities are not whole premises");
-            };
+            let hub = Hub::from_devices(devices)
+                .ok_or_else(|| anyhow::anyhow!("identities are not whole premises"))?;
             order.push(base);
-            hubs.insert(
-                base,
-                Mutex::new(Hub {
-                    chf,
-                    esme,
-                    gsme,
-                    gpf,
-                    ppmid,
-                    ihd,
-                }),
-            );
+            hubs.insert(base, Mutex::new(hub));
         }
         Ok(Hubs { order, hubs })
     }

@@ -41,7 +41,9 @@ use crate::link::rig::{Hubs, Replies};
 use crate::link::{Eui, MAX_FRAME};
 use crate::transport::isotp::{IsoTpConfig, IsoTpLink};
 use crate::transport::slcan::{Slcan, SlcanConfig};
-use crate::transport::{ByteStream, Link, LinkError, LinkErrorKind, MeterSource, TcpByteStream};
+use crate::transport::{
+    ByteStream, Link, LinkError, LinkErrorKind, MeterSource, TcpByteStream, read_some,
+};
 
 /// Commands a port holds before refusing more.
 pub const QUEUE: usize = 16;
@@ -201,28 +203,13 @@ impl Link for LengthPrefixed {
             if let Some(f) = self.take()? {
                 return Ok(f);
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(LinkError::new(
-                    LinkErrorKind::Timeout,
-                    format!("{}: no whole frame within {timeout:?}", self.name),
-                ));
-            }
-            self.stream.set_read_timeout(left)?;
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
+            match read_some(&mut *self.stream, &mut chunk, deadline, &self.name)? {
+                Some(n) => self.buf.extend_from_slice(&chunk[..n]),
+                None => {
                     return Err(LinkError::new(
-                        LinkErrorKind::Closed,
-                        format!("{}: end of stream", self.name),
+                        LinkErrorKind::Timeout,
+                        format!("{}: no whole frame within {timeout:?}", self.name),
                     ));
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let err = LinkError::from_io(&format!("{}: reading", self.name), &e);
-                    if err.kind != LinkErrorKind::Timeout {
-                        return Err(err);
-                    }
                 }
             }
         }

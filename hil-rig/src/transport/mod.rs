@@ -32,7 +32,7 @@ pub mod socketcan;
 pub mod zigbee;
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What kind of failure a [`LinkError`] is; the rig's reaction depends only on this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,6 +151,46 @@ pub trait ByteStream: std::io::Read + std::io::Write + Send {
     fn name(&self) -> &str;
 }
 
+/// Reads whatever bytes arrive before `deadline` (at least one), for the framing layers;
+/// `name` labels the errors.
+///
+/// Returns `Ok(None)` when the deadline passed with nothing read; read timeouts and
+/// interruptions before it are waited out.
+///
+/// # Errors
+/// [`LinkErrorKind::Closed`] at the end of the stream; other I/O errors as
+/// [`LinkError::from_io`] maps them.
+pub(crate) fn read_some<S: ByteStream + ?Sized>(
+    stream: &mut S,
+    buf: &mut [u8],
+    deadline: Instant,
+    name: &str,
+) -> Result<Option<usize>, LinkError> {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        stream.set_read_timeout(deadline - now)?;
+        match stream.read(buf) {
+            Ok(0) => {
+                return Err(LinkError::new(
+                    LinkErrorKind::Closed,
+                    format!("{name}: end of stream"),
+                ));
+            }
+            Ok(n) => return Ok(Some(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(LinkError::from_io(name, &e)),
+        }
+    }
+}
+
 /// A TCP connection as a [`ByteStream`] (meters and simulators reachable over IP, and
 /// serial-to-TCP bridges such as `socat`).
 #[derive(Debug)]
@@ -181,6 +221,19 @@ impl TcpByteStream {
             stream,
             name: format!("tcp://{addr}"),
         })
+    }
+}
+
+impl TcpByteStream {
+    /// Wraps a connection accepted by a listener (the rig's DLMS server side), named after
+    /// the peer's address.
+    #[must_use]
+    pub fn accepted(stream: std::net::TcpStream) -> Self {
+        let _ = stream.set_nodelay(true);
+        let name = stream
+            .peer_addr()
+            .map_or_else(|_| "tcp://?".to_owned(), |a| format!("tcp://{a}"));
+        Self { stream, name }
     }
 }
 
@@ -238,4 +291,42 @@ pub trait MeterSource: Send {
 
     /// The meter, for logs and metric labels.
     fn name(&self) -> &str;
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Inputs for the codec tests: hex vectors, deterministic pseudo-random bytes, and every
+    //! prefix of a valid frame (the decoders must answer each with a value or an error).
+
+    /// The bytes of a hex test vector.
+    ///
+    /// # Panics
+    /// On a malformed vector (a test bug).
+    #[allow(clippy::unwrap_used)]
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        hubgate_protocol::hex::decode(s).unwrap()
+    }
+
+    /// A xorshift64 generator: the same pseudo-random inputs on every run.
+    pub(crate) struct XorShift(pub u64);
+
+    impl XorShift {
+        /// The next state.
+        pub(crate) fn next_u64(&mut self) -> u64 {
+            let x = &mut self.0;
+            *x ^= *x << 13;
+            *x ^= *x >> 7;
+            *x ^= *x << 17;
+            *x
+        }
+    }
+
+    /// Calls `decode` on every prefix of every sample, the empty one and the whole included.
+    pub(crate) fn each_prefix(samples: &[Vec<u8>], mut decode: impl FnMut(&[u8])) {
+        for b in samples {
+            for n in 0..=b.len() {
+                decode(&b[..n]);
+            }
+        }
+    }
 }

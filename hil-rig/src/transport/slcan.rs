@@ -44,7 +44,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::{ByteStream, LinkError, LinkErrorKind};
+use super::{ByteStream, LinkError, LinkErrorKind, read_some};
 
 pub use super::can::{CanBus, CanFrame, FD_LENGTHS, MAX_EXTENDED_ID, MAX_STANDARD_ID};
 
@@ -376,29 +376,14 @@ impl<S: ByteStream> Slcan<S> {
                     ),
                 ));
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(LinkError::new(
-                    LinkErrorKind::Timeout,
-                    format!("{}: no complete line in time", self.name),
-                ));
-            }
-            self.stream.set_read_timeout(deadline - now)?;
             let mut chunk = [0u8; 256];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
+            match read_some(&mut self.stream, &mut chunk, deadline, &self.name)? {
+                Some(n) => self.buf.extend_from_slice(&chunk[..n]),
+                None => {
                     return Err(LinkError::new(
-                        LinkErrorKind::Closed,
-                        format!("{}: end of stream", self.name),
+                        LinkErrorKind::Timeout,
+                        format!("{}: no complete line in time", self.name),
                     ));
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let err = LinkError::from_io(&self.name, &e);
-                    if err.kind != LinkErrorKind::Timeout {
-                        return Err(err);
-                    }
                 }
             }
         }

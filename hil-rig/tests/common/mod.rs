@@ -357,13 +357,18 @@ pub fn pair_desc() -> TypeDesc {
 /// MAC-wraps an APDU as the DCC does (ACB key-agreement key with the RTDS device's KA
 /// certificate).
 pub fn wrap_for(device: [u8; 8], apdu: &[u8]) -> Vec<u8> {
+    mac_wrap_in(&store(), &TEST_ACB, device, apdu)
+}
+
+/// MAC-wraps an APDU with `acb`'s key-agreement key and `device`'s KA certificate, both
+/// from `store`.
+pub fn mac_wrap_in(store: &Store, acb: &[u8; 8], device: [u8; 8], apdu: &[u8]) -> Vec<u8> {
     use hubgate_protocol::smki::Usage;
-    let s = store();
-    let acb = s
-        .private_keys(&TEST_ACB, Usage::KeyAgreement)
+    let acb = store.private_keys(acb, Usage::KeyAgreement).next().unwrap();
+    let peer = store
+        .public_keys(&device, Usage::KeyAgreement)
         .next()
         .unwrap();
-    let peer = s.public_keys(&device, Usage::KeyAgreement).next().unwrap();
     auth::mac_wrap(
         apdu,
         acb.agreement_key().unwrap(),
@@ -373,26 +378,15 @@ pub fn wrap_for(device: [u8; 8], apdu: &[u8]) -> Vec<u8> {
     .unwrap()
 }
 
-/// A MAC-wrapped DLMS command (null signature) from `originator` to an RTDS device.
-pub fn dlms_command(
+/// The grouping header of a command from `originator` to `device`.
+pub fn command_header(
     originator: [u8; 8],
     device: [u8; 8],
     counter: u64,
     code: u16,
-    specs: Vec<hubgate_protocol::gbcs::payload::dlms::AccessRequestSpec<'_>>,
-    data: Vec<hubgate_protocol::gbcs::payload::data::Data<'_>>,
-) -> Vec<u8> {
-    use hubgate_protocol::gbcs::payload::dlms::{AccessRequest, LongInvokeId};
-    use hubgate_protocol::gbcs::{Cra, GroupingHeader, LenForm, OtherInfo, Supplementary};
-    let mut content = Vec::new();
-    Apdu::AccessRequest(AccessRequest {
-        invoke_id: LongInvokeId::for_counter(counter),
-        date_time: None,
-        specifications: specs,
-        data,
-    })
-    .encode(&mut content);
-    let header = GroupingHeader {
+) -> gbcs::GroupingHeader<'static> {
+    use hubgate_protocol::gbcs::{Cra, GroupingHeader, OtherInfo, Supplementary};
+    GroupingHeader {
         cra: Cra::Command,
         counter,
         originator,
@@ -402,15 +396,65 @@ pub fn dlms_command(
             message_code: code,
             supplementary: Supplementary::None,
         },
-    };
-    let apdu = gbcs::frame::encode_apdu(
-        &header,
-        &content,
-        Some(None),
-        LenForm::Short,
-        LenForm::Short,
-    );
-    wrap_for(device, &apdu)
+    }
+}
+
+/// A MAC-wrapped command (null signature) carrying `content`, protected with `acb`'s keys
+/// from `store`.
+pub fn mac_command_in(
+    store: &Store,
+    acb: &[u8; 8],
+    header: &gbcs::GroupingHeader<'_>,
+    content: &[u8],
+) -> Vec<u8> {
+    use hubgate_protocol::gbcs::LenForm;
+    let apdu =
+        gbcs::frame::encode_apdu(header, content, Some(None), LenForm::Short, LenForm::Short);
+    mac_wrap_in(store, acb, header.recipient, &apdu)
+}
+
+/// An encoded DLMS access request.
+pub fn access_request(
+    counter: u64,
+    specs: Vec<AccessRequestSpec<'_>>,
+    data: Vec<hubgate_protocol::gbcs::payload::data::Data<'_>>,
+) -> Vec<u8> {
+    use hubgate_protocol::gbcs::payload::dlms::{AccessRequest, LongInvokeId};
+    let mut content = Vec::new();
+    Apdu::AccessRequest(AccessRequest {
+        invoke_id: LongInvokeId::for_counter(counter),
+        date_time: None,
+        specifications: specs,
+        data,
+    })
+    .encode(&mut content);
+    content
+}
+
+/// An encoded DLMS access request getting one attribute.
+pub fn get_request(counter: u64, class_id: u16, obis: [u8; 6], id: i8) -> Vec<u8> {
+    access_request(
+        counter,
+        vec![AccessRequestSpec::Get(desc(class_id, obis, id))],
+        vec![hubgate_protocol::gbcs::payload::data::Data::Null],
+    )
+}
+
+/// A MAC-wrapped DLMS command (null signature) from `originator` to an RTDS device.
+pub fn dlms_command(
+    originator: [u8; 8],
+    device: [u8; 8],
+    counter: u64,
+    code: u16,
+    specs: Vec<AccessRequestSpec<'_>>,
+    data: Vec<hubgate_protocol::gbcs::payload::data::Data<'_>>,
+) -> Vec<u8> {
+    mac_command_in(
+        &store(),
+        &TEST_ACB,
+        &command_header(originator, device, counter, code),
+        &access_request(counter, specs, data),
+    )
 }
 
 /// A descriptor.

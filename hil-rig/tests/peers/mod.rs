@@ -22,6 +22,15 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 fn missing(what: &str) -> Option<PathBuf> {
     let msg = format!("{what} (run ./scripts/hil-venv, which ./scripts/test calls)");
     if std::env::var("CI").is_ok_and(|v| v == "true") {

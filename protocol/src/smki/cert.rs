@@ -294,8 +294,10 @@ fn hw_module_eui(x: &X509Certificate<'_>) -> Option<[u8; 8]> {
     })
 }
 
-/// One DER TLV with a single-byte tag: (tag, value, rest).
-fn der_tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+/// One DER TLV with a single-byte tag: (tag, value, rest); `None` when `buf` is shorter
+/// than the TLV says or the length takes more than three bytes.
+#[must_use]
+pub fn der_tlv(buf: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     let (&tag, rest) = buf.split_first()?;
     let (&first, rest) = rest.split_first()?;
     let (len, rest) = if first < 0x80 {

@@ -591,9 +591,23 @@ impl Transformed {
                 eui: hex::eui(&recipient),
             })?;
         if let Some(eui) = self.signer {
+            // A party's XML-signing keys (SMKI roles 0x80 and above) share its EUI and the
+            // digital-signature usage; its devices hold its GBCS certificate (an organisation
+            // role below 0x80), so that key signs when the store has it.
+            let gbcs = |e: &&crate::smki::KeyEntry| {
+                e.certificate()
+                    .and_then(|c| c.role())
+                    .is_some_and(|r| r < 0x80)
+            };
             let signer = store
                 .private_keys(&eui, Usage::DigitalSignature)
+                .filter(gbcs)
                 .find_map(|e| e.signing_key())
+                .or_else(|| {
+                    store
+                        .private_keys(&eui, Usage::DigitalSignature)
+                        .find_map(|e| e.signing_key())
+                })
                 .ok_or_else(|| TransformError::MissingKey {
                     what: "private digital-signature key",
                     eui: hex::eui(&eui),

@@ -765,13 +765,7 @@ pub fn decode_data(bytes: &[u8]) -> Result<Value, String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::transport::testing::hex;
 
     #[test]
     fn aare_captured_from_gurux_decodes() {

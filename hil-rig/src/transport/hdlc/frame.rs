@@ -491,13 +491,7 @@ impl HdlcParams {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::transport::testing::hex;
 
     #[test]
     fn crc_check_value() {

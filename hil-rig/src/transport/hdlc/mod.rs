@@ -5,7 +5,7 @@
 //!
 //! | layer | where | what |
 //! |---|---|---|
-//! | byte streams | [`FileByteStream`] (PTYs, serial device nodes; from [`super::pty`]), [`TcpByteStream`](super::TcpByteStream), [`AcceptedTcpStream`] | bytes with read timeouts |
+//! | byte streams | [`FileByteStream`] (PTYs, serial device nodes; from [`super::pty`]), [`TcpByteStream`](super::TcpByteStream) (connected, or accepted by the server) | bytes with read timeouts |
 //! | HDLC | [`frame`], [`HdlcLink`] | frame format type 3 (flag, 11-bit length, segmentation bit), 1/2/4-byte addresses, I/RR/RNR/SNRM/DISC/UA/DM/FRMR/UI, HCS/FCS (CRC-16/X.25), LLC `E6 E6 00`/`E6 E7 00`, SNRM/UA parameter negotiation, segmented I-frames acknowledged with RR in both directions |
 //! | TCP wrapper | [`WrapperLink`] | version 1, source/destination wPort, length |
 //! | APDUs | [`apdu`] | AARQ/AARE (LN referencing, no security), GET-Request/Response normal and with data blocks, RLRQ/RLRE, exception response; A-XDR `Data` through [`Value`](crate::value::Value) |
@@ -55,11 +55,11 @@ pub mod client;
 pub mod frame;
 pub mod server;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 pub use super::pty::FileByteStream;
-use super::{ByteStream, Link, LinkError, LinkErrorKind};
+use super::{ByteStream, Link, LinkError, LinkErrorKind, read_some};
 pub use client::{DlmsClient, DlmsMeter, DlmsReadings};
 pub use frame::{Address, Control, Frame, HdlcParams};
 pub use server::{DlmsServer, ObjectTable};
@@ -255,22 +255,11 @@ impl HdlcLink {
                 }
                 continue;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(self.err(LinkErrorKind::Timeout, "no complete HDLC frame in time"));
-            }
-            self.stream.set_read_timeout(deadline - now)?;
             let mut tmp = [0u8; 2048];
-            match self.stream.read(&mut tmp) {
-                Ok(0) => return Err(self.err(LinkErrorKind::Closed, "end of stream")),
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let le = LinkError::from_io(&self.name, &e);
-                    if le.kind == LinkErrorKind::Timeout && Instant::now() < deadline {
-                        continue;
-                    }
-                    return Err(le);
+            match read_some(&mut *self.stream, &mut tmp, deadline, &self.name)? {
+                Some(n) => self.buf.extend_from_slice(&tmp[..n]),
+                None => {
+                    return Err(self.err(LinkErrorKind::Timeout, "no complete HDLC frame in time"));
                 }
             }
         }
@@ -662,25 +651,15 @@ impl Link for WrapperLink {
                     return Ok(apdu);
                 }
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(LinkError::new(
-                    LinkErrorKind::Timeout,
-                    format!("{}: no complete wrapper frame in time", self.name),
-                ));
-            }
-            self.stream.set_read_timeout(deadline - now)?;
             let mut tmp = [0u8; 4096];
-            match self.stream.read(&mut tmp) {
-                Ok(0) => {
+            match read_some(&mut *self.stream, &mut tmp, deadline, &self.name)? {
+                Some(n) => self.buf.extend_from_slice(&tmp[..n]),
+                None => {
                     return Err(LinkError::new(
-                        LinkErrorKind::Closed,
-                        format!("{}: end of stream", self.name),
+                        LinkErrorKind::Timeout,
+                        format!("{}: no complete wrapper frame in time", self.name),
                     ));
                 }
-                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(LinkError::from_io(&self.name, &e)),
             }
         }
     }
@@ -696,51 +675,5 @@ impl DlmsLink for WrapperLink {
     }
     fn close(&mut self) -> Result<(), LinkError> {
         Ok(())
-    }
-}
-
-/// A TCP connection accepted by a listener (the rig's DLMS server side), as a
-/// [`ByteStream`].
-#[derive(Debug)]
-pub struct AcceptedTcpStream {
-    stream: std::net::TcpStream,
-    name: String,
-}
-
-impl AcceptedTcpStream {
-    /// Wraps an accepted connection.
-    #[must_use]
-    pub fn new(stream: std::net::TcpStream) -> Self {
-        let _ = stream.set_nodelay(true);
-        let name = stream
-            .peer_addr()
-            .map_or_else(|_| "tcp://?".to_owned(), |a| format!("tcp://{a}"));
-        Self { stream, name }
-    }
-}
-
-impl Read for AcceptedTcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.stream.read(buf)
-    }
-}
-
-impl Write for AcceptedTcpStream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.stream.write(buf)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.stream.flush()
-    }
-}
-
-impl ByteStream for AcceptedTcpStream {
-    fn set_read_timeout(&mut self, timeout: Duration) -> Result<(), LinkError> {
-        self.stream
-            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))
-            .map_err(|e| LinkError::from_io(&self.name, &e))
-    }
-    fn name(&self) -> &str {
-        &self.name
     }
 }

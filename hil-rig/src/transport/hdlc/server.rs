@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use hubgate_protocol::gbcs::CosemDateTime;
 
-use super::super::{LinkError, LinkErrorKind, MeterReadings};
+use super::super::{LinkError, LinkErrorKind, MeterReadings, TcpByteStream};
 use super::apdu::{
     self, AttributeRef, GetRequest, GetResponse, InitiateResponse, conformance, diagnostic,
 };
-use super::{AcceptedTcpStream, DlmsLink, HdlcConfig, HdlcLink, WrapperLink};
+use super::{DlmsLink, HdlcConfig, HdlcLink, WrapperLink};
 use crate::value::Value;
 
 /// data-access-result codes the server uses.
@@ -534,7 +534,7 @@ pub fn spawn_tcp(
                     if stream.set_nonblocking(false).is_err() {
                         continue;
                     }
-                    let bs = Box::new(AcceptedTcpStream::new(stream));
+                    let bs = Box::new(TcpByteStream::accepted(stream));
                     let mut link: Box<dyn DlmsLink> = match framing {
                         TcpFraming::Hdlc(cfg) => Box::new(HdlcLink::server(bs, cfg)),
                         TcpFraming::Wrapper(wport) => Box::new(WrapperLink::server(bs, wport)),

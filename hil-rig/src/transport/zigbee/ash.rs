@@ -440,7 +440,7 @@ impl<S: ByteStream> AshHost<S> {
             if let Some(f) = self.decoder.next_frame() {
                 return Ok(Some(f));
             }
-            match read_some(&mut self.stream, &mut buf, deadline)? {
+            match read_some(&mut self.stream, &mut buf, deadline, &self.name)? {
                 Some(n) => self.decoder.push(&buf[..n]),
                 None => return Ok(None),
             }
@@ -641,14 +641,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::testing::MemStream;
     use super::*;
+    use crate::transport::testing::hex;
     use std::sync::{Arc, Mutex};
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
 
     /// Vectors produced by bellows 1.2.1's `ash` module (RstFrame, RStackFrame, DataFrame,
     /// AckFrame, NakFrame with `AshProtocol._stuff_bytes`).

@@ -472,13 +472,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::params::*;
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::transport::testing::hex;
 
     #[test]
     fn headers_in_both_layouts() {

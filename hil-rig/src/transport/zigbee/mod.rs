@@ -40,42 +40,8 @@ pub mod znp;
 
 pub use super::pty::FileByteStream;
 
-use std::time::Instant;
-
-use super::{ByteStream, LinkError, LinkErrorKind};
-
-/// Reads whatever bytes arrive before `deadline` (at least one), for the framing layers.
-///
-/// Returns `Ok(None)` when the deadline passed with nothing read.
-pub(crate) fn read_some<S: ByteStream + ?Sized>(
-    stream: &mut S,
-    buf: &mut [u8],
-    deadline: Instant,
-) -> Result<Option<usize>, LinkError> {
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            return Ok(None);
-        }
-        stream.set_read_timeout(deadline - now)?;
-        match stream.read(buf) {
-            Ok(0) => {
-                return Err(LinkError::new(
-                    LinkErrorKind::Closed,
-                    format!("{}: end of stream", stream.name()),
-                ));
-            }
-            Ok(n) => return Ok(Some(n)),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(LinkError::from_io(stream.name(), &e)),
-        }
-    }
-}
+pub(crate) use super::read_some;
+use super::{ByteStream, LinkError};
 
 /// Writes all of `bytes` and flushes.
 pub(crate) fn write_all<S: ByteStream + ?Sized>(

@@ -504,31 +504,26 @@ impl ZclValue {
             DataType::Semi => Self::Semi(r.u16(what)?),
             DataType::Single => Self::Single(f32::from_bits(r.u32(what)?)),
             DataType::Double => Self::Double(f64::from_bits(r.uint(8, what)?)),
-            DataType::OctetString | DataType::CharString => {
-                let len = r.u8(what)?;
-                // 0xFF is the "invalid" string: no content bytes follow.
-                let body = if len == 0xFF {
+            DataType::OctetString
+            | DataType::CharString
+            | DataType::LongOctetString
+            | DataType::LongCharString => {
+                let (len, invalid) = if matches!(ty, DataType::OctetString | DataType::CharString) {
+                    (u16::from(r.u8(what)?), 0xFF)
+                } else {
+                    (r.u16(what)?, 0xFFFF)
+                };
+                // The all-ones length is the "invalid" string: no content bytes follow.
+                let body = if len == invalid {
                     Vec::new()
                 } else {
                     r.bytes(usize::from(len), what)?.to_vec()
                 };
-                if ty == DataType::OctetString {
-                    Self::OctetString(body)
-                } else {
-                    Self::CharString(body)
-                }
-            }
-            DataType::LongOctetString | DataType::LongCharString => {
-                let len = r.u16(what)?;
-                let body = if len == 0xFFFF {
-                    Vec::new()
-                } else {
-                    r.bytes(usize::from(len), what)?.to_vec()
-                };
-                if ty == DataType::LongOctetString {
-                    Self::LongOctetString(body)
-                } else {
-                    Self::LongCharString(body)
+                match ty {
+                    DataType::OctetString => Self::OctetString(body),
+                    DataType::CharString => Self::CharString(body),
+                    DataType::LongOctetString => Self::LongOctetString(body),
+                    _ => Self::LongCharString(body),
                 }
             }
             DataType::TimeOfDay => Self::TimeOfDay(four(r.bytes(4, what)?)),
@@ -1310,102 +1305,44 @@ pub struct CommandDef {
     pub name: &'static str,
 }
 
-const fn cmd(cluster: u16, direction: Direction, id: u8, name: &'static str) -> CommandDef {
-    CommandDef {
-        cluster,
-        direction,
-        id,
-        name,
-    }
+/// `CommandDef`s from `CLUSTER { Direction id "Name", … }` groups (cluster ids from
+/// [`cluster`]).
+macro_rules! command_table {
+    ($($cluster:ident { $($direction:ident $id:literal $name:literal,)* })*) => {
+        &[$($(CommandDef {
+            cluster: cluster::$cluster,
+            direction: Direction::$direction,
+            id: $id,
+            name: $name,
+        },)*)*]
+    };
 }
 
 /// The cluster-specific commands this codec decodes.
-pub const COMMANDS: &[CommandDef] = &[
-    cmd(
-        cluster::METERING,
-        Direction::ClientToServer,
-        0x00,
-        "GetProfile",
-    ),
-    cmd(
-        cluster::METERING,
-        Direction::ClientToServer,
-        0x03,
-        "RequestFastPollMode",
-    ),
-    cmd(
-        cluster::METERING,
-        Direction::ServerToClient,
-        0x00,
-        "GetProfileResponse",
-    ),
-    cmd(
-        cluster::METERING,
-        Direction::ServerToClient,
-        0x03,
-        "RequestFastPollModeResponse",
-    ),
-    cmd(
-        cluster::PRICE,
-        Direction::ClientToServer,
-        0x00,
-        "GetCurrentPrice",
-    ),
-    cmd(
-        cluster::PRICE,
-        Direction::ServerToClient,
-        0x00,
-        "PublishPrice",
-    ),
-    cmd(
-        cluster::PREPAYMENT,
-        Direction::ClientToServer,
-        0x00,
-        "SelectAvailableEmergencyCredit",
-    ),
-    cmd(
-        cluster::PREPAYMENT,
-        Direction::ClientToServer,
-        0x03,
-        "EmergencyCreditSetup",
-    ),
-    cmd(
-        cluster::PREPAYMENT,
-        Direction::ClientToServer,
-        0x04,
-        "ConsumerTopUp",
-    ),
-    cmd(
-        cluster::PREPAYMENT,
-        Direction::ServerToClient,
-        0x03,
-        "ConsumerTopUpResponse",
-    ),
-    cmd(
-        cluster::MESSAGING,
-        Direction::ServerToClient,
-        0x00,
-        "DisplayMessage",
-    ),
-    cmd(
-        cluster::MESSAGING,
-        Direction::ServerToClient,
-        0x01,
-        "CancelMessage",
-    ),
-    cmd(
-        cluster::MESSAGING,
-        Direction::ClientToServer,
-        0x00,
-        "GetLastMessage",
-    ),
-    cmd(
-        cluster::MESSAGING,
-        Direction::ClientToServer,
-        0x01,
-        "MessageConfirmation",
-    ),
-];
+pub const COMMANDS: &[CommandDef] = command_table! {
+    METERING {
+        ClientToServer 0x00 "GetProfile",
+        ClientToServer 0x03 "RequestFastPollMode",
+        ServerToClient 0x00 "GetProfileResponse",
+        ServerToClient 0x03 "RequestFastPollModeResponse",
+    }
+    PRICE {
+        ClientToServer 0x00 "GetCurrentPrice",
+        ServerToClient 0x00 "PublishPrice",
+    }
+    PREPAYMENT {
+        ClientToServer 0x00 "SelectAvailableEmergencyCredit",
+        ClientToServer 0x03 "EmergencyCreditSetup",
+        ClientToServer 0x04 "ConsumerTopUp",
+        ServerToClient 0x03 "ConsumerTopUpResponse",
+    }
+    MESSAGING {
+        ServerToClient 0x00 "DisplayMessage",
+        ServerToClient 0x01 "CancelMessage",
+        ClientToServer 0x00 "GetLastMessage",
+        ClientToServer 0x01 "MessageConfirmation",
+    }
+};
 
 impl ClusterCommand {
     /// The command id.
@@ -1902,13 +1839,17 @@ pub struct AttributeDef {
     pub data_type: DataType,
 }
 
-const fn attr(cluster: u16, id: u16, name: &'static str, data_type: DataType) -> AttributeDef {
-    AttributeDef {
-        cluster,
-        id,
-        name,
-        data_type,
-    }
+/// `AttributeDef`s from `CLUSTER { id "Name" TYPE, … }` groups (cluster ids from
+/// [`cluster`], types from [`DataType`]).
+macro_rules! attribute_table {
+    ($($cluster:ident { $($id:literal $name:literal $ty:ident,)* })*) => {
+        &[$($(AttributeDef {
+            cluster: cluster::$cluster,
+            id: $id,
+            name: $name,
+            data_type: DataType::$ty,
+        },)*)*]
+    };
 }
 
 /// Attribute ids of the Metering cluster the rig reads.
@@ -1931,209 +1872,74 @@ pub mod metering {
 
 /// The attributes of Basic, Time, Metering, Price and Prepayment that a rig reads (ZCL
 /// rev. 6 for Basic and Time, SE 1.2 for the others). Messaging has no attributes.
-pub const ATTRIBUTES: &[AttributeDef] = &[
-    attr(cluster::BASIC, 0x0000, "ZCLVersion", DataType::UINT8),
-    attr(
-        cluster::BASIC,
-        0x0001,
-        "ApplicationVersion",
-        DataType::UINT8,
-    ),
-    attr(cluster::BASIC, 0x0002, "StackVersion", DataType::UINT8),
-    attr(cluster::BASIC, 0x0003, "HWVersion", DataType::UINT8),
-    attr(
-        cluster::BASIC,
-        0x0004,
-        "ManufacturerName",
-        DataType::CharString,
-    ),
-    attr(
-        cluster::BASIC,
-        0x0005,
-        "ModelIdentifier",
-        DataType::CharString,
-    ),
-    attr(cluster::BASIC, 0x0006, "DateCode", DataType::CharString),
-    attr(cluster::BASIC, 0x0007, "PowerSource", DataType::Enum8),
-    attr(cluster::BASIC, 0x4000, "SWBuildID", DataType::CharString),
-    attr(cluster::TIME, 0x0000, "Time", DataType::UtcTime),
-    attr(cluster::TIME, 0x0001, "TimeStatus", DataType::BITMAP8),
-    attr(cluster::TIME, 0x0002, "TimeZone", DataType::INT32),
-    attr(cluster::TIME, 0x0003, "DstStart", DataType::UINT32),
-    attr(cluster::TIME, 0x0004, "DstEnd", DataType::UINT32),
-    attr(cluster::TIME, 0x0005, "DstShift", DataType::INT32),
-    attr(cluster::TIME, 0x0006, "StandardTime", DataType::UINT32),
-    attr(cluster::TIME, 0x0007, "LocalTime", DataType::UINT32),
-    attr(cluster::TIME, 0x0008, "LastSetTime", DataType::UtcTime),
-    attr(cluster::TIME, 0x0009, "ValidUntilTime", DataType::UtcTime),
-    attr(
-        cluster::METERING,
-        0x0000,
-        "CurrentSummationDelivered",
-        DataType::UINT48,
-    ),
-    attr(
-        cluster::METERING,
-        0x0001,
-        "CurrentSummationReceived",
-        DataType::UINT48,
-    ),
-    attr(
-        cluster::METERING,
-        0x0002,
-        "CurrentMaxDemandDelivered",
-        DataType::UINT48,
-    ),
-    attr(
-        cluster::METERING,
-        0x0003,
-        "CurrentMaxDemandReceived",
-        DataType::UINT48,
-    ),
-    attr(cluster::METERING, 0x0006, "PowerFactor", DataType::INT8),
-    attr(
-        cluster::METERING,
-        0x0007,
-        "ReadingSnapShotTime",
-        DataType::UtcTime,
-    ),
-    attr(cluster::METERING, 0x0014, "SupplyStatus", DataType::Enum8),
-    attr(cluster::METERING, 0x0200, "Status", DataType::BITMAP8),
-    attr(cluster::METERING, 0x0300, "UnitOfMeasure", DataType::Enum8),
-    attr(cluster::METERING, 0x0301, "Multiplier", DataType::UINT24),
-    attr(cluster::METERING, 0x0302, "Divisor", DataType::UINT24),
-    attr(
-        cluster::METERING,
-        0x0303,
-        "SummationFormatting",
-        DataType::BITMAP8,
-    ),
-    attr(
-        cluster::METERING,
-        0x0304,
-        "DemandFormatting",
-        DataType::BITMAP8,
-    ),
-    attr(
-        cluster::METERING,
-        0x0306,
-        "MeteringDeviceType",
-        DataType::BITMAP8,
-    ),
-    attr(
-        cluster::METERING,
-        0x0308,
-        "MeterSerialNumber",
-        DataType::OctetString,
-    ),
-    attr(
-        cluster::METERING,
-        0x0400,
-        "InstantaneousDemand",
-        DataType::INT24,
-    ),
-    attr(
-        cluster::PRICE,
-        0x0000,
-        "Tier1PriceLabel",
-        DataType::OctetString,
-    ),
-    attr(cluster::PRICE, 0x0300, "CommodityType", DataType::Enum8),
-    attr(cluster::PRICE, 0x0301, "StandingCharge", DataType::UINT32),
-    attr(cluster::PRICE, 0x0610, "TariffLabel", DataType::OctetString),
-    attr(
-        cluster::PRICE,
-        0x0611,
-        "NumberOfPriceTiersInUse",
-        DataType::UINT8,
-    ),
-    attr(cluster::PRICE, 0x0615, "UnitOfMeasure", DataType::Enum8),
-    attr(cluster::PRICE, 0x0616, "Currency", DataType::UINT16),
-    attr(
-        cluster::PRICE,
-        0x0617,
-        "PriceTrailingDigit",
-        DataType::BITMAP8,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0000,
-        "PaymentControlConfiguration",
-        DataType::BITMAP16,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0001,
-        "CreditRemaining",
-        DataType::INT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0002,
-        "EmergencyCreditRemaining",
-        DataType::INT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0003,
-        "CreditStatus",
-        DataType::BITMAP8,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0004,
-        "CreditRemainingTimeStamp",
-        DataType::UtcTime,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0005,
-        "AccumulatedDebt",
-        DataType::INT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0006,
-        "OverallDebtCap",
-        DataType::INT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0010,
-        "EmergencyCreditLimitAllowance",
-        DataType::UINT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0011,
-        "EmergencyCreditThreshold",
-        DataType::UINT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0020,
-        "TotalCreditAdded",
-        DataType::UINT48,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0021,
-        "MaxCreditLimit",
-        DataType::UINT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0022,
-        "MaxCreditPerTopUp",
-        DataType::UINT32,
-    ),
-    attr(
-        cluster::PREPAYMENT,
-        0x0031,
-        "LowCreditWarningLevel",
-        DataType::UINT32,
-    ),
-];
+pub const ATTRIBUTES: &[AttributeDef] = attribute_table! {
+    BASIC {
+        0x0000 "ZCLVersion" UINT8,
+        0x0001 "ApplicationVersion" UINT8,
+        0x0002 "StackVersion" UINT8,
+        0x0003 "HWVersion" UINT8,
+        0x0004 "ManufacturerName" CharString,
+        0x0005 "ModelIdentifier" CharString,
+        0x0006 "DateCode" CharString,
+        0x0007 "PowerSource" Enum8,
+        0x4000 "SWBuildID" CharString,
+    }
+    TIME {
+        0x0000 "Time" UtcTime,
+        0x0001 "TimeStatus" BITMAP8,
+        0x0002 "TimeZone" INT32,
+        0x0003 "DstStart" UINT32,
+        0x0004 "DstEnd" UINT32,
+        0x0005 "DstShift" INT32,
+        0x0006 "StandardTime" UINT32,
+        0x0007 "LocalTime" UINT32,
+        0x0008 "LastSetTime" UtcTime,
+        0x0009 "ValidUntilTime" UtcTime,
+    }
+    METERING {
+        0x0000 "CurrentSummationDelivered" UINT48,
+        0x0001 "CurrentSummationReceived" UINT48,
+        0x0002 "CurrentMaxDemandDelivered" UINT48,
+        0x0003 "CurrentMaxDemandReceived" UINT48,
+        0x0006 "PowerFactor" INT8,
+        0x0007 "ReadingSnapShotTime" UtcTime,
+        0x0014 "SupplyStatus" Enum8,
+        0x0200 "Status" BITMAP8,
+        0x0300 "UnitOfMeasure" Enum8,
+        0x0301 "Multiplier" UINT24,
+        0x0302 "Divisor" UINT24,
+        0x0303 "SummationFormatting" BITMAP8,
+        0x0304 "DemandFormatting" BITMAP8,
+        0x0306 "MeteringDeviceType" BITMAP8,
+        0x0308 "MeterSerialNumber" OctetString,
+        0x0400 "InstantaneousDemand" INT24,
+    }
+    PRICE {
+        0x0000 "Tier1PriceLabel" OctetString,
+        0x0300 "CommodityType" Enum8,
+        0x0301 "StandingCharge" UINT32,
+        0x0610 "TariffLabel" OctetString,
+        0x0611 "NumberOfPriceTiersInUse" UINT8,
+        0x0615 "UnitOfMeasure" Enum8,
+        0x0616 "Currency" UINT16,
+        0x0617 "PriceTrailingDigit" BITMAP8,
+    }
+    PREPAYMENT {
+        0x0000 "PaymentControlConfiguration" BITMAP16,
+        0x0001 "CreditRemaining" INT32,
+        0x0002 "EmergencyCreditRemaining" INT32,
+        0x0003 "CreditStatus" BITMAP8,
+        0x0004 "CreditRemainingTimeStamp" UtcTime,
+        0x0005 "AccumulatedDebt" INT32,
+        0x0006 "OverallDebtCap" INT32,
+        0x0010 "EmergencyCreditLimitAllowance" UINT32,
+        0x0011 "EmergencyCreditThreshold" UINT32,
+        0x0020 "TotalCreditAdded" UINT48,
+        0x0021 "MaxCreditLimit" UINT32,
+        0x0022 "MaxCreditPerTopUp" UINT32,
+        0x0031 "LowCreditWarningLevel" UINT32,
+    }
+};
 
 /// The definition of attribute `id` of `cluster`, if the table has it.
 #[must_use]
@@ -2155,13 +1961,7 @@ pub fn command(cluster: u16, direction: Direction, id: u8) -> Option<&'static Co
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::transport::testing::{XorShift, each_prefix, hex};
 
     #[test]
     fn report_attributes_round_trips() {
@@ -2222,35 +2022,26 @@ mod tests {
             "0912abcd0a0000e2785634120100101a0200ff",
             "094400000000000000000000000000000000000000000000000000000000000000",
         ];
-        for s in samples {
-            let b = hex(s);
-            for cl in [
-                cluster::METERING,
-                cluster::PRICE,
-                cluster::MESSAGING,
-                cluster::PREPAYMENT,
-            ] {
-                for n in 0..=b.len() {
-                    let _ = ZclFrame::decode(cl, &b[..n]);
-                }
-            }
+        let samples: Vec<Vec<u8>> = samples.into_iter().map(hex).collect();
+        for cl in [
+            cluster::METERING,
+            cluster::PRICE,
+            cluster::MESSAGING,
+            cluster::PREPAYMENT,
+        ] {
+            each_prefix(&samples, |b| {
+                let _ = ZclFrame::decode(cl, b);
+            });
         }
-        // xorshift: deterministic pseudo-random frames
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
         let mut decoded = 0;
         for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next_u64();
             let len = usize::try_from(x % 40).unwrap();
-            let mut buf = Vec::with_capacity(len);
-            let mut y = x;
-            for _ in 0..len {
-                y ^= y << 13;
-                y ^= y >> 7;
-                y ^= y << 17;
-                buf.push(y.to_le_bytes()[3]);
-            }
+            let mut bytes = XorShift(x);
+            let buf: Vec<u8> = (0..len)
+                .map(|_| bytes.next_u64().to_le_bytes()[3])
+                .collect();
             let cl = [
                 cluster::METERING,
                 cluster::PRICE,

@@ -510,7 +510,7 @@ impl<S: ByteStream> ZnpLink<S> {
                 return r
                     .map_err(|e| LinkError::new(e.kind, format!("{}: {}", self.name, e.message)));
             }
-            match read_some(&mut self.stream, &mut buf, deadline)? {
+            match read_some(&mut self.stream, &mut buf, deadline, &self.name)? {
                 Some(n) => self.decoder.push(&buf[..n]),
                 None => {
                     return Err(LinkError::new(
@@ -538,25 +538,13 @@ impl<S: ByteStream> ZnpLink<S> {
         self.send_command(&req)?;
         let deadline = Instant::now() + timeout;
         loop {
-            let c = match self.read_command(deadline) {
-                Ok(c) => c,
-                Err(e) if e.kind == LinkErrorKind::Framing => {
-                    tracing::warn!(port = %self.name, error = %e, "dropping a bad MT frame");
-                    continue;
-                }
-                Err(e) if e.kind == LinkErrorKind::Timeout => {
-                    return Err(LinkError::new(
-                        LinkErrorKind::Timeout,
-                        format!(
-                            "{}: no SRSP to SREQ {:02x} {:02x} within {timeout:?}",
-                            self.name,
-                            req.cmd0(),
-                            id
-                        ),
-                    ));
-                }
-                Err(e) => return Err(e),
-            };
+            let c = self.read_until(deadline, || {
+                format!(
+                    "no SRSP to SREQ {:02x} {:02x} within {timeout:?}",
+                    req.cmd0(),
+                    id
+                )
+            })?;
             match c.kind {
                 MtType::Areq => self.areqs.push_back(c),
                 MtType::Srsp if c.subsystem == subsystem && c.id == id => return Ok(c),
@@ -604,23 +592,9 @@ impl<S: ByteStream> ZnpLink<S> {
         }
         let deadline = Instant::now() + timeout;
         loop {
-            let c = match self.read_command(deadline) {
-                Ok(c) => c,
-                Err(e) if e.kind == LinkErrorKind::Framing => {
-                    tracing::warn!(port = %self.name, error = %e, "dropping a bad MT frame");
-                    continue;
-                }
-                Err(e) if e.kind == LinkErrorKind::Timeout => {
-                    return Err(LinkError::new(
-                        LinkErrorKind::Timeout,
-                        format!(
-                            "{}: no AREQ {subsystem:02x}/{id:02x} within {timeout:?}",
-                            self.name
-                        ),
-                    ));
-                }
-                Err(e) => return Err(e),
-            };
+            let c = self.read_until(deadline, || {
+                format!("no AREQ {subsystem:02x}/{id:02x} within {timeout:?}")
+            })?;
             if c.kind == MtType::Areq {
                 if c.subsystem == subsystem && c.id == id {
                     return Ok(c);
@@ -678,10 +652,7 @@ impl<S: ByteStream> ZnpLink<S> {
             vec![u8::from(soft)],
         ))?;
         let ind = self.wait_areq(subsystem::SYS, cmd::SYS_RESET_IND, timeout)?;
-        ind.data
-            .first()
-            .copied()
-            .ok_or_else(|| self.short("SYS.ResetInd", &ind.data))
+        self.first_byte("SYS.ResetInd", &ind.data)
     }
 
     /// ZDO.StartupFromApp: start the network stack; returns the state code (0 restored,
@@ -690,16 +661,13 @@ impl<S: ByteStream> ZnpLink<S> {
     /// # Errors
     /// As [`Self::sreq`].
     pub fn startup_from_app(&mut self, delay_ms: u16, timeout: Duration) -> Result<u8, LinkError> {
-        let r = self.sreq(
+        self.sreq_status(
             subsystem::ZDO,
             cmd::ZDO_STARTUP_FROM_APP,
             delay_ms.to_le_bytes().to_vec(),
             timeout,
-        )?;
-        r.data
-            .first()
-            .copied()
-            .ok_or_else(|| self.short("ZDO.StartupFromApp response", &r.data))
+            "ZDO.StartupFromApp response",
+        )
     }
 
     /// AF.Register; returns the status (0 success).
@@ -711,11 +679,13 @@ impl<S: ByteStream> ZnpLink<S> {
         reg: &EndpointRegistration,
         timeout: Duration,
     ) -> Result<u8, LinkError> {
-        let r = self.sreq(subsystem::AF, cmd::AF_REGISTER, reg.encode()?, timeout)?;
-        r.data
-            .first()
-            .copied()
-            .ok_or_else(|| self.short("AF.Register response", &r.data))
+        self.sreq_status(
+            subsystem::AF,
+            cmd::AF_REGISTER,
+            reg.encode()?,
+            timeout,
+            "AF.Register response",
+        )
     }
 
     /// AF.DataRequest; returns the SRSP status (0 = accepted; delivery is confirmed later
@@ -728,11 +698,13 @@ impl<S: ByteStream> ZnpLink<S> {
         req: &DataRequest,
         timeout: Duration,
     ) -> Result<u8, LinkError> {
-        let r = self.sreq(subsystem::AF, cmd::AF_DATA_REQUEST, req.encode()?, timeout)?;
-        r.data
-            .first()
-            .copied()
-            .ok_or_else(|| self.short("AF.DataRequest response", &r.data))
+        self.sreq_status(
+            subsystem::AF,
+            cmd::AF_DATA_REQUEST,
+            req.encode()?,
+            timeout,
+            "AF.DataRequest response",
+        )
     }
 
     /// Waits for the next `AF_INCOMING_MSG` callback and decodes it.
@@ -744,6 +716,49 @@ impl<S: ByteStream> ZnpLink<S> {
         let c = self.wait_areq(subsystem::AF, cmd::AF_INCOMING_MSG, timeout)?;
         AfIncomingMsg::decode(&c.data)
             .map_err(|e| LinkError::new(e.kind, format!("{}: {}", self.name, e.message)))
+    }
+
+    /// Reads the next well-formed MT command before `deadline`, dropping bad frames; on a
+    /// timeout the error names the port and `awaited()`.
+    fn read_until(
+        &mut self,
+        deadline: Instant,
+        awaited: impl FnOnce() -> String,
+    ) -> Result<MtCommand, LinkError> {
+        loop {
+            match self.read_command(deadline) {
+                Ok(c) => return Ok(c),
+                Err(e) if e.kind == LinkErrorKind::Framing => {
+                    tracing::warn!(port = %self.name, error = %e, "dropping a bad MT frame");
+                }
+                Err(e) if e.kind == LinkErrorKind::Timeout => {
+                    return Err(LinkError::new(
+                        LinkErrorKind::Timeout,
+                        format!("{}: {}", self.name, awaited()),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends an SREQ whose SRSP starts with a status byte and returns that byte.
+    fn sreq_status(
+        &mut self,
+        subsystem: u8,
+        id: u8,
+        data: Vec<u8>,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<u8, LinkError> {
+        let r = self.sreq(subsystem, id, data, timeout)?;
+        self.first_byte(what, &r.data)
+    }
+
+    /// The first byte of `data` (a status or reason code); a Protocol error naming `what`
+    /// when `data` is empty.
+    fn first_byte(&self, what: &str, data: &[u8]) -> Result<u8, LinkError> {
+        data.first().copied().ok_or_else(|| self.short(what, data))
     }
 
     fn short(&self, what: &str, data: &[u8]) -> LinkError {
@@ -784,6 +799,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::super::testing::MemStream;
     use super::*;
+    use crate::transport::testing::{XorShift, each_prefix};
 
     #[test]
     fn ping_frame_matches_the_mt_layout() {
@@ -889,18 +905,17 @@ mod tests {
     #[test]
     fn random_bytes_never_panic_the_decoders() {
         let mut d = MtDecoder::default();
-        let mut x: u32 = 0xC0FF_EE11;
+        let mut rng = XorShift(0xC0FF_EE11);
         for i in 0..50_000u32 {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let b = x.to_le_bytes()[3];
+            let b = rng.next_u64().to_le_bytes()[3];
             // bias towards start-of-frame bytes so that frames get attempted
             d.push(&[if i % 7 == 0 { SOF } else { b }]);
             while d.next_frame().is_some() {}
         }
         let data: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37)).collect();
-        for n in 0..data.len() {
-            let _ = AfIncomingMsg::decode(&data[..n]);
-        }
+        each_prefix(&[data], |b| {
+            let _ = AfIncomingMsg::decode(b);
+        });
     }
 
     #[test]

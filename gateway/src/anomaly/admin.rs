@@ -1,0 +1,365 @@
+//! The quarantine's admin API, on the DUIS listener, for operators.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /api/v1/admin/quarantine[?limit=N]` | `200 {"count": held, "held": [summary…]}`, oldest first (at most `N`, default 1000) |
+//! | `GET /api/v1/admin/quarantine/{id}` | `200` the signed request as received (`application/xml`); `404` |
+//! | `POST /api/v1/admin/quarantine/{id}/release` | `200 {"released": id, "outcome": "routed"｜"answered", "code": …}`; `404` |
+//! | `DELETE /api/v1/admin/quarantine/{id}` | `200 {"deleted": id}`; `404` |
+//!
+//! Each summary holds `id`, `user`, `srv`, `cv`, `request_id`, `role`, `window`, `reason`,
+//! `quarantined_at` (RFC 3339) and `body_bytes`. Every request needs
+//! `Authorization: Bearer <token>`, else `401`. `503` when the store fails.
+//!
+//! On release, `outcome` is `routed` when the command went to its device (the device's
+//! Service Response follows through delivery) and `answered` when the answer (its response
+//! `code`) was handed to delivery at once.
+//!
+//! # The token
+//!
+//! `anomaly.admin_token` when set; otherwise the token in `<data_dir>/anomaly/admin-token`,
+//! generated on first start (32 random bytes, base64url, file mode 0600) and named in the
+//! start-up output. Only its SHA-256 digest is kept in memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::quarantine;
+use crate::config::Config;
+use crate::delivery::{Delivery, Kind};
+use crate::ingress::pipeline::{Pipeline, Released};
+use crate::ingress::registration_push::{TokenError, TokenSource};
+use crate::metric_name;
+use crate::registration::BearerToken;
+use crate::store::Store;
+
+/// The API's base path.
+pub const PATH: &str = "/api/v1/admin/quarantine";
+
+/// Most summaries listed by default.
+const DEFAULT_LIMIT: usize = 1000;
+
+/// `<data_dir>/anomaly/admin-token`.
+pub fn token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("anomaly").join("admin-token")
+}
+
+/// The admin token `config` asks for: `anomaly.admin_token`, or the token file in the data
+/// folder, generated when missing.
+///
+/// # Errors
+///
+/// [`TokenError`].
+pub fn admin_token(config: &Config) -> Result<(BearerToken, TokenSource), TokenError> {
+    if let Some(t) = &config.anomaly.admin_token {
+        let token = BearerToken::new(t).map_err(|source| TokenError::Weak {
+            where_: "anomaly.admin_token".into(),
+            source,
+        })?;
+        return Ok((token, TokenSource::Config));
+    }
+    let path = token_file(&config.data_dir);
+    let io = |source| TokenError::Io {
+        path: path.clone(),
+        source,
+    };
+    let (text, created) = match std::fs::read_to_string(&path) {
+        Ok(text) => (text, false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| TokenError::Random)?;
+            use base64::Engine as _;
+            let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            write_secret(&path, format!("{text}\n").as_bytes()).map_err(io)?;
+            (text, true)
+        }
+        Err(e) => return Err(io(e)),
+    };
+    let token = BearerToken::new(text.trim()).map_err(|source| TokenError::Weak {
+        where_: path.display().to_string(),
+        source,
+    })?;
+    Ok((token, TokenSource::File { path, created }))
+}
+
+/// Creates `path` readable by its owner only.
+fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The API's state.
+pub struct AdminEndpoint {
+    store: Arc<Store>,
+    pipeline: Arc<Pipeline>,
+    delivery: Arc<Delivery>,
+    token: BearerToken,
+}
+
+impl std::fmt::Debug for AdminEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminEndpoint").finish_non_exhaustive()
+    }
+}
+
+impl AdminEndpoint {
+    /// The API over the quarantine in `store`; released requests run on `pipeline` and
+    /// their answers go out through `delivery`. Sets the held-requests gauge from the store.
+    pub fn new(
+        store: Arc<Store>,
+        pipeline: Arc<Pipeline>,
+        delivery: Arc<Delivery>,
+        token: BearerToken,
+    ) -> AdminEndpoint {
+        match quarantine::count(&store) {
+            #[allow(clippy::cast_precision_loss)]
+            Ok(n) => metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).set(n as f64),
+            Err(e) => tracing::error!(error = %e, "counting quarantined requests"),
+        }
+        AdminEndpoint {
+            store,
+            pipeline,
+            delivery,
+            token,
+        }
+    }
+}
+
+/// Adds the API's routes.
+pub fn configure(cfg: &mut web::ServiceConfig, endpoint: web::Data<AdminEndpoint>) {
+    cfg.service(
+        web::resource(PATH)
+            .app_data(endpoint.clone())
+            .route(web::get().to(list)),
+    )
+    .service(
+        web::resource(format!("{PATH}/{{id}}"))
+            .app_data(endpoint.clone())
+            .route(web::get().to(show))
+            .route(web::delete().to(delete)),
+    )
+    .service(
+        web::resource(format!("{PATH}/{{id}}/release"))
+            .app_data(endpoint)
+            .route(web::post().to(release)),
+    );
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(value.to_string())
+}
+
+fn error(status: StatusCode, message: &str) -> HttpResponse {
+    json(status, &serde_json::json!({ "error": message }))
+}
+
+/// The `401` to send, when the request does not carry the token.
+fn unauthenticated(req: &HttpRequest, endpoint: &AdminEndpoint) -> Option<HttpResponse> {
+    let authorization = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+    endpoint.token.verify(authorization).err().map(|e| {
+        let mut r = error(StatusCode::UNAUTHORIZED, &format!("not authenticated: {e}"));
+        r.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            actix_web::http::header::HeaderValue::from_static("Bearer realm=\"hubgate-admin\""),
+        );
+        r
+    })
+}
+
+fn bad_id(raw: &str) -> HttpResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("{raw:?} is not a quarantine ID"),
+    )
+}
+
+fn not_held(id: u64) -> HttpResponse {
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("no quarantined request {id}"),
+    )
+}
+
+fn store_failed(e: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::error!(error = %e, "quarantine store");
+    error(StatusCode::SERVICE_UNAVAILABLE, "the store failed")
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+async fn list(
+    req: HttpRequest,
+    query: web::Query<ListQuery>,
+    endpoint: web::Data<AdminEndpoint>,
+) -> HttpResponse {
+    if let Some(r) = unauthenticated(&req, &endpoint) {
+        return r;
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let state = endpoint.into_inner();
+    let found = web::block(move || {
+        Ok::<_, crate::store::StoreError>((
+            quarantine::count(&state.store)?,
+            quarantine::list(&state.store, limit)?,
+        ))
+    })
+    .await;
+    match found {
+        Ok(Ok((count, held))) => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "count": count,
+                "held": held.iter().map(quarantine::Held::summary).collect::<Vec<_>>(),
+            }),
+        ),
+        Ok(Err(e)) => store_failed(&e),
+        Err(e) => store_failed(&e),
+    }
+}
+
+async fn show(
+    req: HttpRequest,
+    id: web::Path<String>,
+    endpoint: web::Data<AdminEndpoint>,
+) -> HttpResponse {
+    if let Some(r) = unauthenticated(&req, &endpoint) {
+        return r;
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return bad_id(&id);
+    };
+    let state = endpoint.into_inner();
+    match web::block(move || quarantine::get(&state.store, id)).await {
+        Ok(Ok(Some(held))) => match held.body_bytes() {
+            Ok(body) => HttpResponse::Ok()
+                .content_type("application/xml")
+                .body(body),
+            Err(e) => store_failed(&e),
+        },
+        Ok(Ok(None)) => not_held(id),
+        Ok(Err(e)) => store_failed(&e),
+        Err(e) => store_failed(&e),
+    }
+}
+
+async fn delete(
+    req: HttpRequest,
+    id: web::Path<String>,
+    endpoint: web::Data<AdminEndpoint>,
+) -> HttpResponse {
+    if let Some(r) = unauthenticated(&req, &endpoint) {
+        return r;
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return bad_id(&id);
+    };
+    let state = endpoint.into_inner();
+    match web::block(move || quarantine::take(&state.store, id)).await {
+        Ok(Ok(Some(held))) => {
+            metrics::counter!(metric_name::QUARANTINE_OUTCOMES_TOTAL, "outcome" => "deleted")
+                .increment(1);
+            metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).decrement(1.0);
+            tracing::info!(id, user = %held.user, srv = %held.srv, "quarantined request deleted");
+            json(StatusCode::OK, &serde_json::json!({ "deleted": id }))
+        }
+        Ok(Ok(None)) => not_held(id),
+        Ok(Err(e)) => store_failed(&e),
+        Err(e) => store_failed(&e),
+    }
+}
+
+async fn release(
+    req: HttpRequest,
+    id: web::Path<String>,
+    endpoint: web::Data<AdminEndpoint>,
+) -> HttpResponse {
+    if let Some(r) = unauthenticated(&req, &endpoint) {
+        return r;
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return bad_id(&id);
+    };
+    let state = endpoint.into_inner();
+    // Read and check the record before taking it out: a record that cannot be carried out
+    // stays held.
+    let reader = Arc::clone(&state);
+    let held = match web::block(move || quarantine::get(&reader.store, id)).await {
+        Ok(Ok(Some(held))) => held,
+        Ok(Ok(None)) => return not_held(id),
+        Ok(Err(e)) => return store_failed(&e),
+        Err(e) => return store_failed(&e),
+    };
+    let accepted = match state.pipeline.released_request(&held) {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::error!(id, error = %why, "a quarantined request cannot be read");
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("the held request cannot be read: {why}"),
+            );
+        }
+    };
+    let taker = Arc::clone(&state);
+    match web::block(move || quarantine::take(&taker.store, id)).await {
+        Ok(Ok(Some(_))) => {}
+        Ok(Ok(None)) => return not_held(id),
+        Ok(Err(e)) => return store_failed(&e),
+        Err(e) => return store_failed(&e),
+    }
+    metrics::counter!(metric_name::QUARANTINE_OUTCOMES_TOTAL, "outcome" => "released").increment(1);
+    metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).decrement(1.0);
+    tracing::info!(id, user = %held.user, srv = %held.srv, "quarantined request released");
+    let user = accepted.request.header.request_id.originator;
+    match state.pipeline.release(&accepted).await {
+        Released::Routed => json(
+            StatusCode::OK,
+            &serde_json::json!({ "released": id, "outcome": "routed" }),
+        ),
+        Released::Answer { code, body } => {
+            let delivery = Arc::clone(&state.delivery);
+            let submitted = web::block(move || delivery.submit(user, body, Kind::Response)).await;
+            match submitted {
+                Ok(Ok(_)) => json(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "released": id,
+                        "outcome": "answered",
+                        "code": code.as_str(),
+                    }),
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(id, error = %e, "the answer to a released request could not be queued");
+                    error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &format!(
+                            "released and carried out, but its answer could not be queued: {e}"
+                        ),
+                    )
+                }
+                Err(e) => store_failed(&e),
+            }
+        }
+    }
+}

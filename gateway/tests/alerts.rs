@@ -1,0 +1,521 @@
+//! Alerts to Users, end to end over HTTPS against a running `hubgate serve`:
+//!
+//! - a future-dated tariff's execution alert (8F66) from an emulated meter reaches the
+//!   supplier that sent the request as a `FutureDatedDeviceAlertMessage` carrying the
+//!   request's RequestID, and nobody else;
+//! - an execution alert the gateway cannot tie to a request (the request was sent before a
+//!   restart) reaches both the supplier and the network operator registered for the premises
+//!   as a `DeviceAlertMessage`;
+//! - when the `hil-rig` process hosting a hub dies, the network operator registered for the
+//!   premises receives an `AD1` `PowerOutageEvent` DCC alert naming the hub and the MPAN.
+//!
+//! Every message is checked by the independent XML checker (`tools/oracle/xmldsig_oracle.py`:
+//! lxml against the DUIS XSD, and the DSP signature).
+//!
+//! Needs `curl`, `python3` with lxml and cryptography (installed by `scripts/test`), and the
+//! conformance data; builds the `hil-rig` binary if needed.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{
+    Answer, Gateway, NETWORK_OPERATOR, SUPPLIER, Seeds, element_text, metric_value, set_target,
+    set_text,
+};
+use hubgate_protocol::crypto::SigningKey;
+use hubgate_protocol::gbcs::{auth, frame};
+use hubgate_protocol::hex;
+
+const SUPPLIER_TOKEN: &str = "alerts-supplier-pull-token-0123456789abcdef";
+const OPERATOR_TOKEN: &str = "alerts-operator-pull-token-0123456789abcdef";
+/// The first in-process emulated premises: ESME `…01`.
+const EMULATED_ESME: &str = "00-DB-55-00-00-00-00-01";
+/// The rig's premises.
+const RIG_FIRST_EUI: &str = "00db570000000000";
+const RIG_CHF: &str = "00-DB-57-00-00-00-00-00";
+const RIG_ESME: &str = "00-DB-57-00-00-00-00-01";
+const RIG_MPAN: &str = "1900000000888";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for `unix` seconds.
+fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The messages kept for the User with pull `token` (sequence, XML), oldest first.
+fn kept(gw: &Gateway, token: &str) -> Vec<(u64, String)> {
+    let auth = format!("Authorization: Bearer {token}");
+    let (status, body) = gw.get("/api/v1/responses?limit=100", &[&auth]);
+    assert!(status == 200 || status == 204, "{status}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["messages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| Some((m["sequence"].as_u64()?, m["xml"].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits up to `wait` for a message kept for the User with pull `token` that `pred`
+/// accepts, acknowledges (removes) it and returns its XML.
+fn take(gw: &Gateway, token: &str, wait: Duration, pred: impl Fn(&str) -> bool) -> String {
+    let auth = format!("Authorization: Bearer {token}");
+    let deadline = Instant::now() + wait;
+    loop {
+        let all = kept(gw, token);
+        if let Some((seq, xml)) = all.iter().find(|(_, x)| pred(x)) {
+            let out = Command::new("curl")
+                .args([
+                    "-sS",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-X",
+                    "DELETE",
+                ])
+                .arg("--cacert")
+                .arg(gw.dir.join("data/tls/ca.pem"))
+                .args(["-H", &auth])
+                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
+                .output()
+                .unwrap();
+            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(
+                code == "200" || code == "204",
+                "removing message {seq}: {code}"
+            );
+            return xml.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching message within {wait:?}; kept: {all:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// XSD validity (lxml) and DSP signature of a DUIS message, by the independent XML checker.
+fn xml_oracle(gw: &Gateway, xml: &str, name: &str) {
+    let path = gw.dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).unwrap();
+    let oracle = gw.root.join("../tools/oracle/xmldsig_oracle.py");
+    let xsd = Command::new("python3")
+        .arg(&oracle)
+        .arg("xsd")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        xsd.status.success(),
+        "{name}: not valid against the DUIS XSD:\n{}{}\n{xml}",
+        String::from_utf8_lossy(&xsd.stdout),
+        String::from_utf8_lossy(&xsd.stderr)
+    );
+    let verify = Command::new("python3")
+        .arg(&oracle)
+        .args(["verify", "--certs"])
+        .arg(gw.root.join("smki/Z1-accessControlBroker-dSPXmlSign.pem"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{name}: the checker rejects the DSP signature:\n{}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+/// A future-dated ECS01a tariff for `target` executing at `at` (Unix seconds), sent as the
+/// supplier: CV 4 for the Pre-Command, signed with the supplier's GBCS key, then CV 5. The
+/// CV 5 acknowledgement and the RequestID.
+fn send_future_tariff(gw: &Gateway, target: &str, at: i64) -> (Answer, String) {
+    let template = gw.template("ECS01a_1.1.1_FUTURE_DATED_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML");
+    let request = set_text(
+        &set_target(&template, target),
+        "ExecutionDateTime",
+        &rfc3339(at),
+    );
+    let pre = gw.submit(&request, SUPPLIER);
+    assert_eq!(pre.code, "I0", "{}", pre.xml);
+    let precommand = unb64(&element_text(&pre.xml, "GBCSPayload").unwrap());
+    let key = SigningKey::from_pem_or_der(
+        &std::fs::read(gw.root.join("smki/Z1-supplier-ds.key")).unwrap(),
+    )
+    .unwrap();
+    let signed = auth::sign_precommand(&precommand, &key).unwrap();
+    let send = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
+         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
+         <sr:ServiceReference>{}</sr:ServiceReference>\
+         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
+         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
+         </sr:Request>",
+        pre.request_id,
+        element_text(&request, "ServiceReference").unwrap(),
+        element_text(&request, "ServiceReferenceVariant").unwrap(),
+        b64(&signed)
+    );
+    let body = gw.sign_with(&send, SUPPLIER, None);
+    let (http, text) = gw.post("/api/v1/serviceS", &body);
+    (Answer::parse(http, &text), pre.request_id)
+}
+
+/// Whether `xml` has the element `<sr:name>`.
+fn has(xml: &str, name: &str) -> bool {
+    xml.contains(&format!("<sr:{name}>")) || xml.contains(&format!("<sr:{name} "))
+}
+
+#[test]
+fn a_future_dated_outcome_reaches_its_requester_with_the_request_reference() {
+    let gw = Gateway::start(
+        "alerts-fd",
+        Seeds {
+            env: &[
+                (
+                    "HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN",
+                    SUPPLIER_TOKEN,
+                ),
+                (
+                    "HUBGATE_USERS__90B3D51F30020000__PULL_TOKEN",
+                    OPERATOR_TOKEN,
+                ),
+                ("HUBGATE_EMULATION__HUBS", "1"),
+                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
+            ],
+            ..Seeds::default()
+        },
+    );
+    let (ack, request_id) = send_future_tariff(&gw, EMULATED_ESME, unix_now() + 4);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    // The device's immediate response first…
+    let response = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(20), |x| {
+        has(x, "GBCSPayload") && !has(x, "FutureDatedDeviceAlertMessage")
+    });
+    assert_eq!(
+        element_text(&response, "RequestID").as_deref(),
+        Some(request_id.as_str())
+    );
+    // …then, after the execution time, the outcome tied to the request.
+    let alert = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(30), |x| {
+        has(x, "FutureDatedDeviceAlertMessage")
+    });
+    xml_oracle(&gw, &alert, "future-dated-outcome");
+    assert_eq!(
+        element_text(&alert, "RequestID").as_deref(),
+        Some(request_id.as_str()),
+        "the outcome carries the request's reference: {alert}"
+    );
+    assert_eq!(
+        element_text(&alert, "ServiceReferenceVariant").as_deref(),
+        Some("1.1.1"),
+        "{alert}"
+    );
+    assert_eq!(
+        element_text(&alert, "FutureDatedAlertCode").as_deref(),
+        Some("8F66"),
+        "{alert}"
+    );
+    let number: u16 = element_text(&alert, "InstructionNumber")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let total: u16 = element_text(&alert, "TotalCommandInstructions")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(number >= 1 && number <= total, "{number} of {total}");
+    let payload = unb64(&element_text(&alert, "GBCSPayload").unwrap());
+    let msg = frame::parse(&payload).unwrap();
+    assert_eq!(hex::eui_duis(&msg.header.originator), EMULATED_ESME);
+    // A future-dated outcome answers the requester only: the network operator has nothing.
+    std::thread::sleep(Duration::from_millis(500));
+    let operator = kept(&gw, OPERATOR_TOKEN);
+    assert!(
+        operator.is_empty(),
+        "the network operator received: {operator:#?}"
+    );
+    let metrics = gw.metrics_text();
+    assert!(
+        metric_value(&metrics, "hubgate_alerts_total", "kind=\"future_dated\"") >= 1.0,
+        "{metrics}"
+    );
+}
+
+/// The `hil-rig` binary, built next to `hubgate` (same profile) when missing or stale.
+fn hil_rig() -> PathBuf {
+    let hubgate = PathBuf::from(env!("CARGO_BIN_EXE_hubgate"));
+    let dir = hubgate.parent().unwrap();
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build.args(["build", "-q", "-p", "hubgate-hil-rig", "--bin", "hil-rig"]);
+    if dir.ends_with("release") {
+        build.arg("--release");
+    }
+    assert!(build.status().unwrap().success(), "building hil-rig failed");
+    dir.join(format!("hil-rig{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A running rig, killed on drop.
+struct Rig {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Rig {
+    /// Waits until the rig prints that it registered its hub (`nth` time counted from now).
+    fn wait_registered(&self, log: &Path) {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with("registered 1 hubs") => return,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "the rig did not register:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                ),
+            }
+        }
+    }
+}
+
+/// Starts `hil-rig emulate` with one premises against the SMWAN address `smwan`.
+fn start_rig(bin: &Path, gw: &Gateway, smwan: &str, keys: &Path, log: &Path) -> Rig {
+    let tls = gw.dir.join("data/tls");
+    let mut certs: Vec<PathBuf> = std::fs::read_dir(tls.join("clients"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+        .collect();
+    certs.sort();
+    let cert = certs.first().expect("a client certificate").clone();
+    let mut child = Command::new(bin)
+        .args(["emulate", "--hubs", "1", "--first-eui", RIG_FIRST_EUI])
+        .args(["--gateway", smwan])
+        .arg("--ca")
+        .arg(tls.join("ca.pem"))
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(cert.with_extension("key"))
+        .arg("--parties")
+        .arg(gw.root.join("smki"))
+        .arg("--keys-out")
+        .arg(keys)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let rig = Rig { child, lines: rx };
+    rig.wait_registered(log);
+    rig
+}
+
+/// A UDP port free at the moment (the SMWAN listener must keep its port across a restart).
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc_alert() {
+    let bin = hil_rig();
+    let work =
+        std::env::temp_dir().join(format!("hubgate-it-alerts-rigwork-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let keys = work.join("keys");
+    let out = Command::new(&bin)
+        .args([
+            "keys",
+            "--hubs",
+            "1",
+            "--first-eui",
+            RIG_FIRST_EUI,
+            "--keys-out",
+        ])
+        .arg(&keys)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let inventory = format!(
+        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
+         {RIG_CHF},CHF,Commissioned,106C,433100AC,,,EM1 1AA,1,\n\
+         {RIG_ESME},ESME,Commissioned,EE01,010A030B,{RIG_MPAN},,EM1 1AA,1,{RIG_CHF}\n"
+    );
+    let registration = format!(
+        "mpxn,fuel,role,party,effective_from,effective_to\n\
+         {RIG_MPAN},electricity,IS,{SUPPLIER},2000-01-01,\n\
+         {RIG_MPAN},electricity,ED,{NETWORK_OPERATOR},2000-01-01,\n"
+    );
+    let smwan = format!("127.0.0.1:{}", free_udp_port());
+    let keys_env = keys.to_string_lossy().to_string();
+    let env = [
+        (
+            "HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN",
+            SUPPLIER_TOKEN,
+        ),
+        (
+            "HUBGATE_USERS__90B3D51F30020000__PULL_TOKEN",
+            OPERATOR_TOKEN,
+        ),
+        ("HUBGATE_EMULATION__HUBS", "0"),
+        ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "5000"),
+        ("HUBGATE_SMWAN__LISTEN", smwan.as_str()),
+        ("HUBGATE_SMWAN__DEVICE_KEYS", keys_env.as_str()),
+    ];
+    let seeds = Seeds {
+        inventory: Some(&inventory),
+        registration: Some(&registration),
+        env: &env,
+        ..Seeds::default()
+    };
+    let gw = Gateway::start("alerts-rig", seeds);
+    assert!(
+        gw.startup
+            .contains(&format!("SMWAN listening on quic://{smwan}")),
+        "{}",
+        gw.startup
+    );
+    let rig_log = work.join("rig.log");
+    let rig = start_rig(&bin, &gw, &smwan, &keys, &rig_log);
+
+    // A future-dated tariff to the rig's meter; the gateway restarts before it runs, so the
+    // execution alert can no longer be tied to the request.
+    let at = unix_now() + 25;
+    let (ack, request_id) = send_future_tariff(&gw, RIG_ESME, at);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    let response = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(20), |x| {
+        element_text(x, "RequestID").as_deref() == Some(request_id.as_str())
+    });
+    assert_eq!(
+        element_text(&response, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{response}"
+    );
+    let gw = gw.restart(seeds);
+    rig.wait_registered(&rig_log);
+
+    // The alert reaches both registered parties, each as its own signed DeviceAlertMessage.
+    let wait = Duration::from_secs((at - unix_now()).max(0) as u64 + 30);
+    for (token, user, name) in [
+        (SUPPLIER_TOKEN, SUPPLIER, "supplier"),
+        (OPERATOR_TOKEN, NETWORK_OPERATOR, "network-operator"),
+    ] {
+        let alert = take(&gw, token, wait, |x| has(x, "DeviceAlertMessage"));
+        xml_oracle(&gw, &alert, &format!("device-alert-{name}"));
+        assert_eq!(
+            element_text(&alert, "AlertCode").as_deref(),
+            Some("8F66"),
+            "{name}: {alert}"
+        );
+        let payload = unb64(&element_text(&alert, "GBCSPayload").unwrap());
+        let msg = frame::parse(&payload).unwrap();
+        assert_eq!(hex::eui_duis(&msg.header.originator), RIG_ESME, "{name}");
+        let response_id = element_text(&alert, "ResponseID").unwrap();
+        assert!(
+            response_id.starts_with(&format!("{RIG_ESME}:{user}:")),
+            "{name}: ResponseID {response_id}"
+        );
+    }
+
+    // The rig dies: the network operator gets a power outage alert for the hub, once.
+    drop(rig);
+    let dcc = take(&gw, OPERATOR_TOKEN, Duration::from_secs(30), |x| {
+        has(x, "DCCAlertMessage")
+    });
+    xml_oracle(&gw, &dcc, "dcc-alert");
+    assert_eq!(element_text(&dcc, "DCCAlertCode").as_deref(), Some("AD1"));
+    assert_eq!(
+        element_text(&dcc, "CommsHubDeviceID").as_deref(),
+        Some(RIG_CHF)
+    );
+    assert_eq!(element_text(&dcc, "MPxN").as_deref(), Some(RIG_MPAN));
+    assert!(element_text(&dcc, "StartDateTime").is_some(), "{dcc}");
+    std::thread::sleep(Duration::from_secs(1));
+    let more: Vec<_> = kept(&gw, OPERATOR_TOKEN)
+        .into_iter()
+        .filter(|(_, x)| has(x, "DCCAlertMessage"))
+        .collect();
+    assert!(
+        more.is_empty(),
+        "a second DCC alert for one hub event: {more:#?}"
+    );
+    // A power outage is for the network operator: the supplier gets no DCC alert.
+    let supplier_dcc: Vec<_> = kept(&gw, SUPPLIER_TOKEN)
+        .into_iter()
+        .filter(|(_, x)| has(x, "DCCAlertMessage"))
+        .collect();
+    assert!(supplier_dcc.is_empty(), "{supplier_dcc:#?}");
+    let metrics = gw.metrics_text();
+    assert!(metric_value(&metrics, "hubgate_alerts_total", "kind=\"device\"") >= 2.0);
+    assert!(metric_value(&metrics, "hubgate_alerts_total", "kind=\"dcc\"") >= 1.0);
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&work);
+}

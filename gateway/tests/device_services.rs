@@ -1,0 +1,702 @@
+//! Device services end to end, SRV by SRV: a real `hubgate serve` with one in-process emulated
+//! premises (hub, ESME, GSME, GPF, PPMID), signed DUIS requests over HTTPS built from the
+//! conformance templates, and the Service Responses pulled from the User's pull endpoint.
+//!
+//! For every device SRV the gateway transforms, each test checks the acknowledgement (`I99`
+//! for a non-critical request; `I0` with the Pre-Command for a critical one, which is then
+//! signed with the supplier's GBCS key and sent back as CommandVariant 5, answered `I99`),
+//! then the Service Response: `I0` whose GBCS payload parses (grouping header and payload
+//! structure, by `hubgate_protocol`'s GBCS parser) as the response of the template's use
+//! case (its message code), from the addressed device. Each group also has failure paths:
+//! a device type that does not fit the SRV (`E11`), and the SRVs the gateway does not
+//! transform, which are refused with `E100` at once and whose reason the gateway logs.
+//!
+//! Also proved here: the critical flow as a User runs it, with `hubgate correlate` checking
+//! the Pre-Command against the original request before it is signed; and a device answer
+//! with a bad MAC (the emulated ESME's `emulation.mac_fault_devices` fault switch) is
+//! rejected by the hub actor, counted under `hubgate_actors_auth_failures_total{kind="mac"}`,
+//! and the User gets `E21`.
+//!
+//! Not covered: use cases whose emulated answer is an error layout (fault injection by
+//! message code), and SRVs outside the list in each test.
+//!
+//! Needs `curl` and the conformance data.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::{
+    Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, pull_answer, set_target,
+};
+use hubgate_protocol::crypto::SigningKey;
+use hubgate_protocol::gbcs::{Cra, auth, frame, message_codes, payload};
+
+const TOKEN: &str = "device-services-pull-token-0123456789abcdef";
+
+/// The emulated premises (`emulation.hubs = 1`).
+const CHF: &str = "00-DB-55-00-00-00-00-00";
+const ESME: &str = "00-DB-55-00-00-00-00-01";
+const GSME: &str = "00-DB-55-00-00-00-00-02";
+const GPF: &str = "00-DB-55-00-00-00-00-03";
+const PPMID: &str = "00-DB-55-00-00-00-00-04";
+
+/// The RTDS devices the templates name, and the emulated device of the same kind.
+const RTDS_TO_EMULATED: [(&str, &str); 5] = [
+    ("00-DB-12-34-56-78-90-A0", ESME),
+    ("00-DB-12-34-56-78-90-A1", GSME),
+    ("00-DB-12-34-56-78-90-A2", CHF),
+    ("00-DB-12-34-56-78-90-A3", GPF),
+    ("00-DB-12-34-56-78-90-A4", PPMID),
+];
+
+/// The Access Control Broker of the DCC Boxed SMKI: originator of the commands the DCC
+/// sends on a User's behalf.
+const ACB: &str = "90-B3-D5-1F-30-00-00-02";
+
+fn start(name: &str, extra: &[(&str, &str)]) -> Gateway {
+    let mut env: Vec<(&str, &str)> = vec![
+        ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+        ("HUBGATE_EMULATION__HUBS", "1"),
+        ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
+        // The reason for a refusal is logged at info.
+        ("HUBGATE_LOG_LEVEL", "info"),
+    ];
+    env.extend_from_slice(extra);
+    Gateway::start(
+        name,
+        Seeds {
+            env: &env,
+            ..Seeds::default()
+        },
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap()
+}
+
+/// The template `file` with every RTDS device ID replaced by the emulated device of the same
+/// kind (the RequestID target, and devices its body names), then addressed to `target` if
+/// given.
+fn request(gw: &Gateway, file: &str, target: Option<&str>) -> String {
+    let mut xml = gw.template(file);
+    for (rtds, emulated) in RTDS_TO_EMULATED {
+        xml = xml.replace(rtds, emulated);
+    }
+    // Sent by the supplier, whoever the template's originator is.
+    let id = element_text(&xml, "RequestID").unwrap();
+    let (_, rest) = id.split_once(':').unwrap();
+    xml = xml.replace(&id, &format!("{SUPPLIER}:{rest}"));
+    match target {
+        Some(t) => set_target(&xml, t),
+        None => xml,
+    }
+}
+
+/// The GBCS use case of a template: its file name up to the first `_`.
+fn use_case(file: &str) -> &str {
+    file.split('_').next().unwrap()
+}
+
+/// The GBCS message code of a template's use case. Variants that share their use case's
+/// code (`ECS70Commission`, `CS04ACCritical`, …) are named by the shared use case.
+fn expected_code(file: &str) -> u16 {
+    let name = use_case(file);
+    message_codes::code_of(name)
+        .or_else(|| {
+            ["Commission", "NonCritical", "Critical"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).and_then(message_codes::code_of))
+        })
+        .unwrap_or_else(|| panic!("{file}: no message code for {name}"))
+}
+
+/// What the gateway did with a request: the acknowledgement, and the RequestID its answer
+/// will carry.
+struct Sent {
+    ack: Answer,
+    request_id: String,
+    /// The Pre-Command of a critical request (its CV 4 answer).
+    precommand: Option<Vec<u8>>,
+}
+
+/// The CommandVariant 5 request carrying `signed` for the Transform request `original`.
+fn signed_precommand_request(original: &str, request_id: &str, signed: &[u8]) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
+         <sr:Header><sr:RequestID>{request_id}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
+         <sr:ServiceReference>{}</sr:ServiceReference>\
+         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
+         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
+         </sr:Request>",
+        element_text(original, "ServiceReference").unwrap(),
+        element_text(original, "ServiceReferenceVariant").unwrap(),
+        b64(signed)
+    )
+}
+
+fn supplier_key(gw: &Gateway) -> SigningKey {
+    SigningKey::from_pem_or_der(&std::fs::read(gw.root.join("smki/Z1-supplier-ds.key")).unwrap())
+        .unwrap()
+}
+
+/// Sends `xml` as the supplier. A Transform request (CV 4) that gets its Pre-Command is
+/// signed with the supplier's GBCS key and sent again as CV 5; the answer to that is `ack`.
+fn send(gw: &Gateway, xml: &str) -> Sent {
+    let first = gw.submit(xml, SUPPLIER);
+    let cv = element_text(xml, "CommandVariant").unwrap();
+    if cv != "4" || first.code != "I0" {
+        return Sent {
+            request_id: first.request_id.clone(),
+            ack: first,
+            precommand: None,
+        };
+    }
+    let precommand = unb64(&element_text(&first.xml, "GBCSPayload").expect("a Pre-Command"));
+    let signed = auth::sign_precommand(&precommand, &supplier_key(gw)).unwrap();
+    let body = gw.sign_with(
+        &signed_precommand_request(xml, &first.request_id, &signed),
+        SUPPLIER,
+        None,
+    );
+    let (http, text) = gw.post("/api/v1/serviceS", &body);
+    Sent {
+        ack: Answer::parse(http, &text),
+        request_id: first.request_id,
+        precommand: Some(precommand),
+    }
+}
+
+/// Checks that the Service Response `xml` answers `request_id` with `I0` and a GBCS response
+/// of `file`'s use case from `device`, whose payload parses; returns the parsed message's
+/// message code and whether it is MAC'd.
+fn check_response(xml: &str, request_id: &str, file: &str, device: &str) -> (u16, bool) {
+    assert_eq!(
+        element_text(xml, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{file}: {xml}"
+    );
+    assert_eq!(
+        element_text(xml, "RequestID").as_deref(),
+        Some(request_id),
+        "{file}"
+    );
+    let bytes = unb64(
+        &element_text(xml, "GBCSPayload").unwrap_or_else(|| panic!("{file}: no GBCS: {xml}")),
+    );
+    let msg = frame::parse(&bytes).unwrap_or_else(|e| panic!("{file}: GBCS does not parse: {e}"));
+    let h = &msg.header;
+    assert_eq!(h.cra, Cra::Response, "{file}: not a response");
+    assert_eq!(
+        hubgate_protocol::hex::eui_duis(&h.originator),
+        device,
+        "{file}: the response is not from the addressed device"
+    );
+    let code = h.other_info.message_code;
+    let expected = expected_code(file);
+    assert_eq!(
+        code,
+        expected,
+        "{file}: response message code {code:#06x} ({}), expected {expected:#06x}",
+        message_codes::use_case(code).unwrap_or("?")
+    );
+    // The recipient is the command's originator: the User, or the ACB for commands the
+    // DCC originates on the User's behalf (the User then rides along as remote party).
+    let recipient = hubgate_protocol::hex::eui_duis(&h.recipient);
+    assert!(
+        recipient == SUPPLIER || recipient == ACB,
+        "{file}: response addressed to {recipient}"
+    );
+    if recipient == SUPPLIER {
+        let counter: u64 = request_id.rsplit(':').next().unwrap().parse().unwrap();
+        assert_eq!(h.counter, counter, "{file}: response counter");
+    }
+    payload::decode_with(msg.content, payload::Context::new(Cra::Response))
+        .unwrap_or_else(|e| panic!("{file}: the response payload does not parse: {e}"));
+    (code, msg.is_mac_wrapped())
+}
+
+/// One request and what must come of it.
+struct Case {
+    /// Template file name.
+    file: &'static str,
+    /// The device it is sent to; `None`: the template's device, mapped to the emulated one.
+    target: Option<&'static str>,
+    /// What the gateway must do.
+    expect: Expect,
+}
+
+enum Expect {
+    /// Acknowledged (I99, after I0 + Pre-Command for a critical SRV), then a Service
+    /// Response I0 with the use case's GBCS response from the target device.
+    Answered,
+    /// Answered at once with this code, no Service Response; the gateway's log names the
+    /// reason with this text (empty: not checked).
+    Refused(&'static str, &'static str),
+    /// Acknowledged (I99), then a Service Response with this code and no GBCS (the device
+    /// discarded the command); the gateway's log has this text.
+    NoAnswer(&'static str, &'static str),
+}
+
+use Expect::{Answered, NoAnswer, Refused};
+
+const fn ok(file: &'static str) -> Case {
+    Case {
+        file,
+        target: None,
+        expect: Answered,
+    }
+}
+
+const fn to(file: &'static str, target: &'static str, expect: Expect) -> Case {
+    Case {
+        file,
+        target: Some(target),
+        expect,
+    }
+}
+
+const fn refused(file: &'static str, code: &'static str, reason: &'static str) -> Case {
+    Case {
+        file,
+        target: None,
+        expect: Refused(code, reason),
+    }
+}
+
+/// Runs `cases` in order on one gateway; every failure is collected and reported together.
+fn run(name: &str, cases: &[Case]) {
+    let gw = start(name, &[]);
+    let mut failures = Vec::new();
+    for case in cases {
+        let xml = request(&gw, case.file, case.target);
+        let target = element_text(&xml, "RequestID")
+            .and_then(|id| id.split(':').nth(1).map(str::to_string))
+            .unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let sent = send(&gw, &xml);
+            match &case.expect {
+                Answered => {
+                    assert_eq!(sent.ack.code, "I99", "{}: {}", case.file, sent.ack.xml);
+                    if element_text(&xml, "CommandVariant").as_deref() == Some("4") {
+                        let pre = sent.precommand.as_ref().expect("a Pre-Command");
+                        let pre = frame::parse(pre).unwrap();
+                        assert_eq!(
+                            pre.header.other_info.message_code,
+                            expected_code(case.file),
+                            "{}: Pre-Command message code",
+                            case.file
+                        );
+                    }
+                    let answer = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
+                    check_response(&answer, &sent.request_id, case.file, &target);
+                }
+                NoAnswer(code, reason) => {
+                    assert_eq!(sent.ack.code, "I99", "{}: {}", case.file, sent.ack.xml);
+                    let answer = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
+                    assert_eq!(
+                        element_text(&answer, "ResponseCode").as_deref(),
+                        Some(*code),
+                        "{}: {answer}",
+                        case.file
+                    );
+                    assert!(element_text(&answer, "GBCSPayload").is_none(), "{answer}");
+                    assert!(
+                        gw.log().contains(reason),
+                        "{}: no {reason:?} in the log",
+                        case.file
+                    );
+                }
+                Refused(code, reason) => {
+                    assert_eq!(&sent.ack.code, code, "{}: {}", case.file, sent.ack.xml);
+                    assert!(
+                        sent.ack.payload("PreCommand").is_none(),
+                        "{}: a refusal carries no Pre-Command",
+                        case.file
+                    );
+                    if !reason.is_empty() {
+                        let log = gw.log();
+                        let line = log
+                            .lines()
+                            .rev()
+                            .find(|l| l.contains(&format!("code={code}")) || l.contains(code));
+                        assert!(
+                            line.is_some_and(|l| l.contains(reason)),
+                            "{}: the gateway's reason does not mention {reason:?}: {line:?}",
+                            case.file
+                        );
+                    }
+                }
+            }
+        }));
+        if let Err(e) = result {
+            let msg = e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{} → {target}: {msg}", case.file));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn meter_reads() {
+    run(
+        "reads",
+        &[
+            ok("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS20b_4.4.2_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS15b_4.4.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS15c_4.4.3_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS20a_4.4.4_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS15d_4.4.4_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS20d_4.4.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS15e_4.4.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS21a_4.6.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS16a_4.6.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS22b_4.8.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS24_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS24b_4.11.2_SUCCESS_REQUEST_DUIS.XML"),
+            // Failure paths: a read of a meter's registers sent to the hub.
+            to(
+                "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+                CHF,
+                Refused("E11", "device type CHF does not fit SRV 4.1.1"),
+            ),
+            to(
+                "ECS22b_4.8.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+                PPMID,
+                Refused("E11", "device type PPMID does not fit SRV 4.8.1"),
+            ),
+            // Use cases with no transform: refused at once, naming what is supported.
+            refused(
+                "ECS20c_4.4.3_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 4.4.3 has no supported use case for a ESME (supported: GCS15c for GSME)",
+            ),
+            refused(
+                "GCS13a_4.1.1_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 4.1.1 has no supported use case for a GPF (supported: ECS17b for ESME)",
+            ),
+            refused(
+                "GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 4.8.1 has no supported use case for a GSME (supported: ECS22b for ESME)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn configuration_firmware_and_supply_reads() {
+    run(
+        "config",
+        &[
+            ok("ECS26k_6.2.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS26c_6.2.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS26d_6.2.3_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS21k_6.2.3_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS26i_6.2.4_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS46_6.2.7_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS21a_6.2.8_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS26j_6.2.9_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS25r1_6.2.10_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS38_11.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("CS08_11.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "ECS45_7.4_SUCCESS_REQUEST_DUIS.XML",
+                CHF,
+                Refused("E11", "device type CHF does not fit SRV 7.4"),
+            ),
+            refused(
+                "GCS33_7.4_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 7.4 has no supported use case for a GSME (supported: ECS45 for ESME)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn top_up_and_display_message() {
+    run(
+        "prepay",
+        &[
+            ok("CS01a_2.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("CS01b_2.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS10_3.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS07_3.1_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "CS01a_2.2_SUCCESS_REQUEST_DUIS.XML",
+                CHF,
+                Refused("E11", "device type CHF does not fit SRV 2.2"),
+            ),
+            to(
+                "ECS10_3.1_SUCCESS_REQUEST_DUIS.XML",
+                GPF,
+                Refused("E100", "SRV 3.1 has no supported use case for a GPF"),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn critical_commands() {
+    run(
+        "critical",
+        &[
+            ok("ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS02_1.6_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS70_6.11_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS28_6.11_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS28Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
+            // Failure paths: refused at the Transform, before any Pre-Command.
+            to(
+                "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML",
+                CHF,
+                Refused("E11", "device type CHF does not fit SRV 7.1"),
+            ),
+            to(
+                "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML",
+                PPMID,
+                Refused("E11", "device type PPMID does not fit SRV 1.1.1"),
+            ),
+            refused(
+                "ECS43_7.2_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 7.2 has no supported use case for a ESME (supported: GCS32 for GSME)",
+            ),
+            // Last: it replaces the supplier's certificate on the ESME.
+            ok("CS02bSupplierBySupplier_6.15.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+        ],
+    );
+}
+
+#[test]
+fn han_device_log_services() {
+    run(
+        "devlog",
+        &[
+            ok("CCS06_8.9_SUCCESS_REQUEST_DUIS.XML"),
+            ok("CCS07_8.9_SUCCESS_REQUEST_DUIS.XML"),
+            // The same DUIS request as CCS06; to the GPF the gateway sends CCS05CCS04, which
+            // the emulated GPF does not implement: it discards the command.
+            to(
+                "CCS05CCS04_8.9_SUCCESS_REQUEST_DUIS.XML",
+                GPF,
+                NoAnswer(
+                    "E21",
+                    "use case 0x0004 is not implemented by this emulated device",
+                ),
+            ),
+            // Nor does the emulated GSME implement CS07.
+            to(
+                "CS07_8.9_SUCCESS_REQUEST_DUIS.XML",
+                GSME,
+                NoAnswer(
+                    "E21",
+                    "use case 0x0013 is not implemented by this emulated device",
+                ),
+            ),
+            ok("CS04ACNonCritical_8.8.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("CS04ACCritical_8.8.1_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "CCS06_8.9_SUCCESS_REQUEST_DUIS.XML",
+                PPMID,
+                Refused("E100", "no supported use case for a PPMID"),
+            ),
+            // Not transformed: the command needs what the inventory or the DCC's copy of
+            // the log holds, not the request.
+            refused(
+                "CS03A1_8.7.1_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 8.7.1: not supported by the transform (CS03A1, CS03A2Critical, CS03CCritical",
+            ),
+            refused(
+                "CS03B_8.7.2_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 8.7.2: not supported by the transform",
+            ),
+            refused(
+                "CCS01_8.11_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 8.11: not supported by the transform (CCS01, CCS02",
+            ),
+            refused(
+                "CCS02_8.11_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 8.11: not supported by the transform",
+            ),
+            refused(
+                "CCS03_8.12.1_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 8.12.1: not supported by the transform (CCS03: the restore command carries the DCC's copy of the device log",
+            ),
+            refused(
+                "GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "SRV 8.12.2: not supported by the transform (GCS59",
+            ),
+        ],
+    );
+}
+
+/// The critical flow as a User runs it: Transform, `hubgate correlate` on the Pre-Command
+/// with the original request, sign, send, acknowledgement, Service Response.
+#[test]
+fn critical_flow_checked_with_hubgate_correlate() {
+    let gw = start("correlate", &[]);
+    let file = "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML";
+    let xml = request(&gw, file, None);
+    let transform = gw.submit(&xml, SUPPLIER);
+    assert_eq!(transform.code, "I0", "{}", transform.xml);
+
+    // The User keeps the request it signed and the DUIS answer carrying the Pre-Command.
+    let signed_request = gw.dir.join("transform-request.xml");
+    std::fs::write(
+        &signed_request,
+        xml.replace(
+            &element_text(&xml, "RequestID").unwrap(),
+            &transform.request_id,
+        ),
+    )
+    .unwrap();
+    let answer_file = gw.dir.join("transform-answer.xml");
+    std::fs::write(&answer_file, &transform.xml).unwrap();
+    let correlate = |pre: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_hubgate"))
+            .args(["correlate", "--request"])
+            .arg(&signed_request)
+            .arg("--precommand")
+            .arg(pre)
+            .output()
+            .unwrap()
+    };
+    let out = correlate(&answer_file);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.starts_with("CORRELATED"), "{said}");
+    assert!(said.contains("ECS42"), "{said}");
+
+    // The check can fail: the same Pre-Command against another request of the User's.
+    let other = gw.dir.join("other-request.xml");
+    std::fs::write(
+        &other,
+        set_target(&std::fs::read_to_string(&signed_request).unwrap(), GSME),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hubgate"))
+        .args(["correlate", "--request"])
+        .arg(&other)
+        .arg("--precommand")
+        .arg(&answer_file)
+        .output()
+        .unwrap();
+    let mismatch = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{mismatch}");
+    assert!(mismatch.starts_with("MISMATCH"), "{mismatch}");
+
+    // Correlated: sign and send.
+    let precommand = unb64(&element_text(&transform.xml, "GBCSPayload").unwrap());
+    let signed = auth::sign_precommand(&precommand, &supplier_key(&gw)).unwrap();
+    let body = gw.sign_with(
+        &signed_precommand_request(&xml, &transform.request_id, &signed),
+        SUPPLIER,
+        None,
+    );
+    let (http, text) = gw.post("/api/v1/serviceS", &body);
+    let ack = Answer::parse(http, &text);
+    assert_eq!(ack.code, "I99", "{text}");
+    assert_eq!(ack.request_id, transform.request_id);
+    let response = pull_answer(&gw, TOKEN, &transform.request_id, Duration::from_secs(20));
+    check_response(&response, &transform.request_id, file, ESME);
+    let msg_bytes = unb64(&element_text(&response, "GBCSPayload").unwrap());
+    let msg = frame::parse(&msg_bytes).unwrap();
+    assert!(
+        matches!(msg.signature, frame::SignatureField::Present(_)),
+        "a signed command gets a device-signed response"
+    );
+}
+
+/// A device that answers with a corrupted MAC: the hub actor rejects the answer and counts
+/// it; the command ends without a valid answer, E21. The same gateway's other meter, whose
+/// MAC is intact, still answers.
+#[test]
+fn an_answer_with_a_bad_mac_is_rejected_counted_and_the_user_gets_e21() {
+    let gw = start("badmac", &[("HUBGATE_EMULATION__MAC_FAULT_DEVICES", ESME)]);
+    assert!(
+        gw.startup.contains("answers with a corrupted MAC"),
+        "{}",
+        gw.startup
+    );
+    let series = "hubgate_actors_auth_failures_total";
+    let before = metric_value(&gw.metrics_text(), series, "kind=\"mac\"");
+
+    // The GSME's answer is intact.
+    let file = "GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML";
+    let sent = send(&gw, &request(&gw, file, None));
+    assert_eq!(sent.ack.code, "I99", "{}", sent.ack.xml);
+    let xml = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
+    check_response(&xml, &sent.request_id, file, GSME);
+    assert_eq!(
+        metric_value(&gw.metrics_text(), series, "kind=\"mac\""),
+        before
+    );
+
+    // The ESME's answer carries a bad MAC.
+    let file = "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML";
+    let sent = send(&gw, &request(&gw, file, None));
+    assert_eq!(sent.ack.code, "I99", "{}", sent.ack.xml);
+    let xml = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
+    assert_eq!(
+        element_text(&xml, "ResponseCode").as_deref(),
+        Some("E21"),
+        "{xml}"
+    );
+    assert!(
+        element_text(&xml, "GBCSPayload").is_none(),
+        "the rejected answer is not passed on: {xml}"
+    );
+    let metrics = gw.metrics_text();
+    let after = metric_value(&metrics, series, "kind=\"mac\"");
+    assert_eq!(after, before + 1.0, "{metrics}");
+    assert!(
+        metric_value(&metrics, "hubgate_actors_timeouts_total", "code=\"E21\"") >= 1.0,
+        "{metrics}"
+    );
+}

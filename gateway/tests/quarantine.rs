@@ -1,0 +1,394 @@
+//! Anomaly detection and the quarantine against a real `hubgate serve` with emulated meters:
+//! a threshold of 3 requests a minute for one User and SRV, signed DUIS over HTTPS, the
+//! admin API over HTTPS with its bearer token, the `hubgate quarantine` command line, the
+//! pull endpoint for what released requests produce, and the metrics endpoint.
+//!
+//! Needs `curl` and the conformance data.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Answer, Gateway, SUPPLIER, Seeds, element_text, path_for_cv, set_target, set_text};
+
+const PULL: &str = "quarantine-test-pull-token-0123456789abcdef";
+const ADMIN: &str = "quarantine-test-admin-token-0123456789abcdef";
+/// The first emulated premises' ESME.
+const ESME: &str = "00-DB-55-00-00-00-00-01";
+const ADMIN_PATH: &str = "/api/v1/admin/quarantine";
+
+fn start(name: &str, env: &'static [(&'static str, &'static str)]) -> Gateway {
+    Gateway::start(
+        name,
+        Seeds {
+            env,
+            ..Seeds::default()
+        },
+    )
+}
+
+/// `curl -X method` on the admin API with `token` (none: no Authorization header).
+fn admin(gw: &Gateway, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}", "--cacert"])
+        .arg(gw.dir.join("data/tls/ca.pem"));
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd
+        .arg(format!("https://{}{path}", gw.addr))
+        .output()
+        .expect("curl is needed for the end-to-end tests");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, status) = text.rsplit_once('\n').unwrap();
+    (status.trim().parse().unwrap(), body.to_string())
+}
+
+fn held(gw: &Gateway, token: &str) -> Vec<serde_json::Value> {
+    let (status, body) = admin(gw, "GET", ADMIN_PATH, Some(token));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["held"].as_array().unwrap().clone();
+    assert_eq!(v["count"].as_u64(), Some(list.len() as u64), "{body}");
+    list
+}
+
+/// `hubgate quarantine <args> --url … --token-file … --ca …`: exit code and stdout+stderr.
+fn cli(gw: &Gateway, token_file: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = common::hubgate()
+        .arg("quarantine")
+        .args(args)
+        .args(["--url", &format!("https://{}", gw.addr)])
+        .arg("--token-file")
+        .arg(token_file)
+        .arg("--ca")
+        .arg(gw.dir.join("data/tls/ca.pem"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Every message kept for the supplier now: (pull sequence, XML).
+fn kept(gw: &Gateway) -> Vec<(u64, String)> {
+    let (status, body) = gw.get(
+        "/api/v1/responses?limit=100",
+        &[&format!("Authorization: Bearer {PULL}")],
+    );
+    assert!(status == 200 || status == 204, "{status}: {body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["messages"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    (
+                        m["sequence"].as_u64().unwrap(),
+                        m["xml"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits for the supplier's Service Response to `request_id`, acknowledges it and returns it.
+fn answer_to(gw: &Gateway, request_id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = kept(gw)
+            .into_iter()
+            .find(|(_, xml)| element_text(xml, "RequestID").as_deref() == Some(request_id));
+        if let Some((seq, xml)) = found {
+            let (status, _) = admin(
+                gw,
+                "DELETE",
+                &format!("/api/v1/responses/{seq}"),
+                Some(PULL),
+            );
+            assert!(
+                status == 200 || status == 204,
+                "acknowledging {seq}: {status}"
+            );
+            return xml;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Service Response to {request_id} within 20 s; kept: {:?}",
+            kept(gw)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Signs `xml` as the supplier, posts it; the answer and the signed body.
+fn send(gw: &Gateway, xml: &str) -> (Answer, Vec<u8>) {
+    let body = gw.sign(xml, SUPPLIER);
+    let cv: u8 = element_text(xml, "CommandVariant")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (http, text) = gw.post(path_for_cv(cv), &body);
+    (Answer::parse(http, &text), body)
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series))
+        .filter_map(|rest| rest.strip_prefix(' '))
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
+    let gw = start(
+        "breach",
+        &[
+            ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", PULL),
+            ("HUBGATE_EMULATION__HUBS", "1"),
+            (
+                "HUBGATE_ANOMALY__OVERRIDES",
+                "90-B3-D5-1F-30-01-00-00:4.1.1=3,-",
+            ),
+            ("HUBGATE_ANOMALY__ADMIN_TOKEN", ADMIN),
+        ],
+    );
+    let read = set_target(
+        &gw.template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+        ESME,
+    );
+    // Three reads a minute are within the threshold and reach the meter.
+    for _ in 0..3 {
+        let (a, _) = send(&gw, &read);
+        assert_eq!(a.code, "I99", "{}", a.xml);
+        let r = answer_to(&gw, &a.request_id);
+        assert_eq!(element_text(&r, "ResponseCode").as_deref(), Some("I0"));
+    }
+    // The fourth and fifth breach it: E43, not executed.
+    let (fourth, fourth_body) = send(&gw, &read);
+    assert_eq!(fourth.code, "E43", "{}", fourth.xml);
+    let (fifth, _) = send(&gw, &read);
+    assert_eq!(fifth.code, "E43", "{}", fifth.xml);
+    // Another SRV of the same User is counted apart.
+    let inventory = set_text(
+        &gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML"),
+        "DeviceID",
+        ESME,
+    );
+    let (other, _) = send(&gw, &inventory);
+    assert_eq!(other.code, "I0", "{}", other.xml);
+
+    // The admin API lists both, with what they are and why.
+    let list = held(&gw, ADMIN);
+    assert_eq!(list.len(), 2, "{list:?}");
+    let ids: Vec<u64> = list.iter().map(|h| h["id"].as_u64().unwrap()).collect();
+    assert_eq!(list[0]["request_id"], fourth.request_id.as_str());
+    assert_eq!(list[1]["request_id"], fifth.request_id.as_str());
+    for h in &list {
+        assert_eq!(h["user"], SUPPLIER);
+        assert_eq!(h["srv"], "4.1.1");
+        assert_eq!(h["cv"], 1);
+        assert_eq!(h["window"], "minute");
+        assert!(
+            h["reason"].as_str().unwrap().contains("threshold of 3"),
+            "{h}"
+        );
+    }
+    // With the full signed body as received.
+    let (status, body) = admin(&gw, "GET", &format!("{ADMIN_PATH}/{}", ids[0]), Some(ADMIN));
+    assert_eq!(status, 200);
+    assert_eq!(body.as_bytes(), fourth_body.as_slice());
+
+    // No token, or the wrong one: 401, and nothing changes.
+    let wrong = "not-the-admin-token-0123456789abcdefghijkl";
+    for (method, path) in [
+        ("GET", ADMIN_PATH.to_string()),
+        ("GET", format!("{ADMIN_PATH}/{}", ids[0])),
+        ("POST", format!("{ADMIN_PATH}/{}/release", ids[0])),
+        ("DELETE", format!("{ADMIN_PATH}/{}", ids[1])),
+    ] {
+        for token in [None, Some(wrong)] {
+            let (status, body) = admin(&gw, method, &path, token);
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
+        }
+    }
+    assert_eq!(held(&gw, ADMIN).len(), 2);
+
+    // The command line lists them too; with a wrong token it fails and says why.
+    let token_file = gw.dir.join("admin-token");
+    std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
+    let (code, out) = cli(&gw, &token_file, &["list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 quarantined request(s)"), "{out}");
+    assert!(
+        out.contains(&fourth.request_id) && out.contains(&fifth.request_id),
+        "{out}"
+    );
+    let bad_file = gw.dir.join("bad-token");
+    std::fs::write(&bad_file, wrong).unwrap();
+    let (code, out) = cli(&gw, &bad_file, &["list"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("401"), "{out}");
+
+    // The held request's counter is spent: the same signed request again is a replay.
+    let (http, text) = gw.post(path_for_cv(1), &fourth_body);
+    assert_eq!(Answer::parse(http, &text).code, "E42", "{text}");
+
+    let routed_before = metric(&gw.metrics_text(), "hubgate_routing_commands_total");
+
+    // Release the fourth from the command line: it goes to the meter (not refused as a
+    // replay, not quarantined again) and its Service Response reaches the User.
+    let (code, out) = cli(&gw, &token_file, &["release", &ids[0].to_string()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"outcome\":\"routed\""), "{out}");
+    let r = answer_to(&gw, &fourth.request_id);
+    assert_eq!(
+        element_text(&r, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{r}"
+    );
+    assert!(element_text(&r, "GBCSPayload").is_some(), "{r}");
+    // Released once only.
+    let (status, _) = admin(
+        &gw,
+        "POST",
+        &format!("{ADMIN_PATH}/{}/release", ids[0]),
+        Some(ADMIN),
+    );
+    assert_eq!(status, 404);
+
+    // Delete the fifth through the API: gone, and never executed.
+    let (status, body) = admin(
+        &gw,
+        "DELETE",
+        &format!("{ADMIN_PATH}/{}", ids[1]),
+        Some(ADMIN),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(held(&gw, ADMIN).is_empty());
+    let (code, out) = cli(&gw, &token_file, &["delete", &ids[1].to_string()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("404"), "{out}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        kept(&gw)
+            .iter()
+            .all(|(_, xml)| element_text(xml, "RequestID").as_deref() != Some(&fifth.request_id)),
+        "the deleted request was answered"
+    );
+
+    // Metrics: two quarantined (minute window), one released, one deleted, none held; one
+    // command routed since the release (the released one), none for the deleted one.
+    let m = gw.metrics_text();
+    assert_eq!(
+        metric(&m, "hubgate_routing_commands_total") - routed_before,
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "hubgate_quarantine_requests_total{window=\"minute\"}"),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "hubgate_quarantine_outcomes_total{outcome=\"released\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&m, "hubgate_quarantine_outcomes_total{outcome=\"deleted\"}"),
+        1.0
+    );
+    assert_eq!(metric(&m, "hubgate_quarantine_held_messages"), 0.0, "{m}");
+    assert_eq!(
+        metric(
+            &m,
+            "hubgate_ingress_requests_total{service=\"send_command\",srv=\"4.1.1\",cv=\"1\",code=\"E43\"}"
+        ),
+        2.0,
+        "{m}"
+    );
+}
+
+#[test]
+fn held_requests_survive_a_restart_and_a_released_non_device_request_is_answered() {
+    const ENV: &[(&str, &str)] = &[
+        ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", PULL),
+        ("HUBGATE_EMULATION__HUBS", "1"),
+        ("HUBGATE_ANOMALY__OVERRIDES", "*:8.2=1,-"),
+    ];
+    let gw = start("restart", ENV);
+    // The admin token was generated in the data folder, and the start-up output says where.
+    let token_file = gw.dir.join("data/anomaly/admin-token");
+    assert!(
+        gw.startup.contains(&token_file.display().to_string()),
+        "{}",
+        gw.startup
+    );
+    let token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let read = set_text(
+        &gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML"),
+        "DeviceID",
+        ESME,
+    );
+    let (first, _) = send(&gw, &read);
+    assert_eq!(first.code, "I0", "{}", first.xml);
+    let (second, _) = send(&gw, &read);
+    assert_eq!(second.code, "E43", "{}", second.xml);
+    assert_eq!(held(&gw, &token).len(), 1);
+
+    let gw = gw.restart(Seeds {
+        env: ENV,
+        ..Seeds::default()
+    });
+    // Still held, with the same token, and counted as held.
+    let list = held(&gw, &token);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["request_id"], second.request_id.as_str());
+    assert_eq!(list[0]["srv"], "8.2");
+    assert_eq!(
+        metric(&gw.metrics_text(), "hubgate_quarantine_held_messages"),
+        1.0
+    );
+    let (code, out) = cli(&gw, &token_file, &["list"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&second.request_id), "{out}");
+
+    // Released: the inventory read runs and its answer reaches the User through delivery.
+    let id = list[0]["id"].as_u64().unwrap();
+    let (status, body) = admin(
+        &gw,
+        "POST",
+        &format!("{ADMIN_PATH}/{id}/release"),
+        Some(&token),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["outcome"], "answered");
+    assert_eq!(v["code"], "I0");
+    let r = answer_to(&gw, &second.request_id);
+    assert_eq!(
+        element_text(&r, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{r}"
+    );
+    let answer = Answer::parse(200, &r);
+    let devices = answer.devices();
+    // The device read, and those associated with it.
+    assert_eq!(devices[0]["DeviceID"], ESME, "{r}");
+    assert_eq!(devices[0]["DeviceType"], "ESME", "{r}");
+    assert!(held(&gw, &token).is_empty());
+}
