@@ -48,6 +48,14 @@
 //!   MPAN of each electricity meter associated with the hub; one alert per User per hub
 //!   event, naming the first such MPAN. The code meaning (`AD1`) is a judgement: the DUIS
 //!   table of DCC alert codes is not in the project's sources.
+//! * Change of Supplier (SR 6.23, [`crate::cos`]): when the device's CS02b response reports
+//!   a supplier cell replaced, a `ChangeOfSupplier` DCC alert naming the 6.23 request
+//!   (`ChangeOfSupplierServiceRequestID`) goes to the gaining supplier (the requester) and to
+//!   each losing supplier (the prior EUI of the replaced supplier cells, as the device
+//!   reports them), with DCC alert code `N42`. The alert type is the DUIS schema's; the code
+//!   is a judgement, like `AD1` above: the DUIS table of alert codes is not in the project's
+//!   sources. A device that reports nothing replaced (or a future-dated acceptance) raises
+//!   none.
 //! * A command not delivered to, or not answered by, its device already ends in a Service
 //!   Response with `E20`/`E21`. The DCC alert for a failed command (`CommandFailure`) carries
 //!   a DSP schedule ID and belongs to DCC-scheduled and DSP-future-dated commands, which the
@@ -501,6 +509,76 @@ pub fn device_alert(
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "a Device Alert could not be signed");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The DCC alert code of the Change of Supplier alerts (see the module documentation).
+pub const CHANGE_OF_SUPPLIER_CODE: &str = "N42";
+
+/// The `ChangeOfSupplier` DCC alerts for a finished SR 6.23 request `request_id` whose device
+/// answered `response` (see the module documentation): one to the requester and one to each
+/// supplier whose certificates the device replaced.
+pub fn change_of_supplier(
+    responder: &Responder,
+    request_id: &RequestId,
+    response: &[u8],
+    now_ms: i64,
+) -> Vec<Signed> {
+    let Some(losing) = crate::cos::replaced_suppliers(response) else {
+        tracing::info!(request = %request_id, "change of supplier: the device replaced no supplier credential; no alert");
+        return Vec::new();
+    };
+    let (Ok(date), Some(code)) = (
+        DateTime::new(&rfc3339_ms(now_ms)),
+        DccAlertCode::parse(CHANGE_OF_SUPPLIER_CODE),
+    ) else {
+        return Vec::new();
+    };
+    let mut users = vec![request_id.originator];
+    for old in losing {
+        if !users.contains(&old) {
+            users.push(old);
+        }
+    }
+    let xml = format!(
+        "<sr:DCCAlert xmlns:sr=\"{}\"><sr:ChangeOfSupplier><sr:ChangeOfSupplierServiceRequestID>{request_id}</sr:ChangeOfSupplierServiceRequestID></sr:ChangeOfSupplier></sr:DCCAlert>",
+        hubgate_protocol::duis::NS_SR,
+    );
+    let dcc_alert = match Document::parse_str(&xml) {
+        Ok(d) => d.root,
+        Err(e) => {
+            tracing::error!(error = %e, "a change of supplier alert could not be built");
+            return Vec::new();
+        }
+    };
+    users
+        .into_iter()
+        .filter_map(|user| {
+            let response = Response::new(
+                ResponseHeader {
+                    request_id: None,
+                    response_id: None,
+                    response_code: ResponseCode::I0,
+                    response_date_time: date.clone(),
+                },
+                ResponseBody::DccAlertMessage(DccAlertMessage {
+                    dcc_alert_code: code,
+                    throttled_alert_sequence_id: None,
+                    throttled_alert_count: None,
+                    dcc_alert: dcc_alert.clone(),
+                }),
+            );
+            match responder.sign_response(&response) {
+                Ok(body) => {
+                    count("dcc");
+                    Some((user, body, Kind::DccAlert))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "a DCC Alert could not be signed");
                     None
                 }
             }

@@ -27,6 +27,7 @@
 //! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, `HUBGATE_DELIVERY__DEFAULT_ENDPOINT`, … | `delivery.retries`, `delivery.ca`, `delivery.default_endpoint`, … |
 //! | `HUBGATE_REGISTRATION__PUSH_TOKEN`, … | `registration.push_token`, … |
 //! | `HUBGATE_ANOMALY__ENABLED`, `HUBGATE_ANOMALY__OVERRIDES`, `HUBGATE_ANOMALY__ADMIN_TOKEN`, … | `anomaly.enabled`, `anomaly.overrides`, `anomaly.admin_token`, … |
+//! | `HUBGATE_PERFORMANCE__ON_DEMAND_TARGET_MS`, `HUBGATE_PERFORMANCE__FLUSH_INTERVAL_MS` | `performance.on_demand_target_ms`, `performance.flush_interval_ms` |
 //! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT`, `…__PULL_TOKEN` | `users.<User ID>.…` |
 //!
 //! Booleans accept `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`. An empty value unsets an
@@ -132,6 +133,8 @@ pub struct Config {
     pub clock: ClockConfig,
     /// Anomaly detection (H4 check 7) and the quarantine.
     pub anomaly: AnomalyConfig,
+    /// The SEC Code Performance Measures tally.
+    pub performance: PerformanceConfig,
 }
 
 impl Default for Config {
@@ -155,6 +158,29 @@ impl Default for Config {
             smwan: SmwanConfig::default(),
             clock: ClockConfig::default(),
             anomaly: AnomalyConfig::default(),
+            performance: PerformanceConfig::default(),
+        }
+    }
+}
+
+/// The SEC Code Performance Measures tally (see `hubgate_gateway::performance`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerformanceConfig {
+    /// Target Response Time of on-demand Service Responses, in milliseconds, against which
+    /// the monthly tally counts them within or outside. Default `30000` (SEC H3.20); tests
+    /// set it small.
+    pub on_demand_target_ms: u64,
+    /// How often the tally is written to the store, in milliseconds; a crash loses at most
+    /// the answers counted in one interval. Default `5000`.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for PerformanceConfig {
+    fn default() -> Self {
+        PerformanceConfig {
+            on_demand_target_ms: 30_000,
+            flush_interval_ms: 5_000,
         }
     }
 }
@@ -830,6 +856,18 @@ const FIELDS: &[Field] = &[
          on first start in <data_dir>/anomaly/admin-token.",
         "\"change-me-to-32-or-more-random-characters\"",
     ),
+    field(
+        "performance.on_demand_target_ms",
+        Kind::Int,
+        "Target Response Time of on-demand Service Responses, in milliseconds, against which\n\
+         the monthly Code Performance Measures tally counts them (SEC: 30000).",
+    ),
+    field(
+        "performance.flush_interval_ms",
+        Kind::Int,
+        "Milliseconds between writes of the performance tally to the store; a crash loses\n\
+         at most the answers counted in one interval.",
+    ),
 ];
 
 /// Fields of each `[users."<User ID>"]` table.
@@ -953,6 +991,12 @@ impl Config {
         }
         if self.routing.hub_idle_timeout_ms == 0 {
             return invalid("routing.hub_idle_timeout_ms", "must be at least 1");
+        }
+        if self.performance.on_demand_target_ms == 0 {
+            return invalid("performance.on_demand_target_ms", "must be at least 1");
+        }
+        if self.performance.flush_interval_ms == 0 {
+            return invalid("performance.flush_interval_ms", "must be at least 1");
         }
         if self.emulation.hubs > 4096 {
             return invalid("emulation.hubs", "must be at most 4096");

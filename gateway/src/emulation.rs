@@ -16,6 +16,9 @@
 //! would. It does not prove radio or WAN behaviour. Emulated device state and keys live in
 //! memory: a restart builds new keys and fresh meters under the same Device IDs.
 //!
+//! The devices also trust the gateway's Transitional Change of Supplier party when it has one
+//! ([`Estate::build_trusting_cos`]), so SR 6.23 credential updates reach real-behaving meters.
+//!
 //! With `emulation.mac_fault_devices` set, the devices named answer with a corrupted MAC
 //! ([`Estate::set_mac_fault`]): a test of the gateway's rejection of unauthentic answers.
 //!
@@ -102,6 +105,8 @@ pub struct Estate {
     /// Every certificate (the parties' given, the devices' generated) and the parties'
     /// private keys.
     pub keys: Store,
+    /// The Transitional CoS party the devices trust (EUI, digital-signature certificate DER).
+    pub cos: Option<([u8; 8], Vec<u8>)>,
 }
 
 /// The MPAN and MPRN of premises `i` (from 0).
@@ -135,8 +140,26 @@ impl Estate {
     /// When keys cannot be generated.
     pub fn build_shared(
         hubs: usize,
+        store: Store,
+        suppliers: &[Parties],
+        clock: Arc<dyn Clock>,
+    ) -> Result<Estate, hubgate_hil_rig::DeviceError> {
+        Self::build_trusting_cos(hubs, store, suppliers, None, clock)
+    }
+
+    /// [`Estate::build_shared`], with every device also holding `cos` (the Transitional
+    /// Change of Supplier party's EUI and digital-signature certificate, DER) in its
+    /// transitional-CoS cell, so it accepts the credential updates that party signs (SR 6.23,
+    /// [`crate::cos`]).
+    ///
+    /// # Errors
+    ///
+    /// When keys cannot be generated.
+    pub fn build_trusting_cos(
+        hubs: usize,
         mut store: Store,
         suppliers: &[Parties],
+        cos: Option<([u8; 8], Vec<u8>)>,
         clock: Arc<dyn Clock>,
     ) -> Result<Estate, hubgate_hil_rig::DeviceError> {
         let n = suppliers.len().max(1);
@@ -144,6 +167,7 @@ impl Estate {
             hubs: Vec::with_capacity(hubs),
             parties: Vec::with_capacity(hubs),
             keys: Store::default(),
+            cos: cos.clone(),
         };
         let mut first = FIRST_EUI;
         for (k, parties) in suppliers.iter().enumerate() {
@@ -151,11 +175,19 @@ impl Estate {
             if count == 0 {
                 continue;
             }
-            let fleet = Fleet::builder()
+            let mut builder = Fleet::builder()
                 .hubs(count)
                 .first_eui(first)
-                .remote_parties(store, *parties)
-                .build()?;
+                .remote_parties(store, *parties);
+            if let Some((eui, der)) = &cos {
+                builder = builder.trust(
+                    hubgate_hil_rig::trust::role::TRANSITIONAL_COS,
+                    hubgate_hil_rig::pki::KeyUsage::DigitalSignature,
+                    *eui,
+                    der.clone(),
+                );
+            }
+            let fleet = builder.build()?;
             first += 16 * count as u64;
             let Fleet {
                 hubs: premises,
@@ -269,7 +301,8 @@ impl Estate {
 
     /// Records the devices' traffic from now on in `dir` (see [`Recorder`]), after writing
     /// the key folder an independent checker needs: the devices' certificates and
-    /// key-agreement private keys, and the certificates of the `parties` they trust.
+    /// key-agreement private keys, and the certificates of the `parties` they trust (the
+    /// Transitional CoS party's included).
     ///
     /// # Errors
     ///
@@ -330,6 +363,14 @@ impl Estate {
                     )?;
                 }
             }
+        }
+        if let Some((eui, der)) = &self.cos {
+            write_pem(
+                &keys,
+                &format!("{}-ds.pem", hex::eui(eui)),
+                "CERTIFICATE",
+                der,
+            )?;
         }
         for (_, hub) in &self.hubs {
             let _ = hub.recorder.set(Arc::clone(&rec));

@@ -10,20 +10,24 @@
 //!   services that act on it.
 //! - [`delivery`]: the durable outbox that delivers responses and alerts to Users, and the
 //!   pull endpoint for what could not be delivered.
+//! - [`performance`]: the monthly SEC Code Performance Measures tally and its report.
 
 pub mod alerts;
 pub mod anomaly;
 pub mod clock;
 pub mod config;
+pub mod cos;
 pub mod delivery;
 pub mod emulation;
 pub mod group_commit;
 pub mod ingress;
 pub mod inventory;
 pub mod metric_name;
+pub mod performance;
 pub mod pki;
 pub mod registration;
 pub mod routing;
+pub mod sequencing;
 pub mod smwan;
 pub mod store;
 pub mod users;

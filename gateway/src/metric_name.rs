@@ -72,6 +72,10 @@ pub const REGISTRATION_PUSHES_TOTAL: &str = "hubgate_registration_pushes_total";
 /// Counter: Service Responses and alerts by SEC target `category` (`on_demand`: 30 s from the
 /// request; `alert`: 60 s from its arrival) and whether they were `within` it.
 pub const TARGET_TIME_TOTAL: &str = "hubgate_target_time_total";
+/// Gauge: the share (0-1) of a GB month's answers of a SEC target `category` (`on_demand`,
+/// `alert`) delivered within their Target Response Time, by `category` and `month`
+/// (`YYYY-MM`): the Code Performance Measures of `crate::performance`, set at each flush.
+pub const PERFORMANCE_WITHIN_RATIO: &str = "hubgate_performance_within_ratio";
 /// Counter: cryptographic operations the process performed, by `op` (`ecdsa_verify`,
 /// `ecdsa_sign`, `ecdh`, `gmac`, `cipher`); the end-to-end benchmark's ceiling.
 pub const CRYPTO_OPERATIONS_TOTAL: &str = "hubgate_crypto_operations_total";
@@ -108,6 +112,7 @@ pub const ALL: &[&str] = &[
     ROUTING_ANSWERS_LOST_TOTAL,
     ALERTS_TOTAL,
     TARGET_TIME_TOTAL,
+    PERFORMANCE_WITHIN_RATIO,
     CRYPTO_OPERATIONS_TOTAL,
 ];
 
@@ -142,6 +147,10 @@ pub fn describe() {
     describe_counter!(
         TARGET_TIME_TOTAL,
         "Service Responses and alerts by SEC target category (on_demand 30 s, alert 60 s) and whether within it"
+    );
+    describe_gauge!(
+        PERFORMANCE_WITHIN_RATIO,
+        "Share of the month's answers delivered within their SEC Target Response Time, by category and GB month"
     );
     describe_counter!(
         CRYPTO_OPERATIONS_TOTAL,
@@ -272,7 +281,8 @@ mod tests {
                     || name.ends_with("_seconds")
                     || name.ends_with("_jobs")
                     || name.ends_with("_messages")
-                    || name.ends_with("_writes"),
+                    || name.ends_with("_writes")
+                    || name.ends_with("_ratio"),
                 "{name}: unit suffix"
             );
             assert!(seen.insert(name), "{name} listed twice");

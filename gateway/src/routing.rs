@@ -5,6 +5,8 @@
 //! pipeline (accepted, CV 1/3/5/6/7)
 //!   └─ Router::route: build the Command
 //!        CV 1, 3   transform + ACB MAC                      (hubgate_protocol::transform)
+//!        6.23      the Change of Supplier party: transform, its signature, ACB MAC
+//!                  (crate::cos); on success both suppliers get a DCC alert
 //!        CV 5-7    the User's signed Pre-Command: signature checked with the User's DS
 //!                  certificate, then the ACB MAC added
 //!      └─ HubRegistry::submit (hub = the CHF the device is associated with)
@@ -17,6 +19,11 @@
 //!                        signed with the DSP key
 //!                        → Delivery::submit (durable, then pushed or kept for pulling)
 //! ```
+//!
+//! A request naming a `PrecedingServiceRequestID` goes through [`crate::sequencing`] just
+//! before its command would be submitted: it is sent, held until its predecessor succeeds, or
+//! answered through the writer thread when its predecessor failed; the writer tells the
+//! sequencer every final outcome.
 //!
 //! What a request still in flight needs for its answer (User, RequestID, SRV) is kept in
 //! memory by request reference, bounded by the hub actors' own limits on commands held. A
@@ -50,6 +57,7 @@ use crate::ingress::respond::{Answer, Responder};
 use crate::inventory::Inventory;
 use crate::inventory::model::{DeviceType, Eui};
 use crate::metric_name;
+use crate::sequencing::{Failure, Sequencer, Sequencing, SequencingLimits};
 
 /// A request waiting for its device's answer.
 #[derive(Debug, Clone)]
@@ -102,6 +110,10 @@ impl std::fmt::Debug for RouterParts {
 pub struct Router {
     parts: RouterParts,
     dcc_counter: AtomicU64,
+    /// The Change of Supplier party that builds and signs SR 6.23 commands.
+    cos: Option<Arc<crate::cos::CosParty>>,
+    /// Request sequencing (`None`: requests naming a predecessor are refused).
+    sequencing: Option<Sequencing>,
 }
 
 impl std::fmt::Debug for Router {
@@ -121,7 +133,25 @@ impl Router {
         Router {
             parts,
             dcc_counter: AtomicU64::new(start),
+            cos: None,
+            sequencing: None,
         }
+    }
+
+    /// This router with request sequencing (see [`ResponseSink::sequencing`]); released
+    /// requests go to this router's hub actors.
+    pub fn with_sequencing(mut self, sequencing: Sequencing) -> Router {
+        sequencing
+            .sequencer()
+            .serve(Arc::clone(&self.parts.registry), self.parts.timeout);
+        self.sequencing = Some(sequencing);
+        self
+    }
+
+    /// Hands SR 6.23 requests to `cos`, the Change of Supplier party ([`crate::cos`]).
+    pub fn with_cos_party(mut self, cos: Arc<crate::cos::CosParty>) -> Router {
+        self.cos = Some(cos);
+        self
     }
 
     /// Requests awaiting their device's answer.
@@ -158,7 +188,7 @@ impl Router {
                 instructions,
             },
         );
-        let submitted = self.parts.registry.submit(Command {
+        let command = Command {
             request_ref: request_ref.clone(),
             hub,
             device,
@@ -166,9 +196,29 @@ impl Router {
             counter,
             bytes,
             deadline: Instant::now() + self.parts.timeout,
-        });
+        };
+        // Request sequencing: send now, hold, or answer through the writer thread.
+        let sequenced = match &self.sequencing {
+            Some(s) => s.admit(h, command),
+            None if h.preceding_request_id.is_some() => Err(Rejection::Sequence(
+                "request sequencing is not enabled on this gateway".into(),
+            )),
+            None => Ok(Some(command)),
+        };
+        let command = match sequenced {
+            Ok(Some(command)) => command,
+            Ok(None) => return Ok(()),
+            Err(r) => {
+                self.parts.pending.remove(&request_ref);
+                return Err(r);
+            }
+        };
+        let submitted = self.parts.registry.submit(command);
         if let Err(e) = submitted {
             self.parts.pending.remove(&request_ref);
+            if let Some(s) = &self.sequencing {
+                s.not_sent(&h.request_id);
+            }
             return Err(match e {
                 SubmitError::Invalid(i) => Rejection::NotProvided(format!("{srv}: {i}")),
                 other => Rejection::Busy(other.to_string()),
@@ -223,6 +273,15 @@ impl Router {
         let mut ctx = transform::Context::new(device_type, self.parts.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
+        // SR 6.23: the Change of Supplier party builds and signs the command.
+        if srv == crate::cos::SRV
+            && let Some(cos) = &self.cos
+        {
+            let mpxns = facts.map_or(&[][..], |f| f.mpxns.as_slice());
+            return cos
+                .command(request, ctx, mpxns, &self.parts.keys, &self.parts.cache)
+                .map_err(|e| not_provided(&e));
+        }
         let out = transform::transform(request, &ctx).map_err(|e| not_provided(&e))?;
         out.command(&self.parts.keys, &self.parts.cache)
             .map_err(|e| not_provided(&e))
@@ -309,6 +368,8 @@ enum Event {
     Alert(DeviceAlert, i64),
     /// Hubs whose SMWAN connection ended, and when (clock milliseconds).
     HubsLost(Vec<[u8; 8]>, i64),
+    /// Requests that will not be sent (request sequencing).
+    NotSent(Vec<Failure>),
 }
 
 /// Most answers written in one outbox transaction.
@@ -329,6 +390,8 @@ fn target_time(category: &'static str, elapsed_ms: i64, target_ms: i64) {
     };
     metrics::counter!(metric_name::TARGET_TIME_TOTAL, "category" => category, "within" => within)
         .increment(1);
+    // The monthly Code Performance Measures tally (in memory, flushed in batches).
+    crate::performance::record(category, elapsed_ms);
 }
 
 /// Receives outcomes and alerts on the hub arbiter threads and hands them to one writer
@@ -336,6 +399,7 @@ fn target_time(category: &'static str, elapsed_ms: i64, target_ms: i64) {
 pub struct ResponseSink {
     tx: crossbeam_channel::Sender<Event>,
     clock: Arc<dyn Clock>,
+    sequencer: Arc<Sequencer>,
 }
 
 impl std::fmt::Debug for ResponseSink {
@@ -400,6 +464,15 @@ impl ResponseSink {
         Self::start_inner(pending, responder, delivery, clock, Some(recipients))
     }
 
+    /// Request sequencing for the [`Router`] ([`Router::with_sequencing`]): this writer
+    /// tells it every final outcome and answers the requests it will not send.
+    pub fn sequencing(&self) -> Sequencing {
+        let tx = self.tx.clone();
+        Sequencing::new(Arc::clone(&self.sequencer), move |failures| {
+            let _ = tx.send(Event::NotSent(failures));
+        })
+    }
+
     /// A handle for reporting hubs that went away (see [`HubEvents`]).
     pub fn hub_events(&self) -> HubEvents {
         HubEvents {
@@ -419,6 +492,8 @@ impl ResponseSink {
         // bounded, and dropping one would lose an acknowledged request's answer.
         let (tx, rx) = crossbeam_channel::unbounded::<Event>();
         let sink_clock = Arc::clone(&clock);
+        let sequencer = Arc::new(Sequencer::new(SequencingLimits::default()));
+        let sink_sequencer = Arc::clone(&sequencer);
         std::thread::Builder::new()
             .name("hubgate-responses".into())
             .spawn(move || {
@@ -440,9 +515,29 @@ impl ResponseSink {
                     let outgoing: Vec<Outgoing> = batch
                         .into_iter()
                         .flat_map(|event| match event {
-                            Event::Outcome(o) => response(&pending, &responder, &mut future, o, now)
-                                .into_iter()
-                                .collect::<Vec<_>>(),
+                            Event::Outcome(o) => {
+                                // SR 6.23 done: both suppliers are alerted.
+                                let cos = cos_outcome(&pending, &o);
+                                let request_ref = o.request_ref.clone();
+                                let succeeded = matches!(o.result, OutcomeResult::Response { .. });
+                                let mut out: Vec<_> =
+                                    response(&pending, &responder, &mut future, o, now)
+                                        .into_iter()
+                                        .collect();
+                                if let Some((id, bytes)) = cos {
+                                    out.extend(alerts::change_of_supplier(&responder, &id, &bytes, now));
+                                }
+                                // After the predecessor's answer: its dependants sent or failed.
+                                let failures = sequencer.finished_ref(&request_ref, succeeded);
+                                out.extend(
+                                    failures.iter().filter_map(|f| not_sent(&pending, &responder, f, now)),
+                                );
+                                out
+                            }
+                            Event::NotSent(failures) => failures
+                                .iter()
+                                .filter_map(|f| not_sent(&pending, &responder, f, now))
+                                .collect(),
                             Event::Alert(a, received) => {
                                 target_time("alert", now - received, TARGET_ALERT_MS);
                                 let code = alert_code(&a.bytes).unwrap_or(a.message_code);
@@ -488,6 +583,7 @@ impl ResponseSink {
         Ok(ResponseSink {
             tx,
             clock: sink_clock,
+            sequencer: sink_sequencer,
         })
     }
 }
@@ -544,6 +640,46 @@ fn response(
         code,
         service: Some(p.service),
         payload,
+    };
+    match responder.signed(&answer, now_ms) {
+        Ok(body) => Some((p.request_id.originator, body, Kind::Response)),
+        Err(e) => {
+            tracing::error!(error = %e, "a Service Response could not be signed");
+            None
+        }
+    }
+}
+
+/// The RequestID and the device's response of a finished SR 6.23 request, for the Change
+/// of Supplier alerts ([`alerts::change_of_supplier`]).
+fn cos_outcome(pending: &PendingTable, outcome: &Outcome) -> Option<(RequestId, Vec<u8>)> {
+    let p = pending.get(&outcome.request_ref)?;
+    if p.service.1.as_str() != crate::cos::SRV {
+        return None;
+    }
+    match &outcome.result {
+        OutcomeResult::Response { bytes, .. } => Some((p.request_id, bytes.clone())),
+        OutcomeResult::Failed(_) => None,
+    }
+}
+
+/// The Service Response of a request that will not be sent (request sequencing).
+fn not_sent(
+    pending: &PendingTable,
+    responder: &Responder,
+    failure: &Failure,
+    now_ms: i64,
+) -> Option<([u8; 8], Vec<u8>, Kind)> {
+    let Some((_, p)) = pending.remove(&failure.request_ref) else {
+        tracing::warn!(request = %failure.request_ref, "a request not sent is not in flight");
+        return None;
+    };
+    let answer = Answer {
+        request_id: Some(p.request_id),
+        with_response_id: true,
+        code: failure.code,
+        service: Some(p.service),
+        payload: None,
     };
     match responder.signed(&answer, now_ms) {
         Ok(body) => Some((p.request_id.originator, body, Kind::Response)),

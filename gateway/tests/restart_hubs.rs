@@ -158,7 +158,17 @@ fn passivated_hubs_come_back_with_their_state_after_a_restart() {
     // answer after its tag and invoke ID, which follows the command's counter), naming the
     // devices on the hub's first HAN: the premises' ESME, GSME and PPMID.
     let log = |b: &[u8]| frame::parse(b).unwrap().content[5..].to_vec();
-    assert_eq!(log(&log_before), log(&log_after));
+    // The entries carry the time the rebuilt hub joined its devices (it moves on across a
+    // restart), so the device lists are compared, not the bytes.
+    let devices = |b: &[u8]| -> Vec<[u8; 8]> {
+        log(b)
+            .windows(10)
+            .filter(|w| w[0] == 0x09 && w[1] == 0x08 && w[2..4] == [0x00, 0xdb])
+            .map(|w| w[2..10].try_into().unwrap())
+            .collect()
+    };
+    assert_eq!(devices(&log_before), devices(&log_after));
+    assert_eq!(devices(&log_after).len(), 3, "{:?}", log(&log_after));
     for last in [1u8, 2, 4] {
         let eui = [0x00, 0xdb, 0x55, 0, 0, 0, 0, last];
         assert!(

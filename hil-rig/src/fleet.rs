@@ -150,6 +150,8 @@ pub struct FleetBuilder {
     hubs: usize,
     first_eui: u64,
     store: Option<(Store, Parties)>,
+    /// Further trust anchor cells: (role, usage, EUI, certificate DER).
+    extra_cells: Vec<(u8, KeyUsage, [u8; 8], Vec<u8>)>,
 }
 
 /// Hubs, devices, and the store of every certificate.
@@ -171,6 +173,7 @@ impl Default for FleetBuilder {
             hubs: 1,
             first_eui: 0x00db_5500_0000_0000,
             store: None,
+            extra_cells: Vec::new(),
         }
     }
 }
@@ -202,6 +205,15 @@ impl FleetBuilder {
         self
     }
 
+    /// Every device also holds `certificate` (DER) of the party `eui` in the index-0 cell of
+    /// `role` and `usage`: for example the Transitional Change of Supplier party
+    /// ([`role::TRANSITIONAL_COS`], digital signature), whose signed credential updates
+    /// (CS02bSupplierByTransCoS) replace the supplier's cells.
+    pub fn trust(mut self, role: u8, usage: KeyUsage, eui: [u8; 8], certificate: Vec<u8>) -> Self {
+        self.extra_cells.push((role, usage, eui, certificate));
+        self
+    }
+
     /// Generates keys and certificates and builds the devices.
     pub fn build(self) -> Result<Fleet, DeviceError> {
         let (mut store, parties) = match self.store {
@@ -210,7 +222,10 @@ impl FleetBuilder {
         };
         let device_ca = CertificateAuthority::generate("EMULATED-DEVICES")?;
         let cache = Arc::new(DerivedKeyCache::default());
-        let trusted = TrustedParties::from_store(&store, &parties.roles());
+        let mut trusted = TrustedParties::from_store(&store, &parties.roles());
+        for (role, usage, eui, certificate) in self.extra_cells {
+            trusted.set(role, usage, 0, eui, certificate);
+        }
         let mut hubs = Vec::with_capacity(self.hubs);
         for h in 0..self.hubs {
             let base = self.first_eui.wrapping_add(16 * h as u64);

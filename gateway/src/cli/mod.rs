@@ -6,6 +6,7 @@ mod correlate;
 mod duis;
 mod parse;
 mod quarantine;
+mod report;
 mod serve;
 mod transform;
 
@@ -40,6 +41,9 @@ enum Command {
     /// Quarantined requests on a running gateway: list, release or delete them.
     #[command(subcommand)]
     Quarantine(quarantine::Command),
+    /// Reports read from the gateway's store (the gateway stopped).
+    #[command(subcommand)]
+    Report(report::Command),
     /// Check the protocol core against the shared conformance corpus and print a summary.
     Conformance(conformance::Args),
     /// DUIS XML-DSig: sign and verify documents.
@@ -58,6 +62,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve(a) => serve::run(a),
         Command::Config(c) => config::run(c),
         Command::Quarantine(c) => quarantine::run(c),
+        Command::Report(c) => report::run(c),
     }
 }
 

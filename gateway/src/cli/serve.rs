@@ -16,6 +16,7 @@ use hubgate_gateway::ingress::respond::Responder;
 use hubgate_gateway::ingress::server::{self, Listeners};
 use hubgate_gateway::ingress::{devices::InventoryDirectory, tls};
 use hubgate_gateway::inventory::Inventory;
+use hubgate_gateway::performance;
 use hubgate_gateway::pki::Pki;
 use hubgate_gateway::registration::{self as registration_data, RegistrationData};
 use hubgate_gateway::routing::{HubStateStore, PendingTable, ResponseSink, Router, RouterParts};
@@ -113,6 +114,24 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
 
     let store = Arc::new(Store::open(&config.data_dir).context("opening the store")?);
     let inventory = Arc::new(Inventory::open(Arc::clone(&store)).context("opening the inventory")?);
+    // The monthly Code Performance Measures tally: answers are timed by the response writer
+    // (routing), counted in memory and flushed to the store every flush interval.
+    let tally = Arc::new(performance::Tally::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        performance::Settings::from_config(&config),
+    ));
+    performance::install(Arc::clone(&tally));
+    if let Err(e) = tally.publish(tally.current_month()) {
+        tracing::error!(error = %e, "reading the performance tally");
+    }
+    let flusher = performance::Flusher::start(Arc::clone(&tally))
+        .context("starting the performance tally")?;
+    println!(
+        "performance: Code Performance Measures tally (on-demand target {} ms), report at GET {} on the metrics listener",
+        config.performance.on_demand_target_ms,
+        performance::PATH
+    );
     // Registration data: what earlier starts and pushes stored, then the file (if any).
     let registration = Arc::new(RegistrationData::with_limits(registration_data::Limits {
         max_body_bytes: config.registration.max_push_bytes,
@@ -329,6 +348,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         pull: Some(pull),
         registration_push: Some(push),
         quarantine: Some(quarantine),
+        performance: Some(Arc::clone(&tally)),
     };
     actix_web::rt::System::new().block_on(server::run(
         listeners,
@@ -336,6 +356,10 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Some(prometheus),
         extras,
     ))?;
+    // The answers counted since the last flush.
+    if let Err(e) = flusher.stop() {
+        tracing::error!(error = %e, "writing the performance tally at shutdown");
+    }
     println!("hubgate: stopped");
     Ok(0)
 }
@@ -402,9 +426,29 @@ fn start_routing(
         println!("device keys: {} loaded (smwan.device_keys)", dir.display());
     }
     let parties = emulation_parties(config, acb);
-    let mut estate =
-        Estate::build_shared(config.emulation.hubs, store, &parties, Arc::clone(clock))
-            .context("building the emulated meters")?;
+    // The Change of Supplier party (SR 6.23): its own key, trusted by the emulated meters.
+    let start = u64::try_from(clock.now_ms())
+        .unwrap_or(0)
+        .saturating_mul(1000);
+    let cos = hubgate_gateway::cos::CosParty::from_store(pki.store(), start).map(Arc::new);
+    match &cos {
+        Some(c) => println!(
+            "change of supplier: Transitional CoS party {} signs 6.23 credential updates",
+            hubgate_protocol::hex::eui_duis(&c.eui())
+        ),
+        None => println!(
+            "change of supplier: no Transitional CoS key (role 05) in the key material: 6.23 is refused"
+        ),
+    }
+    let mut estate = Estate::build_trusting_cos(
+        config.emulation.hubs,
+        store,
+        &parties,
+        cos.as_ref()
+            .map(|c| (c.eui(), c.certificate().der().to_vec())),
+        Arc::clone(clock),
+    )
+    .context("building the emulated meters")?;
     if config.emulation.hubs > 0 {
         println!(
             "{}",
@@ -458,6 +502,7 @@ fn start_routing(
     )
     .context("starting the response writer")?;
     let hub_events = sink.hub_events();
+    let sequencing = sink.sequencing();
     smwan.on_hubs_lost(move |hubs| hub_events.hubs_lost(hubs));
     let registry = Arc::new(
         HubRegistry::start(
@@ -492,7 +537,7 @@ fn start_routing(
     estate
         .start_ticker(registry.inbound(), Arc::clone(clock))
         .context("starting the emulation ticker")?;
-    Ok(Arc::new(Router::new(RouterParts {
+    let router = Router::new(RouterParts {
         registry,
         keys,
         cache,
@@ -501,5 +546,11 @@ fn start_routing(
         timeout: std::time::Duration::from_millis(config.routing.response_timeout_ms),
         clock: Arc::clone(clock),
         pending,
-    })))
+    })
+    .with_sequencing(sequencing);
+    // SR 6.23 goes to the Change of Supplier party.
+    Ok(Arc::new(match cos {
+        Some(c) => router.with_cos_party(c),
+        None => router,
+    }))
 }

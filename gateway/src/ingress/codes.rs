@@ -20,9 +20,10 @@
 //! | 7 anomaly | a threshold quarantined the request | `E43` |
 //! | — | the gateway is saturated (verification queue full) or cannot store the request | `E44` |
 //! | — | a non-device service this gateway does not provide yet | `E100` |
+//! | — | `PrecedingServiceRequestID` names no request the gateway knows for this User, or comes with `FirstInSequence` true ([`crate::sequencing`]) | `E46` |
 //!
 //! `E1`–`E5`, `E11`–`E13`, `E17` and `E19` carry their published DUIS meanings. The published
-//! sources available to this project give no meaning for `E31`, `E40`–`E44` or `E100`; HubGate uses
+//! sources available to this project give no meaning for `E31`, `E40`–`E46` or `E100`; HubGate uses
 //! them as above and documents the choice here and in the README.
 
 use hubgate_protocol::duis::model::response::ResponseCode;
@@ -111,6 +112,10 @@ pub enum Rejection {
     /// A non-device service this gateway does not provide.
     #[error("SRV {0} is not provided by this gateway")]
     NotProvided(String),
+    /// Request sequencing: the preceding request is unknown, or the header contradicts
+    /// itself.
+    #[error("sequencing: {0}")]
+    Sequence(String),
 }
 
 impl Rejection {
@@ -134,6 +139,7 @@ impl Rejection {
             Rejection::Quarantined(_) => "E43",
             Rejection::Busy(_) => "E44",
             Rejection::NotProvided(_) => "E100",
+            Rejection::Sequence(_) => "E46",
         };
         // Every code above is in the schema's enumeration (a unit test checks it).
         ResponseCode::parse(code).unwrap_or(ResponseCode::I99)
@@ -156,7 +162,7 @@ impl Rejection {
             | Rejection::LocalDelivery(_) => 5,
             Rejection::NotRegistered(_) => 6,
             Rejection::Quarantined(_) => 7,
-            Rejection::Busy(_) | Rejection::NotProvided(_) => 0,
+            Rejection::Busy(_) | Rejection::NotProvided(_) | Rejection::Sequence(_) => 0,
         }
     }
 }
@@ -200,6 +206,7 @@ mod tests {
             Rejection::Quarantined(String::new()),
             Rejection::Busy(String::new()),
             Rejection::NotProvided(String::new()),
+            Rejection::Sequence(String::new()),
         ];
         let mut seen = std::collections::HashSet::new();
         for r in &all {

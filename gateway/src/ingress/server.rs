@@ -2,7 +2,8 @@
 //! separate Prometheus listener. The DUIS listener also serves the [`Extras`]: the pull
 //! endpoint for kept responses ([`crate::delivery::pull`]), the Registration Data push
 //! endpoint ([`super::registration_push`]) and the quarantine's admin API
-//! ([`crate::anomaly::admin`]).
+//! ([`crate::anomaly::admin`]). The metrics listener also serves the monthly Code
+//! Performance Measures report ([`crate::performance`]) when one is given.
 //!
 //! Shutdown: actix-web handles SIGTERM and SIGINT by stopping the listeners, letting requests
 //! in flight finish (up to `shutdown_timeout`), then returning from [`run`].
@@ -43,6 +44,8 @@ pub struct Extras {
     pub registration_push: Option<Arc<super::registration_push::RegistrationPush>>,
     /// `/api/v1/admin/quarantine`: the quarantine's admin API.
     pub quarantine: Option<Arc<crate::anomaly::admin::AdminEndpoint>>,
+    /// `GET /api/v1/reports/performance`, served on the metrics listener (not this one).
+    pub performance: Option<Arc<crate::performance::Tally>>,
 }
 
 struct State {
@@ -108,6 +111,7 @@ pub async fn run(
     let pull = extras.pull.map(web::Data::from);
     let push = extras.registration_push.map(web::Data::from);
     let quarantine = extras.quarantine.map(web::Data::from);
+    let performance = extras.performance.map(web::Data::from);
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(state.clone())
@@ -158,7 +162,7 @@ pub async fn run(
         (Some(addr), Some(handle)) => {
             let handle = web::Data::new(handle);
             let metrics = HttpServer::new(move || {
-                App::new().app_data(handle.clone()).route(
+                let app = App::new().app_data(handle.clone()).route(
                     "/metrics",
                     web::get().to(|h: web::Data<PrometheusHandle>| async move {
                         crate::metric_name::publish_crypto_operations();
@@ -166,7 +170,14 @@ pub async fn run(
                             .content_type("text/plain; version=0.0.4")
                             .body(h.render())
                     }),
-                )
+                );
+                match &performance {
+                    Some(p) => {
+                        let p = p.clone();
+                        app.configure(move |c| crate::performance::configure(c, p))
+                    }
+                    None => app,
+                }
             })
             .workers(1)
             .bind(addr)?;

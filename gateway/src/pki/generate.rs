@@ -10,6 +10,7 @@
 //! | party | User ID | DUIS roles | SMKI role (OU) |
 //! |---|---|---|---|
 //! | the DCC (DSP XML signing, ACB) | `90-B3-D5-1F-40-00-00-02` | — | `89`, `04` |
+//! | the Transitional Change of Supplier party ([`crate::cos`]) | `90-B3-D5-1F-40-00-00-04` | — | `05` |
 //! | `import-supplier` | `90-B3-D5-1F-40-01-00-00` | IS | `02` |
 //! | `export-supplier` | `90-B3-D5-1F-40-02-00-00` | ES | `02` |
 //! | `gas-supplier` | `90-B3-D5-1F-40-03-00-00` | GS | `02` |
@@ -23,6 +24,7 @@
 //! pki/ca.pem, pki/ca.key                    the CA (OU=07, CN=HubGate Test SMKI CA)
 //! pki/dsp-xml-sign.pem, .key                DSP XML signing (OU 89): signs responses
 //! pki/acb-ds.pem, .key, pki/acb-ka.pem, .key Access Control Broker (OU 04)
+//! pki/cos-ds.pem, .key                      Transitional CoS party (OU 05): signs 6.23 commands
 //! pki/users/<name>/xml-sign.pem, .key       the User's XML signing (OU 87): signs requests
 //! pki/users/<name>/ds.pem, .key             the User's GBCS digital signature (OU 02/03/7F)
 //! pki/users/<name>/ka.pem, .key             the User's key agreement (OU 02/03/7F)
@@ -52,6 +54,9 @@ use super::{PkiError, files, role};
 
 /// The DCC's EUI in the local test PKI (DSP XML signing and ACB keys).
 pub const DCC_ID: [u8; 8] = [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x00, 0x00, 0x02];
+/// The Transitional Change of Supplier party's EUI in the local test PKI (its digital-signature
+/// key signs the credential updates of SR 6.23; see [`crate::cos`]).
+pub const COS_ID: [u8; 8] = [0x90, 0xb3, 0xd5, 0x1f, 0x40, 0x00, 0x00, 0x04];
 /// Start of validity of every certificate of the local test PKI: 2020-01-01T00:00:00Z.
 pub const VALID_FROM: i64 = 1_577_836_800;
 /// End of validity of every certificate of the local test PKI: 2120-01-01T00:00:00Z.
@@ -302,6 +307,16 @@ impl Layout {
         self.pki_dir().join(format!("acb-{}.key", usage.short()))
     }
 
+    /// `<data>/pki/cos-ds.pem`: the Transitional CoS party's digital-signature certificate.
+    pub fn cos_cert(&self) -> PathBuf {
+        self.pki_dir().join("cos-ds.pem")
+    }
+
+    /// `<data>/pki/cos-ds.key`.
+    pub fn cos_key(&self) -> PathBuf {
+        self.pki_dir().join("cos-ds.key")
+    }
+
     /// `<data>/pki/users.toml`.
     pub fn users_summary(&self) -> PathBuf {
         self.pki_dir().join("users.toml")
@@ -374,6 +389,14 @@ fn leaves(layout: &Layout) -> Vec<Leaf> {
             common_name: "HubGate Access Control Broker".into(),
         });
     }
+    out.push(Leaf {
+        cert: layout.cos_cert(),
+        key: layout.cos_key(),
+        eui: COS_ID,
+        role: role::TRANSITIONAL_COS,
+        usage: Usage::DigitalSignature,
+        common_name: "HubGate Transitional CoS Party".into(),
+    });
     for user in layout.users() {
         for credential in Credential::ALL {
             out.push(Leaf {

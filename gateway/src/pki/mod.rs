@@ -291,6 +291,8 @@ impl Pki {
         ] {
             add(&layout.acb_cert(usage), &layout.acb_key(usage))?;
         }
+        // The Transitional CoS party's key (older data folders get it issued by `ensure`).
+        add(&layout.cos_cert(), &layout.cos_key())?;
         let local = layout.users();
         let mut users = Vec::with_capacity(local.len());
         for demo in &local {

@@ -104,14 +104,29 @@ impl Gateway {
         Gateway::launch(dir, root, seeds)
     }
 
+    /// Starts `hubgate serve` like [`Gateway::start`], but with the local test PKI it creates
+    /// in its data directory (demo and load-test Users, the DCC's keys under `data/pki`)
+    /// instead of the conformance SMKI folder. Not for [`Gateway::restart`], which uses the
+    /// SMKI folder.
+    pub fn start_local_pki(name: &str, seeds: Seeds<'_>) -> Gateway {
+        let root = hubgate_protocol::conformance::require();
+        let dir = std::env::temp_dir().join(format!("hubgate-it-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Gateway::launch_with(dir, root, seeds, false)
+    }
+
     fn launch(dir: PathBuf, root: PathBuf, seeds: Seeds<'_>) -> Gateway {
+        Gateway::launch_with(dir, root, seeds, true)
+    }
+
+    fn launch_with(dir: PathBuf, root: PathBuf, seeds: Seeds<'_>, smki: bool) -> Gateway {
         let mut cmd = hubgate();
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--smki")
-            .arg(root.join("smki"))
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
+        cmd.arg("serve").arg("--data-dir").arg(dir.join("data"));
+        if smki {
+            cmd.arg("--smki").arg(root.join("smki"));
+        }
+        cmd.args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"]);
         if seeds.rtds_device_keys {
             cmd.arg("--device-keys").arg(root.join("gbcs/keystore"));
         }
