@@ -273,6 +273,7 @@ impl Router {
         let mut ctx = transform::Context::new(device_type, self.parts.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
+        ctx.join_peer = self.join_peer(request, srv)?;
         // SR 6.23: the Change of Supplier party builds and signs the command.
         if srv == crate::cos::SRV
             && let Some(cos) = &self.cos
@@ -285,6 +286,63 @@ impl Router {
         let out = transform::transform(request, &ctx).map_err(|e| not_provided(&e))?;
         out.command(&self.parts.keys, &self.parts.cache)
             .map_err(|e| not_provided(&e))
+    }
+
+    /// For a Join (SRV 8.7.1 / 8.7.2), what its command carries about the other device: its
+    /// type from the inventory and its key-agreement certificate from the key store (method
+    /// C carries it); `None` for other requests.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::NotProvided`] when the other device is not on the inventory or is of a
+    /// type no join command names; [`Rejection::Malformed`] for an `OtherDeviceID` that is
+    /// not an EUI-64; [`Rejection::Busy`] when the inventory cannot be read.
+    pub fn join_peer(
+        &self,
+        request: &hubgate_protocol::duis::model::request::Request,
+        srv: &str,
+    ) -> Result<Option<transform::JoinPeer>, Rejection> {
+        let (Body::JoinServiceCritical(b) | Body::JoinServiceNonCritical(b)) = &request.body else {
+            return Ok(None);
+        };
+        let not_provided =
+            |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("{srv}: {e}"));
+        let eui = hex::parse_eui(&b.other_device_id).ok_or_else(|| {
+            Rejection::Malformed(format!("{srv}: OtherDeviceID is not an EUI-64"))
+        })?;
+        let other = self
+            .parts
+            .inventory
+            .get(&Eui(eui))
+            .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
+            .ok_or_else(|| {
+                not_provided(&format_args!(
+                    "the other device {} is not in the Smart Metering Inventory",
+                    hex::eui_duis(&eui)
+                ))
+            })?;
+        let device_type = match other.device_type {
+            DeviceType::Esme => transform::JoinDeviceType::Esme,
+            DeviceType::Gsme => transform::JoinDeviceType::Gsme,
+            DeviceType::Ppmid => transform::JoinDeviceType::Ppmid,
+            DeviceType::Ihd | DeviceType::Cad => transform::JoinDeviceType::Type2,
+            t @ (DeviceType::Gpf | DeviceType::Chf | DeviceType::Hcalcs) => {
+                return Err(not_provided(&format_args!(
+                    "the other device {} is a {t:?}: no join command is known for it",
+                    hex::eui_duis(&eui)
+                )));
+            }
+        };
+        let certificate = self
+            .parts
+            .keys
+            .public_keys(&eui, Usage::KeyAgreement)
+            .find_map(|e| e.certificate().map(|c| c.der().to_vec()));
+        Ok(Some(transform::JoinPeer {
+            eui,
+            device_type,
+            certificate,
+        }))
     }
 
     /// A Signed Pre-Command from the User: it must be addressed as the request says, carry

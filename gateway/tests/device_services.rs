@@ -11,6 +11,12 @@
 //! a device type that does not fit the SRV (`E11`), and the SRVs the gateway does not
 //! transform, which are refused with `E100` at once and whose reason the gateway logs.
 //!
+//! Joins (8.7.1, 8.7.2): the gateway fills the other device's type from the inventory and
+//! its key-agreement certificate from the key store; the emulated PPMID joins the ESME
+//! (CS03A2NonCritical, ACB-signed) and the ESME joins the PPMID (CS03CCritical, through the
+//! Pre-Command), each answering INTEGER 0; a join naming a device off the inventory, or a
+//! method B join of a non-Type 2 device, is refused with `E100`.
+//!
 //! Also proved here: the critical flow as a User runs it, with `hubgate correlate` checking
 //! the Pre-Command against the original request before it is signed; and a device answer
 //! with a bad MAC (the emulated ESME's `emulation.mac_fault_devices` fault switch) is
@@ -234,6 +240,8 @@ struct Case {
     file: &'static str,
     /// The device it is sent to; `None`: the template's device, mapped to the emulated one.
     target: Option<&'static str>,
+    /// For a join: the other device the body names instead of the template's.
+    other: Option<&'static str>,
     /// What the gateway must do.
     expect: Expect,
 }
@@ -256,6 +264,7 @@ const fn ok(file: &'static str) -> Case {
     Case {
         file,
         target: None,
+        other: None,
         expect: Answered,
     }
 }
@@ -264,6 +273,22 @@ const fn to(file: &'static str, target: &'static str, expect: Expect) -> Case {
     Case {
         file,
         target: Some(target),
+        other: None,
+        expect,
+    }
+}
+
+/// A join `file` sent to `target`, naming `other` as the device to join.
+const fn join(
+    file: &'static str,
+    target: &'static str,
+    other: &'static str,
+    expect: Expect,
+) -> Case {
+    Case {
+        file,
+        target: Some(target),
+        other: Some(other),
         expect,
     }
 }
@@ -272,6 +297,7 @@ const fn refused(file: &'static str, code: &'static str, reason: &'static str) -
     Case {
         file,
         target: None,
+        other: None,
         expect: Refused(code, reason),
     }
 }
@@ -281,7 +307,14 @@ fn run(name: &str, cases: &[Case]) {
     let gw = start(name, &[]);
     let mut failures = Vec::new();
     for case in cases {
-        let xml = request(&gw, case.file, case.target);
+        let mut xml = request(&gw, case.file, case.target);
+        if let Some(other) = case.other {
+            let named = element_text(&xml, "OtherDeviceID").unwrap();
+            xml = xml.replace(
+                &format!("OtherDeviceID>{named}<"),
+                &format!("OtherDeviceID>{other}<"),
+            );
+        }
         let target = element_text(&xml, "RequestID")
             .and_then(|id| id.split(':').nth(1).map(str::to_string))
             .unwrap();
@@ -302,6 +335,17 @@ fn run(name: &str, cases: &[Case]) {
                     }
                     let answer = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
                     check_response(&answer, &sent.request_id, case.file, &target);
+                    if use_case(case.file).starts_with("CS03") {
+                        // The device joined the other one: its answer is INTEGER 0.
+                        let bytes = unb64(&element_text(&answer, "GBCSPayload").unwrap());
+                        let msg = frame::parse(&bytes).unwrap();
+                        assert_eq!(
+                            msg.content,
+                            [0x02, 0x01, 0x00],
+                            "{}: join result",
+                            case.file
+                        );
+                    }
                 }
                 NoAnswer(code, reason) => {
                     assert_eq!(sent.ack.code, "I99", "{}: {}", case.file, sent.ack.xml);
@@ -535,18 +579,37 @@ fn han_device_log_services() {
                 PPMID,
                 Refused("E100", "no supported use case for a PPMID"),
             ),
-            // Not transformed: the command needs what the inventory or the DCC's copy of
-            // the log holds, not the request.
+            // Joins: the gateway fills the other device's type from the inventory and its
+            // key-agreement certificate from the key store. The PPMID joins the ESME by
+            // method A (the ACB originates and signs the command to the PPMID); the ESME
+            // joins the PPMID by method C (critical: Pre-Command, signed, then sent).
+            join(
+                "CS03A2NonCritical_8.7.2_SUCCESS_REQUEST_DUIS.XML",
+                PPMID,
+                ESME,
+                Answered,
+            ),
+            join(
+                "CS03CCritical_8.7.1_SUCCESS_REQUEST_DUIS.XML",
+                ESME,
+                PPMID,
+                Answered,
+            ),
+            // Refused: the other device is not on the inventory; method B joins only a
+            // Type 2 device, and the premises' PPMID is not one.
             refused(
                 "CS03A1_8.7.1_SUCCESS_REQUEST_DUIS.XML",
                 "E100",
-                "SRV 8.7.1: not supported by the transform (CS03A1, CS03A2Critical, CS03CCritical",
+                "SRV 8.7.1: the other device 00-DB-12-34-56-78-90-9A is not in the Smart Metering Inventory",
             ),
-            refused(
+            join(
                 "CS03B_8.7.2_SUCCESS_REQUEST_DUIS.XML",
-                "E100",
-                "SRV 8.7.2: not supported by the transform",
+                ESME,
+                PPMID,
+                Refused("E100", "CS03B joins a Type 2 device"),
             ),
+            // Not transformed: the command needs what the DCC's copy of the log holds, not
+            // the request.
             refused(
                 "CCS01_8.11_SUCCESS_REQUEST_DUIS.XML",
                 "E100",

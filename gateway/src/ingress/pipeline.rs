@@ -635,6 +635,9 @@ impl Pipeline {
         let now = transform::UtcDateTime::from_unix(now_ms.div_euclid(1000));
         let mut ctx = transform::Context::new(device_type, self.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
+        if let Some(router) = &self.router {
+            ctx.join_peer = router.join_peer(&accepted.request, &srv)?;
+        }
         let out = transform::transform(&accepted.request, &ctx)
             .map_err(|e| Rejection::NotProvided(e.to_string()))?;
         let precommand = out

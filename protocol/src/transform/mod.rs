@@ -40,14 +40,17 @@
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
 //! | 7.4 Read Supply Status | ECS45 | DLMS get |
 //! | 8.1.1 Commission Device, critical | ECS70Commission, GCS28Commission | as 6.11 |
+//! | 8.7.1, 8.7.2 Join Service | CS03CCritical, CS03B, CS03A2NonCritical (ACB, signed by the ACB), CS03CNonCritical (ACB, signed by the ACB) | ASN.1 join method, other device EUI and GBCS type, and for method C its key-agreement certificate, from [`Context::join_peer`] |
 //! | 8.8.1, 8.8.2 Unjoin Service | CS04ACCritical, CS04ACNonCritical (ACB, signed by the ACB) | ASN.1 device ID |
 //! | 8.9 Read Device Log | CCS06, CCS05CCS04, CCS07 (ACB), CS07 | DLMS device-log reads / ASN.1 NULL |
 //! | 11.2 Read Firmware Version | ECS52, GCS38, CS08 (ACB) | DLMS get / GBZ read / ASN.1 NULL |
 //!
 //! Not transformed, each refused with a [`TransformError`] naming the SRV, use case and
-//! reason: 8.7.1 / 8.7.2 Join Service (CS03x: the command carries the other device's GBCS
-//! device type, and for method C its certificate, which come from the Smart Metering
-//! Inventory, not the request); 8.12.1 / 8.12.2 Restore device logs (the command carries the
+//! reason: a Join (8.7.1 / 8.7.2) whose context has no [`Context::join_peer`] (the command
+//! carries the other device's GBCS device type, and for method C its key-agreement
+//! certificate, which come from the Smart Metering Inventory and the key store, not the
+//! request), or whose other device is of a type no corpus join names (HCALCS, CHF, GPF);
+//! CS03A1 and CS03A2Critical (no message code for them in the corpus); 8.12.1 / 8.12.2 Restore device logs (the command carries the
 //! DCC's copy of the log); 8.11 Update HAN Device Log, and the use cases with no reference
 //! encoding in the conformance corpus (ECS43, GCS13a, GCS13c, GCS17, ECS20c, GCS33, ECS26e,
 //! ECS26n, GCS21d, GCS21j, CS04B, …); reads for an unknown remote party
@@ -57,14 +60,15 @@
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
 //! a PRECOMMAND or COMMAND in the corpus (91 templates), with the corpus's counter and date
-//! (2015-01-01T00:00:00Z), and records:
+//! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
+//! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 74 | all of ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08 |
-//! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 1 | CS04ACNonCritical |
-//! | exact once the template's values are replaced by the RTDS request's | 11 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period) |
-//! | refused | 5 | CS03A2NonCritical, CS03B, CS03CCritical, CS03CNonCritical, GCS59 (see above) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 75 | all of ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08 |
+//! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
+//! | exact once the template's values are replaced by the RTDS request's | 13 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
+//! | refused | 1 | GCS59 (see above) |
 //!
 //! Constants inferred from the corpus rather than read from the GBCS text: the snapshot
 //! counts (12 billing, 31 daily), the debt/top-up log sizes (10, 5), the GSME tariff's
@@ -102,6 +106,7 @@ use crate::gbcs::frame::{self, Cra, GroupingHeader, LenForm, OtherInfo, Suppleme
 use crate::hex;
 use crate::smki::{Store, Usage};
 
+pub use join::{JoinDeviceType, JoinPeer};
 pub use time::{TimeError, UtcDateTime};
 
 /// The kind of device a command is for: it decides the use case (and so the payload) where
@@ -195,6 +200,10 @@ pub struct Context {
     /// example `ECS26d` or `ECS26l` for 6.2.3); by default the first supported one that fits
     /// the device type and the body.
     pub use_case: Option<String>,
+    /// For a Join (8.7.1 / 8.7.2): the other device's type from the Smart Metering Inventory
+    /// and, for method C, its key-agreement certificate from the key store. Joins are
+    /// refused without it.
+    pub join_peer: Option<JoinPeer>,
 }
 
 impl Context {
@@ -209,6 +218,7 @@ impl Context {
             cos_party: None,
             originator: None,
             use_case: None,
+            join_peer: None,
         }
     }
 }
@@ -468,9 +478,12 @@ fn use_cases() -> impl Iterator<Item = &'static UseCase> {
 /// Use cases of the SRVs in scope that have no transform, and why.
 const NOT_TRANSFORMED: &[(&str, &str)] = &[
     (
-        "CS03",
-        "a Join command carries the other device's GBCS device type (and, for method C, its \
-         certificate); they come from the Smart Metering Inventory, not from the request",
+        "CS03A1",
+        "the conformance corpus has no message code for this Join use case",
+    ),
+    (
+        "CS03A2Critical",
+        "the conformance corpus has no message code for this Join use case",
     ),
     (
         "GCS59",
