@@ -120,6 +120,25 @@ fn count(kind: &'static str) {
     metrics::counter!(metric_name::ALERTS_TOTAL, "kind" => kind).increment(1);
 }
 
+/// `response` signed for `user` as an alert of `kind` (a Device Alert, or a DCC Alert
+/// otherwise), counted; `None`, logged, when it cannot be signed.
+fn sign(responder: &Responder, user: [u8; 8], response: &Response, kind: Kind) -> Option<Signed> {
+    let (label, what) = match kind {
+        Kind::DeviceAlert => ("device", "a Device Alert could not be signed"),
+        _ => ("dcc", "a DCC Alert could not be signed"),
+    };
+    match responder.sign_response(response) {
+        Ok(body) => {
+            count(label);
+            Some((user, body, kind))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "{what}");
+            None
+        }
+    }
+}
+
 /// Who receives alerts about a device: the inventory (device → MPxN) and the registration
 /// data (MPxN → Users).
 #[derive(Clone)]
@@ -502,16 +521,7 @@ pub fn device_alert(
                     gbcs_payload: a.bytes.clone(),
                 }),
             );
-            match responder.sign_response(&response) {
-                Ok(body) => {
-                    count("device");
-                    Some((user, body, Kind::DeviceAlert))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a Device Alert could not be signed");
-                    None
-                }
-            }
+            sign(responder, user, &response, Kind::DeviceAlert)
         })
         .collect()
 }
@@ -572,16 +582,7 @@ pub fn change_of_supplier(
                     dcc_alert: dcc_alert.clone(),
                 }),
             );
-            match responder.sign_response(&response) {
-                Ok(body) => {
-                    count("dcc");
-                    Some((user, body, Kind::DccAlert))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "a DCC Alert could not be signed");
-                    None
-                }
-            }
+            sign(responder, user, &response, Kind::DccAlert)
         })
         .collect()
 }
@@ -637,12 +638,8 @@ pub fn hubs_lost(
                     dcc_alert,
                 }),
             );
-            match responder.sign_response(&response) {
-                Ok(body) => {
-                    count("dcc");
-                    out.push((user, body, Kind::DccAlert));
-                }
-                Err(e) => tracing::error!(error = %e, "a DCC Alert could not be signed"),
+            if let Some(signed) = sign(responder, user, &response, Kind::DccAlert) {
+                out.push(signed);
             }
         }
     }

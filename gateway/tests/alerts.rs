@@ -19,10 +19,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -106,23 +103,7 @@ fn take(gw: &Gateway, token: &str, wait: Duration, pred: impl Fn(&str) -> bool) 
     loop {
         let all = kept(gw, token);
         if let Some((seq, xml)) = all.iter().find(|(_, x)| pred(x)) {
-            let out = Command::new("curl")
-                .args([
-                    "-sS",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-X",
-                    "DELETE",
-                ])
-                .arg("--cacert")
-                .arg(gw.dir.join("data/tls/ca.pem"))
-                .args(["-H", &auth])
-                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
-                .output()
-                .unwrap();
-            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            let code = gw.remove_message(&auth, *seq);
             assert!(
                 code == "200" || code == "204",
                 "removing message {seq}: {code}"
@@ -135,38 +116,6 @@ fn take(gw: &Gateway, token: &str, wait: Duration, pred: impl Fn(&str) -> bool) 
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// XSD validity (lxml) and DSP signature of a DUIS message, by the independent XML checker.
-fn xml_oracle(gw: &Gateway, xml: &str, name: &str) {
-    let path = gw.dir.join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    let oracle = gw.root.join("../tools/oracle/xmldsig_oracle.py");
-    let xsd = Command::new("python3")
-        .arg(&oracle)
-        .arg("xsd")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        xsd.status.success(),
-        "{name}: not valid against the DUIS XSD:\n{}{}\n{xml}",
-        String::from_utf8_lossy(&xsd.stdout),
-        String::from_utf8_lossy(&xsd.stderr)
-    );
-    let verify = Command::new("python3")
-        .arg(&oracle)
-        .args(["verify", "--certs"])
-        .arg(gw.root.join("smki/Z1-accessControlBroker-dSPXmlSign.pem"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{name}: the checker rejects the DSP signature:\n{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
 }
 
 /// A future-dated ECS01a tariff for `target` executing at `at` (Unix seconds), sent as the
@@ -244,7 +193,7 @@ fn a_future_dated_outcome_reaches_its_requester_with_the_request_reference() {
     let alert = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(30), |x| {
         has(x, "FutureDatedDeviceAlertMessage")
     });
-    xml_oracle(&gw, &alert, "future-dated-outcome");
+    common::oracle::xml_oracle(&gw, &alert, "future-dated-outcome");
     assert_eq!(
         element_text(&alert, "RequestID").as_deref(),
         Some(request_id.as_str()),
@@ -286,89 +235,6 @@ fn a_future_dated_outcome_reaches_its_requester_with_the_request_reference() {
     );
 }
 
-/// The `hil-rig` binary, built next to `hubgate` (same profile) when missing or stale.
-fn hil_rig() -> PathBuf {
-    let hubgate = PathBuf::from(env!("CARGO_BIN_EXE_hubgate"));
-    let dir = hubgate.parent().unwrap();
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.args(["build", "-q", "-p", "hubgate-hil-rig", "--bin", "hil-rig"]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success(), "building hil-rig failed");
-    dir.join(format!("hil-rig{}", std::env::consts::EXE_SUFFIX))
-}
-
-/// A running rig, killed on drop.
-struct Rig {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Rig {
-    /// Waits until the rig prints that it registered its hub (`nth` time counted from now).
-    fn wait_registered(&self, log: &Path) {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with("registered 1 hubs") => return,
-                Ok(_) => {}
-                Err(_) => panic!(
-                    "the rig did not register:\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                ),
-            }
-        }
-    }
-}
-
-/// Starts `hil-rig emulate` with one premises against the SMWAN address `smwan`.
-fn start_rig(bin: &Path, gw: &Gateway, smwan: &str, keys: &Path, log: &Path) -> Rig {
-    let tls = gw.dir.join("data/tls");
-    let mut certs: Vec<PathBuf> = std::fs::read_dir(tls.join("clients"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
-        .collect();
-    certs.sort();
-    let cert = certs.first().expect("a client certificate").clone();
-    let mut child = Command::new(bin)
-        .args(["emulate", "--hubs", "1", "--first-eui", RIG_FIRST_EUI])
-        .args(["--gateway", smwan])
-        .arg("--ca")
-        .arg(tls.join("ca.pem"))
-        .arg("--cert")
-        .arg(&cert)
-        .arg("--key")
-        .arg(cert.with_extension("key"))
-        .arg("--parties")
-        .arg(gw.root.join("smki"))
-        .arg("--keys-out")
-        .arg(keys)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let rig = Rig { child, lines: rx };
-    rig.wait_registered(log);
-    rig
-}
-
 /// A UDP port free at the moment (the SMWAN listener must keep its port across a restart).
 fn free_udp_port() -> u16 {
     std::net::UdpSocket::bind("127.0.0.1:0")
@@ -380,7 +246,7 @@ fn free_udp_port() -> u16 {
 
 #[test]
 fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc_alert() {
-    let bin = hil_rig();
+    let bin = common::rig::hil_rig();
     let work =
         std::env::temp_dir().join(format!("hubgate-it-alerts-rigwork-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
@@ -444,7 +310,14 @@ fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc
         gw.startup
     );
     let rig_log = work.join("rig.log");
-    let rig = start_rig(&bin, &gw, &smwan, &keys, &rig_log);
+    let rig = common::rig::start_rig(
+        &bin,
+        &gw,
+        RIG_FIRST_EUI,
+        &smwan,
+        (&keys, &rig_log),
+        Duration::from_secs(40),
+    );
 
     // A future-dated tariff to the rig's meter; the gateway restarts before it runs, so the
     // execution alert can no longer be tied to the request.
@@ -460,7 +333,7 @@ fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc
         "{response}"
     );
     let gw = gw.restart(seeds);
-    rig.wait_registered(&rig_log);
+    rig.wait_registered(&rig_log, Duration::from_secs(40));
 
     // The alert reaches both registered parties, each as its own signed DeviceAlertMessage.
     let wait = Duration::from_secs((at - unix_now()).max(0) as u64 + 30);
@@ -469,7 +342,7 @@ fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc
         (OPERATOR_TOKEN, NETWORK_OPERATOR, "network-operator"),
     ] {
         let alert = take(&gw, token, wait, |x| has(x, "DeviceAlertMessage"));
-        xml_oracle(&gw, &alert, &format!("device-alert-{name}"));
+        common::oracle::xml_oracle(&gw, &alert, &format!("device-alert-{name}"));
         assert_eq!(
             element_text(&alert, "AlertCode").as_deref(),
             Some("8F66"),
@@ -490,7 +363,7 @@ fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc
     let dcc = take(&gw, OPERATOR_TOKEN, Duration::from_secs(30), |x| {
         has(x, "DCCAlertMessage")
     });
-    xml_oracle(&gw, &dcc, "dcc-alert");
+    common::oracle::xml_oracle(&gw, &dcc, "dcc-alert");
     assert_eq!(element_text(&dcc, "DCCAlertCode").as_deref(), Some("AD1"));
     assert_eq!(
         element_text(&dcc, "CommsHubDeviceID").as_deref(),

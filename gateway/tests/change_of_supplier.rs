@@ -165,23 +165,7 @@ fn wait_for(gw: &Gateway, token: &str, what: &str, pred: impl Fn(&str) -> bool) 
             })
         });
         if let Some((Some(seq), xml)) = found {
-            let out = Command::new("curl")
-                .args([
-                    "-sS",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-X",
-                    "DELETE",
-                ])
-                .arg("--cacert")
-                .arg(gw.dir.join("data/tls/ca.pem"))
-                .args(["-H", &auth])
-                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
-                .output()
-                .unwrap();
-            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            let code = gw.remove_message(&auth, seq);
             assert!(code == "200" || code == "204", "removing {seq}: {code}");
             return xml;
         }
@@ -232,23 +216,6 @@ fn critical_tariff(gw: &Gateway, user: &str, name: &str, token: &str) -> String 
     let ack = Answer::parse(http, &text);
     assert_eq!(ack.code, "I99", "{text}");
     pull_answer(gw, token, &pre.request_id, Duration::from_secs(20))
-}
-
-/// Validates `xml` against the DUIS XSD with the oracle (lxml).
-fn xsd_valid(gw: &Gateway, xml: &str, name: &str) {
-    let path = gw.dir.join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    let out = Command::new("python3")
-        .arg(gw.root.join("../tools/oracle/xmldsig_oracle.py"))
-        .arg("xsd")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name}: not valid against the DUIS XSD:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
 }
 
 /// The recorded commands the ESME received with message code `code`.
@@ -447,7 +414,7 @@ fn the_gaining_supplier_takes_over_the_meter() {
             Some("N42"),
             "{alert}"
         );
-        xsd_valid(&gw, &alert, &format!("cos-alert-{who}"));
+        common::oracle::xsd_valid(&gw, &alert, &format!("cos-alert-{who}"));
     }
 
     // The meter now trusts only the new supplier: the old supplier's critical command is

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Answer, Gateway, SUPPLIER, Seeds, element_text, set_target};
+use common::{Answer, Gateway, SUPPLIER, element_text, set_target};
 use hubgate_protocol::crypto::SigningKey;
 use hubgate_protocol::gbcs::{auth, frame};
 
@@ -27,26 +27,14 @@ const ESME: &str = "00-DB-55-00-00-00-00-01";
 const SILENT: &str = "00-DB-12-34-56-78-90-A0";
 
 fn start(name: &str) -> Gateway {
-    let inventory = format!(
-        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
-         {SILENT},ESME,Commissioned,EE01,010A030B,1900000000099,,EM1 1AA,1,00-DB-55-00-00-00-00-00\n"
-    );
-    let registration = format!(
-        "mpxn,fuel,role,party,effective_from,effective_to\n1900000000099,electricity,IS,{SUPPLIER},2000-01-01,\n"
-    );
-    Gateway::start(
+    common::start_with_silent_esme(
         name,
-        Seeds {
-            inventory: Some(&inventory),
-            registration: Some(&registration),
-            rtds_device_keys: true,
-            env: &[
-                ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
-                ("HUBGATE_EMULATION__HUBS", "1"),
-                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
-            ],
-            ..Seeds::default()
-        },
+        SILENT,
+        &[
+            ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+            ("HUBGATE_EMULATION__HUBS", "1"),
+            ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
+        ],
     )
 }
 
@@ -110,36 +98,6 @@ impl Ack for Gateway {
     }
 }
 
-/// XSD and DSP signature of `xml`, by the oracle.
-fn oracle_check(gw: &Gateway, xml: &str, name: &str) {
-    let path = gw.dir.join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    let oracle = gw.root.join("../tools/oracle/xmldsig_oracle.py");
-    let xsd = Command::new("python3")
-        .arg(&oracle)
-        .arg("xsd")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        xsd.status.success(),
-        "{name}: not valid against the DUIS XSD:\n{}",
-        String::from_utf8_lossy(&xsd.stdout)
-    );
-    let verify = Command::new("python3")
-        .arg(&oracle)
-        .args(["verify", "--certs"])
-        .arg(gw.root.join("smki/Z1-accessControlBroker-dSPXmlSign.pem"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{name}: the oracle rejects the DSP signature:\n{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
-}
-
 /// The GBCS payload of a Service Response, checked to answer `request_id`'s command.
 fn gbcs_response(xml: &str, request_id: &str) -> Vec<u8> {
     assert_eq!(
@@ -176,7 +134,7 @@ fn a_read_reaches_the_meter_and_its_answer_comes_back() {
     let bytes = gbcs_response(&xml, &ack.request_id);
     // A read's response is MAC'd (DD) by the device, not signed.
     assert_eq!(bytes[0], 0xDD, "a MAC'd response");
-    oracle_check(&gw, &xml, "read-response");
+    common::oracle::xml_oracle(&gw, &xml, "read-response");
 }
 
 #[test]
@@ -222,7 +180,7 @@ fn a_critical_command_goes_through_transform_signature_and_send() {
         matches!(msg.signature, frame::SignatureField::Present(_)),
         "the device signed its response"
     );
-    oracle_check(&gw, &xml, "critical-response");
+    common::oracle::xml_oracle(&gw, &xml, "critical-response");
 
     // The same Signed Pre-Command again: its RequestID is spent.
     let (_, text) = gw.post("/api/v1/serviceS", &body);
@@ -269,7 +227,7 @@ fn a_device_that_never_answers_gives_the_user_e21() {
         Some(ack.request_id.clone())
     );
     assert!(element_text(&xml, "GBCSPayload").is_none(), "{xml}");
-    oracle_check(&gw, &xml, "timeout-response");
+    common::oracle::xml_oracle(&gw, &xml, "timeout-response");
     let (_, metrics) = gw.get_metrics();
     assert!(
         metrics

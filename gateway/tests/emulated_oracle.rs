@@ -90,36 +90,6 @@ fn next_message(gw: &Gateway, token: &str) -> String {
     }
 }
 
-/// XSD validity and DSP signature of a DUIS message, by the XML oracle.
-fn xml_oracle(gw: &Gateway, xml: &str, name: &str) {
-    let path = gw.dir.join(format!("{name}.xml"));
-    std::fs::write(&path, xml).unwrap();
-    let oracle = gw.root.join("../tools/oracle/xmldsig_oracle.py");
-    let xsd = Command::new("python3")
-        .arg(&oracle)
-        .arg("xsd")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        xsd.status.success(),
-        "{name}: not valid against the DUIS XSD:\n{}\n{xml}",
-        String::from_utf8_lossy(&xsd.stdout)
-    );
-    let verify = Command::new("python3")
-        .arg(&oracle)
-        .args(["verify", "--certs"])
-        .arg(gw.root.join("smki/Z1-accessControlBroker-dSPXmlSign.pem"))
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{name}: the oracle rejects the DSP signature:\n{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
-}
-
 /// Sends a critical request as the supplier: CV 4 for the Pre-Command, signed with the
 /// supplier's GBCS key `key_file`, then CV 5. The acknowledgement of the CV 5 request and its
 /// RequestID.
@@ -354,7 +324,7 @@ fn a_future_dated_tariff_raises_an_alert_that_reaches_the_supplier() {
     let xml = next_message(&gw, TOKEN);
     gbcs_response(&xml, &request_id);
     let alert = next_message(&gw, TOKEN);
-    xml_oracle(&gw, &alert, "future-dated-alert");
+    common::oracle::xml_oracle(&gw, &alert, "future-dated-alert");
     let payload = unb64(&element_text(&alert, "GBCSPayload").expect("a GBCS alert"));
     let msg = frame::parse(&payload).unwrap();
     assert_eq!(

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Gateway, SUPPLIER, Seeds, element_text, set_target};
+use common::{Gateway, SUPPLIER, element_text, set_target};
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::auth::{self, BlockOutcome};
 use hubgate_protocol::gbcs::frame;
@@ -63,19 +63,6 @@ fn hil_peers() -> Option<(PathBuf, PathBuf)> {
     assert!(!std::env::var("CI").is_ok_and(|v| v == "true"), "{msg}");
     eprintln!("skipped: {msg}");
     None
-}
-
-/// The `hil-rig` binary, built next to `hubgate` (same profile).
-fn hil_rig() -> PathBuf {
-    let hubgate = PathBuf::from(env!("CARGO_BIN_EXE_hubgate"));
-    let dir = hubgate.parent().unwrap();
-    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    build.args(["build", "-q", "-p", "hubgate-hil-rig", "--bin", "hil-rig"]);
-    if dir.ends_with("release") {
-        build.arg("--release");
-    }
-    assert!(build.status().unwrap().success(), "building hil-rig failed");
-    dir.join(format!("hil-rig{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A child process killed on drop, with its stdout lines on a channel.
@@ -127,50 +114,7 @@ impl Drop for Proc {
 
 /// Waits for the next kept message for the supplier, acknowledges it and returns its XML.
 fn next_message(gw: &Gateway) -> String {
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let out = Command::new("curl")
-                .args([
-                    "-sS",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-X",
-                    "DELETE",
-                ])
-                .arg("--cacert")
-                .arg(gw.dir.join("data/tls/ca.pem"))
-                .args(["-H", &auth])
-                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
-                .output()
-                .unwrap();
-            let code = String::from_utf8_lossy(&out.stdout).to_string();
-            assert!(code == "200" || code == "204", "acknowledging: {code}");
-            return m["xml"].as_str().unwrap().to_string();
-        }
-        assert!(Instant::now() < deadline, "no message arrived within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The rig's client certificate and key (the first in `data/tls/clients`).
-fn client_cert(gw: &Gateway) -> (PathBuf, PathBuf) {
-    let mut certs: Vec<PathBuf> = std::fs::read_dir(gw.dir.join("data/tls/clients"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
-        .collect();
-    certs.sort();
-    let cert = certs.first().expect("a client certificate").clone();
-    let key = cert.with_extension("key");
-    (cert, key)
+    common::next_message(gw, TOKEN, Duration::from_secs(30))
 }
 
 #[test]
@@ -178,7 +122,7 @@ fn a_signed_4_1_1_reads_a_dlms_meter_behind_an_adapter_device() {
     let Some((python, peers)) = hil_peers() else {
         return;
     };
-    let bin = hil_rig();
+    let bin = common::rig::hil_rig();
     let work = std::env::temp_dir().join(format!("hubgate-it-hil-dlms-rig-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
@@ -213,40 +157,16 @@ fn a_signed_4_1_1_reads_a_dlms_meter_behind_an_adapter_device() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let inventory = format!(
-        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
-         {CHF},CHF,Commissioned,106C,433100AC,,,EM1 1AA,1,\n\
-         {ESME},ESME,Commissioned,EE01,010A030B,1900000000888,,EM1 1AA,1,{CHF}\n"
-    );
-    let registration = format!(
-        "mpxn,fuel,role,party,effective_from,effective_to\n1900000000888,electricity,IS,{SUPPLIER},2000-01-01,\n"
-    );
-    let keys_env = keys.to_string_lossy().to_string();
-    let gw = Gateway::start(
+    let (gw, smwan) = common::rig::start_smwan_gateway(
         "hil-dlms",
-        Seeds {
-            inventory: Some(&inventory),
-            registration: Some(&registration),
-            env: &[
-                ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
-                ("HUBGATE_EMULATION__HUBS", "0"),
-                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "15000"),
-                ("HUBGATE_SMWAN__LISTEN", "127.0.0.1:0"),
-                ("HUBGATE_SMWAN__DEVICE_KEYS", &keys_env),
-            ],
-            ..Seeds::default()
-        },
+        TOKEN,
+        (CHF, ESME, "1900000000888"),
+        "15000",
+        &keys,
     );
-    let smwan = gw
-        .startup
-        .lines()
-        .find_map(|l| l.strip_prefix("SMWAN listening on quic://"))
-        .unwrap_or_else(|| panic!("no SMWAN listener:\n{}", gw.startup))
-        .trim()
-        .to_string();
 
     // The rig file: one hub whose ESME is an adapter for the meter on the PTY.
-    let (cert, key) = client_cert(&gw);
+    let (cert, key) = common::rig::client_cert(&gw);
     let rig_toml = format!(
         r#"keys_out = "{keys}"
 

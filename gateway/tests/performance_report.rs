@@ -15,9 +15,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{
-    Gateway, SUPPLIER, Seeds, element_text, hubgate, metric_value, pull_answer, set_target,
-};
+use common::{Gateway, SUPPLIER, element_text, hubgate, metric_value, pull_answer, set_target};
 use hubgate_gateway::performance::Month;
 
 const TOKEN: &str = "performance-report-pull-token-0123456789abcdef";
@@ -30,28 +28,16 @@ const TARGET_MS: &str = "2000";
 const TIMEOUT_MS: &str = "4000";
 
 fn start(name: &str) -> Gateway {
-    let inventory = format!(
-        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
-         {SILENT},ESME,Commissioned,EE01,010A030B,1900000000099,,EM1 1AA,1,00-DB-55-00-00-00-00-00\n"
-    );
-    let registration = format!(
-        "mpxn,fuel,role,party,effective_from,effective_to\n1900000000099,electricity,IS,{SUPPLIER},2000-01-01,\n"
-    );
-    Gateway::start(
+    common::start_with_silent_esme(
         name,
-        Seeds {
-            inventory: Some(&inventory),
-            registration: Some(&registration),
-            rtds_device_keys: true,
-            env: &[
-                ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
-                ("HUBGATE_EMULATION__HUBS", "1"),
-                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", TIMEOUT_MS),
-                ("HUBGATE_PERFORMANCE__ON_DEMAND_TARGET_MS", TARGET_MS),
-                ("HUBGATE_PERFORMANCE__FLUSH_INTERVAL_MS", "200"),
-            ],
-            ..Seeds::default()
-        },
+        SILENT,
+        &[
+            ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+            ("HUBGATE_EMULATION__HUBS", "1"),
+            ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", TIMEOUT_MS),
+            ("HUBGATE_PERFORMANCE__ON_DEMAND_TARGET_MS", TARGET_MS),
+            ("HUBGATE_PERFORMANCE__FLUSH_INTERVAL_MS", "200"),
+        ],
     )
 }
 

@@ -32,7 +32,7 @@ use super::quarantine;
 use crate::config::Config;
 use crate::delivery::{Delivery, Kind};
 use crate::ingress::pipeline::{Pipeline, Released};
-use crate::ingress::registration_push::{TokenError, TokenSource};
+use crate::ingress::registration_push::{TokenError, TokenSource, load_token};
 use crate::metric_name;
 use crate::registration::BearerToken;
 use crate::store::Store;
@@ -55,53 +55,11 @@ pub fn token_file(data_dir: &Path) -> PathBuf {
 ///
 /// [`TokenError`].
 pub fn admin_token(config: &Config) -> Result<(BearerToken, TokenSource), TokenError> {
-    if let Some(t) = &config.anomaly.admin_token {
-        let token = BearerToken::new(t).map_err(|source| TokenError::Weak {
-            where_: "anomaly.admin_token".into(),
-            source,
-        })?;
-        return Ok((token, TokenSource::Config));
-    }
-    let path = token_file(&config.data_dir);
-    let io = |source| TokenError::Io {
-        path: path.clone(),
-        source,
-    };
-    let (text, created) = match std::fs::read_to_string(&path) {
-        Ok(text) => (text, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut bytes).map_err(|_| TokenError::Random)?;
-            use base64::Engine as _;
-            let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
-            }
-            write_secret(&path, format!("{text}\n").as_bytes()).map_err(io)?;
-            (text, true)
-        }
-        Err(e) => return Err(io(e)),
-    };
-    let token = BearerToken::new(text.trim()).map_err(|source| TokenError::Weak {
-        where_: path.display().to_string(),
-        source,
-    })?;
-    Ok((token, TokenSource::File { path, created }))
-}
-
-/// Creates `path` readable by its owner only.
-fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
+    load_token(
+        config.anomaly.admin_token.as_deref(),
+        "anomaly.admin_token",
+        token_file(&config.data_dir),
+    )
 }
 
 /// The API's state.
@@ -239,16 +197,26 @@ async fn list(
     }
 }
 
+/// The record id of a `{id}` route, once the caller is authenticated; otherwise the answer.
+fn authorised_id(
+    req: &HttpRequest,
+    id: &str,
+    endpoint: &AdminEndpoint,
+) -> Result<u64, Box<HttpResponse>> {
+    if let Some(r) = unauthenticated(req, endpoint) {
+        return Err(Box::new(r));
+    }
+    id.parse::<u64>().map_err(|_| Box::new(bad_id(id)))
+}
+
 async fn show(
     req: HttpRequest,
     id: web::Path<String>,
     endpoint: web::Data<AdminEndpoint>,
 ) -> HttpResponse {
-    if let Some(r) = unauthenticated(&req, &endpoint) {
-        return r;
-    }
-    let Ok(id) = id.parse::<u64>() else {
-        return bad_id(&id);
+    let id = match authorised_id(&req, &id, &endpoint) {
+        Ok(id) => id,
+        Err(r) => return *r,
     };
     let state = endpoint.into_inner();
     match web::block(move || quarantine::get(&state.store, id)).await {
@@ -269,11 +237,9 @@ async fn delete(
     id: web::Path<String>,
     endpoint: web::Data<AdminEndpoint>,
 ) -> HttpResponse {
-    if let Some(r) = unauthenticated(&req, &endpoint) {
-        return r;
-    }
-    let Ok(id) = id.parse::<u64>() else {
-        return bad_id(&id);
+    let id = match authorised_id(&req, &id, &endpoint) {
+        Ok(id) => id,
+        Err(r) => return *r,
     };
     let state = endpoint.into_inner();
     match web::block(move || quarantine::take(&state.store, id)).await {
@@ -295,11 +261,9 @@ async fn release(
     id: web::Path<String>,
     endpoint: web::Data<AdminEndpoint>,
 ) -> HttpResponse {
-    if let Some(r) = unauthenticated(&req, &endpoint) {
-        return r;
-    }
-    let Ok(id) = id.parse::<u64>() else {
-        return bad_id(&id);
+    let id = match authorised_id(&req, &id, &endpoint) {
+        Ok(id) => id,
+        Err(r) => return *r,
     };
     let state = endpoint.into_inner();
     // Read and check the record before taking it out: a record that cannot be carried out

@@ -106,14 +106,32 @@ pub fn token_file(data_dir: &Path) -> PathBuf {
 ///
 /// [`TokenError`].
 pub fn push_token(config: &Config) -> Result<(BearerToken, TokenSource), TokenError> {
-    if let Some(t) = &config.registration.push_token {
+    load_token(
+        config.registration.push_token.as_deref(),
+        "registration.push_token",
+        token_file(&config.data_dir),
+    )
+}
+
+/// A bearer token: `configured` (the value of the setting named `setting`) when set;
+/// otherwise the token in the file at `path`, generated when missing (32 random bytes,
+/// base64url, owner-only file).
+///
+/// # Errors
+///
+/// [`TokenError`].
+pub(crate) fn load_token(
+    configured: Option<&str>,
+    setting: &str,
+    path: PathBuf,
+) -> Result<(BearerToken, TokenSource), TokenError> {
+    if let Some(t) = configured {
         let token = BearerToken::new(t).map_err(|source| TokenError::Weak {
-            where_: "registration.push_token".into(),
+            where_: setting.into(),
             source,
         })?;
         return Ok((token, TokenSource::Config));
     }
-    let path = token_file(&config.data_dir);
     let io = |source| TokenError::Io {
         path: path.clone(),
         source,

@@ -8,6 +8,9 @@
 // Each test file that includes this module uses a part of it.
 #![allow(dead_code)]
 
+pub mod oracle;
+pub mod rig;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -481,23 +484,7 @@ pub fn pull_answer(gw: &Gateway, token: &str, request_id: &str, wait: Duration) 
             })
         });
         if let Some((Some(seq), xml)) = found {
-            let out = Command::new("curl")
-                .args([
-                    "-sS",
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-X",
-                    "DELETE",
-                ])
-                .arg("--cacert")
-                .arg(gw.dir.join("data/tls/ca.pem"))
-                .args(["-H", &auth])
-                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
-                .output()
-                .expect("curl is needed for the end-to-end tests");
-            let code = String::from_utf8_lossy(&out.stdout).to_string();
+            let code = gw.remove_message(&auth, seq);
             assert!(
                 code == "200" || code == "204",
                 "removing message {seq}: {code}"
@@ -507,6 +494,53 @@ pub fn pull_answer(gw: &Gateway, token: &str, request_id: &str, wait: Duration) 
         assert!(
             Instant::now() < deadline,
             "no Service Response to {request_id} within {wait:?}; kept: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A gateway with one emulated premises (hub `00-DB-55-00-00-00-00-00`) that also has on its
+/// inventory `silent`, an RTDS ESME behind that hub with no emulated meter (nothing answers
+/// it), registered to the supplier; `env` adds settings.
+pub fn start_with_silent_esme(name: &str, silent: &str, env: &[(&str, &str)]) -> Gateway {
+    let inventory = format!(
+        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
+         {silent},ESME,Commissioned,EE01,010A030B,1900000000099,,EM1 1AA,1,00-DB-55-00-00-00-00-00\n"
+    );
+    let registration = format!(
+        "mpxn,fuel,role,party,effective_from,effective_to\n1900000000099,electricity,IS,{SUPPLIER},2000-01-01,\n"
+    );
+    Gateway::start(
+        name,
+        Seeds {
+            inventory: Some(&inventory),
+            registration: Some(&registration),
+            rtds_device_keys: true,
+            env,
+            ..Seeds::default()
+        },
+    )
+}
+
+/// Waits up to `wait` for the first message kept for the User with pull `token`,
+/// acknowledges (removes) it and returns its XML.
+pub fn next_message(gw: &Gateway, token: &str, wait: Duration) -> String {
+    let auth = format!("Authorization: Bearer {token}");
+    let deadline = Instant::now() + wait;
+    loop {
+        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
+        assert!(status == 200 || status == 204, "{status}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
+            let seq = m["sequence"].as_u64().unwrap();
+            let code = gw.remove_message(&auth, seq);
+            assert!(code == "200" || code == "204", "acknowledging: {code}");
+            return m["xml"].as_str().unwrap().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message arrived within {} s",
+            wait.as_secs()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -539,6 +573,28 @@ impl Gateway {
     /// start value again, which the gateway, keeping each User's last counter, refuses).
     pub fn advance_counter(&self, by: u64) {
         self.counter.fetch_add(by, Ordering::SeqCst);
+    }
+
+    /// Removes the kept message `seq` (`DELETE /api/v1/responses/{seq}`) with the header
+    /// `auth` (`Authorization: Bearer …`); the HTTP status code it got.
+    pub fn remove_message(&self, auth: &str, seq: u64) -> String {
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-X",
+                "DELETE",
+            ])
+            .arg("--cacert")
+            .arg(self.dir.join("data/tls/ca.pem"))
+            .args(["-H", auth])
+            .arg(format!("https://{}/api/v1/responses/{seq}", self.addr))
+            .output()
+            .expect("curl is needed for the end-to-end tests");
+        String::from_utf8_lossy(&out.stdout).to_string()
     }
 
     /// The gateway's log so far (`stderr.log`).
