@@ -19,7 +19,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -56,27 +55,6 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ` for `unix` seconds.
-fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 /// The messages kept for the User with pull `token` (sequence, XML), oldest first.
@@ -126,7 +104,7 @@ fn send_future_tariff(gw: &Gateway, target: &str, at: i64) -> (Answer, String) {
     let request = set_text(
         &set_target(&template, target),
         "ExecutionDateTime",
-        &rfc3339(at),
+        &common::rfc3339(at),
     );
     let pre = gw.submit(&request, SUPPLIER);
     assert_eq!(pre.code, "I0", "{}", pre.xml);
@@ -252,23 +230,7 @@ fn device_alerts_reach_supplier_and_network_operator_and_a_lost_hub_raises_a_dcc
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let keys = work.join("keys");
-    let out = Command::new(&bin)
-        .args([
-            "keys",
-            "--hubs",
-            "1",
-            "--first-eui",
-            RIG_FIRST_EUI,
-            "--keys-out",
-        ])
-        .arg(&keys)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::rig::device_keys(&bin, RIG_FIRST_EUI, &keys);
 
     let inventory = format!(
         "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\

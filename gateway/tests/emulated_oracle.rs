@@ -282,28 +282,6 @@ fn every_recorded_message_of_an_end_to_end_run_passes_the_gbcs_oracle() {
     let _ = std::fs::remove_dir_all(&record);
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` for `unix` seconds.
-fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
 #[test]
 fn a_future_dated_tariff_raises_an_alert_that_reaches_the_supplier() {
     let (gw, record) = start("alert");
@@ -315,7 +293,7 @@ fn a_future_dated_tariff_raises_an_alert_that_reaches_the_supplier() {
     let request = set_text(
         &set_target(&template, ESME),
         "ExecutionDateTime",
-        &rfc3339(now + 4),
+        &common::rfc3339(now + 4),
     );
     let (ack, request_id) = send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
     assert_eq!(ack.code, "I99", "{}", ack.xml);

@@ -139,23 +139,7 @@ fn a_signed_4_1_1_reads_a_dlms_meter_behind_an_adapter_device() {
 
     // Device certificates first: the gateway loads them at start.
     let keys = work.join("keys");
-    let out = Command::new(&bin)
-        .args([
-            "keys",
-            "--hubs",
-            "1",
-            "--first-eui",
-            FIRST_EUI,
-            "--keys-out",
-        ])
-        .arg(&keys)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::rig::device_keys(&bin, FIRST_EUI, &keys);
 
     let (gw, smwan) = common::rig::start_smwan_gateway(
         "hil-dlms",

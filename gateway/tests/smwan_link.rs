@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -83,23 +82,7 @@ fn a_rig_process_serves_its_hubs_over_quic_and_reconnects() {
     std::fs::create_dir_all(&work).unwrap();
     let keys = work.join("keys");
     // The device certificates first: the gateway loads them at start.
-    let out = Command::new(&bin)
-        .args([
-            "keys",
-            "--hubs",
-            "1",
-            "--first-eui",
-            FIRST_EUI,
-            "--keys-out",
-        ])
-        .arg(&keys)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::rig::device_keys(&bin, FIRST_EUI, &keys);
     assert!(keys.join("00db560000000001-ka.pem").is_file());
 
     let (gw, smwan) = common::rig::start_smwan_gateway(

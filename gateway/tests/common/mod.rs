@@ -602,3 +602,8 @@ impl Gateway {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
     }
 }
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for `unix` seconds (the gateway's own formatter, whole seconds).
+pub fn rfc3339(unix: i64) -> String {
+    hubgate_gateway::clock::rfc3339_ms(unix * 1000).replace(".000Z", "Z")
+}

@@ -24,6 +24,28 @@ pub fn hil_rig() -> PathBuf {
     dir.join(format!("hil-rig{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Writes the device certificates of one premises from `first_eui` into `keys_out` with
+/// `hil-rig keys` (the gateway loads them at start).
+pub fn device_keys(bin: &Path, first_eui: &str, keys_out: &Path) {
+    let out = Command::new(bin)
+        .args([
+            "keys",
+            "--hubs",
+            "1",
+            "--first-eui",
+            first_eui,
+            "--keys-out",
+        ])
+        .arg(keys_out)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The rig's client certificate and key (the first in `data/tls/clients`).
 pub fn client_cert(gw: &Gateway) -> (PathBuf, PathBuf) {
     let mut certs: Vec<PathBuf> = std::fs::read_dir(gw.dir.join("data/tls/clients"))
