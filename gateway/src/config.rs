@@ -27,6 +27,9 @@
 //! | `HUBGATE_DELIVERY__RETRIES`, `HUBGATE_DELIVERY__CA`, `HUBGATE_DELIVERY__DEFAULT_ENDPOINT`, … | `delivery.retries`, `delivery.ca`, `delivery.default_endpoint`, … |
 //! | `HUBGATE_REGISTRATION__PUSH_TOKEN`, … | `registration.push_token`, … |
 //! | `HUBGATE_ANOMALY__ENABLED`, `HUBGATE_ANOMALY__OVERRIDES`, `HUBGATE_ANOMALY__ADMIN_TOKEN`, … | `anomaly.enabled`, `anomaly.overrides`, `anomaly.admin_token`, … |
+//! | `HUBGATE_ALERTS__THROTTLE_WINDOW_MS`, `HUBGATE_ALERTS__THROTTLE_MAX_TRACKED` | `alerts.throttle_window_ms`, `alerts.throttle_max_tracked` |
+//! | `HUBGATE_SCHEDULES__MAX_PER_USER`, `HUBGATE_SCHEDULES__TICK_MS` | `schedules.max_per_user`, `schedules.tick_ms` |
+//! | `HUBGATE_CLOCK__FOLLOW_FILE` | `clock.follow_file` |
 //! | `HUBGATE_PERFORMANCE__ON_DEMAND_TARGET_MS`, `HUBGATE_PERFORMANCE__FLUSH_INTERVAL_MS` | `performance.on_demand_target_ms`, `performance.flush_interval_ms` |
 //! | `HUBGATE_USERS__<USER ID>__SUSPENDED`, `…__DELIVERY_ENDPOINT`, `…__PULL_TOKEN` | `users.<User ID>.…` |
 //!
@@ -133,8 +136,12 @@ pub struct Config {
     pub clock: ClockConfig,
     /// Anomaly detection (H4 check 7) and the quarantine.
     pub anomaly: AnomalyConfig,
+    /// Alerts to Users: alert-storm throttling.
+    pub alerts: AlertsConfig,
     /// The SEC Code Performance Measures tally.
     pub performance: PerformanceConfig,
+    /// DSP schedules (SR 5.1–5.3).
+    pub schedules: SchedulesConfig,
 }
 
 impl Default for Config {
@@ -158,7 +165,29 @@ impl Default for Config {
             smwan: SmwanConfig::default(),
             clock: ClockConfig::default(),
             anomaly: AnomalyConfig::default(),
+            alerts: AlertsConfig::default(),
             performance: PerformanceConfig::default(),
+            schedules: SchedulesConfig::default(),
+        }
+    }
+}
+
+/// DSP schedules (see `hubgate_gateway::schedules`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulesConfig {
+    /// Most schedules one User may hold; a 5.1 beyond it is refused (`E050103`). Default
+    /// `1000`.
+    pub max_per_user: u64,
+    /// How often the runner looks for due schedules, in milliseconds. Default `1000`.
+    pub tick_ms: u64,
+}
+
+impl Default for SchedulesConfig {
+    fn default() -> Self {
+        SchedulesConfig {
+            max_per_user: 1000,
+            tick_ms: 1000,
         }
     }
 }
@@ -206,6 +235,12 @@ pub struct AnomalyConfig {
     /// `A-Z a-z 0-9 - . _ ~ + /`. Default: none, meaning a token generated on first start in
     /// `<data_dir>/anomaly/admin-token` (its path is printed at start).
     pub admin_token: Option<String>,
+    /// Most alerts one Communications Hub may send in a sliding minute; beyond it each alert
+    /// is quarantined (not delivered). `0` for no limit. Default `60`.
+    pub hub_alerts_per_minute: u64,
+    /// Most alerts one Communications Hub may send in a sliding hour; beyond it each alert
+    /// is quarantined. `0` for no limit. Default `600`.
+    pub hub_alerts_per_hour: u64,
 }
 
 impl Default for AnomalyConfig {
@@ -217,6 +252,30 @@ impl Default for AnomalyConfig {
             overrides: String::new(),
             max_tracked: 65_536,
             admin_token: None,
+            hub_alerts_per_minute: 60,
+            hub_alerts_per_hour: 600,
+        }
+    }
+}
+
+/// Alerts to Users (see `hubgate_gateway::alerts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Identical device alerts (same device, same alert code) within this many milliseconds
+    /// of the first are counted and held back, then summed up in one alert carrying
+    /// `ThrottledAlertCount`. `0` turns throttling off. Default `60000`.
+    pub throttle_window_ms: u64,
+    /// Most (device, alert code) pairs tracked for throttling; the oldest is closed (its
+    /// summary sent) to make room. Default `65536`.
+    pub throttle_max_tracked: usize,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            throttle_window_ms: 60_000,
+            throttle_max_tracked: 65_536,
         }
     }
 }
@@ -510,6 +569,11 @@ pub struct ClockConfig {
     /// Pin the clock at this instant (RFC 3339, e.g. `2025-01-01T00:00:00Z`), for tests and
     /// reproducible runs. Default: none (the system clock).
     pub pinned: Option<String>,
+    /// Virtual time for test runs: the clock shows the RFC 3339 instant written in this
+    /// file, read again whenever it changes (see `hubgate_gateway::schedules::virtual_time`);
+    /// it starts at `pinned` (or the system time) until the file holds an instant. Default:
+    /// none.
+    pub follow_file: Option<PathBuf>,
 }
 
 impl ClockConfig {
@@ -817,6 +881,13 @@ const FIELDS: &[Field] = &[
          Default: none (the system clock).",
         "\"2025-01-01T00:00:00Z\"",
     ),
+    optional(
+        "clock.follow_file",
+        Kind::Path,
+        "Virtual time for test runs: the clock shows the RFC 3339 instant written in this\n\
+         file, read again whenever it changes. Default: none.",
+        "\"/tmp/hubgate-clock\"",
+    ),
     field(
         "anomaly.enabled",
         Kind::Bool,
@@ -857,6 +928,30 @@ const FIELDS: &[Field] = &[
         "\"change-me-to-32-or-more-random-characters\"",
     ),
     field(
+        "anomaly.hub_alerts_per_minute",
+        Kind::Int,
+        "Most alerts one Communications Hub may send in a sliding minute; beyond it each\n\
+         alert is quarantined (held, not delivered, until an operator releases it). 0: no limit.",
+    ),
+    field(
+        "anomaly.hub_alerts_per_hour",
+        Kind::Int,
+        "Most alerts one Communications Hub may send in a sliding hour (0: no limit).",
+    ),
+    field(
+        "alerts.throttle_window_ms",
+        Kind::Int,
+        "Identical device alerts (same device and alert code) within this many milliseconds\n\
+         of the first are held back and counted; when the window closes one alert carrying\n\
+         ThrottledAlertSequenceId and ThrottledAlertCount stands for them. 0: no throttling.",
+    ),
+    field(
+        "alerts.throttle_max_tracked",
+        Kind::Int,
+        "Most (device, alert code) pairs tracked for throttling; the oldest window is closed\n\
+         early (its summary sent) to make room.",
+    ),
+    field(
         "performance.on_demand_target_ms",
         Kind::Int,
         "Target Response Time of on-demand Service Responses, in milliseconds, against which\n\
@@ -867,6 +962,16 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Milliseconds between writes of the performance tally to the store; a crash loses\n\
          at most the answers counted in one interval.",
+    ),
+    field(
+        "schedules.max_per_user",
+        Kind::Int,
+        "Most DSP schedules (SR 5.1) one User may hold.",
+    ),
+    field(
+        "schedules.tick_ms",
+        Kind::Int,
+        "Milliseconds between the schedule runner's looks for due executions.",
     ),
 ];
 
@@ -995,6 +1100,9 @@ impl Config {
         if self.performance.on_demand_target_ms == 0 {
             return invalid("performance.on_demand_target_ms", "must be at least 1");
         }
+        if self.schedules.tick_ms == 0 {
+            return invalid("schedules.tick_ms", "must be at least 1");
+        }
         if self.performance.flush_interval_ms == 0 {
             return invalid("performance.flush_interval_ms", "must be at least 1");
         }
@@ -1057,6 +1165,9 @@ impl Config {
         }
         if self.anomaly.max_tracked == 0 {
             return invalid("anomaly.max_tracked", "must be at least 1");
+        }
+        if self.alerts.throttle_max_tracked == 0 {
+            return invalid("alerts.throttle_max_tracked", "must be at least 1");
         }
         if let Err(e) = crate::anomaly::thresholds::parse_overrides(&self.anomaly.overrides) {
             return invalid("anomaly.overrides", &e.to_string());
@@ -1496,6 +1607,7 @@ mod tests {
         full.tls.key = Some("k".into());
         full.tls.client_ca = Some("ca".into());
         full.clock.pinned = Some("2025-01-01T00:00:00Z".into());
+        full.clock.follow_file = Some("/tmp/hubgate-clock".into());
         full.delivery.ca = Some("dca".into());
         full.delivery.default_endpoint = Some("https://x".into());
         full.registration.push_token = Some("t".into());

@@ -14,6 +14,11 @@
 //! fails, the transaction is rolled back and re-run without it, so one bad write never costs
 //! the others their durability or their result. The queue is bounded: when it is full,
 //! [`GroupCommit::submit`] fails with [`CommitError::Busy`] at once.
+//!
+//! When a commit fails with an I/O error (a full disk, say) nobody in the batch is
+//! acknowledged and the store degrades ([`crate::store_health`]): from then on
+//! [`GroupCommit::submit`] fails with [`CommitError::Unavailable`] at once, until the probe
+//! thread that [`GroupCommit::start`] also starts finds that the store can write again.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -23,6 +28,7 @@ use redb::WriteTransaction;
 
 use crate::metric_name;
 use crate::store::{Store, StoreError};
+use crate::store_health::{Monitor, StoreHealth};
 
 /// Why a write was not committed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +42,10 @@ pub enum CommitError {
     /// The store failed (the write itself, or the commit).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store is degraded after a failed write: nothing is written until a probe write
+    /// succeeds ([`crate::store_health`]).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 type Apply = Box<dyn FnMut(&WriteTransaction) -> Result<(), StoreError> + Send>;
@@ -50,6 +60,9 @@ struct Job {
 pub struct GroupCommit {
     tx: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
+    health: Arc<StoreHealth>,
+    /// The store's probe thread (recovery after a failed write).
+    monitor: Option<Monitor>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -60,11 +73,12 @@ impl std::fmt::Debug for GroupCommit {
 
 impl GroupCommit {
     /// Starts the committer thread for `store`: at most `queue_capacity` writes wait, at most
-    /// `max_batch` share a transaction.
+    /// `max_batch` share a transaction. Also starts the store's probe thread
+    /// ([`crate::store_health::Monitor`]).
     ///
     /// # Errors
     ///
-    /// When the thread cannot be started.
+    /// When a thread cannot be started.
     pub fn start(
         store: Arc<Store>,
         queue_capacity: usize,
@@ -72,12 +86,16 @@ impl GroupCommit {
     ) -> std::io::Result<GroupCommit> {
         let (tx, rx) = crossbeam_channel::bounded::<Job>(queue_capacity.max(1));
         let max_batch = max_batch.max(1);
+        let health = Arc::clone(store.health());
+        let monitor = Monitor::start(Arc::clone(&store))?;
         let thread = std::thread::Builder::new()
             .name("hubgate-commit".into())
             .spawn(move || run(&store, &rx, max_batch))?;
         Ok(GroupCommit {
             tx: Some(tx),
             thread: Some(thread),
+            health,
+            monitor: Some(monitor),
         })
     }
 
@@ -88,12 +106,17 @@ impl GroupCommit {
     /// # Errors
     ///
     /// [`CommitError::Busy`] when the queue is full, [`CommitError::Stopped`] when shutting
-    /// down, [`CommitError::Store`] when `f` or the commit fails (nothing of `f` is kept).
+    /// down, [`CommitError::Unavailable`] at once while the store is degraded (and when the
+    /// commit fails with an I/O error), [`CommitError::Store`] when `f` or the commit fails
+    /// otherwise (nothing of `f` is kept).
     pub async fn submit<R, F>(&self, mut f: F) -> Result<R, CommitError>
     where
         R: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
     {
+        if let Some(reason) = self.health.refusal() {
+            return Err(CommitError::Unavailable(reason));
+        }
         let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
         let slot: Arc<std::sync::Mutex<Option<R>>> = Arc::new(std::sync::Mutex::new(None));
         let writer = Arc::clone(&slot);
@@ -129,6 +152,7 @@ impl Drop for GroupCommit {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        drop(self.monitor.take());
     }
 }
 
@@ -188,10 +212,15 @@ fn commit_batch(store: &Store, batch: &mut Vec<Job>) {
                 }
             }
             Err(Abandon::Store(e)) => {
-                // Beginning or committing failed: nobody's write is durable.
+                // Beginning or committing failed: nobody's write is durable. An I/O failure
+                // has degraded the store (the refusal names it).
+                let refusal = store.health().refusal();
                 let msg = e.to_string();
                 for job in batch.drain(..) {
-                    (job.notify)(Err(CommitError::Store(StoreError::Commit(msg.clone()))));
+                    (job.notify)(Err(match &refusal {
+                        Some(r) => CommitError::Unavailable(r.clone()),
+                        None => CommitError::Store(StoreError::Commit(msg.clone())),
+                    }));
                 }
                 return;
             }
@@ -249,6 +278,50 @@ mod tests {
             })
             .unwrap();
         assert_eq!(n, 500);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_degraded_store_refuses_at_once_until_the_probe_recovers_it() {
+        let dir = temp("degraded");
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let gc = GroupCommit::start(Arc::clone(&store), 16, 16).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let put = |k: u64| {
+            rt.block_on(gc.submit(move |t| {
+                t.open_table(T)?.insert(k, k)?;
+                Ok(())
+            }))
+        };
+        put(1).unwrap();
+        store.health().write_failed("I/O error: test");
+        match put(2) {
+            Err(CommitError::Unavailable(r)) => {
+                assert!(r.contains("hubgate.redb"), "{r}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The disk is fine: the first probe (after 250 ms) reopens the file and recovers.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while store.health().is_degraded() {
+            assert!(std::time::Instant::now() < deadline, "no recovery");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        put(3).unwrap();
+        let keys: Vec<u64> = store
+            .read(|t| {
+                let tab = t.open_table(T)?;
+                let mut v = Vec::new();
+                for e in tab.iter()? {
+                    v.push(e?.0.value());
+                }
+                Ok::<_, StoreError>(v)
+            })
+            .unwrap();
+        assert_eq!(keys, vec![1, 3], "the refused write left nothing");
+        drop(gc);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

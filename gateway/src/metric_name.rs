@@ -17,7 +17,7 @@ pub const ANOMALY_CHECKS_TOTAL: &str = "hubgate_anomaly_checks_total";
 /// Counter: requests quarantined by anomaly detection, by the `window` whose threshold they
 /// breached (`minute`, `hour`).
 pub const QUARANTINE_REQUESTS_TOTAL: &str = "hubgate_quarantine_requests_total";
-/// Gauge: quarantined requests held now (waiting for an operator).
+/// Gauge: quarantined requests and alerts held now (waiting for an operator).
 pub const QUARANTINE_HELD_MESSAGES: &str = "hubgate_quarantine_held_messages";
 /// Counter: quarantined requests an operator dealt with, by `outcome` (`released`,
 /// `deleted`).
@@ -34,8 +34,19 @@ pub const STORE_COMMIT_BATCH_WRITES: &str = "hubgate_store_commit_batch_writes";
 pub const STORE_COMMIT_SECONDS: &str = "hubgate_store_commit_seconds";
 /// Counter: writes refused because the commit queue was full.
 pub const STORE_COMMIT_REFUSED_TOTAL: &str = "hubgate_store_commit_refused_total";
+/// Gauge: 1 while the store is degraded (a write failed; new requests refused), else 0.
+pub const STORE_DEGRADED: &str = "hubgate_store_degraded";
+/// Counter: store writes that failed with an I/O error (disk full and others).
+pub const STORE_WRITE_FAILURES_TOTAL: &str = "hubgate_store_write_failures_total";
+/// Counter: recovery probes of a degraded store, by `outcome` (`failed`, `recovered`).
+pub const STORE_PROBES_TOTAL: &str = "hubgate_store_probes_total";
 /// Counter: device commands handed to hub actors.
 pub const ROUTING_COMMANDS_TOTAL: &str = "hubgate_routing_commands_total";
+/// Gauge: device requests held for their DSP future-dated execution time.
+pub const ROUTING_DEFERRED: &str = "hubgate_routing_deferred_messages";
+/// Counter: journaled requests sent again or answered after a restart, by `outcome`
+/// (`resent`, `answered`).
+pub const ROUTING_RECOVERED_TOTAL: &str = "hubgate_routing_recovered_total";
 /// Counter: Service Responses and Device Alerts queued for delivery, by `kind`.
 pub const ROUTING_ANSWERS_TOTAL: &str = "hubgate_routing_answers_total";
 /// Counter: answers that could not be queued for delivery (the outbox refused them).
@@ -43,6 +54,15 @@ pub const ROUTING_ANSWERS_LOST_TOTAL: &str = "hubgate_routing_answers_lost_total
 /// Counter: alert messages queued for Users, by `kind` (`device`, `future_dated`, `dcc`):
 /// one per receiving User.
 pub const ALERTS_TOTAL: &str = "hubgate_alerts_total";
+/// Counter: device alerts held back by alert-storm throttling (identical to one delivered
+/// within the throttle window); each closed window then sends one summary alert.
+pub const ALERTS_THROTTLED_TOTAL: &str = "hubgate_alerts_throttled_total";
+/// Counter: throttle summaries sent (alerts carrying `ThrottledAlertCount`), one per closed
+/// window that held alerts back, before fan-out to Users.
+pub const ALERTS_THROTTLE_SUMMARIES_TOTAL: &str = "hubgate_alerts_throttle_summaries_total";
+/// Counter: device alerts quarantined because their hub breached its alert threshold, by
+/// `window` (`minute`, `hour`).
+pub const QUARANTINE_ALERTS_TOTAL: &str = "hubgate_quarantine_alerts_total";
 /// Counter: signatures verified, by `path` (`inline` on an idle pool, `pool`).
 pub const VERIFIER_JOBS_TOTAL: &str = "hubgate_verifier_jobs_total";
 /// Counter: responses and alerts delivered to a User's endpoint (2xx), by `kind`.
@@ -76,6 +96,10 @@ pub const TARGET_TIME_TOTAL: &str = "hubgate_target_time_total";
 /// `alert`) delivered within their Target Response Time, by `category` and `month`
 /// (`YYYY-MM`): the Code Performance Measures of `crate::performance`, set at each flush.
 pub const PERFORMANCE_WITHIN_RATIO: &str = "hubgate_performance_within_ratio";
+/// Gauge: a User's usage in the current GB month over its forecast or its Annex 5 Table 5.3
+/// Monthly Service Threshold, by `user`, `item` (group or metric), `against` (`forecast`,
+/// `threshold`) and `month`; 1.1 and above is reportable.
+pub const DEMAND_USAGE_RATIO: &str = "hubgate_demand_usage_ratio";
 /// Counter: cryptographic operations the process performed, by `op` (`ecdsa_verify`,
 /// `ecdsa_sign`, `ecdh`, `gmac`, `cipher`); the end-to-end benchmark's ceiling.
 pub const CRYPTO_OPERATIONS_TOTAL: &str = "hubgate_crypto_operations_total";
@@ -107,12 +131,21 @@ pub const ALL: &[&str] = &[
     STORE_COMMIT_BATCH_WRITES,
     STORE_COMMIT_SECONDS,
     STORE_COMMIT_REFUSED_TOTAL,
+    STORE_DEGRADED,
+    STORE_WRITE_FAILURES_TOTAL,
+    STORE_PROBES_TOTAL,
     ROUTING_COMMANDS_TOTAL,
+    ROUTING_DEFERRED,
+    ROUTING_RECOVERED_TOTAL,
     ROUTING_ANSWERS_TOTAL,
     ROUTING_ANSWERS_LOST_TOTAL,
     ALERTS_TOTAL,
+    ALERTS_THROTTLED_TOTAL,
+    ALERTS_THROTTLE_SUMMARIES_TOTAL,
+    QUARANTINE_ALERTS_TOTAL,
     TARGET_TIME_TOTAL,
     PERFORMANCE_WITHIN_RATIO,
+    DEMAND_USAGE_RATIO,
     CRYPTO_OPERATIONS_TOTAL,
 ];
 
@@ -152,6 +185,10 @@ pub fn describe() {
         PERFORMANCE_WITHIN_RATIO,
         "Share of the month's answers delivered within their SEC Target Response Time, by category and GB month"
     );
+    describe_gauge!(
+        DEMAND_USAGE_RATIO,
+        "A User's usage in the month over its forecast or Table 5.3 threshold (1.1 and above is reportable)"
+    );
     describe_counter!(
         CRYPTO_OPERATIONS_TOTAL,
         "ECDSA, ECDH, GMAC and payload-cipher operations performed, by operation"
@@ -164,11 +201,11 @@ pub fn describe() {
     describe_gauge!(
         QUARANTINE_HELD_MESSAGES,
         metrics::Unit::Count,
-        "Quarantined requests held, waiting for an operator"
+        "Quarantined requests and alerts held, waiting for an operator"
     );
     describe_counter!(
         QUARANTINE_OUTCOMES_TOTAL,
-        "Quarantined requests released or deleted by an operator, by outcome"
+        "Quarantined requests and alerts released or deleted by an operator, by outcome"
     );
     describe_histogram!(
         VERIFIER_BATCH_JOBS,
@@ -202,6 +239,14 @@ pub fn describe() {
         ROUTING_COMMANDS_TOTAL,
         "Device commands handed to Communications Hub actors"
     );
+    describe_gauge!(
+        ROUTING_DEFERRED,
+        "Device requests held until their DSP future-dated execution time"
+    );
+    describe_counter!(
+        ROUTING_RECOVERED_TOTAL,
+        "Journaled requests sent again (resent) or answered (answered) after a restart"
+    );
     describe_counter!(
         ROUTING_ANSWERS_TOTAL,
         "Service Responses and Device Alerts queued for delivery to Users"
@@ -215,8 +260,32 @@ pub fn describe() {
         "Alert messages (device, future-dated outcome, DCC) queued for Users, one per receiving User"
     );
     describe_counter!(
+        ALERTS_THROTTLED_TOTAL,
+        "Device alerts held back by alert-storm throttling (counted into a summary alert)"
+    );
+    describe_counter!(
+        ALERTS_THROTTLE_SUMMARIES_TOTAL,
+        "Throttle summary alerts (carrying ThrottledAlertCount) sent for closed throttle windows"
+    );
+    describe_counter!(
+        QUARANTINE_ALERTS_TOTAL,
+        "Device alerts quarantined because their hub breached its alert threshold, by window"
+    );
+    describe_counter!(
         STORE_COMMIT_REFUSED_TOTAL,
         "Writes refused because the store's commit queue was full"
+    );
+    describe_gauge!(
+        STORE_DEGRADED,
+        "1 while the store cannot write (disk full, I/O error) and new requests are refused"
+    );
+    describe_counter!(
+        STORE_WRITE_FAILURES_TOTAL,
+        "Store writes that failed with an I/O error"
+    );
+    describe_counter!(
+        STORE_PROBES_TOTAL,
+        "Recovery probes of a degraded store, by outcome"
     );
     describe_counter!(
         DELIVERY_DELIVERED_TOTAL,
@@ -282,7 +351,9 @@ mod tests {
                     || name.ends_with("_jobs")
                     || name.ends_with("_messages")
                     || name.ends_with("_writes")
-                    || name.ends_with("_ratio"),
+                    || name.ends_with("_ratio")
+                    // A 0/1 state gauge.
+                    || *name == STORE_DEGRADED,
                 "{name}: unit suffix"
             );
             assert!(seen.insert(name), "{name} listed twice");

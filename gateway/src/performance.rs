@@ -9,24 +9,24 @@
 //! ([`record`]), in the GB calendar month (Europe/London: GMT in winter, BST from 01:00 UTC on
 //! the last Sunday of March to 01:00 UTC on the last Sunday of October) in which it was sent.
 //!
-//! | category | target | measure (H13.1) | counted today |
+//! | category | target | measure (H13.1) | counted |
 //! |---|---|---|---|
-//! | `on_demand` | 30 s from the request (`performance.on_demand_target_ms`) | 1 | yes: each device Service Response, I0 or E20/E21 |
-//! | `future_dated` | 24 h from the execution date-time | 2 | no |
-//! | `firmware` | 5 days (11.1 Update Firmware) | 1 | no |
-//! | `alert` | 60 s from its arrival | 3 | yes: device alerts and DCC alerts for lost hubs |
+//! | `on_demand` | 30 s from the request (`performance.on_demand_target_ms`) | 1 | each device Service Response, I0 or E20/E21 |
+//! | `future_dated` | 24 h from the execution date-time | 2 | each DSP future-dated Service Response, from the execution time the request named |
+//! | `firmware` | 5 days (11.1 Update Firmware) | 1 | none yet: see below |
+//! | `alert` | 60 s from its arrival | 3 | device alerts (a device future-dated command's execution alert among them) and DCC alerts for lost hubs |
 //!
-//! Not classified yet, and why:
+//! The response writer (`routing`) picks the category of each answer it times: a request
+//! that named an execution time later than its arrival is `future_dated`, an 11.1 request
+//! `firmware`, any other device request `on_demand`. 11.1 Update Firmware is a non-device
+//! (CV 8) service the gateway does not provide yet (it is refused at once), so no firmware
+//! Service Response is ever timed and the `firmware` row is reported as not classified, with
+//! that reason. A device future-dated command is
+//! answered twice: its immediate answer counts as `on_demand`, and the device's execution
+//! alert, delivered as the Future-Dated Response, as `alert` against 60 s from its arrival
+//! (the gateway does not read the execution time out of the alert).
 //!
-//! - `future_dated`: the measure runs from the execution date-time the request names to the
-//!   delivery of the Future-Dated Response. Routing times only the device's immediate answer
-//!   (counted as `on_demand`) and the execution alert's arrival (counted as `alert`); the
-//!   execution date-time is not passed to the point where answers are timed.
-//! - `firmware`: routing passes no SRV to the point where answers are timed, so an 11.1
-//!   Update Firmware answer is counted as `on_demand` against 30 s (stricter than its 5 days).
-//!
-//! Both are listed in the report with zero answers and a note; measures 4 and 5 (incident
-//! resolution) are outside what a gateway can see.
+//! Measures 4 and 5 (incident resolution) are outside what a gateway can see.
 //!
 //! # Durability
 //!
@@ -143,14 +143,11 @@ impl Category {
     /// Why the gateway does not count this category yet; `None` when it does.
     pub fn not_classified(self) -> Option<&'static str> {
         match self {
-            Category::OnDemand | Category::Alert => None,
-            Category::FutureDated => Some(
-                "the execution date-time is not passed to where answers are timed: the \
-                 immediate answer counts as on_demand, the execution alert as alert",
+            Category::OnDemand | Category::Alert | Category::FutureDated => None,
+            Category::Firmware => Some(
+                "11.1 Update Firmware (a CV 8 service) is not provided yet: no firmware \
+                 Service Response is sent to be timed",
             ),
-            Category::Firmware => {
-                Some("no SRV is passed to where answers are timed: 11.1 answers count as on_demand")
-            }
         }
     }
 }
@@ -1083,7 +1080,8 @@ mod tests {
             (alert.answers, alert.standing, alert.within_percent),
             (0, Standing::NoAnswers, None)
         );
-        assert!(!r.measures[1].classified && !r.measures[2].classified);
+        assert!(r.measures[1].classified && r.measures[1].note.is_none());
+        assert!(!r.measures[2].classified && r.measures[2].note.is_some());
         let text = r.render_table();
         assert!(
             text.contains("66.67") && text.contains("below minimum") && text.contains("1500 ms"),
@@ -1214,6 +1212,39 @@ mod tests {
             Err(StoreError::Decode { .. })
         ));
         drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn future_dated_and_firmware_answers_count_against_24_hours_and_5_days() {
+        let (dir, store) = temp_store("categories");
+        let clock = Arc::new(PinnedClock::at(at("2026-11-10T12:00:00Z")));
+        let tally = Tally::new(Arc::clone(&store), clock, Settings::default());
+        // Future-dated: 24 h from the execution time, the edge included.
+        tally.record(Category::FutureDated, DAY_MS);
+        tally.record(Category::FutureDated, DAY_MS + 1);
+        // Firmware: 5 days; a 2-day answer is within it (it would be outside 30 s).
+        tally.record(Category::Firmware, 2 * DAY_MS);
+        tally.record(Category::Firmware, 5 * DAY_MS + 1);
+        tally.record(Category::Firmware, 60_000);
+        let r = tally.report(m("2026-11")).unwrap();
+        let row = |c: &str| r.measures.iter().find(|x| x.category == c).unwrap();
+        let fd = row("future_dated");
+        assert_eq!((fd.measure, fd.within_target, fd.outside_target), (2, 1, 1));
+        assert_eq!(fd.target_response_ms, DAY_MS);
+        assert!(fd.classified);
+        assert!(
+            !row("firmware").classified,
+            "counted if one comes, but none is sent"
+        );
+        let fw = row("firmware");
+        assert_eq!((fw.measure, fw.within_target, fw.outside_target), (1, 2, 1));
+        assert_eq!(fw.target_response_ms, 5 * DAY_MS);
+        assert_eq!(fw.within_percent, Some(66.67));
+        assert_eq!(row("on_demand").answers, 0);
+        let text = r.render_table();
+        assert!(text.contains("24 h") && text.contains("5 d"), "{text}");
+        drop((tally, store));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

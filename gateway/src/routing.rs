@@ -26,10 +26,16 @@
 //! sequencer every final outcome.
 //!
 //! What a request still in flight needs for its answer (User, RequestID, SRV) is kept in
-//! memory by request reference, bounded by the hub actors' own limits on commands held. A
-//! restart loses it: the hub actor's persisted commands then end with nobody to tell, and the
-//! User gets no Service Response for them. Durable in-flight records belong to the
-//! write-ahead log, which is not built yet.
+//! memory by request reference, bounded by the hub actors' own limits on commands held, and
+//! durably in the write-ahead journal ([`crate::journal`]): the ingress pipeline journals the
+//! [`Router::prepare`]d command in the transaction that acknowledges the request, the writer
+//! removes the entry in the transaction that stores the answer, and [`Router::recover`] sends
+//! what is left at the next start (in acceptance order, so each device's commands keep their
+//! order; hub states give back no commands of their own, see [`strip_held_commands`]).
+//!
+//! DSP future-dated requests (a DSP-pattern SRV whose `ExecutionDateTime` is ahead) are held
+//! by a timer thread until that time, then dispatched like any other; their Service Response
+//! counts against the 24 h future-dated target from the execution time.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -42,6 +48,7 @@ use hubgate_actors::{
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::duis::model::Body;
 use hubgate_protocol::duis::model::header::{RequestId, ServiceReference, ServiceReferenceVariant};
+use hubgate_protocol::duis::model::request::Request;
 use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
 use hubgate_protocol::gbcs::auth::{self, SignatureVerdict};
 use hubgate_protocol::gbcs::{frame, payload};
@@ -52,10 +59,11 @@ use crate::alerts::{self, FutureDated, Recipients};
 use crate::clock::Clock;
 use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::codes::Rejection;
-use crate::ingress::pipeline::Accepted;
+use crate::ingress::pipeline::{Accepted, DeviceFacts};
 use crate::ingress::respond::{Answer, Responder};
 use crate::inventory::Inventory;
 use crate::inventory::model::{DeviceType, Eui};
+use crate::journal::{self, Entry};
 use crate::metric_name;
 use crate::sequencing::{Failure, Sequencer, Sequencing, SequencingLimits};
 
@@ -70,6 +78,10 @@ pub struct Pending {
     future_datable: bool,
     /// Future-dated instructions in the command, where they can be counted.
     instructions: Option<u16>,
+    /// Its entry in the write-ahead journal, removed with its answer.
+    journal: Option<u64>,
+    /// DSP future-dated: the execution time it was held for.
+    not_before_ms: Option<i64>,
 }
 
 /// Requests in flight by request reference, shared by the [`Router`] and the
@@ -95,6 +107,8 @@ pub struct RouterParts {
     pub clock: Arc<dyn Clock>,
     /// Requests in flight (the same table as the sink's).
     pub pending: PendingTable,
+    /// The store holding the write-ahead journal ([`crate::journal`]).
+    pub store: Arc<crate::store::Store>,
 }
 
 impl std::fmt::Debug for RouterParts {
@@ -114,7 +128,56 @@ pub struct Router {
     cos: Option<Arc<crate::cos::CosParty>>,
     /// Request sequencing (`None`: requests naming a predecessor are refused).
     sequencing: Option<Sequencing>,
+    /// The next journal key.
+    journal_seq: AtomicU64,
+    /// Requests held for their DSP future-dated execution time.
+    deferred: Arc<Deferred>,
 }
+
+/// A device request ready to be sent: its journal entry, the command included.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    key: u64,
+    entry: Entry,
+}
+
+impl Prepared {
+    /// Writes the journal entry inside `t` (the transaction that acknowledges the request).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn journal_in(&self, t: &redb::WriteTransaction) -> Result<(), crate::store::StoreError> {
+        journal::insert_in(t, self.key, &self.entry.encode())
+    }
+
+    /// The journal key.
+    pub fn key(&self) -> u64 {
+        self.key
+    }
+}
+
+/// What [`Router::recover`] found in the journal.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovery {
+    /// Entries whose commands were handed to the hub actors (or held again).
+    pub resent: usize,
+    /// Entries answered at once with an error (their predecessor unknown, the hubs refused).
+    pub answered: usize,
+    /// Entries that could not be read (left in the journal, logged).
+    pub unreadable: usize,
+}
+
+/// Requests held until their DSP future-dated execution time, ordered by that time.
+#[derive(Debug, Default)]
+struct Deferred {
+    queue: std::sync::Mutex<std::collections::BTreeMap<(i64, u64), Prepared>>,
+    wake: std::sync::Condvar,
+}
+
+/// Most requests held for a future execution time (each is small; the journal holds them
+/// durably in any case).
+const MAX_DEFERRED: usize = 1_000_000;
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -126,16 +189,43 @@ impl std::fmt::Debug for Router {
 
 impl Router {
     /// A router.
-    pub fn new(parts: RouterParts) -> Router {
+    ///
+    /// # Errors
+    ///
+    /// When the journal cannot be read.
+    pub fn new(parts: RouterParts) -> Result<Router, crate::store::StoreError> {
         // The DCC's own originator counter (commands the ACB sends on a User's behalf) only
         // has to increase: it starts from the clock in microseconds.
         let start = u64::try_from(parts.clock.now_ms()).unwrap_or(0) * 1000;
-        Router {
+        let next = journal::next_key(&parts.store)?;
+        Ok(Router {
             parts,
             dcc_counter: AtomicU64::new(start),
             cos: None,
             sequencing: None,
-        }
+            journal_seq: AtomicU64::new(next),
+            deferred: Arc::new(Deferred::default()),
+        })
+    }
+
+    /// Starts the thread that sends DSP future-dated requests at their execution time.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub fn start_deferred(self: &Arc<Router>) -> std::io::Result<()> {
+        metrics::gauge!(metric_name::ROUTING_DEFERRED).set(0.0);
+        let router = Arc::downgrade(self);
+        let deferred = Arc::clone(&self.deferred);
+        std::thread::Builder::new()
+            .name("hubgate-deferred".into())
+            .spawn(move || run_deferred(&router, &deferred))?;
+        Ok(())
+    }
+
+    /// Requests held for a DSP future-dated execution time.
+    pub fn deferred(&self) -> usize {
+        self.deferred.queue.lock().map_or(0, |q| q.len())
     }
 
     /// This router with request sequencing (see [`ResponseSink::sequencing`]); released
@@ -159,48 +249,211 @@ impl Router {
         self.parts.pending.len()
     }
 
-    /// Builds the GBCS command of an accepted device request and hands it to the hub's
-    /// actor. `Err` is the DUIS refusal (the request is then not in flight).
+    /// Builds the GBCS command of an accepted device request, journals it durably and hands
+    /// it to the hub's actor. `Err` is the DUIS refusal (the request is then not in flight and
+    /// not journaled). Blocks for one store commit: the ingress pipeline instead journals
+    /// [`Router::prepare`]d requests in the transaction that acknowledges them and calls
+    /// [`Router::dispatch`].
     pub fn route(&self, accepted: &Accepted) -> Result<(), Rejection> {
-        let h = &accepted.request.header;
+        let prepared = self.prepare(&accepted.request, accepted.device.as_ref())?;
+        self.parts
+            .store
+            .write(|t| prepared.journal_in(t))
+            .map_err(|e| Rejection::Busy(format!("journal: {e}")))?;
+        self.dispatch(&prepared)
+            .inspect_err(|_| self.forget(&prepared))
+    }
+
+    /// Builds the command of an accepted device request and its journal entry; nothing is
+    /// sent or stored yet.
+    ///
+    /// # Errors
+    ///
+    /// The DUIS refusal: no hub for the device, a command that cannot be built.
+    pub fn prepare(
+        &self,
+        request: &Request,
+        device_facts: Option<&DeviceFacts>,
+    ) -> Result<Prepared, Rejection> {
+        let h = &request.header;
         let srv = h.service_reference_variant.to_string();
         let device = h.request_id.target;
         let hub = self.hub_of(&device)?;
-        let bytes = self.command_bytes(accepted, &srv)?;
+        let bytes = self.command_bytes(request, device_facts, &srv)?;
         let parsed = frame::parse(&bytes)
             .map_err(|e| Rejection::NotProvided(format!("{srv}: built command: {e}")))?;
         let message_code = parsed.header.other_info.message_code;
         let counter = parsed.header.counter;
-        let request_ref = h.request_id.to_string();
         let future_datable = alerts::device_future_datable(&srv);
         let instructions = if future_datable {
             alerts::count_instructions(&bytes)
         } else {
             None
         };
+        let now = self.parts.clock.now_ms();
+        Ok(Prepared {
+            key: self.journal_seq.fetch_add(1, Ordering::Relaxed),
+            entry: Entry {
+                request_id: h.request_id,
+                service: (h.service_reference, h.service_reference_variant),
+                preceding: h.preceding_request_id,
+                first_in_sequence: h.first_in_sequence,
+                accepted_ms: now,
+                not_before_ms: dsp_execution_time(request, &srv).filter(|t| *t > now),
+                future_datable,
+                instructions,
+                hub,
+                device,
+                message_code,
+                counter,
+                command: bytes,
+            },
+        })
+    }
+
+    /// Hands a prepared (and journaled) request to its hub's actor, or holds it for its DSP
+    /// future-dated execution time or its predecessor.
+    ///
+    /// # Errors
+    ///
+    /// The DUIS refusal (sequencing refused, hubs saturated); the request is then not in
+    /// flight, and the caller removes its journal entry ([`Router::forget`]).
+    pub fn dispatch(&self, prepared: &Prepared) -> Result<(), Rejection> {
+        self.dispatch_inner(prepared, false)
+    }
+
+    /// Removes the journal entry of a request that [`Router::dispatch`] refused.
+    pub fn forget(&self, prepared: &Prepared) {
+        let key = prepared.key;
+        if let Err(e) = self.parts.store.write(|t| journal::remove_in(t, &[key])) {
+            tracing::error!(key, error = %e, "a refused request stays in the journal");
+        }
+    }
+
+    /// Sends again every request in the journal, in acceptance order: the requests that were
+    /// acknowledged but not answered when the gateway stopped. Call once, at start, before
+    /// any request is accepted.
+    ///
+    /// # Errors
+    ///
+    /// When the journal cannot be read.
+    pub fn recover(&self) -> Result<Recovery, crate::store::StoreError> {
+        let mut report = Recovery::default();
+        for (key, entry) in journal::read_all(&self.parts.store)? {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    report.unreadable += 1;
+                    tracing::error!(key, error = %e, "a journal entry cannot be read; it stays in the journal");
+                    continue;
+                }
+            };
+            let entry = Entry {
+                command: self.remac(&entry.command, &entry.device),
+                ..entry
+            };
+            match self.dispatch_inner(&Prepared { key, entry }, true) {
+                Ok(()) => report.resent += 1,
+                Err(_) => report.answered += 1,
+            }
+        }
+        if report != Recovery::default() {
+            tracing::warn!(
+                resent = report.resent,
+                answered = report.answered,
+                unreadable = report.unreadable,
+                "requests acknowledged before the last stop recovered from the journal"
+            );
+        }
+        Ok(report)
+    }
+
+    /// A journaled command MAC'd again with the device's key-agreement certificate as the key
+    /// store holds it now. For a device whose certificate did not change this gives the same
+    /// bytes (the MAC is deterministic: same keys, same counter); for one whose certificate
+    /// was replaced meanwhile (an emulated meter gets fresh keys at every start) it gives the
+    /// command the device can now check. Same APDU, same counter. Unchanged when it is not
+    /// ACB-MAC'd or cannot be re-MAC'd.
+    fn remac(&self, command: &[u8], device: &[u8; 8]) -> Vec<u8> {
+        let Ok(msg) = frame::parse(command) else {
+            return command.to_vec();
+        };
+        if !msg.is_mac_wrapped() {
+            return command.to_vec();
+        }
+        let acb = self
+            .parts
+            .keys
+            .private_keys(&self.parts.acb, Usage::KeyAgreement)
+            .find_map(|e| e.agreement_key());
+        let peer = self
+            .parts
+            .keys
+            .public_keys(device, Usage::KeyAgreement)
+            .next();
+        let (Some(acb), Some(peer)) = (acb, peer) else {
+            return command.to_vec();
+        };
+        let apdu = msg.apdu();
+        auth::mac_wrap(apdu, acb, peer.peer_key(), &self.parts.cache)
+            .unwrap_or_else(|_| command.to_vec())
+    }
+
+    /// [`Router::dispatch`]; when `recovering`, a refusal is answered through the response
+    /// writer (the User was acknowledged long ago) and still returned, for counting.
+    fn dispatch_inner(&self, prepared: &Prepared, recovering: bool) -> Result<(), Rejection> {
+        let e = &prepared.entry;
+        let request_ref = e.request_id.to_string();
         self.parts.pending.insert(
             request_ref.clone(),
             Pending {
-                request_id: h.request_id,
-                service: (h.service_reference, h.service_reference_variant),
-                accepted_ms: self.parts.clock.now_ms(),
-                future_datable,
-                instructions,
+                request_id: e.request_id,
+                service: e.service,
+                accepted_ms: e.accepted_ms,
+                future_datable: e.future_datable,
+                instructions: e.instructions,
+                journal: Some(prepared.key),
+                not_before_ms: e.not_before_ms,
             },
         );
+        let refused = |r: Rejection| {
+            if recovering {
+                self.answer_failed(&request_ref, r.code());
+            } else {
+                self.parts.pending.remove(&request_ref);
+            }
+            r
+        };
+        if let Some(at) = e.not_before_ms
+            && at > self.parts.clock.now_ms()
+        {
+            let mut q =
+                self.deferred.queue.lock().map_err(|_| {
+                    refused(Rejection::Busy("the future-dated queue failed".into()))
+                })?;
+            if q.len() >= MAX_DEFERRED {
+                return Err(refused(Rejection::Busy(format!(
+                    "{MAX_DEFERRED} future-dated requests are already held"
+                ))));
+            }
+            q.insert((at, prepared.key), prepared.clone());
+            self.deferred.wake.notify_one();
+            metrics::gauge!(metric_name::ROUTING_DEFERRED).set(q.len() as f64);
+            return Ok(());
+        }
         let command = Command {
             request_ref: request_ref.clone(),
-            hub,
-            device,
-            message_code,
-            counter,
-            bytes,
+            hub: e.hub,
+            device: e.device,
+            message_code: e.message_code,
+            counter: e.counter,
+            bytes: e.command.clone(),
             deadline: Instant::now() + self.parts.timeout,
         };
         // Request sequencing: send now, hold, or answer through the writer thread.
         let sequenced = match &self.sequencing {
-            Some(s) => s.admit(h, command),
-            None if h.preceding_request_id.is_some() => Err(Rejection::Sequence(
+            Some(s) => s.admit_parts(e.request_id, e.preceding, e.first_in_sequence, command),
+            None if e.preceding.is_some() => Err(Rejection::Sequence(
                 "request sequencing is not enabled on this gateway".into(),
             )),
             None => Ok(Some(command)),
@@ -208,24 +461,36 @@ impl Router {
         let command = match sequenced {
             Ok(Some(command)) => command,
             Ok(None) => return Ok(()),
-            Err(r) => {
-                self.parts.pending.remove(&request_ref);
-                return Err(r);
-            }
+            Err(r) => return Err(refused(r)),
         };
-        let submitted = self.parts.registry.submit(command);
-        if let Err(e) = submitted {
-            self.parts.pending.remove(&request_ref);
+        if let Err(err) = self.parts.registry.submit(command) {
             if let Some(s) = &self.sequencing {
-                s.not_sent(&h.request_id);
+                s.not_sent(&e.request_id);
             }
-            return Err(match e {
+            let srv = e.service.1.as_str();
+            return Err(refused(match err {
                 SubmitError::Invalid(i) => Rejection::NotProvided(format!("{srv}: {i}")),
                 other => Rejection::Busy(other.to_string()),
-            });
+            }));
         }
         metrics::counter!(metric_name::ROUTING_COMMANDS_TOTAL).increment(1);
         Ok(())
+    }
+
+    /// Answers a request in flight with `code` through the response writer.
+    fn answer_failed(&self, request_ref: &str, code: ResponseCode) {
+        let failure = Failure {
+            request_ref: request_ref.to_string(),
+            code,
+        };
+        match &self.sequencing {
+            Some(s) => s.answer(vec![failure]),
+            None => tracing::error!(
+                request = %request_ref,
+                code = %code,
+                "no response writer to answer a recovered request"
+            ),
+        }
     }
 
     /// The Communications Hub Function a device is reached through: the device itself for a
@@ -253,8 +518,12 @@ impl Router {
         )))
     }
 
-    fn command_bytes(&self, accepted: &Accepted, srv: &str) -> Result<Vec<u8>, Rejection> {
-        let request = &accepted.request;
+    fn command_bytes(
+        &self,
+        request: &Request,
+        facts: Option<&DeviceFacts>,
+        srv: &str,
+    ) -> Result<Vec<u8>, Rejection> {
         let not_provided =
             |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("{srv}: {e}"));
         if request.is_signed_pre_command() {
@@ -265,7 +534,6 @@ impl Router {
             };
             return self.wrap_signed(&spc.gbcs_payload, &request.header.request_id, srv);
         }
-        let facts = accepted.device.as_ref();
         let device_type = facts
             .and_then(|f| f.device_type)
             .ok_or_else(|| not_provided(&"the target takes no GBCS commands"))?;
@@ -419,6 +687,36 @@ impl hubgate_actors::StateStore for HubStateStore {
     }
 }
 
+/// Empties the command queues that hub states were stored with (at a graceful stop hub
+/// actors persist what they hold). The journal holds every one of those requests and
+/// [`Router::recover`] sends them again, so a command must not also come back from the hub
+/// state: call this once at start, before the hub actors run. Returns the hubs changed.
+///
+/// # Errors
+///
+/// The store's.
+pub fn strip_held_commands(store: &crate::store::Store) -> Result<usize, crate::store::StoreError> {
+    use redb::ReadableTable;
+    store.write(|t| {
+        let mut table = t.open_table(HUB_STATE)?;
+        let mut changed = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            if let Ok(mut state) = hubgate_actors::HubState::decode(v.value())
+                && (!state.queued.is_empty() || !state.in_flight.is_empty())
+            {
+                state.queued.clear();
+                state.in_flight.clear();
+                changed.push((*k.value(), state.encode()));
+            }
+        }
+        for (hub, bytes) in &changed {
+            table.insert(hub, bytes.as_slice())?;
+        }
+        Ok(changed.len())
+    })
+}
+
 /// Something for the writer thread.
 enum Event {
     Outcome(Outcome),
@@ -438,6 +736,12 @@ const MAX_SINK_BATCH: usize = 256;
 pub const TARGET_ON_DEMAND_MS: i64 = 30_000;
 /// See [`TARGET_ON_DEMAND_MS`].
 pub const TARGET_ALERT_MS: i64 = 60_000;
+/// DSP future-dated Service Responses within 24 h of their execution time.
+pub const TARGET_FUTURE_DATED_MS: i64 = 24 * 3_600_000;
+/// Firmware (11.1 Update Firmware) Service Responses within 5 days.
+pub const TARGET_FIRMWARE_MS: i64 = 5 * 24 * 3_600_000;
+/// The SRV whose answers count against the firmware target.
+const FIRMWARE_SRV: &str = "11.1";
 
 /// Counts an answer against its SEC target response time.
 fn target_time(category: &'static str, elapsed_ms: i64, target_ms: i64) {
@@ -570,6 +874,9 @@ impl ResponseSink {
                         }
                     }
                     let now = clock.now_ms();
+                    // Journal entries of the requests answered in this batch: removed in the
+                    // transaction that stores their answers.
+                    let mut answered: Vec<u64> = Vec::new();
                     let outgoing: Vec<Outgoing> = batch
                         .into_iter()
                         .flat_map(|event| match event {
@@ -579,7 +886,7 @@ impl ResponseSink {
                                 let request_ref = o.request_ref.clone();
                                 let succeeded = matches!(o.result, OutcomeResult::Response { .. });
                                 let mut out: Vec<_> =
-                                    response(&pending, &responder, &mut future, o, now)
+                                    response(&pending, &responder, &mut future, o, now, &mut answered)
                                         .into_iter()
                                         .collect();
                                 if let Some((id, bytes)) = cos {
@@ -588,13 +895,13 @@ impl ResponseSink {
                                 // After the predecessor's answer: its dependants sent or failed.
                                 let failures = sequencer.finished_ref(&request_ref, succeeded);
                                 out.extend(
-                                    failures.iter().filter_map(|f| not_sent(&pending, &responder, f, now)),
+                                    failures.iter().filter_map(|f| not_sent(&pending, &responder, f, now, &mut answered)),
                                 );
                                 out
                             }
                             Event::NotSent(failures) => failures
                                 .iter()
-                                .filter_map(|f| not_sent(&pending, &responder, f, now))
+                                .filter_map(|f| not_sent(&pending, &responder, f, now, &mut answered))
                                 .collect(),
                             Event::Alert(a, received) => {
                                 target_time("alert", now - received, TARGET_ALERT_MS);
@@ -617,7 +924,7 @@ impl ResponseSink {
                         .collect();
                     let kinds: Vec<(Kind, [u8; 8])> =
                         outgoing.iter().map(|o| (o.kind, o.user)).collect();
-                    match delivery.submit_batch(outgoing) {
+                    match delivery.submit_batch_with(outgoing, |t| journal::remove_in(t, &answered)) {
                         Ok(results) => {
                             for (r, (kind, user)) in results.into_iter().zip(kinds) {
                                 match r {
@@ -664,14 +971,24 @@ fn response(
     future: &mut FutureDated,
     outcome: Outcome,
     now_ms: i64,
+    answered: &mut Vec<u64>,
 ) -> Option<([u8; 8], Vec<u8>, Kind)> {
     let Some((_, p)) = pending.remove(&outcome.request_ref) else {
+        // A duplicate reply, or a reply to a command answered already: delivered once.
         tracing::warn!(request = %outcome.request_ref, "an outcome for no request in flight");
         return None;
     };
-    // Future-dated requests are answered when the device runs them, by alert; what comes
-    // back here is the immediate answer, due within the on-demand target.
-    target_time("on_demand", now_ms - p.accepted_ms, TARGET_ON_DEMAND_MS);
+    answered.extend(p.journal);
+    match p.not_before_ms {
+        // DSP future-dated: the target runs from the execution time it named.
+        Some(at) => target_time("future_dated", now_ms - at, TARGET_FUTURE_DATED_MS),
+        // Device future-dated requests are answered when the device runs them, by alert;
+        // what comes back here is the immediate answer, due within the on-demand target.
+        None if p.service.1.as_str() == FIRMWARE_SRV => {
+            target_time("firmware", now_ms - p.accepted_ms, TARGET_FIRMWARE_MS);
+        }
+        None => target_time("on_demand", now_ms - p.accepted_ms, TARGET_ON_DEMAND_MS),
+    }
     let (code, payload) = match outcome.result {
         OutcomeResult::Response { bytes, .. } => {
             // The device accepted a command it may run later: its execution alert will
@@ -727,11 +1044,13 @@ fn not_sent(
     responder: &Responder,
     failure: &Failure,
     now_ms: i64,
+    answered: &mut Vec<u64>,
 ) -> Option<([u8; 8], Vec<u8>, Kind)> {
     let Some((_, p)) = pending.remove(&failure.request_ref) else {
         tracing::warn!(request = %failure.request_ref, "a request not sent is not in flight");
         return None;
     };
+    answered.extend(p.journal);
     let answer = Answer {
         request_id: Some(p.request_id),
         with_response_id: true,
@@ -765,5 +1084,55 @@ fn find_alert_code(v: &serde_json::Value) -> Option<u16> {
             .or_else(|| m.values().find_map(find_alert_code)),
         serde_json::Value::Array(a) => a.iter().find_map(find_alert_code),
         _ => None,
+    }
+}
+
+/// The execution time of a request whose SRV follows the DSP future-dated pattern (the DCC
+/// holds it and sends it then, PROTOCOLS.md §1.6); `None` for other requests.
+fn dsp_execution_time(request: &Request, srv: &str) -> Option<i64> {
+    use hubgate_protocol::catalogue::{Catalogue, FutureDatedPattern};
+    let pattern = Catalogue::get().srv(srv)?.future_dated;
+    if pattern != FutureDatedPattern::Dsp || request.is_signed_pre_command() {
+        return None;
+    }
+    request
+        .body
+        .execution_date_time()
+        .and_then(|d| crate::clock::parse_rfc3339_ms(d.as_str()))
+}
+
+/// Longest wait between looks at the clock (it may be a test clock set from outside).
+const DEFERRED_POLL: Duration = Duration::from_millis(200);
+
+/// The thread holding DSP future-dated requests: each is dispatched when the clock reaches
+/// its execution time; it ends when the router is dropped.
+fn run_deferred(router: &std::sync::Weak<Router>, deferred: &Deferred) {
+    loop {
+        let Some(r) = router.upgrade() else {
+            return;
+        };
+        let now = r.parts.clock.now_ms();
+        let due = {
+            let Ok(mut q) = deferred.queue.lock() else {
+                return;
+            };
+            match q.first_key_value().map(|(k, _)| *k) {
+                Some(k) if k.0 <= now => q.remove(&k),
+                next => {
+                    let wait = next.map_or(DEFERRED_POLL, |(at, _)| {
+                        Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
+                            .min(DEFERRED_POLL)
+                    });
+                    drop(r);
+                    let _ = deferred.wake.wait_timeout(q, wait);
+                    continue;
+                }
+            }
+        };
+        if let Some(p) = due {
+            metrics::gauge!(metric_name::ROUTING_DEFERRED).set(r.deferred() as f64);
+            // Acknowledged long ago: a refusal now is answered through the writer.
+            let _ = r.dispatch_inner(&p, true);
+        }
     }
 }

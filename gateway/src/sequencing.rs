@@ -39,9 +39,12 @@
 //!   a later request of the same User to the same device sent in the meantime (without a
 //!   predecessor) can make the device refuse the held one when it finally arrives.
 //!
-//! Not done yet: held requests and remembered outcomes are kept in memory only; **held
-//! requests do not survive a restart** (they are then neither sent nor answered), and after a
-//! restart every earlier request is an unknown predecessor.
+//! Held requests and remembered outcomes are kept in memory; the requests themselves are in
+//! the write-ahead journal ([`crate::journal`]). After a restart the journal is replayed in
+//! acceptance order, so a held request whose predecessor was also still unanswered is held
+//! again behind it. A journaled request whose predecessor had already been answered before
+//! the restart finds it unknown: it is answered `E46` (the outcome it waited for is not
+//! remembered across restarts).
 //!
 //! Tests: the unit tests below drive [`Sequencer`] directly (chains, cascades, bounds,
 //! forgetting, refusal on release); `gateway/tests/sequencing.rs` runs `hubgate serve` with
@@ -189,14 +192,33 @@ impl Sequencer {
     /// [`Rejection::Busy`] (`E44`) when the User already has as many requests held as
     /// allowed. The request is then not recorded.
     pub fn admit(&self, header: &RequestHeader, command: Command) -> Result<Admission, Rejection> {
-        let id = header.request_id;
+        self.admit_parts(
+            header.request_id,
+            header.preceding_request_id,
+            header.first_in_sequence,
+            command,
+        )
+    }
+
+    /// [`Sequencer::admit`] from the header's three sequencing fields.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sequencer::admit`].
+    pub fn admit_parts(
+        &self,
+        id: RequestId,
+        preceding: Option<RequestId>,
+        first_in_sequence: Option<bool>,
+        command: Command,
+    ) -> Result<Admission, Rejection> {
         let user = id.originator;
         let mut book = self.users.entry(user).or_default();
-        let Some(before) = header.preceding_request_id else {
+        let Some(before) = preceding else {
             book.states.insert(id, State::InFlight);
             return Ok(Admission::Send(command));
         };
-        if header.first_in_sequence == Some(true) {
+        if first_in_sequence == Some(true) {
             return Err(Rejection::Sequence(format!(
                 "FirstInSequence is true but PrecedingServiceRequestID names {before}"
             )));
@@ -375,13 +397,44 @@ impl Sequencing {
         header: &RequestHeader,
         command: Command,
     ) -> Result<Option<Command>, Rejection> {
-        match self.sequencer.admit(header, command)? {
+        self.admit_parts(
+            header.request_id,
+            header.preceding_request_id,
+            header.first_in_sequence,
+            command,
+        )
+    }
+
+    /// [`Sequencing::admit`] from the header's three sequencing fields.
+    ///
+    /// # Errors
+    ///
+    /// As [`Sequencer::admit`].
+    pub fn admit_parts(
+        &self,
+        id: RequestId,
+        preceding: Option<RequestId>,
+        first_in_sequence: Option<bool>,
+        command: Command,
+    ) -> Result<Option<Command>, Rejection> {
+        match self
+            .sequencer
+            .admit_parts(id, preceding, first_in_sequence, command)?
+        {
             Admission::Send(c) => Ok(Some(c)),
             Admission::Held => Ok(None),
             Admission::Failed(f) => {
                 (self.notify)(vec![f]);
                 Ok(None)
             }
+        }
+    }
+
+    /// Answers requests in flight with the failures' codes through the response writer
+    /// (requests recovered after a restart that cannot be sent).
+    pub fn answer(&self, failures: Vec<Failure>) {
+        if !failures.is_empty() {
+            (self.notify)(failures);
         }
     }
 

@@ -34,12 +34,26 @@
 //!
 //! Values are serde JSON where a helper encodes them ([`Store::put_json`]): readable with any
 //! redb tool, tolerant of added optional fields.
+//!
+//! # When writes fail
+//!
+//! A write whose transaction cannot begin or commit because of an I/O error (a full disk,
+//! say) degrades the store ([`crate::store_health`]): later writes are refused at once with
+//! [`StoreError::Unavailable`] until a probe write succeeds. redb 2.6 leaves its `Database`
+//! unusable after an I/O error (every later write, and every read that misses its cache,
+//! fails with `PreviousIo`), so the store keeps the handle behind a lock and reopens the
+//! file ([`Store::try_recover`]); what was committed before is read again from the file.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use redb::{Database, Key, ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::store_health::{PROBE_FILE_BYTES, StoreHealth};
 
 /// Name of the database file inside the data folder.
 pub const FILE_NAME: &str = "hubgate.redb";
@@ -47,6 +61,12 @@ pub const FILE_NAME: &str = "hubgate.redb";
 /// Last accepted counter per originator (User or device EUI), for anti-replay.
 pub const COUNTERS: TableDefinition<'static, &'static [u8; 8], u64> =
     TableDefinition::new("store.counters");
+
+/// The probe's table: one value, the time of the last probe write (ms since the epoch).
+const HEALTH: TableDefinition<'static, &'static str, u64> = TableDefinition::new("store.health");
+
+/// How long a reopen waits for transactions still using the failed handle to end.
+const REOPEN_WAIT: Duration = Duration::from_secs(2);
 
 /// A table keyed by bytes holding bytes: the shape the generic helpers use.
 pub type BytesTable = TableDefinition<'static, &'static [u8], &'static [u8]>;
@@ -98,6 +118,27 @@ pub enum StoreError {
     /// A shared commit failed (see [`crate::group_commit`]); nothing of the batch was kept.
     #[error("store commit failed: {0}")]
     Commit(String),
+    /// The store is degraded (an earlier write failed) or its file could not be reopened:
+    /// nothing was written ([`crate::store_health`]).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// The I/O failure behind this error, if it is one: an I/O error from the file, or redb
+    /// refusing a handle that saw one.
+    pub fn io_failure(&self) -> Option<String> {
+        match self {
+            StoreError::Redb(e) => match e.as_ref() {
+                redb::Error::Io(io) => Some(format!("I/O error: {io}")),
+                redb::Error::PreviousIo => {
+                    Some("an earlier I/O error left the database handle unusable".to_string())
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 macro_rules! from_redb {
@@ -121,8 +162,11 @@ from_redb!(
 /// The embedded store.
 #[derive(Debug)]
 pub struct Store {
-    db: Database,
+    /// The redb handle; swapped for a fresh one after an I/O error ([`Store::try_recover`]);
+    /// `None` only when a reopen failed.
+    db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
+    health: Arc<StoreHealth>,
 }
 
 impl Store {
@@ -151,8 +195,9 @@ impl Store {
             source: Box::new(source),
         })?;
         let store = Store {
-            db,
+            db: RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
+            health: Arc::new(StoreHealth::new(path.to_owned())),
         };
         store.write(|tx| {
             tx.open_table(COUNTERS)?;
@@ -166,25 +211,60 @@ impl Store {
         &self.path
     }
 
-    /// The redb database, for modules that manage their own transactions.
-    pub fn db(&self) -> &Database {
-        &self.db
-    }
-
-    /// Runs `f` in a write transaction and commits (durably) if it returns `Ok`; on `Err`
-    /// nothing it wrote is kept.
+    /// The redb database, for modules that manage their own transactions. Hold it only for
+    /// the transaction: after an I/O error the store swaps it for a fresh handle.
     ///
     /// # Errors
     ///
-    /// What `f` returns, or a [`StoreError`] from beginning or committing.
+    /// [`StoreError::Unavailable`] when the file could not be reopened after an I/O error.
+    pub fn db(&self) -> Result<Arc<Database>, StoreError> {
+        self.db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!(
+                    "{} could not be reopened after an I/O error",
+                    self.path.display()
+                ))
+            })
+    }
+
+    /// Whether the store can write ([`crate::store_health`]).
+    pub fn health(&self) -> &Arc<StoreHealth> {
+        &self.health
+    }
+
+    /// Passes `e` through, degrading the store when it is an I/O failure.
+    fn watch(&self, e: StoreError) -> StoreError {
+        if let Some(cause) = e.io_failure() {
+            self.health.write_failed(&cause);
+        }
+        e
+    }
+
+    /// Runs `f` in a write transaction and commits (durably) if it returns `Ok`; on `Err`
+    /// nothing it wrote is kept. While the store is degraded the write is refused before
+    /// anything is done.
+    ///
+    /// # Errors
+    ///
+    /// What `f` returns, [`StoreError::Unavailable`] while degraded, or a [`StoreError`]
+    /// from beginning or committing (an I/O error there degrades the store).
     pub fn write<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self.db.begin_write().map_err(StoreError::from)?;
+        if let Some(reason) = self.health.refusal() {
+            return Err(StoreError::Unavailable(reason).into());
+        }
+        let db = self.db()?;
+        let tx = db
+            .begin_write()
+            .map_err(|e| self.watch(StoreError::from(e)))?;
         match f(&tx) {
             Ok(v) => {
-                tx.commit().map_err(StoreError::from)?;
+                tx.commit().map_err(|e| self.watch(StoreError::from(e)))?;
                 Ok(v)
             }
             Err(e) => {
@@ -195,7 +275,7 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a consistent read snapshot.
+    /// Runs `f` on a consistent read snapshot (also while the store is degraded).
     ///
     /// # Errors
     ///
@@ -204,8 +284,96 @@ impl Store {
         &self,
         f: impl FnOnce(&ReadTransaction) -> Result<T, E>,
     ) -> Result<T, E> {
-        let tx = self.db.begin_read().map_err(StoreError::from)?;
+        let db = self.db()?;
+        let tx = db
+            .begin_read()
+            .map_err(|e| self.watch(StoreError::from(e)))?;
         f(&tx)
+    }
+
+    /// One recovery attempt of a degraded store ([`crate::store_health`]): reopens the file
+    /// if the handle saw an I/O error, writes and fsyncs a probe file beside it, then commits
+    /// one small value. On success the store is healthy again.
+    ///
+    /// # Errors
+    ///
+    /// Why the attempt failed; the store stays degraded (and readable when the reopen
+    /// worked).
+    pub fn try_recover(&self) -> Result<(), StoreError> {
+        if self.health.handle_failed() {
+            self.reopen()?;
+        }
+        self.probe_file()
+            .map_err(|e| StoreError::Unavailable(format!("probe file: {e}")))?;
+        let committed = self.db().and_then(|db| {
+            let tx = db.begin_write()?;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+            tx.open_table(HEALTH)?.insert("probe", now_ms)?;
+            tx.commit()?;
+            Ok(())
+        });
+        match committed {
+            Ok(()) => {
+                self.health.recovered();
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(cause) = e.io_failure() {
+                    // The failed commit left the handle unusable: reopen at once so that
+                    // reads keep working until the next attempt.
+                    self.health.write_failed(&cause);
+                    if self.reopen().is_ok() {
+                        tracing::debug!("store reopened after a failed probe");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes [`PROBE_FILE_BYTES`] to a file beside the database, fsyncs and removes it.
+    fn probe_file(&self) -> std::io::Result<()> {
+        let mut probe = self.path.clone().into_os_string();
+        probe.push(".probe");
+        let probe = PathBuf::from(probe);
+        let written = std::fs::File::create(&probe).and_then(|mut f| {
+            f.write_all(&[0u8; PROBE_FILE_BYTES])?;
+            f.sync_all()
+        });
+        let removed = std::fs::remove_file(&probe);
+        written.and(removed)
+    }
+
+    /// Closes the redb handle and opens the file again (redb repairs what a failed commit
+    /// left behind). Waits up to [`REOPEN_WAIT`] for transactions still holding the old
+    /// handle; if the file cannot be opened, the old handle is kept when it still exists.
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        let old = slot.take().map(|db| Arc::downgrade(&db));
+        let deadline = Instant::now() + REOPEN_WAIT;
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => {
+                    *slot = Some(Arc::new(db));
+                    self.health.handle_reopened();
+                    tracing::info!(store = %self.path.display(), "store reopened");
+                    return Ok(());
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                    // A transaction still holds the old handle; it ends shortly.
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(source) => {
+                    *slot = old.and_then(|w| w.upgrade());
+                    return Err(StoreError::Open {
+                        path: self.path.clone(),
+                        source: Box::new(source),
+                    });
+                }
+            }
+        }
     }
 
     /// Creates `table` if it does not exist yet.
@@ -419,6 +587,37 @@ mod tests {
         assert_eq!(s.counter_last(b).unwrap(), Some(6));
         assert_eq!(s.counter_last([3u8; 8]).unwrap(), None);
         assert!(!s.counter_accept(a, 11).unwrap());
+        drop(s);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_degraded_store_refuses_writes_serves_reads_and_reopens() {
+        let dir = temp_dir("degraded");
+        let s = Store::open(&dir).unwrap();
+        s.put(T, b"k".as_slice(), b"v").unwrap();
+        s.health().write_failed("I/O error: test");
+        assert!(matches!(
+            s.put(T, b"x".as_slice(), b"y"),
+            Err(StoreError::Unavailable(_))
+        ));
+        assert_eq!(s.get(T, b"k".as_slice()).unwrap(), Some(b"v".to_vec()));
+        // The handle is reopened (the old one is still held here: the reopen waits for it
+        // and keeps it when it does not go).
+        let held = s.db().unwrap();
+        assert!(matches!(s.try_recover(), Err(StoreError::Open { .. })));
+        assert!(s.health().is_degraded());
+        drop(held);
+        s.try_recover().unwrap();
+        assert!(!s.health().is_degraded());
+        assert!(!s.health().handle_failed());
+        s.put(T, b"x".as_slice(), b"y").unwrap();
+        assert_eq!(s.get(T, b"k".as_slice()).unwrap(), Some(b"v".to_vec()));
+        assert_eq!(s.get(T, b"x".as_slice()).unwrap(), Some(b"y".to_vec()));
+        assert!(
+            !dir.join("hubgate.redb.probe").exists(),
+            "the probe file is removed"
+        );
         drop(s);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -1,9 +1,10 @@
 //! Anomaly detection and the quarantine against a real `hubgate serve` with emulated meters:
 //! a threshold of 3 requests a minute for one User and SRV, signed DUIS over HTTPS, the
 //! admin API over HTTPS with its bearer token, the `hubgate quarantine` command line, the
-//! pull endpoint for what released requests produce, and the metrics endpoint.
+//! pull endpoint for what released requests produce (and for the `QuarantinedRequest` DCC
+//! alert each quarantined request raises), and the metrics endpoint.
 //!
-//! Needs `curl` and the conformance data.
+//! Needs `curl`, `python3` with lxml and cryptography, and the conformance data.
 
 #![allow(clippy::unwrap_used)]
 
@@ -99,13 +100,18 @@ fn kept(gw: &Gateway) -> Vec<(u64, String)> {
         .unwrap_or_default()
 }
 
+/// Whether `xml` is a DCC alert (whose body may name a RequestID too).
+fn is_dcc_alert(xml: &str) -> bool {
+    xml.contains("<sr:DCCAlertMessage>")
+}
+
 /// Waits for the supplier's Service Response to `request_id`, acknowledges it and returns it.
 fn answer_to(gw: &Gateway, request_id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let found = kept(gw)
-            .into_iter()
-            .find(|(_, xml)| element_text(xml, "RequestID").as_deref() == Some(request_id));
+        let found = kept(gw).into_iter().find(|(_, xml)| {
+            !is_dcc_alert(xml) && element_text(xml, "RequestID").as_deref() == Some(request_id)
+        });
         if let Some((seq, xml)) = found {
             let (status, _) = admin(
                 gw,
@@ -137,6 +143,38 @@ fn send(gw: &Gateway, xml: &str) -> (Answer, Vec<u8>) {
         .unwrap();
     let (http, text) = gw.post(path_for_cv(cv), &body);
     (Answer::parse(http, &text), body)
+}
+
+/// Waits for the supplier's `QuarantinedRequest` DCC alert naming `request_id`,
+/// acknowledges it and returns it.
+fn quarantined_alert(gw: &Gateway, request_id: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = kept(gw).into_iter().find(|(_, xml)| {
+            is_dcc_alert(xml)
+                && xml.contains("<sr:QuarantinedRequest>")
+                && element_text(xml, "RequestID").as_deref() == Some(request_id)
+        });
+        if let Some((seq, xml)) = found {
+            let (status, _) = admin(
+                gw,
+                "DELETE",
+                &format!("/api/v1/responses/{seq}"),
+                Some(PULL),
+            );
+            assert!(
+                status == 200 || status == 204,
+                "acknowledging {seq}: {status}"
+            );
+            return xml;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no QuarantinedRequest alert for {request_id} within 20 s; kept: {:?}",
+            kept(gw)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -201,6 +239,26 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
             h["reason"].as_str().unwrap().contains("threshold of 3"),
             "{h}"
         );
+    }
+    for h in &list {
+        assert_eq!(h["kind"], "request", "{h}");
+    }
+    // The User is told of each: a QuarantinedRequest DCC alert naming the request and its
+    // quarantine ID, valid against the DUIS XSD and signed by the DSP.
+    for (quarantined, id) in [(&fourth, ids[0]), (&fifth, ids[1])] {
+        let alert = quarantined_alert(&gw, &quarantined.request_id);
+        assert_eq!(
+            element_text(&alert, "DCCAlertCode").as_deref(),
+            Some("N24"),
+            "{alert}"
+        );
+        assert!(alert.contains("<sr:ADDCCThresholdBreach>"), "{alert}");
+        assert_eq!(
+            element_text(&alert, "QuarantineEventRef"),
+            Some(id.to_string()),
+            "{alert}"
+        );
+        common::oracle::xml_oracle(&gw, &alert, &format!("quarantined-request-{id}"));
     }
     // With the full signed body as received.
     let (status, body) = admin(&gw, "GET", &format!("{ADMIN_PATH}/{}", ids[0]), Some(ADMIN));
@@ -279,9 +337,8 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
     assert!(out.contains("404"), "{out}");
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        kept(&gw)
-            .iter()
-            .all(|(_, xml)| element_text(xml, "RequestID").as_deref() != Some(&fifth.request_id)),
+        kept(&gw).iter().all(|(_, xml)| is_dcc_alert(xml)
+            || element_text(xml, "RequestID").as_deref() != Some(&fifth.request_id)),
         "the deleted request was answered"
     );
 

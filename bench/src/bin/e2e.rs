@@ -23,7 +23,12 @@
 //! 5. **latency**: open loops at 50 % and 80 % of the maximum for `--open-seconds` each:
 //!    p99 of the acknowledgement and of the Service Response (from the intended send time,
 //!    so a stall shows in full), whether the rate was kept and every response arrived;
-//! 6. the gateway's resident memory (now and peak) from `/proc`.
+//! 6. the gateway's resident memory (now and peak) from `/proc`;
+//! 7. with `--soak SECONDS`, the back-pressure soak: open loops at `--soak-load` percent
+//!    (default 120) of the maximum sustained rate, `--soak-window` seconds each, with the
+//!    gateway's RSS after each; the shed answers (`E44`, HTTP 503) by code, and whether every
+//!    acknowledged request still got its Service Response; then an open loop at 50 % to show
+//!    the gateway recovered by itself.
 //!
 //! Then it prints one table (and `--json`): the maximum sustained Service Requests per
 //! second (the highest open-loop rate, found by bisection below the closed loop's
@@ -89,11 +94,17 @@ struct Args {
     ceiling_seconds: f64,
     json: Option<PathBuf>,
     keep: bool,
+    /// Soak: seconds of open-loop overload after the measurements (0: none).
+    soak: f64,
+    /// Soak load, percent of the maximum sustained rate.
+    soak_load: f64,
+    /// Soak window: one loadgen run, then a memory sample.
+    soak_window: f64,
 }
 
 const USAGE: &str = "usage: e2e [--hubgate PATH] [--users U] [--hubs H] [--cores 1,2,4,…] \
 [--seconds S] [--open-seconds S] [--search-steps N] [--depth D] [--mix SRV=SHARE,…] [--ceiling-seconds S] \
-[--json OUT] [--keep-data]\n       e2e --ceiling-only SECONDS THREADS   (internal: bare operation rates)";
+[--json OUT] [--keep-data] [--soak SECONDS [--soak-load PERCENT] [--soak-window S]]\n       e2e --ceiling-only SECONDS THREADS   (internal: bare operation rates)";
 
 /// The cores this process may use, read once before it pins itself to a subset.
 fn available_cores() -> usize {
@@ -116,6 +127,9 @@ fn parse_args() -> Result<Args, String> {
         ceiling_seconds: 1.0,
         json: None,
         keep: false,
+        soak: 0.0,
+        soak_load: 120.0,
+        soak_window: 30.0,
     };
     let mut it = std::env::args().skip(1);
     fn num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
@@ -144,6 +158,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--json" => a.json = Some(PathBuf::from(value("--json")?)),
             "--keep-data" => a.keep = true,
+            "--soak" => a.soak = num("--soak", &value("--soak")?)?,
+            "--soak-load" => a.soak_load = num("--soak-load", &value("--soak-load")?)?,
+            "--soak-window" => a.soak_window = num("--soak-window", &value("--soak-window")?)?,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
@@ -156,6 +173,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.users == 0 || a.users > 65_535 || a.hubs < a.users || a.hubs > 4096 {
         return Err("--users must be in 1..=65535 and --hubs in users..=4096".into());
+    }
+    if a.soak < 0.0 || a.soak_load <= 0.0 || a.soak_window <= 0.0 {
+        return Err("--soak must be 0 or more, --soak-load and --soak-window positive".into());
     }
     if a.depth == 0 || a.seconds <= 0.0 || a.open_seconds <= 0.0 {
         return Err("--depth, --seconds and --open-seconds must be positive".into());
@@ -542,6 +562,25 @@ struct Outcome {
     at_80: Option<Report>,
     rss_mib: (f64, f64),
     codes: BTreeMap<String, u64>,
+    soak: Vec<SoakWindow>,
+    /// After the soak: an open loop at 50 % of the maximum, kept?
+    soak_recovered: Option<bool>,
+}
+
+/// One window of the soak.
+#[derive(Debug, Default)]
+struct SoakWindow {
+    rate: f64,
+    sent: u64,
+    acknowledged: u64,
+    /// Synchronous answers by code (the shed ones among them).
+    codes: BTreeMap<String, u64>,
+    /// Acknowledged requests whose Service Response came back / never came back.
+    responses_matched: u64,
+    responses_outstanding: u64,
+    /// Requests the load generator could not send on time (in flight limit).
+    not_sent: u64,
+    rss_mib: f64,
 }
 
 fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
@@ -684,6 +723,56 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
         )?);
     }
     out.rss_mib = gw.rss_mib();
+    if a.soak > 0.0 {
+        let rate = (max_rate * a.soak_load / 100.0).max(1.0);
+        let windows = (a.soak / a.soak_window).ceil().max(1.0) as usize;
+        for w in 0..windows {
+            eprintln!(
+                "e2e: soak window {}/{windows}: open loop at {rate:.0}/s ({:.0} % of the maximum) for {} s",
+                w + 1,
+                a.soak_load,
+                a.soak_window
+            );
+            let load = format!(
+                "mode = \"open\"\nduration_s = {}\nprofile = {{ kind = \"constant\", rate = {rate} }}\ndepth = {}",
+                a.soak_window,
+                a.depth.max(64)
+            );
+            let r = loadgen(
+                &rt,
+                &gw,
+                &tdir,
+                &listener,
+                a,
+                &load,
+                &format!("soak-{}", w + 1),
+            )?;
+            let (matched, outstanding) = r.asynchronous.clone().unwrap_or_default_summary();
+            out.soak.push(SoakWindow {
+                rate,
+                sent: r.sent,
+                acknowledged: r.acknowledged,
+                codes: r.codes.clone(),
+                responses_matched: matched,
+                responses_outstanding: outstanding,
+                not_sent: r.not_sent,
+                rss_mib: gw.rss_mib().0,
+            });
+        }
+        let rate = (max_rate * 0.5).max(1.0);
+        eprintln!("e2e: after the soak: open loop at {rate:.0}/s (50 % of the maximum)");
+        let r = loadgen(
+            &rt,
+            &gw,
+            &tdir,
+            &listener,
+            a,
+            &open_loop(a, rate),
+            "soak-after",
+        )?;
+        out.soak_recovered = Some(sustained(&r));
+        out.rss_mib = gw.rss_mib();
+    }
     Ok(out)
 }
 
@@ -842,8 +931,75 @@ fn main() -> ExitCode {
             o.responses_outstanding
         );
     }
+    for o in results.iter().filter(|o| !o.soak.is_empty()) {
+        println!(
+            "\nSoak, {} gateway core(s), {:.0} % of the maximum sustained rate, {} s windows:\n",
+            o.cores, a.soak_load, a.soak_window
+        );
+        println!(
+            "| window | rate/s | sent | acknowledged | shed / other answers | Service Responses back | acknowledged, no response | not sent (loadgen limit) | RSS after (MiB) |"
+        );
+        println!("|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+        for (i, w) in o.soak.iter().enumerate() {
+            let other: Vec<String> = w
+                .codes
+                .iter()
+                .filter(|(c, _)| c.as_str() != "I99" && c.as_str() != "I0")
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            println!(
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                i + 1,
+                w.rate,
+                w.sent,
+                w.acknowledged,
+                if other.is_empty() {
+                    "–".into()
+                } else {
+                    other.join(", ")
+                },
+                w.responses_matched,
+                w.responses_outstanding,
+                w.not_sent,
+                w.rss_mib
+            );
+        }
+        let lost: u64 = o.soak.iter().map(|w| w.responses_outstanding).sum();
+        let (first, last) = (
+            o.soak.first().map_or(0.0, |w| w.rss_mib),
+            o.soak.last().map_or(0.0, |w| w.rss_mib),
+        );
+        println!(
+            "\nacknowledged with no Service Response: {lost}; RSS first → last window {first:.0} → {last:.0} MiB; \
+             at 50 % afterwards: {}",
+            match o.soak_recovered {
+                Some(true) => "sustained (recovered)",
+                Some(false) => "NOT sustained",
+                None => "–",
+            }
+        );
+    }
     if let Some(path) = &a.json {
-        let doc = json!({ "users": a.users, "hubs": a.hubs, "mix": a.mix, "runs": rows });
+        let soaks: Vec<_> = results
+            .iter()
+            .map(|o| {
+                let windows: Vec<_> = o
+                    .soak
+                    .iter()
+                    .map(|w| {
+                        json!({
+                            "rate": w.rate, "sent": w.sent, "acknowledged": w.acknowledged,
+                            "codes": w.codes, "responses_matched": w.responses_matched,
+                            "responses_outstanding": w.responses_outstanding,
+                            "not_sent": w.not_sent, "rss_mib": w.rss_mib,
+                        })
+                    })
+                    .collect();
+                json!({ "cores": o.cores, "windows": windows, "recovered": o.soak_recovered })
+            })
+            .collect();
+        let doc =
+            json!({ "users": a.users, "hubs": a.hubs, "mix": a.mix, "runs": rows, "soak": soaks });
         if let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&doc).unwrap_or_default()) {
             eprintln!("e2e: {}: {e}", path.display());
             return ExitCode::FAILURE;

@@ -3,17 +3,23 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /api/v1/admin/quarantine[?limit=N]` | `200 {"count": held, "held": [summary…]}`, oldest first (at most `N`, default 1000) |
-//! | `GET /api/v1/admin/quarantine/{id}` | `200` the signed request as received (`application/xml`); `404` |
-//! | `POST /api/v1/admin/quarantine/{id}/release` | `200 {"released": id, "outcome": "routed"｜"answered", "code": …}`; `404` |
+//! | `GET /api/v1/admin/quarantine/{id}` | `200` a request: the signed request as received (`application/xml`); an alert: its record with its signed messages (`application/json`); `404` |
+//! | `POST /api/v1/admin/quarantine/{id}/release` | `200 {"released": id, "outcome": "routed"｜"answered"｜"delivered", …}`; `404` |
 //! | `DELETE /api/v1/admin/quarantine/{id}` | `200 {"deleted": id}`; `404` |
 //!
-//! Each summary holds `id`, `user`, `srv`, `cv`, `request_id`, `role`, `window`, `reason`,
-//! `quarantined_at` (RFC 3339) and `body_bytes`. Every request needs
-//! `Authorization: Bearer <token>`, else `401`. `503` when the store fails.
+//! Each summary holds `id` and `kind` (`request` or `alert`). A request's: `user`, `srv`,
+//! `cv`, `request_id`, `role`, `window`, `reason`, `quarantined_at` (RFC 3339) and
+//! `body_bytes`. An alert's: `hub`, `device`, `alert_code`, `counter`, `recipients`,
+//! `messages` (how many), `window`, `reason`, `quarantined_at`, and, so that a listing made
+//! for requests still reads, `user` (the hub), `srv` (`alert`), `cv` (`0`) and `request_id`
+//! (`device:code:counter`). Every request needs `Authorization: Bearer <token>`, else `401`.
+//! `503` when the store fails.
 //!
-//! On release, `outcome` is `routed` when the command went to its device (the device's
-//! Service Response follows through delivery) and `answered` when the answer (its response
-//! `code`) was handed to delivery at once.
+//! On release of a request, `outcome` is `routed` when the command went to its device (the
+//! device's Service Response follows through delivery) and `answered` when the answer (its
+//! response `code`) was handed to delivery at once. On release of an alert, `outcome` is
+//! `delivered` and `messages` counts the signed messages handed to delivery, in the same
+//! transaction that removes the record.
 //!
 //! # The token
 //!
@@ -28,9 +34,9 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::quarantine;
+use super::quarantine::{self, HeldAlert, Item};
 use crate::config::Config;
-use crate::delivery::{Delivery, Kind};
+use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::pipeline::{Pipeline, Released};
 use crate::ingress::registration_push::{TokenError, TokenSource, load_token};
 use crate::metric_name;
@@ -189,7 +195,7 @@ async fn list(
             StatusCode::OK,
             &serde_json::json!({
                 "count": count,
-                "held": held.iter().map(quarantine::Held::summary).collect::<Vec<_>>(),
+                "held": held.iter().map(Item::summary).collect::<Vec<_>>(),
             }),
         ),
         Ok(Err(e)) => store_failed(&e),
@@ -220,12 +226,13 @@ async fn show(
     };
     let state = endpoint.into_inner();
     match web::block(move || quarantine::get(&state.store, id)).await {
-        Ok(Ok(Some(held))) => match held.body_bytes() {
+        Ok(Ok(Some(Item::Request(held)))) => match held.body_bytes() {
             Ok(body) => HttpResponse::Ok()
                 .content_type("application/xml")
                 .body(body),
             Err(e) => store_failed(&e),
         },
+        Ok(Ok(Some(Item::Alert(alert)))) => json(StatusCode::OK, &alert.detail()),
         Ok(Ok(None)) => not_held(id),
         Ok(Err(e)) => store_failed(&e),
         Err(e) => store_failed(&e),
@@ -243,11 +250,18 @@ async fn delete(
     };
     let state = endpoint.into_inner();
     match web::block(move || quarantine::take(&state.store, id)).await {
-        Ok(Ok(Some(held))) => {
+        Ok(Ok(Some(item))) => {
             metrics::counter!(metric_name::QUARANTINE_OUTCOMES_TOTAL, "outcome" => "deleted")
                 .increment(1);
             metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).decrement(1.0);
-            tracing::info!(id, user = %held.user, srv = %held.srv, "quarantined request deleted");
+            match item {
+                Item::Request(held) => {
+                    tracing::info!(id, user = %held.user, srv = %held.srv, "quarantined request deleted");
+                }
+                Item::Alert(alert) => {
+                    tracing::info!(id, hub = %alert.hub, device = %alert.device, code = %alert.alert_code, "quarantined alert deleted");
+                }
+            }
             json(StatusCode::OK, &serde_json::json!({ "deleted": id }))
         }
         Ok(Ok(None)) => not_held(id),
@@ -270,7 +284,8 @@ async fn release(
     // stays held.
     let reader = Arc::clone(&state);
     let held = match web::block(move || quarantine::get(&reader.store, id)).await {
-        Ok(Ok(Some(held))) => held,
+        Ok(Ok(Some(Item::Request(held)))) => held,
+        Ok(Ok(Some(Item::Alert(alert)))) => return release_alert(&state, id, alert).await,
         Ok(Ok(None)) => return not_held(id),
         Ok(Err(e)) => return store_failed(&e),
         Err(e) => return store_failed(&e),
@@ -325,5 +340,60 @@ async fn release(
                 Err(e) => store_failed(&e),
             }
         }
+    }
+}
+
+/// Releases the held alert `alert` (record `id`): its signed messages go to delivery in the
+/// transaction that removes the record.
+async fn release_alert(state: &Arc<AdminEndpoint>, id: u64, alert: HeldAlert) -> HttpResponse {
+    let messages: Option<Vec<Outgoing>> = alert
+        .messages
+        .iter()
+        .map(quarantine::HeldMessage::outgoing)
+        .collect();
+    let Some(messages) = messages else {
+        tracing::error!(id, "a quarantined alert's messages cannot be read");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the held alert's messages cannot be read",
+        );
+    };
+    let count = messages.len();
+    let state = Arc::clone(state);
+    let done = web::block(move || {
+        let mut gone = false;
+        let result = state.delivery.submit_batch_with(messages, |t| {
+            if quarantine::take_in(t, id)?.is_none() {
+                gone = true;
+                return Err(crate::store::StoreError::Refused(format!(
+                    "quarantined alert {id} is no longer held"
+                )));
+            }
+            Ok(())
+        });
+        (gone, result)
+    })
+    .await;
+    match done {
+        Ok((true, _)) => not_held(id),
+        Ok((false, Ok(results))) => {
+            for r in results.iter().filter_map(|r| r.as_ref().err()) {
+                tracing::error!(id, error = %r, "a released alert's message was refused by delivery");
+            }
+            metrics::counter!(metric_name::QUARANTINE_OUTCOMES_TOTAL, "outcome" => "released")
+                .increment(1);
+            metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).decrement(1.0);
+            tracing::info!(id, hub = %alert.hub, device = %alert.device, code = %alert.alert_code, "quarantined alert released");
+            json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "released": id,
+                    "outcome": "delivered",
+                    "messages": count,
+                }),
+            )
+        }
+        Ok((false, Err(e))) => store_failed(&e),
+        Err(e) => store_failed(&e),
     }
 }

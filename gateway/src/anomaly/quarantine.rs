@@ -1,10 +1,17 @@
-//! The quarantine: requests held after breaching a threshold, in the store's
-//! `anomaly.quarantine` table (ID → JSON record with the full signed body), so they survive
-//! restarts until an operator releases or deletes them.
+//! The quarantine: requests and device alerts held after breaching a threshold, in the
+//! store's `anomaly.quarantine` table (ID → JSON record), so they survive restarts until an
+//! operator releases or deletes them. Requests and alerts share the table and its IDs.
 //!
-//! A record is written in the same transaction that spends the request's counter (or
-//! consumes its Transform), so a held request is never also answerable as a replay, and no
-//! request is both refused with `E43` and absent from the quarantine.
+//! - A **request** record ([`Held`]) keeps the full signed body. It is written in the same
+//!   transaction that spends the request's counter (or consumes its Transform), so a held
+//!   request is never also answerable as a replay, and no request is both refused with
+//!   `E43` and absent from the quarantine.
+//! - An **alert** record ([`HeldAlert`], `"kind": "alert"`) keeps the signed DUIS messages the
+//!   alert would have been delivered as, one per receiving User, ready to hand to delivery
+//!   on release. Its removal and the hand-over to delivery share one transaction
+//!   ([`take_in`]), so a released alert is delivered exactly once.
+//!
+//! Records written before alerts could be held carry no `kind` and read as requests.
 
 use base64::Engine as _;
 use hubgate_protocol::catalogue::Role;
@@ -13,6 +20,7 @@ use hubgate_protocol::transform::DeviceType;
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::{Kind, Outgoing};
 use crate::ingress::pipeline::DeviceFacts;
 use crate::store::{Store, StoreError};
 
@@ -65,6 +73,9 @@ impl StoredFacts {
 /// One quarantined request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
+    /// `"request"` (absent in older records).
+    #[serde(default = "request_kind")]
+    pub kind: String,
     /// Its quarantine ID (0 until stored).
     pub id: u64,
     /// The sending User, DUIS-formatted.
@@ -123,6 +134,7 @@ impl Held {
         body: &[u8],
     ) -> Held {
         Held {
+            kind: request_kind(),
             id: 0,
             user: hex::eui_duis(user),
             srv: srv.to_string(),
@@ -141,6 +153,7 @@ impl Held {
     pub fn summary(&self) -> serde_json::Value {
         serde_json::json!({
             "id": self.id,
+            "kind": "request",
             "user": self.user,
             "srv": self.srv,
             "cv": self.cv,
@@ -154,18 +167,165 @@ impl Held {
     }
 }
 
-fn encode(held: &Held) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(held).map_err(|source| StoreError::Encode {
+fn request_kind() -> String {
+    "request".to_string()
+}
+
+/// The `kind` of an alert record.
+pub const ALERT_KIND: &str = "alert";
+
+/// One signed message of a held alert, for one User.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldMessage {
+    /// The receiving User, DUIS-formatted.
+    pub user: String,
+    /// The delivery kind's label (`device_alert`, `dcc_alert`, `response`).
+    pub kind: String,
+    /// The signed DUIS message, base64.
+    pub body: String,
+}
+
+impl HeldMessage {
+    /// The message for `user`, of delivery `kind`.
+    pub fn new(user: &[u8; 8], kind: Kind, body: &[u8]) -> HeldMessage {
+        HeldMessage {
+            user: hex::eui_duis(user),
+            kind: kind.label().to_string(),
+            body: base64::engine::general_purpose::STANDARD.encode(body),
+        }
+    }
+
+    /// Back to what delivery takes; `None` for a damaged record.
+    pub fn outgoing(&self) -> Option<Outgoing> {
+        Some(Outgoing {
+            user: hex::parse_eui(&self.user)?,
+            body: base64::engine::general_purpose::STANDARD
+                .decode(&self.body)
+                .ok()?,
+            kind: Kind::ALL.into_iter().find(|k| k.label() == self.kind)?,
+        })
+    }
+}
+
+/// One quarantined device alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldAlert {
+    /// Always [`ALERT_KIND`].
+    pub kind: String,
+    /// Its quarantine ID (0 until stored).
+    pub id: u64,
+    /// The Communications Hub it came through, DUIS-formatted.
+    pub hub: String,
+    /// The device that raised it, DUIS-formatted.
+    pub device: String,
+    /// The alert code (4 hex digits).
+    pub alert_code: String,
+    /// The device's alert counter.
+    pub counter: u64,
+    /// The window it breached (`minute` or `hour`).
+    pub window: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When it was quarantined (milliseconds since the Unix epoch).
+    pub at_ms: i64,
+    /// The signed messages it would have been delivered as.
+    pub messages: Vec<HeldMessage>,
+}
+
+impl HeldAlert {
+    /// The listing's view. `user`, `srv`, `cv` and `request_id` are filled so that a listing
+    /// made for requests still reads: the hub, `alert`, `0` and `device:code:counter`.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": ALERT_KIND,
+            "hub": self.hub,
+            "device": self.device,
+            "alert_code": self.alert_code,
+            "counter": self.counter,
+            "recipients": self.messages.iter().map(|m| m.user.as_str()).collect::<Vec<_>>(),
+            "user": self.hub,
+            "srv": "alert",
+            "cv": 0,
+            "request_id": format!("{}:{}:{}", self.device, self.alert_code, self.counter),
+            "window": self.window,
+            "reason": self.reason,
+            "quarantined_at": crate::clock::rfc3339_ms(self.at_ms),
+            "messages": self.messages.len(),
+        })
+    }
+
+    /// The record with its messages as XML text (for `GET …/{id}`).
+    pub fn detail(&self) -> serde_json::Value {
+        let mut v = self.summary();
+        v["messages"] = self
+            .messages
+            .iter()
+            .map(|m| {
+                let xml = base64::engine::general_purpose::STANDARD
+                    .decode(&m.body)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok());
+                serde_json::json!({ "user": m.user, "kind": m.kind, "xml": xml })
+            })
+            .collect();
+        v
+    }
+}
+
+/// A quarantined request or alert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A Service Request.
+    Request(Held),
+    /// A device alert.
+    Alert(HeldAlert),
+}
+
+impl Item {
+    /// Its quarantine ID.
+    pub fn id(&self) -> u64 {
+        match self {
+            Item::Request(h) => h.id,
+            Item::Alert(a) => a.id,
+        }
+    }
+
+    /// The listing's view.
+    pub fn summary(&self) -> serde_json::Value {
+        match self {
+            Item::Request(h) => h.summary(),
+            Item::Alert(a) => a.summary(),
+        }
+    }
+}
+
+fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|source| StoreError::Encode {
         table: NAME.to_string(),
         source,
     })
 }
 
-fn decode(bytes: &[u8]) -> Result<Held, StoreError> {
-    serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
+fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
+    let failed = |source| StoreError::Decode {
         table: NAME.to_string(),
         source,
-    })
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(failed)?;
+    if value.get("kind").and_then(serde_json::Value::as_str) == Some(ALERT_KIND) {
+        serde_json::from_value(value)
+            .map(Item::Alert)
+            .map_err(failed)
+    } else {
+        serde_json::from_value(value)
+            .map(Item::Request)
+            .map_err(failed)
+    }
+}
+
+fn next_id(table: &redb::Table<'_, u64, &'static [u8]>) -> Result<u64, StoreError> {
+    Ok(table.last()?.map_or(1, |(k, _)| k.value() + 1))
 }
 
 /// Stores `held` under the next ID inside `t`; returns the ID.
@@ -175,19 +335,47 @@ fn decode(bytes: &[u8]) -> Result<Held, StoreError> {
 /// [`StoreError`].
 pub fn insert_in(t: &WriteTransaction, held: &Held) -> Result<u64, StoreError> {
     let mut table = t.open_table(TABLE)?;
-    let id = table.last()?.map_or(1, |(k, _)| k.value() + 1);
+    let id = next_id(&table)?;
     let mut record = held.clone();
     record.id = id;
     table.insert(id, encode(&record)?.as_slice())?;
     Ok(id)
 }
 
-/// Every held request, oldest first (at most `limit`).
+/// Stores the alert `held` under the next ID (durably); returns the ID.
 ///
 /// # Errors
 ///
 /// [`StoreError`].
-pub fn list(store: &Store, limit: usize) -> Result<Vec<Held>, StoreError> {
+pub fn insert_alert(store: &Store, held: &HeldAlert) -> Result<u64, StoreError> {
+    store.write(|t| {
+        let mut table = t.open_table(TABLE)?;
+        let id = next_id(&table)?;
+        let mut record = held.clone();
+        record.id = id;
+        record.kind = ALERT_KIND.to_string();
+        table.insert(id, encode(&record)?.as_slice())?;
+        Ok(id)
+    })
+}
+
+/// Removes `id` inside `t`; the record, or `None` when it is not held.
+///
+/// # Errors
+///
+/// [`StoreError`].
+pub fn take_in(t: &WriteTransaction, id: u64) -> Result<Option<Item>, StoreError> {
+    let mut table = t.open_table(TABLE)?;
+    let removed = table.remove(id)?.map(|v| v.value().to_vec());
+    removed.map(|b| decode(&b)).transpose()
+}
+
+/// Every held request and alert, oldest first (at most `limit`).
+///
+/// # Errors
+///
+/// [`StoreError`].
+pub fn list(store: &Store, limit: usize) -> Result<Vec<Item>, StoreError> {
     store.read(|tx| {
         let table = match tx.open_table(TABLE) {
             Ok(t) => t,
@@ -203,7 +391,7 @@ pub fn list(store: &Store, limit: usize) -> Result<Vec<Held>, StoreError> {
     })
 }
 
-/// Requests held now.
+/// Requests and alerts held now.
 ///
 /// # Errors
 ///
@@ -216,12 +404,12 @@ pub fn count(store: &Store) -> Result<u64, StoreError> {
     })
 }
 
-/// The held request `id`.
+/// The held request or alert `id`.
 ///
 /// # Errors
 ///
 /// [`StoreError`].
-pub fn get(store: &Store, id: u64) -> Result<Option<Held>, StoreError> {
+pub fn get(store: &Store, id: u64) -> Result<Option<Item>, StoreError> {
     store.get(TABLE, id)?.map(|b| decode(&b)).transpose()
 }
 
@@ -231,10 +419,51 @@ pub fn get(store: &Store, id: u64) -> Result<Option<Held>, StoreError> {
 /// # Errors
 ///
 /// [`StoreError`].
-pub fn take(store: &Store, id: u64) -> Result<Option<Held>, StoreError> {
-    store.write(|t| {
-        let mut table = t.open_table(TABLE)?;
-        let removed = table.remove(id)?.map(|v| v.value().to_vec());
-        removed.map(|b| decode(&b)).transpose()
-    })
+pub fn take(store: &Store, id: u64) -> Result<Option<Item>, StoreError> {
+    store.write(|t| take_in(t, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_of_both_kinds_are_read_back() {
+        // A request record as written before alerts could be held: no `kind`.
+        let old = br#"{"id":3,"user":"90-B3-D5-1F-30-01-00-00","srv":"8.2","cv":1,"request_id":"90-B3-D5-1F-30-01-00-00:00-DB-55-00-00-00-00-01:1","role":"IS","window":"minute","reason":"r","at_ms":0,"device":null,"body":"PHg+"}"#;
+        match decode(old).expect("old record") {
+            Item::Request(h) => {
+                assert_eq!(
+                    (h.id, h.kind.as_str(), h.srv.as_str()),
+                    (3, "request", "8.2")
+                );
+                assert_eq!(h.body_bytes().expect("base64"), b"<x>");
+            }
+            other => panic!("{other:?}"),
+        }
+        let alert = HeldAlert {
+            kind: ALERT_KIND.into(),
+            id: 4,
+            hub: "00-DB-57-00-00-00-00-00".into(),
+            device: "00-DB-57-00-00-00-00-01".into(),
+            alert_code: "8F30".into(),
+            counter: 9,
+            window: "minute".into(),
+            reason: "r".into(),
+            at_ms: 0,
+            messages: vec![HeldMessage::new(&[1; 8], Kind::DeviceAlert, b"<a/>")],
+        };
+        let item = decode(&encode(&alert).expect("encode")).expect("decode");
+        assert_eq!(item, Item::Alert(alert.clone()));
+        assert_eq!(item.id(), 4);
+        let s = item.summary();
+        assert_eq!(s["kind"], "alert");
+        assert_eq!(s["request_id"], "00-DB-57-00-00-00-00-01:8F30:9");
+        let out = alert.messages[0].outgoing().expect("outgoing");
+        assert_eq!(
+            (out.user, out.kind, out.body.as_slice()),
+            ([1; 8], Kind::DeviceAlert, &b"<a/>"[..])
+        );
+        assert!(decode(b"{").is_err());
+    }
 }

@@ -4,6 +4,7 @@ mod config;
 mod conformance;
 mod correlate;
 mod duis;
+mod forecast;
 mod parse;
 mod quarantine;
 mod report;
@@ -41,6 +42,9 @@ enum Command {
     /// Quarantined requests on a running gateway: list, release or delete them.
     #[command(subcommand)]
     Quarantine(quarantine::Command),
+    /// Six-month forecasts of Service Requests on a running gateway: submit or show them.
+    #[command(subcommand)]
+    Forecast(forecast::Command),
     /// Reports read from the gateway's store (the gateway stopped).
     #[command(subcommand)]
     Report(report::Command),
@@ -63,6 +67,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Config(c) => config::run(c),
         Command::Quarantine(c) => quarantine::run(c),
         Command::Report(c) => report::run(c),
+        Command::Forecast(c) => forecast::run(c),
     }
 }
 

@@ -156,7 +156,7 @@ fn render_table(v: &serde_json::Value) -> String {
 }
 
 /// rustls with aws-lc-rs, trusting the certificates in `ca` only, HTTP/1.1.
-fn tls_config(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+pub(super) fn tls_config(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();
     for c in hubgate_gateway::ingress::tls::load_certs(ca)
         .with_context(|| format!("reading the CA {}", ca.display()))?

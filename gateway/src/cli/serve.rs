@@ -103,9 +103,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .context("installing the metrics recorder")?;
     hubgate_gateway::metric_name::describe();
     hubgate_actors::metric_name::describe();
-    let clock: Arc<dyn Clock> = match config.clock.pinned_ms() {
-        Some(ms) => Arc::new(PinnedClock::at(ms)),
-        None => Arc::new(SystemClock),
+    let clock: Arc<dyn Clock> = match (&config.clock.follow_file, config.clock.pinned_ms()) {
+        (Some(file), start) => hubgate_gateway::schedules::virtual_time::follow(
+            file.clone(),
+            start.unwrap_or_else(|| SystemClock.now_ms()),
+        )
+        .context("starting the virtual clock")?,
+        (None, Some(ms)) => Arc::new(PinnedClock::at(ms)),
+        (None, None) => Arc::new(SystemClock),
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
@@ -138,7 +143,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ..Default::default()
     }));
     let stored =
-        registration_data::persist::load(store.db()).context("loading registration data")?;
+        registration_data::persist::load(&*store.db()?).context("loading registration data")?;
     if !stored.is_empty() {
         registration.refresh(stored);
         println!(
@@ -150,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let report = registration
             .refresh_from_file(path)
             .with_context(|| format!("loading registration data {}", path.display()))?;
-        registration_data::persist::save_changes(store.db(), &report.changes())
+        registration_data::persist::save_changes(&*store.db()?, &report.changes())
             .context("storing registration data")?;
         println!(
             "registration data {}: {}",
@@ -206,6 +211,18 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Arc::clone(&delivery),
         pull_tokens,
     ));
+    // Service Requests per User and month (Annex 5 Table 5.3), counted at check 7 in memory
+    // and flushed with the performance tally's interval; forecasts and the 110 % report.
+    let demand = Arc::new(hubgate_gateway::demand::Demand::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        Some(hubgate_gateway::demand::Sources {
+            inventory: Arc::clone(&inventory),
+            registration: Arc::clone(&registration),
+        }),
+        std::time::Duration::from_millis(config.performance.flush_interval_ms),
+    ));
+    hubgate_gateway::demand::install(Arc::clone(&demand));
 
     let wan = match &args.wan_matrix {
         Some(p) => hubgate_gateway::inventory::WanMatrix::load(p)
@@ -235,6 +252,42 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         );
         [0; 8]
     });
+    // Alert-storm throttling, the per-hub alert thresholds and the QuarantinedRequest alert.
+    let alert_guard = hubgate_gateway::alerts::AlertGuard::start(
+        &config,
+        Arc::clone(&store),
+        hubgate_gateway::alerts::AlertOutput {
+            responder: Arc::new(Responder::new(
+                pki.dsp().to_signing_key()?,
+                pki.dsp().certificate().clone(),
+            )),
+            delivery: Arc::clone(&delivery),
+            recipients: hubgate_gateway::alerts::Recipients::new(
+                Arc::clone(&inventory),
+                Arc::clone(&registration),
+                acb,
+            ),
+            clock: Arc::clone(&clock),
+        },
+    )
+    .context("starting the alert thread")?;
+    // DSP schedules (SR 5.1-5.3): their runner starts once routing is up.
+    let schedules = Arc::new(
+        hubgate_gateway::schedules::Schedules::new(hubgate_gateway::schedules::Parts {
+            store: Arc::clone(&store),
+            inventory: Arc::clone(&inventory),
+            users: Arc::clone(&users),
+            registration: Arc::clone(&registration),
+            clock: Arc::clone(&clock),
+            responder: Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
+            delivery: Arc::clone(&delivery),
+            settings: hubgate_gateway::schedules::Settings {
+                max_per_user: usize::try_from(config.schedules.max_per_user).unwrap_or(usize::MAX),
+                tick: std::time::Duration::from_millis(config.schedules.tick_ms),
+            },
+        })
+        .context("opening the schedules")?,
+    );
     let router = if config.routing.enabled {
         Some(start_routing(
             &config,
@@ -246,7 +299,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             &store,
             &clock,
             &delivery,
-            Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
+            Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone())
+                .with_hook(Arc::clone(&schedules) as _),
+            &alert_guard,
         )?)
     } else {
         println!(
@@ -275,6 +330,14 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             );
         }
     }
+    schedules
+        .start(router.clone())
+        .context("starting the schedule runner")?;
+    println!(
+        "schedules: {} held, runner every {} ms",
+        schedules.table().len(),
+        config.schedules.tick_ms
+    );
     let pipeline = Arc::new(Pipeline {
         users,
         pool,
@@ -283,9 +346,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             GroupCommit::start(Arc::clone(&store), 16_384, 1024)
                 .context("starting the store committer")?,
         ),
-        devices: Arc::new(InventoryDirectory::new(Arc::clone(&inventory)).with_wan_matrix(wan)),
+        devices: Arc::new(
+            InventoryDirectory::new(Arc::clone(&inventory))
+                .with_wan_matrix(wan)
+                .with_schedules(Arc::clone(&schedules)),
+        ),
         registration,
-        anomaly: Arc::new(Anomaly::from_config(&config.anomaly).context("anomaly.overrides")?),
+        anomaly: Arc::new(
+            Anomaly::from_config(&config.anomaly)
+                .context("anomaly.overrides")?
+                .with_alerts(Arc::clone(&alert_guard)),
+        ),
         responder,
         clock,
         router,
@@ -344,11 +415,29 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Arc::clone(&delivery),
         admin_token,
     ));
+    // Started once the inventory holds the emulated premises: the first flush may take the
+    // month's count of enrolled Smart Metering Systems.
+    let demand_flusher = hubgate_gateway::demand::Flusher::start(Arc::clone(&demand))
+        .context("starting the demand counts")?;
+    let forecasts = Arc::new(hubgate_gateway::demand::http::ForecastEndpoint::new(
+        Arc::clone(&demand),
+        anomaly::admin::admin_token(&config)
+            .context("setting up the forecast admin token")?
+            .0,
+        delivery::identity::PullTokens::from_config(&config).context("configuring pull tokens")?,
+    ));
+    println!(
+        "demand: forecasts at {} (a User with its pull token or certificate, operators with the quarantine admin token); report at GET {} on the metrics listener",
+        hubgate_gateway::demand::http::FORECASTS_PATH,
+        hubgate_gateway::demand::http::REPORT_PATH
+    );
     let extras = server::Extras {
         pull: Some(pull),
         registration_push: Some(push),
         quarantine: Some(quarantine),
         performance: Some(Arc::clone(&tally)),
+        forecasts: Some(forecasts),
+        demand: Some(Arc::clone(&demand)),
     };
     actix_web::rt::System::new().block_on(server::run(
         listeners,
@@ -356,6 +445,9 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         Some(prometheus),
         extras,
     ))?;
+    if let Err(e) = demand_flusher.stop() {
+        tracing::error!(error = %e, "writing the demand counts at shutdown");
+    }
     // The answers counted since the last flush.
     if let Err(e) = flusher.stop() {
         tracing::error!(error = %e, "writing the performance tally at shutdown");
@@ -406,6 +498,7 @@ fn start_routing(
     clock: &Arc<dyn Clock>,
     delivery: &Arc<Delivery>,
     responder: Responder,
+    alert_guard: &Arc<hubgate_gateway::alerts::AlertGuard>,
 ) -> anyhow::Result<Arc<Router>> {
     use hubgate_actors::{
         HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable, Verifier,
@@ -498,12 +591,22 @@ fn start_routing(
             Arc::clone(inventory),
             Arc::clone(registration),
             acb,
-        ),
+        )
+        .with_guard(Arc::clone(alert_guard)),
     )
     .context("starting the response writer")?;
     let hub_events = sink.hub_events();
     let sequencing = sink.sequencing();
     smwan.on_hubs_lost(move |hubs| hub_events.hubs_lost(hubs));
+    // The journal, not the hub state, brings back the commands held at the last stop.
+    let stripped = hubgate_gateway::routing::strip_held_commands(db)
+        .context("clearing the command queues of stored hub states")?;
+    if stripped > 0 {
+        tracing::info!(
+            hubs = stripped,
+            "stored hub queues cleared; their requests come back from the journal"
+        );
+    }
     let registry = Arc::new(
         HubRegistry::start(
             RegistryConfig {
@@ -538,6 +641,7 @@ fn start_routing(
         .start_ticker(registry.inbound(), Arc::clone(clock))
         .context("starting the emulation ticker")?;
     let router = Router::new(RouterParts {
+        store: Arc::clone(db),
         registry,
         keys,
         cache,
@@ -547,10 +651,25 @@ fn start_routing(
         clock: Arc::clone(clock),
         pending,
     })
+    .context("reading the request journal")?
     .with_sequencing(sequencing);
     // SR 6.23 goes to the Change of Supplier party.
-    Ok(Arc::new(match cos {
+    let router = Arc::new(match cos {
         Some(c) => router.with_cos_party(c),
         None => router,
-    }))
+    });
+    router
+        .start_deferred()
+        .context("starting the future-dated request thread")?;
+    // Requests acknowledged but not answered before the last stop.
+    let recovered = router
+        .recover()
+        .context("recovering requests from the journal")?;
+    if recovered != hubgate_gateway::routing::Recovery::default() {
+        println!(
+            "journal: {} acknowledged requests sent again, {} answered with an error, {} unreadable",
+            recovered.resent, recovered.answered, recovered.unreadable
+        );
+    }
+    Ok(router)
 }

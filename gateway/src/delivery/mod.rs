@@ -509,6 +509,21 @@ impl Delivery {
         &self,
         messages: Vec<Outgoing>,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, OutboxError> {
+        self.submit_batch_with(messages, |_| Ok(()))
+    }
+
+    /// As [`Delivery::submit_batch`], with `also` run inside the same transaction: what it
+    /// writes is durable exactly when the messages are (the journal entries of the requests
+    /// these messages answer are removed this way, see [`crate::journal`]).
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`] when the store (or `also`) fails: nothing is stored then.
+    pub fn submit_batch_with(
+        &self,
+        messages: Vec<Outgoing>,
+        also: impl FnOnce(&redb::WriteTransaction) -> Result<(), crate::store::StoreError>,
+    ) -> Result<Vec<Result<Receipt, SubmitError>>, OutboxError> {
         let utf8: Vec<bool> = messages
             .iter()
             .map(|m| std::str::from_utf8(&m.body).is_ok())
@@ -524,7 +539,10 @@ impl Delivery {
                 keep: (!self.has_endpoint(&m.user)).then_some(KeptReason::NoEndpoint),
             })
             .collect();
-        let mut placed = self.outbox.submit(&items, self.clock.now_ms())?.into_iter();
+        let mut placed = self
+            .outbox
+            .submit_with(&items, self.clock.now_ms(), also)?
+            .into_iter();
         let mut out = Vec::with_capacity(messages.len());
         let (mut queued, mut kept) = (0u64, 0u64);
         for (m, ok) in messages.iter().zip(utf8) {

@@ -218,8 +218,21 @@ impl Outbox {
     }
 
     /// Stores `items` in one durable transaction; each is placed or refused on its own.
+    #[cfg(test)]
     pub fn submit(&self, items: &[New<'_>], now_ms: i64) -> Result<Vec<Placed>, OutboxError> {
+        self.submit_with(items, now_ms, |_| Ok(()))
+    }
+
+    /// Stores `items` in one durable transaction, which also runs `also`; each item is
+    /// placed or refused on its own.
+    pub fn submit_with(
+        &self,
+        items: &[New<'_>],
+        now_ms: i64,
+        also: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<Vec<Placed>, OutboxError> {
         self.store.write(|tx| {
+            also(tx).map_err(OutboxError::Store)?;
             let mut out = Vec::with_capacity(items.len());
             let mut seq = tx.open_table(SEQUENCE)?;
             let mut next = seq.get(NEXT)?.map_or(1, |v| v.value());

@@ -18,9 +18,13 @@
 //! | 5 device | local delivery (CV 2/3/6/7) not allowed | `E17` |
 //! | 6 registration | the User is not the registered party for the MPxN at the execution date | `E4` |
 //! | 7 anomaly | a threshold quarantined the request | `E43` |
-//! | — | the gateway is saturated (verification queue full) or cannot store the request | `E44` |
+//! | — | the gateway is saturated (verification queue full, store write queue full) | `E44` |
+//! | — | the store cannot write (disk full or another I/O error: the store is degraded, [`crate::store_health`]); refused before the signature check until a probe write succeeds, the reason names the database file | `E44` |
 //! | — | a non-device service this gateway does not provide yet | `E100` |
 //! | — | `PrecedingServiceRequestID` names no request the gateway knows for this User, or comes with `FirstInSequence` true ([`crate::sequencing`]) | `E46` |
+//!
+//! `E44` is "try later": it comes with HTTP 503 and nothing of the request is kept (its
+//! counter is not spent), so the User may send it again unchanged.
 //!
 //! `E1`–`E5`, `E11`–`E13`, `E17` and `E19` carry their published DUIS meanings. The published
 //! sources available to this project give no meaning for `E31`, `E40`–`E46` or `E100`; HubGate uses
@@ -106,7 +110,8 @@ pub enum Rejection {
     /// Check 7: quarantined by anomaly detection.
     #[error("quarantined: {0}")]
     Quarantined(String),
-    /// The gateway cannot take the request now.
+    /// The gateway cannot take the request now: saturated, or the store cannot write
+    /// (degraded, [`crate::store_health`]); the reason says which.
     #[error("gateway busy: {0}")]
     Busy(String),
     /// A non-device service this gateway does not provide.

@@ -33,6 +33,7 @@ use crate::inventory::{DeviceStatus, DeviceType, Eui, Inventory, WanMatrix};
 pub struct InventoryDirectory {
     inventory: Arc<Inventory>,
     wan: WanMatrix,
+    schedules: Option<Arc<crate::schedules::Schedules>>,
 }
 
 impl InventoryDirectory {
@@ -41,7 +42,15 @@ impl InventoryDirectory {
         InventoryDirectory {
             inventory,
             wan: WanMatrix::new(),
+            schedules: None,
         }
+    }
+
+    /// With DSP schedules: 5.1–5.3 are answered by them, and they learn of devices
+    /// withdrawn or decommissioned by the inventory services.
+    pub fn with_schedules(mut self, schedules: Arc<crate::schedules::Schedules>) -> Self {
+        self.schedules = Some(schedules);
+        self
     }
 
     /// With a WAN coverage table for 12.1.
@@ -179,8 +188,20 @@ impl DeviceDirectory for InventoryDirectory {
         let (y, m, d) = crate::clock::civil_from_days(now_ms.div_euclid(86_400_000));
         let today =
             Date::new(&format!("{y:04}-{m:02}-{d:02}")).map_err(|e| Rejection::Busy(e.0))?;
+        if let Some(answer) = self
+            .schedules
+            .as_ref()
+            .and_then(|s| s.handle(request, now_ms))
+        {
+            return answer;
+        }
         match crate::inventory::handle(&self.inventory, &self.wan, &request.body, &today) {
-            Ok(Some(outcome)) => Ok((outcome.code, outcome.payload)),
+            Ok(Some(outcome)) => {
+                if let Some(s) = &self.schedules {
+                    s.device_status_changed(&outcome.changes, now_ms);
+                }
+                Ok((outcome.code, outcome.payload))
+            }
             Ok(None) => Err(Rejection::NotProvided(
                 request.header.service_reference_variant.to_string(),
             )),

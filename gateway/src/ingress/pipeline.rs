@@ -146,6 +146,7 @@ impl Pipeline {
             request,
             role,
             device: held.device.as_ref().map(|d| d.to_facts()),
+            routed: None,
         })
     }
 
@@ -268,6 +269,10 @@ pub struct Accepted {
     pub role: Role,
     /// What check 5 learnt of the target device (device SRs only).
     pub device: Option<DeviceFacts>,
+    /// A device request the gateway sends: its command, journaled with the acceptance
+    /// ([`crate::journal`]), or why it cannot be built. `None`: not sent, or not built yet
+    /// (a request released from quarantine is built when released).
+    pub routed: Option<Result<crate::routing::Prepared, Rejection>>,
 }
 
 /// A refusal, with what is known of the request to address the error response.
@@ -373,6 +378,10 @@ impl Pipeline {
         }
         if let Err(e) = request.check_consistency() {
             return Err(fail(Rejection::Malformed(e.to_string())));
+        }
+        // The store cannot write (disk full): refused at once (crate::store_health).
+        if let Some(reason) = self.store.health().refusal() {
+            return Err(fail(Rejection::Busy(reason)));
         }
 
         lap(&stages().parse);
@@ -536,20 +545,31 @@ impl Pipeline {
             ))));
         }
 
+        // A device request the gateway sends: its command is built now, so that it is
+        // journaled with the acceptance.
+        let routed = match (&self.router, srv.non_device, cv) {
+            (Some(router), false, 1 | 3 | 5 | 6 | 7) => {
+                Some(router.prepare(&request, device.as_ref()))
+            }
+            _ => None,
+        };
+        let journal = routed.as_ref().and_then(|r| r.as_ref().ok()).cloned();
+
         // Accepted: record the counter (atomically re-checked), register or consume the
-        // Transform, in one transaction shared with the other requests being accepted, and
-        // durable before the acknowledgement.
+        // Transform, journal the command, in one transaction shared with the other requests
+        // being accepted, and durable before the acknowledgement.
         let key = transform_key(&id);
         let transform_srv = (cv == 4).then(|| srv_name.clone());
         let fresh = self
             .commit
             .submit(move |t| {
-                if reuses_transform {
+                let fresh = if reuses_transform {
                     let mut tab = t.open_table(TRANSFORMS)?;
-                    let removed = tab.remove(key.as_str())?.is_some();
-                    return Ok(removed);
-                }
-                if !Store::counter_accept_in(t, id.originator, id.counter)? {
+                    tab.remove(key.as_str())?.is_some()
+                } else {
+                    Store::counter_accept_in(t, id.originator, id.counter)?
+                };
+                if !fresh {
                     return Ok(false);
                 }
                 if let Some(srv) = &transform_srv {
@@ -559,6 +579,9 @@ impl Pipeline {
                     })?;
                     t.open_table(TRANSFORMS)?
                         .insert(key.as_str(), value.as_slice())?;
+                }
+                if let Some(p) = &journal {
+                    p.journal_in(t)?;
                 }
                 Ok(true)
             })
@@ -580,6 +603,7 @@ impl Pipeline {
             request,
             role,
             device,
+            routed,
         })
     }
 
@@ -600,7 +624,16 @@ impl Pipeline {
         }
         let cv = h.command_variant.as_u8();
         if let (Some(router), 1 | 3 | 5 | 6 | 7) = (&self.router, cv) {
-            router.route(accepted)?;
+            match &accepted.routed {
+                Some(Ok(prepared)) => {
+                    if let Err(r) = router.dispatch(prepared) {
+                        router.forget(prepared);
+                        return Err(r);
+                    }
+                }
+                Some(Err(r)) => return Err(r.clone()),
+                None => router.route(accepted)?,
+            }
         }
         if cv == 4 {
             return Ok(Answer {
@@ -757,6 +790,6 @@ impl Handler for Pipeline {
     }
 
     fn ready(&self) -> bool {
-        true
+        !self.store.health().is_degraded()
     }
 }

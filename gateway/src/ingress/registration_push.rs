@@ -317,7 +317,10 @@ async fn push(
     let worker = Arc::clone(&state);
     let applied = web::block(move || {
         let report = worker.data.ingest(&body, format)?;
-        let stored = persist::save_changes(worker.store.db(), &report.changes());
+        let stored = match worker.store.db() {
+            Ok(db) => persist::save_changes(&db, &report.changes()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         Ok::<_, crate::registration::IngestError>((report, stored))
     })
     .await;

@@ -16,6 +16,15 @@ use crate::clock::rfc3339_ms;
 pub struct Responder {
     key: SigningKey,
     cert: Certificate,
+    hook: Option<std::sync::Arc<dyn AnswerHook>>,
+}
+
+/// Sees every answer before it is written, and may replace its payload: DSP schedules tag
+/// the Service Responses of their executions with the schedule ID, and learn of Change of
+/// Tenancy ([`crate::schedules`]).
+pub trait AnswerHook: Send + Sync + std::fmt::Debug {
+    /// The payload to write for `answer`; `None` keeps its own.
+    fn payload(&self, answer: &Answer) -> Option<Option<ResponsePayload>>;
 }
 
 /// What a response says, before it is written and signed.
@@ -47,7 +56,17 @@ pub enum RespondError {
 impl Responder {
     /// A responder with the DSP XML-signing key and its certificate.
     pub fn new(key: SigningKey, cert: Certificate) -> Self {
-        Responder { key, cert }
+        Responder {
+            key,
+            cert,
+            hook: None,
+        }
+    }
+
+    /// This responder, showing every answer to `hook` before writing it.
+    pub fn with_hook(mut self, hook: std::sync::Arc<dyn AnswerHook>) -> Self {
+        self.hook = Some(hook);
+        self
     }
 
     /// The signing certificate.
@@ -80,7 +99,10 @@ impl Responder {
             ResponseBody::ResponseMessage(ResponseMessage {
                 service_reference,
                 service_reference_variant,
-                payload: answer.payload.clone(),
+                payload: match self.hook.as_ref().and_then(|h| h.payload(answer)) {
+                    Some(p) => p,
+                    None => answer.payload.clone(),
+                },
             }),
         ))
     }

@@ -46,6 +46,10 @@ pub struct Extras {
     pub quarantine: Option<Arc<crate::anomaly::admin::AdminEndpoint>>,
     /// `GET /api/v1/reports/performance`, served on the metrics listener (not this one).
     pub performance: Option<Arc<crate::performance::Tally>>,
+    /// `/api/v1/forecasts`: Users' six-month forecasts.
+    pub forecasts: Option<Arc<crate::demand::http::ForecastEndpoint>>,
+    /// `GET /api/v1/reports/demand`, served on the metrics listener (not this one).
+    pub demand: Option<Arc<crate::demand::Demand>>,
 }
 
 struct State {
@@ -112,6 +116,8 @@ pub async fn run(
     let push = extras.registration_push.map(web::Data::from);
     let quarantine = extras.quarantine.map(web::Data::from);
     let performance = extras.performance.map(web::Data::from);
+    let forecasts = extras.forecasts.map(web::Data::from);
+    let demand = extras.demand.map(web::Data::from);
     let mut server = HttpServer::new(move || {
         let mut app = App::new()
             .app_data(state.clone())
@@ -129,6 +135,10 @@ pub async fn run(
         if let Some(quarantine) = &quarantine {
             let quarantine = quarantine.clone();
             app = app.configure(move |c| crate::anomaly::admin::configure(c, quarantine));
+        }
+        if let Some(forecasts) = &forecasts {
+            let forecasts = forecasts.clone();
+            app = app.configure(move |c| crate::demand::http::configure_forecasts(c, forecasts));
         }
         for s in Service::ALL {
             app = app.service(
@@ -171,10 +181,17 @@ pub async fn run(
                             .body(h.render())
                     }),
                 );
-                match &performance {
+                let app = match &performance {
                     Some(p) => {
                         let p = p.clone();
                         app.configure(move |c| crate::performance::configure(c, p))
+                    }
+                    None => app,
+                };
+                match &demand {
+                    Some(d) => {
+                        let d = d.clone();
+                        app.configure(move |c| crate::demand::http::configure_report(c, d))
                     }
                     None => app,
                 }

@@ -98,6 +98,14 @@ impl Gateway {
         Gateway::launch(dir, root, seeds)
     }
 
+    /// Starts `hubgate serve` like [`Gateway::start`] in `dir`, which the caller prepared
+    /// (its `data` folder may be a mounted filesystem, say) and which is not emptied first.
+    pub fn start_in(dir: PathBuf, seeds: Seeds<'_>) -> Gateway {
+        let root = hubgate_protocol::conformance::require();
+        std::fs::create_dir_all(&dir).unwrap();
+        Gateway::launch(dir, root, seeds)
+    }
+
     /// Stops this gateway and starts `hubgate serve` again on the same data directory, with
     /// `seeds` (which may be empty: what the gateway kept is in its data directory).
     pub fn restart(mut self, seeds: Seeds<'_>) -> Gateway {
