@@ -21,15 +21,23 @@
 //! - At its deadline a queued command ends with `E20`, an in-flight one with `E21`.
 //! - Alerts are authenticated, checked against the device's last alert counter (replays are
 //!   dropped) and handed on.
+//! - The device log copy follows the hub's CHF Device Log: a CCS01 / CCS02 / CCS03 command to
+//!   the CHF remembers, while in flight, the change it carries
+//!   ([`hubgate_protocol::transform::chf_log_change`]); an authentic response reporting
+//!   success applies it. An authentic CS14 alert from the CHF replaces the copy with the
+//!   whitelist it carries (which also covers a change whose command was in flight when the
+//!   hub passivated: in-flight changes are not persisted). The copy is persisted with the
+//!   rest of the hub state.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hubgate_protocol::gbcs::{self, Cra, GroupingHeader};
+use hubgate_protocol::transform::{self, LogChange};
 
 use crate::Eui;
 use crate::command::{Command, ValidCommand};
-use crate::device_log::{DeviceLog, DeviceLogError, DeviceLogUpdate};
+use crate::device_log::{DeviceLog, DeviceLogEntry, DeviceLogError, DeviceLogUpdate, DeviceType};
 use crate::link::LinkError;
 use crate::outcome::{DeviceAlert, Failure, Outcome, OutcomeResult};
 use crate::state::{HubCounters, HubState, SavedCommand, SavedInFlight};
@@ -151,6 +159,8 @@ struct InFlight {
     counter: u64,
     deadline: Instant,
     sent_at: Instant,
+    /// For a CHF device-log command: what it does to the CHF Device Log if it succeeds.
+    log_change: Option<LogChange>,
 }
 
 /// One Communications Hub's state machine. See the module documentation.
@@ -226,6 +236,7 @@ impl HubCore {
                 counter: f.counter,
                 deadline: instant_at(now, wall_ms, f.deadline_unix_ms),
                 sent_at: now,
+                log_change: None,
             });
             report.in_flight += 1;
         }
@@ -355,6 +366,11 @@ impl HubCore {
                     return self.reject(f);
                 }
                 let f = self.in_flight.remove(i);
+                if let Some(change) = &f.log_change
+                    && transform::chf_log_succeeded(&bytes)
+                {
+                    self.apply_log_change(change);
+                }
                 self.counters.responses += 1;
                 let round_trip = now.saturating_duration_since(f.sent_at);
                 self.events.push_back(Event::Finished {
@@ -382,6 +398,11 @@ impl HubCore {
                 );
                 if !self.advance_alert_counter(device, counter) {
                     return self.drop_inbound(DropReason::Replay);
+                }
+                if device == self.hub
+                    && let Some(whitelist) = transform::chf_log_alert(&bytes)
+                {
+                    self.apply_log_change(&LogChange::Replace(whitelist));
                 }
                 self.counters.alerts += 1;
                 self.events.push_back(Event::Alert(DeviceAlert {
@@ -434,6 +455,31 @@ impl HubCore {
         self.log.apply(update)
     }
 
+    /// Applies what the CHF reported: devices whose type the copy does not know yet are
+    /// recorded as [`DeviceType::Unknown`]. A change that would overfill the copy leaves it
+    /// as it was.
+    fn apply_log_change(&mut self, change: &LogChange) {
+        let entry = |device: &Eui| DeviceLogEntry {
+            device: *device,
+            device_type: DeviceType::Unknown,
+        };
+        let mut log = self.log.clone();
+        let applied = match change {
+            LogChange::Add(devices) => devices
+                .iter()
+                .try_for_each(|d| log.apply(DeviceLogUpdate::Add(entry(d)))),
+            LogChange::Remove(devices) => devices
+                .iter()
+                .try_for_each(|d| log.apply(DeviceLogUpdate::Remove(*d))),
+            LogChange::Replace(devices) => log.apply(DeviceLogUpdate::Replace(
+                devices.iter().map(entry).collect(),
+            )),
+        };
+        if applied.is_ok() {
+            self.log = log;
+        }
+    }
+
     /// The next command to hand to the link.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmits.pop_front()
@@ -471,6 +517,10 @@ impl HubCore {
             };
             let id = self.fresh_id();
             let c = q.command;
+            let log_change = (c.device == self.hub
+                && transform::CHF_LOG_CODES.contains(&c.message_code))
+            .then(|| transform::chf_log_change(&c.bytes))
+            .flatten();
             self.in_flight.push(InFlight {
                 id,
                 request_ref: c.request_ref,
@@ -480,6 +530,7 @@ impl HubCore {
                 counter: c.counter,
                 deadline: c.deadline,
                 sent_at: now,
+                log_change,
             });
             self.transmits.push_back(Transmit {
                 id,
@@ -931,6 +982,194 @@ mod tests {
             finished(&events(&mut back)),
             vec![(2, "E21", Stage::InFlight)]
         );
+    }
+
+    /// A DLMS payload of the device-log tests.
+    fn dlms(apdu: hubgate_protocol::gbcs::payload::dlms::Apdu<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        apdu.encode(&mut out);
+        out
+    }
+
+    /// A CHF device-log command from the ACB: `method` of the CHF Device Log with `data`.
+    fn chf_log_command(
+        code: u16,
+        counter: u64,
+        method: i8,
+        data: hubgate_protocol::gbcs::payload::data::Data<'_>,
+    ) -> ValidCommand {
+        use hubgate_protocol::gbcs::payload::dlms::{
+            AccessRequest, AccessRequestSpec, Apdu, CosemDescriptor, LongInvokeId, Obis,
+        };
+        let content = dlms(Apdu::AccessRequest(AccessRequest {
+            invoke_id: LongInvokeId::for_counter(counter),
+            date_time: None,
+            specifications: vec![AccessRequestSpec::Action(CosemDescriptor {
+                class_id: 104,
+                instance_id: Obis([0, 0, 30, 3, 0, 255]),
+                id: method,
+            })],
+            data: vec![data],
+        }));
+        Command {
+            request_ref: format!("log-{counter}"),
+            hub: testkit::CHF,
+            device: testkit::CHF,
+            message_code: code,
+            counter,
+            bytes: keys()
+                .command(testkit::ACB, testkit::CHF, counter, code, &content)
+                .unwrap(),
+            deadline: Instant::now() + Duration::from_secs(30),
+        }
+        .validate()
+        .unwrap()
+    }
+
+    /// The CHF's answer to a device-log command: one action result.
+    fn chf_log_response(code: u16, counter: u64, result: u8) -> Vec<u8> {
+        use hubgate_protocol::gbcs::payload::data::Data;
+        use hubgate_protocol::gbcs::payload::dlms::{
+            AccessResponse, AccessResponseSpec, ActionResult, Apdu, LongInvokeId,
+        };
+        let body = dlms(Apdu::AccessResponse(AccessResponse {
+            invoke_id: LongInvokeId::for_counter(counter),
+            date_time: None,
+            request_specifications: None,
+            data: vec![Data::Null],
+            specifications: vec![AccessResponseSpec::Action(ActionResult(result))],
+        }));
+        keys()
+            .device_message(
+                Cra::Response,
+                testkit::CHF,
+                testkit::ACB,
+                counter,
+                code,
+                &body,
+            )
+            .unwrap()
+    }
+
+    /// A CS14 alert from `device` carrying the whitelist `devices`.
+    fn cs14(device: Eui, counter: u64, devices: &[Eui]) -> Vec<u8> {
+        use hubgate_protocol::gbcs::payload::data::Data;
+        use hubgate_protocol::gbcs::payload::dlms::{Apdu, DataNotification, LongInvokeId};
+        let time = [0x07, 0xdf, 1, 1, 0xff, 0, 0, 0, 0, 0x80, 0, 0xff];
+        let pan = [0, 1, 2, 3, 4, 5, 6, 7];
+        let body = dlms(Apdu::DataNotification(DataNotification {
+            invoke_id: LongInvokeId::for_counter(counter),
+            date_time: None,
+            body: Data::Structure(vec![
+                Data::LongUnsigned(0x8f12),
+                Data::OctetString(&time),
+                Data::Structure(vec![
+                    Data::OctetString(&time),
+                    Data::OctetString(&pan),
+                    Data::Array(
+                        devices
+                            .iter()
+                            .map(|d| {
+                                Data::Structure(vec![Data::OctetString(d), Data::OctetString(&[])])
+                            })
+                            .collect(),
+                    ),
+                ]),
+            ]),
+        }));
+        keys()
+            .device_message(Cra::Alert, device, testkit::ACB, counter, 0x0018, &body)
+            .unwrap()
+    }
+
+    fn log_of(core: &HubCore) -> Vec<(Eui, crate::DeviceType)> {
+        core.device_log()
+            .entries()
+            .iter()
+            .map(|e| (e.device, e.device_type))
+            .collect()
+    }
+
+    #[test]
+    fn device_log_copy_follows_chf_commands_and_cs14_and_survives_passivation() {
+        use crate::DeviceType::{Esme, Unknown};
+        use hubgate_protocol::gbcs::payload::data::Data;
+        let t0 = Instant::now();
+        let v = keys().verifier();
+        let mut core = HubCore::new(testkit::CHF, HubLimits::default());
+        core.apply_device_log(DeviceLogUpdate::Add(crate::DeviceLogEntry {
+            device: GSME,
+            device_type: crate::DeviceType::Gsme,
+        }))
+        .unwrap();
+        // CCS01 adds the ESME once the CHF answers with success.
+        let key = *b"0123456789ABCDEF";
+        core.handle_submit(
+            t0,
+            chf_log_command(
+                0x0001,
+                5001,
+                1,
+                Data::Structure(vec![
+                    Data::OctetString(&ESME),
+                    Data::OctetString(&key),
+                    Data::LongUnsigned(90),
+                ]),
+            ),
+        );
+        assert_eq!(sent(&mut core), vec![(testkit::CHF, 5001)]);
+        assert_eq!(log_of(&core).len(), 1, "nothing changes before the answer");
+        core.handle_inbound(t0, chf_log_response(0x0001, 5001, 0), &v);
+        assert_eq!(
+            finished(&events(&mut core)),
+            vec![(5001, "response", Stage::InFlight)]
+        );
+        assert_eq!(
+            log_of(&core),
+            vec![(GSME, crate::DeviceType::Gsme), (ESME, Unknown)]
+        );
+        // A CCS02 the CHF refuses (hardware-fault) changes nothing; one it accepts removes.
+        core.handle_submit(
+            t0,
+            chf_log_command(0x0002, 5002, 2, Data::OctetString(&GSME)),
+        );
+        sent(&mut core);
+        core.handle_inbound(t0, chf_log_response(0x0002, 5002, 1), &v);
+        events(&mut core);
+        assert_eq!(log_of(&core).len(), 2);
+        core.handle_submit(
+            t0,
+            chf_log_command(0x0002, 5003, 2, Data::OctetString(&GSME)),
+        );
+        sent(&mut core);
+        // A forged answer is rejected and does not apply the change.
+        let mut forged = chf_log_response(0x0002, 5003, 0);
+        let n = forged.len();
+        forged[n - 1] ^= 1;
+        core.handle_inbound(t0, forged, &v);
+        assert_eq!(events(&mut core), vec![Event::Rejected(AuthFailure::Mac)]);
+        assert_eq!(log_of(&core).len(), 2);
+        core.handle_inbound(t0, chf_log_response(0x0002, 5003, 0), &v);
+        events(&mut core);
+        assert_eq!(log_of(&core), vec![(ESME, Unknown)]);
+        // A CS14 alert from the CHF replaces the copy (known types are kept); one from
+        // another device does not.
+        core.apply_device_log(DeviceLogUpdate::Add(crate::DeviceLogEntry {
+            device: ESME,
+            device_type: Esme,
+        }))
+        .unwrap();
+        core.handle_inbound(t0, cs14(ESME, 900, &[PPMID]), &v);
+        assert!(matches!(events(&mut core).as_slice(), [Event::Alert(_)]));
+        assert_eq!(log_of(&core), vec![(ESME, Esme)]);
+        core.handle_inbound(t0, cs14(testkit::CHF, 901, &[PPMID, ESME]), &v);
+        assert!(matches!(events(&mut core).as_slice(), [Event::Alert(_)]));
+        assert_eq!(log_of(&core), vec![(PPMID, Unknown), (ESME, Esme)]);
+        // The copy is persisted with the hub state and comes back after passivation.
+        let wall = SystemTime::now();
+        let state = HubState::decode(&core.snapshot(t0, wall).encode()).unwrap();
+        let (back, _) = HubCore::restore(state, HubLimits::default(), t0, wall);
+        assert_eq!(log_of(&back), vec![(PPMID, Unknown), (ESME, Esme)]);
     }
 
     /// Random submissions, responses, refusals and clock steps against the rules: limits

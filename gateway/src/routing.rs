@@ -542,6 +542,7 @@ impl Router {
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
         ctx.join_peer = self.join_peer(request, srv)?;
+        ctx.device_log = self.device_log_copy(request, srv)?;
         // SR 6.23: the Change of Supplier party builds and signs the command.
         if srv == crate::cos::SRV
             && let Some(cos) = &self.cos
@@ -611,6 +612,61 @@ impl Router {
             device_type,
             certificate,
         }))
+    }
+
+    /// For a restore (SRV 8.12.1 / 8.12.2), the DCC's copy of the old device's log that its
+    /// command carries: the device log copy of the old CHF's hub actor (for an old GPF, of the
+    /// hub the inventory associates it with), kept by that actor from the CHF's answers and
+    /// CS14 alerts; `None` for other requests. Each entry gets the GBCS device type of its
+    /// inventory type; a GPF log takes the GSME, PPMID and Type 2 entries only. Waits for
+    /// the hub actor's answer (a few milliseconds; restores are rare).
+    ///
+    /// # Errors
+    ///
+    /// [`Rejection::Malformed`] for an old device ID that is not an EUI-64;
+    /// [`Rejection::NotProvided`] when no hub is known for it; [`Rejection::Busy`] when the
+    /// hub actor does not answer.
+    pub fn device_log_copy(
+        &self,
+        request: &Request,
+        srv: &str,
+    ) -> Result<Option<Vec<transform::LogEntry>>, Rejection> {
+        let (old, gpf) = match &request.body {
+            Body::RestoreHANDeviceLog(b) => (&b.old_chfid, false),
+            Body::RestoreGPFDeviceLog(b) => (&b.old_gpfid, true),
+            _ => return Ok(None),
+        };
+        let old = hex::parse_eui(old).ok_or_else(|| {
+            Rejection::Malformed(format!("{srv}: the old device ID is not an EUI-64"))
+        })?;
+        let hub = self
+            .hub_of(&old)
+            .map_err(|e| Rejection::NotProvided(format!("{srv}: the old device: {e}")))?;
+        let copy = self
+            .parts
+            .registry
+            .device_log_blocking(hub, Duration::from_secs(5))
+            .map_err(|e| Rejection::Busy(format!("{srv}: the DCC's device log copy: {e}")))?;
+        let code = |eui: &[u8; 8]| {
+            let d = self.parts.inventory.get(&Eui(*eui)).ok().flatten()?;
+            let t = match d.device_type {
+                DeviceType::Esme => transform::JoinDeviceType::Esme,
+                DeviceType::Gsme => transform::JoinDeviceType::Gsme,
+                DeviceType::Ppmid => transform::JoinDeviceType::Ppmid,
+                DeviceType::Ihd | DeviceType::Cad => transform::JoinDeviceType::Type2,
+                DeviceType::Gpf | DeviceType::Chf | DeviceType::Hcalcs => return None,
+            };
+            u8::try_from(t.code()).ok()
+        };
+        Ok(Some(
+            copy.iter()
+                .map(|e| transform::LogEntry {
+                    eui: e.device,
+                    device_type: code(&e.device),
+                })
+                .filter(|e| !gpf || e.device_type.is_some_and(|c| c != 0))
+                .collect(),
+        ))
     }
 
     /// A Signed Pre-Command from the User: it must be addressed as the request says, carry

@@ -1,5 +1,6 @@
 //! The ASN.1 use cases: joins and unjoins (CS03, CS04), credentials updates (CS02b), PPMID
-//! firmware version (CS08) and gas meter clock checks (GCS28).
+//! firmware version (CS08), gas meter clock checks (GCS28) and the GPF device log restore
+//! (GCS59, which replaces the GPF's device log, [`DeviceState::joined`]).
 //!
 //! Their payload layouts mirror the RTDS vectors; result numbers that the vectors do not
 //! explain are noted where they are chosen.
@@ -30,6 +31,8 @@ pub mod code {
     pub const CS08: u16 = 0x0129;
     /// GCS28 Set clock on the GSME (validity window check).
     pub const GCS28: u16 = 0x007f;
+    /// GCS59 Restore GPF Device Log.
+    pub const GCS59: u16 = 0x008c;
     /// CS02b Update Security Credentials, by variant: supplier by supplier, NO by NO, ACB by
     /// ACB, WAN provider by WAN provider, supplier by TransCoS, any by contingency; CS02g
     /// load controller variants.
@@ -105,6 +108,7 @@ pub(crate) fn execute(
             }
         }
         code::GCS28 if matches!(state.kind, DeviceKind::Gsme) => clock_check(ctx, node)?,
+        code::GCS59 if state.kind == DeviceKind::Gpf => restore_gpf_log(state, ctx, node)?,
         c if code::CS02B.contains(&c) => return credentials(state, ctx, node, content),
         c => return Err(DeviceError::Unsupported(c)),
     };
@@ -179,6 +183,69 @@ fn join(state: &mut DeviceState, ctx: &Ctx, node: &Node<'_>) -> Result<Vec<u8>, 
         format!("{} (method {method})", hex::eui(&eui)),
     );
     Ok(der::int(0))
+}
+
+/// GCS59: `SEQUENCE { SEQUENCE OF SEQUENCE { OCTET STRING eui, INTEGER device type } }`
+/// replaces the GPF device log, answered as the RTDS response is: `SEQUENCE { SEQUENCE OF
+/// SEQUENCE { SEQUENCE { eui, type }, INTEGER result } }` with result 0 for each restored
+/// entry. Entries beyond [`JOIN_CAPACITY`], and every entry under fault injection, answer 1
+/// (a value the corpus does not show) and are not restored.
+fn restore_gpf_log(
+    state: &mut DeviceState,
+    ctx: &Ctx,
+    node: &Node<'_>,
+) -> Result<Vec<u8>, DeviceError> {
+    let malformed = || {
+        bad(
+            ctx.code,
+            "GCS59 expects SEQUENCE { SEQUENCE OF SEQUENCE { OCTET STRING, INTEGER } }",
+        )
+    };
+    let [list] = node.children.as_slice() else {
+        return Err(malformed());
+    };
+    if !is(node, universal::SEQUENCE) || !is(list, universal::SEQUENCE) {
+        return Err(malformed());
+    }
+    let mut entries = Vec::with_capacity(list.children.len());
+    for item in &list.children {
+        let [eui, device_type] = item.children.as_slice() else {
+            return Err(malformed());
+        };
+        let eui = <[u8; 8]>::try_from(eui.value)
+            .ok()
+            .filter(|_| is(eui, universal::OCTET_STRING));
+        let (Some(eui), Some(device_type)) = (eui, integer(device_type)) else {
+            return Err(malformed());
+        };
+        entries.push((eui, device_type));
+    }
+    let mut restored = Vec::new();
+    let mut answers = Vec::with_capacity(entries.len());
+    for (i, &(eui, device_type)) in entries.iter().enumerate() {
+        let ok = !ctx.fault && i < JOIN_CAPACITY;
+        if ok {
+            restored.push(JoinedDevice {
+                eui,
+                method: 0,
+                device_type,
+                certificate: None,
+            });
+        }
+        answers.push(der::seq(&[
+            der::seq(&[der::octets(&eui), der::int(device_type)]),
+            der::int(if ok { 0 } else { 1 }),
+        ]));
+    }
+    if !ctx.fault {
+        state.joined = restored;
+        state.event_log.push(
+            ctx.now,
+            "device-log-restored",
+            format!("{} entries", state.joined.len()),
+        );
+    }
+    Ok(der::seq(&[der::seq(&answers)]))
 }
 
 /// CS04: `OCTET STRING eui` answered with `INTEGER` 0 (removed) or 1 (not in the log, or

@@ -20,9 +20,12 @@
 //!   device clock.
 //! - **HAN whitelist** (class 104, CHF): attribute 4 lists the devices of that network,
 //!   method 1 (register_device, CCS01) adds devices, method 2 (unregister_device, CCS02)
-//!   removes them, method 4 (backup) returns the whitelist with link key hashes. Changes send
-//!   a CS14 alert (8F12) to the ACB. The wire form of CCS01 and CCS02 is modelled on the DLMS
-//!   class 104 methods; no RTDS vector confirms it.
+//!   removes them, method 4 (backup) returns the whitelist with link key hashes, method 5
+//!   (restore_PAN, CCS03) replaces the whitelist and extended PAN ID with a backup-shaped
+//!   structure (`{ date-time, extended PAN ID, array of { EUI, link key hash } }`). Changes
+//!   send a CS14 alert (8F12) to the ACB. The wire form of CCS01, CCS02 and CCS03 is the one
+//!   `hubgate_protocol::transform` derives from the DLMS class 104 methods; no RTDS vector
+//!   confirms it.
 //!
 //! Fault injection ([`DeviceState::faults`]) answers as the RTDS ERROR vectors do: the last
 //! two specifications fail with `hardware-fault` and `other-reason` (a single one with
@@ -521,7 +524,7 @@ fn action(
                 }
             }
         }
-        (104, 1) | (104, 2) | (104, 4) => han_action(state, ctx, a, params, now, alerts),
+        (104, 1) | (104, 2) | (104, 4) | (104, 5) => han_action(state, ctx, a, params, now, alerts),
         _ => {
             if objects(state).is_some_and(|o| o.has_object(a.class_id, &a.obis)) {
                 (Value::Null, result::SUCCESS)
@@ -530,6 +533,33 @@ fn action(
             }
         }
     })
+}
+
+/// A device EUI with its key or link key hash.
+type NamedDevice = ([u8; 8], Vec<u8>);
+
+/// A restore_PAN parameter: `{ date-time, extended PAN ID, array of { EUI, link key hash }
+/// }`, the backup's shape. `None` when it does not read so (or holds more devices than a
+/// whitelist takes).
+fn restore_parameter(params: &Value) -> Option<([u8; 8], Vec<NamedDevice>)> {
+    let [_, pan, devices] = params.as_structure()? else {
+        return None;
+    };
+    let pan: [u8; 8] = pan.as_octets()?.try_into().ok()?;
+    let devices = devices.as_array()?;
+    if devices.len() > crate::cs::JOIN_CAPACITY * 4 {
+        return None;
+    }
+    let devices = devices
+        .iter()
+        .map(|d| {
+            let m = d.as_structure()?;
+            let eui: [u8; 8] = m.first()?.as_octets()?.try_into().ok()?;
+            let hash = m.get(1).and_then(Value::as_octets).unwrap_or(&[]).to_vec();
+            Some((eui, hash))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((pan, devices))
 }
 
 /// The EUIs (and keys) named by register_device / unregister_device parameters: one
@@ -566,11 +596,32 @@ fn han_action(
     if a.id == 4 {
         return (state.han_networks[i].backup(now), result::SUCCESS);
     }
-    let Some(devices) = named_devices(params) else {
-        return (Value::Null, result::TYPE_UNMATCHED);
-    };
     let net = &mut state.han_networks[i];
     let mut changed = false;
+    if a.id == 5 {
+        let Some((pan, devices)) = restore_parameter(params) else {
+            return (Value::Null, result::TYPE_UNMATCHED);
+        };
+        let restored: Vec<HanDevice> = devices
+            .into_iter()
+            .map(|(eui, hash)| HanDevice {
+                eui,
+                key: Vec::new(),
+                hashed_link_key: hash,
+            })
+            .collect();
+        changed = net.devices != restored || net.extended_pan_id != pan;
+        net.devices = restored;
+        net.extended_pan_id = pan;
+    }
+    let devices = if a.id == 5 {
+        Vec::new()
+    } else {
+        let Some(devices) = named_devices(params) else {
+            return (Value::Null, result::TYPE_UNMATCHED);
+        };
+        devices
+    };
     for (eui, key) in devices {
         let present = net.devices.iter().position(|d| d.eui == eui);
         match (a.id, present) {

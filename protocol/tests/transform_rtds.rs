@@ -17,7 +17,8 @@
 //! (`…a0` ESME, `…a1` GSME, `…a2` CHF, `…a3` GPF, `…a4` PPMID, `…a5` HCALCS, `…a6` ESME), the
 //! twin-element flag the `TWIN` tag of the file name, and the use case the file name. For a
 //! join, the other device's type is the one its RTDS command records ([`JOIN_PEERS`]) and
-//! its key-agreement certificate is the RTDS key store's.
+//! its key-agreement certificate is the RTDS key store's. For the GPF restore (GCS59), the
+//! DCC's copy of the old GPF's log is the list its RTDS command carries ([`GPF_LOG`]).
 //!
 //! [`EXPECTED`] records the outcome for every such template; the test fails on any change, in
 //! either direction, so the table stays the truth about what matches and why the rest
@@ -34,7 +35,7 @@ use hubgate_protocol::duis::reader;
 use hubgate_protocol::gbcs::{self, auth};
 use hubgate_protocol::smki::Store;
 use hubgate_protocol::transform::{
-    Context, DeviceType, JoinDeviceType, JoinPeer, UtcDateTime, transform,
+    Context, DeviceType, JoinDeviceType, JoinPeer, LogEntry, UtcDateTime, transform,
 };
 use hubgate_protocol::{conformance, hex};
 
@@ -363,11 +364,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS38_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS46_6.2.7_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "needs the DCC's copy of the GPF device log",
-    ),
+    ("GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
 ];
 
 fn device_for(eui: &[u8; 8]) -> DeviceType {
@@ -415,6 +412,13 @@ fn join_peer(req: &Request, store: &Store) -> Option<JoinPeer> {
     })
 }
 
+/// The DCC's copy of the old GPF's device log for the corpus's GCS59 request: the entries
+/// (EUI, GBCS device type) its RTDS command carries, as the hub actor's copy would hold them.
+const GPF_LOG: &[([u8; 8], u8)] = &[
+    ([0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77], 5),
+    ([0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff], 6),
+];
+
 struct Row {
     template: String,
     use_case: String,
@@ -454,6 +458,20 @@ fn run_one(root: &Path, store: &Store, cache: &DerivedKeyCache, name: &str) -> O
     }
     if let Some(peer) = join_peer(&req, store) {
         ctx.join_peer = Some(peer);
+    }
+    if matches!(
+        req.body,
+        hubgate_protocol::duis::model::Body::RestoreGPFDeviceLog(_)
+    ) {
+        ctx.device_log = Some(
+            GPF_LOG
+                .iter()
+                .map(|&(eui, t)| LogEntry {
+                    eui,
+                    device_type: Some(t),
+                })
+                .collect(),
+        );
     }
     if h.originator == auth::TEST_ACB {
         ctx.dcc_counter = Some(h.counter);
@@ -894,4 +912,130 @@ fn contexts_and_bodies_that_cannot_be_transformed_are_typed_errors() {
     });
     let e = transform(&req, &ctx).unwrap_err();
     assert!(e.to_string().contains("certificate"), "{e}");
+}
+
+/// 8.11 and 8.12.1 have no reference encoding in the corpus: their commands are built from
+/// the templates and checked for what the derived encoding promises (ACB origin on the
+/// User's behalf, the derived message codes, a DLMS action on the CHF Device Log that the
+/// read-back recognises, a MAC that verifies); a restore without the DCC's copy, and a GPF
+/// restore whose copy lacks a device type, are refused.
+#[test]
+fn han_device_log_updates_and_restores() {
+    use hubgate_protocol::gbcs::payload::{self, Payload, dlms::Apdu};
+    use hubgate_protocol::transform::{LogChange, TransformError, chf_log_change};
+    let root = conformance::require();
+    let store = Store::load_conformance(&root).unwrap();
+    let cache = DerivedKeyCache::default();
+    let read = |name: &str| {
+        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+        reader::parse_request(&xml, &Default::default()).unwrap()
+    };
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let mut ctx = Context::new(DeviceType::Chf, auth::TEST_ACB, now);
+    ctx.dcc_counter = Some(1300);
+    let a0 = hex::parse_eui("00db1234567890a0").unwrap();
+    let a4 = hex::parse_eui("00db1234567890a4").unwrap();
+    let cases = [
+        (
+            "CCS01_8.11_SUCCESS_REQUEST_DUIS.XML",
+            "CCS01",
+            0x0001,
+            1,
+            None,
+        ),
+        (
+            "CCS02_8.11_SUCCESS_REQUEST_DUIS.XML",
+            "CCS02",
+            0x0002,
+            2,
+            None,
+        ),
+        (
+            "CCS03_8.12.1_SUCCESS_REQUEST_DUIS.XML",
+            "CCS03",
+            0x0003,
+            5,
+            Some(vec![a0, a4]),
+        ),
+    ];
+    for (name, use_case, code, method, log) in cases {
+        let req = read(name);
+        let mut ctx = ctx.clone();
+        if let Some(log) = &log {
+            // Without the DCC's copy, the restore is refused.
+            let e = transform(&req, &ctx).unwrap_err();
+            assert!(matches!(e, TransformError::Unsupported { .. }), "{e}");
+            assert!(e.to_string().contains("8.12.1"), "{e}");
+            ctx.device_log = Some(
+                log.iter()
+                    .map(|&eui| LogEntry {
+                        eui,
+                        device_type: None,
+                    })
+                    .collect(),
+            );
+        }
+        let t = transform(&req, &ctx).unwrap();
+        assert_eq!((t.use_case, t.message_code), (use_case, code));
+        assert!(t.acb_originated && !t.critical);
+        let m = gbcs::parse(t.apdu()).unwrap();
+        assert_eq!(m.header.originator, auth::TEST_ACB);
+        assert_eq!(m.header.counter, 1300);
+        assert_eq!(
+            m.header.other_info.supplementary.remote_party(),
+            Some(req.header.request_id.originator)
+        );
+        let Payload::Dlms(Apdu::AccessRequest(r)) = payload::decode(m.content).unwrap() else {
+            panic!("{use_case}: not a DLMS access-request");
+        };
+        let d = r.specifications[0].descriptor();
+        assert_eq!(
+            (d.class_id, d.instance_id.0, d.id),
+            (104, [0, 0, 30, 3, 0, 255], method)
+        );
+        let command = t.command(&store, &cache).unwrap();
+        let parsed = gbcs::parse(&command).unwrap();
+        assert!(matches!(
+            auth::verify_mac(&parsed, &store, &auth::TEST_ACB, &cache),
+            Ok(auth::MacVerdict::Valid { .. })
+        ));
+        let expected = match use_case {
+            "CCS01" => LogChange::Add(vec![a0]),
+            "CCS02" => LogChange::Remove(vec![a0]),
+            _ => LogChange::Replace(vec![a0, a4]),
+        };
+        assert_eq!(chf_log_change(&command), Some(expected), "{use_case}");
+    }
+    // CCS01 carries the install code and join time; an Add without them is refused.
+    let mut req = read("CCS01_8.11_SUCCESS_REQUEST_DUIS.XML");
+    let t = transform(&req, &ctx).unwrap();
+    let content = gbcs::parse(t.apdu()).unwrap().content.to_vec();
+    assert!(
+        content
+            .windows(16)
+            .any(|w| w == b"0123456789ABCDEF".as_slice()),
+        "the install code travels as given"
+    );
+    assert!(content.ends_with(&[0x12, 0x00, 0x5a]), "join time 90");
+    if let hubgate_protocol::duis::model::Body::UpdateHANDeviceLog(b) = &mut req.body {
+        b.add_device_to_chf_whitelist = None;
+    }
+    let e = transform(&req, &ctx).unwrap_err();
+    assert!(e.to_string().contains("AddDeviceToCHFWhitelist"), "{e}");
+    // A GPF restore whose copy has an entry without a GBCS device type.
+    let req = read("GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML");
+    let mut gpf = Context::new(DeviceType::Gpf, auth::TEST_ACB, now);
+    gpf.device_log = Some(vec![LogEntry {
+        eui: a4,
+        device_type: None,
+    }]);
+    let e = transform(&req, &gpf).unwrap_err();
+    assert!(e.to_string().contains("device type"), "{e}");
+    // An empty copy restores an empty log.
+    gpf.device_log = Some(Vec::new());
+    let t = transform(&req, &gpf).unwrap();
+    assert_eq!(
+        gbcs::parse(t.apdu()).unwrap().content,
+        &[0x30, 0x02, 0x30, 0x00]
+    );
 }

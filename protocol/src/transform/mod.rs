@@ -43,6 +43,9 @@
 //! | 8.7.1, 8.7.2 Join Service | CS03CCritical, CS03B, CS03A2NonCritical (ACB, signed by the ACB), CS03CNonCritical (ACB, signed by the ACB) | ASN.1 join method, other device EUI and GBCS type, and for method C its key-agreement certificate, from [`Context::join_peer`] |
 //! | 8.8.1, 8.8.2 Unjoin Service | CS04ACCritical, CS04ACNonCritical (ACB, signed by the ACB) | ASN.1 device ID |
 //! | 8.9 Read Device Log | CCS06, CCS05CCS04, CCS07 (ACB), CS07 | DLMS device-log reads / ASN.1 NULL |
+//! | 8.11 Update HAN Device Log | CCS01 (`Add`), CCS02 (`Remove`) (ACB) | DLMS class 104 register_device / unregister_device (**derived**: no reference encoding in the corpus, see [The HAN device logs](#the-han-device-logs)) |
+//! | 8.12.1 Restore HAN Device Log | CCS03 (ACB) | DLMS class 104 restore_PAN with the DCC's copy of the old CHF's log from [`Context::device_log`] (**derived**) |
+//! | 8.12.2 Restore GPF Device Log | GCS59 | ASN.1 list of (EUI, GBCS device type) from [`Context::device_log`] |
 //! | 11.2 Read Firmware Version | ECS52, GCS38, CS08 (ACB) | DLMS get / GBZ read / ASN.1 NULL |
 //!
 //! Not transformed, each refused with a [`TransformError`] naming the SRV, use case and
@@ -50,9 +53,11 @@
 //! carries the other device's GBCS device type, and for method C its key-agreement
 //! certificate, which come from the Smart Metering Inventory and the key store, not the
 //! request), or whose other device is of a type no corpus join names (HCALCS, CHF, GPF);
-//! CS03A1 and CS03A2Critical (no message code for them in the corpus); 8.12.1 / 8.12.2 Restore device logs (the command carries the
-//! DCC's copy of the log); 8.11 Update HAN Device Log, and the use cases with no reference
-//! encoding in the conformance corpus (ECS43, GCS13a, GCS13c, GCS17, ECS20c, GCS33, ECS26e,
+//! CS03A1 and CS03A2Critical (no message code for them in the corpus); a restore (8.12.1 /
+//! 8.12.2) whose context has no [`Context::device_log`] (the command carries the DCC's copy
+//! of the old device's log, not the request's data), or, for GCS59, whose copy has an entry
+//! without a GBCS device type; the use cases with no reference encoding in the conformance
+//! corpus (ECS43, GCS13a, GCS13c, GCS17, ECS20c, GCS33, ECS26e,
 //! ECS26n, GCS21d, GCS21j, CS04B, …); reads for an unknown remote party
 //! (`KAPublicSecurityCredentials`). Nothing panics on any input.
 //!
@@ -65,10 +70,19 @@
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 75 | all of ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08 |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 76 | all of ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 13 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
-//! | refused | 1 | GCS59 (see above) |
+//!
+//! # The HAN device logs
+//!
+//! CCS01, CCS02 and CCS03 have no command, response or message code in the corpus: their
+//! encodings and message codes (0x0001–0x0003) are derived from the use-case table, the DUIS
+//! XSD and the corpus's CCS06/CCS07/CS14/GCS59 messages, as `device_log.rs` documents
+//! point by point, with how sure each part is. The same module reads back what those
+//! commands, their responses and the CS14 alert do to a CHF Device Log
+//! ([`chf_log_change`], [`chf_log_succeeded`], [`chf_log_alert`]), for the DCC's copy the hub
+//! actor keeps.
 //!
 //! Constants inferred from the corpus rather than read from the GBCS text: the snapshot
 //! counts (12 billing, 31 daily), the debt/top-up log sizes (10, 5), the GSME tariff's
@@ -106,6 +120,10 @@ use crate::gbcs::frame::{self, Cra, GroupingHeader, LenForm, OtherInfo, Suppleme
 use crate::hex;
 use crate::smki::{Store, Usage};
 
+pub use device_log::{
+    CHF_LOG_CODES, LogChange, LogEntry, MAX_RESTORE_ENTRIES, chf_log_alert, chf_log_change,
+    chf_log_succeeded,
+};
 pub use join::{JoinDeviceType, JoinPeer};
 pub use time::{TimeError, UtcDateTime};
 
@@ -204,6 +222,9 @@ pub struct Context {
     /// and, for method C, its key-agreement certificate from the key store. Joins are
     /// refused without it.
     pub join_peer: Option<JoinPeer>,
+    /// For a restore (8.12.1 / 8.12.2): the DCC's copy of the old CHF's or GPF's device log
+    /// (the gateway takes it from the hub actor's copy). Restores are refused without it.
+    pub device_log: Option<Vec<LogEntry>>,
 }
 
 impl Context {
@@ -219,6 +240,7 @@ impl Context {
             originator: None,
             use_case: None,
             join_peer: None,
+            device_log: None,
         }
     }
 }
@@ -485,14 +507,6 @@ const NOT_TRANSFORMED: &[(&str, &str)] = &[
         "CS03A2Critical",
         "the conformance corpus has no message code for this Join use case",
     ),
-    (
-        "GCS59",
-        "the restore command carries the DCC's copy of the device log, not the request's data",
-    ),
-    (
-        "CCS03",
-        "the restore command carries the DCC's copy of the device log, not the request's data",
-    ),
 ];
 
 /// Why a use case has no transform.
@@ -666,6 +680,12 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
         .find(|u| u.name == uc.name)
         .and_then(|u| u.message_code)
         .or_else(|| crate::gbcs::message_codes::code_of(uc.name))
+        .or_else(|| {
+            device_log::DERIVED_MESSAGE_CODES
+                .iter()
+                .find(|(n, _)| *n == uc.name)
+                .map(|(_, c)| *c)
+        })
         .ok_or_else(|| TransformError::Unsupported {
             srv: srv_name.clone(),
             use_case: Some(uc.name.to_owned()),
