@@ -142,6 +142,9 @@ pub struct Config {
     pub performance: PerformanceConfig,
     /// DSP schedules (SR 5.1–5.3).
     pub schedules: SchedulesConfig,
+    /// The store's page cache in MiB (the operating system caches the rest of the file).
+    /// Default 64.
+    pub store_cache_mib: u64,
 }
 
 impl Default for Config {
@@ -168,6 +171,7 @@ impl Default for Config {
             alerts: AlertsConfig::default(),
             performance: PerformanceConfig::default(),
             schedules: SchedulesConfig::default(),
+            store_cache_mib: 64,
         }
     }
 }
@@ -647,6 +651,11 @@ const FIELDS: &[Field] = &[
         "data_dir",
         Kind::Path,
         "Folder for the durable store, the local test PKI (pki/) and the TLS files (tls/).",
+    ),
+    field(
+        "store_cache_mib",
+        Kind::Int,
+        "The store's page cache in MiB (the operating system caches the rest of the file).",
     ),
     field(
         "listen",

@@ -167,6 +167,20 @@ pub struct Store {
     db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
     health: Arc<StoreHealth>,
+    /// redb's page cache, in bytes.
+    cache_bytes: usize,
+}
+
+/// redb's page cache unless configured (`store_cache_mib`): bounded, so the gateway's memory
+/// stays flat while the file grows (redb's own default is 1 GiB); the operating system's page
+/// cache keeps the rest of the file close at hand.
+pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
+/// Opens (creating) the database at `path` with a page cache of `cache_bytes`.
+fn create_db(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
+    redb::Builder::new()
+        .set_cache_size(cache_bytes)
+        .create(path)
 }
 
 impl Store {
@@ -184,13 +198,31 @@ impl Store {
         Store::open_file(&data_dir.join(FILE_NAME))
     }
 
+    /// As [`Store::open`], with a page cache of `cache_bytes` instead of
+    /// [`DEFAULT_CACHE_BYTES`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    pub fn open_with_cache(data_dir: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::CreateDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        Store::open_file_with_cache(&data_dir.join(FILE_NAME), cache_bytes)
+    }
+
     /// Opens (creating if needed) the database file at `path`.
     ///
     /// # Errors
     ///
     /// [`StoreError::Open`].
     pub fn open_file(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|source| StoreError::Open {
+        Store::open_file_with_cache(path, DEFAULT_CACHE_BYTES)
+    }
+
+    fn open_file_with_cache(path: &Path, cache_bytes: usize) -> Result<Store, StoreError> {
+        let db = create_db(path, cache_bytes).map_err(|source| StoreError::Open {
             path: path.to_owned(),
             source: Box::new(source),
         })?;
@@ -198,6 +230,7 @@ impl Store {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.to_owned(),
             health: Arc::new(StoreHealth::new(path.to_owned())),
+            cache_bytes,
         };
         store.write(|tx| {
             tx.open_table(COUNTERS)?;
@@ -255,13 +288,31 @@ impl Store {
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.write_with(redb::Durability::Immediate, f)
+    }
+
+    /// As [`Store::write`], committed with `durability`. With [`redb::Durability::None`] the
+    /// commit skips the fsync: it becomes durable with the next immediate commit of any
+    /// writer (the gateway makes several per second under load) and a crash before that
+    /// loses it. Only for writes whose loss is harmless — the removal of a message already
+    /// delivered, say, which at worst is delivered again.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::write`].
+    pub fn write_with<T, E: From<StoreError>>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, E>,
+    ) -> Result<T, E> {
         if let Some(reason) = self.health.refusal() {
             return Err(StoreError::Unavailable(reason).into());
         }
         let db = self.db()?;
-        let tx = db
+        let mut tx = db
             .begin_write()
             .map_err(|e| self.watch(StoreError::from(e)))?;
+        tx.set_durability(durability);
         match f(&tx) {
             Ok(v) => {
                 tx.commit().map_err(|e| self.watch(StoreError::from(e)))?;
@@ -354,7 +405,7 @@ impl Store {
         let old = slot.take().map(|db| Arc::downgrade(&db));
         let deadline = Instant::now() + REOPEN_WAIT;
         loop {
-            match Database::create(&self.path) {
+            match create_db(&self.path, self.cache_bytes) {
                 Ok(db) => {
                     *slot = Some(Arc::new(db));
                     self.health.handle_reopened();

@@ -25,7 +25,8 @@
 //!    so a stall shows in full), whether the rate was kept and every response arrived;
 //! 6. the gateway's resident memory (now and peak) from `/proc`;
 //! 7. with `--soak SECONDS`, the back-pressure soak: open loops at `--soak-load` percent
-//!    (default 120) of the maximum sustained rate, `--soak-window` seconds each, with the
+//!    (default 120) of capacity (the closed loop's acknowledged rate), with up to 1024
+//!    requests in flight, `--soak-window` seconds each, with the
 //!    gateway's RSS after each; the shed answers (`E44`, HTTP 503) by code, and whether every
 //!    acknowledged request still got its Service Response; then an open loop at 50 % to show
 //!    the gateway recovered by itself.
@@ -580,6 +581,8 @@ struct SoakWindow {
     responses_outstanding: u64,
     /// Requests the load generator could not send on time (in flight limit).
     not_sent: u64,
+    /// Requests sent that got no synchronous answer in time.
+    unanswered: u64,
     rss_mib: f64,
 }
 
@@ -724,11 +727,14 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
     }
     out.rss_mib = gw.rss_mib();
     if a.soak > 0.0 {
-        let rate = (max_rate * a.soak_load / 100.0).max(1.0);
+        // Capacity: the most the gateway acknowledged (the closed loop), not the
+        // latency-bounded sustained rate, so that the soak is a real overload.
+        let capacity = closed.acknowledged_rate.max(max_rate);
+        let rate = (capacity * a.soak_load / 100.0).max(1.0);
         let windows = (a.soak / a.soak_window).ceil().max(1.0) as usize;
         for w in 0..windows {
             eprintln!(
-                "e2e: soak window {}/{windows}: open loop at {rate:.0}/s ({:.0} % of the maximum) for {} s",
+                "e2e: soak window {}/{windows}: open loop at {rate:.0}/s ({:.0} % of capacity) for {} s",
                 w + 1,
                 a.soak_load,
                 a.soak_window
@@ -736,7 +742,8 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
             let load = format!(
                 "mode = \"open\"\nduration_s = {}\nprofile = {{ kind = \"constant\", rate = {rate} }}\ndepth = {}",
                 a.soak_window,
-                a.depth.max(64)
+                // Enough in flight for the overload to reach the gateway's own bounds.
+                a.depth.max(1024)
             );
             let r = loadgen(
                 &rt,
@@ -756,6 +763,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
                 responses_matched: matched,
                 responses_outstanding: outstanding,
                 not_sent: r.not_sent,
+                unanswered: r.lost,
                 rss_mib: gw.rss_mib().0,
             });
         }
@@ -933,7 +941,7 @@ fn main() -> ExitCode {
     }
     for o in results.iter().filter(|o| !o.soak.is_empty()) {
         println!(
-            "\nSoak, {} gateway core(s), {:.0} % of the maximum sustained rate, {} s windows:\n",
+            "\nSoak, {} gateway core(s), {:.0} % of capacity (the closed loop's acknowledged rate), {} s windows:\n",
             o.cores, a.soak_load, a.soak_window
         );
         println!(
@@ -944,11 +952,11 @@ fn main() -> ExitCode {
             let other: Vec<String> = w
                 .codes
                 .iter()
-                .filter(|(c, _)| c.as_str() != "I99" && c.as_str() != "I0")
+                .filter(|(c, _)| !c.ends_with(" I99") && !c.ends_with(" I0"))
                 .map(|(c, n)| format!("{c} {n}"))
                 .collect();
             println!(
-                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.0} |",
+                "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
                 i + 1,
                 w.rate,
                 w.sent,
@@ -961,6 +969,7 @@ fn main() -> ExitCode {
                 w.responses_matched,
                 w.responses_outstanding,
                 w.not_sent,
+                w.unanswered,
                 w.rss_mib
             );
         }
@@ -991,7 +1000,8 @@ fn main() -> ExitCode {
                             "rate": w.rate, "sent": w.sent, "acknowledged": w.acknowledged,
                             "codes": w.codes, "responses_matched": w.responses_matched,
                             "responses_outstanding": w.responses_outstanding,
-                            "not_sent": w.not_sent, "rss_mib": w.rss_mib,
+                            "not_sent": w.not_sent, "unanswered": w.unanswered,
+                            "rss_mib": w.rss_mib,
                         })
                     })
                     .collect();

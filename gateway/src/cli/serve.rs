@@ -101,6 +101,19 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    // Histogram samples wait in the recorder until the next scrape or upkeep: without a
+    // periodic upkeep they pile up for as long as nobody scrapes (memory grows with every
+    // request).
+    let upkeep = prometheus.clone();
+    std::thread::Builder::new()
+        .name("hubgate-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })
+        .context("starting the metrics upkeep thread")?;
     hubgate_gateway::metric_name::describe();
     hubgate_actors::metric_name::describe();
     let clock: Arc<dyn Clock> = match (&config.clock.follow_file, config.clock.pinned_ms()) {
@@ -117,7 +130,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let pki = Pki::open(&config, clock.now_ms().div_euclid(1000)).context("opening the PKI")?;
     println!("{}", pki.summary());
 
-    let store = Arc::new(Store::open(&config.data_dir).context("opening the store")?);
+    let cache = usize::try_from(config.store_cache_mib.max(1))
+        .unwrap_or(usize::MAX >> 20)
+        .saturating_mul(1 << 20);
+    let store =
+        Arc::new(Store::open_with_cache(&config.data_dir, cache).context("opening the store")?);
     let inventory = Arc::new(Inventory::open(Arc::clone(&store)).context("opening the inventory")?);
     // The monthly Code Performance Measures tally: answers are timed by the response writer
     // (routing), counted in memory and flushed to the store every flush interval.

@@ -297,7 +297,11 @@ impl Outbox {
         delivered: &[Key],
         keep: &[(Key, KeptReason)],
     ) -> Result<Settled, OutboxError> {
-        self.store.write(|tx| {
+        // Without an fsync of its own: the settlement is made durable by the next immediate
+        // commit (the next batch of accepted requests or answers). A crash before that only
+        // undoes it — the messages are still in the outbox and are delivered again, with the
+        // same `HubGate-Message-ID` for the receiver to recognise.
+        self.store.write_with(redb::Durability::None, |tx| {
             let mut settled = Settled::default();
             let mut outbox = tx.open_table(OUTBOX)?;
             let mut removed_per_user: Vec<[u8; 8]> = Vec::new();

@@ -309,6 +309,18 @@ fn run_rig(file: &std::path::Path, metrics_listen: Option<SocketAddr>) -> anyhow
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    // Histogram samples wait in the recorder until a scrape or an upkeep: keep them bounded
+    // when nobody scrapes.
+    let upkeep = prometheus.clone();
+    std::thread::Builder::new()
+        .name("hil-rig-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            }
+        })
+        .context("starting the metrics upkeep thread")?;
     metrics::describe();
     let rig = Arc::new(Rig::start(&config)?);
     hosting(rig.hubs(), &config.keys_out);
