@@ -26,6 +26,7 @@ pub mod cos;
 pub mod delivery;
 pub mod demand;
 pub mod emulation;
+pub mod flusher;
 pub mod group_commit;
 pub mod ingress;
 pub mod inventory;

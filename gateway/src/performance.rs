@@ -62,7 +62,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -815,94 +814,24 @@ pub fn record(category: &str, elapsed_ms: i64) {
 }
 
 /// The thread that flushes a [`Tally`] every interval, and once more when stopped.
-pub struct Flusher {
-    tally: Arc<Tally>,
-    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    stopped: AtomicBool,
-}
+pub type Flusher = crate::flusher::Flusher<Tally>;
 
-impl fmt::Debug for Flusher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Flusher").finish_non_exhaustive()
+impl crate::flusher::Flush for Tally {
+    const WHAT: &'static str = "the performance tally";
+
+    fn flush(&self) -> Result<usize, StoreError> {
+        Tally::flush(self)
     }
 }
 
-impl Flusher {
-    /// Starts flushing `tally` every `tally.settings().flush_interval`.
-    ///
-    /// # Errors
-    ///
-    /// When the thread cannot be started.
-    pub fn start(tally: Arc<Tally>) -> std::io::Result<Flusher> {
-        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let (t, s) = (Arc::clone(&tally), Arc::clone(&stop));
-        let interval = tally.settings.flush_interval.max(Duration::from_millis(10));
-        let thread = std::thread::Builder::new()
-            .name("hubgate-performance".into())
-            .spawn(move || {
-                let (lock, cv) = &*s;
-                let mut stopped = lock
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                while !*stopped {
-                    let (guard, _) = cv
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    stopped = guard;
-                    if *stopped {
-                        // The last flush is the stopper's.
-                        break;
-                    }
-                    if let Err(e) = t.flush() {
-                        tracing::error!(error = %e, "writing the performance tally");
-                    }
-                }
-            })?;
-        Ok(Flusher {
-            tally,
-            stop,
-            thread: Some(thread),
-            stopped: AtomicBool::new(false),
-        })
-    }
-
-    /// Stops the thread and flushes a last time; the number of totals written then.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] from the last flush.
-    pub fn stop(mut self) -> Result<usize, StoreError> {
-        self.halt();
-        self.tally.flush()
-    }
-
-    fn halt(&mut self) {
-        if self.stopped.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let (lock, cv) = &*self.stop;
-        *lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        cv.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Flusher {
-    /// Stops the thread and flushes what is left (errors are logged).
-    fn drop(&mut self) {
-        if self.stopped.load(Ordering::SeqCst) {
-            return;
-        }
-        self.halt();
-        if let Err(e) = self.tally.flush() {
-            tracing::error!(error = %e, "writing the performance tally");
-        }
-    }
+/// Starts flushing `tally` every `tally.settings().flush_interval`.
+///
+/// # Errors
+///
+/// When the thread cannot be started.
+pub fn start_flusher(tally: Arc<Tally>) -> std::io::Result<Flusher> {
+    let interval = tally.settings.flush_interval;
+    Flusher::spawn(tally, "hubgate-performance", interval, false)
 }
 
 /// Adds `GET /api/v1/reports/performance[?month=YYYY-MM]` (default: the current month).
@@ -1170,7 +1099,7 @@ mod tests {
                 flush_interval: Duration::from_millis(20),
             },
         ));
-        let f = Flusher::start(Arc::clone(&periodic)).unwrap();
+        let f = start_flusher(Arc::clone(&periodic)).unwrap();
         periodic.record(Category::OnDemand, 1);
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while read_counts(&store, m("2026-11")).unwrap().is_empty() {
@@ -1187,7 +1116,7 @@ mod tests {
                 flush_interval: Duration::from_secs(3600),
             },
         ));
-        let f = Flusher::start(Arc::clone(&slow)).unwrap();
+        let f = start_flusher(Arc::clone(&slow)).unwrap();
         slow.record(Category::OnDemand, 2000);
         std::thread::sleep(Duration::from_millis(50));
         assert_eq!(

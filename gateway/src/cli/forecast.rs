@@ -105,30 +105,11 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             .map_err(|e| format!("{url}: reading the answer: {e}"))?;
         Ok::<_, String>((response.status().as_u16(), body))
     });
-    let (status, body) = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("hubgate forecast: {e}");
-            return Ok(2);
-        }
-    };
-    let text = String::from_utf8_lossy(&body);
-    if !(200..300).contains(&status) {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| text.trim().to_string());
-        eprintln!("hubgate forecast: the gateway answered {status}: {message}");
-        return Ok(1);
-    }
-    if table {
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).context("the gateway's list is not JSON")?;
-        print!("{}", render_table(&v));
-    } else {
-        println!("{}", text.trim());
-    }
-    Ok(0)
+    super::quarantine::print_answer(
+        "hubgate forecast",
+        outcome.map(|(status, body)| (status, body.to_vec())),
+        table.then_some(render_table),
+    )
 }
 
 /// One line per User, month and group.

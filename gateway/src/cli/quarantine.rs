@@ -97,30 +97,11 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             .map_err(|e| format!("{url}: reading the answer: {e}"))?;
         Ok::<_, String>((response.status().as_u16(), body))
     });
-    let (status, body) = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("hubgate quarantine: {e}");
-            return Ok(2);
-        }
-    };
-    let text = String::from_utf8_lossy(&body);
-    if !(200..300).contains(&status) {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| text.trim().to_string());
-        eprintln!("hubgate quarantine: the gateway answered {status}: {message}");
-        return Ok(1);
-    }
-    if table {
-        let v: serde_json::Value =
-            serde_json::from_slice(&body).context("the gateway's list is not JSON")?;
-        print!("{}", render_table(&v));
-    } else {
-        println!("{}", text.trim());
-    }
-    Ok(0)
+    super::quarantine::print_answer(
+        "hubgate quarantine",
+        outcome.map(|(status, body)| (status, body.to_vec())),
+        table.then_some(render_table),
+    )
 }
 
 /// The listing as a table: one line per held request.
@@ -171,4 +152,39 @@ pub(super) fn tls_config(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>>
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Prints what the gateway answered a command-line tool (`tool`): the body, or the table
+/// `table` renders from its JSON; the exit status: 0 for a 2xx answer, 1 for another
+/// answer (its `error` printed), 2 when the gateway could not be asked.
+pub(super) fn print_answer(
+    tool: &str,
+    outcome: Result<(u16, Vec<u8>), String>,
+    table: Option<fn(&serde_json::Value) -> String>,
+) -> anyhow::Result<i32> {
+    let (status, body) = match outcome {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{tool}: {e}");
+            return Ok(2);
+        }
+    };
+    let text = String::from_utf8_lossy(&body);
+    if !(200..300).contains(&status) {
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_else(|| text.trim().to_string());
+        eprintln!("{tool}: the gateway answered {status}: {message}");
+        return Ok(1);
+    }
+    match table {
+        Some(render) => {
+            let v: serde_json::Value =
+                serde_json::from_slice(&body).context("the gateway's list is not JSON")?;
+            print!("{}", render(&v));
+        }
+        None => println!("{}", text.trim()),
+    }
+    Ok(0)
 }

@@ -147,8 +147,8 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if let Err(e) = tally.publish(tally.current_month()) {
         tracing::error!(error = %e, "reading the performance tally");
     }
-    let flusher = performance::Flusher::start(Arc::clone(&tally))
-        .context("starting the performance tally")?;
+    let flusher =
+        performance::start_flusher(Arc::clone(&tally)).context("starting the performance tally")?;
     println!(
         "performance: Code Performance Measures tally (on-demand target {} ms), report at GET {} on the metrics listener",
         config.performance.on_demand_target_ms,
@@ -434,7 +434,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     ));
     // Started once the inventory holds the emulated premises: the first flush may take the
     // month's count of enrolled Smart Metering Systems.
-    let demand_flusher = hubgate_gateway::demand::Flusher::start(Arc::clone(&demand))
+    let demand_flusher = hubgate_gateway::demand::start_flusher(Arc::clone(&demand))
         .context("starting the demand counts")?;
     let forecasts = Arc::new(hubgate_gateway::demand::http::ForecastEndpoint::new(
         Arc::clone(&demand),

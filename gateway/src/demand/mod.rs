@@ -83,7 +83,6 @@ pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -705,96 +704,25 @@ pub fn record(user: &[u8; 8], srv: &str, role: Role, at_ms: i64) {
 }
 
 /// The thread that flushes a [`Demand`] every interval, and once more when stopped.
-pub struct Flusher {
-    demand: Arc<Demand>,
-    stop: Arc<(Mutex<bool>, std::sync::Condvar)>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    stopped: AtomicBool,
-}
+pub type Flusher = crate::flusher::Flusher<Demand>;
 
-impl fmt::Debug for Flusher {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Flusher").finish_non_exhaustive()
+impl crate::flusher::Flush for Demand {
+    const WHAT: &'static str = "the demand counts";
+
+    fn flush(&self) -> Result<usize, StoreError> {
+        Demand::flush(self)
     }
 }
 
-impl Flusher {
-    /// Starts flushing `demand` every interval (the first flush at once, which takes a due
-    /// enrolment count).
-    ///
-    /// # Errors
-    ///
-    /// When the thread cannot be started.
-    pub fn start(demand: Arc<Demand>) -> std::io::Result<Flusher> {
-        let stop = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
-        let (d, s) = (Arc::clone(&demand), Arc::clone(&stop));
-        let interval = demand.flush_interval.max(Duration::from_millis(10));
-        let thread = std::thread::Builder::new()
-            .name("hubgate-demand".into())
-            .spawn(move || {
-                if let Err(e) = d.flush() {
-                    tracing::error!(error = %e, "writing the demand counts");
-                }
-                let (lock, cv) = &*s;
-                let mut stopped = lock
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                while !*stopped {
-                    let (guard, _) = cv
-                        .wait_timeout(stopped, interval)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    stopped = guard;
-                    if *stopped {
-                        break;
-                    }
-                    if let Err(e) = d.flush() {
-                        tracing::error!(error = %e, "writing the demand counts");
-                    }
-                }
-            })?;
-        Ok(Flusher {
-            demand,
-            stop,
-            thread: Some(thread),
-            stopped: AtomicBool::new(false),
-        })
-    }
-
-    /// Stops the thread and flushes a last time; the number of counts written then.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError`] from the last flush.
-    pub fn stop(mut self) -> Result<usize, StoreError> {
-        self.halt();
-        self.demand.flush()
-    }
-
-    fn halt(&mut self) {
-        if self.stopped.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let (lock, cv) = &*self.stop;
-        *lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
-        cv.notify_all();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        if self.stopped.load(Ordering::SeqCst) {
-            return;
-        }
-        self.halt();
-        if let Err(e) = self.demand.flush() {
-            tracing::error!(error = %e, "writing the demand counts");
-        }
-    }
+/// Starts flushing `demand` every interval (the first flush at once, which takes a due
+/// enrolment count).
+///
+/// # Errors
+///
+/// When the thread cannot be started.
+pub fn start_flusher(demand: Arc<Demand>) -> std::io::Result<Flusher> {
+    let interval = demand.flush_interval;
+    Flusher::spawn(demand, "hubgate-demand", interval, true)
 }
 
 #[cfg(test)]
