@@ -33,9 +33,10 @@
 //! Service Reference and Variant, `InstructionNumber` (the alerts seen for that request so
 //! far, this one included) and `TotalCommandInstructions` (the count taken from the command,
 //! or the instruction number where the command could not be counted). An alert that matches
-//! nothing (a request from before a restart, the ASN.1 form of the credentials update, which
-//! carries no counter) goes out as a `DeviceAlertMessage` to the recipients above. At most
-//! [`MAX_FUTURE_DATED`] requests are remembered (oldest forgotten first), in memory only.
+//! nothing (a request forgotten beyond the bound, the ASN.1 form of the credentials update,
+//! which carries no counter) goes out as a `DeviceAlertMessage` to the recipients above. At
+//! most [`MAX_FUTURE_DATED`] requests are remembered (oldest forgotten first), in memory and
+//! durably ([`FutureDated`]), so a restart in between changes nothing.
 //!
 //! # DCC alerts
 //!
@@ -108,15 +109,13 @@
 //! summaries are not counted again. When the quarantine cannot be written the alert is
 //! delivered (logged): an alert is never lost to a store failure.
 //!
-//! Not done: persistence of the future-dated requests and of the throttle windows across a
-//! restart; throttling of DCC alerts (they are raised once per event); DCC alerts other than
+//! Not done: persistence of the throttle windows across a restart; throttling of DCC alerts (they are raised once per event); DCC alerts other than
 //! those above.
 //!
 //! `gateway/tests/alerts.rs` proves, against a running `hubgate serve` with emulated meters
 //! and a separate `hil-rig` process: a future-dated tariff's 8F66 reaches the supplier as a
-//! `FutureDatedDeviceAlertMessage` with the request's RequestID; an execution alert the
-//! gateway cannot tie to a request (sent before a restart) reaches both the supplier and
-//! the network operator registered for the premises; killing the rig raises an `AD1`
+//! `FutureDatedDeviceAlertMessage` with the request's RequestID, also when the gateway is
+//! killed and restarted between the command and its execution; killing the rig raises an `AD1`
 //! `PowerOutageEvent` for the network operator; each message is valid against the DUIS XSD
 //! and its DSP signature verifies with an independent checker. `gateway/tests/alert_throttle.rs`
 //! proves, with an emulated premises connected over the SMWAN link whose meter raises
@@ -370,13 +369,139 @@ struct Awaited {
 }
 
 /// Future-dated requests by (device, command counter), bounded, oldest forgotten first.
+///
+/// Kept in memory for matching and durably in the table `alerts.future_dated` (device ‖
+/// counter → RequestID, Service Reference, Variant, instructions expected and seen, as
+/// lines of text), so a restart between the device's acceptance and its execution alert
+/// still delivers that alert as the request's FutureDatedDeviceAlertMessage. Every change is
+/// recorded as a pending write ([`FutureDated::drain_writes`]); the response writer applies
+/// them ([`FutureDated::apply_in`]) in the transaction that stores the batch's answers.
 #[derive(Debug, Default)]
 pub struct FutureDated {
     by_key: HashMap<([u8; 8], u64), Awaited>,
     order: VecDeque<([u8; 8], u64)>,
+    writes: Vec<FutureDatedWrite>,
+}
+
+/// A change to the durable copy: the record for (device, counter), or its removal.
+pub type FutureDatedWrite = ([u8; 16], Option<Vec<u8>>);
+
+/// The durable copy of [`FutureDated`].
+const FUTURE_DATED: redb::TableDefinition<'static, &'static [u8; 16], &'static [u8]> =
+    redb::TableDefinition::new("alerts.future_dated");
+
+fn future_key(key: ([u8; 8], u64)) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&key.0);
+    k[8..].copy_from_slice(&key.1.to_be_bytes());
+    k
+}
+
+impl Awaited {
+    fn encode(&self) -> Vec<u8> {
+        format!(
+            "{}\n{}\n{}\n{}\n{}",
+            self.request_id,
+            self.service.0.as_str(),
+            self.service.1.as_str(),
+            self.total.map(|t| t.to_string()).unwrap_or_default(),
+            self.seen
+        )
+        .into_bytes()
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Awaited> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut lines = text.split('\n');
+        let request_id = RequestId::parse(lines.next()?).ok()?;
+        let sr = ServiceReference::parse(lines.next()?)?;
+        let srv = ServiceReferenceVariant::parse(lines.next()?)?;
+        let total = match lines.next()? {
+            "" => None,
+            t => Some(t.parse().ok()?),
+        };
+        let seen = lines.next()?.parse().ok()?;
+        Some(Awaited {
+            request_id,
+            service: (sr, srv),
+            total,
+            seen,
+        })
+    }
 }
 
 impl FutureDated {
+    /// The requests remembered by an earlier run, from `store` (unreadable records are
+    /// skipped, with a log line).
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn load(store: &crate::store::Store) -> Result<FutureDated, crate::store::StoreError> {
+        use redb::ReadableTable as _;
+        let mut out = FutureDated::default();
+        store.read(|t| {
+            let table = match t.open_table(FUTURE_DATED) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
+                Err(e) => return Err(crate::store::StoreError::from(e)),
+            };
+            for item in table.iter()? {
+                let (k, v) = item?;
+                let k = *k.value();
+                let mut device = [0u8; 8];
+                device.copy_from_slice(&k[..8]);
+                let mut counter = [0u8; 8];
+                counter.copy_from_slice(&k[8..]);
+                let key = (device, u64::from_be_bytes(counter));
+                match Awaited::decode(v.value()) {
+                    Some(a) => {
+                        out.by_key.insert(key, a);
+                        out.order.push_back(key);
+                    }
+                    None => tracing::error!(
+                        device = %hubgate_protocol::hex::eui_duis(&key.0),
+                        counter = key.1,
+                        "a remembered future-dated request cannot be read"
+                    ),
+                }
+            }
+            Ok::<_, crate::store::StoreError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// The changes since the last call, for [`FutureDated::apply_in`].
+    pub fn drain_writes(&mut self) -> Vec<FutureDatedWrite> {
+        std::mem::take(&mut self.writes)
+    }
+
+    /// Applies `writes` inside `t`.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn apply_in(
+        t: &redb::WriteTransaction,
+        writes: &[FutureDatedWrite],
+    ) -> Result<(), crate::store::StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut table = t.open_table(FUTURE_DATED)?;
+        for (k, v) in writes {
+            match v {
+                Some(v) => {
+                    table.insert(k, v.as_slice())?;
+                }
+                None => {
+                    table.remove(k)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Requests remembered.
     pub fn len(&self) -> usize {
         self.by_key.len()
@@ -398,25 +523,21 @@ impl FutureDated {
         total: Option<u16>,
     ) {
         let key = (device, counter);
-        if self
-            .by_key
-            .insert(
-                key,
-                Awaited {
-                    request_id,
-                    service,
-                    total,
-                    seen: 0,
-                },
-            )
-            .is_none()
-        {
+        let awaited = Awaited {
+            request_id,
+            service,
+            total,
+            seen: 0,
+        };
+        self.writes.push((future_key(key), Some(awaited.encode())));
+        if self.by_key.insert(key, awaited).is_none() {
             self.order.push_back(key);
         }
         while self.by_key.len() > MAX_FUTURE_DATED {
             match self.order.pop_front() {
                 Some(old) => {
                     self.by_key.remove(&old);
+                    self.writes.push((future_key(old), None));
                 }
                 None => break,
             }
@@ -435,6 +556,10 @@ impl FutureDated {
         if a.total.is_some_and(|t| number >= t) {
             self.by_key.remove(&key);
             self.order.retain(|k| *k != key);
+            self.writes.push((future_key(key), None));
+        } else {
+            let encoded = a.encode();
+            self.writes.push((future_key(key), Some(encoded)));
         }
         Some(out)
     }
@@ -1239,6 +1364,33 @@ mod tests {
         assert_eq!((n, t), (2, 2));
         assert!(f.take([3; 8], 7).is_none());
         assert!(f.take([4; 8], 7).is_none());
+    }
+
+    #[test]
+    fn remembered_requests_survive_in_the_store() {
+        let dir = std::env::temp_dir().join(format!("hubgate-future-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::open(&dir).expect("store");
+        let mut f = FutureDated::default();
+        f.remember([3; 8], 7, id(7), service(), Some(2));
+        f.remember([3; 8], 8, id(8), service(), None);
+        f.remember([5; 8], 9, id(9), service(), Some(1));
+        let _ = f.take([3; 8], 7).expect("first of two");
+        let _ = f.take([5; 8], 9).expect("the only one");
+        let writes = f.drain_writes();
+        assert!(f.drain_writes().is_empty());
+        store
+            .write(|t| FutureDated::apply_in(t, &writes))
+            .expect("write");
+        // A new run: what was remembered, with the instructions already seen.
+        let mut back = FutureDated::load(&store).expect("load");
+        assert_eq!(back.len(), 2);
+        let (a, n, t) = back.take([3; 8], 7).expect("second of two");
+        assert_eq!((a.request_id, n, t), (id(7), 2, 2));
+        assert!(back.take([5; 8], 9).is_none());
+        assert!(back.take([3; 8], 8).is_some());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

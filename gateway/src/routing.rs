@@ -917,7 +917,10 @@ impl ResponseSink {
             .spawn(move || {
                 // Future-dated requests awaiting their execution alerts: only this thread
                 // touches them.
-                let mut future = FutureDated::default();
+                let mut future = FutureDated::load(delivery.store()).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "the remembered future-dated requests cannot be read");
+                    FutureDated::default()
+                });
                 // Events that queued up while the last batch was written go out together:
                 // one durable outbox transaction (one fsync) for the whole batch.
                 while let Ok(first) = rx.recv() {
@@ -980,7 +983,11 @@ impl ResponseSink {
                         .collect();
                     let kinds: Vec<(Kind, [u8; 8])> =
                         outgoing.iter().map(|o| (o.kind, o.user)).collect();
-                    match delivery.submit_batch_with(outgoing, |t| journal::remove_in(t, &answered)) {
+                    let remembered = future.drain_writes();
+                    match delivery.submit_batch_with(outgoing, |t| {
+                        journal::remove_in(t, &answered)?;
+                        FutureDated::apply_in(t, &remembered)
+                    }) {
                         Ok(results) => {
                             for (r, (kind, user)) in results.into_iter().zip(kinds) {
                                 match r {

@@ -423,6 +423,11 @@ impl std::fmt::Debug for Delivery {
 }
 
 impl Delivery {
+    /// The store the outbox is in.
+    pub fn store(&self) -> &Arc<Store> {
+        self.outbox.store()
+    }
+
     /// Opens the outbox in `store` and starts the sender thread, which first resumes every
     /// message left waiting by a previous run.
     ///

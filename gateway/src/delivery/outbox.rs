@@ -202,6 +202,11 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     /// Opens (creating) the tables.
     pub fn open(store: Arc<Store>, max_per_user: u64) -> Result<Outbox, OutboxError> {
         store.write(|tx| {
