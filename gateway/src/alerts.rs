@@ -822,48 +822,24 @@ pub fn change_of_supplier(
         tracing::info!(request = %request_id, "change of supplier: the device replaced no supplier credential; no alert");
         return Vec::new();
     };
-    let (Ok(date), Some(code)) = (
-        DateTime::new(&rfc3339_ms(now_ms)),
-        DccAlertCode::parse(CHANGE_OF_SUPPLIER_CODE),
-    ) else {
-        return Vec::new();
-    };
     let mut users = vec![request_id.originator];
     for old in losing {
         if !users.contains(&old) {
             users.push(old);
         }
     }
-    let xml = format!(
-        "<sr:DCCAlert xmlns:sr=\"{}\"><sr:ChangeOfSupplier><sr:ChangeOfSupplierServiceRequestID>{request_id}</sr:ChangeOfSupplierServiceRequestID></sr:ChangeOfSupplier></sr:DCCAlert>",
-        hubgate_protocol::duis::NS_SR,
-    );
-    let dcc_alert = match Document::parse_str(&xml) {
-        Ok(d) => d.root,
-        Err(e) => {
-            tracing::error!(error = %e, "a change of supplier alert could not be built");
-            return Vec::new();
-        }
+    let Some(response) = dcc_alert_message(
+        CHANGE_OF_SUPPLIER_CODE,
+        &format!(
+            "<sr:ChangeOfSupplier><sr:ChangeOfSupplierServiceRequestID>{request_id}</sr:ChangeOfSupplierServiceRequestID></sr:ChangeOfSupplier>"
+        ),
+        now_ms,
+    ) else {
+        return Vec::new();
     };
     users
         .into_iter()
-        .filter_map(|user| {
-            let response = Response::new(
-                ResponseHeader {
-                    request_id: None,
-                    response_id: None,
-                    response_code: ResponseCode::I0,
-                    response_date_time: date.clone(),
-                },
-                ResponseBody::DccAlertMessage(DccAlertMessage {
-                    dcc_alert_code: code,
-                    throttled_alert_sequence_id: None,
-                    throttled_alert_count: None,
-                    dcc_alert: dcc_alert.clone(),
-                }),
-            );
-            sign(responder, user, &response, Kind::DccAlert)
-        })
+        .filter_map(|user| sign(responder, user, &response, Kind::DccAlert))
         .collect()
 }
 
@@ -878,12 +854,6 @@ pub fn hubs_lost(
     let Some(recipients) = recipients else {
         return Vec::new();
     };
-    let (Ok(date), Some(code)) = (
-        DateTime::new(&rfc3339_ms(now_ms)),
-        DccAlertCode::parse("AD1"),
-    ) else {
-        return Vec::new();
-    };
     let start = rfc3339_ms(lost_ms);
     let mut out = Vec::new();
     for hub in hubs {
@@ -892,32 +862,16 @@ pub fn hubs_lost(
             tracing::info!(hub = %hex::eui_duis(hub), "hub connection lost; no electricity network operator registered to alert");
         }
         for (user, mpan) in users {
-            let xml = format!(
-                "<sr:DCCAlert xmlns:sr=\"{}\"><sr:PowerOutageEvent><sr:CommsHubDeviceID>{}</sr:CommsHubDeviceID><sr:StartDateTime>{start}</sr:StartDateTime><sr:MPxN>{mpan}</sr:MPxN></sr:PowerOutageEvent></sr:DCCAlert>",
-                hubgate_protocol::duis::NS_SR,
-                hex::eui_duis(hub),
-            );
-            let dcc_alert = match Document::parse_str(&xml) {
-                Ok(d) => d.root,
-                Err(e) => {
-                    tracing::error!(error = %e, "a power outage alert could not be built");
-                    continue;
-                }
+            let Some(response) = dcc_alert_message(
+                "AD1",
+                &format!(
+                    "<sr:PowerOutageEvent><sr:CommsHubDeviceID>{}</sr:CommsHubDeviceID><sr:StartDateTime>{start}</sr:StartDateTime><sr:MPxN>{mpan}</sr:MPxN></sr:PowerOutageEvent>",
+                    hex::eui_duis(hub),
+                ),
+                now_ms,
+            ) else {
+                continue;
             };
-            let response = Response::new(
-                ResponseHeader {
-                    request_id: None,
-                    response_id: None,
-                    response_code: ResponseCode::I0,
-                    response_date_time: date.clone(),
-                },
-                ResponseBody::DccAlertMessage(DccAlertMessage {
-                    dcc_alert_code: code,
-                    throttled_alert_sequence_id: None,
-                    throttled_alert_count: None,
-                    dcc_alert,
-                }),
-            );
             if let Some(signed) = sign(responder, user, &response, Kind::DccAlert) {
                 out.push(signed);
             }
@@ -938,24 +892,39 @@ pub fn quarantined_request(
     quarantine_id: u64,
     now_ms: i64,
 ) -> Option<Signed> {
-    let (Ok(date), Some(code)) = (
+    let response = dcc_alert_message(
+        QUARANTINED_REQUEST_CODE,
+        &format!(
+            "<sr:QuarantinedRequest><sr:ADDCCThresholdBreach><sr:RequestID>{request_id}</sr:RequestID><sr:QuarantineEventRef>{quarantine_id}</sr:QuarantineEventRef></sr:ADDCCThresholdBreach></sr:QuarantinedRequest>"
+        ),
+        now_ms,
+    )?;
+    sign(responder, user, &response, Kind::DccAlert)
+}
+
+/// A `DCCAlertMessage` with `code` whose `DCCAlert` holds `content` (elements with the `sr`
+/// prefix of the DUIS namespace), dated `now_ms`; `None`, logged, when the code or the
+/// content does not parse.
+pub(crate) fn dcc_alert_message(code: &str, content: &str, now_ms: i64) -> Option<Response> {
+    let (Ok(date), Some(alert_code)) = (
         DateTime::new(&rfc3339_ms(now_ms)),
-        DccAlertCode::parse(QUARANTINED_REQUEST_CODE),
+        DccAlertCode::parse(code),
     ) else {
+        tracing::error!(code, "a DCC alert could not be dated or coded");
         return None;
     };
     let xml = format!(
-        "<sr:DCCAlert xmlns:sr=\"{}\"><sr:QuarantinedRequest><sr:ADDCCThresholdBreach><sr:RequestID>{request_id}</sr:RequestID><sr:QuarantineEventRef>{quarantine_id}</sr:QuarantineEventRef></sr:ADDCCThresholdBreach></sr:QuarantinedRequest></sr:DCCAlert>",
+        "<sr:DCCAlert xmlns:sr=\"{}\">{content}</sr:DCCAlert>",
         hubgate_protocol::duis::NS_SR,
     );
     let dcc_alert = match Document::parse_str(&xml) {
         Ok(d) => d.root,
         Err(e) => {
-            tracing::error!(error = %e, "a quarantined request alert could not be built");
+            tracing::error!(error = %e, code, "a DCC alert could not be built");
             return None;
         }
     };
-    let response = Response::new(
+    Some(Response::new(
         ResponseHeader {
             request_id: None,
             response_id: None,
@@ -963,13 +932,12 @@ pub fn quarantined_request(
             response_date_time: date,
         },
         ResponseBody::DccAlertMessage(DccAlertMessage {
-            dcc_alert_code: code,
+            dcc_alert_code: alert_code,
             throttled_alert_sequence_id: None,
             throttled_alert_count: None,
             dcc_alert,
         }),
-    );
-    sign(responder, user, &response, Kind::DccAlert)
+    ))
 }
 
 /// A (device, alert code) pair whose identical alerts are throttled together.

@@ -142,18 +142,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Writes the journal entry inside `t` (the transaction that acknowledges the request).
-    ///
-    /// # Errors
-    ///
-    /// The store's.
-    pub fn journal_in(&self, t: &redb::WriteTransaction) -> Result<(), crate::store::StoreError> {
-        journal::insert_in(t, self.key, &self.entry.encode())
-    }
-
-    /// The journal key.
-    pub fn key(&self) -> u64 {
-        self.key
+    /// The journal key and the encoded entry, for [`journal::insert_in`] in the transaction
+    /// that acknowledges the request.
+    pub fn journal_record(&self) -> (u64, Vec<u8>) {
+        (self.key, self.entry.encode())
     }
 }
 
@@ -258,7 +250,10 @@ impl Router {
         let prepared = self.prepare(&accepted.request, accepted.device.as_ref())?;
         self.parts
             .store
-            .write(|t| prepared.journal_in(t))
+            .write(|t| {
+                let (key, record) = prepared.journal_record();
+                journal::insert_in(t, key, &record)
+            })
             .map_err(|e| Rejection::Busy(format!("journal: {e}")))?;
         self.dispatch(&prepared)
             .inspect_err(|_| self.forget(&prepared))

@@ -25,7 +25,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -369,24 +368,12 @@ fn admin(gw: &Gateway, method: &str, path: &str) -> (u16, String) {
     (status.trim().parse().unwrap(), body.to_string())
 }
 
-/// `hubgate quarantine <args>` against `gw`: exit code and output.
-fn cli(gw: &Gateway, token_file: &Path, args: &[&str]) -> (i32, String) {
-    let out = common::hubgate()
-        .arg("quarantine")
-        .args(args)
-        .args(["--url", &format!("https://{}", gw.addr)])
-        .arg("--token-file")
-        .arg(token_file)
-        .arg("--ca")
-        .arg(gw.dir.join("data/tls/ca.pem"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+/// `hubgate quarantine <args>` against `gw`: exit code and stdout+stderr.
+fn cli(gw: &Gateway, token_file: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let args: Vec<&str> = std::iter::once("quarantine")
+        .chain(args.iter().copied())
+        .collect();
+    gw.operator_cli(token_file, &args)
 }
 
 #[test]

@@ -57,24 +57,12 @@ fn held(gw: &Gateway, token: &str) -> Vec<serde_json::Value> {
     list
 }
 
-/// `hubgate quarantine <args> --url … --token-file … --ca …`: exit code and stdout+stderr.
+/// `hubgate quarantine <args>` against `gw`: exit code and stdout+stderr.
 fn cli(gw: &Gateway, token_file: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let out = common::hubgate()
-        .arg("quarantine")
-        .args(args)
-        .args(["--url", &format!("https://{}", gw.addr)])
-        .arg("--token-file")
-        .arg(token_file)
-        .arg("--ca")
-        .arg(gw.dir.join("data/tls/ca.pem"))
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    let args: Vec<&str> = std::iter::once("quarantine")
+        .chain(args.iter().copied())
+        .collect();
+    gw.operator_cli(token_file, &args)
 }
 
 /// Every message kept for the supplier now: (pull sequence, XML).

@@ -7,28 +7,9 @@
 //! gateway took or listed the forecasts, 1 when it refused them (the message names the
 //! field), 2 when it could not be reached.
 
-use std::path::PathBuf;
-
-use anyhow::Context as _;
 use hubgate_gateway::demand::http::FORECASTS_PATH;
 
-/// Where the gateway is and how to authenticate.
-#[derive(Debug, clap::Args)]
-pub struct Target {
-    /// The gateway's DUIS listener.
-    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8079")]
-    url: String,
-    /// File holding the bearer token: a User's pull token, or the admin token.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "./hubgate-data/anomaly/admin-token"
-    )]
-    token_file: PathBuf,
-    /// CA certificate(s) to trust for the gateway's TLS certificate (PEM).
-    #[arg(long, value_name = "FILE", default_value = "./hubgate-data/tls/ca.pem")]
-    ca: PathBuf,
-}
+use super::operator_api::{self, Call, Target};
 
 /// `hubgate forecast …`
 #[derive(Debug, clap::Subcommand)]
@@ -75,40 +56,15 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             !json,
         ),
     };
-    let token = std::fs::read_to_string(&target.token_file)
-        .with_context(|| format!("reading the token {}", target.token_file.display()))?;
-    let tls = super::quarantine::tls_config(&target.ca)?;
-    let url = format!("{}{path}", target.url.trim_end_matches('/'));
-    let token = token.trim().to_string();
-    let outcome = actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::builder()
-            .connector(awc::Connector::new().rustls_0_23(tls))
-            .timeout(std::time::Duration::from_secs(60))
-            .finish();
-        let request = client
-            .request(method, &url)
-            .insert_header((awc::http::header::AUTHORIZATION, format!("Bearer {token}")));
-        let sent = match body {
-            Some(b) => {
-                request
-                    .insert_header((awc::http::header::CONTENT_TYPE, "application/json"))
-                    .send_body(b)
-                    .await
-            }
-            None => request.send().await,
-        };
-        let mut response = sent.map_err(|e| format!("{url}: {e}"))?;
-        let body = response
-            .body()
-            .limit(64 << 20)
-            .await
-            .map_err(|e| format!("{url}: reading the answer: {e}"))?;
-        Ok::<_, String>((response.status().as_u16(), body))
-    });
-    super::quarantine::print_answer(
+    operator_api::run(
         "hubgate forecast",
-        outcome.map(|(status, body)| (status, body.to_vec())),
-        table.then_some(render_table),
+        target,
+        Call {
+            method,
+            path,
+            json: body,
+            table: table.then_some(render_table),
+        },
     )
 }
 

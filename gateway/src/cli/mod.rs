@@ -5,6 +5,7 @@ mod conformance;
 mod correlate;
 mod duis;
 mod forecast;
+mod operator_api;
 mod parse;
 mod quarantine;
 mod report;

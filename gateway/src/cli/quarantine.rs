@@ -5,29 +5,9 @@
 //! Exit status: 0 when the gateway did what was asked, 1 when it refused (unknown ID,
 //! wrong token: the message says which), 2 when it could not be reached.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use anyhow::Context as _;
 use hubgate_gateway::anomaly::admin::PATH;
 
-/// Where the gateway is and how to authenticate.
-#[derive(Debug, clap::Args)]
-pub struct Target {
-    /// The gateway's DUIS listener.
-    #[arg(long, value_name = "URL", default_value = "https://127.0.0.1:8079")]
-    url: String,
-    /// File holding the admin bearer token (the gateway prints its path at start).
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = "./hubgate-data/anomaly/admin-token"
-    )]
-    token_file: PathBuf,
-    /// CA certificate(s) to trust for the gateway's TLS certificate (PEM).
-    #[arg(long, value_name = "FILE", default_value = "./hubgate-data/tls/ca.pem")]
-    ca: PathBuf,
-}
+use super::operator_api::{self, Call, Target};
 
 /// `hubgate quarantine …`
 #[derive(Debug, clap::Subcommand)]
@@ -74,33 +54,15 @@ pub fn run(cmd: Command) -> anyhow::Result<i32> {
             false,
         ),
     };
-    let token = std::fs::read_to_string(&target.token_file)
-        .with_context(|| format!("reading the admin token {}", target.token_file.display()))?;
-    let tls = tls_config(&target.ca)?;
-    let url = format!("{}{path}", target.url.trim_end_matches('/'));
-    let token = token.trim().to_string();
-    let outcome = actix_web::rt::System::new().block_on(async move {
-        let client = awc::Client::builder()
-            .connector(awc::Connector::new().rustls_0_23(tls))
-            .timeout(std::time::Duration::from_secs(60))
-            .finish();
-        let mut response = client
-            .request(method, &url)
-            .insert_header((awc::http::header::AUTHORIZATION, format!("Bearer {token}")))
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {e}"))?;
-        let body = response
-            .body()
-            .limit(64 << 20)
-            .await
-            .map_err(|e| format!("{url}: reading the answer: {e}"))?;
-        Ok::<_, String>((response.status().as_u16(), body))
-    });
-    super::quarantine::print_answer(
+    operator_api::run(
         "hubgate quarantine",
-        outcome.map(|(status, body)| (status, body.to_vec())),
-        table.then_some(render_table),
+        target,
+        Call {
+            method,
+            path,
+            json: None,
+            table: table.then_some(render_table),
+        },
     )
 }
 
@@ -134,57 +96,4 @@ fn render_table(v: &serde_json::Value) -> String {
         ));
     }
     out
-}
-
-/// rustls with aws-lc-rs, trusting the certificates in `ca` only, HTTP/1.1.
-pub(super) fn tls_config(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in hubgate_gateway::ingress::tls::load_certs(ca)
-        .with_context(|| format!("reading the CA {}", ca.display()))?
-    {
-        roots.add(c).context("adding the CA certificate")?;
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
-}
-
-/// Prints what the gateway answered a command-line tool (`tool`): the body, or the table
-/// `table` renders from its JSON; the exit status: 0 for a 2xx answer, 1 for another
-/// answer (its `error` printed), 2 when the gateway could not be asked.
-pub(super) fn print_answer(
-    tool: &str,
-    outcome: Result<(u16, Vec<u8>), String>,
-    table: Option<fn(&serde_json::Value) -> String>,
-) -> anyhow::Result<i32> {
-    let (status, body) = match outcome {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{tool}: {e}");
-            return Ok(2);
-        }
-    };
-    let text = String::from_utf8_lossy(&body);
-    if !(200..300).contains(&status) {
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| text.trim().to_string());
-        eprintln!("{tool}: the gateway answered {status}: {message}");
-        return Ok(1);
-    }
-    match table {
-        Some(render) => {
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).context("the gateway's list is not JSON")?;
-            print!("{}", render(&v));
-        }
-        None => println!("{}", text.trim()),
-    }
-    Ok(0)
 }

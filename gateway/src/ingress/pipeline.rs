@@ -553,7 +553,11 @@ impl Pipeline {
             }
             _ => None,
         };
-        let journal = routed.as_ref().and_then(|r| r.as_ref().ok()).cloned();
+        // Encoded once: the commit may run its writes more than once.
+        let journal = routed
+            .as_ref()
+            .and_then(|r| r.as_ref().ok())
+            .map(crate::routing::Prepared::journal_record);
 
         // Accepted: record the counter (atomically re-checked), register or consume the
         // Transform, journal the command, in one transaction shared with the other requests
@@ -580,8 +584,8 @@ impl Pipeline {
                     t.open_table(TRANSFORMS)?
                         .insert(key.as_str(), value.as_slice())?;
                 }
-                if let Some(p) = &journal {
-                    p.journal_in(t)?;
+                if let Some((key, record)) = &journal {
+                    crate::journal::insert_in(t, *key, record)?;
                 }
                 Ok(true)
             })

@@ -90,12 +90,8 @@ use hubgate_protocol::duis::model::Body;
 use hubgate_protocol::duis::model::body::{DSPSchedule, DSPScheduleChoice, ReadSchedule};
 use hubgate_protocol::duis::model::header::RequestId;
 use hubgate_protocol::duis::model::request::Request;
-use hubgate_protocol::duis::model::response::{
-    DccAlertCode, DccAlertMessage, Response, ResponseBody, ResponseCode, ResponseHeader,
-    ResponsePayload,
-};
-use hubgate_protocol::duis::model::xsd::DateTime;
-use hubgate_protocol::duis::xml::{Document, Element, Limits};
+use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
+use hubgate_protocol::duis::xml::{Element, Limits};
 use hubgate_protocol::hex;
 
 use crate::clock::{Clock, rfc3339_ms};
@@ -937,27 +933,14 @@ pub fn removal_alert(
     why: Removal,
     now_ms: i64,
 ) -> Option<Vec<u8>> {
-    let date = DateTime::new(&rfc3339_ms(now_ms)).ok()?;
-    let alert_code = DccAlertCode::parse(why.code())?;
-    let xml = format!(
-        "<sr:DCCAlert xmlns:sr=\"{NS_SR}\"><sr:DSPScheduleRemoval><sr:DeviceID>{}</sr:DeviceID><sr:DSPScheduleID>{}</sr:DSPScheduleID></sr:DSPScheduleRemoval></sr:DCCAlert>",
-        hex::eui_duis(&s.device),
-        s.id
-    );
-    let dcc_alert = Document::parse_str(&xml).ok()?.root;
-    let response = Response::new(
-        ResponseHeader {
-            request_id: None,
-            response_id: None,
-            response_code: ResponseCode::I0,
-            response_date_time: date,
-        },
-        ResponseBody::DccAlertMessage(DccAlertMessage {
-            dcc_alert_code: alert_code,
-            throttled_alert_sequence_id: None,
-            throttled_alert_count: None,
-            dcc_alert,
-        }),
-    );
+    let response = crate::alerts::dcc_alert_message(
+        why.code(),
+        &format!(
+            "<sr:DSPScheduleRemoval><sr:DeviceID>{}</sr:DeviceID><sr:DSPScheduleID>{}</sr:DSPScheduleID></sr:DSPScheduleRemoval>",
+            hex::eui_duis(&s.device),
+            s.id
+        ),
+        now_ms,
+    )?;
     responder.sign_response(&response).ok()
 }

@@ -615,3 +615,25 @@ impl Gateway {
 pub fn rfc3339(unix: i64) -> String {
     hubgate_gateway::clock::rfc3339_ms(unix * 1000).replace(".000Z", "Z")
 }
+
+impl Gateway {
+    /// `hubgate <args> --url … --token-file … --ca …` against this gateway (the operator
+    /// CLIs: `quarantine …`, `forecast …`): exit code and stdout+stderr.
+    pub fn operator_cli(&self, token_file: &Path, args: &[&str]) -> (i32, String) {
+        let out = hubgate()
+            .args(args)
+            .args(["--url", &format!("https://{}", self.addr)])
+            .arg("--token-file")
+            .arg(token_file)
+            .arg("--ca")
+            .arg(self.dir.join("data/tls/ca.pem"))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+}
