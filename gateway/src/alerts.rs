@@ -38,6 +38,14 @@
 //! most [`MAX_FUTURE_DATED`] requests are remembered (oldest forgotten first), in memory and
 //! durably ([`FutureDated`]), so a restart in between changes nothing.
 //!
+//! A cancellation (an `ExecutionDateTime` in the year 3000 or later, [`crate::cancellation`])
+//! that the device carries out drops its pending instructions of the same message code
+//! without any alert: the response writer then forgets the same User's remembered requests
+//! for that device with that message code ([`FutureDated::cancel`]; records written before
+//! message codes were kept match on the SRV) and counts them in
+//! `hubgate_future_dated_cancelled_total{pattern="device"}`. The cancellation itself is not
+//! remembered. `gateway/tests/future_dated_cancel.rs` proves it with an emulated meter.
+//!
 //! # DCC alerts
 //!
 //! * Hub connectivity loss: when an SMWAN rig connection ends, every hub it held that no
@@ -58,9 +66,13 @@
 //!   sources. A device that reports nothing replaced (or a future-dated acceptance) raises
 //!   none.
 //! * A command not delivered to, or not answered by, its device already ends in a Service
-//!   Response with `E20`/`E21`. The DCC alert for a failed command (`CommandFailure`) carries
-//!   a DSP schedule ID and belongs to DCC-scheduled and DSP-future-dated commands, which the
-//!   gateway does not run yet; no DCC alert is raised for `E20`/`E21`.
+//!   Response with `E20`/`E21`. The DCC alert for a failed command (`CommandFailure`, with an
+//!   optional DSP schedule ID) is raised for DSP schedules' executions: one that fails
+//!   (`E20`/`E21`, or not sent because the device no longer fits) also sends the schedule's
+//!   owner a `CommandFailure` naming the execution's RequestID, the schedule and the device,
+//!   with DCC alert code [`crate::schedules::COMMAND_FAILURE_CODE`] (`N12`, a judgement like
+//!   the others here); see [`crate::schedules`]. Other commands answered `E20`/`E21`
+//!   (on demand, DSP future-dated) raise no DCC alert.
 //! * Quarantined request ([`quarantined_request`]): when anomaly detection quarantines a
 //!   Service Request ([`crate::anomaly`]), its User receives a `QuarantinedRequest` DCC alert
 //!   with DCC alert code [`QUARANTINED_REQUEST_CODE`] (`N24`), naming the request's
@@ -366,13 +378,15 @@ struct Awaited {
     service: (ServiceReference, ServiceReferenceVariant),
     total: Option<u16>,
     seen: u16,
+    /// The command's GBCS message code (`None` in records of an older version).
+    message_code: Option<u16>,
 }
 
 /// Future-dated requests by (device, command counter), bounded, oldest forgotten first.
 ///
 /// Kept in memory for matching and durably in the table `alerts.future_dated` (device ‖
-/// counter → RequestID, Service Reference, Variant, instructions expected and seen, as
-/// lines of text), so a restart between the device's acceptance and its execution alert
+/// counter → RequestID, Service Reference, Variant, instructions expected and seen, then the
+/// command's message code in hex where known, as lines of text), so a restart between the device's acceptance and its execution alert
 /// still delivers that alert as the request's FutureDatedDeviceAlertMessage. Every change is
 /// recorded as a pending write ([`FutureDated::drain_writes`]); the response writer applies
 /// them ([`FutureDated::apply_in`]) in the transaction that stores the batch's answers.
@@ -399,15 +413,18 @@ fn future_key(key: ([u8; 8], u64)) -> [u8; 16] {
 
 impl Awaited {
     fn encode(&self) -> Vec<u8> {
-        format!(
+        let mut text = format!(
             "{}\n{}\n{}\n{}\n{}",
             self.request_id,
             self.service.0.as_str(),
             self.service.1.as_str(),
             self.total.map(|t| t.to_string()).unwrap_or_default(),
             self.seen
-        )
-        .into_bytes()
+        );
+        if let Some(code) = self.message_code {
+            text.push_str(&format!("\n{code:04X}"));
+        }
+        text.into_bytes()
     }
 
     fn decode(bytes: &[u8]) -> Option<Awaited> {
@@ -421,11 +438,16 @@ impl Awaited {
             t => Some(t.parse().ok()?),
         };
         let seen = lines.next()?.parse().ok()?;
+        let message_code = match lines.next() {
+            Some(c) => Some(u16::from_str_radix(c, 16).ok()?),
+            None => None,
+        };
         Some(Awaited {
             request_id,
             service: (sr, srv),
             total,
             seen,
+            message_code,
         })
     }
 }
@@ -512,8 +534,9 @@ impl FutureDated {
         self.by_key.is_empty()
     }
 
-    /// Remembers a request whose command (to `device`, GBCS counter `counter`) the device
-    /// accepted; `total` is the number of future-dated instructions it holds, if known.
+    /// Remembers a request whose command (to `device`, GBCS counter `counter`, message code
+    /// `message_code`) the device accepted; `total` is the number of future-dated
+    /// instructions it holds, if known.
     pub fn remember(
         &mut self,
         device: [u8; 8],
@@ -521,6 +544,7 @@ impl FutureDated {
         request_id: RequestId,
         service: (ServiceReference, ServiceReferenceVariant),
         total: Option<u16>,
+        message_code: Option<u16>,
     ) {
         let key = (device, counter);
         let awaited = Awaited {
@@ -528,6 +552,7 @@ impl FutureDated {
             service,
             total,
             seen: 0,
+            message_code,
         };
         self.writes.push((future_key(key), Some(awaited.encode())));
         if self.by_key.insert(key, awaited).is_none() {
@@ -542,6 +567,40 @@ impl FutureDated {
                 None => break,
             }
         }
+    }
+
+    /// Forgets the requests of `user` to `device` whose instructions a cancellation the
+    /// device carried out dropped ([`crate::cancellation`]): those with message code
+    /// `message_code`, or, for records without one, Service Reference Variant `srv`. Returns
+    /// how many were forgotten.
+    pub fn cancel(
+        &mut self,
+        device: [u8; 8],
+        user: [u8; 8],
+        srv: ServiceReferenceVariant,
+        message_code: u16,
+    ) -> usize {
+        let gone: Vec<([u8; 8], u64)> = self
+            .by_key
+            .iter()
+            .filter(|(k, a)| {
+                k.0 == device
+                    && a.request_id.originator == user
+                    && match a.message_code {
+                        Some(c) => c == message_code,
+                        None => a.service.1 == srv,
+                    }
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in &gone {
+            self.by_key.remove(key);
+            self.writes.push((future_key(*key), None));
+        }
+        if !gone.is_empty() {
+            self.order.retain(|k| !gone.contains(k));
+        }
+        gone.len()
     }
 
     /// Takes one execution alert for (device, counter): the request, this instruction's
@@ -1325,7 +1384,7 @@ mod tests {
     #[test]
     fn future_dated_requests_are_numbered_and_forgotten_after_the_last_instruction() {
         let mut f = FutureDated::default();
-        f.remember([3; 8], 7, id(7), service(), Some(2));
+        f.remember([3; 8], 7, id(7), service(), Some(2), Some(0x0015));
         let (_, n, t) = f.take([3; 8], 7).expect("first");
         assert_eq!((n, t), (1, 2));
         let (_, n, t) = f.take([3; 8], 7).expect("second");
@@ -1340,9 +1399,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let store = crate::store::Store::open(&dir).expect("store");
         let mut f = FutureDated::default();
-        f.remember([3; 8], 7, id(7), service(), Some(2));
-        f.remember([3; 8], 8, id(8), service(), None);
-        f.remember([5; 8], 9, id(9), service(), Some(1));
+        f.remember([3; 8], 7, id(7), service(), Some(2), Some(0x0015));
+        f.remember([3; 8], 8, id(8), service(), None, None);
+        f.remember([5; 8], 9, id(9), service(), Some(1), Some(0x0015));
         let _ = f.take([3; 8], 7).expect("first of two");
         let _ = f.take([5; 8], 9).expect("the only one");
         let writes = f.drain_writes();
@@ -1365,12 +1424,57 @@ mod tests {
     fn the_table_is_bounded() {
         let mut f = FutureDated::default();
         for c in 0..(MAX_FUTURE_DATED as u64 + 10) {
-            f.remember([3; 8], c, id(c), service(), None);
+            f.remember([3; 8], c, id(c), service(), None, None);
         }
         assert_eq!(f.len(), MAX_FUTURE_DATED);
         assert!(f.take([3; 8], 0).is_none());
         let (_, n, t) = f.take([3; 8], MAX_FUTURE_DATED as u64 + 9).expect("newest");
         assert_eq!((n, t), (1, 1));
+    }
+
+    #[test]
+    fn a_cancellation_forgets_the_users_requests_of_that_kind_for_that_device() {
+        let mut f = FutureDated::default();
+        let other_user = RequestId::new([7; 8], [2; 8], 20);
+        f.remember([3; 8], 1, id(1), service(), Some(6), Some(0x0015));
+        f.remember([3; 8], 2, id(2), service(), None, None);
+        f.remember([3; 8], 3, id(3), service(), None, Some(0x0016));
+        f.remember([4; 8], 4, id(4), service(), None, Some(0x0015));
+        f.remember([3; 8], 5, other_user, service(), None, Some(0x0015));
+        let _ = f.drain_writes();
+        // Message code 0x0015 (and the record with no code, by its SRV).
+        assert_eq!(f.cancel([3; 8], [1; 8], service().1, 0x0015), 2);
+        assert_eq!(f.len(), 3);
+        let writes = f.drain_writes();
+        assert_eq!(writes.len(), 2);
+        assert!(writes.iter().all(|(_, v)| v.is_none()));
+        assert!(f.take([3; 8], 1).is_none());
+        assert!(f.take([3; 8], 2).is_none());
+        assert!(f.take([3; 8], 3).is_some());
+        assert!(f.take([4; 8], 4).is_some());
+        assert!(f.take([3; 8], 5).is_some());
+        assert_eq!(f.cancel([3; 8], [1; 8], service().1, 0x0015), 0);
+    }
+
+    #[test]
+    fn records_without_a_message_code_still_read() {
+        let a = Awaited {
+            request_id: id(1),
+            service: service(),
+            total: Some(2),
+            seen: 1,
+            message_code: None,
+        };
+        let back = Awaited::decode(&a.encode()).expect("decode");
+        assert_eq!(back.message_code, None);
+        let coded = Awaited {
+            message_code: Some(0x00A1),
+            ..a
+        };
+        assert_eq!(
+            Awaited::decode(&coded.encode()).and_then(|b| b.message_code),
+            Some(0x00A1)
+        );
     }
 
     fn alert(device: u8, counter: u64) -> DeviceAlert {

@@ -145,6 +145,9 @@ pub struct Config {
     /// The store's page cache in MiB (the operating system caches the rest of the file).
     /// Default 64.
     pub store_cache_mib: u64,
+    /// Writes waiting for the store's committer (request acceptances, quarantined requests);
+    /// beyond it requests are refused with `E44` (HTTP 503). Default 16384.
+    pub store_write_queue: usize,
 }
 
 impl Default for Config {
@@ -172,6 +175,7 @@ impl Default for Config {
             performance: PerformanceConfig::default(),
             schedules: SchedulesConfig::default(),
             store_cache_mib: 64,
+            store_write_queue: 16_384,
         }
     }
 }
@@ -245,6 +249,15 @@ pub struct AnomalyConfig {
     /// Most alerts one Communications Hub may send in a sliding hour; beyond it each alert
     /// is quarantined. `0` for no limit. Default `600`.
     pub hub_alerts_per_hour: u64,
+    /// Most Service Responses (devices' answers) one Communications Hub may bring back in a
+    /// sliding minute; beyond it each response is quarantined (held, not delivered, its User
+    /// told by a `QuarantinedRequest` DCC alert). `0` for no limit. Default `34725`: five
+    /// User roles times the busiest request threshold a minute (the derivation is in
+    /// `hubgate_gateway::anomaly::DEFAULT_HUB_RESPONSES_PER_MINUTE`).
+    pub hub_responses_per_minute: u64,
+    /// Most Service Responses one Communications Hub may bring back in a sliding hour. `0`
+    /// for no limit. Default `2083335`.
+    pub hub_responses_per_hour: u64,
 }
 
 impl Default for AnomalyConfig {
@@ -258,6 +271,8 @@ impl Default for AnomalyConfig {
             admin_token: None,
             hub_alerts_per_minute: 60,
             hub_alerts_per_hour: 600,
+            hub_responses_per_minute: 34_725,
+            hub_responses_per_hour: 2_083_335,
         }
     }
 }
@@ -332,6 +347,9 @@ pub struct RoutingConfig {
     /// device log copy, counters, alert counters) to the store and stops; the next message
     /// for the hub reads it back. Default `60000`.
     pub hub_idle_timeout_ms: u64,
+    /// Commands one hub actor holds, queued and in flight together; an accepted request whose
+    /// hub is full is answered `E44` (its counter is spent). Default `64`.
+    pub hub_queue_capacity: usize,
 }
 
 impl Default for RoutingConfig {
@@ -340,6 +358,7 @@ impl Default for RoutingConfig {
             enabled: true,
             response_timeout_ms: 30_000,
             hub_idle_timeout_ms: 60_000,
+            hub_queue_capacity: 64,
         }
     }
 }
@@ -658,6 +677,11 @@ const FIELDS: &[Field] = &[
         "The store's page cache in MiB (the operating system caches the rest of the file).",
     ),
     field(
+        "store_write_queue",
+        Kind::Int,
+        "Writes waiting for the store's committer; beyond it requests are refused (E44, 503).",
+    ),
+    field(
         "listen",
         Kind::Addr,
         "The DUIS listener (HTTPS unless tls.enabled is false); 8079 is the DCC Boxed port.",
@@ -869,6 +893,12 @@ const FIELDS: &[Field] = &[
         "Milliseconds a hub actor waits with no work before it writes its state (device log\n\
          copy, counters) to the store and stops.",
     ),
+    field(
+        "routing.hub_queue_capacity",
+        Kind::Int,
+        "Commands one hub actor holds, queued and in flight; an accepted request whose hub\n\
+         is full is answered E44 (its counter is spent).",
+    ),
     optional(
         "smwan.listen",
         Kind::Addr,
@@ -946,6 +976,21 @@ const FIELDS: &[Field] = &[
         "anomaly.hub_alerts_per_hour",
         Kind::Int,
         "Most alerts one Communications Hub may send in a sliding hour (0: no limit).",
+    ),
+    field(
+        "anomaly.hub_responses_per_minute",
+        Kind::Int,
+        "Most Service Responses (devices' answers) one Communications Hub may bring back in a\n\
+         sliding minute; beyond it each response is quarantined (held, not delivered, its User\n\
+         sent a QuarantinedRequest DCC alert) until an operator releases it. 0: no limit. The\n\
+         default is five User roles (IS, ES, GS, ED, GT) times the busiest request threshold\n\
+         a minute, so no answer to a request the request thresholds let through is held.",
+    ),
+    field(
+        "anomaly.hub_responses_per_hour",
+        Kind::Int,
+        "Most Service Responses one Communications Hub may bring back in a sliding hour\n\
+         (0: no limit; the default is five times the busiest request threshold an hour).",
     ),
     field(
         "alerts.throttle_window_ms",
@@ -1092,6 +1137,11 @@ impl Config {
             ("limits.max_request_bytes", self.limits.max_request_bytes),
             ("limits.max_depth", self.limits.max_depth),
             ("limits.max_nodes", self.limits.max_nodes),
+            ("store_write_queue", self.store_write_queue),
+            (
+                "routing.hub_queue_capacity",
+                self.routing.hub_queue_capacity,
+            ),
         ] {
             if value == 0 {
                 return invalid(field, "must be at least 1");

@@ -15,7 +15,10 @@
 //! been made durable before the crash (it was lost, or never sent). A device that did run it
 //! refuses the repeat (GBCS replay protection), and the User then gets the timeout code; a
 //! reply arriving twice matches at most one command in flight and is delivered once.
-//! Entries held for a DSP future-dated execution time wait again for that time.
+//! Entries held for a DSP future-dated execution time wait again for that time. An entry
+//! of a DSP schedule's execution carries the schedule's `DSPScheduleID`, so the execution
+//! recovered after a restart is still answered as the schedule's (`DSPScheduledMessage`, and
+//! the `CommandFailure` DCC alert when it fails; see [`crate::schedules`]).
 //!
 //! | table | key | value |
 //! |---|---|---|
@@ -23,14 +26,22 @@
 //!
 //! Encoding (integers big-endian): version `1` ‖ flags (bit 0 future-datable, bit 1
 //! instructions present, bit 2 not-before present, bit 3 preceding present, bit 4
-//! FirstInSequence present, bit 5 FirstInSequence value) ‖ accepted ms (i64) ‖ not-before ms
-//! (i64) ‖ instructions (u16) ‖ hub (8) ‖ device (8) ‖ message code (u16) ‖ counter (u64) ‖
-//! then length-prefixed (u16) UTF-8: RequestID, Service Reference, Service Reference Variant,
-//! PrecedingServiceRequestID ‖ u32 length ‖ command bytes.
+//! FirstInSequence present, bit 5 FirstInSequence value, bit 6 DSP schedule ID present) ‖
+//! accepted ms (i64) ‖ not-before ms (i64) ‖ instructions (u16) ‖ hub (8) ‖ device (8) ‖
+//! message code (u16) ‖ counter (u64) ‖ then length-prefixed (u16) UTF-8: RequestID, Service
+//! Reference, Service Reference Variant, PrecedingServiceRequestID ‖ u32 length ‖ command
+//! bytes ‖ when bit 6 is set, the DSP schedule ID (u64).
 //!
-//! Tests: the round-trip and damage cases below; `gateway/tests/crash_recovery.rs` kills a
-//! loaded gateway with SIGKILL several times and checks that every acknowledged request got
-//! exactly one final answer.
+//! The schedule ID was added without a new version: an entry without one is byte for byte
+//! what earlier gateways wrote, so a journal left by one is read unchanged (its entries have
+//! no schedule ID), and the ID is a trailing field that an earlier reader, which ignores what
+//! follows the command, would skip.
+//!
+//! Tests: the round-trip and damage cases below, and an entry in the bytes an earlier
+//! gateway wrote; `gateway/tests/crash_recovery.rs` kills a loaded gateway with SIGKILL
+//! several times and checks that every acknowledged request got exactly one final answer;
+//! `gateway/tests/schedules_restart.rs` kills one while a scheduled execution is in flight
+//! and checks that its recovered answer still carries the schedule ID.
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
@@ -75,6 +86,8 @@ pub struct Entry {
     pub counter: u64,
     /// The GBCS command, MAC'd or signed, exactly as sent.
     pub command: Vec<u8>,
+    /// The `DSPScheduleID` of the DSP schedule this request is an execution of.
+    pub schedule_id: Option<u64>,
 }
 
 /// Why a journal value could not be read.
@@ -102,6 +115,7 @@ impl Entry {
         flags |= u8::from(self.preceding.is_some()) << 3;
         flags |= u8::from(self.first_in_sequence.is_some()) << 4;
         flags |= u8::from(self.first_in_sequence == Some(true)) << 5;
+        flags |= u8::from(self.schedule_id.is_some()) << 6;
         v.push(VERSION);
         v.push(flags);
         v.extend_from_slice(&self.accepted_ms.to_be_bytes());
@@ -126,6 +140,9 @@ impl Entry {
         let len = u32::try_from(self.command.len()).unwrap_or(u32::MAX);
         v.extend_from_slice(&len.to_be_bytes());
         v.extend_from_slice(&self.command);
+        if let Some(id) = self.schedule_id {
+            v.extend_from_slice(&id.to_be_bytes());
+        }
         v
     }
 
@@ -166,6 +183,11 @@ impl Entry {
             return Err(DecodeError::Field("command length"));
         }
         let command = r.take(len)?.to_vec();
+        let schedule_id = if flags & 64 != 0 {
+            Some(u64::from_be_bytes(r.array()?))
+        } else {
+            None
+        };
         Ok(Entry {
             request_id,
             service: (sr, srv),
@@ -180,6 +202,7 @@ impl Entry {
             message_code,
             counter,
             command,
+            schedule_id,
         })
     }
 }
@@ -309,6 +332,7 @@ mod tests {
             message_code: 0x0018,
             counter: 1000,
             command: vec![0xdd, 0, 0, 0, 0, 0, 0, 0x45, 0xde, 0xad],
+            schedule_id: Some(42),
         }
     }
 
@@ -322,9 +346,42 @@ mod tests {
             not_before_ms: None,
             future_datable: false,
             instructions: None,
+            schedule_id: None,
             ..e
         };
         assert_eq!(Entry::decode(&bare.encode()), Ok(bare));
+    }
+
+    /// What a gateway wrote before entries carried a schedule ID: the bare entry above.
+    const EARLIER: &str = "01000000018bcfe5687b00000000000000000000010203040506070800db1234567890a0001800000000000003e8003439302d42332d44352d31462d33302d30312d30302d30303a30302d44422d31322d33342d35362d37382d39302d41303a313030300003342e310005342e312e3100000000000add00000000000045dead";
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn entries_written_before_schedule_ids_still_decode() {
+        let old = unhex(EARLIER);
+        let decoded = Entry::decode(&old).expect("an earlier entry decodes");
+        assert_eq!(decoded.schedule_id, None);
+        assert_eq!(decoded.counter, 1000);
+        assert_eq!(decoded.service.1.as_str(), "4.1.1");
+        assert_eq!(decoded.command, entry().command);
+        // Without a schedule ID the encoding is the earlier one, byte for byte.
+        assert_eq!(decoded.encode(), old);
+        // With one, it is the earlier encoding with bit 6 set and the ID appended.
+        let tagged = Entry {
+            schedule_id: Some(7),
+            ..decoded
+        }
+        .encode();
+        assert_eq!(tagged[1], old[1] | 64);
+        assert_eq!(&tagged[2..old.len()], &old[2..]);
+        assert_eq!(&tagged[old.len()..], &7u64.to_be_bytes());
+        assert_eq!(Entry::decode(&tagged).expect("tagged").schedule_id, Some(7));
     }
 
     #[test]

@@ -14,12 +14,15 @@
 //! - [`delivery`]: the durable outbox that delivers responses and alerts to Users, and the
 //!   pull endpoint for what could not be delivered.
 //! - [`schedules`]: DSP schedules (SR 5.1–5.3), their runner and their removal.
+//! - [`cancellation`]: cancelling future-dated requests (an `ExecutionDateTime` in the year
+//!   3000 or later), held by the gateway (DSP pattern) or by the device (Device pattern).
 //! - [`performance`]: the monthly SEC Code Performance Measures tally and its report.
 //! - [`demand`]: Service Requests per User and month, the Annex 5 Table 5.3 Monthly Service
 //!   Metrics, Users' forecasts and the 110 % report.
 
 pub mod alerts;
 pub mod anomaly;
+pub mod cancellation;
 pub mod clock;
 pub mod config;
 pub mod cos;

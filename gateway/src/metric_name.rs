@@ -51,6 +51,10 @@ pub const ROUTING_RECOVERED_TOTAL: &str = "hubgate_routing_recovered_total";
 pub const ROUTING_ANSWERS_TOTAL: &str = "hubgate_routing_answers_total";
 /// Counter: answers that could not be queued for delivery (the outbox refused them).
 pub const ROUTING_ANSWERS_LOST_TOTAL: &str = "hubgate_routing_answers_lost_total";
+/// Counter: future-dated requests cancelled before their execution time, by `pattern`
+/// (`dsp`: held by the gateway, answered `E48`; `device`: the device's instruction cancelled,
+/// its remembered request forgotten).
+pub const FUTURE_DATED_CANCELLED_TOTAL: &str = "hubgate_future_dated_cancelled_total";
 /// Counter: alert messages queued for Users, by `kind` (`device`, `future_dated`, `dcc`):
 /// one per receiving User.
 pub const ALERTS_TOTAL: &str = "hubgate_alerts_total";
@@ -63,6 +67,9 @@ pub const ALERTS_THROTTLE_SUMMARIES_TOTAL: &str = "hubgate_alerts_throttle_summa
 /// Counter: device alerts quarantined because their hub breached its alert threshold, by
 /// `window` (`minute`, `hour`).
 pub const QUARANTINE_ALERTS_TOTAL: &str = "hubgate_quarantine_alerts_total";
+/// Counter: Service Responses quarantined because their hub breached its response
+/// threshold, by `window` (`minute`, `hour`).
+pub const QUARANTINE_RESPONSES_TOTAL: &str = "hubgate_quarantine_responses_total";
 /// Counter: signatures verified, by `path` (`inline` on an idle pool, `pool`).
 pub const VERIFIER_JOBS_TOTAL: &str = "hubgate_verifier_jobs_total";
 /// Counter: responses and alerts delivered to a User's endpoint (2xx), by `kind`.
@@ -136,6 +143,7 @@ pub const ALL: &[&str] = &[
     STORE_PROBES_TOTAL,
     ROUTING_COMMANDS_TOTAL,
     ROUTING_DEFERRED,
+    FUTURE_DATED_CANCELLED_TOTAL,
     ROUTING_RECOVERED_TOTAL,
     ROUTING_ANSWERS_TOTAL,
     ROUTING_ANSWERS_LOST_TOTAL,
@@ -143,6 +151,7 @@ pub const ALL: &[&str] = &[
     ALERTS_THROTTLED_TOTAL,
     ALERTS_THROTTLE_SUMMARIES_TOTAL,
     QUARANTINE_ALERTS_TOTAL,
+    QUARANTINE_RESPONSES_TOTAL,
     TARGET_TIME_TOTAL,
     PERFORMANCE_WITHIN_RATIO,
     DEMAND_USAGE_RATIO,
@@ -244,6 +253,10 @@ pub fn describe() {
         "Device requests held until their DSP future-dated execution time"
     );
     describe_counter!(
+        FUTURE_DATED_CANCELLED_TOTAL,
+        "Future-dated requests cancelled before their execution time, by pattern (dsp, device)"
+    );
+    describe_counter!(
         ROUTING_RECOVERED_TOTAL,
         "Journaled requests sent again (resent) or answered (answered) after a restart"
     );
@@ -270,6 +283,10 @@ pub fn describe() {
     describe_counter!(
         QUARANTINE_ALERTS_TOTAL,
         "Device alerts quarantined because their hub breached its alert threshold, by window"
+    );
+    describe_counter!(
+        QUARANTINE_RESPONSES_TOTAL,
+        "Service Responses quarantined because their hub breached its response threshold, by window"
     );
     describe_counter!(
         STORE_COMMIT_REFUSED_TOTAL,

@@ -12,12 +12,13 @@
 //! | category | target | measure (H13.1) | counted |
 //! |---|---|---|---|
 //! | `on_demand` | 30 s from the request (`performance.on_demand_target_ms`) | 1 | each device Service Response, I0 or E20/E21 |
-//! | `future_dated` | 24 h from the execution date-time | 2 | each DSP future-dated Service Response, from the execution time the request named |
+//! | `future_dated` | 24 h from the execution date-time | 2 | each DSP future-dated Service Response, from the execution time the request named; each DSP schedule execution's Service Response, from its occurrence |
 //! | `firmware` | 5 days (11.1 Update Firmware) | 1 | none yet: see below |
 //! | `alert` | 60 s from its arrival | 3 | device alerts (a device future-dated command's execution alert among them) and DCC alerts for lost hubs |
 //!
 //! The response writer (`routing`) picks the category of each answer it times: a request
-//! that named an execution time later than its arrival is `future_dated`, an 11.1 request
+//! that named an execution time later than its arrival, and a DSP schedule's execution
+//! (`crate::schedules`), are `future_dated`, an 11.1 request
 //! `firmware`, any other device request `on_demand`. 11.1 Update Firmware is a non-device
 //! (CV 8) service the gateway does not provide yet (it is refused at once), so no firmware
 //! Service Response is ever timed and the `firmware` row is reported as not classified, with

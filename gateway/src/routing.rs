@@ -34,8 +34,14 @@
 //! order; hub states give back no commands of their own, see [`strip_held_commands`]).
 //!
 //! DSP future-dated requests (a DSP-pattern SRV whose `ExecutionDateTime` is ahead) are held
-//! by a timer thread until that time, then dispatched like any other; their Service Response
-//! counts against the 24 h future-dated target from the execution time.
+//! by a timer thread until that time, then dispatched like any other. One whose execution
+//! time is in the year 3000 or later is a cancellation ([`crate::cancellation`]): never held,
+//! it takes the same User's held requests of the same SRV for the same device out of the
+//! queue, and the writer answers them `E48` and the cancellation `I0` (`E47` when nothing
+//! was held). A Device-pattern command that cancels the device's pending instructions makes
+//! the writer forget the requests remembered for them. A held request's Service Response
+//! counts against the 24 h future-dated target from the execution time. So does that of a
+//! DSP schedule's execution ([`Router::route_scheduled`]), from its occurrence.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +88,11 @@ pub struct Pending {
     journal: Option<u64>,
     /// DSP future-dated: the execution time it was held for.
     not_before_ms: Option<i64>,
+    /// The GBCS message code of its command.
+    message_code: u16,
+    /// Device pattern: its command cancels the device's pending instructions of the same
+    /// message code ([`crate::cancellation`]).
+    cancels: bool,
 }
 
 /// Requests in flight by request reference, shared by the [`Router`] and the
@@ -259,6 +270,32 @@ impl Router {
             .inspect_err(|_| self.forget(&prepared))
     }
 
+    /// [`Router::route`] for an execution of DSP schedule `schedule_id` whose occurrence fell
+    /// at `at_ms` ([`crate::schedules`]): the schedule ID travels in the journal entry, so an
+    /// execution recovered after a restart is still answered as the schedule's, and the
+    /// occurrence is its execution time, so its Service Response counts against the 24 h
+    /// target from then, like a DSP future-dated request's. `at_ms` is not in the future:
+    /// the command goes out at once.
+    pub fn route_scheduled(
+        &self,
+        accepted: &Accepted,
+        schedule_id: u64,
+        at_ms: i64,
+    ) -> Result<(), Rejection> {
+        let mut prepared = self.prepare(&accepted.request, accepted.device.as_ref())?;
+        prepared.entry.schedule_id = Some(schedule_id);
+        prepared.entry.not_before_ms = Some(at_ms.min(prepared.entry.accepted_ms));
+        self.parts
+            .store
+            .write(|t| {
+                let (key, record) = prepared.journal_record();
+                journal::insert_in(t, key, &record)
+            })
+            .map_err(|e| Rejection::Busy(format!("journal: {e}")))?;
+        self.dispatch(&prepared)
+            .inspect_err(|_| self.forget(&prepared))
+    }
+
     /// Builds the command of an accepted device request and its journal entry; nothing is
     /// sent or stored yet.
     ///
@@ -302,6 +339,7 @@ impl Router {
                 message_code,
                 counter,
                 command: bytes,
+                schedule_id: None,
             },
         })
     }
@@ -409,6 +447,8 @@ impl Router {
                 instructions: e.instructions,
                 journal: Some(prepared.key),
                 not_before_ms: e.not_before_ms,
+                message_code: e.message_code,
+                cancels: e.future_datable && crate::cancellation::command_cancels(&e.command),
             },
         );
         let refused = |r: Rejection| {
@@ -419,6 +459,12 @@ impl Router {
             }
             r
         };
+        // DSP pattern, execution time in the year 3000 or later: a cancellation, never held.
+        if e.not_before_ms
+            .is_some_and(crate::cancellation::is_cancellation_time)
+        {
+            return self.cancel_held(prepared).map_err(refused);
+        }
         if let Some(at) = e.not_before_ms
             && at > self.parts.clock.now_ms()
         {
@@ -469,6 +515,62 @@ impl Router {
             }));
         }
         metrics::counter!(metric_name::ROUTING_COMMANDS_TOTAL).increment(1);
+        Ok(())
+    }
+
+    /// A DSP cancellation ([`crate::cancellation`]): takes the held requests it names out of
+    /// the deferred queue and has the response writer answer them (`E48`) and the
+    /// cancellation (`I0`, no body), removing their journal entries with the answers.
+    /// `Err(NothingToCancel)` when nothing held matches (the queue is unchanged).
+    fn cancel_held(&self, prepared: &Prepared) -> Result<(), Rejection> {
+        use crate::cancellation::{Matched, cancelled_code, cancels_held};
+        let Some(sequencing) = &self.sequencing else {
+            return Err(Rejection::NotProvided(
+                "cancellation needs the response writer".into(),
+            ));
+        };
+        let cancel = Matched::of(&prepared.entry);
+        let taken: Vec<Prepared> = {
+            let mut q = self
+                .deferred
+                .queue
+                .lock()
+                .map_err(|_| Rejection::Busy("the future-dated queue failed".into()))?;
+            let keys: Vec<(i64, u64)> = q
+                .iter()
+                .filter(|(_, p)| cancels_held(&cancel, &Matched::of(&p.entry)))
+                .map(|(k, _)| *k)
+                .collect();
+            let taken = keys.iter().filter_map(|k| q.remove(k)).collect();
+            metrics::gauge!(metric_name::ROUTING_DEFERRED).set(q.len() as f64);
+            taken
+        };
+        if taken.is_empty() {
+            return Err(Rejection::NothingToCancel(format!(
+                "no {} request of {} for {} is held for a future execution time",
+                cancel.srv,
+                hex::eui_duis(&cancel.request_id.originator),
+                hex::eui_duis(&cancel.device)
+            )));
+        }
+        crate::cancellation::count("dsp", taken.len());
+        let mut answers: Vec<Failure> = taken
+            .iter()
+            .map(|p| Failure {
+                request_ref: p.entry.request_id.to_string(),
+                code: cancelled_code(),
+            })
+            .collect();
+        tracing::info!(
+            cancellation = %cancel.request_id,
+            cancelled = taken.len(),
+            "DSP future-dated requests cancelled"
+        );
+        answers.push(Failure {
+            request_ref: cancel.request_id.to_string(),
+            code: ResponseCode::I0,
+        });
+        sequencing.answer(answers);
         Ok(())
     }
 
@@ -857,7 +959,7 @@ impl ResponseSink {
         delivery: Arc<Delivery>,
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<ResponseSink> {
-        Self::start_inner(pending, responder, delivery, clock, None)
+        Self::start_inner(pending, responder, delivery, clock, None, None)
     }
 
     /// Starts the writer thread, with device alerts fanned out to the Users the
@@ -874,7 +976,33 @@ impl ResponseSink {
         clock: Arc<dyn Clock>,
         recipients: Recipients,
     ) -> std::io::Result<ResponseSink> {
-        Self::start_inner(pending, responder, delivery, clock, Some(recipients))
+        Self::start_inner(pending, responder, delivery, clock, Some(recipients), None)
+    }
+
+    /// [`ResponseSink::start_with_recipients`], with the devices' Service Responses counted
+    /// per hub against `hub_responses` ([`crate::anomaly::HubResponses`]): one over a limit
+    /// is held in the quarantine, in the transaction that removes its request's journal
+    /// entry, and its User gets a `QuarantinedRequest` DCC alert.
+    ///
+    /// # Errors
+    ///
+    /// When the thread cannot be started.
+    pub fn start_with_hub_responses(
+        pending: PendingTable,
+        responder: Arc<Responder>,
+        delivery: Arc<Delivery>,
+        clock: Arc<dyn Clock>,
+        recipients: Recipients,
+        hub_responses: Option<crate::anomaly::HubResponses>,
+    ) -> std::io::Result<ResponseSink> {
+        Self::start_inner(
+            pending,
+            responder,
+            delivery,
+            clock,
+            Some(recipients),
+            hub_responses,
+        )
     }
 
     /// Request sequencing for the [`Router`] ([`Router::with_sequencing`]): this writer
@@ -900,6 +1028,7 @@ impl ResponseSink {
         delivery: Arc<Delivery>,
         clock: Arc<dyn Clock>,
         recipients: Option<Recipients>,
+        hub_responses: Option<crate::anomaly::HubResponses>,
     ) -> std::io::Result<ResponseSink> {
         // Unbounded on purpose: every event stands for a command the hub actors already
         // bounded, and dropping one would lose an acknowledged request's answer.
@@ -931,6 +1060,8 @@ impl ResponseSink {
                     // Journal entries of the requests answered in this batch: removed in the
                     // transaction that stores their answers.
                     let mut answered: Vec<u64> = Vec::new();
+                    // Service Responses over their hub's threshold: held, not delivered.
+                    let mut held = crate::anomaly::HeldResponses::new(hub_responses.as_ref());
                     let outgoing: Vec<Outgoing> = batch
                         .into_iter()
                         .flat_map(|event| match event {
@@ -939,8 +1070,22 @@ impl ResponseSink {
                                 let cos = cos_outcome(&pending, &o);
                                 let request_ref = o.request_ref.clone();
                                 let succeeded = matches!(o.result, OutcomeResult::Response { .. });
+                                // A device's answer counts against its hub's thresholds.
+                                let answered_by = pending
+                                    .get(&o.request_ref)
+                                    .filter(|_| succeeded)
+                                    .map(|p| crate::anomaly::Answered {
+                                        hub: o.hub,
+                                        device: o.device,
+                                        request_id: p.request_id,
+                                        srv: p.service.1.to_string(),
+                                    });
                                 let mut out: Vec<_> =
                                     response(&pending, &responder, &mut future, o, now, &mut answered)
+                                        .and_then(|m| match &answered_by {
+                                            Some(a) => held.screen(a, m, now),
+                                            None => Some(m),
+                                        })
                                         .into_iter()
                                         .collect();
                                 if let Some((id, bytes)) = cos {
@@ -981,9 +1126,11 @@ impl ResponseSink {
                     let remembered = future.drain_writes();
                     match delivery.submit_batch_with(outgoing, |t| {
                         journal::remove_in(t, &answered)?;
+                        held.hold_in(t)?;
                         FutureDated::apply_in(t, &remembered)
                     }) {
                         Ok(results) => {
+                            held.held(&responder, &delivery, now);
                             for (r, (kind, user)) in results.into_iter().zip(kinds) {
                                 match r {
                                     Ok(_) => metrics::counter!(metric_name::ROUTING_ANSWERS_TOTAL, "kind" => kind.label())
@@ -1049,15 +1196,28 @@ fn response(
     }
     let (code, payload) = match outcome.result {
         OutcomeResult::Response { bytes, .. } => {
-            // The device accepted a command it may run later: its execution alert will
-            // carry the command's counter.
-            if p.future_datable {
+            // A cancellation the device carried out: the instructions it dropped raise no
+            // alert, so their requests are forgotten (crate::cancellation).
+            if p.cancels {
+                if crate::cancellation::response_succeeded(&bytes) {
+                    let n = future.cancel(
+                        outcome.device,
+                        p.request_id.originator,
+                        p.service.1,
+                        p.message_code,
+                    );
+                    crate::cancellation::count("device", n);
+                }
+            } else if p.future_datable {
+                // The device accepted a command it may run later: its execution alert will
+                // carry the command's counter.
                 future.remember(
                     outcome.device,
                     outcome.counter,
                     p.request_id,
                     p.service,
                     p.instructions,
+                    Some(p.message_code),
                 );
             }
             (ResponseCode::I0, Some(ResponsePayload::GbcsPayload(bytes)))

@@ -18,6 +18,13 @@
 //!   4 applies it if the device clock is inside the window (a preset of all `FF` sets the
 //!   device clock to the caller's clock), method 6 shifts the clock; attribute 2 reads the
 //!   device clock.
+//! - **Change of Tenancy** (ECS12, class 1 0-0:94.44.3.2 attribute 2): the set stores the
+//!   date (defining the object on an ESME state saved before it existed) and writes a
+//!   `change-of-tenancy` event. From then on, profile reads (class 7 attribute 2, plain or
+//!   protected) by a remote party other than the device's supplier return only the entries
+//!   captured at or after that date; the supplier still reads the whole buffer. This is the
+//!   emulator's reading of "restrict access to the previous tenant's data"; no RTDS vector
+//!   shows a restricted read.
 //! - **HAN whitelist** (class 104, CHF): attribute 4 lists the devices of that network,
 //!   method 1 (register_device, CCS01) adds devices, method 2 (unregister_device, CCS02)
 //!   removes them, method 4 (backup) returns the whitelist with link key hashes, method 5
@@ -40,7 +47,7 @@ use hubgate_protocol::gbcs::payload::dlms::{
 use crate::cosem::{Attr, Objects, result};
 use crate::device::{AlertBody, AlertSpec, Ctx, Outcome, alert, alert_code};
 use crate::error::DeviceError;
-use crate::state::{DeviceState, Pending, PendingWork};
+use crate::state::{DeviceKind, DeviceState, Pending, PendingWork};
 use crate::time::{self, CosemInstant};
 use crate::trust::role;
 use crate::value::Value;
@@ -50,6 +57,9 @@ pub const ACTIVATION_ATTRIBUTES: &[(u16, i8)] = &[(20, 10), (113, 7), (9000, 6),
 
 /// Logical name of the firmware version object (ECS52 reads attribute 2 of class 1).
 pub const FIRMWARE_VERSION: [u8; 6] = [0, 0, 0, 2, 1, 255];
+
+/// The Change of Tenancy date attribute (ECS12).
+pub const CHANGE_OF_TENANCY: Attr = Attr::new(1, crate::models::obis::CHANGE_OF_TENANCY, 2);
 
 /// Internal attribute id under which a clock keeps its preset (not a COSEM attribute).
 const CLOCK_PRESET: i8 = -5;
@@ -155,6 +165,7 @@ pub(crate) fn execute(
 ) -> Result<Outcome, DeviceError> {
     let n = req.specifications.len();
     let values: Vec<Value> = req.data.iter().map(Value::from_data).collect();
+    let floor = tenancy_floor(state, ctx);
     let mut failed: Vec<Option<u8>> = vec![None; n];
     if ctx.fault {
         match n {
@@ -217,7 +228,9 @@ pub(crate) fn execute(
             continue;
         }
         let (v, code) = match spec {
-            AccessRequestSpec::Get(d) => read(state, &attr_of(d), None, ctx.now + clock_shift),
+            AccessRequestSpec::Get(d) => {
+                read(state, &attr_of(d), None, ctx.now + clock_shift, floor)
+            }
             AccessRequestSpec::GetWithSelection(d, sel) => {
                 let params = Value::from_data(&sel.parameters);
                 read(
@@ -225,6 +238,7 @@ pub(crate) fn execute(
                     &attr_of(d),
                     Some((sel.selector, &params)),
                     ctx.now + clock_shift,
+                    floor,
                 )
             }
             AccessRequestSpec::Set(d) => {
@@ -242,6 +256,9 @@ pub(crate) fn execute(
                         } else {
                             result::OBJECT_UNDEFINED
                         }
+                    }
+                    Activation::Immediate if a == CHANGE_OF_TENANCY => {
+                        set_change_of_tenancy(state, ctx, value)
                     }
                     Activation::Immediate => match objects_mut(state) {
                         Some(o) => match o.write(&a, value) {
@@ -335,9 +352,84 @@ fn objects_mut(state: &mut DeviceState) -> Option<&mut Objects> {
     state.cosem_mut()
 }
 
+/// ECS12: stores the Change of Tenancy date (an ESME state saved before the object existed
+/// gets it defined) and logs it.
+fn set_change_of_tenancy(state: &mut DeviceState, ctx: &Ctx, value: Value) -> u8 {
+    let Some(date) = value.as_octets().and_then(time::cosem_to_instant) else {
+        return result::TYPE_UNMATCHED;
+    };
+    let esme = state.kind == DeviceKind::Esme;
+    let Some(o) = objects_mut(state) else {
+        return result::OBJECT_UNDEFINED;
+    };
+    if !esme && !o.has_object(CHANGE_OF_TENANCY.class_id, &CHANGE_OF_TENANCY.obis) {
+        return result::OBJECT_UNDEFINED;
+    }
+    o.put(CHANGE_OF_TENANCY, value);
+    let detail = match date {
+        CosemInstant::At(t) => format!(
+            "data before {} restricted, by {}",
+            time::zigbee_from_unix(t),
+            hubgate_protocol::hex::eui(&ctx.remote_party())
+        ),
+        _ => "restriction cleared".to_owned(),
+    };
+    state.event_log.push(ctx.now, "change-of-tenancy", detail);
+    result::SUCCESS
+}
+
+/// The earliest capture time (ZigBee seconds) a profile read by this command's remote party
+/// returns: the Change of Tenancy date, unless the remote party is the device's supplier.
+pub fn tenancy_floor_for(state: &DeviceState, remote_party: &[u8; 8]) -> Option<u64> {
+    if state.trusted.eui_of(role::SUPPLIER).as_ref() == Some(remote_party) {
+        return None;
+    }
+    let date = objects(state)?.get(&CHANGE_OF_TENANCY)?.as_octets()?;
+    match time::cosem_to_instant(date)? {
+        CosemInstant::At(t) => Some(u64::from(time::zigbee_from_unix(t))),
+        _ => None,
+    }
+}
+
+fn tenancy_floor(state: &DeviceState, ctx: &Ctx) -> Option<u64> {
+    tenancy_floor_for(state, &ctx.remote_party())
+}
+
+/// Drops the profile entries captured before `floor`.
+fn restrict(v: Value, floor: Option<u64>) -> Value {
+    match (v, floor) {
+        (
+            Value::CompactArray {
+                description,
+                elements,
+            },
+            Some(floor),
+        ) => Value::CompactArray {
+            description,
+            elements: elements
+                .into_iter()
+                .filter(|e| {
+                    e.as_structure()
+                        .and_then(|m| m.first())
+                        .and_then(Value::as_u64)
+                        .is_some_and(|t| t >= floor)
+                })
+                .collect(),
+        },
+        (v, _) => v,
+    }
+}
+
 /// A read, with the attributes computed from device state: the clock (class 8 attribute 2)
-/// and the CHF whitelists (class 104 attribute 4).
-fn read(state: &DeviceState, a: &Attr, selection: Option<(u8, &Value)>, now: i64) -> (Value, u8) {
+/// and the CHF whitelists (class 104 attribute 4). Profile buffers are cut at `floor` (the
+/// Change of Tenancy restriction).
+fn read(
+    state: &DeviceState,
+    a: &Attr,
+    selection: Option<(u8, &Value)>,
+    now: i64,
+    floor: Option<u64>,
+) -> (Value, u8) {
     if a.class_id == 8 && a.id == 2 && objects(state).is_some_and(|o| o.has_object(8, &a.obis)) {
         return (
             Value::OctetString(time::cosem_from_unix(now).to_vec()),
@@ -357,6 +449,7 @@ fn read(state: &DeviceState, a: &Attr, selection: Option<(u8, &Value)>, now: i64
         return (net.active_devices(now), result::SUCCESS);
     }
     match objects(state).map(|o| o.read(a, selection)) {
+        Some(Ok(v)) if a.class_id == 7 && a.id == 2 => (restrict(v, floor), result::SUCCESS),
         Some(Ok(v)) => (v, result::SUCCESS),
         Some(Err(e)) => (Value::Null, e),
         None => (Value::Null, result::OBJECT_UNDEFINED),
@@ -705,7 +798,13 @@ fn protected_read(
             obis,
             i8::try_from(id).unwrap_or(0),
         );
-        let (v, code) = read(state, &a, selection.as_ref().map(|(s, p)| (*s, p)), now);
+        let (v, code) = read(
+            state,
+            &a,
+            selection.as_ref().map(|(s, p)| (*s, p)),
+            now,
+            tenancy_floor(state, ctx),
+        );
         if code != result::SUCCESS {
             return Ok((Value::Null, code));
         }

@@ -42,6 +42,8 @@ pub mod obis {
     pub const ACCOUNT: [u8; 6] = [0, 1, 19, 0, 0, 255];
     /// Disconnect control (supply state).
     pub const DISCONNECT_CONTROL: [u8; 6] = [0, 0, 96, 3, 10, 255];
+    /// Change of Tenancy date (class 1, attribute 2; set by ECS12).
+    pub const CHANGE_OF_TENANCY: [u8; 6] = [0, 0, 94, 44, 3, 2];
 }
 
 const DLU: u8 = 6;
@@ -59,8 +61,8 @@ fn array_desc(n: u16, element: u8) -> TypeDesc {
 }
 
 /// The COSEM objects of an ESME: registers, logs, tariff (calendar, special days, block
-/// thresholds, charges and the GBCS class 9000 objects), account, credit, clock and
-/// disconnect control. Values start at zero (empty logs, credit mode, supply connected).
+/// thresholds, charges and the GBCS class 9000 objects), account, credit, clock, disconnect
+/// control and the Change of Tenancy date. Values start at zero (empty logs, credit mode, supply connected).
 pub fn esme_objects() -> Objects {
     let mut o = Objects::new();
     let scaler = |unit: u8| Value::Structure(vec![Value::Integer(0), Value::Enum(unit)]);
@@ -152,7 +154,9 @@ pub fn esme_objects() -> Objects {
         Value::Structure(vec![Value::Enum(1), Value::Enum(1)]),
     );
     o.put(Attr::new(111, obis::ACCOUNT, 11), Value::Array(Vec::new()));
-    o.put(Attr::new(111, obis::ACCOUNT, 13), unset);
+    o.put(Attr::new(111, obis::ACCOUNT, 13), unset.clone());
+    // No Change of Tenancy yet: every date field not specified.
+    o.put(Attr::new(1, obis::CHANGE_OF_TENANCY, 2), unset);
     for n in 0..=2u8 {
         o.put(
             Attr::new(112, [0, 0, 19, 10, n, 255], 2),

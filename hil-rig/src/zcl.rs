@@ -16,6 +16,14 @@
 //!   pending command of the same message code, a later time makes the command future-dated;
 //!   then one 8F66 alert follows per publish that carries a start time.
 //!
+//! - Device Management *Publish Change of Tenancy* (`0708`/`00`, GCS09 to the GPF): accepted
+//!   like the other publishes (Default Response `SUCCESS`, frame control `00`, as the RTDS
+//!   response) and kept; its implementation date-time is the Change of Tenancy date
+//!   ([`change_of_tenancy`]). From then on, snapshot, top-up and debt log reads by a remote
+//!   party other than the device's supplier return only records at or after that date. The
+//!   date is not treated as a start time (no pending command, no 8F66 alert): 3.2 is
+//!   future-dated by the DCC, not by the device.
+//!
 //! Responses to the sensitive use cases (GCS13–GCS18, GCS61) are encrypted per component
 //! (control bit `02`), except Price cluster components and Default Responses.
 //!
@@ -47,6 +55,21 @@ pub mod cluster {
     pub const PREPAYMENT: u16 = 0x0705;
     /// Calendar.
     pub const CALENDAR: u16 = 0x0707;
+    /// Device Management.
+    pub const DEVICE_MANAGEMENT: u16 = 0x0708;
+}
+
+/// Device Management command *Publish Change of Tenancy*.
+pub const PUBLISH_CHANGE_OF_TENANCY: u8 = 0x00;
+
+/// The Change of Tenancy date (ZigBee seconds) of the last *Publish Change of Tenancy*
+/// received: its implementation date-time, after the provider ID, issuer event ID and tariff
+/// type.
+pub fn change_of_tenancy(model: &ZigbeeModel) -> Option<u32> {
+    let p = model
+        .published
+        .get(&(cluster::DEVICE_MANAGEMENT, PUBLISH_CHANGE_OF_TENANCY))?;
+    u32_le(&p.payload, 9)
 }
 
 /// ZCL status values.
@@ -207,6 +230,11 @@ pub(crate) fn execute(
     g: &Gbz<'_>,
 ) -> Result<Outcome, DeviceError> {
     let firmware = state.firmware_version.clone();
+    let supplier = state.trusted.eui_of(crate::trust::role::SUPPLIER);
+    let floor = match state.zigbee() {
+        Some(m) if supplier != Some(ctx.remote_party()) => change_of_tenancy(m).unwrap_or(0),
+        _ => 0,
+    };
     let model = state
         .zigbee_mut()
         .ok_or(DeviceError::Unsupported(ctx.code))?;
@@ -296,7 +324,7 @@ pub(crate) fn execute(
                     .iter()
                     .filter(|s| {
                         s.cluster == cl
-                            && start <= s.time
+                            && start.max(floor) <= s.time
                             && s.time <= end
                             && (cause == u32::MAX || s.cause & cause != 0)
                     })
@@ -324,7 +352,7 @@ pub(crate) fn execute(
                 }
             }
             (false, cluster::PREPAYMENT, cmd @ (0x08 | 0x0a)) => {
-                let from = c.from_date_time.unwrap_or(0);
+                let from = c.from_date_time.unwrap_or(0).max(floor);
                 let (Some(end), Some(&count)) = (u32_le(p, 0), p.get(4)) else {
                     outs.push(default_response(
                         cluster::PREPAYMENT,

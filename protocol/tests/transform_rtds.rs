@@ -43,8 +43,8 @@ use hubgate_protocol::{conformance, hex};
 const SRVS: &[&str] = &[
     "4.1.1", "4.1.2", "4.4.2", "4.4.3", "4.4.4", "4.4.5", "4.6.1", "4.8.1", "4.11.1", "4.11.2",
     "6.2.1", "6.2.2", "6.2.3", "6.2.4", "6.2.5", "6.2.7", "6.2.8", "6.2.9", "6.2.10", "11.2",
-    "7.1", "7.2", "7.4", "3.1", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1", "8.7.1",
-    "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2",
+    "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
+    "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2",
 ];
 
 /// What one comparison gives.
@@ -212,6 +212,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "",
     ),
     ("ECS10_3.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS12_3.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -340,6 +341,11 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "",
     ),
     ("GCS07_3.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS09_3.2_SUCCESS_REQUEST_DUIS.XML",
+        Expect::ExactWithRtdsValues,
+        "template differs in the restriction date-time",
+    ),
     ("GCS15b_4.4.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "GCS15c_4.4.3_SUCCESS_REQUEST_DUIS.XML",
@@ -589,8 +595,8 @@ fn compare(
 
 /// The template with the values the RTDS file was made from, where the two are known to
 /// differ: the replacement and certification-path certificates of the credential updates
-/// (6.15.1, 6.23), and the read period of GCS15c. The values are read from the RTDS
-/// payload.
+/// (6.15.1, 6.23), the read period of GCS15c and the restriction date-time of GCS09. The
+/// values are read from the RTDS payload.
 fn with_rtds_values(
     use_case: &str,
     req: &Request,
@@ -615,6 +621,17 @@ fn with_rtds_values(
             b.read_log_period.start_date_time = zig(0)?;
             b.read_log_period.end_date_time = zig(4)?;
             Some((out, "the read period"))
+        }
+        ("GCS09", Payload::Gbz(g), Body::RestrictAccessForChangeOfTenancy(b)) => {
+            let p = match g.components().first()?.body {
+                gbcs::payload::gbz::ComponentBody::Plain(p) => p,
+                _ => return None,
+            };
+            // Provider ID, issuer event ID, tariff type, then the implementation date-time.
+            let s = u32::from_le_bytes(p.get(9..13)?.try_into().ok()?);
+            let t = UtcDateTime::from_unix(946_684_800 + i64::from(s));
+            b.restriction_date_time = DateTime::new(&t.to_string()).ok()?;
+            Some((out, "the restriction date-time"))
         }
         (_, Payload::Asn1(tree), body) => {
             let certs = |n: &hubgate_protocol::gbcs::payload::asn1::Node<'_>| -> Vec<Vec<u8>> {

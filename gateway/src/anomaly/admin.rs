@@ -3,23 +3,25 @@
 //! | request | answer |
 //! |---|---|
 //! | `GET /api/v1/admin/quarantine[?limit=N]` | `200 {"count": held, "held": [summary…]}`, oldest first (at most `N`, default 1000) |
-//! | `GET /api/v1/admin/quarantine/{id}` | `200` a request: the signed request as received (`application/xml`); an alert: its record with its signed messages (`application/json`); `404` |
+//! | `GET /api/v1/admin/quarantine/{id}` | `200` a request: the signed request as received (`application/xml`); an alert or a Service Response: its record with its signed messages (`application/json`); `404` |
 //! | `POST /api/v1/admin/quarantine/{id}/release` | `200 {"released": id, "outcome": "routed"｜"answered"｜"delivered", …}`; `404` |
 //! | `DELETE /api/v1/admin/quarantine/{id}` | `200 {"deleted": id}`; `404` |
 //!
-//! Each summary holds `id` and `kind` (`request` or `alert`). A request's: `user`, `srv`,
+//! Each summary holds `id` and `kind` (`request`, `alert` or `response`). A request's: `user`, `srv`,
 //! `cv`, `request_id`, `role`, `window`, `reason`, `quarantined_at` (RFC 3339) and
 //! `body_bytes`. An alert's: `hub`, `device`, `alert_code`, `counter`, `recipients`,
 //! `messages` (how many), `window`, `reason`, `quarantined_at`, and, so that a listing made
 //! for requests still reads, `user` (the hub), `srv` (`alert`), `cv` (`0`) and `request_id`
-//! (`device:code:counter`). Every request needs `Authorization: Bearer <token>`, else `401`.
+//! (`device:code:counter`). A Service Response's: `hub`, `device` (the one that answered),
+//! `user`, `srv` and `request_id` (of the request it answers), `messages` (one), `window`,
+//! `reason`, `quarantined_at`. Every request needs `Authorization: Bearer <token>`, else `401`.
 //! `503` when the store fails.
 //!
 //! On release of a request, `outcome` is `routed` when the command went to its device (the
 //! device's Service Response follows through delivery) and `answered` when the answer (its
-//! response `code`) was handed to delivery at once. On release of an alert, `outcome` is
-//! `delivered` and `messages` counts the signed messages handed to delivery, in the same
-//! transaction that removes the record.
+//! response `code`) was handed to delivery at once. On release of an alert or a Service
+//! Response, `outcome` is `delivered` and `messages` counts the signed messages handed to
+//! delivery, in the same transaction that removes the record (so delivered exactly once).
 //!
 //! # The token
 //!
@@ -34,7 +36,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::quarantine::{self, HeldAlert, Item};
+use super::quarantine::{self, HeldMessage, Item};
 use crate::config::Config;
 use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::pipeline::{Pipeline, Released};
@@ -183,13 +185,7 @@ async fn list(
     }
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     let state = endpoint.into_inner();
-    let found = web::block(move || {
-        Ok::<_, crate::store::StoreError>((
-            quarantine::count(&state.store)?,
-            quarantine::list(&state.store, limit)?,
-        ))
-    })
-    .await;
+    let found = web::block(move || quarantine::count_and_list(&state.store, limit)).await;
     match found {
         Ok(Ok((count, held))) => json(
             StatusCode::OK,
@@ -233,6 +229,7 @@ async fn show(
             Err(e) => store_failed(&e),
         },
         Ok(Ok(Some(Item::Alert(alert)))) => json(StatusCode::OK, &alert.detail()),
+        Ok(Ok(Some(Item::Response(response)))) => json(StatusCode::OK, &response.detail()),
         Ok(Ok(None)) => not_held(id),
         Ok(Err(e)) => store_failed(&e),
         Err(e) => store_failed(&e),
@@ -261,6 +258,9 @@ async fn delete(
                 Item::Alert(alert) => {
                     tracing::info!(id, hub = %alert.hub, device = %alert.device, code = %alert.alert_code, "quarantined alert deleted");
                 }
+                Item::Response(response) => {
+                    tracing::info!(id, hub = %response.hub, user = %response.user, request_id = %response.request_id, "quarantined Service Response deleted");
+                }
             }
             json(StatusCode::OK, &serde_json::json!({ "deleted": id }))
         }
@@ -285,7 +285,21 @@ async fn release(
     let reader = Arc::clone(&state);
     let held = match web::block(move || quarantine::get(&reader.store, id)).await {
         Ok(Ok(Some(Item::Request(held)))) => held,
-        Ok(Ok(Some(Item::Alert(alert)))) => return release_alert(&state, id, alert).await,
+        Ok(Ok(Some(Item::Alert(alert)))) => {
+            let what = format!(
+                "alert {} {} of hub {}",
+                alert.device, alert.alert_code, alert.hub
+            );
+            return release_messages(&state, id, &alert.messages, "alert", what).await;
+        }
+        Ok(Ok(Some(Item::Response(response)))) => {
+            let what = format!(
+                "Service Response to {} from hub {}",
+                response.request_id, response.hub
+            );
+            return release_messages(&state, id, &response.messages, "Service Response", what)
+                .await;
+        }
         Ok(Ok(None)) => return not_held(id),
         Ok(Err(e)) => return store_failed(&e),
         Err(e) => return store_failed(&e),
@@ -343,19 +357,21 @@ async fn release(
     }
 }
 
-/// Releases the held alert `alert` (record `id`): its signed messages go to delivery in the
-/// transaction that removes the record.
-async fn release_alert(state: &Arc<AdminEndpoint>, id: u64, alert: HeldAlert) -> HttpResponse {
-    let messages: Option<Vec<Outgoing>> = alert
-        .messages
-        .iter()
-        .map(quarantine::HeldMessage::outgoing)
-        .collect();
+/// Releases the held alert or Service Response `id` (a `noun`, `what` for the log): its
+/// signed `messages` go to delivery in the transaction that removes the record.
+async fn release_messages(
+    state: &Arc<AdminEndpoint>,
+    id: u64,
+    messages: &[HeldMessage],
+    noun: &'static str,
+    what: String,
+) -> HttpResponse {
+    let messages: Option<Vec<Outgoing>> = messages.iter().map(HeldMessage::outgoing).collect();
     let Some(messages) = messages else {
-        tracing::error!(id, "a quarantined alert's messages cannot be read");
+        tracing::error!(id, "a quarantined {noun}'s messages cannot be read");
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "the held alert's messages cannot be read",
+            &format!("the held {noun}'s messages cannot be read"),
         );
     };
     let count = messages.len();
@@ -366,7 +382,7 @@ async fn release_alert(state: &Arc<AdminEndpoint>, id: u64, alert: HeldAlert) ->
             if quarantine::take_in(t, id)?.is_none() {
                 gone = true;
                 return Err(crate::store::StoreError::Refused(format!(
-                    "quarantined alert {id} is no longer held"
+                    "quarantined {noun} {id} is no longer held"
                 )));
             }
             Ok(())
@@ -378,12 +394,12 @@ async fn release_alert(state: &Arc<AdminEndpoint>, id: u64, alert: HeldAlert) ->
         Ok((true, _)) => not_held(id),
         Ok((false, Ok(results))) => {
             for r in results.iter().filter_map(|r| r.as_ref().err()) {
-                tracing::error!(id, error = %r, "a released alert's message was refused by delivery");
+                tracing::error!(id, error = %r, "a released {noun}'s message was refused by delivery");
             }
             metrics::counter!(metric_name::QUARANTINE_OUTCOMES_TOTAL, "outcome" => "released")
                 .increment(1);
             metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).decrement(1.0);
-            tracing::info!(id, hub = %alert.hub, device = %alert.device, code = %alert.alert_code, "quarantined alert released");
+            tracing::info!(id, "quarantined {what} released");
             json(
                 StatusCode::OK,
                 &serde_json::json!({

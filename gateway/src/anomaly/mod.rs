@@ -46,15 +46,46 @@
 //!   alert returns its record with its signed messages; a released alert's messages are
 //!   handed to delivery in the transaction that removes the record (delivered exactly once,
 //!   as they were signed when the alert arrived); a deleted alert is never delivered.
+//! - **Service Responses per hub** ([`HubResponses`]): every Service Response the response
+//!   writer ([`crate::routing::ResponseSink`]) makes of a device's answer (`I0` with the
+//!   GBCS response) is counted against the answering Communications Hub's sliding minute and
+//!   hour (`anomaly.hub_responses_per_minute`, default 34 725;
+//!   `anomaly.hub_responses_per_hour`, default 2 083 335; `0` for no limit; the same
+//!   [`windows`], keyed by hub, on the monotonic clock). The defaults are five User roles
+//!   times the busiest request threshold, so no answer to a request the request thresholds
+//!   let through for one premises is held; the derivation is written at
+//!   [`DEFAULT_HUB_RESPONSES_PER_MINUTE`]. `E20`/`E21` answers (the device did not answer)
+//!   and answers the gateway makes itself (sequencing failures) are not counted: nothing
+//!   came back from the hub. `anomaly.overrides` does not touch these limits (a run that
+//!   lifts every request threshold with `*:*=-,-` still has them); `0` turns them off.
+//! - **Held responses** ([`HeldResponses`], records of `kind` `response`,
+//!   [`quarantine::HeldResponse`]): a response over a limit is signed as usual but held
+//!   instead of delivered. It is stored in the same transaction that removes its request's
+//!   journal entry and stores the batch's other answers, so the request has reached its
+//!   outcome durably and is not sent again after a restart. Listing, `GET …/{id}` (the record
+//!   with the signed response), release (delivered exactly once, in the transaction that
+//!   removes the record) and delete (never delivered) work as for held alerts. A released
+//!   response is the one signed when the device answered (its `ResponseDateTime` is then).
+//!   In the CLI's table a held response shows its User, SRV, RequestID and reason (the
+//!   table has no kind column); `hubgate quarantine list --json` carries `kind`.
+//! - **The User of a held response is told**: the request was acknowledged and its answer
+//!   now waits for an operator, so its User receives the same `QuarantinedRequest` DCC alert
+//!   as for a quarantined request, naming the RequestID answered and the quarantine ID
+//!   (`N24`). DUIS has no alert naming a held response; `QuarantinedRequest` names a
+//!   RequestID, which a held response has. The alert is handed to delivery once the record
+//!   is durable, in a second transaction: a crash between the two loses the alert, never
+//!   the held response.
 //! - **Metrics**: `hubgate_quarantine_requests_total{window}`,
-//!   `hubgate_quarantine_alerts_total{window}`, `hubgate_quarantine_held_messages` (requests
-//!   and alerts), `hubgate_quarantine_outcomes_total{outcome}` (`released`, `deleted`), with
+//!   `hubgate_quarantine_alerts_total{window}`, `hubgate_quarantine_responses_total{window}`,
+//!   `hubgate_quarantine_held_messages` (every kind),
+//!   `hubgate_quarantine_outcomes_total{outcome}` (`released`, `deleted`), with
 //!   `hubgate_anomaly_checks_total` for every request check run.
 //!
 //! # Not implemented
 //!
-//! - Anomaly detection on Service Responses coming back from devices: a response answers a
-//!   request that already passed check 7, so it is not counted again.
+//! - Response thresholds per User or per SRV: a response is counted per hub only (its
+//!   request was counted per User and SRV by check 7).
+//! - Response windows, like the others, are in memory: a restart starts them from zero.
 //! - No DCC alert is raised for a quarantined device alert: the DUIS `QuarantinedRequest`
 //!   alert names a request, and there is no alert type for a held alert.
 //! - Thresholds on volumes over days or months (Table 5.3's own periods): the windows are a
@@ -63,7 +94,8 @@
 //! # What the tests prove
 //!
 //! Unit tests: the Table 5.3 defaults and override precedence, sliding counts and the memory
-//! bound, hub alert limits, reading records of both kinds (and older records with no kind).
+//! bound, hub alert and response limits, the response defaults' derivation, reading records
+//! of every kind (and older records with no kind).
 //! `gateway/tests/quarantine.rs`, against a real `hubgate serve` with emulated meters: the
 //! request over a 3-a-minute threshold is answered `E43` and listed by the API and the CLI;
 //! its User receives the `QuarantinedRequest` DCC alert, valid against the DUIS XSD and
@@ -73,6 +105,12 @@
 //! quarantined, released and deleted requests; held requests survive a restart.
 //! `gateway/tests/alert_throttle.rs`: alerts from one hub over a 3-a-minute limit are held,
 //! listed, released (then delivered) and deleted (never delivered).
+//! `gateway/tests/response_quarantine.rs`: with a limit of 3 Service Responses a minute per
+//! hub, five reads to one emulated premises give three delivered responses and two held,
+//! listed as `response` by the API and the CLI, each announced to the User by a
+//! `QuarantinedRequest` alert; they survive a restart (and are not sent to the meter again);
+//! the released one is delivered once, DSP-signed and valid against the DUIS XSD, the
+//! deleted one never; the journal holds nothing for any of them.
 
 pub mod admin;
 pub mod quarantine;
@@ -80,17 +118,22 @@ pub mod thresholds;
 pub mod windows;
 
 use hubgate_protocol::catalogue::Role;
+use hubgate_protocol::duis::model::header::RequestId;
 use hubgate_protocol::hex;
 use redb::WriteTransaction;
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::alerts::AlertGuard;
+use crate::alerts::{AlertGuard, Signed};
 use crate::config::AnomalyConfig;
+use crate::delivery::{Delivery, Outgoing};
 use crate::ingress::pipeline::AnomalyHook;
+use crate::ingress::respond::Responder;
 use crate::metric_name;
 use crate::store::{Store, StoreError};
-pub use quarantine::{Held, HeldAlert, Item};
+use quarantine::HeldMessage;
+pub use quarantine::{Held, HeldAlert, HeldResponse, Item};
 use thresholds::{Limit, OverrideError, Thresholds};
 use windows::Windows;
 
@@ -227,21 +270,229 @@ impl HubAlerts {
 
     /// Counts one alert from `hub` at `now_ms`; the breach when it is over a limit.
     pub fn check(&self, hub: &[u8; 8], now_ms: i64) -> Option<Breach> {
-        let counts = self.windows.add(hub, HUB_ALERTS, now_ms);
-        let id = hex::eui_duis(hub);
-        [
-            ("minute", counts.minute, self.limit.per_minute),
-            ("hour", counts.hour, self.limit.per_hour),
-        ]
-        .into_iter()
-        .find_map(|(window, count, max)| {
-            max.filter(|max| count > *max).map(|max| Breach {
-                window,
-                reason: format!(
-                    "{count} alerts from hub {id} in the last {window} exceed the threshold of {max}"
-                ),
-            })
+        hub_breach(&self.windows, self.limit, HUB_ALERTS, "alerts", hub, now_ms)
+    }
+}
+
+/// Counts one `what` (`alerts`, `Service Responses`) from `hub` at `now_ms` in `windows`
+/// under `key`; the breach of `limit`, if any.
+fn hub_breach(
+    windows: &Windows,
+    limit: Limit,
+    key: &str,
+    what: &str,
+    hub: &[u8; 8],
+    now_ms: i64,
+) -> Option<Breach> {
+    let counts = windows.add(hub, key, now_ms);
+    let id = hex::eui_duis(hub);
+    [
+        ("minute", counts.minute, limit.per_minute),
+        ("hour", counts.hour, limit.per_hour),
+    ]
+    .into_iter()
+    .find_map(|(window, count, max)| {
+        max.filter(|max| count > *max).map(|max| Breach {
+            window,
+            reason: format!(
+                "{count} {what} from hub {id} in the last {window} exceed the threshold of {max}"
+            ),
         })
+    })
+}
+
+/// Key of a hub's Service Response window in [`Windows`].
+const HUB_RESPONSES: &str = "responses";
+
+/// The User roles whose requests one premises answers: import, export and gas supplier,
+/// electricity distributor and gas transporter (see [`DEFAULT_HUB_RESPONSES_PER_MINUTE`]).
+pub const PREMISES_ROLES: u64 = 5;
+
+/// Default of `anomaly.hub_responses_per_minute`: [`PREMISES_ROLES`] times the busiest
+/// per-(User, SRV) request threshold a minute under the Table 5.3 defaults (6 945, see
+/// [`thresholds`]).
+///
+/// The derivation: a hub only answers the commands its Users sent (a response that matches
+/// no command in flight is dropped before it reaches the response writer), so every response
+/// counted here answers a request that check 7 already let through. A response threshold
+/// below what the request thresholds allow for one premises would hold back answers to
+/// commands the meter has already carried out. Nothing in the request thresholds stops a
+/// User from sending its whole allowance for an SRV to one premises, and five User roles
+/// address a premises' devices, so one premises may be sent 5 × 6 945 = 34 725 requests a
+/// minute (5 × 416 667 = 2 083 335 an hour) of one SRV each before any request threshold
+/// trips. That is the default: several hundred times what an installation or a change of
+/// supplier asks of one premises, and, spread over the estate, four orders of magnitude
+/// above the premises' own Table 5.3 share (under 0.01 requests a minute per User and
+/// SRV). It catches what per-(User, SRV) counts cannot see: many Users or SRVs converging on
+/// one premises. Operators agreeing real values with their Users set lower ones.
+pub const DEFAULT_HUB_RESPONSES_PER_MINUTE: u64 = 34_725;
+
+/// Default of `anomaly.hub_responses_per_hour`: see [`DEFAULT_HUB_RESPONSES_PER_MINUTE`].
+pub const DEFAULT_HUB_RESPONSES_PER_HOUR: u64 = 2_083_335;
+
+/// Service Response counts per Communications Hub against
+/// `anomaly.hub_responses_per_minute` and `anomaly.hub_responses_per_hour`, on the monotonic
+/// clock (a pinned or stepped wall clock cannot hold a window open).
+#[derive(Debug)]
+pub struct HubResponses {
+    limit: Limit,
+    windows: Windows,
+    started: Instant,
+}
+
+impl HubResponses {
+    /// The limits `config` sets; `None` when anomaly detection is off or both are `0`.
+    pub fn from_config(config: &AnomalyConfig) -> Option<HubResponses> {
+        let some = |n: u64| (n > 0).then_some(n);
+        let limit = Limit {
+            per_minute: some(config.hub_responses_per_minute),
+            per_hour: some(config.hub_responses_per_hour),
+        };
+        (config.enabled && !limit.is_none()).then(|| HubResponses {
+            limit,
+            windows: Windows::new(config.max_tracked),
+            started: Instant::now(),
+        })
+    }
+
+    /// Counts one Service Response from `hub` now; the breach when it is over a limit.
+    pub fn check(&self, hub: &[u8; 8]) -> Option<Breach> {
+        let now = i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.check_at(hub, now)
+    }
+
+    /// Counts one Service Response from `hub` at `now_ms` (milliseconds on any clock that
+    /// only moves forward); the breach when it is over a limit.
+    pub fn check_at(&self, hub: &[u8; 8], now_ms: i64) -> Option<Breach> {
+        hub_breach(
+            &self.windows,
+            self.limit,
+            HUB_RESPONSES,
+            "Service Responses",
+            hub,
+            now_ms,
+        )
+    }
+}
+
+/// What a Service Response answers, for [`HeldResponses::screen`].
+#[derive(Debug, Clone)]
+pub struct Answered {
+    /// The Communications Hub the answer came through.
+    pub hub: [u8; 8],
+    /// The device that answered.
+    pub device: [u8; 8],
+    /// The request answered.
+    pub request_id: RequestId,
+    /// Its SRV.
+    pub srv: String,
+}
+
+/// The Service Responses one batch of the response writer holds back: screened one by one
+/// ([`HeldResponses::screen`]), stored in the transaction that removes their requests'
+/// journal entries ([`HeldResponses::hold_in`]), then counted and announced to their Users
+/// once that transaction is durable ([`HeldResponses::held`]).
+#[derive(Debug, Default)]
+pub struct HeldResponses<'a> {
+    limits: Option<&'a HubResponses>,
+    held: Vec<(HeldResponse, RequestId, [u8; 8])>,
+}
+
+impl<'a> HeldResponses<'a> {
+    /// A batch screened against `limits` (`None`: nothing is held).
+    pub fn new(limits: Option<&'a HubResponses>) -> HeldResponses<'a> {
+        HeldResponses {
+            limits,
+            held: Vec::new(),
+        }
+    }
+
+    /// Counts the signed Service Response `message`, answering `answered`, against its hub's
+    /// thresholds: `message` back when it is within them (or nothing is limited), else
+    /// `None` and the message is kept to be held.
+    pub fn screen(&mut self, answered: &Answered, message: Signed, now_ms: i64) -> Option<Signed> {
+        let breach = self.limits?.check(&answered.hub);
+        let Some(breach) = breach else {
+            return Some(message);
+        };
+        let (user, body, kind) = message;
+        self.held.push((
+            HeldResponse {
+                kind: quarantine::RESPONSE_KIND.to_string(),
+                id: 0,
+                hub: hex::eui_duis(&answered.hub),
+                device: hex::eui_duis(&answered.device),
+                user: hex::eui_duis(&user),
+                srv: answered.srv.clone(),
+                request_id: answered.request_id.to_string(),
+                window: breach.window.to_string(),
+                reason: breach.reason,
+                at_ms: now_ms,
+                messages: vec![HeldMessage::new(&user, kind, &body)],
+            },
+            answered.request_id,
+            user,
+        ));
+        None
+    }
+
+    /// Whether any response is to be held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// Stores the responses to hold inside `t`, each under a new quarantine ID.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError`]: the transaction must then be abandoned.
+    pub fn hold_in(&mut self, t: &WriteTransaction) -> Result<(), StoreError> {
+        for (record, _, _) in &mut self.held {
+            record.id = quarantine::insert_response_in(t, record)?;
+        }
+        Ok(())
+    }
+
+    /// After the transaction that held them committed: counts and logs each held response
+    /// and hands each requesting User's `QuarantinedRequest` DCC alert (naming the RequestID
+    /// and the quarantine ID) to `delivery`.
+    pub fn held(self, responder: &Responder, delivery: &Delivery, now_ms: i64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let mut alerts = Vec::with_capacity(self.held.len());
+        for (record, request_id, user) in self.held {
+            metrics::counter!(
+                metric_name::QUARANTINE_RESPONSES_TOTAL,
+                "window" => record.window.clone()
+            )
+            .increment(1);
+            metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).increment(1.0);
+            tracing::warn!(
+                id = record.id,
+                hub = %record.hub,
+                user = %record.user,
+                request_id = %record.request_id,
+                reason = %record.reason,
+                "Service Response quarantined"
+            );
+            if let Some((user, body, kind)) =
+                crate::alerts::quarantined_request(responder, user, &request_id, record.id, now_ms)
+            {
+                alerts.push(Outgoing { user, body, kind });
+            }
+        }
+        let n = alerts.len();
+        match delivery.submit_batch(alerts) {
+            Ok(results) => {
+                for e in results.into_iter().filter_map(Result::err) {
+                    tracing::error!(error = %e, "a QuarantinedRequest alert could not be queued");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, alerts = n, "QuarantinedRequest alerts could not be queued");
+            }
+        }
     }
 }
 
@@ -297,5 +548,84 @@ mod tests {
             ..AnomalyConfig::default()
         };
         assert!(HubAlerts::from_config(&disabled).is_none());
+    }
+
+    #[test]
+    fn hub_response_limits_count_per_hub() {
+        let config = AnomalyConfig {
+            hub_responses_per_minute: 3,
+            hub_responses_per_hour: 4,
+            ..AnomalyConfig::default()
+        };
+        let h = HubResponses::from_config(&config).expect("limits");
+        let t0 = 1_700_000_000_000;
+        for i in 0..3 {
+            assert!(h.check_at(&[1; 8], t0 + i).is_none(), "{i}");
+        }
+        let b = h.check_at(&[1; 8], t0 + 3).expect("fourth in a minute");
+        assert_eq!(b.window, "minute");
+        assert!(
+            b.reason
+                .contains("4 Service Responses from hub 01-01-01-01-01-01-01-01")
+                && b.reason.contains("threshold of 3"),
+            "{}",
+            b.reason
+        );
+        assert!(h.check_at(&[2; 8], t0 + 3).is_none(), "per hub");
+        // A minute later the minute is clear but the hour holds five.
+        let b = h.check_at(&[1; 8], t0 + 61_000).expect("fifth in an hour");
+        assert_eq!(b.window, "hour");
+        // Alerts and responses of one hub are counted apart.
+        let alerts = HubAlerts::from_config(&AnomalyConfig {
+            hub_alerts_per_minute: 1,
+            ..AnomalyConfig::default()
+        })
+        .expect("alert limits");
+        assert!(alerts.check(&[1; 8], t0).is_none());
+        // Off: both 0, or anomaly detection disabled.
+        for off in [
+            AnomalyConfig {
+                hub_responses_per_minute: 0,
+                hub_responses_per_hour: 0,
+                ..AnomalyConfig::default()
+            },
+            AnomalyConfig {
+                enabled: false,
+                ..AnomalyConfig::default()
+            },
+        ] {
+            assert!(HubResponses::from_config(&off).is_none());
+            assert!(HeldResponses::new(None).is_empty());
+        }
+    }
+
+    #[test]
+    fn hub_response_defaults_follow_the_request_thresholds() {
+        let d = AnomalyConfig::default();
+        let busiest = thresholds::Class::Other.default_limit(d.estate_size, d.burst_factor);
+        assert_eq!(
+            busiest,
+            thresholds::Class::ProfileSupplier.default_limit(d.estate_size, d.burst_factor)
+        );
+        assert_eq!(
+            Some(d.hub_responses_per_minute),
+            busiest.per_minute.map(|n| n * PREMISES_ROLES)
+        );
+        assert_eq!(
+            Some(d.hub_responses_per_hour),
+            busiest.per_hour.map(|n| n * PREMISES_ROLES)
+        );
+        assert_eq!(d.hub_responses_per_minute, DEFAULT_HUB_RESPONSES_PER_MINUTE);
+        assert_eq!(d.hub_responses_per_hour, DEFAULT_HUB_RESPONSES_PER_HOUR);
+        // Above every class's default: no answer to a request let through is held.
+        for class in [
+            thresholds::Class::ProfileNetwork,
+            thresholds::Class::Display,
+            thresholds::Class::Firmware,
+            thresholds::Class::NetworkData,
+        ] {
+            let l = class.default_limit(d.estate_size, d.burst_factor);
+            assert!(l.per_minute < busiest.per_minute, "{class:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
-//! The quarantine: requests and device alerts held after breaching a threshold, in the
-//! store's `anomaly.quarantine` table (ID → JSON record), so they survive restarts until an
-//! operator releases or deletes them. Requests and alerts share the table and its IDs.
+//! The quarantine: requests, device alerts and Service Responses held after breaching a
+//! threshold, in the store's `anomaly.quarantine` table (ID → JSON record), so they survive
+//! restarts until an operator releases or deletes them. All kinds share the table and its
+//! IDs.
 //!
 //! - A **request** record ([`Held`]) keeps the full signed body. It is written in the same
 //!   transaction that spends the request's counter (or consumes its Transform), so a held
@@ -10,6 +11,11 @@
 //!   alert would have been delivered as, one per receiving User, ready to hand to delivery
 //!   on release. Its removal and the hand-over to delivery share one transaction
 //!   ([`take_in`]), so a released alert is delivered exactly once.
+//! - A **response** record ([`HeldResponse`], `"kind": "response"`) keeps the signed Service
+//!   Response a device's answer was turned into, for its requesting User, in the same
+//!   shape ([`HeldMessage`]) and released the same way. It is written in the transaction
+//!   that removes the request's journal entry ([`insert_response_in`]), so the request has
+//!   reached its outcome durably: it is not sent again at the next start.
 //!
 //! Records written before alerts could be held carry no `kind` and read as requests.
 
@@ -258,28 +264,90 @@ impl HeldAlert {
     /// The record with its messages as XML text (for `GET …/{id}`).
     pub fn detail(&self) -> serde_json::Value {
         let mut v = self.summary();
-        v["messages"] = self
-            .messages
-            .iter()
-            .map(|m| {
-                let xml = base64::engine::general_purpose::STANDARD
-                    .decode(&m.body)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok());
-                serde_json::json!({ "user": m.user, "kind": m.kind, "xml": xml })
-            })
-            .collect();
+        v["messages"] = messages_detail(&self.messages);
         v
     }
 }
 
-/// A quarantined request or alert.
+/// The `kind` of a Service Response record.
+pub const RESPONSE_KIND: &str = "response";
+
+/// One quarantined Service Response (a device's answer over its hub's threshold).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldResponse {
+    /// Always [`RESPONSE_KIND`].
+    pub kind: String,
+    /// Its quarantine ID (0 until stored).
+    pub id: u64,
+    /// The Communications Hub the answer came through, DUIS-formatted.
+    pub hub: String,
+    /// The device that answered, DUIS-formatted.
+    pub device: String,
+    /// The requesting User, DUIS-formatted.
+    pub user: String,
+    /// The SRV of the request answered.
+    pub srv: String,
+    /// The RequestID of the request answered.
+    pub request_id: String,
+    /// The window it breached (`minute` or `hour`).
+    pub window: String,
+    /// Why, in words.
+    pub reason: String,
+    /// When it was quarantined (milliseconds since the Unix epoch).
+    pub at_ms: i64,
+    /// The signed Service Response (one message, for the requesting User).
+    pub messages: Vec<HeldMessage>,
+}
+
+impl HeldResponse {
+    /// The listing's view: `user`, `srv` and `request_id` are those of the request answered.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "kind": RESPONSE_KIND,
+            "hub": self.hub,
+            "device": self.device,
+            "user": self.user,
+            "srv": self.srv,
+            "request_id": self.request_id,
+            "window": self.window,
+            "reason": self.reason,
+            "quarantined_at": crate::clock::rfc3339_ms(self.at_ms),
+            "messages": self.messages.len(),
+        })
+    }
+
+    /// The record with its signed message as XML text (for `GET …/{id}`).
+    pub fn detail(&self) -> serde_json::Value {
+        let mut v = self.summary();
+        v["messages"] = messages_detail(&self.messages);
+        v
+    }
+}
+
+/// Held messages with their XML text.
+fn messages_detail(messages: &[HeldMessage]) -> serde_json::Value {
+    messages
+        .iter()
+        .map(|m| {
+            let xml = base64::engine::general_purpose::STANDARD
+                .decode(&m.body)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            serde_json::json!({ "user": m.user, "kind": m.kind, "xml": xml })
+        })
+        .collect()
+}
+
+/// A quarantined request, alert or Service Response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
     /// A Service Request.
     Request(Held),
     /// A device alert.
     Alert(HeldAlert),
+    /// A Service Response.
+    Response(HeldResponse),
 }
 
 impl Item {
@@ -288,6 +356,7 @@ impl Item {
         match self {
             Item::Request(h) => h.id,
             Item::Alert(a) => a.id,
+            Item::Response(r) => r.id,
         }
     }
 
@@ -296,6 +365,7 @@ impl Item {
         match self {
             Item::Request(h) => h.summary(),
             Item::Alert(a) => a.summary(),
+            Item::Response(r) => r.summary(),
         }
     }
 }
@@ -313,14 +383,16 @@ fn decode(bytes: &[u8]) -> Result<Item, StoreError> {
         source,
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(failed)?;
-    if value.get("kind").and_then(serde_json::Value::as_str) == Some(ALERT_KIND) {
-        serde_json::from_value(value)
+    match value.get("kind").and_then(serde_json::Value::as_str) {
+        Some(ALERT_KIND) => serde_json::from_value(value)
             .map(Item::Alert)
-            .map_err(failed)
-    } else {
-        serde_json::from_value(value)
+            .map_err(failed),
+        Some(RESPONSE_KIND) => serde_json::from_value(value)
+            .map(Item::Response)
+            .map_err(failed),
+        _ => serde_json::from_value(value)
             .map(Item::Request)
-            .map_err(failed)
+            .map_err(failed),
     }
 }
 
@@ -359,6 +431,21 @@ pub fn insert_alert(store: &Store, held: &HeldAlert) -> Result<u64, StoreError> 
     })
 }
 
+/// Stores the Service Response `held` under the next ID inside `t`; returns the ID.
+///
+/// # Errors
+///
+/// [`StoreError`].
+pub fn insert_response_in(t: &WriteTransaction, held: &HeldResponse) -> Result<u64, StoreError> {
+    let mut table = t.open_table(TABLE)?;
+    let id = next_id(&table)?;
+    let mut record = held.clone();
+    record.id = id;
+    record.kind = RESPONSE_KIND.to_string();
+    table.insert(id, encode(&record)?.as_slice())?;
+    Ok(id)
+}
+
 /// Removes `id` inside `t`; the record, or `None` when it is not held.
 ///
 /// # Errors
@@ -370,16 +457,26 @@ pub fn take_in(t: &WriteTransaction, id: u64) -> Result<Option<Item>, StoreError
     removed.map(|b| decode(&b)).transpose()
 }
 
-/// Every held request and alert, oldest first (at most `limit`).
+/// Every held record, oldest first (at most `limit`).
 ///
 /// # Errors
 ///
 /// [`StoreError`].
 pub fn list(store: &Store, limit: usize) -> Result<Vec<Item>, StoreError> {
+    Ok(count_and_list(store, limit)?.1)
+}
+
+/// How many records are held, and the oldest `limit` of them, read in one transaction so
+/// the two agree.
+///
+/// # Errors
+///
+/// [`StoreError`].
+pub fn count_and_list(store: &Store, limit: usize) -> Result<(u64, Vec<Item>), StoreError> {
     store.read(|tx| {
         let table = match tx.open_table(TABLE) {
             Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((0, Vec::new())),
             Err(e) => return Err(e.into()),
         };
         let mut out = Vec::new();
@@ -387,11 +484,11 @@ pub fn list(store: &Store, limit: usize) -> Result<Vec<Item>, StoreError> {
             let (_, v) = row?;
             out.push(decode(v.value())?);
         }
-        Ok(out)
+        Ok((table.len()?, out))
     })
 }
 
-/// Requests and alerts held now.
+/// Records (requests, alerts, Service Responses) held now.
 ///
 /// # Errors
 ///
@@ -404,7 +501,7 @@ pub fn count(store: &Store) -> Result<u64, StoreError> {
     })
 }
 
-/// The held request or alert `id`.
+/// The held record `id`.
 ///
 /// # Errors
 ///
@@ -465,5 +562,37 @@ mod tests {
             ([1; 8], Kind::DeviceAlert, &b"<a/>"[..])
         );
         assert!(decode(b"{").is_err());
+    }
+
+    #[test]
+    fn response_records_are_read_back_and_listed() {
+        let held = HeldResponse {
+            kind: RESPONSE_KIND.into(),
+            id: 7,
+            hub: "00-DB-55-00-00-00-00-00".into(),
+            device: "00-DB-55-00-00-00-00-01".into(),
+            user: "90-B3-D5-1F-30-01-00-00".into(),
+            srv: "4.1.1".into(),
+            request_id: "90-B3-D5-1F-30-01-00-00:00-DB-55-00-00-00-00-01:5".into(),
+            window: "minute".into(),
+            reason: "r".into(),
+            at_ms: 0,
+            messages: vec![HeldMessage::new(&[1; 8], Kind::Response, b"<r/>")],
+        };
+        let item = decode(&encode(&held).expect("encode")).expect("decode");
+        assert_eq!(item, Item::Response(held.clone()));
+        assert_eq!(item.id(), 7);
+        let s = item.summary();
+        assert_eq!(
+            (
+                s["kind"].as_str(),
+                s["srv"].as_str(),
+                s["messages"].as_u64()
+            ),
+            (Some("response"), Some("4.1.1"), Some(1))
+        );
+        assert_eq!(held.detail()["messages"][0]["xml"], "<r/>");
+        let out = held.messages[0].outgoing().expect("outgoing");
+        assert_eq!((out.user, out.kind), ([1; 8], Kind::Response));
     }
 }

@@ -360,7 +360,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         pool,
         store: Arc::clone(&store),
         commit: Arc::new(
-            GroupCommit::start(Arc::clone(&store), 16_384, 1024)
+            GroupCommit::start(Arc::clone(&store), config.store_write_queue, 1024)
                 .context("starting the store committer")?,
         ),
         devices: Arc::new(
@@ -599,7 +599,7 @@ fn start_routing(
     let keys = Arc::new(std::mem::take(&mut estate.keys));
     let cache = Arc::new(hubgate_protocol::crypto::DerivedKeyCache::default());
     let pending: PendingTable = Arc::new(dashmap::DashMap::new());
-    let sink = ResponseSink::start_with_recipients(
+    let sink = ResponseSink::start_with_hub_responses(
         Arc::clone(&pending),
         Arc::new(responder),
         Arc::clone(delivery),
@@ -610,6 +610,7 @@ fn start_routing(
             acb,
         )
         .with_guard(Arc::clone(alert_guard)),
+        hubgate_gateway::anomaly::HubResponses::from_config(&config.anomaly),
     )
     .context("starting the response writer")?;
     let hub_events = sink.hub_events();
@@ -628,6 +629,10 @@ fn start_routing(
         HubRegistry::start(
             RegistryConfig {
                 idle_timeout: std::time::Duration::from_millis(config.routing.hub_idle_timeout_ms),
+                limits: hubgate_actors::hub::HubLimits {
+                    queue_capacity: config.routing.hub_queue_capacity,
+                    ..hubgate_actors::hub::HubLimits::default()
+                },
                 ..RegistryConfig::default()
             },
             Services {

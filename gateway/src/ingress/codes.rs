@@ -22,12 +22,17 @@
 //! | — | the store cannot write (disk full or another I/O error: the store is degraded, [`crate::store_health`]); refused before the signature check until a probe write succeeds, the reason names the database file | `E44` |
 //! | — | a non-device service this gateway does not provide yet | `E100` |
 //! | — | `PrecedingServiceRequestID` names no request the gateway knows for this User, or comes with `FirstInSequence` true ([`crate::sequencing`]) | `E46` |
+//! | — | a cancellation (a DSP-pattern SRV with an `ExecutionDateTime` in the year 3000 or later) finds no request of the same User, device and SRV held for a future execution time ([`crate::cancellation`]) | `E47` |
+//!
+//! Not a refusal but a final answer, documented here with the codes: a DSP future-dated
+//! request cancelled by its User before its execution time gets a Service Response `E48`
+//! ([`crate::cancellation::CANCELLED_CODE`]) with no body.
 //!
 //! `E44` is "try later": it comes with HTTP 503 and nothing of the request is kept (its
 //! counter is not spent), so the User may send it again unchanged.
 //!
 //! `E1`–`E5`, `E11`–`E13`, `E17` and `E19` carry their published DUIS meanings. The published
-//! sources available to this project give no meaning for `E31`, `E40`–`E46` or `E100`; HubGate uses
+//! sources available to this project give no meaning for `E31`, `E40`–`E48` or `E100`; HubGate uses
 //! them as above and documents the choice here and in the README.
 
 use hubgate_protocol::duis::model::response::ResponseCode;
@@ -121,6 +126,9 @@ pub enum Rejection {
     /// itself.
     #[error("sequencing: {0}")]
     Sequence(String),
+    /// A cancellation of a DSP future-dated request found nothing held to cancel.
+    #[error("nothing to cancel: {0}")]
+    NothingToCancel(String),
 }
 
 impl Rejection {
@@ -145,6 +153,7 @@ impl Rejection {
             Rejection::Busy(_) => "E44",
             Rejection::NotProvided(_) => "E100",
             Rejection::Sequence(_) => "E46",
+            Rejection::NothingToCancel(_) => "E47",
         };
         // Every code above is in the schema's enumeration (a unit test checks it).
         ResponseCode::parse(code).unwrap_or(ResponseCode::I99)
@@ -167,7 +176,10 @@ impl Rejection {
             | Rejection::LocalDelivery(_) => 5,
             Rejection::NotRegistered(_) => 6,
             Rejection::Quarantined(_) => 7,
-            Rejection::Busy(_) | Rejection::NotProvided(_) | Rejection::Sequence(_) => 0,
+            Rejection::Busy(_)
+            | Rejection::NotProvided(_)
+            | Rejection::Sequence(_)
+            | Rejection::NothingToCancel(_) => 0,
         }
     }
 }
@@ -212,6 +224,7 @@ mod tests {
             Rejection::Busy(String::new()),
             Rejection::NotProvided(String::new()),
             Rejection::Sequence(String::new()),
+            Rejection::NothingToCancel(String::new()),
         ];
         let mut seen = std::collections::HashSet::new();
         for r in &all {

@@ -336,7 +336,8 @@ impl Pipeline {
             service: None,
             cv: None,
         })?;
-        let request = match reader::read_request(&doc) {
+        // The signature is verified in `doc`; the model needs no copy of it.
+        let request = match reader::read_request_unsigned(&doc) {
             Ok(r) => r,
             Err(e) => {
                 let (request_id, service) = salvage(&doc);

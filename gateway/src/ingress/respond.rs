@@ -173,15 +173,51 @@ mod tests {
             ServiceReference::parse("4.1").unwrap(),
             ServiceReferenceVariant::parse("4.1.1").unwrap(),
         ));
+        let sr = |name: &str| {
+            hubgate_protocol::duis::xml::Element::new(
+                Some("sr"),
+                name,
+                Some(hubgate_protocol::duis::NS_SR),
+            )
+        };
+        // An inventory answer as the inventory services build it, with text that needs
+        // escaping (written canonically), and two subtrees the canonical writer leaves to
+        // the canonicaliser: a whitespace-only text and an attribute.
+        let inventory = sr("DSPInventory").with_child(
+            sr("Device")
+                .with_child(sr("DeviceID").with_text("00-DB-12-34-56-78-90-A0"))
+                .with_child(sr("DeviceModel").with_text("a&b <c> \"d\" 'e'\r\nf\tg"))
+                .with_child(sr("PropertyFilter").with_child(sr("PostCode").with_text("AB1 2CD"))),
+        );
+        let blank = sr("DSPInventory").with_child(sr("Device").with_text("  \n "));
+        let mut attributed = sr("DSPInventory");
+        attributed.attrs.push(hubgate_protocol::duis::xml::Attr {
+            prefix: None,
+            local: "b".into(),
+            ns: None,
+            value: "1".into(),
+        });
+        let dsp = |xml: hubgate_protocol::duis::xml::Element| {
+            Some(ResponsePayload::Dsp {
+                element: xml.local.clone(),
+                xml,
+            })
+        };
         let payloads = [
-            None,
-            Some(ResponsePayload::GbcsPayload(vec![
-                0xDD, 0x00, 0x3C, 0x0D, 0x26, 0x3E,
-            ])),
+            (None, true),
+            (
+                Some(ResponsePayload::GbcsPayload(vec![
+                    0xDD, 0x00, 0x3C, 0x0D, 0x26, 0x3E,
+                ])),
+                true,
+            ),
+            (dsp(inventory), true),
+            (dsp(blank), false),
+            (dsp(attributed), false),
         ];
         let mut checked = 0;
         for (code, with_id) in [(ResponseCode::I99, false), (ResponseCode::I0, true)] {
-            for payload in &payloads {
+            for (payload, canonical) in &payloads {
                 let answer = Answer {
                     request_id: Some(id),
                     with_response_id: with_id,
@@ -197,13 +233,17 @@ mod tests {
                     &responder.cert,
                 )
                 .unwrap();
-                assert!(writer::write_response_canonical(&model).is_some());
+                assert_eq!(
+                    writer::write_response_canonical(&model).is_some(),
+                    *canonical,
+                    "{payload:?}"
+                );
                 assert_eq!(digest_of(&fast), digest_of(&slow), "{code:?} {payload:?}");
                 dsig::verify(&fast, &store).unwrap();
                 dsig::verify(&slow, &store).unwrap();
                 checked += 1;
             }
         }
-        assert_eq!(checked, 4);
+        assert_eq!(checked, 10);
     }
 }

@@ -35,9 +35,24 @@
 //! User is not suspended, the device's type and status, and registration, then builds a
 //! CommandVariant 1 request for the scheduled SRV — the `DSP…` element without its `DSP`
 //! prefix, with a `ReadLogPeriod` from the offsets relative to the execution date — and
-//! hands it to [`crate::routing::Router::route`] like an accepted request. Missed
-//! occurrences (the gateway was down, or the clock jumped) are not caught up: one execution
-//! runs, and the next is the first occurrence after now.
+//! hands it to [`crate::routing::Router::route_scheduled`] like an accepted request.
+//!
+//! ## Catch-up of missed occurrences
+//!
+//! When more than one occurrence has passed since the schedule last ran (the gateway was
+//! down over them, or the clock jumped), the first wake-up runs the schedule **once**, not
+//! once per missed occurrence, and it then continues at its first occurrence after now. That
+//! one execution runs as the latest occurrence at or before now: its Service Response is
+//! tagged with the schedule ID like any other, and for a log read its `ReadLogPeriod` starts
+//! where the earliest missed occurrence's would have (and ends where the latest's does), so
+//! one answer gives the User the data of the whole missed stretch. The choice: a DCC
+//! schedule exists for periodic reads, one catch-up read delivers what the missed ones would
+//! have, and a start after an outage does not send every device one command per missed day.
+//! The bound: the read period reaches back over missed occurrences at most
+//! [`CATCH_UP_SPAN_MS`] (7 days) before the one run, so a long outage asks no device for an
+//! unbounded log; occurrences older than that are dropped (a User wanting them reads them on
+//! demand). Each catch-up is logged (warning) with the first missed occurrence, where the
+//! read period starts and the occurrence run.
 //!
 //! Its RequestID is the owner, the device and the next counter of the owner's anti-replay
 //! sequence, recorded like an accepted request's: the GBCS command carries that counter as
@@ -45,9 +60,29 @@
 //! Response (delivered as every Service Response) carries `DSPScheduledMessage{GBCSPayload,
 //! DSPScheduleID}`; a failed execution (device not reached, not answering, no longer fitting)
 //! carries `DSPScheduleID` with the error code. The tagging is done by the DSP's
-//! [`Responder`] through [`AnswerHook`], by RequestID of the executions in flight (memory
-//! only: an execution in flight at a restart is answered untagged, like any request in
-//! flight then).
+//! [`Responder`] through [`AnswerHook`], by RequestID of the executions in flight. An
+//! execution is journaled like every device request ([`crate::journal`]) with its
+//! `DSPScheduleID` in the entry: at start, before the router sends the journal again, the
+//! executions in flight are read back from it, so an execution interrupted by a crash or a
+//! stop is sent again and still answered as the schedule's.
+//!
+//! Each execution's Service Response counts against the 24-hour target response time of
+//! scheduled services (the `future_dated` category of [`crate::performance`]), timed from its
+//! occurrence, not against the 30-second on-demand target.
+//!
+//! ## `CommandFailure` DCC alert
+//!
+//! An execution that fails — answered `E20`/`E21` (the device was not reached or did not
+//! answer, also after being sent again at a restart), or not sent because the device, the
+//! owner's role or registration no longer fits (`E19`, `E11`, `E5`, `E2`, `E4`), or refused by
+//! routing (`E100`, …) — gets, besides its tagged error response, a `CommandFailure` DCC alert
+//! to the schedule's owner carrying `CommandRequestID` (the execution's RequestID),
+//! `DSPScheduleID` and `DeviceID`, with DCC alert code [`COMMAND_FAILURE_CODE`] (`N12`). The
+//! code is a judgement like the removal codes below: the DUIS table of DCC alert codes is not
+//! in the project's sources, so an unused code of the schema's enumeration next to the
+//! other schedule codes was taken, kept in one constant. For answers from the device the
+//! alert is signed and queued by the runner thread after the response writer has built the
+//! response; a crash in between loses the alert (the User still has the tagged response).
 //!
 //! # Removal, with a `DSPScheduleRemoval` DCC alert to the schedule's owner
 //!
@@ -62,20 +97,28 @@
 //! project's sources); the alert body is the schema's `DSPScheduleRemoval{DeviceID,
 //! DSPScheduleID}`. A schedule whose last occurrence has run is removed without an alert.
 //!
-//! Not done: catch-up of missed occurrences; SR 3.2 is not transformed yet, so Change of
-//! Tenancy removal only happens once a device answers 3.2 (the removal itself is unit
-//! tested); the 24-hour target response time of scheduled services is not tallied
-//! separately from on-demand answers; `KAPublicSecurityCredential` (reads for an unknown
-//! remote party) is refused, like the transform refuses it.
+//! Not done: scheduled executions are tallied in the same `future_dated` category as DSP
+//! future-dated requests (both have the 24-hour target), not in a row of their own;
+//! `KAPublicSecurityCredential` (reads for an unknown remote party) is refused, like the
+//! transform refuses it; removal on suspension has no test of its own. (Change of Tenancy
+//! removal after a 3.2 answered `I0` is proved end to end in
+//! `gateway/tests/change_of_tenancy.rs`.)
 //!
-//! What the tests prove: `table` — timing of every frequency, IDs, per-User limit, the
-//! record surviving a reopening; `virtual_time` — the clock follows its file; this module —
-//! creation checks, read/delete scoping, removal on each event with its alert, the
-//! execution request built from a schedule; `gateway/tests/schedules.rs` — over HTTPS
-//! against a real `hubgate serve` with emulated meters and virtual time: a schedule created
-//! as a User runs at its times and each Service Response from the meter is tagged with the
-//! schedule ID, read and delete behave, and decommissioning the device removes a schedule
-//! with its DCC alert.
+//! What the tests prove: `table` — timing of every frequency, the last occurrence before an
+//! instant (end date included), IDs, per-User limit, the record surviving a reopening;
+//! `virtual_time` — the clock follows its file; this module — the execution request built
+//! from a schedule, on time and as a catch-up reaching back over missed occurrences, and a
+//! damaged record giving an error; `gateway/tests/schedules.rs` — over HTTPS against a real
+//! `hubgate serve` with emulated meters and virtual time: a schedule created as a User runs
+//! at its times and each Service Response from the meter is tagged with the schedule ID, 5.1
+//! refuses a past start date and an unschedulable SRV, read and delete behave, and
+//! decommissioning the device removes a schedule with its DCC alert;
+//! `gateway/tests/schedules_restart.rs` — with the gateway killed over two occurrences, the
+//! next start runs the schedule exactly once (tagged; the log shows its read period reaching
+//! back) and the following occurrence on time, both counted against the 24-hour target; an
+//! execution in flight at a SIGKILL is sent again at start and its `E21` still carries the
+//! schedule ID, with the `CommandFailure` alert (`N12`) to the owner, both schema-valid and
+//! DSP-signed.
 
 pub mod table;
 pub mod virtual_time;
@@ -113,6 +156,12 @@ pub const REMOVED_DEVICE_CODE: &str = "N9";
 pub const REMOVED_TENANCY_CODE: &str = "N10";
 /// DCC alert code: schedule removed because its User is suspended.
 pub const REMOVED_SUSPENDED_CODE: &str = "N11";
+/// DCC alert code of the `CommandFailure` alert for a scheduled execution that failed.
+pub const COMMAND_FAILURE_CODE: &str = "N12";
+
+/// How far back a catch-up execution's read period reaches: missed occurrences up to this
+/// long before the one caught up are covered by its read period, older ones are not.
+pub const CATCH_UP_SPAN_MS: i64 = 7 * 86_400_000;
 
 /// The SRV whose execution is a Change of Tenancy.
 pub const CHANGE_OF_TENANCY_SRV: &str = "3.2";
@@ -168,6 +217,8 @@ impl Removal {
 enum Event {
     /// A 3.2 was answered `I0` for this device by this requester.
     ChangeOfTenancy { device: [u8; 8], requester: [u8; 8] },
+    /// Execution `request` of schedule `schedule` was answered with an error.
+    CommandFailed { request: RequestId, schedule: u64 },
 }
 
 /// The schedules, their services and their runner.
@@ -245,6 +296,29 @@ impl Schedules {
     /// [`TableError`] when the table cannot be opened or read.
     pub fn new(parts: Parts) -> Result<Schedules, TableError> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let in_flight = DashMap::new();
+        // Executions acknowledged before the last stop and not answered: the router sends
+        // them again from the journal, and their answers are still the schedule's.
+        match crate::journal::read_all(&parts.store) {
+            Ok(entries) => {
+                for (_, entry) in entries {
+                    if let Ok(e) = entry
+                        && let Some(id) = e.schedule_id
+                    {
+                        in_flight.insert(e.request_id, id);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the journal could not be read: executions recovered from it are answered untagged");
+            }
+        }
+        if !in_flight.is_empty() {
+            tracing::info!(
+                executions = in_flight.len(),
+                "scheduled executions in flight at the last stop"
+            );
+        }
         Ok(Schedules {
             table: ScheduleTable::open(Arc::clone(&parts.store))?,
             directory: InventoryDirectory::new(Arc::clone(&parts.inventory)),
@@ -256,7 +330,7 @@ impl Schedules {
             responder: parts.responder,
             delivery: parts.delivery,
             settings: parts.settings,
-            in_flight: DashMap::new(),
+            in_flight,
             events: tx,
             inbox: Mutex::new(Some(rx)),
         })
@@ -573,41 +647,6 @@ impl Schedules {
         self.remove(&victims, Removal::Suspended, now_ms)
     }
 
-    /// The request an execution at `at_ms` sends, with RequestID counter `counter`.
-    ///
-    /// # Errors
-    ///
-    /// Why the request could not be built (a damaged record).
-    pub fn execution_request(
-        &self,
-        s: &Schedule,
-        at_ms: i64,
-        counter: u64,
-    ) -> Result<Request, String> {
-        let id = RequestId::new(s.owner, s.device, counter);
-        let element = s
-            .action
-            .element
-            .strip_prefix("DSP")
-            .ok_or_else(|| format!("action {}", s.action.element))?;
-        let day = day_of(at_ms);
-        let inner = match &s.action.period {
-            Some(p) => format!(
-                "<sr:ReadLogPeriod><sr:StartDateTime>{}T{}</sr:StartDateTime><sr:EndDateTime>{}T{}</sr:EndDateTime></sr:ReadLogPeriod>",
-                table::format_day(day + p.start_days),
-                p.start_time,
-                table::format_day(day + p.end_days),
-                p.end_time
-            ),
-            None => String::new(),
-        };
-        let xml = format!(
-            "<sr:Request xmlns:sr=\"{NS_SR}\" schemaVersion=\"5.4\"><sr:Header><sr:RequestID>{id}</sr:RequestID><sr:CommandVariant>1</sr:CommandVariant><sr:ServiceReference>{}</sr:ServiceReference><sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header><sr:Body><sr:{element}>{inner}</sr:{element}></sr:Body></sr:Request>",
-            s.service_reference, s.srv
-        );
-        Request::parse(xml.as_bytes(), &Limits::default()).map_err(|e| e.to_string())
-    }
-
     /// The next counter of `owner`'s anti-replay sequence, recorded as spent.
     fn spend_counter(&self, owner: [u8; 8]) -> Result<u64, String> {
         for _ in 0..8 {
@@ -642,6 +681,9 @@ impl Schedules {
         let Some(service) = service else {
             return;
         };
+        if c.is_error() {
+            self.send_command_failure(s.owner, id, s.id, now_ms);
+        }
         let answer = Answer {
             request_id: Some(id),
             with_response_id: true,
@@ -692,8 +734,35 @@ impl Schedules {
             }
             return;
         }
-        let at_ms = s.next_ms;
-        self.run_once(&s, router, at_ms, now_ms);
+        // Catch-up: when later occurrences than the one due have passed too (the gateway was
+        // down, or the clock jumped), one execution runs, as the latest of them; its read
+        // period reaches back over the missed ones of the last CATCH_UP_SPAN_MS.
+        let timing = s.timing();
+        let at_ms = timing
+            .as_ref()
+            .ok()
+            .and_then(|t| t.last_at_or_before(now_ms))
+            .filter(|l| *l > s.next_ms)
+            .unwrap_or(s.next_ms);
+        let from_ms = if at_ms > s.next_ms {
+            let from = timing
+                .as_ref()
+                .ok()
+                .and_then(|t| t.next_at_or_after(s.next_ms.max(at_ms - CATCH_UP_SPAN_MS)))
+                .unwrap_or(at_ms)
+                .min(at_ms);
+            tracing::warn!(
+                id,
+                missed_since = %rfc3339_ms(s.next_ms),
+                covered_from = %rfc3339_ms(from),
+                runs_as = %rfc3339_ms(at_ms),
+                "missed occurrences of a schedule caught up by one execution"
+            );
+            from
+        } else {
+            at_ms
+        };
+        self.run_once(&s, router, from_ms, at_ms, now_ms);
         s.runs += 1;
         let next = s.timing().ok().and_then(|t| t.next_at_or_after(now_ms + 1));
         let r = match next {
@@ -715,6 +784,7 @@ impl Schedules {
         &self,
         s: &Schedule,
         router: Option<&crate::routing::Router>,
+        from_ms: i64,
         at_ms: i64,
         now_ms: i64,
     ) {
@@ -725,7 +795,7 @@ impl Schedules {
                 return;
             }
         };
-        let request = match self.execution_request(s, at_ms, counter) {
+        let request = match execution_request(s, from_ms, at_ms, counter) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(id = s.id, error = %e, "a scheduled request could not be built");
@@ -756,7 +826,7 @@ impl Schedules {
         };
         let rid = accepted.request.header.request_id;
         self.in_flight.insert(rid, s.id);
-        if let Err(r) = router.route(&accepted) {
+        if let Err(r) = router.route_scheduled(&accepted, s.id, at_ms) {
             self.in_flight.remove(&rid);
             tracing::info!(id = s.id, code = %r.code(), reason = %r, "scheduled execution refused by routing");
             self.answer_failed(s, Some(&accepted.request), r.code(), now_ms);
@@ -781,6 +851,22 @@ impl Schedules {
                     tracing::error!(device = %hex::eui_duis(&device), error = %e, "schedules could not be removed on Change of Tenancy");
                 }
             }
+            Event::CommandFailed { request, schedule } => {
+                self.send_command_failure(request.originator, request, schedule, now_ms);
+            }
+        }
+    }
+
+    /// Sends `owner` the `CommandFailure` DCC alert for execution `request` of schedule
+    /// `schedule`.
+    fn send_command_failure(&self, owner: [u8; 8], request: RequestId, schedule: u64, now_ms: i64) {
+        match command_failure_alert(&self.responder, &request, schedule, now_ms) {
+            Some(body) => {
+                if let Err(e) = self.delivery.submit(owner, body, Kind::DccAlert) {
+                    tracing::error!(user = %hex::eui_duis(&owner), error = %e, "a CommandFailure alert could not be queued");
+                }
+            }
+            None => tracing::error!(schedule, "a CommandFailure alert could not be built"),
         }
     }
 
@@ -845,6 +931,14 @@ impl AnswerHook for Schedules {
         } else {
             self.in_flight.get(&id).map(|e| *e)
         }?;
+        // A failed execution (E20/E21, or refused when it was sent again after a restart):
+        // its owner also gets the CommandFailure DCC alert, from the runner thread.
+        if answer.with_response_id && answer.code.is_error() {
+            let _ = self.events.send(Event::CommandFailed {
+                request: id,
+                schedule,
+            });
+        }
         Some(Some(match &answer.payload {
             Some(ResponsePayload::GbcsPayload(p)) => ResponsePayload::DspScheduledMessage {
                 gbcs_payload: p.clone(),
@@ -854,6 +948,44 @@ impl AnswerHook for Schedules {
             Some(other) => other.clone(),
         }))
     }
+}
+
+/// The request an execution of `s` at `at_ms` sends, with RequestID counter `counter`,
+/// catching up the occurrences from `from_ms` on (`from_ms == at_ms` for an execution on
+/// time): its read period (for a log read) starts where the occurrence at `from_ms` would
+/// have started it and ends where the one at `at_ms` ends it.
+///
+/// # Errors
+///
+/// Why the request could not be built (a damaged record).
+pub fn execution_request(
+    s: &Schedule,
+    from_ms: i64,
+    at_ms: i64,
+    counter: u64,
+) -> Result<Request, String> {
+    let id = RequestId::new(s.owner, s.device, counter);
+    let element = s
+        .action
+        .element
+        .strip_prefix("DSP")
+        .ok_or_else(|| format!("action {}", s.action.element))?;
+    let (from_day, day) = (day_of(from_ms.min(at_ms)), day_of(at_ms));
+    let inner = match &s.action.period {
+        Some(p) => format!(
+            "<sr:ReadLogPeriod><sr:StartDateTime>{}T{}</sr:StartDateTime><sr:EndDateTime>{}T{}</sr:EndDateTime></sr:ReadLogPeriod>",
+            table::format_day(from_day + p.start_days),
+            p.start_time,
+            table::format_day(day + p.end_days),
+            p.end_time
+        ),
+        None => String::new(),
+    };
+    let xml = format!(
+        "<sr:Request xmlns:sr=\"{NS_SR}\" schemaVersion=\"5.4\"><sr:Header><sr:RequestID>{id}</sr:RequestID><sr:CommandVariant>1</sr:CommandVariant><sr:ServiceReference>{}</sr:ServiceReference><sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header><sr:Body><sr:{element}>{inner}</sr:{element}></sr:Body></sr:Request>",
+        s.service_reference, s.srv
+    );
+    Request::parse(xml.as_bytes(), &Limits::default()).map_err(|e| e.to_string())
 }
 
 /// What a `DSP…` choice asks of the device.
@@ -943,4 +1075,120 @@ pub fn removal_alert(
         now_ms,
     )?;
     responder.sign_response(&response).ok()
+}
+
+/// The signed `CommandFailure` DCC alert (code [`COMMAND_FAILURE_CODE`]) for the failed
+/// execution `request` of schedule `schedule`: `CommandRequestID`, `DSPScheduleID` and the
+/// device, in the schema's order.
+pub fn command_failure_alert(
+    responder: &Responder,
+    request: &RequestId,
+    schedule: u64,
+    now_ms: i64,
+) -> Option<Vec<u8>> {
+    let response = crate::alerts::dcc_alert_message(
+        COMMAND_FAILURE_CODE,
+        &format!(
+            "<sr:CommandFailure><sr:CommandRequestID>{request}</sr:CommandRequestID><sr:DSPScheduleID>{schedule}</sr:DSPScheduleID><sr:DeviceID>{}</sr:DeviceID></sr:CommandFailure>",
+            hex::eui_duis(&request.target)
+        ),
+        now_ms,
+    )?;
+    responder.sign_response(&response).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> i64 {
+        crate::clock::parse_rfc3339_ms(s).unwrap()
+    }
+
+    fn daily_read_log() -> Schedule {
+        Schedule {
+            id: 5,
+            owner: [0x90, 0xb3, 0xd5, 0x1f, 0x30, 0x01, 0, 0],
+            role: "IS".into(),
+            device: [0, 0xdb, 0x55, 0, 0, 0, 0, 1],
+            frequency: Frequency::Daily,
+            start_date: "2030-01-02".into(),
+            end_date: None,
+            start_time: None,
+            service_reference: "4.6".into(),
+            srv: "4.6.1".into(),
+            action: Action {
+                element: "DSPRetrieveImportDailyReadLog".into(),
+                period: Some(PeriodOffset {
+                    start_days: -1,
+                    start_time: "00:00:00Z".into(),
+                    end_days: 0,
+                    end_time: "00:00:00Z".into(),
+                }),
+            },
+            created_ms: 0,
+            next_ms: ms("2030-01-02T00:00:00Z"),
+            runs: 0,
+        }
+    }
+
+    fn period(r: &Request) -> (String, String) {
+        let Body::RetrieveImportDailyReadLog(b) = &r.body else {
+            panic!("not a daily read log: {:?}", r.body);
+        };
+        (
+            b.read_log_period.start_date_time.as_str().to_string(),
+            b.read_log_period.end_date_time.as_str().to_string(),
+        )
+    }
+
+    #[test]
+    fn an_execution_reads_the_period_of_its_occurrence() {
+        let s = daily_read_log();
+        let at = ms("2030-01-05T00:00:00Z");
+        let r = execution_request(&s, at, at, 77).unwrap();
+        assert_eq!(r.header.request_id, RequestId::new(s.owner, s.device, 77));
+        assert_eq!(r.header.service_reference_variant.as_str(), "4.6.1");
+        assert_eq!(
+            period(&r),
+            ("2030-01-04T00:00:00Z".into(), "2030-01-05T00:00:00Z".into())
+        );
+    }
+
+    #[test]
+    fn a_catch_up_reads_from_the_first_missed_occurrence_to_the_last() {
+        let s = daily_read_log();
+        let r = execution_request(
+            &s,
+            ms("2030-01-03T00:00:00Z"),
+            ms("2030-01-05T00:00:00Z"),
+            78,
+        )
+        .unwrap();
+        assert_eq!(
+            period(&r),
+            ("2030-01-02T00:00:00Z".into(), "2030-01-05T00:00:00Z".into())
+        );
+        // A start after the occurrence is taken as the occurrence itself.
+        let r = execution_request(
+            &s,
+            ms("2030-01-09T00:00:00Z"),
+            ms("2030-01-05T00:00:00Z"),
+            79,
+        )
+        .unwrap();
+        assert_eq!(
+            period(&r),
+            ("2030-01-04T00:00:00Z".into(), "2030-01-05T00:00:00Z".into())
+        );
+    }
+
+    #[test]
+    fn a_damaged_action_is_an_error_not_a_panic() {
+        let mut s = daily_read_log();
+        s.action.element = "RetrieveImportDailyReadLog".into();
+        assert!(execution_request(&s, 0, 0, 1).is_err());
+        s.action.element = "DSPNoSuchRead".into();
+        assert!(execution_request(&s, 0, 0, 1).is_err());
+    }
 }

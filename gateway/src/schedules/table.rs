@@ -309,6 +309,37 @@ impl Timing {
         }
         None
     }
+
+    /// The last execution at or before `t_ms` (the end date considered), or `None` when the
+    /// first falls after it.
+    pub fn last_at_or_before(&self, t_ms: i64) -> Option<i64> {
+        let first = self.occurrence(0)?;
+        // No occurrence falls after the end date's execution time.
+        let t_ms = match self.end_day {
+            Some(e) => t_ms.min(e * DAY_MS + self.time_ms),
+            None => t_ms,
+        };
+        if t_ms < first {
+            return None;
+        }
+        let max_period_ms = match self.frequency.days() {
+            Some(d) => d * DAY_MS,
+            None => 31 * DAY_MS * self.frequency.months(),
+        };
+        // Occurrence `k` falls no later than `first + k * max_period_ms`: start from the
+        // largest such `k` not after `t_ms`, then step while the occurrences stay at or
+        // before it (at most a few steps: periods are at least 28/31 of the longest).
+        let mut k = (t_ms - first) / max_period_ms;
+        let mut last = None;
+        while let Some(at) = self.occurrence(k) {
+            if at > t_ms {
+                break;
+            }
+            last = Some(at);
+            k += 1;
+        }
+        last
+    }
 }
 
 /// Why the table failed.
@@ -649,6 +680,44 @@ mod tests {
             y.next_at_or_after(ms("2100-06-01T00:00:00Z")),
             Some(ms("2101-02-28T00:00:00Z"))
         );
+    }
+
+    #[test]
+    fn the_last_occurrence_before_an_instant() {
+        let t = Timing::new(Frequency::Daily, "2030-01-02", None, Some("01:30:00Z")).unwrap();
+        assert_eq!(t.last_at_or_before(ms("2030-01-02T01:29:59Z")), None);
+        assert_eq!(
+            t.last_at_or_before(ms("2030-01-02T01:30:00Z")),
+            Some(ms("2030-01-02T01:30:00Z"))
+        );
+        assert_eq!(
+            t.last_at_or_before(ms("2030-01-05T00:00:00Z")),
+            Some(ms("2030-01-04T01:30:00Z"))
+        );
+        let m = Timing::new(Frequency::Monthly, "2030-01-31", Some("2030-06-15"), None).unwrap();
+        assert_eq!(
+            m.last_at_or_before(ms("2030-03-30T00:00:00Z")),
+            Some(ms("2030-02-28T00:00:00Z"))
+        );
+        assert_eq!(
+            m.last_at_or_before(ms("2031-01-01T00:00:00Z")),
+            Some(ms("2030-05-31T00:00:00Z")),
+            "the end date stops the occurrences"
+        );
+        let y = Timing::new(Frequency::Yearly, "2028-02-29", None, None).unwrap();
+        assert_eq!(
+            y.last_at_or_before(ms("2130-02-28T12:00:00Z")),
+            Some(ms("2130-02-28T00:00:00Z"))
+        );
+        // Agrees with `next_at_or_after` on every day of a stretch.
+        let w = Timing::new(Frequency::Weekly, "2030-01-02", None, Some("12:00:00Z")).unwrap();
+        for day in 0..60 {
+            let t = ms("2030-01-02T00:00:00Z") + day * DAY_MS;
+            if let Some(last) = w.last_at_or_before(t) {
+                assert!(last <= t);
+                assert!(w.next_at_or_after(last + 1).is_some_and(|n| n > t));
+            }
+        }
     }
 
     #[test]

@@ -605,6 +605,11 @@ impl Gateway {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// The process ID of the running `hubgate serve` (for reading `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The gateway's log so far (`stderr.log`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()

@@ -638,22 +638,39 @@ pub fn read_request(doc: &Document) -> Result<Request, ReadError> {
         schema_version,
         header,
         body,
-        signature,
+        signature: signature.cloned(),
+    })
+}
+
+/// As [`read_request`], with the same checks, but `signature` is left `None`: for a caller
+/// that verifies the signature in `doc` itself and has no use for a copy of it.
+///
+/// # Errors
+///
+/// As [`read_request`].
+pub fn read_request_unsigned(doc: &Document) -> Result<Request, ReadError> {
+    let (schema_version, header, body, _) =
+        read_document(doc, "Request", read_request_header, read_body)?;
+    Ok(Request {
+        schema_version,
+        header,
+        body,
+        signature: None,
     })
 }
 
 /// The parts of a request or response document: `schemaVersion`, the `Header`, the `Body`
 /// and a trailing `ds:Signature`.
-type DocumentParts<H, B> = (crate::duis::model::xsd::Decimal, H, B, Option<Element>);
+type DocumentParts<'d, H, B> = (crate::duis::model::xsd::Decimal, H, B, Option<&'d Element>);
 
 /// Reads the document element `sr:<root>`: its attributes, then `Header` and `Body` with the
 /// given readers, then an optional `ds:Signature` and nothing else.
-fn read_document<H, B>(
-    doc: &Document,
+fn read_document<'d, H, B>(
+    doc: &'d Document,
     root_name: &'static str,
     read_header: fn(&Element, &Path<'_>) -> Result<H, ReadError>,
     read_body: fn(&Element, &Path<'_>) -> Result<B, ReadError>,
-) -> Result<DocumentParts<H, B>, ReadError> {
+) -> Result<DocumentParts<'d, H, B>, ReadError> {
     let root = &doc.root;
     let path = Path::ROOT;
     if !root.is(NS_SR, root_name) {
@@ -671,7 +688,7 @@ fn read_document<H, B>(
     if let Some(extra) = kids.get(2) {
         return Err(path.error(ReadErrorKind::Unexpected(extra.local.clone())));
     }
-    Ok((schema_version, header, body, signature.cloned()))
+    Ok((schema_version, header, body, signature))
 }
 
 fn read_request_id(el: &Element, path: &Path<'_>) -> Result<RequestId, ReadError> {
@@ -743,7 +760,7 @@ pub fn read_response(doc: &Document) -> Result<Response, ReadError> {
         schema_version,
         header,
         body,
-        signature,
+        signature: signature.cloned(),
     })
 }
 

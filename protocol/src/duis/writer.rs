@@ -194,11 +194,78 @@ impl XmlWriter {
 
     /// Writes a raw subtree as held, declaring any prefix it uses that is not bound (to the
     /// same URI) by the DUIS root or by the subtree itself.
+    ///
+    /// A canonical writer writes a plain subtree (see [`plain_subtree`]) straight in canonical
+    /// form, so that a response holding one (an inventory answer) is still signed without
+    /// being read back; anything else marks the output as not canonical.
     pub fn raw(&mut self, el: &Element) {
+        if self.canonical && plain_subtree(el, &self.root_scope) {
+            write_plain_c14n(el, &mut self.out);
+            return;
+        }
         self.not_canonical = true;
         let scope = self.root_scope.clone();
         write_raw(el, &scope, &mut self.out);
     }
+}
+
+/// Whether `el` is a subtree whose canonical form [`write_plain_c14n`] writes exactly as
+/// canonicalising the document would after [`write_raw`] and reading back with
+/// whitespace-only text removed (what [`crate::duis::dsig::sign`] does): no namespace
+/// declarations and no attributes anywhere, every element's prefix bound by the root to its
+/// namespace (or neither prefix nor namespace, with no default namespace in scope), and as
+/// children only elements and text, never two texts side by side nor a whitespace-only one,
+/// and no control character XML cannot carry.
+/// Under those conditions the canonical form has no declarations to render or sort, and
+/// every text is kept as it is.
+fn plain_subtree(el: &Element, root_scope: &HashMap<String, String>) -> bool {
+    if !el.ns_decls.is_empty() || !el.attrs.is_empty() {
+        return false;
+    }
+    let bound = match (&el.prefix, &el.ns) {
+        (Some(p), Some(uri)) => root_scope.get(p.as_str()) == Some(uri),
+        (None, None) => !root_scope.contains_key(""),
+        _ => false,
+    };
+    if !bound {
+        return false;
+    }
+    let mut previous_text = false;
+    el.children.iter().all(|n| match n {
+        Node::Element(e) => {
+            previous_text = false;
+            plain_subtree(e, root_scope)
+        }
+        Node::Text(t) => {
+            let ok = !previous_text
+                && !t.bytes().all(crate::duis::xml::is_xml_space)
+                && !t
+                    .chars()
+                    .any(|c| c < ' ' && !matches!(c, '\t' | '\n' | '\r'));
+            previous_text = true;
+            ok
+        }
+        Node::Comment(_) | Node::Pi(..) => false,
+    })
+}
+
+/// Writes a subtree that [`plain_subtree`] accepted in canonical form: start-end pairs, text
+/// escaped as canonicalisation escapes it.
+fn write_plain_c14n(el: &Element, out: &mut String) {
+    let qname = el.qname();
+    out.push('<');
+    out.push_str(&qname);
+    out.push('>');
+    for n in &el.children {
+        match n {
+            Node::Element(e) => write_plain_c14n(e, out),
+            Node::Text(t) => escape_text_c14n(t, out),
+            Node::Comment(_) | Node::Pi(..) => {}
+        }
+    }
+    out.push_str("</");
+    out.push_str(&qname);
+    out.push('>');
 }
 
 fn write_raw(el: &Element, parent: &HashMap<String, String>, out: &mut String) {
