@@ -22,7 +22,8 @@
 //! # Future-dated outcomes (`8F66` executed, `8F67` failed)
 //!
 //! When a command for an SRV whose DUIS future-dated pattern is `Device` or `DSP & Device`
-//! gets its immediate response from the device, the gateway remembers the request
+//! gets its immediate response from the device (and does not ask to be run now, see
+//! [`crate::cancellation`]), the gateway remembers the request
 //! (RequestID, Service Reference and Variant) under the device and the GBCS originator
 //! counter of the command, and how many future-dated instructions the command holds where
 //! it can count them (DLMS: the sets of activation date-time attributes). The execution
@@ -38,13 +39,17 @@
 //! most [`MAX_FUTURE_DATED`] requests are remembered (oldest forgotten first), in memory and
 //! durably ([`FutureDated`]), so a restart in between changes nothing.
 //!
-//! A cancellation (an `ExecutionDateTime` in the year 3000 or later, [`crate::cancellation`])
-//! that the device carries out drops its pending instructions of the same message code
-//! without any alert: the response writer then forgets the same User's remembered requests
-//! for that device with that message code ([`FutureDated::cancel`]; records written before
-//! message codes were kept match on the SRV) and counts them in
-//! `hubgate_future_dated_cancelled_total{pattern="device"}`. The cancellation itself is not
-//! remembered. `gateway/tests/future_dated_cancel.rs` proves it with an emulated meter.
+//! A device keeps at most one pending instruction per message code. A cancellation (an
+//! `ExecutionDateTime` in the year 3000 or later, [`crate::cancellation`]) that the device
+//! carries out drops its pending instructions of that message code, and so does a newer
+//! future-dated command of that message code that it accepts (it keeps only the newer);
+//! neither raises an alert for what was dropped. The response writer then forgets every
+//! remembered request for that device with that message code, whichever User sent it
+//! ([`FutureDated::drop_instructions`]; records written before message codes were kept
+//! match on the SRV), and counts them in `hubgate_future_dated_cancelled_total` with
+//! `pattern="device"` or `pattern="superseded"`. The cancellation itself is not
+//! remembered. Nobody is told of a forgotten request (see [`crate::cancellation`] for why).
+//! `gateway/tests/future_dated_cancel.rs` proves both with an emulated meter.
 //!
 //! # DCC alerts
 //!
@@ -106,8 +111,21 @@
 //! Future-dated outcomes tied to a request are answers, not alerts, and are never
 //! throttled. The windows run on the monotonic clock, so a pinned or stepped wall clock
 //! cannot hold one open. At most `alerts.throttle_max_tracked` (device, code) windows are
-//! open; making room closes the oldest early (its summary is sent then). Windows live in
-//! memory: a restart closes them without their summaries.
+//! open; making room closes the oldest early (its summary is sent then).
+//!
+//! The open windows are also kept in the store (table `alerts.throttle_windows`: device ‖
+//! alert code → start, count held back, sequence ID and the last alert held back, whole), so
+//! a restart in the middle of a storm, `kill -9` included, neither forgets what it held back
+//! nor sends a summary twice. A window changed by an alert is written in the transaction of
+//! the response writer's batch that carries that alert's messages (or its summary, when the
+//! alert closed the window); a window the alert thread closes is removed in the transaction
+//! that stores its summary. Writes carry each window as it is when its transaction begins,
+//! so the transactions' order keeps the durable copy equal to memory; a transaction that
+//! fails leaves its windows to the next one. At start the stored windows open again at
+//! their start times (on the timeline of the monotonic clock, which starts from the wall
+//! clock; a start later than now counts as now); one whose time ran out while the gateway
+//! was down closes at once, its summary sent to the recipients registered then. Records that
+//! cannot be read are logged and removed.
 //!
 //! # Alert thresholds per hub
 //!
@@ -121,8 +139,9 @@
 //! summaries are not counted again. When the quarantine cannot be written the alert is
 //! delivered (logged): an alert is never lost to a store failure.
 //!
-//! Not done: persistence of the throttle windows across a restart; throttling of DCC alerts (they are raised once per event); DCC alerts other than
-//! those above.
+//! Not done: throttling of DCC alerts (they are raised once per event); DCC alerts other
+//! than those above. A crash between a window's last change and the commit of its batch
+//! loses that change with the batch's other messages (nothing of the batch was delivered).
 //!
 //! `gateway/tests/alerts.rs` proves, against a running `hubgate serve` with emulated meters
 //! and a separate `hil-rig` process: a future-dated tariff's 8F66 reaches the supplier as a
@@ -135,12 +154,16 @@
 //! and, after the window, one alert with `ThrottledAlertCount` equal to the number held
 //! back, schema-valid and DSP-signed, while a different alert code in the same burst is not
 //! held back; alerts over a hub's threshold are not delivered, are listed, released (then
-//! delivered) and deleted (never delivered) through the admin API and the command line.
+//! delivered) and deleted (never delivered) through the admin API and the command line;
+//! a window holding alerts back when the gateway is killed with SIGKILL closes after the
+//! restart with one summary whose `ThrottledAlertCount` is the number held back before the
+//! crash, whether the window ends after the restart or ran out while the gateway was down.
 //! `gateway/tests/quarantine.rs` proves the `QuarantinedRequest` DCC alert reaches the
 //! User of a quarantined request, schema-valid and DSP-signed. Unit tests here cover the
-//! throttle's windows, closing at the next identical alert, and its memory bound.
+//! throttle's windows, closing at the next identical alert, its memory bound, the window
+//! records, which writer writes what, and windows read back from a store.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -569,23 +592,24 @@ impl FutureDated {
         }
     }
 
-    /// Forgets the requests of `user` to `device` whose instructions a cancellation the
-    /// device carried out dropped ([`crate::cancellation`]): those with message code
-    /// `message_code`, or, for records without one, Service Reference Variant `srv`. Returns
-    /// how many were forgotten.
-    pub fn cancel(
+    /// Forgets every request remembered for `device` whose pending instruction the device
+    /// has dropped: those with message code `message_code` (or, for records kept without
+    /// one, Service Reference Variant `srv`), whichever User sent them. A device keeps at
+    /// most one pending instruction per message code, whoever sent it, so both a
+    /// cancellation it carried out and a newer future-dated command of that message code it
+    /// accepted drop them all ([`crate::cancellation`]); their execution alerts never come.
+    /// Call it before remembering the newer command. Returns the RequestIDs forgotten.
+    pub fn drop_instructions(
         &mut self,
         device: [u8; 8],
-        user: [u8; 8],
         srv: ServiceReferenceVariant,
         message_code: u16,
-    ) -> usize {
+    ) -> Vec<RequestId> {
         let gone: Vec<([u8; 8], u64)> = self
             .by_key
             .iter()
             .filter(|(k, a)| {
                 k.0 == device
-                    && a.request_id.originator == user
                     && match a.message_code {
                         Some(c) => c == message_code,
                         None => a.service.1 == srv,
@@ -593,14 +617,23 @@ impl FutureDated {
             })
             .map(|(k, _)| *k)
             .collect();
+        let mut forgotten = Vec::with_capacity(gone.len());
         for key in &gone {
-            self.by_key.remove(key);
+            if let Some(a) = self.by_key.remove(key) {
+                forgotten.push(a.request_id);
+            }
             self.writes.push((future_key(*key), None));
         }
         if !gone.is_empty() {
             self.order.retain(|k| !gone.contains(k));
         }
-        gone.len()
+        forgotten.sort_by_key(|r| (r.originator, r.counter));
+        forgotten
+    }
+
+    /// Whether a request is remembered under (device, counter).
+    pub fn remembers(&self, device: [u8; 8], counter: u64) -> bool {
+        self.by_key.contains_key(&(device, counter))
     }
 
     /// Takes one execution alert for (device, counter): the request, this instruction's
@@ -1003,12 +1036,108 @@ pub(crate) fn dcc_alert_message(code: &str, content: &str, now_ms: i64) -> Optio
 type ThrottleKey = ([u8; 8], u16);
 
 /// One open throttle window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Window {
     start_ms: i64,
     held_back: u32,
     sequence_id: Option<u32>,
     last: Option<DeviceAlert>,
+}
+
+/// The durable copy of the open throttle windows: device ‖ alert code → [`Window::encode`].
+const THROTTLE_WINDOWS: redb::TableDefinition<'static, &'static [u8; 10], &'static [u8]> =
+    redb::TableDefinition::new("alerts.throttle_windows");
+
+/// Version byte of a window record.
+const WINDOW_RECORD_V1: u8 = 1;
+
+fn throttle_key_bytes(key: ThrottleKey) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[..8].copy_from_slice(&key.0);
+    k[8..].copy_from_slice(&key.1.to_be_bytes());
+    k
+}
+
+fn throttle_key_of(bytes: &[u8; 10]) -> ThrottleKey {
+    let mut device = [0u8; 8];
+    device.copy_from_slice(&bytes[..8]);
+    (device, u16::from_be_bytes([bytes[8], bytes[9]]))
+}
+
+/// Reads big-endian fields off a record, refusing a short one.
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+}
+
+impl Window {
+    /// `1` ‖ start (i64) ‖ held back (u32) ‖ has sequence (u8) ‖ sequence (u32) ‖ has last
+    /// (u8) ‖ [hub (8) ‖ recipient (8) ‖ counter (u64) ‖ message code (u16) ‖ the GBCS alert],
+    /// all big-endian. The device is in the key.
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.last.as_ref().map_or(0, |a| a.bytes.len()));
+        out.push(WINDOW_RECORD_V1);
+        out.extend_from_slice(&self.start_ms.to_be_bytes());
+        out.extend_from_slice(&self.held_back.to_be_bytes());
+        out.push(u8::from(self.sequence_id.is_some()));
+        out.extend_from_slice(&self.sequence_id.unwrap_or(0).to_be_bytes());
+        match &self.last {
+            Some(a) => {
+                out.push(1);
+                out.extend_from_slice(&a.hub);
+                out.extend_from_slice(&a.recipient);
+                out.extend_from_slice(&a.counter.to_be_bytes());
+                out.extend_from_slice(&a.message_code.to_be_bytes());
+                out.extend_from_slice(&a.bytes);
+            }
+            None => out.push(0),
+        }
+        out
+    }
+
+    /// The window of `device` recorded in `bytes`; `None` when it is not a readable record.
+    fn decode(device: [u8; 8], bytes: &[u8]) -> Option<Window> {
+        let mut f = Fields(bytes);
+        if f.take::<1>()? != [WINDOW_RECORD_V1] {
+            return None;
+        }
+        let start_ms = i64::from_be_bytes(f.take()?);
+        let held_back = u32::from_be_bytes(f.take()?);
+        let has_sequence = f.take::<1>()?[0];
+        let sequence = u32::from_be_bytes(f.take()?);
+        let sequence_id = match has_sequence {
+            0 => None,
+            1 => Some(sequence),
+            _ => return None,
+        };
+        let last = match f.take::<1>()?[0] {
+            0 if f.0.is_empty() => None,
+            1 => Some(DeviceAlert {
+                hub: f.take()?,
+                device,
+                recipient: f.take()?,
+                counter: u64::from_be_bytes(f.take()?),
+                message_code: u16::from_be_bytes(f.take()?),
+                bytes: f.0.to_vec(),
+            }),
+            _ => return None,
+        };
+        // A window that held alerts back knows the last one and its sequence ID.
+        if held_back > 0 && (last.is_none() || sequence_id.is_none()) {
+            return None;
+        }
+        Some(Window {
+            start_ms,
+            held_back,
+            sequence_id,
+            last,
+        })
+    }
 }
 
 /// A closed throttle window that held alerts back: one `DeviceAlertMessage` stands for them.
@@ -1024,8 +1153,28 @@ pub struct Summary {
     pub count: u32,
 }
 
+/// A change to the durable copy of the throttle windows: the window's record now, or its
+/// removal.
+type ThrottleWrite = (ThrottleKey, Option<Vec<u8>>);
+
+/// Who commits the removal of a window that closed with a summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClosedBy {
+    /// The response writer, whose batch carries the summary.
+    Writer,
+    /// The alert thread, which commits the summary itself.
+    Timer,
+}
+
 /// Alert-storm throttling: one window per (device, alert code), bounded (see the module
 /// documentation). Times are milliseconds on any clock that does not go back.
+///
+/// Every change is remembered by key until it is written ([`Throttle::take_writes`]): the
+/// record a key has when it is taken is the window as it is then, so writes taken and
+/// committed in order (inside the store's write transaction) leave the durable copy equal to
+/// memory. The removal of a window the alert thread closed with a summary is held for the
+/// alert thread, which commits it with the summary, so a crash never loses a summary whose
+/// window is gone.
 #[derive(Debug)]
 pub struct Throttle {
     window_ms: i64,
@@ -1035,6 +1184,10 @@ pub struct Throttle {
     /// Open windows by start time: every window has exactly one entry, and since all windows
     /// are equally long, the front is the first to close.
     order: VecDeque<(ThrottleKey, i64)>,
+    /// Keys whose durable record is behind memory.
+    dirty: HashSet<ThrottleKey>,
+    /// Keys of windows the alert thread closed with a summary not yet committed.
+    closing: HashSet<ThrottleKey>,
 }
 
 impl Throttle {
@@ -1047,6 +1200,8 @@ impl Throttle {
             next_sequence: first_sequence_id,
             windows: HashMap::new(),
             order: VecDeque::new(),
+            dirty: HashSet::new(),
+            closing: HashSet::new(),
         }
     }
 
@@ -1065,44 +1220,63 @@ impl Throttle {
         self.windows.is_empty()
     }
 
-    fn close_front(&mut self, out: &mut Vec<Summary>) {
+    fn close_front(&mut self, out: &mut Vec<Summary>, by: ClosedBy) {
         let Some((key, start)) = self.order.pop_front() else {
             return;
         };
-        if self.windows.get(&key).is_some_and(|w| w.start_ms == start)
-            && let Some(w) = self.windows.remove(&key)
-            && let (Some(alert), Some(sequence_id)) = (w.last, w.sequence_id)
-        {
-            out.push(Summary {
-                alert,
-                code: key.1,
-                sequence_id,
-                count: w.held_back,
-            });
+        if self.windows.get(&key).is_none_or(|w| w.start_ms != start) {
+            return;
+        }
+        let Some(w) = self.windows.remove(&key) else {
+            return;
+        };
+        match (w.last, w.sequence_id) {
+            (Some(alert), Some(sequence_id)) => {
+                out.push(Summary {
+                    alert,
+                    code: key.1,
+                    sequence_id,
+                    count: w.held_back,
+                });
+                match by {
+                    ClosedBy::Writer => self.dirty.insert(key),
+                    ClosedBy::Timer => self.closing.insert(key),
+                };
+            }
+            _ => {
+                self.dirty.insert(key);
+            }
         }
     }
 
-    /// Closes the windows that ended at or before `now_ms`; the summaries of those that held
-    /// alerts back.
-    pub fn expire(&mut self, now_ms: i64) -> Vec<Summary> {
+    fn expire_by(&mut self, now_ms: i64, by: ClosedBy) -> Vec<Summary> {
         let mut out = Vec::new();
         while let Some(&(_, start)) = self.order.front() {
             if start.saturating_add(self.window_ms) > now_ms {
                 break;
             }
-            self.close_front(&mut out);
+            self.close_front(&mut out, by);
         }
         out
     }
 
+    /// Closes the windows that ended at or before `now_ms`; the summaries of those that held
+    /// alerts back. For the alert thread: the removals of the windows with a summary are
+    /// written only by [`Throttle::take_writes`] with `closing`, in the transaction that
+    /// stores the summaries.
+    pub fn expire(&mut self, now_ms: i64) -> Vec<Summary> {
+        self.expire_by(now_ms, ClosedBy::Timer)
+    }
+
     /// One alert `a` with `code` at `now_ms`: whether to deliver it now (`false`: held back),
     /// and the summaries of windows closed on the way (its own expired predecessor's, others
-    /// that expired, the oldest closed to make room).
+    /// that expired, the oldest closed to make room), which the caller delivers in the
+    /// transaction that writes [`Throttle::take_writes`].
     pub fn observe(&mut self, a: &DeviceAlert, code: u16, now_ms: i64) -> (bool, Vec<Summary>) {
         if !self.enabled() {
             return (true, Vec::new());
         }
-        let mut closed = self.expire(now_ms);
+        let mut closed = self.expire_by(now_ms, ClosedBy::Writer);
         let key = (a.device, code);
         if let Some(w) = self.windows.get_mut(&key) {
             w.held_back = w.held_back.saturating_add(1);
@@ -1111,10 +1285,11 @@ impl Throttle {
                 self.next_sequence = self.next_sequence.wrapping_add(1);
             }
             w.last = Some(a.clone());
+            self.dirty.insert(key);
             return (false, closed);
         }
         while self.windows.len() >= self.max_tracked && !self.order.is_empty() {
-            self.close_front(&mut closed);
+            self.close_front(&mut closed, ClosedBy::Writer);
         }
         self.windows.insert(
             key,
@@ -1126,7 +1301,164 @@ impl Throttle {
             },
         );
         self.order.push_back((key, now_ms));
+        self.dirty.insert(key);
         (true, closed)
+    }
+
+    /// The records to write now for the keys changed since they were last taken: each
+    /// window as it is now, or its removal. Without `closing` (the response writer), the
+    /// windows the alert thread closed with a summary are left for it; with `closing` (the
+    /// alert thread, with its summaries), they are included.
+    fn take_writes(&mut self, closing: bool) -> Vec<ThrottleWrite> {
+        let mut keys: Vec<ThrottleKey> = if closing {
+            self.closing.drain().collect()
+        } else {
+            Vec::new()
+        };
+        let dirty: Vec<ThrottleKey> = self
+            .dirty
+            .iter()
+            .filter(|k| closing || !self.closing.contains(*k))
+            .copied()
+            .collect();
+        for k in &dirty {
+            self.dirty.remove(k);
+        }
+        keys.extend(dirty);
+        keys.sort_unstable();
+        keys.dedup();
+        keys.into_iter()
+            .map(|k| {
+                let record = self.windows.get(&k).map(Window::encode);
+                (k, record)
+            })
+            .collect()
+    }
+
+    /// Marks `keys` changed again: their writes were taken but not committed.
+    fn not_written(&mut self, keys: impl IntoIterator<Item = ThrottleKey>) {
+        self.dirty.extend(keys);
+    }
+
+    /// Opens again the windows a previous run left in the store, at the times they started
+    /// (a start later than `now_ms`, from a clock that went back, counts as `now_ms`). A
+    /// window whose time ran out closes at the next [`Throttle::expire`]. Beyond
+    /// `max_tracked` the oldest close at once: their summaries.
+    fn restore(&mut self, mut windows: Vec<(ThrottleKey, Window)>, now_ms: i64) -> Vec<Summary> {
+        windows.sort_by_key(|(k, w)| (w.start_ms, *k));
+        for (key, mut w) in windows {
+            w.start_ms = w.start_ms.min(now_ms);
+            if let Some(old) = self.windows.insert(key, w.clone()) {
+                // One record per key: keep the order entry in step.
+                self.order
+                    .retain(|(k, s)| !(*k == key && *s == old.start_ms));
+            }
+            self.order.push_back((key, w.start_ms));
+        }
+        let mut closed = Vec::new();
+        while self.windows.len() > self.max_tracked && !self.order.is_empty() {
+            self.close_front(&mut closed, ClosedBy::Timer);
+        }
+        closed
+    }
+}
+
+/// Writes `writes` inside `t`.
+fn apply_throttle_writes(
+    t: &redb::WriteTransaction,
+    writes: &[ThrottleWrite],
+) -> Result<(), crate::store::StoreError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let mut table = t.open_table(THROTTLE_WINDOWS)?;
+    for (key, record) in writes {
+        let k = throttle_key_bytes(*key);
+        match record {
+            Some(v) => {
+                table.insert(&k, v.as_slice())?;
+            }
+            None => {
+                table.remove(&k)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Stored throttle windows, and the keys of records that cannot be read.
+type LoadedWindows = (Vec<(ThrottleKey, Window)>, Vec<ThrottleKey>);
+
+/// The throttle windows in `store` (left by an earlier run); the keys of records that cannot
+/// be read (logged), to be removed.
+fn load_throttle_windows(store: &Store) -> Result<LoadedWindows, crate::store::StoreError> {
+    use redb::ReadableTable as _;
+    store.read(|t| {
+        let table = match t.open_table(THROTTLE_WINDOWS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(crate::store::StoreError::from(e)),
+        };
+        let (mut windows, mut unreadable) = (Vec::new(), Vec::new());
+        for item in table.iter()? {
+            let (k, v) = item?;
+            let key = throttle_key_of(k.value());
+            match Window::decode(key.0, v.value()) {
+                Some(w) => windows.push((key, w)),
+                None => {
+                    tracing::error!(
+                        device = %hex::eui_duis(&key.0),
+                        code = format_args!("{:04X}", key.1),
+                        "a stored alert throttle window cannot be read; it is dropped"
+                    );
+                    unreadable.push(key);
+                }
+            }
+        }
+        Ok((windows, unreadable))
+    })
+}
+
+/// The throttle windows one transaction of the response writer writes
+/// ([`Recipients::write_throttle_in`]); [`ThrottleWritten::not_committed`] when that
+/// transaction did not commit, so they are written by a later one.
+#[derive(Debug, Default)]
+pub struct ThrottleWritten {
+    guard: Option<Arc<AlertGuard>>,
+    keys: Vec<ThrottleKey>,
+}
+
+impl ThrottleWritten {
+    /// The transaction that was to write these windows failed: they are written later.
+    pub fn not_committed(self) {
+        if let Some(g) = self.guard
+            && !self.keys.is_empty()
+        {
+            g.locked().not_written(self.keys);
+        }
+    }
+}
+
+impl Recipients {
+    /// Writes, inside `t` (the response writer's batch transaction), the throttle windows
+    /// that changed since they were last written (none without an [`AlertGuard`]); `written`
+    /// records them in case `t` does not commit.
+    ///
+    /// # Errors
+    ///
+    /// The store's.
+    pub fn write_throttle_in(
+        &self,
+        t: &redb::WriteTransaction,
+        written: &mut ThrottleWritten,
+    ) -> Result<(), crate::store::StoreError> {
+        let Some(guard) = &self.guard else {
+            return Ok(());
+        };
+        let writes = guard.locked().take_writes(false);
+        written.guard = Some(Arc::clone(guard));
+        written.keys.extend(writes.iter().map(|(k, _)| *k));
+        apply_throttle_writes(t, &writes)
     }
 }
 
@@ -1194,12 +1526,31 @@ impl AlertGuard {
             .unwrap_or(1)
             .max(1);
         let window_ms = config.alerts.throttle_window_ms;
+        let mut throttle = Throttle::new(
+            window_ms,
+            config.alerts.throttle_max_tracked,
+            first_sequence,
+        );
+        // The windows open when the last run stopped (or was killed) go on; those whose time
+        // ran out meanwhile close on the thread's first look, with their summaries.
+        let restored = match load_throttle_windows(&store) {
+            Ok((windows, unreadable)) => {
+                if !windows.is_empty() {
+                    tracing::info!(
+                        windows = windows.len(),
+                        "alert throttle windows restored from the last run"
+                    );
+                }
+                throttle.not_written(unreadable);
+                throttle.restore(windows, base_ms)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the stored alert throttle windows cannot be read");
+                Vec::new()
+            }
+        };
         let guard = Arc::new(AlertGuard {
-            throttle: Mutex::new(Throttle::new(
-                window_ms,
-                config.alerts.throttle_max_tracked,
-                first_sequence,
-            )),
+            throttle: Mutex::new(throttle),
             hub_alerts: crate::anomaly::HubAlerts::from_config(&config.anomaly),
             store,
             started: Instant::now(),
@@ -1218,24 +1569,18 @@ impl AlertGuard {
         std::thread::Builder::new()
             .name("hubgate-alerts".into())
             .spawn(move || {
+                let mut closed = restored;
                 loop {
+                    let Some(guard) = weak.upgrade() else { break };
+                    closed.extend(guard.expire());
+                    if !closed.is_empty() {
+                        send_summaries(&output, &guard, &std::mem::take(&mut closed));
+                    }
+                    drop(guard);
                     match rx.recv_timeout(tick) {
                         Ok(job) => run_job(&output, job),
                         Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
                         Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-                    }
-                    let Some(guard) = weak.upgrade() else { break };
-                    let closed = guard.expire();
-                    drop(guard);
-                    if !closed.is_empty() {
-                        let now = output.clock.now_ms();
-                        let messages = summary_messages(
-                            &output.responder,
-                            Some(&output.recipients),
-                            &closed,
-                            now,
-                        );
-                        submit(&output.delivery, messages);
                     }
                 }
             })?;
@@ -1339,6 +1684,38 @@ fn run_job(output: &AlertOutput, job: Job) {
     }
 }
 
+/// Sends the summaries of throttle windows the alert thread closed, in the transaction that
+/// also writes the windows' removal (and any other window changed meanwhile); when that
+/// transaction fails the summaries are lost (logged) and the windows are written later.
+fn send_summaries(output: &AlertOutput, guard: &Arc<AlertGuard>, closed: &[Summary]) {
+    let now = output.clock.now_ms();
+    let messages = summary_messages(&output.responder, Some(&output.recipients), closed, now);
+    let n = messages.len();
+    let outgoing: Vec<Outgoing> = messages
+        .into_iter()
+        .map(|(user, body, kind)| Outgoing { user, body, kind })
+        .collect();
+    let mut written: Vec<ThrottleKey> = Vec::new();
+    let result = output.delivery.submit_batch_with(outgoing, |t| {
+        let writes = guard.locked().take_writes(true);
+        written.extend(writes.iter().map(|(k, _)| *k));
+        apply_throttle_writes(t, &writes)
+    });
+    match result {
+        Ok(results) => {
+            for r in results {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "a throttle summary could not be queued for delivery");
+                }
+            }
+        }
+        Err(e) => {
+            guard.locked().not_written(written);
+            tracing::error!(error = %e, messages = n, "throttle summaries could not be queued for delivery");
+        }
+    }
+}
+
 /// Hands signed messages to delivery, logging what it refuses.
 fn submit(delivery: &Delivery, messages: Vec<Signed>) {
     if messages.is_empty() {
@@ -1365,6 +1742,26 @@ fn submit(delivery: &Delivery, messages: Vec<Signed>) {
 
 #[cfg(test)]
 mod tests {
+    /// Each DCC alert type the gateway raises has a code of its own: the codes are
+    /// judgements (see the module docs), but no two alert types may share one.
+    #[test]
+    fn every_dcc_alert_type_has_its_own_code() {
+        use crate::schedules as s;
+        let codes = [
+            "AD1",
+            super::CHANGE_OF_SUPPLIER_CODE,
+            super::QUARANTINED_REQUEST_CODE,
+            s::REMOVED_DEVICE_CODE,
+            s::REMOVED_TENANCY_CODE,
+            s::REMOVED_SUSPENDED_CODE,
+            s::COMMAND_FAILURE_CODE,
+            crate::firmware::FIRMWARE_TRANSFER_CODE,
+            crate::firmware::DISTRIBUTION_FAILURE_CODE,
+        ];
+        let distinct: std::collections::HashSet<_> = codes.iter().collect();
+        assert_eq!(distinct.len(), codes.len(), "{codes:?}");
+    }
+
     use super::*;
 
     fn id(n: u64) -> RequestId {
@@ -1433,7 +1830,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cancellation_forgets_the_users_requests_of_that_kind_for_that_device() {
+    fn dropped_instructions_forget_every_users_requests_of_that_kind_for_that_device() {
         let mut f = FutureDated::default();
         let other_user = RequestId::new([7; 8], [2; 8], 20);
         f.remember([3; 8], 1, id(1), service(), Some(6), Some(0x0015));
@@ -1442,18 +1839,20 @@ mod tests {
         f.remember([4; 8], 4, id(4), service(), None, Some(0x0015));
         f.remember([3; 8], 5, other_user, service(), None, Some(0x0015));
         let _ = f.drain_writes();
-        // Message code 0x0015 (and the record with no code, by its SRV).
-        assert_eq!(f.cancel([3; 8], [1; 8], service().1, 0x0015), 2);
-        assert_eq!(f.len(), 3);
+        // Message code 0x0015 (and the record with no code, by its SRV), whoever sent it.
+        let gone = f.drop_instructions([3; 8], service().1, 0x0015);
+        assert_eq!(gone.len(), 3);
+        assert!(gone.contains(&id(1)) && gone.contains(&id(2)) && gone.contains(&other_user));
+        assert_eq!(f.len(), 2);
         let writes = f.drain_writes();
-        assert_eq!(writes.len(), 2);
+        assert_eq!(writes.len(), 3);
         assert!(writes.iter().all(|(_, v)| v.is_none()));
         assert!(f.take([3; 8], 1).is_none());
         assert!(f.take([3; 8], 2).is_none());
+        assert!(f.take([3; 8], 5).is_none());
         assert!(f.take([3; 8], 3).is_some());
         assert!(f.take([4; 8], 4).is_some());
-        assert!(f.take([3; 8], 5).is_some());
-        assert_eq!(f.cancel([3; 8], [1; 8], service().1, 0x0015), 0);
+        assert!(f.drop_instructions([3; 8], service().1, 0x0015).is_empty());
     }
 
     #[test]
@@ -1563,6 +1962,141 @@ mod tests {
             t.observe(&alert(d, 1), 1, 4);
         }
         assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn window_records_read_back_and_garbage_is_refused() {
+        let open = Window {
+            start_ms: 1_700_000_000_123,
+            held_back: 0,
+            sequence_id: None,
+            last: None,
+        };
+        assert_eq!(Window::decode([1; 8], &open.encode()), Some(open));
+        let mut last = alert(1, 9);
+        last.bytes = vec![0xDD, 0, 1, 2, 3];
+        let held = Window {
+            start_ms: -5,
+            held_back: 4,
+            sequence_id: Some(77),
+            last: Some(last),
+        };
+        let bytes = held.encode();
+        assert_eq!(Window::decode([1; 8], &bytes), Some(held));
+        for cut in 0..26 {
+            assert!(
+                Window::decode([1; 8], &bytes[..cut]).is_none(),
+                "cut at {cut}"
+            );
+        }
+        assert!(Window::decode([1; 8], &[2]).is_none(), "unknown version");
+        // Holding alerts back without the last one is not a window.
+        let mut broken = open_record_with_count(3);
+        assert!(Window::decode([1; 8], &broken).is_none());
+        broken[0] = 9;
+        assert!(Window::decode([1; 8], &broken).is_none());
+    }
+
+    fn open_record_with_count(n: u32) -> Vec<u8> {
+        Window {
+            start_ms: 0,
+            held_back: n,
+            sequence_id: None,
+            last: None,
+        }
+        .encode()
+    }
+
+    #[test]
+    fn the_writer_writes_what_changed_and_leaves_timer_closed_windows_to_the_alert_thread() {
+        let mut t = Throttle::new(1000, 100, 5);
+        assert!(t.observe(&alert(1, 1), 0x8F30, 0).0);
+        assert!(!t.observe(&alert(1, 2), 0x8F30, 10).0);
+        assert!(t.observe(&alert(2, 1), 0x8F30, 20).0);
+        let writes = t.take_writes(false);
+        assert_eq!(writes.len(), 2);
+        assert!(writes.iter().all(|(_, r)| r.is_some()));
+        assert!(t.take_writes(false).is_empty(), "nothing changed since");
+        // The alert thread closes both: the one with a summary is removed only with it.
+        let closed = t.expire(1020);
+        assert_eq!(closed.len(), 1);
+        let writer = t.take_writes(false);
+        assert_eq!(writer, vec![(([2; 8], 0x8F30), None)]);
+        let timer = t.take_writes(true);
+        assert_eq!(timer, vec![(([1; 8], 0x8F30), None)]);
+        // Not committed: written again by the next transaction.
+        t.not_written(timer.iter().map(|(k, _)| *k));
+        assert_eq!(t.take_writes(false), timer);
+    }
+
+    #[test]
+    fn open_windows_survive_in_the_store_and_close_with_their_count() {
+        let dir = std::env::temp_dir().join(format!("hubgate-throttle-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = crate::store::Store::open(&dir).expect("store");
+        let mut t = Throttle::new(1000, 100, 5);
+        let t0 = 1_700_000_000_000;
+        assert!(t.observe(&alert(1, 1), 0x8F30, t0).0);
+        for c in 2..=5 {
+            assert!(!t.observe(&alert(1, c), 0x8F30, t0 + c as i64).0);
+        }
+        assert!(t.observe(&alert(2, 1), 0x8F30, t0 + 10).0);
+        let writes = t.take_writes(false);
+        store
+            .write(|tx| apply_throttle_writes(tx, &writes))
+            .expect("write");
+        // A new run, inside the window: still open, then closed with the count from before.
+        let (windows, unreadable) = load_throttle_windows(&store).expect("load");
+        assert!(unreadable.is_empty());
+        assert_eq!(windows.len(), 2);
+        let mut back = Throttle::new(1000, 100, 900);
+        assert!(back.restore(windows.clone(), t0 + 500).is_empty());
+        assert!(
+            !back.observe(&alert(1, 6), 0x8F30, t0 + 600).0,
+            "still throttled"
+        );
+        let closed = back.expire(t0 + 1000);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(
+            (
+                closed[0].count,
+                closed[0].sequence_id,
+                closed[0].alert.counter
+            ),
+            (5, 5, 6)
+        );
+        // A run that starts after the windows ran out closes them on its first look.
+        let mut late = Throttle::new(1000, 100, 900);
+        assert!(late.restore(windows.clone(), t0 + 60_000).is_empty());
+        let closed = late.expire(t0 + 60_000);
+        assert_eq!(closed.len(), 1);
+        assert_eq!((closed[0].count, &closed[0].alert), (4, &alert(1, 5)));
+        assert!(late.is_empty());
+        // A clock that went back does not hold a window open for longer than one window.
+        let mut back_in_time = Throttle::new(1000, 100, 900);
+        assert!(
+            back_in_time
+                .restore(windows.clone(), t0 - 3_600_000)
+                .is_empty()
+        );
+        assert_eq!(back_in_time.expire(t0 - 3_600_000 + 1000).len(), 1);
+        // Beyond the bound the oldest close at once.
+        let mut small = Throttle::new(1000, 1, 900);
+        let over = small.restore(windows, t0 + 500);
+        assert_eq!((over.len(), small.len()), (1, 1));
+        assert_eq!(over[0].alert.device, [1; 8]);
+        // The alert thread's transaction removes what closed; the other window is still
+        // open in that run.
+        let removed = back.take_writes(true);
+        assert_eq!(removed, vec![(([1; 8], 0x8F30), None)]);
+        store
+            .write(|tx| apply_throttle_writes(tx, &removed))
+            .expect("write");
+        let (left, _) = load_throttle_windows(&store).expect("load");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].0, ([2; 8], 0x8F30));
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

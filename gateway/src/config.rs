@@ -128,6 +128,8 @@ pub struct Config {
     pub pki: PkiConfig,
     /// In-process emulated meters.
     pub emulation: EmulationConfig,
+    /// SR 11.1 firmware distribution (see `hubgate_gateway::firmware`).
+    pub firmware: crate::firmware::FirmwareConfig,
     /// Device commands and their answers.
     pub routing: RoutingConfig,
     /// The SMWAN link to `hil-rig` processes (QUIC).
@@ -167,6 +169,7 @@ impl Default for Config {
             registration: RegistrationConfig::default(),
             pki: PkiConfig::default(),
             emulation: EmulationConfig::default(),
+            firmware: crate::firmware::FirmwareConfig::default(),
             routing: RoutingConfig::default(),
             smwan: SmwanConfig::default(),
             clock: ClockConfig::default(),
@@ -350,6 +353,14 @@ pub struct RoutingConfig {
     /// Commands one hub actor holds, queued and in flight together; an accepted request whose
     /// hub is full is answered `E44` (its counter is spent). Default `64`.
     pub hub_queue_capacity: usize,
+    /// Device alerts waiting for the response writer, at most. While it is full a rig's
+    /// SMWAN connection is not read (QUIC flow control holds the rig back) and a hub actor
+    /// waits `alert_queue_wait_ms`, then drops the alert (counted in
+    /// `hubgate_alerts_dropped_total`). Default `4096`.
+    pub alert_queue_capacity: usize,
+    /// Milliseconds a hub actor's thread waits for room in a full alert queue before it
+    /// drops the alert. Default `100`.
+    pub alert_queue_wait_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -359,6 +370,8 @@ impl Default for RoutingConfig {
             response_timeout_ms: 30_000,
             hub_idle_timeout_ms: 60_000,
             hub_queue_capacity: 64,
+            alert_queue_capacity: 4096,
+            alert_queue_wait_ms: 100,
         }
     }
 }
@@ -875,6 +888,21 @@ const FIELDS: &[Field] = &[
          Device IDs separated by commas; the gateway rejects those answers (E21).",
     ),
     field(
+        "firmware.chunk_bytes",
+        Kind::Int,
+        "SR 11.1: bytes per chunk of a firmware image sent to a hub (1024 to 1048576).",
+    ),
+    field(
+        "firmware.chunk_pause_ms",
+        Kind::Int,
+        "SR 11.1: pause between chunks, in milliseconds (0: none).",
+    ),
+    field(
+        "firmware.max_open",
+        Kind::Int,
+        "SR 11.1: distributions in progress at most (each keeps its image in the store).",
+    ),
+    field(
         "routing.enabled",
         Kind::Bool,
         "Send device commands. false acknowledges device requests after the H4 checks\n\
@@ -898,6 +926,19 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Commands one hub actor holds, queued and in flight; an accepted request whose hub\n\
          is full is answered E44 (its counter is spent).",
+    ),
+    field(
+        "routing.alert_queue_capacity",
+        Kind::Int,
+        "Device alerts waiting for the response writer, at most. While it is full a rig's\n\
+         SMWAN connection is not read (QUIC flow control holds the rig back) and a hub actor\n\
+         waits alert_queue_wait_ms, then drops the alert (hubgate_alerts_dropped_total).",
+    ),
+    field(
+        "routing.alert_queue_wait_ms",
+        Kind::Int,
+        "Milliseconds a hub actor's thread waits for room in a full alert queue before it\n\
+         drops the alert.",
     ),
     optional(
         "smwan.listen",
@@ -1141,6 +1182,10 @@ impl Config {
             (
                 "routing.hub_queue_capacity",
                 self.routing.hub_queue_capacity,
+            ),
+            (
+                "routing.alert_queue_capacity",
+                self.routing.alert_queue_capacity,
             ),
         ] {
             if value == 0 {

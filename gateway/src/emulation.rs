@@ -58,6 +58,14 @@ impl std::fmt::Debug for EmulatedHub {
     }
 }
 
+impl EmulatedHub {
+    /// Runs `f` on the hub and its devices (`None` when its lock is poisoned): how the
+    /// firmware distribution ([`crate::firmware`]) hands an image to the CHF.
+    pub fn with_hub<R>(&self, f: impl FnOnce(&mut Hub) -> R) -> Option<R> {
+        self.hub.lock().ok().map(|mut h| f(&mut h))
+    }
+}
+
 impl HanEndpoint for EmulatedHub {
     fn command(&self, device: [u8; 8], command: &[u8], reply: Replier) -> Result<(), LinkError> {
         let now = self.clock.now_ms().div_euclid(1000);

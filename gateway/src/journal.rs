@@ -307,10 +307,11 @@ pub fn next_key(store: &Store) -> Result<u64, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn entry() -> Entry {
+    /// A journal entry with every field set (a 4.1.1 held until 2027).
+    pub(crate) fn entry() -> Entry {
         Entry {
             request_id: RequestId::parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000")
                 .expect("id"),

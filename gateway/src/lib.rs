@@ -29,6 +29,7 @@ pub mod cos;
 pub mod delivery;
 pub mod demand;
 pub mod emulation;
+pub mod firmware;
 pub mod flusher;
 pub mod group_commit;
 pub mod ingress;

@@ -53,7 +53,8 @@ pub const ROUTING_ANSWERS_TOTAL: &str = "hubgate_routing_answers_total";
 pub const ROUTING_ANSWERS_LOST_TOTAL: &str = "hubgate_routing_answers_lost_total";
 /// Counter: future-dated requests cancelled before their execution time, by `pattern`
 /// (`dsp`: held by the gateway, answered `E48`; `device`: the device's instruction cancelled,
-/// its remembered request forgotten).
+/// its remembered request forgotten; `superseded`: the device's instruction replaced by a
+/// newer future-dated command of the same message code, its remembered request forgotten).
 pub const FUTURE_DATED_CANCELLED_TOTAL: &str = "hubgate_future_dated_cancelled_total";
 /// Counter: alert messages queued for Users, by `kind` (`device`, `future_dated`, `dcc`):
 /// one per receiving User.
@@ -64,6 +65,21 @@ pub const ALERTS_THROTTLED_TOTAL: &str = "hubgate_alerts_throttled_total";
 /// Counter: throttle summaries sent (alerts carrying `ThrottledAlertCount`), one per closed
 /// window that held alerts back, before fan-out to Users.
 pub const ALERTS_THROTTLE_SUMMARIES_TOTAL: &str = "hubgate_alerts_throttle_summaries_total";
+/// Counter: device alerts dropped before the response writer, by `reason` (`queue_full`: a
+/// hub actor's thread found the alert queue full for `routing.alert_queue_wait_ms`).
+pub const ALERTS_DROPPED_TOTAL: &str = "hubgate_alerts_dropped_total";
+/// Counter: SR 11.1 firmware distributions finished (every device with an outcome).
+pub const FIRMWARE_DISTRIBUTIONS_TOTAL: &str = "hubgate_firmware_distributions_total";
+/// Counter: firmware image chunks a Communications Hub accepted.
+pub const FIRMWARE_CHUNKS_TOTAL: &str = "hubgate_firmware_chunks_total";
+/// Counter: times a producer of device alerts found the alert queue full and waited, by
+/// `at` (`smwan`: a rig connection stopped reading; `hub`: a hub actor's thread).
+pub const ALERTS_BACKPRESSURE_TOTAL: &str = "hubgate_alerts_backpressure_total";
+/// Gauge: device alerts waiting for the response writer (at most
+/// `routing.alert_queue_capacity`).
+pub const ROUTING_ALERT_QUEUE_MESSAGES: &str = "hubgate_routing_alert_queue_messages";
+/// Gauge: the most device alerts that waited for the response writer at once since start.
+pub const ROUTING_ALERT_QUEUE_PEAK_MESSAGES: &str = "hubgate_routing_alert_queue_peak_messages";
 /// Counter: device alerts quarantined because their hub breached its alert threshold, by
 /// `window` (`minute`, `hour`).
 pub const QUARANTINE_ALERTS_TOTAL: &str = "hubgate_quarantine_alerts_total";
@@ -150,6 +166,12 @@ pub const ALL: &[&str] = &[
     ALERTS_TOTAL,
     ALERTS_THROTTLED_TOTAL,
     ALERTS_THROTTLE_SUMMARIES_TOTAL,
+    ALERTS_DROPPED_TOTAL,
+    ALERTS_BACKPRESSURE_TOTAL,
+    FIRMWARE_DISTRIBUTIONS_TOTAL,
+    FIRMWARE_CHUNKS_TOTAL,
+    ROUTING_ALERT_QUEUE_MESSAGES,
+    ROUTING_ALERT_QUEUE_PEAK_MESSAGES,
     QUARANTINE_ALERTS_TOTAL,
     QUARANTINE_RESPONSES_TOTAL,
     TARGET_TIME_TOTAL,
@@ -254,7 +276,7 @@ pub fn describe() {
     );
     describe_counter!(
         FUTURE_DATED_CANCELLED_TOTAL,
-        "Future-dated requests cancelled before their execution time, by pattern (dsp, device)"
+        "Future-dated requests cancelled before their execution time, by pattern (dsp, device, superseded)"
     );
     describe_counter!(
         ROUTING_RECOVERED_TOTAL,
@@ -279,6 +301,32 @@ pub fn describe() {
     describe_counter!(
         ALERTS_THROTTLE_SUMMARIES_TOTAL,
         "Throttle summary alerts (carrying ThrottledAlertCount) sent for closed throttle windows"
+    );
+    describe_counter!(
+        ALERTS_DROPPED_TOTAL,
+        "Device alerts dropped because the alert queue stayed full, by reason"
+    );
+    describe_counter!(
+        FIRMWARE_DISTRIBUTIONS_TOTAL,
+        "SR 11.1 firmware distributions finished (every device with an outcome)"
+    );
+    describe_counter!(
+        FIRMWARE_CHUNKS_TOTAL,
+        "Firmware image chunks accepted by Communications Hubs"
+    );
+    describe_counter!(
+        ALERTS_BACKPRESSURE_TOTAL,
+        "Times a producer of device alerts waited for room in the full alert queue, by where (smwan, hub)"
+    );
+    describe_gauge!(
+        ROUTING_ALERT_QUEUE_MESSAGES,
+        metrics::Unit::Count,
+        "Device alerts waiting for the response writer"
+    );
+    describe_gauge!(
+        ROUTING_ALERT_QUEUE_PEAK_MESSAGES,
+        metrics::Unit::Count,
+        "Most device alerts that waited for the response writer at once since start"
     );
     describe_counter!(
         QUARANTINE_ALERTS_TOTAL,

@@ -13,16 +13,17 @@
 //! |---|---|---|---|
 //! | `on_demand` | 30 s from the request (`performance.on_demand_target_ms`) | 1 | each device Service Response, I0 or E20/E21 |
 //! | `future_dated` | 24 h from the execution date-time | 2 | each DSP future-dated Service Response, from the execution time the request named; each DSP schedule execution's Service Response, from its occurrence |
-//! | `firmware` | 5 days (11.1 Update Firmware) | 1 | none yet: see below |
+//! | `firmware` | 5 days (11.1 Update Firmware) | 1 | each 11.1 request whose distribution finished, from its acknowledgement to its last device's completion alert |
 //! | `alert` | 60 s from its arrival | 3 | device alerts (a device future-dated command's execution alert among them) and DCC alerts for lost hubs |
 //!
 //! The response writer (`routing`) picks the category of each answer it times: a request
 //! that named an execution time later than its arrival, and a DSP schedule's execution
-//! (`crate::schedules`), are `future_dated`, an 11.1 request
-//! `firmware`, any other device request `on_demand`. 11.1 Update Firmware is a non-device
-//! (CV 8) service the gateway does not provide yet (it is refused at once), so no firmware
-//! Service Response is ever timed and the `firmware` row is reported as not classified, with
-//! that reason. A device future-dated command is
+//! (`crate::schedules`), are `future_dated`, any other device request `on_demand`. An 11.1
+//! Update Firmware request (a non-device, CV 8, service answered at once) is timed by the
+//! firmware distribution ([`crate::firmware`]) instead: once every device it names has its
+//! outcome (a `CommsHubAlert`, or the `FirmwareDistributionFailure` for hubs that cannot be
+//! reached), the time from its acknowledgement to then counts as one `firmware` answer
+//! against 5 days. A device future-dated command is
 //! answered twice: its immediate answer counts as `on_demand`, and the device's execution
 //! alert, delivered as the Future-Dated Response, as `alert` against 60 s from its arrival
 //! (the gateway does not read the execution time out of the alert).
@@ -143,11 +144,9 @@ impl Category {
     /// Why the gateway does not count this category yet; `None` when it does.
     pub fn not_classified(self) -> Option<&'static str> {
         match self {
-            Category::OnDemand | Category::Alert | Category::FutureDated => None,
-            Category::Firmware => Some(
-                "11.1 Update Firmware (a CV 8 service) is not provided yet: no firmware \
-                 Service Response is sent to be timed",
-            ),
+            Category::OnDemand | Category::Alert | Category::FutureDated | Category::Firmware => {
+                None
+            }
         }
     }
 }
@@ -1010,14 +1009,13 @@ mod tests {
             (alert.answers, alert.standing, alert.within_percent),
             (0, Standing::NoAnswers, None)
         );
-        assert!(r.measures[1].classified && r.measures[1].note.is_none());
-        assert!(!r.measures[2].classified && r.measures[2].note.is_some());
+        assert!(r.measures.iter().all(|m| m.classified && m.note.is_none()));
         let text = r.render_table();
         assert!(
             text.contains("66.67") && text.contains("below minimum") && text.contains("1500 ms"),
             "{text}"
         );
-        assert!(text.contains("not classified"), "{text}");
+        assert!(!text.contains("not classified"), "{text}");
         assert_eq!(r.to_json()["measures"][0]["standing"], "below_minimum");
     }
 
@@ -1163,10 +1161,7 @@ mod tests {
         assert_eq!((fd.measure, fd.within_target, fd.outside_target), (2, 1, 1));
         assert_eq!(fd.target_response_ms, DAY_MS);
         assert!(fd.classified);
-        assert!(
-            !row("firmware").classified,
-            "counted if one comes, but none is sent"
-        );
+        assert!(row("firmware").classified);
         let fw = row("firmware");
         assert_eq!((fw.measure, fw.within_target, fw.outside_target), (1, 2, 1));
         assert_eq!(fw.target_response_ms, 5 * DAY_MS);

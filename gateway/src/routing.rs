@@ -20,6 +20,16 @@
 //!                        → Delivery::submit (durable, then pushed or kept for pulling)
 //! ```
 //!
+//! Device alerts reach the writer through a bounded queue ([`AlertQueue`],
+//! `routing.alert_queue_capacity`): while it is full the SMWAN link stops reading its rigs
+//! (back-pressure, nothing lost) and a hub actor's thread waits at most
+//! `routing.alert_queue_wait_ms`, then drops the alert and counts it. Service Responses do
+//! not count against it and are never dropped: each answers a command the hub actors already
+//! bound. The unit tests below cover the queue's bound and waits; `gateway/tests/alert_flood.rs`
+//! floods a gateway with a queue of 8 from a rig and checks that the queue's high-water mark
+//! is its capacity, that the SMWAN link paused, that every alert is delivered or counted as
+//! dropped, that peak memory stays within a margin and that a read round-trips afterwards.
+//!
 //! A request naming a `PrecedingServiceRequestID` goes through [`crate::sequencing`] just
 //! before its command would be submitted: it is sent, held until its predecessor succeeds, or
 //! answered through the writer thread when its predecessor failed; the writer tells the
@@ -43,8 +53,9 @@
 //! counts against the 24 h future-dated target from the execution time. So does that of a
 //! DSP schedule's execution ([`Router::route_scheduled`]), from its occurrence.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -93,6 +104,13 @@ pub struct Pending {
     /// Device pattern: its command cancels the device's pending instructions of the same
     /// message code ([`crate::cancellation`]).
     cancels: bool,
+    /// Device pattern: its command carries an execution time ahead, so the device keeps it
+    /// pending in place of any pending instruction of the same message code
+    /// ([`crate::cancellation::command_defers`]).
+    supersedes: bool,
+    /// Device pattern: its command asks to be run now (an activation or start time of
+    /// zeros), so the device raises no execution alert for it and it is not remembered.
+    runs_now: bool,
 }
 
 /// Requests in flight by request reference, shared by the [`Router`] and the
@@ -217,7 +235,7 @@ impl Router {
     ///
     /// When the thread cannot be started.
     pub fn start_deferred(self: &Arc<Router>) -> std::io::Result<()> {
-        metrics::gauge!(metric_name::ROUTING_DEFERRED).set(0.0);
+        metrics::gauge!(metric_name::ROUTING_DEFERRED).set(self.deferred() as f64);
         let router = Arc::downgrade(self);
         let deferred = Arc::clone(&self.deferred);
         std::thread::Builder::new()
@@ -372,20 +390,31 @@ impl Router {
     /// When the journal cannot be read.
     pub fn recover(&self) -> Result<Recovery, crate::store::StoreError> {
         let mut report = Recovery::default();
+        let mut entries = Vec::new();
         for (key, entry) in journal::read_all(&self.parts.store)? {
-            let entry = match entry {
-                Ok(e) => e,
+            match entry {
+                Ok(e) => entries.push((key, e)),
                 Err(e) => {
                     report.unreadable += 1;
                     tracing::error!(key, error = %e, "a journal entry cannot be read; it stays in the journal");
-                    continue;
                 }
-            };
+            }
+        }
+        let cancelled = cancellations_in_journal(&entries);
+        for (key, entry) in entries {
             let entry = Entry {
                 command: self.remac(&entry.command, &entry.device),
                 ..entry
             };
-            match self.dispatch_inner(&Prepared { key, entry }, true) {
+            let prepared = Prepared { key, entry };
+            if let Some(code) = cancelled.get(&key) {
+                // Answered as when the cancellation first ran; never sent.
+                self.track(&prepared);
+                self.answer_failed(&prepared.entry.request_id.to_string(), *code);
+                report.answered += 1;
+                continue;
+            }
+            match self.dispatch_inner(&prepared, true) {
                 Ok(()) => report.resent += 1,
                 Err(_) => report.answered += 1,
             }
@@ -432,13 +461,12 @@ impl Router {
             .unwrap_or_else(|_| command.to_vec())
     }
 
-    /// [`Router::dispatch`]; when `recovering`, a refusal is answered through the response
-    /// writer (the User was acknowledged long ago) and still returned, for counting.
-    fn dispatch_inner(&self, prepared: &Prepared, recovering: bool) -> Result<(), Rejection> {
+    /// Registers `prepared` as a request in flight, so that its answer (from its device or
+    /// from the gateway) finds its User, its journal entry and its future-dated facts.
+    fn track(&self, prepared: &Prepared) {
         let e = &prepared.entry;
-        let request_ref = e.request_id.to_string();
         self.parts.pending.insert(
-            request_ref.clone(),
+            e.request_id.to_string(),
             Pending {
                 request_id: e.request_id,
                 service: e.service,
@@ -449,8 +477,21 @@ impl Router {
                 not_before_ms: e.not_before_ms,
                 message_code: e.message_code,
                 cancels: e.future_datable && crate::cancellation::command_cancels(&e.command),
+                supersedes: e.future_datable
+                    && crate::cancellation::command_defers(&e.command, self.parts.clock.now_ms()),
+                runs_now: e.future_datable
+                    && crate::cancellation::command_execution(&e.command)
+                        == Some(crate::cancellation::Execution::Now),
             },
         );
+    }
+
+    /// [`Router::dispatch`]; when `recovering`, a refusal is answered through the response
+    /// writer (the User was acknowledged long ago) and still returned, for counting.
+    fn dispatch_inner(&self, prepared: &Prepared, recovering: bool) -> Result<(), Rejection> {
+        let e = &prepared.entry;
+        let request_ref = e.request_id.to_string();
+        self.track(prepared);
         let refused = |r: Rejection| {
             if recovering {
                 self.answer_failed(&request_ref, r.code());
@@ -808,6 +849,37 @@ impl Router {
     }
 }
 
+/// The DSP cancellations ([`crate::cancellation`]) found in the journal at a start, with the
+/// held requests they took: the answer each is owed (`E48` for a request taken, `I0` for its
+/// cancellation), by journal key. A request counts as taken by a later cancellation of the
+/// same User, device and SRV when its execution time was still ahead when the cancellation
+/// was accepted (it was held then). Answering these directly, instead of replaying the
+/// journal in order, keeps a restart after the held request's time from sending it.
+fn cancellations_in_journal(entries: &[(u64, Entry)]) -> HashMap<u64, ResponseCode> {
+    use crate::cancellation::{Matched, cancelled_code, cancels_held};
+    let mut owed = HashMap::new();
+    for (ck, c) in entries {
+        let cancel = Matched::of(c);
+        if !cancel.cancellation {
+            continue;
+        }
+        let mut took = false;
+        for (k, e) in entries.iter().take_while(|(k, _)| k < ck) {
+            if !owed.contains_key(k)
+                && cancels_held(&cancel, &Matched::of(e))
+                && e.not_before_ms.is_some_and(|t| t > c.accepted_ms)
+            {
+                owed.insert(*k, cancelled_code());
+                took = true;
+            }
+        }
+        if took {
+            owed.insert(*ck, ResponseCode::I0);
+        }
+    }
+    owed
+}
+
 /// Hub actors' passivated state in the gateway's store (table `routing.hub_state`), so a
 /// hub's device log copy, counters and persisted commands survive passivation and restarts.
 #[derive(Debug)]
@@ -915,6 +987,147 @@ pub struct ResponseSink {
     tx: crossbeam_channel::Sender<Event>,
     clock: Arc<dyn Clock>,
     sequencer: Arc<Sequencer>,
+    /// The bound on device alerts waiting for the writer.
+    alerts: Arc<AlertQueue>,
+    /// Most time a hub actor's thread waits for room in a full alert queue.
+    alert_wait: Duration,
+    /// When the last warning about dropped alerts was logged (monotonic ms since `started`).
+    dropped_warned_ms: AtomicU64,
+    started: Instant,
+}
+
+/// The bound on device alerts waiting for the response writer
+/// (`routing.alert_queue_capacity`).
+///
+/// Alerts travel on the writer's one event queue with everything else, so the writer sees
+/// a command's answer and the alerts its device raised after it in the order they came; this
+/// counts the alerts on it and refuses more than the capacity. What waits for room, and
+/// what happens when it does not come, depends on the producer:
+///
+/// * the SMWAN link (async) stops reading a rig's frames while the queue is full
+///   ([`AlertQueue::has_room`]; `crate::smwan`), so QUIC flow control holds the rig back and
+///   nothing is lost;
+/// * a hub actor's thread (synchronous, serving other hubs too) waits at most
+///   `routing.alert_queue_wait_ms` for room, then drops the alert, counted in
+///   `hubgate_alerts_dropped_total{reason="queue_full"}` and logged (a warning at most once a
+///   second). An alert is not an acknowledged request; its loss under such overload is
+///   allowed, but never silent.
+///
+/// Service Responses, the answers of requests not sent and lost-hub events do not count
+/// here: each stands for a command the hub actors already bound (`routing.hub_queue_capacity`
+/// per hub and the gateway-wide limits), or for one rig connection's end, and an answer to an
+/// acknowledged request is never dropped.
+#[derive(Debug)]
+pub struct AlertQueue {
+    capacity: AtomicUsize,
+    queued: AtomicUsize,
+    peak: AtomicUsize,
+    lock: std::sync::Mutex<()>,
+    room: std::sync::Condvar,
+}
+
+impl AlertQueue {
+    /// Alerts waiting at most (`routing.alert_queue_capacity` default).
+    pub const DEFAULT_CAPACITY: usize = 4096;
+    /// A hub actor's longest wait for room (`routing.alert_queue_wait_ms` default).
+    pub const DEFAULT_WAIT: Duration = Duration::from_millis(100);
+
+    fn new(capacity: usize) -> AlertQueue {
+        AlertQueue {
+            capacity: AtomicUsize::new(capacity.max(1)),
+            queued: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            lock: std::sync::Mutex::new(()),
+            room: std::sync::Condvar::new(),
+        }
+    }
+
+    /// The most alerts it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    /// Alerts waiting now.
+    pub fn len(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Whether no alert is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most alerts that waited at once since start.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Whether another alert fits now.
+    pub fn has_room(&self) -> bool {
+        self.len() < self.capacity()
+    }
+
+    /// Takes a place for one alert, if there is one.
+    fn try_reserve(&self) -> bool {
+        let capacity = self.capacity();
+        let taken = self
+            .queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q < capacity).then_some(q + 1)
+            });
+        match taken {
+            Ok(before) => {
+                self.peak.fetch_max(before + 1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Takes a place for one alert, waiting up to `wait` for one; `false` when none came.
+    fn reserve_within(&self, wait: Duration) -> bool {
+        if self.try_reserve() {
+            return true;
+        }
+        metrics::counter!(metric_name::ALERTS_BACKPRESSURE_TOTAL, "at" => "hub").increment(1);
+        let deadline = Instant::now() + wait;
+        let mut guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        loop {
+            if self.try_reserve() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            guard = match self.room.wait_timeout(guard, left) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// `n` alerts left the queue: their places are free.
+    fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.queued.fetch_sub(n, Ordering::AcqRel);
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.room.notify_all();
+    }
+
+    /// Publishes the depth and the peak.
+    fn publish(&self) {
+        metrics::gauge!(metric_name::ROUTING_ALERT_QUEUE_MESSAGES).set(self.len() as f64);
+        metrics::gauge!(metric_name::ROUTING_ALERT_QUEUE_PEAK_MESSAGES).set(self.peak() as f64);
+    }
 }
 
 impl std::fmt::Debug for ResponseSink {
@@ -1005,6 +1218,43 @@ impl ResponseSink {
         )
     }
 
+    /// This writer with at most `capacity` device alerts waiting (at least 1), a hub actor's
+    /// thread waiting at most `wait` for room before it drops one ([`AlertQueue`]).
+    #[must_use]
+    pub fn with_alert_queue(mut self, capacity: usize, wait: Duration) -> ResponseSink {
+        self.alerts
+            .capacity
+            .store(capacity.max(1), Ordering::Relaxed);
+        self.alert_wait = wait;
+        self
+    }
+
+    /// The bound on device alerts waiting for this writer, for producers that can wait
+    /// without blocking a thread (the SMWAN link, `crate::smwan::SmwanLink::pace_alerts`).
+    pub fn alert_queue(&self) -> Arc<AlertQueue> {
+        Arc::clone(&self.alerts)
+    }
+
+    /// An alert dropped for want of room: counted, and logged at most once a second.
+    fn dropped(&self, alert: &DeviceAlert) {
+        metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "queue_full").increment(1);
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.dropped_warned_ms.load(Ordering::Relaxed);
+        if (last == 0 || now.saturating_sub(last) >= 1000)
+            && self
+                .dropped_warned_ms
+                .compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                hub = %hex::eui_duis(&alert.hub),
+                device = %hex::eui_duis(&alert.device),
+                capacity = self.alerts.capacity(),
+                "the alert queue stayed full: device alert dropped (counted in hubgate_alerts_dropped_total)"
+            );
+        }
+    }
+
     /// Request sequencing for the [`Router`] ([`Router::with_sequencing`]): this writer
     /// tells it every final outcome and answers the requests it will not send.
     pub fn sequencing(&self) -> Sequencing {
@@ -1032,7 +1282,10 @@ impl ResponseSink {
     ) -> std::io::Result<ResponseSink> {
         // Unbounded on purpose: every event stands for a command the hub actors already
         // bounded, and dropping one would lose an acknowledged request's answer.
+        // Device alerts on it are bounded by the AlertQueue.
         let (tx, rx) = crossbeam_channel::unbounded::<Event>();
+        let alerts = Arc::new(AlertQueue::new(AlertQueue::DEFAULT_CAPACITY));
+        let writer_alerts = Arc::clone(&alerts);
         let sink_clock = Arc::clone(&clock);
         let sequencer = Arc::new(Sequencer::new(SequencingLimits::default()));
         let sink_sequencer = Arc::clone(&sequencer);
@@ -1056,6 +1309,11 @@ impl ResponseSink {
                             Err(_) => break,
                         }
                     }
+                    // The alerts taken free their places in the bounded alert queue.
+                    writer_alerts.release(
+                        batch.iter().filter(|e| matches!(e, Event::Alert(..))).count(),
+                    );
+                    writer_alerts.publish();
                     let now = clock.now_ms();
                     // Journal entries of the requests answered in this batch: removed in the
                     // transaction that stores their answers.
@@ -1124,11 +1382,21 @@ impl ResponseSink {
                     let kinds: Vec<(Kind, [u8; 8])> =
                         outgoing.iter().map(|o| (o.kind, o.user)).collect();
                     let remembered = future.drain_writes();
-                    match delivery.submit_batch_with(outgoing, |t| {
+                    // Throttle windows changed by this batch's alerts are written with it.
+                    let mut throttle = alerts::ThrottleWritten::default();
+                    let result = delivery.submit_batch_with(outgoing, |t| {
                         journal::remove_in(t, &answered)?;
                         held.hold_in(t)?;
-                        FutureDated::apply_in(t, &remembered)
-                    }) {
+                        FutureDated::apply_in(t, &remembered)?;
+                        match &recipients {
+                            Some(r) => r.write_throttle_in(t, &mut throttle),
+                            None => Ok(()),
+                        }
+                    });
+                    if result.is_err() {
+                        throttle.not_committed();
+                    }
+                    match result {
                         Ok(results) => {
                             held.held(&responder, &delivery, now);
                             for (r, (kind, user)) in results.into_iter().zip(kinds) {
@@ -1154,6 +1422,10 @@ impl ResponseSink {
             tx,
             clock: sink_clock,
             sequencer: sink_sequencer,
+            alerts,
+            alert_wait: AlertQueue::DEFAULT_WAIT,
+            dropped_warned_ms: AtomicU64::new(0),
+            started: Instant::now(),
         })
     }
 }
@@ -1164,7 +1436,18 @@ impl OutcomeSink for ResponseSink {
     }
 
     fn alert(&self, alert: DeviceAlert) {
-        let _ = self.tx.send(Event::Alert(alert, self.clock.now_ms()));
+        if !self.alerts.reserve_within(self.alert_wait) {
+            self.dropped(&alert);
+            return;
+        }
+        if self
+            .tx
+            .send(Event::Alert(alert, self.clock.now_ms()))
+            .is_err()
+        {
+            // The writer is gone (shutting down): nothing will take it.
+            self.alerts.release(1);
+        }
     }
 }
 
@@ -1200,15 +1483,18 @@ fn response(
             // alert, so their requests are forgotten (crate::cancellation).
             if p.cancels {
                 if crate::cancellation::response_succeeded(&bytes) {
-                    let n = future.cancel(
-                        outcome.device,
-                        p.request_id.originator,
-                        p.service.1,
-                        p.message_code,
-                    );
-                    crate::cancellation::count("device", n);
+                    let gone =
+                        future.drop_instructions(outcome.device, p.service.1, p.message_code);
+                    crate::cancellation::forgotten("device", outcome.device, &gone);
                 }
-            } else if p.future_datable {
+            } else if p.future_datable && !p.runs_now {
+                // A newer future-dated command the device took replaces its pending
+                // instruction of the same message code: the older requests are forgotten.
+                if p.supersedes && crate::cancellation::response_succeeded(&bytes) {
+                    let gone =
+                        future.drop_instructions(outcome.device, p.service.1, p.message_code);
+                    crate::cancellation::forgotten("superseded", outcome.device, &gone);
+                }
                 // The device accepted a command it may run later: its execution alert will
                 // carry the command's counter.
                 future.remember(
@@ -1352,5 +1638,93 @@ fn run_deferred(router: &std::sync::Weak<Router>, deferred: &Deferred) {
             // Acknowledged long ago: a refusal now is answered through the writer.
             let _ = r.dispatch_inner(&p, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod alert_queue_tests {
+    use super::*;
+
+    #[test]
+    fn the_alert_queue_holds_its_capacity_and_a_blocked_producer_gives_up_in_time() {
+        let q = AlertQueue::new(2);
+        assert!(q.try_reserve() && q.try_reserve());
+        assert!(!q.has_room());
+        let started = Instant::now();
+        assert!(
+            !q.reserve_within(Duration::from_millis(50)),
+            "full: no place"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!((q.len(), q.peak()), (2, 2));
+        q.release(2);
+        assert!(q.is_empty() && q.has_room());
+        assert_eq!(q.peak(), 2, "the high-water mark stays");
+    }
+
+    #[test]
+    fn a_waiting_producer_gets_the_place_the_writer_frees() {
+        let q = Arc::new(AlertQueue::new(1));
+        assert!(q.try_reserve());
+        let writer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                q.release(1);
+            })
+        };
+        assert!(q.reserve_within(Duration::from_secs(10)));
+        writer.join().expect("writer");
+        assert_eq!(q.len(), 1);
+        // Capacity 0 is taken as 1.
+        assert_eq!(AlertQueue::new(0).capacity(), 1);
+    }
+}
+
+#[cfg(test)]
+mod recovery_tests {
+    use super::*;
+    use crate::journal::tests::entry;
+
+    const HOUR_MS: i64 = 3_600_000;
+    /// 3000-12-31T00:00:00Z, the DUIS cancellation date.
+    const CANCEL_MS: i64 = 32_535_129_600_000;
+
+    fn at(counter: u64, accepted_ms: i64, not_before_ms: Option<i64>) -> Entry {
+        let mut e = entry();
+        e.request_id.counter = counter;
+        e.preceding = None;
+        e.first_in_sequence = None;
+        e.schedule_id = None;
+        e.accepted_ms = accepted_ms;
+        e.not_before_ms = not_before_ms;
+        e
+    }
+
+    #[test]
+    fn a_cancellation_in_the_journal_takes_the_requests_it_found_held() {
+        let t = 1_800_000_000_000;
+        let held = at(1, t, Some(t + HOUR_MS));
+        let due_before = at(2, t, Some(t + 10));
+        let cancel = at(3, t + 1_000, Some(CANCEL_MS));
+        let later = at(4, t + 2_000, Some(t + HOUR_MS));
+        let mut other_srv = at(5, t, Some(t + HOUR_MS));
+        other_srv.service.1 = ServiceReferenceVariant::parse("4.1.2").unwrap();
+        let entries: Vec<(u64, Entry)> = vec![
+            (10, held),
+            (11, due_before),
+            (12, other_srv),
+            (13, cancel),
+            (14, later),
+        ];
+        let owed = cancellations_in_journal(&entries);
+        // The read held past the cancellation's acceptance is taken; the one already due
+        // then (it had been sent), another SRV's and a later one are not.
+        assert_eq!(owed.get(&10), Some(&crate::cancellation::cancelled_code()));
+        assert_eq!(owed.get(&13), Some(&ResponseCode::I0));
+        assert_eq!(owed.len(), 2, "{owed:?}");
+        // A cancellation that took nothing is left to be replayed (and refused there).
+        let lone = vec![(13, at(3, t, Some(CANCEL_MS)))];
+        assert!(cancellations_in_journal(&lone).is_empty());
     }
 }

@@ -22,6 +22,13 @@
 //! [`hubgate_hil_rig::link::MAX_HUBS`] hubs per rig, a
 //! queue of [`QUEUE`] frames per connection (a full queue refuses the command: `E20`), a
 //! registration must arrive within [`REGISTER_WITHIN`].
+//!
+//! Back-pressure: while the response writer's alert queue is full
+//! ([`crate::routing::AlertQueue`], set with [`SmwanLink::pace_alerts`]) a connection reads no
+//! further frame from its rig, so QUIC flow control stops the rig from sending (counted in
+//! `hubgate_alerts_backpressure_total{at="smwan"}`); and a frame whose hub actor has its
+//! inbound queue full is offered again every [`PACE_POLL`] for up to [`SATURATED_WAIT`]
+//! before it is dropped (logged). Nothing a rig sends is dropped for a full alert queue.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -42,6 +49,10 @@ pub use hubgate_hil_rig::link::rig::IDLE_TIMEOUT;
 pub const QUEUE: usize = 4096;
 /// Time a new connection has to open its stream and register.
 pub const REGISTER_WITHIN: Duration = Duration::from_secs(10);
+/// How often a paused connection looks again for room (alert queue, hub inbound queue).
+pub const PACE_POLL: Duration = Duration::from_millis(2);
+/// Longest a frame waits for its hub actor's full inbound queue before it is dropped.
+pub const SATURATED_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 struct Route {
@@ -58,6 +69,8 @@ struct Routes {
     hubs: DashMap<Eui, Route>,
     next: AtomicU64,
     lost: std::sync::OnceLock<HubsLost>,
+    /// Connections read only while this queue has room.
+    alerts: std::sync::OnceLock<Arc<crate::routing::AlertQueue>>,
 }
 
 impl std::fmt::Debug for Routes {
@@ -102,6 +115,13 @@ impl SmwanLink {
     /// already set.
     pub fn on_hubs_lost(&self, f: impl Fn(Vec<Eui>) + Send + Sync + 'static) -> bool {
         self.routes.lost.set(Arc::new(f)).is_ok()
+    }
+
+    /// Reads rig connections only while `alerts` (the response writer's alert queue) has
+    /// room (see the module documentation). Only the first queue set is kept; `false` when
+    /// one was already set.
+    pub fn pace_alerts(&self, alerts: Arc<crate::routing::AlertQueue>) -> bool {
+        self.routes.alerts.set(alerts).is_ok()
     }
 
     /// Starts the QUIC listener on `listen` (a thread with its own runtime) with the server
@@ -182,6 +202,43 @@ impl HubLink for SmwanLink {
     }
 }
 
+/// Waits, reading nothing from the rig, until the alert queue has room.
+async fn wait_for_room(alerts: &crate::routing::AlertQueue, peer: &SocketAddr) {
+    if alerts.has_room() {
+        return;
+    }
+    metrics::counter!(crate::metric_name::ALERTS_BACKPRESSURE_TOTAL, "at" => "smwan").increment(1);
+    let since = std::time::Instant::now();
+    let mut warned = false;
+    while !alerts.has_room() {
+        if !warned && since.elapsed() >= Duration::from_secs(5) {
+            warned = true;
+            tracing::warn!(%peer, "SMWAN rig connection paused for 5 s: the alert queue stays full");
+        }
+        tokio::time::sleep(PACE_POLL).await;
+    }
+}
+
+/// Hands a frame to its hub actor, waiting (without blocking the runtime) up to
+/// [`SATURATED_WAIT`] while the actor's inbound queue is full.
+async fn deliver_paced(
+    inbound: &Inbound,
+    hub: Eui,
+    bytes: Vec<u8>,
+) -> Result<(), hubgate_actors::DeliverError> {
+    let since = std::time::Instant::now();
+    loop {
+        match inbound.deliver(hub, bytes.clone()) {
+            Err(hubgate_actors::DeliverError::Saturated { .. })
+                if since.elapsed() < SATURATED_WAIT =>
+            {
+                tokio::time::sleep(PACE_POLL).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// One rig connection: registration, then frames both ways until it ends; its hubs are
 /// unregistered then.
 async fn serve(
@@ -237,6 +294,9 @@ async fn serve(
         Ok::<_, FrameError>(())
     });
     let result = loop {
+        if let Some(alerts) = routes.alerts.get() {
+            wait_for_room(alerts, &peer).await;
+        }
         tokio::select! {
             frame = read_frame(&mut recv) => match frame {
                 Ok(Frame::FromHub { hub, bytes }) => {
@@ -246,7 +306,7 @@ async fn serve(
                         tracing::warn!(hub = %hex::eui(&hub), "SMWAN frame for a hub this rig does not hold: dropped");
                         continue;
                     }
-                    if let Err(e) = inbound.deliver(hub, bytes) {
+                    if let Err(e) = deliver_paced(&inbound, hub, bytes).await {
                         tracing::warn!(hub = %hex::eui(&hub), error = %e, "SMWAN answer not taken");
                     }
                 }

@@ -87,12 +87,15 @@ impl Responder for AlertingRig {
 /// A premises at `first` (hub; its ESME is the next EUI), a gateway that holds it in its
 /// inventory with the supplier and network operator registered, and the rig connected.
 struct Setup {
-    gw: Gateway,
+    /// `None` only while the gateway is being restarted.
+    gw: Option<Gateway>,
     rig: Arc<AlertingRig>,
     chf: String,
     esme: [u8; 8],
     _runtime: tokio::runtime::Runtime,
     work: std::path::PathBuf,
+    /// What the gateway was started with: inventory, registration, environment.
+    seeds: (String, String, Vec<(String, String)>),
 }
 
 impl Drop for Setup {
@@ -123,7 +126,7 @@ impl Setup {
              {MPAN},electricity,ED,{NETWORK_OPERATOR},2000-01-01,\n"
         );
         let keys_env = keys.to_string_lossy().to_string();
-        let mut all_env = vec![
+        let mut all_env: Vec<(&str, &str)> = vec![
             (
                 "HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN",
                 SUPPLIER_TOKEN,
@@ -138,6 +141,10 @@ impl Setup {
             ("HUBGATE_ANOMALY__ADMIN_TOKEN", ADMIN),
         ];
         all_env.extend_from_slice(env);
+        let owned_env: Vec<(String, String)> = all_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let gw = Gateway::start(
             name,
             Seeds {
@@ -188,13 +195,45 @@ impl Setup {
             std::thread::sleep(Duration::from_millis(50));
         }
         Setup {
-            gw,
+            gw: Some(gw),
             rig,
             chf,
             esme,
             _runtime: runtime,
             work,
+            seeds: (inventory, registration, owned_env),
         }
+    }
+
+    fn gw(&self) -> &Gateway {
+        self.gw.as_ref().expect("a running gateway")
+    }
+
+    /// Kills the gateway (SIGKILL: nothing is flushed or closed in order), leaves it down
+    /// for `down_for`, and starts it again on the same data directory with the same seeds.
+    /// The rig keeps trying the old SMWAN port: the restarted gateway has no rig connected.
+    fn kill_and_restart(&mut self, down_for: Duration) {
+        let dir = self
+            .gw
+            .take()
+            .expect("a running gateway")
+            .stop_keeping_data();
+        std::thread::sleep(down_for);
+        let env: Vec<(&str, &str)> = self
+            .seeds
+            .2
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.gw = Some(Gateway::start_in(
+            dir,
+            Seeds {
+                inventory: Some(&self.seeds.0),
+                registration: Some(&self.seeds.1),
+                env: &env,
+                ..Seeds::default()
+            },
+        ));
     }
 
     /// Queues alerts `codes` from the ESME; the rig sends them together on its next tick.
@@ -270,7 +309,7 @@ fn a_burst_of_identical_alerts_is_delivered_once_then_summed_up_when_the_window_
         0x00DB_5800_0000_0000,
         &[("HUBGATE_ALERTS__THROTTLE_WINDOW_MS", "3000")],
     );
-    let gw = &s.gw;
+    let gw = s.gw();
     // Five identical alerts and one with another code, in one burst.
     s.raise(&[0x8F30, 0x8F30, 0x810E, 0x8F30, 0x8F30, 0x8F30]);
     let started = Instant::now();
@@ -386,7 +425,7 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
             ("HUBGATE_ANOMALY__HUB_ALERTS_PER_MINUTE", "3"),
         ],
     );
-    let gw = &s.gw;
+    let gw = s.gw();
     s.raise(&[0x8F01, 0x8F02, 0x8F03, 0x8F04, 0x8F05]);
     // The first three reach both Users; the fourth and fifth are held.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -513,4 +552,126 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
         metric_value(&m, "hubgate_quarantine_held_messages", ""),
         0.0
     );
+}
+
+/// Raises five identical alerts and waits until the gateway has delivered the first and
+/// held back the other four (and the batch holding them is committed).
+fn raise_five_and_wait_held_back(s: &Setup) -> Instant {
+    let gw = s.gw();
+    s.raise(&[0x8F30; 5]);
+    let raised = Instant::now();
+    for token in [SUPPLIER_TOKEN, OPERATOR_TOKEN] {
+        let first = wait_for_alerts(gw, token, 1, Duration::from_secs(20));
+        assert!(!first[0].contains("Throttled"), "{}", first[0]);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = gw.metrics_text();
+        if metric_value(&m, "hubgate_alerts_throttled_total", "") >= 4.0 {
+            assert_eq!(metric_value(&m, "hubgate_alerts_throttled_total", ""), 4.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "four alerts not held back: {m}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The window is written in the transaction of the batch that held the alerts back,
+    // right after they were counted.
+    std::thread::sleep(Duration::from_millis(500));
+    raised
+}
+
+/// After a restart each User has the first alert (kept from before) and exactly one
+/// summary with `ThrottledAlertCount` 4 carrying the last alert held back; nothing else.
+fn assert_one_summary_of_four(s: &Setup) {
+    let gw = s.gw();
+    for (token, user, name) in [
+        (SUPPLIER_TOKEN, SUPPLIER, "supplier"),
+        (OPERATOR_TOKEN, NETWORK_OPERATOR, "operator"),
+    ] {
+        let all = wait_for_alerts(gw, token, 2, Duration::from_secs(30));
+        assert_eq!(all.len(), 2, "{name}: {all:#?}");
+        let summaries: Vec<&String> = all
+            .iter()
+            .filter(|x| x.contains("<sr:ThrottledAlertCount>"))
+            .collect();
+        assert_eq!(summaries.len(), 1, "{name}: {all:#?}");
+        let summary = summaries[0];
+        assert_eq!(code_of(summary), "8F30");
+        assert_eq!(
+            element_text(summary, "ThrottledAlertCount").as_deref(),
+            Some("4"),
+            "{name}: the four held back before the crash: {summary}"
+        );
+        let first = all.iter().find(|x| !x.contains("Throttled")).unwrap();
+        let counters = (gbcs_counter(first), gbcs_counter(summary));
+        assert!(counters.1 > counters.0, "{name}: {counters:?}");
+        assert_eq!(
+            element_text(summary, "ResponseID").unwrap(),
+            format!("{}:{user}:{}", hex::eui_duis(&s.esme), counters.1),
+            "{name}"
+        );
+        common::oracle::xml_oracle(gw, summary, &format!("throttle-restart-{name}"));
+    }
+    // No second summary follows.
+    std::thread::sleep(Duration::from_secs(3));
+    for token in [SUPPLIER_TOKEN, OPERATOR_TOKEN] {
+        assert_eq!(alerts_kept(gw, token).len(), 2, "a summary came twice");
+    }
+    let m = gw.metrics_text();
+    assert_eq!(
+        metric_value(&m, "hubgate_alerts_throttle_summaries_total", ""),
+        1.0,
+        "{m}"
+    );
+}
+
+#[test]
+fn a_throttle_window_open_at_a_crash_closes_after_the_restart_with_its_count() {
+    let window = Duration::from_secs(10);
+    let mut s = Setup::start(
+        "throttle-restart",
+        0x00DB_5B00_0000_0000,
+        &[("HUBGATE_ALERTS__THROTTLE_WINDOW_MS", "10000")],
+    );
+    let raised = raise_five_and_wait_held_back(&s);
+    // Killed inside the window and started again at once.
+    s.kill_and_restart(Duration::ZERO);
+    assert!(
+        raised.elapsed() < window,
+        "the restart took longer than the window: {:?}",
+        raised.elapsed()
+    );
+    // The summary waits for the window to close.
+    let gw = s.gw();
+    while raised.elapsed() + Duration::from_millis(500) < window {
+        for token in [SUPPLIER_TOKEN, OPERATOR_TOKEN] {
+            assert!(
+                alerts_kept(gw, token)
+                    .iter()
+                    .all(|(_, x)| !x.contains("<sr:ThrottledAlertCount>")),
+                "a summary before the window closed ({:?} after the burst)",
+                raised.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_one_summary_of_four(&s);
+}
+
+#[test]
+fn a_throttle_window_that_ran_out_while_the_gateway_was_down_closes_at_start() {
+    let mut s = Setup::start(
+        "throttle-down",
+        0x00DB_5C00_0000_0000,
+        &[("HUBGATE_ALERTS__THROTTLE_WINDOW_MS", "3000")],
+    );
+    let raised = raise_five_and_wait_held_back(&s);
+    // Down until the window has long run out.
+    let down_for = Duration::from_secs(4).saturating_sub(raised.elapsed());
+    s.kill_and_restart(down_for + Duration::from_secs(1));
+    // Closed at start (the alert thread's first look), not a window later.
+    for token in [SUPPLIER_TOKEN, OPERATOR_TOKEN] {
+        wait_for_alerts(s.gw(), token, 2, Duration::from_secs(2));
+    }
+    assert_one_summary_of_four(&s);
 }

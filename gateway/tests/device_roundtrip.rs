@@ -34,6 +34,10 @@ fn start(name: &str) -> Gateway {
             ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
             ("HUBGATE_EMULATION__HUBS", "1"),
             ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
+            // No hub response limits: answers pass straight through the response writer
+            // (gateway/tests/response_quarantine.rs covers the limits).
+            ("HUBGATE_ANOMALY__HUB_RESPONSES_PER_MINUTE", "0"),
+            ("HUBGATE_ANOMALY__HUB_RESPONSES_PER_HOUR", "0"),
         ],
     )
 }

@@ -20,6 +20,13 @@
 //!   no `8F66` reaches the supplier, in any form; a tariff future-dated afterwards still
 //!   raises its `8F66`, tied to its request (so the emulated meter does execute pending
 //!   tariffs when the clock passes them).
+//! - Superseding: a tariff future-dated by an hour, an immediate tariff (which replaces
+//!   nothing pending: `hubgate_future_dated_cancelled_total{pattern="superseded"}` stays 0),
+//!   then a tariff future-dated by two hours: the meter keeps only the second, and the
+//!   gateway forgets the first (`pattern="superseded"` 1). Past the first's time nothing is
+//!   reported; past the second's, every `8F66` arrives as a `FutureDatedDeviceAlertMessage`
+//!   naming the second request (as many as its `TotalCommandInstructions`), schema-valid and
+//!   DSP-signed, and none names the first.
 //!
 //! Needs `curl`, `python3` with lxml and cryptography, and the conformance data.
 
@@ -302,6 +309,37 @@ fn a_dsp_cancellation_holds_across_restarts() {
     assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
 }
 
+/// A stop straight after a cancellation's acknowledgement, and a start only after the held
+/// read's time: at the start the journal may still hold both requests, with the read due. It
+/// is still never sent, and each request is answered once.
+#[test]
+fn a_dsp_cancellation_holds_across_a_restart_after_the_held_time() {
+    let t0 = now_s();
+    let clock = VirtualClock::new("dsp-restart-late", t0);
+    let file = clock.path();
+    let env = env(&file);
+    let seeds = Seeds {
+        env: &env,
+        ..Seeds::default()
+    };
+    let gw = Gateway::start("future-cancel-restart-late", seeds);
+    let held = read_at(&gw, &rfc3339(t0 + HOUR));
+    assert_eq!(held.code, "I99", "{}", held.xml);
+    let cancel = read_at(&gw, CANCEL_AT);
+    assert_eq!(cancel.code, "I99", "{}", cancel.xml);
+
+    // SIGKILL at once; the gateway comes back after the read's time.
+    let dir = gw.stop_keeping_data();
+    clock.set(t0 + HOUR + 60);
+    let gw = Gateway::start_in(dir, seeds);
+    gw.advance_counter(1_000);
+    let messages = take_all(&gw, 2, Duration::from_secs(20));
+    check_cancellation_answers(&gw, &messages, &held.request_id, &cancel.request_id);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(commands(&gw), 0.0, "a cancelled read went to the meter");
+    assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -432,6 +470,91 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
         assert_ne!(
             element_text(&x, "RequestID").as_deref(),
             Some(tariff.as_str()),
+            "{x}"
+        );
+    }
+}
+
+#[test]
+fn a_newer_future_dated_tariff_supersedes_the_pending_one_which_is_forgotten() {
+    const FUTURE: &str = "ECS01a_1.1.1_FUTURE_DATED_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML";
+    const IMMEDIATE: &str = "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML";
+    let t0 = now_s();
+    let clock = VirtualClock::new("supersede", t0);
+    let file = clock.path();
+    let env = env(&file);
+    let gw = Gateway::start(
+        "future-cancel-supersede",
+        Seeds {
+            env: &env,
+            ..Seeds::default()
+        },
+    );
+    let accepted = |id: &str| {
+        let answer = take(&gw, Duration::from_secs(20), |x| {
+            element_text(x, "RequestID").as_deref() == Some(id)
+        });
+        assert_eq!(
+            element_text(&answer, "ResponseCode").as_deref(),
+            Some("I0"),
+            "{answer}"
+        );
+    };
+
+    // The first tariff, future-dated by an hour.
+    let (ack, first) = send_tariff(&gw, FUTURE, Some(&rfc3339(t0 + HOUR)));
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    accepted(&first);
+
+    // A tariff to run now replaces nothing pending.
+    let (ack, now) = send_tariff(&gw, IMMEDIATE, None);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    accepted(&now);
+    assert_eq!(
+        cancelled(&gw, "superseded"),
+        0.0,
+        "run now: nothing replaced"
+    );
+
+    // The second, future-dated by two hours: the meter keeps only it, the first is forgotten.
+    let (ack, second) = send_tariff(&gw, FUTURE, Some(&rfc3339(t0 + 2 * HOUR)));
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    accepted(&second);
+    assert_eq!(
+        cancelled(&gw, "superseded"),
+        1.0,
+        "the first tariff is forgotten, and only it"
+    );
+    assert_eq!(cancelled(&gw, "device"), 0.0);
+
+    // Past the first tariff's time: nothing runs, nothing is reported.
+    clock.set(t0 + HOUR + 60);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = kept(&gw);
+    assert!(after.is_empty(), "{after:#?}");
+
+    // Past the second's: its 8F66s arrive, each tied to it; none names the first.
+    clock.set(t0 + 2 * HOUR + 60);
+    let outcome = take(&gw, Duration::from_secs(30), reports_execution);
+    let total: usize = element_text(&outcome, "TotalCommandInstructions")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no TotalCommandInstructions: {outcome}"));
+    assert!(total >= 1, "{outcome}");
+    oracle::xml_oracle(&gw, &outcome, "superseding-outcome");
+    let mut outcomes = vec![outcome];
+    outcomes.extend(take_all(&gw, total - 1, Duration::from_secs(20)));
+    assert_eq!(outcomes.len(), total, "{outcomes:#?}");
+    for x in &outcomes {
+        assert!(reports_execution(x), "{x}");
+        assert!(x.contains("FutureDatedDeviceAlertMessage"), "{x}");
+        assert_eq!(
+            element_text(x, "RequestID").as_deref(),
+            Some(second.as_str()),
+            "{x}"
+        );
+        assert_eq!(
+            element_text(x, "FutureDatedAlertCode").as_deref(),
+            Some("8F66"),
             "{x}"
         );
     }

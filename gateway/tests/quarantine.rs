@@ -273,11 +273,18 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
     std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
     let (code, out) = cli(&gw, &token_file, &["list"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2 quarantined request(s)"), "{out}");
+    assert!(
+        out.contains("2 quarantined: 2 request(s), 0 alert(s), 0 Service Response(s)"),
+        "{out}"
+    );
     assert!(
         out.contains(&fourth.request_id) && out.contains(&fifth.request_id),
         "{out}"
     );
+    for id in [&fourth.request_id, &fifth.request_id] {
+        let line = out.lines().find(|l| l.contains(id.as_str())).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some("request"), "{out}");
+    }
     let bad_file = gw.dir.join("bad-token");
     std::fs::write(&bad_file, wrong).unwrap();
     let (code, out) = cli(&gw, &bad_file, &["list"]);

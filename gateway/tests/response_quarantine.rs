@@ -251,11 +251,41 @@ fn responses_over_the_hub_threshold_are_held_then_released_or_deleted() {
         kinds,
         vec![("response", ids[3].as_str()), ("response", ids[4].as_str())]
     );
+    // `--json` is the admin API's listing, unchanged.
+    let (status, api) = gw.get(
+        "/api/v1/admin/quarantine",
+        &[&format!("Authorization: Bearer {ADMIN}")],
+    );
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(v, serde_json::from_str::<serde_json::Value>(&api).unwrap());
     let (code, out) = gw.operator_cli(&token_file, &["quarantine", "list"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("2 quarantined request(s)"), "{out}");
+    assert!(
+        out.contains("2 quarantined: 0 request(s), 0 alert(s), 2 Service Response(s)"),
+        "{out}"
+    );
     assert!(out.contains(&ids[3]) && out.contains(&ids[4]), "{out}");
     assert!(out.contains("Service Responses from hub"), "{out}");
+    // Each is listed as a response, with the hub and the device that answered.
+    for h in v["held"].as_array().unwrap() {
+        let rid = h["request_id"].as_str().unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines.iter().position(|l| l.contains(rid)).unwrap();
+        let columns: Vec<&str> = lines[at].split_whitespace().collect();
+        assert_eq!(columns[1], "response", "{out}");
+        let (hub, device) = (h["hub"].as_str().unwrap(), h["device"].as_str().unwrap());
+        assert!(
+            lines[at + 1]
+                .trim()
+                .starts_with(&format!("hub {hub}, device {device}: ")),
+            "{out}"
+        );
+        assert_eq!(
+            device,
+            rid.split(':').nth(1).unwrap(),
+            "the device answered"
+        );
+    }
 
     let m = gw.metrics_text();
     assert_eq!(

@@ -29,6 +29,8 @@ pub mod code {
     pub const CS04AC: u16 = 0x000f;
     /// CS08 Read PPMID firmware version.
     pub const CS08: u16 = 0x0129;
+    /// CS06 Activate Firmware.
+    pub const CS06: u16 = 0x0012;
     /// GCS28 Set clock on the GSME (validity window check).
     pub const GCS28: u16 = 0x007f;
     /// GCS59 Restore GPF Device Log.
@@ -51,11 +53,11 @@ pub const CREDENTIAL_OK: u8 = 0;
 /// certificate.
 pub const CREDENTIAL_REJECTED: u8 = 10;
 
-fn is(node: &Node<'_>, number: u32) -> bool {
+pub(crate) fn is(node: &Node<'_>, number: u32) -> bool {
     node.tag.class == TagClass::Universal && node.tag.number == number
 }
 
-fn integer(node: &Node<'_>) -> Option<i64> {
+pub(crate) fn integer(node: &Node<'_>) -> Option<i64> {
     if !is(node, universal::INTEGER) && !is(node, universal::ENUMERATED) {
         return None;
     }
@@ -106,6 +108,9 @@ pub(crate) fn execute(
             } else {
                 der::seq(&[der::octets(&state.firmware_version), der::int(0)])
             }
+        }
+        code::CS06 if matches!(state.kind, DeviceKind::Esme | DeviceKind::Gsme) => {
+            crate::firmware::activate(state, ctx, node)?
         }
         code::GCS28 if matches!(state.kind, DeviceKind::Gsme) => clock_check(ctx, node)?,
         code::GCS59 if state.kind == DeviceKind::Gpf => restore_gpf_log(state, ctx, node)?,

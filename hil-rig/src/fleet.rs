@@ -101,6 +101,8 @@ pub struct Hub {
     pub ppmid: Device,
     /// In-home display.
     pub ihd: Device,
+    /// The firmware images the CHF is receiving ([`crate::firmware`]).
+    pub images: crate::firmware::ImageReceiver,
 }
 
 impl Hub {
@@ -114,7 +116,20 @@ impl Hub {
             gpf,
             ppmid,
             ihd,
+            images: crate::firmware::ImageReceiver::default(),
         })
+    }
+
+    /// The CHF takes one chunk of a firmware image for one of its devices
+    /// ([`crate::firmware::ImageReceiver::chunk`]).
+    pub fn image_chunk(
+        &mut self,
+        chunk: &crate::firmware::Chunk<'_>,
+    ) -> crate::firmware::ChunkAnswer {
+        let mut images = std::mem::take(&mut self.images);
+        let answer = images.chunk(self, chunk);
+        self.images = images;
+        answer
     }
 
     /// The devices, CHF first.

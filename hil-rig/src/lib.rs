@@ -64,7 +64,8 @@
 //! # What is not here
 //!
 //! Device-to-device commands (PCS01/PCS02 are refused: the GSME holds no credential for a PPMID); GBT segmentation;
-//! firmware images and activation; supply arm/disconnect use cases (the supply state is
+//! firmware images sent over the SMWAN link (the in-process transfer and CS06 activation are in
+//! [`firmware`]); a future-dated CS06; supply arm/disconnect use cases (the supply state is
 //! held but no command changes it); certificate chains beyond "issued by the CA certificate
 //! in the CS02b command"; authorisation of use cases by remote party role (apart from
 //! CS02b); the GBCS alert raised on a failed authentication.
@@ -75,6 +76,7 @@ pub mod der;
 pub mod device;
 pub mod dlms;
 pub mod error;
+pub mod firmware;
 pub mod fleet;
 pub mod keys;
 pub mod link;

@@ -217,8 +217,23 @@ pub struct DeviceState {
     pub mac_fault: bool,
     /// Where non-critical generic alerts go (default: the supplier cell).
     pub alert_recipient: Option<[u8; 8]>,
+    /// The firmware image its hub transferred to it and CS06 has not activated yet
+    /// ([`crate::firmware`]). Default: none.
+    #[serde(default)]
+    pub pending_firmware: Option<PendingFirmware>,
     /// The application data model.
     pub model: Model,
+}
+
+/// A firmware image a device holds, not yet active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFirmware {
+    /// SHA-256 of the image: what CS06 names to activate it.
+    pub hash: Vec<u8>,
+    /// The firmware version the image brings (four bytes, as the version reads return it).
+    pub version: Vec<u8>,
+    /// The image's length in bytes.
+    pub size: u64,
 }
 
 impl DeviceState {
@@ -241,6 +256,7 @@ impl DeviceState {
             faults: BTreeSet::new(),
             mac_fault: false,
             alert_recipient: None,
+            pending_firmware: None,
             model: match kind {
                 DeviceKind::Esme | DeviceKind::Chf => Model::Cosem(Objects::new()),
                 DeviceKind::Gsme | DeviceKind::Gpf => Model::Zigbee(ZigbeeModel::new()),

@@ -411,8 +411,10 @@ impl<'a> HeldResponses<'a> {
     /// thresholds: `message` back when it is within them (or nothing is limited), else
     /// `None` and the message is kept to be held.
     pub fn screen(&mut self, answered: &Answered, message: Signed, now_ms: i64) -> Option<Signed> {
-        let breach = self.limits?.check(&answered.hub);
-        let Some(breach) = breach else {
+        let Some(limits) = self.limits else {
+            return Some(message);
+        };
+        let Some(breach) = limits.check(&answered.hub) else {
             return Some(message);
         };
         let (user, body, kind) = message;
@@ -595,7 +597,24 @@ mod tests {
             },
         ] {
             assert!(HubResponses::from_config(&off).is_none());
-            assert!(HeldResponses::new(None).is_empty());
+            // With nothing limited every answer passes, and nothing is held.
+            let limits = HubResponses::from_config(&off);
+            let mut held = HeldResponses::new(limits.as_ref());
+            let answered = Answered {
+                hub: [1; 8],
+                device: [2; 8],
+                request_id: "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000"
+                    .parse()
+                    .unwrap(),
+                srv: "4.1.1".into(),
+            };
+            let message = (
+                [3; 8],
+                b"<signed/>".to_vec(),
+                crate::delivery::Kind::Response,
+            );
+            assert_eq!(held.screen(&answered, message.clone(), t0), Some(message));
+            assert!(held.is_empty());
         }
     }
 

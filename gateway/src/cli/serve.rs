@@ -305,6 +305,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         })
         .context("opening the schedules")?,
     );
+    let mut image_hubs = Vec::new();
     let router = if config.routing.enabled {
         Some(start_routing(
             &config,
@@ -319,6 +320,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone())
                 .with_hook(Arc::clone(&schedules) as _),
             &alert_guard,
+            &mut image_hubs,
         )?)
     } else {
         println!(
@@ -355,6 +357,17 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         schedules.table().len(),
         config.schedules.tick_ms
     );
+    // SR 11.1: images to the in-process hubs; distributions left unfinished resume.
+    let firmware = hubgate_gateway::firmware::Firmware::start(hubgate_gateway::firmware::Parts {
+        store: Arc::clone(&store),
+        inventory: Arc::clone(&inventory),
+        link: Arc::new(hubgate_gateway::firmware::EmulatedLink::new(image_hubs)),
+        responder: Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
+        delivery: Arc::clone(&delivery),
+        clock: Arc::clone(&clock),
+        config: config.firmware.clone(),
+    })
+    .context("starting the firmware distribution")?;
     let pipeline = Arc::new(Pipeline {
         users,
         pool,
@@ -379,6 +392,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         router,
         acb,
         limits: config.limits.xml_limits(),
+        firmware: Some(firmware),
     });
 
     let https = if config.tls.enabled {
@@ -516,6 +530,7 @@ fn start_routing(
     delivery: &Arc<Delivery>,
     responder: Responder,
     alert_guard: &Arc<hubgate_gateway::alerts::AlertGuard>,
+    image_hubs: &mut Vec<([u8; 8], Arc<hubgate_gateway::emulation::EmulatedHub>)>,
 ) -> anyhow::Result<Arc<Router>> {
     use hubgate_actors::{
         HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable, Verifier,
@@ -594,6 +609,7 @@ fn start_routing(
     for (eui, hub) in &estate.hubs {
         link.attach(*eui, Arc::clone(hub) as _);
     }
+    image_hubs.extend(estate.hubs.iter().cloned());
     // Hubs that rigs register over the SMWAN link, the in-process ones otherwise.
     let smwan = Arc::new(hubgate_gateway::smwan::SmwanLink::new(Arc::new(link)));
     let keys = Arc::new(std::mem::take(&mut estate.keys));
@@ -612,7 +628,13 @@ fn start_routing(
         .with_guard(Arc::clone(alert_guard)),
         hubgate_gateway::anomaly::HubResponses::from_config(&config.anomaly),
     )
-    .context("starting the response writer")?;
+    .context("starting the response writer")?
+    .with_alert_queue(
+        config.routing.alert_queue_capacity,
+        std::time::Duration::from_millis(config.routing.alert_queue_wait_ms),
+    );
+    // A rig's SMWAN connection is not read while the alert queue is full.
+    smwan.pace_alerts(sink.alert_queue());
     let hub_events = sink.hub_events();
     let sequencing = sink.sequencing();
     smwan.on_hubs_lost(move |hubs| hub_events.hubs_lost(hubs));
@@ -680,10 +702,9 @@ fn start_routing(
         Some(c) => router.with_cos_party(c),
         None => router,
     });
-    router
-        .start_deferred()
-        .context("starting the future-dated request thread")?;
-    // Requests acknowledged but not answered before the last stop.
+    // Requests acknowledged but not answered before the last stop, before the future-dated
+    // thread starts: a held request that fell due meanwhile must not go out before a
+    // cancellation of it later in the journal has been seen.
     let recovered = router
         .recover()
         .context("recovering requests from the journal")?;
@@ -693,5 +714,8 @@ fn start_routing(
             recovered.resent, recovered.answered, recovered.unreadable
         );
     }
+    router
+        .start_deferred()
+        .context("starting the future-dated request thread")?;
     Ok(router)
 }

@@ -147,6 +147,7 @@ impl Pipeline {
             role,
             device: held.device.as_ref().map(|d| d.to_facts()),
             routed: None,
+            firmware: None,
         })
     }
 
@@ -234,6 +235,8 @@ pub struct Pipeline {
     pub acb: [u8; 8],
     /// XML reader limits.
     pub limits: Limits,
+    /// SR 11.1 Update Firmware (`None`: refused with E100 like any service not provided).
+    pub firmware: Option<Arc<crate::firmware::Firmware>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -273,6 +276,9 @@ pub struct Accepted {
     /// ([`crate::journal`]), or why it cannot be built. `None`: not sent, or not built yet
     /// (a request released from quarantine is built when released).
     pub routed: Option<Result<crate::routing::Prepared, Rejection>>,
+    /// An 11.1 request's checked devices and image, stored with the acceptance
+    /// ([`crate::firmware`]).
+    pub firmware: Option<crate::firmware::Plan>,
 }
 
 /// A refusal, with what is known of the request to address the error response.
@@ -560,6 +566,26 @@ impl Pipeline {
             .and_then(|r| r.as_ref().ok())
             .map(crate::routing::Prepared::journal_record);
 
+        // 11.1: the per-device checks, and the image stored with the acceptance.
+        let firmware = match &self.firmware {
+            Some(f) => {
+                // Check 6 per device: the requester is registered for one of its MPxNs today.
+                let today = Date::gb_from_unix_ms(now_ms)
+                    .map_err(|e| fail(Rejection::Malformed(format!("date: {e}"))))?;
+                let registered = |mpxns: &[&str]| {
+                    mpxns.is_empty()
+                        || mpxns.iter().any(|m| {
+                            self.registration
+                                .authorised(id.originator, &roles, m, today)
+                                .is_ok()
+                        })
+                };
+                f.plan(&request, now_ms, &registered).map_err(fail)?
+            }
+            None => None,
+        };
+        let firmware_store = firmware.clone();
+
         // Accepted: record the counter (atomically re-checked), register or consume the
         // Transform, journal the command, in one transaction shared with the other requests
         // being accepted, and durable before the acknowledgement.
@@ -588,6 +614,9 @@ impl Pipeline {
                 if let Some((key, record)) = &journal {
                     crate::journal::insert_in(t, *key, record)?;
                 }
+                if let Some(plan) = &firmware_store {
+                    crate::firmware::insert_in(t, plan)?;
+                }
                 Ok(true)
             })
             .await
@@ -609,6 +638,7 @@ impl Pipeline {
             role,
             device,
             routed,
+            firmware,
         })
     }
 
@@ -617,6 +647,16 @@ impl Pipeline {
         let h = &accepted.request.header;
         let srv = Catalogue::get().srv(&h.service_reference_variant.to_string());
         let service = Some((h.service_reference, h.service_reference_variant));
+        if let (Some(plan), Some(f)) = (&accepted.firmware, &self.firmware) {
+            let (code, payload) = f.accepted(plan);
+            return Ok(Answer {
+                request_id: Some(h.request_id),
+                with_response_id: false,
+                code,
+                service,
+                payload,
+            });
+        }
         if srv.is_some_and(|s| s.non_device) {
             let (code, payload) = self.devices.non_device(&accepted.request, now_ms)?;
             return Ok(Answer {

@@ -100,9 +100,10 @@
 //! Not done: scheduled executions are tallied in the same `future_dated` category as DSP
 //! future-dated requests (both have the 24-hour target), not in a row of their own;
 //! `KAPublicSecurityCredential` (reads for an unknown remote party) is refused, like the
-//! transform refuses it; removal on suspension has no test of its own. (Change of Tenancy
-//! removal after a 3.2 answered `I0` is proved end to end in
-//! `gateway/tests/change_of_tenancy.rs`.)
+//! transform refuses it. (Change of Tenancy removal after a 3.2 answered `I0` is proved end
+//! to end in `gateway/tests/change_of_tenancy.rs`; removal on suspension, and the
+//! `CommandFailure` alert for an execution whose device no longer fits, in
+//! `gateway/tests/schedules_removal.rs`.)
 //!
 //! What the tests prove: `table` — timing of every frequency, the last occurrence before an
 //! instant (end date included), IDs, per-User limit, the record surviving a reopening;
@@ -283,6 +284,34 @@ fn code(s: &str) -> ResponseCode {
     ResponseCode::parse(s).unwrap_or(ResponseCode::I0)
 }
 
+/// After a stop between an execution's journaling and its schedule's move to the next
+/// occurrence (two commits, in that order), the schedule still names the occurrence the
+/// journal re-sends: it is moved on here, so the occurrence runs once, not twice.
+fn moved_on_past(table: &ScheduleTable, id: u64, at_ms: i64) {
+    let Ok(Some(mut s)) = table.get(id) else {
+        return;
+    };
+    if s.next_ms > at_ms {
+        return;
+    }
+    s.runs += 1;
+    let r = match s.timing().ok().and_then(|t| t.next_at_or_after(at_ms + 1)) {
+        Some(n) => {
+            s.next_ms = n;
+            table.update(&s).map(|_| ())
+        }
+        None => table.remove(&[id]).map(|_| ()),
+    };
+    match r {
+        Ok(()) => tracing::info!(
+            id,
+            occurrence = %rfc3339_ms(at_ms),
+            "schedule moved past an occurrence already sent before the last stop"
+        ),
+        Err(e) => tracing::error!(id, error = %e, "a schedule could not be moved on"),
+    }
+}
+
 /// Today (UTC) as days since the epoch.
 fn day_of(ms: i64) -> i64 {
     ms.div_euclid(86_400_000)
@@ -297,6 +326,7 @@ impl Schedules {
     pub fn new(parts: Parts) -> Result<Schedules, TableError> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let in_flight = DashMap::new();
+        let table = ScheduleTable::open(Arc::clone(&parts.store))?;
         // Executions acknowledged before the last stop and not answered: the router sends
         // them again from the journal, and their answers are still the schedule's.
         match crate::journal::read_all(&parts.store) {
@@ -306,6 +336,9 @@ impl Schedules {
                         && let Some(id) = e.schedule_id
                     {
                         in_flight.insert(e.request_id, id);
+                        if let Some(at_ms) = e.not_before_ms {
+                            moved_on_past(&table, id, at_ms);
+                        }
                     }
                 }
             }
@@ -320,7 +353,7 @@ impl Schedules {
             );
         }
         Ok(Schedules {
-            table: ScheduleTable::open(Arc::clone(&parts.store))?,
+            table,
             directory: InventoryDirectory::new(Arc::clone(&parts.inventory)),
             inventory: parts.inventory,
             users: parts.users,
@@ -823,6 +856,7 @@ impl Schedules {
             role: Role::parse(&s.role).unwrap_or(Role::OtherUser),
             device: Some(facts),
             routed: None,
+            firmware: None,
         };
         let rid = accepted.request.header.request_id;
         self.in_flight.insert(rid, s.id);
@@ -912,8 +946,11 @@ impl Schedules {
 impl AnswerHook for Schedules {
     fn payload(&self, answer: &Answer) -> Option<Option<ResponsePayload>> {
         let id = answer.request_id?;
+        // Only a device's answer carries out a 3.2: the I0 with no body that answers a
+        // cancellation of a held one (crate::cancellation) changes nothing.
         if answer.with_response_id
             && answer.code == ResponseCode::I0
+            && matches!(answer.payload, Some(ResponsePayload::GbcsPayload(_)))
             && answer
                 .service
                 .is_some_and(|(_, v)| v.as_str() == CHANGE_OF_TENANCY_SRV)

@@ -48,6 +48,7 @@
 //! | 8.12.1 Restore HAN Device Log | CCS03 (ACB) | DLMS class 104 restore_PAN with the DCC's copy of the old CHF's log from [`Context::device_log`] (**derived**) |
 //! | 8.12.2 Restore GPF Device Log | GCS59 | ASN.1 list of (EUI, GBCS device type) from [`Context::device_log`] |
 //! | 11.2 Read Firmware Version | ECS52, GCS38, CS08 (ACB) | DLMS get / GBZ read / ASN.1 NULL |
+//! | 11.3 Activate Firmware | CS06 | ASN.1 image hash, counter and optional execution time |
 //!
 //! Not transformed, each refused with a [`TransformError`] naming the SRV, use case and
 //! reason: a Join (8.7.1 / 8.7.2) whose context has no [`Context::join_peer`] (the command

@@ -1,0 +1,660 @@
+//! SR 11.1 Update Firmware: acceptance, durable image storage, distribution to the devices'
+//! Communications Hubs, and the completion alerts.
+//!
+//! # Ingress (CommandVariant 8, `/api/v1/serviceD`)
+//!
+//! 11.1 is a non-device request (CV 8), so it arrives on the Non-Device web service and goes
+//! through checks 1–4 and 7 like the other CV 8 requests (check 5 and 6 are per device here).
+//! The pipeline then asks [`Firmware::plan`] to check each device of `DeviceIDList`, in
+//! order, against the Smart Metering Inventory:
+//!
+//! | check | list in `DSPUpdateFirmwareWarning` |
+//! |---|---|
+//! | not in the inventory, listed twice, or the requester is not registered today (check 6) for any of its MPxNs | `InvalidDeviceIDList` |
+//! | status other than `Commissioned` | `NotCommissionedDeviceIDList` |
+//! | not an ESME or GSME (11.4 carries PPMID images; hubs take theirs from their CSP), or the inventory already records `FirmwareVersion` for it | `NotApplicableFirmwareDeviceIDList` |
+//! | named by another 11.1 still being distributed | `OtherRequestInProgressList` |
+//!
+//! `InvalidGBCSVersionList` is never used: the inventory's GBCS version is not compared with
+//! the image (the gateway does not read the image's header). A device the requester is not
+//! registered for is listed as invalid rather than refusing the whole request (judgement: the
+//! schema has no list for it, and it must not reveal more than an unknown device does).
+//!
+//! The answer (a judgement on the DUIS codes, following the schema's intent that the warning
+//! accompanies an accepted request): `I99` when every device passed; `W110101` with a
+//! `DSPUpdateFirmwareWarning` listing the devices that failed, when some did (the others are
+//! distributed to; a request whose every device failed is answered the same way and nothing
+//! is distributed). Both answers are synchronous; what follows arrives as DCC alerts.
+//!
+//! # Durability
+//!
+//! The image is stored in the acceptance transaction (the one that spends the request's
+//! counter, [`insert_in`]), content-addressed by its SHA-256 in the table `firmware.images`
+//! (an image sent again under another request is stored once), with the distribution record
+//! (`firmware.requests`, keyed by RequestID: requester, version, hash, accepted time, each
+//! device with its hub and its outcome once known). Nothing acknowledged is lost: a
+//! distribution in progress at a crash is picked up again at the next start
+//! ([`Firmware::start`]), device by device, skipping the devices with an outcome. The image
+//! is deleted when the last distribution naming it finishes. Bounds: an image of at most
+//! [`MAX_IMAGE_BYTES`] (the XSD's); at most `firmware.max_open` distributions at once (more
+//! are refused as busy, `E100`-free: the store keeps at most that many images).
+//!
+//! # Distribution
+//!
+//! One thread (`hubgate-firmware`) takes the distributions in acceptance order. For each
+//! device it offers the image to the device's Communications Hub (the CHF the inventory
+//! associates it with) in chunks of `firmware.chunk_bytes` (default 64 KiB), waiting
+//! `firmware.chunk_pause_ms` between chunks (default 0: a pacing knob for a narrow WAN). The
+//! hub answers each chunk with the offset it expects next, so a resumed transfer continues
+//! where the hub is ([`hubgate_hil_rig::firmware`]); the hub hands the complete image to the
+//! device and answers the `TransferResponseCode`. The outcome is stored, then the requester
+//! receives a `CommsHubAlert` DCC alert (alert code [`FIRMWARE_TRANSFER_CODE`]) naming the
+//! hub, the CHF alert code [`CHF_TRANSFER_ALERT`], and a `FirmwareTransferAlert` with the
+//! request's ID, the device, the firmware version and the code. Devices whose hub cannot be
+//! reached (no hub in the inventory, a hub the gateway has no image path to, or a link
+//! failure three times over) are reported together in one `FirmwareDistributionFailure` DCC
+//! alert (alert code [`DISTRIBUTION_FAILURE_CODE`]) naming the request and those devices,
+//! sent once the last device has its outcome. Each alert is handed to the durable outbox
+//! before the outcome is stored, so a crash in between repeats it after the restart (at
+//! least once) rather than losing it.
+//! The alert codes are judgements, like the other DCC alert codes of [`crate::alerts`]: the
+//! DUIS table of alert codes is not in the project's sources.
+//!
+//! What is implemented is the in-process path: the gateway's emulated premises
+//! ([`crate::emulation`]) receive the chunks directly. Hubs on the SMWAN link (`hil-rig` over
+//! QUIC) have no frame type for image chunks yet: their devices end in a
+//! `FirmwareDistributionFailure` at once.
+//!
+//! # Service level
+//!
+//! When the last device of a distribution has its outcome, the request is counted in the
+//! `firmware` category of [`crate::performance`] against 5 days, from its acknowledgement to
+//! that last alert.
+//!
+//! # What the tests prove
+//!
+//! `gateway/tests/firmware.rs`, with a real `hubgate serve`, emulated meters and signed
+//! requests over HTTPS: 11.1 for an emulated ESME and an unknown device is answered
+//! `W110101` with the unknown device in `InvalidDeviceIDList` (XSD-valid, DSP-signed); the
+//! requester receives the `CommsHubAlert` with `FileTransferSuccess`; 11.3 (CS06, critical:
+//! Transform, then the Signed Pre-Command) with the image's SHA-256 activates it on the
+//! meter and 11.2 reads the new version; the performance report counts one firmware request
+//! within target; a gateway killed with SIGKILL in the middle of a paced distribution
+//! finishes it after restart.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hubgate_hil_rig::firmware::{Chunk, ChunkAnswer, TransferOutcome};
+use hubgate_protocol::duis::model::Body;
+use hubgate_protocol::duis::model::request::Request;
+use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
+use hubgate_protocol::duis::xml::Element;
+use hubgate_protocol::hex;
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::alerts::dcc_alert_message;
+use crate::clock::{Clock, rfc3339_ms};
+use crate::delivery::{Delivery, Kind, Outgoing};
+use crate::emulation::EmulatedHub;
+use crate::ingress::codes::Rejection;
+use crate::ingress::respond::Responder;
+use crate::inventory::Inventory;
+use crate::inventory::dsp::sr;
+use crate::inventory::model::{DeviceStatus, DeviceType, Eui};
+use crate::store::{Store, StoreError, StrTable};
+
+/// Images by SHA-256 (lower-case hex).
+pub const IMAGES: StrTable = TableDefinition::new("firmware.images");
+/// Distribution records by RequestID (JSON [`Distribution`]).
+pub const REQUESTS: StrTable = TableDefinition::new("firmware.requests");
+
+/// The largest image (the XSD bound on `FirmwareImage`).
+pub const MAX_IMAGE_BYTES: usize = 10_240_000;
+/// DCC alert code of the `CommsHubAlert` (judgement).
+pub const FIRMWARE_TRANSFER_CODE: &str = "N43";
+/// DCC alert code of the `FirmwareDistributionFailure` (judgement; one code per alert type
+/// across the gateway, see `crate::alerts`).
+pub const DISTRIBUTION_FAILURE_CODE: &str = "N44";
+/// The CHF alert code carried in the `CommsHubAlert` (judgement).
+pub const CHF_TRANSFER_ALERT: &str = "8F84";
+/// The stored outcome of a device whose hub could not be reached.
+const UNREACHABLE: &str = "Unreachable";
+/// Attempts of one chunk before the hub counts as unreachable.
+const ATTEMPTS: u32 = 3;
+
+/// `firmware.*` configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FirmwareConfig {
+    /// Bytes per chunk sent to a hub (1 KiB – 1 MiB). Default 65536.
+    pub chunk_bytes: usize,
+    /// Pause between chunks, milliseconds. Default 0.
+    pub chunk_pause_ms: u64,
+    /// Distributions in progress at most (each holds its image in the store). Default 64.
+    pub max_open: usize,
+}
+
+impl Default for FirmwareConfig {
+    fn default() -> Self {
+        FirmwareConfig {
+            chunk_bytes: 65_536,
+            chunk_pause_ms: 0,
+            max_open: 64,
+        }
+    }
+}
+
+/// One device of a distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// Device ID (DUIS form).
+    pub device: String,
+    /// Its hub (DUIS form), when the inventory names one.
+    pub hub: Option<String>,
+    /// `TransferResponseCode`, or `Unreachable`, once known.
+    pub outcome: Option<String>,
+}
+
+/// A distribution record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// The 11.1 RequestID.
+    pub request_id: String,
+    /// The requester (DUIS form).
+    pub user: String,
+    /// `FirmwareVersion` (hex text as sent).
+    pub version: String,
+    /// SHA-256 of the image (hex).
+    pub hash: String,
+    /// When it was acknowledged (Unix ms).
+    pub accepted_ms: i64,
+    /// The devices that passed the checks.
+    pub targets: Vec<Target>,
+}
+
+/// An accepted 11.1, before it is stored.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The record (`None` when no device passed).
+    pub record: Option<Distribution>,
+    /// The image.
+    pub image: Arc<Vec<u8>>,
+    /// The warning, when a device failed a check.
+    pub warning: Option<Element>,
+}
+
+/// Stores `plan` in `t`, the acceptance transaction.
+///
+/// # Errors
+///
+/// [`StoreError`]: nothing of the transaction is kept.
+pub fn insert_in(t: &WriteTransaction, plan: &Plan) -> Result<(), StoreError> {
+    let Some(record) = &plan.record else {
+        return Ok(());
+    };
+    {
+        let mut images = t.open_table(IMAGES)?;
+        if images.get(record.hash.as_str())?.is_none() {
+            images.insert(record.hash.as_str(), plan.image.as_slice())?;
+        }
+    }
+    let value = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+        table: "firmware.requests".into(),
+        source,
+    })?;
+    t.open_table(REQUESTS)?
+        .insert(record.request_id.as_str(), value.as_slice())?;
+    Ok(())
+}
+
+/// How the gateway reaches hubs with image chunks.
+pub trait ImageLink: Send + Sync {
+    /// Offers one chunk to `hub`; `Err` when the hub cannot be reached.
+    ///
+    /// # Errors
+    ///
+    /// Why the hub was not reached.
+    fn chunk(&self, hub: &[u8; 8], chunk: &Chunk<'_>) -> Result<ChunkAnswer, String>;
+}
+
+/// The in-process emulated hubs.
+#[derive(Debug, Default)]
+pub struct EmulatedLink {
+    hubs: Vec<([u8; 8], Arc<EmulatedHub>)>,
+}
+
+impl EmulatedLink {
+    /// The link to these hubs.
+    pub fn new(hubs: Vec<([u8; 8], Arc<EmulatedHub>)>) -> EmulatedLink {
+        EmulatedLink { hubs }
+    }
+}
+
+impl ImageLink for EmulatedLink {
+    fn chunk(&self, hub: &[u8; 8], chunk: &Chunk<'_>) -> Result<ChunkAnswer, String> {
+        let (_, h) = self.hubs.iter().find(|(e, _)| e == hub).ok_or_else(|| {
+            "no image path to this hub (SMWAN hubs take no images yet)".to_string()
+        })?;
+        h.with_hub(|hub| hub.image_chunk(chunk))
+            .ok_or_else(|| "emulated hub poisoned".to_string())
+    }
+}
+
+/// What the distribution needs.
+pub struct Parts {
+    /// The store.
+    pub store: Arc<Store>,
+    /// The Smart Metering Inventory.
+    pub inventory: Arc<Inventory>,
+    /// Hubs.
+    pub link: Arc<dyn ImageLink>,
+    /// Signs the alerts.
+    pub responder: Responder,
+    /// Delivers them.
+    pub delivery: Arc<Delivery>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Settings.
+    pub config: FirmwareConfig,
+}
+
+impl std::fmt::Debug for Parts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parts")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The 11.1 service.
+pub struct Firmware {
+    parts: Arc<Parts>,
+    jobs: crossbeam_channel::Sender<String>,
+}
+
+impl std::fmt::Debug for Firmware {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Firmware").finish_non_exhaustive()
+    }
+}
+
+impl Firmware {
+    /// Starts the distribution thread and queues the distributions left unfinished.
+    ///
+    /// # Errors
+    ///
+    /// When the store cannot be read or the thread cannot start.
+    pub fn start(parts: Parts) -> anyhow::Result<Arc<Firmware>> {
+        let (tx, rx) = crossbeam_channel::unbounded::<String>();
+        parts.store.ensure_table(IMAGES)?;
+        parts.store.ensure_table(REQUESTS)?;
+        let open = open_ids(&parts.store)?;
+        if !open.is_empty() {
+            tracing::info!(n = open.len(), "firmware distributions resumed");
+        }
+        for id in open {
+            let _ = tx.send(id);
+        }
+        let parts = Arc::new(parts);
+        let worker = Arc::clone(&parts);
+        std::thread::Builder::new()
+            .name("hubgate-firmware".into())
+            .spawn(move || {
+                while let Ok(id) = rx.recv() {
+                    distribute(&worker, &id);
+                }
+            })?;
+        Ok(Arc::new(Firmware { parts, jobs: tx }))
+    }
+
+    /// The per-device checks of an 11.1 request (see the module documentation).
+    ///
+    /// # Errors
+    ///
+    /// `Busy` when the store cannot be read or too many distributions are open;
+    /// `Malformed` for an image over the bound.
+    pub fn plan(
+        &self,
+        request: &Request,
+        now_ms: i64,
+        registered: &dyn Fn(&[&str]) -> bool,
+    ) -> Result<Option<Plan>, Rejection> {
+        let Body::UpdateFirmware(b) = &request.body else {
+            return Ok(None);
+        };
+        if b.firmware_image.len() > MAX_IMAGE_BYTES || b.firmware_image.is_empty() {
+            return Err(Rejection::Malformed(format!(
+                "FirmwareImage: {} bytes (1 to {MAX_IMAGE_BYTES})",
+                b.firmware_image.len()
+            )));
+        }
+        let busy = |e: StoreError| Rejection::Busy(format!("firmware: {e}"));
+        let open = open_records(&self.parts.store).map_err(busy)?;
+        if open.len() >= self.parts.config.max_open {
+            return Err(Rejection::Busy(format!(
+                "firmware: {} distributions in progress",
+                open.len()
+            )));
+        }
+        let in_progress: BTreeSet<String> = open
+            .iter()
+            .flat_map(|d| d.targets.iter().filter(|t| t.outcome.is_none()))
+            .map(|t| t.device.to_ascii_uppercase())
+            .collect();
+        let mut lists: [Vec<String>; 4] = Default::default();
+        let mut seen = BTreeSet::new();
+        let mut targets = Vec::new();
+        for id in b.device_id_list.split(',') {
+            let id = id.trim().to_ascii_uppercase();
+            let Some(eui) = hex::parse_eui(&id).filter(|_| seen.insert(id.clone())) else {
+                lists[0].push(id);
+                continue;
+            };
+            let device = self
+                .parts
+                .inventory
+                .get(&Eui(eui))
+                .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?;
+            let Some(d) = device else {
+                lists[0].push(id);
+                continue;
+            };
+            let mpxns: Vec<&str> = [&d.import_mpxn, &d.secondary_import_mpan, &d.export_mpan]
+                .into_iter()
+                .filter_map(|m| m.as_deref())
+                .collect();
+            if !registered(&mpxns) {
+                // Not a device this User may address (check 6): as if unknown to it.
+                lists[0].push(id);
+                continue;
+            }
+            if d.status != DeviceStatus::Commissioned {
+                lists[1].push(id);
+            } else if !matches!(d.device_type, DeviceType::Esme | DeviceType::Gsme)
+                || d.firmware_version
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(&b.firmware_version))
+            {
+                lists[2].push(id);
+            } else if in_progress.contains(&id) {
+                lists[3].push(id);
+            } else {
+                let hub = self.hub_of(eui)?;
+                targets.push(Target {
+                    device: id,
+                    hub: hub.map(|h| hex::eui_duis(&h)),
+                    outcome: None,
+                });
+            }
+        }
+        let names = [
+            "InvalidDeviceIDList",
+            "NotCommissionedDeviceIDList",
+            "NotApplicableFirmwareDeviceIDList",
+            "OtherRequestInProgressList",
+        ];
+        let warning = lists.iter().any(|l| !l.is_empty()).then(|| {
+            names
+                .iter()
+                .zip(&lists)
+                .filter(|(_, l)| !l.is_empty())
+                .fold(sr("DSPUpdateFirmwareWarning"), |e, (name, l)| {
+                    e.with_child(sr(name).with_text(&l.join(",")))
+                })
+        });
+        let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &b.firmware_image);
+        let record = (!targets.is_empty()).then(|| Distribution {
+            request_id: request.header.request_id.to_string(),
+            user: hex::eui_duis(&request.header.request_id.originator),
+            version: b.firmware_version.clone(),
+            hash: hex::encode(hash.as_ref()).to_ascii_lowercase(),
+            accepted_ms: now_ms,
+            targets,
+        });
+        Ok(Some(Plan {
+            record,
+            image: Arc::new(b.firmware_image.clone()),
+            warning,
+        }))
+    }
+
+    /// The answer to a stored plan; its distribution is queued.
+    pub fn accepted(&self, plan: &Plan) -> (ResponseCode, Option<ResponsePayload>) {
+        if let Some(r) = &plan.record {
+            let _ = self.jobs.send(r.request_id.clone());
+        }
+        match &plan.warning {
+            None => (ResponseCode::I99, None),
+            Some(w) => (
+                ResponseCode::parse("W110101").unwrap_or(ResponseCode::I99),
+                Some(crate::inventory::dsp::payload(w.clone())),
+            ),
+        }
+    }
+
+    fn hub_of(&self, device: [u8; 8]) -> Result<Option<[u8; 8]>, Rejection> {
+        let mut id = Eui(device);
+        for _ in 0..4 {
+            let Some(d) = self
+                .parts
+                .inventory
+                .get(&id)
+                .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
+            else {
+                return Ok(None);
+            };
+            if d.device_type == DeviceType::Chf {
+                return Ok(Some(d.id.0));
+            }
+            match d.associated_with {
+                Some(next) => id = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn open_records(store: &Store) -> Result<Vec<Distribution>, StoreError> {
+    store.read(|t| {
+        let tab = match t.open_table(REQUESTS) {
+            Ok(tab) => tab,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for item in tab.iter()? {
+            let (_, v) = item?;
+            match serde_json::from_slice::<Distribution>(v.value()) {
+                Ok(d) => out.push(d),
+                Err(e) => tracing::error!(error = %e, "an unreadable firmware distribution record"),
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn open_ids(store: &Store) -> Result<Vec<String>, StoreError> {
+    let mut records = open_records(store)?;
+    records.sort_by_key(|d| d.accepted_ms);
+    Ok(records.into_iter().map(|d| d.request_id).collect())
+}
+
+/// Sends the image to each device still without an outcome.
+fn distribute(parts: &Parts, id: &str) {
+    let Ok(Some(mut record)) = parts.store.get_json::<_, Distribution>(REQUESTS, id) else {
+        tracing::error!(
+            request = id,
+            "a firmware distribution record could not be read"
+        );
+        return;
+    };
+    let image = match parts.store.get(IMAGES, record.hash.as_str()) {
+        Ok(Some(i)) => i,
+        other => {
+            tracing::error!(
+                request = id,
+                ?other,
+                "the firmware image of a distribution is missing"
+            );
+            Vec::new()
+        }
+    };
+    let version = hubgate_protocol::hex::decode(&record.version).unwrap_or_default();
+    for k in 0..record.targets.len() {
+        if record.targets[k].outcome.is_some() {
+            continue;
+        }
+        let target = record.targets[k].clone();
+        let outcome = transfer(parts, &record, &target, &image, &version);
+        // The alert is handed to the durable outbox before the outcome is stored: a crash in
+        // between sends it again after the restart (at least once), never not at all.
+        if let Some(o) = outcome {
+            transfer_alert(parts, &record, &target, o);
+        }
+        record.targets[k].outcome = Some(
+            outcome
+                .map_or(UNREACHABLE, TransferOutcome::as_str)
+                .to_string(),
+        );
+        if let Err(e) = parts.store.put_json(REQUESTS, id, &record) {
+            tracing::error!(error = %e, request = id, "a firmware outcome could not be stored");
+        }
+    }
+    // Taken from the record, so devices found unreachable before a restart are reported too.
+    let unreachable: Vec<String> = record
+        .targets
+        .iter()
+        .filter(|t| t.outcome.as_deref() == Some(UNREACHABLE))
+        .map(|t| t.device.clone())
+        .collect();
+    if !unreachable.is_empty() {
+        failure_alert(parts, &record, &unreachable);
+    }
+    let elapsed = parts.clock.now_ms().saturating_sub(record.accepted_ms);
+    crate::performance::record("firmware", elapsed);
+    let removed = parts.store.write(|t| {
+        t.open_table(REQUESTS)?.remove(id)?;
+        let still_used = {
+            let tab = t.open_table(REQUESTS)?;
+            let mut used = false;
+            for item in tab.iter()? {
+                let (_, v) = item?;
+                if serde_json::from_slice::<Distribution>(v.value())
+                    .is_ok_and(|d| d.hash == record.hash)
+                {
+                    used = true;
+                }
+            }
+            used
+        };
+        if !still_used {
+            t.open_table(IMAGES)?.remove(record.hash.as_str())?;
+        }
+        Ok::<_, StoreError>(())
+    });
+    if let Err(e) = removed {
+        tracing::error!(error = %e, request = id, "a finished firmware distribution could not be removed");
+    }
+    metrics::counter!(crate::metric_name::FIRMWARE_DISTRIBUTIONS_TOTAL).increment(1);
+}
+
+/// The chunks for one device; `None` when its hub cannot be reached.
+fn transfer(
+    parts: &Parts,
+    record: &Distribution,
+    target: &Target,
+    image: &[u8],
+    version: &[u8],
+) -> Option<TransferOutcome> {
+    let hub = target.hub.as_deref().and_then(hex::parse_eui)?;
+    let device = hex::parse_eui(&target.device)?;
+    if image.is_empty() {
+        return Some(TransferOutcome::FileTransferFailure);
+    }
+    let size = parts.config.chunk_bytes.clamp(1024, 1 << 20);
+    let pause = Duration::from_millis(parts.config.chunk_pause_ms);
+    let total = image.len() as u64;
+    let mut offset = 0u64;
+    let mut failures = 0;
+    loop {
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(image.len());
+        let end = start.saturating_add(size).min(image.len());
+        let chunk = Chunk {
+            transfer: &record.request_id,
+            device,
+            total,
+            version,
+            offset,
+            data: &image[start..end],
+        };
+        match parts.link.chunk(&hub, &chunk) {
+            Ok(ChunkAnswer::Done(o)) => return Some(o),
+            Ok(ChunkAnswer::Next(next)) => {
+                offset = next.min(total);
+                metrics::counter!(crate::metric_name::FIRMWARE_CHUNKS_TOTAL).increment(1);
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::info!(hub = %hex::eui_duis(&hub), error = %e, "firmware chunk not taken");
+                if failures >= ATTEMPTS {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        }
+        if !pause.is_zero() {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+fn send(parts: &Parts, user: &str, code: &str, content: &str) {
+    let Some(user) = hex::parse_eui(user) else {
+        return;
+    };
+    let now = parts.clock.now_ms();
+    let Some(response) = dcc_alert_message(code, content, now) else {
+        return;
+    };
+    match parts.responder.sign_response(&response) {
+        Ok(body) => {
+            if let Err(e) = parts.delivery.submit_batch(vec![Outgoing {
+                user,
+                body,
+                kind: Kind::DccAlert,
+            }]) {
+                tracing::error!(error = %e, "a firmware DCC alert could not be stored for delivery");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "a firmware DCC alert could not be signed"),
+    }
+}
+
+fn transfer_alert(parts: &Parts, record: &Distribution, target: &Target, o: TransferOutcome) {
+    let content = format!(
+        "<sr:CommsHubAlert><sr:CommsHubDeviceID>{}</sr:CommsHubDeviceID><sr:AlertCode>{CHF_TRANSFER_ALERT}</sr:AlertCode><sr:TimeStamp>{}</sr:TimeStamp><sr:FirmwareTransferAlert><sr:UpdateFirmwareRequestID>{}</sr:UpdateFirmwareRequestID><sr:OtherDeviceID>{}</sr:OtherDeviceID><sr:FirmwareVersion>{}</sr:FirmwareVersion><sr:TransferResponseCode>{}</sr:TransferResponseCode></sr:FirmwareTransferAlert></sr:CommsHubAlert>",
+        target.hub.as_deref().unwrap_or_default(),
+        rfc3339_ms(parts.clock.now_ms()),
+        record.request_id,
+        target.device,
+        record.version,
+        o.as_str(),
+    );
+    send(parts, &record.user, FIRMWARE_TRANSFER_CODE, &content);
+}
+
+fn failure_alert(parts: &Parts, record: &Distribution, devices: &[String]) {
+    let content = format!(
+        "<sr:FirmwareDistributionFailure><sr:UpdateFirmwareRequestID>{}</sr:UpdateFirmwareRequestID><sr:MeterIDs>{}</sr:MeterIDs></sr:FirmwareDistributionFailure>",
+        record.request_id,
+        devices.join(","),
+    );
+    send(parts, &record.user, DISTRIBUTION_FAILURE_CODE, &content);
+}

@@ -1,0 +1,303 @@
+//! SR 11.1 Update Firmware end to end on a real `hubgate serve` with one emulated premises,
+//! requests signed by the ZAZ1 supplier over HTTPS, answers checked against the DUIS XSD and
+//! the DSP signature by the independent checker:
+//!
+//! - 11.1 naming the emulated ESME and a device the inventory does not know is answered
+//!   `W110101` with the unknown device in `InvalidDeviceIDList`; the image reaches the meter
+//!   through its hub and the supplier receives a `CommsHubAlert` with `FileTransferSuccess`;
+//!   11.3 (CS06, Transform then Signed Pre-Command) naming the image's SHA-256 activates it
+//!   and 11.2 (ECS52) reads the new version; the performance report counts one firmware
+//!   request within its 5-day target.
+//! - A gateway killed with SIGKILL in the middle of a paced distribution finishes it after
+//!   its restart (the alert arrives only then).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::oracle::xml_oracle;
+use common::{
+    Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, pull_answer, set_target,
+};
+use hubgate_protocol::crypto::SigningKey;
+use hubgate_protocol::gbcs::auth;
+
+const TOKEN: &str = "firmware-pull-token-0123456789abcdef0123";
+const CHF: &str = "00-DB-55-00-00-00-00-00";
+const ESME: &str = "00-DB-55-00-00-00-00-01";
+const UNKNOWN: &str = "00-DB-99-99-99-99-99-99";
+const VERSION: &str = "00000002";
+
+fn start(name: &str, extra: &[(&str, &str)]) -> Gateway {
+    let mut env: Vec<(&str, &str)> = vec![
+        ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+        ("HUBGATE_EMULATION__HUBS", "1"),
+        ("HUBGATE_LOG_LEVEL", "info"),
+    ];
+    env.extend_from_slice(extra);
+    Gateway::start(
+        name,
+        Seeds {
+            env: &env,
+            ..Seeds::default()
+        },
+    )
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .unwrap()
+}
+
+/// The 11.1 template with `devices` and `image`.
+fn update_firmware(gw: &Gateway, devices: &str, image: &[u8]) -> String {
+    let xml = gw.template("11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML");
+    let xml = common::set_text(&xml, "DeviceIDList", devices);
+    let xml = common::set_text(&xml, "FirmwareVersion", VERSION);
+    common::set_text(&xml, "FirmwareImage", &b64(image))
+}
+
+/// Waits for the next DCC alert kept for the supplier whose body holds `element`.
+fn dcc_alert(gw: &Gateway, element: &str, wait: Duration) -> String {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let xml = common::next_message(gw, TOKEN, left.max(Duration::from_millis(200)));
+        if xml.contains(&format!("sr:{element}")) {
+            return xml;
+        }
+        assert!(Instant::now() < deadline, "no {element} alert");
+    }
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .to_vec()
+}
+
+/// A template with the RTDS ESME replaced by the emulated one.
+fn to_esme(gw: &Gateway, file: &str) -> String {
+    let xml = gw.template(file);
+    set_target(&xml.replace("00-DB-12-34-56-78-90-A0", ESME), ESME)
+}
+
+/// Sends a critical request: Transform (CV 4), then the Pre-Command signed by the supplier
+/// as CV 5; the acknowledgement of the latter and the RequestID.
+fn send_critical(gw: &Gateway, xml: &str) -> (Answer, String) {
+    let first = gw.submit(xml, SUPPLIER);
+    assert_eq!(first.code, "I0", "{}", first.xml);
+    let precommand = unb64(&element_text(&first.xml, "GBCSPayload").unwrap());
+    let key = SigningKey::from_pem_or_der(
+        &std::fs::read(gw.root.join("smki/Z1-supplier-ds.key")).unwrap(),
+    )
+    .unwrap();
+    let signed = auth::sign_precommand(&precommand, &key).unwrap();
+    let cv5 = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
+         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
+         <sr:ServiceReference>11.3</sr:ServiceReference><sr:ServiceReferenceVariant>11.3</sr:ServiceReferenceVariant></sr:Header>\
+         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body></sr:Request>",
+        first.request_id,
+        b64(&signed)
+    );
+    let body = gw.sign_with(&cv5, SUPPLIER, None);
+    let (http, text) = gw.post("/api/v1/serviceS", &body);
+    (Answer::parse(http, &text), first.request_id)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn metrics_get(gw: &Gateway, path: &str) -> String {
+    let base = gw.metrics.trim_end_matches("/metrics");
+    let out = Command::new("curl")
+        .args(["-sS"])
+        .arg(format!("{base}{path}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn update_firmware_is_distributed_alerted_activated_and_timed() {
+    let gw = start("firmware-e2e", &[]);
+    let image = unb64(
+        &element_text(
+            &gw.template("11.1_UPDATE_FIRMWARE_REQUEST_DUIS.XML"),
+            "FirmwareImage",
+        )
+        .unwrap(),
+    );
+    // 11.1 for the ESME and an unknown device.
+    let ack = gw.submit(
+        &update_firmware(&gw, &format!("{ESME},{UNKNOWN}"), &image),
+        SUPPLIER,
+    );
+    assert_eq!(ack.http, 200);
+    assert_eq!(ack.code, "W110101", "{}", ack.xml);
+    let warning = ack.payload("DSPUpdateFirmwareWarning").expect("a warning");
+    let invalid = warning
+        .child_elements()
+        .find(|e| e.local == "InvalidDeviceIDList")
+        .expect("InvalidDeviceIDList");
+    assert_eq!(invalid.text(), UNKNOWN);
+    assert!(!ack.xml.contains(ESME), "the ESME passed: {}", ack.xml);
+    xml_oracle(&gw, &ack.xml, "ack-11.1");
+
+    // The completion alert reaches the supplier.
+    let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(20));
+    xml_oracle(&gw, &alert, "comms-hub-alert");
+    assert_eq!(
+        element_text(&alert, "CommsHubDeviceID").as_deref(),
+        Some(CHF)
+    );
+    assert_eq!(element_text(&alert, "OtherDeviceID").as_deref(), Some(ESME));
+    assert_eq!(
+        element_text(&alert, "TransferResponseCode").as_deref(),
+        Some("FileTransferSuccess")
+    );
+    assert_eq!(
+        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
+        Some(ack.request_id.as_str())
+    );
+    assert_eq!(
+        element_text(&alert, "FirmwareVersion").as_deref(),
+        Some(VERSION)
+    );
+
+    // A wrong hash does not activate anything: result 1.
+    let mut cs06 = to_esme(&gw, "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML");
+    let wrong = common::set_text(&cs06, "FirmwareHash", &"11".repeat(32));
+    let (ack_wrong, id_wrong) = send_critical(&gw, &wrong);
+    assert_eq!(ack_wrong.code, "I99", "{}", ack_wrong.xml);
+    let resp = pull_answer(&gw, TOKEN, &id_wrong, Duration::from_secs(20));
+    let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
+    assert!(
+        contains(&gbcs, &[0x30, 0x09, 0x02, 0x01, 0x01, 0x04, 0x04]),
+        "{gbcs:02X?}"
+    );
+
+    // 11.3 with the image's SHA-256 activates it.
+    let hash = hubgate_protocol::hex::encode(&sha256(&image));
+    cs06 = common::set_text(&cs06, "FirmwareHash", &hash);
+    let (ack3, id3) = send_critical(&gw, &cs06);
+    assert_eq!(ack3.code, "I99", "{}", ack3.xml);
+    let resp = pull_answer(&gw, TOKEN, &id3, Duration::from_secs(20));
+    xml_oracle(&gw, &resp, "activate");
+    assert_eq!(element_text(&resp, "ResponseCode").as_deref(), Some("I0"));
+    let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
+    assert!(
+        contains(
+            &gbcs,
+            &[0x30, 0x09, 0x02, 0x01, 0x00, 0x04, 0x04, 0, 0, 0, 2]
+        ),
+        "{gbcs:02X?}"
+    );
+
+    // 11.2 reads the new version.
+    let read = to_esme(&gw, "ECS52_11.2_SUCCESS_REQUEST_DUIS.XML");
+    let ack2 = gw.submit(&read, SUPPLIER);
+    assert_eq!(ack2.code, "I99", "{}", ack2.xml);
+    let resp = pull_answer(&gw, TOKEN, &ack2.request_id, Duration::from_secs(20));
+    assert_eq!(element_text(&resp, "ResponseCode").as_deref(), Some("I0"));
+    let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
+    assert!(contains(&gbcs, &[0x09, 0x04, 0, 0, 0, 2]), "{gbcs:02X?}");
+
+    // One firmware request within its target.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v: serde_json::Value =
+            serde_json::from_str(&metrics_get(&gw, "/api/v1/reports/performance")).unwrap();
+        let row = v["measures"]
+            .as_array()
+            .and_then(|m| m.iter().find(|r| r["category"] == "firmware"))
+            .cloned()
+            .unwrap();
+        if row["answers"] == 1 {
+            assert_eq!(row["within_target"], 1, "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "firmware not counted: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_distribution_killed_midway_resumes_after_restart() {
+    let env = [
+        ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+        ("HUBGATE_EMULATION__HUBS", "1"),
+        ("HUBGATE_LOG_LEVEL", "info"),
+        ("HUBGATE_FIRMWARE__CHUNK_BYTES", "1024"),
+        ("HUBGATE_FIRMWARE__CHUNK_PAUSE_MS", "100"),
+    ];
+    let gw = start("firmware-kill", &env[3..]);
+    let image: Vec<u8> = (0..60_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let ack = gw.submit(&update_firmware(&gw, ESME, &image), SUPPLIER);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    // Some chunks are through, not all.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sent = metric_value(&gw.metrics_text(), "hubgate_firmware_chunks_total", "");
+        if sent >= 3.0 {
+            assert!(sent < 50.0, "the distribution is nearly done: {sent}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no chunk sent");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = gw.get(
+        "/api/v1/responses?limit=10",
+        &[&format!("Authorization: Bearer {TOKEN}")],
+    );
+    assert!(
+        !body.contains("CommsHubAlert"),
+        "alert before the kill: {status} {body}"
+    );
+    // SIGKILL, then the same data directory.
+    let gw = gw.restart(Seeds {
+        env: &env,
+        ..Seeds::default()
+    });
+    gw.advance_counter(1000);
+    assert!(
+        gw.log().contains("firmware distributions resumed"),
+        "{}",
+        gw.log()
+    );
+    let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(60));
+    assert_eq!(
+        element_text(&alert, "TransferResponseCode").as_deref(),
+        Some("FileTransferSuccess")
+    );
+    assert_eq!(
+        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
+        Some(ack.request_id.as_str())
+    );
+    // The meter rebuilt at the restart holds the whole image: 11.3 with its hash activates it.
+    let cs06 = common::set_text(
+        &to_esme(&gw, "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+        "FirmwareHash",
+        &hubgate_protocol::hex::encode(&sha256(&image)),
+    );
+    let (ack3, id3) = send_critical(&gw, &cs06);
+    assert_eq!(ack3.code, "I99", "{}", ack3.xml);
+    let resp = pull_answer(&gw, TOKEN, &id3, Duration::from_secs(20));
+    let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
+    assert!(
+        contains(&gbcs, &[0x02, 0x01, 0x00, 0x04, 0x04, 0, 0, 0, 2]),
+        "{gbcs:02X?}"
+    );
+}
