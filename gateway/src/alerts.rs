@@ -193,8 +193,10 @@ use crate::store::Store;
 pub const MAX_FUTURE_DATED: usize = 65_536;
 
 /// (class, attribute) of the COSEM attributes that hold an activation date-time: each set
-/// of one in a future-dated command is one instruction with its own execution alert.
-const ACTIVATION_ATTRIBUTES: &[(u16, i8)] = &[(20, 10), (113, 7), (9000, 6), (111, 13)];
+/// of one in a future-dated command is one instruction with its own execution alert
+/// ([`count_instructions`]), and its value is the instruction's execution time
+/// ([`crate::cancellation::command_execution`]).
+pub(crate) const ACTIVATION_ATTRIBUTES: &[(u16, i8)] = &[(20, 10), (113, 7), (9000, 6), (111, 13)];
 
 /// Party roles whose Users receive device alerts: suppliers and network operators.
 const ALERTED_ROLES: [PartyRole; 5] = [

@@ -8,7 +8,8 @@
 //! reads) with an execution time from [`CANCELLATION_YEAR`] on is never held: when
 //! [`crate::routing::Router`] dispatches it, it takes from the deferred queue every request
 //! held for the same User (RequestID originator), the same device (RequestID target) and the
-//! same Service Reference Variant ([`cancels_held`]). Each cancelled request gets its one
+//! same Service Reference Variant ([`cancels_held`]), found through the queue's index by
+//! (User, device, SRV) without a scan of the queue. Each cancelled request gets its one
 //! final answer, a signed Service Response with [`CANCELLED_CODE`] (`E48`) and no body; the
 //! cancellation itself gets a signed Service Response `I0` with no body (the DUIS response of
 //! a request carried out that returns nothing). Both go through the response writer, which
@@ -29,7 +30,8 @@
 //! # Device pattern (the device holds the instruction)
 //!
 //! For SRVs whose pattern is `Device` or `DSP & Device` the execution time travels in the
-//! GBCS command ([`command_execution`]); a cancellation is a command whose activation time
+//! GBCS command ([`command_execution`], read once per request by the router and kept with
+//! it; [`Execution::defers`] then says whether it supersedes at the time it is sent); a cancellation is a command whose activation time
 //! says "not specified" ([`command_cancels`]: DLMS activation date-times with every date
 //! field `FF`, ZigBee start times `FFFFFFFE`/`FFFFFFFF`, or an ASN.1 GeneralizedTime from the
 //! year 3000 on). A device keeps at most one pending instruction per message code, whoever
@@ -100,6 +102,7 @@ use hubgate_protocol::gbcs::payload::gbz::ComponentBody;
 use hubgate_protocol::gbcs::payload::{self, Payload, dlms};
 pub use hubgate_protocol::transform::CANCELLATION_YEAR;
 
+use crate::alerts::ACTIVATION_ATTRIBUTES;
 use crate::journal::Entry;
 use crate::metric_name;
 
@@ -183,9 +186,6 @@ pub fn forgotten(pattern: &'static str, device: [u8; 8], requests: &[RequestId])
     count(pattern, requests.len());
 }
 
-/// (class, attribute) of the COSEM attributes holding an activation date-time.
-const ACTIVATION_ATTRIBUTES: &[(u16, i8)] = &[(20, 10), (113, 7), (9000, 6), (111, 13)];
-
 /// Seconds from the Unix epoch to the ZigBee epoch (2000-01-01T00:00:00Z).
 const ZIGBEE_EPOCH_S: i64 = 946_684_800;
 
@@ -213,6 +213,15 @@ pub enum Execution {
     At(i64),
     /// "Not specified": cancel the pending instructions of the same message code.
     Cancel,
+}
+
+impl Execution {
+    /// Whether a command with this execution time, sent at `now_ms`, is kept pending by its
+    /// device (replacing its pending instruction of the same message code): a time later
+    /// than `now_ms`.
+    pub fn defers(self, now_ms: i64) -> bool {
+        matches!(self, Execution::At(t) if t > now_ms)
+    }
 }
 
 /// One execution time read from a command.
@@ -366,7 +375,7 @@ pub fn command_cancels(command: &[u8]) -> bool {
 /// as GBCS devices and the emulated meters do: it carries an execution time later than
 /// `now_ms`. A command to be run now, one without a readable time and a cancellation are not.
 pub fn command_defers(command: &[u8], now_ms: i64) -> bool {
-    matches!(command_execution(command), Some(Execution::At(t)) if t > now_ms)
+    command_execution(command).is_some_and(|e| e.defers(now_ms))
 }
 
 /// Whether a device's response to a command says it was carried out: a DLMS

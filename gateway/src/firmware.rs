@@ -60,10 +60,42 @@
 //! The alert codes are judgements, like the other DCC alert codes of [`crate::alerts`]: the
 //! DUIS table of alert codes is not in the project's sources.
 //!
-//! What is implemented is the in-process path: the gateway's emulated premises
-//! ([`crate::emulation`]) receive the chunks directly. Hubs on the SMWAN link (`hil-rig` over
-//! QUIC) have no frame type for image chunks yet: their devices end in a
-//! `FirmwareDistributionFailure` at once.
+//! Image paths ([`ImageLink`]): the gateway's emulated premises ([`crate::emulation`])
+//! receive the chunks in process ([`EmulatedLink`]); a hub that a `hil-rig` process
+//! registered over the SMWAN link receives them as image-chunk frames on that link
+//! ([`crate::smwan::SmwanLink::images`], frames of at most
+//! [`hubgate_hil_rig::link::MAX_CHUNK`] bytes: a longer chunk is cut, and the hub's answer
+//! names the offset it expects next, as in process). The rig's CHF hands the whole image to
+//! its meter and answers the outcome. A hub that is neither (no emulated hub, no rig holding
+//! it, or a rig speaking link version 1) is unreachable: its devices end in the
+//! `FirmwareDistributionFailure` alert.
+//!
+//! # Concurrent requests and released requests
+//!
+//! The in-progress check and the acceptance are made atomic with an in-memory claim set:
+//! [`Firmware::plan`] reads the stored distributions and the claims under one lock and
+//! claims the devices that pass; the claim lasts until the plan is dropped (by then the
+//! record is stored, or the request was refused). Of two requests for one device checked
+//! together, the second lists it in `OtherRequestInProgressList`. A consequence, accepted
+//! as the conservative side: when the first is then refused after its checks (its counter
+//! lost a race, the store failed), the second has still been told the device is busy, and
+//! neither distributes; the requester sends again.
+//!
+//! An 11.1 held in quarantine (check 7) and released is checked ([`Firmware::plan`]) at its
+//! release, stored in a transaction of its own and distributed like an accepted one; its
+//! answer (`I99` or `W110101`) reaches the requester as the released request's Service
+//! Response.
+//!
+//! # The inventory's firmware version
+//!
+//! [`ActivationHook`] sees each Service Response before it is signed. For an `I0` answer to
+//! 11.3 (CS06) whose GBCS payload, from the target device, reports result 0 with the
+//! version now running (`SEQUENCE { INTEGER 0, OCTET STRING version }`, the RTDS layout),
+//! the device's `FirmwareVersion` in the inventory becomes that version in upper-case hex
+//! (the form 11.1's `FirmwareVersion` takes). The version is the device's own report, not
+//! the one 11.1 announced. A version over 4 bytes (more than the inventory's 8 characters)
+//! is not recorded (logged). A future-dated activation, answered later by an alert, is not
+//! followed.
 //!
 //! # Service level
 //!
@@ -78,12 +110,18 @@
 //! `W110101` with the unknown device in `InvalidDeviceIDList` (XSD-valid, DSP-signed); the
 //! requester receives the `CommsHubAlert` with `FileTransferSuccess`; 11.3 (CS06, critical:
 //! Transform, then the Signed Pre-Command) with the image's SHA-256 activates it on the
-//! meter and 11.2 reads the new version; the performance report counts one firmware request
-//! within target; a gateway killed with SIGKILL in the middle of a paced distribution
-//! finishes it after restart.
+//! meter and 11.2 reads the new version; 8.2 then shows the new `DeviceFirmwareVersion` and
+//! an 11.1 with that version is not applicable; the performance report counts one firmware
+//! request within target; a gateway killed with SIGKILL in the middle of a paced
+//! distribution finishes it after restart. The same flow (alert, 11.3, 11.2) with the meter
+//! hosted by a separate `hil-rig` process over QUIC. A meter whose hub is neither emulated
+//! nor on a rig ends in the `FirmwareDistributionFailure` alert (XSD-valid, DSP-signed)
+//! naming the request and the meter, timed in the `firmware` category. Two requests for
+//! one meter sent together are never both accepted for it; a request released from
+//! quarantine is answered `I99` and distributed (its own completion alert).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hubgate_hil_rig::firmware::{Chunk, ChunkAnswer, TransferOutcome};
@@ -100,10 +138,10 @@ use crate::clock::{Clock, rfc3339_ms};
 use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::emulation::EmulatedHub;
 use crate::ingress::codes::Rejection;
-use crate::ingress::respond::Responder;
-use crate::inventory::Inventory;
+use crate::ingress::respond::{Answer, AnswerHook, Responder};
 use crate::inventory::dsp::sr;
 use crate::inventory::model::{DeviceStatus, DeviceType, Eui};
+use crate::inventory::{Inventory, InventoryView as _};
 use crate::store::{Store, StoreError, StrTable};
 
 /// Images by SHA-256 (lower-case hex).
@@ -184,6 +222,28 @@ pub struct Plan {
     pub image: Arc<Vec<u8>>,
     /// The warning, when a device failed a check.
     pub warning: Option<Element>,
+    /// The devices this plan claimed (released when the last copy of the plan is dropped:
+    /// by then its record is stored, or the request was refused).
+    _claim: Option<Arc<Claim>>,
+}
+
+/// Devices claimed by a plan between its checks and its acceptance transaction.
+#[derive(Debug)]
+struct Claim {
+    devices: Vec<String>,
+    set: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut set = match self.set.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for d in &self.devices {
+            set.remove(d);
+        }
+    }
 }
 
 /// Stores `plan` in `t`, the acceptance transaction.
@@ -236,7 +296,7 @@ impl EmulatedLink {
 impl ImageLink for EmulatedLink {
     fn chunk(&self, hub: &[u8; 8], chunk: &Chunk<'_>) -> Result<ChunkAnswer, String> {
         let (_, h) = self.hubs.iter().find(|(e, _)| e == hub).ok_or_else(|| {
-            "no image path to this hub (SMWAN hubs take no images yet)".to_string()
+            "no image path to this hub (not emulated, and no rig holds it)".to_string()
         })?;
         h.with_hub(|hub| hub.image_chunk(chunk))
             .ok_or_else(|| "emulated hub poisoned".to_string())
@@ -273,6 +333,8 @@ impl std::fmt::Debug for Parts {
 pub struct Firmware {
     parts: Arc<Parts>,
     jobs: crossbeam_channel::Sender<String>,
+    /// Devices named by plans not yet stored or refused (see [`Firmware::plan`]).
+    claims: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for Firmware {
@@ -307,10 +369,20 @@ impl Firmware {
                     distribute(&worker, &id);
                 }
             })?;
-        Ok(Arc::new(Firmware { parts, jobs: tx }))
+        Ok(Arc::new(Firmware {
+            parts,
+            jobs: tx,
+            claims: Arc::default(),
+        }))
     }
 
     /// The per-device checks of an 11.1 request (see the module documentation).
+    ///
+    /// The devices that pass are claimed until the returned plan is dropped, and the
+    /// in-progress check reads the stored distributions and the claims under one lock: of
+    /// two requests for one device checked at the same time, the second sees the first's
+    /// claim (or, once the first is stored and its plan dropped, its record) and lists the
+    /// device in `OtherRequestInProgressList`.
     ///
     /// # Errors
     ///
@@ -332,6 +404,11 @@ impl Firmware {
             )));
         }
         let busy = |e: StoreError| Rejection::Busy(format!("firmware: {e}"));
+        // Held to the end: the claims and the stored records are read as one.
+        let mut claims = match self.claims.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
         let open = open_records(&self.parts.store).map_err(busy)?;
         if open.len() >= self.parts.config.max_open {
             return Err(Rejection::Busy(format!(
@@ -343,6 +420,7 @@ impl Firmware {
             .iter()
             .flat_map(|d| d.targets.iter().filter(|t| t.outcome.is_none()))
             .map(|t| t.device.to_ascii_uppercase())
+            .chain(claims.iter().cloned())
             .collect();
         let mut lists: [Vec<String>; 4] = Default::default();
         let mut seen = BTreeSet::new();
@@ -406,6 +484,15 @@ impl Firmware {
                 })
         });
         let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &b.firmware_image);
+        let claim = (!targets.is_empty()).then(|| {
+            let devices: Vec<String> = targets.iter().map(|t| t.device.clone()).collect();
+            claims.extend(devices.iter().cloned());
+            Arc::new(Claim {
+                devices,
+                set: Arc::clone(&self.claims),
+            })
+        });
+        drop(claims);
         let record = (!targets.is_empty()).then(|| Distribution {
             request_id: request.header.request_id.to_string(),
             user: hex::eui_duis(&request.header.request_id.originator),
@@ -418,6 +505,7 @@ impl Firmware {
             record,
             image: Arc::new(b.firmware_image.clone()),
             warning,
+            _claim: claim,
         }))
     }
 
@@ -455,6 +543,102 @@ impl Firmware {
             }
         }
         Ok(None)
+    }
+}
+
+/// The SRV whose device response carries an activated firmware version (CS06).
+const ACTIVATE_SRV: &str = "11.3";
+
+/// Learns the firmware version a device activated from its CS06 response (SR 11.3), and
+/// records it as the device's `FirmwareVersion` in the inventory; then shows the answer to
+/// the next hook, whose payload it returns.
+pub struct ActivationHook {
+    inventory: Arc<Inventory>,
+    next: Option<Arc<dyn AnswerHook>>,
+}
+
+impl std::fmt::Debug for ActivationHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActivationHook").finish_non_exhaustive()
+    }
+}
+
+impl ActivationHook {
+    /// The hook, before `next`.
+    pub fn new(inventory: Arc<Inventory>, next: Option<Arc<dyn AnswerHook>>) -> ActivationHook {
+        ActivationHook { inventory, next }
+    }
+
+    fn learn(&self, device: [u8; 8], gbcs: &[u8]) {
+        let Some(version) = activated_version(device, gbcs) else {
+            return;
+        };
+        let text = hex::encode(&version).to_ascii_uppercase();
+        if text.is_empty() || text.len() > 8 {
+            tracing::info!(device = %hex::eui_duis(&device), version = %text, "an activated firmware version that does not fit the inventory: not recorded");
+            return;
+        }
+        let written = self.inventory.write(|t| {
+            let Some(mut d) = t.device(&Eui(device))? else {
+                return Ok(false);
+            };
+            if d.firmware_version.as_deref() == Some(text.as_str()) {
+                return Ok(false);
+            }
+            d.firmware_version = Some(text.clone());
+            t.put(&d)?;
+            Ok(true)
+        });
+        match written {
+            Ok(true) => {
+                tracing::info!(device = %hex::eui_duis(&device), version = %text, "firmware version recorded after activation");
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(device = %hex::eui_duis(&device), error = %e, "an activated firmware version could not be recorded");
+            }
+        }
+    }
+}
+
+impl AnswerHook for ActivationHook {
+    fn payload(&self, answer: &Answer) -> Option<Option<ResponsePayload>> {
+        if answer.with_response_id
+            && answer.code == ResponseCode::I0
+            && answer
+                .service
+                .is_some_and(|(_, v)| v.as_str() == ACTIVATE_SRV)
+            && let (Some(id), Some(ResponsePayload::GbcsPayload(p))) =
+                (answer.request_id, &answer.payload)
+        {
+            self.learn(id.target, p);
+        }
+        self.next.as_ref().and_then(|h| h.payload(answer))
+    }
+}
+
+/// The version in a CS06 response from `device` reporting success: `SEQUENCE { INTEGER 0,
+/// OCTET STRING version }` as the GBCS payload's content. `None` for anything else (an
+/// error result, another originator, another shape).
+pub fn activated_version(device: [u8; 8], gbcs: &[u8]) -> Option<Vec<u8>> {
+    use hubgate_protocol::gbcs::payload::asn1::{Node, TagClass, universal};
+    let msg = hubgate_protocol::gbcs::frame::parse(gbcs).ok()?;
+    if msg.header.originator != device {
+        return None;
+    }
+    let node = Node::decode(msg.content).ok()?;
+    let is =
+        |n: &Node<'_>, number: u32| n.tag.class == TagClass::Universal && n.tag.number == number;
+    match node.children.as_slice() {
+        [result, version]
+            if is(&node, universal::SEQUENCE)
+                && is(result, universal::INTEGER)
+                && result.value == [0]
+                && is(version, universal::OCTET_STRING) =>
+        {
+            Some(version.value.to_vec())
+        }
+        _ => None,
     }
 }
 

@@ -48,10 +48,27 @@
 //! time is in the year 3000 or later is a cancellation ([`crate::cancellation`]): never held,
 //! it takes the same User's held requests of the same SRV for the same device out of the
 //! queue, and the writer answers them `E48` and the cancellation `I0` (`E47` when nothing
-//! was held). A Device-pattern command that cancels the device's pending instructions makes
+//! was held). The queue keeps an index from (User, device, SRV) to its keys in step with
+//! every insert and removal, so a cancellation costs the requests it matches, not the size
+//! of the queue (up to a million held), and holds the queue's lock only that long. A Device-pattern command that cancels the device's pending instructions makes
 //! the writer forget the requests remembered for them. A held request's Service Response
 //! counts against the 24 h future-dated target from the execution time. So does that of a
-//! DSP schedule's execution ([`Router::route_scheduled`]), from its occurrence.
+//! DSP schedule's execution ([`Router::route_scheduled`]), from its occurrence. A command's
+//! execution time (Device pattern) is read from its GBCS payload once, when it is prepared
+//! or recovered, not at each dispatch.
+//!
+//! A Service Response held by its hub's response thresholds
+//! ([`crate::anomaly::HeldResponses`]) holds what goes with it: a 6.23's Change of Supplier
+//! alerts are kept in the same quarantine record and reach both suppliers only if it is
+//! released. The `QuarantinedRequest` alert announcing a held response goes to its requester
+//! only when the User registry holds it: never to the ACB or another EUI that is not a User
+//! (a DSP schedule execution's requester is the schedule's owner, a User, who is told).
+//!
+//! Unit tests here prove the alert queue's bound, the cancellation index (only the matching
+//! requests are taken, in execution-time order; the index follows the deferred thread's
+//! takes and empties with the queue), that a command's execution time is read for
+//! Device-pattern requests only, whom a held response is announced to, and recovery of
+//! cancellations from the journal.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -168,9 +185,27 @@ pub struct Router {
 pub struct Prepared {
     key: u64,
     entry: Entry,
+    /// Device pattern: the execution time its command carries, read once here
+    /// ([`crate::cancellation::command_execution`]) and kept for every dispatch of it.
+    execution: Option<crate::cancellation::Execution>,
 }
 
 impl Prepared {
+    /// The journal entry `entry` under `key`, its command's execution time read (for a
+    /// Device-pattern SRV only: nothing else keeps pending instructions).
+    fn new(key: u64, entry: Entry) -> Prepared {
+        let execution = if entry.future_datable {
+            crate::cancellation::command_execution(&entry.command)
+        } else {
+            None
+        };
+        Prepared {
+            key,
+            entry,
+            execution,
+        }
+    }
+
     /// The journal key and the encoded entry, for [`journal::insert_in`] in the transaction
     /// that acknowledges the request.
     pub fn journal_record(&self) -> (u64, Vec<u8>) {
@@ -189,11 +224,88 @@ pub struct Recovery {
     pub unreadable: usize,
 }
 
-/// Requests held until their DSP future-dated execution time, ordered by that time.
+/// Requests held until their DSP future-dated execution time.
 #[derive(Debug, Default)]
 struct Deferred {
-    queue: std::sync::Mutex<std::collections::BTreeMap<(i64, u64), Prepared>>,
+    queue: std::sync::Mutex<HeldQueue>,
     wake: std::sync::Condvar,
+}
+
+/// What a DSP cancellation matches held requests on ([`crate::cancellation::cancels_held`]):
+/// the User (RequestID originator), the device and the SRV.
+type MatchKey = ([u8; 8], [u8; 8], ServiceReferenceVariant);
+
+fn match_key(e: &Entry) -> MatchKey {
+    (e.request_id.originator, e.device, e.service.1)
+}
+
+/// The held requests, ordered by (execution time, journal key), with an index from
+/// [`MatchKey`] to their queue keys kept in step on every insert and removal, so a
+/// cancellation finds what it takes without looking at the rest of the queue.
+#[derive(Debug, Default)]
+struct HeldQueue {
+    by_time: std::collections::BTreeMap<(i64, u64), Prepared>,
+    by_match: HashMap<MatchKey, std::collections::BTreeSet<(i64, u64)>>,
+}
+
+impl HeldQueue {
+    fn len(&self) -> usize {
+        self.by_time.len()
+    }
+
+    /// Holds `prepared` under `at` (its execution time and journal key).
+    fn insert(&mut self, at: (i64, u64), prepared: Prepared) {
+        let key = match_key(&prepared.entry);
+        self.by_match.entry(key).or_default().insert(at);
+        // The same queue key held twice (journal keys are unique, so never): the older
+        // request is replaced, and so is its place in the index.
+        if let Some(old) = self.by_time.insert(at, prepared)
+            && match_key(&old.entry) != key
+        {
+            self.unindex(&match_key(&old.entry), at);
+        }
+    }
+
+    /// The key of the request due first.
+    fn first(&self) -> Option<(i64, u64)> {
+        self.by_time.first_key_value().map(|(k, _)| *k)
+    }
+
+    /// Takes the request held under `at` out of the queue and the index.
+    fn remove(&mut self, at: (i64, u64)) -> Option<Prepared> {
+        let p = self.by_time.remove(&at)?;
+        self.unindex(&match_key(&p.entry), at);
+        Some(p)
+    }
+
+    fn unindex(&mut self, key: &MatchKey, at: (i64, u64)) {
+        if let Some(set) = self.by_match.get_mut(key) {
+            set.remove(&at);
+            if set.is_empty() {
+                self.by_match.remove(key);
+            }
+        }
+    }
+
+    /// Takes out every held request the DSP cancellation `cancel` takes, in execution-time
+    /// order; costs the number of held requests of the same User, device and SRV.
+    fn take_cancelled(&mut self, cancel: &crate::cancellation::Matched) -> Vec<Prepared> {
+        use crate::cancellation::{Matched, cancels_held};
+        let key = (cancel.request_id.originator, cancel.device, cancel.srv);
+        let Some(candidates) = self.by_match.get(&key) else {
+            return Vec::new();
+        };
+        let taken: Vec<(i64, u64)> = candidates
+            .iter()
+            .filter(|at| {
+                self.by_time
+                    .get(at)
+                    .is_some_and(|p| cancels_held(cancel, &Matched::of(&p.entry)))
+            })
+            .copied()
+            .collect();
+        taken.into_iter().filter_map(|at| self.remove(at)).collect()
+    }
 }
 
 /// Most requests held for a future execution time (each is small; the journal holds them
@@ -277,15 +389,7 @@ impl Router {
     /// [`Router::dispatch`].
     pub fn route(&self, accepted: &Accepted) -> Result<(), Rejection> {
         let prepared = self.prepare(&accepted.request, accepted.device.as_ref())?;
-        self.parts
-            .store
-            .write(|t| {
-                let (key, record) = prepared.journal_record();
-                journal::insert_in(t, key, &record)
-            })
-            .map_err(|e| Rejection::Busy(format!("journal: {e}")))?;
-        self.dispatch(&prepared)
-            .inspect_err(|_| self.forget(&prepared))
+        self.journal_and_dispatch(&prepared)
     }
 
     /// [`Router::route`] for an execution of DSP schedule `schedule_id` whose occurrence fell
@@ -303,6 +407,12 @@ impl Router {
         let mut prepared = self.prepare(&accepted.request, accepted.device.as_ref())?;
         prepared.entry.schedule_id = Some(schedule_id);
         prepared.entry.not_before_ms = Some(at_ms.min(prepared.entry.accepted_ms));
+        self.journal_and_dispatch(&prepared)
+    }
+
+    /// Journals `prepared` (one store commit), then dispatches it; a refused dispatch takes
+    /// its journal entry out again.
+    fn journal_and_dispatch(&self, prepared: &Prepared) -> Result<(), Rejection> {
         self.parts
             .store
             .write(|t| {
@@ -310,8 +420,13 @@ impl Router {
                 journal::insert_in(t, key, &record)
             })
             .map_err(|e| Rejection::Busy(format!("journal: {e}")))?;
-        self.dispatch(&prepared)
-            .inspect_err(|_| self.forget(&prepared))
+        self.dispatch(prepared)
+            .inspect_err(|_| self.forget(prepared))
+    }
+
+    /// How long a device has to answer (`routing.response_timeout_ms`).
+    pub fn timeout(&self) -> Duration {
+        self.parts.timeout
     }
 
     /// Builds the command of an accepted device request and its journal entry; nothing is
@@ -341,9 +456,9 @@ impl Router {
             None
         };
         let now = self.parts.clock.now_ms();
-        Ok(Prepared {
-            key: self.journal_seq.fetch_add(1, Ordering::Relaxed),
-            entry: Entry {
+        Ok(Prepared::new(
+            self.journal_seq.fetch_add(1, Ordering::Relaxed),
+            Entry {
                 request_id: h.request_id,
                 service: (h.service_reference, h.service_reference_variant),
                 preceding: h.preceding_request_id,
@@ -359,7 +474,7 @@ impl Router {
                 command: bytes,
                 schedule_id: None,
             },
-        })
+        ))
     }
 
     /// Hands a prepared (and journaled) request to its hub's actor, or holds it for its DSP
@@ -406,7 +521,7 @@ impl Router {
                 command: self.remac(&entry.command, &entry.device),
                 ..entry
             };
-            let prepared = Prepared { key, entry };
+            let prepared = Prepared::new(key, entry);
             if let Some(code) = cancelled.get(&key) {
                 // Answered as when the cancellation first ran; never sent.
                 self.track(&prepared);
@@ -464,7 +579,10 @@ impl Router {
     /// Registers `prepared` as a request in flight, so that its answer (from its device or
     /// from the gateway) finds its User, its journal entry and its future-dated facts.
     fn track(&self, prepared: &Prepared) {
+        use crate::cancellation::Execution;
         let e = &prepared.entry;
+        // Read once when the request was prepared (or recovered), not at every dispatch.
+        let execution = prepared.execution.filter(|_| e.future_datable);
         self.parts.pending.insert(
             e.request_id.to_string(),
             Pending {
@@ -476,12 +594,9 @@ impl Router {
                 journal: Some(prepared.key),
                 not_before_ms: e.not_before_ms,
                 message_code: e.message_code,
-                cancels: e.future_datable && crate::cancellation::command_cancels(&e.command),
-                supersedes: e.future_datable
-                    && crate::cancellation::command_defers(&e.command, self.parts.clock.now_ms()),
-                runs_now: e.future_datable
-                    && crate::cancellation::command_execution(&e.command)
-                        == Some(crate::cancellation::Execution::Now),
+                cancels: execution == Some(Execution::Cancel),
+                supersedes: execution.is_some_and(|x| x.defers(self.parts.clock.now_ms())),
+                runs_now: execution == Some(Execution::Now),
             },
         );
     }
@@ -564,7 +679,7 @@ impl Router {
     /// cancellation (`I0`, no body), removing their journal entries with the answers.
     /// `Err(NothingToCancel)` when nothing held matches (the queue is unchanged).
     fn cancel_held(&self, prepared: &Prepared) -> Result<(), Rejection> {
-        use crate::cancellation::{Matched, cancelled_code, cancels_held};
+        use crate::cancellation::{Matched, cancelled_code};
         let Some(sequencing) = &self.sequencing else {
             return Err(Rejection::NotProvided(
                 "cancellation needs the response writer".into(),
@@ -577,12 +692,7 @@ impl Router {
                 .queue
                 .lock()
                 .map_err(|_| Rejection::Busy("the future-dated queue failed".into()))?;
-            let keys: Vec<(i64, u64)> = q
-                .iter()
-                .filter(|(_, p)| cancels_held(&cancel, &Matched::of(&p.entry)))
-                .map(|(k, _)| *k)
-                .collect();
-            let taken = keys.iter().filter_map(|k| q.remove(k)).collect();
+            let taken = q.take_cancelled(&cancel);
             metrics::gauge!(metric_name::ROUTING_DEFERRED).set(q.len() as f64);
             taken
         };
@@ -1136,6 +1246,18 @@ impl std::fmt::Debug for ResponseSink {
     }
 }
 
+/// What the response writer uses beyond the pending table, the signer, delivery and the
+/// clock, each optional ([`ResponseSink::start`] uses none).
+#[derive(Default)]
+struct Writing {
+    /// Device alerts fanned out to registered Users, DCC alerts for lost hubs.
+    recipients: Option<Recipients>,
+    /// The per-hub Service Response thresholds.
+    hub_responses: Option<crate::anomaly::HubResponses>,
+    /// The Users: who may be told of a held response.
+    users: Option<Arc<crate::users::UserRegistry>>,
+}
+
 /// Tells the response writer that hubs went away (a rig's SMWAN connection ended), so it
 /// raises the DCC alerts for them.
 #[derive(Clone)]
@@ -1172,7 +1294,7 @@ impl ResponseSink {
         delivery: Arc<Delivery>,
         clock: Arc<dyn Clock>,
     ) -> std::io::Result<ResponseSink> {
-        Self::start_inner(pending, responder, delivery, clock, None, None)
+        Self::start_inner(pending, responder, delivery, clock, Writing::default())
     }
 
     /// Starts the writer thread, with device alerts fanned out to the Users the
@@ -1189,13 +1311,19 @@ impl ResponseSink {
         clock: Arc<dyn Clock>,
         recipients: Recipients,
     ) -> std::io::Result<ResponseSink> {
-        Self::start_inner(pending, responder, delivery, clock, Some(recipients), None)
+        let writing = Writing {
+            recipients: Some(recipients),
+            ..Writing::default()
+        };
+        Self::start_inner(pending, responder, delivery, clock, writing)
     }
 
     /// [`ResponseSink::start_with_recipients`], with the devices' Service Responses counted
     /// per hub against `hub_responses` ([`crate::anomaly::HubResponses`]): one over a limit
     /// is held in the quarantine, in the transaction that removes its request's journal
-    /// entry, and its User gets a `QuarantinedRequest` DCC alert.
+    /// entry, with the Change of Supplier alerts of a 6.23 (delivered with it on release),
+    /// and its requester gets a `QuarantinedRequest` DCC alert when `users` knows it as a
+    /// User (never the ACB or another EUI that is not one).
     ///
     /// # Errors
     ///
@@ -1207,15 +1335,14 @@ impl ResponseSink {
         clock: Arc<dyn Clock>,
         recipients: Recipients,
         hub_responses: Option<crate::anomaly::HubResponses>,
+        users: Arc<crate::users::UserRegistry>,
     ) -> std::io::Result<ResponseSink> {
-        Self::start_inner(
-            pending,
-            responder,
-            delivery,
-            clock,
-            Some(recipients),
+        let writing = Writing {
+            recipients: Some(recipients),
             hub_responses,
-        )
+            users: Some(users),
+        };
+        Self::start_inner(pending, responder, delivery, clock, writing)
     }
 
     /// This writer with at most `capacity` device alerts waiting (at least 1), a hub actor's
@@ -1277,9 +1404,13 @@ impl ResponseSink {
         responder: Arc<Responder>,
         delivery: Arc<Delivery>,
         clock: Arc<dyn Clock>,
-        recipients: Option<Recipients>,
-        hub_responses: Option<crate::anomaly::HubResponses>,
+        writing: Writing,
     ) -> std::io::Result<ResponseSink> {
+        let Writing {
+            recipients,
+            hub_responses,
+            users,
+        } = writing;
         // Unbounded on purpose: every event stands for a command the hub actors already
         // bounded, and dropping one would lose an acknowledged request's answer.
         // Device alerts on it are bounded by the AlertQueue.
@@ -1324,8 +1455,11 @@ impl ResponseSink {
                         .into_iter()
                         .flat_map(|event| match event {
                             Event::Outcome(o) => {
-                                // SR 6.23 done: both suppliers are alerted.
-                                let cos = cos_outcome(&pending, &o);
+                                // SR 6.23 done: both suppliers are alerted (with its Service
+                                // Response: held with it when it is held).
+                                let cos = cos_outcome(&pending, &o)
+                                    .map(|(id, bytes)| alerts::change_of_supplier(&responder, &id, &bytes, now))
+                                    .unwrap_or_default();
                                 let request_ref = o.request_ref.clone();
                                 let succeeded = matches!(o.result, OutcomeResult::Response { .. });
                                 // A device's answer counts against its hub's thresholds.
@@ -1339,16 +1473,16 @@ impl ResponseSink {
                                         srv: p.service.1.to_string(),
                                     });
                                 let mut out: Vec<_> =
-                                    response(&pending, &responder, &mut future, o, now, &mut answered)
-                                        .and_then(|m| match &answered_by {
-                                            Some(a) => held.screen(a, m, now),
-                                            None => Some(m),
-                                        })
-                                        .into_iter()
-                                        .collect();
-                                if let Some((id, bytes)) = cos {
-                                    out.extend(alerts::change_of_supplier(&responder, &id, &bytes, now));
-                                }
+                                    match response(&pending, &responder, &mut future, o, now, &mut answered) {
+                                        Some(m) => match &answered_by {
+                                            Some(a) => {
+                                                let tell = is_user(users.as_deref(), &a.request_id.originator);
+                                                held.screen_with(a, m, cos, tell, now)
+                                            }
+                                            None => std::iter::once(m).chain(cos).collect(),
+                                        },
+                                        None => cos,
+                                    };
                                 // After the predecessor's answer: its dependants sent or failed.
                                 let failures = sequencer.finished_ref(&request_ref, succeeded);
                                 out.extend(
@@ -1529,6 +1663,13 @@ fn response(
     }
 }
 
+/// Whether `eui` is a User of this gateway, to be told that its request's Service Response is
+/// held: not when no Users are known, and never the ACB, a DCC party or any other EUI that
+/// the User registry does not hold.
+fn is_user(users: Option<&crate::users::UserRegistry>, eui: &[u8; 8]) -> bool {
+    users.is_some_and(|u| u.get(eui).is_some())
+}
+
 /// The RequestID and the device's response of a finished SR 6.23 request, for the Change
 /// of Supplier alerts ([`alerts::change_of_supplier`]).
 fn cos_outcome(pending: &PendingTable, outcome: &Outcome) -> Option<(RequestId, Vec<u8>)> {
@@ -1620,8 +1761,8 @@ fn run_deferred(router: &std::sync::Weak<Router>, deferred: &Deferred) {
             let Ok(mut q) = deferred.queue.lock() else {
                 return;
             };
-            match q.first_key_value().map(|(k, _)| *k) {
-                Some(k) if k.0 <= now => q.remove(&k),
+            match q.first() {
+                Some(k) if k.0 <= now => q.remove(k),
                 next => {
                     let wait = next.map_or(DEFERRED_POLL, |(at, _)| {
                         Duration::from_millis(u64::try_from(at - now).unwrap_or(0))
@@ -1726,5 +1867,106 @@ mod recovery_tests {
         // A cancellation that took nothing is left to be replayed (and refused there).
         let lone = vec![(13, at(3, t, Some(CANCEL_MS)))];
         assert!(cancellations_in_journal(&lone).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod held_queue_tests {
+    use super::*;
+    use crate::cancellation::{Matched, cancellation_from_ms};
+    use crate::journal::tests::entry;
+
+    /// A held 4.1.1 from `user` to `device`, due at `at`, under journal key `key`.
+    fn held(user: u8, device: u8, key: u64, at: i64) -> Prepared {
+        let mut e = entry();
+        e.request_id = RequestId::new([user; 8], [device; 8], key);
+        e.device = [device; 8];
+        e.preceding = None;
+        e.not_before_ms = Some(at);
+        Prepared::new(key, e)
+    }
+
+    fn cancellation(user: u8, device: u8, key: u64) -> Matched {
+        Matched::of(&held(user, device, key, cancellation_from_ms() + 1).entry)
+    }
+
+    fn indexed(q: &HeldQueue) -> usize {
+        q.by_match
+            .values()
+            .map(std::collections::BTreeSet::len)
+            .sum()
+    }
+
+    #[test]
+    fn a_cancellation_takes_only_its_matches_and_the_index_follows_every_removal() {
+        let mut q = HeldQueue::default();
+        // Many held requests of other Users for the same device: never looked at.
+        for k in 0..10_000u64 {
+            q.insert((1_000 + i64::try_from(k).unwrap(), k), held(9, 2, k, 1_000));
+        }
+        q.insert((5_000, 20_001), held(1, 2, 20_001, 5_000));
+        q.insert((500, 20_002), held(1, 2, 20_002, 500));
+        q.insert((600, 20_003), held(1, 3, 20_003, 600));
+        assert_eq!((q.len(), indexed(&q)), (10_003, 10_003));
+
+        // The deferred thread takes the first due: the index loses it too.
+        let first = q.first().expect("a first");
+        assert_eq!(first, (500, 20_002));
+        assert!(q.remove(first).is_some());
+        assert_eq!(indexed(&q), q.len());
+
+        // User 1's cancellation for device 2: only its one request still held.
+        let taken = q.take_cancelled(&cancellation(1, 2, 30_000));
+        let keys: Vec<u64> = taken.iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec![20_001]);
+        assert_eq!((q.len(), indexed(&q)), (10_001, 10_001));
+        // Nothing left for it, and the taken request never comes due.
+        assert!(q.take_cancelled(&cancellation(1, 2, 30_001)).is_empty());
+        assert!(q.by_time.values().all(|p| p.key != 20_001));
+
+        // Every one of user 9's, in execution-time order.
+        let taken = q.take_cancelled(&cancellation(9, 2, 30_002));
+        assert_eq!(taken.len(), 10_000);
+        assert!(taken.windows(2).all(|w| w[0].key < w[1].key));
+        assert_eq!((q.len(), indexed(&q)), (1, 1));
+        assert_eq!(q.by_match.len(), 1, "no empty index sets are kept");
+    }
+
+    #[test]
+    fn the_execution_time_is_read_once_for_device_pattern_requests_only() {
+        // The journal test entry's command is not a readable GBCS command.
+        assert_eq!(held(1, 2, 1, 0).execution, None);
+        let mut e = entry();
+        let command = {
+            let root = hubgate_protocol::conformance::require();
+            let text = std::fs::read_to_string(root.join(
+                "gbcs/rtds/1.1.1_GCS01a/GCS01a_1.1.1_CANCELLATION_BLOCK_SUCCESS_COMMAND_GBCS.HEX",
+            ))
+            .expect("RTDS vector");
+            hex::decode(text.trim()).expect("hex")
+        };
+        e.command = command;
+        assert_eq!(
+            Prepared::new(1, e.clone()).execution,
+            Some(crate::cancellation::Execution::Cancel)
+        );
+        e.future_datable = false;
+        assert_eq!(Prepared::new(1, e).execution, None);
+    }
+
+    #[test]
+    fn only_users_are_told_of_held_responses() {
+        use crate::users::{User, UserRegistry};
+        let supplier = [0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0, 0];
+        let acb = [0x90, 0xB3, 0xD5, 0x1F, 0x40, 0, 0, 2];
+        let users = UserRegistry::new(vec![User::new(
+            supplier,
+            "supplier",
+            [hubgate_protocol::catalogue::Role::ImportSupplier],
+        )])
+        .expect("registry");
+        assert!(is_user(Some(&users), &supplier));
+        assert!(!is_user(Some(&users), &acb), "the ACB is not a User");
+        assert!(!is_user(None, &supplier), "no registry: nobody is told");
     }
 }

@@ -11,6 +11,18 @@
 //! newer connection took over are reported to the listener set with
 //! [`SmwanLink::on_hubs_lost`] (the DCC alerts of [`crate::alerts`]), once per connection end.
 //!
+//! Firmware images (SR 11.1): [`SmwanLink::images`] is the [`ImageLink`] of the firmware
+//! distribution ([`crate::firmware`]). A chunk for a hub a rig registered goes to that rig
+//! as a [`Frame::ImageChunk`] (cut to [`hubgate_hil_rig::link::MAX_CHUNK`] bytes) with a sequence number, and the
+//! distribution thread waits up to [`CHUNK_TIMEOUT`] for the [`Frame::ChunkAnswer`] with
+//! that number from the same rig connection; the hub's answer (the offset it expects next, or
+//! the transfer's outcome) is handed back as it is, so a transfer resumes where the hub is.
+//! A chunk for any other hub goes to the fallback image path (the in-process emulated hubs).
+//! No answer in time, a full queue, a lost connection or a rig registered with link version
+//! 1 (no image frames) is an error: the distribution tries again and, after three failures,
+//! counts the hub as unreachable. An answer nobody waits for (too late, or from a connection
+//! that does not hold the hub) is dropped.
+//!
 //! Trust: mutual TLS against the local TLS CA (`<data>/tls/ca.pem`), server certificate
 //! `<data>/tls/server.pem`. A rig presents a client certificate issued by that CA; today that
 //! is one of the User client certificates (`<data>/tls/clients/`): the local CA issues only
@@ -33,15 +45,20 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use dashmap::DashMap;
 use hubgate_actors::{Eui, HubLink, Inbound, LinkError, Outbound};
-use hubgate_hil_rig::link::{ALPN, Frame, FrameError, read_frame, write_frame};
+use hubgate_hil_rig::firmware::{Chunk, ChunkAnswer};
+use hubgate_hil_rig::link::{
+    ALPN, Frame, FrameError, IMAGE_VERSION, OwnedChunk, read_frame, write_frame,
+};
 use hubgate_protocol::hex;
 use tokio::sync::mpsc;
+
+use crate::firmware::ImageLink;
 
 pub use hubgate_hil_rig::link::rig::IDLE_TIMEOUT;
 
@@ -53,11 +70,23 @@ pub const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 pub const PACE_POLL: Duration = Duration::from_millis(2);
 /// Longest a frame waits for its hub actor's full inbound queue before it is dropped.
 pub const SATURATED_WAIT: Duration = Duration::from_secs(5);
+/// Longest the firmware distribution waits for a rig's answer to one image chunk.
+pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 struct Route {
     connection: u64,
+    /// The link version the rig registered with.
+    version: u8,
     tx: mpsc::Sender<Frame>,
+}
+
+/// An image chunk waiting for its answer: the connection and hub it went to, and where the
+/// answer goes.
+struct Waiting {
+    connection: u64,
+    hub: Eui,
+    answer: std::sync::mpsc::SyncSender<ChunkAnswer>,
 }
 
 /// Told of the hubs a rig connection lost when it ended.
@@ -68,6 +97,9 @@ type HubsLost = Arc<dyn Fn(Vec<Eui>) + Send + Sync>;
 struct Routes {
     hubs: DashMap<Eui, Route>,
     next: AtomicU64,
+    /// Image chunks sent and not yet answered, by sequence number.
+    chunks: DashMap<u32, Waiting>,
+    next_chunk: AtomicU32,
     lost: std::sync::OnceLock<HubsLost>,
     /// Connections read only while this queue has room.
     alerts: std::sync::OnceLock<Arc<crate::routing::AlertQueue>>,
@@ -122,6 +154,15 @@ impl SmwanLink {
     /// one was already set.
     pub fn pace_alerts(&self, alerts: Arc<crate::routing::AlertQueue>) -> bool {
         self.routes.alerts.set(alerts).is_ok()
+    }
+
+    /// The image path of the firmware distribution: hubs registered by rigs over this link,
+    /// `fallback` for any other hub (see the module documentation).
+    pub fn images(&self, fallback: Arc<dyn ImageLink>) -> SmwanImages {
+        SmwanImages {
+            routes: Arc::clone(&self.routes),
+            fallback,
+        }
     }
 
     /// Starts the QUIC listener on `listen` (a thread with its own runtime) with the server
@@ -202,6 +243,63 @@ impl HubLink for SmwanLink {
     }
 }
 
+/// Firmware image chunks over the SMWAN link ([`SmwanLink::images`]).
+pub struct SmwanImages {
+    routes: Arc<Routes>,
+    fallback: Arc<dyn ImageLink>,
+}
+
+impl std::fmt::Debug for SmwanImages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmwanImages").finish_non_exhaustive()
+    }
+}
+
+impl ImageLink for SmwanImages {
+    fn chunk(&self, hub: &[u8; 8], chunk: &Chunk<'_>) -> Result<ChunkAnswer, String> {
+        let Some(route) = self.routes.hubs.get(hub).map(|r| r.value().clone()) else {
+            return self.fallback.chunk(hub, chunk);
+        };
+        if route.version < IMAGE_VERSION {
+            return Err(format!(
+                "the rig holding this hub speaks link version {}, which carries no images",
+                route.version
+            ));
+        }
+        let seq = self.routes.next_chunk.fetch_add(1, Ordering::Relaxed);
+        let (answer, wait) = std::sync::mpsc::sync_channel(1);
+        self.routes.chunks.insert(
+            seq,
+            Waiting {
+                connection: route.connection,
+                hub: *hub,
+                answer,
+            },
+        );
+        let sent = route.tx.try_send(Frame::ImageChunk {
+            seq,
+            hub: *hub,
+            chunk: OwnedChunk::from_chunk(chunk),
+        });
+        let result = match sent {
+            Err(mpsc::error::TrySendError::Full(_)) => Err("SMWAN queue full".to_string()),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                Err("the rig's connection has ended".to_string())
+            }
+            Ok(()) => wait.recv_timeout(CHUNK_TIMEOUT).map_err(|e| match e {
+                std::sync::mpsc::RecvTimeoutError::Timeout => {
+                    format!("no answer to an image chunk within {CHUNK_TIMEOUT:?}")
+                }
+                std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                    "the rig's connection has ended".to_string()
+                }
+            }),
+        };
+        self.routes.chunks.remove(&seq);
+        result
+    }
+}
+
 /// Waits, reading nothing from the rig, until the alert queue has room.
 async fn wait_for_room(alerts: &crate::routing::AlertQueue, peer: &SocketAddr) {
     if alerts.has_room() {
@@ -252,8 +350,8 @@ async fn serve(
         .await
         .context("no stream opened in time")?
         .context("accepting the stream")?;
-    let hubs = match tokio::time::timeout(REGISTER_WITHIN, read_frame(&mut recv)).await {
-        Ok(Ok(Frame::Register { hubs })) => hubs,
+    let (version, hubs) = match tokio::time::timeout(REGISTER_WITHIN, read_frame(&mut recv)).await {
+        Ok(Ok(Frame::Register { version, hubs })) => (version, hubs),
         Ok(Ok(_)) => {
             conn.close(1u32.into(), b"expected a registration");
             anyhow::bail!("first frame is not a registration");
@@ -281,12 +379,13 @@ async fn serve(
             *h,
             Route {
                 connection: id,
+                version,
                 tx: tx.clone(),
             },
         );
     }
     drop(tx);
-    tracing::info!(%peer, hubs = hubs.len(), "SMWAN rig registered");
+    tracing::info!(%peer, hubs = hubs.len(), version, "SMWAN rig registered");
     let mut writer = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
             write_frame(&mut send, &f).await?;
@@ -308,6 +407,15 @@ async fn serve(
                     }
                     if let Err(e) = deliver_paced(&inbound, hub, bytes).await {
                         tracing::warn!(hub = %hex::eui(&hub), error = %e, "SMWAN answer not taken");
+                    }
+                }
+                Ok(Frame::ChunkAnswer { seq, hub, answer }) => {
+                    // Only the connection the chunk went to may answer it.
+                    match routes.chunks.remove_if(&seq, |_, w| w.connection == id && w.hub == hub) {
+                        Some((_, w)) => {
+                            let _ = w.answer.try_send(answer);
+                        }
+                        None => tracing::info!(hub = %hex::eui(&hub), seq, "an image chunk answer nobody waits for: dropped"),
                     }
                 }
                 Ok(_) => {
@@ -336,6 +444,8 @@ async fn serve(
         .copied()
         .collect();
     routes.hubs.retain(|_, r| r.connection != id);
+    // Chunks waiting on this connection get no answer now: their senders see it at once.
+    routes.chunks.retain(|_, w| w.connection != id);
     if let Some(f) = routes.lost.get() {
         f(lost);
     }

@@ -25,12 +25,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::admin::{QUARANTINE_PATH, quarantine_cli};
 use common::{Gateway, NETWORK_OPERATOR, SUPPLIER, Seeds, element_text, metric_value};
 use hubgate_hil_rig::Parties;
 use hubgate_hil_rig::link::rig::{self, Connect, Hubs, Replies, Responder};
@@ -40,7 +40,6 @@ use hubgate_protocol::hex;
 const SUPPLIER_TOKEN: &str = "throttle-supplier-pull-token-0123456789abcdef";
 const OPERATOR_TOKEN: &str = "throttle-operator-pull-token-0123456789abcdef";
 const ADMIN: &str = "throttle-test-admin-token-0123456789abcdefgh";
-const ADMIN_PATH: &str = "/api/v1/admin/quarantine";
 const MPAN: &str = "1900000000777";
 
 /// An emulated premises whose devices also raise the alerts queued by the test, on the
@@ -393,28 +392,6 @@ fn a_burst_of_identical_alerts_is_delivered_once_then_summed_up_when_the_window_
     );
 }
 
-/// `curl -X method` on the admin API with the admin token.
-fn admin(gw: &Gateway, method: &str, path: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-X", method, "-w", "\n%{http_code}", "--cacert"])
-        .arg(gw.dir.join("data/tls/ca.pem"))
-        .args(["-H", &format!("Authorization: Bearer {ADMIN}")])
-        .arg(format!("https://{}{path}", gw.addr))
-        .output()
-        .expect("curl is needed for the end-to-end tests");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.trim().parse().unwrap(), body.to_string())
-}
-
-/// `hubgate quarantine <args>` against `gw`: exit code and stdout+stderr.
-fn cli(gw: &Gateway, token_file: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let args: Vec<&str> = std::iter::once("quarantine")
-        .chain(args.iter().copied())
-        .collect();
-    gw.operator_cli(token_file, &args)
-}
-
 #[test]
 fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
     let s = Setup::start(
@@ -430,7 +407,7 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
     // The first three reach both Users; the fourth and fifth are held.
     let deadline = Instant::now() + Duration::from_secs(20);
     let list = loop {
-        let (status, body) = admin(gw, "GET", ADMIN_PATH);
+        let (status, body) = gw.call("GET", QUARANTINE_PATH, Some(ADMIN));
         assert_eq!(status, 200, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         let held = v["held"].as_array().unwrap().clone();
@@ -466,7 +443,7 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
     }
     let ids: Vec<u64> = list.iter().map(|h| h["id"].as_u64().unwrap()).collect();
     // One held alert in full: its signed messages, one per User.
-    let (status, body) = admin(gw, "GET", &format!("{ADMIN_PATH}/{}", ids[0]));
+    let (status, body) = gw.call("GET", &format!("{QUARANTINE_PATH}/{}", ids[0]), Some(ADMIN));
     assert_eq!(status, 200, "{body}");
     let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
     let held_xml = detail["messages"][0]["xml"].as_str().unwrap();
@@ -475,7 +452,7 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
     // The command line lists them.
     let token_file = gw.dir.join("admin-token");
     std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
-    let (code, out) = cli(gw, &token_file, &["list"]);
+    let (code, out) = quarantine_cli(gw, &token_file, &["list"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!("{esme}:8F04:")) && out.contains(&format!("{esme}:8F05:")),
@@ -489,7 +466,7 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
     }
 
     // Released from the command line: both Users get it, signed and schema-valid.
-    let (code, out) = cli(gw, &token_file, &["release", &ids[0].to_string()]);
+    let (code, out) = quarantine_cli(gw, &token_file, &["release", &ids[0].to_string()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\"outcome\":\"delivered\""), "{out}");
     for (token, user) in [
@@ -509,13 +486,21 @@ fn alerts_over_the_hub_threshold_are_quarantined_then_released_or_deleted() {
         common::oracle::xml_oracle(gw, &got[0], "released-alert");
     }
     // Released once only.
-    let (status, _) = admin(gw, "POST", &format!("{ADMIN_PATH}/{}/release", ids[0]));
+    let (status, _) = gw.call(
+        "POST",
+        &format!("{QUARANTINE_PATH}/{}/release", ids[0]),
+        Some(ADMIN),
+    );
     assert_eq!(status, 404);
 
     // Deleted through the API: gone, and never delivered.
-    let (status, body) = admin(gw, "DELETE", &format!("{ADMIN_PATH}/{}", ids[1]));
+    let (status, body) = gw.call(
+        "DELETE",
+        &format!("{QUARANTINE_PATH}/{}", ids[1]),
+        Some(ADMIN),
+    );
     assert_eq!(status, 200, "{body}");
-    let (_, body) = admin(gw, "GET", ADMIN_PATH);
+    let (_, body) = gw.call("GET", QUARANTINE_PATH, Some(ADMIN));
     assert!(body.contains("\"count\":0"), "{body}");
     std::thread::sleep(Duration::from_secs(1));
     for token in [SUPPLIER_TOKEN, OPERATOR_TOKEN] {

@@ -21,15 +21,15 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine as _;
+use common::clock::unix_now;
+use common::pull::{kept_messages, take_message};
 use common::{
     Answer, Gateway, NETWORK_OPERATOR, SUPPLIER, Seeds, element_text, metric_value, set_target,
-    set_text,
+    set_text, unb64,
 };
-use hubgate_protocol::crypto::SigningKey;
-use hubgate_protocol::gbcs::{auth, frame};
+use hubgate_protocol::gbcs::frame;
 use hubgate_protocol::hex;
 
 const SUPPLIER_TOKEN: &str = "alerts-supplier-pull-token-0123456789abcdef";
@@ -42,62 +42,6 @@ const RIG_CHF: &str = "00-DB-57-00-00-00-00-00";
 const RIG_ESME: &str = "00-DB-57-00-00-00-00-01";
 const RIG_MPAN: &str = "1900000000888";
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn unb64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .unwrap()
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-/// The messages kept for the User with pull `token` (sequence, XML), oldest first.
-fn kept(gw: &Gateway, token: &str) -> Vec<(u64, String)> {
-    let auth = format!("Authorization: Bearer {token}");
-    let (status, body) = gw.get("/api/v1/responses?limit=100", &[&auth]);
-    assert!(status == 200 || status == 204, "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["messages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| Some((m["sequence"].as_u64()?, m["xml"].as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Waits up to `wait` for a message kept for the User with pull `token` that `pred`
-/// accepts, acknowledges (removes) it and returns its XML.
-fn take(gw: &Gateway, token: &str, wait: Duration, pred: impl Fn(&str) -> bool) -> String {
-    let auth = format!("Authorization: Bearer {token}");
-    let deadline = Instant::now() + wait;
-    loop {
-        let all = kept(gw, token);
-        if let Some((seq, xml)) = all.iter().find(|(_, x)| pred(x)) {
-            let code = gw.remove_message(&auth, *seq);
-            assert!(
-                code == "200" || code == "204",
-                "removing message {seq}: {code}"
-            );
-            return xml.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no matching message within {wait:?}; kept: {all:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 /// A future-dated ECS01a tariff for `target` executing at `at` (Unix seconds), sent as the
 /// supplier: CV 4 for the Pre-Command, signed with the supplier's GBCS key, then CV 5. The
 /// CV 5 acknowledgement and the RequestID.
@@ -108,30 +52,7 @@ fn send_future_tariff(gw: &Gateway, target: &str, at: i64) -> (Answer, String) {
         "ExecutionDateTime",
         &common::rfc3339(at),
     );
-    let pre = gw.submit(&request, SUPPLIER);
-    assert_eq!(pre.code, "I0", "{}", pre.xml);
-    let precommand = unb64(&element_text(&pre.xml, "GBCSPayload").unwrap());
-    let key = SigningKey::from_pem_or_der(
-        &std::fs::read(gw.root.join("smki/Z1-supplier-ds.key")).unwrap(),
-    )
-    .unwrap();
-    let signed = auth::sign_precommand(&precommand, &key).unwrap();
-    let send = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
-         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
-         <sr:ServiceReference>{}</sr:ServiceReference>\
-         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
-         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
-         </sr:Request>",
-        pre.request_id,
-        element_text(&request, "ServiceReference").unwrap(),
-        element_text(&request, "ServiceReferenceVariant").unwrap(),
-        b64(&signed)
-    );
-    let body = gw.sign_with(&send, SUPPLIER, None);
-    let (http, text) = gw.post("/api/v1/serviceS", &body);
-    (Answer::parse(http, &text), pre.request_id)
+    common::critical::send_as_supplier(gw, &request)
 }
 
 /// Whether `xml` has the element `<sr:name>`.
@@ -162,7 +83,7 @@ fn a_future_dated_outcome_reaches_its_requester_with_the_request_reference() {
     let (ack, request_id) = send_future_tariff(&gw, EMULATED_ESME, unix_now() + 4);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
     // The device's immediate response first…
-    let response = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(20), |x| {
+    let response = take_message(&gw, SUPPLIER_TOKEN, Duration::from_secs(20), |x| {
         has(x, "GBCSPayload") && !has(x, "FutureDatedDeviceAlertMessage")
     });
     assert_eq!(
@@ -170,7 +91,7 @@ fn a_future_dated_outcome_reaches_its_requester_with_the_request_reference() {
         Some(request_id.as_str())
     );
     // …then, after the execution time, the outcome tied to the request.
-    let alert = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(30), |x| {
+    let alert = take_message(&gw, SUPPLIER_TOKEN, Duration::from_secs(30), |x| {
         has(x, "FutureDatedDeviceAlertMessage")
     });
     common::oracle::xml_oracle(&gw, &alert, "future-dated-outcome");
@@ -203,7 +124,7 @@ fn a_future_dated_outcome_reaches_its_requester_with_the_request_reference() {
     assert_eq!(hex::eui_duis(&msg.header.originator), EMULATED_ESME);
     // A future-dated outcome answers the requester only: the network operator has nothing.
     std::thread::sleep(Duration::from_millis(500));
-    let operator = kept(&gw, OPERATOR_TOKEN);
+    let operator = kept_messages(&gw, OPERATOR_TOKEN);
     assert!(
         operator.is_empty(),
         "the network operator received: {operator:#?}"
@@ -288,7 +209,7 @@ fn a_future_dated_outcome_survives_a_restart_and_a_lost_hub_raises_a_dcc_alert()
     let at = unix_now() + 25;
     let (ack, request_id) = send_future_tariff(&gw, RIG_ESME, at);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let response = take(&gw, SUPPLIER_TOKEN, Duration::from_secs(20), |x| {
+    let response = take_message(&gw, SUPPLIER_TOKEN, Duration::from_secs(20), |x| {
         element_text(x, "RequestID").as_deref() == Some(request_id.as_str())
     });
     assert_eq!(
@@ -301,7 +222,7 @@ fn a_future_dated_outcome_survives_a_restart_and_a_lost_hub_raises_a_dcc_alert()
 
     // The outcome reaches the supplier as its FutureDatedDeviceAlertMessage.
     let wait = Duration::from_secs((at - unix_now()).max(0) as u64 + 30);
-    let alert = take(&gw, SUPPLIER_TOKEN, wait, |x| {
+    let alert = take_message(&gw, SUPPLIER_TOKEN, wait, |x| {
         has(x, "FutureDatedDeviceAlertMessage")
     });
     common::oracle::xml_oracle(&gw, &alert, "future-dated-after-restart");
@@ -321,7 +242,7 @@ fn a_future_dated_outcome_survives_a_restart_and_a_lost_hub_raises_a_dcc_alert()
     // …and to nobody else: the network operator has no device alert for it.
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        kept(&gw, OPERATOR_TOKEN)
+        kept_messages(&gw, OPERATOR_TOKEN)
             .iter()
             .all(|(_, x)| !has(x, "DeviceAlertMessage") && !has(x, "FutureDatedDeviceAlertMessage")),
         "the network operator got the outcome of the supplier's request"
@@ -329,7 +250,7 @@ fn a_future_dated_outcome_survives_a_restart_and_a_lost_hub_raises_a_dcc_alert()
 
     // The rig dies: the network operator gets a power outage alert for the hub, once.
     drop(rig);
-    let dcc = take(&gw, OPERATOR_TOKEN, Duration::from_secs(30), |x| {
+    let dcc = take_message(&gw, OPERATOR_TOKEN, Duration::from_secs(30), |x| {
         has(x, "DCCAlertMessage")
     });
     common::oracle::xml_oracle(&gw, &dcc, "dcc-alert");
@@ -341,7 +262,7 @@ fn a_future_dated_outcome_survives_a_restart_and_a_lost_hub_raises_a_dcc_alert()
     assert_eq!(element_text(&dcc, "MPxN").as_deref(), Some(RIG_MPAN));
     assert!(element_text(&dcc, "StartDateTime").is_some(), "{dcc}");
     std::thread::sleep(Duration::from_secs(1));
-    let more: Vec<_> = kept(&gw, OPERATOR_TOKEN)
+    let more: Vec<_> = kept_messages(&gw, OPERATOR_TOKEN)
         .into_iter()
         .filter(|(_, x)| has(x, "DCCAlertMessage"))
         .collect();
@@ -350,7 +271,7 @@ fn a_future_dated_outcome_survives_a_restart_and_a_lost_hub_raises_a_dcc_alert()
         "a second DCC alert for one hub event: {more:#?}"
     );
     // A power outage is for the network operator: the supplier gets no DCC alert.
-    let supplier_dcc: Vec<_> = kept(&gw, SUPPLIER_TOKEN)
+    let supplier_dcc: Vec<_> = kept_messages(&gw, SUPPLIER_TOKEN)
         .into_iter()
         .filter(|(_, x)| has(x, "DCCAlertMessage"))
         .collect();

@@ -12,7 +12,11 @@
 //! with the meter's signed CS02b response; both suppliers pull a `ChangeOfSupplier` DCC alert
 //! naming the request (valid against the DUIS XSD); afterwards a critical command signed with
 //! the losing supplier's key gets no device answer (`E21`), while the gaining supplier's
-//! succeeds (and before the update, the other way round).
+//! succeeds (and before the update, the other way round). With a limit of one Service
+//! Response a minute for the hub, the 6.23's response is held: neither supplier gets its
+//! `ChangeOfSupplier` alert while it is held, only the gaining supplier gets the
+//! `QuarantinedRequest` alert, the quarantine record holds the response and both alerts, and
+//! its release delivers all three, once.
 //!
 //! Needs `curl`, `python3` with lxml and cryptography (installed by `scripts/test`).
 
@@ -65,23 +69,30 @@ fn today() -> String {
 }
 
 fn start(name: &str, record: &Path) -> Gateway {
+    start_with(name, record, &[])
+}
+
+/// [`start`] with `extra` settings.
+fn start_with(name: &str, record: &Path, extra: &[(&str, &str)]) -> Gateway {
     let registration = format!(
         "mpxn,fuel,role,party,effective_from,effective_to\n{MPAN},electricity,IS,{NEW},{},\n",
         today()
     );
     let record = record.display().to_string();
+    let mut env = vec![
+        ("HUBGATE_PKI__LOAD_TEST_USERS", "1"),
+        ("HUBGATE_USERS__90B3D51F40010000__PULL_TOKEN", OLD_TOKEN),
+        ("HUBGATE_USERS__90B3D51F50000001__PULL_TOKEN", NEW_TOKEN),
+        ("HUBGATE_EMULATION__HUBS", "1"),
+        ("HUBGATE_EMULATION__RECORD_DIR", &record),
+        ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
+    ];
+    env.extend_from_slice(extra);
     Gateway::start_local_pki(
         name,
         Seeds {
             registration: Some(&registration),
-            env: &[
-                ("HUBGATE_PKI__LOAD_TEST_USERS", "1"),
-                ("HUBGATE_USERS__90B3D51F40010000__PULL_TOKEN", OLD_TOKEN),
-                ("HUBGATE_USERS__90B3D51F50000001__PULL_TOKEN", NEW_TOKEN),
-                ("HUBGATE_EMULATION__HUBS", "1"),
-                ("HUBGATE_EMULATION__RECORD_DIR", &record),
-                ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
-            ],
+            env: &env,
             ..Seeds::default()
         },
     )
@@ -397,25 +408,7 @@ fn the_gaining_supplier_takes_over_the_meter() {
     );
 
     // Both suppliers are alerted, naming the 6.23 request.
-    let is_cos_alert = |xml: &str| {
-        xml.contains("DCCAlertMessage")
-            && element_text(xml, "ChangeOfSupplierServiceRequestID").as_deref()
-                == Some(ack.request_id.as_str())
-    };
-    for (token, who) in [(NEW_TOKEN, "gaining"), (OLD_TOKEN, "losing")] {
-        let alert = wait_for(
-            &gw,
-            token,
-            &format!("alert for the {who} supplier"),
-            is_cos_alert,
-        );
-        assert_eq!(
-            element_text(&alert, "DCCAlertCode").as_deref(),
-            Some("N42"),
-            "{alert}"
-        );
-        common::oracle::xsd_valid(&gw, &alert, &format!("cos-alert-{who}"));
-    }
+    both_suppliers_alerted(&gw, &ack.request_id, "cos-alert");
 
     // The meter now trusts only the new supplier: the old supplier's critical command is
     // discarded (no answer: E21), the new supplier's succeeds.
@@ -434,5 +427,126 @@ fn the_gaining_supplier_takes_over_the_meter() {
     let tariff_bytes = gbcs_payload(&new);
     let tariff = frame::parse(&tariff_bytes).unwrap();
     assert_eq!(hex::eui_duis(&tariff.header.recipient), NEW);
+    let _ = std::fs::remove_dir_all(&record);
+}
+
+/// Waits for the `ChangeOfSupplier` DCC alert (`N42`) naming the 6.23 `request_id` for the
+/// gaining and the losing supplier, each valid against the DUIS XSD (checked as
+/// `<tag>-<who>`) and delivered once.
+fn both_suppliers_alerted(gw: &Gateway, request_id: &str, tag: &str) {
+    let names_cos = |xml: &str| {
+        xml.contains("DCCAlertMessage")
+            && element_text(xml, "ChangeOfSupplierServiceRequestID").as_deref() == Some(request_id)
+    };
+    for (token, who) in [(NEW_TOKEN, "gaining"), (OLD_TOKEN, "losing")] {
+        let alert = wait_for(
+            gw,
+            token,
+            &format!("alert for the {who} supplier"),
+            names_cos,
+        );
+        assert_eq!(
+            element_text(&alert, "DCCAlertCode").as_deref(),
+            Some("N42"),
+            "{alert}"
+        );
+        common::oracle::xsd_valid(gw, &alert, &format!("{tag}-{who}"));
+        assert!(
+            !kept(gw, token).iter().any(|x| names_cos(x)),
+            "{who}: delivered twice"
+        );
+    }
+}
+
+/// Every kept message for the User with `token` (XML), left in place.
+fn kept(gw: &Gateway, token: &str) -> Vec<String> {
+    common::pull::kept_messages(gw, token)
+        .into_iter()
+        .map(|(_, xml)| xml)
+        .collect()
+}
+
+/// With a limit of one Service Response a minute for the hub, the 6.23's response is held:
+/// neither supplier receives a `ChangeOfSupplier` alert while it is held, the gaining
+/// supplier (the requester, a User) is told by a `QuarantinedRequest` alert, and releasing
+/// the record delivers the response and both suppliers' alerts, once.
+#[test]
+fn a_held_change_of_supplier_response_holds_its_alerts_until_released() {
+    const ADMIN: &str = "cos-held-admin-token-0123456789abcdef0123";
+    let record =
+        std::env::temp_dir().join(format!("hubgate-it-cos-held-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&record);
+    let gw = start_with(
+        "cos-held",
+        &record,
+        &[
+            ("HUBGATE_ANOMALY__HUB_RESPONSES_PER_MINUTE", "1"),
+            ("HUBGATE_ANOMALY__ADMIN_TOKEN", ADMIN),
+        ],
+    );
+    // The hub's one response of the minute.
+    let first = critical_tariff(&gw, OLD, OLD_NAME, OLD_TOKEN);
+    assert_eq!(
+        element_text(&first, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{first}"
+    );
+    // The 6.23's response is the second: held.
+    let ack = submit(&gw, &cos_request(&gw, NEW_NAME), NEW, NEW_NAME);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    let notice = wait_for(&gw, NEW_TOKEN, "QuarantinedRequest alert", |xml| {
+        xml.contains("QuarantinedRequest")
+            && element_text(xml, "RequestID").as_deref() == Some(ack.request_id.as_str())
+    });
+    assert_eq!(
+        element_text(&notice, "DCCAlertCode").as_deref(),
+        Some("N24"),
+        "{notice}"
+    );
+    let names_cos = |xml: &str| {
+        element_text(xml, "ChangeOfSupplierServiceRequestID").as_deref()
+            == Some(ack.request_id.as_str())
+    };
+    let answers_cos = |xml: &str| {
+        !xml.contains("DCCAlertMessage")
+            && element_text(xml, "RequestID").as_deref() == Some(ack.request_id.as_str())
+    };
+    // Stored in the batch that held the response: nothing about the 6.23 went out.
+    for token in [NEW_TOKEN, OLD_TOKEN] {
+        let kept = kept(&gw, token);
+        assert!(
+            !kept.iter().any(|x| names_cos(x) || answers_cos(x)),
+            "delivered while held: {kept:?}"
+        );
+    }
+    assert!(
+        !kept(&gw, OLD_TOKEN)
+            .iter()
+            .any(|x| x.contains("QuarantinedRequest")),
+        "only the requester is told"
+    );
+
+    // The record holds the response and both alerts; releasing it delivers them.
+    let held: Vec<serde_json::Value> = common::admin::quarantine_held(&gw, ADMIN)
+        .into_iter()
+        .filter(|h| h["request_id"].as_str() == Some(ack.request_id.as_str()))
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["kind"], "response", "{held:?}");
+    assert_eq!(held[0]["messages"].as_u64(), Some(3), "{held:?}");
+    let id = held[0]["id"].as_u64().unwrap();
+    let (status, body) = gw.call(
+        "POST",
+        &format!("{}/{id}/release", common::admin::QUARANTINE_PATH),
+        Some(ADMIN),
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer = wait_for(&gw, NEW_TOKEN, "the released Service Response", answers_cos);
+    assert_eq!(
+        element_text(&answer, "ResponseCode").as_deref(),
+        Some("I0"),
+        "{answer}"
+    );
+    both_suppliers_alerted(&gw, &ack.request_id, "held-cos-alert");
     let _ = std::fs::remove_dir_all(&record);
 }

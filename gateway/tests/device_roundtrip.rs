@@ -10,11 +10,10 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use common::{Answer, Gateway, SUPPLIER, element_text, set_target};
+use common::{Answer, Gateway, SUPPLIER, element_text, next_message, set_target};
 use hubgate_protocol::crypto::SigningKey;
 use hubgate_protocol::gbcs::{auth, frame};
 
@@ -40,66 +39,6 @@ fn start(name: &str) -> Gateway {
             ("HUBGATE_ANOMALY__HUB_RESPONSES_PER_HOUR", "0"),
         ],
     )
-}
-
-/// Waits for the next kept message for the supplier, acknowledges it and returns its XML.
-fn next_message(gw: &Gateway) -> String {
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let (status, body) = gw.post_ack(seq, &auth);
-            assert!(
-                status == 200 || status == 204,
-                "acknowledging: {status} {body}"
-            );
-            return m["xml"].as_str().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Service Response arrived within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-trait Ack {
-    fn post_ack(&self, seq: u64, auth: &str) -> (u16, String);
-    fn get_metrics(&self) -> (u16, String);
-}
-
-impl Ack for Gateway {
-    fn get_metrics(&self) -> (u16, String) {
-        let out = Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}"])
-            .arg(if self.metrics.starts_with("http") {
-                self.metrics.clone()
-            } else {
-                format!("http://{}", self.metrics)
-            })
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, status) = text.rsplit_once('\n').unwrap();
-        (status.trim().parse().unwrap(), body.to_string())
-    }
-
-    fn post_ack(&self, seq: u64, auth: &str) -> (u16, String) {
-        let out = Command::new("curl")
-            .args(["-sS", "-X", "DELETE", "-w", "\n%{http_code}", "--cacert"])
-            .arg(self.dir.join("data/tls/ca.pem"))
-            .args(["-H", auth])
-            .arg(format!("https://{}/api/v1/responses/{seq}", self.addr))
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let (body, status) = text.rsplit_once('\n').unwrap();
-        (status.trim().parse().unwrap(), body.to_string())
-    }
 }
 
 /// The GBCS payload of a Service Response, checked to answer `request_id`'s command.
@@ -134,7 +73,7 @@ fn a_read_reaches_the_meter_and_its_answer_comes_back() {
     );
     let ack: Answer = gw.submit(&request, SUPPLIER);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let xml = next_message(&gw);
+    let xml = next_message(&gw, TOKEN, Duration::from_secs(20));
     let bytes = gbcs_response(&xml, &ack.request_id);
     // A read's response is MAC'd (DD) by the device, not signed.
     assert_eq!(bytes[0], 0xDD, "a MAC'd response");
@@ -175,7 +114,7 @@ fn a_critical_command_goes_through_transform_signature_and_send() {
     let (http, text) = gw.post("/api/v1/serviceS", &body);
     let ack = Answer::parse(http, &text);
     assert_eq!(ack.code, "I99", "{text}");
-    let xml = next_message(&gw);
+    let xml = next_message(&gw, TOKEN, Duration::from_secs(20));
     let bytes = gbcs_response(&xml, &pre.request_id);
     // A signed command gets a device-signed response (DF with a signature).
     let msg = frame::parse(&bytes).unwrap();
@@ -220,7 +159,7 @@ fn a_device_that_never_answers_gives_the_user_e21() {
     );
     let ack = gw.submit(&request, SUPPLIER);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let xml = next_message(&gw);
+    let xml = next_message(&gw, TOKEN, Duration::from_secs(20));
     assert_eq!(
         element_text(&xml, "ResponseCode").as_deref(),
         Some("E21"),
@@ -232,7 +171,7 @@ fn a_device_that_never_answers_gives_the_user_e21() {
     );
     assert!(element_text(&xml, "GBCSPayload").is_none(), "{xml}");
     common::oracle::xml_oracle(&gw, &xml, "timeout-response");
-    let (_, metrics) = gw.get_metrics();
+    let metrics = gw.metrics_text();
     assert!(
         metrics
             .lines()

@@ -35,9 +35,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use base64::Engine as _;
+use common::critical::signed_precommand_request;
 use common::{
-    Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, pull_answer, set_target,
+    Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, pull_answer, set_target, unb64,
 };
 use hubgate_protocol::crypto::SigningKey;
 use hubgate_protocol::gbcs::{Cra, auth, frame, message_codes, payload};
@@ -80,16 +80,6 @@ fn start(name: &str, extra: &[(&str, &str)]) -> Gateway {
             ..Seeds::default()
         },
     )
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn unb64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .unwrap()
 }
 
 /// The template `file` with every RTDS device ID replaced by the emulated device of the same
@@ -135,22 +125,6 @@ struct Sent {
     request_id: String,
     /// The Pre-Command of a critical request (its CV 4 answer).
     precommand: Option<Vec<u8>>,
-}
-
-/// The CommandVariant 5 request carrying `signed` for the Transform request `original`.
-fn signed_precommand_request(original: &str, request_id: &str, signed: &[u8]) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
-         <sr:Header><sr:RequestID>{request_id}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
-         <sr:ServiceReference>{}</sr:ServiceReference>\
-         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
-         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
-         </sr:Request>",
-        element_text(original, "ServiceReference").unwrap(),
-        element_text(original, "ServiceReferenceVariant").unwrap(),
-        b64(signed)
-    )
 }
 
 fn supplier_key(gw: &Gateway) -> SigningKey {

@@ -12,26 +12,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine as _;
-use common::{Answer, Gateway, SUPPLIER, Seeds, element_text, set_target, set_text};
-use hubgate_protocol::crypto::SigningKey;
-use hubgate_protocol::gbcs::{auth, frame};
+use common::{Gateway, SUPPLIER, Seeds, element_text, next_message, set_target, set_text, unb64};
+use hubgate_protocol::gbcs::frame;
 
 const TOKEN: &str = "emulated-oracle-pull-token-0123456789abcdef";
 /// The first emulated premises: hub `…00`, ESME `…01`.
 const ESME: &str = "00-DB-55-00-00-00-00-01";
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-fn unb64(text: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .unwrap()
-}
 
 /// A gateway with one emulated premises recording its GBCS traffic in `<dir>/record`.
 fn start(name: &str) -> (Gateway, PathBuf) {
@@ -52,71 +40,6 @@ fn start(name: &str) -> (Gateway, PathBuf) {
         },
     );
     (gw, record)
-}
-
-fn curl_tls(gw: &Gateway) -> Command {
-    let mut c = Command::new("curl");
-    c.args(["-sS", "-w", "\n%{http_code}", "--cacert"])
-        .arg(gw.dir.join("data/tls/ca.pem"));
-    c
-}
-
-/// Waits for the next message kept for the User with pull `token`, acknowledges it and
-/// returns its XML.
-fn next_message(gw: &Gateway, token: &str) -> String {
-    let auth = format!("Authorization: Bearer {token}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let out = curl_tls(gw)
-                .args(["-X", "DELETE", "-H", &auth])
-                .arg(format!("https://{}/api/v1/responses/{seq}", gw.addr))
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            let status = text.rsplit_once('\n').map(|(_, s)| s.trim()).unwrap_or("");
-            assert!(status == "200" || status == "204", "acknowledging: {text}");
-            return m["xml"].as_str().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no message arrived for the User within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Sends a critical request as the supplier: CV 4 for the Pre-Command, signed with the
-/// supplier's GBCS key `key_file`, then CV 5. The acknowledgement of the CV 5 request and its
-/// RequestID.
-fn send_critical(gw: &Gateway, request: &str, signer: &str, key_file: &str) -> (Answer, String) {
-    let pre = gw.submit(request, signer);
-    assert_eq!(pre.code, "I0", "{}", pre.xml);
-    let precommand = unb64(&element_text(&pre.xml, "GBCSPayload").unwrap());
-    let key =
-        SigningKey::from_pem_or_der(&std::fs::read(gw.root.join("smki").join(key_file)).unwrap())
-            .unwrap();
-    let signed = auth::sign_precommand(&precommand, &key).unwrap();
-    let send = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
-         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
-         <sr:ServiceReference>{}</sr:ServiceReference>\
-         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
-         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
-         </sr:Request>",
-        pre.request_id,
-        element_text(request, "ServiceReference").unwrap(),
-        element_text(request, "ServiceReferenceVariant").unwrap(),
-        b64(&signed)
-    );
-    let body = gw.sign_with(&send, signer, None);
-    let (http, text) = gw.post("/api/v1/serviceS", &body);
-    (Answer::parse(http, &text), pre.request_id)
 }
 
 /// The GBCS payload of a Service Response with code I0 to `request_id`.
@@ -230,16 +153,17 @@ fn every_recorded_message_of_an_end_to_end_run_passes_the_gbcs_oracle() {
         let request = set_target(&gw.template(template), target);
         let ack = gw.submit(&request, SUPPLIER);
         assert_eq!(ack.code, "I99", "{template}: {}", ack.xml);
-        let xml = next_message(&gw, TOKEN);
+        let xml = next_message(&gw, TOKEN, Duration::from_secs(20));
         let bytes = gbcs_response(&xml, &ack.request_id);
         assert_eq!(bytes[0], 0xDD, "{template}: a MAC'd response");
         expected += 2;
     }
     // A critical command: the supplier's signature inside the ACB's MAC, a signed response.
     let request = set_target(&gw.template("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"), ESME);
-    let (ack, request_id) = send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
+    let (ack, request_id) =
+        common::critical::send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let xml = next_message(&gw, TOKEN);
+    let xml = next_message(&gw, TOKEN, Duration::from_secs(20));
     let bytes = gbcs_response(&xml, &request_id);
     let msg = frame::parse(&bytes).unwrap();
     assert!(matches!(msg.signature, frame::SignatureField::Present(_)));
@@ -295,13 +219,14 @@ fn a_future_dated_tariff_raises_an_alert_that_reaches_the_supplier() {
         "ExecutionDateTime",
         &common::rfc3339(now + 4),
     );
-    let (ack, request_id) = send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
+    let (ack, request_id) =
+        common::critical::send_critical(&gw, &request, SUPPLIER, "Z1-supplier-ds.key");
     assert_eq!(ack.code, "I99", "{}", ack.xml);
     // First the device's response (the command is accepted and held), then the alert when
     // the execution time has passed.
-    let xml = next_message(&gw, TOKEN);
+    let xml = next_message(&gw, TOKEN, Duration::from_secs(20));
     gbcs_response(&xml, &request_id);
-    let alert = next_message(&gw, TOKEN);
+    let alert = next_message(&gw, TOKEN, Duration::from_secs(20));
     common::oracle::xml_oracle(&gw, &alert, "future-dated-alert");
     let payload = unb64(&element_text(&alert, "GBCSPayload").expect("a GBCS alert"));
     let msg = frame::parse(&payload).unwrap();

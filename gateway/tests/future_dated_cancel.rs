@@ -36,58 +36,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+use common::clock::{VirtualClock, unix_now};
+use common::pull::{acknowledge, kept_messages, take_message};
 use common::{
     Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, oracle, rfc3339, set_target,
     set_text,
 };
-use hubgate_protocol::crypto::SigningKey;
-use hubgate_protocol::gbcs::auth;
 
 const TOKEN: &str = "future-cancel-pull-token-0123456789abcdef";
 /// The emulated premises' ESME.
 const ESME: &str = "00-DB-55-00-00-00-00-01";
 const HOUR: i64 = 3_600;
 const CANCEL_AT: &str = "3000-12-31T00:00:00.00Z";
-
-/// The virtual clock: a file the gateway follows.
-struct VirtualClock {
-    file: std::path::PathBuf,
-}
-
-impl VirtualClock {
-    fn new(name: &str, start: i64) -> VirtualClock {
-        let file = std::env::temp_dir().join(format!(
-            "hubgate-cancel-clock-{name}-{}",
-            std::process::id()
-        ));
-        std::fs::write(&file, rfc3339(start)).unwrap();
-        VirtualClock { file }
-    }
-
-    fn path(&self) -> String {
-        self.file.to_string_lossy().to_string()
-    }
-
-    /// Moves the gateway's clock to `unix` seconds (the file is polled every 20 ms).
-    fn set(&self, unix: i64) {
-        std::fs::write(&self.file, rfc3339(unix)).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-impl Drop for VirtualClock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file);
-    }
-}
-
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 fn env(clock: &str) -> [(&str, &str); 4] {
     [
@@ -98,57 +58,19 @@ fn env(clock: &str) -> [(&str, &str); 4] {
     ]
 }
 
-/// The messages kept for the supplier (sequence, XML), oldest first.
-fn kept(gw: &Gateway) -> Vec<(u64, String)> {
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let (status, body) = gw.get("/api/v1/responses?limit=100", &[&auth]);
-    assert!(status == 200 || status == 204, "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["messages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| Some((m["sequence"].as_u64()?, m["xml"].as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Waits up to `wait` for `n` messages kept for the supplier, then a little longer for any
 /// extra; acknowledges and returns them all.
 fn take_all(gw: &Gateway, n: usize, wait: Duration) -> Vec<String> {
     let deadline = Instant::now() + wait;
-    while kept(gw).len() < n && Instant::now() < deadline {
+    while kept_messages(gw, TOKEN).len() < n && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(1_000));
-    let all = kept(gw);
-    let auth = format!("Authorization: Bearer {TOKEN}");
+    let all = kept_messages(gw, TOKEN);
     for (seq, _) in &all {
-        let code = gw.remove_message(&auth, *seq);
-        assert!(code == "200" || code == "204", "removing {seq}: {code}");
+        acknowledge(gw, TOKEN, *seq);
     }
     all.into_iter().map(|(_, x)| x).collect()
-}
-
-/// Waits up to `wait` for a message kept for the supplier that `pred` accepts, removes it
-/// and returns it.
-fn take(gw: &Gateway, wait: Duration, pred: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + wait;
-    loop {
-        let all = kept(gw);
-        if let Some((seq, xml)) = all.iter().find(|(_, x)| pred(x)) {
-            let auth = format!("Authorization: Bearer {TOKEN}");
-            let code = gw.remove_message(&auth, *seq);
-            assert!(code == "200" || code == "204", "removing {seq}: {code}");
-            return xml.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no matching message within {wait:?}; kept: {all:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn deferred(gw: &Gateway) -> f64 {
@@ -212,7 +134,7 @@ fn check_cancellation_answers(gw: &Gateway, messages: &[String], held: &str, can
 
 #[test]
 fn a_cancelled_dsp_read_is_never_sent_and_both_requests_are_answered() {
-    let t0 = now_s();
+    let t0 = unix_now();
     let clock = VirtualClock::new("dsp", t0);
     let file = clock.path();
     let env = env(&file);
@@ -248,9 +170,13 @@ fn a_cancelled_dsp_read_is_never_sent_and_both_requests_are_answered() {
     clock.set(t0 + HOUR + 60);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
-    assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
+    assert!(
+        kept_messages(&gw, TOKEN).is_empty(),
+        "{:#?}",
+        kept_messages(&gw, TOKEN)
+    );
     clock.set(t0 + 2 * HOUR + 60);
-    let ran = take(&gw, Duration::from_secs(20), |x| {
+    let ran = take_message(&gw, TOKEN, Duration::from_secs(20), |x| {
         element_text(x, "RequestID").as_deref() == Some(later.request_id.as_str())
     });
     assert_eq!(element_text(&ran, "ResponseCode").as_deref(), Some("I0"));
@@ -261,12 +187,16 @@ fn a_cancelled_dsp_read_is_never_sent_and_both_requests_are_answered() {
         "only the read held after the cancellation"
     );
     std::thread::sleep(Duration::from_millis(500));
-    assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
+    assert!(
+        kept_messages(&gw, TOKEN).is_empty(),
+        "{:#?}",
+        kept_messages(&gw, TOKEN)
+    );
 }
 
 #[test]
 fn a_dsp_cancellation_holds_across_restarts() {
-    let t0 = now_s();
+    let t0 = unix_now();
     let clock = VirtualClock::new("dsp-restart", t0);
     let file = clock.path();
     let env = env(&file);
@@ -297,7 +227,11 @@ fn a_dsp_cancellation_holds_across_restarts() {
     clock.set(t0 + HOUR + 60);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
-    assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
+    assert!(
+        kept_messages(&gw, TOKEN).is_empty(),
+        "{:#?}",
+        kept_messages(&gw, TOKEN)
+    );
     // A third start finds nothing left in the journal.
     let gw = gw.restart(seeds);
     assert!(
@@ -306,7 +240,11 @@ fn a_dsp_cancellation_holds_across_restarts() {
         gw.startup
     );
     std::thread::sleep(Duration::from_secs(1));
-    assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
+    assert!(
+        kept_messages(&gw, TOKEN).is_empty(),
+        "{:#?}",
+        kept_messages(&gw, TOKEN)
+    );
 }
 
 /// A stop straight after a cancellation's acknowledgement, and a start only after the held
@@ -314,7 +252,7 @@ fn a_dsp_cancellation_holds_across_restarts() {
 /// is still never sent, and each request is answered once.
 #[test]
 fn a_dsp_cancellation_holds_across_a_restart_after_the_held_time() {
-    let t0 = now_s();
+    let t0 = unix_now();
     let clock = VirtualClock::new("dsp-restart-late", t0);
     let file = clock.path();
     let env = env(&file);
@@ -337,11 +275,11 @@ fn a_dsp_cancellation_holds_across_a_restart_after_the_held_time() {
     check_cancellation_answers(&gw, &messages, &held.request_id, &cancel.request_id);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(commands(&gw), 0.0, "a cancelled read went to the meter");
-    assert!(kept(&gw).is_empty(), "{:#?}", kept(&gw));
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+    assert!(
+        kept_messages(&gw, TOKEN).is_empty(),
+        "{:#?}",
+        kept_messages(&gw, TOKEN)
+    );
 }
 
 /// Sends the ECS01a `template` for the ESME as the supplier, with `ExecutionDateTime` `at`
@@ -352,32 +290,7 @@ fn send_tariff(gw: &Gateway, template: &str, at: Option<&str>) -> (Answer, Strin
     if let Some(at) = at {
         request = set_text(&request, "ExecutionDateTime", at);
     }
-    let pre = gw.submit(&request, SUPPLIER);
-    assert_eq!(pre.code, "I0", "{}", pre.xml);
-    let precommand = base64::engine::general_purpose::STANDARD
-        .decode(element_text(&pre.xml, "GBCSPayload").unwrap().trim())
-        .unwrap();
-    let key = SigningKey::from_pem_or_der(
-        &std::fs::read(gw.root.join("smki/Z1-supplier-ds.key")).unwrap(),
-    )
-    .unwrap();
-    let signed = auth::sign_precommand(&precommand, &key).unwrap();
-    let send = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <sr:Request xmlns:sr=\"http://www.dccinterface.co.uk/ServiceUserGateway\" schemaVersion=\"5.4\">\
-         <sr:Header><sr:RequestID>{}</sr:RequestID><sr:CommandVariant>5</sr:CommandVariant>\
-         <sr:ServiceReference>{}</sr:ServiceReference>\
-         <sr:ServiceReferenceVariant>{}</sr:ServiceReferenceVariant></sr:Header>\
-         <sr:Body><sr:SignedPreCommand><sr:GBCSPayload>{}</sr:GBCSPayload></sr:SignedPreCommand></sr:Body>\
-         </sr:Request>",
-        pre.request_id,
-        element_text(&request, "ServiceReference").unwrap(),
-        element_text(&request, "ServiceReferenceVariant").unwrap(),
-        b64(&signed)
-    );
-    let body = gw.sign_with(&send, SUPPLIER, None);
-    let (http, text) = gw.post("/api/v1/serviceS", &body);
-    (Answer::parse(http, &text), pre.request_id)
+    common::critical::send_as_supplier(gw, &request)
 }
 
 /// Whether `xml` reports a future-dated execution (`8F66`), as a request's outcome or as a
@@ -392,7 +305,7 @@ fn reports_execution(xml: &str) -> bool {
 fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
     const FUTURE: &str = "ECS01a_1.1.1_FUTURE_DATED_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML";
     const CANCEL: &str = "ECS01a_1.1.1_CANCELLATION_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML";
-    let t0 = now_s();
+    let t0 = unix_now();
     let clock = VirtualClock::new("device", t0);
     let file = clock.path();
     let env = env(&file);
@@ -407,7 +320,7 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
     // The tariff, future-dated by an hour: the meter accepts it (I0).
     let (ack, tariff) = send_tariff(&gw, FUTURE, Some(&rfc3339(t0 + HOUR)));
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let accepted = take(&gw, Duration::from_secs(20), |x| {
+    let accepted = take_message(&gw, TOKEN, Duration::from_secs(20), |x| {
         element_text(x, "RequestID").as_deref() == Some(tariff.as_str())
     });
     assert_eq!(
@@ -420,7 +333,7 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
     // Its CANCELLATION template, re-signed: the meter accepts it, the request is forgotten.
     let (ack, cancel) = send_tariff(&gw, CANCEL, None);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let answer = take(&gw, Duration::from_secs(20), |x| {
+    let answer = take_message(&gw, TOKEN, Duration::from_secs(20), |x| {
         element_text(x, "RequestID").as_deref() == Some(cancel.as_str())
     });
     assert_eq!(
@@ -439,7 +352,7 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
     // Past the tariff's time: no 8F66 reaches the supplier, as an outcome or an alert.
     clock.set(t0 + HOUR + 60);
     std::thread::sleep(Duration::from_secs(3));
-    let after = kept(&gw);
+    let after = kept_messages(&gw, TOKEN);
     assert!(
         after.iter().all(|(_, x)| !reports_execution(x)),
         "an execution was reported for a cancelled tariff: {after:#?}"
@@ -449,11 +362,11 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
     // A tariff future-dated afterwards does run, and its outcome names it.
     let (ack, next) = send_tariff(&gw, FUTURE, Some(&rfc3339(t0 + 2 * HOUR)));
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let _ = take(&gw, Duration::from_secs(20), |x| {
+    let _ = take_message(&gw, TOKEN, Duration::from_secs(20), |x| {
         element_text(x, "RequestID").as_deref() == Some(next.as_str()) && !reports_execution(x)
     });
     clock.set(t0 + 2 * HOUR + 60);
-    let outcome = take(&gw, Duration::from_secs(30), reports_execution);
+    let outcome = take_message(&gw, TOKEN, Duration::from_secs(30), reports_execution);
     assert_eq!(
         element_text(&outcome, "RequestID").as_deref(),
         Some(next.as_str()),
@@ -466,7 +379,7 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
     );
     // Every outcome of the second tariff names it; none names the cancelled one.
     std::thread::sleep(Duration::from_secs(2));
-    for (_, x) in kept(&gw) {
+    for (_, x) in kept_messages(&gw, TOKEN) {
         assert_ne!(
             element_text(&x, "RequestID").as_deref(),
             Some(tariff.as_str()),
@@ -479,7 +392,7 @@ fn a_cancelled_device_tariff_raises_no_execution_alert_and_is_forgotten() {
 fn a_newer_future_dated_tariff_supersedes_the_pending_one_which_is_forgotten() {
     const FUTURE: &str = "ECS01a_1.1.1_FUTURE_DATED_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML";
     const IMMEDIATE: &str = "ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML";
-    let t0 = now_s();
+    let t0 = unix_now();
     let clock = VirtualClock::new("supersede", t0);
     let file = clock.path();
     let env = env(&file);
@@ -491,7 +404,7 @@ fn a_newer_future_dated_tariff_supersedes_the_pending_one_which_is_forgotten() {
         },
     );
     let accepted = |id: &str| {
-        let answer = take(&gw, Duration::from_secs(20), |x| {
+        let answer = take_message(&gw, TOKEN, Duration::from_secs(20), |x| {
             element_text(x, "RequestID").as_deref() == Some(id)
         });
         assert_eq!(
@@ -530,12 +443,12 @@ fn a_newer_future_dated_tariff_supersedes_the_pending_one_which_is_forgotten() {
     // Past the first tariff's time: nothing runs, nothing is reported.
     clock.set(t0 + HOUR + 60);
     std::thread::sleep(Duration::from_secs(3));
-    let after = kept(&gw);
+    let after = kept_messages(&gw, TOKEN);
     assert!(after.is_empty(), "{after:#?}");
 
     // Past the second's: its 8F66s arrive, each tied to it; none names the first.
     clock.set(t0 + 2 * HOUR + 60);
-    let outcome = take(&gw, Duration::from_secs(30), reports_execution);
+    let outcome = take_message(&gw, TOKEN, Duration::from_secs(30), reports_execution);
     let total: usize = element_text(&outcome, "TotalCommandInstructions")
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("no TotalCommandInstructions: {outcome}"));

@@ -10,16 +10,16 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::admin::{QUARANTINE_PATH, is_dcc_alert, quarantine_cli, quarantine_held};
+use common::pull::kept_messages;
 use common::{Answer, Gateway, SUPPLIER, Seeds, element_text, path_for_cv, set_target, set_text};
 
 const PULL: &str = "quarantine-test-pull-token-0123456789abcdef";
 const ADMIN: &str = "quarantine-test-admin-token-0123456789abcdef";
 /// The first emulated premises' ESME.
 const ESME: &str = "00-DB-55-00-00-00-00-01";
-const ADMIN_PATH: &str = "/api/v1/admin/quarantine";
 
 fn start(name: &str, env: &'static [(&'static str, &'static str)]) -> Gateway {
     Gateway::start(
@@ -31,82 +31,15 @@ fn start(name: &str, env: &'static [(&'static str, &'static str)]) -> Gateway {
     )
 }
 
-/// `curl -X method` on the admin API with `token` (none: no Authorization header).
-fn admin(gw: &Gateway, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-X", method, "-w", "\n%{http_code}", "--cacert"])
-        .arg(gw.dir.join("data/tls/ca.pem"));
-    if let Some(t) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
-    }
-    let out = cmd
-        .arg(format!("https://{}{path}", gw.addr))
-        .output()
-        .expect("curl is needed for the end-to-end tests");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.trim().parse().unwrap(), body.to_string())
-}
-
-fn held(gw: &Gateway, token: &str) -> Vec<serde_json::Value> {
-    let (status, body) = admin(gw, "GET", ADMIN_PATH, Some(token));
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let list = v["held"].as_array().unwrap().clone();
-    assert_eq!(v["count"].as_u64(), Some(list.len() as u64), "{body}");
-    list
-}
-
-/// `hubgate quarantine <args>` against `gw`: exit code and stdout+stderr.
-fn cli(gw: &Gateway, token_file: &std::path::Path, args: &[&str]) -> (i32, String) {
-    let args: Vec<&str> = std::iter::once("quarantine")
-        .chain(args.iter().copied())
-        .collect();
-    gw.operator_cli(token_file, &args)
-}
-
-/// Every message kept for the supplier now: (pull sequence, XML).
-fn kept(gw: &Gateway) -> Vec<(u64, String)> {
-    let (status, body) = gw.get(
-        "/api/v1/responses?limit=100",
-        &[&format!("Authorization: Bearer {PULL}")],
-    );
-    assert!(status == 200 || status == 204, "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["messages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    (
-                        m["sequence"].as_u64().unwrap(),
-                        m["xml"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Whether `xml` is a DCC alert (whose body may name a RequestID too).
-fn is_dcc_alert(xml: &str) -> bool {
-    xml.contains("<sr:DCCAlertMessage>")
-}
-
 /// Waits for the supplier's Service Response to `request_id`, acknowledges it and returns it.
 fn answer_to(gw: &Gateway, request_id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let found = kept(gw).into_iter().find(|(_, xml)| {
+        let found = kept_messages(gw, PULL).into_iter().find(|(_, xml)| {
             !is_dcc_alert(xml) && element_text(xml, "RequestID").as_deref() == Some(request_id)
         });
         if let Some((seq, xml)) = found {
-            let (status, _) = admin(
-                gw,
-                "DELETE",
-                &format!("/api/v1/responses/{seq}"),
-                Some(PULL),
-            );
+            let (status, _) = gw.call("DELETE", &format!("/api/v1/responses/{seq}"), Some(PULL));
             assert!(
                 status == 200 || status == 204,
                 "acknowledging {seq}: {status}"
@@ -116,7 +49,7 @@ fn answer_to(gw: &Gateway, request_id: &str) -> String {
         assert!(
             Instant::now() < deadline,
             "no Service Response to {request_id} within 20 s; kept: {:?}",
-            kept(gw)
+            kept_messages(gw, PULL)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -138,18 +71,13 @@ fn send(gw: &Gateway, xml: &str) -> (Answer, Vec<u8>) {
 fn quarantined_alert(gw: &Gateway, request_id: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let found = kept(gw).into_iter().find(|(_, xml)| {
+        let found = kept_messages(gw, PULL).into_iter().find(|(_, xml)| {
             is_dcc_alert(xml)
                 && xml.contains("<sr:QuarantinedRequest>")
                 && element_text(xml, "RequestID").as_deref() == Some(request_id)
         });
         if let Some((seq, xml)) = found {
-            let (status, _) = admin(
-                gw,
-                "DELETE",
-                &format!("/api/v1/responses/{seq}"),
-                Some(PULL),
-            );
+            let (status, _) = gw.call("DELETE", &format!("/api/v1/responses/{seq}"), Some(PULL));
             assert!(
                 status == 200 || status == 204,
                 "acknowledging {seq}: {status}"
@@ -159,7 +87,7 @@ fn quarantined_alert(gw: &Gateway, request_id: &str) -> String {
         assert!(
             Instant::now() < deadline,
             "no QuarantinedRequest alert for {request_id} within 20 s; kept: {:?}",
-            kept(gw)
+            kept_messages(gw, PULL)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -213,7 +141,7 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
     assert_eq!(other.code, "I0", "{}", other.xml);
 
     // The admin API lists both, with what they are and why.
-    let list = held(&gw, ADMIN);
+    let list = quarantine_held(&gw, ADMIN);
     assert_eq!(list.len(), 2, "{list:?}");
     let ids: Vec<u64> = list.iter().map(|h| h["id"].as_u64().unwrap()).collect();
     assert_eq!(list[0]["request_id"], fourth.request_id.as_str());
@@ -249,29 +177,29 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
         common::oracle::xml_oracle(&gw, &alert, &format!("quarantined-request-{id}"));
     }
     // With the full signed body as received.
-    let (status, body) = admin(&gw, "GET", &format!("{ADMIN_PATH}/{}", ids[0]), Some(ADMIN));
+    let (status, body) = gw.call("GET", &format!("{QUARANTINE_PATH}/{}", ids[0]), Some(ADMIN));
     assert_eq!(status, 200);
     assert_eq!(body.as_bytes(), fourth_body.as_slice());
 
     // No token, or the wrong one: 401, and nothing changes.
     let wrong = "not-the-admin-token-0123456789abcdefghijkl";
     for (method, path) in [
-        ("GET", ADMIN_PATH.to_string()),
-        ("GET", format!("{ADMIN_PATH}/{}", ids[0])),
-        ("POST", format!("{ADMIN_PATH}/{}/release", ids[0])),
-        ("DELETE", format!("{ADMIN_PATH}/{}", ids[1])),
+        ("GET", QUARANTINE_PATH.to_string()),
+        ("GET", format!("{QUARANTINE_PATH}/{}", ids[0])),
+        ("POST", format!("{QUARANTINE_PATH}/{}/release", ids[0])),
+        ("DELETE", format!("{QUARANTINE_PATH}/{}", ids[1])),
     ] {
         for token in [None, Some(wrong)] {
-            let (status, body) = admin(&gw, method, &path, token);
+            let (status, body) = gw.call(method, &path, token);
             assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
         }
     }
-    assert_eq!(held(&gw, ADMIN).len(), 2);
+    assert_eq!(quarantine_held(&gw, ADMIN).len(), 2);
 
     // The command line lists them too; with a wrong token it fails and says why.
     let token_file = gw.dir.join("admin-token");
     std::fs::write(&token_file, format!("{ADMIN}\n")).unwrap();
-    let (code, out) = cli(&gw, &token_file, &["list"]);
+    let (code, out) = quarantine_cli(&gw, &token_file, &["list"]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("2 quarantined: 2 request(s), 0 alert(s), 0 Service Response(s)"),
@@ -287,7 +215,7 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
     }
     let bad_file = gw.dir.join("bad-token");
     std::fs::write(&bad_file, wrong).unwrap();
-    let (code, out) = cli(&gw, &bad_file, &["list"]);
+    let (code, out) = quarantine_cli(&gw, &bad_file, &["list"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("401"), "{out}");
 
@@ -299,7 +227,7 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
 
     // Release the fourth from the command line: it goes to the meter (not refused as a
     // replay, not quarantined again) and its Service Response reaches the User.
-    let (code, out) = cli(&gw, &token_file, &["release", &ids[0].to_string()]);
+    let (code, out) = quarantine_cli(&gw, &token_file, &["release", &ids[0].to_string()]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\"outcome\":\"routed\""), "{out}");
     let r = answer_to(&gw, &fourth.request_id);
@@ -310,30 +238,30 @@ fn a_breach_is_quarantined_then_released_to_the_meter_or_deleted() {
     );
     assert!(element_text(&r, "GBCSPayload").is_some(), "{r}");
     // Released once only.
-    let (status, _) = admin(
-        &gw,
+    let (status, _) = gw.call(
         "POST",
-        &format!("{ADMIN_PATH}/{}/release", ids[0]),
+        &format!("{QUARANTINE_PATH}/{}/release", ids[0]),
         Some(ADMIN),
     );
     assert_eq!(status, 404);
 
     // Delete the fifth through the API: gone, and never executed.
-    let (status, body) = admin(
-        &gw,
+    let (status, body) = gw.call(
         "DELETE",
-        &format!("{ADMIN_PATH}/{}", ids[1]),
+        &format!("{QUARANTINE_PATH}/{}", ids[1]),
         Some(ADMIN),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(held(&gw, ADMIN).is_empty());
-    let (code, out) = cli(&gw, &token_file, &["delete", &ids[1].to_string()]);
+    assert!(quarantine_held(&gw, ADMIN).is_empty());
+    let (code, out) = quarantine_cli(&gw, &token_file, &["delete", &ids[1].to_string()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("404"), "{out}");
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        kept(&gw).iter().all(|(_, xml)| is_dcc_alert(xml)
-            || element_text(xml, "RequestID").as_deref() != Some(&fifth.request_id)),
+        kept_messages(&gw, PULL)
+            .iter()
+            .all(|(_, xml)| is_dcc_alert(xml)
+                || element_text(xml, "RequestID").as_deref() != Some(&fifth.request_id)),
         "the deleted request was answered"
     );
 
@@ -400,14 +328,14 @@ fn held_requests_survive_a_restart_and_a_released_non_device_request_is_answered
     assert_eq!(first.code, "I0", "{}", first.xml);
     let (second, _) = send(&gw, &read);
     assert_eq!(second.code, "E43", "{}", second.xml);
-    assert_eq!(held(&gw, &token).len(), 1);
+    assert_eq!(quarantine_held(&gw, &token).len(), 1);
 
     let gw = gw.restart(Seeds {
         env: ENV,
         ..Seeds::default()
     });
     // Still held, with the same token, and counted as held.
-    let list = held(&gw, &token);
+    let list = quarantine_held(&gw, &token);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["request_id"], second.request_id.as_str());
     assert_eq!(list[0]["srv"], "8.2");
@@ -415,16 +343,15 @@ fn held_requests_survive_a_restart_and_a_released_non_device_request_is_answered
         metric(&gw.metrics_text(), "hubgate_quarantine_held_messages"),
         1.0
     );
-    let (code, out) = cli(&gw, &token_file, &["list"]);
+    let (code, out) = quarantine_cli(&gw, &token_file, &["list"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains(&second.request_id), "{out}");
 
     // Released: the inventory read runs and its answer reaches the User through delivery.
     let id = list[0]["id"].as_u64().unwrap();
-    let (status, body) = admin(
-        &gw,
+    let (status, body) = gw.call(
         "POST",
-        &format!("{ADMIN_PATH}/{id}/release"),
+        &format!("{QUARANTINE_PATH}/{id}/release"),
         Some(&token),
     );
     assert_eq!(status, 200, "{body}");
@@ -442,5 +369,5 @@ fn held_requests_survive_a_restart_and_a_released_non_device_request_is_answered
     // The device read, and those associated with it.
     assert_eq!(devices[0]["DeviceID"], ESME, "{r}");
     assert_eq!(devices[0]["DeviceType"], "ESME", "{r}");
-    assert!(held(&gw, &token).is_empty());
+    assert!(quarantine_held(&gw, &token).is_empty());
 }

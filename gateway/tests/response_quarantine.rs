@@ -20,9 +20,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::admin::{QUARANTINE_PATH, is_dcc_alert, quarantine_held};
+use common::pull::{acknowledge, kept_messages};
 use common::{
     Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, path_for_cv, set_target,
 };
@@ -33,7 +34,6 @@ const ADMIN: &str = "response-quarantine-admin-token-0123456789abcdef";
 /// The emulated premises' hub and ESME.
 const HUB: &str = "00-DB-55-00-00-00-00-00";
 const ESME: &str = "00-DB-55-00-00-00-00-01";
-const ADMIN_PATH: &str = "/api/v1/admin/quarantine";
 
 const ENV: &[(&str, &str)] = &[
     ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", PULL),
@@ -42,66 +42,9 @@ const ENV: &[(&str, &str)] = &[
     ("HUBGATE_ANOMALY__ADMIN_TOKEN", ADMIN),
 ];
 
-/// `curl -X method` on the gateway with the bearer `token`: status and body.
-fn call(gw: &Gateway, method: &str, path: &str, token: &str) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-X", method, "-w", "\n%{http_code}", "--cacert"])
-        .arg(gw.dir.join("data/tls/ca.pem"))
-        .args(["-H", &format!("Authorization: Bearer {token}")])
-        .arg(format!("https://{}{path}", gw.addr))
-        .output()
-        .expect("curl is needed for the end-to-end tests");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap();
-    (status.trim().parse().unwrap(), body.to_string())
-}
-
-/// The quarantine as the admin API lists it.
-fn held(gw: &Gateway) -> Vec<serde_json::Value> {
-    let (status, body) = call(gw, "GET", ADMIN_PATH, ADMIN);
-    assert_eq!(status, 200, "{body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let list = v["held"].as_array().unwrap().clone();
-    assert_eq!(v["count"].as_u64(), Some(list.len() as u64), "{body}");
-    list
-}
-
-/// Every message kept for the supplier now: (pull sequence, XML).
-fn kept(gw: &Gateway) -> Vec<(u64, String)> {
-    let (status, body) = call(gw, "GET", "/api/v1/responses?limit=100", PULL);
-    assert!(status == 200 || status == 204, "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["messages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    (
-                        m["sequence"].as_u64().unwrap(),
-                        m["xml"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn is_dcc_alert(xml: &str) -> bool {
-    xml.contains("<sr:DCCAlertMessage>")
-}
-
 /// Whether `xml` is the Service Response to `request_id`.
 fn answers(xml: &str, request_id: &str) -> bool {
     !is_dcc_alert(xml) && element_text(xml, "RequestID").as_deref() == Some(request_id)
-}
-
-/// Removes the kept message `seq`.
-fn acknowledge(gw: &Gateway, seq: u64) {
-    let (status, _) = call(gw, "DELETE", &format!("/api/v1/responses/{seq}"), PULL);
-    assert!(
-        status == 200 || status == 204,
-        "acknowledging {seq}: {status}"
-    );
 }
 
 /// Waits until the supplier has `n` kept messages matching `pick`, acknowledges them and
@@ -109,11 +52,14 @@ fn acknowledge(gw: &Gateway, seq: u64) {
 fn collect(gw: &Gateway, n: usize, what: &str, pick: impl Fn(&str) -> bool) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let found: Vec<(u64, String)> = kept(gw).into_iter().filter(|(_, x)| pick(x)).collect();
+        let found: Vec<(u64, String)> = kept_messages(gw, PULL)
+            .into_iter()
+            .filter(|(_, x)| pick(x))
+            .collect();
         if found.len() >= n {
             assert_eq!(found.len(), n, "more {what} than expected: {found:?}");
             for (seq, _) in &found {
-                acknowledge(gw, *seq);
+                acknowledge(gw, PULL, *seq);
             }
             return found.into_iter().map(|(_, x)| x).collect();
         }
@@ -121,7 +67,7 @@ fn collect(gw: &Gateway, n: usize, what: &str, pick: impl Fn(&str) -> bool) -> V
             Instant::now() < deadline,
             "{} of {n} {what} within 30 s; kept: {:?}",
             found.len(),
-            kept(gw)
+            kept_messages(gw, PULL)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -170,7 +116,7 @@ fn responses_over_the_hub_threshold_are_held_then_released_or_deleted() {
     // The other two are held: listed as kind `response`, with the request they answer.
     let deadline = Instant::now() + Duration::from_secs(20);
     let list = loop {
-        let list = held(&gw);
+        let list = quarantine_held(&gw, ADMIN);
         if list.len() >= 2 || Instant::now() > deadline {
             break list;
         }
@@ -194,11 +140,10 @@ fn responses_over_the_hub_threshold_are_held_then_released_or_deleted() {
         );
     }
     // Each one's record holds the signed Service Response it would have been delivered as.
-    let (status, body) = call(
-        &gw,
+    let (status, body) = gw.call(
         "GET",
-        &format!("{ADMIN_PATH}/{}", quarantine_ids[0]),
-        ADMIN,
+        &format!("{QUARANTINE_PATH}/{}", quarantine_ids[0]),
+        Some(ADMIN),
     );
     assert_eq!(status, 200, "{body}");
     let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -225,9 +170,9 @@ fn responses_over_the_hub_threshold_are_held_then_released_or_deleted() {
     }
     common::oracle::xml_oracle(&gw, &alerts[0], "quarantined-response-alert");
     assert!(
-        kept(&gw).is_empty(),
+        kept_messages(&gw, PULL).is_empty(),
         "nothing else was delivered: {:?}",
-        kept(&gw)
+        kept_messages(&gw, PULL)
     );
 
     // The command line lists them too, with their kind.
@@ -313,7 +258,7 @@ fn responses_over_the_hub_threshold_are_held_then_released_or_deleted() {
         "requests were sent again: {}",
         gw.startup
     );
-    let after: Vec<u64> = held(&gw)
+    let after: Vec<u64> = quarantine_held(&gw, ADMIN)
         .iter()
         .map(|h| h["id"].as_u64().unwrap())
         .collect();
@@ -341,25 +286,23 @@ fn responses_over_the_hub_threshold_are_held_then_released_or_deleted() {
     assert!(element_text(&released[0], "GBCSPayload").is_some());
     common::oracle::xml_oracle(&gw, &released[0], "released-response");
     // Released once only.
-    let (status, _) = call(
-        &gw,
+    let (status, _) = gw.call(
         "POST",
-        &format!("{ADMIN_PATH}/{}/release", quarantine_ids[0]),
-        ADMIN,
+        &format!("{QUARANTINE_PATH}/{}/release", quarantine_ids[0]),
+        Some(ADMIN),
     );
     assert_eq!(status, 404);
 
     // Delete the second through the API: gone, and never delivered.
-    let (status, body) = call(
-        &gw,
+    let (status, body) = gw.call(
         "DELETE",
-        &format!("{ADMIN_PATH}/{}", quarantine_ids[1]),
-        ADMIN,
+        &format!("{QUARANTINE_PATH}/{}", quarantine_ids[1]),
+        Some(ADMIN),
     );
     assert_eq!(status, 200, "{body}");
-    assert!(held(&gw).is_empty());
+    assert!(quarantine_held(&gw, ADMIN).is_empty());
     std::thread::sleep(Duration::from_secs(2));
-    let left = kept(&gw);
+    let left = kept_messages(&gw, PULL);
     assert!(
         left.iter()
             .all(|(_, x)| !ids.iter().any(|id| answers(x, id))),

@@ -16,64 +16,17 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use common::{Gateway, SUPPLIER, element_text, oracle, rfc3339, set_text};
+use common::clock::{DAY, VirtualClock, date, midnight_today};
+use common::pull::next_message_within;
+use common::{Gateway, SUPPLIER, element_text, oracle, set_text};
 use hubgate_protocol::gbcs::frame;
 
 const TOKEN: &str = "schedules-pull-token-0123456789abcdef0123";
 /// The emulated premises' ESME.
 const ESME: &str = "00-DB-55-00-00-00-00-01";
-const DAY: i64 = 86_400;
-
-/// The virtual clock: a file the gateway follows.
-struct VirtualClock {
-    file: std::path::PathBuf,
-}
-
-impl VirtualClock {
-    fn new(start: i64) -> VirtualClock {
-        let file =
-            std::env::temp_dir().join(format!("hubgate-schedules-clock-{}", std::process::id()));
-        std::fs::write(&file, rfc3339(start)).unwrap();
-        VirtualClock { file }
-    }
-
-    /// Moves the gateway's clock to `unix` seconds and waits until it shows it (an answer's
-    /// ResponseDateTime would, but the file is polled every 20 ms: 300 ms is ample).
-    fn set(&self, unix: i64) {
-        std::fs::write(&self.file, rfc3339(unix)).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-impl Drop for VirtualClock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file);
-    }
-}
-
-/// The next message kept for the supplier within `wait`, acknowledged; `None` if none came.
-fn next_message(gw: &Gateway, wait: Duration) -> Option<String> {
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let deadline = Instant::now() + wait;
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let code = gw.remove_message(&auth, seq);
-            assert!(code == "200" || code == "204", "acknowledging: {code}");
-            return Some(m["xml"].as_str().unwrap().to_string());
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn create(gw: &Gateway, start_date: &str, srv: Option<(&str, &str)>) -> common::Answer {
     let mut xml = gw.template("ECS21a_5.1._DCC_SCHEDULED_REQUEST_DUIS.XML");
@@ -127,13 +80,9 @@ fn check_execution(gw: &Gateway, xml: &str, id: u64, name: &str) {
 #[test]
 fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
     // Virtual time: today (real) at noon, so registration data and certificates hold.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let today = now - now.rem_euclid(DAY);
-    let clock = VirtualClock::new(today + DAY / 2);
-    let file = clock.file.to_string_lossy().to_string();
+    let today = midnight_today();
+    let clock = VirtualClock::new("schedules", today + DAY / 2);
+    let file = clock.path();
     let gw = Gateway::start(
         "schedules",
         common::Seeds {
@@ -147,7 +96,6 @@ fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
             ..common::Seeds::default()
         },
     );
-    let date = |unix: i64| rfc3339(unix)[..10].to_string();
 
     // Refusals: a start date in the past; an SRV that is not DCC-schedulable (4.2 is in
     // the schema's list but not a scheduled service).
@@ -167,16 +115,19 @@ fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
 
     // Not yet due: nothing runs.
     clock.set(today + DAY - 60);
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
 
     // Each day's execution is answered by the meter, tagged with the schedule ID.
     for day in 1..=2 {
         clock.set(today + day * DAY + 1);
-        let xml = next_message(&gw, Duration::from_secs(20))
+        let xml = next_message_within(&gw, TOKEN, Duration::from_secs(20))
             .unwrap_or_else(|| panic!("no Service Response for day {day}"));
         check_execution(&gw, &xml, id, &format!("execution-{day}"));
         assert_eq!(
-            next_message(&gw, Duration::from_millis(500)),
+            next_message_within(&gw, TOKEN, Duration::from_millis(500)),
             None,
             "one execution per occurrence"
         );
@@ -208,7 +159,10 @@ fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
         Some(id.to_string().as_str())
     );
     clock.set(today + 3 * DAY + 1);
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
     let gone = schedule_request(&gw, "5.2_READ_SCHEDULE_REQUEST_DUIS.XML", id);
     assert_eq!(gone.code, "E050201", "{}", gone.xml);
     let again = schedule_request(&gw, "5.3_DELETE_SCHEDULE_REQUEST_DUIS.XML", id);
@@ -233,7 +187,7 @@ fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
         "decommission: {}",
         answer.xml
     );
-    let alert = next_message(&gw, Duration::from_secs(10)).expect("a DCC alert");
+    let alert = next_message_within(&gw, TOKEN, Duration::from_secs(10)).expect("a DCC alert");
     assert!(alert.contains("<sr:DCCAlertMessage>"), "{alert}");
     assert_eq!(element_text(&alert, "DCCAlertCode").as_deref(), Some("N9"));
     assert!(alert.contains("<sr:DSPScheduleRemoval>"), "{alert}");
@@ -246,5 +200,8 @@ fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
     let removed = schedule_request(&gw, "5.2_READ_SCHEDULE_REQUEST_DUIS.XML", id2);
     assert_eq!(removed.code, "E050201", "{}", removed.xml);
     clock.set(today + 4 * DAY + 1);
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
 }

@@ -25,64 +25,18 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::clock::{DAY, VirtualClock, date, midnight_today};
+use common::pull::next_message_within;
 use common::{
-    Gateway, SUPPLIER, Seeds, element_text, metric_value, oracle, replace_element, rfc3339,
-    set_text,
+    Gateway, SUPPLIER, Seeds, element_text, metric_value, oracle, replace_element, set_text,
 };
 
 const TOKEN: &str = "schedules-removal-pull-token-0123456789ab";
 /// The emulated premises' ESME.
 const ESME: &str = "00-DB-55-00-00-00-00-01";
-const DAY: i64 = 86_400;
 const SUSPENDED: &str = "HUBGATE_USERS__90B3D51F30010000__SUSPENDED";
-
-/// The virtual clock: a file the gateway follows.
-struct VirtualClock {
-    file: PathBuf,
-}
-
-impl VirtualClock {
-    fn new(name: &str, start: i64) -> VirtualClock {
-        let file = std::env::temp_dir().join(format!(
-            "hubgate-schedules-removal-{name}-clock-{}",
-            std::process::id()
-        ));
-        std::fs::write(&file, rfc3339(start)).unwrap();
-        VirtualClock { file }
-    }
-
-    /// Moves the gateway's clock to `unix` seconds (the file is polled every 20 ms).
-    fn set(&self, unix: i64) {
-        std::fs::write(&self.file, rfc3339(unix)).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
-    fn path(&self) -> String {
-        self.file.to_string_lossy().to_string()
-    }
-}
-
-impl Drop for VirtualClock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file);
-    }
-}
-
-/// Midnight UTC today (real time), in unix seconds.
-fn today() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    now - now.rem_euclid(DAY)
-}
-
-fn date(unix: i64) -> String {
-    rfc3339(unix)[..10].to_string()
-}
 
 fn env(clock: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -96,27 +50,6 @@ fn env(clock: &str) -> Vec<(&'static str, String)> {
 
 fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
-/// The next message kept for the supplier within `wait`, acknowledged; `None` if none came.
-fn next_message(gw: &Gateway, wait: Duration) -> Option<String> {
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let deadline = Instant::now() + wait;
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let code = gw.remove_message(&auth, seq);
-            assert!(code == "200" || code == "204", "acknowledging: {code}");
-            return Some(m["xml"].as_str().unwrap().to_string());
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// 5.1: a daily 4.6.1 schedule on the ESME from `start_date`; its ID.
@@ -148,7 +81,7 @@ fn commands(gw: &Gateway) -> f64 {
 
 #[test]
 fn suspending_the_owner_removes_its_schedule_with_an_n11_alert() {
-    let today = today();
+    let today = midnight_today();
     let clock = VirtualClock::new("suspended", today + DAY / 2);
     let active = env(&clock.path());
     let active_env = pairs(&active);
@@ -165,7 +98,10 @@ fn suspending_the_owner_removes_its_schedule_with_an_n11_alert() {
     );
     let id = create(&gw, &date(today + DAY));
     assert_eq!(read(&gw, id).code, "I0");
-    assert_eq!(next_message(&gw, Duration::from_millis(500)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_millis(500)),
+        None
+    );
 
     // Suspended at the next start: the schedule goes, with its alert.
     let gw = gw.restart(Seeds {
@@ -173,7 +109,7 @@ fn suspending_the_owner_removes_its_schedule_with_an_n11_alert() {
         ..Seeds::default()
     });
     gw.advance_counter(1_000);
-    let alert = next_message(&gw, Duration::from_secs(10)).expect("a removal alert");
+    let alert = next_message_within(&gw, TOKEN, Duration::from_secs(10)).expect("a removal alert");
     assert!(alert.contains("<sr:DCCAlertMessage>"), "{alert}");
     assert_eq!(
         element_text(&alert, "DCCAlertCode").as_deref(),
@@ -188,7 +124,7 @@ fn suspending_the_owner_removes_its_schedule_with_an_n11_alert() {
     assert_eq!(element_text(&alert, "DeviceID").as_deref(), Some(ESME));
     oracle::xml_oracle(&gw, &alert, "suspension-removal");
     assert_eq!(
-        next_message(&gw, Duration::from_millis(500)),
+        next_message_within(&gw, TOKEN, Duration::from_millis(500)),
         None,
         "one alert"
     );
@@ -198,7 +134,10 @@ fn suspending_the_owner_removes_its_schedule_with_an_n11_alert() {
 
     // Past the occurrence: nothing is sent, nothing arrives.
     clock.set(today + DAY + 1);
-    assert_eq!(next_message(&gw, Duration::from_secs(2)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(2)),
+        None
+    );
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
 
     // Lifted: the schedule is gone for good.
@@ -210,13 +149,16 @@ fn suspending_the_owner_removes_its_schedule_with_an_n11_alert() {
     let gone = read(&gw, id);
     assert_eq!(gone.code, "E050201", "{}", gone.xml);
     clock.set(today + 2 * DAY + 1);
-    assert_eq!(next_message(&gw, Duration::from_secs(2)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(2)),
+        None
+    );
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
 }
 
 #[test]
 fn an_execution_for_a_device_that_no_longer_fits_fails_with_a_command_failure_alert() {
-    let today = today();
+    let today = midnight_today();
     let clock = VirtualClock::new("unfit", today + DAY / 2);
     let settings = env(&clock.path());
     let settings = pairs(&settings);
@@ -245,13 +187,17 @@ fn an_execution_for_a_device_that_no_longer_fits_fails_with_a_command_failure_al
         "8.4: {}",
         answer.xml
     );
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
     assert_eq!(read(&gw, id).code, "I0", "the schedule stays");
 
     // The occurrence: not sent; the tagged E5 and the CommandFailure alert.
     clock.set(today + DAY + 1);
-    let first = next_message(&gw, Duration::from_secs(20)).expect("a first message");
-    let second = next_message(&gw, Duration::from_secs(10)).expect("a second message");
+    let first = next_message_within(&gw, TOKEN, Duration::from_secs(20)).expect("a first message");
+    let second =
+        next_message_within(&gw, TOKEN, Duration::from_secs(10)).expect("a second message");
     let (response, alert) = if first.contains("<sr:DCCAlertMessage>") {
         (second, first)
     } else {
@@ -297,7 +243,10 @@ fn an_execution_for_a_device_that_no_longer_fits_fails_with_a_command_failure_al
     assert_eq!(element_text(&alert, "DeviceID").as_deref(), Some(ESME));
     oracle::xml_oracle(&gw, &alert, "unfit-command-failure");
 
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
     // Still scheduled: the device may fit again.
     gw.advance_counter(1_000);

@@ -22,9 +22,10 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::clock::{DAY, VirtualClock, date, midnight_today};
+use common::pull::next_message_within;
 use common::{Gateway, SUPPLIER, Seeds, element_text, metric_value, oracle, rfc3339, set_text};
 
 const TOKEN: &str = "schedules-restart-pull-token-0123456789ab";
@@ -32,78 +33,6 @@ const TOKEN: &str = "schedules-restart-pull-token-0123456789ab";
 const ESME: &str = "00-DB-55-00-00-00-00-01";
 /// An RTDS ESME behind the emulated hub with no meter answering it.
 const SILENT: &str = "00-DB-12-34-56-78-90-A0";
-const DAY: i64 = 86_400;
-
-/// The virtual clock: a file the gateway follows.
-struct VirtualClock {
-    file: PathBuf,
-}
-
-impl VirtualClock {
-    fn new(name: &str, start: i64) -> VirtualClock {
-        let file = std::env::temp_dir().join(format!(
-            "hubgate-schedules-{name}-clock-{}",
-            std::process::id()
-        ));
-        std::fs::write(&file, rfc3339(start)).unwrap();
-        VirtualClock { file }
-    }
-
-    /// Writes `unix` seconds to the file (a stopped gateway reads it at its next start).
-    fn write(&self, unix: i64) {
-        std::fs::write(&self.file, rfc3339(unix)).unwrap();
-    }
-
-    /// Moves a running gateway's clock to `unix` seconds (the file is polled every 20 ms).
-    fn set(&self, unix: i64) {
-        self.write(unix);
-        std::thread::sleep(Duration::from_millis(300));
-    }
-
-    fn path(&self) -> String {
-        self.file.to_string_lossy().to_string()
-    }
-}
-
-impl Drop for VirtualClock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.file);
-    }
-}
-
-/// Midnight UTC today (real time), in unix seconds.
-fn today() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    now - now.rem_euclid(DAY)
-}
-
-fn date(unix: i64) -> String {
-    rfc3339(unix)[..10].to_string()
-}
-
-/// The next message kept for the supplier within `wait`, acknowledged; `None` if none came.
-fn next_message(gw: &Gateway, wait: Duration) -> Option<String> {
-    let auth = format!("Authorization: Bearer {TOKEN}");
-    let deadline = Instant::now() + wait;
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let code = gw.remove_message(&auth, seq);
-            assert!(code == "200" || code == "204", "acknowledging: {code}");
-            return Some(m["xml"].as_str().unwrap().to_string());
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// SR 5.1 as the supplier: a daily ECS21a read of `device` from `start_date`; the new ID.
 fn create(gw: &Gateway, device: &str, start_date: &str) -> u64 {
@@ -156,7 +85,7 @@ fn target_count(gw: &Gateway, category: &str, within: &str) -> f64 {
 
 #[test]
 fn missed_occurrences_are_caught_up_once_at_start() {
-    let today = today();
+    let today = midnight_today();
     let clock = VirtualClock::new("catch-up", today + DAY / 2);
     let file = clock.path();
     let env = [
@@ -169,18 +98,22 @@ fn missed_occurrences_are_caught_up_once_at_start() {
     let gw = Gateway::start("schedules-catch-up", seeds(&env, false));
     // Daily from tomorrow, 00:00 UTC.
     let id = create(&gw, ESME, &date(today + DAY));
-    assert_eq!(next_message(&gw, Duration::from_millis(500)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_millis(500)),
+        None
+    );
 
     // Down over the occurrences of days 1 and 2; started again during day 2.
     let dir = gw.stop_keeping_data();
     clock.write(today + 2 * DAY + 600);
     let gw = Gateway::start_in(dir, seeds(&env, false));
-    let xml = next_message(&gw, Duration::from_secs(20)).expect("the catch-up execution");
+    let xml =
+        next_message_within(&gw, TOKEN, Duration::from_secs(20)).expect("the catch-up execution");
     check_tagged(&xml, "I0", id, ESME);
     assert!(xml.contains("<sr:DSPScheduledMessage>"), "{xml}");
     oracle::xml_oracle(&gw, &xml, "catch-up");
     assert_eq!(
-        next_message(&gw, Duration::from_secs(2)),
+        next_message_within(&gw, TOKEN, Duration::from_secs(2)),
         None,
         "missed occurrences run once, not once each"
     );
@@ -195,11 +128,17 @@ fn missed_occurrences_are_caught_up_once_at_start() {
 
     // The next occurrence (day 3) runs on time, once.
     clock.set(today + 3 * DAY - 60);
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
     clock.set(today + 3 * DAY + 1);
-    let xml = next_message(&gw, Duration::from_secs(20)).expect("day 3's execution");
+    let xml = next_message_within(&gw, TOKEN, Duration::from_secs(20)).expect("day 3's execution");
     check_tagged(&xml, "I0", id, ESME);
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
 
     // Both count against the 24 h target of scheduled services, not the on-demand one.
     assert_eq!(target_count(&gw, "future_dated", "true"), 2.0);
@@ -209,7 +148,7 @@ fn missed_occurrences_are_caught_up_once_at_start() {
 
 #[test]
 fn an_execution_in_flight_at_a_kill_is_answered_as_the_schedules_after_restart() {
-    let today = today();
+    let today = midnight_today();
     let clock = VirtualClock::new("in-flight", today + DAY / 2);
     let file = clock.path();
     let mut env = vec![
@@ -230,7 +169,10 @@ fn an_execution_in_flight_at_a_kill_is_answered_as_the_schedules_after_restart()
         assert!(Instant::now() < deadline, "the execution was not sent");
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(next_message(&gw, Duration::from_millis(500)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_millis(500)),
+        None
+    );
 
     // SIGKILL, then a start where the device's silence ends in E21 after 2 s.
     let dir = gw.stop_keeping_data();
@@ -241,8 +183,9 @@ fn an_execution_in_flight_at_a_kill_is_answered_as_the_schedules_after_restart()
         "the execution was not recovered from the journal:\n{}",
         gw.startup
     );
-    let first = next_message(&gw, Duration::from_secs(30)).expect("a first message");
-    let second = next_message(&gw, Duration::from_secs(10)).expect("a second message");
+    let first = next_message_within(&gw, TOKEN, Duration::from_secs(30)).expect("a first message");
+    let second =
+        next_message_within(&gw, TOKEN, Duration::from_secs(10)).expect("a second message");
     let (response, alert) = if first.contains("<sr:DCCAlertMessage>") {
         (second, first)
     } else {
@@ -268,7 +211,10 @@ fn an_execution_in_flight_at_a_kill_is_answered_as_the_schedules_after_restart()
     );
     assert_eq!(element_text(&alert, "DeviceID").as_deref(), Some(SILENT));
     oracle::xml_oracle(&gw, &alert, "command-failure");
-    assert_eq!(next_message(&gw, Duration::from_secs(1)), None);
+    assert_eq!(
+        next_message_within(&gw, TOKEN, Duration::from_secs(1)),
+        None
+    );
     // Timed against 24 h from the occurrence, not 30 s from the restart.
     assert_eq!(target_count(&gw, "future_dated", "true"), 1.0);
     assert_eq!(target_count(&gw, "on_demand", "false"), 0.0);

@@ -945,9 +945,9 @@ fn main() -> ExitCode {
             o.cores, a.soak_load, a.soak_window
         );
         println!(
-            "| window | rate/s | sent | acknowledged | shed / other answers | Service Responses back | acknowledged, no response | not sent (loadgen limit) | RSS after (MiB) |"
+            "| window | rate/s | sent | acknowledged | shed / other answers | Service Responses back | acknowledged, no response | not sent (loadgen limit) | no answer by the window's end | RSS after (MiB) |"
         );
-        println!("|---:|---:|---:|---:|---|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
         for (i, w) in o.soak.iter().enumerate() {
             let other: Vec<String> = w
                 .codes

@@ -71,7 +71,9 @@
 //! - **The User of a held response is told**: the request was acknowledged and its answer
 //!   now waits for an operator, so its User receives the same `QuarantinedRequest` DCC alert
 //!   as for a quarantined request, naming the RequestID answered and the quarantine ID
-//!   (`N24`). DUIS has no alert naming a held response; `QuarantinedRequest` names a
+//!   (`N24`) — when the requester is a User ([`HeldResponses::screen_with`]; the response
+//!   writer asks the User registry), never another EUI. Messages that go with a response
+//!   (a 6.23's Change of Supplier alerts) are held in its record and released with it. DUIS has no alert naming a held response; `QuarantinedRequest` names a
 //!   RequestID, which a held response has. The alert is handed to delivery once the record
 //!   is durable, in a second transaction: a crash between the two loses the alert, never
 //!   the held response.
@@ -395,7 +397,8 @@ pub struct Answered {
 #[derive(Debug, Default)]
 pub struct HeldResponses<'a> {
     limits: Option<&'a HubResponses>,
-    held: Vec<(HeldResponse, RequestId, [u8; 8])>,
+    /// Each held record, its RequestID, and the User told of it (`None`: nobody).
+    held: Vec<(HeldResponse, RequestId, Option<[u8; 8]>)>,
 }
 
 impl<'a> HeldResponses<'a> {
@@ -411,13 +414,31 @@ impl<'a> HeldResponses<'a> {
     /// thresholds: `message` back when it is within them (or nothing is limited), else
     /// `None` and the message is kept to be held.
     pub fn screen(&mut self, answered: &Answered, message: Signed, now_ms: i64) -> Option<Signed> {
-        let Some(limits) = self.limits else {
-            return Some(message);
-        };
-        let Some(breach) = limits.check(&answered.hub) else {
-            return Some(message);
+        self.screen_with(answered, message, Vec::new(), true, now_ms)
+            .into_iter()
+            .next()
+    }
+
+    /// [`HeldResponses::screen`] for a Service Response that travels with `also` (the Change
+    /// of Supplier alerts of a 6.23): within the thresholds, `message` and `also` back; over
+    /// them, nothing back, and all of them kept in one record, delivered together if it is
+    /// released. `tell`: whether the requester (the response's addressee) gets the
+    /// `QuarantinedRequest` alert; the caller says `false` for an EUI that is not a User.
+    pub fn screen_with(
+        &mut self,
+        answered: &Answered,
+        message: Signed,
+        also: Vec<Signed>,
+        tell: bool,
+        now_ms: i64,
+    ) -> Vec<Signed> {
+        let breach = self.limits.and_then(|l| l.check(&answered.hub));
+        let Some(breach) = breach else {
+            return std::iter::once(message).chain(also).collect();
         };
         let (user, body, kind) = message;
+        let mut messages = vec![HeldMessage::new(&user, kind, &body)];
+        messages.extend(also.iter().map(|(u, b, k)| HeldMessage::new(u, *k, b)));
         self.held.push((
             HeldResponse {
                 kind: quarantine::RESPONSE_KIND.to_string(),
@@ -430,12 +451,12 @@ impl<'a> HeldResponses<'a> {
                 window: breach.window.to_string(),
                 reason: breach.reason,
                 at_ms: now_ms,
-                messages: vec![HeldMessage::new(&user, kind, &body)],
+                messages,
             },
             answered.request_id,
-            user,
+            tell.then_some(user),
         ));
-        None
+        Vec::new()
     }
 
     /// Whether any response is to be held.
@@ -478,6 +499,14 @@ impl<'a> HeldResponses<'a> {
                 reason = %record.reason,
                 "Service Response quarantined"
             );
+            let Some(user) = user else {
+                tracing::info!(
+                    id = record.id,
+                    requester = %record.user,
+                    "the requester of a held Service Response is not a User: no QuarantinedRequest alert"
+                );
+                continue;
+            };
             if let Some((user, body, kind)) =
                 crate::alerts::quarantined_request(responder, user, &request_id, record.id, now_ms)
             {
@@ -485,6 +514,9 @@ impl<'a> HeldResponses<'a> {
             }
         }
         let n = alerts.len();
+        if n == 0 {
+            return;
+        }
         match delivery.submit_batch(alerts) {
             Ok(results) => {
                 for e in results.into_iter().filter_map(Result::err) {

@@ -306,6 +306,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         .context("opening the schedules")?,
     );
     let mut image_hubs = Vec::new();
+    let mut smwan_images = None;
     let router = if config.routing.enabled {
         Some(start_routing(
             &config,
@@ -318,9 +319,15 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             &clock,
             &delivery,
             Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone())
-                .with_hook(Arc::clone(&schedules) as _),
+                // SR 11.3: an activated firmware version is recorded in the inventory.
+                .with_hook(Arc::new(hubgate_gateway::firmware::ActivationHook::new(
+                    Arc::clone(&inventory),
+                    Some(Arc::clone(&schedules) as _),
+                ))),
             &alert_guard,
+            &users,
             &mut image_hubs,
+            &mut smwan_images,
         )?)
     } else {
         println!(
@@ -357,11 +364,21 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         schedules.table().len(),
         config.schedules.tick_ms
     );
-    // SR 11.1: images to the in-process hubs; distributions left unfinished resume.
+    // SR 11.1: images to the hubs rigs registered over the SMWAN link and to the in-process
+    // hubs; distributions left unfinished resume.
+    let emulated_images: Arc<dyn hubgate_gateway::firmware::ImageLink> =
+        Arc::new(hubgate_gateway::firmware::EmulatedLink::new(image_hubs));
+    let images: Arc<dyn hubgate_gateway::firmware::ImageLink> = match &smwan_images {
+        Some(smwan) => Arc::new(hubgate_gateway::smwan::SmwanLink::images(
+            smwan,
+            emulated_images,
+        )),
+        None => emulated_images,
+    };
     let firmware = hubgate_gateway::firmware::Firmware::start(hubgate_gateway::firmware::Parts {
         store: Arc::clone(&store),
         inventory: Arc::clone(&inventory),
-        link: Arc::new(hubgate_gateway::firmware::EmulatedLink::new(image_hubs)),
+        link: images,
         responder: Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
         delivery: Arc::clone(&delivery),
         clock: Arc::clone(&clock),
@@ -530,7 +547,9 @@ fn start_routing(
     delivery: &Arc<Delivery>,
     responder: Responder,
     alert_guard: &Arc<hubgate_gateway::alerts::AlertGuard>,
+    users: &Arc<hubgate_gateway::users::UserRegistry>,
     image_hubs: &mut Vec<([u8; 8], Arc<hubgate_gateway::emulation::EmulatedHub>)>,
+    smwan_images: &mut Option<Arc<hubgate_gateway::smwan::SmwanLink>>,
 ) -> anyhow::Result<Arc<Router>> {
     use hubgate_actors::{
         HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable, Verifier,
@@ -612,6 +631,7 @@ fn start_routing(
     image_hubs.extend(estate.hubs.iter().cloned());
     // Hubs that rigs register over the SMWAN link, the in-process ones otherwise.
     let smwan = Arc::new(hubgate_gateway::smwan::SmwanLink::new(Arc::new(link)));
+    *smwan_images = Some(Arc::clone(&smwan));
     let keys = Arc::new(std::mem::take(&mut estate.keys));
     let cache = Arc::new(hubgate_protocol::crypto::DerivedKeyCache::default());
     let pending: PendingTable = Arc::new(dashmap::DashMap::new());
@@ -627,6 +647,7 @@ fn start_routing(
         )
         .with_guard(Arc::clone(alert_guard)),
         hubgate_gateway::anomaly::HubResponses::from_config(&config.anomaly),
+        Arc::clone(users),
     )
     .context("starting the response writer")?
     .with_alert_queue(

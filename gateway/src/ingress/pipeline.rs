@@ -177,6 +177,33 @@ impl Pipeline {
                 .await
                 .map_err(|e| Rejection::Busy(e.to_string()));
         }
+        // 11.1: checked and stored now, as on acceptance (its device checks were not run
+        // when it was held), then distributed like any other.
+        let mut planned = None;
+        if result.is_ok() && accepted.firmware.is_none() {
+            let roles = self
+                .users
+                .get(&id.originator)
+                .map(|u| u.roles.clone())
+                .unwrap_or_default();
+            match self.plan_firmware(&accepted.request, &roles, now_ms) {
+                Ok(Some(plan)) => {
+                    let stored = plan.clone();
+                    result = self
+                        .commit
+                        .submit(move |t| crate::firmware::insert_in(t, &stored))
+                        .await
+                        .map_err(|e| Rejection::Busy(e.to_string()));
+                    planned = Some(Accepted {
+                        firmware: Some(plan),
+                        ..accepted.clone()
+                    });
+                }
+                Ok(None) => {}
+                Err(r) => result = Err(r),
+            }
+        }
+        let accepted = planned.as_ref().unwrap_or(accepted);
         let answer = result.and_then(|()| self.answer(accepted, now_ms));
         let service = Some((h.service_reference, h.service_reference_variant));
         let non_device = Catalogue::get()
@@ -567,23 +594,7 @@ impl Pipeline {
             .map(crate::routing::Prepared::journal_record);
 
         // 11.1: the per-device checks, and the image stored with the acceptance.
-        let firmware = match &self.firmware {
-            Some(f) => {
-                // Check 6 per device: the requester is registered for one of its MPxNs today.
-                let today = Date::gb_from_unix_ms(now_ms)
-                    .map_err(|e| fail(Rejection::Malformed(format!("date: {e}"))))?;
-                let registered = |mpxns: &[&str]| {
-                    mpxns.is_empty()
-                        || mpxns.iter().any(|m| {
-                            self.registration
-                                .authorised(id.originator, &roles, m, today)
-                                .is_ok()
-                        })
-                };
-                f.plan(&request, now_ms, &registered).map_err(fail)?
-            }
-            None => None,
-        };
+        let firmware = self.plan_firmware(&request, &roles, now_ms).map_err(fail)?;
         let firmware_store = firmware.clone();
 
         // Accepted: record the counter (atomically re-checked), register or consume the
@@ -640,6 +651,32 @@ impl Pipeline {
             routed,
             firmware,
         })
+    }
+
+    /// The per-device checks of an 11.1 (`None` for any other request, or without the
+    /// service), with check 6 per device: the requester is registered under one of `roles`
+    /// for one of the device's MPxNs today.
+    fn plan_firmware(
+        &self,
+        request: &Request,
+        roles: &[Role],
+        now_ms: i64,
+    ) -> Result<Option<crate::firmware::Plan>, Rejection> {
+        let Some(f) = &self.firmware else {
+            return Ok(None);
+        };
+        let today = Date::gb_from_unix_ms(now_ms)
+            .map_err(|e| Rejection::Malformed(format!("date: {e}")))?;
+        let originator = request.header.request_id.originator;
+        let registered = |mpxns: &[&str]| {
+            mpxns.is_empty()
+                || mpxns.iter().any(|m| {
+                    self.registration
+                        .authorised(originator, roles, m, today)
+                        .is_ok()
+                })
+        };
+        f.plan(request, now_ms, &registered)
     }
 
     /// The synchronous answer to an accepted request.

@@ -64,7 +64,14 @@
 //! execution is journaled like every device request ([`crate::journal`]) with its
 //! `DSPScheduleID` in the entry: at start, before the router sends the journal again, the
 //! executions in flight are read back from it, so an execution interrupted by a crash or a
-//! stop is sent again and still answered as the schedule's.
+//! stop is sent again and still answered as the schedule's. (The router reads the journal
+//! again to send it: the schedules, whose answer hook the router's responder is built with,
+//! exist before the router, and sharing one read would need the start-up sequence to read
+//! the journal and hand it to both; one more read of the journal at start is what is paid.)
+//! The memory of executions in flight is bounded in time: an entry leaves with its final
+//! answer, and the runner forgets any still there twice the router's response timeout after
+//! it was sent (an outcome the response writer dropped without an answer), logged; an
+//! answer arriving later still reaches the owner, untagged.
 //!
 //! Each execution's Service Response counts against the 24-hour target response time of
 //! scheduled services (the `future_dated` category of [`crate::performance`]), timed from its
@@ -108,8 +115,9 @@
 //! What the tests prove: `table` — timing of every frequency, the last occurrence before an
 //! instant (end date included), IDs, per-User limit, the record surviving a reopening;
 //! `virtual_time` — the clock follows its file; this module — the execution request built
-//! from a schedule, on time and as a catch-up reaching back over missed occurrences, and a
-//! damaged record giving an error; `gateway/tests/schedules.rs` — over HTTPS against a real
+//! from a schedule, on time and as a catch-up reaching back over missed occurrences, a
+//! damaged record giving an error, and executions in flight forgotten when answered or past
+//! their time limit; `gateway/tests/schedules.rs` — over HTTPS against a real
 //! `hubgate serve` with emulated meters and virtual time: a schedule created as a User runs
 //! at its times and each Service Response from the meter is tagged with the schedule ID, 5.1
 //! refuses a past start date and an unschedulable SRV, read and delete behave, and
@@ -125,7 +133,7 @@ pub mod table;
 pub mod virtual_time;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 use hubgate_protocol::catalogue::{Catalogue, Role};
@@ -235,7 +243,7 @@ pub struct Schedules {
     delivery: Arc<Delivery>,
     settings: Settings,
     /// Executions in flight: RequestID → schedule ID.
-    in_flight: DashMap<RequestId, u64>,
+    in_flight: InFlight,
     events: crossbeam_channel::Sender<Event>,
     inbox: Mutex<Option<crossbeam_channel::Receiver<Event>>>,
 }
@@ -312,6 +320,55 @@ fn moved_on_past(table: &ScheduleTable, id: u64, at_ms: i64) {
     }
 }
 
+/// Scheduled executions in flight, by RequestID: the schedule each belongs to, for the answer
+/// hook to tag its Service Response, and when it was sent (monotonic, so a jump of the
+/// gateway's clock expires nothing).
+///
+/// An entry leaves when the hook sees the execution's final answer. An outcome the response
+/// writer drops without signing an answer (a second reply, a signing failure) would leave
+/// it for good, so [`InFlight::expire`] bounds every entry's life: each execution is answered
+/// (by its device, or `E20`/`E21` at its deadline) within the response timeout of being
+/// sent, and the runner forgets entries twice that old.
+#[derive(Debug, Default)]
+struct InFlight {
+    map: DashMap<RequestId, (u64, Instant)>,
+}
+
+impl InFlight {
+    fn insert(&self, request: RequestId, schedule: u64, sent: Instant) {
+        self.map.insert(request, (schedule, sent));
+    }
+
+    /// The schedule of execution `request`, which has its final answer: forgotten.
+    fn remove(&self, request: &RequestId) -> Option<u64> {
+        self.map.remove(request).map(|(_, (s, _))| s)
+    }
+
+    /// The schedule of execution `request`, still in flight.
+    fn get(&self, request: &RequestId) -> Option<u64> {
+        self.map.get(request).map(|e| e.0)
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Forgets the executions sent more than `ttl` before `now`; how many.
+    fn expire(&self, now: Instant, ttl: Duration) -> usize {
+        if self.map.is_empty() {
+            return 0;
+        }
+        let before = self.map.len();
+        self.map
+            .retain(|_, (_, sent)| now.saturating_duration_since(*sent) <= ttl);
+        before.saturating_sub(self.map.len())
+    }
+}
+
 /// Today (UTC) as days since the epoch.
 fn day_of(ms: i64) -> i64 {
     ms.div_euclid(86_400_000)
@@ -325,7 +382,7 @@ impl Schedules {
     /// [`TableError`] when the table cannot be opened or read.
     pub fn new(parts: Parts) -> Result<Schedules, TableError> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let in_flight = DashMap::new();
+        let in_flight = InFlight::default();
         let table = ScheduleTable::open(Arc::clone(&parts.store))?;
         // Executions acknowledged before the last stop and not answered: the router sends
         // them again from the journal, and their answers are still the schedule's.
@@ -335,7 +392,7 @@ impl Schedules {
                     if let Ok(e) = entry
                         && let Some(id) = e.schedule_id
                     {
-                        in_flight.insert(e.request_id, id);
+                        in_flight.insert(e.request_id, id, Instant::now());
                         if let Some(at_ms) = e.not_before_ms {
                             moved_on_past(&table, id, at_ms);
                         }
@@ -859,7 +916,7 @@ impl Schedules {
             firmware: None,
         };
         let rid = accepted.request.header.request_id;
-        self.in_flight.insert(rid, s.id);
+        self.in_flight.insert(rid, s.id, Instant::now());
         if let Err(r) = router.route_scheduled(&accepted, s.id, at_ms) {
             self.in_flight.remove(&rid);
             tracing::info!(id = s.id, code = %r.code(), reason = %r, "scheduled execution refused by routing");
@@ -869,8 +926,20 @@ impl Schedules {
         tracing::info!(id = s.id, request = %rid, "scheduled execution sent");
     }
 
-    /// One wake-up of the runner: pending events, then every schedule due.
+    /// One wake-up of the runner: executions in flight for longer than twice the router's
+    /// response timeout are forgotten ([`InFlight::expire`]), then every schedule due runs.
     pub fn tick(&self, router: Option<&crate::routing::Router>) {
+        if let Some(r) = router {
+            let expired = self
+                .in_flight
+                .expire(Instant::now(), r.timeout().saturating_mul(2));
+            if expired > 0 {
+                tracing::warn!(
+                    executions = expired,
+                    "scheduled executions in flight past twice the response timeout forgotten: an answer still to come is not tagged with its schedule"
+                );
+            }
+        }
         let now_ms = self.clock.now_ms();
         for id in self.table.due(now_ms, MAX_PER_TICK) {
             self.execute(id, router, now_ms);
@@ -964,9 +1033,9 @@ impl AnswerHook for Schedules {
             return None;
         }
         let schedule = if answer.with_response_id {
-            self.in_flight.remove(&id).map(|(_, s)| s)
+            self.in_flight.remove(&id)
         } else {
-            self.in_flight.get(&id).map(|e| *e)
+            self.in_flight.get(&id)
         }?;
         // A failed execution (E20/E21, or refused when it was sent again after a restart):
         // its owner also gets the CommandFailure DCC alert, from the runner thread.
@@ -1218,6 +1287,27 @@ mod tests {
             period(&r),
             ("2030-01-04T00:00:00Z".into(), "2030-01-05T00:00:00Z".into())
         );
+    }
+
+    #[test]
+    fn executions_in_flight_are_forgotten_once_twice_the_response_timeout_has_passed() {
+        let f = InFlight::default();
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(60);
+        let (a, b) = (
+            RequestId::new([1; 8], [2; 8], 1),
+            RequestId::new([1; 8], [2; 8], 2),
+        );
+        f.insert(a, 5, t0);
+        f.insert(b, 6, t0 + Duration::from_secs(50));
+        assert_eq!(f.expire(t0 + ttl, ttl), 0, "not older than the limit yet");
+        assert_eq!(f.expire(t0 + Duration::from_secs(61), ttl), 1);
+        assert_eq!((f.get(&a), f.get(&b)), (None, Some(6)));
+        // Answered: removed at once, and nothing left to expire.
+        assert_eq!(f.remove(&b), Some(6));
+        assert!(f.is_empty());
+        assert_eq!(f.expire(t0 + Duration::from_secs(3_600), ttl), 0);
+        assert_eq!(f.len(), 0);
     }
 
     #[test]

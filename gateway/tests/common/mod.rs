@@ -3,12 +3,22 @@
 //! sign them with `hubgate duis sign` (a fresh RequestID counter each time), post them with
 //! `curl` trusting the gateway's local TLS CA, and read the signed answers.
 //!
+//! Shared helpers in submodules: `pull` (a User's kept messages: list, wait, acknowledge),
+//! `clock` (real and virtual time), `critical` (CV 4 / CV 5 critical commands), `admin`
+//! (bearer-token API calls and the response quarantine), `oracle` (XSD and XML-DSig checks)
+//! and `rig` (a `hil-rig` process). Each asserts what it relies on, so a gateway that
+//! misbehaves fails the calling test at the call.
+//!
 //! Needs `curl` and the conformance data (`hubgate_protocol::conformance::require`).
 
 // Each test file that includes this module uses a part of it.
 #![allow(dead_code)]
 
+pub mod admin;
+pub mod clock;
+pub mod critical;
 pub mod oracle;
+pub mod pull;
 pub mod rig;
 
 use std::collections::BTreeMap;
@@ -533,25 +543,22 @@ pub fn start_with_silent_esme(name: &str, silent: &str, env: &[(&str, &str)]) ->
 /// Waits up to `wait` for the first message kept for the User with pull `token`,
 /// acknowledges (removes) it and returns its XML.
 pub fn next_message(gw: &Gateway, token: &str, wait: Duration) -> String {
-    let auth = format!("Authorization: Bearer {token}");
-    let deadline = Instant::now() + wait;
-    loop {
-        let (status, body) = gw.get("/api/v1/responses?limit=1", &[&auth]);
-        assert!(status == 200 || status == 204, "{status}: {body}");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(m) = v["messages"].as_array().and_then(|a| a.first()) {
-            let seq = m["sequence"].as_u64().unwrap();
-            let code = gw.remove_message(&auth, seq);
-            assert!(code == "200" || code == "204", "acknowledging: {code}");
-            return m["xml"].as_str().unwrap().to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no message arrived within {} s",
-            wait.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    pull::next_message_within(gw, token, wait)
+        .unwrap_or_else(|| panic!("no message arrived within {} s", wait.as_secs()))
+}
+
+/// Standard base64 of `bytes` (DUIS `GBCSPayload`).
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The bytes of the standard base64 `text` (surrounding whitespace ignored).
+pub fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .expect("valid base64")
 }
 
 /// The value of the Prometheus sample `name{labels}` in `text` (`labels` as written between

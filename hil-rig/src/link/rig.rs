@@ -10,7 +10,10 @@
 //!
 //! [`run`] connects with back-off (250 ms doubling to 10 s, reset after a registration),
 //! registers its hubs, answers commands with the emulated devices and forwards alerts from
-//! their future-dated work. [`run_with`] does the same for any [`Responder`]: the
+//! their future-dated work. Firmware image chunks ([`Frame::ImageChunk`]) go to the hub's
+//! CHF ([`Responder::image_chunk`]), which answers the next offset it expects or, once the
+//! image is whole and handed to the device, the transfer's outcome
+//! ([`crate::firmware`]). [`run_with`] does the same for any [`Responder`]: the
 //! `hil-rig run` process ([`crate::rig`]) serves devices whose answers come from ports
 //! (bridged devices, lab meters behind adapter devices) and sends them through [`Replies`].
 
@@ -28,8 +31,9 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 
-use super::{ALPN, Eui, Frame, FrameError, read_frame, write_frame};
+use super::{ALPN, Eui, Frame, FrameError, VERSION, read_frame, write_frame};
 use crate::device::Device;
+use crate::firmware::{Chunk, ChunkAnswer, TransferOutcome};
 use crate::fleet::{HUB_KINDS, Hub, Parties, hub_device_state};
 use crate::keys::{DeviceKeys, Identity};
 use crate::pki::CertificateAuthority;
@@ -249,6 +253,17 @@ impl Hubs {
         }
     }
 
+    /// The CHF of `hub` takes one chunk of a firmware image
+    /// ([`crate::firmware::ImageReceiver::chunk`]); `FileTransferFailure` when this rig does
+    /// not host the hub.
+    pub fn image_chunk(&self, hub: &Eui, chunk: &Chunk<'_>) -> ChunkAnswer {
+        let Some(Ok(mut h)) = self.hubs.get(hub).map(Mutex::lock) else {
+            tracing::warn!(hub = %hex::eui(hub), "image chunk for a hub this rig does not host");
+            return ChunkAnswer::Done(TransferOutcome::FileTransferFailure);
+        };
+        h.image_chunk(chunk)
+    }
+
     /// Alerts from future-dated work that has fallen due, by hub.
     pub fn tick(&self) -> Vec<(Eui, Vec<u8>)> {
         let now = unix_now();
@@ -295,6 +310,13 @@ pub trait Responder: Send + Sync {
     /// Alerts that have fallen due, by hub (called every second).
     fn tick(&self) -> Vec<(Eui, Vec<u8>)>;
 
+    /// One chunk of a firmware image for a device behind `hub` (SR 11.1): the next offset
+    /// the hub expects, or the transfer's outcome. Must not block for long: it runs on the
+    /// link's task. By default no image can be taken (`FileTransferFailure`).
+    fn image_chunk(&self, _hub: Eui, _chunk: &Chunk<'_>) -> ChunkAnswer {
+        ChunkAnswer::Done(TransferOutcome::FileTransferFailure)
+    }
+
     /// The link to the gateway came up (registered) or went down.
     fn link_state(&self, _up: bool) {}
 }
@@ -310,6 +332,10 @@ impl Responder for Hubs {
 
     fn tick(&self) -> Vec<(Eui, Vec<u8>)> {
         Hubs::tick(self)
+    }
+
+    fn image_chunk(&self, hub: Eui, chunk: &Chunk<'_>) -> ChunkAnswer {
+        Hubs::image_chunk(self, &hub, chunk)
     }
 }
 
@@ -444,6 +470,7 @@ async fn session(
     write_frame(
         &mut send,
         &Frame::Register {
+            version: VERSION,
             hubs: hubs.hub_euis(),
         },
     )
@@ -491,6 +518,12 @@ async fn session(
                         if tx.send(Frame::FromHub { hub, bytes: answer }).await.is_err() {
                             break;
                         }
+                    }
+                }
+                Ok(Frame::ImageChunk { seq, hub, chunk }) => {
+                    let answer = hubs.image_chunk(hub, &chunk.as_chunk());
+                    if tx.send(Frame::ChunkAnswer { seq, hub, answer }).await.is_err() {
+                        break Ok(());
                     }
                 }
                 Ok(other) => {

@@ -231,6 +231,23 @@ impl Responder for Rig {
         alerts
     }
 
+    /// Images reach the emulated devices only: a device behind a port (a bridged or lab
+    /// meter) cannot be handed an image by the emulated CHF, so its transfer fails.
+    fn image_chunk(
+        &self,
+        hub: Eui,
+        chunk: &crate::firmware::Chunk<'_>,
+    ) -> crate::firmware::ChunkAnswer {
+        if self.ports.contains_key(&(hub, chunk.device)) {
+            tracing::warn!(device = %hex::eui(&chunk.device),
+                "firmware image for a device behind a port: not passed on");
+            return crate::firmware::ChunkAnswer::Done(
+                crate::firmware::TransferOutcome::FileTransferFailure,
+            );
+        }
+        self.hubs.image_chunk(&hub, chunk)
+    }
+
     fn link_state(&self, up: bool) {
         ::metrics::gauge!(metrics::GATEWAY_UP).set(if up { 1.0 } else { 0.0 });
         if up {
