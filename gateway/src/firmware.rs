@@ -36,8 +36,16 @@
 //! distribution in progress at a crash is picked up again at the next start
 //! ([`Firmware::start`]), device by device, skipping the devices with an outcome. The image
 //! is deleted when the last distribution naming it finishes. Bounds: an image of at most
-//! [`MAX_IMAGE_BYTES`] (the XSD's); at most `firmware.max_open` distributions at once (more
-//! are refused as busy, `E100`-free: the store keeps at most that many images).
+//! [`MAX_IMAGE_BYTES`] (the XSD's); at most [`MAX_DEVICES`] devices named in one request
+//! (the record naming them all is rewritten after each device's outcome; more are refused
+//! `Malformed`, naming `DeviceIDList`); at most `firmware.max_open` distributions stored or
+//! being accepted at once (the stored records plus the plans claimed and not yet dropped;
+//! more are refused as busy: the store keeps at most that many images).
+//!
+//! `FirmwareVersion` must be even-length hex of 2 to 8 characters (what the inventory
+//! records and what the hub is given as bytes); anything else, though the XSD allows any 1
+//! to 8 characters, is refused `Malformed` naming the field. The alerts escape every text
+//! they carry all the same.
 //!
 //! # Distribution
 //!
@@ -47,16 +55,33 @@
 //! `firmware.chunk_pause_ms` between chunks (default 0: a pacing knob for a narrow WAN). The
 //! hub answers each chunk with the offset it expects next, so a resumed transfer continues
 //! where the hub is ([`hubgate_hil_rig::firmware`]); the hub hands the complete image to the
-//! device and answers the `TransferResponseCode`. The outcome is stored, then the requester
+//! device and answers the `TransferResponseCode`. With the outcome stored, the requester
 //! receives a `CommsHubAlert` DCC alert (alert code [`FIRMWARE_TRANSFER_CODE`]) naming the
 //! hub, the CHF alert code [`CHF_TRANSFER_ALERT`], and a `FirmwareTransferAlert` with the
 //! request's ID, the device, the firmware version and the code. Devices whose hub cannot be
 //! reached (no hub in the inventory, a hub the gateway has no image path to, or a link
-//! failure three times over) are reported together in one `FirmwareDistributionFailure` DCC
+//! that keeps failing) are reported together in one `FirmwareDistributionFailure` DCC
 //! alert (alert code [`DISTRIBUTION_FAILURE_CODE`]) naming the request and those devices,
-//! sent once the last device has its outcome. Each alert is handed to the durable outbox
-//! before the outcome is stored, so a crash in between repeats it after the restart (at
-//! least once) rather than losing it.
+//! sent once the last device has its outcome.
+//!
+//! A chunk the hub does not take is retried with back-off (200 ms, doubling to 2 s) for
+//! about 12 s since the last chunk that moved the transfer on, so a rig reconnecting
+//! (its back-off and a handshake) does not fail a device; past that the device is
+//! unreachable. The highest offset the hub has asked for is kept: a hub whose answers stop
+//! raising it (more in a row than the image has chunks, plus 3, or more answers in all
+//! than three per KiB of image) ends the device `FileTransferFailure`, so one hub cannot
+//! hold the thread and every later distribution.
+//!
+//! Each device's outcome is stored in the transaction that hands its alert to the durable
+//! outbox, and the record is removed in the one that hands over the failure alert (or
+//! alone, when there is none): a crash leaves both or neither. When the outbox refuses the
+//! alert (the requester's queue is full) the outcome is unset again (or the record and its
+//! image put back) and the distribution is left for a later scan, which sends that device
+//! the image again (a hub that holds it answers at once) and retries the alert. Between
+//! that refusal and the undo a crash would lose the alert with its outcome kept (logged).
+//! The thread also scans the stored distributions every 5 s, so a record stored by an
+//! acceptance whose handler was dropped before queueing it is distributed without waiting
+//! for a restart.
 //! The alert codes are judgements, like the other DCC alert codes of [`crate::alerts`]: the
 //! DUIS table of alert codes is not in the project's sources.
 //!
@@ -84,7 +109,11 @@
 //! An 11.1 held in quarantine (check 7) and released is checked ([`Firmware::plan`]) at its
 //! release, stored in a transaction of its own and distributed like an accepted one; its
 //! answer (`I99` or `W110101`) reaches the requester as the released request's Service
-//! Response.
+//! Response. That answer is queued by the quarantine endpoint in a later transaction (the
+//! quarantine record is taken before the release, and the pipeline holds no outbox): a
+//! crash between the two distributes the request (its alerts arrive) without the
+//! synchronous answer. Not closed: it would need the release, the record's removal and the
+//! answer in one transaction across the quarantine endpoint.
 //!
 //! # The inventory's firmware version
 //!
@@ -118,11 +147,22 @@
 //! nor on a rig ends in the `FirmwareDistributionFailure` alert (XSD-valid, DSP-signed)
 //! naming the request and the meter, timed in the `firmware` category. Two requests for
 //! one meter sent together are never both accepted for it; a request released from
-//! quarantine is answered `I99` and distributed (its own completion alert).
+//! quarantine is answered `I99` and distributed (its own completion alert). A
+//! `FirmwareVersion` that is not short even hex, or more than [`MAX_DEVICES`] devices, is
+//! refused `E31`. With room for one message per User, a second completion alert is refused
+//! by the outbox: the distribution stays open (not counted as finished) and, once the first
+//! alert is pulled, the scan sends it again and its alert arrives.
+//!
+//! Unit tests (a scripted hub): a hub answering the same offset forever ends the device
+//! `FileTransferFailure` in a bounded number of chunks; failures after each chunk taken do
+//! not add up; a link down for a while is waited for, a dead one given up after the retry
+//! window; version validation; alert text escaping. Not tested: the claims counted against
+//! `firmware.max_open` (a race between acceptances) and the scan picking up a record whose
+//! handler was dropped (it shares the path of the refused alert's retry, which is tested).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hubgate_hil_rig::firmware::{Chunk, ChunkAnswer, TransferOutcome};
 use hubgate_protocol::duis::model::Body;
@@ -160,8 +200,31 @@ pub const DISTRIBUTION_FAILURE_CODE: &str = "N44";
 pub const CHF_TRANSFER_ALERT: &str = "8F84";
 /// The stored outcome of a device whose hub could not be reached.
 const UNREACHABLE: &str = "Unreachable";
-/// Attempts of one chunk before the hub counts as unreachable.
-const ATTEMPTS: u32 = 3;
+/// The most devices one 11.1 may name: the distribution record (which lists them all) is
+/// rewritten after each device's outcome, so its size is bounded.
+pub const MAX_DEVICES: usize = 10_000;
+/// How often the distribution thread looks for stored distributions it has not been handed.
+const RESCAN: Duration = Duration::from_secs(5);
+
+/// How long a hub may fail to take chunks before its device ends `Unreachable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retry {
+    /// Failures are retried for at least this long since the last chunk the hub took.
+    window: Duration,
+    /// The first pause after a failure; doubled after each, up to `max_pause`.
+    first_pause: Duration,
+    /// The longest pause.
+    max_pause: Duration,
+}
+
+impl Retry {
+    /// About 12 s: a rig's reconnection (its back-off and a handshake) fits well inside.
+    const DEFAULT: Retry = Retry {
+        window: Duration::from_secs(12),
+        first_pause: Duration::from_millis(200),
+        max_pause: Duration::from_secs(2),
+    };
+}
 
 /// `firmware.*` configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,11 +290,20 @@ pub struct Plan {
     _claim: Option<Arc<Claim>>,
 }
 
+/// What the plans not yet stored or refused hold.
+#[derive(Debug, Default)]
+struct Claims {
+    /// Their devices.
+    devices: BTreeSet<String>,
+    /// How many there are (each counts against `firmware.max_open`).
+    plans: usize,
+}
+
 /// Devices claimed by a plan between its checks and its acceptance transaction.
 #[derive(Debug)]
 struct Claim {
     devices: Vec<String>,
-    set: Arc<Mutex<BTreeSet<String>>>,
+    set: Arc<Mutex<Claims>>,
 }
 
 impl Drop for Claim {
@@ -241,8 +313,9 @@ impl Drop for Claim {
             Err(poisoned) => poisoned.into_inner(),
         };
         for d in &self.devices {
-            set.remove(d);
+            set.devices.remove(d);
         }
+        set.plans = set.plans.saturating_sub(1);
     }
 }
 
@@ -334,7 +407,7 @@ pub struct Firmware {
     parts: Arc<Parts>,
     jobs: crossbeam_channel::Sender<String>,
     /// Devices named by plans not yet stored or refused (see [`Firmware::plan`]).
-    claims: Arc<Mutex<BTreeSet<String>>>,
+    claims: Arc<Mutex<Claims>>,
 }
 
 impl std::fmt::Debug for Firmware {
@@ -365,8 +438,31 @@ impl Firmware {
         std::thread::Builder::new()
             .name("hubgate-firmware".into())
             .spawn(move || {
-                while let Ok(id) = rx.recv() {
-                    distribute(&worker, &id);
+                // Besides the queued jobs, the stored distributions are scanned every
+                // `RESCAN`: one stored by an acceptance whose handler went away before
+                // queueing it, or one left for later (an alert the outbox refused), is
+                // taken up then. A record found both ways is distributed once (the second
+                // finds it gone).
+                let mut scanned = Instant::now();
+                loop {
+                    match rx.recv_timeout(RESCAN) {
+                        Ok(id) => distribute(&worker, &id),
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+                    }
+                    if scanned.elapsed() >= RESCAN {
+                        scanned = Instant::now();
+                        match open_ids(&worker.store) {
+                            Ok(ids) => {
+                                for id in ids {
+                                    distribute(&worker, &id);
+                                }
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "firmware distributions could not be listed");
+                            }
+                        }
+                    }
                 }
             })?;
         Ok(Arc::new(Firmware {
@@ -386,8 +482,9 @@ impl Firmware {
     ///
     /// # Errors
     ///
-    /// `Busy` when the store cannot be read or too many distributions are open;
-    /// `Malformed` for an image over the bound.
+    /// `Busy` when the store cannot be read or too many distributions are open or being
+    /// accepted; `Malformed` for an image over the bound, a `FirmwareVersion` that is not
+    /// even-length hex of 2 to 8 characters, or more than [`MAX_DEVICES`] devices.
     pub fn plan(
         &self,
         request: &Request,
@@ -403,6 +500,13 @@ impl Firmware {
                 b.firmware_image.len()
             )));
         }
+        check_version(&b.firmware_version)?;
+        let named = b.device_id_list.split(',').count();
+        if named > MAX_DEVICES {
+            return Err(Rejection::Malformed(format!(
+                "DeviceIDList: {named} devices (at most {MAX_DEVICES} in one request)"
+            )));
+        }
         let busy = |e: StoreError| Rejection::Busy(format!("firmware: {e}"));
         // Held to the end: the claims and the stored records are read as one.
         let mut claims = match self.claims.lock() {
@@ -410,17 +514,19 @@ impl Firmware {
             Err(poisoned) => poisoned.into_inner(),
         };
         let open = open_records(&self.parts.store).map_err(busy)?;
-        if open.len() >= self.parts.config.max_open {
+        // A claimed plan may already be stored (its record is then counted twice until the
+        // plan is dropped): the conservative side of the bound.
+        let counted = open.len().saturating_add(claims.plans);
+        if counted >= self.parts.config.max_open {
             return Err(Rejection::Busy(format!(
-                "firmware: {} distributions in progress",
-                open.len()
+                "firmware: {counted} distributions in progress or being accepted"
             )));
         }
         let in_progress: BTreeSet<String> = open
             .iter()
             .flat_map(|d| d.targets.iter().filter(|t| t.outcome.is_none()))
             .map(|t| t.device.to_ascii_uppercase())
-            .chain(claims.iter().cloned())
+            .chain(claims.devices.iter().cloned())
             .collect();
         let mut lists: [Vec<String>; 4] = Default::default();
         let mut seen = BTreeSet::new();
@@ -486,7 +592,8 @@ impl Firmware {
         let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &b.firmware_image);
         let claim = (!targets.is_empty()).then(|| {
             let devices: Vec<String> = targets.iter().map(|t| t.device.clone()).collect();
-            claims.extend(devices.iter().cloned());
+            claims.devices.extend(devices.iter().cloned());
+            claims.plans = claims.plans.saturating_add(1);
             Arc::new(Claim {
                 devices,
                 set: Arc::clone(&self.claims),
@@ -667,16 +774,77 @@ fn open_ids(store: &Store) -> Result<Vec<String>, StoreError> {
     Ok(records.into_iter().map(|d| d.request_id).collect())
 }
 
-/// Sends the image to each device still without an outcome.
-fn distribute(parts: &Parts, id: &str) {
-    let Ok(Some(mut record)) = parts.store.get_json::<_, Distribution>(REQUESTS, id) else {
-        tracing::error!(
-            request = id,
-            "a firmware distribution record could not be read"
-        );
-        return;
+/// `FirmwareVersion` as 11.1 accepts it: even-length hex of 2 to 8 characters (1 to 4
+/// bytes, what the inventory's `FirmwareVersion` holds).
+///
+/// # Errors
+///
+/// `Malformed` naming the field.
+pub fn check_version(version: &str) -> Result<(), Rejection> {
+    let ok = (2..=8).contains(&version.len())
+        && version.len().is_multiple_of(2)
+        && version.bytes().all(|c| c.is_ascii_hexdigit());
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::Malformed(format!(
+            "FirmwareVersion: {:?} is not even-length hex of 2 to 8 characters",
+            version.chars().take(16).collect::<String>()
+        )))
+    }
+}
+
+/// Writes `record` as it is now (in `t`).
+fn put_record(t: &WriteTransaction, record: &Distribution) -> Result<(), StoreError> {
+    let value = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+        table: "firmware.requests".into(),
+        source,
+    })?;
+    t.open_table(REQUESTS)?
+        .insert(record.request_id.as_str(), value.as_slice())?;
+    Ok(())
+}
+
+/// Removes the finished distribution `record` (in `t`), and its image when no other
+/// distribution names it.
+fn remove_in(t: &WriteTransaction, record: &Distribution) -> Result<(), StoreError> {
+    t.open_table(REQUESTS)?.remove(record.request_id.as_str())?;
+    let still_used = {
+        let tab = t.open_table(REQUESTS)?;
+        let mut used = false;
+        for item in tab.iter()? {
+            let (_, v) = item?;
+            if serde_json::from_slice::<Distribution>(v.value())
+                .is_ok_and(|d| d.hash == record.hash)
+            {
+                used = true;
+            }
+        }
+        used
     };
-    let image = match parts.store.get(IMAGES, record.hash.as_str()) {
+    if !still_used {
+        t.open_table(IMAGES)?.remove(record.hash.as_str())?;
+    }
+    Ok(())
+}
+
+/// Sends the image to each device still without an outcome, then removes the record.
+///
+/// Each device's outcome is stored in the transaction that hands its alert to the outbox,
+/// and the record is removed in the one that hands over the failure alert (if any). When the
+/// outbox refuses an alert (the requester's queue is full) or the store fails, the outcome
+/// stays unset (the record stays): the distribution is taken up again by a later scan.
+fn distribute(parts: &Parts, id: &str) {
+    let mut record = match parts.store.get_json::<_, Distribution>(REQUESTS, id) {
+        Ok(Some(r)) => r,
+        // Finished already (queued and also found by a scan).
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(request = id, error = %e, "a firmware distribution record could not be read");
+            return;
+        }
+    };
+    let mut image = match parts.store.get(IMAGES, record.hash.as_str()) {
         Ok(Some(i)) => i,
         other => {
             tracing::error!(
@@ -687,25 +855,72 @@ fn distribute(parts: &Parts, id: &str) {
             Vec::new()
         }
     };
-    let version = hubgate_protocol::hex::decode(&record.version).unwrap_or_default();
+    let version = match check_version(&record.version)
+        .ok()
+        .and_then(|()| hex::decode(&record.version).ok())
+    {
+        Some(v) => v,
+        None => {
+            // Only a record stored before the version was checked: its devices fail.
+            tracing::error!(
+                request = id,
+                "a firmware distribution with an invalid version"
+            );
+            image = Vec::new();
+            Vec::new()
+        }
+    };
     for k in 0..record.targets.len() {
         if record.targets[k].outcome.is_some() {
             continue;
         }
         let target = record.targets[k].clone();
-        let outcome = transfer(parts, &record, &target, &image, &version);
-        // The alert is handed to the durable outbox before the outcome is stored: a crash in
-        // between sends it again after the restart (at least once), never not at all.
-        if let Some(o) = outcome {
-            transfer_alert(parts, &record, &target, o);
-        }
-        record.targets[k].outcome = Some(
+        let outcome = transfer(
+            parts.link.as_ref(),
+            &parts.config,
+            Retry::DEFAULT,
+            &record,
+            &target,
+            &image,
+            &version,
+        );
+        let mut next = record.clone();
+        next.targets[k].outcome = Some(
             outcome
                 .map_or(UNREACHABLE, TransferOutcome::as_str)
                 .to_string(),
         );
-        if let Err(e) = parts.store.put_json(REQUESTS, id, &record) {
-            tracing::error!(error = %e, request = id, "a firmware outcome could not be stored");
+        let sent = match outcome {
+            Some(o) => {
+                let content = transfer_content(
+                    target.hub.as_deref().unwrap_or_default(),
+                    &rfc3339_ms(parts.clock.now_ms()),
+                    &record,
+                    &target.device,
+                    o,
+                );
+                send_with(parts, &record.user, FIRMWARE_TRANSFER_CODE, &content, |t| {
+                    put_record(t, &next)
+                })
+            }
+            None => match parts.store.write(|t| put_record(t, &next)) {
+                Ok(()) => Sent::Queued,
+                Err(e) => {
+                    tracing::error!(error = %e, request = id, "a firmware outcome could not be stored");
+                    Sent::Failed
+                }
+            },
+        };
+        match sent {
+            Sent::Queued | Sent::Unsent => record = next,
+            Sent::Refused => {
+                // The outcome was written with the refused alert: unset it again.
+                if let Err(e) = parts.store.write(|t| put_record(t, &record)) {
+                    tracing::error!(error = %e, request = id, "a firmware outcome could not be unset after its alert was refused");
+                }
+                return;
+            }
+            Sent::Failed => return,
         }
     }
     // Taken from the record, so devices found unreachable before a restart are reported too.
@@ -715,40 +930,62 @@ fn distribute(parts: &Parts, id: &str) {
         .filter(|t| t.outcome.as_deref() == Some(UNREACHABLE))
         .map(|t| t.device.clone())
         .collect();
-    if !unreachable.is_empty() {
-        failure_alert(parts, &record, &unreachable);
-    }
     let elapsed = parts.clock.now_ms().saturating_sub(record.accepted_ms);
-    crate::performance::record("firmware", elapsed);
-    let removed = parts.store.write(|t| {
-        t.open_table(REQUESTS)?.remove(id)?;
-        let still_used = {
-            let tab = t.open_table(REQUESTS)?;
-            let mut used = false;
-            for item in tab.iter()? {
-                let (_, v) = item?;
-                if serde_json::from_slice::<Distribution>(v.value())
-                    .is_ok_and(|d| d.hash == record.hash)
-                {
-                    used = true;
-                }
+    let sent = if unreachable.is_empty() {
+        match parts.store.write(|t| remove_in(t, &record)) {
+            Ok(()) => Sent::Queued,
+            Err(e) => {
+                tracing::error!(error = %e, request = id, "a finished firmware distribution could not be removed");
+                Sent::Failed
             }
-            used
-        };
-        if !still_used {
-            t.open_table(IMAGES)?.remove(record.hash.as_str())?;
         }
-        Ok::<_, StoreError>(())
-    });
-    if let Err(e) = removed {
-        tracing::error!(error = %e, request = id, "a finished firmware distribution could not be removed");
+    } else {
+        let content = failure_content(&record, &unreachable);
+        send_with(
+            parts,
+            &record.user,
+            DISTRIBUTION_FAILURE_CODE,
+            &content,
+            |t| remove_in(t, &record),
+        )
+    };
+    match sent {
+        Sent::Queued | Sent::Unsent => {}
+        Sent::Refused => {
+            // Removed with the refused alert: put it back for a later scan.
+            let restored = parts.store.write(|t| {
+                put_record(t, &record)?;
+                if !image.is_empty() {
+                    let mut images = t.open_table(IMAGES)?;
+                    if images.get(record.hash.as_str())?.is_none() {
+                        images.insert(record.hash.as_str(), image.as_slice())?;
+                    }
+                }
+                Ok::<_, StoreError>(())
+            });
+            if let Err(e) = restored {
+                tracing::error!(error = %e, request = id, "a firmware distribution could not be kept after its failure alert was refused");
+            }
+            return;
+        }
+        Sent::Failed => return,
     }
+    crate::performance::record("firmware", elapsed);
     metrics::counter!(crate::metric_name::FIRMWARE_DISTRIBUTIONS_TOTAL).increment(1);
 }
 
 /// The chunks for one device; `None` when its hub cannot be reached.
+///
+/// The hub's answers are followed (a hub may ask for an earlier offset, after its own
+/// restart, say), but the highest offset reached is kept: more answers in a row that do not
+/// raise it than the image has chunks, plus 3, or more answers in all than three times the
+/// image's 1 KiB pieces, plus 8, end the device `FileTransferFailure`. A chunk the hub does
+/// not take is retried with back-off for `retry.window` since the last chunk that raised
+/// the offset (or since the start); past it the hub counts as unreachable.
 fn transfer(
-    parts: &Parts,
+    link: &dyn ImageLink,
+    config: &FirmwareConfig,
+    retry: Retry,
     record: &Distribution,
     target: &Target,
     image: &[u8],
@@ -759,11 +996,17 @@ fn transfer(
     if image.is_empty() {
         return Some(TransferOutcome::FileTransferFailure);
     }
-    let size = parts.config.chunk_bytes.clamp(1024, 1 << 20);
-    let pause = Duration::from_millis(parts.config.chunk_pause_ms);
+    let size = config.chunk_bytes.clamp(1024, 1 << 20);
+    let pause = Duration::from_millis(config.chunk_pause_ms);
     let total = image.len() as u64;
+    let stall_limit = total.div_ceil(size as u64).saturating_add(3);
+    let answer_limit = total.div_ceil(1024).saturating_mul(3).saturating_add(8);
     let mut offset = 0u64;
-    let mut failures = 0;
+    let mut highest = 0u64;
+    let mut stalled = 0u64;
+    let mut answers = 0u64;
+    let mut failing_since: Option<Instant> = None;
+    let mut backoff = retry.first_pause;
     loop {
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -777,19 +1020,34 @@ fn transfer(
             offset,
             data: &image[start..end],
         };
-        match parts.link.chunk(&hub, &chunk) {
+        match link.chunk(&hub, &chunk) {
             Ok(ChunkAnswer::Done(o)) => return Some(o),
             Ok(ChunkAnswer::Next(next)) => {
-                offset = next.min(total);
                 metrics::counter!(crate::metric_name::FIRMWARE_CHUNKS_TOTAL).increment(1);
+                answers = answers.saturating_add(1);
+                let next = next.min(total);
+                if next > highest {
+                    highest = next;
+                    stalled = 0;
+                    failing_since = None;
+                    backoff = retry.first_pause;
+                } else {
+                    stalled = stalled.saturating_add(1);
+                }
+                if stalled > stall_limit || answers > answer_limit {
+                    tracing::warn!(hub = %hex::eui_duis(&hub), device = %target.device, highest, answers, "a hub makes no progress with a firmware image: transfer failed");
+                    return Some(TransferOutcome::FileTransferFailure);
+                }
+                offset = next;
             }
             Err(e) => {
-                failures += 1;
+                let since = *failing_since.get_or_insert_with(Instant::now);
                 tracing::info!(hub = %hex::eui_duis(&hub), error = %e, "firmware chunk not taken");
-                if failures >= ATTEMPTS {
+                if since.elapsed() >= retry.window {
                     return None;
                 }
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(backoff);
+                backoff = backoff.saturating_mul(2).min(retry.max_pause);
                 continue;
             }
         }
@@ -799,46 +1057,271 @@ fn transfer(
     }
 }
 
-fn send(parts: &Parts, user: &str, code: &str, content: &str) {
-    let Some(user) = hex::parse_eui(user) else {
-        return;
-    };
+/// What became of an alert and the write that goes with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    /// Queued, the write committed with it.
+    Queued,
+    /// The alert could not be made (logged); the write committed alone.
+    Unsent,
+    /// The outbox refused it; the write committed with the refusal.
+    Refused,
+    /// The store failed: nothing committed.
+    Failed,
+}
+
+/// Signs the DCC alert `code` with `content` for `user` and hands it to delivery with
+/// `also` in the same transaction.
+fn send_with(
+    parts: &Parts,
+    user: &str,
+    code: &str,
+    content: &str,
+    also: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
+) -> Sent {
     let now = parts.clock.now_ms();
-    let Some(response) = dcc_alert_message(code, content, now) else {
-        return;
-    };
-    match parts.responder.sign_response(&response) {
-        Ok(body) => {
-            if let Err(e) = parts.delivery.submit_batch(vec![Outgoing {
-                user,
-                body,
-                kind: Kind::DccAlert,
-            }]) {
-                tracing::error!(error = %e, "a firmware DCC alert could not be stored for delivery");
+    let message = hex::parse_eui(user)
+        .zip(dcc_alert_message(code, content, now))
+        .and_then(
+            |(user, response)| match parts.responder.sign_response(&response) {
+                Ok(body) => Some((user, body)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a firmware DCC alert could not be signed");
+                    None
+                }
+            },
+        );
+    let Some((user, body)) = message else {
+        tracing::error!(
+            code,
+            "a firmware DCC alert could not be made; the outcome is kept without it"
+        );
+        return match parts.store.write(also) {
+            Ok(()) => Sent::Unsent,
+            Err(e) => {
+                tracing::error!(error = %e, "a firmware outcome could not be stored");
+                Sent::Failed
             }
+        };
+    };
+    let result = parts.delivery.submit_batch_with(
+        vec![Outgoing {
+            user,
+            body,
+            kind: Kind::DccAlert,
+        }],
+        also,
+    );
+    match result {
+        Ok(results) => match results.into_iter().next() {
+            Some(Ok(_)) => Sent::Queued,
+            Some(Err(e)) => {
+                tracing::error!(error = %e, code, "a firmware DCC alert was refused by delivery; retried later");
+                Sent::Refused
+            }
+            None => Sent::Refused,
+        },
+        Err(e) => {
+            tracing::error!(error = %e, code, "a firmware DCC alert could not be stored for delivery");
+            Sent::Failed
         }
-        Err(e) => tracing::error!(error = %e, "a firmware DCC alert could not be signed"),
     }
 }
 
-fn transfer_alert(parts: &Parts, record: &Distribution, target: &Target, o: TransferOutcome) {
-    let content = format!(
-        "<sr:CommsHubAlert><sr:CommsHubDeviceID>{}</sr:CommsHubDeviceID><sr:AlertCode>{CHF_TRANSFER_ALERT}</sr:AlertCode><sr:TimeStamp>{}</sr:TimeStamp><sr:FirmwareTransferAlert><sr:UpdateFirmwareRequestID>{}</sr:UpdateFirmwareRequestID><sr:OtherDeviceID>{}</sr:OtherDeviceID><sr:FirmwareVersion>{}</sr:FirmwareVersion><sr:TransferResponseCode>{}</sr:TransferResponseCode></sr:FirmwareTransferAlert></sr:CommsHubAlert>",
-        target.hub.as_deref().unwrap_or_default(),
-        rfc3339_ms(parts.clock.now_ms()),
-        record.request_id,
-        target.device,
-        record.version,
-        o.as_str(),
-    );
-    send(parts, &record.user, FIRMWARE_TRANSFER_CODE, &content);
+/// `s` as XML character data.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    hubgate_protocol::duis::writer::escape_text(s, &mut out);
+    out
 }
 
-fn failure_alert(parts: &Parts, record: &Distribution, devices: &[String]) {
-    let content = format!(
+fn transfer_content(
+    hub: &str,
+    timestamp: &str,
+    record: &Distribution,
+    device: &str,
+    o: TransferOutcome,
+) -> String {
+    format!(
+        "<sr:CommsHubAlert><sr:CommsHubDeviceID>{}</sr:CommsHubDeviceID><sr:AlertCode>{CHF_TRANSFER_ALERT}</sr:AlertCode><sr:TimeStamp>{}</sr:TimeStamp><sr:FirmwareTransferAlert><sr:UpdateFirmwareRequestID>{}</sr:UpdateFirmwareRequestID><sr:OtherDeviceID>{}</sr:OtherDeviceID><sr:FirmwareVersion>{}</sr:FirmwareVersion><sr:TransferResponseCode>{}</sr:TransferResponseCode></sr:FirmwareTransferAlert></sr:CommsHubAlert>",
+        esc(hub),
+        esc(timestamp),
+        esc(&record.request_id),
+        esc(device),
+        esc(&record.version),
+        o.as_str(),
+    )
+}
+
+fn failure_content(record: &Distribution, devices: &[String]) -> String {
+    format!(
         "<sr:FirmwareDistributionFailure><sr:UpdateFirmwareRequestID>{}</sr:UpdateFirmwareRequestID><sr:MeterIDs>{}</sr:MeterIDs></sr:FirmwareDistributionFailure>",
-        record.request_id,
-        devices.join(","),
-    );
-    send(parts, &record.user, DISTRIBUTION_FAILURE_CODE, &content);
+        esc(&record.request_id),
+        esc(&devices.join(",")),
+    )
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// A hub that keeps what it is given in order and answers the offset it expects next,
+    /// failing the calls `fails` says to fail (by call number).
+    struct Hub {
+        received: Mutex<Vec<u8>>,
+        calls: Mutex<u64>,
+        fails: Box<dyn Fn(u64) -> bool + Send + Sync>,
+        stuck: bool,
+    }
+
+    impl Hub {
+        fn new(fails: impl Fn(u64) -> bool + Send + Sync + 'static) -> Hub {
+            Hub {
+                received: Mutex::default(),
+                calls: Mutex::default(),
+                fails: Box::new(fails),
+                stuck: false,
+            }
+        }
+        fn calls(&self) -> u64 {
+            *self.calls.lock().unwrap()
+        }
+    }
+
+    impl ImageLink for Hub {
+        fn chunk(&self, _hub: &[u8; 8], chunk: &Chunk<'_>) -> Result<ChunkAnswer, String> {
+            let n = {
+                let mut c = self.calls.lock().unwrap();
+                *c += 1;
+                *c
+            };
+            if (self.fails)(n) {
+                return Err("link down".into());
+            }
+            if self.stuck {
+                return Ok(ChunkAnswer::Next(0));
+            }
+            let mut got = self.received.lock().unwrap();
+            if chunk.offset == got.len() as u64 {
+                got.extend_from_slice(chunk.data);
+            }
+            if got.len() as u64 == chunk.total {
+                return Ok(ChunkAnswer::Done(TransferOutcome::FileTransferSuccess));
+            }
+            Ok(ChunkAnswer::Next(got.len() as u64))
+        }
+    }
+
+    fn record() -> (Distribution, Target) {
+        let target = Target {
+            device: "00-DB-55-00-00-00-00-01".into(),
+            hub: Some("00-DB-55-00-00-00-00-00".into()),
+            outcome: None,
+        };
+        let record = Distribution {
+            request_id: "90-B3-D5-1F-30-01-00-00:00-DB-55-00-00-00-00-01:1".into(),
+            user: "90-B3-D5-1F-30-01-00-00".into(),
+            version: "00000002".into(),
+            hash: String::new(),
+            accepted_ms: 0,
+            targets: vec![target.clone()],
+        };
+        (record, target)
+    }
+
+    fn config() -> FirmwareConfig {
+        FirmwareConfig {
+            chunk_bytes: 1024,
+            ..FirmwareConfig::default()
+        }
+    }
+
+    const QUICK: Retry = Retry {
+        window: Duration::from_millis(600),
+        first_pause: Duration::from_millis(5),
+        max_pause: Duration::from_millis(50),
+    };
+
+    fn image() -> Vec<u8> {
+        (0..10 * 1024).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_hub_answering_the_same_offset_forever_ends_the_transfer_failed() {
+        let hub = Hub {
+            stuck: true,
+            ..Hub::new(|_| false)
+        };
+        let (record, target) = record();
+        let started = Instant::now();
+        let out = transfer(&hub, &config(), QUICK, &record, &target, &image(), &[2]);
+        assert_eq!(out, Some(TransferOutcome::FileTransferFailure));
+        // 10 chunks: at most 10 + 3 answers that do not raise the offset, plus the first.
+        assert!(hub.calls() <= 15, "{} calls", hub.calls());
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn failures_after_each_chunk_taken_do_not_add_up() {
+        // Every chunk fails five times before it is taken: 50 failures in all, never more
+        // than five in a row.
+        let hub = Hub::new(|n| n % 6 != 0);
+        let (record, target) = record();
+        let image = image();
+        let out = transfer(&hub, &config(), QUICK, &record, &target, &image, &[2]);
+        assert_eq!(out, Some(TransferOutcome::FileTransferSuccess));
+        assert_eq!(*hub.received.lock().unwrap(), image);
+    }
+
+    #[test]
+    fn a_link_down_for_a_while_is_waited_for_and_a_dead_one_gives_up_after_the_window() {
+        let down_until = Instant::now() + Duration::from_millis(300);
+        let hub = Hub::new(move |_| Instant::now() < down_until);
+        let (record, target) = record();
+        let image = image();
+        let out = transfer(&hub, &config(), QUICK, &record, &target, &image, &[2]);
+        assert_eq!(out, Some(TransferOutcome::FileTransferSuccess));
+        assert_eq!(*hub.received.lock().unwrap(), image);
+
+        let dead = Hub::new(|_| true);
+        let started = Instant::now();
+        let out = transfer(&dead, &config(), QUICK, &record, &target, &image, &[2]);
+        assert_eq!(out, None);
+        assert!(started.elapsed() >= QUICK.window);
+        assert!(started.elapsed() < QUICK.window * 3);
+        // The default window outlasts a rig's reconnection (about 250 ms and a handshake).
+        assert!(Retry::DEFAULT.window >= Duration::from_secs(10));
+    }
+
+    #[test]
+    fn only_even_length_hex_versions_of_two_to_eight_characters_are_accepted() {
+        for ok in ["00", "0A0b", "00000002", "FFFFFFFF"] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "0", "ABC", "0000000002", "GG", "0<", "</sr:A>", "00 0"] {
+            let err = check_version(bad).unwrap_err();
+            assert!(matches!(err, Rejection::Malformed(_)), "{bad}");
+            assert!(err.to_string().contains("FirmwareVersion"), "{err}");
+        }
+    }
+
+    #[test]
+    fn alert_text_is_escaped() {
+        let (mut record, _) = record();
+        record.version = "<x>&".into();
+        record.request_id = "a&b".into();
+        let xml = transfer_content(
+            "00-DB",
+            "t",
+            &record,
+            "<d>",
+            TransferOutcome::FileTransferSuccess,
+        );
+        assert!(xml.contains("<sr:FirmwareVersion>&lt;x&gt;&amp;</sr:FirmwareVersion>"));
+        assert!(xml.contains("<sr:OtherDeviceID>&lt;d&gt;</sr:OtherDeviceID>"));
+        assert!(!xml.contains("<x>") && !xml.contains("<d>"));
+        let xml = failure_content(&record, &["<m>".into()]);
+        assert!(xml.contains("a&amp;b") && xml.contains("&lt;m&gt;"));
+    }
 }

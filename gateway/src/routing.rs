@@ -21,8 +21,8 @@
 //! ```
 //!
 //! Device alerts reach the writer through a bounded queue ([`AlertQueue`],
-//! `routing.alert_queue_capacity`): while it is full the SMWAN link stops reading its rigs
-//! (back-pressure, nothing lost) and a hub actor's thread waits at most
+//! `routing.alert_queue_capacity`): while it is full the SMWAN link holds back the alerts its
+//! rigs send (back-pressure; command answers still pass) and a hub actor's thread waits at most
 //! `routing.alert_queue_wait_ms`, then drops the alert and counts it. Service Responses do
 //! not count against it and are never dropped: each answers a command the hub actors already
 //! bound. The unit tests below cover the queue's bound and waits; `gateway/tests/alert_flood.rs`
@@ -1114,9 +1114,10 @@ pub struct ResponseSink {
 /// counts the alerts on it and refuses more than the capacity. What waits for room, and
 /// what happens when it does not come, depends on the producer:
 ///
-/// * the SMWAN link (async) stops reading a rig's frames while the queue is full
-///   ([`AlertQueue::has_room`]; `crate::smwan`), so QUIC flow control holds the rig back and
-///   nothing is lost;
+/// * the SMWAN link (async) holds a rig's alerts back while the queue is full
+///   ([`AlertQueue::has_room`]; `crate::smwan`) until QUIC flow control holds the rig back;
+///   that look reserves nothing, so an alert it lets through may still meet a full queue and
+///   the hub actor's wait below;
 /// * a hub actor's thread (synchronous, serving other hubs too) waits at most
 ///   `routing.alert_queue_wait_ms` for room, then drops the alert, counted in
 ///   `hubgate_alerts_dropped_total{reason="queue_full"}` and logged (a warning at most once a

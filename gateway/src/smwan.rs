@@ -15,8 +15,11 @@
 //! distribution ([`crate::firmware`]). A chunk for a hub a rig registered goes to that rig
 //! as a [`Frame::ImageChunk`] (cut to [`hubgate_hil_rig::link::MAX_CHUNK`] bytes) with a sequence number, and the
 //! distribution thread waits up to [`CHUNK_TIMEOUT`] for the [`Frame::ChunkAnswer`] with
-//! that number from the same rig connection; the hub's answer (the offset it expects next, or
-//! the transfer's outcome) is handed back as it is, so a transfer resumes where the hub is.
+//! that number from the same rig connection, which must still hold the hub's route: when a
+//! newer connection registers the hub, the chunks waiting on an older one end at once (an
+//! error the distribution retries) and a late answer from the older one is dropped. The
+//! hub's answer (the offset it expects next, or the transfer's outcome) is handed back as it
+//! is, so a transfer resumes where the hub is.
 //! A chunk for any other hub goes to the fallback image path (the in-process emulated hubs).
 //! No answer in time, a full queue, a lost connection or a rig registered with link version
 //! 1 (no image frames) is an error: the distribution tries again and, after three failures,
@@ -35,12 +38,36 @@
 //! queue of [`QUEUE`] frames per connection (a full queue refuses the command: `E20`), a
 //! registration must arrive within [`REGISTER_WITHIN`].
 //!
-//! Back-pressure: while the response writer's alert queue is full
-//! ([`crate::routing::AlertQueue`], set with [`SmwanLink::pace_alerts`]) a connection reads no
-//! further frame from its rig, so QUIC flow control stops the rig from sending (counted in
-//! `hubgate_alerts_backpressure_total{at="smwan"}`); and a frame whose hub actor has its
-//! inbound queue full is offered again every [`PACE_POLL`] for up to [`SATURATED_WAIT`]
-//! before it is dropped (logged). Nothing a rig sends is dropped for a full alert queue.
+//! Back-pressure on alerts: a frame from a hub is classified when it is read. A GBCS response
+//! (the answer to a command) and a [`Frame::ChunkAnswer`] are handed on at once, whatever the
+//! alert queue holds, so an alert storm elsewhere never holds back command answers or
+//! firmware. Anything else a hub sends (an alert, or bytes that do not parse as GBCS, which
+//! the hub actor drops) is alert-bearing: it goes on to its hub actor directly only while the
+//! response writer's alert queue ([`crate::routing::AlertQueue`], set with
+//! [`SmwanLink::pace_alerts`]) has room and no earlier alert of the connection still waits;
+//! otherwise it joins the connection's backlog of at most [`ALERT_BACKLOG`] frames, handed on
+//! in order as room appears (each pause counted in
+//! `hubgate_alerts_backpressure_total{at="smwan"}`). While that backlog is full the connection
+//! reads no further frame, so QUIC flow control stops the rig from sending; answers queued
+//! behind the stalled frame then wait too (only on that rig's connection). A frame whose hub
+//! actor has its inbound queue full is offered again every [`PACE_POLL`] for up to
+//! [`SATURATED_WAIT`] before it is dropped (logged). An alert may reach its hub actor after a
+//! response the rig sent later (never after a later alert).
+//!
+//! What the pacing does not promise: the room it looks for is not reserved. Between the look
+//! and the hub actor's own reservation, other connections and the in-process hubs may take
+//! the last places; that actor then waits `routing.alert_queue_wait_ms` and drops the alert,
+//! counted in `hubgate_alerts_dropped_total{reason="queue_full"}`. So under an alert flood an
+//! alert a rig sent is either delivered or counted as dropped, never lost silently; the pacing
+//! keeps such drops rare, it does not rule them out.
+//!
+//! # What the tests prove
+//!
+//! The unit tests below check the classification (a GBCS response is an answer; an alert,
+//! a command and unparseable bytes are alert-bearing). `gateway/tests/smwan_link.rs` serves a
+//! separate rig process over QUIC and its reconnection, `gateway/tests/firmware.rs` carries
+//! images over the link, and `gateway/tests/alert_flood.rs` floods a queue of 8 from a rig and
+//! checks the bound, the pause and that every alert is delivered or counted as dropped.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,6 +99,16 @@ pub const PACE_POLL: Duration = Duration::from_millis(2);
 pub const SATURATED_WAIT: Duration = Duration::from_secs(5);
 /// Longest the firmware distribution waits for a rig's answer to one image chunk.
 pub const CHUNK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Alert-bearing frames one connection holds while the alert queue is full before it stops
+/// reading from its rig (each at most [`hubgate_hil_rig::link::MAX_FRAME`] bytes).
+pub const ALERT_BACKLOG: usize = 16;
+
+/// Whether bytes a hub sent answer a command (a GBCS response), so that they never wait for
+/// room in the alert queue; anything else is treated as alert-bearing.
+fn is_answer(bytes: &[u8]) -> bool {
+    hubgate_protocol::gbcs::parse(bytes)
+        .is_ok_and(|m| m.header.cra == hubgate_protocol::gbcs::Cra::Response)
+}
 
 #[derive(Debug, Clone)]
 struct Route {
@@ -385,6 +422,11 @@ async fn serve(
         );
     }
     drop(tx);
+    // Chunks waiting on an older connection for these hubs get no answer now.
+    let taken: std::collections::HashSet<Eui> = hubs.iter().copied().collect();
+    routes
+        .chunks
+        .retain(|_, w| w.connection == id || !taken.contains(&w.hub));
     tracing::info!(%peer, hubs = hubs.len(), version, "SMWAN rig registered");
     let mut writer = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
@@ -392,10 +434,25 @@ async fn serve(
         }
         Ok::<_, FrameError>(())
     });
+    // Alert-bearing frames that found the alert queue full wait here, in order.
+    let backlog = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (alerts_tx, mut alerts_rx) = mpsc::channel::<(Eui, Vec<u8>)>(ALERT_BACKLOG);
+    let alert_pacer = {
+        let (routes, inbound, backlog) =
+            (Arc::clone(&routes), inbound.clone(), Arc::clone(&backlog));
+        tokio::spawn(async move {
+            while let Some((hub, bytes)) = alerts_rx.recv().await {
+                if let Some(alerts) = routes.alerts.get() {
+                    wait_for_room(alerts, &peer).await;
+                }
+                if let Err(e) = deliver_paced(&inbound, hub, bytes).await {
+                    tracing::warn!(hub = %hex::eui(&hub), error = %e, "SMWAN alert not taken");
+                }
+                backlog.fetch_sub(1, Ordering::AcqRel);
+            }
+        })
+    };
     let result = loop {
-        if let Some(alerts) = routes.alerts.get() {
-            wait_for_room(alerts, &peer).await;
-        }
         tokio::select! {
             frame = read_frame(&mut recv) => match frame {
                 Ok(Frame::FromHub { hub, bytes }) => {
@@ -405,13 +462,30 @@ async fn serve(
                         tracing::warn!(hub = %hex::eui(&hub), "SMWAN frame for a hub this rig does not hold: dropped");
                         continue;
                     }
-                    if let Err(e) = deliver_paced(&inbound, hub, bytes).await {
-                        tracing::warn!(hub = %hex::eui(&hub), error = %e, "SMWAN answer not taken");
+                    // An alert waits for room in the alert queue (behind any earlier one
+                    // still waiting); an answer never does.
+                    let room = routes.alerts.get().is_none_or(|a| a.has_room());
+                    if is_answer(&bytes) || (room && backlog.load(Ordering::Acquire) == 0) {
+                        if let Err(e) = deliver_paced(&inbound, hub, bytes).await {
+                            tracing::warn!(hub = %hex::eui(&hub), error = %e, "SMWAN answer not taken");
+                        }
+                        continue;
+                    }
+                    backlog.fetch_add(1, Ordering::AcqRel);
+                    // A full backlog stops the reading here: QUIC flow control holds the rig.
+                    if alerts_tx.send((hub, bytes)).await.is_err() {
+                        backlog.fetch_sub(1, Ordering::AcqRel);
+                        break Err(anyhow::anyhow!("the SMWAN alert pacer ended"));
                     }
                 }
                 Ok(Frame::ChunkAnswer { seq, hub, answer }) => {
-                    // Only the connection the chunk went to may answer it.
-                    match routes.chunks.remove_if(&seq, |_, w| w.connection == id && w.hub == hub) {
+                    // Only the connection the chunk went to may answer it, and only while it
+                    // still holds the hub (not after a newer connection took the hub over).
+                    let holds = routes.hubs.get(&hub).is_some_and(|r| r.connection == id);
+                    match routes
+                        .chunks
+                        .remove_if(&seq, |_, w| holds && w.connection == id && w.hub == hub)
+                    {
                         Some((_, w)) => {
                             let _ = w.answer.try_send(answer);
                         }
@@ -437,6 +511,9 @@ async fn serve(
         }
     };
     writer.abort();
+    // What the backlog holds still goes on, in order, as room appears; nothing more joins it.
+    drop(alerts_tx);
+    drop(alert_pacer);
     // Unregister what this connection still holds (a newer connection keeps what it took).
     let lost: Vec<Eui> = hubs
         .iter()
@@ -451,4 +528,46 @@ async fn serve(
     }
     tracing::warn!(%peer, "SMWAN rig disconnected: its hubs are unreachable");
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_answer;
+    use hubgate_protocol::gbcs::frame::{LenForm, encode_apdu};
+    use hubgate_protocol::gbcs::{Cra, GroupingHeader, OtherInfo, Supplementary};
+
+    /// A GBCS message with flag `cra` from an ESME to a supplier (content unsigned).
+    fn message(cra: Cra) -> Vec<u8> {
+        let header = GroupingHeader {
+            cra,
+            counter: 7,
+            originator: [0x00, 0xDB, 0x56, 0, 0, 0, 0, 1],
+            recipient: [0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0, 0],
+            date_time: None,
+            other_info: OtherInfo {
+                message_code: 0x0018,
+                supplementary: Supplementary::None,
+            },
+        };
+        let content = [0x0f, 0x20, 0, 0, 7, 0x00, 0x02, 0x01, 0x12, 0x8f, 0x0a];
+        encode_apdu(
+            &header,
+            &content,
+            Some(None),
+            LenForm::minimal(2),
+            LenForm::minimal(content.len()),
+        )
+    }
+
+    #[test]
+    fn a_response_is_an_answer_and_alerts_commands_and_garbage_are_alert_bearing() {
+        assert!(is_answer(&message(Cra::Response)), "a response never waits");
+        assert!(!is_answer(&message(Cra::Alert)), "an alert waits for room");
+        assert!(!is_answer(&message(Cra::Command)));
+        assert!(!is_answer(&[]));
+        assert!(!is_answer(&[0xDD, 0x00, 0x01]));
+        let mut cut = message(Cra::Response);
+        cut.truncate(cut.len() - 3);
+        assert!(!is_answer(&cut), "a truncated response is not taken as one");
+    }
 }

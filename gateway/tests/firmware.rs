@@ -23,6 +23,12 @@
 //!   in `OtherRequestInProgressList`, or refused as a replay when its counter lost the race);
 //!   an 11.1 quarantined by a threshold and released is checked, stored and distributed like
 //!   an accepted one (I99, then its completion alert).
+//! - A `FirmwareVersion` within the XSD but not even-length hex of 2 to 8 characters, or
+//!   more than 10 000 devices in `DeviceIDList`, is refused `E31`; a valid request after them
+//!   is distributed.
+//! - With room for one message per User, a second completion alert refused by the outbox
+//!   leaves that distribution open; once the first alert is pulled, the periodic scan sends
+//!   the device again and its alert arrives, and only then is the distribution counted.
 
 #![allow(clippy::unwrap_used)]
 
@@ -478,7 +484,8 @@ fn a_meter_whose_hub_cannot_be_reached_ends_in_a_distribution_failure_alert() {
     let image = vec![0x5a; 5000];
     let ack = gw.submit(&update_firmware(&gw, LOST_ESME, &image), SUPPLIER);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
-    let alert = dcc_alert(&gw, "FirmwareDistributionFailure", Duration::from_secs(20));
+    // The hub is retried for about 12 s (a rig reconnecting would be back by then).
+    let alert = dcc_alert(&gw, "FirmwareDistributionFailure", Duration::from_secs(40));
     xml_oracle(&gw, &alert, "distribution-failure");
     assert_eq!(
         element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
@@ -610,4 +617,102 @@ fn requests_sent_together_are_not_both_accepted_and_a_released_one_is_distribute
         element_text(&alert, "TransferResponseCode").as_deref(),
         Some("FileTransferSuccess")
     );
+}
+
+#[test]
+fn a_version_that_is_not_short_even_hex_or_too_many_devices_is_refused_as_malformed() {
+    let gw = start("firmware-malformed", &[]);
+    let image = vec![0x3c; 2048];
+    // Within the XSD (1 to 8 characters), but not the hex the inventory records.
+    for version in ["GG", "ABC", "0000000", "A&amp;B&lt;"] {
+        let xml = common::set_text(
+            &update_firmware(&gw, ESME, &image),
+            "FirmwareVersion",
+            version,
+        );
+        let ack = gw.submit(&xml, SUPPLIER);
+        assert_eq!(ack.code, "E31", "{version}: {}", ack.xml);
+    }
+    // More devices than one request may name (the XSD allows about 50 000).
+    let many: Vec<String> = (0..=10_000u32)
+        .map(|i| {
+            let b = i.to_be_bytes();
+            format!(
+                "00-DB-99-99-{:02X}-{:02X}-{:02X}-{:02X}",
+                b[0], b[1], b[2], b[3]
+            )
+        })
+        .collect();
+    let ack = gw.submit(&update_firmware(&gw, &many.join(","), &image), SUPPLIER);
+    assert_eq!(ack.code, "E31", "{}", ack.xml);
+    // Nothing was distributed, and a valid request still is.
+    let ack = gw.submit(&update_firmware(&gw, ESME, &image), SUPPLIER);
+    assert_eq!(ack.code, "I99", "{}", ack.xml);
+    let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(20));
+    assert_eq!(
+        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
+        Some(ack.request_id.as_str()),
+        "{alert}"
+    );
+}
+
+fn distributions(gw: &Gateway) -> f64 {
+    metric_value(
+        &gw.metrics_text(),
+        "hubgate_firmware_distributions_total",
+        "",
+    )
+}
+
+#[test]
+fn an_alert_the_outbox_refuses_leaves_the_device_open_and_is_sent_once_there_is_room() {
+    // Room for one message per User: the second completion alert is refused until the
+    // supplier pulls the first.
+    let gw = start(
+        "firmware-refused",
+        &[("HUBGATE_DELIVERY__MAX_MESSAGES_PER_USER", "1")],
+    );
+    let image = vec![0x7e; 3000];
+    let first = gw.submit(&update_firmware(&gw, ESME, &image), SUPPLIER);
+    assert_eq!(first.code, "I99", "{}", first.xml);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while distributions(&gw) < 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the first distribution did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = gw.submit(&update_firmware(&gw, ESME, &image), SUPPLIER);
+    assert_eq!(second.code, "I99", "{}", second.xml);
+    // Its alert cannot be queued: the distribution stays open.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(distributions(&gw), 1.0, "finished without its alert");
+    let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(10));
+    assert_eq!(
+        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
+        Some(first.request_id.as_str()),
+        "{alert}"
+    );
+    // Room again: the next scan sends the device again and queues its alert.
+    let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(30));
+    xml_oracle(&gw, &alert, "comms-hub-alert-after-refusal");
+    assert_eq!(
+        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
+        Some(second.request_id.as_str()),
+        "{alert}"
+    );
+    assert_eq!(
+        element_text(&alert, "TransferResponseCode").as_deref(),
+        Some("FileTransferSuccess"),
+        "{alert}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while distributions(&gw) < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the second distribution did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

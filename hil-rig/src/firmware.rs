@@ -19,8 +19,13 @@
 //!   the SHA-256 of the whole image as the hash CS06 names): `FileTransferSuccess`. An image
 //!   received earlier and not activated is replaced.
 //!
-//! A hub holds at most [`MAX_PARTIAL`] partial images and [`MAX_IMAGE_BYTES`] per image; a
-//! transfer beyond either is refused (`FileTransferFailure`).
+//! A hub holds at most [`MAX_IMAGE_BYTES`] per image (a larger transfer is refused:
+//! `FileTransferFailure`) and at most [`MAX_PARTIAL`] partial images. A device has at most one
+//! transfer in progress: the first chunk of a new transfer for a device drops that device's
+//! other partial images (an abandoned or superseded transfer). When the hub is full, the first
+//! chunk of a new transfer evicts the partial image that received a chunk least recently, so
+//! a hub never refuses new transfers for old ones it no longer hears of; an evicted transfer
+//! that comes back starts again from offset 0 (its chunk is answered with `Next(0)`).
 //!
 //! # Activation (CS06, the device side)
 //!
@@ -34,9 +39,10 @@
 //! # What the tests prove
 //!
 //! The unit tests below: a chunked transfer in order and out of order, the refusal of a
-//! wrong device or kind, the size bound, and a CS06 payload activating the received image or
-//! refusing a wrong hash. `gateway/tests/firmware.rs` drives the same code from a real
-//! gateway.
+//! wrong device or kind, the size bound, a new transfer replacing a device's earlier partial
+//! image, the eviction of the least recently fed partial image when the hub is full, and a
+//! CS06 payload activating the received image or refusing a wrong hash.
+//! `gateway/tests/firmware.rs` drives the same code from a real gateway.
 
 use std::collections::BTreeMap;
 
@@ -106,10 +112,19 @@ pub struct Chunk<'a> {
     pub data: &'a [u8],
 }
 
+/// One partial image and when it last received a chunk (the receiver's chunk count then).
+#[derive(Debug, Default)]
+struct Partial {
+    bytes: Vec<u8>,
+    last: u64,
+}
+
 /// The partial images a hub holds.
 #[derive(Debug, Default)]
 pub struct ImageReceiver {
-    partial: BTreeMap<(String, [u8; 8]), Vec<u8>>,
+    partial: BTreeMap<(String, [u8; 8]), Partial>,
+    /// Chunks taken so far: the order in which partial images were last fed.
+    ticks: u64,
 }
 
 impl ImageReceiver {
@@ -120,10 +135,23 @@ impl ImageReceiver {
             self.partial.remove(&key);
             return ChunkAnswer::Done(TransferOutcome::FileTransferFailure);
         }
-        if !self.partial.contains_key(&key) && self.partial.len() >= MAX_PARTIAL {
-            return ChunkAnswer::Done(TransferOutcome::FileTransferFailure);
+        if !self.partial.contains_key(&key) {
+            // A new transfer: the device's earlier ones are over.
+            self.partial.retain(|(_, device), _| *device != c.device);
+            if self.partial.len() >= MAX_PARTIAL
+                && let Some(oldest) = self
+                    .partial
+                    .iter()
+                    .min_by_key(|(_, p)| p.last)
+                    .map(|(k, _)| k.clone())
+            {
+                self.partial.remove(&oldest);
+            }
         }
-        let buf = self.partial.entry(key.clone()).or_default();
+        self.ticks += 1;
+        let partial = self.partial.entry(key.clone()).or_default();
+        partial.last = self.ticks;
+        let buf = &mut partial.bytes;
         let have = buf.len() as u64;
         if c.offset != have {
             return ChunkAnswer::Next(have);
@@ -135,7 +163,7 @@ impl ImageReceiver {
         if have < c.total {
             return ChunkAnswer::Next(have);
         }
-        let image = self.partial.remove(&key).unwrap_or_default();
+        let image = self.partial.remove(&key).unwrap_or_default().bytes;
         ChunkAnswer::Done(hand_over(hub, c.device, c.version, &image))
     }
 
@@ -147,6 +175,11 @@ impl ImageReceiver {
     /// Whether none is held.
     pub fn is_empty(&self) -> bool {
         self.partial.is_empty()
+    }
+
+    /// Whether a partial image of `transfer` for `device` is held.
+    pub fn holds(&self, transfer: &str, device: &[u8; 8]) -> bool {
+        self.partial.contains_key(&(transfer.to_string(), *device))
     }
 }
 
@@ -302,5 +335,106 @@ mod tests {
             ChunkAnswer::Done(TransferOutcome::FileTransferFailure)
         );
         assert!(h.esme.state().pending_firmware.is_none());
+    }
+
+    /// The first chunk (`len` bytes of a `total`-byte image) of `transfer` for `device`.
+    fn start(
+        r: &mut ImageReceiver,
+        hub: &mut Hub,
+        transfer: &str,
+        device: [u8; 8],
+        total: u64,
+    ) -> ChunkAnswer {
+        r.chunk(
+            hub,
+            &Chunk {
+                transfer,
+                device,
+                total,
+                version: &[0, 0, 0, 3],
+                offset: 0,
+                data: &[7; 10],
+            },
+        )
+    }
+
+    #[test]
+    fn a_new_transfer_for_a_device_drops_its_earlier_partial_image() {
+        let mut h = hub();
+        let (esme, gsme) = (h.esme.eui(), [0x42; 8]);
+        let mut r = ImageReceiver::default();
+        assert_eq!(
+            start(&mut r, &mut h, "old", esme, 100),
+            ChunkAnswer::Next(10)
+        );
+        assert_eq!(
+            start(&mut r, &mut h, "other", gsme, 100),
+            ChunkAnswer::Next(10)
+        );
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            start(&mut r, &mut h, "new", esme, 100),
+            ChunkAnswer::Next(10)
+        );
+        assert_eq!(r.len(), 2);
+        assert!(!r.holds("old", &esme), "the superseded transfer is dropped");
+        assert!(r.holds("new", &esme) && r.holds("other", &gsme));
+        // The old transfer, if it comes back, starts again from the beginning.
+        let resumed = r.chunk(
+            &mut h,
+            &Chunk {
+                transfer: "old",
+                device: esme,
+                total: 100,
+                version: &[0, 0, 0, 3],
+                offset: 10,
+                data: &[7; 10],
+            },
+        );
+        assert_eq!(resumed, ChunkAnswer::Next(0));
+    }
+
+    #[test]
+    fn a_full_hub_evicts_the_least_recently_fed_partial_image_instead_of_refusing() {
+        let mut h = hub();
+        let mut r = ImageReceiver::default();
+        let device = |i: usize| [0x50, 0, 0, 0, 0, 0, 0, i as u8];
+        for i in 0..MAX_PARTIAL {
+            let t = format!("t{i}");
+            assert_eq!(
+                start(&mut r, &mut h, &t, device(i), 100),
+                ChunkAnswer::Next(10)
+            );
+        }
+        assert_eq!(r.len(), MAX_PARTIAL);
+        // Feed t0 again, so t1 is now the least recently fed.
+        let again = r.chunk(
+            &mut h,
+            &Chunk {
+                transfer: "t0",
+                device: device(0),
+                total: 100,
+                version: &[0, 0, 0, 3],
+                offset: 10,
+                data: &[7; 10],
+            },
+        );
+        assert_eq!(again, ChunkAnswer::Next(20));
+        let fresh = device(MAX_PARTIAL);
+        assert_eq!(
+            start(&mut r, &mut h, "fresh", fresh, 100),
+            ChunkAnswer::Next(10),
+            "a new transfer is taken, not refused"
+        );
+        assert_eq!(r.len(), MAX_PARTIAL, "the bound holds");
+        assert!(r.holds("fresh", &fresh));
+        assert!(r.holds("t0", &device(0)), "the recently fed one stays");
+        assert!(
+            !r.holds("t1", &device(1)),
+            "the least recently fed one goes"
+        );
+        for i in 2..MAX_PARTIAL {
+            assert!(r.holds(&format!("t{i}"), &device(i)));
+        }
     }
 }

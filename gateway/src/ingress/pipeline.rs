@@ -178,7 +178,9 @@ impl Pipeline {
                 .map_err(|e| Rejection::Busy(e.to_string()));
         }
         // 11.1: checked and stored now, as on acceptance (its device checks were not run
-        // when it was held), then distributed like any other.
+        // when it was held), then distributed like any other. Its answer is queued by the
+        // caller in a later transaction: a crash in between distributes it without that
+        // answer (see `crate::firmware`, "Concurrent requests and released requests").
         let mut planned = None;
         if result.is_ok() && accepted.firmware.is_none() {
             let roles = self
