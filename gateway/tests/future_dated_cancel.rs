@@ -170,11 +170,7 @@ fn a_cancelled_dsp_read_is_never_sent_and_both_requests_are_answered() {
     clock.set(t0 + HOUR + 60);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
-    assert!(
-        kept_messages(&gw, TOKEN).is_empty(),
-        "{:#?}",
-        kept_messages(&gw, TOKEN)
-    );
+    assert_nothing_kept(&gw);
     clock.set(t0 + 2 * HOUR + 60);
     let ran = take_message(&gw, TOKEN, Duration::from_secs(20), |x| {
         element_text(x, "RequestID").as_deref() == Some(later.request_id.as_str())
@@ -187,11 +183,13 @@ fn a_cancelled_dsp_read_is_never_sent_and_both_requests_are_answered() {
         "only the read held after the cancellation"
     );
     std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        kept_messages(&gw, TOKEN).is_empty(),
-        "{:#?}",
-        kept_messages(&gw, TOKEN)
-    );
+    assert_nothing_kept(&gw);
+}
+
+/// No message is waiting for the supplier.
+fn assert_nothing_kept(gw: &Gateway) {
+    let kept = kept_messages(gw, TOKEN);
+    assert!(kept.is_empty(), "{kept:#?}");
 }
 
 #[test]
@@ -227,11 +225,7 @@ fn a_dsp_cancellation_holds_across_restarts() {
     clock.set(t0 + HOUR + 60);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(commands(&gw), 0.0, "a command went to the meter");
-    assert!(
-        kept_messages(&gw, TOKEN).is_empty(),
-        "{:#?}",
-        kept_messages(&gw, TOKEN)
-    );
+    assert_nothing_kept(&gw);
     // A third start finds nothing left in the journal.
     let gw = gw.restart(seeds);
     assert!(
@@ -240,11 +234,7 @@ fn a_dsp_cancellation_holds_across_restarts() {
         gw.startup
     );
     std::thread::sleep(Duration::from_secs(1));
-    assert!(
-        kept_messages(&gw, TOKEN).is_empty(),
-        "{:#?}",
-        kept_messages(&gw, TOKEN)
-    );
+    assert_nothing_kept(&gw);
 }
 
 /// A stop straight after a cancellation's acknowledgement, and a start only after the held
@@ -275,11 +265,7 @@ fn a_dsp_cancellation_holds_across_a_restart_after_the_held_time() {
     check_cancellation_answers(&gw, &messages, &held.request_id, &cancel.request_id);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(commands(&gw), 0.0, "a cancelled read went to the meter");
-    assert!(
-        kept_messages(&gw, TOKEN).is_empty(),
-        "{:#?}",
-        kept_messages(&gw, TOKEN)
-    );
+    assert_nothing_kept(&gw);
 }
 
 /// Sends the ECS01a `template` for the ESME as the supplier, with `ExecutionDateTime` `at`

@@ -296,28 +296,44 @@ fn code(s: &str) -> ResponseCode {
 /// occurrence (two commits, in that order), the schedule still names the occurrence the
 /// journal re-sends: it is moved on here, so the occurrence runs once, not twice.
 fn moved_on_past(table: &ScheduleTable, id: u64, at_ms: i64) {
-    let Ok(Some(mut s)) = table.get(id) else {
+    let Ok(Some(s)) = table.get(id) else {
         return;
     };
     if s.next_ms > at_ms {
         return;
     }
+    if move_on(table, s, at_ms).is_ok() {
+        tracing::info!(
+            id,
+            occurrence = %rfc3339_ms(at_ms),
+            "schedule moved past an occurrence already sent before the last stop"
+        );
+    }
+}
+
+/// Counts a run of `s` and moves it to its first occurrence after `after_ms`, or removes it
+/// when it has none left. Errors are logged and returned.
+fn move_on(table: &ScheduleTable, mut s: Schedule, after_ms: i64) -> Result<(), TableError> {
+    let id = s.id;
     s.runs += 1;
-    let r = match s.timing().ok().and_then(|t| t.next_at_or_after(at_ms + 1)) {
+    let r = match s
+        .timing()
+        .ok()
+        .and_then(|t| t.next_at_or_after(after_ms + 1))
+    {
         Some(n) => {
             s.next_ms = n;
             table.update(&s).map(|_| ())
         }
-        None => table.remove(&[id]).map(|_| ()),
+        None => {
+            tracing::info!(id, "schedule ended: its last execution ran");
+            table.remove(&[id]).map(|_| ())
+        }
     };
-    match r {
-        Ok(()) => tracing::info!(
-            id,
-            occurrence = %rfc3339_ms(at_ms),
-            "schedule moved past an occurrence already sent before the last stop"
-        ),
-        Err(e) => tracing::error!(id, error = %e, "a schedule could not be moved on"),
+    if let Err(e) = &r {
+        tracing::error!(id, error = %e, "a schedule could not be moved on");
     }
+    r
 }
 
 /// Scheduled executions in flight, by RequestID: the schedule each belongs to, for the answer
@@ -796,7 +812,7 @@ impl Schedules {
     /// Runs schedule `id` (due at `now_ms`) through `router`, then moves it to its next
     /// occurrence (or removes it when it has none).
     fn execute(&self, id: u64, router: Option<&crate::routing::Router>, now_ms: i64) {
-        let mut s = match self.table.get(id) {
+        let s = match self.table.get(id) {
             Ok(Some(s)) => s,
             Ok(None) => return,
             Err(e) => {
@@ -853,21 +869,7 @@ impl Schedules {
             at_ms
         };
         self.run_once(&s, router, from_ms, at_ms, now_ms);
-        s.runs += 1;
-        let next = s.timing().ok().and_then(|t| t.next_at_or_after(now_ms + 1));
-        let r = match next {
-            Some(n) => {
-                s.next_ms = n;
-                self.table.update(&s).map(|_| ())
-            }
-            None => {
-                tracing::info!(id, "schedule ended: its last execution ran");
-                self.table.remove(&[id]).map(|_| ())
-            }
-        };
-        if let Err(e) = r {
-            tracing::error!(id, error = %e, "a schedule could not be moved on");
-        }
+        let _ = move_on(&self.table, s, now_ms);
     }
 
     fn run_once(
@@ -1215,26 +1217,8 @@ mod tests {
         Schedule {
             id: 5,
             owner: [0x90, 0xb3, 0xd5, 0x1f, 0x30, 0x01, 0, 0],
-            role: "IS".into(),
             device: [0, 0xdb, 0x55, 0, 0, 0, 0, 1],
-            frequency: Frequency::Daily,
-            start_date: "2030-01-02".into(),
-            end_date: None,
-            start_time: None,
-            service_reference: "4.6".into(),
-            srv: "4.6.1".into(),
-            action: Action {
-                element: "DSPRetrieveImportDailyReadLog".into(),
-                period: Some(PeriodOffset {
-                    start_days: -1,
-                    start_time: "00:00:00Z".into(),
-                    end_days: 0,
-                    end_time: "00:00:00Z".into(),
-                }),
-            },
-            created_ms: 0,
-            next_ms: ms("2030-01-02T00:00:00Z"),
-            runs: 0,
+            ..table::tests::record(0, ms("2030-01-02T00:00:00Z"))
         }
     }
 

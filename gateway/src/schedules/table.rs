@@ -591,14 +591,16 @@ impl ScheduleTable {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn ms(s: &str) -> i64 {
         crate::clock::parse_rfc3339_ms(s).unwrap()
     }
 
-    fn record(owner: u8, next_ms: i64) -> Schedule {
+    /// A daily 4.6.1 import daily read log schedule of User `[owner; 8]` on device `[9; 8]`,
+    /// starting 2030-01-02, next due at `next_ms`.
+    pub(crate) fn record(owner: u8, next_ms: i64) -> Schedule {
         Schedule {
             id: 0,
             owner: [owner; 8],
