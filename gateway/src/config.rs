@@ -150,6 +150,10 @@ pub struct Config {
     /// Writes waiting for the store's committer (request acceptances, quarantined requests);
     /// beyond it requests are refused with `E44` (HTTP 503). Default 16384.
     pub store_write_queue: usize,
+    /// While the gateway is busy, how long (µs) the store's committer lets a batch of writes
+    /// grow after its first write before committing them together; an idle gateway commits
+    /// at once. `0` never waits. Default 1000.
+    pub store_commit_delay_us: u64,
 }
 
 impl Default for Config {
@@ -179,6 +183,7 @@ impl Default for Config {
             schedules: SchedulesConfig::default(),
             store_cache_mib: 64,
             store_write_queue: 16_384,
+            store_commit_delay_us: 1000,
         }
     }
 }
@@ -695,6 +700,11 @@ const FIELDS: &[Field] = &[
         "Writes waiting for the store's committer; beyond it requests are refused (E44, 503).",
     ),
     field(
+        "store_commit_delay_us",
+        Kind::Int,
+        "While busy, how long (µs) the committer lets a batch grow before one shared commit; 0 never waits.",
+    ),
+    field(
         "listen",
         Kind::Addr,
         "The DUIS listener (HTTPS unless tls.enabled is false); 8079 is the DCC Boxed port.",
@@ -1191,6 +1201,9 @@ impl Config {
             if value == 0 {
                 return invalid(field, "must be at least 1");
             }
+        }
+        if self.store_commit_delay_us > 100_000 {
+            return invalid("store_commit_delay_us", "must be at most 100000 (0.1 s)");
         }
         if self.pki.load_test_users > crate::pki::generate::MAX_LOAD_TEST_USERS {
             return invalid("pki.load_test_users", "must be at most 65535");

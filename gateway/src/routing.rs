@@ -1104,6 +1104,8 @@ pub struct ResponseSink {
     /// When the last warning about dropped alerts was logged (monotonic ms since `started`).
     dropped_warned_ms: AtomicU64,
     started: Instant,
+    /// How long (µs) a batch of answers waits for more while the writer is busy.
+    batch_delay_us: Arc<AtomicU64>,
 }
 
 /// The bound on device alerts waiting for the response writer
@@ -1357,6 +1359,18 @@ impl ResponseSink {
         self
     }
 
+    /// While busy (its last batch held more than one answer), the writer lets a batch grow
+    /// for up to `delay` after its first answer, so more answers share one store commit
+    /// (`store_commit_delay_us`, as for the store's committer). Zero by default.
+    #[must_use]
+    pub fn with_batch_delay(self, delay: Duration) -> ResponseSink {
+        self.batch_delay_us.store(
+            u64::try_from(delay.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self
+    }
+
     /// The bound on device alerts waiting for this writer, for producers that can wait
     /// without blocking a thread (the SMWAN link, `crate::smwan::SmwanLink::pace_alerts`).
     pub fn alert_queue(&self) -> Arc<AlertQueue> {
@@ -1416,6 +1430,8 @@ impl ResponseSink {
         // bounded, and dropping one would lose an acknowledged request's answer.
         // Device alerts on it are bounded by the AlertQueue.
         let (tx, rx) = crossbeam_channel::unbounded::<Event>();
+        let batch_delay_us = Arc::new(AtomicU64::new(0));
+        let writer_delay = Arc::clone(&batch_delay_us);
         let alerts = Arc::new(AlertQueue::new(AlertQueue::DEFAULT_CAPACITY));
         let writer_alerts = Arc::clone(&alerts);
         let sink_clock = Arc::clone(&clock);
@@ -1431,16 +1447,17 @@ impl ResponseSink {
                     FutureDated::default()
                 });
                 // Events that queued up while the last batch was written go out together:
-                // one durable outbox transaction (one fsync) for the whole batch.
+                // one durable outbox transaction (one fsync) for the whole batch. While
+                // busy (the last batch had more than one event) a batch waits up to
+                // `batch_delay` for more, as the store's committer does.
+                let mut busy = false;
                 while let Ok(first) = rx.recv() {
+                    let batch_delay = Duration::from_micros(writer_delay.load(Ordering::Relaxed));
+                    let deadline = Instant::now() + batch_delay;
                     let mut batch = Vec::with_capacity(16);
                     batch.push(first);
-                    while batch.len() < MAX_SINK_BATCH {
-                        match rx.try_recv() {
-                            Ok(e) => batch.push(e),
-                            Err(_) => break,
-                        }
-                    }
+                    crate::group_commit::gather(&rx, &mut batch, MAX_SINK_BATCH, busy.then_some(deadline));
+                    busy = batch.len() > 1;
                     // The alerts taken free their places in the bounded alert queue.
                     writer_alerts.release(
                         batch.iter().filter(|e| matches!(e, Event::Alert(..))).count(),
@@ -1561,6 +1578,7 @@ impl ResponseSink {
             alert_wait: AlertQueue::DEFAULT_WAIT,
             dropped_warned_ms: AtomicU64::new(0),
             started: Instant::now(),
+            batch_delay_us,
         })
     }
 }

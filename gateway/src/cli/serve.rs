@@ -390,8 +390,13 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         pool,
         store: Arc::clone(&store),
         commit: Arc::new(
-            GroupCommit::start(Arc::clone(&store), config.store_write_queue, 1024)
-                .context("starting the store committer")?,
+            GroupCommit::start_with_delay(
+                Arc::clone(&store),
+                config.store_write_queue,
+                1024,
+                std::time::Duration::from_micros(config.store_commit_delay_us),
+            )
+            .context("starting the store committer")?,
         ),
         devices: Arc::new(
             InventoryDirectory::new(Arc::clone(&inventory))
@@ -650,6 +655,9 @@ fn start_routing(
         Arc::clone(users),
     )
     .context("starting the response writer")?
+    .with_batch_delay(std::time::Duration::from_micros(
+        config.store_commit_delay_us,
+    ))
     .with_alert_queue(
         config.routing.alert_queue_capacity,
         std::time::Duration::from_millis(config.routing.alert_queue_wait_ms),

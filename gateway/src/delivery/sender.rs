@@ -22,6 +22,13 @@ use crate::metric_name;
 /// The longest wait between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
+/// Delivered messages are removed from the outbox in batches: each removal is a store
+/// transaction of its own otherwise, which under load costs more CPU than the HTTP POST.
+/// A removal waits at most this long (and only while other attempts are in flight)...
+const SETTLE_DELAY: Duration = Duration::from_millis(2);
+/// ...or until this many attempts have finished.
+const SETTLE_BATCH: usize = 128;
+
 /// The header that identifies a message across attempts and restarts.
 pub(super) const MESSAGE_ID_HEADER: &str = "HubGate-Message-ID";
 
@@ -172,6 +179,9 @@ impl Sender {
             })
             .collect();
         let mut running: JoinSet<Outcome> = JoinSet::new();
+        // Finished attempts not yet recorded, and when they must be at the latest.
+        let mut unsettled: Vec<Outcome> = Vec::new();
+        let mut settle_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
             let mut to_keep = Vec::new();
@@ -209,17 +219,31 @@ impl Sender {
                     while let Some(more) = running.try_join_next() {
                         finished.push(more);
                     }
-                    let outcomes = finished
-                        .into_iter()
-                        .filter_map(|r| {
-                            r.map_err(|e| tracing::error!("delivery attempt task: {e}"))
-                                .ok()
-                        })
-                        .collect();
-                    self.settle(outcomes, Vec::new(), &mut schedule);
+                    unsettled.extend(finished.into_iter().filter_map(|r| {
+                        r.map_err(|e| tracing::error!("delivery attempt task: {e}"))
+                            .ok()
+                    }));
+                    let at = *settle_at.get_or_insert_with(|| Instant::now() + SETTLE_DELAY);
+                    // Recorded together: at once when nothing else is in flight, when a
+                    // failure needs rescheduling, when the batch is full or its time is up.
+                    if running.is_empty()
+                        || unsettled.len() >= SETTLE_BATCH
+                        || unsettled.iter().any(|o| o.result.is_err())
+                        || Instant::now() >= at
+                    {
+                        settle_at = None;
+                        self.settle(std::mem::take(&mut unsettled), Vec::new(), &mut schedule);
+                    }
+                }
+                () = sleep_until(settle_at), if settle_at.is_some() => {
+                    settle_at = None;
+                    self.settle(std::mem::take(&mut unsettled), Vec::new(), &mut schedule);
                 }
                 () = sleep_until(next), if can_start && next.is_some() => {}
             }
+        }
+        if !unsettled.is_empty() {
+            self.settle(unsettled, Vec::new(), &mut schedule);
         }
         running.abort_all();
     }
