@@ -15,7 +15,8 @@
 //!   5) with the same RequestID;
 //! - listens over HTTPS for the Service Responses and alerts the gateway delivers later
 //!   ([`listener`]) and matches them to their requests ([`tracker`]), against the SEC target
-//!   response times;
+//!   response times; answers are read with one streaming pass that picks out the fields
+//!   recorded ([`answer`]), not the full DUIS model;
 //! - reports per SRV: counts, response codes, HDR latency percentiles, late sends, its own
 //!   CPU; as a table, JSON and Markdown ([`report`]). Scenarios are TOML ([`scenario`]).
 //!
@@ -23,6 +24,7 @@
 //! would; here it would cost as much CPU as the gateway spends), or reconnect a User whose
 //! connection failed (its remaining requests are reported as not sent).
 
+pub mod answer;
 pub mod client;
 pub mod cpu;
 pub mod listener;

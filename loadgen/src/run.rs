@@ -26,8 +26,6 @@ use std::time::{Duration, Instant};
 
 use hubgate_protocol::catalogue::Catalogue;
 use hubgate_protocol::duis::model::header::RequestId;
-use hubgate_protocol::duis::model::response::{Response, ResponseBody, ResponsePayload};
-use hubgate_protocol::duis::xml::Limits;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::{Semaphore, mpsc};
@@ -578,19 +576,10 @@ async fn generate(
 }
 
 /// The response code of a DUIS answer (`-` when the body is not one) and the Pre-Command it
-/// carries, if any.
+/// carries, if any (read by [`crate::answer::scan`]).
 fn read_answer(body: &[u8]) -> (String, Option<Vec<u8>>) {
-    match Response::parse(body, &Limits::default()) {
-        Ok(r) => {
-            let pre = match r.body {
-                ResponseBody::ResponseMessage(m) => match m.payload {
-                    Some(ResponsePayload::PreCommand { gbcs_payload, .. }) => Some(gbcs_payload),
-                    _ => None,
-                },
-                _ => None,
-            };
-            (r.header.response_code.as_str().to_string(), pre)
-        }
+    match crate::answer::scan(body) {
+        Ok(a) => (a.response_code.to_string(), a.precommand),
         Err(_) => ("-".into(), None),
     }
 }
@@ -722,7 +711,7 @@ async fn user_task(
             JobKind::Fresh => {
                 counter += 1;
                 tpl.render(user, job.target, counter, job.body_device)
-                    .and_then(|(text, id)| templates::sign(user, &text).map(|b| (b, id)))
+                    .and_then(|(doc, id)| templates::sign(user, &doc).map(|b| (b, id)))
                     .map(|(b, id)| (b, id, tpl.path()))
             }
             JobKind::Signed {

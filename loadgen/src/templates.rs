@@ -4,6 +4,28 @@
 //! says (CommandVariant 4, Transform); [`signed_precommand_request`] builds the CommandVariant
 //! 5 request that follows once the Pre-Command is back.
 //!
+//! **Signing without reading the document again.** A template is parsed once, when it is
+//! loaded: whitespace-only text and the placeholder `ds:Signature` are removed, and what is
+//! kept is the document's inclusive Canonical XML 1.0 form behind an XML declaration, with
+//! the places of its `RequestID` (and body `DeviceID`) text noted. [`Template::render`]
+//! splices the new values in; they are EUIs, dashes, colons and decimal digits, which
+//! canonicalisation writes as they are, so the rendered text is still canonical (a value
+//! with any other character is refused rather than escaped). [`sign`] hands it to
+//! [`dsig::sign_canonical`], which digests the bytes as they are and inserts the signature,
+//! with no parsing, stripping or canonicalising per request. The `DigestValue` is the one
+//! [`dsig::sign_with_certificate`] computes from the template text, and the document is the
+//! one it writes except for what canonicalisation itself changes: comments are left out
+//! and empty elements are written as start-end pairs (`<sr:ReadInventory></sr:ReadInventory>`
+//! rather than `<sr:ReadInventory/>`). The Signed Pre-Command request (CommandVariant 5) is
+//! written straight in canonical form by
+//! [`hubgate_protocol::duis::writer::write_request_canonical`] and signed the same way.
+//!
+//! The unit tests prove, for every template of the conformance corpus, that the signed
+//! request verifies with the User's certificate, has the same `DigestValue` as the
+//! parse-and-canonicalise path, and is byte for byte that path's document (the randomised
+//! `SignatureValue` removed, comments and empty tags written as canonicalisation writes
+//! them); and that the Signed Pre-Command request verifies and reads back.
+//!
 //! Which device type a template addresses comes from its GBCS use case, the file name's
 //! prefix, as in the gateway's inventory check: `ECS…` an ESME, `GCS…` a GSME (or the GPF
 //! when the name says so), `CS01a`/`CS01b` ESME/GSME top-ups, `CCS…`/`DBCH…` and the identity
@@ -17,15 +39,19 @@
 //! with `templates.future_dated`. `templates.files` overrides the choice.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use hubgate_protocol::catalogue::{Catalogue, Srv};
+use hubgate_protocol::duis::NS_DS;
+use hubgate_protocol::duis::c14n::{self, Mode};
 use hubgate_protocol::duis::dsig;
 use hubgate_protocol::duis::model::body::{Body, SignedPreCommand};
 use hubgate_protocol::duis::model::header::{CommandVariant, RequestHeader, RequestId};
 use hubgate_protocol::duis::model::request::Request;
 use hubgate_protocol::duis::reader;
-use hubgate_protocol::duis::xml::Limits;
+use hubgate_protocol::duis::writer;
+use hubgate_protocol::duis::xml::{self, Element, Limits, Node};
 use hubgate_protocol::hex;
 
 use crate::targets::DeviceKind;
@@ -46,8 +72,13 @@ pub struct Template {
     pub execution: Option<String>,
     /// The same instant in Unix milliseconds.
     pub execution_ms: Option<i64>,
-    /// The document text (unsigned).
+    /// The document in canonical form (inclusive C14N 1.0, behind an XML declaration),
+    /// unsigned.
     text: String,
+    /// Where the text of its `sr:RequestID` lies in `text`.
+    request_id_at: Range<usize>,
+    /// Where the text of its first `sr:DeviceID` lies in `text`, if it has one.
+    device_id_at: Option<Range<usize>>,
     /// The template's target (kept for non-device requests).
     target: [u8; 8],
     /// Non-device request naming a device in its body.
@@ -87,24 +118,69 @@ impl Template {
     }
 
     /// The request for `user` to `target` (`None`: the template's own target) with
-    /// `counter`, body device `body_device` if the template names one; unsigned.
+    /// `counter`, body device `body_device` if the template names one; unsigned, in
+    /// canonical form (see the module documentation), ready for [`sign`].
+    ///
+    /// # Errors
+    ///
+    /// When a value to splice in would need escaping (it cannot, being made of EUIs and a
+    /// decimal counter; checked all the same).
     pub fn render(
         &self,
         user: &User,
         target: Option<[u8; 8]>,
         counter: u64,
         body_device: Option<[u8; 8]>,
-    ) -> Result<(String, RequestId), String> {
+    ) -> Result<(Rendered, RequestId), String> {
         let id = RequestId::new(user.id, target.unwrap_or(self.target), counter);
-        let mut text = replace_element(&self.text, "RequestID", &id.to_string())
-            .ok_or_else(|| format!("{}: no sr:RequestID", self.file))?;
-        if let Some(d) = body_device
-            && self.body_device
-        {
-            text = replace_element(&text, "DeviceID", &hex::eui_duis(&d)).unwrap_or(text);
+        let id_text = id.to_string();
+        let device_text = match (body_device, &self.device_id_at) {
+            (Some(d), Some(at)) if self.body_device => Some((hex::eui_duis(&d), at.clone())),
+            _ => None,
+        };
+        let mut splices: [Option<(&str, Range<usize>)>; 2] = [
+            Some((id_text.as_str(), self.request_id_at.clone())),
+            device_text.as_ref().map(|(t, at)| (t.as_str(), at.clone())),
+        ];
+        splices.sort_by_key(|s| s.as_ref().map(|(_, at)| at.start));
+        let mut out = String::with_capacity(self.text.len() + 32);
+        let mut from = 0;
+        for (value, at) in splices.iter().flatten() {
+            if !value.bytes().all(canonical_as_is) {
+                return Err(format!(
+                    "{}: {value:?} would need escaping in canonical XML",
+                    self.file
+                ));
+            }
+            let before = self
+                .text
+                .get(from..at.start)
+                .ok_or_else(|| format!("{}: overlapping elements to replace", self.file))?;
+            out.push_str(before);
+            out.push_str(value);
+            from = at.end;
         }
-        Ok((text, id))
+        out.push_str(self.text.get(from..).unwrap_or_default());
+        Ok((Rendered(out), id))
     }
+}
+
+/// A rendered request in canonical form, made by [`Template::render`]: the only text
+/// [`sign`] takes, since it digests the bytes as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered(String);
+
+impl Rendered {
+    /// The document text (an XML declaration, then the canonical form).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Characters canonicalisation writes unchanged in text content, among those a spliced
+/// value may hold (EUIs, dashes, colons, decimal digits).
+fn canonical_as_is(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b':'
 }
 
 /// The web service path for a CommandVariant (DCC Boxed paths).
@@ -116,13 +192,15 @@ pub fn service_path(cv: u8) -> &'static str {
     }
 }
 
-/// Replaces the text of the first `<sr:NAME>` element.
-fn replace_element(text: &str, name: &str, value: &str) -> Option<String> {
+/// Where the text of the first `<sr:NAME>` element lies in `text` (its start tag written
+/// without attributes, as in the canonical form of a DUIS template).
+fn element_text(text: &str, name: &str) -> Option<Range<usize>> {
     let open = format!("<sr:{name}>");
     let close = format!("</sr:{name}>");
     let start = text.find(&open)? + open.len();
-    let end = start + text[start..].find(&close)?;
-    Some(format!("{}{value}{}", &text[..start], &text[end..]))
+    let end = start + text.get(start..)?.find(&close)?;
+    // Text only: a child element would be replaced with it.
+    (!text.get(start..end)?.contains('<')).then_some(start..end)
 }
 
 /// Device types the use case in a template's file name addresses.
@@ -283,9 +361,9 @@ impl Library {
 
 fn read_template(dir: &Path, file: &str) -> Result<Template, String> {
     let path = dir.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-    let request =
-        reader::parse_request(text.as_bytes(), &Limits::default()).map_err(|e| e.to_string())?;
+    let raw = std::fs::read(&path).map_err(|e| e.to_string())?;
+    let mut doc = xml::parse(&raw, &Limits::default()).map_err(|e| e.to_string())?;
+    let request = reader::read_request(&doc).map_err(|e| e.to_string())?;
     let srv = request.header.service_reference_variant.to_string();
     let non_device = Catalogue::get()
         .srv(&srv)
@@ -295,6 +373,10 @@ fn read_template(dir: &Path, file: &str) -> Result<Template, String> {
         .execution_date_time()
         .map(|d| d.as_str().to_string());
     let execution_ms = execution.as_deref().and_then(crate::time::parse_rfc3339_ms);
+    let text = canonical_unsigned(&mut doc)?;
+    let request_id_at =
+        element_text(&text, "RequestID").ok_or_else(|| format!("{file}: no sr:RequestID"))?;
+    let device_id_at = element_text(&text, "DeviceID");
     Ok(Template {
         file: file.to_string(),
         cv: request.header.command_variant.as_u8(),
@@ -305,21 +387,48 @@ fn read_template(dir: &Path, file: &str) -> Result<Template, String> {
         },
         execution,
         execution_ms,
-        body_device: non_device && text.contains("<sr:DeviceID>"),
+        body_device: non_device && device_id_at.is_some(),
         target: request.header.request_id.target,
         text,
+        request_id_at,
+        device_id_at,
         srv,
     })
 }
 
-/// XML-signs a rendered request as `user`.
+/// What [`dsig::sign`] digests, written out: the document with whitespace-only text and any
+/// `ds:Signature` removed, in inclusive canonical form behind an XML declaration.
+fn canonical_unsigned(doc: &mut xml::Document) -> Result<String, String> {
+    doc.strip_whitespace_text();
+    remove_signatures(&mut doc.root);
+    let mut out = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>".to_vec();
+    c14n::canonicalize_document(doc, Mode::Inclusive, None, &mut out);
+    String::from_utf8(out).map_err(|e| format!("canonical form is not UTF-8: {e}"))
+}
+
+/// Removes every `ds:Signature` element below `e` (a template's placeholder).
+fn remove_signatures(e: &mut Element) {
+    e.children
+        .retain(|n| !matches!(n, Node::Element(c) if c.is(NS_DS, "Signature")));
+    for c in e.child_elements_mut() {
+        remove_signatures(c);
+    }
+}
+
+/// XML-signs a rendered request as `user`, without reading it again (see the module
+/// documentation).
 ///
 /// # Errors
 ///
-/// What the signer reports (a template that does not parse, a key failure).
-pub fn sign(user: &User, text: &str) -> Result<Vec<u8>, String> {
-    dsig::sign_with_certificate(text.as_bytes(), &user.xml_key, &user.xml_cert)
-        .map_err(|e| e.to_string())
+/// What the signer reports (a key failure).
+pub fn sign(user: &User, rendered: &Rendered) -> Result<Vec<u8>, String> {
+    dsig::sign_canonical(
+        rendered.as_str(),
+        &user.xml_key,
+        user.xml_cert.issuer(),
+        user.xml_cert.serial_decimal(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The CommandVariant 5 request (Send Command with a Signed Pre-Command) that follows a
@@ -355,6 +464,208 @@ pub fn signed_precommand_request(
         execution_date_time,
         gbcs_payload: signed,
     }));
-    let xml = Request::new(header, body).to_xml();
-    sign(user, &xml)
+    let request = Request::new(header, body);
+    match writer::write_request_canonical(&request) {
+        Some(xml) => dsig::sign_canonical(
+            &xml,
+            &user.xml_key,
+            user.xml_cert.issuer(),
+            user.xml_cert.serial_decimal(),
+        ),
+        None => {
+            dsig::sign_with_certificate(request.to_xml().as_bytes(), &user.xml_key, &user.xml_cert)
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus() -> PathBuf {
+        hubgate_protocol::conformance::require()
+    }
+
+    /// What rendering did before templates were kept in canonical form: the template file's
+    /// text with the first `<sr:NAME>` element's text replaced.
+    fn replace_element(text: &str, name: &str, value: &str) -> String {
+        let open = format!("<sr:{name}>");
+        let close = format!("</sr:{name}>");
+        let start = text.find(&open).expect("element") + open.len();
+        let end = start + text[start..].find(&close).expect("end tag");
+        format!("{}{value}{}", &text[..start], &text[end..])
+    }
+
+    /// The text of the first `<ds:NAME>` element.
+    fn ds_text<'a>(doc: &'a str, name: &str) -> &'a str {
+        let open = format!("<ds:{name}>");
+        let start = doc.find(&open).expect("element") + open.len();
+        let end = start + doc[start..].find('<').expect("end tag");
+        &doc[start..end]
+    }
+
+    /// `doc` with the text of its `ds:SignatureValue` removed.
+    fn without_signature_value(doc: &str) -> String {
+        let v = ds_text(doc, "SignatureValue");
+        doc.replacen(&format!(">{v}<"), "><", 1)
+    }
+
+    /// `xml` without its comments (canonicalisation without comments leaves them out).
+    fn without_comments(xml: &str) -> String {
+        let mut out = String::with_capacity(xml.len());
+        let mut rest = xml;
+        while let Some(start) = rest.find("<!--") {
+            let end = start + rest[start..].find("-->").expect("comment end") + 3;
+            out.push_str(&rest[..start]);
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Compact XML with every empty-element tag `<a …/>` written as `<a …></a>`, as
+    /// canonicalisation writes it.
+    fn expand_empty_tags(xml: &str) -> String {
+        let mut out = String::with_capacity(xml.len() + 256);
+        let mut rest = xml;
+        while let Some(end) = rest.find("/>") {
+            let start = rest[..end].rfind('<').expect("tag start");
+            let name_end = rest[start..end]
+                .find([' ', '\t', '\n'])
+                .map_or(end, |i| start + i);
+            out.push_str(&rest[..end]);
+            out.push_str("></");
+            out.push_str(&rest[start + 1..name_end]);
+            out.push('>');
+            rest = &rest[end + 2..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn fast_signing_matches_the_parse_and_canonicalise_path_for_every_template() {
+        let dir = corpus().join("duis/templates");
+        let users = crate::users::load_zaz1(&corpus().join("smki")).expect("ZAZ1 Users");
+        let user = users.first().expect("a User");
+        let target = [0x00, 0xDB, 0x12, 0x34, 0x56, 0x78, 0x90, 0xA1];
+        let device = [0x00, 0xDB, 0x12, 0x34, 0x56, 0x78, 0x90, 0xB2];
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("templates")
+            .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+            .filter(|n| n.ends_with("_REQUEST_DUIS.XML"))
+            .collect();
+        files.sort();
+        let mut checked = 0;
+        let mut with_device = 0;
+        for (n, file) in files.iter().enumerate() {
+            let Ok(t) = read_template(&dir, file) else {
+                continue;
+            };
+            let counter = 1_700_000_000_000_000 + n as u64;
+            let body_device = t.body_device.then_some(device);
+            let (rendered, id) = t
+                .render(user, Some(target), counter, body_device)
+                .expect("renders");
+            assert_eq!(id, RequestId::new(user.id, target, counter));
+            let fast = String::from_utf8(sign(user, &rendered).expect("signs")).expect("UTF-8");
+
+            // The old path: the file's text, values replaced, parsed, stripped and signed.
+            let raw = std::fs::read_to_string(dir.join(file)).expect("template");
+            let mut old_text = replace_element(&raw, "RequestID", &id.to_string());
+            if body_device.is_some() {
+                with_device += 1;
+                old_text = replace_element(&old_text, "DeviceID", &hex::eui_duis(&device));
+            }
+            let old = String::from_utf8(
+                dsig::sign_with_certificate(old_text.as_bytes(), &user.xml_key, &user.xml_cert)
+                    .expect("signs"),
+            )
+            .expect("UTF-8");
+
+            let v = dsig::verify(fast.as_bytes(), &user.xml_cert)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(!v.whitespace_stripped, "{file}");
+            assert_eq!(
+                ds_text(&fast, "DigestValue"),
+                ds_text(&old, "DigestValue"),
+                "{file}"
+            );
+            // Byte for byte, once the (randomised) SignatureValue is removed and the old
+            // path's output is written as canonicalisation writes it: comments left out,
+            // empty-element tags as start-end pairs.
+            let fast_doc = without_signature_value(&fast);
+            let old_doc = without_signature_value(&old);
+            let (fast_body, fast_sig) =
+                fast_doc.split_at(fast_doc.find("<ds:Signature ").expect("sig"));
+            let (old_body, old_sig) =
+                old_doc.split_at(old_doc.find("<ds:Signature ").expect("sig"));
+            assert_eq!(fast_sig, old_sig, "{file}: signature element");
+            assert_eq!(
+                fast_body,
+                expand_empty_tags(&without_comments(old_body)),
+                "{file}: document"
+            );
+            // And the request reads back as the one rendered.
+            let back = reader::parse_request(fast.as_bytes(), &Limits::default()).expect("reads");
+            assert_eq!(back.header.request_id, id, "{file}");
+            checked += 1;
+        }
+        assert!(
+            checked >= 250,
+            "{checked} of {} templates checked",
+            files.len()
+        );
+        assert!(
+            with_device > 0,
+            "a template with a body DeviceID was checked"
+        );
+    }
+
+    #[test]
+    fn spliced_values_never_need_escaping() {
+        for b in [b'&', b'<', b'>', b'\r', b'"', b' ', b'\n'] {
+            assert!(!canonical_as_is(b), "{:?}", b as char);
+        }
+        let id = RequestId::new([0xAB; 8], [0x01; 8], u64::MAX).to_string();
+        assert!(id.bytes().all(canonical_as_is), "{id}");
+        assert!(hex::eui_duis(&[0xFE; 8]).bytes().all(canonical_as_is));
+    }
+
+    #[test]
+    fn the_signed_precommand_request_verifies_and_reads_back() {
+        let users = crate::users::load_zaz1(&corpus().join("smki")).expect("ZAZ1 Users");
+        let user = users
+            .iter()
+            .find(|u| u.ds_key.is_some())
+            .expect("a User with a DS key");
+        let id = RequestId::new(
+            user.id,
+            [0x00, 0xDB, 0x12, 0x34, 0x56, 0x78, 0x90, 0xA1],
+            42,
+        );
+        let precommand = hex::decode(
+            std::fs::read_to_string(corpus().join(
+                "gbcs/rtds/1.1.1_ECS01a/ECS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_PRECOMMAND_GBCS.HEX",
+            ))
+            .expect("Pre-Command vector")
+            .trim(),
+        )
+        .expect("hex");
+        for execution in [None, Some("2031-01-01T00:00:00Z")] {
+            let signed = signed_precommand_request(user, id, "1.1.1", &precommand, execution)
+                .expect("builds");
+            dsig::verify(&signed, &user.xml_cert).expect("verifies");
+            let back = reader::parse_request(&signed, &Limits::default()).expect("reads");
+            assert_eq!(back.header.request_id, id);
+            assert_eq!(back.header.command_variant.as_u8(), 5);
+            assert_eq!(
+                back.body
+                    .execution_date_time()
+                    .map(|d| d.as_str().to_string()),
+                execution.map(str::to_string)
+            );
+        }
+    }
 }

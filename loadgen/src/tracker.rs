@@ -4,7 +4,7 @@
 //! (the RequestID of a Send Command repeats its Transform's, so one key follows a critical
 //! request through both). When the gateway's answer is an acknowledgement (`I99`) the entry
 //! waits for its Service Response; any other answer removes it. A message POSTed to the
-//! listener is read as DUIS; its `RequestID` (or its `ResponseID`, whose EUIs are swapped)
+//! listener is read as DUIS (the fields used, by [`answer::scan`]); its `RequestID` (or its `ResponseID`, whose EUIs are swapped)
 //! finds the entry, and the latency from the request's intended send time is recorded for
 //! its SRV, with whether it arrived within the SEC target response time: 30 s for on-demand
 //! requests, 24 h from the execution time for future-dated ones (Annex 5; DESIGN.md).
@@ -20,9 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use hubgate_protocol::duis::model::response::{Response, ResponseBody, ResponsePayload};
-use hubgate_protocol::duis::xml::Limits;
-use hubgate_protocol::hex;
+use crate::answer::{self, Kind};
 use serde::Serialize;
 
 use crate::stats::{Hist, Live, Quantiles};
@@ -159,7 +157,7 @@ impl Tracker {
     /// Takes one message POSTed to the listener.
     pub fn deliver(&self, message_id: Option<&str>, body: &[u8], now_ms: i64) -> Outcome {
         let now = Instant::now();
-        let response = Response::parse(body, &Limits::default());
+        let response = answer::scan(body);
         let mut g = self.lock();
         if let Some(id) = message_id
             && !g.seen.insert(id.to_string())
@@ -172,29 +170,16 @@ impl Tracker {
             g.unreadable += 1;
             return Outcome::Unreadable;
         };
-        let code = response.header.response_code.as_str().to_string();
-        let kind = match &response.body {
-            ResponseBody::ResponseMessage(m) => match &m.payload {
-                Some(ResponsePayload::FutureDatedDeviceAlertMessage(_)) => "future_dated_alert",
-                _ => "response",
-            },
-            ResponseBody::DeviceAlertMessage(_) => "device_alert",
-            ResponseBody::DccAlertMessage(_) => "dcc_alert",
-            ResponseBody::Smets1ResponseMessage(_) => "smets1_response",
-        };
-        *g.kinds.entry(kind.to_string()).or_default() += 1;
-        let alert_code = match &response.body {
-            ResponseBody::DeviceAlertMessage(a) => {
-                Some(hex::encode(&a.alert_code).to_ascii_uppercase())
-            }
-            ResponseBody::DccAlertMessage(a) => Some(a.dcc_alert_code.as_str().to_string()),
-            _ => None,
+        *g.kinds
+            .entry(response.kind.as_str().to_string())
+            .or_default() += 1;
+        let alert_code = match response.kind {
+            Kind::DeviceAlert | Kind::DccAlert => response.alert_code,
+            Kind::Response | Kind::FutureDatedAlert | Kind::Smets1Response => None,
         };
         if let Some(code) = alert_code {
             *g.alerts.entry(code).or_default() += 1;
-            if let Some(at) =
-                crate::time::parse_rfc3339_ms(response.header.response_date_time.as_str())
-            {
+            if let Some(at) = crate::time::parse_rfc3339_ms(&response.response_date_time) {
                 let late = now_ms.saturating_sub(at).max(0);
                 g.alert_latency
                     .record_us(u64::try_from(late).unwrap_or(0).saturating_mul(1000));
@@ -204,16 +189,11 @@ impl Tracker {
             }
             return Outcome::Alert;
         }
+        let code = response.response_code.to_string();
         let k = response
-            .header
             .request_id
             .map(|id| key(&id.originator, id.counter))
-            .or_else(|| {
-                response
-                    .header
-                    .response_id
-                    .map(|id| key(&id.target, id.counter))
-            });
+            .or_else(|| response.response_id.map(|id| key(&id.target, id.counter)));
         let Some(pending) = k.and_then(|k| g.pending.remove(&k)) else {
             g.unmatched += 1;
             return Outcome::Unmatched;

@@ -50,6 +50,11 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::mpsc;
 
+/// mimalloc instead of the system allocator, as in the gateway binary: the client shares the
+/// machine with the gateway it measures, so its allocations are kept cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One load-test User of the run and its premises: a hub, an ESME and a GSME of its own,
 /// with the User registered as import supplier and gas supplier.
 struct UserPlan {

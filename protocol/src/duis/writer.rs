@@ -358,7 +358,22 @@ pub fn escape_attr(s: &str, out: &mut String) {
 
 /// Writes a request as a complete XML document (with its `ds:Signature`, if it has one).
 pub fn write_request(request: &Request) -> String {
-    let mut w = XmlWriter::new();
+    write_request_with(request, XmlWriter::new()).0
+}
+
+/// Writes a request (which must not hold a signature yet) so that everything after the XML
+/// declaration is its canonical form, ready for [`crate::duis::dsig::sign_canonical`];
+/// `None` when the request holds parts this writer does not canonicalise (an attribute below
+/// the root, a raw subtree that is not plain).
+pub fn write_request_canonical(request: &Request) -> Option<String> {
+    if request.signature.is_some() {
+        return None;
+    }
+    let (xml, canonical) = write_request_with(request, XmlWriter::canonical());
+    canonical.then_some(xml)
+}
+
+fn write_request_with(request: &Request, mut w: XmlWriter) -> (String, bool) {
     w.start_document("Request", request.schema_version.as_str());
     write_request_header(&request.header, &mut w);
     w.child("Body", &BodyContent(&request.body));
@@ -366,7 +381,8 @@ pub fn write_request(request: &Request) -> String {
         w.raw(sig);
     }
     w.end_document("Request");
-    w.into_string()
+    let canonical = w.is_canonical();
+    (w.into_string(), canonical)
 }
 
 struct BodyContent<'a>(&'a Body);
@@ -564,5 +580,124 @@ impl ToXml for Dcc<'_> {
             w.leaf("ThrottledAlertCount", &v, &Facets::NONE);
         }
         w.raw(&a.dcc_alert);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duis::c14n::{self, Mode};
+    use crate::duis::dsig;
+    use crate::duis::model::body::SignedPreCommand;
+    use crate::duis::model::header::{CommandVariant, RequestId};
+    use crate::duis::xml::{Document, Limits};
+
+    /// The SHA-256 of what the enveloped-signature digest covers, the long way: the document
+    /// read back, whitespace-only text removed, canonicalised.
+    fn digest_by_parsing(xml: &str) -> Vec<u8> {
+        let mut doc = Document::parse_str(xml).expect("well-formed");
+        doc.strip_whitespace_text();
+        let bytes = c14n::document_to_vec(&doc, Mode::Inclusive, None);
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes)
+            .as_ref()
+            .to_vec()
+    }
+
+    /// The SHA-256 of the canonical writer's output after the XML declaration, which is what
+    /// `sign_canonical` digests.
+    fn digest_as_written(xml: &str) -> Vec<u8> {
+        let body = xml
+            .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>")
+            .expect("declaration");
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes())
+            .as_ref()
+            .to_vec()
+    }
+
+    fn signed_precommand(execution: Option<&str>) -> Request {
+        let id: RequestId = "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1001"
+            .parse()
+            .expect("RequestID");
+        let cv = CommandVariant::from_u8(5).expect("CV 5");
+        let header = RequestHeader::new(id, cv, "7.1").expect("SRV 7.1");
+        let body = Body::SignedPreCommand(Box::new(SignedPreCommand {
+            execution_date_time: execution
+                .map(|e| crate::duis::model::xsd::DateTime::new(e).expect("dateTime")),
+            gbcs_payload: (0u8..=255).cycle().take(300).collect(),
+        }));
+        Request::new(header, body)
+    }
+
+    #[test]
+    fn canonical_request_digest_matches_parse_and_canonicalise() {
+        for execution in [None, Some("2031-01-01T00:00:00Z")] {
+            let request = signed_precommand(execution);
+            let canonical = write_request_canonical(&request).expect("a CV 5 request is plain");
+            assert_eq!(
+                digest_as_written(&canonical),
+                digest_by_parsing(&request.to_xml())
+            );
+            // Reading the canonical output back gives the same request.
+            let back = crate::duis::reader::parse_request(canonical.as_bytes(), &Limits::default())
+                .expect("reads back");
+            assert_eq!(back, request);
+        }
+    }
+
+    #[test]
+    fn canonical_requests_of_the_corpus_digest_as_parsed() {
+        let dir = crate::conformance::require().join("duis/templates");
+        let mut canonical = 0;
+        let mut refused = 0;
+        for entry in std::fs::read_dir(&dir).expect("templates folder") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let Ok(mut request) =
+                crate::duis::reader::parse_request(text.as_bytes(), &Limits::default())
+            else {
+                continue;
+            };
+            request.signature = None;
+            match write_request_canonical(&request) {
+                Some(xml) => {
+                    canonical += 1;
+                    assert_eq!(
+                        digest_as_written(&xml),
+                        digest_by_parsing(&write_request(&request)),
+                        "{}",
+                        path.display()
+                    );
+                }
+                None => refused += 1,
+            }
+        }
+        assert!(canonical > 100, "{canonical} canonical, {refused} refused");
+    }
+
+    #[test]
+    fn canonical_request_signs_and_verifies_and_a_signed_one_is_refused() {
+        let key_path = crate::conformance::require().join("smki/xml-sign-90B3D51F30010000-ds.key");
+        let key = crate::crypto::SigningKey::from_der(&std::fs::read(key_path).expect("key"))
+            .expect("P-256 key");
+        let request = signed_precommand(None);
+        let xml = write_request_canonical(&request).expect("canonical");
+        let bytes = dsig::sign_canonical(&xml, &key, "CN=Z1,OU=07", "1").expect("signs");
+        let cert = dsig::ResolvedCert {
+            key: std::borrow::Cow::Borrowed(key.verifying_key()),
+            label: "test".into(),
+            issuer: None,
+        };
+        let verified = dsig::verify_with(
+            &bytes,
+            dsig::KeySource::Explicit(&cert),
+            &dsig::VerifyOptions::default(),
+        )
+        .expect("verifies");
+        assert_eq!(verified.digest.to_vec(), digest_as_written(&xml));
+        // A signed request is refused: its signature would be part of the digest.
+        let doc = Document::parse(&bytes, &Limits::default()).expect("xml");
+        let signed = crate::duis::reader::read_request(&doc).expect("request");
+        assert!(signed.signature.is_some());
+        assert!(write_request_canonical(&signed).is_none());
     }
 }
