@@ -79,6 +79,8 @@ impl Listener {
                             .default_service(web::to(receive))
                     })
                     .workers(2)
+                    // Small answers in quick succession: no waiting for delayed ACKs.
+                    .tcp_nodelay(true)
                     .disable_signals()
                     .shutdown_timeout(1);
                     let bound = match tls {

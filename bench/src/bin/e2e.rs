@@ -690,10 +690,12 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
             &open_loop(a, rate),
             &format!("search-{}", step + 1),
         )?;
-        if sustained(&r) {
-            lo = rate;
-        } else {
-            hi = rate;
+        match shortfall(&r) {
+            None => lo = rate,
+            Some(why) => {
+                eprintln!("e2e: search {}: not sustained: {why}", step + 1);
+                hi = rate;
+            }
         }
         rate = (lo + hi) / 2.0;
     }
@@ -783,7 +785,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
             &open_loop(a, rate),
             "soak-after",
         )?;
-        out.soak_recovered = Some(sustained(&r));
+        out.soak_recovered = Some(shortfall(&r).is_none());
         out.rss_mib = gw.rss_mib();
     }
     Ok(out)
@@ -800,16 +802,38 @@ impl Matched for Option<hubgate_loadgen::tracker::AsyncSummary> {
     }
 }
 
-/// Whether an open-loop run kept up: sends on time, every response back, p99 within bounds.
-fn sustained(r: &Report) -> bool {
-    let ack_ok = r.ack_latency.as_ref().is_some_and(|q| q.p99_ms <= 500.0);
-    let resp_ok = r.asynchronous.as_ref().is_some_and(|s| {
-        s.outstanding == 0
-            && s.response_latency
-                .as_ref()
-                .is_none_or(|q| q.p99_ms <= 1000.0)
-    });
-    r.kept_rate && r.lost == 0 && r.not_sent == 0 && ack_ok && resp_ok
+/// Why an open-loop run did not keep up (sends on time, every response back, p99 within
+/// bounds), or `None` when it did.
+fn shortfall(r: &Report) -> Option<String> {
+    let mut why = Vec::new();
+    if !r.kept_rate {
+        why.push(format!(
+            "sends late ({})",
+            r.rate_note
+                .as_deref()
+                .unwrap_or("the requested rate was not kept")
+        ));
+    }
+    if r.lost > 0 || r.not_sent > 0 {
+        why.push(format!("{} lost, {} not sent", r.lost, r.not_sent));
+    }
+    match r.ack_latency.as_ref() {
+        Some(q) if q.p99_ms <= 500.0 => {}
+        Some(q) => why.push(format!("p99 acknowledgement {:.0} ms", q.p99_ms)),
+        None => why.push("no acknowledgement".into()),
+    }
+    match r.asynchronous.as_ref() {
+        None => why.push("no Service Responses tracked".into()),
+        Some(s) => {
+            if s.outstanding > 0 {
+                why.push(format!("{} Service Responses outstanding", s.outstanding));
+            }
+            if let Some(q) = s.response_latency.as_ref().filter(|q| q.p99_ms > 1000.0) {
+                why.push(format!("p99 Service Response {:.0} ms", q.p99_ms));
+            }
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 fn p99(r: &Option<Report>) -> (Option<f64>, Option<f64>, bool) {

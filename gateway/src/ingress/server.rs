@@ -150,6 +150,10 @@ pub async fn run(
         app
     })
     .on_connect(crate::delivery::identity::on_connect)
+    // Answers to pipelined requests are small writes that follow each other closely; with
+    // Nagle's algorithm each would wait for the client's delayed ACK of the one before (up to
+    // 40 ms on Linux). actix-web leaves the socket option alone unless asked.
+    .tcp_nodelay(true)
     .shutdown_timeout(listeners.shutdown_timeout_s);
     if listeners.workers > 0 {
         server = server.workers(listeners.workers);
