@@ -134,6 +134,10 @@ pub struct Report {
     pub ack_latency: Option<Quantiles>,
     /// Sends later than the threshold after their intended time.
     pub late_sends: u64,
+    /// Sends later than the threshold because the User held them back behind its own open
+    /// critical command to the same device (not in `late_sends`, not held against the rate).
+    #[serde(default)]
+    pub late_held: u64,
     /// The threshold, ms.
     pub late_threshold_ms: f64,
     /// How late sends were.
@@ -279,6 +283,7 @@ impl Report {
             codes,
             ack_latency: all.quantiles(),
             late_sends: stats.late_sends,
+            late_held: stats.late_held,
             late_threshold_ms: facts.late_ms,
             lateness: stats.lateness.quantiles(),
             kept_rate: notes.is_empty(),
@@ -376,9 +381,17 @@ impl Report {
         row(
             "late sends",
             format!(
-                "{} (> {} ms){}",
+                "{} (> {} ms){}{}",
                 self.late_sends,
                 self.late_threshold_ms,
+                if self.late_held > 0 {
+                    format!(
+                        "; {} more held behind the User's own critical command to the device",
+                        self.late_held
+                    )
+                } else {
+                    String::new()
+                },
                 self.lateness
                     .as_ref()
                     .map(|q| format!("; lateness p99 {:.2} ms, max {:.2} ms", q.p99_ms, q.max_ms))

@@ -140,7 +140,10 @@ pub struct ConnStats {
     pub per_srv: BTreeMap<String, SrvStats>,
     /// Sends later than `load.late_ms` after their intended time.
     pub late_sends: u64,
-    /// The latest send, in microseconds after its intended time.
+    /// Sends later than `load.late_ms` because the User held them back while its own
+    /// critical command to the device was open (not in `late_sends`).
+    pub late_held: u64,
+    /// The latest send not so held, in microseconds after its intended time.
     pub max_late_us: u64,
     /// How late each send was (microseconds).
     pub lateness: Hist,
@@ -173,6 +176,7 @@ impl ConnStats {
             self.srv(k).merge(v);
         }
         self.late_sends += o.late_sends;
+        self.late_held += o.late_held;
         self.max_late_us = self.max_late_us.max(o.max_late_us);
         self.lateness.merge(&o.lateness);
         self.build_failures += o.build_failures;
