@@ -12,10 +12,12 @@
 //! A fast disk defeats that sharing: when an fsync takes a fifth of a millisecond, only two
 //! or three writes arrive during one, and each commit costs the committer (redb's page
 //! bookkeeping, the kernel's flush) about as much CPU as verifying a signature. So when the
-//! gateway is busy (the previous batch had more than one write) the committer waits up to
-//! `delay` after the first write of a batch for others to join it, as database group commit
-//! delays do. An idle gateway never waits: a lone write, and the first write after a lone
-//! one, commit at once. The delay is `store_commit_delay_us` in the configuration.
+//! gateway is busy (the previous batch had more than one write, and the committer has not
+//! waited as long as the delay for this one) it waits up to `delay` after the first write of
+//! a batch for others to join it, as database group commit delays do. An idle gateway never
+//! waits: a lone write, the first write after a lone one, and a write after a quiet spell of
+//! at least the delay commit at once. The delay is `store_commit_delay_us` in the
+//! configuration.
 //!
 //! Each write is a closure run inside the transaction: it can check and update several
 //! tables atomically (the anti-replay counter and the Transform register, say). If a closure
@@ -184,10 +186,19 @@ fn run(store: &Store, rx: &Receiver<Job>, max_batch: usize, delay: std::time::Du
     let commit_time = metrics::histogram!(metric_name::STORE_COMMIT_SECONDS);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     let mut busy = false;
-    while let Ok(first) = rx.recv() {
-        let deadline = std::time::Instant::now() + delay;
+    loop {
+        let waited = std::time::Instant::now();
+        let Ok(first) = rx.recv() else { break };
+        let now = std::time::Instant::now();
+        // A write that arrives after a quiet spell as long as the delay finds the gateway idle.
+        busy = busy && now.duration_since(waited) < delay;
         batch.push(first);
-        gather(rx, &mut batch, max_batch, busy.then_some(deadline));
+        gather(
+            rx,
+            &mut batch,
+            max_batch,
+            (busy && !delay.is_zero()).then_some(now + delay),
+        );
         busy = batch.len() > 1;
         batch_size.record(batch.len() as f64);
         let started = std::time::Instant::now();
@@ -197,8 +208,7 @@ fn run(store: &Store, rx: &Receiver<Job>, max_batch: usize, delay: std::time::Du
 }
 
 /// Adds the items waiting in `rx` to `batch`, up to `max_batch`; with a `deadline`, also
-/// those that arrive before it. Shared by the store's other batching writers (the response
-/// writer, the delivery sender's settlements).
+/// those that arrive before it. Also used by the response writer ([`crate::routing`]).
 pub(crate) fn gather<T>(
     rx: &Receiver<T>,
     batch: &mut Vec<T>,
@@ -431,6 +441,73 @@ mod tests {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(20),
             "lone writes waited for the delay"
+        );
+        drop(gc);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_busy_committer_lets_a_batch_wait_for_a_later_write() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = temp("busy");
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let gc = Arc::new(
+            GroupCommit::start_with_delay(
+                Arc::clone(&store),
+                64,
+                64,
+                std::time::Duration::from_millis(400),
+            )
+            .unwrap(),
+        );
+        let put = |gc: &Arc<GroupCommit>, k: u64, hold_ms: u64| {
+            let gc = Arc::clone(gc);
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(gc.submit(move |t| {
+                    std::thread::sleep(std::time::Duration::from_millis(hold_ms));
+                    t.open_table(T)?.insert(k, k)?;
+                    Ok(())
+                }))
+                .unwrap();
+            })
+        };
+        // A slow write holds the committer while two more queue up: they commit together,
+        // so the committer is busy afterwards.
+        let slow = put(&gc, 1, 150);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (a, b) = (put(&gc, 2, 0), put(&gc, 3, 0));
+        for t in [slow, a, b] {
+            t.join().unwrap();
+        }
+        // Busy: a write waits for company, so one sent 100 ms later shares its commit and the
+        // first is only durable after the second was submitted.
+        let second_sent = Arc::new(AtomicBool::new(false));
+        let first = {
+            let gc = Arc::clone(&gc);
+            let second_sent = Arc::clone(&second_sent);
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(gc.submit(move |t| {
+                    t.open_table(T)?.insert(4u64, 4u64)?;
+                    Ok(())
+                }))
+                .unwrap();
+                second_sent.load(Ordering::SeqCst)
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        second_sent.store(true, Ordering::SeqCst);
+        put(&gc, 5, 0).join().unwrap();
+        assert!(
+            first.join().unwrap(),
+            "the first write was committed before the second arrived"
         );
         drop(gc);
         let _ = std::fs::remove_dir_all(&dir);

@@ -1451,12 +1451,16 @@ impl ResponseSink {
                 // busy (the last batch had more than one event) a batch waits up to
                 // `batch_delay` for more, as the store's committer does.
                 let mut busy = false;
-                while let Ok(first) = rx.recv() {
-                    let batch_delay = Duration::from_micros(writer_delay.load(Ordering::Relaxed));
-                    let deadline = Instant::now() + batch_delay;
+                loop {
+                    let waited = Instant::now();
+                    let Ok(first) = rx.recv() else { break };
+                    let now = Instant::now();
+                    let delay = Duration::from_micros(writer_delay.load(Ordering::Relaxed));
+                    busy = busy && now.duration_since(waited) < delay;
+                    let deadline = (busy && !delay.is_zero()).then_some(now + delay);
                     let mut batch = Vec::with_capacity(16);
                     batch.push(first);
-                    crate::group_commit::gather(&rx, &mut batch, MAX_SINK_BATCH, busy.then_some(deadline));
+                    crate::group_commit::gather(&rx, &mut batch, MAX_SINK_BATCH, deadline);
                     busy = batch.len() > 1;
                     // The alerts taken free their places in the bounded alert queue.
                     writer_alerts.release(
