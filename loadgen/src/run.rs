@@ -215,8 +215,10 @@ struct Job {
     body_device: Option<[u8; 8]>,
     intended: Instant,
     kind: JobKind,
-    /// Held back because its device was waiting for this User's own critical command.
-    held: bool,
+    /// When it was held back because its device was waiting for this User's own critical
+    /// command, and for how long in all (added when it is let go).
+    held_at: Option<Instant>,
+    held_for: Duration,
 }
 
 #[derive(Debug)]
@@ -274,7 +276,8 @@ impl Prepared {
             body_device,
             intended,
             kind: JobKind::Fresh,
-            held: false,
+            held_at: None,
+            held_for: Duration::ZERO,
         })
     }
 
@@ -635,7 +638,10 @@ async fn user_task(
         let ready = deferred
             .iter()
             .position(|j| !is_locked(&locked, j.target.as_ref()));
-        let mut job = if let Some(j) = ready.and_then(|i| deferred.remove(i)) {
+        let mut job = if let Some(mut j) = ready.and_then(|i| deferred.remove(i)) {
+            if let Some(at) = j.held_at.take() {
+                j.held_for += at.elapsed();
+            }
             j
         } else {
             match follow_rx.try_recv() {
@@ -697,7 +703,7 @@ async fn user_task(
             }
         };
         if matches!(job.kind, JobKind::Fresh) && is_locked(&locked, job.target.as_ref()) {
-            job.held = true;
+            job.held_at.get_or_insert_with(Instant::now);
             deferred.push_back(job);
             if fresh_done {
                 // Wait for the Transform answers that will release the device.
@@ -763,23 +769,21 @@ async fn user_task(
         };
         if !ctx.closed && matches!(job.kind, JobKind::Fresh) {
             let late = now.saturating_duration_since(intended);
-            st.lateness.record(late);
-            if !job.held {
-                st.max_late_us = st
-                    .max_late_us
-                    .max(u64::try_from(late.as_micros()).unwrap_or(u64::MAX));
-            }
-            if late > ctx.late {
-                if job.held {
-                    // The User itself held it back (its critical command to the device was
-                    // still open): late by the workload's design, not because the generator
-                    // or the connection could not keep the rate. Its latency still counts
-                    // from the intended time.
-                    st.late_held += 1;
-                } else {
-                    st.late_sends += 1;
-                    Live::bump(&ctx.live.late);
-                }
+            // The time the User itself held the request back (its critical command to the
+            // device was still open) is late by the workload's design, not because the
+            // generator or the connection could not keep the rate: it is left out of the
+            // lateness (the latency still counts from the intended time). Lateness before or
+            // after the hold still counts.
+            let own = late.saturating_sub(job.held_for);
+            st.lateness.record(own);
+            st.max_late_us = st
+                .max_late_us
+                .max(u64::try_from(own.as_micros()).unwrap_or(u64::MAX));
+            if own > ctx.late {
+                st.late_sends += 1;
+                Live::bump(&ctx.live.late);
+            } else if late > ctx.late {
+                st.late_held += 1;
             }
         }
         let transform = tpl.is_transform() && matches!(job.kind, JobKind::Fresh);
@@ -966,7 +970,8 @@ async fn read_answers<R: tokio::io::AsyncRead + Unpin>(
                         precommand: pre,
                         transform_intended: f.intended,
                     },
-                    held: false,
+                    held_at: None,
+                    held_for: Duration::ZERO,
                 };
                 if follow.send(job).is_err() {
                     st.srv(&srv_name).signing_failures += 1;

@@ -140,12 +140,13 @@ pub struct ConnStats {
     pub per_srv: BTreeMap<String, SrvStats>,
     /// Sends later than `load.late_ms` after their intended time.
     pub late_sends: u64,
-    /// Sends later than `load.late_ms` because the User held them back while its own
+    /// Sends later than `load.late_ms` only because the User held them back while its own
     /// critical command to the device was open (not in `late_sends`).
     pub late_held: u64,
-    /// The latest send not so held, in microseconds after its intended time.
+    /// The latest send, in microseconds after its intended time, not counting the time its
+    /// User held it back.
     pub max_late_us: u64,
-    /// How late each send was (microseconds).
+    /// How late each send was (microseconds), not counting the time its User held it back.
     pub lateness: Hist,
     /// Requests that could not be built or signed.
     pub build_failures: u64,

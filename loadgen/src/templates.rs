@@ -8,9 +8,10 @@
 //! loaded: whitespace-only text and the placeholder `ds:Signature` are removed, and what is
 //! kept is the document's inclusive Canonical XML 1.0 form behind an XML declaration, with
 //! the places of its `RequestID` (and body `DeviceID`) text noted. [`Template::render`]
-//! splices the new values in; they are EUIs, dashes, colons and decimal digits, which
-//! canonicalisation writes as they are, so the rendered text is still canonical (a value
-//! with any other character is refused rather than escaped). [`sign`] hands it to
+//! splices the new values in; they are EUIs, dashes, colons and decimal digits (a value
+//! with any other character is refused rather than escaped), and for the requests below
+//! base64 certificates in prefixed elements without attributes, all of which
+//! canonicalisation writes as they are, so the rendered text is still canonical. [`sign`] hands it to
 //! [`dsig::sign_canonical`], which digests the bytes as they are and inserts the signature,
 //! with no parsing, stripping or canonicalising per request. The `DigestValue` is the one
 //! [`dsig::sign_with_certificate`] computes from the template text, and the document is the
@@ -24,7 +25,28 @@
 //! request verifies with the User's certificate, has the same `DigestValue` as the
 //! parse-and-canonicalise path, and is byte for byte that path's document (the randomised
 //! `SignatureValue` removed, comments and empty tags written as canonicalisation writes
-//! them); and that the Signed Pre-Command request verifies and reads back.
+//! them); that the Signed Pre-Command request verifies and reads back; and that a rendered
+//! 6.15.1 (supplier and network operator) carries the User's certificates and CA, reads
+//! back, and verifies with the User's certificate.
+//!
+//! **The sending User's own credentials.** A request that installs the sending party's
+//! certificates on a device (SR 6.15.1 Update Security Credentials (KRP) for the supplier or
+//! the network operator, CS02bSupplierBySupplier / CS02bNOByNO; 6.21 Request Handover of DCC
+//! Controlled Device; 6.23 Update Security Credentials (CoS), which installs the gaining
+//! supplier's) would, sent as the template has it, install the conformance corpus's
+//! certificates, after which the device discards every command the User signs. For these
+//! templates the places of the `DigitalSigningCertificate`, `KeyAgreementCertificate`,
+//! `KeyAgreementTopUpCertificate` text and of the `CertificationPathCertificates` content are
+//! noted as well, and [`Template::render`] writes the User's own certificates there (base64
+//! DER, as the template has them): its digital-signing certificate, its key-agreement
+//! certificate (also as the top-up key-agreement certificate, the local test PKI having no
+//! separate one), and the CA certificate that issued them as the certification path (the
+//! device checks that each replacement was issued by a certificate of the path; when the
+//! issuer is not known, as for the Users of a DCC Boxed SMKI folder, which holds no CA
+//! certificate, the template's path, the corpus's own CA, is kept). A User
+//! without these certificates cannot send such a request: rendering fails, which the run
+//! counts as a build failure. 6.15.1 for the load controller (CS02g) and 8.5 (the ACB's
+//! credentials) install another party's certificates and are left as they are.
 //!
 //! Which device type a template addresses comes from its GBCS use case, the file name's
 //! prefix, as in the gateway's inventory check: `ECS…` an ESME, `GCS…` a GSME (or the GPF
@@ -40,6 +62,8 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 
 use hubgate_protocol::catalogue::{Catalogue, Srv};
@@ -83,7 +107,29 @@ pub struct Template {
     target: [u8; 8],
     /// Non-device request naming a device in its body.
     body_device: bool,
+    /// Where the sending party's replacement certificates lie, for a request that installs
+    /// them (see the module documentation).
+    credentials: Option<CredentialSlots>,
 }
+
+/// Places in a template's canonical text that take the sending User's certificates.
+#[derive(Clone, Debug)]
+struct CredentialSlots {
+    /// Text of `sr:DigitalSigningCertificate`.
+    ds: Option<Range<usize>>,
+    /// Text of `sr:KeyAgreementCertificate`.
+    ka: Option<Range<usize>>,
+    /// Text of `sr:KeyAgreementTopUpCertificate`.
+    top_up: Option<Range<usize>>,
+    /// Content of `sr:CertificationPathCertificates` (its `sr:Certificate` children).
+    path: Option<Range<usize>>,
+}
+
+/// SRVs whose body carries the sending party's own replacement certificates.
+const OWN_CREDENTIAL_SRVS: &[&str] = &["6.15.1", "6.21", "6.23"];
+
+/// Remote party roles whose credentials are the sending User's own (6.15.1 and 6.21).
+const OWN_ROLES: &[&str] = &["Supplier", "NetworkOperator"];
 
 impl std::fmt::Debug for Template {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,8 +169,9 @@ impl Template {
     ///
     /// # Errors
     ///
-    /// When a value to splice in would need escaping (it cannot, being made of EUIs and a
-    /// decimal counter; checked all the same).
+    /// When a value to splice in would need escaping (it cannot, being made of EUIs, a
+    /// decimal counter and base64; checked all the same), or the request installs the
+    /// sending party's certificates and `user` lacks one of them.
     pub fn render(
         &self,
         user: &User,
@@ -133,25 +180,29 @@ impl Template {
         body_device: Option<[u8; 8]>,
     ) -> Result<(Rendered, RequestId), String> {
         let id = RequestId::new(user.id, target.unwrap_or(self.target), counter);
-        let id_text = id.to_string();
-        let device_text = match (body_device, &self.device_id_at) {
-            (Some(d), Some(at)) if self.body_device => Some((hex::eui_duis(&d), at.clone())),
-            _ => None,
-        };
-        let mut splices: [Option<(&str, Range<usize>)>; 2] = [
-            Some((id_text.as_str(), self.request_id_at.clone())),
-            device_text.as_ref().map(|(t, at)| (t.as_str(), at.clone())),
-        ];
-        splices.sort_by_key(|s| s.as_ref().map(|(_, at)| at.start));
-        let mut out = String::with_capacity(self.text.len() + 32);
-        let mut from = 0;
-        for (value, at) in splices.iter().flatten() {
+        let mut splices: Vec<(String, Range<usize>)> = Vec::with_capacity(6);
+        splices.push((id.to_string(), self.request_id_at.clone()));
+        if let (Some(d), Some(at)) = (body_device, &self.device_id_at)
+            && self.body_device
+        {
+            splices.push((hex::eui_duis(&d), at.clone()));
+        }
+        for (value, _) in &splices {
             if !value.bytes().all(canonical_as_is) {
                 return Err(format!(
                     "{}: {value:?} would need escaping in canonical XML",
                     self.file
                 ));
             }
+        }
+        if let Some(slots) = &self.credentials {
+            self.credential_splices(user, slots, &mut splices)?;
+        }
+        splices.sort_by_key(|(_, at)| at.start);
+        let extra: usize = splices.iter().map(|(v, _)| v.len()).sum();
+        let mut out = String::with_capacity(self.text.len() + extra);
+        let mut from = 0;
+        for (value, at) in &splices {
             let before = self
                 .text
                 .get(from..at.start)
@@ -162,6 +213,47 @@ impl Template {
         }
         out.push_str(self.text.get(from..).unwrap_or_default());
         Ok((Rendered(out), id))
+    }
+}
+
+impl Template {
+    /// Adds the User's certificates to `splices`, where `slots` says.
+    fn credential_splices(
+        &self,
+        user: &User,
+        slots: &CredentialSlots,
+        splices: &mut Vec<(String, Range<usize>)>,
+    ) -> Result<(), String> {
+        let missing = |what: &str| {
+            format!(
+                "{}: User {} has no {what} to install with SR {}",
+                self.file, user.name, self.srv
+            )
+        };
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        if let Some(at) = &slots.ds {
+            let c = user
+                .ds_cert
+                .as_ref()
+                .ok_or_else(|| missing("digital-signing certificate"))?;
+            splices.push((b64(c.der()), at.clone()));
+        }
+        for at in [&slots.ka, &slots.top_up].into_iter().flatten() {
+            let c = user
+                .ka_cert
+                .as_ref()
+                .ok_or_else(|| missing("key-agreement certificate"))?;
+            splices.push((b64(c.der()), at.clone()));
+        }
+        // Without a known issuer (a DCC Boxed SMKI folder holds no CA certificate), the
+        // template's path stays: the corpus's, which issued the corpus's Users.
+        if let (Some(at), Some(ca)) = (&slots.path, user.issuer_ca.as_deref()) {
+            splices.push((
+                format!("<sr:Certificate>{}</sr:Certificate>", b64(ca)),
+                at.clone(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -201,6 +293,35 @@ fn element_text(text: &str, name: &str) -> Option<Range<usize>> {
     let end = start + text.get(start..)?.find(&close)?;
     // Text only: a child element would be replaced with it.
     (!text.get(start..end)?.contains('<')).then_some(start..end)
+}
+
+/// Where the content of the first `<sr:NAME>` element lies in `text` (child elements
+/// included).
+fn element_content(text: &str, name: &str) -> Option<Range<usize>> {
+    let open = format!("<sr:{name}>");
+    let close = format!("</sr:{name}>");
+    let start = text.find(&open)? + open.len();
+    let end = start + text.get(start..)?.find(&close)?;
+    Some(start..end)
+}
+
+/// The places of the sending party's certificates, for a template that installs them.
+fn credential_slots(srv: &str, text: &str) -> Option<CredentialSlots> {
+    if !OWN_CREDENTIAL_SRVS.contains(&srv) {
+        return None;
+    }
+    if let Some(role) = element_text(text, "RemotePartyRole")
+        && !text.get(role).is_some_and(|r| OWN_ROLES.contains(&r))
+    {
+        return None;
+    }
+    let slots = CredentialSlots {
+        ds: element_text(text, "DigitalSigningCertificate"),
+        ka: element_text(text, "KeyAgreementCertificate"),
+        top_up: element_text(text, "KeyAgreementTopUpCertificate"),
+        path: element_content(text, "CertificationPathCertificates"),
+    };
+    (slots.ds.is_some() || slots.ka.is_some() || slots.top_up.is_some()).then_some(slots)
 }
 
 /// Device types the use case in a template's file name addresses.
@@ -377,6 +498,7 @@ fn read_template(dir: &Path, file: &str) -> Result<Template, String> {
     let request_id_at =
         element_text(&text, "RequestID").ok_or_else(|| format!("{file}: no sr:RequestID"))?;
     let device_id_at = element_text(&text, "DeviceID");
+    let credentials = credential_slots(&srv, &text);
     Ok(Template {
         file: file.to_string(),
         cv: request.header.command_variant.as_u8(),
@@ -392,6 +514,7 @@ fn read_template(dir: &Path, file: &str) -> Result<Template, String> {
         text,
         request_id_at,
         device_id_at,
+        credentials,
         srv,
     })
 }
@@ -559,6 +682,7 @@ mod tests {
         files.sort();
         let mut checked = 0;
         let mut with_device = 0;
+        let mut with_credentials = 0;
         for (n, file) in files.iter().enumerate() {
             let Ok(t) = read_template(&dir, file) else {
                 continue;
@@ -577,6 +701,10 @@ mod tests {
             if body_device.is_some() {
                 with_device += 1;
                 old_text = replace_element(&old_text, "DeviceID", &hex::eui_duis(&device));
+            }
+            if t.credentials.is_some() {
+                with_credentials += 1;
+                old_text = with_own_certificates(&old_text, user);
             }
             let old = String::from_utf8(
                 dsig::sign_with_certificate(old_text.as_bytes(), &user.xml_key, &user.xml_cert)
@@ -621,6 +749,156 @@ mod tests {
             with_device > 0,
             "a template with a body DeviceID was checked"
         );
+        assert!(
+            with_credentials >= 5,
+            "{with_credentials} templates installing the User's certificates checked"
+        );
+    }
+
+    /// `text` with the User's certificates written into the replacement certificate
+    /// elements the template has (and its CA as the path, if known), as text edits.
+    fn with_own_certificates(text: &str, user: &User) -> String {
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        let ds = b64(user.ds_cert.as_ref().expect("DS certificate").der());
+        let ka = b64(user.ka_cert.as_ref().expect("KA certificate").der());
+        let mut out = text.to_string();
+        for (name, value) in [
+            ("DigitalSigningCertificate", &ds),
+            ("KeyAgreementCertificate", &ka),
+            ("KeyAgreementTopUpCertificate", &ka),
+        ] {
+            if out.contains(&format!("<sr:{name}>")) {
+                out = replace_element(&out, name, value);
+            }
+        }
+        if let Some(ca) = &user.issuer_ca {
+            out = replace_element(
+                &out,
+                "CertificationPathCertificates",
+                &format!("<sr:Certificate>{}</sr:Certificate>", b64(ca)),
+            );
+        }
+        out
+    }
+
+    /// The base64 text of every `<sr:NAME>` element of `doc`.
+    fn all_texts<'a>(doc: &'a str, name: &str) -> Vec<&'a str> {
+        let open = format!("<sr:{name}>");
+        let close = format!("</sr:{name}>");
+        doc.match_indices(&open)
+            .map(|(i, _)| {
+                let start = i + open.len();
+                &doc[start..start + doc[start..].find(&close).expect("end tag")]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_rendered_6_15_1_installs_the_users_own_certificates_and_verifies() {
+        let dir = corpus().join("duis/templates");
+        let users = crate::users::load_zaz1(&corpus().join("smki")).expect("ZAZ1 Users");
+        let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+        let target = [0x00, 0xDB, 0x12, 0x34, 0x56, 0x78, 0x90, 0xA1];
+        let ca = std::fs::read(corpus().join("smki/Z1-supplier-ds.pem")).expect("a certificate");
+        for (file, org) in [
+            (
+                "CS02bSupplierBySupplier_6.15.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+                "90-B3-D5-1F-30-01-00-00",
+            ),
+            (
+                "CS02bNOByNO_6.15.1_SUCCESS_REQUEST_DUIS.XML",
+                "90-B3-D5-1F-30-02-00-00",
+            ),
+        ] {
+            let t = read_template(&dir, file).expect("template");
+            let template_text = t.text.clone();
+            let user = users.iter().find(|u| u.name == org).expect("the User");
+            let ds = b64(user.ds_cert.as_ref().expect("DS certificate").der());
+            let ka = b64(user.ka_cert.as_ref().expect("KA certificate").der());
+            assert!(!template_text.contains(&ds), "{file}: already the User's");
+
+            // With a known issuing CA (a stand-in certificate here), the path is that CA.
+            let mut with_ca = crate::users::load_zaz1(&corpus().join("smki"))
+                .expect("ZAZ1 Users")
+                .into_iter()
+                .find(|u| u.name == org)
+                .expect("the User");
+            with_ca.issuer_ca = Some(
+                hubgate_protocol::smki::Certificate::from_pem(&ca)
+                    .expect("PEM")
+                    .der()
+                    .to_vec(),
+            );
+            for u in [user, &with_ca] {
+                let (rendered, id) = t.render(u, Some(target), 7, None).expect("renders");
+                let signed = sign(u, &rendered).expect("signs");
+                dsig::verify(&signed, &u.xml_cert).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let text = String::from_utf8(signed.clone()).expect("UTF-8");
+                assert_eq!(all_texts(&text, "DigitalSigningCertificate"), [ds.as_str()]);
+                let kas = all_texts(&text, "KeyAgreementCertificate");
+                assert_eq!(kas, [ka.as_str()], "{file}");
+                for top_up in all_texts(&text, "KeyAgreementTopUpCertificate") {
+                    assert_eq!(top_up, ka, "{file}");
+                }
+                let path = all_texts(&text, "Certificate");
+                match &u.issuer_ca {
+                    Some(c) => assert_eq!(path, [b64(c).as_str()], "{file}"),
+                    None => assert_eq!(
+                        path,
+                        all_texts(&template_text, "Certificate"),
+                        "{file}: the template's path kept"
+                    ),
+                }
+                let back = reader::parse_request(&signed, &Limits::default()).expect("reads");
+                assert_eq!(back.header.request_id, id);
+                let Body::UpdateSecurityCredentialsKRP(k) = &back.body else {
+                    panic!("{file}: not a 6.15.1 body");
+                };
+                let hubgate_protocol::duis::model::body::ReplacementCertificatesKRP::SupplierOrNetworkOperatorCertificates(r) =
+                    &k.replacement_certificates;
+                assert_eq!(
+                    r.digital_signing_certificate.as_deref(),
+                    user.ds_cert.as_ref().map(|c| c.der())
+                );
+                assert_eq!(
+                    r.key_agreement_certificate.as_deref(),
+                    user.ka_cert.as_ref().map(|c| c.der())
+                );
+            }
+
+            // A User without a key-agreement certificate cannot send it.
+            with_ca.ka_cert = None;
+            let e = t
+                .render(&with_ca, Some(target), 8, None)
+                .expect_err("no KA certificate");
+            assert!(e.contains("no key-agreement certificate"), "{e}");
+            with_ca.ka_cert = user.ka_cert.clone();
+            with_ca.ds_cert = None;
+            let e = t
+                .render(&with_ca, Some(target), 9, None)
+                .expect_err("no DS certificate");
+            assert!(e.contains("no digital-signing certificate"), "{e}");
+        }
+    }
+
+    #[test]
+    fn other_parties_credentials_are_left_as_the_template_has_them() {
+        let dir = corpus().join("duis/templates");
+        for file in [
+            "CS02gLoadControllerBySupplier_6.15.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+            "CS02bACBByACB_8.5_SUCCESS_REQUEST_DUIS.XML",
+        ] {
+            let t = read_template(&dir, file).expect("template");
+            assert!(t.credentials.is_none(), "{file}");
+        }
+        for file in [
+            "CS02bSupplierBySupplierHandover_6.21_SUCCESS_REQUEST_DUIS.XML",
+            "CS02bSupplierByTransCoS_6.23_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+            "CS02bSupplierBySupplier_6.15.1_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        ] {
+            let t = read_template(&dir, file).expect("template");
+            assert!(t.credentials.is_some(), "{file}");
+        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The Users loadgen sends as: their User ID, DUIS roles, XML-signing key and certificate
-//! (every request is XML-signed) and GBCS digital-signature key (Pre-Commands of critical
-//! requests are signed with it).
+//! (every request is XML-signed), GBCS digital-signature key (Pre-Commands of critical
+//! requests are signed with it), and their own GBCS digital-signature and key-agreement
+//! certificates with the certificate of the CA that issued them (SR 6.15.1 Update Security
+//! Credentials installs these on the device, see [`crate::templates`]).
 //!
 //! Two sources:
 //! - **local**: a `hubgate serve` data folder. Its local test PKI lists every User in
@@ -39,6 +41,12 @@ pub struct User {
     pub xml_cert: Certificate,
     /// GBCS digital-signature key (signs Pre-Commands); `None` if the folder has none.
     pub ds_key: Option<SigningKey>,
+    /// GBCS digital-signature certificate; `None` if the folder has none.
+    pub ds_cert: Option<Certificate>,
+    /// GBCS key-agreement certificate; `None` if the folder has none.
+    pub ka_cert: Option<Certificate>,
+    /// DER of the CA certificate that issued `ds_cert` (and `ka_cert`), if found.
+    pub issuer_ca: Option<Vec<u8>>,
 }
 
 impl User {
@@ -153,6 +161,9 @@ fn finish(mut pool: Vec<User>, section: &UsersSection) -> Result<Vec<User>, User
 
 #[derive(Debug, Deserialize)]
 struct Summary {
+    /// The CA certificate, relative to the pki folder.
+    #[serde(default)]
+    ca: Option<String>,
     users: Vec<SummaryUser>,
 }
 
@@ -163,6 +174,8 @@ struct SummaryUser {
     roles: Vec<String>,
     xml_signing: SummaryCredential,
     ds: Option<SummaryCredential>,
+    #[serde(default)]
+    ka: Option<SummaryCredential>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -193,6 +206,22 @@ pub fn load_local(data_dir: &Path) -> Result<Vec<User>, UsersError> {
         )
     })?;
     let summary: Summary = toml::from_str(&text).map_err(|e| file_err(&summary_path, e))?;
+    let issuer_ca = match &summary.ca {
+        Some(rel) => {
+            let p = pki.join(rel);
+            Some(
+                Certificate::from_pem(&read(&p)?)
+                    .map_err(|e| file_err(&p, e))?
+                    .der()
+                    .to_vec(),
+            )
+        }
+        None => None,
+    };
+    let cert_at = |rel: &str| -> Result<Certificate, UsersError> {
+        let p = pki.join(rel);
+        Certificate::from_pem(&read(&p)?).map_err(|e| file_err(&p, e))
+    };
     let mut out = Vec::with_capacity(summary.users.len());
     for u in summary.users {
         let id = hex::parse_eui(&u.id)
@@ -212,6 +241,8 @@ pub fn load_local(data_dir: &Path) -> Result<Vec<User>, UsersError> {
             }
             None => None,
         };
+        let ds_cert = u.ds.as_ref().map(|c| cert_at(&c.cert)).transpose()?;
+        let ka_cert = u.ka.as_ref().map(|c| cert_at(&c.cert)).transpose()?;
         out.push(User {
             name: u.name,
             id,
@@ -219,6 +250,9 @@ pub fn load_local(data_dir: &Path) -> Result<Vec<User>, UsersError> {
             xml_key,
             xml_cert,
             ds_key,
+            ds_cert,
+            ka_cert,
+            issuer_ca: issuer_ca.clone(),
         });
     }
     Ok(out)
@@ -291,6 +325,19 @@ pub fn load_zaz1(dir: &Path) -> Result<Vec<User>, UsersError> {
             }
             None => None,
         };
+        // The organisation's own certificates: its DS certificate (the key's), its
+        // key-agreement certificate, and the CA certificate that issued the DS one.
+        let ds_cert = ds.and_then(|e| e.certificates().first()).cloned();
+        let ka_cert = store
+            .entries()
+            .iter()
+            .filter(|e| e.eui() == Some(id) && e.usage() == Some(Usage::KeyAgreement))
+            .find_map(|e| e.certificates().first())
+            .cloned();
+        let issuer_ca = ds_cert
+            .as_ref()
+            .and_then(|c| issuer_of(&store, c))
+            .map(|ca| ca.der().to_vec());
         out.push(User {
             name: hex::eui_duis(&id),
             id,
@@ -298,7 +345,19 @@ pub fn load_zaz1(dir: &Path) -> Result<Vec<User>, UsersError> {
             xml_key,
             xml_cert,
             ds_key,
+            ds_cert,
+            ka_cert,
+            issuer_ca,
         });
     }
     Ok(out)
+}
+
+/// The certificate in `store` whose subject is `cert`'s issuer (not `cert` itself).
+fn issuer_of<'a>(store: &'a Store, cert: &Certificate) -> Option<&'a Certificate> {
+    store
+        .entries()
+        .iter()
+        .flat_map(|e| e.certificates().iter())
+        .find(|c| c.subject() == cert.issuer() && c.der() != cert.der())
 }
