@@ -11,23 +11,8 @@
 
 mod common;
 
-use common::{Gateway, free_port};
-use hubgate_loadgen::report::Report;
-use hubgate_loadgen::run::{self, RunOptions};
-use hubgate_loadgen::scenario::Scenario;
+use common::{Gateway, free_port, run_scenario};
 use hubgate_loadgen::targets::{self, EmulatedPremises};
-
-fn run_scenario(text: &str) -> Report {
-    let scenario = Scenario::parse(text, "test scenario").unwrap();
-    let prepared = run::prepare(scenario).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run::run(prepared, RunOptions { progress: false }))
-        .unwrap()
-}
 
 #[test]
 fn after_a_6_15_1_the_esme_still_carries_out_the_users_critical_commands() {

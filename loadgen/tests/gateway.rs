@@ -8,22 +8,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Gateway, free_port};
+use common::{Gateway, free_port, run_scenario};
 use hubgate_loadgen::report::Report;
-use hubgate_loadgen::run::{self, RunOptions};
-use hubgate_loadgen::scenario::Scenario;
-
-fn run_scenario(text: &str) -> Report {
-    let scenario = Scenario::parse(text, "test scenario").unwrap();
-    let prepared = run::prepare(scenario).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run::run(prepared, RunOptions { progress: false }))
-        .unwrap()
-}
 
 fn codes_sum(codes: &BTreeMap<String, u64>) -> u64 {
     codes.values().sum()

@@ -26,8 +26,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{free_port, hubgate_bin};
-use hubgate_loadgen::run::{self, RunOptions};
-use hubgate_loadgen::scenario::Scenario;
 use hubgate_loadgen::targets;
 use serde_json::Value;
 
@@ -537,16 +535,7 @@ fn drive(gw: &Gateway, listener_port: u16, root: &Path) {
          [mix]\n\"4.1.1\" = 3.0\n\"2.2\" = 1.0\n\"8.2\" = 1.0\n\"7.1\" = 1.0\n\"11.1\" = 1.0\n",
         gw.url
     );
-    let scenario = Scenario::parse(&text, "test scenario").unwrap();
-    let prepared = run::prepare(scenario).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let report = rt
-        .block_on(run::run(prepared, RunOptions { progress: false }))
-        .unwrap();
+    let report = common::run_scenario(&text);
     assert!(report.sent >= 200, "{:?}", report.codes);
     assert!(report.acknowledged > 0, "{:?}", report.codes);
 

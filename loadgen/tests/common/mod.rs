@@ -190,3 +190,19 @@ impl Gateway {
         s
     }
 }
+
+/// Runs a scenario given as TOML text to its end (no progress bar) and returns its report.
+pub fn run_scenario(text: &str) -> hubgate_loadgen::report::Report {
+    let scenario = hubgate_loadgen::scenario::Scenario::parse(text, "test scenario").unwrap();
+    let prepared = hubgate_loadgen::run::prepare(scenario).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(hubgate_loadgen::run::run(
+        prepared,
+        hubgate_loadgen::run::RunOptions { progress: false },
+    ))
+    .unwrap()
+}
