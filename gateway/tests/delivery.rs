@@ -580,3 +580,49 @@ fn a_full_user_is_refused_without_evicting_anything() {
     let s = d.stats();
     assert_eq!((s.submitted, s.refused, s.backlog), (5, 1, 4), "{s:?}");
 }
+
+/// Delivered messages leave the outbox in batches, but never wait for a slow attempt to end:
+/// while one receiver takes 4 s to answer, a message delivered to another is recorded as
+/// delivered and removed from the outbox within a couple of seconds.
+#[test]
+fn a_delivered_message_is_settled_while_another_attempt_still_hangs() {
+    recorder();
+    let dir = temp_dir("settle-slow");
+    let (fast, inbox) = receiver(None, 0);
+    let slow_hits = Arc::new(AtomicUsize::new(0));
+    let hits = web::Data::from(Arc::clone(&slow_hits));
+    let slow = TestServer::start(None, move |c| {
+        c.app_data(hits.clone()).route(
+            "/slow",
+            web::post().to(|hits: web::Data<AtomicUsize>| async move {
+                hits.fetch_add(1, Ordering::SeqCst);
+                actix_web::rt::time::sleep(Duration::from_secs(4)).await;
+                HttpResponse::Ok().finish()
+            }),
+        );
+    });
+    let endpoints = [
+        (A, format!("http://127.0.0.1:{}/slow", slow.addr.port())),
+        (B, format!("http://127.0.0.1:{}/inbox", fast.addr.port())),
+    ];
+    let (_store, d) = start(&dir, settings(&endpoints, 0, 10));
+    d.submit(A, xml(1), Kind::Response).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while slow_hits.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the slow attempt never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    d.submit(B, xml(2), Kind::Response).unwrap();
+    wait_for("B's delivery", &d, |s| s.delivered == 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "settled only after the slow attempt ended ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(inbox.accepted.lock().unwrap().len(), 1);
+    assert_eq!(d.held(B).unwrap(), 0, "B's message left the outbox");
+    assert_eq!(d.held(A).unwrap(), 1, "A's is still being delivered");
+    wait_for("A's delivery", &d, |s| s.delivered == 2);
+    assert_eq!(d.held(A).unwrap(), 0);
+}
