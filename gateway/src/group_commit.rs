@@ -189,22 +189,28 @@ fn run(store: &Store, rx: &Receiver<Job>, max_batch: usize, delay: std::time::Du
     loop {
         let waited = std::time::Instant::now();
         let Ok(first) = rx.recv() else { break };
-        let now = std::time::Instant::now();
-        // A write that arrives after a quiet spell as long as the delay finds the gateway idle.
-        busy = busy && now.duration_since(waited) < delay;
+        let deadline = batch_deadline(busy, waited, delay);
         batch.push(first);
-        gather(
-            rx,
-            &mut batch,
-            max_batch,
-            (busy && !delay.is_zero()).then_some(now + delay),
-        );
+        gather(rx, &mut batch, max_batch, deadline);
         busy = batch.len() > 1;
         batch_size.record(batch.len() as f64);
         let started = std::time::Instant::now();
         commit_batch(store, &mut batch);
         commit_time.record(started.elapsed().as_secs_f64());
     }
+}
+
+/// Until when a batch whose first item has just arrived may wait for more: `None` (take only
+/// what already waits) unless the writer was `busy` (its last batch had more than one item)
+/// and this item came within `delay` of the writer starting to wait for it (after a quiet
+/// spell as long as the delay the gateway is idle). `waited` is when the wait began.
+pub(crate) fn batch_deadline(
+    busy: bool,
+    waited: std::time::Instant,
+    delay: std::time::Duration,
+) -> Option<std::time::Instant> {
+    let now = std::time::Instant::now();
+    (busy && !delay.is_zero() && now.duration_since(waited) < delay).then_some(now + delay)
 }
 
 /// Adds the items waiting in `rx` to `batch`, up to `max_batch`; with a `deadline`, also

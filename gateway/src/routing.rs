@@ -1454,10 +1454,8 @@ impl ResponseSink {
                 loop {
                     let waited = Instant::now();
                     let Ok(first) = rx.recv() else { break };
-                    let now = Instant::now();
                     let delay = Duration::from_micros(writer_delay.load(Ordering::Relaxed));
-                    busy = busy && now.duration_since(waited) < delay;
-                    let deadline = (busy && !delay.is_zero()).then_some(now + delay);
+                    let deadline = crate::group_commit::batch_deadline(busy, waited, delay);
                     let mut batch = Vec::with_capacity(16);
                     batch.push(first);
                     crate::group_commit::gather(&rx, &mut batch, MAX_SINK_BATCH, deadline);
