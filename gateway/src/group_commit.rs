@@ -466,7 +466,14 @@ mod tests {
             )
             .unwrap(),
         );
-        let put = |gc: &Arc<GroupCommit>, k: u64, hold_ms: u64| {
+        // Submits one write (whose closure holds the committer `hold_ms`) from a thread of its
+        // own; the thread returns what `then` says once the write is durable.
+        fn put<R: Send + 'static>(
+            gc: &Arc<GroupCommit>,
+            k: u64,
+            hold_ms: u64,
+            then: impl FnOnce() -> R + Send + 'static,
+        ) -> std::thread::JoinHandle<R> {
             let gc = Arc::clone(gc);
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -479,38 +486,25 @@ mod tests {
                     Ok(())
                 }))
                 .unwrap();
+                then()
             })
-        };
+        }
         // A slow write holds the committer while two more queue up: they commit together,
         // so the committer is busy afterwards.
-        let slow = put(&gc, 1, 150);
+        let slow = put(&gc, 1, 150, || ());
         std::thread::sleep(std::time::Duration::from_millis(50));
-        let (a, b) = (put(&gc, 2, 0), put(&gc, 3, 0));
+        let (a, b) = (put(&gc, 2, 0, || ()), put(&gc, 3, 0, || ()));
         for t in [slow, a, b] {
             t.join().unwrap();
         }
         // Busy: a write waits for company, so one sent 100 ms later shares its commit and the
         // first is only durable after the second was submitted.
         let second_sent = Arc::new(AtomicBool::new(false));
-        let first = {
-            let gc = Arc::clone(&gc);
-            let second_sent = Arc::clone(&second_sent);
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(gc.submit(move |t| {
-                    t.open_table(T)?.insert(4u64, 4u64)?;
-                    Ok(())
-                }))
-                .unwrap();
-                second_sent.load(Ordering::SeqCst)
-            })
-        };
+        let sent = Arc::clone(&second_sent);
+        let first = put(&gc, 4, 0, move || sent.load(Ordering::SeqCst));
         std::thread::sleep(std::time::Duration::from_millis(100));
         second_sent.store(true, Ordering::SeqCst);
-        put(&gc, 5, 0).join().unwrap();
+        put(&gc, 5, 0, || ()).join().unwrap();
         assert!(
             first.join().unwrap(),
             "the first write was committed before the second arrived"
