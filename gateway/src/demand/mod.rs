@@ -502,12 +502,27 @@ impl Demand {
         }
     }
 
-    /// The stored ledger with the requests not flushed yet.
+    /// The stored ledger with the requests not flushed yet. Waits for a flush in progress: a
+    /// flush takes the counts out of memory before its transaction commits, and a ledger
+    /// read in between would see them in neither place.
     ///
     /// # Errors
     ///
     /// [`StoreError`].
     pub fn ledger(&self) -> Result<Ledger, StoreError> {
+        let _one = self.flushing_guard();
+        self.ledger_while_flushing()
+    }
+
+    /// Excludes flushes (see [`Demand::ledger`]).
+    fn flushing_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.flushing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// [`Demand::ledger`] for a caller that holds [`Demand::flushing_guard`].
+    fn ledger_while_flushing(&self) -> Result<Ledger, StoreError> {
         let mut ledger = read_ledger(&self.store)?;
         let pending: Vec<_> = self.lock().iter().map(|(k, v)| (*k, *v)).collect();
         for ((month, user, group), n) in pending {
@@ -528,10 +543,7 @@ impl Demand {
     ///
     /// [`StoreError`].
     pub fn flush(&self) -> Result<usize, StoreError> {
-        let _one = self
-            .flushing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one = self.flushing_guard();
         let batch: Vec<(CountKey, u64)> = self.lock().drain().collect();
         let written = if batch.is_empty() {
             Ok(0)
@@ -580,7 +592,7 @@ impl Demand {
                 }
                 if n > 0 {
                     let users: BTreeSet<[u8; 8]> = batch.iter().map(|((_, u, _), _)| *u).collect();
-                    self.publish(&users);
+                    self.publish_while_flushing(&users);
                 }
                 Ok(n)
             }
@@ -646,8 +658,14 @@ impl Demand {
 
     /// Sets the usage gauges of `users` for the current month.
     pub fn publish(&self, users: &BTreeSet<[u8; 8]>) {
+        let _one = self.flushing_guard();
+        self.publish_while_flushing(users);
+    }
+
+    /// [`Demand::publish`] for a caller that holds [`Demand::flushing_guard`].
+    fn publish_while_flushing(&self, users: &BTreeSet<[u8; 8]>) {
         let month = self.current_month();
-        let ledger = match self.ledger() {
+        let ledger = match self.ledger_while_flushing() {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(error = %e, "reading the demand ledger");
@@ -774,6 +792,51 @@ mod tests {
         for g in Group::ALL {
             assert_eq!(Group::from_label(g.label()), Some(g));
         }
+    }
+
+    #[test]
+    fn a_ledger_read_during_a_flush_never_loses_counts() {
+        let (dir, store) = temp_store("flush-race");
+        let clock = Arc::new(PinnedClock::at(at("2026-10-05T12:00:00Z")));
+        let d = Arc::new(Demand::new(
+            Arc::clone(&store),
+            clock,
+            None,
+            Duration::from_secs(3600),
+        ));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Counting and flushing on one thread, reading on this one: what is counted is in
+        // the store or in memory at every instant, so the total never goes down.
+        let writer = {
+            let (d, stop) = (Arc::clone(&d), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    for _ in 0..5 {
+                        d.record_at(
+                            &SUPPLIER,
+                            "4.1.1",
+                            Role::ImportSupplier,
+                            at("2026-10-05T12:00:00Z"),
+                        );
+                    }
+                    d.flush().unwrap();
+                }
+            })
+        };
+        let mut last = 0;
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        while std::time::Instant::now() < deadline {
+            let now = d
+                .ledger()
+                .unwrap()
+                .requests(m("2026-10"), &SUPPLIER, Group::All);
+            assert!(now >= last, "the count went from {last} down to {now}");
+            last = now;
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        assert!(last > 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
