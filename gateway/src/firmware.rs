@@ -334,13 +334,7 @@ pub fn insert_in(t: &WriteTransaction, plan: &Plan) -> Result<(), StoreError> {
             images.insert(record.hash.as_str(), plan.image.as_slice())?;
         }
     }
-    let value = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
-        table: "firmware.requests".into(),
-        source,
-    })?;
-    t.open_table(REQUESTS)?
-        .insert(record.request_id.as_str(), value.as_slice())?;
-    Ok(())
+    put_record(t, record)
 }
 
 /// How the gateway reaches hubs with image chunks.

@@ -247,19 +247,10 @@ impl Setup {
 
 /// The device alerts kept for the User with pull `token`: (sequence, XML), oldest first.
 fn alerts_kept(gw: &Gateway, token: &str) -> Vec<(u64, String)> {
-    let auth = format!("Authorization: Bearer {token}");
-    let (status, body) = gw.get("/api/v1/responses?limit=100", &[&auth]);
-    assert!(status == 200 || status == 204, "{status}: {body}");
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["messages"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| Some((m["sequence"].as_u64()?, m["xml"].as_str()?.to_string())))
-                .filter(|(_, x)| x.contains("<sr:DeviceAlertMessage>"))
-                .collect()
-        })
-        .unwrap_or_default()
+    common::pull::kept_messages(gw, token)
+        .into_iter()
+        .filter(|(_, x)| x.contains("<sr:DeviceAlertMessage>"))
+        .collect()
 }
 
 /// Waits up to `wait` until the User with pull `token` has at least `n` device alerts kept;

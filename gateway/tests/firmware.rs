@@ -150,6 +150,12 @@ fn metrics_get(gw: &Gateway, path: &str) -> String {
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
+/// Asserts that the first `name` element of `xml` holds `expected` (the document shown if not).
+#[track_caller]
+fn assert_element(xml: &str, name: &str, expected: &str) {
+    assert_eq!(element_text(xml, name).as_deref(), Some(expected), "{xml}");
+}
+
 #[test]
 fn update_firmware_is_distributed_alerted_activated_and_timed() {
     let gw = start("firmware-e2e", &[]);
@@ -179,23 +185,11 @@ fn update_firmware_is_distributed_alerted_activated_and_timed() {
     // The completion alert reaches the supplier.
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(20));
     xml_oracle(&gw, &alert, "comms-hub-alert");
-    assert_eq!(
-        element_text(&alert, "CommsHubDeviceID").as_deref(),
-        Some(CHF)
-    );
-    assert_eq!(element_text(&alert, "OtherDeviceID").as_deref(), Some(ESME));
-    assert_eq!(
-        element_text(&alert, "TransferResponseCode").as_deref(),
-        Some("FileTransferSuccess")
-    );
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(ack.request_id.as_str())
-    );
-    assert_eq!(
-        element_text(&alert, "FirmwareVersion").as_deref(),
-        Some(VERSION)
-    );
+    assert_element(&alert, "CommsHubDeviceID", CHF);
+    assert_element(&alert, "OtherDeviceID", ESME);
+    assert_element(&alert, "TransferResponseCode", "FileTransferSuccess");
+    assert_element(&alert, "UpdateFirmwareRequestID", ack.request_id.as_str());
+    assert_element(&alert, "FirmwareVersion", VERSION);
 
     // A wrong hash does not activate anything: result 1.
     let mut cs06 = to_esme(&gw, "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML");
@@ -216,7 +210,7 @@ fn update_firmware_is_distributed_alerted_activated_and_timed() {
     assert_eq!(ack3.code, "I99", "{}", ack3.xml);
     let resp = pull_answer(&gw, TOKEN, &id3, Duration::from_secs(20));
     xml_oracle(&gw, &resp, "activate");
-    assert_eq!(element_text(&resp, "ResponseCode").as_deref(), Some("I0"));
+    assert_element(&resp, "ResponseCode", "I0");
     let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
     assert!(
         contains(
@@ -231,7 +225,7 @@ fn update_firmware_is_distributed_alerted_activated_and_timed() {
     let ack2 = gw.submit(&read, SUPPLIER);
     assert_eq!(ack2.code, "I99", "{}", ack2.xml);
     let resp = pull_answer(&gw, TOKEN, &ack2.request_id, Duration::from_secs(20));
-    assert_eq!(element_text(&resp, "ResponseCode").as_deref(), Some("I0"));
+    assert_element(&resp, "ResponseCode", "I0");
     let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
     assert!(contains(&gbcs, &[0x09, 0x04, 0, 0, 0, 2]), "{gbcs:02X?}");
 
@@ -322,14 +316,8 @@ fn a_distribution_killed_midway_resumes_after_restart() {
         gw.log()
     );
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(60));
-    assert_eq!(
-        element_text(&alert, "TransferResponseCode").as_deref(),
-        Some("FileTransferSuccess")
-    );
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(ack.request_id.as_str())
-    );
+    assert_element(&alert, "TransferResponseCode", "FileTransferSuccess");
+    assert_element(&alert, "UpdateFirmwareRequestID", ack.request_id.as_str());
     // The meter rebuilt at the restart holds the whole image: 11.3 with its hash activates it.
     let cs06 = common::set_text(
         &to_esme(&gw, "CS06_11.3_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
@@ -400,22 +388,10 @@ fn a_meter_behind_a_hil_rig_process_gets_its_image_over_the_smwan_link() {
 
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(30));
     xml_oracle(&gw, &alert, "rig-comms-hub-alert");
-    assert_eq!(
-        element_text(&alert, "CommsHubDeviceID").as_deref(),
-        Some(RIG_CHF)
-    );
-    assert_eq!(
-        element_text(&alert, "OtherDeviceID").as_deref(),
-        Some(RIG_ESME)
-    );
-    assert_eq!(
-        element_text(&alert, "TransferResponseCode").as_deref(),
-        Some("FileTransferSuccess")
-    );
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(ack.request_id.as_str())
-    );
+    assert_element(&alert, "CommsHubDeviceID", RIG_CHF);
+    assert_element(&alert, "OtherDeviceID", RIG_ESME);
+    assert_element(&alert, "TransferResponseCode", "FileTransferSuccess");
+    assert_element(&alert, "UpdateFirmwareRequestID", ack.request_id.as_str());
     // The hub asked for the next offset at least twice before the image was whole.
     let chunks = metric_value(&gw.metrics_text(), "hubgate_firmware_chunks_total", "");
     assert!(chunks >= 2.0, "{chunks}");
@@ -433,7 +409,7 @@ fn a_meter_behind_a_hil_rig_process_gets_its_image_over_the_smwan_link() {
     let (ack3, id3) = send_critical(&gw, &cs06);
     assert_eq!(ack3.code, "I99", "{}", ack3.xml);
     let resp = pull_answer(&gw, TOKEN, &id3, Duration::from_secs(20));
-    assert_eq!(element_text(&resp, "ResponseCode").as_deref(), Some("I0"));
+    assert_element(&resp, "ResponseCode", "I0");
     let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
     assert!(
         contains(&gbcs, &[0x02, 0x01, 0x00, 0x04, 0x04, 0, 0, 0, 2]),
@@ -450,7 +426,7 @@ fn a_meter_behind_a_hil_rig_process_gets_its_image_over_the_smwan_link() {
     let ack2 = gw.submit(&retarget("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"), SUPPLIER);
     assert_eq!(ack2.code, "I99", "{}", ack2.xml);
     let resp = pull_answer(&gw, TOKEN, &ack2.request_id, Duration::from_secs(20));
-    assert_eq!(element_text(&resp, "ResponseCode").as_deref(), Some("I0"));
+    assert_element(&resp, "ResponseCode", "I0");
     let gbcs = unb64(&element_text(&resp, "GBCSPayload").unwrap());
     assert!(contains(&gbcs, &[0x09, 0x04, 0, 0, 0, 2]), "{gbcs:02X?}");
     let _ = std::fs::remove_dir_all(&work);
@@ -487,16 +463,8 @@ fn a_meter_whose_hub_cannot_be_reached_ends_in_a_distribution_failure_alert() {
     // The hub is retried for about 12 s (a rig reconnecting would be back by then).
     let alert = dcc_alert(&gw, "FirmwareDistributionFailure", Duration::from_secs(40));
     xml_oracle(&gw, &alert, "distribution-failure");
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(ack.request_id.as_str()),
-        "{alert}"
-    );
-    assert_eq!(
-        element_text(&alert, "MeterIDs").as_deref(),
-        Some(LOST_ESME),
-        "{alert}"
-    );
+    assert_element(&alert, "UpdateFirmwareRequestID", ack.request_id.as_str());
+    assert_element(&alert, "MeterIDs", LOST_ESME);
     assert!(!alert.contains("CommsHubAlert"), "{alert}");
     firmware_timed(&gw, 1);
 }
@@ -558,9 +526,10 @@ fn requests_sent_together_are_not_both_accepted_and_a_released_one_is_distribute
         assert_eq!(codes, ["E42", "W110101"], "{answers:#?}");
     } else {
         let first = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(30));
-        assert_eq!(
-            element_text(&first, "UpdateFirmwareRequestID").as_deref(),
-            Some(accepted[0].request_id.as_str())
+        assert_element(
+            &first,
+            "UpdateFirmwareRequestID",
+            accepted[0].request_id.as_str(),
         );
     }
     // A request refused as a replay may or may not have been counted by the threshold
@@ -602,21 +571,10 @@ fn requests_sent_together_are_not_both_accepted_and_a_released_one_is_distribute
             break xml;
         }
     };
-    assert_eq!(
-        element_text(&answer, "ResponseCode").as_deref(),
-        Some("I99"),
-        "{answer}"
-    );
+    assert_element(&answer, "ResponseCode", "I99");
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(30));
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(held.request_id.as_str()),
-        "{alert}"
-    );
-    assert_eq!(
-        element_text(&alert, "TransferResponseCode").as_deref(),
-        Some("FileTransferSuccess")
-    );
+    assert_element(&alert, "UpdateFirmwareRequestID", held.request_id.as_str());
+    assert_element(&alert, "TransferResponseCode", "FileTransferSuccess");
 }
 
 #[test]
@@ -649,11 +607,7 @@ fn a_version_that_is_not_short_even_hex_or_too_many_devices_is_refused_as_malfor
     let ack = gw.submit(&update_firmware(&gw, ESME, &image), SUPPLIER);
     assert_eq!(ack.code, "I99", "{}", ack.xml);
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(20));
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(ack.request_id.as_str()),
-        "{alert}"
-    );
+    assert_element(&alert, "UpdateFirmwareRequestID", ack.request_id.as_str());
 }
 
 fn distributions(gw: &Gateway) -> f64 {
@@ -689,24 +643,16 @@ fn an_alert_the_outbox_refuses_leaves_the_device_open_and_is_sent_once_there_is_
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(distributions(&gw), 1.0, "finished without its alert");
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(10));
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(first.request_id.as_str()),
-        "{alert}"
-    );
+    assert_element(&alert, "UpdateFirmwareRequestID", first.request_id.as_str());
     // Room again: the next scan sends the device again and queues its alert.
     let alert = dcc_alert(&gw, "CommsHubAlert", Duration::from_secs(30));
     xml_oracle(&gw, &alert, "comms-hub-alert-after-refusal");
-    assert_eq!(
-        element_text(&alert, "UpdateFirmwareRequestID").as_deref(),
-        Some(second.request_id.as_str()),
-        "{alert}"
+    assert_element(
+        &alert,
+        "UpdateFirmwareRequestID",
+        second.request_id.as_str(),
     );
-    assert_eq!(
-        element_text(&alert, "TransferResponseCode").as_deref(),
-        Some("FileTransferSuccess"),
-        "{alert}"
-    );
+    assert_element(&alert, "TransferResponseCode", "FileTransferSuccess");
     let deadline = Instant::now() + Duration::from_secs(10);
     while distributions(&gw) < 2.0 {
         assert!(

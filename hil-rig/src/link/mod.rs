@@ -489,7 +489,8 @@ mod tests {
             bytes: vec![0; MAX_FRAME],
         };
         assert!(matches!(big.encode(), Err(FrameError::Length(_))));
-        let long = Frame::ImageChunk {
+        // An image chunk frame carrying `len` bytes of data.
+        let chunk_frame = |len: usize| Frame::ImageChunk {
             seq: 1,
             hub: [0; 8],
             chunk: OwnedChunk {
@@ -498,24 +499,12 @@ mod tests {
                 total: 1,
                 version: Vec::new(),
                 offset: 0,
-                data: vec![0; MAX_CHUNK + 1],
+                data: vec![0; len],
             },
         };
+        let long = chunk_frame(MAX_CHUNK + 1);
         assert!(matches!(long.encode(), Err(FrameError::Malformed(_))));
-        let mut wire = Frame::ImageChunk {
-            seq: 1,
-            hub: [0; 8],
-            chunk: OwnedChunk {
-                transfer: "t".into(),
-                device: [0; 8],
-                total: 1,
-                version: Vec::new(),
-                offset: 0,
-                data: vec![0; MAX_CHUNK],
-            },
-        }
-        .encode()
-        .unwrap_or_default();
+        let mut wire = chunk_frame(MAX_CHUNK).encode().unwrap_or_default();
         wire.push(0);
         assert!(matches!(
             Frame::decode(&wire[4..]),
