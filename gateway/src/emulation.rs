@@ -475,7 +475,12 @@ impl Recorder {
 
     fn write(&self, name: &str, bytes: &[u8]) {
         let path = self.dir.join("messages").join(name);
-        if let Err(e) = std::fs::write(&path, hex::encode(bytes)) {
+        // Written under another name and renamed, so a process killed mid-write leaves no
+        // truncated record for the readers (the oracle, the crash test) to trip over.
+        let part = self.dir.join("messages").join(format!(".{name}.part"));
+        let written =
+            std::fs::write(&part, hex::encode(bytes)).and_then(|()| std::fs::rename(&part, &path));
+        if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "recording a GBCS message failed");
         }
     }
