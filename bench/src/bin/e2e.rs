@@ -564,6 +564,8 @@ struct Outcome {
     gateway_cpu_us: f64,
     /// CPU time of the request's bare operations, µs.
     crypto_cpu_us: f64,
+    /// loadgen's CPU time per request sent in the closed loop, µs.
+    loadgen_cpu_us: Option<f64>,
     at_50: Option<Report>,
     at_80: Option<Report>,
     rss_mib: (f64, f64),
@@ -713,6 +715,7 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
         gateway_cpu_cores: (cpu1 - cpu0) / closed.send_seconds.max(1e-9),
         gateway_cpu_us: (cpu1 - cpu0) / requests * 1e6,
         crypto_cpu_us: seconds_per_request * cores as f64 * 1e6,
+        loadgen_cpu_us: closed.cpu.as_ref().and_then(|c| c.us_per_request),
         codes: closed.codes.clone(),
         ..Outcome::default()
     };
@@ -893,16 +896,16 @@ fn main() -> ExitCode {
         a.users, a.hubs, a.mix
     );
     println!(
-        "| gateway cores | loadgen cores | SR/s (max sustained) | closed-loop acks/s | crypto ceiling SR/s | ratio | gateway CPU (cores) | gateway / crypto CPU per request (µs) | ratio on gateway CPU | p99 ack / response @50 % (ms) | p99 ack / response @80 % (ms) | kept @80 % | RSS now / peak (MiB) | parallel efficiency |"
+        "| gateway cores | loadgen cores | SR/s (max sustained) | closed-loop acks/s | crypto ceiling SR/s | ratio | gateway CPU (cores) | gateway / crypto CPU per request (µs) | ratio on gateway CPU | loadgen CPU per request (µs) | p99 ack / response @50 % (ms) | p99 ack / response @80 % (ms) | kept @80 % | RSS now / peak (MiB) | parallel efficiency |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---|---:|---|---|---|---|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---|---|---|---|---:|");
     let mut rows = Vec::new();
     for o in &results {
         let (a50, r50, _) = p99(&o.at_50);
         let (a80, r80, kept80) = p99(&o.at_80);
         let eff = base.map(|(c0, r0)| o.max_rate / (r0 * o.cores as f64 / c0 as f64));
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} / {:.0} | {:.2} | {} / {} | {} / {} | {} | {:.0} / {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.0} / {:.0} | {:.2} | {} | {} / {} | {} / {} | {} | {:.0} / {:.0} | {} |",
             o.cores,
             o.loadgen_cores,
             o.max_rate,
@@ -913,6 +916,8 @@ fn main() -> ExitCode {
             o.gateway_cpu_us,
             o.crypto_cpu_us,
             o.crypto_cpu_us / o.gateway_cpu_us.max(1e-9),
+            o.loadgen_cpu_us
+                .map_or_else(|| "–".into(), |us| format!("{us:.0}")),
             fmt_ms(a50),
             fmt_ms(r50),
             fmt_ms(a80),
@@ -938,6 +943,7 @@ fn main() -> ExitCode {
             "gateway_cpu_us_per_request": o.gateway_cpu_us,
             "crypto_cpu_us_per_request": o.crypto_cpu_us,
             "ratio_on_gateway_cpu": o.crypto_cpu_us / o.gateway_cpu_us.max(1e-9),
+            "loadgen_cpu_us_per_request": o.loadgen_cpu_us,
             "p99_ack_ms_50": a50, "p99_response_ms_50": r50,
             "p99_ack_ms_80": a80, "p99_response_ms_80": r80,
             "kept_80": kept80,
