@@ -766,7 +766,7 @@ fn future_dated_outcome(
             },
         )),
     };
-    Some(match responder.signed(&answer, now_ms) {
+    Some(match responder.signed(answer, now_ms) {
         Ok(body) => {
             count("future_dated");
             vec![(req.request_id.originator, body, Kind::DeviceAlert)]

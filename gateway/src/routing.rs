@@ -1675,7 +1675,7 @@ fn response(
         service: Some(p.service),
         payload,
     };
-    match responder.signed(&answer, now_ms) {
+    match responder.signed(answer, now_ms) {
         Ok(body) => Some((p.request_id.originator, body, Kind::Response)),
         Err(e) => {
             tracing::error!(error = %e, "a Service Response could not be signed");
@@ -1724,7 +1724,7 @@ fn not_sent(
         service: Some(p.service),
         payload: None,
     };
-    match responder.signed(&answer, now_ms) {
+    match responder.signed(answer, now_ms) {
         Ok(body) => Some((p.request_id.originator, body, Kind::Response)),
         Err(e) => {
             tracing::error!(error = %e, "a Service Response could not be signed");

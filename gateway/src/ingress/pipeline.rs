@@ -231,7 +231,7 @@ impl Pipeline {
             }
         };
         let code = answer.code;
-        let body = self.reply(&answer, now_ms, 200).body;
+        let body = self.reply(answer, now_ms, 200).body;
         Released::Answer { code, body }
     }
 }
@@ -768,7 +768,7 @@ impl Pipeline {
         })
     }
 
-    fn reply(&self, answer: &Answer, now_ms: i64, status: u16) -> Reply {
+    fn reply(&self, answer: Answer, now_ms: i64, status: u16) -> Reply {
         match self.responder.signed(answer, now_ms) {
             Ok(body) => Reply {
                 status,
@@ -857,9 +857,10 @@ impl Pipeline {
             }
         };
         let signing = std::time::Instant::now();
-        let reply = self.reply(&answer, now_ms, status);
+        let code = answer.code;
+        let reply = self.reply(answer, now_ms, status);
         stages().answer.record(signing.elapsed().as_secs_f64());
-        timer.finish(service, &srv, &cv, answer.code.as_str());
+        timer.finish(service, &srv, &cv, code.as_str());
         reply
     }
 }

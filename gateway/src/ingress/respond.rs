@@ -74,8 +74,9 @@ impl Responder {
         &self.cert
     }
 
-    /// The unsigned response model for an answer at `now_ms`.
-    pub fn model(&self, answer: &Answer, now_ms: i64) -> Result<Response, RespondError> {
+    /// The unsigned response model for an answer at `now_ms` (taken by value: its payload,
+    /// an inventory page say, moves into the model instead of being copied).
+    pub fn model(&self, answer: Answer, now_ms: i64) -> Result<Response, RespondError> {
         let date = DateTime::new(&rfc3339_ms(now_ms)).map_err(|e| RespondError::Build(e.0))?;
         let header = ResponseHeader {
             request_id: answer.request_id,
@@ -99,16 +100,16 @@ impl Responder {
             ResponseBody::ResponseMessage(ResponseMessage {
                 service_reference,
                 service_reference_variant,
-                payload: match self.hook.as_ref().and_then(|h| h.payload(answer)) {
+                payload: match self.hook.as_ref().and_then(|h| h.payload(&answer)) {
                     Some(p) => p,
-                    None => answer.payload.clone(),
+                    None => answer.payload,
                 },
             }),
         ))
     }
 
     /// The signed XML of an answer.
-    pub fn signed(&self, answer: &Answer, now_ms: i64) -> Result<Vec<u8>, RespondError> {
+    pub fn signed(&self, answer: Answer, now_ms: i64) -> Result<Vec<u8>, RespondError> {
         self.sign_response(&self.model(answer, now_ms)?)
     }
 
@@ -225,7 +226,7 @@ mod tests {
                     service,
                     payload: payload.clone(),
                 };
-                let model = responder.model(&answer, 1_700_000_000_123).unwrap();
+                let model = responder.model(answer, 1_700_000_000_123).unwrap();
                 let fast = responder.sign_response(&model).unwrap();
                 let slow = dsig::sign_with_certificate(
                     model.to_xml().as_bytes(),

@@ -797,7 +797,7 @@ impl Schedules {
             service: Some(service),
             payload: Some(ResponsePayload::DspScheduleId(s.id)),
         };
-        match self.responder.signed(&answer, now_ms) {
+        match self.responder.signed(answer, now_ms) {
             Ok(body) => {
                 if let Err(e) = self.delivery.submit(s.owner, body, Kind::Response) {
                     tracing::error!(error = %e, "a scheduled execution's answer could not be queued");

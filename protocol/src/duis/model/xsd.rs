@@ -737,12 +737,40 @@ fn check_time(s: &str) -> Result<(), String> {
 /// automaton and simulates it, so time is linear in the input and there is no recursion
 /// over the input.
 pub mod pattern {
+    use std::collections::HashMap;
+    use std::rc::Rc;
+
     /// Whether all of `input` matches `pattern`.
     ///
     /// # Errors
     ///
     /// A message if the pattern uses syntax this matcher does not support.
     pub fn matches(pattern: &str, input: &str) -> Result<bool, String> {
+        // Every request checks the same few dozen schema patterns: each thread keeps the
+        // automata it compiled (a bounded number, so arbitrary patterns cannot grow it).
+        thread_local! {
+            static COMPILED: std::cell::RefCell<HashMap<String, Rc<(Prog, usize)>>> =
+                std::cell::RefCell::new(HashMap::new());
+        }
+        if let Some(hit) = COMPILED.with(|c| c.borrow().get(pattern).cloned()) {
+            return Ok(hit.0.run(hit.1, input));
+        }
+        let (prog, start) = compile(pattern)?;
+        let matched = prog.run(start, input);
+        COMPILED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() < MAX_COMPILED {
+                c.insert(pattern.to_string(), Rc::new((prog, start)));
+            }
+        });
+        Ok(matched)
+    }
+
+    /// Most automata one thread keeps compiled.
+    const MAX_COMPILED: usize = 512;
+
+    /// The automaton for `pattern` and its start state.
+    fn compile(pattern: &str) -> Result<(Prog, usize), String> {
         let ast = Parser {
             chars: pattern.chars().collect(),
             pos: 0,
@@ -752,7 +780,7 @@ pub mod pattern {
         let frag = prog.compile(&ast)?;
         let accept = prog.push(State::Accept);
         prog.patch(&frag.outs, accept);
-        Ok(prog.run(frag.start, input))
+        Ok((prog, frag.start))
     }
 
     #[derive(Debug, Clone)]
@@ -1108,6 +1136,23 @@ mod tests {
         let list = "(AA,)*AA";
         let long = "AA,".repeat(100_000) + "AA";
         assert_eq!(pattern::matches(list, &long), Ok(true));
+    }
+
+    #[test]
+    fn a_compiled_pattern_is_reused_with_the_same_answers_and_a_bad_one_is_never_kept() {
+        let eui = "[A-Fa-f0-9]{2}(-[A-Fa-f0-9]{2}){7}";
+        for _ in 0..3 {
+            assert_eq!(pattern::matches(eui, "90-B3-D5-1F-30-01-00-00"), Ok(true));
+            assert_eq!(pattern::matches(eui, "90-B3-D5-1F-30-01-00-0G"), Ok(false));
+            assert_eq!(pattern::matches(eui, ""), Ok(false));
+            assert!(pattern::matches("(unclosed", "x").is_err());
+        }
+        // More distinct patterns than a thread keeps: each is still matched correctly.
+        for n in 0..600 {
+            let p = format!("a{{{n}}}");
+            assert_eq!(pattern::matches(&p, &"a".repeat(n)), Ok(true), "{p}");
+            assert_eq!(pattern::matches(&p, &"a".repeat(n + 1)), Ok(false), "{p}");
+        }
     }
 
     #[test]
