@@ -768,22 +768,22 @@ async fn user_task(
             job.intended
         };
         if !ctx.closed && matches!(job.kind, JobKind::Fresh) {
-            let late = now.saturating_duration_since(intended);
-            // The time the User itself held the request back (its critical command to the
-            // device was still open) is late by the workload's design, not because the
-            // generator or the connection could not keep the rate: it is left out of the
-            // lateness (the latency still counts from the intended time). Lateness before or
-            // after the hold still counts.
-            let own = late.saturating_sub(job.held_for);
+            let (own, lateness) = send_lateness(
+                now.saturating_duration_since(intended),
+                job.held_for,
+                ctx.late,
+            );
             st.lateness.record(own);
             st.max_late_us = st
                 .max_late_us
                 .max(u64::try_from(own.as_micros()).unwrap_or(u64::MAX));
-            if own > ctx.late {
-                st.late_sends += 1;
-                Live::bump(&ctx.live.late);
-            } else if late > ctx.late {
-                st.late_held += 1;
+            match lateness {
+                Lateness::Late => {
+                    st.late_sends += 1;
+                    Live::bump(&ctx.live.late);
+                }
+                Lateness::Held => st.late_held += 1,
+                Lateness::OnTime => {}
             }
         }
         let transform = tpl.is_transform() && matches!(job.kind, JobKind::Fresh);
@@ -875,6 +875,35 @@ async fn user_task(
     }
     let _ = wr.shutdown().await;
     st
+}
+
+/// How a send of an open loop compares with its intended time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lateness {
+    /// Within the threshold.
+    OnTime,
+    /// Late by more than the threshold through the generator or the connection.
+    Late,
+    /// Late by more than the threshold only because the User held it back.
+    Held,
+}
+
+/// Classifies a send that left `late` after its intended time, of which the User itself held
+/// it back for `held_for` (its critical command to the same device was still open): that
+/// hold is late by the workload's design, not because the generator or the connection could
+/// not keep the rate, so it is left out of the lateness (the latency still counts from the
+/// intended time). Lateness before or after the hold still counts. Returns the lateness
+/// that counts and the class.
+fn send_lateness(late: Duration, held_for: Duration, threshold: Duration) -> (Duration, Lateness) {
+    let own = late.saturating_sub(held_for);
+    let class = if own > threshold {
+        Lateness::Late
+    } else if late > threshold {
+        Lateness::Held
+    } else {
+        Lateness::OnTime
+    };
+    (own, class)
 }
 
 /// Reads the answers of one connection in order.
@@ -988,4 +1017,52 @@ async fn read_answers<R: tokio::io::AsyncRead + Unpin>(
         permits.add_permits(1);
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: f64) -> Duration {
+        Duration::from_secs_f64(v / 1000.0)
+    }
+
+    #[test]
+    fn a_hold_by_the_user_is_not_lateness_but_what_comes_before_or_after_it_is() {
+        let threshold = ms(1.0);
+        // On time, held or not.
+        assert_eq!(
+            send_lateness(ms(0.5), Duration::ZERO, threshold),
+            (ms(0.5), Lateness::OnTime)
+        );
+        assert_eq!(
+            send_lateness(ms(0.9), ms(0.4), threshold),
+            (ms(0.5), Lateness::OnTime)
+        );
+        // Late with no hold.
+        assert_eq!(
+            send_lateness(ms(5.0), Duration::ZERO, threshold),
+            (ms(5.0), Lateness::Late)
+        );
+        // Late only through the hold: 4.5 ms of 5 ms held.
+        assert_eq!(
+            send_lateness(ms(5.0), ms(4.5), threshold),
+            (ms(0.5), Lateness::Held)
+        );
+        // Held, and late beyond the hold too: 3 ms of 5 ms held leaves 2 ms that count.
+        assert_eq!(
+            send_lateness(ms(5.0), ms(3.0), threshold),
+            (ms(2.0), Lateness::Late)
+        );
+        // A hold that began before the intended time is longer than the lateness.
+        assert_eq!(
+            send_lateness(ms(5.0), ms(8.0), threshold),
+            (Duration::ZERO, Lateness::Held)
+        );
+        // The threshold itself is not late.
+        assert_eq!(
+            send_lateness(threshold, Duration::ZERO, threshold),
+            (threshold, Lateness::OnTime)
+        );
+    }
 }
