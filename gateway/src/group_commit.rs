@@ -186,13 +186,7 @@ fn run(store: &Store, rx: &Receiver<Job>, max_batch: usize, delay: std::time::Du
     let commit_time = metrics::histogram!(metric_name::STORE_COMMIT_SECONDS);
     let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     let mut busy = false;
-    loop {
-        let waited = std::time::Instant::now();
-        let Ok(first) = rx.recv() else { break };
-        let deadline = batch_deadline(busy, waited, delay);
-        batch.push(first);
-        gather(rx, &mut batch, max_batch, deadline);
-        busy = batch.len() > 1;
+    while next_batch(rx, &mut batch, max_batch, delay, &mut busy) {
         batch_size.record(batch.len() as f64);
         let started = std::time::Instant::now();
         commit_batch(store, &mut batch);
@@ -200,11 +194,33 @@ fn run(store: &Store, rx: &Receiver<Job>, max_batch: usize, delay: std::time::Du
     }
 }
 
+/// Waits for the next item of `rx` and adds it to `batch` with those that join it (see
+/// [`batch_deadline`] and [`gather`]); `busy` carries whether the last batch held more than
+/// one item from one call to the next. `false` once `rx` is closed and empty. Used by the
+/// committer and by the response writer ([`crate::routing`]).
+pub(crate) fn next_batch<T>(
+    rx: &Receiver<T>,
+    batch: &mut Vec<T>,
+    max_batch: usize,
+    delay: std::time::Duration,
+    busy: &mut bool,
+) -> bool {
+    let waited = std::time::Instant::now();
+    let Ok(first) = rx.recv() else {
+        return false;
+    };
+    let deadline = batch_deadline(*busy, waited, delay);
+    batch.push(first);
+    gather(rx, batch, max_batch, deadline);
+    *busy = batch.len() > 1;
+    true
+}
+
 /// Until when a batch whose first item has just arrived may wait for more: `None` (take only
 /// what already waits) unless the writer was `busy` (its last batch had more than one item)
 /// and this item came within `delay` of the writer starting to wait for it (after a quiet
 /// spell as long as the delay the gateway is idle). `waited` is when the wait began.
-pub(crate) fn batch_deadline(
+fn batch_deadline(
     busy: bool,
     waited: std::time::Instant,
     delay: std::time::Duration,
@@ -214,8 +230,8 @@ pub(crate) fn batch_deadline(
 }
 
 /// Adds the items waiting in `rx` to `batch`, up to `max_batch`; with a `deadline`, also
-/// those that arrive before it. Also used by the response writer ([`crate::routing`]).
-pub(crate) fn gather<T>(
+/// those that arrive before it.
+fn gather<T>(
     rx: &Receiver<T>,
     batch: &mut Vec<T>,
     max_batch: usize,

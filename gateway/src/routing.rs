@@ -1452,14 +1452,17 @@ impl ResponseSink {
                 // `batch_delay` for more, as the store's committer does.
                 let mut busy = false;
                 loop {
-                    let waited = Instant::now();
-                    let Ok(first) = rx.recv() else { break };
                     let delay = Duration::from_micros(writer_delay.load(Ordering::Relaxed));
-                    let deadline = crate::group_commit::batch_deadline(busy, waited, delay);
                     let mut batch = Vec::with_capacity(16);
-                    batch.push(first);
-                    crate::group_commit::gather(&rx, &mut batch, MAX_SINK_BATCH, deadline);
-                    busy = batch.len() > 1;
+                    if !crate::group_commit::next_batch(
+                        &rx,
+                        &mut batch,
+                        MAX_SINK_BATCH,
+                        delay,
+                        &mut busy,
+                    ) {
+                        break;
+                    }
                     // The alerts taken free their places in the bounded alert queue.
                     writer_alerts.release(
                         batch.iter().filter(|e| matches!(e, Event::Alert(..))).count(),
