@@ -30,7 +30,7 @@
 use hubgate_protocol::duis::model::header::RequestId;
 use hubgate_protocol::duis::model::response::{DccAlertCode, ResponseCode};
 use hubgate_protocol::duis::model::xsd::{self, DateTime};
-use hubgate_protocol::duis::xml::Limits;
+use hubgate_protocol::duis::xml::{self, Limits};
 use hubgate_protocol::duis::{NS_DS, NS_SR};
 use hubgate_protocol::hex;
 use quick_xml::events::{BytesStart, Event};
@@ -272,25 +272,9 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
                 on_text(stack.last().copied(), &raw, &mut text)?;
             }
             Event::GeneralRef(r) => {
-                let c = match r
-                    .resolve_char_ref()
-                    .map_err(|e| AnswerError::Xml(e.to_string()))?
-                {
-                    Some(c) => c,
-                    None => match &*r {
-                        b"lt" => '<',
-                        b"gt" => '>',
-                        b"amp" => '&',
-                        b"apos" => '\'',
-                        b"quot" => '"',
-                        other => {
-                            return Err(AnswerError::Xml(format!(
-                                "unknown entity &{};",
-                                String::from_utf8_lossy(other)
-                            )));
-                        }
-                    },
-                };
+                let name = std::str::from_utf8(&r).map_err(|e| AnswerError::Xml(e.to_string()))?;
+                let c =
+                    xml::resolve_reference(name).map_err(|e| AnswerError::Xml(e.to_string()))?;
                 let mut buf = [0u8; 4];
                 on_text(stack.last().copied(), c.encode_utf8(&mut buf), &mut text)?;
             }
@@ -769,16 +753,20 @@ mod tests {
         assert!(read >= 3, "{read} responses read");
     }
 
+    /// `doc` without its first `from` … `to` stretch (both included).
+    fn cut(doc: &str, from: &str, to: &str) -> String {
+        let a = doc.find(from).expect("from");
+        let b = doc[a..].find(to).expect("to") + a + to.len();
+        format!("{}{}", &doc[..a], &doc[b..])
+    }
+
     /// Each of these must be refused by the scanner, as by the model reader.
     #[test]
     fn malformed_or_incomplete_answers_are_refused() {
         let ack = String::from_utf8(answers().swap_remove(0).1).expect("UTF-8");
-        let cut = |from: &str, to: &str| -> String {
-            let a = ack.find(from).expect("from");
-            let b = ack[a..].find(to).expect("to") + a + to.len();
-            format!("{}{}", &ack[..a], &ack[b..])
-        };
-        let cases: Vec<(&str, Vec<u8>)> = vec![
+        let cut_ack = |from: &str, to: &str| cut(&ack, from, to);
+        let cases: Vec<(&str, Vec<u8>)> =
+            vec![
             ("empty", Vec::new()),
             ("not XML", b"HTTP/1.1 I99".to_vec()),
             ("truncated", ack.as_bytes()[..ack.len() - 5].to_vec()),
@@ -788,14 +776,14 @@ mod tests {
             ),
             (
                 "no ResponseCode",
-                cut("<sr:ResponseCode>", "</sr:ResponseCode>").into_bytes(),
+                cut_ack("<sr:ResponseCode>", "</sr:ResponseCode>").into_bytes(),
             ),
             (
                 "no ResponseDateTime",
-                cut("<sr:ResponseDateTime>", "</sr:ResponseDateTime>").into_bytes(),
+                cut_ack("<sr:ResponseDateTime>", "</sr:ResponseDateTime>").into_bytes(),
             ),
-            ("no Header", cut("<sr:Header>", "</sr:Header>").into_bytes()),
-            ("no Body", cut("<sr:Body>", "</sr:Body>").into_bytes()),
+            ("no Header", cut_ack("<sr:Header>", "</sr:Header>").into_bytes()),
+            ("no Body", cut_ack("<sr:Body>", "</sr:Body>").into_bytes()),
             (
                 "unknown response code",
                 ack.replacen(">I99<", ">I98<", 1).into_bytes(),
@@ -871,9 +859,7 @@ mod tests {
             let body = std::str::from_utf8(&all.iter().find(|(w, _)| *w == what).expect("kind").1)
                 .expect("UTF-8")
                 .to_string();
-            let a = body.find(from).expect("from");
-            let b = body[a..].find(to).expect("to") + a + to.len();
-            let body = format!("{}{}", &body[..a], &body[b..]);
+            let body = cut(&body, from, to);
             assert!(scan(body.as_bytes()).is_err(), "{what} without {from}");
             assert!(model_fields(body.as_bytes()).is_none(), "{what}");
         }

@@ -4,10 +4,11 @@
 //! (the RequestID of a Send Command repeats its Transform's, so one key follows a critical
 //! request through both). When the gateway's answer is an acknowledgement (`I99`) the entry
 //! waits for its Service Response; any other answer removes it. A message POSTed to the
-//! listener is read as DUIS (the fields used, by [`answer::scan`]); its `RequestID` (or its `ResponseID`, whose EUIs are swapped)
-//! finds the entry, and the latency from the request's intended send time is recorded for
-//! its SRV, with whether it arrived within the SEC target response time: 30 s for on-demand
-//! requests, 24 h from the execution time for future-dated ones (Annex 5; DESIGN.md).
+//! listener is read as DUIS (the fields used, by [`answer::scan`]); its `RequestID` (or its
+//! `ResponseID`, whose EUIs are swapped) finds the entry, and the latency from the request's
+//! intended send time is recorded for its SRV, with whether it arrived within the SEC target
+//! response time: 30 s for on-demand requests, 24 h from the execution time for future-dated
+//! ones (Annex 5; DESIGN.md).
 //!
 //! Device and DCC alerts are counted by code. Their target is 60 s from the event; the event
 //! time is taken as the alert's `ResponseDateTime` (when the DCC built the message), so the
@@ -20,7 +21,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::answer::{self, Kind};
+use crate::answer;
 use serde::Serialize;
 
 use crate::stats::{Hist, Live, Quantiles};
@@ -173,11 +174,8 @@ impl Tracker {
         *g.kinds
             .entry(response.kind.as_str().to_string())
             .or_default() += 1;
-        let alert_code = match response.kind {
-            Kind::DeviceAlert | Kind::DccAlert => response.alert_code,
-            Kind::Response | Kind::FutureDatedAlert | Kind::Smets1Response => None,
-        };
-        if let Some(code) = alert_code {
+        // Only device and DCC alerts carry an alert code.
+        if let Some(code) = response.alert_code {
             *g.alerts.entry(code).or_default() += 1;
             if let Some(at) = crate::time::parse_rfc3339_ms(&response.response_date_time) {
                 let late = now_ms.saturating_sub(at).max(0);

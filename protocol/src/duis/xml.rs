@@ -652,8 +652,13 @@ fn push_chars(out: &mut String, raw: &str, offset: usize, is_text: bool) -> Resu
     Ok(())
 }
 
-/// Resolves a reference body (between `&` and `;`) to a character.
-fn resolve_reference(name: &str) -> Result<char, XmlError> {
+/// Resolves a reference body (between `&` and `;`) to a character: a character reference
+/// to a character XML allows, or one of the five predefined entities.
+///
+/// # Errors
+///
+/// [`XmlError::BadCharRef`] or [`XmlError::UnknownEntity`].
+pub fn resolve_reference(name: &str) -> Result<char, XmlError> {
     if let Some(num) = name.strip_prefix('#') {
         let code = match num.strip_prefix('x') {
             Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
