@@ -287,12 +287,9 @@ pub fn service_path(cv: u8) -> &'static str {
 /// Where the text of the first `<sr:NAME>` element lies in `text` (its start tag written
 /// without attributes, as in the canonical form of a DUIS template).
 fn element_text(text: &str, name: &str) -> Option<Range<usize>> {
-    let open = format!("<sr:{name}>");
-    let close = format!("</sr:{name}>");
-    let start = text.find(&open)? + open.len();
-    let end = start + text.get(start..)?.find(&close)?;
+    let at = element_content(text, name)?;
     // Text only: a child element would be replaced with it.
-    (!text.get(start..end)?.contains('<')).then_some(start..end)
+    (!text.get(at.clone())?.contains('<')).then_some(at)
 }
 
 /// Where the content of the first `<sr:NAME>` element lies in `text` (child elements
@@ -545,13 +542,17 @@ fn remove_signatures(e: &mut Element) {
 ///
 /// What the signer reports (a key failure).
 pub fn sign(user: &User, rendered: &Rendered) -> Result<Vec<u8>, String> {
+    sign_canonical_as(user, rendered.as_str()).map_err(|e| e.to_string())
+}
+
+/// [`dsig::sign_canonical`] with `user`'s XML-signing key and certificate.
+fn sign_canonical_as(user: &User, canonical: &str) -> Result<Vec<u8>, dsig::DsigError> {
     dsig::sign_canonical(
-        rendered.as_str(),
+        canonical,
         &user.xml_key,
         user.xml_cert.issuer(),
         user.xml_cert.serial_decimal(),
     )
-    .map_err(|e| e.to_string())
 }
 
 /// The CommandVariant 5 request (Send Command with a Signed Pre-Command) that follows a
@@ -589,12 +590,7 @@ pub fn signed_precommand_request(
     }));
     let request = Request::new(header, body);
     match writer::write_request_canonical(&request) {
-        Some(xml) => dsig::sign_canonical(
-            &xml,
-            &user.xml_key,
-            user.xml_cert.issuer(),
-            user.xml_cert.serial_decimal(),
-        ),
+        Some(xml) => sign_canonical_as(user, &xml),
         None => {
             dsig::sign_with_certificate(request.to_xml().as_bytes(), &user.xml_key, &user.xml_cert)
         }

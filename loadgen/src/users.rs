@@ -206,22 +206,16 @@ pub fn load_local(data_dir: &Path) -> Result<Vec<User>, UsersError> {
         )
     })?;
     let summary: Summary = toml::from_str(&text).map_err(|e| file_err(&summary_path, e))?;
-    let issuer_ca = match &summary.ca {
-        Some(rel) => {
-            let p = pki.join(rel);
-            Some(
-                Certificate::from_pem(&read(&p)?)
-                    .map_err(|e| file_err(&p, e))?
-                    .der()
-                    .to_vec(),
-            )
-        }
-        None => None,
-    };
     let cert_at = |rel: &str| -> Result<Certificate, UsersError> {
         let p = pki.join(rel);
         Certificate::from_pem(&read(&p)?).map_err(|e| file_err(&p, e))
     };
+    let issuer_ca = summary
+        .ca
+        .as_deref()
+        .map(cert_at)
+        .transpose()?
+        .map(|c| c.der().to_vec());
     let mut out = Vec::with_capacity(summary.users.len());
     for u in summary.users {
         let id = hex::parse_eui(&u.id)
