@@ -11,38 +11,18 @@
 
 mod common;
 
-use common::{Gateway, free_port, run_scenario};
+use common::{Gateway, run_scenario};
 use hubgate_loadgen::targets::{self, EmulatedPremises};
 
 #[test]
 fn after_a_6_15_1_the_esme_still_carries_out_the_users_critical_commands() {
-    let port = free_port();
-    let tmp = std::env::temp_dir().join(format!("loadgen-it-cred-ca-{}", std::process::id()));
-    let id =
-        hubgate_loadgen::tls::ensure_identity(&tmp, format!("127.0.0.1:{port}").parse().unwrap())
-            .unwrap();
-    let gw = Gateway::start(
+    let (gw, port) = Gateway::start_delivering(
         "credentials",
         1,
         1,
-        &[
-            (
-                "HUBGATE_DELIVERY__DEFAULT_ENDPOINT",
-                format!("https://127.0.0.1:{port}/duis"),
-            ),
-            (
-                "HUBGATE_DELIVERY__CA",
-                id.ca.clone().unwrap().display().to_string(),
-            ),
-            // A discarded command ends E21 after this, not after the default 30 s.
-            ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "4000".to_string()),
-        ],
+        // A discarded command ends E21 after this, not after the default 30 s.
+        &[("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "4000".to_string())],
     );
-    std::fs::create_dir_all(gw.dir.join("report")).unwrap();
-    for f in ["listener.pem", "listener.key", "listener-ca.pem"] {
-        std::fs::copy(tmp.join(f), gw.dir.join("report").join(f)).unwrap();
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
 
     // One ESME (and its hub) of the emulated premises, so that every request goes to it.
     let (supplier, premises) = targets::parse_emulated(&gw.startup);

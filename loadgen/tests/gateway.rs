@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Gateway, free_port, run_scenario};
+use common::{Gateway, run_scenario};
 use hubgate_loadgen::report::Report;
 
 fn codes_sum(codes: &BTreeMap<String, u64>) -> u64 {
@@ -17,33 +17,7 @@ fn codes_sum(codes: &BTreeMap<String, u64>) -> u64 {
 
 #[test]
 fn open_loop_requests_are_all_acknowledged_and_reported() {
-    let port = free_port();
-    // The listener's certificate first: the gateway reads the CA it must trust at start.
-    let tmp = std::env::temp_dir().join(format!("loadgen-it-ca-{}", std::process::id()));
-    let id =
-        hubgate_loadgen::tls::ensure_identity(&tmp, format!("127.0.0.1:{port}").parse().unwrap())
-            .unwrap();
-    let gw = Gateway::start(
-        "open",
-        3,
-        4,
-        &[
-            (
-                "HUBGATE_DELIVERY__DEFAULT_ENDPOINT",
-                format!("https://127.0.0.1:{port}/duis"),
-            ),
-            (
-                "HUBGATE_DELIVERY__CA",
-                id.ca.clone().unwrap().display().to_string(),
-            ),
-        ],
-    );
-    // The run reuses the identity made above (same report folder).
-    std::fs::create_dir_all(gw.dir.join("report")).unwrap();
-    for f in ["listener.pem", "listener.key", "listener-ca.pem"] {
-        std::fs::copy(tmp.join(f), gw.dir.join("report").join(f)).unwrap();
-    }
-    let _ = std::fs::remove_dir_all(&tmp);
+    let (gw, port) = Gateway::start_delivering("open", 3, 4, &[]);
     let text = gw.scenario(
         "mode = \"open\"\nduration_s = 3.0\nprofile = { kind = \"constant\", rate = 20.0 }\ndepth = 8\nanswer_wait_s = 20.0",
         Some(&format!("address = \"127.0.0.1:{port}\"\ndrain_s = 0.5")),

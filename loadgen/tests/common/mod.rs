@@ -191,6 +191,45 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// As [`Gateway::start`], delivering Service Responses and alerts to a loadgen listener on
+    /// a free port, whose TLS identity is made first (the gateway reads the CA it trusts at
+    /// start) and put in the test's `report/` folder, where the run finds and reuses it.
+    /// Returns the gateway and the listener's port.
+    pub fn start_delivering(
+        name: &str,
+        users: u32,
+        premises: u32,
+        env: &[(&str, String)],
+    ) -> (Gateway, u16) {
+        let port = free_port();
+        let tmp = std::env::temp_dir().join(format!("loadgen-it-{name}-ca-{}", std::process::id()));
+        let id = hubgate_loadgen::tls::ensure_identity(
+            &tmp,
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        )
+        .unwrap();
+        let mut all = vec![
+            (
+                "HUBGATE_DELIVERY__DEFAULT_ENDPOINT",
+                format!("https://127.0.0.1:{port}/duis"),
+            ),
+            (
+                "HUBGATE_DELIVERY__CA",
+                id.ca.clone().unwrap().display().to_string(),
+            ),
+        ];
+        all.extend(env.iter().cloned());
+        let gw = Gateway::start(name, users, premises, &all);
+        std::fs::create_dir_all(gw.dir.join("report")).unwrap();
+        for f in ["listener.pem", "listener.key", "listener-ca.pem"] {
+            std::fs::copy(tmp.join(f), gw.dir.join("report").join(f)).unwrap();
+        }
+        let _ = std::fs::remove_dir_all(&tmp);
+        (gw, port)
+    }
+}
+
 /// Runs a scenario given as TOML text to its end (no progress bar) and returns its report.
 pub fn run_scenario(text: &str) -> hubgate_loadgen::report::Report {
     let scenario = hubgate_loadgen::scenario::Scenario::parse(text, "test scenario").unwrap();
