@@ -2,6 +2,9 @@
 # Seeds the fuzz corpora from the shared conformance data:
 #   fuzz/corpus/gbcs_parse/  the binary bytes of every RTDS GBCS message (gbcs/rtds/**/*.HEX)
 #   fuzz/corpus/duis_read/   the DUIS templates and XML-DSig signing vectors
+#   fuzz/corpus/duis_transform/  the DUIS request templates
+#   fuzz/corpus/meter_command/  the RTDS commands and Pre-Commands (*COMMAND*.HEX)
+#   fuzz/corpus/rig_wire/    a few peer frames to start from, at least one per decoder (below)
 # Files are named by their SHA-1, as libFuzzer names its own, so re-running adds nothing
 # twice and keeps what the fuzzer has found. --clean empties both corpora first.
 #
@@ -18,9 +21,11 @@ fi
 
 corpus="$root/fuzz/corpus"
 if [[ "${1:-}" == "--clean" ]]; then
-    rm -rf "$corpus/gbcs_parse" "$corpus/duis_read"
+    rm -rf "$corpus/gbcs_parse" "$corpus/duis_read" "$corpus/meter_command" "$corpus/rig_wire" \
+        "$corpus/duis_transform"
 fi
-mkdir -p "$corpus/gbcs_parse" "$corpus/duis_read"
+mkdir -p "$corpus/gbcs_parse" "$corpus/duis_read" "$corpus/meter_command" "$corpus/rig_wire" \
+    "$corpus/duis_transform"
 
 python3 - "$conformance" "$corpus" <<'PY'
 import hashlib
@@ -37,6 +42,37 @@ def put(target, data):
 hexes = sorted(p for p in (conformance / "gbcs" / "rtds").rglob("*") if p.suffix.upper() == ".HEX")
 for p in hexes:
     put("gbcs_parse", bytes.fromhex("".join(p.read_text().split())))
+    if "COMMAND" in p.name.upper():
+        put("meter_command", bytes.fromhex("".join(p.read_text().split())))
+
+# rig_wire: the first byte picks the decoder (see fuzz_targets/rig_wire.rs).
+rig = [
+    # SMWAN link: Register, version 1, one hub; Command to a device.
+    "00" "01" "01" "0001" "00db550000000000",
+    "00" "10" "00db550000000000" "00db550000000001" "dd00",
+    # HDLC: SNRM from client 0x10 to server 1, flags and FCS included; then its body alone.
+    "01" "7ea00a00020023219318717e",
+    "02" "a00a00020023219318",
+    # DLMS: a GET-Request-Normal of 0-0:1.0.0.255 attribute 2.
+    "03" "c001c1000800000100ff0200",
+    # SLCAN: a standard data frame.
+    "04" "7431323332" "31323334",
+    # ZCL: Read Attributes of the Metering cluster (0x0702), attribute 0x0000.
+    "05" "0702" "00010000" "00",
+    # ZNP: an SRSP SYS_PING frame as sent on the wire.
+    "06" "fe02610179" "07" "1f",
+    # EZSP: a legacy version command.
+    "07" "000000" "08",
+    # ASH: RST as an unstuffed frame, and on the wire.
+    "08" "c038bc",
+    "09" "1ac038bc7e",
+    # A-XDR: a structure of an unsigned and an octet-string.
+    "0a" "020211050903010203",
+    # HDLC parameter negotiation block.
+    "0b" "818012050180060180070400000001080400000001",
+]
+for h in rig:
+    put("rig_wire", bytes.fromhex(h))
 
 xmls = sorted(
     p
@@ -46,9 +82,12 @@ xmls = sorted(
 )
 for p in xmls:
     put("duis_read", p.read_bytes())
+    if "templates" in p.parts:
+        put("duis_transform", p.read_bytes())
 
-print(f"gbcs_parse: {len(hexes)} RTDS messages; duis_read: {len(xmls)} XML documents")
+print(f"gbcs_parse: {len(hexes)} RTDS messages; duis_read: {len(xmls)} XML documents; "
+      f"rig_wire: {len(rig)} peer frames")
 PY
-for t in gbcs_parse duis_read; do
+for t in gbcs_parse duis_read duis_transform meter_command rig_wire; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) files"
 done
