@@ -498,15 +498,11 @@ impl Router {
 
     /// Sends again every request in the journal, in acceptance order: the requests that were
     /// acknowledged but not answered when the gateway stopped. Call once, at start, before
-    /// any request is accepted.
-    ///
-    /// # Errors
-    ///
-    /// When the journal cannot be read.
-    pub fn recover(&self) -> Result<Recovery, crate::store::StoreError> {
+    /// any request is accepted, with the journal as [`journal::read_all`] read it then.
+    pub fn recover(&self, journal: Vec<journal::ReadBack>) -> Recovery {
         let mut report = Recovery::default();
         let mut entries = Vec::new();
-        for (key, entry) in journal::read_all(&self.parts.store)? {
+        for (key, entry) in journal {
             match entry {
                 Ok(e) => entries.push((key, e)),
                 Err(e) => {
@@ -542,7 +538,7 @@ impl Router {
                 "requests acknowledged before the last stop recovered from the journal"
             );
         }
-        Ok(report)
+        report
     }
 
     /// A journaled command MAC'd again with the device's key-agreement certificate as the key

@@ -288,21 +288,32 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         },
     )
     .context("starting the alert thread")?;
+    // The requests acknowledged but not answered before the last stop, read once: the
+    // schedules take their executions in flight from it, then the router sends it again.
+    let journal =
+        hubgate_gateway::journal::read_all(&store).context("reading the request journal")?;
     // DSP schedules (SR 5.1-5.3): their runner starts once routing is up.
     let schedules = Arc::new(
-        hubgate_gateway::schedules::Schedules::new(hubgate_gateway::schedules::Parts {
-            store: Arc::clone(&store),
-            inventory: Arc::clone(&inventory),
-            users: Arc::clone(&users),
-            registration: Arc::clone(&registration),
-            clock: Arc::clone(&clock),
-            responder: Responder::new(pki.dsp().to_signing_key()?, pki.dsp().certificate().clone()),
-            delivery: Arc::clone(&delivery),
-            settings: hubgate_gateway::schedules::Settings {
-                max_per_user: usize::try_from(config.schedules.max_per_user).unwrap_or(usize::MAX),
-                tick: std::time::Duration::from_millis(config.schedules.tick_ms),
+        hubgate_gateway::schedules::Schedules::new(
+            hubgate_gateway::schedules::Parts {
+                store: Arc::clone(&store),
+                inventory: Arc::clone(&inventory),
+                users: Arc::clone(&users),
+                registration: Arc::clone(&registration),
+                clock: Arc::clone(&clock),
+                responder: Responder::new(
+                    pki.dsp().to_signing_key()?,
+                    pki.dsp().certificate().clone(),
+                ),
+                delivery: Arc::clone(&delivery),
+                settings: hubgate_gateway::schedules::Settings {
+                    max_per_user: usize::try_from(config.schedules.max_per_user)
+                        .unwrap_or(usize::MAX),
+                    tick: std::time::Duration::from_millis(config.schedules.tick_ms),
+                },
             },
-        })
+            &journal,
+        )
         .context("opening the schedules")?,
     );
     let mut image_hubs = Vec::new();
@@ -328,6 +339,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             &users,
             &mut image_hubs,
             &mut smwan_images,
+            journal,
         )?)
     } else {
         println!(
@@ -555,6 +567,7 @@ fn start_routing(
     users: &Arc<hubgate_gateway::users::UserRegistry>,
     image_hubs: &mut Vec<([u8; 8], Arc<hubgate_gateway::emulation::EmulatedHub>)>,
     smwan_images: &mut Option<Arc<hubgate_gateway::smwan::SmwanLink>>,
+    journal: Vec<hubgate_gateway::journal::ReadBack>,
 ) -> anyhow::Result<Arc<Router>> {
     use hubgate_actors::{
         HubRegistry, InProcessLink, RegistryConfig, Services, Unverifiable, Verifier,
@@ -734,9 +747,7 @@ fn start_routing(
     // Requests acknowledged but not answered before the last stop, before the future-dated
     // thread starts: a held request that fell due meanwhile must not go out before a
     // cancellation of it later in the journal has been seen.
-    let recovered = router
-        .recover()
-        .context("recovering requests from the journal")?;
+    let recovered = router.recover(journal);
     if recovered != hubgate_gateway::routing::Recovery::default() {
         println!(
             "journal: {} acknowledged requests sent again, {} answered with an error, {} unreadable",

@@ -64,10 +64,8 @@
 //! execution is journaled like every device request ([`crate::journal`]) with its
 //! `DSPScheduleID` in the entry: at start, before the router sends the journal again, the
 //! executions in flight are read back from it, so an execution interrupted by a crash or a
-//! stop is sent again and still answered as the schedule's. (The router reads the journal
-//! again to send it: the schedules, whose answer hook the router's responder is built with,
-//! exist before the router, and sharing one read would need the start-up sequence to read
-//! the journal and hand it to both; one more read of the journal at start is what is paid.)
+//! stop is sent again and still answered as the schedule's. The journal is read once at
+//! start and handed to the schedules, then to the router, which sends it again.
 //! The memory of executions in flight is bounded in time: an entry leaves with its final
 //! answer, and the runner forgets any still there twice the router's response timeout after
 //! it was sent (an outcome the response writer dropped without an answer), logged; an
@@ -391,32 +389,29 @@ fn day_of(ms: i64) -> i64 {
 }
 
 impl Schedules {
-    /// The schedules kept in `parts.store`.
+    /// The schedules kept in `parts.store`; `journal` is the request journal as
+    /// [`crate::journal::read_all`] read it at start.
     ///
     /// # Errors
     ///
     /// [`TableError`] when the table cannot be opened or read.
-    pub fn new(parts: Parts) -> Result<Schedules, TableError> {
+    pub fn new(
+        parts: Parts,
+        journal: &[crate::journal::ReadBack],
+    ) -> Result<Schedules, TableError> {
         let (tx, rx) = crossbeam_channel::unbounded();
         let in_flight = InFlight::default();
         let table = ScheduleTable::open(Arc::clone(&parts.store))?;
         // Executions acknowledged before the last stop and not answered: the router sends
         // them again from the journal, and their answers are still the schedule's.
-        match crate::journal::read_all(&parts.store) {
-            Ok(entries) => {
-                for (_, entry) in entries {
-                    if let Ok(e) = entry
-                        && let Some(id) = e.schedule_id
-                    {
-                        in_flight.insert(e.request_id, id, Instant::now());
-                        if let Some(at_ms) = e.not_before_ms {
-                            moved_on_past(&table, id, at_ms);
-                        }
-                    }
+        for (_, entry) in journal {
+            if let Ok(e) = entry
+                && let Some(id) = e.schedule_id
+            {
+                in_flight.insert(e.request_id, id, Instant::now());
+                if let Some(at_ms) = e.not_before_ms {
+                    moved_on_past(&table, id, at_ms);
                 }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "the journal could not be read: executions recovered from it are answered untagged");
             }
         }
         if !in_flight.is_empty() {
