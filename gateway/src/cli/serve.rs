@@ -127,7 +127,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     };
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let pki = Pki::open(&config, clock.now_ms().div_euclid(1000)).context("opening the PKI")?;
+    // TLS peers check certificates against their own clocks, so the local TLS certificates
+    // are dated (and renewed) by the system clock, not by a pinned or virtual one: a gateway
+    // whose clock runs ahead must not present a certificate that is not yet valid.
+    let pki =
+        Pki::open(&config, SystemClock.now_ms().div_euclid(1000)).context("opening the PKI")?;
     println!("{}", pki.summary());
 
     let cache = usize::try_from(config.store_cache_mib.max(1))
