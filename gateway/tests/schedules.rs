@@ -205,3 +205,21 @@ fn schedules_run_at_their_times_and_are_read_deleted_and_removed() {
         None
     );
 }
+
+/// TLS clients check the server's certificate against their own clocks: a gateway whose
+/// (virtual) clock runs a month ahead of the system clock still presents a certificate that
+/// is valid now, so a client trusting the local CA connects.
+#[test]
+fn a_gateway_clock_running_ahead_still_presents_a_certificate_valid_now() {
+    let clock = VirtualClock::new("tls-ahead", common::clock::unix_now() + 30 * DAY);
+    let file = clock.path();
+    let gw = Gateway::start(
+        "tls-ahead",
+        common::Seeds {
+            env: &[("HUBGATE_CLOCK__FOLLOW_FILE", &file)],
+            ..common::Seeds::default()
+        },
+    );
+    let (status, body) = gw.get("/health", &[]);
+    assert_eq!(status, 200, "GET /health: {body}");
+}
