@@ -4,6 +4,7 @@
 #   fuzz/corpus/duis_read/   the DUIS templates and XML-DSig signing vectors
 #   fuzz/corpus/duis_transform/  the DUIS request templates
 #   fuzz/corpus/meter_command/  the RTDS commands and Pre-Commands (*COMMAND*.HEX)
+#   fuzz/corpus/registration_ingest/  a registration CSV and a JSON body (below)
 #   fuzz/corpus/rig_wire/    a few peer frames to start from, at least one per decoder (below)
 # Files are named by their SHA-1, as libFuzzer names its own, so re-running adds nothing
 # twice and keeps what the fuzzer has found. --clean empties both corpora first.
@@ -22,10 +23,10 @@ fi
 corpus="$root/fuzz/corpus"
 if [[ "${1:-}" == "--clean" ]]; then
     rm -rf "$corpus/gbcs_parse" "$corpus/duis_read" "$corpus/meter_command" "$corpus/rig_wire" \
-        "$corpus/duis_transform"
+        "$corpus/duis_transform" "$corpus/registration_ingest"
 fi
 mkdir -p "$corpus/gbcs_parse" "$corpus/duis_read" "$corpus/meter_command" "$corpus/rig_wire" \
-    "$corpus/duis_transform"
+    "$corpus/duis_transform" "$corpus/registration_ingest"
 
 python3 - "$conformance" "$corpus" <<'PY'
 import hashlib
@@ -74,6 +75,18 @@ rig = [
 for h in rig:
     put("rig_wire", bytes.fromhex(h))
 
+# registration_ingest: the first byte picks the format (0 CSV, 1 JSON) and max_rejects.
+put("registration_ingest", b"\x04" + (
+    "mpxn,fuel,role,party,effective_from,effective_to\n"
+    "1100000000001,electricity,IS,90-B3-D5-1F-30-01-00-00,2000-01-01,\n"
+    "1100000000001,electricity,ED,90-B3-D5-1F-30-02-00-00,2000-01-01,2030-12-31\n"
+    "1000999888,gas,gas_supplier,90B3D51F30010000,2001-02-03,\n").encode())
+put("registration_ingest", b"\x05" + (
+    '[{"mpxn":"1100000000001","fuel":"electricity","role":"import_supplier",'
+    '"party":"90-B3-D5-1F-30-01-00-00","effective_from":"2000-01-01","effective_to":null},'
+    '{"mpxn":"1000999888","fuel":"gas","role":"GT","party":"90-B3-D5-1F-30-02-00-00",'
+    '"effective_from":"2000-01-01","effective_to":"2040-01-01"}]').encode())
+
 xmls = sorted(
     p
     for d in ("templates", "signing-vectors")
@@ -88,6 +101,6 @@ for p in xmls:
 print(f"gbcs_parse: {len(hexes)} RTDS messages; duis_read: {len(xmls)} XML documents; "
       f"rig_wire: {len(rig)} peer frames")
 PY
-for t in gbcs_parse duis_read duis_transform meter_command rig_wire; do
+for t in gbcs_parse duis_read duis_transform meter_command registration_ingest rig_wire; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) files"
 done
