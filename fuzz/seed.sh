@@ -7,7 +7,7 @@
 #   fuzz/corpus/registration_ingest/  a registration CSV and a JSON body (below)
 #   fuzz/corpus/rig_wire/    a few peer frames to start from, at least one per decoder (below)
 # Files are named by their SHA-1, as libFuzzer names its own, so re-running adds nothing
-# twice and keeps what the fuzzer has found. --clean empties both corpora first.
+# twice and keeps what the fuzzer has found. --clean empties every corpus first.
 #
 # Usage: fuzz/seed.sh [--clean]   (HUBGATE_CONFORMANCE defaults to ../shared/conformance,
 # relative to the repository root)
@@ -21,12 +21,13 @@ if [[ ! -d "$conformance/gbcs/rtds" || ! -d "$conformance/duis" ]]; then
 fi
 
 corpus="$root/fuzz/corpus"
-if [[ "${1:-}" == "--clean" ]]; then
-    rm -rf "$corpus/gbcs_parse" "$corpus/duis_read" "$corpus/meter_command" "$corpus/rig_wire" \
-        "$corpus/duis_transform" "$corpus/registration_ingest"
-fi
-mkdir -p "$corpus/gbcs_parse" "$corpus/duis_read" "$corpus/meter_command" "$corpus/rig_wire" \
-    "$corpus/duis_transform" "$corpus/registration_ingest"
+targets=(gbcs_parse duis_read duis_transform meter_command registration_ingest rig_wire)
+for t in "${targets[@]}"; do
+    if [[ "${1:-}" == "--clean" ]]; then
+        rm -rf "${corpus:?}/$t"
+    fi
+    mkdir -p "$corpus/$t"
+done
 
 python3 - "$conformance" "$corpus" <<'PY'
 import hashlib
@@ -101,6 +102,6 @@ for p in xmls:
 print(f"gbcs_parse: {len(hexes)} RTDS messages; duis_read: {len(xmls)} XML documents; "
       f"rig_wire: {len(rig)} peer frames")
 PY
-for t in gbcs_parse duis_read duis_transform meter_command registration_ingest rig_wire; do
+for t in "${targets[@]}"; do
     echo "fuzz/corpus/$t: $(find "$corpus/$t" -type f | wc -l) files"
 done
