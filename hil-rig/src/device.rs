@@ -253,7 +253,7 @@ impl Device {
 
     /// The device clock for a caller clock `now`.
     pub fn clock(&self, now: i64) -> i64 {
-        now + self.state.clock_offset
+        now.saturating_add(self.state.clock_offset)
     }
 
     /// The earliest due time of a pending future-dated command (device clock).

@@ -228,16 +228,20 @@ pub(crate) fn execute(
             continue;
         }
         let (v, code) = match spec {
-            AccessRequestSpec::Get(d) => {
-                read(state, &attr_of(d), None, ctx.now + clock_shift, floor)
-            }
+            AccessRequestSpec::Get(d) => read(
+                state,
+                &attr_of(d),
+                None,
+                ctx.now.saturating_add(clock_shift),
+                floor,
+            ),
             AccessRequestSpec::GetWithSelection(d, sel) => {
                 let params = Value::from_data(&sel.parameters);
                 read(
                     state,
                     &attr_of(d),
                     Some((sel.selector, &params)),
-                    ctx.now + clock_shift,
+                    ctx.now.saturating_add(clock_shift),
                     floor,
                 )
             }
@@ -529,7 +533,7 @@ fn action(
     clock_shift: &mut i64,
     alerts: &mut Vec<AlertSpec>,
 ) -> Result<(Value, u8), DeviceError> {
-    let now = ctx.now + *clock_shift;
+    let now = ctx.now.saturating_add(*clock_shift);
     Ok(match (a.class_id, a.id) {
         (30, 1) => protected_read(state, ctx, params, now)?,
         (112, 1) | (112, 2) => {
@@ -544,7 +548,11 @@ fn action(
             }
             let target = Attr::new(112, a.obis, 2);
             let current = o.get(&target).and_then(Value::as_i64).unwrap_or(0);
-            let new = if a.id == 1 { current + amount } else { amount };
+            let new = if a.id == 1 {
+                current.saturating_add(amount)
+            } else {
+                amount
+            };
             o.put(
                 target,
                 Value::DoubleLong(i32::try_from(new).unwrap_or(if new < 0 {
@@ -572,8 +580,12 @@ fn action(
                     let Some(s) = params.as_i64() else {
                         return Ok((Value::Null, result::TYPE_UNMATCHED));
                     };
-                    *clock_shift += s;
-                    state.clock_offset += s;
+                    // shift_time is a long of -900..=900 seconds (the clock class).
+                    if !(-900..=900).contains(&s) {
+                        return Ok((Value::Null, result::OTHER_REASON));
+                    }
+                    *clock_shift = clock_shift.saturating_add(s);
+                    state.clock_offset = state.clock_offset.saturating_add(s);
                     (Value::Null, result::SUCCESS)
                 }
                 _ => {
@@ -604,15 +616,17 @@ fn action(
                         return Ok((Value::Null, result::OTHER_REASON));
                     }
                     let shift = match p {
-                        CosemInstant::At(t) => t - now,
+                        CosemInstant::At(t) => t.saturating_sub(now),
                         // Not specified: the sender's clock is the reference.
-                        _ => -state.clock_offset,
+                        _ => state.clock_offset.saturating_neg(),
                     };
-                    *clock_shift += shift;
-                    state.clock_offset += shift;
-                    state
-                        .event_log
-                        .push(now + shift, "clock-adjusted", format!("by {shift} s"));
+                    *clock_shift = clock_shift.saturating_add(shift);
+                    state.clock_offset = state.clock_offset.saturating_add(shift);
+                    state.event_log.push(
+                        now.saturating_add(shift),
+                        "clock-adjusted",
+                        format!("by {shift} s"),
+                    );
                     (Value::Null, result::SUCCESS)
                 }
             }
@@ -631,6 +645,9 @@ fn action(
 /// A device EUI with its key or link key hash.
 type NamedDevice = ([u8; 8], Vec<u8>);
 
+/// The most entries a HAN whitelist (the CHF device log) holds.
+const WHITELIST_CAPACITY: usize = crate::cs::JOIN_CAPACITY * 4;
+
 /// A restore_PAN parameter: `{ date-time, extended PAN ID, array of { EUI, link key hash }
 /// }`, the backup's shape. `None` when it does not read so (or holds more devices than a
 /// whitelist takes).
@@ -640,7 +657,7 @@ fn restore_parameter(params: &Value) -> Option<([u8; 8], Vec<NamedDevice>)> {
     };
     let pan: [u8; 8] = pan.as_octets()?.try_into().ok()?;
     let devices = devices.as_array()?;
-    if devices.len() > crate::cs::JOIN_CAPACITY * 4 {
+    if devices.len() > WHITELIST_CAPACITY {
         return None;
     }
     let devices = devices
@@ -715,6 +732,20 @@ fn han_action(
         };
         devices
     };
+    if a.id == 1 {
+        // The whitelist holds as many entries as a restore may bring back; a registration
+        // that would take it past that is refused whole.
+        let mut new: Vec<[u8; 8]> = devices
+            .iter()
+            .map(|(eui, _)| *eui)
+            .filter(|eui| !net.devices.iter().any(|d| d.eui == *eui))
+            .collect();
+        new.sort_unstable();
+        new.dedup();
+        if net.devices.len() + new.len() > WHITELIST_CAPACITY {
+            return (Value::Null, result::OTHER_REASON);
+        }
+    }
     for (eui, key) in devices {
         let present = net.devices.iter().position(|d| d.eui == eui);
         match (a.id, present) {

@@ -9,23 +9,24 @@
 //! keeps one partial image per (transfer, device) and answers with the offset it expects
 //! next, so a sender that lost track (a restarted gateway, a hub that lost its buffer) resumes
 //! from where the hub is, never from where it believes it is. A chunk at another offset
-//! changes nothing. When the last byte is in, the hub hands the image over its HAN to the
-//! device and answers the outcome with the DUIS `TransferResponseCode` it stands for
-//! ([`TransferOutcome`]):
+//! changes nothing. A chunk for a device the image cannot reach ends the transfer at once,
+//! before anything is buffered:
 //!
 //! - the device is not behind this hub: `FileTransferFailure`;
-//! - the device is not an ESME or GSME (the devices SR 11.1 updates): `HardwareVersionMismatch`;
-//! - otherwise the device stores the image as its pending firmware ([`PendingFirmware`], with
-//!   the SHA-256 of the whole image as the hash CS06 names): `FileTransferSuccess`. An image
-//!   received earlier and not activated is replaced.
+//! - the device is not an ESME or GSME (the devices SR 11.1 updates): `HardwareVersionMismatch`.
+//!
+//! When the last byte is in, the hub hands the image over its HAN to the device and answers
+//! the outcome with the DUIS `TransferResponseCode` it stands for ([`TransferOutcome`]): the
+//! device stores the image as its pending firmware ([`PendingFirmware`], with the SHA-256 of
+//! the whole image as the hash CS06 names): `FileTransferSuccess`. An image received earlier
+//! and not activated is replaced.
 //!
 //! A hub holds at most [`MAX_IMAGE_BYTES`] per image (a larger transfer is refused:
-//! `FileTransferFailure`) and at most [`MAX_PARTIAL`] partial images. A device has at most one
-//! transfer in progress: the first chunk of a new transfer for a device drops that device's
-//! other partial images (an abandoned or superseded transfer). When the hub is full, the first
-//! chunk of a new transfer evicts the partial image that received a chunk least recently, so
-//! a hub never refuses new transfers for old ones it no longer hears of; an evicted transfer
-//! that comes back starts again from offset 0 (its chunk is answered with `Next(0)`).
+//! `FileTransferFailure`). A device has at most one transfer in progress: the first chunk of a
+//! new transfer for a device drops that device's other partial image (an abandoned or
+//! superseded transfer), and a dropped transfer that comes back starts again from offset 0
+//! (its chunk is answered with `Next(0)`). So a hub never holds more than one partial image
+//! per ESME or GSME behind it, whatever transfers it is offered.
 //!
 //! # Activation (CS06, the device side)
 //!
@@ -39,9 +40,9 @@
 //! # What the tests prove
 //!
 //! The unit tests below: a chunked transfer in order and out of order, the refusal of a
-//! wrong device or kind, the size bound, a new transfer replacing a device's earlier partial
-//! image, the eviction of the least recently fed partial image when the hub is full, and a
-//! CS06 payload activating the received image or refusing a wrong hash.
+//! wrong device or kind at the first chunk, the size bound, a new transfer replacing a
+//! device's earlier partial image, and a CS06 payload activating the received image or
+//! refusing a wrong hash.
 //! `gateway/tests/firmware.rs` drives the same code from a real gateway.
 
 use std::collections::BTreeMap;
@@ -57,9 +58,6 @@ use crate::state::{DeviceKind, DeviceState, PendingFirmware};
 
 /// The largest image a hub accepts (the DUIS `FirmwareImage` bound).
 pub const MAX_IMAGE_BYTES: u64 = 10_240_000;
-
-/// The most partial images a hub holds at once.
-pub const MAX_PARTIAL: usize = 8;
 
 /// How a finished transfer ended (the DUIS `TransferResponseCode` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,19 +110,10 @@ pub struct Chunk<'a> {
     pub data: &'a [u8],
 }
 
-/// One partial image and when it last received a chunk (the receiver's chunk count then).
-#[derive(Debug, Default)]
-struct Partial {
-    bytes: Vec<u8>,
-    last: u64,
-}
-
 /// The partial images a hub holds.
 #[derive(Debug, Default)]
 pub struct ImageReceiver {
-    partial: BTreeMap<(String, [u8; 8]), Partial>,
-    /// Chunks taken so far: the order in which partial images were last fed.
-    ticks: u64,
+    partial: BTreeMap<(String, [u8; 8]), Vec<u8>>,
 }
 
 impl ImageReceiver {
@@ -135,23 +124,17 @@ impl ImageReceiver {
             self.partial.remove(&key);
             return ChunkAnswer::Done(TransferOutcome::FileTransferFailure);
         }
-        if !self.partial.contains_key(&key) {
-            // A new transfer: the device's earlier ones are over.
-            self.partial.retain(|(_, device), _| *device != c.device);
-            if self.partial.len() >= MAX_PARTIAL
-                && let Some(oldest) = self
-                    .partial
-                    .iter()
-                    .min_by_key(|(_, p)| p.last)
-                    .map(|(k, _)| k.clone())
-            {
-                self.partial.remove(&oldest);
-            }
+        // Refused at once, so that nothing is buffered for a device the image cannot reach.
+        match hub.device_mut(&c.device).map(|d| d.kind()) {
+            None => return ChunkAnswer::Done(TransferOutcome::FileTransferFailure),
+            Some(DeviceKind::Esme | DeviceKind::Gsme) => {}
+            Some(_) => return ChunkAnswer::Done(TransferOutcome::HardwareVersionMismatch),
         }
-        self.ticks += 1;
-        let partial = self.partial.entry(key.clone()).or_default();
-        partial.last = self.ticks;
-        let buf = &mut partial.bytes;
+        if !self.partial.contains_key(&key) {
+            // A new transfer: the device's earlier one is over.
+            self.partial.retain(|(_, device), _| *device != c.device);
+        }
+        let buf = self.partial.entry(key.clone()).or_default();
         let have = buf.len() as u64;
         if c.offset != have {
             return ChunkAnswer::Next(have);
@@ -163,7 +146,7 @@ impl ImageReceiver {
         if have < c.total {
             return ChunkAnswer::Next(have);
         }
-        let image = self.partial.remove(&key).unwrap_or_default().bytes;
+        let image = self.partial.remove(&key).unwrap_or_default();
         ChunkAnswer::Done(hand_over(hub, c.device, c.version, &image))
     }
 
@@ -321,6 +304,16 @@ mod tests {
             offer(&mut r, &mut h, [9; 8], &[1, 2, 3], 0, 3),
             ChunkAnswer::Done(TransferOutcome::FileTransferFailure)
         );
+        // The first chunk of a longer image already ends it: nothing is held.
+        assert_eq!(
+            offer(&mut r, &mut h, [9; 8], &[7; 30], 0, 3),
+            ChunkAnswer::Done(TransferOutcome::FileTransferFailure)
+        );
+        assert_eq!(
+            offer(&mut r, &mut h, ihd, &[7; 30], 0, 3),
+            ChunkAnswer::Done(TransferOutcome::HardwareVersionMismatch)
+        );
+        assert!(r.is_empty());
         let esme = h.esme.eui();
         let big = Chunk {
             transfer: "t2",
@@ -361,7 +354,7 @@ mod tests {
     #[test]
     fn a_new_transfer_for_a_device_drops_its_earlier_partial_image() {
         let mut h = hub();
-        let (esme, gsme) = (h.esme.eui(), [0x42; 8]);
+        let (esme, gsme) = (h.esme.eui(), h.gsme.eui());
         let mut r = ImageReceiver::default();
         assert_eq!(
             start(&mut r, &mut h, "old", esme, 100),
@@ -392,49 +385,5 @@ mod tests {
             },
         );
         assert_eq!(resumed, ChunkAnswer::Next(0));
-    }
-
-    #[test]
-    fn a_full_hub_evicts_the_least_recently_fed_partial_image_instead_of_refusing() {
-        let mut h = hub();
-        let mut r = ImageReceiver::default();
-        let device = |i: usize| [0x50, 0, 0, 0, 0, 0, 0, i as u8];
-        for i in 0..MAX_PARTIAL {
-            let t = format!("t{i}");
-            assert_eq!(
-                start(&mut r, &mut h, &t, device(i), 100),
-                ChunkAnswer::Next(10)
-            );
-        }
-        assert_eq!(r.len(), MAX_PARTIAL);
-        // Feed t0 again, so t1 is now the least recently fed.
-        let again = r.chunk(
-            &mut h,
-            &Chunk {
-                transfer: "t0",
-                device: device(0),
-                total: 100,
-                version: &[0, 0, 0, 3],
-                offset: 10,
-                data: &[7; 10],
-            },
-        );
-        assert_eq!(again, ChunkAnswer::Next(20));
-        let fresh = device(MAX_PARTIAL);
-        assert_eq!(
-            start(&mut r, &mut h, "fresh", fresh, 100),
-            ChunkAnswer::Next(10),
-            "a new transfer is taken, not refused"
-        );
-        assert_eq!(r.len(), MAX_PARTIAL, "the bound holds");
-        assert!(r.holds("fresh", &fresh));
-        assert!(r.holds("t0", &device(0)), "the recently fed one stays");
-        assert!(
-            !r.holds("t1", &device(1)),
-            "the least recently fed one goes"
-        );
-        for i in 2..MAX_PARTIAL {
-            assert!(r.holds(&format!("t{i}"), &device(i)));
-        }
     }
 }

@@ -236,6 +236,39 @@ fn chf_whitelist_changes_send_cs14_alerts() {
 }
 
 #[test]
+fn chf_whitelist_refuses_a_registration_past_its_capacity_whole() {
+    let mut chf = rtds_device(CHF, DeviceKind::Chf);
+    let network = [0, 0, 30, 3, 0, 255];
+    let euis: Vec<[u8; 8]> = (0..40u8)
+        .map(|i| [0x00, 0xdb, 0x12, 0x34, 0x56, 0x78, 0x91, i])
+        .collect();
+    let register = |chf: &mut hubgate_hil_rig::Device, counter, euis: &[[u8; 8]]| {
+        let list = Data::Array(euis.iter().map(|e| Data::OctetString(e)).collect());
+        let cmd = dlms_command(
+            TEST_ACB,
+            CHF,
+            counter,
+            0x0001,
+            vec![AccessRequestSpec::Action(desc(104, network, 1))],
+            vec![list],
+        );
+        let reply = chf.handle(&cmd, RTDS_NOW).unwrap();
+        (dlms_answer(&reply.response).1, reply.alerts.len())
+    };
+    let before = chf.state().han_networks[0].devices.len();
+    // One registration that would take the whitelist past 32 entries: refused, nothing added.
+    assert_eq!(register(&mut chf, 1200, &euis), ([250].to_vec(), 0));
+    assert_eq!(chf.state().han_networks[0].devices.len(), before);
+    // Up to the capacity it is taken; one more is then refused.
+    let room = 32 - before;
+    assert_eq!(register(&mut chf, 1201, &euis[..room]), ([0].to_vec(), 1));
+    assert_eq!(chf.state().han_networks[0].devices.len(), 32);
+    assert_eq!(register(&mut chf, 1202, &euis[room..=room]).0, [250]);
+    // Registering a device already listed still succeeds when the list is full.
+    assert_eq!(register(&mut chf, 1203, &euis[..1]), ([0].to_vec(), 0));
+}
+
+#[test]
 fn after_a_credentials_update_only_the_new_key_is_trusted() {
     let mut d = rtds_device(ESME, DeviceKind::Esme);
     let update = rtds(

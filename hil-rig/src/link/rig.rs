@@ -491,7 +491,17 @@ async fn session(
     let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);
     let mut writer = tokio::spawn(async move {
         while let Some(f) = rx.recv().await {
-            write_frame(&mut send, &f).await?;
+            match write_frame(&mut send, &f).await {
+                // Nothing was written: a device message too long for a frame (a bridged
+                // device may send one) is dropped, and the link goes on for the other hubs.
+                Err(FrameError::Length(n)) => {
+                    tracing::warn!(
+                        len = n,
+                        "a message longer than an SMWAN frame takes: dropped"
+                    );
+                }
+                other => other?,
+            }
         }
         Ok::<_, FrameError>(())
     });

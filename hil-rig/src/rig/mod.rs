@@ -170,6 +170,9 @@ impl Rig {
     }
 }
 
+/// The `hub` label of commands for hubs the rig does not host (`0000000000000000`).
+const UNKNOWN_HUB: Eui = [0; 8];
+
 fn count_command(hub: &Eui, mode: &'static str) {
     ::metrics::counter!(metrics::HUB_COMMANDS_TOTAL, "hub" => hex::eui(hub), "mode" => mode)
         .increment(1);
@@ -207,8 +210,15 @@ impl Responder for Rig {
             return Vec::new();
         }
         if self.hubs.with_device(&hub, &device, |_| ()).is_none() {
-            count_command(&hub, "none");
-            count_unanswered(&hub, "no_device");
+            // A hub this rig does not host is counted under one label, so that commands
+            // naming arbitrary hubs cannot add series to the rig's metrics without end.
+            let label = if self.hubs.euis().contains(&hub) {
+                hub
+            } else {
+                UNKNOWN_HUB
+            };
+            count_command(&label, "none");
+            count_unanswered(&label, "no_device");
             tracing::warn!(hub = %hex::eui(&hub), device = %hex::eui(&device),
                 "command for a device this rig does not have");
             return Vec::new();

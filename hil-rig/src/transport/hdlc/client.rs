@@ -203,11 +203,18 @@ impl<L: DlmsLink> DlmsClient<L> {
                     apdu::data_access_result_name(code)
                 ))
             })?;
+            if data.len() + bytes.len() > MAX_BLOCK_DATA {
+                return Err(self.protocol(format!(
+                    "{attr}: block transfer longer than {MAX_BLOCK_DATA} bytes"
+                )));
+            }
             data.extend_from_slice(&bytes);
             match more {
                 None | Some((true, _)) => return Ok(data),
                 Some((false, block)) => {
-                    expect_block = block + 1;
+                    expect_block = block.checked_add(1).ok_or_else(|| {
+                        self.protocol(format!("{attr}: block number past {}", u32::MAX))
+                    })?;
                     reply = self.exchange(&GetRequest::Next { invoke, block }.encode())?;
                 }
             }
@@ -332,6 +339,11 @@ impl DlmsReadings {
         })
     }
 }
+
+/// The most data a block transfer (GET with blocks) may carry in all: far more than any
+/// attribute this client reads, so a meter that never sends its last block is refused
+/// instead of being buffered without end.
+const MAX_BLOCK_DATA: usize = 1 << 20;
 
 const UNIT_WH: u8 = 30;
 const UNIT_V: u8 = 35;

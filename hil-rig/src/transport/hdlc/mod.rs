@@ -64,6 +64,12 @@ pub use client::{DlmsClient, DlmsMeter, DlmsReadings};
 pub use frame::{Address, Control, Frame, HdlcParams};
 pub use server::{DlmsServer, ObjectTable};
 
+/// The longest information field reassembled from segmented I-frames: the LLC header and
+/// the largest APDU a DLMS association can negotiate (a max-receive-pdu-size is 16 bits). A
+/// peer that keeps segmenting past it is refused, so it cannot make the rig buffer without
+/// end.
+pub const MAX_SEGMENTED_INFO: usize = 3 + u16::MAX as usize;
+
 /// A [`Link`] carrying DLMS APDUs that also knows how to open and close its lower layer
 /// (SNRM/UA and DISC/UA on HDLC; nothing on the TCP wrapper).
 pub trait DlmsLink: Link {
@@ -394,6 +400,14 @@ impl Link for HdlcLink {
                         ));
                     }
                     self.vr = (self.vr + 1) & 7;
+                    if info.len() + f.info.len() > MAX_SEGMENTED_INFO {
+                        return Err(self.err(
+                            LinkErrorKind::Protocol,
+                            format!(
+                                "segmented information field longer than {MAX_SEGMENTED_INFO} bytes"
+                            ),
+                        ));
+                    }
                     info.extend_from_slice(&f.info);
                     if f.segmented {
                         self.write_frame(

@@ -151,7 +151,9 @@ impl MeteringValues {
 
     fn to_milli(&self, raw: i128) -> i128 {
         let (m, d) = self.scale();
-        raw * i128::from(m) * 1000 / i128::from(d)
+        // The cluster defines 24-bit multipliers and 48-bit summations, but a peer may report
+        // wider types: saturate rather than overflow.
+        raw.saturating_mul(i128::from(m)).saturating_mul(1000) / i128::from(d)
     }
 
     /// The values as readings (energy in Wh, power in W).

@@ -458,6 +458,9 @@ pub mod cmd {
     pub const ZDO_STARTUP_FROM_APP: u8 = 0x40;
 }
 
+/// The most AREQs (indications) a [`ZnpLink`] keeps while waiting for something else.
+pub const MAX_QUEUED_AREQS: usize = 256;
+
 /// A Z-Stack ZNP dongle on a byte stream.
 #[derive(Debug)]
 pub struct ZnpLink<S: ByteStream> {
@@ -546,7 +549,7 @@ impl<S: ByteStream> ZnpLink<S> {
                 )
             })?;
             match c.kind {
-                MtType::Areq => self.areqs.push_back(c),
+                MtType::Areq => self.queue_areq(c),
                 MtType::Srsp if c.subsystem == subsystem && c.id == id => return Ok(c),
                 MtType::Srsp
                     if c.subsystem == subsystem::RPC_ERROR
@@ -599,9 +602,23 @@ impl<S: ByteStream> ZnpLink<S> {
                 if c.subsystem == subsystem && c.id == id {
                     return Ok(c);
                 }
-                self.areqs.push_back(c);
+                self.queue_areq(c);
             }
         }
+    }
+
+    /// Keeps an AREQ that arrived while waiting for something else, for a later
+    /// [`Self::wait_areq`] or the next `recv`. At most [`MAX_QUEUED_AREQS`] are kept: a
+    /// dongle that floods indications while nobody reads them loses the oldest.
+    fn queue_areq(&mut self, c: MtCommand) {
+        if self.areqs.len() >= MAX_QUEUED_AREQS {
+            self.areqs.pop_front();
+            tracing::warn!(
+                port = %self.name,
+                "more than {MAX_QUEUED_AREQS} unread AREQs: the oldest is dropped"
+            );
+        }
+        self.areqs.push_back(c);
     }
 
     /// SYS.Ping: the capabilities bitmap (which MT subsystems the firmware has).
