@@ -14,10 +14,13 @@
 //! the Smart Metering Inventory: its own (`ImportMPxN`, `ExportMPAN`); else those of the
 //! device it is associated with (a PPMID or GPF with its meter); else, for a hub, those of
 //! the devices associated with it. The User the GBCS alert is addressed to also receives it
-//! when it is not the Access Control Broker (the DCC itself), so that a device holding the
-//! credentials of a User no longer registered still reaches it. With no registration and an
-//! alert addressed to the ACB, nobody receives it (logged). The `ResponseID` of each copy
-//! names the device, the receiving User and the device's alert counter.
+//! when it is not the Access Control Broker (the DCC itself) and is a User the gateway knows,
+//! so that a device holding the credentials of a User no longer registered still reaches it;
+//! an address that is no User is not kept (a device or rig cannot make the outbox hold
+//! messages for parties of its choosing). With nobody left to receive it, the alert is
+//! dropped, counted in `hubgate_alerts_dropped_total{reason="no_recipient"}` and logged. The
+//! `ResponseID` of each copy names the device, the receiving User and the device's alert
+//! counter.
 //!
 //! # Future-dated outcomes (`8F66` executed, `8F67` failed)
 //!
@@ -137,7 +140,10 @@
 //! they are when an operator releases them, or dropped when deleted. Alerts held back by
 //! throttling count towards the hub's windows but have nothing to quarantine; throttle
 //! summaries are not counted again. When the quarantine cannot be written the alert is
-//! delivered (logged): an alert is never lost to a store failure.
+//! delivered (logged): an alert is never lost to a store failure. When the quarantine already
+//! holds `anomaly.max_held_alerts` records (default 100 000), an alert over its hub's
+//! threshold is dropped instead, counted in `hubgate_alerts_dropped_total{reason=
+//! "quarantine_full"}` and logged: a hub's alert storm cannot fill the store.
 //!
 //! Not done: throttling of DCC alerts (they are raised once per event); DCC alerts other
 //! than those above. A crash between a window's last change and the commit of its batch
@@ -188,6 +194,7 @@ use crate::inventory::{DeviceType, Eui, Inventory, InventoryView as _};
 use crate::metric_name;
 use crate::registration::{Date, Fuel, Mpxn, PartyRole, RegistrationData};
 use crate::store::Store;
+use crate::users::UserRegistry;
 
 /// Most future-dated requests remembered for matching their execution alerts.
 pub const MAX_FUTURE_DATED: usize = 65_536;
@@ -240,6 +247,8 @@ fn sign(responder: &Responder, user: [u8; 8], response: &Response, kind: Kind) -
 pub struct Recipients {
     inventory: Arc<Inventory>,
     registration: Arc<RegistrationData>,
+    /// The Users: a device alert's GBCS recipient is alerted only when it is one.
+    users: Arc<UserRegistry>,
     acb: [u8; 8],
     /// Throttling and the per-hub thresholds applied to device alerts, when set.
     guard: Option<Arc<AlertGuard>>,
@@ -254,16 +263,18 @@ impl std::fmt::Debug for Recipients {
 }
 
 impl Recipients {
-    /// Over the inventory and registration data; `acb` is the Access Control Broker, whose
-    /// alerts are for the DCC itself.
+    /// Over the inventory, registration data and Users; `acb` is the Access Control Broker,
+    /// whose alerts are for the DCC itself.
     pub fn new(
         inventory: Arc<Inventory>,
         registration: Arc<RegistrationData>,
+        users: Arc<UserRegistry>,
         acb: [u8; 8],
     ) -> Recipients {
         Recipients {
             inventory,
             registration,
+            users,
             acb,
             guard: None,
         }
@@ -342,11 +353,16 @@ impl Recipients {
     }
 
     /// The Users a device alert goes to: the registered suppliers and network operators,
-    /// and the GBCS recipient unless it is the ACB.
+    /// and the GBCS recipient when it is a User (not the ACB, and not an EUI nobody holds:
+    /// a device, or a rig, cannot make the gateway keep messages for parties of its choosing).
     pub fn for_device_alert(&self, a: &DeviceAlert, now_ms: i64) -> Vec<[u8; 8]> {
         let mut users = self.registered_for(&a.device, now_ms);
         if a.recipient != self.acb && !users.contains(&a.recipient) {
-            users.push(a.recipient);
+            if self.users.get(&a.recipient).is_some() {
+                users.push(a.recipient);
+            } else {
+                tracing::debug!(device = %hex::eui_duis(&a.device), recipient = %hex::eui_duis(&a.recipient), "a device alert's recipient is no User: not sent to it");
+            }
         }
         users
     }
@@ -793,7 +809,9 @@ fn device_alert_messages(
         None => vec![a.recipient],
     };
     if users.is_empty() {
-        tracing::warn!(device = %hex::eui_duis(&a.device), "a device alert with no registered User to receive it");
+        metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "no_recipient")
+            .increment(1);
+        tracing::warn!(device = %hex::eui_duis(&a.device), "a device alert with no User to receive it: dropped");
     }
     let Ok(date) = DateTime::new(&rfc3339_ms(now_ms)) else {
         return Vec::new();
@@ -1480,6 +1498,8 @@ enum Job {
 pub struct AlertGuard {
     throttle: Mutex<Throttle>,
     hub_alerts: Option<crate::anomaly::HubAlerts>,
+    /// `anomaly.max_held_alerts`.
+    max_held_alerts: u64,
     store: Arc<Store>,
     started: Instant,
     base_ms: i64,
@@ -1554,6 +1574,7 @@ impl AlertGuard {
         let guard = Arc::new(AlertGuard {
             throttle: Mutex::new(throttle),
             hub_alerts: crate::anomaly::HubAlerts::from_config(&config.anomaly),
+            max_held_alerts: config.anomaly.max_held_alerts,
             store,
             started: Instant::now(),
             base_ms,
@@ -1618,7 +1639,8 @@ impl AlertGuard {
         self.hub_alerts.as_ref()?.check(hub, self.mono_ms())
     }
 
-    /// Holds `messages` (alert `a`'s) in the quarantine; `false` when that failed.
+    /// Holds `messages` (alert `a`'s) in the quarantine, or drops them when it is full
+    /// (`anomaly.max_held_alerts`); `false` when the store failed and they are to be delivered.
     fn quarantine(
         &self,
         a: &DeviceAlert,
@@ -1642,8 +1664,14 @@ impl AlertGuard {
                 .map(|(user, body, kind)| HeldMessage::new(user, *kind, body))
                 .collect(),
         };
-        match crate::anomaly::hold_alert(&self.store, &held) {
-            Ok(_) => true,
+        match crate::anomaly::hold_alert(&self.store, &held, self.max_held_alerts) {
+            Ok(Some(_)) => true,
+            Ok(None) => {
+                metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "quarantine_full")
+                    .increment(1);
+                tracing::warn!(device = %held.device, hub = %held.hub, limit = self.max_held_alerts, "an alert over its hub's threshold found the quarantine full: dropped");
+                true
+            }
             Err(e) => {
                 tracing::error!(error = %e, device = %held.device, "an alert over its hub's threshold could not be quarantined: delivered");
                 false
@@ -1768,6 +1796,56 @@ mod tests {
 
     fn id(n: u64) -> RequestId {
         RequestId::new([1; 8], [2; 8], n)
+    }
+
+    #[test]
+    fn a_device_alert_reaches_its_recipient_only_when_that_is_a_user() {
+        use crate::users::User;
+        let supplier = [0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0, 0];
+        let acb = [0x90, 0xB3, 0xD5, 0x1F, 0x40, 0, 0, 2];
+        let dir =
+            std::env::temp_dir().join(format!("hubgate-alert-recipients-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(Store::open(&dir).expect("store"));
+        let users = UserRegistry::new(vec![User::new(
+            supplier,
+            "supplier",
+            [hubgate_protocol::catalogue::Role::ImportSupplier],
+        )])
+        .expect("registry");
+        let recipients = Recipients::new(
+            Arc::new(Inventory::open(Arc::clone(&store)).expect("inventory")),
+            Arc::new(RegistrationData::new()),
+            Arc::new(users),
+            acb,
+        );
+        let alert = |recipient| DeviceAlert {
+            hub: [0, 0xDB, 0x55, 0, 0, 0, 0, 0],
+            device: [0, 0xDB, 0x55, 0, 0, 0, 0, 1],
+            recipient,
+            counter: 7,
+            message_code: 0x1001,
+            bytes: Vec::new(),
+        };
+        let now = 1_700_000_000_000;
+        // No registration data: only the GBCS recipient can receive it.
+        assert_eq!(
+            recipients.for_device_alert(&alert(supplier), now),
+            [supplier]
+        );
+        assert!(
+            recipients.for_device_alert(&alert(acb), now).is_empty(),
+            "the ACB"
+        );
+        assert!(
+            recipients
+                .for_device_alert(&alert([0x77; 8]), now)
+                .is_empty(),
+            "an EUI that is no User"
+        );
+        drop(recipients);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn service() -> (ServiceReference, ServiceReferenceVariant) {

@@ -116,7 +116,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     }
     let offset_min = match rest {
         "" | "Z" => 0,
-        z if (z.starts_with('+') || z.starts_with('-')) && z.len() == 6 && &z[3..4] == ":" => {
+        z if (z.starts_with('+') || z.starts_with('-'))
+            && z.len() == 6
+            && z.is_ascii()
+            && &z[3..4] == ":" =>
+        {
             let sign = if z.starts_with('-') { -1 } else { 1 };
             sign * (z[1..3].parse::<i64>().ok()? * 60 + z[4..6].parse::<i64>().ok()?)
         }
@@ -129,6 +133,17 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zone_with_non_ascii_characters_is_refused_not_a_panic() {
+        // Six bytes, with the multi-byte character across the byte where ':' is expected.
+        assert_eq!(parse_rfc3339_ms("2030-01-01T00:00:00+\u{20ac}00"), None);
+        assert_eq!(parse_rfc3339_ms("2030-01-01T00:00:00+0\u{e9}00"), None);
+        assert_eq!(
+            parse_rfc3339_ms("2030-01-01T00:00:00+01:00"),
+            parse_rfc3339_ms("2029-12-31T23:00:00Z")
+        );
+    }
 
     #[test]
     fn formats_and_parses_round_trip() {

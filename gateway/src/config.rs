@@ -257,6 +257,11 @@ pub struct AnomalyConfig {
     /// Most alerts one Communications Hub may send in a sliding hour; beyond it each alert
     /// is quarantined. `0` for no limit. Default `600`.
     pub hub_alerts_per_hour: u64,
+    /// Alerts over a hub's threshold are quarantined only while the quarantine holds fewer
+    /// records (requests, alerts and Service Responses together) than this; beyond it they
+    /// are dropped, counted and logged, so that a hub's alert storm cannot fill the store.
+    /// `0` for no limit. Default `100000`.
+    pub max_held_alerts: u64,
     /// Most Service Responses (devices' answers) one Communications Hub may bring back in a
     /// sliding minute; beyond it each response is quarantined (held, not delivered, its User
     /// told by a `QuarantinedRequest` DCC alert). `0` for no limit. Default `34725`: five
@@ -279,6 +284,7 @@ impl Default for AnomalyConfig {
             admin_token: None,
             hub_alerts_per_minute: 60,
             hub_alerts_per_hour: 600,
+            max_held_alerts: 100_000,
             hub_responses_per_minute: 34_725,
             hub_responses_per_hour: 2_083_335,
         }
@@ -495,6 +501,10 @@ pub struct LimitsConfig {
     /// Largest request body, in bytes (firmware images in SR 11.1 reach several MB).
     /// Default `16777216` (16 MiB).
     pub max_request_bytes: usize,
+    /// Largest body on `/api/v1/serviceS` and `/api/v1/serviceT` (device requests: the
+    /// largest DUIS device request is a few tens of kB), at most `max_request_bytes`.
+    /// Default `1048576` (1 MiB).
+    pub max_device_request_bytes: usize,
     /// Deepest XML element nesting. Default `64`.
     pub max_depth: usize,
     /// Most XML nodes in one request. Default `200000`.
@@ -506,6 +516,7 @@ impl Default for LimitsConfig {
         let xml = hubgate_protocol::duis::xml::Limits::default();
         LimitsConfig {
             max_request_bytes: xml.max_bytes,
+            max_device_request_bytes: 1 << 20,
             max_depth: xml.max_depth,
             max_nodes: xml.max_nodes,
         }
@@ -785,6 +796,12 @@ const FIELDS: &[Field] = &[
         "Largest request body in bytes (firmware images in SR 11.1 reach several MB).",
     ),
     field(
+        "limits.max_device_request_bytes",
+        Kind::Int,
+        "Largest body on /api/v1/serviceS and /api/v1/serviceT (device requests, a few tens of\n\
+         kB at most), capped by max_request_bytes.",
+    ),
+    field(
         "limits.max_depth",
         Kind::Int,
         "Deepest XML element nesting.",
@@ -1029,6 +1046,12 @@ const FIELDS: &[Field] = &[
         "Most alerts one Communications Hub may send in a sliding hour (0: no limit).",
     ),
     field(
+        "anomaly.max_held_alerts",
+        Kind::Int,
+        "Alerts over a hub's threshold are quarantined only while the quarantine holds fewer\n\
+         records than this; beyond it they are dropped, counted and logged (0: no limit).",
+    ),
+    field(
         "anomaly.hub_responses_per_minute",
         Kind::Int,
         "Most Service Responses (devices' answers) one Communications Hub may bring back in a\n\
@@ -1186,6 +1209,10 @@ impl Config {
                 self.verifier_pool.queue_capacity,
             ),
             ("limits.max_request_bytes", self.limits.max_request_bytes),
+            (
+                "limits.max_device_request_bytes",
+                self.limits.max_device_request_bytes,
+            ),
             ("limits.max_depth", self.limits.max_depth),
             ("limits.max_nodes", self.limits.max_nodes),
             ("store_write_queue", self.store_write_queue),

@@ -411,9 +411,9 @@ fn in_store(
 
 /// What a device's CS02b response says of the supplier cells: `Some` with the suppliers
 /// whose certificates it replaced (the prior EUI of every supplier-role (`02`) cell replaced
-/// successfully, without repeats; empty when the cells held no EUI) when at least one
-/// supplier cell was replaced; `None` when none was, or the bytes are not such a response
-/// (a future-dated acceptance carries no results).
+/// successfully, without repeats, the first [`MAX_PRIOR_SUPPLIERS`] of them; empty when the
+/// cells held no EUI) when at least one supplier cell was replaced; `None` when none was, or
+/// the bytes are not such a response (a future-dated acceptance carries no results).
 ///
 /// Each result in the response is `SEQUENCE { SEQUENCE { INTEGER role, BIT STRING usage
 /// [, INTEGER cell] }, ENUMERATED status, OCTET STRING prior EUI, OCTET STRING prior key ID,
@@ -425,6 +425,11 @@ pub fn replaced_suppliers(response: &[u8]) -> Option<Vec<[u8; 8]>> {
     collect_prior(&tree, &mut found);
     found.any.then_some(found.prior)
 }
+
+/// The most distinct prior suppliers taken from one response. A credentials update replaces
+/// the supplier's digital-signing, key-agreement and top-up credentials at most, so a response
+/// naming more is not believed beyond these: each one named costs a signed alert.
+const MAX_PRIOR_SUPPLIERS: usize = 3;
 
 #[derive(Default)]
 struct Replaced {
@@ -450,6 +455,7 @@ fn collect_prior(n: &Node<'_>, out: &mut Replaced) {
             out.any = true;
             if let Ok(eui) = <[u8; 8]>::try_from(prior.value)
                 && !out.prior.contains(&eui)
+                && out.prior.len() < MAX_PRIOR_SUPPLIERS
             {
                 out.prior.push(eui);
             }
@@ -464,6 +470,40 @@ fn collect_prior(n: &Node<'_>, out: &mut Replaced) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_naming_many_prior_suppliers_is_believed_for_the_first_few() {
+        // Five supplier cells replaced, each naming another prior supplier.
+        let result = |prior: u8| -> Vec<u8> {
+            let mut r = vec![0x30, 0x34];
+            r.extend([
+                0x30,
+                0x07,
+                0x02,
+                0x01,
+                role::SUPPLIER,
+                0x03,
+                0x02,
+                0x07,
+                0x80,
+            ]);
+            r.extend([0x0a, 0x01, 0x00]);
+            for fill in [prior, 0xaa, 0xbb, 0xcc] {
+                r.extend([0x04, 0x08]);
+                r.extend([fill; 8]);
+            }
+            r
+        };
+        let body: Vec<u8> = (1..=5).flat_map(result).collect();
+        let mut der = vec![0x30, 0x82, 0x01, 0x0e];
+        der.extend(&body);
+        assert_eq!(der.len(), 4 + 0x010e);
+        let tree = Node::decode(&der).expect("DER");
+        let mut found = Replaced::default();
+        collect_prior(&tree, &mut found);
+        assert!(found.any);
+        assert_eq!(found.prior, [[1; 8], [2; 8], [3; 8]]);
+    }
 
     #[test]
     fn the_rtds_response_names_the_supplier_replaced() {

@@ -30,8 +30,11 @@
 //! `<data>/tls/server.pem`. A rig presents a client certificate issued by that CA; today that
 //! is one of the User client certificates (`<data>/tls/clients/`): the local CA issues only
 //! to parties the operator set up, and a dedicated rig certificate would need a new issuing
-//! path in the PKI without changing what the check proves. Left out: binding a certificate to
-//! the hubs it may register, so any holder of a client certificate can claim any hub EUI.
+//! path in the PKI without changing what the check proves. A registration is taken only for
+//! the hubs the Smart Metering Inventory holds as Communications Hubs
+//! ([`SmwanLink::known_hubs`]), so a rig cannot make the gateway keep state for hubs of its
+//! own invention. Left out: binding a certificate to the hubs it may register, so any holder
+//! of a client certificate can claim any hub of the inventory.
 //!
 //! Bounds: frames of at most [`hubgate_hil_rig::link::MAX_FRAME`] bytes, at most
 //! [`hubgate_hil_rig::link::MAX_HUBS`] hubs per rig, a
@@ -128,6 +131,7 @@ struct Waiting {
 
 /// Told of the hubs a rig connection lost when it ended.
 type HubsLost = Arc<dyn Fn(Vec<Eui>) + Send + Sync>;
+type KnownHub = Arc<dyn Fn(&Eui) -> bool + Send + Sync>;
 
 /// The hubs registered by rigs, and the way to each.
 #[derive(Default)]
@@ -138,6 +142,8 @@ struct Routes {
     chunks: DashMap<u32, Waiting>,
     next_chunk: AtomicU32,
     lost: std::sync::OnceLock<HubsLost>,
+    /// Which hubs a rig may register (all, when unset).
+    known: std::sync::OnceLock<KnownHub>,
     /// Connections read only while this queue has room.
     alerts: std::sync::OnceLock<Arc<crate::routing::AlertQueue>>,
 }
@@ -184,6 +190,14 @@ impl SmwanLink {
     /// already set.
     pub fn on_hubs_lost(&self, f: impl Fn(Vec<Eui>) + Send + Sync + 'static) -> bool {
         self.routes.lost.set(Arc::new(f)).is_ok()
+    }
+
+    /// Takes from a rig's registration only the hubs for which `known` is true (the
+    /// Communications Hubs of the Smart Metering Inventory); the others are left out,
+    /// counted in the `Registered` answer and logged. Only the first filter set is kept;
+    /// `false` when one was already set.
+    pub fn known_hubs(&self, known: impl Fn(&Eui) -> bool + Send + Sync + 'static) -> bool {
+        self.routes.known.set(Arc::new(known)).is_ok()
     }
 
     /// Reads rig connections only while `alerts` (the response writer's alert queue) has
@@ -401,6 +415,17 @@ async fn serve(
             conn.close(1u32.into(), b"no registration in time");
             anyhow::bail!("no registration in time");
         }
+    };
+    let hubs = match routes.known.get() {
+        Some(known) => {
+            let offered = hubs.len();
+            let hubs: Vec<Eui> = hubs.into_iter().filter(|h| known(h)).collect();
+            if hubs.len() < offered {
+                tracing::warn!(%peer, offered, taken = hubs.len(), "SMWAN registration named hubs that are not Communications Hubs of the inventory: left out");
+            }
+            hubs
+        }
+        None => hubs,
     };
     let id = routes.next.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Frame>(QUEUE);

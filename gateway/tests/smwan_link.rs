@@ -1,7 +1,8 @@
 //! The SMWAN link end to end: a gateway listening for rigs over QUIC, and a separate
 //! `hil-rig` process hosting an emulated premises. A signed read reaches the rig-hosted
 //! meter and its Service Response arrives; with the rig killed the hub is unreachable (E20);
-//! a restarted rig registers again (with the same device keys) and commands work again.
+//! a restarted rig registers again (with the same device keys) and commands work again; a
+//! rig whose hub the inventory does not hold registers no hub.
 //!
 //! Needs `curl` and the conformance data; builds the `hil-rig` binary if needed.
 
@@ -131,6 +132,25 @@ fn a_rig_process_serves_its_hubs_over_quic_and_reconnects() {
     );
     let (id, xml) = read_meter(&gw);
     assert_answered(&xml, &id);
+
+    // A rig whose hub the inventory does not hold: its registration takes no hub.
+    let stranger = common::rig::spawn_rig(
+        &bin,
+        &gw,
+        "00db5e0000000000",
+        &smwan,
+        (&work.join("keys-stranger"), &work.join("rig3.log")),
+    );
+    stranger.wait_for(
+        "registered 0 hubs",
+        &work.join("rig3.log"),
+        Duration::from_secs(30),
+    );
+    wait_for_log(&gw, "not Communications Hubs of the inventory", 1);
+    // The first rig's hub is still served.
+    let (id, xml) = read_meter(&gw);
+    assert_answered(&xml, &id);
+    drop(stranger);
     drop(rig);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -530,13 +530,20 @@ impl<'a> HeldResponses<'a> {
     }
 }
 
-/// Holds an alert over its hub's threshold in the quarantine (durably) and counts it; its ID.
+/// Holds an alert over its hub's threshold in the quarantine (durably) and counts it; its ID,
+/// or `None` when the quarantine holds `max_held` records already (`0`: no limit).
 ///
 /// # Errors
 ///
 /// [`StoreError`]: nothing is held.
-pub fn hold_alert(store: &Store, held: &HeldAlert) -> Result<u64, StoreError> {
-    let id = quarantine::insert_alert(store, held)?;
+pub fn hold_alert(
+    store: &Store,
+    held: &HeldAlert,
+    max_held: u64,
+) -> Result<Option<u64>, StoreError> {
+    let Some(id) = quarantine::insert_alert(store, held, max_held)? else {
+        return Ok(None);
+    };
     metrics::counter!(metric_name::QUARANTINE_ALERTS_TOTAL, "window" => held.window.clone())
         .increment(1);
     metrics::gauge!(metric_name::QUARANTINE_HELD_MESSAGES).increment(1.0);
@@ -548,7 +555,7 @@ pub fn hold_alert(store: &Store, held: &HeldAlert) -> Result<u64, StoreError> {
         reason = %held.reason,
         "alert quarantined"
     );
-    Ok(id)
+    Ok(Some(id))
 }
 
 #[cfg(test)]

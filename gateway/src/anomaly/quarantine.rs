@@ -414,20 +414,28 @@ pub fn insert_in(t: &WriteTransaction, held: &Held) -> Result<u64, StoreError> {
     Ok(id)
 }
 
-/// Stores the alert `held` under the next ID (durably); returns the ID.
+/// Stores the alert `held` under the next ID (durably); returns the ID, or `None` when the
+/// quarantine already holds `max_held` records or more (`0`: no limit) and nothing was stored.
 ///
 /// # Errors
 ///
 /// [`StoreError`].
-pub fn insert_alert(store: &Store, held: &HeldAlert) -> Result<u64, StoreError> {
+pub fn insert_alert(
+    store: &Store,
+    held: &HeldAlert,
+    max_held: u64,
+) -> Result<Option<u64>, StoreError> {
     store.write(|t| {
         let mut table = t.open_table(TABLE)?;
+        if max_held > 0 && table.len()? >= max_held {
+            return Ok(None);
+        }
         let id = next_id(&table)?;
         let mut record = held.clone();
         record.id = id;
         record.kind = ALERT_KIND.to_string();
         table.insert(id, encode(&record)?.as_slice())?;
-        Ok(id)
+        Ok(Some(id))
     })
 }
 
@@ -562,6 +570,41 @@ mod tests {
             ([1; 8], Kind::DeviceAlert, &b"<a/>"[..])
         );
         assert!(decode(b"{").is_err());
+    }
+
+    #[test]
+    fn alerts_are_held_only_below_the_limit() {
+        let dir =
+            std::env::temp_dir().join(format!("hubgate-quarantine-limit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).expect("store");
+        let alert = |counter| HeldAlert {
+            kind: ALERT_KIND.into(),
+            id: 0,
+            hub: "00-DB-57-00-00-00-00-00".into(),
+            device: "00-DB-57-00-00-00-00-01".into(),
+            alert_code: "8F30".into(),
+            counter,
+            window: "minute".into(),
+            reason: "r".into(),
+            at_ms: 0,
+            messages: vec![HeldMessage::new(&[1; 8], Kind::DeviceAlert, b"<a/>")],
+        };
+        assert!(insert_alert(&store, &alert(1), 2).expect("write").is_some());
+        assert!(insert_alert(&store, &alert(2), 2).expect("write").is_some());
+        assert_eq!(insert_alert(&store, &alert(3), 2).expect("write"), None);
+        assert_eq!(
+            count(&store).expect("count"),
+            2,
+            "nothing stored past the limit"
+        );
+        // Room again once one is released; and 0 is no limit.
+        assert!(take(&store, 1).expect("take").is_some());
+        assert!(insert_alert(&store, &alert(4), 2).expect("write").is_some());
+        assert!(insert_alert(&store, &alert(5), 0).expect("write").is_some());
+        assert_eq!(count(&store).expect("count"), 3);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -286,6 +286,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             recipients: hubgate_gateway::alerts::Recipients::new(
                 Arc::clone(&inventory),
                 Arc::clone(&registration),
+                Arc::clone(&users),
                 acb,
             ),
             clock: Arc::clone(&clock),
@@ -458,6 +459,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         plain_http: plain,
         metrics: Some(config.metrics_listen),
         max_body_bytes: config.limits.max_request_bytes,
+        max_device_body_bytes: config.limits.max_device_request_bytes,
         shutdown_timeout_s: 30,
         workers: 0,
     };
@@ -665,6 +667,7 @@ fn start_routing(
         hubgate_gateway::alerts::Recipients::new(
             Arc::clone(inventory),
             Arc::clone(registration),
+            Arc::clone(users),
             acb,
         )
         .with_guard(Arc::clone(alert_guard)),
@@ -684,6 +687,13 @@ fn start_routing(
     let hub_events = sink.hub_events();
     let sequencing = sink.sequencing();
     smwan.on_hubs_lost(move |hubs| hub_events.hubs_lost(hubs));
+    let hub_inventory = Arc::clone(inventory);
+    smwan.known_hubs(move |hub| {
+        matches!(
+            hub_inventory.get(&hubgate_gateway::inventory::Eui(*hub)),
+            Ok(Some(d)) if d.device_type == hubgate_gateway::inventory::DeviceType::Chf
+        )
+    });
     // The journal, not the hub state, brings back the commands held at the last stop.
     let stripped = hubgate_gateway::routing::strip_held_commands(db)
         .context("clearing the command queues of stored hub states")?;

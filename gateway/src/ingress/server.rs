@@ -27,8 +27,11 @@ pub struct Listeners {
     pub plain_http: Option<SocketAddr>,
     /// The metrics listener.
     pub metrics: Option<SocketAddr>,
-    /// Largest accepted request body.
+    /// Largest accepted request body (the Non-Device service's, whose 11.1 requests carry
+    /// firmware images, and the other endpoints').
     pub max_body_bytes: usize,
+    /// Largest body on the Send Command and Transform services (device requests).
+    pub max_device_body_bytes: usize,
     /// Seconds to let requests in flight finish on shutdown.
     pub shutdown_timeout_s: u64,
     /// HTTP worker threads (0: one per core).
@@ -54,14 +57,20 @@ pub struct Extras {
 
 struct State {
     handler: Arc<dyn Handler>,
+    /// [`Listeners::max_body_bytes`].
+    max_body_bytes: usize,
+    /// [`Listeners::max_device_body_bytes`].
+    max_device_body_bytes: usize,
 }
 
 async fn service_endpoint(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<State>,
     service: web::Data<Service>,
 ) -> HttpResponse {
+    // The body is read only up to the service's limit: a device request is a few tens of kB,
+    // only the Non-Device service's firmware images are large.
     let ct = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -73,11 +82,32 @@ async fn service_endpoint(
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
+    let limit = match **service {
+        Service::NonDevice => state.max_body_bytes,
+        Service::SendCommand | Service::Transform => state.max_device_body_bytes,
+    };
     if mime != "application/xml" && mime != "text/xml" {
+        let _ = read_body(&req, payload, 0, state.drain_bytes()).await;
         return HttpResponse::UnsupportedMediaType()
             .content_type("text/plain; charset=utf-8")
             .body("Content-Type must be application/xml\n");
     }
+    let body = match read_body(&req, payload, limit, state.drain_bytes()).await {
+        Ok(body) => body,
+        Err(BodyError::Read(e)) => {
+            return HttpResponse::BadRequest()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("request body could not be read: {e}\n"));
+        }
+        Err(BodyError::TooLarge) => {
+            return HttpResponse::PayloadTooLarge()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!(
+                    "request body larger than {limit} bytes, the limit on {}\n",
+                    service.path()
+                ));
+        }
+    };
     let reply = state.handler.handle(**service, body).await;
     HttpResponse::build(
         actix_web::http::StatusCode::from_u16(reply.status)
@@ -85,6 +115,64 @@ async fn service_endpoint(
     )
     .content_type(reply.content_type)
     .body(reply.body)
+}
+
+impl State {
+    /// How much of a refused body is read and dropped before the connection is given up:
+    /// twice the largest body taken.
+    fn drain_bytes(&self) -> usize {
+        self.max_body_bytes.saturating_mul(2)
+    }
+}
+
+/// Why a body was not taken.
+enum BodyError {
+    /// Longer than the limit.
+    TooLarge,
+    /// The stream failed (the connection broke, a malformed chunked encoding).
+    Read(String),
+}
+
+/// Reads `payload`, keeping at most `keep` bytes. A longer body is still read to its end and
+/// dropped, up to `drain` bytes in all, so that the client reads the answer (413, 415) rather
+/// than a reset stream; beyond `drain` the connection is given up. A declared length beyond
+/// `drain` is refused without reading. Written on the payload stream because actix-web's
+/// limited readers stop at the limit and leave the rest unread.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    keep: usize,
+    drain: usize,
+) -> Result<web::Bytes, BodyError> {
+    use futures_core::Stream as _;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > drain as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf = web::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut payload).poll_next(cx)).await
+    {
+        let chunk = chunk.map_err(|e| BodyError::Read(e.to_string()))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > drain {
+            return Err(BodyError::TooLarge);
+        }
+        if seen <= keep {
+            buf.extend_from_slice(&chunk);
+        } else if !buf.is_empty() {
+            buf = web::BytesMut::new();
+        }
+    }
+    if seen > keep {
+        return Err(BodyError::TooLarge);
+    }
+    Ok(buf.freeze())
 }
 
 async fn health() -> HttpResponse {
@@ -110,7 +198,13 @@ pub async fn run(
     prometheus: Option<PrometheusHandle>,
     extras: Extras,
 ) -> std::io::Result<()> {
-    let state = web::Data::new(State { handler });
+    let state = web::Data::new(State {
+        handler,
+        max_body_bytes: listeners.max_body_bytes,
+        max_device_body_bytes: listeners
+            .max_device_body_bytes
+            .min(listeners.max_body_bytes),
+    });
     let max = listeners.max_body_bytes;
     let pull = extras.pull.map(web::Data::from);
     let push = extras.registration_push.map(web::Data::from);

@@ -79,11 +79,17 @@ impl Rig {
     /// Waits up to `wait` until the rig prints (from now on) that it registered its hub;
     /// fails the test with the rig's log `log` otherwise.
     pub fn wait_registered(&self, log: &Path, wait: Duration) {
+        self.wait_for("registered 1 hubs", log, wait);
+    }
+
+    /// Waits up to `wait` until the rig prints (from now on) a line starting with `prefix`;
+    /// fails the test with the rig's log `log` otherwise.
+    pub fn wait_for(&self, prefix: &str, log: &Path, wait: Duration) {
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with("registered 1 hubs") => return,
+                Ok(line) if line.starts_with(prefix) => return,
                 Ok(_) => {}
                 Err(_) => panic!(
                     "the rig did not register:\n{}",
@@ -102,8 +108,21 @@ pub fn start_rig(
     gw: &Gateway,
     first_eui: &str,
     smwan: &str,
-    (keys, log): (&Path, &Path),
+    files: (&Path, &Path),
     wait: Duration,
+) -> Rig {
+    let rig = spawn_rig(bin, gw, first_eui, smwan, files);
+    rig.wait_registered(files.1, wait);
+    rig
+}
+
+/// Starts `hil-rig emulate` as [`start_rig`] does, without waiting for anything.
+pub fn spawn_rig(
+    bin: &Path,
+    gw: &Gateway,
+    first_eui: &str,
+    smwan: &str,
+    (keys, log): (&Path, &Path),
 ) -> Rig {
     let (cert, key) = client_cert(gw);
     let mut child = Command::new(bin)
@@ -130,9 +149,7 @@ pub fn start_rig(
             let _ = tx.send(line);
         }
     });
-    let rig = Rig { child, lines: rx };
-    rig.wait_registered(log, wait);
-    rig
+    Rig { child, lines: rx }
 }
 
 /// A gateway `name` with no emulated premises and an SMWAN listener on a free port, whose

@@ -1,0 +1,78 @@
+//! Request bodies on the DUIS services: the Content-Type is checked before a body is read,
+//! device requests (Send Command, Transform) are limited to
+//! `limits.max_device_request_bytes`, the Non-Device service (firmware images) to
+//! `limits.max_request_bytes`, and the gateway serves the next request as before.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
+
+mod common;
+
+use common::*;
+
+#[test]
+fn bodies_are_limited_per_service_and_the_content_type_comes_first() {
+    let gw = Gateway::start(
+        "request-limits",
+        Seeds {
+            env: &[
+                ("HUBGATE_LIMITS__MAX_DEVICE_REQUEST_BYTES", "65536"),
+                ("HUBGATE_LIMITS__MAX_REQUEST_BYTES", "1048576"),
+            ],
+            ..Seeds::default()
+        },
+    );
+    // A Read Inventory for a device the inventory does not hold: answered E080201.
+    let read = gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML");
+    let before = gw.submit(&read, SUPPLIER);
+    assert_eq!(
+        (before.http, before.code.as_str()),
+        (200, "E080201"),
+        "{}",
+        before.xml
+    );
+
+    // Another content type: refused without reading the (large) body.
+    let big = vec![b'x'; 200_000];
+    let (status, text) = gw.post_with(
+        "/api/v1/serviceS",
+        &["-H", "Content-Type: text/plain"],
+        &big,
+    );
+    assert_eq!(status, 415, "{text}");
+
+    // Over the device limit on serviceS and serviceT: 413, naming the path and the limit.
+    for path in ["/api/v1/serviceS", "/api/v1/serviceT"] {
+        let (status, text) = gw.post(path, &big);
+        assert_eq!(status, 413, "{path}: {text}");
+        assert!(
+            text.contains("65536") && text.contains(path),
+            "{path}: {text}"
+        );
+    }
+    // The same over HTTP/1.1.
+    let (status, text) = gw.post_with(
+        "/api/v1/serviceS",
+        &["--http1.1", "-H", "Content-Type: application/xml"],
+        &big,
+    );
+    assert_eq!(status, 413, "HTTP/1.1: {text}");
+    // The same body on the Non-Device service is read and judged as a DUIS request (not
+    // XML: E31), since its limit is the larger one.
+    let (status, text) = gw.post("/api/v1/serviceD", &big);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("E31"), "{text}");
+    // Over that limit too: 413.
+    let huge = vec![b'x'; 1_100_000];
+    let (status, text) = gw.post("/api/v1/serviceD", &huge);
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("1048576"), "{text}");
+
+    // The next request is served as before.
+    let after = gw.submit(&read, SUPPLIER);
+    assert_eq!(
+        (after.http, after.code.as_str()),
+        (200, "E080201"),
+        "{}",
+        after.xml
+    );
+}
