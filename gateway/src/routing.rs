@@ -913,20 +913,33 @@ impl Router {
         ))
     }
 
-    /// A Signed Pre-Command from the User: it must be addressed as the request says, carry
-    /// the RequestID's counter and verify with the User's digital-signature certificate; the
-    /// ACB then MAC-wraps it.
+    /// A Signed Pre-Command from the User: it must come from the RequestID's originator, be
+    /// addressed as the request says, carry the RequestID's counter and a message code of the
+    /// SRV's use cases, and verify with the User's digital-signature certificate; the ACB
+    /// then MAC-wraps it.
     fn wrap_signed(&self, signed: &[u8], id: &RequestId, srv: &str) -> Result<Vec<u8>, Rejection> {
         let refuse = |why: String| Rejection::Signature(format!("{srv} Signed Pre-Command: {why}"));
         let msg = frame::parse(signed).map_err(|e| refuse(e.to_string()))?;
         let h = &msg.header;
-        if h.recipient != id.target || h.counter != id.counter {
+        if h.originator != id.originator || h.recipient != id.target || h.counter != id.counter {
             return Err(refuse(format!(
-                "addressed to {} with counter {}, the RequestID says {} and {}",
+                "from {} to {} with counter {}, the RequestID says {}, {} and {}",
+                hex::eui_duis(&h.originator),
                 hex::eui_duis(&h.recipient),
                 h.counter,
+                hex::eui_duis(&id.originator),
                 hex::eui_duis(&id.target),
                 id.counter
+            )));
+        }
+        let code = h.other_info.message_code;
+        let known: Vec<u16> = hubgate_protocol::catalogue::Catalogue::get()
+            .srv(srv)
+            .map(|s| s.use_cases.iter().filter_map(|u| u.message_code).collect())
+            .unwrap_or_default();
+        if !known.is_empty() && !known.contains(&code) {
+            return Err(refuse(format!(
+                "message code 0x{code:04X} is not one of SRV {srv}'s use cases"
             )));
         }
         match auth::verify_signature(&msg, &self.parts.keys) {

@@ -147,6 +147,30 @@ fn a_critical_command_goes_through_transform_signature_and_send() {
     );
     let (_, text) = gw.post("/api/v1/serviceS", &gw.sign_with(&send2, SUPPLIER, None));
     assert_eq!(Answer::parse(200, &text).code, "E40", "{text}");
+
+    // A Transform for one device cannot be spent by a Signed Pre-Command naming another
+    // under the same originator and counter: the Transform is kept under its whole RequestID.
+    let pre3 = gw.submit(&transform, SUPPLIER);
+    assert_eq!(pre3.code, "I0", "{}", pre3.xml);
+    let signed3 = auth::sign_precommand(
+        &base64::engine::general_purpose::STANDARD
+            .decode(element_text(&pre3.xml, "GBCSPayload").unwrap().trim())
+            .unwrap(),
+        &key,
+    )
+    .unwrap();
+    let elsewhere = pre3.request_id.replace(ESME, SILENT);
+    assert_ne!(elsewhere, pre3.request_id);
+    let send3 = send.replace(&pre.request_id, &elsewhere).replace(
+        &base64::engine::general_purpose::STANDARD.encode(&signed),
+        &base64::engine::general_purpose::STANDARD.encode(&signed3),
+    );
+    let (_, text) = gw.post("/api/v1/serviceS", &gw.sign_with(&send3, SUPPLIER, None));
+    assert_eq!(Answer::parse(200, &text).code, "E42", "{text}");
+    // Under its own RequestID it is still taken.
+    let send3 = send3.replace(&elsewhere, &pre3.request_id);
+    let (_, text) = gw.post("/api/v1/serviceS", &gw.sign_with(&send3, SUPPLIER, None));
+    assert_eq!(Answer::parse(200, &text).code, "I99", "{text}");
 }
 
 #[test]

@@ -347,12 +347,20 @@ fn salvage(
 const DEFAULT_GBCS_VERSION: &str = "4.0";
 
 /// Transform requests (CV 4) whose RequestID a Signed Pre-Command (CV 5/6/7) may still
-/// reuse: `originator:counter` → SRV.
+/// reuse: `originator:target:counter` → SRV. The whole RequestID is the key, so a Transform
+/// for one device cannot be spent by a Signed Pre-Command for another. (Records written
+/// before the target was part of the key, `originator:counter`, are no longer found: their
+/// Signed Pre-Commands are refused as replays and the Transform must be sent again.)
 const TRANSFORMS: redb::TableDefinition<'static, &'static str, &'static [u8]> =
     redb::TableDefinition::new("ingress_transforms");
 
 fn transform_key(id: &RequestId) -> String {
-    format!("{}:{}", hex::eui(&id.originator), id.counter)
+    format!(
+        "{}:{}:{}",
+        hex::eui(&id.originator),
+        hex::eui(&id.target),
+        id.counter
+    )
 }
 
 impl Pipeline {
