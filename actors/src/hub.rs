@@ -41,7 +41,7 @@ use crate::device_log::{DeviceLog, DeviceLogEntry, DeviceLogError, DeviceLogUpda
 use crate::link::LinkError;
 use crate::outcome::{DeviceAlert, Failure, Outcome, OutcomeResult};
 use crate::state::{HubCounters, HubState, SavedCommand, SavedInFlight};
-use crate::verify::{AuthFailure, Verifier};
+use crate::verify::{AuthFailure, Checked, Verifier};
 
 /// Most devices whose last alert counter a hub remembers.
 pub const MAX_ALERT_COUNTERS: usize = 64;
@@ -362,11 +362,14 @@ impl HubCore {
                 let Some(i) = self.match_response(&msg.header) else {
                     return self.drop_inbound(DropReason::Unmatched);
                 };
-                if let Err(f) = verifier.check(&msg) {
-                    return self.reject(f);
-                }
+                let checked = match verifier.check(&msg) {
+                    Ok(c) => c,
+                    Err(f) => return self.reject(f),
+                };
                 let f = self.in_flight.remove(i);
-                if let Some(change) = &f.log_change
+                // Only what this gateway verified changes its copy of the device log.
+                if checked == Checked::Verified
+                    && let Some(change) = &f.log_change
                     && transform::chf_log_succeeded(&bytes)
                 {
                     self.apply_log_change(change);
@@ -387,22 +390,29 @@ impl HubCore {
                 self.handle_timeout(now);
             }
             Cra::Alert => {
-                if let Err(f) = verifier.check(&msg) {
-                    return self.reject(f);
-                }
+                let checked = match verifier.check(&msg) {
+                    Ok(c) => c,
+                    Err(f) => return self.reject(f),
+                };
                 let (device, recipient, counter, message_code) = (
                     msg.header.originator,
                     msg.header.recipient,
                     msg.header.counter,
                     msg.header.other_info.message_code,
                 );
-                if !self.advance_alert_counter(device, counter) {
-                    return self.drop_inbound(DropReason::Replay);
-                }
-                if device == self.hub
-                    && let Some(whitelist) = transform::chf_log_alert(&bytes)
-                {
-                    self.apply_log_change(&LogChange::Replace(whitelist));
+                let verified = checked == Checked::Verified;
+                // An alert passed on unchecked changes nothing here: not the replay
+                // counters (a forged counter would shut out the device's real alerts), not
+                // the device log copy. Its recipient checks it, replays included.
+                if verified {
+                    if !self.advance_alert_counter(device, counter) {
+                        return self.drop_inbound(DropReason::Replay);
+                    }
+                    if device == self.hub
+                        && let Some(whitelist) = transform::chf_log_alert(&bytes)
+                    {
+                        self.apply_log_change(&LogChange::Replace(whitelist));
+                    }
                 }
                 self.counters.alerts += 1;
                 self.events.push_back(Event::Alert(DeviceAlert {
@@ -412,6 +422,7 @@ impl HubCore {
                     counter,
                     message_code,
                     bytes,
+                    verified,
                 }));
             }
         }

@@ -100,7 +100,7 @@ pub use registry::{HubRegistry, HubSnapshot, Services, ShutdownReport};
 pub use state::{HubCounters, HubState};
 pub use state_store::{MemoryStateStore, StateStore, StateStoreError};
 pub use stats::RegistryStats;
-pub use verify::{AuthFailure, Unverifiable, Verifier};
+pub use verify::{AuthFailure, Checked, Unverifiable, Verifier};
 
 /// An EUI-64: the identity of a hub, a device or a party.
 pub type Eui = [u8; 8];

@@ -71,7 +71,8 @@ impl OutcomeResult {
     }
 }
 
-/// An authenticated alert from a device behind a hub (GBCS CRA flag 3).
+/// An alert from a device behind a hub (GBCS CRA flag 3): authenticated, or passed on for
+/// its recipient to check (see [`DeviceAlert::verified`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAlert {
     /// The Communications Hub it came through.
@@ -86,6 +87,9 @@ pub struct DeviceAlert {
     pub message_code: u16,
     /// The complete GBCS alert as received.
     pub bytes: Vec<u8>,
+    /// Whether its protection verified with keys the gateway holds; `false` when it was
+    /// passed on unchecked for its recipient to check ([`crate::Unverifiable::Forward`]).
+    pub verified: bool,
 }
 
 /// Where outcomes and alerts go: the gateway's durable delivery to Users.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::gbcs::auth::{self, MacVerdict, SignatureVerdict};
 use hubgate_protocol::gbcs::{Message, SignatureField};
-use hubgate_protocol::smki::Store;
+use hubgate_protocol::smki::{Store, Usage};
 
 use crate::Eui;
 
@@ -20,9 +20,22 @@ pub enum Unverifiable {
     /// Reject the message and count it as `no_key`.
     #[default]
     Reject,
-    /// Pass the message on; the recipient checks it. Any protection that can be checked
-    /// still must verify.
+    /// Pass the message on when it is addressed to a party the key store knows (it holds
+    /// that party's key-agreement certificate, though not its private key): that recipient
+    /// checks it. A message addressed to anyone else is rejected as `no_key`, and any
+    /// protection that can be checked still must verify. What is passed on unchecked is
+    /// marked so ([`Checked::Forwarded`]) and changes no state of the gateway's.
     Forward,
+}
+
+/// How a message that passed [`Verifier::check`] was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Its protection verified with keys this gateway holds.
+    Verified,
+    /// No held key could check it and it is addressed to a known party, who checks it
+    /// ([`Unverifiable::Forward`]).
+    Forwarded,
 }
 
 /// Why an inbound message was rejected.
@@ -95,7 +108,7 @@ impl Verifier {
     }
 
     /// Checks the message's MAC and signature.
-    pub fn check(&self, msg: &Message<'_>) -> Result<(), AuthFailure> {
+    pub fn check(&self, msg: &Message<'_>) -> Result<Checked, AuthFailure> {
         let mut verified = false;
         let mut unchecked = false;
         if msg.is_mac_wrapped() {
@@ -115,13 +128,99 @@ impl Verifier {
                 SignatureVerdict::Null | SignatureVerdict::Absent => {}
             }
         }
-        if unchecked && self.unverifiable == Unverifiable::Reject {
-            return Err(AuthFailure::NoKey);
+        if verified {
+            return Ok(Checked::Verified);
         }
-        if verified || unchecked {
-            Ok(())
-        } else {
-            Err(AuthFailure::Unprotected)
+        if !unchecked {
+            return Err(AuthFailure::Unprotected);
         }
+        let known_recipient = || {
+            self.store
+                .public_keys(&msg.header.recipient, Usage::KeyAgreement)
+                .next()
+                .is_some()
+        };
+        match self.unverifiable {
+            Unverifiable::Forward if known_recipient() => Ok(Checked::Forwarded),
+            Unverifiable::Forward | Unverifiable::Reject => Err(AuthFailure::NoKey),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hubgate_protocol::gbcs;
+
+    /// The RTDS CS14 alert: MAC'd by the CHF `00DB1234567890A2` for the ACB `90B3D51F30000002`.
+    fn cs14() -> Vec<u8> {
+        let p = hubgate_protocol::conformance::require()
+            .join("gbcs/rtds/NA_CS14/CS14_NA_8F12_ALERT_GBCS.HEX");
+        hubgate_protocol::hex::decode(std::fs::read_to_string(p).expect("the alert").trim())
+            .expect("hex")
+    }
+
+    /// A store with the keystore's files `names` only.
+    fn store_of(names: &[&str]) -> Arc<Store> {
+        let dir = hubgate_protocol::conformance::require().join("gbcs/keystore");
+        let mut store = Store::new();
+        for name in names {
+            let bytes = std::fs::read(dir.join(name)).expect("a keystore file");
+            if name.ends_with(".key") {
+                store.add_private_key(&bytes, name).expect("a key");
+            } else {
+                store.add_certificate(&bytes, name).expect("a certificate");
+            }
+        }
+        Arc::new(store)
+    }
+
+    fn verifier(store: Arc<Store>, policy: Unverifiable) -> Verifier {
+        let acb = [0x90, 0xB3, 0xD5, 0x1F, 0x30, 0, 0, 2];
+        Verifier::new(store, Arc::new(DerivedKeyCache::default()), acb).with_unverifiable(policy)
+    }
+
+    #[test]
+    fn only_a_known_recipient_gets_what_cannot_be_checked() {
+        let bytes = cs14();
+        let msg = gbcs::parse(&bytes).expect("GBCS");
+        let all = store_of(&[
+            "00db1234567890a2-ka.pem",
+            "90b3d51f30000002-ka.pem",
+            "90b3d51f30000002-ka.key",
+        ]);
+        // The ACB's private key is held: verified, under either policy.
+        for policy in [Unverifiable::Reject, Unverifiable::Forward] {
+            assert_eq!(
+                verifier(Arc::clone(&all), policy).check(&msg),
+                Ok(Checked::Verified)
+            );
+        }
+        let mut tampered = bytes.clone();
+        let n = tampered.len();
+        tampered[n - 1] ^= 1;
+        let forged = gbcs::parse(&tampered).expect("GBCS");
+        assert_eq!(
+            verifier(Arc::clone(&all), Unverifiable::Forward).check(&forged),
+            Err(AuthFailure::Mac),
+            "what can be checked must verify"
+        );
+        // No private key for either party, the recipient's certificate known: passed on
+        // unchecked under Forward only.
+        let public = store_of(&["00db1234567890a2-ka.pem", "90b3d51f30000002-ka.pem"]);
+        assert_eq!(
+            verifier(Arc::clone(&public), Unverifiable::Forward).check(&forged),
+            Ok(Checked::Forwarded)
+        );
+        assert_eq!(
+            verifier(public, Unverifiable::Reject).check(&msg),
+            Err(AuthFailure::NoKey)
+        );
+        // A recipient the store does not know: rejected even under Forward.
+        let device_only = store_of(&["00db1234567890a2-ka.pem"]);
+        assert_eq!(
+            verifier(device_only, Unverifiable::Forward).check(&msg),
+            Err(AuthFailure::NoKey)
+        );
     }
 }

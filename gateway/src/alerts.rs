@@ -6,6 +6,12 @@
 //!
 //! # Device alerts: who receives them
 //!
+//! An alert whose protection the gateway could check (every key held) is handled as below.
+//! One it could not check, passed on by the hub actors for its recipient to check
+//! (`DeviceAlert::verified` false), goes to its GBCS recipient alone, when that is a User: it
+//! is not sent to the registered parties (who could not check it), matched to a
+//! future-dated request, throttled or quarantined.
+//!
 //! A device alert goes, as one signed `DeviceAlertMessage` each, to every User that the
 //! Registration Data names, today (GB calendar day), as a supplier (`import_supplier`,
 //! `export_supplier`, `gas_supplier`) or network operator (`electricity_distributor`,
@@ -842,6 +848,27 @@ fn device_alert_messages(
         .collect()
 }
 
+/// An alert the gateway could not check (no key held for its MAC; passed on under
+/// `Unverifiable::Forward`): a `DeviceAlertMessage` to its GBCS recipient alone, the one
+/// party that can check it, when that is a User. It is not matched to a future-dated request
+/// (a forgery would take the real outcome's place), throttled or quarantined.
+fn unverified_alert_messages(
+    responder: &Responder,
+    recipients: Option<&Recipients>,
+    a: &DeviceAlert,
+    code: u16,
+    now_ms: i64,
+) -> Vec<Signed> {
+    let is_user = recipients.is_none_or(|r| r.users.get(&a.recipient).is_some());
+    if !is_user {
+        metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "no_recipient")
+            .increment(1);
+        tracing::warn!(device = %hex::eui_duis(&a.device), recipient = %hex::eui_duis(&a.recipient), "an alert the gateway cannot check, for no User: dropped");
+        return Vec::new();
+    }
+    device_alert_messages(responder, None, a, code, None, now_ms)
+}
+
 /// The messages for throttle summaries.
 fn summary_messages(
     responder: &Responder,
@@ -886,6 +913,9 @@ pub fn device_alert(
     code: u16,
     now_ms: i64,
 ) -> Vec<Signed> {
+    if !a.verified {
+        return unverified_alert_messages(responder, recipients, a, code, now_ms);
+    }
     let guard = recipients.and_then(|r| r.guard.as_deref());
     let breach = guard.and_then(|g| g.count_for_hub(&a.hub));
     let mut out = Vec::new();
@@ -1144,6 +1174,8 @@ impl Window {
                 counter: u64::from_be_bytes(f.take()?),
                 message_code: u16::from_be_bytes(f.take()?),
                 bytes: f.0.to_vec(),
+                // Only verified alerts are throttled (see `device_alert`).
+                verified: true,
             }),
             _ => return None,
         };
@@ -1826,6 +1858,7 @@ mod tests {
             counter: 7,
             message_code: 0x1001,
             bytes: Vec::new(),
+            verified: true,
         };
         let now = 1_700_000_000_000;
         // No registration data: only the GBCS recipient can receive it.
@@ -1964,6 +1997,7 @@ mod tests {
             counter,
             message_code: 0x1000,
             bytes: vec![device, u8::try_from(counter).unwrap_or(0)],
+            verified: true,
         }
     }
 

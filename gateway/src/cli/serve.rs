@@ -718,7 +718,9 @@ fn start_routing(
                 sink: Arc::new(sink),
                 store: Arc::new(HubStateStore::new(Arc::clone(db))),
                 // Responses to Users are MAC'd with the User's key: the DCC cannot always check
-                // them, and passes on what it cannot check.
+                // them, and passes on what it cannot check when it is addressed to a party it
+                // knows (who checks it); such a message changes no state here, and an alert
+                // goes to its recipient alone (`alerts::device_alert`).
                 verifier: Verifier::new(Arc::clone(&keys), Arc::clone(&cache), acb)
                     .with_unverifiable(Unverifiable::Forward),
             },
