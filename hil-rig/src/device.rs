@@ -53,13 +53,32 @@ pub const RESPONSE_DATE_TIME_CODES: &[u16] = &[
 ];
 
 /// Message codes of critical use cases (GBCS message type `SME.C.C`): a command for one of
-/// these must carry the remote party's signature.
+/// these must carry the remote party's signature. The credentials updates (CS02b, CS02g)
+/// are among them: every one of the corpus is signed except the ACB's own (`0104`).
 pub const CRITICAL_CODES: &[u16] = &[
     0x000a, 0x000f, 0x0012, 0x0019, 0x001a, 0x001b, 0x001c, 0x0020, 0x0043, 0x004b, 0x004f, 0x0051,
     0x0053, 0x0062, 0x0068, 0x006b, 0x006c, 0x006d, 0x006e, 0x006f, 0x0070, 0x007c, 0x007e, 0x007f,
     0x0081, 0x0085, 0x0086, 0x00a2, 0x00a3, 0x00af, 0x00b3, 0x00b7, 0x00c0, 0x00c2, 0x00c7, 0x00ca,
-    0x00d7, 0x00d8, 0x00db, 0x011e,
+    0x00d7, 0x00d8, 0x00db, 0x0102, 0x0103, 0x0105, 0x0107, 0x0109, 0x011e, 0x0125, 0x0126,
 ];
+
+/// CS02b update of the network operator's credentials by the network operator.
+const CS02B_NO_BY_NO: u16 = 0x0103;
+/// CS02b update of the supplier's credentials by the Transitional CoS party (Change of
+/// Supplier).
+const CS02B_SUPPLIER_BY_TRANS_COS: u16 = 0x0107;
+
+/// Whether a party in trust `role` may sign critical use case `code`. The critical use cases
+/// are the supplier's (the ACB signs some on a User's behalf for non-meters), except that a
+/// network operator signs the update of its own credentials and the Transitional CoS party
+/// the supplier's at a Change of Supplier; neither may sign anything else.
+fn may_sign_critical(role: Option<u8>, code: u16) -> bool {
+    match role {
+        Some(role::NETWORK_OPERATOR) => code == CS02B_NO_BY_NO,
+        Some(role::TRANSITIONAL_COS) => code == CS02B_SUPPLIER_BY_TRANS_COS,
+        _ => true,
+    }
+}
 
 /// GCS14 Read GSME prepayment data (from the GPF).
 const GCS14: u16 = 0x0075;
@@ -420,8 +439,18 @@ impl Device {
         if !mac_ok && !signed {
             return Err(DeviceError::Unauthenticated);
         }
-        if CRITICAL_CODES.contains(&code) && !signed {
-            return Err(DeviceError::SignatureRequired(code));
+        if CRITICAL_CODES.contains(&code) {
+            if !signed {
+                return Err(DeviceError::SignatureRequired(code));
+            }
+            let signer = self.state.trusted.role_of(&orig);
+            if !may_sign_critical(signer, code) {
+                return Err(DeviceError::SignerRole {
+                    code,
+                    party: hex::eui(&orig),
+                    role: signer.unwrap_or(0),
+                });
+            }
         }
         let last = self.state.counters.get(&orig).copied();
         if let Some(last) = last

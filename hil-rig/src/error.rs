@@ -44,6 +44,16 @@ pub enum DeviceError {
     /// A critical command arrived without a signature.
     #[error("critical use case {0:#06x} requires a remote party signature")]
     SignatureRequired(u16),
+    /// A critical command signed by a party whose role may not send that use case.
+    #[error("critical use case {code:#06x} may not be signed by {party} in role {role}")]
+    SignerRole {
+        /// Message code.
+        code: u16,
+        /// The signing party.
+        party: String,
+        /// Its trust role.
+        role: u8,
+    },
     /// The originator counter is not greater than the last one accepted from that party.
     #[error("replay: counter {got} from {party} is not greater than {last}")]
     Replay {
@@ -87,6 +97,7 @@ impl DeviceError {
             DeviceError::MacInvalid => "mac-invalid",
             DeviceError::SignatureInvalid(_) => "signature-invalid",
             DeviceError::SignatureRequired(_) => "signature-required",
+            DeviceError::SignerRole { .. } => "signer-role",
             DeviceError::Replay { .. } => "replay",
             DeviceError::Unsupported(_) => "unsupported",
             DeviceError::BadPayload { .. } => "bad-payload",

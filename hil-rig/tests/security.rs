@@ -96,6 +96,35 @@ fn forged_or_missing_signatures_on_critical_commands_are_refused() {
 }
 
 #[test]
+fn a_critical_command_signed_by_a_party_in_another_role_is_refused() {
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    let before = models::passive_season_profile(d.state()).cloned();
+    // The supplier's tariff Pre-Command, re-addressed from the network operator and signed
+    // with the network operator's own (trusted) key: a correct signature from the wrong role.
+    let mut pre = rtds(&format!("{ECS01A}_PRECOMMAND_GBCS.HEX"));
+    let at = pre
+        .windows(8)
+        .position(|w| w == SUPPLIER)
+        .expect("the originator in the header");
+    pre[at..at + 8].copy_from_slice(&NETWORK_OPERATOR);
+    let key = hubgate_protocol::crypto::SigningKey::from_pem_or_der(
+        &std::fs::read(root().join("gbcs/keystore/90b3d51f30020000-ds.key")).unwrap(),
+    )
+    .unwrap();
+    let signed = auth::sign_precommand(&pre, &key).unwrap();
+    assert_eq!(
+        d.handle(&wrap(&signed), RTDS_NOW),
+        Err(DeviceError::SignerRole {
+            code: 0x0019,
+            party: "90b3d51f30020000".into(),
+            role: 3
+        })
+    );
+    assert_eq!(models::passive_season_profile(d.state()).cloned(), before);
+    assert_eq!(d.state().security_log.of_kind("signer-role").count(), 1);
+}
+
+#[test]
 fn commands_for_others_and_non_commands_are_ignored() {
     let mut gas = rtds_device(GSME, DeviceKind::Gsme);
     assert!(matches!(
