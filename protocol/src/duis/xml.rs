@@ -467,6 +467,20 @@ impl Element {
         }
     }
 
+    /// As [`Element::strip_whitespace_text`], but only between child elements: an element
+    /// with no child element keeps its text as it is, whitespace included, because there it
+    /// is a value (`10<!----> <!---->00` is not `1000`). What a verifier may remove from a
+    /// signed document that was pretty-printed after signing.
+    pub fn strip_element_content_whitespace(&mut self) {
+        if self.children.iter().any(|n| matches!(n, Node::Element(_))) {
+            self.children
+                .retain(|n| !matches!(n, Node::Text(t) if t.bytes().all(is_xml_space)));
+        }
+        for e in self.child_elements_mut() {
+            e.strip_element_content_whitespace();
+        }
+    }
+
     /// Writes this element as compact XML (see [`Document::to_xml_string`]).
     pub fn write_xml(&self, out: &mut String) {
         out.push('<');
