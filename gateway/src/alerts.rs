@@ -6,6 +6,12 @@
 //!
 //! # Device alerts: who receives them
 //!
+//! An alert from a device that the inventory puts behind another Communications Hub than
+//! the one it came through (or behind none) is dropped, counted in
+//! `hubgate_alerts_dropped_total{reason="not_behind_hub"}` and logged: it can only be a
+//! replay or a forgery routed through a hub the device does not belong to. A device the
+//! inventory does not hold is not judged this way.
+//!
 //! An alert whose protection the gateway could check (every key held) is handled as below.
 //! One it could not check, passed on by the hub actors for its recipient to check
 //! (`DeviceAlert::verified` false), goes to its GBCS recipient alone, when that is a User: it
@@ -356,6 +362,36 @@ impl Recipients {
             }
         }
         users
+    }
+
+    /// Whether the inventory puts `device` behind Communications Hub `hub` (the hub itself
+    /// included), following each device's association (meter → hub; PPMID, IHD, GPF →
+    /// meter): `Some(false)` when it leads to another hub or to none, `None` when the device
+    /// is not on the inventory or the inventory cannot be read.
+    pub fn behind_hub(&self, device: &[u8; 8], hub: &[u8; 8]) -> Option<bool> {
+        if device == hub {
+            return Some(true);
+        }
+        let mut id = Eui(*device);
+        for step in 0..4 {
+            let d = match self.inventory.get(&id) {
+                Ok(Some(d)) => d,
+                Ok(None) if step == 0 => return None,
+                Ok(None) => return Some(false),
+                Err(e) => {
+                    tracing::error!(device = %hex::eui_duis(device), error = %e, "inventory read for an alert's hub failed");
+                    return None;
+                }
+            };
+            if d.device_type == DeviceType::Chf {
+                return Some(d.id.0 == *hub);
+            }
+            match d.associated_with {
+                Some(next) => id = next,
+                None => return Some(false),
+            }
+        }
+        Some(false)
     }
 
     /// The Users a device alert goes to: the registered suppliers and network operators,
@@ -913,6 +949,14 @@ pub fn device_alert(
     code: u16,
     now_ms: i64,
 ) -> Vec<Signed> {
+    // A device the inventory puts behind another hub (or none) cannot speak through this
+    // one: such an alert is a replay or a forgery routed through a hub it does not belong to.
+    if recipients.and_then(|r| r.behind_hub(&a.device, &a.hub)) == Some(false) {
+        metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "not_behind_hub")
+            .increment(1);
+        tracing::warn!(device = %hex::eui_duis(&a.device), hub = %hex::eui_duis(&a.hub), "an alert from a device the inventory does not put behind this hub: dropped");
+        return Vec::new();
+    }
     if !a.verified {
         return unverified_alert_messages(responder, recipients, a, code, now_ms);
     }
@@ -1828,6 +1872,42 @@ mod tests {
 
     fn id(n: u64) -> RequestId {
         RequestId::new([1; 8], [2; 8], n)
+    }
+
+    #[test]
+    fn the_inventory_says_which_hub_a_device_speaks_through() {
+        use crate::inventory::import::{ImportOptions, import_csv};
+        let dir = std::env::temp_dir().join(format!("hubgate-behind-hub-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(Store::open(&dir).expect("store"));
+        let inventory = Arc::new(Inventory::open(Arc::clone(&store)).expect("inventory"));
+        let csv = "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
+             00-DB-55-00-00-00-00-00,CHF,Commissioned,106C,433100AC,,,EM1 1AA,1,\n\
+             00-DB-55-00-00-00-00-01,ESME,Commissioned,EE01,010A030B,1900000000111,,EM1 1AA,1,00-DB-55-00-00-00-00-00\n\
+             00-DB-56-00-00-00-00-00,CHF,Commissioned,106C,433100AC,,,EM1 1AB,2,\n";
+        let report =
+            import_csv(&inventory, csv.as_bytes(), ImportOptions::default()).expect("import");
+        assert_eq!(report.imported, 3, "{report:?}");
+        let users = UserRegistry::new(Vec::new()).expect("registry");
+        let r = Recipients::new(
+            inventory,
+            Arc::new(RegistrationData::new()),
+            Arc::new(users),
+            [0x90, 0xB3, 0xD5, 0x1F, 0x40, 0, 0, 2],
+        );
+        let (hub, esme, other_hub) = (
+            [0, 0xDB, 0x55, 0, 0, 0, 0, 0],
+            [0, 0xDB, 0x55, 0, 0, 0, 0, 1],
+            [0, 0xDB, 0x56, 0, 0, 0, 0, 0],
+        );
+        assert_eq!(r.behind_hub(&esme, &hub), Some(true));
+        assert_eq!(r.behind_hub(&hub, &hub), Some(true), "the hub itself");
+        assert_eq!(r.behind_hub(&esme, &other_hub), Some(false));
+        assert_eq!(r.behind_hub(&other_hub, &hub), Some(false), "another hub");
+        assert_eq!(r.behind_hub(&[0x77; 8], &hub), None, "not on the inventory");
+        drop(r);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
