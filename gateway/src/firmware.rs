@@ -181,7 +181,7 @@ use crate::ingress::codes::Rejection;
 use crate::ingress::respond::{Answer, AnswerHook, Responder};
 use crate::inventory::dsp::sr;
 use crate::inventory::model::{DeviceStatus, DeviceType, Eui};
-use crate::inventory::{Inventory, InventoryView as _};
+use crate::inventory::{HubOf, Inventory, InventoryView as _};
 use crate::store::{Store, StoreError, StrTable};
 
 /// Images by SHA-256 (lower-case hex).
@@ -625,25 +625,15 @@ impl Firmware {
     }
 
     fn hub_of(&self, device: [u8; 8]) -> Result<Option<[u8; 8]>, Rejection> {
-        let mut id = Eui(device);
-        for _ in 0..4 {
-            let Some(d) = self
-                .parts
-                .inventory
-                .get(&id)
-                .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
-            else {
-                return Ok(None);
-            };
-            if d.device_type == DeviceType::Chf {
-                return Ok(Some(d.id.0));
-            }
-            match d.associated_with {
-                Some(next) => id = next,
-                None => return Ok(None),
-            }
+        match self
+            .parts
+            .inventory
+            .hub_of(&Eui(device))
+            .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
+        {
+            HubOf::Hub(hub) => Ok(Some(hub.0)),
+            HubOf::Missing(_) | HubOf::NoHub => Ok(None),
         }
-        Ok(None)
     }
 }
 

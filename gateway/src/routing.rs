@@ -95,8 +95,8 @@ use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::codes::Rejection;
 use crate::ingress::pipeline::{Accepted, DeviceFacts};
 use crate::ingress::respond::{Answer, Responder};
-use crate::inventory::Inventory;
 use crate::inventory::model::{DeviceType, Eui};
+use crate::inventory::{HubOf, Inventory};
 use crate::journal::{self, Entry};
 use crate::metric_name;
 use crate::sequencing::{Failure, Sequencer, Sequencing, SequencingLimits};
@@ -740,26 +740,19 @@ impl Router {
     /// The Communications Hub Function a device is reached through: the device itself for a
     /// CHF, else the first CHF up its chain of associations.
     fn hub_of(&self, device: &[u8; 8]) -> Result<[u8; 8], Rejection> {
-        let mut id = Eui(*device);
-        for _ in 0..4 {
-            let d = self
-                .parts
-                .inventory
-                .get(&id)
-                .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
-                .ok_or_else(|| Rejection::UnknownDevice(id.to_string()))?;
-            if d.device_type == DeviceType::Chf {
-                return Ok(d.id.0);
-            }
-            match d.associated_with {
-                Some(next) => id = next,
-                None => break,
-            }
+        match self
+            .parts
+            .inventory
+            .hub_of(&Eui(*device))
+            .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
+        {
+            HubOf::Hub(hub) => Ok(hub.0),
+            HubOf::Missing(id) => Err(Rejection::UnknownDevice(id.to_string())),
+            HubOf::NoHub => Err(Rejection::NotProvided(format!(
+                "no Communications Hub is associated with {}",
+                hex::eui_duis(device)
+            ))),
         }
-        Err(Rejection::NotProvided(format!(
-            "no Communications Hub is associated with {}",
-            hex::eui_duis(device)
-        )))
     }
 
     fn command_bytes(
@@ -935,7 +928,7 @@ impl Router {
         let code = h.other_info.message_code;
         let known: Vec<u16> = hubgate_protocol::catalogue::Catalogue::get()
             .srv(srv)
-            .map(|s| s.use_cases.iter().filter_map(|u| u.message_code).collect())
+            .map(|s| s.message_codes().collect())
             .unwrap_or_default();
         if !known.is_empty() && !known.contains(&code) {
             return Err(refuse(format!(

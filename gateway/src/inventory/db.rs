@@ -20,7 +20,7 @@ use redb::{
 };
 
 use crate::inventory::error::InventoryError;
-use crate::inventory::model::{Device, DeviceStatus, Eui, Premises};
+use crate::inventory::model::{Device, DeviceStatus, DeviceType, Eui, Premises};
 use crate::inventory::rules::{self, RuleError, StatusChange};
 use crate::inventory::view::InventoryView;
 use crate::store::{Store, StoreError};
@@ -246,6 +246,17 @@ impl InventoryTxn<'_> {
     }
 }
 
+/// Where a device's chain of associations leads ([`Inventory::hub_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HubOf {
+    /// The Communications Hub Function (the device itself for a CHF).
+    Hub(Eui),
+    /// A device on the chain is not on the inventory: the device itself, or one it names.
+    Missing(Eui),
+    /// The chain ends, or runs past four links, without a CHF.
+    NoHub,
+}
+
 /// The Smart Metering Inventory.
 #[derive(Debug, Clone)]
 pub struct Inventory {
@@ -316,6 +327,30 @@ impl Inventory {
     /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
     pub fn get(&self, id: &Eui) -> Result<Option<Device>, InventoryError> {
         self.read(|t| t.device(id))
+    }
+
+    /// The Communications Hub Function `device` is reached through: the device itself for
+    /// a CHF, else the first CHF up its chain of associations (meter → CHF; PPMID, IHD, GPF,
+    /// HCALCS → meter), followed for at most four links.
+    ///
+    /// # Errors
+    ///
+    /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
+    pub fn hub_of(&self, device: &Eui) -> Result<HubOf, InventoryError> {
+        let mut id = *device;
+        for _ in 0..4 {
+            let Some(d) = self.get(&id)? else {
+                return Ok(HubOf::Missing(id));
+            };
+            if d.device_type == DeviceType::Chf {
+                return Ok(HubOf::Hub(d.id));
+            }
+            match d.associated_with {
+                Some(next) => id = next,
+                None => return Ok(HubOf::NoHub),
+            }
+        }
+        Ok(HubOf::NoHub)
     }
 
     /// Number of devices.

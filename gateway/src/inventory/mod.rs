@@ -32,7 +32,7 @@ pub mod services;
 pub mod view;
 pub mod wan_matrix;
 
-pub use db::{Inventory, InventorySnapshot, InventoryTxn};
+pub use db::{HubOf, Inventory, InventorySnapshot, InventoryTxn};
 pub use error::InventoryError;
 pub use model::{Device, DeviceStatus, DeviceType, Eui};
 pub use rules::{InventoryService, RuleError, StatusChange};
