@@ -202,7 +202,7 @@ use crate::anomaly::quarantine::{HeldAlert, HeldMessage};
 use crate::clock::{Clock, rfc3339_ms};
 use crate::delivery::{Delivery, Kind, Outgoing};
 use crate::ingress::respond::{Answer, Responder};
-use crate::inventory::{DeviceType, Eui, Inventory, InventoryView as _};
+use crate::inventory::{DeviceType, Eui, HubOf, Inventory, InventoryView as _};
 use crate::metric_name;
 use crate::registration::{Date, Fuel, Mpxn, PartyRole, RegistrationData};
 use crate::store::Store;
@@ -372,35 +372,34 @@ impl Recipients {
         if device == hub {
             return Some(true);
         }
-        let mut id = Eui(*device);
-        for step in 0..4 {
-            let d = match self.inventory.get(&id) {
-                Ok(Some(d)) => d,
-                Ok(None) if step == 0 => return None,
-                Ok(None) => return Some(false),
-                Err(e) => {
-                    tracing::error!(device = %hex::eui_duis(device), error = %e, "inventory read for an alert's hub failed");
-                    return None;
-                }
-            };
-            if d.device_type == DeviceType::Chf {
-                return Some(d.id.0 == *hub);
-            }
-            match d.associated_with {
-                Some(next) => id = next,
-                None => return Some(false),
+        match self.inventory.hub_of(&Eui(*device)) {
+            Ok(HubOf::Hub(h)) => Some(h.0 == *hub),
+            Ok(HubOf::Missing(id)) if id.0 == *device => None,
+            Ok(HubOf::Missing(_) | HubOf::NoHub) => Some(false),
+            Err(e) => {
+                tracing::error!(device = %hex::eui_duis(device), error = %e, "inventory read for an alert's hub failed");
+                None
             }
         }
-        Some(false)
     }
 
     /// The Users a device alert goes to: the registered suppliers and network operators,
     /// and the GBCS recipient when it is a User (not the ACB, and not an EUI nobody holds:
     /// a device, or a rig, cannot make the gateway keep messages for parties of its choosing).
+    /// An alert the gateway could not check goes to its GBCS recipient alone, when that is a
+    /// User: the one party that can check it.
     pub fn for_device_alert(&self, a: &DeviceAlert, now_ms: i64) -> Vec<[u8; 8]> {
+        let is_user = |eui: &[u8; 8]| self.users.get(eui).is_some();
+        if !a.verified {
+            return if is_user(&a.recipient) {
+                vec![a.recipient]
+            } else {
+                Vec::new()
+            };
+        }
         let mut users = self.registered_for(&a.device, now_ms);
         if a.recipient != self.acb && !users.contains(&a.recipient) {
-            if self.users.get(&a.recipient).is_some() {
+            if is_user(&a.recipient) {
                 users.push(a.recipient);
             } else {
                 tracing::debug!(device = %hex::eui_duis(&a.device), recipient = %hex::eui_duis(&a.recipient), "a device alert's recipient is no User: not sent to it");
@@ -884,27 +883,6 @@ fn device_alert_messages(
         .collect()
 }
 
-/// An alert the gateway could not check (no key held for its MAC; passed on under
-/// `Unverifiable::Forward`): a `DeviceAlertMessage` to its GBCS recipient alone, the one
-/// party that can check it, when that is a User. It is not matched to a future-dated request
-/// (a forgery would take the real outcome's place), throttled or quarantined.
-fn unverified_alert_messages(
-    responder: &Responder,
-    recipients: Option<&Recipients>,
-    a: &DeviceAlert,
-    code: u16,
-    now_ms: i64,
-) -> Vec<Signed> {
-    let is_user = recipients.is_none_or(|r| r.users.get(&a.recipient).is_some());
-    if !is_user {
-        metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "no_recipient")
-            .increment(1);
-        tracing::warn!(device = %hex::eui_duis(&a.device), recipient = %hex::eui_duis(&a.recipient), "an alert the gateway cannot check, for no User: dropped");
-        return Vec::new();
-    }
-    device_alert_messages(responder, None, a, code, None, now_ms)
-}
-
 /// The messages for throttle summaries.
 fn summary_messages(
     responder: &Responder,
@@ -957,8 +935,12 @@ pub fn device_alert(
         tracing::warn!(device = %hex::eui_duis(&a.device), hub = %hex::eui_duis(&a.hub), "an alert from a device the inventory does not put behind this hub: dropped");
         return Vec::new();
     }
+    // An alert the gateway could not check (passed on under `Unverifiable::Forward`) goes to
+    // its recipient alone (`Recipients::for_device_alert`). It is not matched to a
+    // future-dated request (a forgery would take the real outcome's place), throttled or
+    // quarantined.
     if !a.verified {
-        return unverified_alert_messages(responder, recipients, a, code, now_ms);
+        return device_alert_messages(responder, recipients, a, code, None, now_ms);
     }
     let guard = recipients.and_then(|r| r.guard.as_deref());
     let breach = guard.and_then(|g| g.count_for_hub(&a.hub));
@@ -1955,6 +1937,20 @@ mod tests {
                 .for_device_alert(&alert([0x77; 8]), now)
                 .is_empty(),
             "an EUI that is no User"
+        );
+        // One the gateway could not check: to its recipient alone, when a User.
+        let unchecked = |recipient| DeviceAlert {
+            verified: false,
+            ..alert(recipient)
+        };
+        assert_eq!(
+            recipients.for_device_alert(&unchecked(supplier), now),
+            [supplier]
+        );
+        assert!(
+            recipients
+                .for_device_alert(&unchecked([0x77; 8]), now)
+                .is_empty()
         );
         drop(recipients);
         drop(store);
