@@ -166,14 +166,12 @@ impl ImageReceiver {
     }
 }
 
-/// The hub passes a complete image to `device` over its HAN.
+/// The hub passes a complete image to `device` over its HAN ([`ImageReceiver::chunk`] has
+/// checked that it is an ESME or GSME behind the hub).
 fn hand_over(hub: &mut Hub, device: [u8; 8], version: &[u8], image: &[u8]) -> TransferOutcome {
     let Some(d) = hub.device_mut(&device) else {
         return TransferOutcome::FileTransferFailure;
     };
-    if !matches!(d.kind(), DeviceKind::Esme | DeviceKind::Gsme) {
-        return TransferOutcome::HardwareVersionMismatch;
-    }
     let hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, image);
     d.state_mut().pending_firmware = Some(PendingFirmware {
         hash: hash.as_ref().to_vec(),
