@@ -393,6 +393,15 @@ fn meter_reads() {
             ok("ECS21a_4.6.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS16a_4.6.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS22b_4.8.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML"),
+            // The gas register, read from the GPF's copy (the templates' device) and from
+            // the GSME itself.
+            ok("GCS13a_4.1.1_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML"),
+            to(
+                "GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML",
+                GSME,
+                Answered,
+            ),
             ok("ECS24_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS24b_4.11.2_SUCCESS_REQUEST_DUIS.XML"),
@@ -413,15 +422,14 @@ fn meter_reads() {
                 "E100",
                 "SRV 4.4.3 has no supported use case for a ESME (supported: GCS15c for GSME)",
             ),
-            refused(
-                "GCS13a_4.1.1_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML",
-                "E100",
-                "SRV 4.1.1 has no supported use case for a GPF (supported: ECS17b for ESME)",
-            ),
-            refused(
+            to(
                 "GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML",
-                "E100",
-                "SRV 4.8.1 has no supported use case for a GSME (supported: ECS22b for ESME)",
+                GPF,
+                Refused(
+                    "E100",
+                    "SRV 4.8.1 has no supported use case for a GPF (supported: ECS22b for \
+                     ESME, GCS17 for GSME)",
+                ),
             ),
         ],
     );
@@ -451,10 +459,15 @@ fn configuration_firmware_and_supply_reads() {
                 CHF,
                 Refused("E11", "device type CHF does not fit SRV 7.4"),
             ),
-            refused(
+            ok("GCS33_7.4_SUCCESS_REQUEST_DUIS.XML"),
+            to(
                 "GCS33_7.4_SUCCESS_REQUEST_DUIS.XML",
-                "E100",
-                "SRV 7.4 has no supported use case for a GSME (supported: ECS45 for ESME)",
+                GPF,
+                Refused(
+                    "E100",
+                    "SRV 7.4 has no supported use case for a GPF (supported: ECS45 for ESME, \
+                     GCS33 for GSME)",
+                ),
             ),
         ],
     );

@@ -29,11 +29,11 @@
 //! | joins | CS03A2, CS03B, CS03C (8.7), CS04AC (8.8) | ESME, GSME, PPMID |
 //! | credentials | CS02b supplier by supplier (6.15.1), immediate and future-dated; the other CS02b/CS02g variants share the code path but were not replayed | all but IHD |
 //! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS28 (clock window) | GSME, GPF |
+//! | ZigBee, no RTDS vector | GCS13a (consumption register), GCS17 (half-hour profile, *Get Profile*), GCS33 (valve status, which GCS32 *Change Supply* sets): answered from [`models::consume_gas`]'s register and profile; checked against the transform's commands and the oracle (`tests/gas_reads.rs`) | GSME, GPF (GCS13a) |
 //! | alerts | 8F66/8F67 in their DLMS, GBZ and ASN.1 forms, CS14 (8F12), generic 0x1000/0x1001 ([`Device::raise_alert`]) | all |
 //!
 //! Other DLMS and ZCL commands are answered as plain attribute access where the payload
-//! allows (gets and sets of defined COSEM objects, ZCL Read Attributes); GCS13a, for
-//! instance, would be such a read, but no RTDS vector checks it. The PPMID and IHD hold a
+//! allows (gets and sets of defined COSEM objects, ZCL Read Attributes). The PPMID and IHD hold a
 //! display model refreshed from the meters ([`models::refresh_display`]); the IHD has no GBCS
 //! use cases.
 //!

@@ -174,8 +174,8 @@ pub fn esme_objects() -> Objects {
     o
 }
 
-/// A ZigBee model for a GSME (or the GPF mirroring it): summation delivered, credit
-/// remaining, and empty logs.
+/// A ZigBee model for a GSME (or the GPF mirroring it): summation delivered, the valve open,
+/// credit remaining, and empty logs.
 pub fn gsme_model() -> ZigbeeModel {
     let mut m = ZigbeeModel::new();
     // CurrentSummationDelivered (uint48).
@@ -184,6 +184,14 @@ pub fn gsme_model() -> ZigbeeModel {
         ZclAttribute {
             data_type: 0x25,
             value: vec![0; 6],
+        },
+    );
+    // SupplyStatus (enum8): on, the valve open.
+    m.attributes.insert(
+        (cluster::METERING, crate::zcl::SUPPLY_STATUS_ATTRIBUTE),
+        ZclAttribute {
+            data_type: 0x30,
+            value: vec![0x02],
         },
     );
     // CreditRemaining (int32).
@@ -355,6 +363,27 @@ pub fn consume(s: &mut DeviceState, now: i64, import_wh: u32) {
             ])),
         }
     }
+}
+
+/// Adds `volume` of gas consumed at `now` (device clock) to a GSME or GPF: the summation
+/// delivered (*CurrentSummationDelivered*, uint48) and the half-hour profile entry of the
+/// half hour `now` falls in.
+pub fn consume_gas(s: &mut DeviceState, now: i64, volume: u32) {
+    let Some(m) = s.zigbee_mut() else { return };
+    let a = m
+        .attributes
+        .entry((cluster::METERING, 0x0000))
+        .or_insert_with(|| ZclAttribute {
+            data_type: 0x25,
+            value: vec![0; 6],
+        });
+    let mut b = [0u8; 8];
+    let n = a.value.len().min(6);
+    b[..n].copy_from_slice(&a.value[..n]);
+    let total = (u64::from_le_bytes(b) + u64::from(volume)) & 0xffff_ffff_ffff;
+    a.value = total.to_le_bytes()[..6].to_vec();
+    let t = time::zigbee_from_unix(now);
+    m.add_to_profile(t - t % 1800, volume);
 }
 
 /// Closes the day on an ESME at `now` (device clock): appends the import register to the

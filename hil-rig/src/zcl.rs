@@ -163,6 +163,119 @@ pub struct ZigbeeModel {
     /// The active publish commands (tariff), by (cluster, command ID).
     #[serde(with = "crate::serde_map")]
     pub published: BTreeMap<(u16, u8), Published>,
+    /// The half-hour consumption profile, oldest first: (start of the half hour, ZigBee
+    /// seconds; consumption in it), at most [`PROFILE_CAPACITY`] entries.
+    #[serde(default)]
+    pub profile: Vec<(u32, u32)>,
+}
+
+/// Half hours the GSME profile keeps: 31 days, as the emulated ESME's profile.
+pub const PROFILE_CAPACITY: usize = 48 * 31;
+
+/// The profile's interval, seconds.
+const HALF_HOUR: u32 = 1800;
+
+/// Metering command *Get Profile* (client) and *Get Profile Response* (server).
+pub const GET_PROFILE: u8 = 0x00;
+
+/// Metering attribute *SupplyStatus* (enum8: 0 off, 1 armed, 2 on).
+pub const SUPPLY_STATUS_ATTRIBUTE: u16 = 0x0014;
+
+/// Metering command *Change Supply*.
+pub const CHANGE_SUPPLY: u8 = 0x0b;
+
+impl ZigbeeModel {
+    /// Adds `volume` to the half hour starting at `slot` (ZigBee seconds, a multiple of
+    /// 1800), in time order, and keeps the newest [`PROFILE_CAPACITY`] half hours.
+    pub fn add_to_profile(&mut self, slot: u32, volume: u32) {
+        match self.profile.last_mut() {
+            Some((s, v)) if *s == slot => *v = v.wrapping_add(volume),
+            Some((s, _)) if *s > slot => {
+                match self.profile.binary_search_by_key(&slot, |(s, _)| *s) {
+                    Ok(i) => self.profile[i].1 = self.profile[i].1.wrapping_add(volume),
+                    Err(i) => self.profile.insert(i, (slot, volume)),
+                }
+            }
+            _ => self.profile.push((slot, volume)),
+        }
+        if self.profile.len() > PROFILE_CAPACITY {
+            let excess = self.profile.len() - PROFILE_CAPACITY;
+            self.profile.drain(..excess);
+        }
+    }
+
+    /// The *Get Profile Response* payload for consumption (channel 0) intervals ending at or
+    /// before `end` (0: the last complete half hour at `now`), at most `periods`, newest
+    /// first: end time of the newest, status, interval period (2: 30 minutes), number of
+    /// periods, then one uint24 per half hour (0 for a half hour with no consumption, back
+    /// to the oldest the profile holds). Status 2 for another channel, 5 when no interval
+    /// is available.
+    fn get_profile(&self, channel: u8, end: u32, periods: u8, now: u32) -> Vec<u8> {
+        const SUCCESS: u8 = 0x00;
+        const CHANNEL_NOT_SUPPORTED: u8 = 0x02;
+        const NO_INTERVALS: u8 = 0x05;
+        const THIRTY_MINUTES: u8 = 0x02;
+        let latest = now - now % HALF_HOUR;
+        let end = if end == 0 { latest } else { end.min(latest) };
+        let end = end - end % HALF_HOUR;
+        let answer = |end: u32, status: u8, values: &[u32]| {
+            let mut p = Vec::with_capacity(7 + 3 * values.len());
+            p.extend_from_slice(&end.to_le_bytes());
+            p.extend_from_slice(&[status, THIRTY_MINUTES, values.len() as u8]);
+            for v in values {
+                p.extend_from_slice(&v.min(&0x00ff_ffff).to_le_bytes()[..3]);
+            }
+            p
+        };
+        if channel != 0 {
+            return answer(end, CHANNEL_NOT_SUPPORTED, &[]);
+        }
+        let Some(&(oldest, _)) = self.profile.first() else {
+            return answer(end, NO_INTERVALS, &[]);
+        };
+        let mut values = Vec::new();
+        let mut start = end.checked_sub(HALF_HOUR);
+        while let Some(s) = start
+            && s >= oldest
+            && values.len() < usize::from(periods)
+        {
+            let v = self
+                .profile
+                .binary_search_by_key(&s, |(t, _)| *t)
+                .map_or(0, |i| self.profile[i].1);
+            values.push(v);
+            start = s.checked_sub(HALF_HOUR);
+        }
+        if values.is_empty() {
+            answer(end, NO_INTERVALS, &[])
+        } else {
+            answer(end, SUCCESS, &values)
+        }
+    }
+
+    /// Makes a publish command active, and carries out what it changes in the model: a
+    /// *Change Supply* sets *SupplyStatus* to its proposed status.
+    fn apply(&mut self, cluster: u16, frame_control: u8, command: u8, payload: Vec<u8>) {
+        if (cluster, command) == (cluster::METERING, CHANGE_SUPPLY)
+            && let Some(&proposed) = payload.get(16)
+            && proposed <= 2
+        {
+            self.attributes.insert(
+                (cluster::METERING, SUPPLY_STATUS_ATTRIBUTE),
+                ZclAttribute {
+                    data_type: 0x30,
+                    value: vec![proposed],
+                },
+            );
+        }
+        self.published.insert(
+            (cluster, command),
+            Published {
+                frame_control,
+                payload,
+            },
+        );
+    }
 }
 
 impl ZigbeeModel {
@@ -210,6 +323,7 @@ fn u32_le(p: &[u8], at: usize) -> Option<u32> {
 /// Whether a command asks for data (rather than publishing it).
 fn is_get(profile_wide: bool, cl: u16, cmd: u8) -> bool {
     (profile_wide && cmd == 0x00)
+        || (!profile_wide && (cl, cmd) == (cluster::METERING, GET_PROFILE))
         || (cl, cmd) == (cluster::METERING, 0x06)
         || (cl == cluster::PREPAYMENT && matches!(cmd, 0x07 | 0x08 | 0x0a))
 }
@@ -350,6 +464,28 @@ pub(crate) fn execute(
                     }
                     None => outs.push(default_response(cl, seq, cmd, status::NOT_FOUND)),
                 }
+            }
+            (false, cluster::METERING, GET_PROFILE) => {
+                let (Some(&channel), Some(end), Some(&periods)) =
+                    (p.first(), u32_le(p, 1), p.get(5))
+                else {
+                    outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        GET_PROFILE,
+                        status::FAULT,
+                    ));
+                    continue;
+                };
+                let now = time::zigbee_from_unix(ctx.now);
+                outs.push(Out {
+                    cluster: cluster::METERING,
+                    frame_control: 0x19,
+                    sequence: seq,
+                    command: GET_PROFILE,
+                    payload: model.get_profile(channel, end, periods, now),
+                    data: true,
+                });
             }
             (false, cluster::PREPAYMENT, cmd @ (0x08 | 0x0a)) => {
                 let from = c.from_date_time.unwrap_or(0).max(floor);
@@ -525,13 +661,7 @@ fn schedule_publishes(
     }
     if let Some(m) = state.zigbee_mut() {
         for (cl, fc, cmd, p) in publishes {
-            m.published.insert(
-                (cl, cmd),
-                Published {
-                    frame_control: fc,
-                    payload: p,
-                },
-            );
+            m.apply(cl, fc, cmd, p);
         }
     }
     None
@@ -552,13 +682,7 @@ pub(crate) fn run_pending(state: &mut DeviceState, p: &Pending) -> Vec<AlertSpec
     };
     let mut alerts = Vec::new();
     for (cl, fc, cmd, payload) in publishes {
-        m.published.insert(
-            (*cl, *cmd),
-            Published {
-                frame_control: *fc,
-                payload: payload.clone(),
-            },
-        );
+        m.apply(*cl, *fc, *cmd, payload.clone());
         if start_time_offset(*cl, *cmd).is_some() {
             alerts.push(AlertSpec {
                 message_code: alert_code::FUTURE_DATED_GBZ,

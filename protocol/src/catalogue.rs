@@ -206,9 +206,13 @@ impl Srv {
         }
     }
 
-    /// Message codes of the use cases known for this SRV.
+    /// Message codes of the use cases known for this SRV: the corpus's, else GBCS's table
+    /// ([`crate::gbcs::message_codes`]).
     pub fn message_codes(&self) -> impl Iterator<Item = u16> + '_ {
-        self.use_cases.iter().filter_map(|u| u.message_code)
+        self.use_cases.iter().filter_map(|u| {
+            u.message_code
+                .or_else(|| crate::gbcs::message_codes::code_of(&u.name))
+        })
     }
 }
 

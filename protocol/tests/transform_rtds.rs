@@ -1056,3 +1056,124 @@ fn han_device_log_updates_and_restores() {
         &[0x30, 0x02, 0x30, 0x00]
     );
 }
+
+/// GCS13a, GCS17 and GCS33 have templates but no command in the corpus: their commands are
+/// built from the templates and compared with GBZ payloads written out here by hand from
+/// the layout in PROTOCOLS.md §4.6 and ZigBee Smart Energy (cluster, attribute and command
+/// IDs), under GBCS's message codes; the MAC'd Command verifies with the RTDS key store.
+/// A profile read of more than 255 days, or of no whole half hour, is refused.
+#[test]
+fn gas_register_profile_and_valve_reads() {
+    use hubgate_protocol::duis::model::Body;
+    use hubgate_protocol::duis::model::xsd::DateTime;
+    use hubgate_protocol::transform::TransformError;
+    let root = conformance::require();
+    let store = Store::load_conformance(&root).unwrap();
+    let cache = DerivedKeyCache::default();
+    let read = |name: &str| {
+        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+        reader::parse_request(&xml, &Default::default()).unwrap()
+    };
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    // 2015-01-01T00:00:00Z and one day earlier, ZigBee seconds (since 2000), little-endian.
+    let new_year: u32 = 473_385_600;
+    let le = |v: u32| v.to_le_bytes().to_vec();
+    let get_profile = |control: u8, seq: u8, end: u32, n: u8| {
+        let mut c = vec![control, 0x07, 0x02, 0x00, 0x09, 0x01, seq, 0x00, 0x00];
+        c.extend(le(end));
+        c.push(n);
+        c
+    };
+    let mut profile = vec![0x01, 0x09, 0x02];
+    profile.extend(get_profile(0x00, 0, new_year, 48));
+    profile.extend(get_profile(0x01, 1, new_year - 86_400, 48));
+    let cases: [(&str, DeviceType, &str, u16, Vec<u8>); 4] = [
+        (
+            "GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML",
+            DeviceType::Gsme,
+            "GCS13a",
+            0x0074,
+            // Read Attributes (global, sequence 0) of Metering 0x0000.
+            vec![
+                0x01, 0x09, 0x01, 0x01, 0x07, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00,
+            ],
+        ),
+        (
+            "GCS13a_4.1.1_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML",
+            DeviceType::Gpf,
+            "GCS13a",
+            0x0074,
+            vec![
+                0x01, 0x09, 0x01, 0x01, 0x07, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00,
+            ],
+        ),
+        (
+            "GCS33_7.4_SUCCESS_REQUEST_DUIS.XML",
+            DeviceType::Gsme,
+            "GCS33",
+            0x0082,
+            // Read Attributes of Metering 0x0014 (SupplyStatus).
+            vec![
+                0x01, 0x09, 0x01, 0x01, 0x07, 0x02, 0x00, 0x05, 0x00, 0x00, 0x00, 0x14, 0x00,
+            ],
+        ),
+        (
+            "GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML",
+            DeviceType::Gsme,
+            "GCS17",
+            0x0078,
+            // Two days, newest first: two Get Profile (cluster-specific 0x00) of 48.
+            profile,
+        ),
+    ];
+    for (name, device, use_case, code, content) in cases {
+        let req = read(name);
+        let ctx = Context::new(device, auth::TEST_ACB, now);
+        let t = transform(&req, &ctx).unwrap();
+        assert_eq!((t.use_case, t.message_code), (use_case, code), "{name}");
+        assert!(
+            !t.critical && !t.acb_originated && t.signer.is_none(),
+            "{name}"
+        );
+        let m = gbcs::parse(t.apdu()).unwrap();
+        assert_eq!(m.header.originator, req.header.request_id.originator);
+        assert_eq!(m.header.recipient, req.header.request_id.target);
+        assert_eq!(m.header.counter, req.header.request_id.counter);
+        assert_eq!(m.header.other_info.message_code, code);
+        assert_eq!(hex::encode(m.content), hex::encode(&content), "{name}");
+        let command = t.command(&store, &cache).unwrap();
+        let parsed = gbcs::parse(&command).unwrap();
+        let mac = auth::verify_mac(&parsed, &store, &auth::TEST_ACB, &cache).unwrap();
+        assert_eq!(mac.name(), "valid", "{name}");
+    }
+
+    // The electricity form still goes to the ESME; the valve read has no GPF form.
+    let gpf = Context::new(DeviceType::Gpf, auth::TEST_ACB, now);
+    let e = transform(&read("GCS33_7.4_SUCCESS_REQUEST_DUIS.XML"), &gpf).unwrap_err();
+    assert!(matches!(e, TransformError::DeviceType { .. }), "{e}");
+
+    // Periods: a few minutes inside one half hour; 256 days; 255 days (the most).
+    let gsme = Context::new(DeviceType::Gsme, auth::TEST_ACB, now);
+    let with_period = |start: &str, end: &str| {
+        let mut req = read("GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML");
+        if let Body::ReadActiveImportProfileData(b) = &mut req.body {
+            b.read_log_period.start_date_time = DateTime::new(start).unwrap();
+            b.read_log_period.end_date_time = DateTime::new(end).unwrap();
+        }
+        transform(&req, &gsme)
+    };
+    let e = with_period("2014-12-31T10:05:00Z", "2014-12-31T10:25:00Z").unwrap_err();
+    assert!(e.to_string().contains("no whole half hour"), "{e}");
+    let e = with_period("2014-04-20T00:00:00Z", "2015-01-01T00:00:00Z").unwrap_err();
+    assert!(e.to_string().contains("at most 12240"), "{e}");
+    let t = with_period("2014-04-21T00:00:00Z", "2015-01-01T00:00:00Z").unwrap();
+    let m = gbcs::parse(t.apdu()).unwrap();
+    assert_eq!(&m.content[..3], &[0x01, 0x09, 0xff]);
+    // Unaligned ends: the intervals wholly inside 10:10 .. 12:50 are 10:30 .. 12:30.
+    let t = with_period("2014-12-31T10:10:00Z", "2014-12-31T12:50:00Z").unwrap();
+    let m = gbcs::parse(t.apdu()).unwrap();
+    let end = new_year - 11 * 3600 - 1800;
+    let mut expected = vec![0x01, 0x09, 0x01];
+    expected.extend(get_profile(0x01, 0, end, 4));
+    assert_eq!(hex::encode(m.content), hex::encode(&expected));
+}

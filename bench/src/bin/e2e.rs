@@ -80,12 +80,6 @@ const OPS: [&str; 5] = ["ecdsa_verify", "ecdsa_sign", "ecdh", "gmac", "cipher"];
 const DEFAULT_MIX: &str =
     "4.8.1=24,4.6.1=16,4.1.1=12,2.2=13,1.1.1=4,1.6=1,4.11.1=1,6.11=2,7.4=3,7.1=1,8.2=4";
 
-/// Electricity templates for the SRVs whose gas form the gateway does not build (GCS13a,
-/// GCS17, the gas 7.4): pinned, so those SRVs go to ESMEs only.
-const TEMPLATES: &str = "files = { \"4.1.1\" = \"ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML\", \
-\"4.8.1\" = \"ECS22b_4.8.1_SINGLE_SUCCESS_REQUEST_DUIS.XML\", \
-\"7.4\" = \"ECS45_7.4_SUCCESS_REQUEST_DUIS.XML\" }";
-
 #[derive(Debug)]
 struct Args {
     hubgate: PathBuf,
@@ -525,7 +519,7 @@ fn loadgen(
          [targets]\ninventory = \"{}/inventory.csv\"\nregistration = \"{}/registration.csv\"\n\n\
          [load]\n{load}\nanswer_wait_s = 30.0\n\n\
          [listener]\naddress = \"{listener}\"\ndrain_s = 10.0\n\n\
-         [report]\ndir = \"{}\"\n\n[templates]\n{TEMPLATES}\n\n{}",
+         [report]\ndir = \"{}\"\n\n{}",
         gw.url,
         a.users,
         dir.display(),

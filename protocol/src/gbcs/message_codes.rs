@@ -5,6 +5,15 @@
 //! `ECS70Commission`), the entry names the shared use case. Codes used only by future-dated
 //! execution alerts and generic alerts get descriptive names (`FutureDatedAlertDLMS` for
 //! `00CC`, `FutureDatedAlertGBZ` for `00CD`, `GCA`/`GNCA` for `1000`/`1001`).
+//!
+//! Three gas reads the corpus has no message for are added from GBCS's message-code table,
+//! where the gas use cases are numbered in order: GCS13a `0074` (also given in PROTOCOLS.md
+//! §1.5), GCS17 `0078` (between GCS16a `0077` and GCS18 `0079`) and GCS33 `0082` (between
+//! GCS32 `0081` and GCS36 `0083`). No RTDS message confirms their wire form; see
+//! [`DERIVED`].
+
+/// The entries of [`MESSAGE_CODES`] that no RTDS message carries.
+pub static DERIVED: &[&str] = &["GCS13a", "GCS17", "GCS33"];
 
 /// `(message code, use case name)`, sorted by code.
 pub static MESSAGE_CODES: &[(u16, &str)] = &[
@@ -86,9 +95,11 @@ pub static MESSAGE_CODES: &[(u16, &str)] = &[
     (0x0071, "GCS07"),
     (0x0072, "GCS09"),
     (0x0073, "GCS11"),
+    (0x0074, "GCS13a"),
     (0x0075, "GCS14"),
     (0x0076, "GCS15c"),
     (0x0077, "GCS16a"),
+    (0x0078, "GCS17"),
     (0x0079, "GCS18"),
     (0x007B, "GCS21a"),
     (0x007C, "GCS23"),
@@ -97,6 +108,7 @@ pub static MESSAGE_CODES: &[(u16, &str)] = &[
     (0x007F, "GCS28"),
     (0x0080, "GCS31"),
     (0x0081, "GCS32"),
+    (0x0082, "GCS33"),
     (0x0083, "GCS36"),
     (0x0084, "GCS38"),
     (0x0085, "GCS39"),

@@ -5,8 +5,9 @@
 //! through a Data Protection object with a range selection on the capture time (COSEM
 //! date-times); the prepayment logs are plain Profile Generic reads restricted by a UTC
 //! timestamp register (ZigBee seconds). On the GSME the snapshots are ZCL *Get Snapshot*
-//! commands, one per snapshot offset, and the prepayment logs *Get Debt Repayment Log* /
-//! *Get Top Up Log* with the start of the period as the component's from-date-time.
+//! commands, one per snapshot offset, the prepayment logs *Get Debt Repayment Log* /
+//! *Get Top Up Log* with the start of the period as the component's from-date-time, and the
+//! half-hour profile one *Get Profile* per day of the period (GCS17, see [`gcs17`]).
 //!
 //! An unknown remote party's credentials (`KAPublicSecurityCredentials`), which would travel
 //! in the grouping header, are not supported.
@@ -98,6 +99,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         fits: any_body,
         build: ecs22b,
     },
+    UseCase {
+        name: "GCS17",
+        srv: "4.8.1",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs17,
+    },
 ];
 
 /// The read period of the body, checked for order.
@@ -169,6 +178,71 @@ fn ecs21a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 /// ECS22b: the active import half-hourly profile (Profile Generic 0-0:99.1.0.255).
 fn ecs22b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     protected_log(i, obis(0, 0, 43, 2, 7, 255), obis(0, 0, 99, 1, 0, 255))
+}
+
+/// Metering cluster command *Get Profile*.
+pub(crate) const GET_PROFILE: u8 = 0x00;
+/// *Get Profile* interval channel: consumption delivered.
+pub(crate) const CHANNEL_CONSUMPTION_DELIVERED: u8 = 0x00;
+/// The profile's interval, seconds.
+pub(crate) const HALF_HOUR: u32 = 1800;
+/// Intervals asked for by one *Get Profile*: a day.
+pub(crate) const PERIODS_PER_GET_PROFILE: u32 = 48;
+
+/// GCS17: the half-hour consumption intervals that lie wholly within the period, newest
+/// first, as ZigBee *Get Profile* commands (interval channel 0, end time, number of
+/// periods): the first ends at the last half-hour boundary at or before the period's end,
+/// each asks for at most a day (48 intervals), and the next ends where the last began.
+///
+/// Derived: the corpus has no GCS17 command. A GBZ payload holds at most 255 components,
+/// so a period of more than 255 days is refused, as is one that holds no whole half hour.
+fn gcs17(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadActiveImportProfileData(_)) {
+        return Err(i.wrong_body());
+    }
+    let (start, end) = period(i)?;
+    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
+    let (start, end) = (
+        zig(start, "ReadLogPeriod/StartDateTime")?,
+        zig(end, "ReadLogPeriod/EndDateTime")?,
+    );
+    let last_end = end - end % HALF_HOUR;
+    let first_start = start.div_ceil(HALF_HOUR).saturating_mul(HALF_HOUR);
+    if last_end <= first_start {
+        return Err(i.field(
+            "ReadLogPeriod",
+            format!("the period {start}..{end} (ZigBee seconds) holds no whole half hour"),
+        ));
+    }
+    let periods = (last_end - first_start) / HALF_HOUR;
+    let commands = periods.div_ceil(PERIODS_PER_GET_PROFILE);
+    if commands > 255 {
+        return Err(i.field(
+            "ReadLogPeriod",
+            format!(
+                "the period holds {periods} half hours; one command reads at most {} (255 days)",
+                255 * PERIODS_PER_GET_PROFILE
+            ),
+        ));
+    }
+    let mut out = Vec::new();
+    let mut block_end = last_end;
+    let mut left = periods;
+    while left > 0 {
+        let n = left.min(PERIODS_PER_GET_PROFILE);
+        out.push(Command::cluster(
+            cluster::METERING,
+            GET_PROFILE,
+            Fields::new()
+                .u8(CHANNEL_CONSUMPTION_DELIVERED)
+                .u32(block_end)
+                .u8(n as u8)
+                .done(),
+        ));
+        block_end -= n * HALF_HOUR;
+        left -= n;
+    }
+    Ok(zcl::encode(&out))
 }
 
 /// A Profile Generic read restricted by the UTC timestamp register 0-0:94.44.100.255

@@ -28,10 +28,10 @@
 //! | 2.2 Top Up Device | CS01a, CS01b | DLMS Token Gateway `enter` / GBZ *Consumer Top Up* |
 //! | 3.1 Display Message | ECS10, GCS07 | DLMS set / GBZ *Display Message* |
 //! | 3.2 Restrict Access for Change of Tenancy | ECS12, GCS09 (GPF) | DLMS set of the Change of Tenancy date / GBZ *Publish Change of Tenancy* |
-//! | 4.1.1, 4.1.2 Read Instantaneous Import Registers / TOU Matrices | ECS17b, ECS17d | DLMS protected get |
+//! | 4.1.1, 4.1.2 Read Instantaneous Import Registers / TOU Matrices | ECS17b, ECS17d, GCS13a (GSME or GPF, **derived**) | DLMS protected get / GBZ Read Attributes of *CurrentSummationDelivered* |
 //! | 4.4.2 – 4.4.5 billing data logs | ECS20b, GCS15b, GCS15c, ECS20a, GCS15d (ACB), ECS20d, GCS15e | DLMS (protected) range reads / GBZ *Get Snapshot*, *Get Debt Repayment Log*, *Get Top Up Log* |
 //! | 4.6.1 Retrieve Import Daily Read Log | ECS21a, GCS16a | DLMS protected range read / GBZ *Get Snapshot* |
-//! | 4.8.1 Read Active Import Profile Data | ECS22b | DLMS protected range read |
+//! | 4.8.1 Read Active Import Profile Data | ECS22b, GCS17 (**derived**) | DLMS protected range read / GBZ *Get Profile*, one per day of the period |
 //! | 4.11.1, 4.11.2 Read Tariff | ECS24, GCS21f, ECS24b | DLMS gets / GBZ reads |
 //! | 6.2.1 – 6.2.10 Read Device Configuration | ECS26k, ECS26c, ECS26d, ECS26l, GCS21k, ECS26m, ECS26i (ACB), GCS21e, GCS21m, ECS40, GCS46, GCS21a, ECS26j, ECS25r1, ECS25r2, GCS20r | DLMS gets / GBZ reads |
 //! | 6.11 Synchronise Clock, critical | ECS70, GCS28 | DLMS clock preset / ASN.1 validity interval |
@@ -39,7 +39,7 @@
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
 //! | 7.1 Enable Supply, critical | ECS42 | DLMS script execution |
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
-//! | 7.4 Read Supply Status | ECS45 | DLMS get |
+//! | 7.4 Read Supply Status | ECS45, GCS33 (**derived**) | DLMS get / GBZ Read Attributes of *SupplyStatus* |
 //! | 8.1.1 Commission Device, critical | ECS70Commission, GCS28Commission | as 6.11 |
 //! | 8.7.1, 8.7.2 Join Service | CS03CCritical, CS03B, CS03A2NonCritical (ACB, signed by the ACB), CS03CNonCritical (ACB, signed by the ACB) | ASN.1 join method, other device EUI and GBCS type, and for method C its key-agreement certificate, from [`Context::join_peer`] |
 //! | 8.8.1, 8.8.2 Unjoin Service | CS04ACCritical, CS04ACNonCritical (ACB, signed by the ACB) | ASN.1 device ID |
@@ -59,7 +59,7 @@
 //! 8.12.2) whose context has no [`Context::device_log`] (the command carries the DCC's copy
 //! of the old device's log, not the request's data), or, for GCS59, whose copy has an entry
 //! without a GBCS device type; the use cases with no reference encoding in the conformance
-//! corpus (ECS43, GCS13a, GCS13c, GCS17, ECS20c, GCS33, ECS26e,
+//! corpus (ECS43, GCS13c, ECS20c, ECS26e,
 //! ECS26n, GCS21d, GCS21j, CS04B, …); reads for an unknown remote party
 //! (`KAPublicSecurityCredentials`). Nothing panics on any input.
 //!
@@ -85,6 +85,19 @@
 //! commands, their responses and the CS14 alert do to a CHF Device Log
 //! ([`chf_log_change`], [`chf_log_succeeded`], [`chf_log_alert`]), for the DCC's copy the hub
 //! actor keeps.
+//!
+//! # The gas meter's register, profile and valve reads
+//!
+//! GCS13a (4.1.1), GCS17 (4.8.1) and GCS33 (7.4) have DUIS templates but no command,
+//! response or message in the corpus. Their message codes come from GBCS's table
+//! ([`crate::gbcs::message_codes::DERIVED`]); their payloads are built the way the corpus
+//! builds the GBZ reads it does have (GCS14's Read Attributes, GCS15x/GCS16a's one command
+//! per component), with the ZigBee Smart Energy attributes and command that hold the data:
+//! Metering *CurrentSummationDelivered* (0x0000), Metering *SupplyStatus* (0x0014), and
+//! Metering *Get Profile* (interval channel 0, consumption delivered). What is sure: the
+//! GBZ framing, the clusters, attribute IDs and command layout (ZigBee SE). What is not:
+//! whether GBCS asks for further attributes in the same read, and how it splits a long
+//! profile read (here a day per *Get Profile*).
 //!
 //! Constants inferred from the corpus rather than read from the GBCS text: the snapshot
 //! counts (12 billing, 31 daily), the debt/top-up log sizes (10, 5), the GSME tariff's

@@ -4,8 +4,9 @@
 //!
 //! The import registers of an ESME are sensitive: they are read through the Data Protection
 //! object with `get_protected_attributes`, so that the device encrypts the response for the
-//! requester (PROTOCOLS.md §4.9). Tariff reads are plain DLMS gets on the ESME and ZCL reads
-//! on the GSME.
+//! requester (PROTOCOLS.md §4.9). The GSME's consumption register is a ZCL Read Attributes of
+//! the Metering cluster, which the meter (or the GPF, from its copy of the GSME's data)
+//! answers encrypted. Tariff reads are plain DLMS gets on the ESME and ZCL reads on the GSME.
 
 use super::axdr::{Request, obis, protected_get, protected_object};
 use super::zcl::{self, Command, Fields, cluster};
@@ -20,6 +21,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::User,
         fits: any_body,
         build: ecs17b,
+    },
+    UseCase {
+        name: "GCS13a",
+        srv: "4.1.1",
+        devices: &[DeviceType::Gsme, DeviceType::Gpf],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs13a,
     },
     UseCase {
         name: "ECS17d",
@@ -74,6 +83,24 @@ fn ecs17b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             obis(0, 0, 43, 2, 8, 255),
             obis(0, 0, 94, 44, 34, 10),
         )),
+        _ => Err(i.wrong_body()),
+    }
+}
+
+/// Metering cluster attribute *CurrentSummationDelivered* (uint48, the gas consumed).
+pub(crate) const CURRENT_SUMMATION_DELIVERED: u16 = 0x0000;
+
+/// GCS13a: the GSME consumption register, *CurrentSummationDelivered*, by Read Attributes.
+///
+/// Derived: the corpus has no GCS13a command. The layout is that of the corpus's GBZ
+/// attribute reads (GCS14, GCS21f: one Read Attributes component per cluster, sequence
+/// number 0), with the one attribute ZigBee SE defines for the consumption register.
+fn gcs13a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    match i.body {
+        Body::ReadInstantaneousImportRegisters(_) => Ok(zcl::encode(&[Command::read_attributes(
+            cluster::METERING,
+            &[CURRENT_SUMMATION_DELIVERED],
+        )])),
         _ => Err(i.wrong_body()),
     }
 }

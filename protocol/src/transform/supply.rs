@@ -3,7 +3,7 @@
 //!
 //! The ESME's supply is driven through its Script Table (0-0:10.0.106.255) and read from its
 //! Disconnect Control object; the GSME's valve is driven with the Metering cluster's *Change
-//! Supply* command.
+//! Supply* command and read from its *SupplyStatus* attribute.
 
 use super::axdr::{Request, Value, obis};
 use super::register_reads::gets;
@@ -35,6 +35,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::User,
         fits: any_body,
         build: ecs45,
+    },
+    UseCase {
+        name: "GCS33",
+        srv: "7.4",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs33,
     },
 ];
 
@@ -86,4 +94,20 @@ fn ecs45(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         return Err(i.wrong_body());
     }
     Ok(gets(&[(70, obis(0, 0, 96, 3, 10, 255), 3)], i.counter))
+}
+
+/// Metering cluster attribute *SupplyStatus* (enum8: 0 off, 1 armed, 2 on).
+pub(crate) const SUPPLY_STATUS: u16 = 0x0014;
+
+/// GCS33: the valve's state, the Metering cluster's *SupplyStatus*, by Read Attributes.
+///
+/// Derived: the corpus has no GCS33 command; the layout is that of its GBZ attribute reads.
+fn gcs33(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadSupplyStatus(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(zcl::encode(&[Command::read_attributes(
+        cluster::METERING,
+        &[SUPPLY_STATUS],
+    )]))
 }

@@ -1,0 +1,227 @@
+//! The gas meter's register, profile and valve reads (GCS13a, GCS17, GCS33): commands built
+//! by the transform from the DUIS templates, answered by the emulated GSME and GPF. Each
+//! answer is authentic (its MAC verifies), is the response of the command's use case, and
+//! carries what gas consumption and the RTDS valve command (GCS32) did to the meter; the
+//! register and profile answers are encrypted and decrypt for the requester.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use hubgate_hil_rig::{Device, DeviceKind, models};
+use hubgate_protocol::crypto::DerivedKeyCache;
+use hubgate_protocol::duis::model::Body;
+use hubgate_protocol::duis::model::xsd::DateTime;
+use hubgate_protocol::duis::reader;
+use hubgate_protocol::gbcs::auth::TEST_ACB;
+use hubgate_protocol::gbcs::payload::gbz::ComponentBody;
+use hubgate_protocol::gbcs::payload::{self, Payload};
+use hubgate_protocol::gbcs::{self, message_codes};
+use hubgate_protocol::transform::time::UtcDateTime;
+use hubgate_protocol::transform::{Context, DeviceType, transform};
+
+/// The MAC'd command the gateway would send to `target` for `template`, with `counter`;
+/// `period` replaces a profile read's ReadLogPeriod.
+fn command(
+    template: &str,
+    device: DeviceType,
+    target: [u8; 8],
+    counter: u64,
+    period: Option<(&str, &str)>,
+) -> Vec<u8> {
+    let xml = std::fs::read(root().join("duis/templates").join(template)).unwrap();
+    let mut req = reader::parse_request(&xml, &Default::default()).unwrap();
+    req.header.request_id.target = target;
+    req.header.request_id.counter = counter;
+    if let (Some((start, end)), Body::ReadActiveImportProfileData(b)) = (period, &mut req.body) {
+        b.read_log_period.start_date_time = DateTime::new(start).unwrap();
+        b.read_log_period.end_date_time = DateTime::new(end).unwrap();
+    }
+    let now = UtcDateTime::from_unix(RTDS_NOW);
+    let t = transform(&req, &Context::new(device, TEST_ACB, now)).unwrap();
+    t.command(&store(), &DerivedKeyCache::default()).unwrap()
+}
+
+/// One component of an answer: cluster, ZCL command ID, and the payload (decrypted when
+/// it was encrypted, with whether it was).
+type Answer = Vec<(u16, u8, Vec<u8>, bool)>;
+
+/// Sends `cmd` to `device` and reads the answer of use case `use_case`.
+fn ask(device: &mut Device, cmd: &[u8], now: i64, use_case: &str) -> Answer {
+    let reply = device.handle(cmd, now).unwrap();
+    assert_authentic(&reply.response);
+    let m = gbcs::parse(&reply.response).unwrap();
+    assert_eq!(
+        message_codes::use_case(m.header.other_info.message_code),
+        Some(use_case)
+    );
+    let mut clear = plaintexts(&m, &store()).into_iter();
+    let Payload::Gbz(g) = payload::decode(m.content).unwrap() else {
+        panic!("{use_case}: not a GBZ answer")
+    };
+    g.components()
+        .iter()
+        .map(|c| match c.body {
+            ComponentBody::Plain(p) => (c.cluster_id, c.zcl.command_id, p.to_vec(), false),
+            ComponentBody::Encrypted { .. } => (
+                c.cluster_id,
+                c.zcl.command_id,
+                clear.next().unwrap().1,
+                true,
+            ),
+        })
+        .collect()
+}
+
+const METERING: u16 = 0x0702;
+
+/// 2015-01-01T00:00:00Z (RTDS_NOW), ZigBee seconds.
+const NEW_YEAR: u32 = 473_385_600;
+
+#[test]
+fn the_consumption_register_counts_the_gas_used() {
+    for (eui, kind, device) in [
+        (GSME, DeviceKind::Gsme, DeviceType::Gsme),
+        (GPF, DeviceKind::Gpf, DeviceType::Gpf),
+    ] {
+        let mut d = rtds_device(eui, kind);
+        models::consume_gas(d.state_mut(), RTDS_NOW - 4000, 1500);
+        models::consume_gas(d.state_mut(), RTDS_NOW - 100, 250);
+        let cmd = command(
+            "GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML",
+            device,
+            eui,
+            5000,
+            None,
+        );
+        let answer = ask(&mut d, &cmd, RTDS_NOW, "GCS13a");
+        // Read Attributes Response: attribute 0x0000, SUCCESS, uint48, 1750.
+        assert_eq!(
+            answer,
+            [(
+                METERING,
+                0x01,
+                vec![0x00, 0x00, 0x00, 0x25, 0xd6, 0x06, 0, 0, 0, 0],
+                true
+            )],
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn the_valve_status_follows_the_valve_command() {
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    let read = |d: &mut Device, counter| {
+        let cmd = command(
+            "GCS33_7.4_SUCCESS_REQUEST_DUIS.XML",
+            DeviceType::Gsme,
+            GSME,
+            counter,
+            None,
+        );
+        ask(d, &cmd, RTDS_NOW, "GCS33")
+    };
+    // SupplyStatus (0x0014), SUCCESS, enum8: 2 (on), in the clear.
+    assert_eq!(
+        read(&mut d, 900),
+        [(METERING, 0x01, vec![0x14, 0x00, 0x00, 0x30, 0x02], false)]
+    );
+    // The RTDS Change Supply (GCS32, supplier-signed, counter 1000) closes the valve.
+    let close = d
+        .handle(
+            &rtds("7.2_GCS32/GCS32_7.2_SUCCESS_COMMAND_GBCS.HEX"),
+            RTDS_NOW,
+        )
+        .unwrap();
+    assert_authentic(&close.response);
+    assert_eq!(
+        read(&mut d, 2000),
+        [(METERING, 0x01, vec![0x14, 0x00, 0x00, 0x30, 0x00], false)]
+    );
+}
+
+#[test]
+fn the_profile_returns_each_half_hour_newest_first() {
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    // Three half hours before the new year: 23:00 (10), none at 23:30, 22:00 (7 + 5).
+    models::consume_gas(d.state_mut(), RTDS_NOW - 3600 + 60, 10);
+    models::consume_gas(d.state_mut(), RTDS_NOW - 7200 + 60, 7);
+    models::consume_gas(d.state_mut(), RTDS_NOW - 7200 + 1000, 5);
+    // Consumption in the half hour in progress is not yet a profile interval.
+    models::consume_gas(d.state_mut(), RTDS_NOW + 60, 99);
+
+    let get_profile = |end: u32, status: u8, values: &[u32]| {
+        let mut p = end.to_le_bytes().to_vec();
+        p.extend([status, 0x02, values.len() as u8]);
+        for v in values {
+            p.extend(&v.to_le_bytes()[..3]);
+        }
+        (METERING, 0x00, p, true)
+    };
+    // The template's two days: the first Get Profile (the newest day) returns the four
+    // half hours the profile holds, newest first, 0 for the empty one; the second finds
+    // nothing older.
+    let cmd = command(
+        "GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML",
+        DeviceType::Gsme,
+        GSME,
+        5000,
+        None,
+    );
+    assert_eq!(
+        ask(&mut d, &cmd, RTDS_NOW + 120, "GCS17"),
+        [
+            get_profile(NEW_YEAR, 0x00, &[0, 10, 0, 12]),
+            get_profile(NEW_YEAR - 86_400, 0x05, &[]),
+        ]
+    );
+    // A period ending at 23:00 returns what ended by then: 22:00 and 22:30.
+    let cmd = command(
+        "GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML",
+        DeviceType::Gsme,
+        GSME,
+        5001,
+        Some(("2014-12-31T20:00:00Z", "2014-12-31T23:00:00Z")),
+    );
+    assert_eq!(
+        ask(&mut d, &cmd, RTDS_NOW + 120, "GCS17"),
+        [get_profile(NEW_YEAR - 3600, 0x00, &[0, 12])]
+    );
+}
+
+/// The oracle checks the commands and the answers: every MAC verifies, and the register
+/// and profile answers decrypt.
+#[test]
+fn the_oracle_accepts_the_gas_reads() {
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    models::consume_gas(d.state_mut(), RTDS_NOW - 600, 42);
+    let mut files = Vec::new();
+    for (counter, use_case, template) in [
+        (
+            5000,
+            "GCS13a",
+            "GCS13a_4.1.1_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML",
+        ),
+        (5001, "GCS17", "GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML"),
+        (5002, "GCS33", "GCS33_7.4_SUCCESS_REQUEST_DUIS.XML"),
+    ] {
+        let cmd = command(template, DeviceType::Gsme, GSME, counter, None);
+        let reply = d.handle(&cmd, RTDS_NOW).unwrap();
+        files.push((format!("{use_case}_COMMAND_GBCS.HEX"), cmd));
+        files.push((format!("{use_case}_RESPONSE_GBCS.HEX"), reply.response));
+    }
+    let Some(rows) = oracle(&files) else { return };
+    assert_eq!(rows.len(), files.len());
+    for (name, _) in &files {
+        let row = rows.iter().find(|r| &r["path"] == name).unwrap();
+        assert_eq!(row["mac_result"], "valid", "{name}: {row:?}");
+        let encrypted = name.ends_with("_RESPONSE_GBCS.HEX") && !name.starts_with("GCS33");
+        assert_eq!(
+            row["decrypted_blocks"].parse::<usize>().unwrap() > 0,
+            encrypted,
+            "{name}: {row:?}"
+        );
+    }
+}
