@@ -505,6 +505,11 @@ pub struct LimitsConfig {
     /// largest DUIS device request is a few tens of kB), at most `max_request_bytes`.
     /// Default `1048576` (1 MiB).
     pub max_device_request_bytes: usize,
+    /// Most bytes of DUIS request bodies the gateway holds at once, from the first byte read
+    /// until the request is answered; a request past it is answered HTTP 503 with
+    /// `Retry-After`. At least `max_request_bytes`. Default `268435456` (256 MiB: sixteen
+    /// firmware images of the largest size at once).
+    pub max_inflight_request_bytes: usize,
     /// Deepest XML element nesting. Default `64`.
     pub max_depth: usize,
     /// Most XML nodes in one request. Default `200000`.
@@ -517,6 +522,7 @@ impl Default for LimitsConfig {
         LimitsConfig {
             max_request_bytes: xml.max_bytes,
             max_device_request_bytes: 1 << 20,
+            max_inflight_request_bytes: 256 << 20,
             max_depth: xml.max_depth,
             max_nodes: xml.max_nodes,
         }
@@ -800,6 +806,13 @@ const FIELDS: &[Field] = &[
         Kind::Int,
         "Largest body on /api/v1/serviceS and /api/v1/serviceT (device requests, a few tens of\n\
          kB at most), capped by max_request_bytes.",
+    ),
+    field(
+        "limits.max_inflight_request_bytes",
+        Kind::Int,
+        "Most bytes of DUIS request bodies held at once, from the first byte read until the\n\
+         request is answered; past it a request gets HTTP 503 with Retry-After. At least\n\
+         max_request_bytes.",
     ),
     field(
         "limits.max_depth",
@@ -1228,6 +1241,12 @@ impl Config {
             if value == 0 {
                 return invalid(field, "must be at least 1");
             }
+        }
+        if self.limits.max_inflight_request_bytes < self.limits.max_request_bytes {
+            return invalid(
+                "limits.max_inflight_request_bytes",
+                "must be at least limits.max_request_bytes, so that the largest body fits",
+            );
         }
         if self.store_commit_delay_us > 100_000 {
             return invalid("store_commit_delay_us", "must be at most 100000 (0.1 s)");
@@ -1702,6 +1721,13 @@ mod tests {
             (
                 vec![("HUBGATE_DELIVERY__MAX_MESSAGES_PER_USER", "0")],
                 "delivery.max_messages_per_user",
+            ),
+            (
+                vec![
+                    ("HUBGATE_LIMITS__MAX_REQUEST_BYTES", "2000000"),
+                    ("HUBGATE_LIMITS__MAX_INFLIGHT_REQUEST_BYTES", "1999999"),
+                ],
+                "limits.max_inflight_request_bytes",
             ),
         ] {
             let e = Config::load(None, env(&pairs)).unwrap_err();

@@ -1,7 +1,9 @@
 //! Request bodies on the DUIS services: the Content-Type is checked before a body is read,
 //! device requests (Send Command, Transform) are limited to
 //! `limits.max_device_request_bytes`, the Non-Device service (firmware images) to
-//! `limits.max_request_bytes`, and the gateway serves the next request as before.
+//! `limits.max_request_bytes`, and the gateway serves the next request as before. The bodies
+//! held at once are bounded by `limits.max_inflight_request_bytes`: past it a request is
+//! answered 503 with `Retry-After`, and served again once the bytes are given back.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
 
@@ -74,5 +76,59 @@ fn bodies_are_limited_per_service_and_the_content_type_comes_first() {
         (200, "E080201"),
         "{}",
         after.xml
+    );
+}
+
+#[test]
+fn bodies_in_flight_share_one_budget() {
+    let gw = Gateway::start(
+        "request-budget",
+        Seeds {
+            env: &[
+                ("HUBGATE_LIMITS__MAX_REQUEST_BYTES", "1048576"),
+                ("HUBGATE_LIMITS__MAX_INFLIGHT_REQUEST_BYTES", "1500000"),
+            ],
+            ..Seeds::default()
+        },
+    );
+    let xml = ["-H", "Content-Type: application/xml"];
+    // A slow upload of 1,000,000 bytes (about 5 s) holds its declared length from the start.
+    let slow_args = [xml[0], xml[1], "--limit-rate", "200k"];
+    let slow = gw.spawn_post("/api/v1/serviceD", &slow_args, &vec![b'x'; 1_000_000]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Meanwhile 600,000 bytes more do not fit: 503, with Retry-After and the setting named.
+    let (status, text) = gw.post_with(
+        "/api/v1/serviceD",
+        &[xml[0], xml[1], "-D", "-"],
+        &vec![b'x'; 600_000],
+    );
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.to_ascii_lowercase().contains("retry-after: 1"),
+        "{text}"
+    );
+    assert!(text.contains("limits.max_inflight_request_bytes"), "{text}");
+    // A signed request of a few kB still fits, and is served.
+    let read = gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML");
+    let answer = gw.submit(&read, SUPPLIER);
+    assert_eq!(
+        (answer.http, answer.code.as_str()),
+        (200, "E080201"),
+        "{}",
+        answer.xml
+    );
+    // The slow body is judged (not XML: E31) and its bytes are given back: the same
+    // 600,000 bytes are now read and judged too.
+    let (status, text) = Gateway::posted(slow);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("E31"), "{text}");
+    let (status, text) = gw.post("/api/v1/serviceD", &vec![b'x'; 600_000]);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("E31"), "{text}");
+    // Capacity refusals are counted under check 0.
+    let metrics = gw.metrics_text();
+    assert!(
+        metric_value(&metrics, "hubgate_ingress_rejected_total", "check=\"0\"") >= 1.0,
+        "{metrics}"
     );
 }

@@ -460,6 +460,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         metrics: Some(config.metrics_listen),
         max_body_bytes: config.limits.max_request_bytes,
         max_device_body_bytes: config.limits.max_device_request_bytes,
+        max_inflight_body_bytes: config.limits.max_inflight_request_bytes,
         shutdown_timeout_s: 30,
         workers: 0,
     };

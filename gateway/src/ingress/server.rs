@@ -10,6 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -32,6 +33,9 @@ pub struct Listeners {
     pub max_body_bytes: usize,
     /// Largest body on the Send Command and Transform services (device requests).
     pub max_device_body_bytes: usize,
+    /// Most bytes of DUIS request bodies held at once, from the first byte read until the
+    /// request is answered (at least `max_body_bytes`).
+    pub max_inflight_body_bytes: usize,
     /// Seconds to let requests in flight finish on shutdown.
     pub shutdown_timeout_s: u64,
     /// HTTP worker threads (0: one per core).
@@ -61,6 +65,79 @@ struct State {
     max_body_bytes: usize,
     /// [`Listeners::max_device_body_bytes`].
     max_device_body_bytes: usize,
+    /// [`Listeners::max_inflight_body_bytes`].
+    budget: Arc<BodyBudget>,
+}
+
+/// The bytes of request bodies the DUIS services may hold at once. Each request reserves its
+/// declared length before reading (or what it has read, as chunks arrive) and gives it back
+/// when it has been answered, so that many concurrent large bodies (the Non-Device service
+/// takes firmware images of up to `limits.max_request_bytes`) cannot exhaust memory: past
+/// the budget, a request is answered 503 without its body being kept.
+#[derive(Debug)]
+pub struct BodyBudget {
+    limit: usize,
+    used: AtomicUsize,
+}
+
+impl BodyBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: usize) -> Arc<Self> {
+        Arc::new(BodyBudget {
+            limit,
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// An empty reservation.
+    pub fn reservation(self: &Arc<Self>) -> Reservation {
+        Reservation {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    fn take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                used.checked_add(n).filter(|&u| u <= self.limit)
+            })
+            .is_ok()
+    }
+}
+
+/// Bytes held from a [`BodyBudget`], given back on drop.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<BodyBudget>,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Holds at least `n` bytes in all; false (and nothing more held) when the budget has
+    /// not that much left.
+    pub fn hold(&mut self, n: usize) -> bool {
+        if n <= self.bytes {
+            return true;
+        }
+        if self.budget.take(n - self.bytes) {
+            self.bytes = n;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 async fn service_endpoint(
@@ -86,13 +163,14 @@ async fn service_endpoint(
         Service::NonDevice => state.max_body_bytes,
         Service::SendCommand | Service::Transform => state.max_device_body_bytes,
     };
+    let mut reservation = state.budget.reservation();
     if mime != "application/xml" && mime != "text/xml" {
-        let _ = read_body(&req, payload, 0, state.drain_bytes()).await;
+        let _ = read_body(&req, payload, 0, state.drain_bytes(), &mut reservation).await;
         return HttpResponse::UnsupportedMediaType()
             .content_type("text/plain; charset=utf-8")
             .body("Content-Type must be application/xml\n");
     }
-    let body = match read_body(&req, payload, limit, state.drain_bytes()).await {
+    let body = match read_body(&req, payload, limit, state.drain_bytes(), &mut reservation).await {
         Ok(body) => body,
         Err(BodyError::Read(e)) => {
             return HttpResponse::BadRequest()
@@ -107,8 +185,21 @@ async fn service_endpoint(
                     service.path()
                 ));
         }
+        Err(BodyError::Busy) => {
+            metrics::counter!(metric_name::INGRESS_REJECTED_TOTAL, "check" => "0").increment(1);
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((actix_web::http::header::RETRY_AFTER, "1"))
+                .content_type("text/plain; charset=utf-8")
+                .body(format!(
+                    "request bodies being processed already hold the gateway's {} bytes \
+                     (limits.max_inflight_request_bytes); try again\n",
+                    state.budget.limit
+                ));
+        }
     };
+    // The body's bytes stay reserved until the request is answered.
     let reply = state.handler.handle(**service, body).await;
+    drop(reservation);
     HttpResponse::build(
         actix_web::http::StatusCode::from_u16(reply.status)
             .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
@@ -129,6 +220,8 @@ impl State {
 enum BodyError {
     /// Longer than the limit.
     TooLarge,
+    /// The bodies in flight hold the whole [`BodyBudget`].
+    Busy,
     /// The stream failed (the connection broke, a malformed chunked encoding).
     Read(String),
 }
@@ -136,13 +229,17 @@ enum BodyError {
 /// Reads `payload`, keeping at most `keep` bytes. A longer body is still read to its end and
 /// dropped, up to `drain` bytes in all, so that the client reads the answer (413, 415) rather
 /// than a reset stream; beyond `drain` the connection is given up. A declared length beyond
-/// `drain` is refused without reading. Written on the payload stream because actix-web's
-/// limited readers stop at the limit and leave the rest unread.
+/// `drain` is refused without reading. What is kept is held in `reservation` (the declared
+/// length at once, else as it arrives); when the [`BodyBudget`] has no room for it, the
+/// body is read to its end and dropped like a long one, and the answer is
+/// [`BodyError::Busy`]. Written on the payload stream because actix-web's limited readers
+/// stop at the limit and leave the rest unread.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     keep: usize,
     drain: usize,
+    reservation: &mut Reservation,
 ) -> Result<web::Bytes, BodyError> {
     use futures_core::Stream as _;
     let declared = req
@@ -152,6 +249,12 @@ async fn read_body(
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > drain as u64) {
         return Err(BodyError::TooLarge);
+    }
+    let mut busy = false;
+    if let Some(n) = declared.and_then(|n| usize::try_from(n).ok())
+        && n <= keep
+    {
+        busy = !reservation.hold(n);
     }
     let mut buf = web::BytesMut::new();
     let mut seen = 0usize;
@@ -163,14 +266,20 @@ async fn read_body(
         if seen > drain {
             return Err(BodyError::TooLarge);
         }
-        if seen <= keep {
+        if seen <= keep && !busy && reservation.hold(seen) {
             buf.extend_from_slice(&chunk);
-        } else if !buf.is_empty() {
-            buf = web::BytesMut::new();
+        } else {
+            busy |= seen <= keep;
+            if !buf.is_empty() {
+                buf = web::BytesMut::new();
+            }
         }
     }
     if seen > keep {
         return Err(BodyError::TooLarge);
+    }
+    if busy {
+        return Err(BodyError::Busy);
     }
     Ok(buf.freeze())
 }
@@ -204,6 +313,11 @@ pub async fn run(
         max_device_body_bytes: listeners
             .max_device_body_bytes
             .min(listeners.max_body_bytes),
+        budget: BodyBudget::new(
+            listeners
+                .max_inflight_body_bytes
+                .max(listeners.max_body_bytes),
+        ),
     });
     let max = listeners.max_body_bytes;
     let pull = extras.pull.map(web::Data::from);

@@ -298,6 +298,12 @@ impl Gateway {
     /// POSTs `body` to `path` over HTTPS with extra curl `args` (headers, a time limit);
     /// curl must succeed. The HTTP status and the body of the answer.
     pub fn post_with(&self, path: &str, args: &[&str], body: &[u8]) -> (u16, String) {
+        Self::posted(self.spawn_post(path, args, body))
+    }
+
+    /// Starts posting `body` to `path` with curl and extra `args`; [`Gateway::posted`]
+    /// waits for the answer.
+    pub fn spawn_post(&self, path: &str, args: &[&str], body: &[u8]) -> std::process::Child {
         let mut child = Command::new("curl")
             .args(["-sS", "--cacert"])
             .arg(self.dir.join("data/tls/ca.pem"))
@@ -311,6 +317,11 @@ impl Gateway {
             .spawn()
             .expect("curl is needed for the end-to-end tests");
         child.stdin.take().unwrap().write_all(body).unwrap();
+        child
+    }
+
+    /// The HTTP status and text of a post [`Gateway::spawn_post`] started.
+    pub fn posted(child: std::process::Child) -> (u16, String) {
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
