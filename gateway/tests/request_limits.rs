@@ -3,7 +3,8 @@
 //! `limits.max_device_request_bytes`, the Non-Device service (firmware images) to
 //! `limits.max_request_bytes`, and the gateway serves the next request as before. The bodies
 //! held at once are bounded by `limits.max_inflight_request_bytes`: past it a request is
-//! answered 503 with `Retry-After`, and served again once the bytes are given back.
+//! answered 503 with `Retry-After`, and served again once the bytes are given back; a body
+//! holds only the bytes that have arrived.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
 
@@ -79,28 +80,88 @@ fn bodies_are_limited_per_service_and_the_content_type_comes_first() {
     );
 }
 
+/// A plain-HTTP client that has sent the headers of a `total`-byte body to serviceD, and
+/// `sent` bytes of it.
+struct PartialUpload {
+    stream: std::net::TcpStream,
+    left: usize,
+}
+
+impl PartialUpload {
+    fn start(addr: std::net::SocketAddr, total: usize, sent: usize) -> Self {
+        use std::io::Write as _;
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "POST /api/v1/serviceD HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/xml\r\nContent-Length: {total}\r\n\r\n"
+        )
+        .unwrap();
+        stream.write_all(&vec![b'x'; sent]).unwrap();
+        PartialUpload {
+            stream,
+            left: total - sent,
+        }
+    }
+
+    /// Sends the rest and reads the answer's status line.
+    fn finish(mut self) -> String {
+        use std::io::{Read as _, Write as _};
+        self.stream.write_all(&vec![b'x'; self.left]).unwrap();
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+            let n = self.stream.read(&mut buf).unwrap();
+            assert!(
+                n > 0,
+                "connection closed: {}",
+                String::from_utf8_lossy(&answer)
+            );
+            answer.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+}
+
 #[test]
 fn bodies_in_flight_share_one_budget() {
+    let plain = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let plain_text = plain.to_string();
     let gw = Gateway::start(
         "request-budget",
         Seeds {
             env: &[
                 ("HUBGATE_LIMITS__MAX_REQUEST_BYTES", "1048576"),
                 ("HUBGATE_LIMITS__MAX_INFLIGHT_REQUEST_BYTES", "1500000"),
+                ("HUBGATE_PLAIN_HTTP_LISTEN", &plain_text),
             ],
             ..Seeds::default()
         },
     );
-    let xml = ["-H", "Content-Type: application/xml"];
-    // A slow upload of 1,000,000 bytes (about 5 s) holds its declared length from the start.
-    let slow_args = [xml[0], xml[1], "--limit-rate", "200k"];
-    let slow = gw.spawn_post("/api/v1/serviceD", &slow_args, &vec![b'x'; 1_000_000]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    // Meanwhile 600,000 bytes more do not fit: 503, with Retry-After and the setting named.
+    // A client that announces 1,000,000 bytes and sends nothing more holds nothing: a
+    // body of 1,000,000 bytes is read and judged (not XML: E31) meanwhile.
+    let idle = PartialUpload::start(plain, 1_000_000, 0);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, text) = gw.post("/api/v1/serviceD", &vec![b'x'; 1_000_000]);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("E31"), "{text}");
+    drop(idle);
+
+    // One that has sent 900,000 bytes of its body holds them: 700,000 bytes more do not
+    // fit, and are answered 503 with Retry-After and the setting named.
+    let held = PartialUpload::start(plain, 1_000_000, 900_000);
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let (status, text) = gw.post_with(
         "/api/v1/serviceD",
-        &[xml[0], xml[1], "-D", "-"],
-        &vec![b'x'; 600_000],
+        &["-H", "Content-Type: application/xml", "-D", "-"],
+        &vec![b'x'; 700_000],
     );
     assert_eq!(status, 503, "{text}");
     assert!(
@@ -117,12 +178,11 @@ fn bodies_in_flight_share_one_budget() {
         "{}",
         answer.xml
     );
-    // The slow body is judged (not XML: E31) and its bytes are given back: the same
-    // 600,000 bytes are now read and judged too.
-    let (status, text) = Gateway::posted(slow);
-    assert_eq!(status, 400, "{text}");
-    assert!(text.contains("E31"), "{text}");
-    let (status, text) = gw.post("/api/v1/serviceD", &vec![b'x'; 600_000]);
+    // The held body is completed and judged, and its bytes are given back: the same
+    // 700,000 bytes are now read and judged too.
+    let status = held.finish();
+    assert!(status.starts_with("HTTP/1.1 400"), "{status}");
+    let (status, text) = gw.post("/api/v1/serviceD", &vec![b'x'; 700_000]);
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("E31"), "{text}");
     // Capacity refusals are counted under check 0.

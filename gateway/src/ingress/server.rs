@@ -69,11 +69,13 @@ struct State {
     budget: Arc<BodyBudget>,
 }
 
-/// The bytes of request bodies the DUIS services may hold at once. Each request reserves its
-/// declared length before reading (or what it has read, as chunks arrive) and gives it back
-/// when it has been answered, so that many concurrent large bodies (the Non-Device service
-/// takes firmware images of up to `limits.max_request_bytes`) cannot exhaust memory: past
-/// the budget, a request is answered 503 without its body being kept.
+/// The bytes of request bodies the DUIS services may hold at once. Each request reserves what
+/// it has read, as chunks arrive (never a declared length: a client that announces a large
+/// body and sends nothing holds nothing), and gives it back when it has been answered, or
+/// as soon as its body is being drained rather than kept; so many concurrent large bodies
+/// (the Non-Device service takes firmware images of up to `limits.max_request_bytes`)
+/// cannot exhaust memory: past the budget, a request is answered 503 without its body being
+/// kept.
 #[derive(Debug)]
 pub struct BodyBudget {
     limit: usize,
@@ -119,6 +121,12 @@ pub struct Reservation {
 }
 
 impl Reservation {
+    /// Gives back everything held.
+    pub fn release(&mut self) {
+        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.bytes = 0;
+    }
+
     /// Holds at least `n` bytes in all; false (and nothing more held) when the budget has
     /// not that much left.
     pub fn hold(&mut self, n: usize) -> bool {
@@ -136,7 +144,7 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        self.budget.used.fetch_sub(self.bytes, Ordering::AcqRel);
+        self.release();
     }
 }
 
@@ -229,10 +237,9 @@ enum BodyError {
 /// Reads `payload`, keeping at most `keep` bytes. A longer body is still read to its end and
 /// dropped, up to `drain` bytes in all, so that the client reads the answer (413, 415) rather
 /// than a reset stream; beyond `drain` the connection is given up. A declared length beyond
-/// `drain` is refused without reading. What is kept is held in `reservation` (the declared
-/// length at once, else as it arrives); when the [`BodyBudget`] has no room for it, the
-/// body is read to its end and dropped like a long one, and the answer is
-/// [`BodyError::Busy`]. Written on the payload stream because actix-web's limited readers
+/// `drain` is refused without reading. What is kept is held in `reservation` as it arrives;
+/// when the [`BodyBudget`] has no room for it, the body is read to its end and dropped like
+/// a long one, and the answer is [`BodyError::Busy`]. A body being dropped holds nothing. Written on the payload stream because actix-web's limited readers
 /// stop at the limit and leave the rest unread.
 async fn read_body(
     req: &HttpRequest,
@@ -250,12 +257,13 @@ async fn read_body(
     if declared.is_some_and(|n| n > drain as u64) {
         return Err(BodyError::TooLarge);
     }
+    // A declared length over the limit: nothing is kept.
+    let keep = if declared.is_some_and(|n| n > keep as u64) {
+        0
+    } else {
+        keep
+    };
     let mut busy = false;
-    if let Some(n) = declared.and_then(|n| usize::try_from(n).ok())
-        && n <= keep
-    {
-        busy = !reservation.hold(n);
-    }
     let mut buf = web::BytesMut::new();
     let mut seen = 0usize;
     while let Some(chunk) =
@@ -270,9 +278,8 @@ async fn read_body(
             buf.extend_from_slice(&chunk);
         } else {
             busy |= seen <= keep;
-            if !buf.is_empty() {
-                buf = web::BytesMut::new();
-            }
+            buf = web::BytesMut::new();
+            reservation.release();
         }
     }
     if seen > keep {
