@@ -164,12 +164,13 @@ pub struct ZigbeeModel {
     #[serde(with = "crate::serde_map")]
     pub published: BTreeMap<(u16, u8), Published>,
     /// The half-hour consumption profile, oldest first: (start of the half hour, ZigBee
-    /// seconds; consumption in it), at most [`PROFILE_CAPACITY`] entries.
+    /// seconds; consumption in it), one entry per half hour with consumption, at most
+    /// [`PROFILE_CAPACITY`] entries.
     #[serde(default)]
     pub profile: Vec<(u32, u32)>,
 }
 
-/// Half hours the GSME profile keeps: 31 days, as the emulated ESME's profile.
+/// Entries the GSME profile keeps: 31 days of half hours, as the emulated ESME's profile.
 pub const PROFILE_CAPACITY: usize = 48 * 31;
 
 /// The profile's interval, seconds.
@@ -186,7 +187,7 @@ pub const CHANGE_SUPPLY: u8 = 0x0b;
 
 impl ZigbeeModel {
     /// Adds `volume` to the half hour starting at `slot` (ZigBee seconds, a multiple of
-    /// 1800), in time order, and keeps the newest [`PROFILE_CAPACITY`] half hours.
+    /// 1800), in time order, and keeps the newest [`PROFILE_CAPACITY`] entries.
     pub fn add_to_profile(&mut self, slot: u32, volume: u32) {
         match self.profile.last_mut() {
             Some((s, v)) if *s == slot => *v = v.wrapping_add(volume),
@@ -208,10 +209,13 @@ impl ZigbeeModel {
     /// before `end` (0: the last complete half hour at `now`), at most `periods`, newest
     /// first: end time of the newest, status, interval period (2: 30 minutes), number of
     /// periods, then one uint24 per half hour (0 for a half hour with no consumption, back
-    /// to the oldest the profile holds). Status 2 for another channel, 5 when no interval
-    /// is available.
-    fn get_profile(&self, channel: u8, end: u32, periods: u8, now: u32) -> Vec<u8> {
+    /// to the oldest the profile holds, and none that began before `floor`, the Change of
+    /// Tenancy date for a party other than the supplier). Status 1 for an undefined channel,
+    /// 2 for channel 1 (consumption received, which a GSME does not record), 5 when no
+    /// interval is available.
+    fn get_profile(&self, channel: u8, end: u32, periods: u8, now: u32, floor: u32) -> Vec<u8> {
         const SUCCESS: u8 = 0x00;
+        const UNDEFINED_CHANNEL: u8 = 0x01;
         const CHANNEL_NOT_SUPPORTED: u8 = 0x02;
         const NO_INTERVALS: u8 = 0x05;
         const THIRTY_MINUTES: u8 = 0x02;
@@ -227,10 +231,12 @@ impl ZigbeeModel {
             }
             p
         };
-        if channel != 0 {
-            return answer(end, CHANNEL_NOT_SUPPORTED, &[]);
+        match channel {
+            0 => {}
+            1 => return answer(end, CHANNEL_NOT_SUPPORTED, &[]),
+            _ => return answer(end, UNDEFINED_CHANNEL, &[]),
         }
-        let Some(&(oldest, _)) = self.profile.first() else {
+        let Some(oldest) = self.profile.first().map(|&(s, _)| s.max(floor)) else {
             return answer(end, NO_INTERVALS, &[]);
         };
         let mut values = Vec::new();
@@ -483,7 +489,7 @@ pub(crate) fn execute(
                     frame_control: 0x19,
                     sequence: seq,
                     command: GET_PROFILE,
-                    payload: model.get_profile(channel, end, periods, now),
+                    payload: model.get_profile(channel, end, periods, now, floor),
                     data: true,
                 });
             }
@@ -703,4 +709,71 @@ pub(crate) fn run_pending(state: &mut DeviceState, p: &Pending) -> Vec<AlertSpec
         }
     }
     alerts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (end, status, values) of a *Get Profile Response* payload.
+    fn read(p: &[u8]) -> (u32, u8, Vec<u32>) {
+        let end = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+        assert_eq!(p[5], 0x02, "30-minute intervals");
+        let values = p[7..]
+            .chunks_exact(3)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], 0]))
+            .collect::<Vec<_>>();
+        assert_eq!(values.len(), usize::from(p[6]));
+        (end, p[4], values)
+    }
+
+    #[test]
+    fn the_profile_is_read_back_within_its_bounds() {
+        let mut m = ZigbeeModel::new();
+        let day = 86_400;
+        m.add_to_profile(day, 5);
+        m.add_to_profile(day + 3600, 7);
+        m.add_to_profile(day + 1800, 6);
+        m.add_to_profile(day + 1800, 1);
+        assert_eq!(m.profile, [(day, 5), (day + 1800, 7), (day + 3600, 7)]);
+        let now = day + 3 * 3600 + 60;
+        // End 0: the newest complete half hour; zeros down to the oldest entry.
+        assert_eq!(
+            read(&m.get_profile(0, 0, 48, now, 0)),
+            (day + 3 * 3600, 0, vec![0, 0, 0, 7, 7, 5])
+        );
+        // A later end is capped at now; at most `periods`; an unaligned end rounds down.
+        assert_eq!(
+            read(&m.get_profile(0, u32::MAX, 2, now, 0)),
+            (day + 3 * 3600, 0, vec![0, 0])
+        );
+        assert_eq!(
+            read(&m.get_profile(0, day + 3600 + 900, 48, now, 0)),
+            (day + 3600, 0, vec![7, 5])
+        );
+        // Nothing before the Change of Tenancy date for another party.
+        assert_eq!(
+            read(&m.get_profile(0, day + 7200, 48, now, day + 1800)),
+            (day + 7200, 0, vec![0, 7, 7])
+        );
+        assert_eq!(
+            read(&m.get_profile(0, day + 1800, 48, now, day + 1800)),
+            (day + 1800, 5, vec![])
+        );
+        // Other channels.
+        assert_eq!(read(&m.get_profile(1, 0, 48, now, 0)).1, 0x02);
+        assert_eq!(read(&m.get_profile(7, 0, 48, now, 0)).1, 0x01);
+        // Before the ZigBee epoch's first half hour, and an empty profile.
+        assert_eq!(read(&m.get_profile(0, 0, 48, 100, 0)), (0, 5, vec![]));
+        assert_eq!(
+            read(&ZigbeeModel::new().get_profile(0, 0, 48, now, 0)).1,
+            0x05
+        );
+        // The newest entries are kept.
+        for i in 0..PROFILE_CAPACITY as u32 + 10 {
+            m.add_to_profile(2 * day + i * 1800, 1);
+        }
+        assert_eq!(m.profile.len(), PROFILE_CAPACITY);
+        assert_eq!(m.profile[0].0, 2 * day + 10 * 1800);
+    }
 }

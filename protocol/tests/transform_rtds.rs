@@ -1169,6 +1169,19 @@ fn gas_register_profile_and_valve_reads() {
     let t = with_period("2014-04-21T00:00:00Z", "2015-01-01T00:00:00Z").unwrap();
     let m = gbcs::parse(t.apdu()).unwrap();
     assert_eq!(&m.content[..3], &[0x01, 0x09, 0xff]);
+    // A period that has not ended: only the half hours up to now, so no interval is asked
+    // for twice (72 half hours from 2014-12-30T00:00 to 2014-12-31T12:00).
+    let noon = Context::new(
+        DeviceType::Gsme,
+        auth::TEST_ACB,
+        UtcDateTime::parse("2014-12-31T12:10:00Z").unwrap(),
+    );
+    let t = transform(&read("GCS17_4.8.1_SUCCESS_REQUEST_DUIS.XML"), &noon).unwrap();
+    let m = gbcs::parse(t.apdu()).unwrap();
+    let mut expected = vec![0x01, 0x09, 0x02];
+    expected.extend(get_profile(0x00, 0, new_year - 12 * 3600, 48));
+    expected.extend(get_profile(0x01, 1, new_year - 36 * 3600, 24));
+    assert_eq!(hex::encode(m.content), hex::encode(&expected));
     // Unaligned ends: the intervals wholly inside 10:10 .. 12:50 are 10:30 .. 12:30.
     let t = with_period("2014-12-31T10:10:00Z", "2014-12-31T12:50:00Z").unwrap();
     let m = gbcs::parse(t.apdu()).unwrap();

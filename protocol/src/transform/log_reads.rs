@@ -189,9 +189,11 @@ pub(crate) const HALF_HOUR: u32 = 1800;
 /// Intervals asked for by one *Get Profile*: a day.
 pub(crate) const PERIODS_PER_GET_PROFILE: u32 = 48;
 
-/// GCS17: the half-hour consumption intervals that lie wholly within the period, newest
-/// first, as ZigBee *Get Profile* commands (interval channel 0, end time, number of
-/// periods): the first ends at the last half-hour boundary at or before the period's end,
+/// GCS17: the half-hour consumption intervals that lie wholly within the period and have
+/// ended, newest first, as ZigBee *Get Profile* commands (interval channel 0, end time,
+/// number of periods): the first ends at the last half-hour boundary at or before the
+/// period's end and the current time (a meter answers a later end time with its newest
+/// intervals, which a second command would then repeat),
 /// each asks for at most a day (48 intervals), and the next ends where the last began.
 ///
 /// Derived: the corpus has no GCS17 command. A GBZ payload holds at most 255 components,
@@ -204,14 +206,17 @@ fn gcs17(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
     let (start, end) = (
         zig(start, "ReadLogPeriod/StartDateTime")?,
-        zig(end, "ReadLogPeriod/EndDateTime")?,
+        zig(end, "ReadLogPeriod/EndDateTime")?.min(i.now_zigbee()?),
     );
     let last_end = end - end % HALF_HOUR;
     let first_start = start.div_ceil(HALF_HOUR).saturating_mul(HALF_HOUR);
     if last_end <= first_start {
         return Err(i.field(
             "ReadLogPeriod",
-            format!("the period {start}..{end} (ZigBee seconds) holds no whole half hour"),
+            format!(
+                "the period {start}..{end} (ZigBee seconds, its end no later than now) holds \
+                 no whole half hour"
+            ),
         ));
     }
     let periods = (last_end - first_start) / HALF_HOUR;
