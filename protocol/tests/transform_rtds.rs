@@ -432,6 +432,12 @@ struct Row {
     detail: String,
 }
 
+/// The DUIS template `name`, read.
+fn template(root: &Path, name: &str) -> Request {
+    let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+    reader::parse_request(&xml, &Default::default()).unwrap()
+}
+
 fn run_one(root: &Path, store: &Store, cache: &DerivedKeyCache, name: &str) -> Option<Row> {
     let stem = name.strip_suffix("_REQUEST_DUIS.XML")?;
     let mut parts = stem.splitn(3, '_');
@@ -448,8 +454,7 @@ fn run_one(root: &Path, store: &Store, cache: &DerivedKeyCache, name: &str) -> O
     let (pre, cmd) = (read("PRECOMMAND"), read("COMMAND"));
     let cmd = cmd?;
     let rtds = gbcs::parse(&cmd).unwrap();
-    let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
-    let req = reader::parse_request(&xml, &Default::default()).unwrap();
+    let req = template(root, name);
     let id = req.header.request_id;
     let mut ctx = Context::new(
         device_for(&id.target),
@@ -810,10 +815,7 @@ fn contexts_and_bodies_that_cannot_be_transformed_are_typed_errors() {
     use hubgate_protocol::duis::model::header::CommandVariant;
     use hubgate_protocol::transform::TransformError;
     let root = conformance::require();
-    let read = |name: &str| {
-        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
-        reader::parse_request(&xml, &Default::default()).unwrap()
-    };
+    let read = |name: &str| template(&root, name);
     let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
     let esme = Context::new(DeviceType::Esme, auth::TEST_ACB, now);
 
@@ -943,10 +945,7 @@ fn han_device_log_updates_and_restores() {
     let root = conformance::require();
     let store = Store::load_conformance(&root).unwrap();
     let cache = DerivedKeyCache::default();
-    let read = |name: &str| {
-        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
-        reader::parse_request(&xml, &Default::default()).unwrap()
-    };
+    let read = |name: &str| template(&root, name);
     let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
     let mut ctx = Context::new(DeviceType::Chf, auth::TEST_ACB, now);
     ctx.dcc_counter = Some(1300);
@@ -1070,10 +1069,7 @@ fn gas_register_profile_and_valve_reads() {
     let root = conformance::require();
     let store = Store::load_conformance(&root).unwrap();
     let cache = DerivedKeyCache::default();
-    let read = |name: &str| {
-        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
-        reader::parse_request(&xml, &Default::default()).unwrap()
-    };
+    let read = |name: &str| template(&root, name);
     let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
     // 2015-01-01T00:00:00Z and one day earlier, ZigBee seconds (since 2000), little-endian.
     let new_year: u32 = 473_385_600;
