@@ -91,11 +91,6 @@ impl BodyBudget {
         })
     }
 
-    /// Bytes reserved now.
-    pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-
     /// An empty reservation.
     pub fn reservation(self: &Arc<Self>) -> Reservation {
         Reservation {
@@ -239,8 +234,9 @@ enum BodyError {
 /// than a reset stream; beyond `drain` the connection is given up. A declared length beyond
 /// `drain` is refused without reading. What is kept is held in `reservation` as it arrives;
 /// when the [`BodyBudget`] has no room for it, the body is read to its end and dropped like
-/// a long one, and the answer is [`BodyError::Busy`]. A body being dropped holds nothing. Written on the payload stream because actix-web's limited readers
-/// stop at the limit and leave the rest unread.
+/// a long one, and the answer is [`BodyError::Busy`]. A body being dropped holds nothing.
+/// Written on the payload stream because actix-web's limited readers stop at the limit and
+/// leave the rest unread.
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
