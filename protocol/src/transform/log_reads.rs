@@ -143,6 +143,16 @@ fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
     Ok((start, end))
 }
 
+/// The read period of the body ([`period`]) in ZigBee seconds.
+fn zigbee_period(i: &Input<'_>) -> Result<(u32, u32), TransformError> {
+    let (start, end) = period(i)?;
+    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
+    Ok((
+        zig(start, "ReadLogPeriod/StartDateTime")?,
+        zig(end, "ReadLogPeriod/EndDateTime")?,
+    ))
+}
+
 /// A protected read of a Profile Generic buffer restricted to capture times in the period
 /// (range descriptor, selector 1: from and to as COSEM date-times).
 fn protected_log(
@@ -202,12 +212,8 @@ fn gcs17(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     if !matches!(i.body, Body::ReadActiveImportProfileData(_)) {
         return Err(i.wrong_body());
     }
-    let (start, end) = period(i)?;
-    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
-    let (start, end) = (
-        zig(start, "ReadLogPeriod/StartDateTime")?,
-        zig(end, "ReadLogPeriod/EndDateTime")?.min(i.now_zigbee()?),
-    );
+    let (start, end) = zigbee_period(i)?;
+    let end = end.min(i.now_zigbee()?);
     let last_end = end - end % HALF_HOUR;
     let first_start = start.div_ceil(HALF_HOUR).saturating_mul(HALF_HOUR);
     if last_end <= first_start {
@@ -253,8 +259,7 @@ fn gcs17(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 /// A Profile Generic read restricted by the UTC timestamp register 0-0:94.44.100.255
 /// (range descriptor, selector 1: from and to as ZigBee seconds, all columns).
 fn prepayment_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformError> {
-    let (start, end) = period(i)?;
-    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
+    let (start, end) = zigbee_period(i)?;
     let range = Value::Structure(vec![
         Value::Structure(vec![
             Value::LongUnsigned(1),
@@ -262,8 +267,8 @@ fn prepayment_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformE
             Value::Integer(2),
             Value::LongUnsigned(0),
         ]),
-        Value::DoubleLongUnsigned(zig(start, "ReadLogPeriod/StartDateTime")?),
-        Value::DoubleLongUnsigned(zig(end, "ReadLogPeriod/EndDateTime")?),
+        Value::DoubleLongUnsigned(start),
+        Value::DoubleLongUnsigned(end),
         Value::Array(Vec::new()),
     ]);
     Ok(Request::new()
@@ -298,12 +303,7 @@ fn snapshots(
     count: u8,
     cause: u32,
 ) -> Result<Vec<u8>, TransformError> {
-    let (start, end) = period(i)?;
-    let zig = |t: UtcDateTime, field| t.zigbee().map_err(|e| i.field(field, e.to_string()));
-    let (start, end) = (
-        zig(start, "ReadLogPeriod/StartDateTime")?,
-        zig(end, "ReadLogPeriod/EndDateTime")?,
-    );
+    let (start, end) = zigbee_period(i)?;
     let mut commands = Vec::new();
     for (cl, cmd) in order {
         for offset in 0..count {
