@@ -274,13 +274,7 @@ pub fn refresh_display(
 ) {
     let electricity_import_wh = esme.and_then(import_energy);
     let electricity_payment_mode = esme.and_then(payment_mode);
-    let gas_summation = gsme.and_then(|g| {
-        let a = g.zigbee()?.attributes.get(&(cluster::METERING, 0x0000))?;
-        let mut b = [0u8; 8];
-        let n = a.value.len().min(8);
-        b[..n].copy_from_slice(&a.value[..n]);
-        Some(u64::from_le_bytes(b))
-    });
+    let gas_summation = gsme.and_then(gas_summation);
     if let crate::state::Model::Display(d) = &mut display.model {
         d.electricity_import_wh = electricity_import_wh;
         d.electricity_payment_mode = electricity_payment_mode;
@@ -292,6 +286,15 @@ pub fn refresh_display(
 /// ESME active import energy (register value, Wh).
 pub fn import_energy(s: &DeviceState) -> Option<u32> {
     Some(u32_of(s.cosem()?, Attr::new(3, obis::IMPORT_ENERGY, 2)))
+}
+
+/// GSME (or GPF) gas consumed: *CurrentSummationDelivered*, read little-endian.
+pub fn gas_summation(s: &DeviceState) -> Option<u64> {
+    let a = s.zigbee()?.attributes.get(&(cluster::METERING, 0x0000))?;
+    let mut b = [0u8; 8];
+    let n = a.value.len().min(8);
+    b[..n].copy_from_slice(&a.value[..n]);
+    Some(u64::from_le_bytes(b))
 }
 
 /// ESME payment mode: 1 credit, 2 prepayment (account class 111 attribute 2).
@@ -369,19 +372,16 @@ pub fn consume(s: &mut DeviceState, now: i64, import_wh: u32) {
 /// delivered (*CurrentSummationDelivered*, uint48) and the half-hour profile entry of the
 /// half hour `now` falls in.
 pub fn consume_gas(s: &mut DeviceState, now: i64, volume: u32) {
+    const UINT48: u64 = 0xffff_ffff_ffff;
+    let total = ((gas_summation(s).unwrap_or(0) & UINT48) + u64::from(volume)) & UINT48;
     let Some(m) = s.zigbee_mut() else { return };
-    let a = m
-        .attributes
+    m.attributes
         .entry((cluster::METERING, 0x0000))
         .or_insert_with(|| ZclAttribute {
             data_type: 0x25,
-            value: vec![0; 6],
-        });
-    let mut b = [0u8; 8];
-    let n = a.value.len().min(6);
-    b[..n].copy_from_slice(&a.value[..n]);
-    let total = (u64::from_le_bytes(b) + u64::from(volume)) & 0xffff_ffff_ffff;
-    a.value = total.to_le_bytes()[..6].to_vec();
+            value: Vec::new(),
+        })
+        .value = total.to_le_bytes()[..6].to_vec();
     let t = time::zigbee_from_unix(now);
     m.add_to_profile(t - t % 1800, volume);
 }
