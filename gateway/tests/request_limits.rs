@@ -24,15 +24,7 @@ fn bodies_are_limited_per_service_and_the_content_type_comes_first() {
             ..Seeds::default()
         },
     );
-    // A Read Inventory for a device the inventory does not hold: answered E080201.
-    let read = gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML");
-    let before = gw.submit(&read, SUPPLIER);
-    assert_eq!(
-        (before.http, before.code.as_str()),
-        (200, "E080201"),
-        "{}",
-        before.xml
-    );
+    assert_a_signed_request_is_served(&gw);
 
     // Another content type: refused without reading the (large) body.
     let big = vec![b'x'; 200_000];
@@ -71,12 +63,19 @@ fn bodies_are_limited_per_service_and_the_content_type_comes_first() {
     assert!(text.contains("1048576"), "{text}");
 
     // The next request is served as before.
-    let after = gw.submit(&read, SUPPLIER);
+    assert_a_signed_request_is_served(&gw);
+}
+
+/// A Read Inventory for a device the inventory does not hold, signed by the supplier, is
+/// answered `E080201`.
+fn assert_a_signed_request_is_served(gw: &Gateway) {
+    let read = gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML");
+    let answer = gw.submit(&read, SUPPLIER);
     assert_eq!(
-        (after.http, after.code.as_str()),
+        (answer.http, answer.code.as_str()),
         (200, "E080201"),
         "{}",
-        after.xml
+        answer.xml
     );
 }
 
@@ -170,14 +169,7 @@ fn bodies_in_flight_share_one_budget() {
     );
     assert!(text.contains("limits.max_inflight_request_bytes"), "{text}");
     // A signed request of a few kB still fits, and is served.
-    let read = gw.template("8.2_READ_INVENTORY_REQUEST_DUIS.XML");
-    let answer = gw.submit(&read, SUPPLIER);
-    assert_eq!(
-        (answer.http, answer.code.as_str()),
-        (200, "E080201"),
-        "{}",
-        answer.xml
-    );
+    assert_a_signed_request_is_served(&gw);
     // The held body is completed and judged, and its bytes are given back: the same
     // 700,000 bytes are now read and judged too.
     let status = held.finish();
