@@ -335,6 +335,16 @@ pub async fn run(
             .app_data(web::PayloadConfig::new(max))
             .route("/health", web::get().to(health))
             .route("/ready", web::get().to(ready));
+        // The DUIS paths come before the routes with path parameters (pull, quarantine,
+        // forecasts): actix-web tries resources in order, and a static path is matched by
+        // comparison where a parameterised one runs its pattern on every request.
+        for s in Service::ALL {
+            app = app.service(
+                web::resource(s.path())
+                    .app_data(web::Data::new(s))
+                    .route(web::post().to(service_endpoint)),
+            );
+        }
         if let Some(pull) = &pull {
             let pull = pull.clone();
             app = app.configure(move |c| crate::delivery::pull::configure(c, pull));
@@ -350,13 +360,6 @@ pub async fn run(
         if let Some(forecasts) = &forecasts {
             let forecasts = forecasts.clone();
             app = app.configure(move |c| crate::demand::http::configure_forecasts(c, forecasts));
-        }
-        for s in Service::ALL {
-            app = app.service(
-                web::resource(s.path())
-                    .app_data(web::Data::new(s))
-                    .route(web::post().to(service_endpoint)),
-            );
         }
         app
     })
