@@ -27,14 +27,18 @@
 //! that does not hold the hub) is dropped.
 //!
 //! Trust: mutual TLS against the local TLS CA (`<data>/tls/ca.pem`), server certificate
-//! `<data>/tls/server.pem`. A rig presents a client certificate issued by that CA; today that
-//! is one of the User client certificates (`<data>/tls/clients/`): the local CA issues only
-//! to parties the operator set up, and a dedicated rig certificate would need a new issuing
-//! path in the PKI without changing what the check proves. A registration is taken only for
-//! the hubs the Smart Metering Inventory holds as Communications Hubs
-//! ([`SmwanLink::known_hubs`]), so a rig cannot make the gateway keep state for hubs of its
-//! own invention. Left out: binding a certificate to the hubs it may register, so any holder
-//! of a client certificate can claim any hub of the inventory.
+//! `<data>/tls/server.pem`. A rig presents a **rig certificate** issued by that CA
+//! (`<data>/tls/rigs/<scope>.pem`, see [`crate::pki::tls`]): subject `OU=SMWAN`, and a
+//! common name that is its [`RigScope`], either one CSP region (`North`, `Central`, `South`,
+//! `4G North`, `4G Central`, `4G South`) or `any`. A connection whose certificate is not a
+//! rig certificate (a User's client certificate, say) is closed before it can register.
+//! A registration is taken only for the hubs the Smart Metering Inventory holds as
+//! Communications Hubs ([`SmwanLink::known_hubs`]), so a rig cannot make the gateway keep
+//! state for hubs of its own invention, and, for a region certificate, only for those whose
+//! inventory `CSPRegion` is that region: the communications service provider of one region
+//! cannot claim, and so receive the commands of, another region's hubs. A hub with no region
+//! in the inventory is taken only from an `any` certificate (a test lab's rig). Hubs left out
+//! are counted in the `Registered` answer and logged with the reason.
 //!
 //! Bounds: frames of at most [`hubgate_hil_rig::link::MAX_FRAME`] bytes, at most
 //! [`hubgate_hil_rig::link::MAX_HUBS`] hubs per rig, a
@@ -89,6 +93,7 @@ use hubgate_protocol::hex;
 use tokio::sync::mpsc;
 
 use crate::firmware::ImageLink;
+use crate::inventory::model::CspRegion;
 
 pub use hubgate_hil_rig::link::rig::IDLE_TIMEOUT;
 
@@ -113,6 +118,16 @@ fn is_answer(bytes: &[u8]) -> bool {
         .is_ok_and(|m| m.header.cra == hubgate_protocol::gbcs::Cra::Response)
 }
 
+/// The scope of the rig certificate a connection was made with (rustls has checked its
+/// chain against the local TLS CA during the handshake).
+fn rig_scope(conn: &quinn::Connection) -> Option<RigScope> {
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+        .ok()?;
+    RigScope::from_certificate(certs.first()?.as_ref())
+}
+
 #[derive(Debug, Clone)]
 struct Route {
     connection: u64,
@@ -131,7 +146,81 @@ struct Waiting {
 
 /// Told of the hubs a rig connection lost when it ended.
 type HubsLost = Arc<dyn Fn(Vec<Eui>) + Send + Sync>;
-type KnownHub = Arc<dyn Fn(&Eui) -> bool + Send + Sync>;
+type KnownHub = Arc<dyn Fn(&Eui) -> Option<HubRegion> + Send + Sync>;
+
+/// A Communications Hub of the inventory, as the registration check sees it: its CSP region
+/// (`None` when the inventory records none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubRegion(pub Option<CspRegion>);
+
+/// What a rig certificate lets its holder register: the hubs of one CSP region, or any hub
+/// of the inventory. It is the certificate's common name under `OU=SMWAN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RigScope {
+    /// Any Communications Hub of the inventory, with or without a region (a test lab).
+    Any,
+    /// The hubs whose inventory `CSPRegion` is this one.
+    Region(CspRegion),
+}
+
+/// The organisational unit that marks a rig certificate.
+pub const RIG_UNIT: &str = "SMWAN";
+
+impl RigScope {
+    /// Every scope the local TLS CA issues a certificate for: `any` and the six SMWAN
+    /// regions (`Unknown` and `SMETS1` hubs are not reached over this link by region).
+    pub const ALL: [RigScope; 7] = [
+        RigScope::Any,
+        RigScope::Region(CspRegion::North),
+        RigScope::Region(CspRegion::Central),
+        RigScope::Region(CspRegion::South),
+        RigScope::Region(CspRegion::FourGNorth),
+        RigScope::Region(CspRegion::FourGCentral),
+        RigScope::Region(CspRegion::FourGSouth),
+    ];
+
+    /// The certificate's common name: `any` or the region's `CSPRegion` value.
+    pub fn common_name(self) -> &'static str {
+        match self {
+            RigScope::Any => "any",
+            RigScope::Region(r) => r.as_str(),
+        }
+    }
+
+    /// The file stem under `<data>/tls/rigs/`: the common name in lower case, spaces as
+    /// dashes (`any`, `north`, `4g-north`).
+    pub fn file_stem(self) -> String {
+        self.common_name().to_ascii_lowercase().replace(' ', "-")
+    }
+
+    /// Whether a rig holding this scope may register a hub in `region`.
+    pub fn allows(self, region: HubRegion) -> bool {
+        match self {
+            RigScope::Any => true,
+            RigScope::Region(r) => region.0 == Some(r),
+        }
+    }
+
+    /// The scope of a rig certificate (DER): its subject has `OU=SMWAN` and a common name
+    /// that is a scope. `None` for any other certificate, or input that is not one.
+    pub fn from_certificate(der: &[u8]) -> Option<RigScope> {
+        use x509_parser::prelude::FromDer as _;
+        let (_, x) = x509_parser::certificate::X509Certificate::from_der(der).ok()?;
+        let subject = x.subject();
+        if !subject
+            .iter_organizational_unit()
+            .any(|a| a.as_str().ok() == Some(RIG_UNIT))
+        {
+            return None;
+        }
+        let mut names = subject.iter_common_name();
+        let name = names.next()?.as_str().ok()?;
+        if names.next().is_some() {
+            return None;
+        }
+        RigScope::ALL.into_iter().find(|s| s.common_name() == name)
+    }
+}
 
 /// The hubs registered by rigs, and the way to each.
 #[derive(Default)]
@@ -192,11 +281,15 @@ impl SmwanLink {
         self.routes.lost.set(Arc::new(f)).is_ok()
     }
 
-    /// Takes from a rig's registration only the hubs for which `known` is true (the
-    /// Communications Hubs of the Smart Metering Inventory); the others are left out,
-    /// counted in the `Registered` answer and logged. Only the first filter set is kept;
-    /// `false` when one was already set.
-    pub fn known_hubs(&self, known: impl Fn(&Eui) -> bool + Send + Sync + 'static) -> bool {
+    /// Takes from a rig's registration only the hubs for which `known` gives a region (the
+    /// Communications Hubs of the Smart Metering Inventory) that the rig's certificate
+    /// allows ([`RigScope::allows`]); the others are left out, counted in the `Registered`
+    /// answer and logged. Without a filter every hub is taken. Only the first filter set is
+    /// kept; `false` when one was already set.
+    pub fn known_hubs(
+        &self,
+        known: impl Fn(&Eui) -> Option<HubRegion> + Send + Sync + 'static,
+    ) -> bool {
         self.routes.known.set(Arc::new(known)).is_ok()
     }
 
@@ -397,6 +490,10 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let conn = incoming.await.context("handshake")?;
     let peer = conn.remote_address();
+    let Some(scope) = rig_scope(&conn) else {
+        conn.close(2u32.into(), b"not an SMWAN rig certificate");
+        anyhow::bail!("the client certificate is not an SMWAN rig certificate (OU=SMWAN)");
+    };
     let (mut send, mut recv) = tokio::time::timeout(REGISTER_WITHIN, conn.accept_bi())
         .await
         .context("no stream opened in time")?
@@ -418,10 +515,26 @@ async fn serve(
     };
     let hubs = match routes.known.get() {
         Some(known) => {
-            let offered = hubs.len();
-            let hubs: Vec<Eui> = hubs.into_iter().filter(|h| known(h)).collect();
-            if hubs.len() < offered {
-                tracing::warn!(%peer, offered, taken = hubs.len(), "SMWAN registration named hubs that are not Communications Hubs of the inventory: left out");
+            let (mut unknown, mut elsewhere) = (0usize, 0usize);
+            let hubs: Vec<Eui> = hubs
+                .into_iter()
+                .filter(|h| match known(h) {
+                    None => {
+                        unknown += 1;
+                        false
+                    }
+                    Some(region) if !scope.allows(region) => {
+                        elsewhere += 1;
+                        false
+                    }
+                    Some(_) => true,
+                })
+                .collect();
+            if unknown > 0 {
+                tracing::warn!(%peer, left_out = unknown, taken = hubs.len(), "SMWAN registration named hubs that are not Communications Hubs of the inventory: left out");
+            }
+            if elsewhere > 0 {
+                tracing::warn!(%peer, left_out = elsewhere, taken = hubs.len(), scope = scope.common_name(), "SMWAN registration named hubs outside the CSP region of the rig's certificate: left out");
             }
             hubs
         }
@@ -594,5 +707,58 @@ mod tests {
         let mut cut = message(Cra::Response);
         cut.truncate(cut.len() - 3);
         assert!(!is_answer(&cut), "a truncated response is not taken as one");
+    }
+
+    #[test]
+    fn rig_certificates_carry_their_scope_and_nothing_else_does() {
+        use super::{CspRegion, HubRegion, RigScope};
+        let dir = std::env::temp_dir().join(format!("hubgate-rig-scope-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = crate::config::Config {
+            data_dir: dir.clone(),
+            ..crate::config::Config::default()
+        };
+        let pki = crate::pki::Pki::open(&config, 1_750_000_000).unwrap();
+        let files = pki.tls().unwrap();
+        let stems: Vec<String> = files
+            .rigs
+            .iter()
+            .map(|(_, c, _)| c.file_stem().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            stems,
+            [
+                "any",
+                "north",
+                "central",
+                "south",
+                "4g-north",
+                "4g-central",
+                "4g-south"
+            ]
+        );
+        for (scope, cert, key) in &files.rigs {
+            assert!(key.is_file());
+            let der = crate::ingress::tls::load_certs(cert).unwrap();
+            assert_eq!(RigScope::from_certificate(der[0].as_ref()), Some(*scope));
+        }
+        // A User's client certificate and the server certificate are not rig certificates.
+        let (_, client, _) = files.clients.first().unwrap();
+        let client = crate::ingress::tls::load_certs(client).unwrap();
+        assert_eq!(RigScope::from_certificate(client[0].as_ref()), None);
+        let server = crate::ingress::tls::load_certs(&files.server_cert).unwrap();
+        assert_eq!(RigScope::from_certificate(server[0].as_ref()), None);
+        assert_eq!(RigScope::from_certificate(b"\x30\x03\x02\x01\x00"), None);
+
+        let north = RigScope::Region(CspRegion::North);
+        assert!(north.allows(HubRegion(Some(CspRegion::North))));
+        assert!(!north.allows(HubRegion(Some(CspRegion::FourGNorth))));
+        assert!(
+            !north.allows(HubRegion(None)),
+            "a hub with no region needs `any`"
+        );
+        assert!(RigScope::Any.allows(HubRegion(None)));
+        assert!(RigScope::Any.allows(HubRegion(Some(CspRegion::South))));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -190,7 +190,7 @@ fn a_flood_of_alerts_is_held_back_by_a_small_bounded_queue_and_the_gateway_recov
         up: AtomicBool::new(false),
         codes: Mutex::new(0x8F30),
     });
-    let (cert, key) = common::rig::client_cert(&gw);
+    let (cert, key) = common::rig::rig_cert(&gw, "any");
     let connect = Connect {
         gateway: smwan,
         server_name: smwan.ip().to_string(),

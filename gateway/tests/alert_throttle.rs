@@ -170,7 +170,7 @@ impl Setup {
             queue: Mutex::new(Vec::new()),
             up: AtomicBool::new(false),
         });
-        let (cert, key) = common::rig::client_cert(&gw);
+        let (cert, key) = common::rig::rig_cert(&gw, "any");
         let connect = Connect {
             gateway: smwan,
             server_name: smwan.ip().to_string(),

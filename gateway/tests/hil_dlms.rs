@@ -150,7 +150,7 @@ fn a_signed_4_1_1_reads_a_dlms_meter_behind_an_adapter_device() {
     );
 
     // The rig file: one hub whose ESME is an adapter for the meter on the PTY.
-    let (cert, key) = common::rig::client_cert(&gw);
+    let (cert, key) = common::rig::rig_cert(&gw, "any");
     let rig_toml = format!(
         r#"keys_out = "{keys}"
 

@@ -1,8 +1,10 @@
 //! The SMWAN link end to end: a gateway listening for rigs over QUIC, and a separate
 //! `hil-rig` process hosting an emulated premises. A signed read reaches the rig-hosted
 //! meter and its Service Response arrives; with the rig killed the hub is unreachable (E20);
-//! a restarted rig registers again (with the same device keys) and commands work again; a
-//! rig whose hub the inventory does not hold registers no hub.
+//! a rig with the certificate of another CSP region registers no hub, one with a User's
+//! client certificate is turned away; a restarted rig with its region's certificate registers
+//! again (with the same device keys) and commands work again; a rig whose hub the inventory
+//! does not hold registers no hub.
 //!
 //! Needs `curl` and the conformance data; builds the `hil-rig` binary if needed.
 
@@ -121,15 +123,62 @@ fn a_rig_process_serves_its_hubs_over_quic_and_reconnects() {
     );
     assert!(element_text(&xml, "GBCSPayload").is_none(), "{xml}");
 
-    // A new rig process with the same keys registers again, and reads work again.
-    let rig = common::rig::start_rig(
+    // A rig with the certificate of another CSP region cannot take the hub (North in the
+    // inventory): its registration takes none, and the hub stays unreachable.
+    let central = common::rig::spawn_rig_as(
+        &bin,
+        &gw,
+        FIRST_EUI,
+        &smwan,
+        (&keys, &work.join("rig-central.log")),
+        common::rig::rig_cert(&gw, "central"),
+    );
+    central.wait_for(
+        "registered 0 hubs",
+        &work.join("rig-central.log"),
+        Duration::from_secs(30),
+    );
+    wait_for_log(&gw, "outside the CSP region of the rig's certificate", 1);
+    let (_, xml) = read_meter(&gw);
+    assert_eq!(
+        element_text(&xml, "ResponseCode").as_deref(),
+        Some("E20"),
+        "{xml}"
+    );
+    drop(central);
+
+    // A User's client certificate, though issued by the same CA, is not a rig certificate:
+    // the connection is closed before it can register anything.
+    let user = common::rig::spawn_rig_as(
+        &bin,
+        &gw,
+        FIRST_EUI,
+        &smwan,
+        (&keys, &work.join("rig-user.log")),
+        common::rig::user_client_cert(&gw),
+    );
+    wait_for_log(&gw, "not an SMWAN rig certificate", 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(work.join("rig-user.log"))
+        .unwrap_or_default()
+        .contains("not an SMWAN rig certificate")
+    {
+        assert!(Instant::now() < deadline, "the rig was not told why");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(user);
+
+    // A new rig process with the same keys and the North certificate registers the hub
+    // again, and reads work again.
+    let rig = common::rig::spawn_rig_as(
         &bin,
         &gw,
         FIRST_EUI,
         &smwan,
         (&keys, &work.join("rig2.log")),
-        Duration::from_secs(30),
+        common::rig::rig_cert(&gw, "north"),
     );
+    rig.wait_registered(&work.join("rig2.log"), Duration::from_secs(30));
     let (id, xml) = read_meter(&gw);
     assert_answered(&xml, &id);
 

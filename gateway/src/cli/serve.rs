@@ -689,12 +689,14 @@ fn start_routing(
     let sequencing = sink.sequencing();
     smwan.on_hubs_lost(move |hubs| hub_events.hubs_lost(hubs));
     let hub_inventory = Arc::clone(inventory);
-    smwan.known_hubs(move |hub| {
-        matches!(
-            hub_inventory.get(&hubgate_gateway::inventory::Eui(*hub)),
-            Ok(Some(d)) if d.device_type == hubgate_gateway::inventory::DeviceType::Chf
-        )
-    });
+    smwan.known_hubs(
+        move |hub| match hub_inventory.get(&hubgate_gateway::inventory::Eui(*hub)) {
+            Ok(Some(d)) if d.device_type == hubgate_gateway::inventory::DeviceType::Chf => {
+                Some(hubgate_gateway::smwan::HubRegion(d.csp_region))
+            }
+            _ => None,
+        },
+    );
     // The journal, not the hub state, brings back the commands held at the last stop.
     let stripped = hubgate_gateway::routing::strip_held_commands(db)
         .context("clearing the command queues of stored hub states")?;

@@ -356,6 +356,16 @@ impl Layout {
     pub fn tls_client_key(&self, name: &str) -> PathBuf {
         self.tls_dir().join("clients").join(format!("{name}.key"))
     }
+
+    /// `<data>/tls/rigs/<stem>.pem`: an SMWAN rig certificate (see `crate::smwan::RigScope`).
+    pub fn tls_rig_cert(&self, stem: &str) -> PathBuf {
+        self.tls_dir().join("rigs").join(format!("{stem}.pem"))
+    }
+
+    /// `<data>/tls/rigs/<stem>.key`.
+    pub fn tls_rig_key(&self, stem: &str) -> PathBuf {
+        self.tls_dir().join("rigs").join(format!("{stem}.key"))
+    }
 }
 
 /// One organisation certificate of the local PKI and where it goes.

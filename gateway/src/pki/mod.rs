@@ -225,8 +225,9 @@ impl Pki {
             )?,
         };
         let tls = &config.tls;
-        let needs_local_tls =
-            tls.enabled && (tls.cert.is_none() || (tls.mutual_tls && tls.client_ca.is_none()));
+        // The SMWAN listener's server and rig certificates come from the local TLS CA too.
+        let needs_local_tls = config.smwan.listen.is_some()
+            || tls.enabled && (tls.cert.is_none() || (tls.mutual_tls && tls.client_ca.is_none()));
         if needs_local_tls {
             pki.ensure_tls(&Layout::new(&config.data_dir), now)?;
         }
@@ -493,6 +494,13 @@ impl Pki {
                     + ", "
                     + &tls::SERVER_IPS.map(|i| i.to_string()).join(", ")
             );
+            if let Some((_, any, _)) = t.rigs.first() {
+                let _ = writeln!(
+                    s,
+                    "  SMWAN rigs        {} (one per CSP region beside it; a rig registers only its region's hubs)",
+                    any.display()
+                );
+            }
         }
         let _ = writeln!(s, "\nUsers:");
         let width = self

@@ -10,8 +10,12 @@
 //! | `tls/ca.pem`, `ca.key` | `O=HubGate, CN=HubGate Local TLS CA` | 10 years |
 //! | `tls/server.pem`, `.key` | `CN=localhost`, SAN `localhost` `127.0.0.1` `::1` | 825 days |
 //! | `tls/clients/<name>.pem`, `.key` | `CN=<name>`, x500UniqueIdentifier = User ID | 825 days |
+//! | `tls/rigs/<scope>.pem`, `.key` | `OU=SMWAN, CN=<scope>`: an SMWAN rig certificate for `any` hub or one CSP region (`north`, `central`, `south`, `4g-north`, `4g-central`, `4g-south`; CN `North`, `4G North`, …) | 825 days |
 //!
-//! The server certificate carries extKeyUsage serverAuth, client certificates clientAuth.
+//! The server certificate carries extKeyUsage serverAuth, client and rig certificates
+//! clientAuth. A rig certificate lets a `hil-rig` process register, over the SMWAN link,
+//! only the hubs of its scope ([`crate::smwan::RigScope`]); hand a communications service
+//! provider the certificate of its region, and keep `any` for a test lab.
 //!
 //! Validity starts an hour before `now` (clock skew). A certificate that expires within 30
 //! days, or whose CA was replaced, is issued again on start; an expired CA is replaced.
@@ -24,6 +28,7 @@ use hubgate_protocol::smki::{Certificate, Usage};
 use super::cert::{self, CertSpec, Extension, Issuer, KeyPair, Name, oids};
 use super::generate::{Layout, invalid, pair_matches};
 use super::{PkiError, files};
+use crate::smwan::{RIG_UNIT, RigScope};
 
 /// DNS names in the server certificate.
 pub const SERVER_DNS_NAMES: [&str; 1] = ["localhost"];
@@ -52,6 +57,8 @@ pub struct TlsFiles {
     pub server_key: PathBuf,
     /// Client certificates: (name, certificate, key).
     pub clients: Vec<(String, PathBuf, PathBuf)>,
+    /// SMWAN rig certificates: (scope, certificate, key).
+    pub rigs: Vec<(RigScope, PathBuf, PathBuf)>,
 }
 
 /// Creates or renews the local TLS CA, the server certificate and the client certificates
@@ -123,6 +130,21 @@ pub fn ensure(
             vec![Extension::ext_key_usage(&[oids::CLIENT_AUTH])],
         ));
     }
+    let mut rig_files = Vec::new();
+    for scope in RigScope::ALL {
+        let stem = scope.file_stem();
+        let (c, k) = (layout.tls_rig_cert(&stem), layout.tls_rig_key(&stem));
+        rig_files.push((scope, c.clone(), k.clone()));
+        leaves.push((
+            c,
+            k,
+            Name::new()
+                .printable(oids::ORGANIZATION, "HubGate")
+                .printable(oids::ORGANIZATIONAL_UNIT, RIG_UNIT)
+                .printable(oids::COMMON_NAME, scope.common_name()),
+            vec![Extension::ext_key_usage(&[oids::CLIENT_AUTH])],
+        ));
+    }
     for (cert_path, key_path, subject, mut extensions) in leaves {
         let current = pair_matches(&cert_path, &key_path)?.filter(|c| {
             now + RENEW_BEFORE <= c.not_after()
@@ -157,6 +179,7 @@ pub fn ensure(
             server_cert: layout.tls_server_cert(),
             server_key: layout.tls_server_key(),
             clients: client_files,
+            rigs: rig_files,
         },
         created,
     ))

@@ -46,8 +46,16 @@ pub fn device_keys(bin: &Path, first_eui: &str, keys_out: &Path) {
     );
 }
 
-/// The rig's client certificate and key (the first in `data/tls/clients`).
-pub fn client_cert(gw: &Gateway) -> (PathBuf, PathBuf) {
+/// An SMWAN rig certificate and key the gateway's local TLS CA issued:
+/// `data/tls/rigs/<stem>.pem` (`any`, `north`, `4g-south`, …).
+pub fn rig_cert(gw: &Gateway, stem: &str) -> (PathBuf, PathBuf) {
+    let cert = gw.dir.join("data/tls/rigs").join(format!("{stem}.pem"));
+    assert!(cert.is_file(), "no rig certificate {}", cert.display());
+    (cert.clone(), cert.with_extension("key"))
+}
+
+/// The first User client certificate and key in `data/tls/clients` (not a rig certificate).
+pub fn user_client_cert(gw: &Gateway) -> (PathBuf, PathBuf) {
     let mut certs: Vec<PathBuf> = std::fs::read_dir(gw.dir.join("data/tls/clients"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -122,9 +130,21 @@ pub fn spawn_rig(
     gw: &Gateway,
     first_eui: &str,
     smwan: &str,
-    (keys, log): (&Path, &Path),
+    files: (&Path, &Path),
 ) -> Rig {
-    let (cert, key) = client_cert(gw);
+    spawn_rig_as(bin, gw, first_eui, smwan, files, rig_cert(gw, "any"))
+}
+
+/// Starts `hil-rig emulate` as [`spawn_rig`] does, presenting the client certificate and
+/// key `(cert, key)`.
+pub fn spawn_rig_as(
+    bin: &Path,
+    gw: &Gateway,
+    first_eui: &str,
+    smwan: &str,
+    (keys, log): (&Path, &Path),
+    (cert, key): (PathBuf, PathBuf),
+) -> Rig {
     let mut child = Command::new(bin)
         .args(["emulate", "--hubs", "1", "--first-eui", first_eui])
         .args(["--gateway", smwan])
@@ -153,7 +173,7 @@ pub fn spawn_rig(
 }
 
 /// A gateway `name` with no emulated premises and an SMWAN listener on a free port, whose
-/// inventory holds the rig's hub `chf` and ESME `esme` (MPAN `mpan`, registered to the
+/// inventory holds the rig's hub `chf` (CSP region North) and ESME `esme` (MPAN `mpan`, registered to the
 /// supplier), reading device keys from `keys`; `response_timeout_ms` bounds each command. The
 /// gateway and its SMWAN address.
 pub fn start_smwan_gateway(
@@ -164,9 +184,9 @@ pub fn start_smwan_gateway(
     keys: &Path,
 ) -> (Gateway, String) {
     let inventory = format!(
-        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with\n\
-         {chf},CHF,Commissioned,106C,433100AC,,,EM1 1AA,1,\n\
-         {esme},ESME,Commissioned,EE01,010A030B,{mpan},,EM1 1AA,1,{chf}\n"
+        "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with,csp_region\n\
+         {chf},CHF,Commissioned,106C,433100AC,,,EM1 1AA,1,,North\n\
+         {esme},ESME,Commissioned,EE01,010A030B,{mpan},,EM1 1AA,1,{chf},\n"
     );
     let registration = format!(
         "mpxn,fuel,role,party,effective_from,effective_to\n{mpan},electricity,IS,{SUPPLIER},2000-01-01,\n"

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! hil-rig emulate --hubs 2 --gateway 127.0.0.1:4433 \
-//!     --ca DATA/tls/ca.pem --cert DATA/tls/clients/NAME.pem --key DATA/tls/clients/NAME.key \
+//!     --ca DATA/tls/ca.pem --cert DATA/tls/rigs/SCOPE.pem --key DATA/tls/rigs/SCOPE.key \
 //!     --parties ../shared/conformance/smki --keys-out ./rig-keys
 //! hil-rig keys --hubs 2 --keys-out ./rig-keys
 //! hil-rig run --config rig.toml --metrics-listen 127.0.0.1:9465
@@ -64,7 +64,8 @@ enum Command {
         /// The CA that issued the gateway's certificate (`<data>/tls/ca.pem`).
         #[arg(long, value_name = "FILE")]
         ca: PathBuf,
-        /// The rig's client certificate, issued by the gateway's local TLS CA.
+        /// The rig's certificate, issued by the gateway's local TLS CA: `<data>/tls/rigs/any.pem`,
+        /// or the one of its hubs' CSP region (`north.pem`, `4g-south.pem`, …).
         #[arg(long, value_name = "FILE")]
         cert: PathBuf,
         /// The rig's private key.

@@ -12,8 +12,8 @@
 //! address = "127.0.0.1:4433"            # the gateway's smwan.listen
 //! server_name = "localhost"             # optional: the name its certificate carries
 //! ca = "data/tls/ca.pem"
-//! cert = "data/tls/clients/rig.pem"
-//! key = "data/tls/clients/rig.key"
+//! cert = "data/tls/rigs/any.pem"       # a rig certificate: `any`, or the hubs' CSP region
+//! key = "data/tls/rigs/any.key"
 //!
 //! [trust]                               # the remote parties the devices trust
 //! parties = ["../shared/conformance/smki"]
