@@ -9,8 +9,12 @@
 //! An alert from a device that the inventory puts behind another Communications Hub than
 //! the one it came through (or behind none) is dropped, counted in
 //! `hubgate_alerts_dropped_total{reason="not_behind_hub"}` and logged: it can only be a
-//! replay or a forgery routed through a hub the device does not belong to. A device the
-//! inventory does not hold is not judged this way.
+//! replay or a forgery routed through a hub the device does not belong to. So is an alert
+//! from a device the inventory does not hold at all (`reason="not_on_inventory"`): a device
+//! joins a hub's HAN only after its pre-notification, so such an alert has no hub to be
+//! checked against, and a genuine alert of a device known only to the key store could
+//! otherwise be replayed through any hub. Only a failed inventory read lets an alert through
+//! unjudged (logged as an error).
 //!
 //! An alert whose protection the gateway could check (every key held) is handled as below.
 //! One it could not check, passed on by the hub actors for its recipient to check
@@ -253,6 +257,17 @@ fn sign(responder: &Responder, user: [u8; 8], response: &Response, kind: Kind) -
     }
 }
 
+/// Where the inventory puts an alert's device relative to the hub the alert came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behind {
+    /// Behind that hub (or the hub itself).
+    Yes,
+    /// Behind another hub, or behind none.
+    Elsewhere,
+    /// Not on the inventory.
+    NotOnInventory,
+}
+
 /// Who receives alerts about a device: the inventory (device → MPxN) and the registration
 /// data (MPxN → Users).
 #[derive(Clone)]
@@ -364,18 +379,17 @@ impl Recipients {
         users
     }
 
-    /// Whether the inventory puts `device` behind Communications Hub `hub` (the hub itself
-    /// included), following each device's association (meter → hub; PPMID, IHD, GPF →
-    /// meter): `Some(false)` when it leads to another hub or to none, `None` when the device
-    /// is not on the inventory or the inventory cannot be read.
-    pub fn behind_hub(&self, device: &[u8; 8], hub: &[u8; 8]) -> Option<bool> {
+    /// Where the inventory puts `device` relative to Communications Hub `hub` (the hub
+    /// itself is behind itself), following each device's association (meter → hub; PPMID,
+    /// IHD, GPF → meter). `None` when the inventory cannot be read.
+    pub fn behind_hub(&self, device: &[u8; 8], hub: &[u8; 8]) -> Option<Behind> {
         if device == hub {
-            return Some(true);
+            return Some(Behind::Yes);
         }
         match self.inventory.hub_of(&Eui(*device)) {
-            Ok(HubOf::Hub(h)) => Some(h.0 == *hub),
-            Ok(HubOf::Missing(id)) if id.0 == *device => None,
-            Ok(HubOf::Missing(_) | HubOf::NoHub) => Some(false),
+            Ok(HubOf::Hub(h)) if h.0 == *hub => Some(Behind::Yes),
+            Ok(HubOf::Missing(id)) if id.0 == *device => Some(Behind::NotOnInventory),
+            Ok(HubOf::Hub(_) | HubOf::Missing(_) | HubOf::NoHub) => Some(Behind::Elsewhere),
             Err(e) => {
                 tracing::error!(device = %hex::eui_duis(device), error = %e, "inventory read for an alert's hub failed");
                 None
@@ -927,13 +941,23 @@ pub fn device_alert(
     code: u16,
     now_ms: i64,
 ) -> Vec<Signed> {
-    // A device the inventory puts behind another hub (or none) cannot speak through this
-    // one: such an alert is a replay or a forgery routed through a hub it does not belong to.
-    if recipients.and_then(|r| r.behind_hub(&a.device, &a.hub)) == Some(false) {
-        metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "not_behind_hub")
-            .increment(1);
-        tracing::warn!(device = %hex::eui_duis(&a.device), hub = %hex::eui_duis(&a.hub), "an alert from a device the inventory does not put behind this hub: dropped");
-        return Vec::new();
+    // A device the inventory puts behind another hub (or none), or does not hold, cannot
+    // speak through this one: such an alert is a replay or a forgery routed through a hub it
+    // does not belong to.
+    match recipients.and_then(|r| r.behind_hub(&a.device, &a.hub)) {
+        Some(Behind::Yes) | None => {}
+        Some(Behind::Elsewhere) => {
+            metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "not_behind_hub")
+                .increment(1);
+            tracing::warn!(device = %hex::eui_duis(&a.device), hub = %hex::eui_duis(&a.hub), "an alert from a device the inventory does not put behind this hub: dropped");
+            return Vec::new();
+        }
+        Some(Behind::NotOnInventory) => {
+            metrics::counter!(metric_name::ALERTS_DROPPED_TOTAL, "reason" => "not_on_inventory")
+                .increment(1);
+            tracing::warn!(device = %hex::eui_duis(&a.device), hub = %hex::eui_duis(&a.hub), "an alert from a device the inventory does not hold: dropped");
+            return Vec::new();
+        }
     }
     // An alert the gateway could not check (passed on under `Unverifiable::Forward`) goes to
     // its recipient alone (`Recipients::for_device_alert`). It is not matched to a
@@ -1882,11 +1906,23 @@ mod tests {
             [0, 0xDB, 0x55, 0, 0, 0, 0, 1],
             [0, 0xDB, 0x56, 0, 0, 0, 0, 0],
         );
-        assert_eq!(r.behind_hub(&esme, &hub), Some(true));
-        assert_eq!(r.behind_hub(&hub, &hub), Some(true), "the hub itself");
-        assert_eq!(r.behind_hub(&esme, &other_hub), Some(false));
-        assert_eq!(r.behind_hub(&other_hub, &hub), Some(false), "another hub");
-        assert_eq!(r.behind_hub(&[0x77; 8], &hub), None, "not on the inventory");
+        assert_eq!(r.behind_hub(&esme, &hub), Some(Behind::Yes));
+        assert_eq!(
+            r.behind_hub(&hub, &hub),
+            Some(Behind::Yes),
+            "the hub itself"
+        );
+        assert_eq!(r.behind_hub(&esme, &other_hub), Some(Behind::Elsewhere));
+        assert_eq!(
+            r.behind_hub(&other_hub, &hub),
+            Some(Behind::Elsewhere),
+            "another hub"
+        );
+        assert_eq!(
+            r.behind_hub(&[0x77; 8], &hub),
+            Some(Behind::NotOnInventory),
+            "not on the inventory"
+        );
         drop(r);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

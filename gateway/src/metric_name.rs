@@ -69,7 +69,7 @@ pub const ALERTS_THROTTLE_SUMMARIES_TOTAL: &str = "hubgate_alerts_throttle_summa
 /// alert queue full for `routing.alert_queue_wait_ms`; `no_recipient`: no registered User and
 /// a GBCS recipient that is no User; `quarantine_full`: over its hub's threshold with the
 /// quarantine at `anomaly.max_held_alerts`; `not_behind_hub`: from a device the inventory
-/// puts behind another hub).
+/// puts behind another hub; `not_on_inventory`: from a device the inventory does not hold).
 pub const ALERTS_DROPPED_TOTAL: &str = "hubgate_alerts_dropped_total";
 /// Counter: SR 11.1 firmware distributions finished (every device with an outcome).
 pub const FIRMWARE_DISTRIBUTIONS_TOTAL: &str = "hubgate_firmware_distributions_total";
