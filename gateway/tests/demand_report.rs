@@ -184,6 +184,10 @@ fn the_report_flags_exactly_the_usage_at_or_over_110_percent() {
     assert_eq!(status, 403, "{v}");
     let (status, v) = post_forecast(&gw, None, &forecast_body(None, r#"{"all": 1}"#));
     assert_eq!(status, 401, "{v}");
+    // A body over 64 KiB is refused as too large, with its limit named.
+    let (status, v) = post_forecast(&gw, Some(PULL_TOKEN), &" ".repeat((64 << 10) + 1));
+    assert_eq!(status, 413, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("65536"), "{v}");
     // The supplier's own: 20 requests in all, 2 Display Messages, 10 profile reads a month.
     let (status, v) = post_forecast(
         &gw,

@@ -17,7 +17,8 @@
 //!   (`anomaly.admin_token`, or `<data_dir>/anomaly/admin-token`): for any User, named in
 //!   the forecast's `user` (DCC staff entering a forecast a User sent by other means).
 //!
-//! Anything else gets `401` with `WWW-Authenticate: Bearer`. `503` when the store fails.
+//! Anything else gets `401` with `WWW-Authenticate: Bearer`, before the body is read. A body
+//! over [`MAX_FORECAST_BYTES`] gets `413`. `503` when the store fails.
 //!
 //! On the metrics listener, like the performance report and with the same caveat (not
 //! authenticated: the metrics listener belongs on an operators' network):
@@ -77,7 +78,6 @@ pub fn configure_forecasts(cfg: &mut web::ServiceConfig, endpoint: web::Data<For
     cfg.service(
         web::resource(FORECASTS_PATH)
             .app_data(endpoint)
-            .app_data(web::PayloadConfig::new(MAX_FORECAST_BYTES))
             .route(web::post().to(submit))
             .route(web::get().to(list)),
     );
@@ -131,12 +131,24 @@ fn caller(req: &HttpRequest, endpoint: &ForecastEndpoint) -> Result<Submitter, B
 
 async fn submit(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     endpoint: web::Data<ForecastEndpoint>,
 ) -> HttpResponse {
+    // The caller is authenticated before its body is read: an unauthenticated client makes
+    // the gateway hold none of its bytes (the connection is closed with the 401).
     let by = match caller(&req, &endpoint) {
         Ok(c) => c,
         Err(r) => return *r,
+    };
+    let body = match payload.to_bytes_limited(MAX_FORECAST_BYTES).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the body exceeds {MAX_FORECAST_BYTES} bytes"),
+            );
+        }
     };
     let demand = Arc::clone(&endpoint.demand);
     let parsed = forecast::parse(&body, by, demand.current_month(), demand.now_ms());
