@@ -71,8 +71,9 @@ struct State {
 
 /// The bytes of request bodies the DUIS services may hold at once. Each request reserves what
 /// it has read, as chunks arrive (never a declared length: a client that announces a large
-/// body and sends nothing holds nothing), and gives it back when it has been answered, or
-/// as soon as its body is being drained rather than kept; so many concurrent large bodies
+/// body and sends nothing holds nothing), and gives it back when the work on it is done
+/// (which a client going away does not cut short), or as soon as its body is being drained
+/// rather than kept; so many concurrent large bodies
 /// (the Non-Device service takes firmware images of up to `limits.max_request_bytes`)
 /// cannot exhaust memory: past the budget, a request is answered 503 without its body being
 /// kept.
@@ -200,9 +201,27 @@ async fn service_endpoint(
                 ));
         }
     };
-    // The body's bytes stay reserved until the request is answered.
-    let reply = state.handler.handle(**service, body).await;
-    drop(reservation);
+    // A request read in full is processed to its end on a task of its own, even when its
+    // client goes away meanwhile (actix-web then drops this handler): its acceptance may
+    // already be on its way to the store, and an accepted request must be routed and
+    // answered, not left in the journal until the next start. The body's bytes stay
+    // reserved until that work is done, since it holds them (in the verifier's queue, say).
+    let handler = Arc::clone(&state.handler);
+    let service = **service;
+    let work = actix_web::rt::spawn(async move {
+        let reply = handler.handle(service, body).await;
+        drop(reservation);
+        reply
+    });
+    let reply = match work.await {
+        Ok(reply) => reply,
+        Err(e) => {
+            tracing::error!(error = %e, "a DUIS request's processing ended abnormally");
+            return HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("the request's processing ended abnormally\n");
+        }
+    };
     HttpResponse::build(
         actix_web::http::StatusCode::from_u16(reply.status)
             .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR),
