@@ -405,6 +405,15 @@ fn meter_reads() {
             ok("ECS24_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS24b_4.11.2_SUCCESS_REQUEST_DUIS.XML"),
+            // The fixed-list reads.
+            ok("ECS17a_4.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS18b_4.12.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS18a_4.12.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS26a_4.13_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS27_4.15_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS17c_4.16_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: a read of a meter's registers sent to the hub.
             to(
                 "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",

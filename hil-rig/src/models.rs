@@ -155,6 +155,54 @@ pub fn esme_objects() -> Objects {
     );
     o.put(Attr::new(111, obis::ACCOUNT, 11), Value::Array(Vec::new()));
     o.put(Attr::new(111, obis::ACCOUNT, 13), unset.clone());
+    // Active power import (4.16): value, scaler/unit (W), and a second value, as the RTDS
+    // ECS17c response carries them.
+    o.put(
+        Attr::new(1, [0, 0, 94, 44, 34, 20], 2),
+        Value::Structure(vec![
+            Value::DoubleLongUnsigned(0),
+            scaler(27),
+            Value::DoubleLongUnsigned(0),
+        ]),
+    );
+    // Maximum demand (4.12.1, 4.12.2): the configuration dates, and the import (two) and
+    // export extended registers: value, scaler/unit (W), capture time not yet set.
+    for n in 0..=2u8 {
+        o.put(Attr::new(1, [0, 0, 94, 44, 5, n], 2), unset.clone());
+    }
+    for register in [
+        [1, 0, 1, 6, 0, 255],
+        [1, 0, 1, 6, 1, 255],
+        [1, 0, 2, 6, 0, 255],
+    ] {
+        o.put(Attr::new(4, register, 2), Value::DoubleLongUnsigned(0));
+        o.put(Attr::new(4, register, 3), scaler(27));
+        o.put(Attr::new(4, register, 5), unset.clone());
+    }
+    o.put(
+        Attr::new(10, [0, 0, 12, 0, 0, 255], 2),
+        Value::Array(Vec::new()),
+    );
+    // Load limiting (4.15): off, the counter at zero, and the limiter's threshold and
+    // minimum durations unset (zero).
+    o.put(
+        Attr::new(9000, [0, 0, 94, 44, 0, 3], 2),
+        Value::Boolean(false),
+    );
+    o.put(
+        Attr::new(3, [0, 0, 94, 44, 42, 255], 2),
+        Value::DoubleLongUnsigned(0),
+    );
+    o.put(
+        Attr::new(3, [0, 0, 94, 44, 42, 255], 3),
+        Value::Structure(vec![Value::Integer(0), Value::Enum(255)]),
+    );
+    for id in [4, 6, 7] {
+        o.put(
+            Attr::new(71, [0, 0, 17, 0, 0, 255], id),
+            Value::DoubleLongUnsigned(0),
+        );
+    }
     // No Change of Tenancy yet: every date field not specified.
     o.put(Attr::new(1, obis::CHANGE_OF_TENANCY, 2), unset);
     for n in 0..=2u8 {
@@ -192,6 +240,14 @@ pub fn gsme_model() -> ZigbeeModel {
         ZclAttribute {
             data_type: 0x30,
             value: vec![0x02],
+        },
+    );
+    // The Metering cluster's balance attribute 0x0A00 (uint32) that GCS60 reads.
+    m.attributes.insert(
+        (cluster::METERING, 0x0a00),
+        ZclAttribute {
+            data_type: 0x23,
+            value: vec![0; 4],
         },
     );
     // CreditRemaining (int32).

@@ -44,7 +44,8 @@ const SRVS: &[&str] = &[
     "4.1.1", "4.1.2", "4.4.2", "4.4.3", "4.4.4", "4.4.5", "4.6.1", "4.8.1", "4.11.1", "4.11.2",
     "6.2.1", "6.2.2", "6.2.3", "6.2.4", "6.2.5", "6.2.7", "6.2.8", "6.2.9", "6.2.10", "11.2",
     "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
-    "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2",
+    "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
+    "4.12.2", "4.13", "4.15", "4.16", "4.18",
 ];
 
 /// What one comparison gives.
@@ -213,6 +214,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     ("ECS10_3.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS12_3.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS17a_4.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -223,6 +225,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         Expect::Exact,
         "",
     ),
+    ("ECS17c_4.16_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS17d_4.1.2_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -233,6 +236,8 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         Expect::Exact,
         "",
     ),
+    ("ECS18a_4.12.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS18b_4.12.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS20a_4.4.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS20b_4.4.2_SINGLE_SUCCESS_REQUEST_DUIS.XML",
@@ -269,6 +274,16 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("ECS24b_4.11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS25r1_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS25r2_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS26a_4.13_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS26a_4.13_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
     ("ECS26c_6.2.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS26d_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS26i_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
@@ -276,6 +291,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("ECS26k_6.2.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS26l_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS26m_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS27_4.15_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -295,6 +311,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "",
     ),
     ("ECS70_6.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "GCS01a_1.1.1_CANCELLATION_BLOCK_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -357,6 +374,11 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS16a_4.6.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS20r_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21a_6.2.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS21b_4.13_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "GBZ prepayment configuration read not built",
+    ),
     ("GCS21e_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21k_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
@@ -371,6 +393,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS38_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS46_6.2.7_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
 ];
 
 fn device_for(eui: &[u8; 8]) -> DeviceType {

@@ -1,0 +1,255 @@
+//! Meter data reads whose command is a fixed list of attributes: 4.2 Read Instantaneous
+//! Export Registers, 4.12.1 / 4.12.2 Read Maximum Demand Import / Export Registers, 4.13
+//! Read Prepayment Configuration (ESME), 4.15 Read Load Limit Data, 4.16 Read Active Power
+//! Import and 4.18 Read Meter Balance (ESME and GSME).
+//!
+//! None of these carries a parameter from the request: the request body only says when to
+//! run (now, or at a future date the header carries). Each ESME read is one DLMS
+//! Access-Request of plain gets, in the order the use case lists its data items; the GSME's
+//! balance is one ZCL Read Attributes per cluster. The lists, classes, OBIS codes and
+//! attribute numbers are those of the RTDS commands, which `protocol/tests/transform_rtds.rs`
+//! compares byte for byte (the lists repeat an attribute where the use case reads it twice,
+//! as the corpus's ECS26a does).
+
+use super::axdr::obis;
+use super::register_reads::gets;
+use super::zcl::{self, Command, cluster};
+use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use crate::duis::model::Body;
+
+pub(crate) static USE_CASES: &[UseCase] = &[
+    UseCase {
+        name: "ECS17a",
+        srv: "4.2",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs17a,
+    },
+    UseCase {
+        name: "ECS18b",
+        srv: "4.12.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs18b,
+    },
+    UseCase {
+        name: "ECS18a",
+        srv: "4.12.2",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs18a,
+    },
+    UseCase {
+        name: "ECS26a",
+        srv: "4.13",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs26a,
+    },
+    UseCase {
+        name: "ECS27",
+        srv: "4.15",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs27,
+    },
+    UseCase {
+        name: "ECS17c",
+        srv: "4.16",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs17c,
+    },
+    UseCase {
+        name: "ECS82",
+        srv: "4.18",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs82,
+    },
+    UseCase {
+        name: "GCS60",
+        srv: "4.18",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs60,
+    },
+];
+
+/// DLMS classes of the lists below.
+mod class {
+    pub(super) const DATA: u16 = 1;
+    pub(super) const REGISTER: u16 = 3;
+    pub(super) const EXTENDED_REGISTER: u16 = 4;
+    pub(super) const SCHEDULE: u16 = 10;
+    pub(super) const REGISTER_MONITOR: u16 = 21;
+    pub(super) const LIMITER: u16 = 71;
+    pub(super) const ACCOUNT: u16 = 111;
+    pub(super) const CREDIT: u16 = 112;
+    pub(super) const CHARGE: u16 = 113;
+    /// The GBCS-specific class the corpus reads some configuration data items with.
+    pub(super) const GBCS_DATA: u16 = 9000;
+}
+
+/// `list` as gets, once the body is `expected`'s.
+fn read(
+    i: &Input<'_>,
+    expected: fn(&Body) -> bool,
+    list: &[(u16, [u8; 6], i8)],
+) -> Result<Vec<u8>, TransformError> {
+    if !expected(i.body) {
+        return Err(i.wrong_body());
+    }
+    Ok(gets(list, i.counter))
+}
+
+/// ECS17a: the Registers 1-0:2.8.0.255 and 1-0:4.8.0.255 (value and scaler/unit).
+fn ecs17a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    use class::REGISTER;
+    read(
+        i,
+        |b| matches!(b, Body::ReadInstantaneousExportRegisters(_)),
+        &[
+            (REGISTER, obis(1, 0, 2, 8, 0, 255), 2),
+            (REGISTER, obis(1, 0, 2, 8, 0, 255), 3),
+            (REGISTER, obis(1, 0, 4, 8, 0, 255), 2),
+            (REGISTER, obis(1, 0, 4, 8, 0, 255), 3),
+        ],
+    )
+}
+
+/// ECS18b: two Data objects (0-0:94.44.5.0/1), the two import maximum demand Extended
+/// Registers (value, scaler/unit, capture time) and the Schedule 0-0:12.0.0.255.
+fn ecs18b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    use class::{DATA, EXTENDED_REGISTER, SCHEDULE};
+    read(
+        i,
+        |b| matches!(b, Body::ReadMaximumDemandImportRegisters(_)),
+        &[
+            (DATA, obis(0, 0, 94, 44, 5, 0), 2),
+            (DATA, obis(0, 0, 94, 44, 5, 1), 2),
+            (EXTENDED_REGISTER, obis(1, 0, 1, 6, 0, 255), 2),
+            (EXTENDED_REGISTER, obis(1, 0, 1, 6, 0, 255), 3),
+            (EXTENDED_REGISTER, obis(1, 0, 1, 6, 0, 255), 5),
+            (EXTENDED_REGISTER, obis(1, 0, 1, 6, 1, 255), 2),
+            (EXTENDED_REGISTER, obis(1, 0, 1, 6, 1, 255), 3),
+            (EXTENDED_REGISTER, obis(1, 0, 1, 6, 1, 255), 5),
+            (SCHEDULE, obis(0, 0, 12, 0, 0, 255), 2),
+        ],
+    )
+}
+
+/// ECS18a: the Data object 0-0:94.44.5.2 and the export maximum demand Extended Register
+/// (value, scaler/unit, capture time).
+fn ecs18a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    use class::{DATA, EXTENDED_REGISTER};
+    read(
+        i,
+        |b| matches!(b, Body::ReadMaximumDemandExportRegisters(_)),
+        &[
+            (DATA, obis(0, 0, 94, 44, 5, 2), 2),
+            (EXTENDED_REGISTER, obis(1, 0, 2, 6, 0, 255), 2),
+            (EXTENDED_REGISTER, obis(1, 0, 2, 6, 0, 255), 3),
+            (EXTENDED_REGISTER, obis(1, 0, 2, 6, 0, 255), 5),
+        ],
+    )
+}
+
+/// ECS26a: attributes of the Charge objects 0-0:19.20.1/2/3, the Special Days Table
+/// 0-0:11.0.2, two GBCS data objects, the Register Monitor 0-0:16.0.1, the Account
+/// 0-0:19.0.0, the Credit 0-0:19.10.1 and the Schedule 0-0:12.0.1, in the RTDS command's
+/// order (which reads two Charge attributes twice).
+fn ecs26a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    use class::{ACCOUNT, CHARGE, CREDIT, GBCS_DATA, REGISTER_MONITOR, SCHEDULE};
+    const SPECIAL_DAYS: u16 = 11;
+    let charge_1 = obis(0, 0, 19, 20, 1, 255);
+    let charge_2 = obis(0, 0, 19, 20, 2, 255);
+    let account = obis(0, 0, 19, 0, 0, 255);
+    let emergency_credit = obis(0, 0, 19, 10, 1, 255);
+    read(
+        i,
+        |b| matches!(b, Body::ReadPrepaymentConfiguration(_)),
+        &[
+            (CHARGE, charge_1, 5),
+            (SPECIAL_DAYS, obis(0, 0, 11, 0, 2, 255), 2),
+            (CHARGE, charge_1, 8),
+            (CHARGE, charge_1, 5),
+            (CHARGE, charge_2, 5),
+            (CHARGE, charge_2, 8),
+            (CHARGE, charge_2, 5),
+            (CHARGE, obis(0, 0, 19, 20, 3, 255), 13),
+            (GBCS_DATA, obis(0, 0, 94, 44, 2, 10), 2),
+            (REGISTER_MONITOR, obis(0, 0, 16, 0, 1, 255), 2),
+            (GBCS_DATA, obis(0, 0, 94, 44, 2, 20), 2),
+            (ACCOUNT, account, 16),
+            (ACCOUNT, account, 18),
+            (ACCOUNT, account, 19),
+            (CREDIT, emergency_credit, 9),
+            (CREDIT, emergency_credit, 10),
+            (SCHEDULE, obis(0, 0, 12, 0, 1, 255), 2),
+            (ACCOUNT, account, 11),
+        ],
+    )
+}
+
+/// ECS27: a GBCS data object (0-0:94.44.0.3), the Register 0-0:94.44.42.255 (value and
+/// scaler/unit) and the Limiter 0-0:17.0.0.255's attributes 4, 6 and 7.
+fn ecs27(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    use class::{GBCS_DATA, LIMITER, REGISTER};
+    let counter = obis(0, 0, 94, 44, 42, 255);
+    let limiter = obis(0, 0, 17, 0, 0, 255);
+    read(
+        i,
+        |b| matches!(b, Body::ReadLoadLimitData(_)),
+        &[
+            (GBCS_DATA, obis(0, 0, 94, 44, 0, 3), 2),
+            (REGISTER, counter, 2),
+            (REGISTER, counter, 3),
+            (LIMITER, limiter, 4),
+            (LIMITER, limiter, 6),
+            (LIMITER, limiter, 7),
+        ],
+    )
+}
+
+/// ECS17c: the Data object 0-0:94.44.34.20 (active power import).
+fn ecs17c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    read(
+        i,
+        |b| matches!(b, Body::ReadActivePowerImport(_)),
+        &[(class::DATA, obis(0, 0, 94, 44, 34, 20), 2)],
+    )
+}
+
+/// ECS82: the Credit object 0-0:19.10.0.255's current amount (attribute 2).
+fn ecs82(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    read(
+        i,
+        |b| matches!(b, Body::ReadMeterBalance(_)),
+        &[(class::CREDIT, obis(0, 0, 19, 10, 0, 255), 2)],
+    )
+}
+
+/// The Metering cluster attribute GCS60 reads (0x0A00).
+const METERING_BALANCE: u16 = 0x0a00;
+/// The Prepayment cluster attribute GCS60 reads (0x0001, *CreditRemaining*).
+const CREDIT_REMAINING: u16 = 0x0001;
+
+/// GCS60: one attribute of the Metering cluster and one of the Prepayment cluster.
+fn gcs60(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadMeterBalance(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(zcl::encode(&[
+        Command::read_attributes(cluster::METERING, &[METERING_BALANCE]),
+        Command::read_attributes(cluster::PREPAYMENT, &[CREDIT_REMAINING]),
+    ]))
+}
