@@ -414,6 +414,8 @@ fn meter_reads() {
             ok("ECS17c_4.16_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: a read of a meter's registers sent to the hub.
             to(
                 "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
@@ -520,6 +522,7 @@ fn critical_commands() {
             ok("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS28Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: refused at the Transform, before any Pre-Command.
             to(
                 "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML",

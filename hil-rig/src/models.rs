@@ -44,6 +44,10 @@ pub mod obis {
     pub const DISCONNECT_CONTROL: [u8; 6] = [0, 0, 96, 3, 10, 255];
     /// Change of Tenancy date (class 1, attribute 2; set by ECS12).
     pub const CHANGE_OF_TENANCY: [u8; 6] = [0, 0, 94, 44, 3, 2];
+    /// Export profile (Profile Generic).
+    pub const EXPORT_PROFILE: [u8; 6] = [0, 0, 99, 1, 1, 255];
+    /// Instantaneous power thresholds (Register Monitor).
+    pub const POWER_THRESHOLDS: [u8; 6] = [0, 0, 16, 0, 0, 255];
 }
 
 const DLU: u8 = 6;
@@ -201,6 +205,24 @@ pub fn esme_objects() -> Objects {
         o.put(
             Attr::new(71, [0, 0, 17, 0, 0, 255], id),
             Value::DoubleLongUnsigned(0),
+        );
+    }
+    // The export profile (4.8.3): half-hour entries of (UTC seconds, active export, reactive
+    // export), as the RTDS ECS22a response carries them.
+    o.add_profile(
+        obis::EXPORT_PROFILE,
+        Profile::new(TypeDesc::Structure(vec![TypeDesc::Simple(DLU); 3]), 48 * 31),
+    );
+    // The instantaneous power thresholds (6.12): low/medium, medium/high, in W.
+    o.put(
+        Attr::new(21, obis::POWER_THRESHOLDS, 2),
+        Value::Array(vec![Value::DoubleLongUnsigned(0); 2]),
+    );
+    // The auxiliary load control switches' descriptions (6.14.1), empty.
+    for n in 11..=15u8 {
+        o.put(
+            Attr::new(1, [0, 0, 94, 44, 0, n], 2),
+            Value::VisibleString(Vec::new()),
         );
     }
     // No Change of Tenancy yet: every date field not specified.

@@ -1,16 +1,20 @@
-//! The fixed-list meter reads (4.2, 4.12.1, 4.12.2, 4.13, 4.15, 4.16, 4.18): commands built
-//! by the transform from the DUIS templates, answered by the emulated ESME and GSME. Each
+//! The fixed-list meter reads (4.2, 4.8.3, 4.12.1, 4.12.2, 4.13, 4.15, 4.16, 4.18) and the
+//! power threshold write (6.12): commands built by the transform from the DUIS templates,
+//! answered by the emulated ESME and GSME. Each
 //! answer is authentic (its MAC verifies), is the response of the command's use case, has a
 //! result for every item read, and, where the emulated meter holds the objects, each item
-//! succeeds with the data type the RTDS response of the same use case carries. The
-//! independent oracle accepts every command and answer.
+//! succeeds with the data type the RTDS response of the same use case carries; the write
+//! succeeds and the meter holds the new thresholds. The independent oracle accepts every
+//! command and answer.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use common::*;
-use hubgate_hil_rig::{Device, DeviceKind};
+use hubgate_hil_rig::cosem::Attr;
+use hubgate_hil_rig::value::Value;
+use hubgate_hil_rig::{Device, DeviceKind, models};
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::duis::reader;
 use hubgate_protocol::gbcs::auth::TEST_ACB;
@@ -118,6 +122,12 @@ const ESME_READS: &[(&str, &str, &str, bool)] = &[
         "4.18_ECS82/ECS82_4.18_SUCCESS_RESPONSE_GBCS.HEX",
         true,
     ),
+    (
+        "ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML",
+        "ECS22a",
+        "4.8.3_ECS22a/ECS22a_4.8.3_SUCCESS_RESPONSE_GBCS.HEX",
+        true,
+    ),
 ];
 
 #[test]
@@ -142,6 +152,40 @@ fn the_emulated_meters_answer_the_fixed_list_reads_as_the_rtds_meters_do() {
         files.push((format!("{use_case}_COMMAND_GBCS.HEX"), cmd));
         files.push((format!("{use_case}_RESPONSE_GBCS.HEX"), answer));
     }
+
+    // ECS34: the thresholds are set, and the Register Monitor holds them.
+    let cmd = command(
+        "ECS34_6.12_SUCCESS_REQUEST_DUIS.XML",
+        DeviceType::Esme,
+        ESME,
+        6100,
+    );
+    let answer = ask(&mut esme, &cmd, "ECS34");
+    let Payload::Dlms(Apdu::AccessResponse(r)) =
+        payload::decode(gbcs::parse(&answer).unwrap().content).unwrap()
+    else {
+        panic!("ECS34: not a DLMS Access-Response")
+    };
+    assert!(
+        matches!(r.specifications.as_slice(), [AccessResponseSpec::Set(s)] if s.0 == 0),
+        "{:?}",
+        r.specifications
+    );
+    let thresholds = esme
+        .state()
+        .cosem()
+        .unwrap()
+        .get(&Attr::new(21, models::obis::POWER_THRESHOLDS, 2))
+        .cloned();
+    assert_eq!(
+        thresholds,
+        Some(Value::Array(vec![
+            Value::DoubleLongUnsigned(2300),
+            Value::DoubleLongUnsigned(4600)
+        ]))
+    );
+    files.push(("ECS34_COMMAND_GBCS.HEX".to_owned(), cmd));
+    files.push(("ECS34_RESPONSE_GBCS.HEX".to_owned(), answer));
 
     // GCS60: Read Attributes Responses for the Metering and Prepayment clusters, each
     // attribute present with the RTDS response's status and data type.

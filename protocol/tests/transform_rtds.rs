@@ -45,7 +45,7 @@ const SRVS: &[&str] = &[
     "6.2.1", "6.2.2", "6.2.3", "6.2.4", "6.2.5", "6.2.7", "6.2.8", "6.2.9", "6.2.10", "11.2",
     "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
-    "4.12.2", "4.13", "4.15", "4.16", "4.18",
+    "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1",
 ];
 
 /// What one comparison gives.
@@ -260,6 +260,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         Expect::Exact,
         "",
     ),
+    ("ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS22b_4.8.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -292,6 +293,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("ECS26l_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS26m_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS27_4.15_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -304,6 +306,16 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     ("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS46a_6.14.1_SOME_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
     ("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML",

@@ -34,6 +34,8 @@ pub(crate) enum Value {
     DoubleLongUnsigned(u32),
     /// `octet-string`.
     OctetString(Vec<u8>),
+    /// `visible-string`.
+    VisibleString(Vec<u8>),
     /// `integer`.
     Integer(i8),
     /// `long`.
@@ -63,6 +65,7 @@ impl Value {
             Value::DoubleLong(v) => Data::DoubleLong(*v),
             Value::DoubleLongUnsigned(v) => Data::DoubleLongUnsigned(*v),
             Value::OctetString(v) => Data::OctetString(v),
+            Value::VisibleString(v) => Data::VisibleString(v),
             Value::Integer(v) => Data::Integer(*v),
             Value::Long(v) => Data::Long(*v),
             Value::Unsigned(v) => Data::Unsigned(*v),

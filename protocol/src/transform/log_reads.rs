@@ -1,10 +1,10 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
-//! Log, 4.8.1 Read Active Import Profile Data.
+//! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
 //! through a Data Protection object with a range selection on the capture time (COSEM
-//! date-times); the prepayment logs are plain Profile Generic reads restricted by a UTC
-//! timestamp register (ZigBee seconds). On the GSME the snapshots are ZCL *Get Snapshot*
+//! date-times); the prepayment logs and the export profile are plain Profile Generic reads
+//! restricted by a UTC timestamp register (ZigBee seconds). On the GSME the snapshots are ZCL *Get Snapshot*
 //! commands, one per snapshot offset, the prepayment logs *Get Debt Repayment Log* /
 //! *Get Top Up Log* with the start of the period as the component's from-date-time, and the
 //! half-hour profile one *Get Profile* per day of the period (GCS17, see [`gcs17`]).
@@ -100,6 +100,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         build: ecs22b,
     },
     UseCase {
+        name: "ECS22a",
+        srv: "4.8.3",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs22a,
+    },
+    UseCase {
         name: "GCS17",
         srv: "4.8.1",
         devices: &[DeviceType::Gsme],
@@ -120,7 +128,8 @@ fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
             b.ka_public_security_credentials.is_some(),
         ),
         Body::RetrieveBillingDataLogDebtPayments(b)
-        | Body::RetrieveBillingDataLogPrepaymentCredits(b) => (&b.read_log_period, false),
+        | Body::RetrieveBillingDataLogPrepaymentCredits(b)
+        | Body::ReadExportProfileData(b) => (&b.read_log_period, false),
         _ => return Err(i.wrong_body()),
     };
     if urp {
@@ -279,6 +288,15 @@ fn prepayment_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformE
 /// ECS20a: the payment-based debt payments log (Profile Generic 0-0:98.1.4.255).
 fn ecs20a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     prepayment_log(i, obis(0, 0, 98, 1, 4, 255))
+}
+
+/// ECS22a: the export profile (Profile Generic 0-0:99.1.1.255), not sensitive, so read as
+/// the prepayment logs are rather than through a Data Protection object.
+fn ecs22a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadExportProfileData(_)) {
+        return Err(i.wrong_body());
+    }
+    prepayment_log(i, obis(0, 0, 99, 1, 1, 255))
 }
 
 /// ECS20d: the prepayment credits log (Profile Generic 0-0:98.1.5.255).
