@@ -416,6 +416,11 @@ fn meter_reads() {
             ok("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS66_4.17_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: a read of a meter's registers sent to the hub.
             to(
                 "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",

@@ -44,6 +44,14 @@ pub mod obis {
     pub const DISCONNECT_CONTROL: [u8; 6] = [0, 0, 96, 3, 10, 255];
     /// Change of Tenancy date (class 1, attribute 2; set by ECS12).
     pub const CHANGE_OF_TENANCY: [u8; 6] = [0, 0, 94, 44, 3, 2];
+    /// Daily consumption log (Profile Generic).
+    pub const DAILY_CONSUMPTION_LOG: [u8; 6] = [0, 0, 99, 1, 3, 255];
+    /// Event log (Profile Generic).
+    pub const EVENT_LOG: [u8; 6] = [0, 0, 99, 98, 0, 255];
+    /// Security log (Profile Generic).
+    pub const SECURITY_LOG: [u8; 6] = [0, 0, 99, 98, 1, 255];
+    /// Auxiliary load control switch event log (Profile Generic).
+    pub const ALCS_EVENT_LOG: [u8; 6] = [0, 17, 99, 98, 2, 255];
     /// Export profile (Profile Generic).
     pub const EXPORT_PROFILE: [u8; 6] = [0, 0, 99, 1, 1, 255];
     /// Instantaneous power thresholds (Register Monitor).
@@ -213,6 +221,38 @@ pub fn esme_objects() -> Objects {
         obis::EXPORT_PROFILE,
         Profile::new(TypeDesc::Structure(vec![TypeDesc::Simple(DLU); 3]), 48 * 31),
     );
+    // The daily consumption log (4.17): (UTC seconds, consumption) a day for two years.
+    o.add_profile(
+        obis::DAILY_CONSUMPTION_LOG,
+        Profile::new(TypeDesc::Structure(vec![TypeDesc::Simple(DLU); 2]), 731),
+    );
+    // The event, security and auxiliary load control switch event logs (6.13), as the RTDS
+    // ECS35a, ECS35b and ECS35f responses carry their entries: UTC seconds, event code, and
+    // an octet-string / nothing / switch state and its own time.
+    let (lu, os, en) = (
+        TypeDesc::Simple(18),
+        TypeDesc::Simple(9),
+        TypeDesc::Simple(22),
+    );
+    for (log, columns, capacity) in [
+        (
+            obis::EVENT_LOG,
+            vec![TypeDesc::Simple(DLU), lu.clone(), os],
+            100,
+        ),
+        (
+            obis::SECURITY_LOG,
+            vec![TypeDesc::Simple(DLU), lu.clone()],
+            100,
+        ),
+        (
+            obis::ALCS_EVENT_LOG,
+            vec![TypeDesc::Simple(DLU), lu, en, TypeDesc::Simple(DLU)],
+            100,
+        ),
+    ] {
+        o.add_profile(log, Profile::new(TypeDesc::Structure(columns), capacity));
+    }
     // The instantaneous power thresholds (6.12): low/medium, medium/high, in W.
     o.put(
         Attr::new(21, obis::POWER_THRESHOLDS, 2),

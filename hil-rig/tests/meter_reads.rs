@@ -1,5 +1,6 @@
-//! The fixed-list meter reads (4.2, 4.8.3, 4.12.1, 4.12.2, 4.13, 4.15, 4.16, 4.18) and the
-//! power threshold write (6.12): commands built by the transform from the DUIS templates,
+//! The fixed-list meter reads (4.2, 4.12.1, 4.12.2, 4.13, 4.15, 4.16, 4.18), the log reads
+//! 4.8.3, 4.17 and 6.13 (ESME event, security and switch event logs), and the power threshold
+//! write (6.12): commands built by the transform from the DUIS templates,
 //! answered by the emulated ESME and GSME. Each
 //! answer is authentic (its MAC verifies), is the response of the command's use case, has a
 //! result for every item read, and, where the emulated meter holds the objects, each item
@@ -59,7 +60,8 @@ fn dlms_answer(content: &[u8]) -> (Vec<String>, Vec<u8>) {
         .iter()
         .map(|s| match s {
             AccessResponseSpec::Get(result) => result.0,
-            other => panic!("not a get result: {other:?}"),
+            AccessResponseSpec::Action(result) => result.0,
+            other => panic!("not a get or action result: {other:?}"),
         })
         .collect();
     (r.data.iter().map(shape).collect(), results)
@@ -126,6 +128,30 @@ const ESME_READS: &[(&str, &str, &str, bool)] = &[
         "ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML",
         "ECS22a",
         "4.8.3_ECS22a/ECS22a_4.8.3_SUCCESS_RESPONSE_GBCS.HEX",
+        true,
+    ),
+    (
+        "ECS66_4.17_SUCCESS_REQUEST_DUIS.XML",
+        "ECS66",
+        "4.17_ECS66/ECS66_4.17_SUCCESS_RESPONSE_GBCS.HEX",
+        true,
+    ),
+    (
+        "ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML",
+        "ECS35a",
+        "6.13_ECS35a/ECS35a_6.13_SUCCESS_RESPONSE_GBCS.HEX",
+        true,
+    ),
+    (
+        "ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML",
+        "ECS35b",
+        "6.13_ECS35b/ECS35b_6.13_SUCCESS_RESPONSE_GBCS.HEX",
+        true,
+    ),
+    (
+        "ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML",
+        "ECS35f",
+        "6.13_ECS35f/ECS35f_6.13_SUCCESS_RESPONSE_GBCS.HEX",
         true,
     ),
 ];

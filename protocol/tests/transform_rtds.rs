@@ -45,7 +45,7 @@ const SRVS: &[&str] = &[
     "6.2.1", "6.2.2", "6.2.3", "6.2.4", "6.2.5", "6.2.7", "6.2.8", "6.2.9", "6.2.10", "11.2",
     "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
-    "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1",
+    "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13",
 ];
 
 /// What one comparison gives.
@@ -162,6 +162,16 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     ("CS07_8.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("CS08_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "CS10a_6.13_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "GBZ event log read not built",
+    ),
+    (
+        "CS10b_6.13_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "GBZ security log read not built",
+    ),
     (
         "ECS01a_1.1.1_CANCELLATION_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -294,6 +304,15 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("ECS26m_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS27_4.15_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "same log as ECS35f; what selects it is not in the request",
+    ),
     (
         "ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -317,6 +336,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "",
     ),
     ("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS66_4.17_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -406,6 +426,11 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS46_6.2.7_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS61_4.17_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "GBZ daily consumption read not built",
+    ),
 ];
 
 fn device_for(eui: &[u8; 8]) -> DeviceType {

@@ -1,10 +1,11 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
-//! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data.
+//! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.17 Retrieve
+//! Daily Consumption Log (ESME), 6.13 Read Event or Security Log (ESME and CHF logs).
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
 //! through a Data Protection object with a range selection on the capture time (COSEM
-//! date-times); the prepayment logs and the export profile are plain Profile Generic reads
-//! restricted by a UTC timestamp register (ZigBee seconds). On the GSME the snapshots are ZCL *Get Snapshot*
+//! date-times); the prepayment logs, the export profile and the event and security logs are
+//! plain Profile Generic reads restricted by a UTC timestamp register (ZigBee seconds). On the GSME the snapshots are ZCL *Get Snapshot*
 //! commands, one per snapshot offset, the prepayment logs *Get Debt Repayment Log* /
 //! *Get Top Up Log* with the start of the period as the component's from-date-time, and the
 //! half-hour profile one *Get Profile* per day of the period (GCS17, see [`gcs17`]).
@@ -16,7 +17,7 @@ use super::axdr::{Request, Value, obis, protected_get, protected_object};
 use super::zcl::{self, Command, Fields, cluster};
 use super::{DeviceType, Input, Origin, TransformError, UseCase, UtcDateTime, any_body};
 use crate::duis::model::Body;
-use crate::duis::model::body::ReadLogPeriod;
+use crate::duis::model::body::{LogToRead, ReadLogPeriod};
 
 pub(crate) static USE_CASES: &[UseCase] = &[
     UseCase {
@@ -108,6 +109,46 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         build: ecs22a,
     },
     UseCase {
+        name: "ECS66",
+        srv: "4.17",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs66,
+    },
+    UseCase {
+        name: "ECS35a",
+        srv: "6.13",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| log_to_read(b) == Some(LogToRead::Event),
+        build: event_or_security_log,
+    },
+    UseCase {
+        name: "ECS35b",
+        srv: "6.13",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| log_to_read(b) == Some(LogToRead::Security),
+        build: event_or_security_log,
+    },
+    UseCase {
+        name: "ECS35d",
+        srv: "6.13",
+        devices: &[DeviceType::Chf],
+        origin: Origin::Acb,
+        fits: |b| log_to_read(b) == Some(LogToRead::Security),
+        build: event_or_security_log,
+    },
+    UseCase {
+        name: "ECS35f",
+        srv: "6.13",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| log_to_read(b) == Some(LogToRead::ALCSEvent),
+        build: event_or_security_log,
+    },
+    UseCase {
         name: "GCS17",
         srv: "4.8.1",
         devices: &[DeviceType::Gsme],
@@ -123,13 +164,15 @@ fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
         Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b)
         | Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)
         | Body::RetrieveImportDailyReadLog(b)
-        | Body::ReadActiveImportProfileData(b) => (
+        | Body::ReadActiveImportProfileData(b)
+        | Body::RetrieveDailyConsumptionLog(b) => (
             &b.read_log_period,
             b.ka_public_security_credentials.is_some(),
         ),
         Body::RetrieveBillingDataLogDebtPayments(b)
         | Body::RetrieveBillingDataLogPrepaymentCredits(b)
         | Body::ReadExportProfileData(b) => (&b.read_log_period, false),
+        Body::ReadEventOrSecurityLog(b) => (&b.read_log_period, false),
         _ => return Err(i.wrong_body()),
     };
     if urp {
@@ -297,6 +340,43 @@ fn ecs22a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         return Err(i.wrong_body());
     }
     prepayment_log(i, obis(0, 0, 99, 1, 1, 255))
+}
+
+/// ECS66: the daily consumption log (Profile Generic 0-0:99.1.3.255), through the Data
+/// Protection object 0-0:43.2.4.255.
+fn ecs66(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::RetrieveDailyConsumptionLog(_)) {
+        return Err(i.wrong_body());
+    }
+    protected_log(i, obis(0, 0, 43, 2, 4, 255), obis(0, 0, 99, 1, 3, 255))
+}
+
+/// The log a 6.13 request names.
+fn log_to_read(b: &Body) -> Option<LogToRead> {
+    match b {
+        Body::ReadEventOrSecurityLog(r) => Some(r.log_to_read),
+        _ => None,
+    }
+}
+
+/// ECS35a, ECS35b, ECS35d, ECS35f: the event log (Profile Generic 0-0:99.98.0.255), the
+/// security log (0-0:99.98.1.255, on the ESME, or on the CHF, where the ACB sends it on the
+/// User's behalf) or the auxiliary load control switches' event log (0-17:99.98.2.255),
+/// restricted by the UTC timestamp register.
+fn event_or_security_log(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let profile = match log_to_read(i.body) {
+        Some(LogToRead::Event) => obis(0, 0, 99, 98, 0, 255),
+        Some(LogToRead::Security) => obis(0, 0, 99, 98, 1, 255),
+        Some(LogToRead::ALCSEvent) => obis(0, 17, 99, 98, 2, 255),
+        Some(other) => {
+            return Err(i.field(
+                "LogToRead",
+                format!("{other:?} is not read from this device by a DLMS log read"),
+            ));
+        }
+        None => return Err(i.wrong_body()),
+    };
+    prepayment_log(i, profile)
 }
 
 /// ECS20d: the prepayment credits log (Profile Generic 0-0:98.1.5.255).

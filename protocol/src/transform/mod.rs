@@ -33,6 +33,8 @@
 //! | 4.6.1 Retrieve Import Daily Read Log | ECS21a, GCS16a | DLMS protected range read / GBZ *Get Snapshot* |
 //! | 4.8.1 Read Active Import Profile Data | ECS22b, GCS17 (**derived**) | DLMS protected range read / GBZ *Get Profile*, one per day of the period |
 //! | 4.8.3 Read Export Profile Data | ECS22a | DLMS range read restricted by the UTC timestamp register |
+//! | 4.17 Retrieve Daily Consumption Log | ECS66 | DLMS protected range read |
+//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent) | DLMS range read restricted by the UTC timestamp register |
 //! | 4.11.1, 4.11.2 Read Tariff | ECS24, GCS21f, ECS24b | DLMS gets / GBZ reads |
 //! | 4.2 Read Instantaneous Export Registers, 4.12.1 / 4.12.2 Read Maximum Demand Import / Export Registers, 4.13 Read Prepayment Configuration, 4.15 Read Load Limit Data, 4.16 Read Active Power Import, 4.18 Read Meter Balance | ECS17a, ECS18b, ECS18a, ECS26a, ECS27, ECS17c, ECS82, GCS60 | DLMS gets of a fixed list / GBZ Read Attributes (`meter_reads.rs`) |
 //! | 6.2.1 – 6.2.10 Read Device Configuration | ECS26k, ECS26c, ECS26d, ECS26l, GCS21k, ECS26m, ECS26i (ACB), GCS21e, GCS21m, ECS40, GCS46, GCS21a, ECS26j, ECS25r1, ECS25r2, GCS20r | DLMS gets / GBZ reads |
@@ -70,16 +72,16 @@
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (107 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (116 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 90 | all of ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 95 | all of ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
-//! | refused | 1 | GCS21b (4.13 on the GSME: not built) |
+//! | refused | 5 | GCS21b, GCS61, CS10a, CS10b (the GSME's prepayment configuration, daily consumption, event and security logs: not built); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
 //!
 //! # The HAN device logs
 //!
