@@ -106,14 +106,22 @@ fn use_case(file: &str) -> &str {
 }
 
 /// The GBCS message code of a template's use case. Variants that share their use case's
-/// code (`ECS70Commission`, `CS04ACCritical`, …) are named by the shared use case.
+/// code (`ECS70Commission`, `CS04ACCritical`, `ECS47Reset`, …) are named by the shared use
+/// case.
 fn expected_code(file: &str) -> u16 {
     let name = use_case(file);
     message_codes::code_of(name)
         .or_else(|| {
-            ["Commission", "NonCritical", "Critical"]
-                .iter()
-                .find_map(|s| name.strip_suffix(s).and_then(message_codes::code_of))
+            [
+                "Commission",
+                "NonCritical",
+                "Critical",
+                "Activate",
+                "Deactivate",
+                "Reset",
+            ]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).and_then(message_codes::code_of))
         })
         .unwrap_or_else(|| panic!("{file}: no message code for {name}"))
 }
@@ -421,6 +429,7 @@ fn meter_reads() {
             ok("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: a read of a meter's registers sent to the hub.
             to(
                 "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
@@ -528,6 +537,12 @@ fn critical_commands() {
             ok("ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS28Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS81_6.25_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS38_7.12_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS47Activate_7.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS47Deactivate_7.6_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS47Reset_7.8_SUCCESS_REQUEST_DUIS.XML"),
+            ok("ECS44_7.3_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: refused at the Transform, before any Pre-Command.
             to(
                 "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML",

@@ -258,6 +258,24 @@ pub fn esme_objects() -> Objects {
         Attr::new(21, obis::POWER_THRESHOLDS, 2),
         Value::Array(vec![Value::DoubleLongUnsigned(0); 2]),
     );
+    // The auxiliary controllers' identities and operational data (7.15): octet-strings and
+    // UTF-8 (JSON) strings, as the RTDS ECS61e response carries them; the supply tamper
+    // state (6.25, unlocked) and the randomised offset limit (7.12, seconds).
+    for n in 21..=25u8 {
+        o.put(
+            Attr::new(1, [0, 0, 94, 44, 0, n], 2),
+            Value::OctetString(Vec::new()),
+        );
+        o.put(
+            Attr::new(1, [0, 0, 94, 44, 0, n + 10], 2),
+            Value::Utf8String("{}".to_owned()),
+        );
+    }
+    o.put(Attr::new(1, [0, 0, 94, 44, 0, 4], 2), Value::Boolean(false));
+    o.put(
+        Attr::new(1, [0, 0, 94, 44, 0, 1], 2),
+        Value::LongUnsigned(0),
+    );
     // The auxiliary load control switches' descriptions (6.14.1), empty.
     for n in 11..=15u8 {
         o.put(

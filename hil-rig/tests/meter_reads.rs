@@ -1,4 +1,4 @@
-//! The fixed-list meter reads (4.2, 4.12.1, 4.12.2, 4.13, 4.15, 4.16, 4.18), the log reads
+//! The fixed-list meter reads (4.2, 4.12.1, 4.12.2, 4.13, 4.15, 4.16, 4.18, 7.15), the log reads
 //! 4.8.3, 4.17 and 6.13 (ESME event, security and switch event logs), and the power threshold
 //! write (6.12): commands built by the transform from the DUIS templates,
 //! answered by the emulated ESME and GSME. Each
@@ -146,6 +146,12 @@ const ESME_READS: &[(&str, &str, &str, bool)] = &[
         "ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML",
         "ECS35b",
         "6.13_ECS35b/ECS35b_6.13_SUCCESS_RESPONSE_GBCS.HEX",
+        true,
+    ),
+    (
+        "ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML",
+        "ECS61e",
+        "7.15_ECS61e/ECS61e_7.15_SUCCESS_RESPONSE_GBCS.HEX",
         true,
     ),
     (

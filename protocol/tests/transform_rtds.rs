@@ -45,7 +45,8 @@ const SRVS: &[&str] = &[
     "6.2.1", "6.2.2", "6.2.3", "6.2.4", "6.2.5", "6.2.7", "6.2.8", "6.2.9", "6.2.10", "11.2",
     "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
-    "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13",
+    "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
+    "7.5", "7.6", "7.8", "7.12", "7.15", "6.25",
 ];
 
 /// What one comparison gives.
@@ -313,6 +314,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         Expect::Refused,
         "same log as ECS35f; what selects it is not in the request",
     ),
+    ("ECS38_7.12_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,
@@ -324,6 +326,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "",
     ),
     ("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS44_7.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
@@ -335,7 +338,19 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         Expect::Exact,
         "",
     ),
+    (
+        "ECS47Activate_7.5_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS47Deactivate_7.6_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Differs,
+        "the RTDS command sets the duration object of switch 2 (0-0:94.44.119.2) and runs switch 3's script; ours sets switch 3's",
+    ),
+    ("ECS47Reset_7.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS66_4.17_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML",
@@ -343,6 +358,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "",
     ),
     ("ECS70_6.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS81_6.25_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "GCS01a_1.1.1_CANCELLATION_BLOCK_SUCCESS_REQUEST_DUIS.XML",
@@ -423,6 +439,11 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS28_6.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS38_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "GCS39_7.3_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "GBZ arm supply not built",
+    ),
     ("GCS46_6.2.7_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS59_8.12.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),

@@ -1,6 +1,7 @@
 //! Device configuration writes with no activation of their own: 6.12 Update Device
-//! Configuration (Instantaneous Power Threshold) and 6.14.1 Update Device Configuration
-//! (Auxiliary Load Control Description), critical.
+//! Configuration (Instantaneous Power Threshold), and, critical, 6.14.1 Update Device
+//! Configuration (Auxiliary Load Control Description) and 6.25 Set Electricity Supply Tamper
+//! State.
 //!
 //! 6.12 is future-dated by the DSP (SERVICES.md, "Future Dated Response Pattern"): the
 //! gateway holds the request until its `ExecutionDateTime` and the command itself carries no
@@ -10,7 +11,9 @@
 use super::axdr::{Request, Value, obis};
 use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
-use crate::duis::model::body::UpdateDeviceConfigurationALCDescriptions;
+use crate::duis::model::body::{
+    SetElectricitySupplyTamperStateSupplyTamperState, UpdateDeviceConfigurationALCDescriptions,
+};
 
 pub(crate) static USE_CASES: &[UseCase] = &[
     UseCase {
@@ -20,6 +23,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::User,
         fits: any_body,
         build: ecs34,
+    },
+    UseCase {
+        name: "ECS81",
+        srv: "6.25",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs81,
     },
     UseCase {
         name: "ECS46a",
@@ -94,4 +105,18 @@ fn ecs46a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         );
     }
     Ok(request.encode(i.counter))
+}
+
+/// ECS81: the supply tamper state, the boolean Data object 0-0:94.44.0.4 (`Locked`: true).
+fn ecs81(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::SetElectricitySupplyTamperState(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let locked = matches!(
+        b.supply_tamper_state,
+        SetElectricitySupplyTamperStateSupplyTamperState::Locked
+    );
+    Ok(Request::new()
+        .set(1, obis(0, 0, 94, 44, 0, 4), 2, Value::Boolean(locked))
+        .encode(i.counter))
 }

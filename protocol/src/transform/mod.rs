@@ -44,6 +44,9 @@
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
 //! | 7.1 Enable Supply, critical | ECS42 | DLMS script execution |
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
+//! | 7.3 Arm Supply, critical | ECS44 | DLMS script execution |
+//! | 7.5, 7.6, 7.8 Activate / Deactivate / Reset Auxiliary Load, 7.12 Set Randomised Offset Limit (critical), 7.15 Read Auxiliary Controller Operational Data | ECS47Activate, ECS47Deactivate, ECS47Reset, ECS38, ECS61e | DLMS duration set and switch script / set / gets (`auxiliary.rs`) |
+//! | 6.25 Set Electricity Supply Tamper State, critical | ECS81 | DLMS set |
 //! | 7.4 Read Supply Status | ECS45, GCS33 (**derived**) | DLMS get / GBZ Read Attributes of *SupplyStatus* |
 //! | 8.1.1 Commission Device, critical | ECS70Commission, GCS28Commission | as 6.11 |
 //! | 8.7.1, 8.7.2 Join Service | CS03CCritical, CS03B, CS03A2NonCritical (ACB, signed by the ACB), CS03CNonCritical (ACB, signed by the ACB) | ASN.1 join method, other device EUI and GBCS type, and for method C its key-agreement certificate, from [`Context::join_peer`] |
@@ -72,16 +75,17 @@
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (116 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (124 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 95 | all of ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 101 | all of ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
-//! | refused | 5 | GCS21b, GCS61, CS10a, CS10b (the GSME's prepayment configuration, daily consumption, event and security logs: not built); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
+//! | refused | 6 | GCS21b, GCS61, CS10a, CS10b, GCS39 (the GSME's prepayment configuration, daily consumption, event and security logs, and arm supply: not built); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
 //!
 //! # The HAN device logs
 //!
@@ -111,6 +115,7 @@
 //! issuer tariff ID 1, price trailing digit and threshold divisor, the ESME currency flag
 //! (true for GBP), the payment-mode charge tables, and the cancellation encodings.
 
+mod auxiliary;
 mod axdr;
 mod config_reads;
 mod config_writes;
@@ -516,6 +521,7 @@ fn use_cases() -> impl Iterator<Item = &'static UseCase> {
         config_writes::USE_CASES,
         synchronise_clock::USE_CASES,
         supply::USE_CASES,
+        auxiliary::USE_CASES,
         credentials::USE_CASES,
         join::USE_CASES,
         device_log::USE_CASES,

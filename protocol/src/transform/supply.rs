@@ -1,5 +1,5 @@
-//! Supply control: 7.1 Enable Supply, 7.2 Disable Supply (critical) and 7.4 Read Supply
-//! Status.
+//! Supply control: 7.1 Enable Supply, 7.2 Disable Supply, 7.3 Arm Supply (critical) and 7.4
+//! Read Supply Status.
 //!
 //! The ESME's supply is driven through its Script Table (0-0:10.0.106.255) and read from its
 //! Disconnect Control object; the GSME's valve is driven with the Metering cluster's *Change
@@ -27,6 +27,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::User,
         fits: any_body,
         build: gcs32,
+    },
+    UseCase {
+        name: "ECS44",
+        srv: "7.3",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: any_body,
+        build: ecs44,
     },
     UseCase {
         name: "ECS45",
@@ -58,6 +66,19 @@ fn ecs42(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     }
     Ok(Request::new()
         .action(9, SUPPLY_SCRIPTS, 1, Value::LongUnsigned(SCRIPT_ENABLE))
+        .encode(i.counter))
+}
+
+/// Script that arms the supply (the consumer then restores it).
+const SCRIPT_ARM: u16 = 0x0036;
+
+/// ECS44: execute the arm-supply script.
+fn ecs44(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ArmSupply(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(Request::new()
+        .action(9, SUPPLY_SCRIPTS, 1, Value::LongUnsigned(SCRIPT_ARM))
         .encode(i.counter))
 }
 
