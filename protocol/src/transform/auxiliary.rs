@@ -10,50 +10,21 @@
 
 use super::axdr::{Request, Value, obis};
 use super::register_reads::gets;
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS47Activate",
-        srv: "7.5",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs47_activate,
-    },
-    UseCase {
-        name: "ECS47Deactivate",
-        srv: "7.6",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs47_deactivate,
-    },
-    UseCase {
-        name: "ECS47Reset",
-        srv: "7.8",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs47_reset,
-    },
-    UseCase {
-        name: "ECS38",
-        srv: "7.12",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs38,
-    },
-    UseCase {
-        name: "ECS61e",
-        srv: "7.15",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs61e,
-    },
+    use_case!("ECS47Activate", "7.5", ESME, Origin::User, ecs47_activate),
+    use_case!(
+        "ECS47Deactivate",
+        "7.6",
+        ESME,
+        Origin::User,
+        ecs47_deactivate
+    ),
+    use_case!("ECS47Reset", "7.8", ESME, Origin::User, ecs47_reset),
+    use_case!("ECS38", "7.12", ESME, Origin::User, ecs38),
+    use_case!("ECS61e", "7.15", ESME, Origin::User, ecs61e),
 ];
 
 /// The Script Table of the auxiliary load control switches.

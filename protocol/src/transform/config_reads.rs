@@ -9,25 +9,10 @@
 
 use super::register_reads::gets;
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{Input, Origin, TransformError, UseCase, any_body};
 use crate::transform::axdr::obis;
 
-macro_rules! use_case {
-    ($name:literal, $srv:literal, $dev:expr, $origin:expr, $build:ident) => {
-        UseCase {
-            name: $name,
-            srv: $srv,
-            devices: $dev,
-            origin: $origin,
-            fits: any_body,
-            build: $build,
-        }
-    };
-}
-
-const ESME: &[DeviceType] = &[DeviceType::Esme];
-const GSME: &[DeviceType] = &[DeviceType::Gsme];
-const CHF: &[DeviceType] = &[DeviceType::Chf];
+use super::{CHF, ESME, GSME};
 
 pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS26k", "6.2.1", ESME, Origin::User, ecs26k),

@@ -9,37 +9,16 @@
 //! `protocol/tests/transform_rtds.rs` compares byte for byte.
 
 use super::axdr::{Request, Value, obis};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 use crate::duis::model::body::{
     SetElectricitySupplyTamperStateSupplyTamperState, UpdateDeviceConfigurationALCDescriptions,
 };
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS34",
-        srv: "6.12",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs34,
-    },
-    UseCase {
-        name: "ECS81",
-        srv: "6.25",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs81,
-    },
-    UseCase {
-        name: "ECS46a",
-        srv: "6.14.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs46a,
-    },
+    use_case!("ECS34", "6.12", ESME, Origin::User, ecs34),
+    use_case!("ECS81", "6.25", ESME, Origin::User, ecs81),
+    use_case!("ECS46a", "6.14.1", ESME, Origin::User, ecs46a),
 ];
 
 /// The Register Monitor whose thresholds split low, medium and high instantaneous power.

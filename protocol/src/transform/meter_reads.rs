@@ -14,74 +14,18 @@
 use super::axdr::obis;
 use super::register_reads::gets;
 use super::zcl::{self, Command, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS17a",
-        srv: "4.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs17a,
-    },
-    UseCase {
-        name: "ECS18b",
-        srv: "4.12.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs18b,
-    },
-    UseCase {
-        name: "ECS18a",
-        srv: "4.12.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs18a,
-    },
-    UseCase {
-        name: "ECS26a",
-        srv: "4.13",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs26a,
-    },
-    UseCase {
-        name: "ECS27",
-        srv: "4.15",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs27,
-    },
-    UseCase {
-        name: "ECS17c",
-        srv: "4.16",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs17c,
-    },
-    UseCase {
-        name: "ECS82",
-        srv: "4.18",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs82,
-    },
-    UseCase {
-        name: "GCS60",
-        srv: "4.18",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs60,
-    },
+    use_case!("ECS17a", "4.2", ESME, Origin::User, ecs17a),
+    use_case!("ECS18b", "4.12.1", ESME, Origin::User, ecs18b),
+    use_case!("ECS18a", "4.12.2", ESME, Origin::User, ecs18a),
+    use_case!("ECS26a", "4.13", ESME, Origin::User, ecs26a),
+    use_case!("ECS27", "4.15", ESME, Origin::User, ecs27),
+    use_case!("ECS17c", "4.16", ESME, Origin::User, ecs17c),
+    use_case!("ECS82", "4.18", ESME, Origin::User, ecs82),
+    use_case!("GCS60", "4.18", GSME, Origin::User, gcs60),
 ];
 
 /// DLMS classes of the lists below.

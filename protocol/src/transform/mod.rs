@@ -115,6 +115,26 @@
 //! issuer tariff ID 1, price trailing digit and threshold divisor, the ESME currency flag
 //! (true for GBP), the payment-mode charge tables, and the cancellation encodings.
 
+/// A [`UseCase`] table entry for a use case that any body of its SRV selects:
+/// `use_case!(name, srv, devices, origin, build)`.
+macro_rules! use_case {
+    ($name:literal, $srv:literal, $dev:expr, $origin:expr, $build:ident) => {
+        UseCase {
+            name: $name,
+            srv: $srv,
+            devices: $dev,
+            origin: $origin,
+            fits: any_body,
+            build: $build,
+        }
+    };
+}
+
+/// Device lists of the [`UseCase`] tables.
+const ESME: &[DeviceType] = &[DeviceType::Esme];
+const GSME: &[DeviceType] = &[DeviceType::Gsme];
+const CHF: &[DeviceType] = &[DeviceType::Chf];
+
 mod auxiliary;
 mod axdr;
 mod config_reads;

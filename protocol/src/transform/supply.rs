@@ -8,50 +8,15 @@
 use super::axdr::{Request, Value, obis};
 use super::register_reads::gets;
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS42",
-        srv: "7.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs42,
-    },
-    UseCase {
-        name: "GCS32",
-        srv: "7.2",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs32,
-    },
-    UseCase {
-        name: "ECS44",
-        srv: "7.3",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs44,
-    },
-    UseCase {
-        name: "ECS45",
-        srv: "7.4",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs45,
-    },
-    UseCase {
-        name: "GCS33",
-        srv: "7.4",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs33,
-    },
+    use_case!("ECS42", "7.1", ESME, Origin::User, ecs42),
+    use_case!("GCS32", "7.2", GSME, Origin::User, gcs32),
+    use_case!("ECS44", "7.3", ESME, Origin::User, ecs44),
+    use_case!("ECS45", "7.4", ESME, Origin::User, ecs45),
+    use_case!("GCS33", "7.4", GSME, Origin::User, gcs33),
 ];
 
 /// The ESME's supply Script Table.
