@@ -20,10 +20,7 @@ const REQUESTS: usize = 24;
 
 #[test]
 fn a_request_whose_client_reset_the_connection_is_still_answered() {
-    let plain = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let plain = common::free_local_addr();
     let plain_text = plain.to_string();
     let gw = Gateway::start(
         "client-gone",

@@ -128,10 +128,7 @@ impl PartialUpload {
 
 #[test]
 fn bodies_in_flight_share_one_budget() {
-    let plain = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let plain = common::free_local_addr();
     let plain_text = plain.to_string();
     let gw = Gateway::start(
         "request-budget",

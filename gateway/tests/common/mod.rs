@@ -572,6 +572,14 @@ pub fn unb64(text: &str) -> Vec<u8> {
         .expect("valid base64")
 }
 
+/// A loopback address with a port free at the time of the call (for a listener the gateway
+/// binds, such as `HUBGATE_PLAIN_HTTP_LISTEN`).
+pub fn free_local_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
 /// The value of the Prometheus sample `name{labels}` in `text` (`labels` as written between
 /// the braces, e.g. `kind="mac"`; empty for none); 0 when absent.
 pub fn metric_value(text: &str, name: &str, labels: &str) -> f64 {
