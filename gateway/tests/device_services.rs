@@ -216,6 +216,30 @@ fn check_response(xml: &str, request_id: &str, file: &str, device: &str) -> (u16
     (code, msg.is_mac_wrapped())
 }
 
+/// Every get, set and action result of the DLMS response in Service Response `xml` is
+/// `success` (0).
+fn assert_every_item_succeeded(xml: &str, file: &str) {
+    use hubgate_protocol::gbcs::payload::dlms::{AccessResponseSpec, Apdu};
+    let bytes = unb64(&element_text(xml, "GBCSPayload").unwrap());
+    let msg = frame::parse(&bytes).unwrap();
+    let decoded = payload::decode_with(msg.content, payload::Context::new(Cra::Response)).unwrap();
+    let payload::Payload::Dlms(Apdu::AccessResponse(r)) = decoded else {
+        panic!("{file}: not a DLMS Access-Response")
+    };
+    let results: Vec<u8> = r
+        .specifications
+        .iter()
+        .map(|s| match s {
+            AccessResponseSpec::Get(r) | AccessResponseSpec::Set(r) => r.0,
+            AccessResponseSpec::Action(r) => r.0,
+        })
+        .collect();
+    assert!(
+        !results.is_empty() && results.iter().all(|r| *r == 0),
+        "{file}: results {results:?}"
+    );
+}
+
 /// One request and what must come of it.
 struct Case {
     /// Template file name.
@@ -232,6 +256,9 @@ enum Expect {
     /// Acknowledged (I99, after I0 + Pre-Command for a critical SRV), then a Service
     /// Response I0 with the use case's GBCS response from the target device.
     Answered,
+    /// As [`Answered`], and every item of the DLMS response (each get, set and action
+    /// result) is `success`: the emulated meter holds what the command reads or writes.
+    Succeeded,
     /// Answered at once with this code, no Service Response; the gateway's log names the
     /// reason with this text (empty: not checked).
     Refused(&'static str, &'static str),
@@ -240,7 +267,7 @@ enum Expect {
     NoAnswer(&'static str, &'static str),
 }
 
-use Expect::{Answered, NoAnswer, Refused};
+use Expect::{Answered, NoAnswer, Refused, Succeeded};
 
 const fn ok(file: &'static str) -> Case {
     Case {
@@ -248,6 +275,16 @@ const fn ok(file: &'static str) -> Case {
         target: None,
         other: None,
         expect: Answered,
+    }
+}
+
+/// `file` to its template's device, every item of the answer a success.
+const fn all_ok(file: &'static str) -> Case {
+    Case {
+        file,
+        target: None,
+        other: None,
+        expect: Succeeded,
     }
 }
 
@@ -303,7 +340,7 @@ fn run(name: &str, cases: &[Case]) {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let sent = send(&gw, &xml);
             match &case.expect {
-                Answered => {
+                Answered | Succeeded => {
                     assert_eq!(sent.ack.code, "I99", "{}: {}", case.file, sent.ack.xml);
                     if element_text(&xml, "CommandVariant").as_deref() == Some("4") {
                         let pre = sent.precommand.as_ref().expect("a Pre-Command");
@@ -317,6 +354,9 @@ fn run(name: &str, cases: &[Case]) {
                     }
                     let answer = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
                     check_response(&answer, &sent.request_id, case.file, &target);
+                    if matches!(case.expect, Succeeded) {
+                        assert_every_item_succeeded(&answer, case.file);
+                    }
                     if use_case(case.file).starts_with("CS03") {
                         // The device joined the other one: its answer is INTEGER 0.
                         let bytes = unb64(&element_text(&answer, "GBCSPayload").unwrap());
@@ -414,22 +454,22 @@ fn meter_reads() {
             ok("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS24b_4.11.2_SUCCESS_REQUEST_DUIS.XML"),
             // The fixed-list reads.
-            ok("ECS17a_4.2_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS18b_4.12.1_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS18a_4.12.2_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS17a_4.2_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS18b_4.12.1_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS18a_4.12.2_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS26a_4.13_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS27_4.15_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS17c_4.16_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS27_4.15_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS17c_4.16_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS66_4.17_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS66_4.17_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: a read of a meter's registers sent to the hub.
             to(
                 "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
@@ -532,17 +572,17 @@ fn critical_commands() {
             ok("GCS02_1.6_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS70_6.11_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS28_6.11_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS28Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS81_6.25_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS38_7.12_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS47Activate_7.5_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS47Deactivate_7.6_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS47Reset_7.8_SUCCESS_REQUEST_DUIS.XML"),
-            ok("ECS44_7.3_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS81_6.25_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS38_7.12_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS47Activate_7.5_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS47Deactivate_7.6_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS47Reset_7.8_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS44_7.3_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: refused at the Transform, before any Pre-Command.
             to(
                 "ECS42_7.1_SUCCESS_REQUEST_DUIS.XML",

@@ -632,6 +632,19 @@ fn action(
             }
         }
         (104, 1) | (104, 2) | (104, 4) | (104, 5) => han_action(state, ctx, a, params, now, alerts),
+        (9, 1) if a.obis == crate::models::obis::SUPPLY_SCRIPTS => supply_script(state, params),
+        (9, 1) if a.obis == crate::models::obis::SWITCH_SCRIPTS => {
+            // Switch n's scripts: n × 256 + 0x11 (activate), 0x12 (deactivate), 0x20 (reset).
+            match params.as_u64() {
+                Some(id)
+                    if (1..=5).contains(&(id >> 8))
+                        && [0x11, 0x12, 0x20].contains(&(id & 0xff)) =>
+                {
+                    (Value::Null, result::SUCCESS)
+                }
+                _ => (Value::Null, result::OTHER_REASON),
+            }
+        }
         _ => {
             if objects(state).is_some_and(|o| o.has_object(a.class_id, &a.obis)) {
                 (Value::Null, result::SUCCESS)
@@ -640,6 +653,24 @@ fn action(
             }
         }
     })
+}
+
+/// Runs a supply script: 0x0033 connects the supply, 0x0036 arms it (ready for the
+/// consumer to reconnect); the Disconnect Control object follows (output state, control
+/// state 1 connected / 2 ready for reconnection). Any other script: `other-reason`.
+fn supply_script(state: &mut DeviceState, params: &Value) -> (Value, u8) {
+    let (output, control) = match params.as_u64() {
+        Some(0x0033) => (true, 1),
+        Some(0x0036) => (false, 2),
+        _ => return (Value::Null, result::OTHER_REASON),
+    };
+    let Some(o) = objects_mut(state) else {
+        return (Value::Null, result::OBJECT_UNDEFINED);
+    };
+    let dc = crate::models::obis::DISCONNECT_CONTROL;
+    o.put(Attr::new(70, dc, 2), Value::Boolean(output));
+    o.put(Attr::new(70, dc, 3), Value::Enum(control));
+    (Value::Null, result::SUCCESS)
 }
 
 /// A device EUI with its key or link key hash.

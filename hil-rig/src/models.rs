@@ -52,6 +52,10 @@ pub mod obis {
     pub const SECURITY_LOG: [u8; 6] = [0, 0, 99, 98, 1, 255];
     /// Auxiliary load control switch event log (Profile Generic).
     pub const ALCS_EVENT_LOG: [u8; 6] = [0, 17, 99, 98, 2, 255];
+    /// Supply Script Table (enable, arm).
+    pub const SUPPLY_SCRIPTS: [u8; 6] = [0, 0, 10, 0, 106, 255];
+    /// Auxiliary load control switches' Script Table.
+    pub const SWITCH_SCRIPTS: [u8; 6] = [0, 0, 10, 0, 103, 255];
     /// Export profile (Profile Generic).
     pub const EXPORT_PROFILE: [u8; 6] = [0, 0, 99, 1, 1, 255];
     /// Instantaneous power thresholds (Register Monitor).
@@ -276,6 +280,19 @@ pub fn esme_objects() -> Objects {
         Attr::new(1, [0, 0, 94, 44, 0, 1], 2),
         Value::LongUnsigned(0),
     );
+    // The Script Tables of the supply (7.1, 7.3) and of the auxiliary load control switches
+    // (7.5, 7.6, 7.8), and the switches' activation and deactivation durations (minutes).
+    for table in [obis::SUPPLY_SCRIPTS, obis::SWITCH_SCRIPTS] {
+        o.put(Attr::new(9, table, 2), Value::Array(Vec::new()));
+    }
+    for n in 1..=5u8 {
+        for group in [117, 119] {
+            o.put(
+                Attr::new(1, [0, 0, 94, 44, group, n], 2),
+                Value::LongUnsigned(0),
+            );
+        }
+    }
     // The auxiliary load control switches' descriptions (6.14.1), empty.
     for n in 11..=15u8 {
         o.put(
