@@ -380,18 +380,29 @@ impl Recipients {
     }
 
     /// Where the inventory puts `device` relative to Communications Hub `hub` (the hub
-    /// itself is behind itself), following each device's association (meter → hub; PPMID,
-    /// IHD, GPF → meter). `None` when the inventory cannot be read.
+    /// itself is behind itself, when the inventory holds it), following each device's
+    /// association (meter → hub; PPMID, IHD, GPF → meter). `None` when the inventory cannot
+    /// be read.
     pub fn behind_hub(&self, device: &[u8; 8], hub: &[u8; 8]) -> Option<Behind> {
+        let failed = |e: &dyn std::fmt::Display| {
+            tracing::error!(device = %hex::eui_duis(device), error = %e, "inventory read for an alert's hub failed");
+        };
         if device == hub {
-            return Some(Behind::Yes);
+            return match self.inventory.get(&Eui(*hub)) {
+                Ok(Some(_)) => Some(Behind::Yes),
+                Ok(None) => Some(Behind::NotOnInventory),
+                Err(e) => {
+                    failed(&e);
+                    None
+                }
+            };
         }
         match self.inventory.hub_of(&Eui(*device)) {
             Ok(HubOf::Hub(h)) if h.0 == *hub => Some(Behind::Yes),
             Ok(HubOf::Missing(id)) if id.0 == *device => Some(Behind::NotOnInventory),
             Ok(HubOf::Hub(_) | HubOf::Missing(_) | HubOf::NoHub) => Some(Behind::Elsewhere),
             Err(e) => {
-                tracing::error!(device = %hex::eui_duis(device), error = %e, "inventory read for an alert's hub failed");
+                failed(&e);
                 None
             }
         }
@@ -1922,6 +1933,11 @@ mod tests {
             r.behind_hub(&[0x77; 8], &hub),
             Some(Behind::NotOnInventory),
             "not on the inventory"
+        );
+        assert_eq!(
+            r.behind_hub(&[0x77; 8], &[0x77; 8]),
+            Some(Behind::NotOnInventory),
+            "a hub not on the inventory"
         );
         drop(r);
         drop(store);
