@@ -10,7 +10,7 @@
 
 use super::axdr::{Request, Value, obis};
 use super::register_reads::gets;
-use super::{ESME, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[

@@ -9,7 +9,7 @@
 
 use super::register_reads::gets;
 use super::zcl::{self, Command, Fields, cluster};
-use super::{Input, Origin, TransformError, UseCase, any_body};
+use super::{Input, Origin, TransformError, UseCase};
 use crate::transform::axdr::obis;
 
 use super::{CHF, ESME, GSME};

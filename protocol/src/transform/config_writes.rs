@@ -9,7 +9,7 @@
 //! `protocol/tests/transform_rtds.rs` compares byte for byte.
 
 use super::axdr::{Request, Value, obis};
-use super::{ESME, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 use crate::duis::model::body::{
     SetElectricitySupplyTamperStateSupplyTamperState, UpdateDeviceConfigurationALCDescriptions,

@@ -65,7 +65,7 @@
 
 use super::axdr::{Request, Value, obis};
 use super::der::{self, Der};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{CHF, DeviceType, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 use crate::duis::model::body::UpdateHANDeviceLogRequestType;
 use crate::duis::model::header::parse_eui;
@@ -123,14 +123,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         fits: removes,
         build: ccs02,
     },
-    UseCase {
-        name: "CCS03",
-        srv: "8.12.1",
-        devices: &[DeviceType::Chf],
-        origin: Origin::Acb,
-        fits: any_body,
-        build: ccs03,
-    },
+    use_case!("CCS03", "8.12.1", CHF, Origin::Acb, ccs03),
     UseCase {
         name: "GCS59",
         srv: "8.12.2",

@@ -14,27 +14,13 @@ use super::der;
 use super::der::Der;
 use super::register_reads::gets;
 use super::zcl::{self, Command, cluster};
-use super::{DeviceType, Execution, Input, Origin, TransformError, UseCase, any_body};
+use super::{DeviceType, ESME, Execution, GSME, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 use crate::transform::axdr::obis;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS52",
-        srv: "11.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs52,
-    },
-    UseCase {
-        name: "GCS38",
-        srv: "11.2",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs38,
-    },
+    use_case!("ECS52", "11.2", ESME, Origin::User, ecs52),
+    use_case!("GCS38", "11.2", GSME, Origin::User, gcs38),
     UseCase {
         name: "CS08",
         srv: "11.2",

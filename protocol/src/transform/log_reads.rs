@@ -15,107 +15,23 @@
 
 use super::axdr::{Request, Value, obis, protected_get, protected_object};
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, UtcDateTime, any_body};
+use super::{DeviceType, ESME, GSME, Input, Origin, TransformError, UseCase, UtcDateTime};
 use crate::duis::model::Body;
 use crate::duis::model::body::{LogToRead, ReadLogPeriod};
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS20b",
-        srv: "4.4.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs20b,
-    },
-    UseCase {
-        name: "GCS15b",
-        srv: "4.4.2",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs15b,
-    },
-    UseCase {
-        name: "GCS15c",
-        srv: "4.4.3",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs15c,
-    },
-    UseCase {
-        name: "ECS20a",
-        srv: "4.4.4",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs20a,
-    },
-    UseCase {
-        name: "GCS15d",
-        srv: "4.4.4",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::Acb,
-        fits: any_body,
-        build: gcs15d,
-    },
-    UseCase {
-        name: "ECS20d",
-        srv: "4.4.5",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs20d,
-    },
-    UseCase {
-        name: "GCS15e",
-        srv: "4.4.5",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs15e,
-    },
-    UseCase {
-        name: "ECS21a",
-        srv: "4.6.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs21a,
-    },
-    UseCase {
-        name: "GCS16a",
-        srv: "4.6.1",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs16a,
-    },
-    UseCase {
-        name: "ECS22b",
-        srv: "4.8.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs22b,
-    },
-    UseCase {
-        name: "ECS22a",
-        srv: "4.8.3",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs22a,
-    },
-    UseCase {
-        name: "ECS66",
-        srv: "4.17",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs66,
-    },
+    use_case!("ECS20b", "4.4.2", ESME, Origin::User, ecs20b),
+    use_case!("GCS15b", "4.4.2", GSME, Origin::User, gcs15b),
+    use_case!("GCS15c", "4.4.3", GSME, Origin::User, gcs15c),
+    use_case!("ECS20a", "4.4.4", ESME, Origin::User, ecs20a),
+    use_case!("GCS15d", "4.4.4", GSME, Origin::Acb, gcs15d),
+    use_case!("ECS20d", "4.4.5", ESME, Origin::User, ecs20d),
+    use_case!("GCS15e", "4.4.5", GSME, Origin::User, gcs15e),
+    use_case!("ECS21a", "4.6.1", ESME, Origin::User, ecs21a),
+    use_case!("GCS16a", "4.6.1", GSME, Origin::User, gcs16a),
+    use_case!("ECS22b", "4.8.1", ESME, Origin::User, ecs22b),
+    use_case!("ECS22a", "4.8.3", ESME, Origin::User, ecs22a),
+    use_case!("ECS66", "4.17", ESME, Origin::User, ecs66),
     UseCase {
         name: "ECS35a",
         srv: "6.13",
@@ -148,14 +64,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         fits: |b| log_to_read(b) == Some(LogToRead::ALCSEvent),
         build: event_or_security_log,
     },
-    UseCase {
-        name: "GCS17",
-        srv: "4.8.1",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs17,
-    },
+    use_case!("GCS17", "4.8.1", GSME, Origin::User, gcs17),
 ];
 
 /// The read period of the body, checked for order.

@@ -7,26 +7,12 @@
 
 use super::axdr::{Request, Value, obis};
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS10",
-        srv: "3.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs10,
-    },
-    UseCase {
-        name: "GCS07",
-        srv: "3.1",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs07,
-    },
+    use_case!("ECS10", "3.1", ESME, Origin::User, ecs10),
+    use_case!("GCS07", "3.1", GSME, Origin::User, gcs07),
 ];
 
 fn message<'b>(i: &Input<'b>) -> Result<&'b str, TransformError> {

@@ -14,7 +14,7 @@
 use super::axdr::obis;
 use super::register_reads::gets;
 use super::zcl::{self, Command, cluster};
-use super::{ESME, GSME, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[

@@ -69,7 +69,7 @@
 //! without a GBCS device type; reads for an unknown remote party
 //! (`KAPublicSecurityCredentials`); and every use case not in the table above, whether or
 //! not the corpus has a reference encoding of it (it has, for example, of ECS01b, ECS23,
-//! GCS21b, ECS35a and CS02aMAC; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
+//! GCS21b, CS10a and CS02aMAC; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
 //! use case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
@@ -119,12 +119,12 @@
 /// `use_case!(name, srv, devices, origin, build)`.
 macro_rules! use_case {
     ($name:literal, $srv:literal, $dev:expr, $origin:expr, $build:ident) => {
-        UseCase {
+        $crate::transform::UseCase {
             name: $name,
             srv: $srv,
             devices: $dev,
             origin: $origin,
-            fits: any_body,
+            fits: $crate::transform::any_body,
             build: $build,
         }
     };

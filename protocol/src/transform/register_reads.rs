@@ -10,18 +10,11 @@
 
 use super::axdr::{Request, obis, protected_get, protected_object};
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{DeviceType, ESME, GSME, Input, Origin, TransformError, UseCase, any_body};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS17b",
-        srv: "4.1.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs17b,
-    },
+    use_case!("ECS17b", "4.1.1", ESME, Origin::User, ecs17b),
     UseCase {
         name: "GCS13a",
         srv: "4.1.1",
@@ -30,38 +23,10 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         fits: any_body,
         build: gcs13a,
     },
-    UseCase {
-        name: "ECS17d",
-        srv: "4.1.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs17d,
-    },
-    UseCase {
-        name: "ECS24",
-        srv: "4.11.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs24,
-    },
-    UseCase {
-        name: "GCS21f",
-        srv: "4.11.1",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gcs21f,
-    },
-    UseCase {
-        name: "ECS24b",
-        srv: "4.11.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs24b,
-    },
+    use_case!("ECS17d", "4.1.2", ESME, Origin::User, ecs17d),
+    use_case!("ECS24", "4.11.1", ESME, Origin::User, ecs24),
+    use_case!("GCS21f", "4.11.1", GSME, Origin::User, gcs21f),
+    use_case!("ECS24b", "4.11.2", ESME, Origin::User, ecs24b),
 ];
 
 fn protected_register(i: &Input<'_>, protection: [u8; 6], register: [u8; 6]) -> Vec<u8> {

@@ -8,7 +8,7 @@
 use super::axdr::{Request, Value, obis};
 use super::register_reads::gets;
 use super::zcl::{self, Command, Fields, cluster};
-use super::{ESME, GSME, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[

@@ -9,43 +9,15 @@
 
 use super::axdr::{Request, Value, obis};
 use super::der::Der;
-use super::{DeviceType, Input, Origin, TransformError, UseCase, UtcDateTime, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase, UtcDateTime};
 use crate::duis::model::Body;
 use crate::gbcs::CosemDateTime;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS70",
-        srv: "6.11",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: esme,
-    },
-    UseCase {
-        name: "GCS28",
-        srv: "6.11",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gsme,
-    },
-    UseCase {
-        name: "ECS70Commission",
-        srv: "8.1.1",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: esme,
-    },
-    UseCase {
-        name: "GCS28Commission",
-        srv: "8.1.1",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: gsme,
-    },
+    use_case!("ECS70", "6.11", ESME, Origin::User, esme),
+    use_case!("GCS28", "6.11", GSME, Origin::User, gsme),
+    use_case!("ECS70Commission", "8.1.1", ESME, Origin::User, esme),
+    use_case!("GCS28Commission", "8.1.1", GSME, Origin::User, gsme),
 ];
 
 /// The validity interval `[CurrentDateTime, CurrentDateTime + TolerancePeriod]`.

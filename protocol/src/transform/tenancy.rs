@@ -20,18 +20,11 @@
 
 use super::axdr::{Request, Value, obis};
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, UtcDateTime, any_body};
+use super::{DeviceType, ESME, Input, Origin, TransformError, UseCase, UtcDateTime, any_body};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "ECS12",
-        srv: "3.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: ecs12,
-    },
+    use_case!("ECS12", "3.2", ESME, Origin::User, ecs12),
     UseCase {
         name: "GCS09",
         srv: "3.2",

@@ -6,26 +6,12 @@
 
 use super::axdr::{Request, Value, obis};
 use super::zcl::{self, Command, Fields, cluster};
-use super::{DeviceType, Input, Origin, TransformError, UseCase, any_body};
+use super::{ESME, GSME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
-    UseCase {
-        name: "CS01a",
-        srv: "2.2",
-        devices: &[DeviceType::Esme],
-        origin: Origin::User,
-        fits: any_body,
-        build: cs01a,
-    },
-    UseCase {
-        name: "CS01b",
-        srv: "2.2",
-        devices: &[DeviceType::Gsme],
-        origin: Origin::User,
-        fits: any_body,
-        build: cs01b,
-    },
+    use_case!("CS01a", "2.2", ESME, Origin::User, cs01a),
+    use_case!("CS01b", "2.2", GSME, Origin::User, cs01b),
 ];
 
 fn utrn<'b>(i: &Input<'b>) -> Result<&'b [u8], TransformError> {
