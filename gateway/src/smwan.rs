@@ -38,7 +38,10 @@
 //! inventory `CSPRegion` is that region: the communications service provider of one region
 //! cannot claim, and so receive the commands of, another region's hubs. A hub with no region
 //! in the inventory is taken only from an `any` certificate (a test lab's rig). Hubs left out
-//! are counted in the `Registered` answer and logged with the reason.
+//! are counted in the `Registered` answer and logged with the reason. A rig certificate
+//! chains to the same CA as the Users' client certificates, so with `tls.mutual_tls` it also
+//! passes the DUIS listener's TLS handshake; it names no User there, so it reaches nothing
+//! that a User's signing key or pull token guards.
 //!
 //! Bounds: frames of at most [`hubgate_hil_rig::link::MAX_FRAME`] bytes, at most
 //! [`hubgate_hil_rig::link::MAX_HUBS`] hubs per rig, a
@@ -167,7 +170,7 @@ pub enum RigScope {
 pub const RIG_UNIT: &str = "SMWAN";
 
 impl RigScope {
-    /// Every scope the local TLS CA issues a certificate for: `any` and the six SMWAN
+    /// Every scope the local TLS CA makes a certificate for: `any` and the six SMWAN
     /// regions (`Unknown` and `SMETS1` hubs are not reached over this link by region).
     pub const ALL: [RigScope; 7] = [
         RigScope::Any,
