@@ -1905,7 +1905,13 @@ mod tests {
         let report =
             import_csv(&inventory, csv.as_bytes(), ImportOptions::default()).expect("import");
         assert_eq!(report.imported, 3, "{report:?}");
-        let users = UserRegistry::new(Vec::new()).expect("registry");
+        let supplier = [0x90, 0xB3, 0xD5, 0x1F, 0x30, 0x01, 0, 0];
+        let users = UserRegistry::new(vec![crate::users::User::new(
+            supplier,
+            "supplier",
+            [hubgate_protocol::catalogue::Role::ImportSupplier],
+        )])
+        .expect("registry");
         let r = Recipients::new(
             inventory,
             Arc::new(RegistrationData::new()),
@@ -1939,6 +1945,45 @@ mod tests {
             Some(Behind::NotOnInventory),
             "a hub not on the inventory"
         );
+
+        // The same judgement in `device_alert`: an alert addressed to the supplier (a User)
+        // reaches it from the ESME and from the hub itself, and from nowhere else.
+        let smki = hubgate_protocol::conformance::require().join("smki");
+        let responder = Responder::new(
+            hubgate_protocol::crypto::ecdsa::SigningKey::from_pem_or_der(
+                &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
+            )
+            .unwrap(),
+            hubgate_protocol::smki::Certificate::from_pem(
+                &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
+            )
+            .unwrap(),
+        );
+        let sent = |device: [u8; 8], through: [u8; 8]| {
+            let a = DeviceAlert {
+                hub: through,
+                device,
+                recipient: supplier,
+                counter: 9,
+                message_code: 0x1001,
+                bytes: vec![0xDD, 0x00],
+                verified: false,
+            };
+            device_alert(
+                &responder,
+                Some(&r),
+                &mut FutureDated::default(),
+                &a,
+                0x8F1C,
+                1_700_000_000_000,
+            )
+            .len()
+        };
+        assert_eq!(sent(esme, hub), 1, "behind its hub");
+        assert_eq!(sent(hub, hub), 1, "the hub itself");
+        assert_eq!(sent(esme, other_hub), 0, "through another hub");
+        assert_eq!(sent([0x77; 8], hub), 0, "a device off the inventory");
+        assert_eq!(sent([0x77; 8], [0x77; 8]), 0, "a hub off the inventory");
         drop(r);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
