@@ -48,6 +48,9 @@ pub const REPORT_PATH: &str = "/api/v1/reports/demand";
 /// Largest forecast body accepted.
 pub const MAX_FORECAST_BYTES: usize = 64 << 10;
 
+/// The most of a forecast body read before answering (a larger one is answered 413 at once).
+const READ_AT_MOST: usize = 1 << 20;
+
 /// The forecast endpoint's state.
 pub struct ForecastEndpoint {
     demand: Arc<Demand>,
@@ -140,15 +143,18 @@ async fn submit(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let body = match payload.to_bytes_limited(MAX_FORECAST_BYTES).await {
-        Ok(Ok(b)) => b,
+    // A body somewhat over the limit is still read to its end before the 413, so that the
+    // client gets the answer rather than a reset stream; past `READ_AT_MOST` it is not.
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body exceeds {MAX_FORECAST_BYTES} bytes"),
+        )
+    };
+    let body = match payload.to_bytes_limited(READ_AT_MOST).await {
+        Ok(Ok(b)) if b.len() <= MAX_FORECAST_BYTES => b,
+        Ok(Ok(_)) | Err(_) => return too_large(),
         Ok(Err(e)) => return error(StatusCode::BAD_REQUEST, &format!("reading the body: {e}")),
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the body exceeds {MAX_FORECAST_BYTES} bytes"),
-            );
-        }
     };
     let demand = Arc::clone(&endpoint.demand);
     let parsed = forecast::parse(&body, by, demand.current_month(), demand.now_ms());
