@@ -233,10 +233,11 @@ pub fn esme_objects() -> Objects {
     // The event, security and auxiliary load control switch event logs (6.13), as the RTDS
     // ECS35a, ECS35b and ECS35f responses carry their entries: UTC seconds, event code, and
     // an octet-string / nothing / switch state and its own time.
+    use hubgate_protocol::gbcs::payload::data::tag;
     let (lu, os, en) = (
-        TypeDesc::Simple(18),
-        TypeDesc::Simple(9),
-        TypeDesc::Simple(22),
+        TypeDesc::Simple(tag::LONG_UNSIGNED),
+        TypeDesc::Simple(tag::OCTET_STRING),
+        TypeDesc::Simple(tag::ENUM),
     );
     for (log, columns, capacity) in [
         (

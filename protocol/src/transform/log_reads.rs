@@ -219,7 +219,7 @@ fn gcs17(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 
 /// A Profile Generic read restricted by the UTC timestamp register 0-0:94.44.100.255
 /// (range descriptor, selector 1: from and to as ZigBee seconds, all columns).
-fn prepayment_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformError> {
+fn utc_range_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformError> {
     let (start, end) = zigbee_period(i)?;
     let range = Value::Structure(vec![
         Value::Structure(vec![
@@ -239,16 +239,16 @@ fn prepayment_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformE
 
 /// ECS20a: the payment-based debt payments log (Profile Generic 0-0:98.1.4.255).
 fn ecs20a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
-    prepayment_log(i, obis(0, 0, 98, 1, 4, 255))
+    utc_range_log(i, obis(0, 0, 98, 1, 4, 255))
 }
 
 /// ECS22a: the export profile (Profile Generic 0-0:99.1.1.255), not sensitive, so read as
-/// the prepayment logs are rather than through a Data Protection object.
+/// the prepayment logs are ([`utc_range_log`]) rather than through a Data Protection object.
 fn ecs22a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     if !matches!(i.body, Body::ReadExportProfileData(_)) {
         return Err(i.wrong_body());
     }
-    prepayment_log(i, obis(0, 0, 99, 1, 1, 255))
+    utc_range_log(i, obis(0, 0, 99, 1, 1, 255))
 }
 
 /// ECS66: the daily consumption log (Profile Generic 0-0:99.1.3.255), through the Data
@@ -285,12 +285,12 @@ fn event_or_security_log(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         }
         None => return Err(i.wrong_body()),
     };
-    prepayment_log(i, profile)
+    utc_range_log(i, profile)
 }
 
 /// ECS20d: the prepayment credits log (Profile Generic 0-0:98.1.5.255).
 fn ecs20d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
-    prepayment_log(i, obis(0, 0, 98, 1, 5, 255))
+    utc_range_log(i, obis(0, 0, 98, 1, 5, 255))
 }
 
 /// ZCL *Get Snapshot* (Metering, command 06) and *Get Prepay Snapshot* (Prepayment, 07).
