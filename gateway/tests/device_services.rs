@@ -119,6 +119,7 @@ fn expected_code(file: &str) -> u16 {
                 "Activate",
                 "Deactivate",
                 "Reset",
+                "MAC",
             ]
             .iter()
             .find_map(|s| name.strip_suffix(s).and_then(message_codes::code_of))
@@ -240,6 +241,32 @@ fn assert_every_item_succeeded(xml: &str, file: &str) {
     );
 }
 
+/// The CS02a / CS02f answer in Service Response `xml` reports, first, the supplier role
+/// (2) with status 0 and the supplier's certificates: its digital-signature cell and
+/// key-agreement cell name the supplier's EUI.
+fn assert_holds_supplier(xml: &str, file: &str) {
+    use hubgate_protocol::gbcs::payload::asn1::Node;
+    let bytes = unb64(&element_text(xml, "GBCSPayload").unwrap());
+    let msg = frame::parse(&bytes).unwrap();
+    let top = Node::decode(msg.content).unwrap();
+    let supplier = &top.children[0].children;
+    assert_eq!(supplier[0].value, [2], "{file}: the first role answered");
+    assert_eq!(supplier[1].value, [0], "{file}: the supplier's status");
+    let cells = &supplier[3].children;
+    let euis: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            hubgate_protocol::hex::eui_duis(
+                c.children[c.children.len() - 2].value.try_into().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        cells.len() >= 2 && euis.iter().all(|e| e == SUPPLIER),
+        "{file}: supplier cells name {euis:?}"
+    );
+}
+
 /// One request and what must come of it.
 struct Case {
     /// Template file name.
@@ -356,6 +383,9 @@ fn run(name: &str, cases: &[Case]) {
                     check_response(&answer, &sent.request_id, case.file, &target);
                     if matches!(case.expect, Succeeded) {
                         assert_every_item_succeeded(&answer, case.file);
+                    }
+                    if matches!(use_case(case.file), "CS02aMAC" | "CS02fMAC") {
+                        assert_holds_supplier(&answer, case.file);
                     }
                     if use_case(case.file).starts_with("CS03") {
                         // The device joined the other one: its answer is INTEGER 0.
@@ -518,6 +548,15 @@ fn configuration_firmware_and_supply_reads() {
             ok("ECS52_11.2_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS38_11.2_SUCCESS_REQUEST_DUIS.XML"),
             ok("CS08_11.2_SUCCESS_REQUEST_DUIS.XML"),
+            // The credentials each device holds, asked by the ACB.
+            ok("CS02aMAC_6.24.1_SUCCESS_REQUEST_DUIS.XML"),
+            to("CS02aMAC_6.24.1_SUCCESS_REQUEST_DUIS.XML", GSME, Answered),
+            ok("CS02fMAC_6.24.1_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "CS02fMAC_6.24.1_SUCCESS_REQUEST_DUIS.XML",
+                GSME,
+                Refused("E100", "SRV 6.24.1 has no supported use case for a GSME"),
+            ),
             ok("ECS45_7.4_SUCCESS_REQUEST_DUIS.XML"),
             to(
                 "ECS45_7.4_SUCCESS_REQUEST_DUIS.XML",

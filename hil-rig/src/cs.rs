@@ -1,4 +1,5 @@
-//! The ASN.1 use cases: joins and unjoins (CS03, CS04), credentials updates (CS02b), PPMID
+//! The ASN.1 use cases: joins and unjoins (CS03, CS04), credentials updates (CS02b), the
+//! credentials a device holds (CS02a, CS02f), PPMID
 //! firmware version (CS08), gas meter clock checks (GCS28) and the GPF device log restore
 //! (GCS59, which replaces the GPF's device log, [`DeviceState::joined`]).
 //!
@@ -35,6 +36,10 @@ pub mod code {
     pub const GCS28: u16 = 0x007f;
     /// GCS59 Restore GPF Device Log.
     pub const GCS59: u16 = 0x008c;
+    /// CS02a Provide Security Credentials Details.
+    pub const CS02A: u16 = 0x0008;
+    /// CS02f Provide Security Credential Details (ESME, with the load controller).
+    pub const CS02F: u16 = 0x011b;
     /// CS02b Update Security Credentials, by variant: supplier by supplier, NO by NO, ACB by
     /// ACB, WAN provider by WAN provider, supplier by TransCoS, any by contingency; CS02g
     /// load controller variants.
@@ -114,6 +119,10 @@ pub(crate) fn execute(
         }
         code::GCS28 if matches!(state.kind, DeviceKind::Gsme) => clock_check(ctx, node)?,
         code::GCS59 if state.kind == DeviceKind::Gpf => restore_gpf_log(state, ctx, node)?,
+        code::CS02A => credential_details(state, ctx, node, false)?,
+        code::CS02F if state.kind == DeviceKind::Esme => {
+            credential_details(state, ctx, node, true)?
+        }
         c if code::CS02B.contains(&c) => return credentials(state, ctx, node, content),
         c => return Err(DeviceError::Unsupported(c)),
     };
@@ -305,6 +314,114 @@ fn clock_check(ctx: &Ctx, node: &Node<'_>) -> Result<Vec<u8>, DeviceError> {
             der::int(2),
         ])
     })
+}
+
+/// CS02a / CS02f status: the role's cells follow.
+pub const DETAILS_OK: u8 = 0;
+/// CS02a / CS02f status: the device holds no cell for the role (the RTDS CS02a ERROR
+/// answer for the network operator on a gas meter).
+pub const DETAILS_NO_CELLS: u8 = 25;
+/// CS02a / CS02f status: the command may not ask for the role. The RTDS CS02f ERROR answers
+/// the transitional CoS party with it; the emulator also gives it for a role number it does
+/// not know and, under CS02a, for the load controller (CS02f's role).
+pub const DETAILS_NOT_ASKABLE: u8 = 127;
+
+/// CS02a / CS02f: `SEQUENCE { SEQUENCE { INTEGER role, BIT STRING usage }, SEQUENCE OF
+/// INTEGER role }`, the first being the authorising cell (the ACB's key-agreement cell, as
+/// the command's MAC already proved). Answered, role by role in the command's order, with
+/// `SEQUENCE { INTEGER role, ENUMERATED status [, INTEGER floor, SEQUENCE OF cell] }`, a cell
+/// being `SEQUENCE { BIT STRING usage, [INTEGER 1 (prepayment KA cell),] OCTET STRING
+/// subject EUI, OCTET STRING subject key identifier }` (digital signature first). The floor
+/// is the highest originator counter the device had accepted from the parties in the role's
+/// cells when the command arrived (0 when none): the floor under which it refuses their
+/// commands. Lengths are written as the RTDS devices write them.
+fn credential_details(
+    state: &DeviceState,
+    ctx: &Ctx,
+    node: &Node<'_>,
+    with_load_controller: bool,
+) -> Result<Vec<u8>, DeviceError> {
+    let c = &node.children;
+    let (Some(authorising), Some(roles)) = (c.first(), c.get(1)) else {
+        return Err(bad(
+            ctx.code,
+            "CS02a expects SEQUENCE {authorising cell, SEQUENCE OF role}",
+        ));
+    };
+    let authorising_role = authorising.children.first().and_then(integer);
+    let authorising_usage = authorising.children.get(1).map(|n| n.value);
+    if authorising_role != Some(i64::from(role::ACB)) || authorising_usage != Some(&[3, 0x08]) {
+        return Err(bad(
+            ctx.code,
+            "the authorising cell must be the ACB's key agreement",
+        ));
+    }
+    let mut answers = Vec::with_capacity(roles.children.len());
+    for r in &roles.children {
+        let number = integer(r).ok_or_else(|| bad(ctx.code, "a role is an INTEGER"))?;
+        let askable = match u8::try_from(number) {
+            Ok(role::TRANSITIONAL_COS) | Err(_) => None,
+            Ok(role::LOAD_CONTROLLER) if !with_load_controller => None,
+            Ok(n) if n <= role::WAN_PROVIDER || n == role::LOAD_CONTROLLER => Some(n),
+            Ok(_) => None,
+        };
+        let Some(role_number) = askable else {
+            answers.push(der::seq_gbcs(&[
+                der::int(number),
+                der::enumerated(DETAILS_NOT_ASKABLE),
+            ]));
+            continue;
+        };
+        let mut cells: Vec<_> = state
+            .trusted
+            .cells()
+            .iter()
+            .filter(|cell| cell.role == role_number)
+            .collect();
+        if cells.is_empty() {
+            answers.push(der::seq_gbcs(&[
+                der::int(number),
+                der::enumerated(DETAILS_NO_CELLS),
+            ]));
+            continue;
+        }
+        cells.sort_by_key(|cell| (cell.usage != KeyUsage::DigitalSignature, cell.index));
+        let floor = cells
+            .iter()
+            .filter_map(|cell| {
+                if cell.eui == ctx.originator {
+                    ctx.previous_counter
+                } else {
+                    state.counters.get(&cell.eui).copied()
+                }
+            })
+            .max()
+            .unwrap_or(0);
+        let contents: Vec<Vec<u8>> = cells
+            .iter()
+            .map(|cell| {
+                let mut parts = vec![match cell.usage {
+                    KeyUsage::DigitalSignature => der::tlv(0x03, &[7, 0x80]),
+                    KeyUsage::KeyAgreement => der::tlv(0x03, &[3, 0x08]),
+                }];
+                if cell.index != 0 {
+                    parts.push(der::int(i64::from(cell.index)));
+                }
+                parts.push(der::octets(&cell.eui));
+                parts.push(der::octets(
+                    &subject_key_identifier(&cell.certificate).unwrap_or_default(),
+                ));
+                der::seq_gbcs(&parts)
+            })
+            .collect();
+        answers.push(der::seq_gbcs(&[
+            der::int(number),
+            der::enumerated(DETAILS_OK),
+            der::uint_bytes(&floor.to_be_bytes()),
+            der::seq_gbcs(&contents),
+        ]));
+    }
+    Ok(der::seq_gbcs(&answers))
 }
 
 /// A replacement certificate and the cell it is for.

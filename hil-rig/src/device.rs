@@ -163,6 +163,8 @@ pub(crate) struct Ctx {
     pub code: u16,
     /// Originator counter.
     pub counter: u64,
+    /// The originator's counter the device held before this command (its floor).
+    pub previous_counter: Option<u64>,
     /// The remote party that sent the command.
     pub originator: [u8; 8],
     /// This device.
@@ -502,6 +504,7 @@ impl Device {
             now,
             code,
             counter: h.counter,
+            previous_counter: last,
             originator: orig,
             me: self.state.eui,
             on_behalf_of,

@@ -27,7 +27,7 @@
 //! | Change of Tenancy | ECS12 (ESME), GCS09 (GPF): the date is kept, and later profile and log reads by a party other than the supplier return only data from that date on (`tests/change_of_tenancy.rs`) | ESME, GPF |
 //! | CHF HAN log | CCS07 (backup), CS14 alert; CCS01, CCS02 (register/unregister device: modelled on DLMS class 104, **no RTDS vector confirms their wire form**) | CHF |
 //! | joins | CS03A2, CS03B, CS03C (8.7), CS04AC (8.8) | ESME, GSME, PPMID |
-//! | credentials | CS02b supplier by supplier (6.15.1), immediate and future-dated; the other CS02b/CS02g variants share the code path but were not replayed | all but IHD |
+//! | credentials | CS02b supplier by supplier (6.15.1), immediate and future-dated; the other CS02b/CS02g variants share the code path but were not replayed; CS02a / CS02f (6.24.1, the credentials held, role by role, with the parties' counter floors) | all but IHD (CS02f: ESME) |
 //! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS28 (clock window) | GSME, GPF |
 //! | ZigBee, no RTDS vector | GCS13a (consumption register), GCS17 (half-hour profile, *Get Profile*), GCS33 (valve status, which GCS32 *Change Supply* sets): answered from [`models::consume_gas`]'s register and profile; checked against the transform's commands and the oracle (`tests/gas_reads.rs`) | GSME, GPF (GCS13a) |
 //! | alerts | 8F66/8F67 in their DLMS, GBZ and ASN.1 forms, CS14 (8F12), generic 0x1000/0x1001 ([`Device::raise_alert`]) | all |
@@ -39,7 +39,7 @@
 //!
 //! Some RTDS behaviour is mirrored without a specification to explain it, and is documented
 //! where it is implemented: error layouts for fault injection ([`DeviceState::faults`]),
-//! CS02b result 10, join results 2 and 11, GCS28 answers, the GCS14 clock status, the order
+//! CS02b result 10, CS02a/CS02f statuses 25 and 127, join results 2 and 11, GCS28 answers, the GCS14 clock status, the order
 //! of snapshots and logs, and the non-minimal ASN.1 lengths of CS02b answers.
 //!
 //! # Keys
@@ -65,8 +65,7 @@
 //!
 //! Device-to-device commands (PCS01/PCS02 are refused: the GSME holds no credential for a PPMID); GBT segmentation;
 //! firmware images sent over the SMWAN link (the in-process transfer and CS06 activation are in
-//! [`firmware`]); a future-dated CS06; supply arm/disconnect use cases (the supply state is
-//! held but no command changes it); certificate chains beyond "issued by the CA certificate
+//! [`firmware`]); a future-dated CS06; certificate chains beyond "issued by the CA certificate
 //! in the CS02b command"; authorisation of use cases by remote party role (apart from
 //! CS02b); the GBCS alert raised on a failed authentication.
 

@@ -134,6 +134,17 @@ impl TrustedParties {
         }
     }
 
+    /// Empties a cell; returns what it held.
+    pub fn remove(&mut self, role: u8, usage: KeyUsage, index: u8) -> Option<TrustCell> {
+        self.ensure_parsed();
+        let i = self
+            .cells
+            .iter()
+            .position(|c| c.role == role && c.usage == usage && c.index == index)?;
+        self.parsed.remove(i);
+        Some(self.cells.remove(i))
+    }
+
     /// The cells.
     pub fn cells(&self) -> &[TrustCell] {
         &self.cells

@@ -310,6 +310,41 @@ fn credentials_update_responses() {
     ]);
 }
 
+/// 6.24.1: the credentials a meter holds, role by role, with the floors of the parties'
+/// counters, for the ESME (CS02a, and CS02f with the load controller) and for a gas meter
+/// that holds only the ACB's key-agreement certificate and nothing of the network operator.
+#[test]
+fn credential_details_responses() {
+    let a = "6.24.1_CS02aMAC";
+    let f = "6.24.1_CS02fMAC";
+    run_all(&[
+        esme(a, "CS02aMAC_6.24.1_SUCCESS", Prep::Custom(seed_floors)),
+        gsme(a, "CS02aMAC_6.24.1_ERROR", Prep::Custom(acb_ka_only)),
+        esme(f, "CS02fMAC_6.24.1_SUCCESS", Prep::Custom(seed_floors)),
+        esme(f, "CS02fMAC_6.24.1_ERROR", Prep::None),
+    ]);
+}
+
+/// The counter floors the RTDS responses report: 1 for the network operator and the load
+/// controller, none (0) for the supplier.
+fn seed_floors(d: &mut Device, _command: &[u8], _response: &[u8]) {
+    let s = d.state_mut();
+    s.counters.insert(NETWORK_OPERATOR, 1);
+    s.counters
+        .insert(hex::parse_eui("90b3d51f30010008").unwrap(), 1);
+}
+
+/// A gas meter with the ACB's key-agreement cell and no network operator cells.
+fn acb_ka_only(d: &mut Device, _command: &[u8], _response: &[u8]) {
+    use hubgate_hil_rig::pki::KeyUsage;
+    use hubgate_hil_rig::trust::role;
+    let t = &mut d.state_mut().trusted;
+    t.remove(role::ACB, KeyUsage::DigitalSignature, 0).unwrap();
+    for usage in [KeyUsage::DigitalSignature, KeyUsage::KeyAgreement] {
+        t.remove(role::NETWORK_OPERATOR, usage, 0).unwrap();
+    }
+}
+
 /// Seeds the GSME snapshots from the PublishSnapshot components of the response.
 fn seed_snapshots(d: &mut Device, _command: &[u8], response: &[u8]) {
     let m = gbcs::parse(response).unwrap();

@@ -46,7 +46,7 @@ const SRVS: &[&str] = &[
     "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
-    "7.5", "7.6", "7.8", "7.12", "7.15", "6.25",
+    "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1",
 ];
 
 /// What one comparison gives.
@@ -89,6 +89,16 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "CS02bNOByNO_6.15.1_SUCCESS_REQUEST_DUIS.XML",
         Expect::ExactWithRtdsValues,
         "template certificates differ from the RTDS ones",
+    ),
+    (
+        "CS02aMAC_6.24.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "CS02fMAC_6.24.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
     ),
     (
         "CS02bSupplierBySupplier_6.15.1_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",

@@ -76,10 +76,9 @@ const OPS: [&str; 5] = ["ecdsa_verify", "ecdsa_sign", "ecdh", "gmac", "cipher"];
 /// The default mix: loadgen's default DCC-like scenario (reads, prepayment, tariffs,
 /// security, supply, inventory) restricted to the services the gateway builds commands for
 /// and the emulated meters carry out. Left out: 4.17 and 6.13 (their gas forms are not
-/// built), 6.24.1 (not built), and the firmware, Display Message and 6.15.1 credential
-/// services.
-const DEFAULT_MIX: &str =
-    "4.8.1=24,4.6.1=16,4.1.1=12,4.18=4,2.2=13,1.1.1=4,1.6=1,4.11.1=1,6.11=2,7.4=3,7.1=1,8.2=4";
+/// built), and the firmware, Display Message and 6.15.1 credential services.
+const DEFAULT_MIX: &str = "4.8.1=24,4.6.1=16,4.1.1=12,4.18=4,2.2=13,1.1.1=4,1.6=1,4.11.1=1,6.11=2,\
+     6.24.1=1,7.4=3,7.1=1,8.2=4";
 
 #[derive(Debug)]
 struct Args {

@@ -24,6 +24,22 @@
 //! CoS, 8 load controller). 6.23 is originated and signed by the Transitional Change of
 //! Supplier party (CS02bSupplierByTransCoS), with its own counter
 //! ([`super::Context::cos_party`]).
+//!
+//! 6.24.1 Retrieve Device Security Credentials (KRP) asks a device which remote parties'
+//! certificates it holds (GBCS CS02a, and CS02f when the load controller is among the roles:
+//! only an ESME holds one). The DCC's ACB sends it on its own account (no supplementary
+//! remote party), MAC'd with its key-agreement key:
+//!
+//! ```text
+//! SEQUENCE {
+//!   SEQUENCE { INTEGER 4, BIT STRING keyAgreement },  -- the authorising cell: the ACB's KA
+//!   SEQUENCE OF INTEGER role                         -- the roles asked for, in request order
+//! }
+//! ```
+//!
+//! with the request's roles numbered as SMKI does (0 root, 1 recovery, 2 supplier, 3 network
+//! operator, 4 ACB, 5 transitional CoS, 8 load controller). Both RTDS commands are matched
+//! byte for byte.
 
 use super::der::Der;
 use super::{DeviceType, Execution, Input, Origin, TransformError, UseCase};
@@ -33,6 +49,15 @@ use crate::duis::model::body::{
 };
 
 const METERS: &[DeviceType] = &[DeviceType::Esme, DeviceType::Gsme];
+/// Every device that holds remote parties' credentials (GBCS Type 1 devices).
+const TYPE1: &[DeviceType] = &[
+    DeviceType::Esme,
+    DeviceType::Gsme,
+    DeviceType::Gpf,
+    DeviceType::Chf,
+    DeviceType::Ppmid,
+    DeviceType::Hcalcs,
+];
 
 pub(crate) static USE_CASES: &[UseCase] = &[
     UseCase {
@@ -67,15 +92,40 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         fits: |b| matches!(b, Body::UpdateSecurityCredentialsCoS(_)),
         build: cos,
     },
+    UseCase {
+        name: "CS02aMAC",
+        srv: "6.24.1",
+        devices: TYPE1,
+        origin: Origin::AcbOwn,
+        fits: |b| !asks_load_controller(b),
+        build: provide_details,
+    },
+    UseCase {
+        name: "CS02fMAC",
+        srv: "6.24.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::AcbOwn,
+        fits: asks_load_controller,
+        build: provide_details,
+    },
 ];
+
+/// Whether a 6.24.1 request asks for the load controller's credentials (CS02f).
+fn asks_load_controller(b: &Body) -> bool {
+    matches!(b, Body::RetrieveDeviceSecurityCredentialsKRP(r)
+        if r.remote_party_role.contains(&RemotePartyRole::LoadController))
+}
 
 fn role_is(b: &Body, role: RemotePartyRole) -> bool {
     matches!(b, Body::UpdateSecurityCredentialsKRP(k) if k.remote_party_role == role)
 }
 
 /// SMKI organisation roles.
+const ROLE_ROOT: i64 = 0;
+const ROLE_RECOVERY: i64 = 1;
 const ROLE_SUPPLIER: i64 = 2;
 const ROLE_NETWORK_OPERATOR: i64 = 3;
+const ROLE_ACB: i64 = 4;
 const ROLE_TRANS_COS: i64 = 5;
 const ROLE_LOAD_CONTROLLER: i64 = 8;
 
@@ -273,4 +323,37 @@ fn cos(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             execution,
         },
     )
+}
+
+/// The SMKI role number of a DUIS remote party role.
+fn role_number(role: RemotePartyRole) -> i64 {
+    match role {
+        RemotePartyRole::Root => ROLE_ROOT,
+        RemotePartyRole::Recovery => ROLE_RECOVERY,
+        RemotePartyRole::Supplier => ROLE_SUPPLIER,
+        RemotePartyRole::NetworkOperator => ROLE_NETWORK_OPERATOR,
+        RemotePartyRole::Acb => ROLE_ACB,
+        RemotePartyRole::TransCoS => ROLE_TRANS_COS,
+        RemotePartyRole::LoadController => ROLE_LOAD_CONTROLLER,
+    }
+}
+
+/// CS02aMAC, CS02fMAC: the ACB's key-agreement cell authorises the enquiry; the roles
+/// follow in the request's order (a role named twice is asked for once).
+fn provide_details(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::RetrieveDeviceSecurityCredentialsKRP(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let mut roles: Vec<i64> = Vec::with_capacity(b.remote_party_role.len());
+    for r in &b.remote_party_role {
+        let n = role_number(*r);
+        if !roles.contains(&n) {
+            roles.push(n);
+        }
+    }
+    Ok(Der::sequence(vec![
+        Der::sequence(vec![Der::integer(ROLE_ACB), usage_ka()]),
+        Der::sequence(roles.into_iter().map(Der::integer).collect()),
+    ])
+    .encode())
 }

@@ -42,6 +42,7 @@
 //! | 6.11 Synchronise Clock, critical | ECS70, GCS28 | DLMS clock preset / ASN.1 validity interval |
 //! | 6.15.1 Update Security Credentials (KRP), critical | CS02bSupplierBySupplier, CS02bNOByNO, CS02gLoadControllerBySupplier | ASN.1 credential replacement |
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
+//! | 6.24.1 Retrieve Device Security Credentials (KRP) | CS02aMAC, CS02fMAC (ESME, when the load controller is asked for) (ACB, on its own account) | ASN.1 list of remote party roles |
 //! | 7.1 Enable Supply, critical | ECS42 | DLMS script execution |
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
 //! | 7.3 Arm Supply, critical | ECS44 | DLMS script execution |
@@ -69,19 +70,19 @@
 //! without a GBCS device type; reads for an unknown remote party
 //! (`KAPublicSecurityCredentials`); and every use case not in the table above, whether or
 //! not the corpus has a reference encoding of it (it has, for example, of ECS01b, ECS23,
-//! GCS21b, CS10a and CS02aMAC; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
+//! GCS21b, CS10a and ECS48; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
 //! use case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (124 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (126 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 101 | all of ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 103 | all of CS02aMAC, CS02fMAC, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
@@ -408,6 +409,9 @@ pub(crate) enum Origin {
     User,
     /// The ACB, with the DCC's counter; the User is the supplementary remote party.
     Acb,
+    /// The ACB on its own account, with the DCC's counter and no supplementary remote
+    /// party (the DCC's enquiry of the credentials a device holds, CS02a / CS02f).
+    AcbOwn,
     /// As [`Origin::Acb`], and the ACB signs the command with its digital-signature key
     /// (join and unjoin commands the DCC sends to a PPMID or HCALCS).
     AcbSigned,
@@ -753,21 +757,22 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
             })?;
             (eui, counter, Supplementary::None)
         }
-        Origin::Acb | Origin::AcbSigned => {
+        Origin::Acb | Origin::AcbSigned | Origin::AcbOwn => {
             let dcc = ctx
                 .dcc_counter
                 .ok_or_else(|| TransformError::NoDccCounter {
                     srv: srv_name.clone(),
                     use_case: uc.name.to_owned(),
                 })?;
-            (
-                ctx.acb,
-                dcc,
+            let supplementary = if uc.origin == Origin::AcbOwn {
+                Supplementary::None
+            } else {
                 Supplementary::RemotePartyCounter {
                     id: user,
                     counter: id.counter,
-                },
-            )
+                }
+            };
+            (ctx.acb, dcc, supplementary)
         }
     };
     let input = Input {
@@ -792,7 +797,7 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
     };
     let signer = match uc.origin {
         Origin::AcbSigned | Origin::TransCoS => Some(originator),
-        Origin::User | Origin::Acb => None,
+        Origin::User | Origin::Acb | Origin::AcbOwn => None,
     };
     let signature = if srv.critical || signer.is_some() {
         None
@@ -815,7 +820,7 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
         use_case: uc.name,
         message_code: code,
         critical: srv.critical,
-        acb_originated: matches!(uc.origin, Origin::Acb | Origin::AcbSigned),
+        acb_originated: matches!(uc.origin, Origin::Acb | Origin::AcbSigned | Origin::AcbOwn),
         signer,
         acb: ctx.acb,
         apdu,
