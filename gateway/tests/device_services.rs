@@ -37,12 +37,24 @@ use std::time::Duration;
 
 use common::critical::signed_precommand_request;
 use common::{
-    Answer, Gateway, SUPPLIER, Seeds, element_text, metric_value, pull_answer, set_target, unb64,
+    Answer, Gateway, NETWORK_OPERATOR, SUPPLIER, Seeds, element_text, metric_value, pull_answer,
+    set_target, unb64,
 };
 use hubgate_protocol::crypto::SigningKey;
 use hubgate_protocol::gbcs::{Cra, auth, frame, message_codes, payload};
 
 const TOKEN: &str = "device-services-pull-token-0123456789abcdef";
+/// The network operator's pull token.
+const NO_TOKEN: &str = "device-services-operator-pull-token-0123456789";
+
+/// The pull token of `sender`.
+fn token_of(sender: &str) -> &'static str {
+    if sender == NETWORK_OPERATOR {
+        NO_TOKEN
+    } else {
+        TOKEN
+    }
+}
 
 /// The emulated premises (`emulation.hubs = 1`).
 const CHF: &str = "00-DB-55-00-00-00-00-00";
@@ -67,6 +79,7 @@ const ACB: &str = "90-B3-D5-1F-30-00-00-02";
 fn start(name: &str, extra: &[(&str, &str)]) -> Gateway {
     let mut env: Vec<(&str, &str)> = vec![
         ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
+        ("HUBGATE_USERS__90B3D51F30020000__PULL_TOKEN", NO_TOKEN),
         ("HUBGATE_EMULATION__HUBS", "1"),
         ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
         // The reason for a refusal is logged at info.
@@ -144,7 +157,12 @@ fn supplier_key(gw: &Gateway) -> SigningKey {
 /// Sends `xml` as the supplier. A Transform request (CV 4) that gets its Pre-Command is
 /// signed with the supplier's GBCS key and sent again as CV 5; the answer to that is `ack`.
 fn send(gw: &Gateway, xml: &str) -> Sent {
-    let first = gw.submit(xml, SUPPLIER);
+    send_as(gw, xml, SUPPLIER)
+}
+
+/// As [`send`], signed by `sender` (critical requests: the supplier only).
+fn send_as(gw: &Gateway, xml: &str, sender: &str) -> Sent {
+    let first = gw.submit(xml, sender);
     let cv = element_text(xml, "CommandVariant").unwrap();
     if cv != "4" || first.code != "I0" {
         return Sent {
@@ -205,10 +223,10 @@ fn check_response(xml: &str, request_id: &str, file: &str, device: &str) -> (u16
     // DCC originates on the User's behalf (the User then rides along as remote party).
     let recipient = hubgate_protocol::hex::eui_duis(&h.recipient);
     assert!(
-        recipient == SUPPLIER || recipient == ACB,
+        recipient == SUPPLIER || recipient == NETWORK_OPERATOR || recipient == ACB,
         "{file}: response addressed to {recipient}"
     );
-    if recipient == SUPPLIER {
+    if recipient != ACB {
         let counter: u64 = request_id.rsplit(':').next().unwrap().parse().unwrap();
         assert_eq!(h.counter, counter, "{file}: response counter");
     }
@@ -275,6 +293,8 @@ struct Case {
     target: Option<&'static str>,
     /// For a join: the other device the body names instead of the template's.
     other: Option<&'static str>,
+    /// The User that signs and sends it.
+    sender: &'static str,
     /// What the gateway must do.
     expect: Expect,
 }
@@ -301,6 +321,7 @@ const fn ok(file: &'static str) -> Case {
         file,
         target: None,
         other: None,
+        sender: SUPPLIER,
         expect: Answered,
     }
 }
@@ -311,6 +332,7 @@ const fn all_ok(file: &'static str) -> Case {
         file,
         target: None,
         other: None,
+        sender: SUPPLIER,
         expect: Succeeded,
     }
 }
@@ -320,6 +342,7 @@ const fn to(file: &'static str, target: &'static str, expect: Expect) -> Case {
         file,
         target: Some(target),
         other: None,
+        sender: SUPPLIER,
         expect,
     }
 }
@@ -335,7 +358,20 @@ const fn join(
         file,
         target: Some(target),
         other: Some(other),
+        sender: SUPPLIER,
         expect,
+    }
+}
+
+/// `file` sent by the network operator to its template's device, every item of the answer
+/// a success.
+const fn by_network_operator(file: &'static str) -> Case {
+    Case {
+        file,
+        target: None,
+        other: None,
+        sender: NETWORK_OPERATOR,
+        expect: Succeeded,
     }
 }
 
@@ -344,6 +380,7 @@ const fn refused(file: &'static str, code: &'static str, reason: &'static str) -
         file,
         target: None,
         other: None,
+        sender: SUPPLIER,
         expect: Refused(code, reason),
     }
 }
@@ -354,6 +391,9 @@ fn run(name: &str, cases: &[Case]) {
     let mut failures = Vec::new();
     for case in cases {
         let mut xml = request(&gw, case.file, case.target);
+        if case.sender != SUPPLIER {
+            xml = xml.replace(&format!("{SUPPLIER}:"), &format!("{}:", case.sender));
+        }
         if let Some(other) = case.other {
             let named = element_text(&xml, "OtherDeviceID").unwrap();
             xml = xml.replace(
@@ -365,7 +405,8 @@ fn run(name: &str, cases: &[Case]) {
             .and_then(|id| id.split(':').nth(1).map(str::to_string))
             .unwrap();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let sent = send(&gw, &xml);
+            let sent = send_as(&gw, &xml, case.sender);
+            let token = token_of(case.sender);
             match &case.expect {
                 Answered | Succeeded => {
                     assert_eq!(sent.ack.code, "I99", "{}: {}", case.file, sent.ack.xml);
@@ -379,7 +420,7 @@ fn run(name: &str, cases: &[Case]) {
                             case.file
                         );
                     }
-                    let answer = pull_answer(&gw, TOKEN, &sent.request_id, Duration::from_secs(20));
+                    let answer = pull_answer(&gw, token, &sent.request_id, Duration::from_secs(20));
                     check_response(&answer, &sent.request_id, case.file, &target);
                     if matches!(case.expect, Succeeded) {
                         assert_every_item_succeeded(&answer, case.file);
@@ -572,6 +613,41 @@ fn configuration_firmware_and_supply_reads() {
                     "SRV 7.4 has no supported use case for a GPF (supported: ECS45 for ESME, \
                      GCS33 for GSME)",
                 ),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn resets_settings_and_network_reads() {
+    run(
+        "settings",
+        &[
+            all_ok("ECS23_4.10_SUCCESS_REQUEST_DUIS.XML"),
+            by_network_operator("ECS29e_6.27_SUCCESS_REQUEST_DUIS.XML"),
+            by_network_operator("ECS57_6.18.2_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
+            // Network operator services are not the supplier's.
+            refused(
+                "ECS57_6.18.2_SOME_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+                "E2",
+                "",
+            ),
+            all_ok("ECS28b_6.4.2_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS15a_3.3_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS16_3.4_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS39a_6.20.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS39b_6.20.2_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS62Add_7.9_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS61c_7.11_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "ECS16_3.4_SUCCESS_REQUEST_DUIS.XML",
+                GSME,
+                Refused("E100", "SRV 3.4 has no supported use case for a GSME"),
+            ),
+            to(
+                "ECS23_4.10_SUCCESS_REQUEST_DUIS.XML",
+                CHF,
+                Refused("E11", "device type CHF does not fit SRV 4.10"),
             ),
         ],
     );

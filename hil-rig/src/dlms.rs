@@ -14,6 +14,9 @@
 //!   activation attribute. Activating a calendar copies its passive attributes (6–9) to the
 //!   active ones (2–5); activating a charge copies attribute 6 to 5.
 //! - **Credit** (class 112, ECS04a/b): method 1 adds to attribute 2, method 2 sets it.
+//! - **Resets** (method 1 of classes 3, 4 and 7: ECS15a, ECS28b, ECS29e, ECS57): a
+//!   Register's value goes to zero, an Extended Register's too with its capture time "not
+//!   specified", a Profile Generic's buffer is emptied.
 //! - **Clock** (class 8, ECS70): method 5 stores the preset time and validity window, method
 //!   4 applies it if the device clock is inside the window (a preset of all `FF` sets the
 //!   device clock to the caller's clock), method 6 shifts the clock; attribute 2 reads the
@@ -632,6 +635,7 @@ fn action(
             }
         }
         (104, 1) | (104, 2) | (104, 4) | (104, 5) => han_action(state, ctx, a, params, now, alerts),
+        (3, 1) | (4, 1) | (7, 1) => reset(state, a),
         (9, 1) if a.obis == crate::models::obis::SUPPLY_SCRIPTS => supply_script(state, params),
         (9, 1) if a.obis == crate::models::obis::SWITCH_SCRIPTS => {
             // Switch n's scripts: n × 256 + 0x11 (activate), 0x12 (deactivate), 0x20 (reset).
@@ -653,6 +657,44 @@ fn action(
             }
         }
     })
+}
+
+/// The `reset` method: a Register's or Extended Register's value goes back to zero (an
+/// Extended Register's capture time to "not specified"), a Profile Generic's buffer is
+/// emptied.
+fn reset(state: &mut DeviceState, a: &Attr) -> (Value, u8) {
+    let Some(o) = objects_mut(state) else {
+        return (Value::Null, result::OBJECT_UNDEFINED);
+    };
+    if !o.has_object(a.class_id, &a.obis) {
+        return (Value::Null, result::OBJECT_UNDEFINED);
+    }
+    if a.class_id == 7 {
+        if let Some(p) = o.profile_mut(&a.obis) {
+            p.entries.clear();
+        }
+        return (Value::Null, result::SUCCESS);
+    }
+    let value = Attr::new(a.class_id, a.obis, 2);
+    let zero = match o.get(&value) {
+        Some(Value::DoubleLong(_)) => Value::DoubleLong(0),
+        Some(Value::LongUnsigned(_)) => Value::LongUnsigned(0),
+        Some(Value::Long64Unsigned(_)) => Value::Long64Unsigned(0),
+        _ => Value::DoubleLongUnsigned(0),
+    };
+    o.put(value, zero);
+    if a.class_id == 4 {
+        o.put(
+            Attr::new(4, a.obis, 5),
+            Value::OctetString(
+                vec![0xff; 9]
+                    .into_iter()
+                    .chain([0x80, 0x00, 0xff])
+                    .collect(),
+            ),
+        );
+    }
+    (Value::Null, result::SUCCESS)
 }
 
 /// Runs a supply script: 0x0033 connects the supply, 0x0036 arms it (ready for the

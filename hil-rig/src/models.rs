@@ -60,6 +60,12 @@ pub mod obis {
     pub const EXPORT_PROFILE: [u8; 6] = [0, 0, 99, 1, 1, 255];
     /// Instantaneous power thresholds (Register Monitor).
     pub const POWER_THRESHOLDS: [u8; 6] = [0, 0, 16, 0, 0, 255];
+    /// Average RMS voltage profile (4.10), single phase.
+    pub const RMS_VOLTAGE_PROFILE: [u8; 6] = [1, 0, 32, 24, 0, 255];
+    /// RMS voltage sag and swell counters (4.10, 6.27), single phase.
+    pub const RMS_VOLTAGE_COUNTERS: [[u8; 6]; 2] = [[1, 0, 32, 32, 0, 4], [1, 0, 32, 36, 0, 4]];
+    /// The boost button's uses (7.11): start and end, UTC seconds.
+    pub const BOOST_LOG: [u8; 6] = [0, 0, 99, 98, 20, 255];
 }
 
 const DLU: u8 = 6;
@@ -307,6 +313,44 @@ pub fn esme_objects() -> Objects {
         o.put(
             Attr::new(112, [0, 0, 19, 10, n, 255], 2),
             Value::DoubleLong(0),
+        );
+    }
+    // Network data (4.10, 6.27): the RMS voltage sag and swell counters (a count, unit 255)
+    // and the average RMS voltage profile, hourly, as the RTDS ECS23 response carries them.
+    for counter in obis::RMS_VOLTAGE_COUNTERS {
+        o.put(Attr::new(3, counter, 2), Value::DoubleLongUnsigned(0));
+        o.put(Attr::new(3, counter, 3), scaler(255));
+    }
+    let pair = TypeDesc::Structure(vec![TypeDesc::Simple(DLU); 2]);
+    o.add_profile(
+        obis::RMS_VOLTAGE_PROFILE,
+        Profile::new(pair.clone(), 24 * 31),
+    );
+    o.put(
+        Attr::new(7, obis::RMS_VOLTAGE_PROFILE, 4),
+        Value::DoubleLongUnsigned(3600),
+    );
+    // The boost button (7.9, 7.11): enabled, its uses (start, end), and the switches 1–5 it
+    // boosts, none yet.
+    o.put(
+        Attr::new(1, [0, 0, 94, 44, 7, 255], 2),
+        Value::Boolean(true),
+    );
+    o.add_profile(obis::BOOST_LOG, Profile::new(pair, 100));
+    for n in 1..=5u8 {
+        o.put(Attr::new(1, [0, 0, 94, 44, 6, n], 2), Value::Boolean(false));
+    }
+    // The supplier's telephone number and name (3.4), and the import and export MPANs (6.20.1,
+    // 6.20.2), not yet set.
+    for (class_id, object) in [
+        (9000, [0, 0, 96, 13, 0, 255]),
+        (9000, [0, 0, 96, 13, 1, 255]),
+        (1, [0, 0, 94, 44, 34, 11]),
+        (1, [1, 0, 0, 0, 2, 255]),
+    ] {
+        o.put(
+            Attr::new(class_id, object, 2),
+            Value::OctetString(Vec::new()),
         );
     }
     o.put(Attr::new(8, obis::CLOCK, 3), Value::Long(0));

@@ -310,6 +310,48 @@ fn credentials_update_responses() {
     ]);
 }
 
+/// The network data and boost button reads (4.10, 7.11), the resets (3.3, 6.4.2, 6.18.2,
+/// 6.27) and the settings (3.4, 6.20.1, 6.20.2, 7.9) of the ESME.
+#[test]
+fn esme_resets_settings_and_network_reads() {
+    run_all(&[
+        esme("4.10_ECS23", "ECS23_4.10_SUCCESS", Prep::Seed),
+        esme("4.10_ECS23", "ECS23_4.10_ERROR", Prep::SeedFault),
+        esme("7.11_ECS61c", "ECS61c_7.11_SUCCESS", Prep::Seed),
+        esme("7.11_ECS61c", "ECS61c_7.11_ERROR", Prep::SeedFault),
+        esme("3.3_ECS15a", "ECS15a_3.3_SUCCESS", Prep::None),
+        esme("3.3_ECS15a", "ECS15a_3.3_ERROR", Prep::Fault),
+        esme("6.4.2_ECS28b", "ECS28b_6.4.2_SUCCESS", Prep::None),
+        esme("6.4.2_ECS28b", "ECS28b_6.4.2_ERROR", Prep::Fault),
+        esme(
+            "6.18.2_ECS57",
+            "ECS57_6.18.2_ALL_OPTIONALS_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "6.18.2_ECS57",
+            "ECS57_6.18.2_SOME_OPTIONALS_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "6.18.2_ECS57",
+            "ECS57_6.18.2_ALL_OPTIONALS_ERROR",
+            Prep::Fault,
+        ),
+        esme("6.27_ECS29e", "ECS29e_6.27_SUCCESS", Prep::None),
+        esme("6.27_ECS29e", "ECS29e_6.27_ERROR", Prep::Fault),
+        esme("3.4_ECS16", "ECS16_3.4_SUCCESS", Prep::None),
+        esme("3.4_ECS16", "ECS16_3.4_ERROR", Prep::Fault),
+        esme("6.20.1_ECS39a", "ECS39a_6.20.1_SINGLE_SUCCESS", Prep::None),
+        esme("6.20.1_ECS39a", "ECS39a_6.20.1_TWIN_SUCCESS", Prep::None),
+        esme("6.20.1_ECS39a", "ECS39a_6.20.1_SINGLE_ERROR", Prep::Fault),
+        esme("6.20.2_ECS39b", "ECS39b_6.20.2_SUCCESS", Prep::None),
+        esme("6.20.2_ECS39b", "ECS39b_6.20.2_ERROR", Prep::Fault),
+        esme("7.9_ECS62Add", "ECS62Add_7.9_SUCCESS", Prep::None),
+        esme("7.9_ECS62Add", "ECS62Add_7.9_ERROR", Prep::Fault),
+    ]);
+}
+
 /// 6.24.1: the credentials a meter holds, role by role, with the floors of the parties'
 /// counters, for the ESME (CS02a, and CS02f with the load controller) and for a gas meter
 /// that holds only the ACB's key-agreement certificate and nothing of the network operator.

@@ -46,7 +46,8 @@ const SRVS: &[&str] = &[
     "7.1", "7.2", "7.4", "3.1", "3.2", "6.11", "2.2", "1.1.1", "1.6", "6.15.1", "6.23", "8.1.1",
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
-    "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1",
+    "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
+    "6.20.1", "6.20.2", "6.27", "7.9", "7.11",
 ];
 
 /// What one comparison gives.
@@ -461,6 +462,64 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "GCS61_4.17_SUCCESS_REQUEST_DUIS.XML",
         Expect::Refused,
         "GBZ daily consumption read not built",
+    ),
+    ("ECS15a_3.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS16_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS23_4.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS28b_6.4.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS29e_6.27_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS39a_6.20.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS39a_6.20.1_TWIN_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS39b_6.20.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS57_6.18.2_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS57_6.18.2_SOME_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS61c_7.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS62Add_7.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "CS11_3.3_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "GSME event log clear (GBZ) not built",
+    ),
+    (
+        "ECS23b_4.10_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "polyphase network data read not built",
+    ),
+    (
+        "ECS29f_6.27_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "polyphase RMS voltage counter reset not built",
+    ),
+    (
+        "GCS18_4.10_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "gas network data read not built",
+    ),
+    (
+        "GCS44_3.4_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "gas supplier name update (GBZ) not built",
+    ),
+    (
+        "GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "gas import MPRN setting not built",
     ),
 ];
 

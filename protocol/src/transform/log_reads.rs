@@ -1,6 +1,7 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
-//! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.17 Retrieve
-//! Daily Consumption Log (ESME), 6.13 Read Event or Security Log (ESME and CHF logs).
+//! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
+//! Network Data (single-phase ESME), 4.17 Retrieve Daily Consumption Log (ESME), 6.13 Read
+//! Event or Security Log (ESME and CHF logs), 7.11 Read Boost Button Details.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
 //! through a Data Protection object with a range selection on the capture time (COSEM
@@ -32,6 +33,8 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS22b", "4.8.1", ESME, Origin::User, ecs22b),
     use_case!("ECS22a", "4.8.3", ESME, Origin::User, ecs22a),
     use_case!("ECS66", "4.17", ESME, Origin::User, ecs66),
+    use_case!("ECS23", "4.10", ESME, Origin::User, ecs23),
+    use_case!("ECS61c", "7.11", ESME, Origin::User, ecs61c),
     UseCase {
         name: "ECS35a",
         srv: "6.13",
@@ -78,9 +81,14 @@ fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
             &b.read_log_period,
             b.ka_public_security_credentials.is_some(),
         ),
+        Body::ReadNetworkData(b) => (
+            &b.read_log_period,
+            b.ka_public_security_credentials.is_some(),
+        ),
         Body::RetrieveBillingDataLogDebtPayments(b)
         | Body::RetrieveBillingDataLogPrepaymentCredits(b)
-        | Body::ReadExportProfileData(b) => (&b.read_log_period, false),
+        | Body::ReadExportProfileData(b)
+        | Body::ReadBoostButtonDetails(b) => (&b.read_log_period, false),
         Body::ReadEventOrSecurityLog(b) => (&b.read_log_period, false),
         _ => return Err(i.wrong_body()),
     };
@@ -217,11 +225,12 @@ fn gcs17(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     Ok(zcl::encode(&out))
 }
 
-/// A Profile Generic read restricted by the UTC timestamp register 0-0:94.44.100.255
-/// (range descriptor, selector 1: from and to as ZigBee seconds, all columns).
-fn utc_range_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformError> {
+/// The range descriptor (selector 1) that restricts a Profile Generic read to the request's
+/// period by the UTC timestamp register 0-0:94.44.100.255: from and to as ZigBee seconds,
+/// all columns.
+fn utc_range(i: &Input<'_>) -> Result<Value, TransformError> {
     let (start, end) = zigbee_period(i)?;
-    let range = Value::Structure(vec![
+    Ok(Value::Structure(vec![
         Value::Structure(vec![
             Value::LongUnsigned(1),
             Value::OctetString(obis(0, 0, 94, 44, 100, 255).to_vec()),
@@ -231,10 +240,52 @@ fn utc_range_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformEr
         Value::DoubleLongUnsigned(start),
         Value::DoubleLongUnsigned(end),
         Value::Array(Vec::new()),
-    ]);
+    ]))
+}
+
+/// A Profile Generic read restricted by the UTC timestamp register ([`utc_range`]).
+fn utc_range_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformError> {
     Ok(Request::new()
-        .get_with_selection(7, profile, 2, 1, range)
+        .get_with_selection(7, profile, 2, 1, utc_range(i)?)
         .encode(i.counter))
+}
+
+/// ECS23 (single phase): the RMS voltage sag and swell counters (Registers 1-0:32.32.0.4
+/// and 1-0:32.36.0.4, value and scaler/unit), the average RMS voltage profile
+/// (1-0:32.24.0.255) in the period ([`utc_range`]) and its capture period (attribute 4).
+fn ecs23(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadNetworkData(_)) {
+        return Err(i.wrong_body());
+    }
+    let (sag, swell, profile) = (
+        obis(1, 0, 32, 32, 0, 4),
+        obis(1, 0, 32, 36, 0, 4),
+        obis(1, 0, 32, 24, 0, 255),
+    );
+    Ok(Request::new()
+        .get(3, sag, 2)
+        .get(3, sag, 3)
+        .get(3, swell, 2)
+        .get(3, swell, 3)
+        .get_with_selection(7, profile, 2, 1, utc_range(i)?)
+        .get(7, profile, 4)
+        .encode(i.counter))
+}
+
+/// ECS61c: the boost button's enabled flag (0-0:94.44.7.255), its uses in the period (the
+/// Profile Generic 0-0:99.98.20.255, [`utc_range`]) and which switches 1–5 it boosts
+/// (0-0:94.44.6.1 to .5).
+fn ecs61c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadBoostButtonDetails(_)) {
+        return Err(i.wrong_body());
+    }
+    let mut request = Request::new()
+        .get(1, obis(0, 0, 94, 44, 7, 255), 2)
+        .get_with_selection(7, obis(0, 0, 99, 98, 20, 255), 2, 1, utc_range(i)?);
+    for n in 1..=5u8 {
+        request = request.get(1, obis(0, 0, 94, 44, 6, n), 2);
+    }
+    Ok(request.encode(i.counter))
 }
 
 /// ECS20a: the payment-based debt payments log (Profile Generic 0-0:98.1.4.255).

@@ -27,12 +27,13 @@
 //! | 1.6 Update Payment Mode, critical | ECS02, ECS03, GCS02, GCS03 | DLMS Account sets / GBZ *Change Payment Mode* |
 //! | 2.2 Top Up Device | CS01a, CS01b | DLMS Token Gateway `enter` / GBZ *Consumer Top Up* |
 //! | 3.1 Display Message | ECS10, GCS07 | DLMS set / GBZ *Display Message* |
+//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.4.2 Load Limiting Counter Reset, 6.18.2 Reset Maximum Demand Registers, 6.20.1 / 6.20.2 Set Import MPxN / Export MPAN, 6.27 RMS Voltage Counter Reset, 7.9 Add Auxiliary Load to Boost Button | ECS15a, ECS15c (**derived**), ECS16, ECS28b, ECS57, ECS39a, ECS39b (ACB), ECS29e (single phase), ECS62Add | DLMS `reset` methods / sets (`device_settings.rs`) |
 //! | 3.2 Restrict Access for Change of Tenancy | ECS12, GCS09 (GPF) | DLMS set of the Change of Tenancy date / GBZ *Publish Change of Tenancy* |
 //! | 4.1.1, 4.1.2 Read Instantaneous Import Registers / TOU Matrices | ECS17b, ECS17d, GCS13a (GSME or GPF, **derived**) | DLMS protected get / GBZ Read Attributes of *CurrentSummationDelivered* |
 //! | 4.4.2 – 4.4.5 billing data logs | ECS20b, GCS15b, GCS15c, ECS20a, GCS15d (ACB), ECS20d, GCS15e | DLMS (protected) range reads / GBZ *Get Snapshot*, *Get Debt Repayment Log*, *Get Top Up Log* |
 //! | 4.6.1 Retrieve Import Daily Read Log | ECS21a, GCS16a | DLMS protected range read / GBZ *Get Snapshot* |
 //! | 4.8.1 Read Active Import Profile Data | ECS22b, GCS17 (**derived**) | DLMS protected range read / GBZ *Get Profile*, one per day of the period |
-//! | 4.8.3 Read Export Profile Data | ECS22a | DLMS range read restricted by the UTC timestamp register |
+//! | 4.8.3 Read Export Profile Data, 4.10 Read Network Data, 7.11 Read Boost Button Details | ECS22a, ECS23 (single phase), ECS61c | DLMS range read restricted by the UTC timestamp register (and gets) |
 //! | 4.17 Retrieve Daily Consumption Log | ECS66 | DLMS protected range read |
 //! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent) | DLMS range read restricted by the UTC timestamp register |
 //! | 4.11.1, 4.11.2 Read Tariff | ECS24, GCS21f, ECS24b | DLMS gets / GBZ reads |
@@ -76,17 +77,17 @@
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (126 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (144 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 103 | all of CS02aMAC, CS02fMAC, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 115 | all of CS02aMAC, CS02fMAC, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
-//! | refused | 6 | GCS21b, GCS61, CS10a, CS10b, GCS39 (the GSME's prepayment configuration, daily consumption, event and security logs, and arm supply: not built); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//! | refused | 12 | GCS21b, GCS61, CS10a, CS10b, GCS39, CS11, GCS44, GCS18, GCS41 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply, event log clear, supplier name, network data and MPRN: not built); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
 //!
 //! # The HAN device logs
 //!
@@ -143,6 +144,7 @@ mod config_writes;
 mod credentials;
 mod der;
 mod device_log;
+mod device_settings;
 mod firmware;
 mod join;
 mod log_reads;
@@ -540,6 +542,7 @@ fn use_cases() -> impl Iterator<Item = &'static UseCase> {
         tenancy::USE_CASES,
         register_reads::USE_CASES,
         meter_reads::USE_CASES,
+        device_settings::USE_CASES,
         log_reads::USE_CASES,
         config_reads::USE_CASES,
         config_writes::USE_CASES,
