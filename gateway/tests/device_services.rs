@@ -639,10 +639,25 @@ fn resets_settings_and_network_reads() {
             all_ok("ECS39b_6.20.2_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS62Add_7.9_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS61c_7.11_SUCCESS_REQUEST_DUIS.XML"),
+            // Critical: through the Pre-Command, signed by the supplier.
+            all_ok("ECS04a_1.5_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS04b_1.5_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS09_2.5_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS30a_6.8_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS48_6.26_SUCCESS_REQUEST_DUIS.XML"),
+            // The gas meter's.
+            ok("GCS40a_1.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS40c_1.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS40d_1.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS06_2.5_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS25a_6.8_SUCCESS_REQUEST_DUIS.XML"),
+            ok("CS11_3.3_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS44_3.4_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML"),
             to(
                 "ECS16_3.4_SUCCESS_REQUEST_DUIS.XML",
-                GSME,
-                Refused("E100", "SRV 3.4 has no supported use case for a GSME"),
+                GPF,
+                Refused("E100", "SRV 3.4 has no supported use case for a GPF"),
             ),
             to(
                 "ECS23_4.10_SUCCESS_REQUEST_DUIS.XML",

@@ -29,7 +29,10 @@ fn seeds<'a>(inventory: Option<&'a str>, registration: Option<&'a str>) -> Seeds
         inventory,
         registration,
         rtds_device_keys: true,
-        env: &[("HUBGATE_EMULATION__HUBS", "0")],
+        env: &[
+            ("HUBGATE_EMULATION__HUBS", "0"),
+            ("HUBGATE_REGISTRATION__MAX_PUSH_BYTES", "65536"),
+        ],
         ..Seeds::default()
     }
 }
@@ -112,6 +115,11 @@ fn a_pushed_refresh_is_authenticated_reported_applied_and_kept() {
     let wrong = format!("{}x", &token[..token.len() - 1]);
     assert_eq!(push(&gw, Some(&wrong), "text/csv", &csv).0, 401);
     assert_eq!(push(&gw, Some(&token), "text/plain", &csv).0, 415);
+    // A body over the limit is refused with 413, naming the limit, and changes nothing.
+    let oversize = format!("{csv}{}", "#".repeat(65_536));
+    let (status, v) = push(&gw, Some(&token), "text/csv", &oversize);
+    assert_eq!(status, 413, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("65536"), "{v}");
     assert_eq!(read_supply(&gw, 11), "E4", "refused pushes changed nothing");
 
     // A body refused as a whole: 400, nothing applied.
@@ -163,7 +171,7 @@ fn a_pushed_refresh_is_authenticated_reported_applied_and_kept() {
     let text = gw.metrics_text();
     for needle in [
         "hubgate_registration_pushes_total{outcome=\"unauthorised\"} 2",
-        "hubgate_registration_pushes_total{outcome=\"refused\"} 2",
+        "hubgate_registration_pushes_total{outcome=\"refused\"} 3",
         "hubgate_registration_pushes_total{outcome=\"partial\"} 1",
         "hubgate_registration_pushes_total{outcome=\"applied\"} 1",
     ] {

@@ -29,6 +29,7 @@
 //! | CHF HAN log | CCS07 (backup), CS14 alert; CCS01, CCS02 (register/unregister device: modelled on DLMS class 104, **no RTDS vector confirms their wire form**) | CHF |
 //! | joins | CS03A2, CS03B, CS03C (8.7), CS04AC (8.8) | ESME, GSME, PPMID |
 //! | credentials | CS02b supplier by supplier (6.15.1), immediate and future-dated; the other CS02b/CS02g variants share the code path but were not replayed; CS02a / CS02f (6.24.1, the credentials held, role by role, with the parties' counter floors) | all but IHD (CS02f: ESME) |
+//! | ZigBee credit, calendar and settings | GCS06 (emergency credit), GCS40a/c/d (credit adjustments, which change the credit or balance), GCS25/GCS25a (billing calendar), CS11 (event log clear), GCS44 (supplier name), GCS41 (MPRN), success and error vectors | GSME |
 //! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS28 (clock window) | GSME, GPF |
 //! | ZigBee, no RTDS vector | GCS13a (consumption register), GCS17 (half-hour profile, *Get Profile*), GCS33 (valve status, which GCS32 *Change Supply* sets): answered from [`models::consume_gas`]'s register and profile; checked against the transform's commands and the oracle (`tests/gas_reads.rs`) | GSME, GPF (GCS13a) |
 //! | alerts | 8F66/8F67 in their DLMS, GBZ and ASN.1 forms, CS14 (8F12), generic 0x1000/0x1001 ([`Device::raise_alert`]) | all |

@@ -64,6 +64,10 @@ pub mod obis {
     pub const RMS_VOLTAGE_PROFILE: [u8; 6] = [1, 0, 32, 24, 0, 255];
     /// RMS voltage sag and swell counters (4.10, 6.27), single phase.
     pub const RMS_VOLTAGE_COUNTERS: [[u8; 6]; 2] = [[1, 0, 32, 32, 0, 4], [1, 0, 32, 36, 0, 4]];
+    /// Single Action Schedule of billing (6.8).
+    pub const BILLING_SCHEDULE: [u8; 6] = [0, 0, 15, 0, 0, 255];
+    /// Single Action Schedule of the tariff block counter matrix reset (6.26).
+    pub const BLOCK_COUNTER_RESET_SCHEDULE: [u8; 6] = [0, 0, 15, 1, 0, 255];
     /// The boost button's uses (7.11): start and end, UTC seconds.
     pub const BOOST_LOG: [u8; 6] = [0, 0, 99, 98, 20, 255];
 }
@@ -352,6 +356,11 @@ pub fn esme_objects() -> Objects {
             Attr::new(class_id, object, 2),
             Value::OctetString(Vec::new()),
         );
+    }
+    // The Single Action Schedules of billing (6.8) and of the tariff block counter reset
+    // (6.26): no execution time yet.
+    for schedule in [obis::BILLING_SCHEDULE, obis::BLOCK_COUNTER_RESET_SCHEDULE] {
+        o.put(Attr::new(22, schedule, 4), Value::Array(Vec::new()));
     }
     o.put(Attr::new(8, obis::CLOCK, 3), Value::Long(0));
     o.put(Attr::new(8, obis::CLOCK, 4), Value::Unsigned(0));

@@ -16,6 +16,14 @@
 //!   pending command of the same message code, a later time makes the command future-dated;
 //!   then one 8F66 alert follows per publish that carries a start time.
 //!
+//!   Default Responses go the other way than the command: `00` for a server-to-client publish,
+//!   `08` for a client command (the Prepayment cluster's *Select Available Emergency Credit*
+//!   and *Credit Adjustment*, GCS06, GCS40a–d). A *Credit Adjustment* changes the credit it
+//!   names ([`ZigbeeModel`]'s *CreditRemaining* or meter balance attribute).
+//! - Events *Clear Event Log Request* (`0709`/`01`, CS11) → *Clear Event Log Response* (`02`)
+//!   with the event log's bit (`08`) when the request names it (or all logs), after which
+//!   the device's event log holds only the clearing; under fault injection nothing is
+//!   cleared (`00`), as the RTDS ERROR response.
 //! - Device Management *Publish Change of Tenancy* (`0708`/`00`, GCS09 to the GPF): accepted
 //!   like the other publishes (Default Response `SUCCESS`, frame control `00`, as the RTDS
 //!   response) and kept; its implementation date-time is the Change of Tenancy date
@@ -29,7 +37,8 @@
 //!
 //! Fault injection mirrors the RTDS ZigBee ERROR vectors: with several components, the
 //! second-to-last is answered by a Default Response of status `C0` and the last by one for
-//! command `FF` with status `01`, and nothing is scheduled; a single Read Attributes gets
+//! command `FF` with status `01` (for the billing calendar, GCS25/GCS25a, only the last
+//! fails, with `C0`), and nothing is scheduled; a single Read Attributes gets
 //! status `C0` for every attribute, any other single command a Default Response `C0`.
 
 use std::collections::BTreeMap;
@@ -57,6 +66,26 @@ pub mod cluster {
     pub const CALENDAR: u16 = 0x0707;
     /// Device Management.
     pub const DEVICE_MANAGEMENT: u16 = 0x0708;
+}
+
+/// The Events cluster, its *Clear Event Log Request* (client) and *Clear Event Log Response*
+/// (server), and the event log's ID (its bit in the response's cleared-logs bitmap).
+pub const EVENTS: u16 = 0x0709;
+/// *Clear Event Log Request*.
+pub const CLEAR_EVENT_LOG: u8 = 0x01;
+/// *Clear Event Log Response*.
+pub const CLEAR_EVENT_LOG_RESPONSE: u8 = 0x02;
+/// The event log's ID.
+pub const EVENT_LOG: u8 = 0x03;
+
+/// Prepayment command *Credit Adjustment*.
+pub const CREDIT_ADJUSTMENT: u8 = 0x05;
+
+/// The frame control of a Default Response to a command of frame control `fc`: the other
+/// direction (a server-to-client publish is answered client-to-server, `00`; a client command
+/// server-to-client, `08`), as the RTDS responses have it.
+fn answer_direction(fc: u8) -> u8 {
+    if fc & 0x08 != 0 { 0x00 } else { 0x08 }
 }
 
 /// Device Management command *Publish Change of Tenancy*.
@@ -262,6 +291,11 @@ impl ZigbeeModel {
     /// Makes a publish command active, and carries out what it changes in the model: a
     /// *Change Supply* sets *SupplyStatus* to its proposed status.
     fn apply(&mut self, cluster: u16, frame_control: u8, command: u8, payload: Vec<u8>) {
+        if (cluster, command) == (cluster::PREPAYMENT, CREDIT_ADJUSTMENT)
+            && let (Some(&kind), Some(value)) = (payload.get(8), u32_le(&payload, 9))
+        {
+            self.adjust_credit(kind, i32::from_le_bytes(value.to_le_bytes()));
+        }
         if (cluster, command) == (cluster::METERING, CHANGE_SUPPLY)
             && let Some(&proposed) = payload.get(16)
             && proposed <= 2
@@ -285,6 +319,35 @@ impl ZigbeeModel {
 }
 
 impl ZigbeeModel {
+    /// A *Credit Adjustment*: types 0 and 1 add to or set *CreditRemaining* (Prepayment
+    /// `0001`, int32), types 2 and 3 set or add to the meter balance (Metering `0A00`, kept as
+    /// the two's complement of the balance). Other types change nothing.
+    fn adjust_credit(&mut self, kind: u8, value: i32) {
+        let (key, data_type) = match kind {
+            0 | 1 => ((cluster::PREPAYMENT, 0x0001), 0x2b),
+            2 | 3 => ((cluster::METERING, 0x0a00), 0x23),
+            _ => return,
+        };
+        let current = self
+            .attributes
+            .get(&key)
+            .and_then(|a| a.value.get(..4))
+            .and_then(|v| <[u8; 4]>::try_from(v).ok())
+            .map_or(0, i32::from_le_bytes);
+        let new = if kind == 0 || kind == 3 {
+            current.saturating_add(value)
+        } else {
+            value
+        };
+        self.attributes.insert(
+            key,
+            ZclAttribute {
+                data_type,
+                value: new.to_le_bytes().to_vec(),
+            },
+        );
+    }
+
     /// An empty model.
     pub fn new() -> Self {
         Self::default()
@@ -360,7 +423,11 @@ pub(crate) fn execute(
         .ok_or(DeviceError::Unsupported(ctx.code))?;
     let mut outs = Vec::new();
     let mut publishes = Vec::new();
+    let mut state_event_log_cleared = false;
     let n = g.components().len();
+    // The billing calendar's ERROR vectors fail only the last of the two publishes.
+    let last_only_fails =
+        message_codes::use_case(ctx.code).is_some_and(|u| matches!(u, "GCS25" | "GCS25a"));
     for (i, c) in g.components().iter().enumerate() {
         let ComponentBody::Plain(p) = c.body else {
             return Err(crate::error::bad(ctx.code, "encrypted command components"));
@@ -368,7 +435,13 @@ pub(crate) fn execute(
         let z = c.zcl;
         let seq = z.sequence_number;
         let profile_wide = z.frame_control & 0x03 == 0;
-        if ctx.fault && n >= 2 && i + 2 >= n {
+        if ctx.fault && last_only_fails && i + 1 == n {
+            let mut out = default_response(c.cluster_id, seq, z.command_id, status::FAULT);
+            out.frame_control = answer_direction(z.frame_control);
+            outs.push(out);
+            continue;
+        }
+        if ctx.fault && !last_only_fails && n >= 2 && i + 2 >= n {
             let mut out = if i + 2 == n {
                 default_response(c.cluster_id, seq, z.command_id, status::FAULT)
             } else {
@@ -378,6 +451,17 @@ pub(crate) fn execute(
                 out.frame_control = 0x00;
             }
             outs.push(out);
+            continue;
+        }
+        if ctx.fault && n == 1 && (c.cluster_id, z.command_id) == (EVENTS, CLEAR_EVENT_LOG) {
+            outs.push(Out {
+                cluster: EVENTS,
+                frame_control: 0x09,
+                sequence: seq,
+                command: CLEAR_EVENT_LOG_RESPONSE,
+                payload: vec![0],
+                data: false,
+            });
             continue;
         }
         if ctx.fault && n == 1 {
@@ -396,7 +480,9 @@ pub(crate) fn execute(
                     data: false,
                 }
             } else {
-                default_response(c.cluster_id, seq, z.command_id, status::FAULT)
+                let mut out = default_response(c.cluster_id, seq, z.command_id, status::FAULT);
+                out.frame_control = answer_direction(z.frame_control);
+                out
             });
             continue;
         }
@@ -555,15 +641,37 @@ pub(crate) fn execute(
                     });
                 }
             }
+            (false, EVENTS, CLEAR_EVENT_LOG) => {
+                // Log 0 is every log; the GSME keeps its event log (3) in the device state.
+                let cleared = match p.first() {
+                    Some(0) | Some(&EVENT_LOG) => 1u8 << EVENT_LOG,
+                    _ => 0,
+                };
+                if cleared != 0 {
+                    state_event_log_cleared = true;
+                }
+                outs.push(Out {
+                    cluster: EVENTS,
+                    frame_control: 0x09,
+                    sequence: seq,
+                    command: CLEAR_EVENT_LOG_RESPONSE,
+                    payload: vec![cleared],
+                    data: false,
+                });
+            }
             (false, cl, cmd) => {
                 publishes.push((cl, z.frame_control, cmd, p.to_vec()));
                 let mut out = default_response(cl, seq, cmd, status::SUCCESS);
-                out.frame_control = 0x00;
+                out.frame_control = answer_direction(z.frame_control);
                 outs.push(out);
             }
         }
     }
 
+    if state_event_log_cleared {
+        state.event_log.entries.clear();
+        state.event_log.push(ctx.now, "event-log-cleared", "");
+    }
     let pending = if publishes.is_empty() || ctx.fault {
         None
     } else {

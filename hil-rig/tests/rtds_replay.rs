@@ -179,6 +179,14 @@ fn esme_critical_writes() {
         esme("1.5_ECS04a", "ECS04a_1.5_ERROR", Prep::Fault),
         esme("1.5_ECS04b", "ECS04b_1.5_SUCCESS", Prep::None),
         esme("1.5_ECS04b", "ECS04b_1.5_ERROR", Prep::Fault),
+        esme("2.5_ECS09", "ECS09_2.5_SUCCESS", Prep::None),
+        esme("2.5_ECS09", "ECS09_2.5_ERROR", Prep::Fault),
+        esme("6.8_ECS30", "ECS30_6.8_SUCCESS", Prep::None),
+        esme("6.8_ECS30", "ECS30_6.8_ERROR", Prep::Fault),
+        esme("6.8_ECS30a", "ECS30a_6.8_SUCCESS", Prep::None),
+        esme("6.8_ECS30a", "ECS30a_6.8_ERROR", Prep::Fault),
+        esme("6.26_ECS48", "ECS48_6.26_SUCCESS", Prep::None),
+        esme("6.26_ECS48", "ECS48_6.26_ERROR", Prep::Fault),
         esme(
             "1.6_ECS02",
             "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",
@@ -453,6 +461,30 @@ fn seed_debts(d: &mut Device, _command: &[u8], response: &[u8]) {
         .collect();
     records.reverse();
     d.state_mut().zigbee_mut().unwrap().debts = records;
+}
+
+/// The gas meter's credit (1.5, 2.5), billing calendar (6.8), event log clear (3.3),
+/// supplier name (3.4) and MPRN (6.20.1) commands.
+#[test]
+fn gas_meter_credit_calendar_and_settings() {
+    let mut cases = Vec::new();
+    for (dir, stem) in [
+        ("2.5_GCS06", "GCS06_2.5"),
+        ("1.5_GCS40a", "GCS40a_1.5"),
+        ("1.5_GCS40c", "GCS40c_1.5"),
+        ("1.5_GCS40d", "GCS40d_1.5"),
+        ("6.8_GCS25", "GCS25_6.8"),
+        ("6.8_GCS25a", "GCS25a_6.8"),
+        ("3.3_CS11", "CS11_3.3"),
+        ("3.4_GCS44", "GCS44_3.4"),
+        ("6.20.1_GCS41", "GCS41_6.20.1"),
+    ] {
+        let ok: &'static str = format!("{stem}_SUCCESS").leak();
+        let error: &'static str = format!("{stem}_ERROR").leak();
+        cases.push(gsme(dir, ok, Prep::None));
+        cases.push(gsme(dir, error, Prep::Fault));
+    }
+    run_all(&cases);
 }
 
 #[test]

@@ -323,3 +323,44 @@ fn after_a_credentials_update_only_the_new_key_is_trusted() {
         "every set succeeded"
     );
 }
+
+#[test]
+fn gas_credit_adjustments_and_an_event_log_clear_change_the_meter() {
+    use hubgate_hil_rig::zcl::cluster;
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    let attribute = |d: &hubgate_hil_rig::Device, key: (u16, u16)| -> i32 {
+        let a = &d.state().zigbee().unwrap().attributes[&key];
+        i32::from_le_bytes(a.value[..4].try_into().unwrap())
+    };
+    let credit = (cluster::PREPAYMENT, 0x0001);
+    let balance = (cluster::METERING, 0x0a00);
+    // The corpus's commands reuse counters: the device forgets them between commands.
+    let send = |d: &mut hubgate_hil_rig::Device, file: &str| {
+        d.state_mut().counters.clear();
+        let reply = d.handle(&rtds(file), RTDS_NOW).unwrap();
+        assert_authentic(&reply.response);
+    };
+    send(&mut d, "1.5_GCS40a/GCS40a_1.5_SUCCESS_COMMAND_GBCS.HEX");
+    send(&mut d, "1.5_GCS40c/GCS40c_1.5_SUCCESS_COMMAND_GBCS.HEX");
+    assert_eq!(attribute(&d, credit), 23_130, "GCS40a added credit");
+    assert_eq!(
+        attribute(&d, balance),
+        5_000_000,
+        "GCS40c added to the balance"
+    );
+    send(&mut d, "1.5_GCS40d/GCS40d_1.5_SUCCESS_COMMAND_GBCS.HEX");
+    assert_eq!(attribute(&d, balance), 0, "GCS40d reset the balance");
+    assert_eq!(attribute(&d, credit), 23_130, "the credit is left alone");
+
+    d.state_mut().event_log.push(RTDS_NOW - 60, "tamper", "");
+    send(&mut d, "3.3_CS11/CS11_3.3_SUCCESS_COMMAND_GBCS.HEX");
+    let kinds: Vec<&str> = d
+        .state()
+        .event_log
+        .entries
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    // The clearing, then the record of the CS11 command itself.
+    assert_eq!(kinds, ["event-log-cleared", "command"]);
+}

@@ -47,7 +47,7 @@ const SRVS: &[&str] = &[
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
     "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
-    "6.20.1", "6.20.2", "6.27", "7.9", "7.11",
+    "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26",
 ];
 
 /// What one comparison gives.
@@ -491,11 +491,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     ("ECS61c_7.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS62Add_7.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "CS11_3.3_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "GSME event log clear (GBZ) not built",
-    ),
+    ("CS11_3.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS23b_4.10_SUCCESS_REQUEST_DUIS.XML",
         Expect::Refused,
@@ -511,16 +507,20 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         Expect::Refused,
         "gas network data read not built",
     ),
-    (
-        "GCS44_3.4_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "gas supplier name update (GBZ) not built",
-    ),
-    (
-        "GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "gas import MPRN setting not built",
-    ),
+    ("ECS04a_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS04b_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS09_2.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS30_6.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS30a_6.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS48_6.26_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS06_2.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS25_6.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS25a_6.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS40a_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS40c_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS40d_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS44_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
 ];
 
 fn device_for(eui: &[u8; 8]) -> DeviceType {
@@ -1335,4 +1335,109 @@ fn gas_register_profile_and_valve_reads() {
     let mut expected = vec![0x01, 0x09, 0x01];
     expected.extend(get_profile(0x01, 0, end, 4));
     assert_eq!(hex::encode(m.content), hex::encode(&expected));
+}
+
+/// The billing calendars and the tariff block counter reset schedule no RTDS vector shows:
+/// the execution times each periodicity gives (calendar-ordered months, day of week, any
+/// day), a billing time with a time zone converted to UTC, and daily resetting off as no
+/// execution time.
+#[test]
+fn billing_calendars_and_counter_reset_schedules() {
+    use hubgate_protocol::gbcs::payload::data::Data;
+    use hubgate_protocol::gbcs::payload::dlms::Apdu;
+    use hubgate_protocol::gbcs::payload::{self, Payload};
+    use hubgate_protocol::transform::TransformError;
+    let root = conformance::require();
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let ctx = Context::new(DeviceType::Esme, auth::TEST_ACB, now);
+    /// The `{ time, date }` execution times.
+    type Times = Vec<(Vec<u8>, Vec<u8>)>;
+    let calendar = |body: &str| -> Result<Times, TransformError> {
+        let xml = std::fs::read_to_string(
+            root.join("duis/templates/ECS30a_6.8_SUCCESS_REQUEST_DUIS.XML"),
+        )
+        .unwrap();
+        let start = xml.find("<sr:BillingTime>").unwrap();
+        let end = xml.find("</sr:ElectricityBillingCalendar>").unwrap();
+        let xml = format!("{}{body}{}", &xml[..start], &xml[end..]);
+        let req = reader::parse_request(xml.as_bytes(), &Default::default()).unwrap();
+        let t = transform(&req, &ctx)?;
+        let m = gbcs::parse(t.apdu()).unwrap();
+        let Payload::Dlms(Apdu::AccessRequest(r)) = payload::decode(m.content).unwrap() else {
+            panic!("not a DLMS Access-Request")
+        };
+        let Data::Array(entries) = &r.data[0] else {
+            panic!("{:?}", r.data)
+        };
+        Ok(entries
+            .iter()
+            .map(|e| match e {
+                Data::Structure(s) => match (&s[0], &s[1]) {
+                    (Data::OctetString(t), Data::OctetString(d)) => (t.to_vec(), d.to_vec()),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            })
+            .collect())
+    };
+    let at = |h: u8, m: u8| vec![h, m, 0, 0];
+    let on = |month: u8, day: u8, weekday: u8| vec![0xff, 0xff, month, day, weekday];
+    assert_eq!(
+        calendar("<sr:BillingTime>06:30:00Z</sr:BillingTime><sr:Daily/>").unwrap(),
+        [(at(6, 30), on(0xff, 0xff, 0xff))]
+    );
+    assert_eq!(
+        calendar("<sr:BillingTime>06:30:00+01:00</sr:BillingTime><sr:Weekly>7</sr:Weekly>")
+            .unwrap(),
+        [(at(5, 30), on(0xff, 0xff, 7))]
+    );
+    assert_eq!(
+        calendar(
+            "<sr:BillingTime>00:15:00-00:30</sr:BillingTime><sr:SixMonthly><sr:DayOfMonth>28\
+             </sr:DayOfMonth><sr:BillingPeriodStartMonth>11</sr:BillingPeriodStartMonth>\
+             </sr:SixMonthly>"
+        )
+        .unwrap(),
+        [(at(0, 45), on(5, 28, 0xff)), (at(0, 45), on(11, 28, 0xff))]
+    );
+    assert_eq!(
+        calendar(
+            "<sr:BillingTime>23:00:00Z</sr:BillingTime><sr:Quarterly><sr:DayOfMonth>2\
+             </sr:DayOfMonth><sr:BillingPeriodStartMonth>11</sr:BillingPeriodStartMonth>\
+             </sr:Quarterly>"
+        )
+        .unwrap()
+        .iter()
+        .map(|(_, d)| d[2])
+        .collect::<Vec<_>>(),
+        [2, 5, 8, 11]
+    );
+    assert_eq!(
+        calendar(
+            "<sr:BillingTime>01:00:00Z</sr:BillingTime><sr:Yearly><sr:DayOfMonth>1\
+             </sr:DayOfMonth><sr:BillingPeriodStartMonth>4</sr:BillingPeriodStartMonth>\
+             </sr:Yearly>"
+        )
+        .unwrap(),
+        [(at(1, 0), on(4, 1, 0xff))]
+    );
+    // 6.26 off: no execution time.
+    let xml =
+        std::fs::read_to_string(root.join("duis/templates/ECS48_6.26_SUCCESS_REQUEST_DUIS.XML"))
+            .unwrap()
+            .replace(
+                "<sr:DailyTariffBlockCounterMatrixReset>true",
+                "<sr:DailyTariffBlockCounterMatrixReset>false",
+            );
+    let req = reader::parse_request(xml.as_bytes(), &Default::default()).unwrap();
+    let t = transform(&req, &ctx).unwrap();
+    let m = gbcs::parse(t.apdu()).unwrap();
+    let Payload::Dlms(Apdu::AccessRequest(r)) = payload::decode(m.content).unwrap() else {
+        panic!("not a DLMS Access-Request")
+    };
+    assert!(
+        matches!(&r.data[0], Data::Array(a) if a.is_empty()),
+        "{:?}",
+        r.data
+    );
 }

@@ -25,6 +25,9 @@
 //! |---|---|---|
 //! | 1.1.1 Update Import Tariff (Primary Element), critical | ECS01a, GCS01a | DLMS sets of the passive calendar, special days, thresholds and price matrix / GBZ Calendar and Price *Publish* commands |
 //! | 1.6 Update Payment Mode, critical | ECS02, ECS03, GCS02, GCS03 | DLMS Account sets / GBZ *Change Payment Mode* |
+//! | 1.5 Update Meter Balance, 2.5 Activate Emergency Credit, critical | ECS04a (adjust), ECS04b (reset), ECS09; GCS40a, GCS40b (**derived**), GCS40c, GCS40d, GCS06 | DLMS Credit methods (`credit.rs`) / GBZ *Credit Adjustment*, *Select Available Emergency Credit* (`gas_settings.rs`) |
+//! | 6.8 Update Device Configuration (Billing Calendar), 6.26 (Daily Resetting of Tariff Block Counter Matrix), critical | ECS30a, ECS30 (monthly, when asked for), ECS48; GCS25a, GCS25 (monthly, when asked for) | DLMS sets of Single Action Schedules (`schedules.rs`; periodicities other than monthly and quarterly, and ECS48 off, **derived**) / GBZ *Publish Billing Period* and *Publish Block Period* (daily, weekly, quarterly and yearly **derived**) |
+//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.20.1 Set Import MPRN, on the gas meter | CS11, GCS44, GCS41 | GBZ *Clear Event Log Request*, *Publish Change of Supplier*, *Update Site ID* (`gas_settings.rs`) |
 //! | 2.2 Top Up Device | CS01a, CS01b | DLMS Token Gateway `enter` / GBZ *Consumer Top Up* |
 //! | 3.1 Display Message | ECS10, GCS07 | DLMS set / GBZ *Display Message* |
 //! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.4.2 Load Limiting Counter Reset, 6.18.2 Reset Maximum Demand Registers, 6.20.1 / 6.20.2 Set Import MPxN / Export MPAN, 6.27 RMS Voltage Counter Reset, 7.9 Add Auxiliary Load to Boost Button | ECS15a, ECS15c (**derived**), ECS16, ECS28b, ECS57, ECS39a, ECS39b (ACB), ECS29e (single phase), ECS62Add | DLMS `reset` methods / sets (`device_settings.rs`) |
@@ -77,17 +80,17 @@
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (144 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (156 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 115 | all of CS02aMAC, CS02fMAC, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 130 | all of CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
-//! | refused | 12 | GCS21b, GCS61, CS10a, CS10b, GCS39, CS11, GCS44, GCS18, GCS41 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply, event log clear, supplier name, network data and MPRN: not built); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//! | refused | 9 | GCS21b, GCS61, CS10a, CS10b, GCS39, GCS18 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply and network data: not built); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
 //!
 //! # The HAN device logs
 //!
@@ -142,16 +145,19 @@ mod axdr;
 mod config_reads;
 mod config_writes;
 mod credentials;
+mod credit;
 mod der;
 mod device_log;
 mod device_settings;
 mod firmware;
+mod gas_settings;
 mod join;
 mod log_reads;
 mod messages;
 mod meter_reads;
 mod payment_mode;
 mod register_reads;
+mod schedules;
 mod supply;
 mod synchronise_clock;
 mod tariff;
@@ -543,6 +549,9 @@ fn use_cases() -> impl Iterator<Item = &'static UseCase> {
         register_reads::USE_CASES,
         meter_reads::USE_CASES,
         device_settings::USE_CASES,
+        credit::USE_CASES,
+        schedules::USE_CASES,
+        gas_settings::USE_CASES,
         log_reads::USE_CASES,
         config_reads::USE_CASES,
         config_writes::USE_CASES,
