@@ -541,6 +541,15 @@ fn meter_reads() {
             all_ok("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS19_4.3_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS21b_4.14_KRP_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS14_4.3_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML"),
+            to(
+                "GCS14_4.3_SUCCESS_UNRELIABLE_REQUEST_DUIS.XML",
+                GSME,
+                Answered,
+            ),
+            ok("GCS16b_4.14_KRP_SUCCESS_REQUEST_DUIS.XML"),
             // Failure paths: a read of a meter's registers sent to the hub.
             to(
                 "ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML",

@@ -64,6 +64,8 @@ pub mod obis {
     pub const RMS_VOLTAGE_PROFILE: [u8; 6] = [1, 0, 32, 24, 0, 255];
     /// RMS voltage sag and swell counters (4.10, 6.27), single phase.
     pub const RMS_VOLTAGE_COUNTERS: [[u8; 6]; 2] = [[1, 0, 32, 32, 0, 4], [1, 0, 32, 36, 0, 4]];
+    /// Prepayment daily read log (4.14).
+    pub const PREPAYMENT_DAILY_READ_LOG: [u8; 6] = [0, 0, 98, 1, 8, 255];
     /// Single Action Schedule of billing (6.8).
     pub const BILLING_SCHEDULE: [u8; 6] = [0, 0, 15, 0, 0, 255];
     /// Single Action Schedule of the tariff block counter matrix reset (6.26).
@@ -357,6 +359,19 @@ pub fn esme_objects() -> Objects {
             Value::OctetString(Vec::new()),
         );
     }
+    // Prepayment values (4.3): six credit and debt amounts; the prepayment daily read log
+    // (4.14): (UTC seconds, six amounts) a day for a month, as the RTDS ECS19 and ECS21b
+    // responses carry them.
+    o.put(
+        Attr::new(1, [0, 0, 94, 44, 34, 30], 2),
+        Value::Structure(vec![Value::DoubleLong(0); 6]),
+    );
+    let mut daily = vec![TypeDesc::Simple(DLU)];
+    daily.extend((0..6).map(|_| TypeDesc::Simple(DL)));
+    o.add_profile(
+        obis::PREPAYMENT_DAILY_READ_LOG,
+        Profile::new(TypeDesc::Structure(daily), 31),
+    );
     // The Single Action Schedules of billing (6.8) and of the tariff block counter reset
     // (6.26): no execution time yet.
     for schedule in [obis::BILLING_SCHEDULE, obis::BLOCK_COUNTER_RESET_SCHEDULE] {

@@ -327,6 +327,10 @@ fn esme_resets_settings_and_network_reads() {
         esme("4.10_ECS23", "ECS23_4.10_ERROR", Prep::SeedFault),
         esme("7.11_ECS61c", "ECS61c_7.11_SUCCESS", Prep::Seed),
         esme("7.11_ECS61c", "ECS61c_7.11_ERROR", Prep::SeedFault),
+        esme("4.3_ECS19", "ECS19_4.3_SUCCESS", Prep::Seed),
+        esme("4.3_ECS19", "ECS19_4.3_ERROR", Prep::Fault),
+        esme("4.14_ECS21b", "ECS21b_4.14_KRP_SUCCESS", Prep::Seed),
+        esme("4.14_ECS21b", "ECS21b_4.14_KRP_ERROR", Prep::Fault),
         esme("3.3_ECS15a", "ECS15a_3.3_SUCCESS", Prep::None),
         esme("3.3_ECS15a", "ECS15a_3.3_ERROR", Prep::Fault),
         esme("6.4.2_ECS28b", "ECS28b_6.4.2_SUCCESS", Prep::None),
@@ -504,6 +508,16 @@ fn gas_meter_zigbee_use_cases() {
             "GCS15c_4.4.3_SUCCESS",
             Prep::Custom(seed_snapshots),
         ),
+        // The RTDS answer counts 31 snapshots found while it has two to send (GCS15c's
+        // counts the ones it sends, as the emulator does): same header and layout only.
+        Case {
+            dir: "4.14_GCS16b",
+            stem: "GCS16b_4.14_KRP_SUCCESS",
+            device: GSME,
+            kind: DeviceKind::Gsme,
+            prep: Prep::Custom(seed_snapshots),
+            cmp: Cmp::Layout,
+        },
         gsme(
             "4.4.5_GCS15e",
             "GCS15e_4.4.5_SUCCESS",

@@ -47,7 +47,7 @@ const SRVS: &[&str] = &[
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
     "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
-    "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26",
+    "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26", "4.3", "4.14",
 ];
 
 /// What one comparison gives.
@@ -519,6 +519,42 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS40a_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS40c_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS40d_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS19_4.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS21b_4.14_KRP_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS14_4.3_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS14_4.3_SUCCESS_RELIABLE_GSME_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS14_4.3_SUCCESS_UNRELIABLE_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "GCS16b_4.14_KRP_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS21b_4.14_URP_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "reads for an unknown remote party are not supported",
+    ),
+    (
+        "GCS16b_4.14_URP_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "reads for an unknown remote party are not supported",
+    ),
     ("GCS44_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
 ];

@@ -1,6 +1,7 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
 //! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
-//! Network Data (single-phase ESME), 4.17 Retrieve Daily Consumption Log (ESME), 6.13 Read
+//! Network Data (single-phase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve
+//! Daily Consumption Log (ESME), 6.13 Read
 //! Event or Security Log (ESME and CHF logs), 7.11 Read Boost Button Details.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
@@ -34,6 +35,8 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS22a", "4.8.3", ESME, Origin::User, ecs22a),
     use_case!("ECS66", "4.17", ESME, Origin::User, ecs66),
     use_case!("ECS23", "4.10", ESME, Origin::User, ecs23),
+    use_case!("ECS21b", "4.14", ESME, Origin::User, ecs21b),
+    use_case!("GCS16b", "4.14", GSME, Origin::User, gcs16b),
     use_case!("ECS61c", "7.11", ESME, Origin::User, ecs61c),
     UseCase {
         name: "ECS35a",
@@ -77,7 +80,8 @@ fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
         | Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)
         | Body::RetrieveImportDailyReadLog(b)
         | Body::ReadActiveImportProfileData(b)
-        | Body::RetrieveDailyConsumptionLog(b) => (
+        | Body::RetrieveDailyConsumptionLog(b)
+        | Body::ReadPrepaymentDailyReadLog(b) => (
             &b.read_log_period,
             b.ka_public_security_credentials.is_some(),
         ),
@@ -152,6 +156,15 @@ fn ecs20b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 /// ECS21a: the daily read log (Profile Generic 0-0:98.1.9.255).
 fn ecs21a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     protected_log(i, obis(0, 0, 43, 2, 5, 255), obis(0, 0, 98, 1, 9, 255))
+}
+
+/// ECS21b: the prepayment daily read log (Profile Generic 0-0:98.1.8.255, through
+/// 0-0:43.2.6.255).
+fn ecs21b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadPrepaymentDailyReadLog(_)) {
+        return Err(i.wrong_body());
+    }
+    protected_log(i, obis(0, 0, 43, 2, 6, 255), obis(0, 0, 98, 1, 8, 255))
 }
 
 /// ECS22b: the active import half-hourly profile (Profile Generic 0-0:99.1.0.255).
@@ -403,6 +416,14 @@ fn gcs15c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 /// GCS16a: the last 31 daily snapshots.
 fn gcs16a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     snapshots(i, &[GET_SNAPSHOT], 31, CAUSE_GENERAL)
+}
+
+/// GCS16b: the prepayment daily reads, 31 *Get Prepay Snapshot* of the daily snapshots.
+fn gcs16b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadPrepaymentDailyReadLog(_)) {
+        return Err(i.wrong_body());
+    }
+    snapshots(i, &[GET_PREPAY_SNAPSHOT], 31, CAUSE_GENERAL)
 }
 
 /// A Prepayment log command: from-date-time = start of the period, payload = the end of the

@@ -34,7 +34,8 @@
 //! | 3.2 Restrict Access for Change of Tenancy | ECS12, GCS09 (GPF) | DLMS set of the Change of Tenancy date / GBZ *Publish Change of Tenancy* |
 //! | 4.1.1, 4.1.2 Read Instantaneous Import Registers / TOU Matrices | ECS17b, ECS17d, GCS13a (GSME or GPF, **derived**) | DLMS protected get / GBZ Read Attributes of *CurrentSummationDelivered* |
 //! | 4.4.2 – 4.4.5 billing data logs | ECS20b, GCS15b, GCS15c, ECS20a, GCS15d (ACB), ECS20d, GCS15e | DLMS (protected) range reads / GBZ *Get Snapshot*, *Get Debt Repayment Log*, *Get Top Up Log* |
-//! | 4.6.1 Retrieve Import Daily Read Log | ECS21a, GCS16a | DLMS protected range read / GBZ *Get Snapshot* |
+//! | 4.6.1 Retrieve Import Daily Read Log, 4.14 Read Prepayment Daily Read Log | ECS21a, GCS16a, ECS21b, GCS16b | DLMS protected range read / GBZ *Get Snapshot*, *Get Prepay Snapshot* |
+//! | 4.3 Read Instantaneous Prepay Values | ECS19, GCS14 (GSME or GPF) | DLMS protected get / GBZ Read Attributes of the Price and Prepayment clusters |
 //! | 4.8.1 Read Active Import Profile Data | ECS22b, GCS17 (**derived**) | DLMS protected range read / GBZ *Get Profile*, one per day of the period |
 //! | 4.8.3 Read Export Profile Data, 4.10 Read Network Data, 7.11 Read Boost Button Details | ECS22a, ECS23 (single phase), ECS61c | DLMS range read restricted by the UTC timestamp register (and gets) |
 //! | 4.17 Retrieve Daily Consumption Log | ECS66 | DLMS protected range read |
@@ -80,17 +81,17 @@
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (156 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (164 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 130 | all of CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 136 | all of ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
-//! | refused | 9 | GCS21b, GCS61, CS10a, CS10b, GCS39, GCS18 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply and network data: not built); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//! | refused | 11 | GCS21b, GCS61, CS10a, CS10b, GCS39, GCS18 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply and network data: not built); ECS21b, GCS16b for an unknown remote party (`KAPublicSecurityCredentials`, not supported); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
 //!
 //! # The HAN device logs
 //!

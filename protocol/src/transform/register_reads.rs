@@ -1,6 +1,6 @@
 //! Register and tariff reads: 4.1.1 Read Instantaneous Import Registers, 4.1.2 Read
-//! Instantaneous Import TOU Matrices, 4.11.1 / 4.11.2 Read Tariff (Primary / Secondary
-//! Element).
+//! Instantaneous Import TOU Matrices, 4.3 Read Instantaneous Prepay Values, 4.11.1 / 4.11.2
+//! Read Tariff (Primary / Secondary Element).
 //!
 //! The import registers of an ESME are sensitive: they are read through the Data Protection
 //! object with `get_protected_attributes`, so that the device encrypts the response for the
@@ -27,6 +27,15 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS24", "4.11.1", ESME, Origin::User, ecs24),
     use_case!("GCS21f", "4.11.1", GSME, Origin::User, gcs21f),
     use_case!("ECS24b", "4.11.2", ESME, Origin::User, ecs24b),
+    use_case!("ECS19", "4.3", ESME, Origin::User, ecs19),
+    UseCase {
+        name: "GCS14",
+        srv: "4.3",
+        devices: &[DeviceType::Gsme, DeviceType::Gpf],
+        origin: Origin::User,
+        fits: any_body,
+        build: gcs14,
+    },
 ];
 
 fn protected_register(i: &Input<'_>, protection: [u8; 6], register: [u8; 6]) -> Vec<u8> {
@@ -80,6 +89,33 @@ fn ecs17d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         )),
         _ => Err(i.wrong_body()),
     }
+}
+
+/// ECS19: the prepayment values (Data object 0-0:94.44.34.30, through 0-0:43.2.1.255).
+fn ecs19(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    match i.body {
+        Body::ReadInstantaneousPrepayValues(_) => Ok(protected_register(
+            i,
+            obis(0, 0, 43, 2, 1, 255),
+            obis(0, 0, 94, 44, 34, 30),
+        )),
+        _ => Err(i.wrong_body()),
+    }
+}
+
+/// GCS14: the prepayment values of the gas meter (or of the GPF's copy): two Price cluster
+/// attributes, then six of the Prepayment cluster, in the RTDS command's order.
+fn gcs14(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadInstantaneousPrepayValues(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(zcl::encode(&[
+        Command::read_attributes(cluster::PRICE, &[0x0617, 0x0616]),
+        Command::read_attributes(
+            cluster::PREPAYMENT,
+            &[0x0005, 0x0002, 0x0001, 0x0231, 0x0211, 0x0221],
+        ),
+    ]))
 }
 
 /// A get of each `(class, OBIS, attribute)`.
