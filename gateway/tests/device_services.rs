@@ -543,6 +543,8 @@ fn meter_reads() {
             all_ok("ECS61e_7.15_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS19_4.3_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS21b_4.14_KRP_SUCCESS_REQUEST_DUIS.XML"),
+            // For an unknown remote party: the ACB sends it with the User's certificate.
+            all_ok("ECS21b_4.14_URP_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS14_4.3_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML"),
             to(
                 "GCS14_4.3_SUCCESS_UNRELIABLE_REQUEST_DUIS.XML",

@@ -171,6 +171,8 @@ pub(crate) struct Ctx {
     pub me: [u8; 8],
     /// The supplementary remote party, for commands the ACB sends on a User's behalf.
     pub on_behalf_of: Option<[u8; 8]>,
+    /// Whether the command names an unknown remote party by its certificate (URP).
+    pub unknown_remote_party: bool,
     /// Whether to answer with the error layout (fault injection).
     pub fault: bool,
     /// The payload encryption key for the response, when one could be derived.
@@ -480,6 +482,7 @@ impl Device {
             }
             s => (s.originator_counter().unwrap_or(h.counter), None),
         };
+        let embedded_peer = embedded.is_some();
         let peer_v = match embedded {
             Some(p) => Some(p),
             None => self
@@ -508,6 +511,7 @@ impl Device {
             originator: orig,
             me: self.state.eui,
             on_behalf_of,
+            unknown_remote_party: embedded_peer,
             fault: self.state.faults.contains(&code),
             encryption_key,
         };

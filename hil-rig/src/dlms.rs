@@ -914,7 +914,9 @@ fn protected_read(
         }
         values.push(v);
     }
-    // Echo the protection parameters with originator and recipient swapped.
+    // Echo the protection parameters with originator and recipient swapped; for an unknown
+    // remote party the recipient is the command's originator (the ACB), as the RTDS URP
+    // answer has it.
     let mut echoed = Vec::with_capacity(prot.len());
     for p in prot {
         let swapped = (|| {
@@ -925,6 +927,9 @@ fn protected_read(
                 return None;
             }
             inner.swap(1, 2);
+            if ctx.unknown_remote_party {
+                inner[2] = Value::OctetString(ctx.originator.to_vec());
+            }
             Some(Value::Structure(vec![
                 outer[0].clone(),
                 Value::Structure(inner),

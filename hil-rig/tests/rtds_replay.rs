@@ -331,6 +331,12 @@ fn esme_resets_settings_and_network_reads() {
         esme("4.3_ECS19", "ECS19_4.3_ERROR", Prep::Fault),
         esme("4.14_ECS21b", "ECS21b_4.14_KRP_SUCCESS", Prep::Seed),
         esme("4.14_ECS21b", "ECS21b_4.14_KRP_ERROR", Prep::Fault),
+        // For an unknown remote party: the answer is encrypted to its certificate.
+        esme(
+            "4.14_ECS21b",
+            "ECS21b_4.14_URP_SUCCESS",
+            Prep::Custom(seed_urp_counter),
+        ),
         esme("3.3_ECS15a", "ECS15a_3.3_SUCCESS", Prep::None),
         esme("3.3_ECS15a", "ECS15a_3.3_ERROR", Prep::Fault),
         esme("6.4.2_ECS28b", "ECS28b_6.4.2_SUCCESS", Prep::None),
@@ -362,6 +368,19 @@ fn esme_resets_settings_and_network_reads() {
         esme("7.9_ECS62Add", "ECS62Add_7.9_SUCCESS", Prep::None),
         esme("7.9_ECS62Add", "ECS62Add_7.9_ERROR", Prep::Fault),
     ]);
+}
+
+/// The device's own counter, which an answer to an unknown remote party carries, where the
+/// RTDS ESME's stood; then the read values.
+fn seed_urp_counter(d: &mut Device, command: &[u8], response: &[u8]) {
+    d.state_mut().alert_counter = 2002;
+    seed_dlms_reads(d, command, response);
+}
+
+/// The GPF's own counter where the RTDS GPF's stood for its URP answer; then the snapshots.
+fn seed_gpf_urp(d: &mut Device, command: &[u8], response: &[u8]) {
+    d.state_mut().alert_counter = 2000;
+    seed_snapshots(d, command, response);
 }
 
 /// 6.24.1: the credentials a meter holds, role by role, with the floors of the parties'
@@ -516,6 +535,14 @@ fn gas_meter_zigbee_use_cases() {
             device: GSME,
             kind: DeviceKind::Gsme,
             prep: Prep::Custom(seed_snapshots),
+            cmp: Cmp::Layout,
+        },
+        Case {
+            dir: "4.14_GCS16b",
+            stem: "GCS16b_4.14_URP_SUCCESS",
+            device: GPF,
+            kind: DeviceKind::Gpf,
+            prep: Prep::Custom(seed_gpf_urp),
             cmp: Cmp::Layout,
         },
         gsme(

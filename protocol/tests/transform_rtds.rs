@@ -547,13 +547,13 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     (
         "ECS21b_4.14_URP_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "reads for an unknown remote party are not supported",
+        Expect::ExactWithRtdsValues,
+        "the unknown remote party's certificate",
     ),
     (
         "GCS16b_4.14_URP_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "reads for an unknown remote party are not supported",
+        Expect::ExactWithRtdsValues,
+        "the unknown remote party's certificate and the read period",
     ),
     ("GCS44_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
@@ -686,6 +686,26 @@ fn run_one(root: &Path, store: &Store, cache: &DerivedKeyCache, name: &str) -> O
         Ok(o) => o,
         Err(e) => return Some(row(Expect::Refused, e)),
     };
+    if let (Outcome::Differs(detail), Some(adjusted)) =
+        (&first, with_rtds_urp_certificate(&req, &rtds))
+    {
+        let run = |r: &Request| compare(name, r, &ctx, pre.as_deref(), &cmd, &rtds, store, cache);
+        let mut what = "the unknown remote party's certificate".to_owned();
+        let mut again = run(&adjusted);
+        if matches!(again, Ok(Outcome::Differs(_)))
+            && let Some((period, other)) = with_rtds_values(uc, &adjusted, rtds.content)
+        {
+            what = format!("{what} and {other}");
+            again = run(&period);
+        }
+        return Some(match again {
+            Ok(Outcome::Exact) => row(
+                Expect::ExactWithRtdsValues,
+                format!("template differs in {what}"),
+            ),
+            _ => row(Expect::Differs, detail.clone()),
+        });
+    }
     if let (Outcome::Differs(detail), Some((adjusted, what))) =
         (&first, with_rtds_values(uc, &req, rtds.content))
     {
@@ -788,6 +808,33 @@ fn compare(
 /// differ: the replacement and certification-path certificates of the credential updates
 /// (6.15.1, 6.23), the read period of GCS15c and the restriction date-time of GCS09. The
 /// values are read from the RTDS payload.
+/// The request with the unknown remote party's certificate the RTDS command carries in its
+/// grouping header, when both have one.
+fn with_rtds_urp_certificate(req: &Request, rtds: &gbcs::Message<'_>) -> Option<Request> {
+    use hubgate_protocol::duis::model::Body;
+    use hubgate_protocol::gbcs::Supplementary;
+    let Supplementary::Certificate { certificate, .. } = rtds.header.other_info.supplementary
+    else {
+        return None;
+    };
+    let mut out = req.clone();
+    match &mut out.body {
+        Body::ReadPrepaymentDailyReadLog(b)
+        | Body::RetrieveImportDailyReadLog(b)
+        | Body::ReadActiveImportProfileData(b)
+        | Body::RetrieveDailyConsumptionLog(b)
+        | Body::ReadNetworkData(b)
+        | Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b)
+        | Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)
+            if b.ka_public_security_credentials.is_some() =>
+        {
+            b.ka_public_security_credentials = Some(certificate.to_vec());
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
 fn with_rtds_values(
     use_case: &str,
     req: &Request,
@@ -799,7 +846,8 @@ fn with_rtds_values(
     use hubgate_protocol::gbcs::payload::{Payload, decode};
     let mut out = req.clone();
     match (use_case, decode(content).ok()?, &mut out.body) {
-        ("GCS15c", Payload::Gbz(g), Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)) => {
+        ("GCS15c", Payload::Gbz(g), Body::RetrieveBillingCalendarTriggeredBillingDataLog(b))
+        | ("GCS16b", Payload::Gbz(g), Body::ReadPrepaymentDailyReadLog(b)) => {
             let p = match g.components().first()?.body {
                 gbcs::payload::gbz::ComponentBody::Plain(p) => p,
                 _ => return None,
@@ -1476,4 +1524,71 @@ fn billing_calendars_and_counter_reset_schedules() {
         "{:?}",
         r.data
     );
+}
+
+/// A read for an unknown remote party goes from the ACB with the User's key-agreement
+/// certificate in the grouping header; a certificate that is not the requesting User's, or
+/// not a certificate at all, is refused naming the field; without the DCC's counter the
+/// command cannot be built.
+#[test]
+fn unknown_remote_party_reads_carry_the_users_certificate() {
+    use hubgate_protocol::gbcs::Supplementary;
+    use hubgate_protocol::transform::TransformError;
+    let root = conformance::require();
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let req = template(&root, "ECS21b_4.14_URP_SUCCESS_REQUEST_DUIS.XML");
+    let mut ctx = Context::new(DeviceType::Esme, auth::TEST_ACB, now);
+    assert!(matches!(
+        transform(&req, &ctx),
+        Err(TransformError::NoDccCounter { .. })
+    ));
+    ctx.dcc_counter = Some(77);
+    let t = transform(&req, &ctx).unwrap();
+    let m = gbcs::parse(t.apdu()).unwrap();
+    assert_eq!(m.header.originator, auth::TEST_ACB);
+    assert_eq!(m.header.counter, 77);
+    let Supplementary::Certificate {
+        id,
+        counter,
+        certificate,
+    } = m.header.other_info.supplementary
+    else {
+        panic!("{:?}", m.header.other_info.supplementary)
+    };
+    assert_eq!(id, req.header.request_id.originator);
+    assert_eq!(counter, req.header.request_id.counter);
+    let hubgate_protocol::duis::model::Body::ReadPrepaymentDailyReadLog(b) = &req.body else {
+        panic!()
+    };
+    assert_eq!(
+        Some(certificate),
+        b.ka_public_security_credentials.as_deref()
+    );
+
+    // Another party's certificate, and bytes that are no certificate.
+    let store = Store::load_conformance(&root).unwrap();
+    let other = store
+        .public_keys(
+            &hex::parse_eui("90b3d51f30020000").unwrap(),
+            hubgate_protocol::smki::Usage::KeyAgreement,
+        )
+        .find_map(|e| e.certificate().map(|c| c.der().to_vec()))
+        .unwrap();
+    for (bytes, needle) in [
+        (other, "not to the requesting User"),
+        (vec![1, 2, 3], "X.509"),
+    ] {
+        let mut bad = req.clone();
+        let hubgate_protocol::duis::model::Body::ReadPrepaymentDailyReadLog(b) = &mut bad.body
+        else {
+            panic!()
+        };
+        b.ka_public_security_credentials = Some(bytes);
+        let e = transform(&bad, &ctx).unwrap_err();
+        assert!(
+            matches!(&e, TransformError::Field { field, .. } if *field == "KAPublicSecurityCredentials"),
+            "{e}"
+        );
+        assert!(e.to_string().contains(needle), "{e}");
+    }
 }

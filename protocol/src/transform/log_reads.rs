@@ -12,8 +12,9 @@
 //! *Get Top Up Log* with the start of the period as the component's from-date-time, and the
 //! half-hour profile one *Get Profile* per day of the period (GCS17, see [`gcs17`]).
 //!
-//! An unknown remote party's credentials (`KAPublicSecurityCredentials`), which would travel
-//! in the grouping header, are not supported.
+//! A read for an unknown remote party (`KAPublicSecurityCredentials`) is sent by the ACB
+//! with the User's key-agreement certificate in the grouping header (see the crate's
+//! transform docs); its payload is the same.
 
 use super::axdr::{Request, Value, obis, protected_get, protected_object};
 use super::zcl::{self, Command, Fields, cluster};
@@ -75,36 +76,21 @@ pub(crate) static USE_CASES: &[UseCase] = &[
 
 /// The read period of the body, checked for order.
 fn period(i: &Input<'_>) -> Result<(UtcDateTime, UtcDateTime), TransformError> {
-    let (p, urp): (&ReadLogPeriod, bool) = match i.body {
+    let p: &ReadLogPeriod = match i.body {
         Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b)
         | Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)
         | Body::RetrieveImportDailyReadLog(b)
         | Body::ReadActiveImportProfileData(b)
         | Body::RetrieveDailyConsumptionLog(b)
-        | Body::ReadPrepaymentDailyReadLog(b) => (
-            &b.read_log_period,
-            b.ka_public_security_credentials.is_some(),
-        ),
-        Body::ReadNetworkData(b) => (
-            &b.read_log_period,
-            b.ka_public_security_credentials.is_some(),
-        ),
+        | Body::ReadPrepaymentDailyReadLog(b)
+        | Body::ReadNetworkData(b) => &b.read_log_period,
         Body::RetrieveBillingDataLogDebtPayments(b)
         | Body::RetrieveBillingDataLogPrepaymentCredits(b)
         | Body::ReadExportProfileData(b)
-        | Body::ReadBoostButtonDetails(b) => (&b.read_log_period, false),
-        Body::ReadEventOrSecurityLog(b) => (&b.read_log_period, false),
+        | Body::ReadBoostButtonDetails(b) => &b.read_log_period,
+        Body::ReadEventOrSecurityLog(b) => &b.read_log_period,
         _ => return Err(i.wrong_body()),
     };
-    if urp {
-        return Err(TransformError::Unsupported {
-            srv: i.srv.to_owned(),
-            use_case: None,
-            reason: "reads for an unknown remote party (KAPublicSecurityCredentials) are not \
-                     supported"
-                .to_owned(),
-        });
-    }
     let start = i.time("ReadLogPeriod/StartDateTime", &p.start_date_time)?;
     let end = i.time("ReadLogPeriod/EndDateTime", &p.end_date_time)?;
     if end < start {
@@ -142,7 +128,7 @@ fn protected_log(
         protection,
         vec![protected_object(7, profile, 2, Some((1, range)))],
         i.counter,
-        &i.originator,
+        &i.user,
         &i.target,
     ))
 }

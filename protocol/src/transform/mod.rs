@@ -72,10 +72,10 @@
 //! CS03A1 and CS03A2Critical (no message code for them in the corpus); a restore (8.12.1 /
 //! 8.12.2) whose context has no [`Context::device_log`] (the command carries the DCC's copy
 //! of the old device's log, not the request's data), or, for GCS59, whose copy has an entry
-//! without a GBCS device type; reads for an unknown remote party
-//! (`KAPublicSecurityCredentials`); and every use case not in the table above, whether or
-//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, ECS23,
-//! GCS21b, CS10a and ECS48; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
+//! without a GBCS device type; a read for an unknown remote party whose
+//! `KAPublicSecurityCredentials` is not a key-agreement certificate of the requesting User;
+//! and every use case not in the table above, whether or not the corpus has a reference
+//! encoding of it (it has, for example, of ECS01b, ECS23b, GCS21b, CS10a and ECS28a; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
 //! use case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
@@ -89,9 +89,18 @@
 //! |---|---|---|
 //! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 136 | all of ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
-//! | exact once the template's values are replaced by the RTDS request's | 14 | CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
+//! | exact once the template's values are replaced by the RTDS request's | 16 | ECS21b, GCS16b for an unknown remote party (the templates carry another certificate, GCS16b's another period, than the RTDS requests); CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
-//! | refused | 11 | GCS21b, GCS61, CS10a, CS10b, GCS39, GCS18 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply and network data: not built); ECS21b, GCS16b for an unknown remote party (`KAPublicSecurityCredentials`, not supported); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//! | refused | 9 | GCS21b, GCS61, CS10a, CS10b, GCS39, GCS18 (the GSME's prepayment configuration, daily consumption, event and security logs, arm supply and network data: not built); ECS23b, ECS29f (the polyphase meter's forms of 4.10 and 6.27: nothing in the inventory says a meter is polyphase); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//!
+//! # Reads for an unknown remote party
+//!
+//! A log read whose body carries `KAPublicSecurityCredentials` is for a party the device
+//! holds no credentials of: the ACB sends it with the DCC's counter, and the grouping header
+//! carries the User as supplementary remote party with its counter and that key-agreement
+//! certificate, to which the device encrypts its answer (PROTOCOLS.md §4). The payload is
+//! the same as the User's own read; a protected read's parameters still name the User. The
+//! certificate must be an X.509 key-agreement certificate issued to the requesting User.
 //!
 //! # The HAN device logs
 //!
@@ -440,8 +449,9 @@ pub(crate) struct Input<'a> {
     pub(crate) ctx: &'a Context,
     /// The grouping-header originator counter (the DLMS invoke-id derives from it).
     pub(crate) counter: u64,
-    /// The grouping-header originator.
-    pub(crate) originator: [u8; 8],
+    /// The User the command is for: the originator, or the supplementary remote party of a
+    /// command the ACB sends on its behalf (whose protected reads are still the User's).
+    pub(crate) user: [u8; 8],
     /// The target device.
     pub(crate) target: [u8; 8],
 }
@@ -761,16 +771,39 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
         })?;
     let id = &request.header.request_id;
     let user = ctx.originator.unwrap_or(id.originator);
-    let (originator, counter, supplementary) = match uc.origin {
-        Origin::User => (user, id.counter, Supplementary::None),
-        Origin::TransCoS => {
+    let urp = unknown_remote_party(&request.body);
+    if let Some(certificate) = urp {
+        check_urp_certificate(&srv_name, certificate, &user)?;
+    }
+    let (originator, counter, supplementary) = match (uc.origin, urp) {
+        // A read for a remote party the device does not know: the ACB sends it with the
+        // User's key-agreement certificate, for the device to encrypt its answer to.
+        (Origin::User, Some(certificate)) => {
+            let dcc = ctx
+                .dcc_counter
+                .ok_or_else(|| TransformError::NoDccCounter {
+                    srv: srv_name.clone(),
+                    use_case: uc.name.to_owned(),
+                })?;
+            (
+                ctx.acb,
+                dcc,
+                Supplementary::Certificate {
+                    id: user,
+                    counter: id.counter,
+                    certificate,
+                },
+            )
+        }
+        (Origin::User, None) => (user, id.counter, Supplementary::None),
+        (Origin::TransCoS, _) => {
             let (eui, counter) = ctx.cos_party.ok_or_else(|| TransformError::NoCosParty {
                 srv: srv_name.clone(),
                 use_case: uc.name.to_owned(),
             })?;
             (eui, counter, Supplementary::None)
         }
-        Origin::Acb | Origin::AcbSigned | Origin::AcbOwn => {
+        (Origin::Acb | Origin::AcbSigned | Origin::AcbOwn, _) => {
             let dcc = ctx
                 .dcc_counter
                 .ok_or_else(|| TransformError::NoDccCounter {
@@ -793,7 +826,7 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
         body: &request.body,
         ctx,
         counter,
-        originator,
+        user,
         target: id.target,
     };
     let content = (uc.build)(&input)?;
@@ -819,6 +852,7 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
     };
     let oi_len = match supplementary {
         Supplementary::None => 2,
+        Supplementary::Certificate { certificate, .. } => 18 + certificate.len(),
         _ => 18,
     };
     let apdu = frame::encode_apdu(
@@ -833,11 +867,54 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
         use_case: uc.name,
         message_code: code,
         critical: srv.critical,
-        acb_originated: matches!(uc.origin, Origin::Acb | Origin::AcbSigned | Origin::AcbOwn),
+        acb_originated: originator == ctx.acb
+            && matches!(
+                uc.origin,
+                Origin::User | Origin::Acb | Origin::AcbSigned | Origin::AcbOwn
+            ),
         signer,
         acb: ctx.acb,
         apdu,
     })
+}
+
+/// The key-agreement certificate a read request carries for a remote party the device does
+/// not know (`KAPublicSecurityCredentials`).
+fn unknown_remote_party(body: &Body) -> Option<&[u8]> {
+    match body {
+        Body::RetrieveCoMOrTariffTriggeredBillingDataLog(b)
+        | Body::RetrieveBillingCalendarTriggeredBillingDataLog(b)
+        | Body::RetrieveImportDailyReadLog(b)
+        | Body::ReadActiveImportProfileData(b)
+        | Body::ReadNetworkData(b)
+        | Body::ReadPrepaymentDailyReadLog(b)
+        | Body::RetrieveDailyConsumptionLog(b) => b.ka_public_security_credentials.as_deref(),
+        _ => None,
+    }
+}
+
+/// An unknown remote party's certificate must be an X.509 key-agreement certificate of the
+/// requesting User (its subject EUI), for the device to encrypt its answer to.
+fn check_urp_certificate(srv: &str, der: &[u8], user: &[u8; 8]) -> Result<(), TransformError> {
+    let field = |reason: String| TransformError::Field {
+        srv: srv.to_owned(),
+        field: "KAPublicSecurityCredentials",
+        reason,
+    };
+    let c = crate::smki::Certificate::from_der(der)
+        .map_err(|e| field(format!("not an X.509 certificate: {e}")))?;
+    if c.usage() != Some(crate::smki::Usage::KeyAgreement) {
+        return Err(field("not a key-agreement certificate".to_owned()));
+    }
+    match c.eui() {
+        Some(eui) if &eui == user => Ok(()),
+        Some(eui) => Err(field(format!(
+            "issued to {}, not to the requesting User {}",
+            crate::hex::eui_duis(&eui),
+            crate::hex::eui_duis(user)
+        ))),
+        None => Err(field("names no EUI".to_owned())),
+    }
 }
 
 /// Picks the use case: the context's choice, or the first implemented one for the device

@@ -43,7 +43,7 @@ fn protected_register(i: &Input<'_>, protection: [u8; 6], register: [u8; 6]) -> 
         protection,
         vec![protected_object(1, register, 2, None)],
         i.counter,
-        &i.originator,
+        &i.user,
         &i.target,
     )
 }
