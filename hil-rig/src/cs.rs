@@ -345,7 +345,7 @@ fn credential_details(
     let (Some(authorising), Some(roles)) = (c.first(), c.get(1)) else {
         return Err(bad(
             ctx.code,
-            "CS02a expects SEQUENCE {authorising cell, SEQUENCE OF role}",
+            "CS02a/CS02f expect SEQUENCE {authorising cell, SEQUENCE OF role}",
         ));
     };
     let authorising_role = authorising.children.first().and_then(integer);

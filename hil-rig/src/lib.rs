@@ -24,11 +24,13 @@
 //! |---|---|---|
 //! | DLMS reads | ECS17a, ECS17b, ECS17d (instantaneous registers), ECS20a, ECS20b, ECS20d (billing and daily logs), ECS21a (daily read log), ECS22b (half-hour profile), ECS52 (firmware version), CCS05/CCS06 (CHF device list) | ESME, CHF |
 //! | DLMS writes | ECS01a (tariff: immediate, future-dated, cancellation), ECS02, ECS03 (payment mode), ECS04a/b (credit), ECS70 (clock) | ESME |
-//! | DLMS resets, settings and their reads | ECS15a, ECS28b, ECS29e, ECS57 (resets), ECS16, ECS39a, ECS39b, ECS62Add (sets), ECS23, ECS61c (network data, boost button), success and error vectors | ESME |
+//! | DLMS resets, settings and their reads | ECS15a, ECS28b, ECS29e, ECS57 (resets), ECS16, ECS39a, ECS39b, ECS62Add (sets), ECS23, ECS61c (network data, boost button), ECS19 (prepayment values), ECS21b (prepayment daily reads, also for an unknown remote party), success and error vectors | ESME |
+//! | DLMS critical credit and schedules | ECS09 (emergency credit: answered, no state kept), ECS30, ECS30a (billing calendar), ECS48 (tariff block counter reset), success and error vectors | ESME |
 //! | Change of Tenancy | ECS12 (ESME), GCS09 (GPF): the date is kept, and later profile and log reads by a party other than the supplier return only data from that date on (`tests/change_of_tenancy.rs`) | ESME, GPF |
 //! | CHF HAN log | CCS07 (backup), CS14 alert; CCS01, CCS02 (register/unregister device: modelled on DLMS class 104, **no RTDS vector confirms their wire form**) | CHF |
 //! | joins | CS03A2, CS03B, CS03C (8.7), CS04AC (8.8) | ESME, GSME, PPMID |
 //! | credentials | CS02b supplier by supplier (6.15.1), immediate and future-dated; the other CS02b/CS02g variants share the code path but were not replayed; CS02a / CS02f (6.24.1, the credentials held, role by role, with the parties' counter floors) | all but IHD (CS02f: ESME) |
+//! | ZigBee prepayment daily reads | GCS16b, for a known and an unknown remote party: **same header and payload layout only** (the RTDS answer counts 31 snapshots found while it sends two) | GSME, GPF |
 //! | ZigBee credit, calendar and settings | GCS06 (emergency credit), GCS40a/c/d (credit adjustments, which change the credit or balance), GCS25/GCS25a (billing calendar), CS11 (event log clear), GCS44 (supplier name), GCS41 (MPRN), success and error vectors | GSME |
 //! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS28 (clock window) | GSME, GPF |
 //! | ZigBee, no RTDS vector | GCS13a (consumption register), GCS17 (half-hour profile, *Get Profile*), GCS33 (valve status, which GCS32 *Change Supply* sets): answered from [`models::consume_gas`]'s register and profile; checked against the transform's commands and the oracle (`tests/gas_reads.rs`) | GSME, GPF (GCS13a) |

@@ -13,17 +13,13 @@ use common::*;
 use hubgate_hil_rig::pki::subject_key_identifier;
 use hubgate_hil_rig::trust::role;
 use hubgate_hil_rig::{Device, DeviceKind};
-use hubgate_protocol::crypto::DerivedKeyCache;
-use hubgate_protocol::duis::reader;
 use hubgate_protocol::gbcs::auth::TEST_ACB;
 use hubgate_protocol::gbcs::payload::asn1::Node;
 use hubgate_protocol::gbcs::{self, message_codes};
 use hubgate_protocol::hex;
-use hubgate_protocol::transform::time::UtcDateTime;
-use hubgate_protocol::transform::{Context, DeviceType, transform};
+use hubgate_protocol::transform::DeviceType;
 
-/// The MAC'd command for `template` to `target`, with the User's `counter` and, for the
-/// use cases the ACB originates, the DCC's `dcc_counter`.
+/// The MAC'd command for `template` to `target` ([`transformed_command`]).
 fn command(
     template: &str,
     device: DeviceType,
@@ -31,14 +27,7 @@ fn command(
     counter: u64,
     dcc_counter: u64,
 ) -> Vec<u8> {
-    let xml = std::fs::read(root().join("duis/templates").join(template)).unwrap();
-    let mut req = reader::parse_request(&xml, &Default::default()).unwrap();
-    req.header.request_id.target = target;
-    req.header.request_id.counter = counter;
-    let mut ctx = Context::new(device, TEST_ACB, UtcDateTime::from_unix(RTDS_NOW));
-    ctx.dcc_counter = Some(dcc_counter);
-    let t = transform(&req, &ctx).unwrap();
-    t.command(&store(), &DerivedKeyCache::default()).unwrap()
+    transformed_command(template, device, target, counter, dcc_counter)
 }
 
 /// One role's answer: (role, status, floor, cells as (usage bits, cell usage, EUI, key id)).

@@ -12,26 +12,15 @@ use common::*;
 use hubgate_hil_rig::cosem::Attr;
 use hubgate_hil_rig::value::Value;
 use hubgate_hil_rig::{Device, DeviceKind, models};
-use hubgate_protocol::crypto::DerivedKeyCache;
-use hubgate_protocol::duis::reader;
-use hubgate_protocol::gbcs::auth::TEST_ACB;
 use hubgate_protocol::gbcs::payload::dlms::{AccessResponseSpec, Apdu};
 use hubgate_protocol::gbcs::payload::{self, Payload};
 use hubgate_protocol::gbcs::{self, message_codes};
-use hubgate_protocol::transform::time::UtcDateTime;
-use hubgate_protocol::transform::{Context, DeviceType, transform};
+use hubgate_protocol::transform::DeviceType;
 
-/// The MAC'd command for `template` to the ESME, with the User's `counter` (and the same
-/// for the DCC's, for ECS39b, which the ACB sends).
+/// The MAC'd command for `template` to the ESME, with `counter` as the User's and, for
+/// ECS39b, which the ACB sends, as the DCC's.
 fn command(template: &str, counter: u64) -> Vec<u8> {
-    let xml = std::fs::read(root().join("duis/templates").join(template)).unwrap();
-    let mut req = reader::parse_request(&xml, &Default::default()).unwrap();
-    req.header.request_id.target = ESME;
-    req.header.request_id.counter = counter;
-    let mut ctx = Context::new(DeviceType::Esme, TEST_ACB, UtcDateTime::from_unix(RTDS_NOW));
-    ctx.dcc_counter = Some(counter);
-    let t = transform(&req, &ctx).unwrap();
-    t.command(&store(), &DerivedKeyCache::default()).unwrap()
+    transformed_command(template, DeviceType::Esme, ESME, counter, counter)
 }
 
 /// Sends `cmd`: the answer must be authentic, of `use_case`, and every item must succeed.

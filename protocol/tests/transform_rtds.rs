@@ -10,8 +10,9 @@
 //! How the corpus relates to the templates: the RTDS files were generated from the same
 //! requests, at 2015-01-01T00:00:00Z (the issuer event IDs of the ZigBee commands), with the
 //! RequestID counter as the originator counter. Commands the ACB originates carry the DCC's
-//! own counter (1300, 1301, …) in the grouping header and the template's counter as the
-//! supplementary remote party counter: that DCC counter is taken from the RTDS file. Where a
+//! own counter (1300, 1301, …) in the grouping header and, except CS02a/CS02f, the
+//! template's counter as the supplementary remote party counter (with the User's
+//! certificate, for an unknown remote party): that DCC counter is taken from the RTDS file. Where a
 //! template names the DCC itself as originator (CS08), the User is taken from the RTDS file's
 //! supplementary remote party. The device type follows the corpus's device EUIs
 //! (`…a0` ESME, `…a1` GSME, `…a2` CHF, `…a3` GPF, `…a4` PPMID, `…a5` HCALCS, `…a6` ESME), the
@@ -804,10 +805,6 @@ fn compare(
     Ok(Outcome::Differs(first_difference(t.apdu(), rtds.apdu())))
 }
 
-/// The template with the values the RTDS file was made from, where the two are known to
-/// differ: the replacement and certification-path certificates of the credential updates
-/// (6.15.1, 6.23), the read period of GCS15c and the restriction date-time of GCS09. The
-/// values are read from the RTDS payload.
 /// The request with the unknown remote party's certificate the RTDS command carries in its
 /// grouping header, when both have one.
 fn with_rtds_urp_certificate(req: &Request, rtds: &gbcs::Message<'_>) -> Option<Request> {
@@ -835,6 +832,10 @@ fn with_rtds_urp_certificate(req: &Request, rtds: &gbcs::Message<'_>) -> Option<
     }
 }
 
+/// The template with the values the RTDS file was made from, where the two are known to
+/// differ: the replacement and certification-path certificates of the credential updates
+/// (6.15.1, 6.23), the read period of GCS15c and GCS16b and the restriction date-time of
+/// GCS09. The values are read from the RTDS payload.
 fn with_rtds_values(
     use_case: &str,
     req: &Request,
@@ -1577,6 +1578,7 @@ fn unknown_remote_party_reads_carry_the_users_certificate() {
     for (bytes, needle) in [
         (other, "not to the requesting User"),
         (vec![1, 2, 3], "X.509"),
+        (vec![0x30; 2000], "more than the 1024"),
     ] {
         let mut bad = req.clone();
         let hubgate_protocol::duis::model::Body::ReadPrepaymentDailyReadLog(b) = &mut bad.body

@@ -104,11 +104,11 @@
 //!
 //! Not done: scheduled executions are tallied in the same `future_dated` category as DSP
 //! future-dated requests (both have the 24-hour target), not in a row of their own;
-//! `KAPublicSecurityCredential` (a scheduled read for an unknown remote party) is refused:
-//! the schedule would have to keep the party's certificate and check it again at each run. (Change of Tenancy removal after a 3.2 answered `I0` is proved end
-//! to end in `gateway/tests/change_of_tenancy.rs`; removal on suspension, and the
-//! `CommandFailure` alert for an execution whose device no longer fits, in
-//! `gateway/tests/schedules_removal.rs`.)
+//! `KAPublicSecurityCredential` (a scheduled read for an unknown remote party) is refused: the
+//! schedule would have to keep the party's certificate and check it again at each run. (Change
+//! of Tenancy removal after a 3.2 answered `I0` is proved end to end in
+//! `gateway/tests/change_of_tenancy.rs`; removal on suspension, and the `CommandFailure` alert
+//! for an execution whose device no longer fits, in `gateway/tests/schedules_removal.rs`.)
 //!
 //! What the tests prove: `table` — timing of every frequency, the last occurrence before an
 //! instant (end date included), IDs, per-User limit, the record surviving a reopening;

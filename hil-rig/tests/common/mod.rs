@@ -109,6 +109,27 @@ pub fn rtds_device(eui: [u8; 8], kind: DeviceKind) -> Device {
     Device::from_parts(state, keys, Arc::new(DerivedKeyCache::default())).unwrap()
 }
 
+/// The MAC'd command the gateway would send to `target` for the DUIS template `template`,
+/// with the User's `counter` and, for the use cases the ACB originates, the DCC's
+/// `dcc_counter`, at the RTDS clock.
+pub fn transformed_command(
+    template: &str,
+    device: hubgate_protocol::transform::DeviceType,
+    target: [u8; 8],
+    counter: u64,
+    dcc_counter: u64,
+) -> Vec<u8> {
+    use hubgate_protocol::transform::{Context, time::UtcDateTime, transform};
+    let xml = std::fs::read(root().join("duis/templates").join(template)).unwrap();
+    let mut req = hubgate_protocol::duis::reader::parse_request(&xml, &Default::default()).unwrap();
+    req.header.request_id.target = target;
+    req.header.request_id.counter = counter;
+    let mut ctx = Context::new(device, TEST_ACB, UtcDateTime::from_unix(RTDS_NOW));
+    ctx.dcc_counter = Some(dcc_counter);
+    let t = transform(&req, &ctx).unwrap();
+    t.command(&store(), &DerivedKeyCache::default()).unwrap()
+}
+
 /// Bytes of an RTDS file, by its path below `gbcs/rtds`.
 pub fn rtds(rel: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(root().join("gbcs/rtds").join(rel)).unwrap();

@@ -1,6 +1,7 @@
 //! 6.15.1 Update Security Credentials (KRP), critical, and 6.23 Update Security Credentials
-//! (CoS): replace the remote party's certificates held in the device's trust anchor cells
-//! (GBCS CS02b / CS02g, ASN.1 DER):
+//! (CoS) replace the remote party's certificates held in the device's trust anchor cells;
+//! 6.24.1 Retrieve Device Security Credentials (KRP) asks which ones it holds (below). The
+//! updates (GBCS CS02b / CS02g, ASN.1 DER):
 //!
 //! ```text
 //! SEQUENCE {
@@ -49,15 +50,9 @@ use crate::duis::model::body::{
 };
 
 const METERS: &[DeviceType] = &[DeviceType::Esme, DeviceType::Gsme];
-/// Every device that holds remote parties' credentials (GBCS Type 1 devices).
-const TYPE1: &[DeviceType] = &[
-    DeviceType::Esme,
-    DeviceType::Gsme,
-    DeviceType::Gpf,
-    DeviceType::Chf,
-    DeviceType::Ppmid,
-    DeviceType::Hcalcs,
-];
+/// Every device that holds remote parties' credentials (the GBCS Type 1 devices: all the
+/// types a command can address).
+const TYPE1: &[DeviceType] = &DeviceType::ALL;
 
 pub(crate) static USE_CASES: &[UseCase] = &[
     UseCase {

@@ -1,5 +1,5 @@
 //! Resets, clears and plain settings of the electricity meter that carry their values (if
-//! any) straight from the request: 3.3 Clear Event Log (ECS15a; ECS15c **derived**), 3.4
+//! any) straight from the request: 3.3 Clear Event Log (ECS15a), 3.4
 //! Update Supplier Name (ECS16), 6.4.2 Update Device Configuration (Load Limiting Counter
 //! Reset) (ECS28b), 6.18.2 Reset Maximum Demand Registers (ECS57), 6.20.1 / 6.20.2 Set Device
 //! Configuration (Import MPxN / Export MPAN) (ECS39a, ECS39b), 6.27 Update Device
@@ -12,9 +12,8 @@
 //! are those of the RTDS commands, which `protocol/tests/transform_rtds.rs` compares byte for
 //! byte. Future-dated requests are held by the DSP (SERVICES.md): the commands carry no date.
 //!
-//! ECS15c (3.3 for the auxiliary load control switches' event log) has no reference
-//! encoding in the corpus: it resets the Profile Generic that ECS35f (6.13, `ALCSEvent`)
-//! reads, 0-17:99.98.2.255, exactly as ECS15a resets the event log ECS35a reads.
+//! ECS15c (3.3 for the auxiliary load control switches' event log) is not built: neither
+//! the corpus nor the catalogue gives its message code.
 
 use super::axdr::{Request, Value, obis};
 use super::{ESME, Input, Origin, TransformError, UseCase};
@@ -29,14 +28,6 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::User,
         fits: |b| clears(b, ESMEEventLogType::Esme),
         build: ecs15a,
-    },
-    UseCase {
-        name: "ECS15c",
-        srv: "3.3",
-        devices: ESME,
-        origin: Origin::User,
-        fits: |b| clears(b, ESMEEventLogType::Alcs),
-        build: ecs15c,
     },
     use_case!("ECS16", "3.4", ESME, Origin::User, ecs16),
     use_case!("ECS28b", "6.4.2", ESME, Origin::User, ecs28b),
@@ -72,15 +63,6 @@ fn ecs15a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         return Err(i.wrong_body());
     }
     Ok(resets(i, &[(7, obis(0, 0, 99, 98, 0, 255))]))
-}
-
-/// ECS15c (derived): reset of the auxiliary load control switches' event log (Profile
-/// Generic 0-17:99.98.2.255).
-fn ecs15c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
-    if !clears(i.body, ESMEEventLogType::Alcs) {
-        return Err(i.wrong_body());
-    }
-    Ok(resets(i, &[(7, obis(0, 17, 99, 98, 2, 255))]))
 }
 
 /// ECS16: the supplier's telephone number (0-0:96.13.0.255), then its name

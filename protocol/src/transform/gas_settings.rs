@@ -1,5 +1,5 @@
 //! The gas meter's counterparts of the electricity meter's credit, calendar and settings
-//! services, as GBZ (ZigBee Smart Energy) commands: 1.5 Update Meter Balance (GCS40a–d,
+//! services, as GBZ (ZigBee Smart Energy) commands: 1.5 Update Meter Balance (GCS40a, c, d,
 //! critical), 2.5 Activate Emergency Credit (GCS06, critical), 3.3 Clear Event Log (CS11),
 //! 3.4 Update Supplier Name (GCS44), 6.8 Update Device Configuration (Billing Calendar)
 //! (GCS25a, GCS25 monthly, critical) and 6.20.1 Set Device Configuration (Import MPRN)
@@ -13,9 +13,9 @@
 //!   device 0.
 //! - Prepayment *Credit Adjustment* (`05`): issuer event ID, start time 0 (now), the
 //!   adjustment type and the signed value. Types: 0 credit incremental (prepayment mode
-//!   adjust, GCS40a), 1 credit absolute (prepayment mode reset, GCS40b, **derived**: no
-//!   vector), 2 meter balance absolute (credit mode reset, GCS40d), 3 meter balance
-//!   incremental (credit mode adjust, GCS40c); a reset sends 0.
+//!   adjust, GCS40a), 2 meter balance absolute (credit mode reset, GCS40d), 3 meter balance
+//!   incremental (credit mode adjust, GCS40c); a reset sends 0. The prepayment mode reset
+//!   (GCS40b) is not built: neither the corpus nor the catalogue gives its message code.
 //! - Events *Clear Event Log Request* (`01`): log 3, the event log.
 //! - Device Management *Publish Change of Supplier* (`01`): tariff type 0, proposed provider
 //!   ID 0, implementation time 0 (now), change control `0x00001800`, then the supplier's name
@@ -24,9 +24,9 @@
 //! - Price *Publish Billing Period* (`09`) and *Publish Block Period* (`01`): the billing
 //!   period start, its duration and the duration type `0x23` (months, "control not
 //!   specified"), tariff type 0; the block period also with control 2 (repeating) and tariff
-//!   resolution period 1. Monthly and six-monthly calendars are the corpus's; daily (`0x21`, 1), weekly
-//!   (`0x22`, 1), quarterly (3 months) and yearly (12 months) are **derived** from the same
-//!   layout.
+//!   resolution period 1. Monthly and six-monthly calendars are the corpus's; daily (`0x21`,
+//!   1), weekly (`0x22`, 1), quarterly (3 months) and yearly (12 months) are **derived** from
+//!   the same layout.
 
 use super::zcl::{self, CLUSTER_SPECIFIC_NO_DEFAULT_RESPONSE, Command, Fields, cluster};
 use super::{GSME, Input, Origin, TransformError, UseCase, UtcDateTime};
@@ -43,14 +43,6 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         devices: GSME,
         origin: Origin::User,
         fits: |b| adjustment(b) == Some(CREDIT_INCREMENTAL),
-        build: gcs40,
-    },
-    UseCase {
-        name: "GCS40b",
-        srv: "1.5",
-        devices: GSME,
-        origin: Origin::User,
-        fits: |b| adjustment(b) == Some(CREDIT_ABSOLUTE),
         build: gcs40,
     },
     UseCase {

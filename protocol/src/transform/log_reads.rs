@@ -1,8 +1,8 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
 //! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
-//! Network Data (single-phase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve
-//! Daily Consumption Log (ESME), 6.13 Read
-//! Event or Security Log (ESME and CHF logs), 7.11 Read Boost Button Details.
+//! Network Data (single-phase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve Daily
+//! Consumption Log (ESME), 6.13 Read Event or Security Log (ESME and CHF logs), 7.11 Read Boost
+//! Button Details.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
 //! through a Data Protection object with a range selection on the capture time (COSEM

@@ -17,43 +17,46 @@
 //! Commands the ACB originates on the User's behalf (Join/Unjoin to a PPMID, the CHF device
 //! log, the PPMID firmware version, …) name the ACB as originator with the DCC's own counter
 //! ([`Context::dcc_counter`]), and carry the User and its RequestID counter as the
-//! supplementary remote party (PROTOCOLS.md §4.5).
+//! supplementary remote party (PROTOCOLS.md §4.5). Two kinds differ: the DCC's enquiry of
+//! the credentials a device holds (CS02a/CS02f) carries no supplementary remote party, and a
+//! read for an unknown remote party carries the User's key-agreement certificate as well
+//! (see [Reads for an unknown remote party](#reads-for-an-unknown-remote-party)).
 //!
 //! # Supported SRVs and use cases
 //!
 //! | SRV | use cases | payload |
 //! |---|---|---|
 //! | 1.1.1 Update Import Tariff (Primary Element), critical | ECS01a, GCS01a | DLMS sets of the passive calendar, special days, thresholds and price matrix / GBZ Calendar and Price *Publish* commands |
+//! | 1.5 Update Meter Balance, 2.5 Activate Emergency Credit, critical | ECS04a (adjust), ECS04b (reset), ECS09; GCS40a, GCS40c, GCS40d, GCS06 | DLMS Credit methods (`credit.rs`) / GBZ *Credit Adjustment*, *Select Available Emergency Credit* (`gas_settings.rs`) |
 //! | 1.6 Update Payment Mode, critical | ECS02, ECS03, GCS02, GCS03 | DLMS Account sets / GBZ *Change Payment Mode* |
-//! | 1.5 Update Meter Balance, 2.5 Activate Emergency Credit, critical | ECS04a (adjust), ECS04b (reset), ECS09; GCS40a, GCS40b (**derived**), GCS40c, GCS40d, GCS06 | DLMS Credit methods (`credit.rs`) / GBZ *Credit Adjustment*, *Select Available Emergency Credit* (`gas_settings.rs`) |
-//! | 6.8 Update Device Configuration (Billing Calendar), 6.26 (Daily Resetting of Tariff Block Counter Matrix), critical | ECS30a, ECS30 (monthly, when asked for), ECS48; GCS25a, GCS25 (monthly, when asked for) | DLMS sets of Single Action Schedules (`schedules.rs`; periodicities other than monthly and quarterly, and ECS48 off, **derived**) / GBZ *Publish Billing Period* and *Publish Block Period* (daily, weekly, quarterly and yearly **derived**) |
-//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.20.1 Set Import MPRN, on the gas meter | CS11, GCS44, GCS41 | GBZ *Clear Event Log Request*, *Publish Change of Supplier*, *Update Site ID* (`gas_settings.rs`) |
 //! | 2.2 Top Up Device | CS01a, CS01b | DLMS Token Gateway `enter` / GBZ *Consumer Top Up* |
 //! | 3.1 Display Message | ECS10, GCS07 | DLMS set / GBZ *Display Message* |
-//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.4.2 Load Limiting Counter Reset, 6.18.2 Reset Maximum Demand Registers, 6.20.1 / 6.20.2 Set Import MPxN / Export MPAN, 6.27 RMS Voltage Counter Reset, 7.9 Add Auxiliary Load to Boost Button | ECS15a, ECS15c (**derived**), ECS16, ECS28b, ECS57, ECS39a, ECS39b (ACB), ECS29e (single phase), ECS62Add | DLMS `reset` methods / sets (`device_settings.rs`) |
 //! | 3.2 Restrict Access for Change of Tenancy | ECS12, GCS09 (GPF) | DLMS set of the Change of Tenancy date / GBZ *Publish Change of Tenancy* |
+//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.20.1 Set Import MPRN, on the gas meter | CS11, GCS44, GCS41 | GBZ *Clear Event Log Request*, *Publish Change of Supplier*, *Update Site ID* (`gas_settings.rs`) |
+//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.4.2 Load Limiting Counter Reset, 6.18.2 Reset Maximum Demand Registers, 6.20.1 / 6.20.2 Set Import MPxN / Export MPAN, 6.27 RMS Voltage Counter Reset, 7.9 Add Auxiliary Load to Boost Button | ECS15a, ECS16, ECS28b, ECS57, ECS39a, ECS39b (ACB), ECS29e (single phase), ECS62Add | DLMS `reset` methods / sets (`device_settings.rs`) |
 //! | 4.1.1, 4.1.2 Read Instantaneous Import Registers / TOU Matrices | ECS17b, ECS17d, GCS13a (GSME or GPF, **derived**) | DLMS protected get / GBZ Read Attributes of *CurrentSummationDelivered* |
+//! | 4.2 Read Instantaneous Export Registers, 4.12.1 / 4.12.2 Read Maximum Demand Import / Export Registers, 4.13 Read Prepayment Configuration, 4.15 Read Load Limit Data, 4.16 Read Active Power Import, 4.18 Read Meter Balance | ECS17a, ECS18b, ECS18a, ECS26a, ECS27, ECS17c, ECS82, GCS60 | DLMS gets of a fixed list / GBZ Read Attributes (`meter_reads.rs`) |
+//! | 4.3 Read Instantaneous Prepay Values | ECS19, GCS14 (GSME or GPF) | DLMS protected get / GBZ Read Attributes of the Price and Prepayment clusters |
 //! | 4.4.2 – 4.4.5 billing data logs | ECS20b, GCS15b, GCS15c, ECS20a, GCS15d (ACB), ECS20d, GCS15e | DLMS (protected) range reads / GBZ *Get Snapshot*, *Get Debt Repayment Log*, *Get Top Up Log* |
 //! | 4.6.1 Retrieve Import Daily Read Log, 4.14 Read Prepayment Daily Read Log | ECS21a, GCS16a, ECS21b, GCS16b | DLMS protected range read / GBZ *Get Snapshot*, *Get Prepay Snapshot* |
-//! | 4.3 Read Instantaneous Prepay Values | ECS19, GCS14 (GSME or GPF) | DLMS protected get / GBZ Read Attributes of the Price and Prepayment clusters |
 //! | 4.8.1 Read Active Import Profile Data | ECS22b, GCS17 (**derived**) | DLMS protected range read / GBZ *Get Profile*, one per day of the period |
 //! | 4.8.3 Read Export Profile Data, 4.10 Read Network Data, 7.11 Read Boost Button Details | ECS22a, ECS23 (single phase), ECS61c | DLMS range read restricted by the UTC timestamp register (and gets) |
-//! | 4.17 Retrieve Daily Consumption Log | ECS66 | DLMS protected range read |
-//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent) | DLMS range read restricted by the UTC timestamp register |
 //! | 4.11.1, 4.11.2 Read Tariff | ECS24, GCS21f, ECS24b | DLMS gets / GBZ reads |
-//! | 4.2 Read Instantaneous Export Registers, 4.12.1 / 4.12.2 Read Maximum Demand Import / Export Registers, 4.13 Read Prepayment Configuration, 4.15 Read Load Limit Data, 4.16 Read Active Power Import, 4.18 Read Meter Balance | ECS17a, ECS18b, ECS18a, ECS26a, ECS27, ECS17c, ECS82, GCS60 | DLMS gets of a fixed list / GBZ Read Attributes (`meter_reads.rs`) |
+//! | 4.17 Retrieve Daily Consumption Log | ECS66 | DLMS protected range read |
 //! | 6.2.1 – 6.2.10 Read Device Configuration | ECS26k, ECS26c, ECS26d, ECS26l, GCS21k, ECS26m, ECS26i (ACB), GCS21e, GCS21m, ECS40, GCS46, GCS21a, ECS26j, ECS25r1, ECS25r2, GCS20r | DLMS gets / GBZ reads |
-//! | 6.12 Update Device Configuration (Instantaneous Power Threshold), 6.14.1 (Auxiliary Load Control Description), critical | ECS34, ECS46a | DLMS sets of the Register Monitor thresholds / switch descriptions (`config_writes.rs`) |
+//! | 6.8 Update Device Configuration (Billing Calendar), 6.26 (Daily Resetting of Tariff Block Counter Matrix), critical | ECS30a, ECS30 (monthly, when asked for), ECS48; GCS25a, GCS25 (monthly, when asked for) | DLMS sets of Single Action Schedules (`schedules.rs`; periodicities other than monthly and quarterly, and ECS48 off, **derived**) / GBZ *Publish Billing Period* and *Publish Block Period* (daily, weekly, quarterly and yearly **derived**) |
 //! | 6.11 Synchronise Clock, critical | ECS70, GCS28 | DLMS clock preset / ASN.1 validity interval |
+//! | 6.12 Update Device Configuration (Instantaneous Power Threshold), 6.14.1 (Auxiliary Load Control Description), critical | ECS34, ECS46a | DLMS sets of the Register Monitor thresholds / switch descriptions (`config_writes.rs`) |
+//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent) | DLMS range read restricted by the UTC timestamp register |
 //! | 6.15.1 Update Security Credentials (KRP), critical | CS02bSupplierBySupplier, CS02bNOByNO, CS02gLoadControllerBySupplier | ASN.1 credential replacement |
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
-//! | 6.24.1 Retrieve Device Security Credentials (KRP) | CS02aMAC, CS02fMAC (ESME, when the load controller is asked for) (ACB, on its own account) | ASN.1 list of remote party roles |
+//! | 6.24.1 Retrieve Device Security Credentials (KRP) | CS02aMAC; CS02fMAC (ESME only, when the load controller is asked for); sent by the ACB on its own account | ASN.1 list of remote party roles |
+//! | 6.25 Set Electricity Supply Tamper State, critical | ECS81 | DLMS set |
 //! | 7.1 Enable Supply, critical | ECS42 | DLMS script execution |
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
 //! | 7.3 Arm Supply, critical | ECS44 | DLMS script execution |
-//! | 7.5, 7.6, 7.8 Activate / Deactivate / Reset Auxiliary Load, 7.12 Set Randomised Offset Limit (critical), 7.15 Read Auxiliary Controller Operational Data | ECS47Activate, ECS47Deactivate, ECS47Reset, ECS38, ECS61e | DLMS duration set and switch script / set / gets (`auxiliary.rs`) |
-//! | 6.25 Set Electricity Supply Tamper State, critical | ECS81 | DLMS set |
 //! | 7.4 Read Supply Status | ECS45, GCS33 (**derived**) | DLMS get / GBZ Read Attributes of *SupplyStatus* |
+//! | 7.5, 7.6, 7.8 Activate / Deactivate / Reset Auxiliary Load, 7.12 Set Randomised Offset Limit (critical), 7.15 Read Auxiliary Controller Operational Data | ECS47Activate, ECS47Deactivate, ECS47Reset, ECS38, ECS61e | DLMS duration set and switch script / set / gets (`auxiliary.rs`) |
 //! | 8.1.1 Commission Device, critical | ECS70Commission, GCS28Commission | as 6.11 |
 //! | 8.7.1, 8.7.2 Join Service | CS03CCritical, CS03B, CS03A2NonCritical (ACB, signed by the ACB), CS03CNonCritical (ACB, signed by the ACB) | ASN.1 join method, other device EUI and GBCS type, and for method C its key-agreement certificate, from [`Context::join_peer`] |
 //! | 8.8.1, 8.8.2 Unjoin Service | CS04ACCritical, CS04ACNonCritical (ACB, signed by the ACB) | ASN.1 device ID |
@@ -64,19 +67,19 @@
 //! | 11.2 Read Firmware Version | ECS52, GCS38, CS08 (ACB) | DLMS get / GBZ read / ASN.1 NULL |
 //! | 11.3 Activate Firmware | CS06 | ASN.1 image hash, counter and optional execution time |
 //!
-//! Not transformed, each refused with a [`TransformError`] naming the SRV, use case and
-//! reason: a Join (8.7.1 / 8.7.2) whose context has no [`Context::join_peer`] (the command
-//! carries the other device's GBCS device type, and for method C its key-agreement
-//! certificate, which come from the Smart Metering Inventory and the key store, not the
-//! request), or whose other device is of a type no corpus join names (HCALCS, CHF, GPF);
-//! CS03A1 and CS03A2Critical (no message code for them in the corpus); a restore (8.12.1 /
-//! 8.12.2) whose context has no [`Context::device_log`] (the command carries the DCC's copy
-//! of the old device's log, not the request's data), or, for GCS59, whose copy has an entry
-//! without a GBCS device type; a read for an unknown remote party whose
-//! `KAPublicSecurityCredentials` is not a key-agreement certificate of the requesting User;
-//! and every use case not in the table above, whether or not the corpus has a reference
-//! encoding of it (it has, for example, of ECS01b, ECS23b, GCS21b, CS10a and ECS28a; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a
-//! use case HubGate does not build. Nothing panics on any input.
+//! Not transformed, each refused with a [`TransformError`] naming the SRV, use case and reason:
+//! a Join (8.7.1 / 8.7.2) whose context has no [`Context::join_peer`] (the command carries the
+//! other device's GBCS device type, and for method C its key-agreement certificate, which come
+//! from the Smart Metering Inventory and the key store, not the request), or whose other device
+//! is of a type no corpus join names (HCALCS, CHF, GPF); CS03A1 and CS03A2Critical (no message
+//! code for them in the corpus); a restore (8.12.1 / 8.12.2) whose context has no
+//! [`Context::device_log`] (the command carries the DCC's copy of the old device's log, not the
+//! request's data), or, for GCS59, whose copy has an entry without a GBCS device type; a read
+//! for an unknown remote party whose `KAPublicSecurityCredentials` is not a key-agreement
+//! certificate of the requesting User; and every use case not in the table above, whether or
+//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, ECS23b,
+//! GCS21b, CS10a and ECS28a; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
+//! case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
 //!
@@ -87,7 +90,7 @@
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 136 | all of ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS03CCritical, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 136 | all of ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 16 | ECS21b, GCS16b for an unknown remote party (the templates carry another certificate, GCS16b's another period, than the RTDS requests); CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
@@ -100,7 +103,8 @@
 //! carries the User as supplementary remote party with its counter and that key-agreement
 //! certificate, to which the device encrypts its answer (PROTOCOLS.md §4). The payload is
 //! the same as the User's own read; a protected read's parameters still name the User. The
-//! certificate must be an X.509 key-agreement certificate issued to the requesting User.
+//! certificate must be an X.509 key-agreement certificate whose subject is the requesting
+//! User, of at most 1 KiB; its issuer is not checked against the SMKI store here.
 //!
 //! # The HAN device logs
 //!
@@ -618,7 +622,7 @@ pub struct Transformed {
     pub message_code: u16,
     /// Whether the SRV is critical (the APDU is a Pre-Command).
     pub critical: bool,
-    /// Whether the ACB originates the command (on the User's behalf).
+    /// Whether the ACB is the command's originator.
     pub acb_originated: bool,
     /// The party that signs the command before it is MAC-wrapped (the ACB, or the
     /// Transitional CoS party): [`Transformed::command`] adds its signature.
@@ -775,26 +779,24 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
     if let Some(certificate) = urp {
         check_urp_certificate(&srv_name, certificate, &user)?;
     }
+    let dcc_counter = || {
+        ctx.dcc_counter.ok_or_else(|| TransformError::NoDccCounter {
+            srv: srv_name.clone(),
+            use_case: uc.name.to_owned(),
+        })
+    };
     let (originator, counter, supplementary) = match (uc.origin, urp) {
         // A read for a remote party the device does not know: the ACB sends it with the
         // User's key-agreement certificate, for the device to encrypt its answer to.
-        (Origin::User, Some(certificate)) => {
-            let dcc = ctx
-                .dcc_counter
-                .ok_or_else(|| TransformError::NoDccCounter {
-                    srv: srv_name.clone(),
-                    use_case: uc.name.to_owned(),
-                })?;
-            (
-                ctx.acb,
-                dcc,
-                Supplementary::Certificate {
-                    id: user,
-                    counter: id.counter,
-                    certificate,
-                },
-            )
-        }
+        (Origin::User, Some(certificate)) => (
+            ctx.acb,
+            dcc_counter()?,
+            Supplementary::Certificate {
+                id: user,
+                counter: id.counter,
+                certificate,
+            },
+        ),
         (Origin::User, None) => (user, id.counter, Supplementary::None),
         (Origin::TransCoS, _) => {
             let (eui, counter) = ctx.cos_party.ok_or_else(|| TransformError::NoCosParty {
@@ -804,12 +806,7 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
             (eui, counter, Supplementary::None)
         }
         (Origin::Acb | Origin::AcbSigned | Origin::AcbOwn, _) => {
-            let dcc = ctx
-                .dcc_counter
-                .ok_or_else(|| TransformError::NoDccCounter {
-                    srv: srv_name.clone(),
-                    use_case: uc.name.to_owned(),
-                })?;
+            let dcc = dcc_counter()?;
             let supplementary = if uc.origin == Origin::AcbOwn {
                 Supplementary::None
             } else {
@@ -893,16 +890,25 @@ fn unknown_remote_party(body: &Body) -> Option<&[u8]> {
     }
 }
 
-/// An unknown remote party's certificate must be an X.509 key-agreement certificate of the
-/// requesting User (its subject EUI), for the device to encrypt its answer to.
+/// Largest certificate a read for an unknown remote party may carry.
+const MAX_URP_CERTIFICATE_BYTES: usize = 1024;
+
+/// An unknown remote party's certificate must be an X.509 key-agreement certificate whose
+/// subject is the requesting User, for the device to encrypt its answer to, and small
+/// enough for the grouping header (SMKI certificates are a few hundred bytes).
 fn check_urp_certificate(srv: &str, der: &[u8], user: &[u8; 8]) -> Result<(), TransformError> {
     let field = |reason: String| TransformError::Field {
         srv: srv.to_owned(),
         field: "KAPublicSecurityCredentials",
         reason,
     };
-    let c = crate::smki::Certificate::from_der(der)
-        .map_err(|e| field(format!("not an X.509 certificate: {e}")))?;
+    if der.len() > MAX_URP_CERTIFICATE_BYTES {
+        return Err(field(format!(
+            "{} bytes, more than the {MAX_URP_CERTIFICATE_BYTES} a certificate may have",
+            der.len()
+        )));
+    }
+    let c = crate::smki::Certificate::from_der(der).map_err(|e| field(e.to_string()))?;
     if c.usage() != Some(crate::smki::Usage::KeyAgreement) {
         return Err(field("not a key-agreement certificate".to_owned()));
     }
