@@ -636,6 +636,8 @@ fn resets_settings_and_network_reads() {
         &[
             all_ok("ECS23_4.10_SUCCESS_REQUEST_DUIS.XML"),
             by_network_operator("ECS29e_6.27_SUCCESS_REQUEST_DUIS.XML"),
+            by_network_operator("ECS29a_6.5_SUCCESS_REQUEST_DUIS.XML"),
+            by_network_operator("ECS29c_6.5_SUCCESS_REQUEST_DUIS.XML"),
             by_network_operator("ECS57_6.18.2_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
             // Network operator services are not the supplier's.
             refused(
@@ -656,6 +658,7 @@ fn resets_settings_and_network_reads() {
             all_ok("ECS09_2.5_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS30a_6.8_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS48_6.26_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS28a_6.4.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
             // The gas meter's.
             ok("GCS40a_1.5_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS40c_1.5_SUCCESS_REQUEST_DUIS.XML"),

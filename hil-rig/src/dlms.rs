@@ -12,7 +12,8 @@
 //!   command of the same message code; a later date makes the whole command future-dated,
 //!   so its sets are kept and applied at that time, followed by one 8F66 alert per
 //!   activation attribute. Activating a calendar copies its passive attributes (6–9) to the
-//!   active ones (2–5); activating a charge copies attribute 6 to 5.
+//!   active ones (2–5); activating a charge copies attribute 6 to 5, a GBCS data object
+//!   (class 9000) attribute 4 to 2.
 //! - **Credit** (class 112, ECS04a/b): method 1 adds to attribute 2, method 2 sets it.
 //! - **Resets** (method 1 of classes 3, 4 and 7: ECS15a, ECS28b, ECS29e, ECS57): a
 //!   Register's value goes to zero, an Extended Register's too with its capture time "not
@@ -468,6 +469,7 @@ fn activate(o: &mut Objects, a: &Attr) {
     let copies: &[(i8, i8)] = match a.class_id {
         20 => &[(6, 2), (7, 3), (8, 4), (9, 5)],
         113 => &[(6, 5)],
+        9000 => &[(4, 2)],
         _ => &[],
     };
     for &(from, to) in copies {

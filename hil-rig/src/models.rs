@@ -314,7 +314,7 @@ pub fn esme_objects() -> Objects {
         );
     }
     // No Change of Tenancy yet: every date field not specified.
-    o.put(Attr::new(1, obis::CHANGE_OF_TENANCY, 2), unset);
+    o.put(Attr::new(1, obis::CHANGE_OF_TENANCY, 2), unset.clone());
     for n in 0..=2u8 {
         o.put(
             Attr::new(112, [0, 0, 19, 10, n, 255], 2),
@@ -358,6 +358,37 @@ pub fn esme_objects() -> Objects {
             Attr::new(class_id, object, 2),
             Value::OctetString(Vec::new()),
         );
+    }
+    // Load limiting settings (6.4.1): GBCS data objects with a value (2), a passive value (4)
+    // and its activation time (6): the supply state on exceeding the limit (0-0:94.44.0.3,
+    // whose value 4.15 reads), the threshold, the period and the restoration period.
+    o.put(
+        Attr::new(9000, [0, 0, 94, 44, 0, 3], 4),
+        Value::Boolean(false),
+    );
+    o.put(Attr::new(9000, [0, 0, 94, 44, 0, 3], 6), unset.clone());
+    for n in [6u8, 7, 8] {
+        for id in [2, 4] {
+            o.put(
+                Attr::new(9000, [0, 0, 94, 44, 128, n], id),
+                Value::DoubleLongUnsigned(0),
+            );
+        }
+        o.put(Attr::new(9000, [0, 0, 94, 44, 128, n], 6), unset.clone());
+    }
+    // Voltage settings (6.5): the RMS voltage Limiters (extreme over, extreme under, sag,
+    // swell: threshold and minimum duration) and the average RMS over- and under-voltage
+    // thresholds.
+    for n in 1..=4u8 {
+        for id in [4, 6] {
+            o.put(
+                Attr::new(71, [0, 0, 17, 0, n, 255], id),
+                Value::DoubleLongUnsigned(0),
+            );
+        }
+    }
+    for threshold in [[1, 0, 32, 35, 0, 4], [1, 0, 32, 31, 0, 4]] {
+        o.put(Attr::new(1, threshold, 2), Value::DoubleLongUnsigned(0));
     }
     // Prepayment values (4.3): six credit and debt amounts; the prepayment daily read log
     // (4.14): (UTC seconds, six amounts) a day for a month, as the RTDS ECS19 and ECS21b

@@ -187,6 +187,18 @@ fn esme_critical_writes() {
         esme("6.8_ECS30a", "ECS30a_6.8_ERROR", Prep::Fault),
         esme("6.26_ECS48", "ECS48_6.26_SUCCESS", Prep::None),
         esme("6.26_ECS48", "ECS48_6.26_ERROR", Prep::Fault),
+        esme("6.4.1_ECS28a", "ECS28a_6.4.1_IMMEDIATE_SUCCESS", Prep::None),
+        esme(
+            "6.4.1_ECS28a",
+            "ECS28a_6.4.1_FUTURE_DATED_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "6.4.1_ECS28a",
+            "ECS28a_6.4.1_CANCELLATION_SUCCESS",
+            Prep::None,
+        ),
+        esme("6.4.1_ECS28a", "ECS28a_6.4.1_IMMEDIATE_ERROR", Prep::Fault),
         esme(
             "1.6_ECS02",
             "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",
@@ -358,6 +370,9 @@ fn esme_resets_settings_and_network_reads() {
         ),
         esme("6.27_ECS29e", "ECS29e_6.27_SUCCESS", Prep::None),
         esme("6.27_ECS29e", "ECS29e_6.27_ERROR", Prep::Fault),
+        esme("6.5_ECS29a", "ECS29a_6.5_SUCCESS", Prep::None),
+        esme("6.5_ECS29a", "ECS29a_6.5_ERROR", Prep::Fault),
+        esme("6.5_ECS29c", "ECS29c_6.5_SUCCESS", Prep::None),
         esme("3.4_ECS16", "ECS16_3.4_SUCCESS", Prep::None),
         esme("3.4_ECS16", "ECS16_3.4_ERROR", Prep::Fault),
         esme("6.20.1_ECS39a", "ECS39a_6.20.1_SINGLE_SUCCESS", Prep::None),

@@ -48,7 +48,8 @@ const SRVS: &[&str] = &[
     "8.7.1", "8.7.2", "8.8.1", "8.8.2", "8.9", "8.11", "8.12.1", "8.12.2", "4.2", "4.12.1",
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
     "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
-    "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26", "4.3", "4.14",
+    "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26", "4.3", "4.14", "6.4.1",
+    "6.5",
 ];
 
 /// What one comparison gives.
@@ -555,6 +556,28 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "GCS16b_4.14_URP_SUCCESS_REQUEST_DUIS.XML",
         Expect::ExactWithRtdsValues,
         "the unknown remote party's certificate and the read period",
+    ),
+    (
+        "ECS28a_6.4.1_CANCELLATION_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS28a_6.4.1_FUTURE_DATED_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS28a_6.4.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    ("ECS29a_6.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS29c_6.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    (
+        "ECS29d_6.5_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Refused,
+        "polyphase voltage settings not built",
     ),
     ("GCS44_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),

@@ -130,6 +130,13 @@ impl Request {
         self.push(Kind::Action, class_id, obis, method, value)
     }
 
+    /// This request's items followed by `other`'s.
+    pub(crate) fn then(mut self, other: Request) -> Self {
+        self.specs.extend(other.specs);
+        self.data.extend(other.data);
+        self
+    }
+
     /// Gets attribute `attr` with selective access (`selector`, `parameters`).
     pub(crate) fn get_with_selection(
         self,
