@@ -425,6 +425,23 @@ fn run(name: &str, cases: &[Case]) {
                     if matches!(case.expect, Succeeded) {
                         assert_every_item_succeeded(&answer, case.file);
                     }
+                    if use_case(case.file) == "CS02e" {
+                        // The device's own digital-signature certificate.
+                        let bytes = unb64(&element_text(&answer, "GBCSPayload").unwrap());
+                        let msg = frame::parse(&bytes).unwrap();
+                        let c = hubgate_protocol::smki::Certificate::from_der(msg.content)
+                            .unwrap_or_else(|e| panic!("{}: {e}", case.file));
+                        assert_eq!(
+                            c.eui().map(|e| hubgate_protocol::hex::eui_duis(&e)),
+                            Some(target.clone()),
+                            "{}: the certificate's subject",
+                            case.file
+                        );
+                        assert_eq!(
+                            c.usage(),
+                            Some(hubgate_protocol::smki::Usage::DigitalSignature)
+                        );
+                    }
                     if matches!(use_case(case.file), "CS02aMAC" | "CS02fMAC") {
                         assert_holds_supplier(&answer, case.file);
                     }
@@ -659,6 +676,8 @@ fn resets_settings_and_network_reads() {
             all_ok("ECS30a_6.8_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS48_6.26_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS28a_6.4.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+            ok("CS02e_6.24.2_SUCCESS_REQUEST_DUIS.XML"),
+            to("CS02e_6.24.2_SUCCESS_REQUEST_DUIS.XML", GSME, Answered),
             // The gas meter's.
             ok("GCS40a_1.5_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS40c_1.5_SUCCESS_REQUEST_DUIS.XML"),

@@ -36,6 +36,8 @@ pub mod code {
     pub const GCS28: u16 = 0x007f;
     /// GCS59 Restore GPF Device Log.
     pub const GCS59: u16 = 0x008c;
+    /// CS02e Retrieve Device Security Credentials (the device's own certificate).
+    pub const CS02E: u16 = 0x000c;
     /// CS02a Provide Security Credentials Details.
     pub const CS02A: u16 = 0x0008;
     /// CS02f Provide Security Credential Details (ESME, with the load controller).
@@ -422,6 +424,35 @@ fn credential_details(
         ]));
     }
     Ok(der::seq_gbcs(&answers))
+}
+
+/// CS02e result: the certificate of that usage cannot be given (the RTDS ERROR answer).
+pub const OWN_CERTIFICATE_REFUSED: i64 = 3;
+
+/// CS02e: `SEQUENCE { BIT STRING usage }` answered with the device's own certificate of that
+/// usage (DER), or `INTEGER 3` under fault injection or for a usage that is neither digital
+/// signature nor key agreement. An RTDS device answers with the substitute digital-signature
+/// certificate its signatures verify with (see [`crate::keys`]), not the RTDS one.
+pub(crate) fn own_certificate(
+    ctx: &Ctx,
+    node: &Node<'_>,
+    identity: &crate::keys::Identity,
+) -> Result<Vec<u8>, DeviceError> {
+    let usage = node
+        .children
+        .first()
+        .filter(|n| is(n, universal::BIT_STRING))
+        .map(|n| n.value)
+        .ok_or_else(|| bad(ctx.code, "CS02e expects SEQUENCE {BIT STRING key usage}"))?;
+    let certificate = match usage {
+        [7, 0x80] => Some(identity.ds_certificate()),
+        [3, 0x08] => Some(identity.ka_certificate()),
+        _ => None,
+    };
+    Ok(match certificate {
+        Some(c) if !ctx.fault => c.to_vec(),
+        _ => der::int(OWN_CERTIFICATE_REFUSED),
+    })
 }
 
 /// A replacement certificate and the cell it is for.

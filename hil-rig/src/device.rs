@@ -56,10 +56,11 @@ pub const RESPONSE_DATE_TIME_CODES: &[u16] = &[
 /// these must carry the remote party's signature. The credentials updates (CS02b, CS02g)
 /// are among them: every one of the corpus is signed except the ACB's own (`0104`).
 pub const CRITICAL_CODES: &[u16] = &[
-    0x000a, 0x000f, 0x0012, 0x0019, 0x001a, 0x001b, 0x001c, 0x0020, 0x0043, 0x0046, 0x004b, 0x004f,
-    0x0051, 0x0053, 0x0062, 0x0068, 0x006b, 0x006c, 0x006d, 0x006e, 0x006f, 0x0070, 0x007c, 0x007e,
-    0x007f, 0x0081, 0x0085, 0x0086, 0x00a2, 0x00a3, 0x00af, 0x00b3, 0x00b7, 0x00c0, 0x00c2, 0x00c7,
-    0x00ca, 0x00d7, 0x00d8, 0x00db, 0x0102, 0x0103, 0x0105, 0x0107, 0x0109, 0x011e, 0x0125, 0x0126,
+    0x000a, 0x000c, 0x000f, 0x0012, 0x0019, 0x001a, 0x001b, 0x001c, 0x0020, 0x0043, 0x0046, 0x004b,
+    0x004f, 0x0051, 0x0053, 0x0062, 0x0068, 0x006b, 0x006c, 0x006d, 0x006e, 0x006f, 0x0070, 0x007c,
+    0x007e, 0x007f, 0x0081, 0x0085, 0x0086, 0x00a2, 0x00a3, 0x00af, 0x00b3, 0x00b7, 0x00c0, 0x00c2,
+    0x00c7, 0x00ca, 0x00d7, 0x00d8, 0x00db, 0x0102, 0x0103, 0x0105, 0x0107, 0x0109, 0x011e, 0x0125,
+    0x0126,
 ];
 
 /// CS02b update of the network operator's credentials by the network operator.
@@ -590,6 +591,15 @@ impl Device {
                 DeviceKind::Gsme | DeviceKind::Gpf => zcl::execute(&mut self.state, ctx, &g),
                 _ => Err(DeviceError::Unsupported(ctx.code)),
             },
+            payload::Payload::Asn1(node)
+                if ctx.code == cs::code::CS02E && self.state.kind != DeviceKind::Ihd =>
+            {
+                let payload = cs::own_certificate(ctx, &node, self.keys.identity())?;
+                Ok(Outcome {
+                    payload,
+                    ..Outcome::default()
+                })
+            }
             payload::Payload::Asn1(node) => cs::execute(&mut self.state, ctx, &node, content),
             payload::Payload::Dlms(_) => Err(crate::error::bad(
                 ctx.code,

@@ -243,3 +243,40 @@ fn every_type_1_device_reports_the_credentials_it_holds() {
         assert_eq!(row["mac_result"], "valid", "{name}: {row:?}");
     }
 }
+
+/// 6.24.2: the device's own certificates. The RTDS CS02e commands (the supplier's signed
+/// digital-signature request, and the key-agreement one of the ERROR vector, here without a
+/// fault) are answered, signed, with the certificate of that usage: the substitute
+/// digital-signature certificate an emulated RTDS device signs with, and the ESME's own
+/// key-agreement certificate from the RTDS key store.
+#[test]
+fn a_device_gives_its_own_certificates() {
+    use hubgate_protocol::smki::{Certificate, Usage};
+    let mut esme = rtds_device(ESME, DeviceKind::Esme);
+    let ask_for = |d: &mut Device, file: &str| -> Certificate {
+        d.state_mut().counters.clear();
+        let reply = d.handle(&rtds(file), RTDS_NOW).unwrap();
+        assert_authentic(&reply.response);
+        let m = gbcs::parse(&reply.response).unwrap();
+        assert_eq!(
+            message_codes::use_case(m.header.other_info.message_code),
+            Some("CS02e")
+        );
+        Certificate::from_der(m.content).unwrap()
+    };
+    let ds = ask_for(
+        &mut esme,
+        "6.24.2_CS02e/CS02e_6.24.2_SUCCESS_COMMAND_GBCS.HEX",
+    );
+    assert_eq!(ds.eui(), Some(ESME));
+    assert_eq!(ds.usage(), Some(Usage::DigitalSignature));
+    let ka = ask_for(
+        &mut esme,
+        "6.24.2_CS02e/CS02e_6.24.2_ERROR_COMMAND_GBCS.HEX",
+    );
+    let published = store()
+        .public_keys(&ESME, Usage::KeyAgreement)
+        .find_map(|e| e.certificate().map(|c| c.der().to_vec()))
+        .unwrap();
+    assert_eq!(ka.der(), published.as_slice());
+}

@@ -199,6 +199,8 @@ fn esme_critical_writes() {
             Prep::None,
         ),
         esme("6.4.1_ECS28a", "ECS28a_6.4.1_IMMEDIATE_ERROR", Prep::Fault),
+        // (The success answer is the device's own certificate: tests/credential_details.rs.)
+        esme("6.24.2_CS02e", "CS02e_6.24.2_ERROR", Prep::Fault),
         esme(
             "1.6_ECS02",
             "ECS02_1.6_IMMEDIATE_SINGLE_SUCCESS",

@@ -26,6 +26,10 @@
 //! Supplier party (CS02bSupplierByTransCoS), with its own counter
 //! ([`super::Context::cos_party`]).
 //!
+//! 6.24.2 Retrieve Device Security Credentials (Device), critical, asks a device for its own
+//! certificate of one key usage (GBCS CS02e): `SEQUENCE { BIT STRING usage }`, `07 80` for
+//! digital signature and `03 08` for key agreement, as the RTDS Pre-Commands carry it.
+//!
 //! 6.24.1 Retrieve Device Security Credentials (KRP) asks a device which remote parties'
 //! certificates it holds (GBCS CS02a, and CS02f when the load controller is among the roles:
 //! only an ESME holds one). The DCC's ACB sends it on its own account (no supplementary
@@ -46,7 +50,7 @@ use super::der::Der;
 use super::{DeviceType, Execution, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 use crate::duis::model::body::{
-    CertificationPathCertificates, RemotePartyRole, ReplacementCertificatesKRP,
+    CertificationPathCertificates, CredentialType, RemotePartyRole, ReplacementCertificatesKRP,
 };
 
 const METERS: &[DeviceType] = &[DeviceType::Esme, DeviceType::Gsme];
@@ -86,6 +90,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::TransCoS,
         fits: |b| matches!(b, Body::UpdateSecurityCredentialsCoS(_)),
         build: cos,
+    },
+    UseCase {
+        name: "CS02e",
+        srv: "6.24.2",
+        devices: TYPE1,
+        origin: Origin::User,
+        fits: |b| matches!(b, Body::RetrieveDeviceSecurityCredentialsDevice(_)),
+        build: cs02e,
     },
     UseCase {
         name: "CS02aMAC",
@@ -351,4 +363,16 @@ fn provide_details(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         Der::sequence(roles.into_iter().map(Der::integer).collect()),
     ])
     .encode())
+}
+
+/// CS02e: the key usage of the device certificate asked for.
+fn cs02e(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::RetrieveDeviceSecurityCredentialsDevice(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let usage = match b.credential_type {
+        CredentialType::DigitalSignature => usage_ds(),
+        CredentialType::KeyAgreement => usage_ka(),
+    };
+    Ok(Der::sequence(vec![usage]).encode())
 }

@@ -52,6 +52,7 @@
 //! | 6.15.1 Update Security Credentials (KRP), critical | CS02bSupplierBySupplier, CS02bNOByNO, CS02gLoadControllerBySupplier | ASN.1 credential replacement |
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
 //! | 6.24.1 Retrieve Device Security Credentials (KRP) | CS02aMAC; CS02fMAC (ESME only, when the load controller is asked for); sent by the ACB on its own account | ASN.1 list of remote party roles |
+//! | 6.24.2 Retrieve Device Security Credentials (Device), critical | CS02e | ASN.1 key usage |
 //! | 6.25 Set Electricity Supply Tamper State, critical | ECS81 | DLMS set |
 //! | 7.1 Enable Supply, critical | ECS42 | DLMS script execution |
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
@@ -85,13 +86,13 @@
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (170 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (171 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 141 | all of ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 142 | all of CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 16 | ECS21b, GCS16b for an unknown remote party (the templates carry another certificate, GCS16b's another period, than the RTDS requests); CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
