@@ -150,14 +150,7 @@ fn ecs30(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
                 .collect()
         }
     };
-    Ok(Request::new()
-        .set(
-            SINGLE_ACTION_SCHEDULE,
-            obis(0, 0, 15, 0, 0, 255),
-            EXECUTION_TIME,
-            Value::Array(entries),
-        )
-        .encode(i.counter))
+    Ok(set_execution_times(i, obis(0, 0, 15, 0, 0, 255), entries))
 }
 
 /// ECS48: the tariff block counter reset schedule, midnight daily when on, never when off.
@@ -170,12 +163,17 @@ fn ecs48(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     } else {
         Vec::new()
     };
-    Ok(Request::new()
+    Ok(set_execution_times(i, obis(0, 0, 15, 1, 0, 255), entries))
+}
+
+/// The set of a Single Action Schedule's execution times.
+fn set_execution_times(i: &Input<'_>, schedule: [u8; 6], entries: Vec<Value>) -> Vec<u8> {
+    Request::new()
         .set(
             SINGLE_ACTION_SCHEDULE,
-            obis(0, 0, 15, 1, 0, 255),
+            schedule,
             EXECUTION_TIME,
             Value::Array(entries),
         )
-        .encode(i.counter))
+        .encode(i.counter)
 }
