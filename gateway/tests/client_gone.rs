@@ -37,6 +37,10 @@ fn a_request_whose_client_reset_the_connection_is_still_answered() {
         &gw.template("ECS17b_4.1.1_SINGLE_SUCCESS_REQUEST_DUIS.XML"),
         ESME,
     );
+    // One request answered normally first, so that the resets below do not race the
+    // gateway's first connection and its cold paths.
+    let warm = gw.submit(&request, SUPPLIER);
+    assert_eq!(warm.code, "I99", "{}", warm.xml);
     let mut ids = Vec::new();
     for i in 0..REQUESTS {
         let signed = gw.sign(&request, SUPPLIER);
@@ -51,8 +55,10 @@ fn a_request_whose_client_reset_the_connection_is_still_answered() {
         .unwrap();
         stream.write_all(&signed).unwrap();
         // Reset (not close) the connection a little later each time, so that the resets
-        // fall at different points of the gateway's work on the request.
-        std::thread::sleep(Duration::from_micros(500 * (i as u64 % 8)));
+        // fall at different points of the gateway's work on the request. A reset discards
+        // what the gateway has not read yet, so none comes before it has had a millisecond
+        // to read the request (a request it never read is not one it accepted).
+        std::thread::sleep(Duration::from_micros(1_000 + 500 * (i as u64 % 8)));
         socket2::SockRef::from(&stream)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
