@@ -13,9 +13,9 @@ use common::*;
 use hubgate_hil_rig::pki::subject_key_identifier;
 use hubgate_hil_rig::trust::role;
 use hubgate_hil_rig::{Device, DeviceKind};
+use hubgate_protocol::gbcs;
 use hubgate_protocol::gbcs::auth::TEST_ACB;
 use hubgate_protocol::gbcs::payload::asn1::Node;
-use hubgate_protocol::gbcs::{self, message_codes};
 use hubgate_protocol::hex;
 use hubgate_protocol::transform::DeviceType;
 
@@ -35,13 +35,8 @@ type RoleAnswer = (u8, u8, u64, Vec<(u8, Option<u8>, Vec<u8>, Vec<u8>)>);
 
 /// Sends `cmd`; the answer must be authentic and of `use_case`. Returns it with its roles.
 fn ask(d: &mut Device, cmd: &[u8], use_case: &str) -> (Vec<u8>, Vec<RoleAnswer>) {
-    let reply = d.handle(cmd, RTDS_NOW).unwrap();
-    assert_authentic(&reply.response);
-    let m = gbcs::parse(&reply.response).unwrap();
-    assert_eq!(
-        message_codes::use_case(m.header.other_info.message_code),
-        Some(use_case)
-    );
+    let response = answer_of(d, cmd, use_case);
+    let m = gbcs::parse(&response).unwrap();
     assert_eq!(m.header.recipient, TEST_ACB, "answered to the ACB");
     let top = Node::decode(m.content).unwrap();
     let roles = top
@@ -77,7 +72,7 @@ fn ask(d: &mut Device, cmd: &[u8], use_case: &str) -> (Vec<u8>, Vec<RoleAnswer>)
             )
         })
         .collect();
-    (reply.response, roles)
+    (response, roles)
 }
 
 /// The subject key identifier of the RTDS keystore certificate `file`
@@ -255,14 +250,8 @@ fn a_device_gives_its_own_certificates() {
     let mut esme = rtds_device(ESME, DeviceKind::Esme);
     let ask_for = |d: &mut Device, file: &str| -> Certificate {
         d.state_mut().counters.clear();
-        let reply = d.handle(&rtds(file), RTDS_NOW).unwrap();
-        assert_authentic(&reply.response);
-        let m = gbcs::parse(&reply.response).unwrap();
-        assert_eq!(
-            message_codes::use_case(m.header.other_info.message_code),
-            Some("CS02e")
-        );
-        Certificate::from_der(m.content).unwrap()
+        let response = answer_of(d, &rtds(file), "CS02e");
+        Certificate::from_der(gbcs::parse(&response).unwrap().content).unwrap()
     };
     let ds = ask_for(
         &mut esme,

@@ -15,15 +15,15 @@ mod common;
 use common::*;
 use hubgate_hil_rig::cosem::Attr;
 use hubgate_hil_rig::value::Value;
-use hubgate_hil_rig::{Device, DeviceKind, models};
+use hubgate_hil_rig::{DeviceKind, models};
 use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::duis::reader;
+use hubgate_protocol::gbcs;
 use hubgate_protocol::gbcs::auth::TEST_ACB;
 use hubgate_protocol::gbcs::payload::data::Data;
 use hubgate_protocol::gbcs::payload::dlms::{AccessResponseSpec, Apdu};
 use hubgate_protocol::gbcs::payload::gbz::ComponentBody;
 use hubgate_protocol::gbcs::payload::{self, Payload};
-use hubgate_protocol::gbcs::{self, message_codes};
 use hubgate_protocol::transform::time::UtcDateTime;
 use hubgate_protocol::transform::{Context, DeviceType, transform};
 
@@ -65,18 +65,6 @@ fn dlms_answer(content: &[u8]) -> (Vec<String>, Vec<u8>) {
         })
         .collect();
     (r.data.iter().map(shape).collect(), results)
-}
-
-/// Sends `cmd` to `device`; the answer must be authentic and of `use_case`. Returns it.
-fn ask(device: &mut Device, cmd: &[u8], use_case: &str) -> Vec<u8> {
-    let reply = device.handle(cmd, RTDS_NOW).unwrap();
-    assert_authentic(&reply.response);
-    let m = gbcs::parse(&reply.response).unwrap();
-    assert_eq!(
-        message_codes::use_case(m.header.other_info.message_code),
-        Some(use_case)
-    );
-    reply.response
 }
 
 /// ESME reads: (template, use case, RTDS response, whether the emulated ESME holds every
@@ -168,7 +156,7 @@ fn the_emulated_meters_answer_the_fixed_list_reads_as_the_rtds_meters_do() {
     let mut files = Vec::new();
     for (n, (template, use_case, rtds_response, modelled)) in ESME_READS.iter().enumerate() {
         let cmd = command(template, DeviceType::Esme, ESME, 6000 + n as u64);
-        let answer = ask(&mut esme, &cmd, use_case);
+        let answer = answer_of(&mut esme, &cmd, use_case);
         let (ours, results) = dlms_answer(gbcs::parse(&answer).unwrap().content);
         let reference = rtds(rtds_response);
         let (theirs, their_results) = dlms_answer(gbcs::parse(&reference).unwrap().content);
@@ -192,7 +180,7 @@ fn the_emulated_meters_answer_the_fixed_list_reads_as_the_rtds_meters_do() {
         ESME,
         6100,
     );
-    let answer = ask(&mut esme, &cmd, "ECS34");
+    let answer = answer_of(&mut esme, &cmd, "ECS34");
     let Payload::Dlms(Apdu::AccessResponse(r)) =
         payload::decode(gbcs::parse(&answer).unwrap().content).unwrap()
     else {
@@ -228,7 +216,7 @@ fn the_emulated_meters_answer_the_fixed_list_reads_as_the_rtds_meters_do() {
         GSME,
         7000,
     );
-    let answer = ask(&mut gsme, &cmd, "GCS60");
+    let answer = answer_of(&mut gsme, &cmd, "GCS60");
     let heads = |bytes: &[u8]| -> Vec<(u16, u8, Vec<u8>)> {
         let m = gbcs::parse(bytes).unwrap();
         let Payload::Gbz(g) = payload::decode(m.content).unwrap() else {

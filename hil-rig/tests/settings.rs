@@ -12,9 +12,9 @@ use common::*;
 use hubgate_hil_rig::cosem::Attr;
 use hubgate_hil_rig::value::Value;
 use hubgate_hil_rig::{Device, DeviceKind, models};
+use hubgate_protocol::gbcs;
 use hubgate_protocol::gbcs::payload::dlms::{AccessResponseSpec, Apdu};
 use hubgate_protocol::gbcs::payload::{self, Payload};
-use hubgate_protocol::gbcs::{self, message_codes};
 use hubgate_protocol::transform::DeviceType;
 
 /// The MAC'd command for `template` to the ESME, with `counter` as the User's and, for
@@ -26,13 +26,8 @@ fn command(template: &str, counter: u64) -> Vec<u8> {
 /// Sends `cmd`: the answer must be authentic, of `use_case`, and every item must succeed.
 /// Returns the answer and its data items.
 fn run(d: &mut Device, cmd: &[u8], use_case: &str) -> (Vec<u8>, Vec<Value>) {
-    let reply = d.handle(cmd, RTDS_NOW).unwrap();
-    assert_authentic(&reply.response);
-    let m = gbcs::parse(&reply.response).unwrap();
-    assert_eq!(
-        message_codes::use_case(m.header.other_info.message_code),
-        Some(use_case)
-    );
+    let response = answer_of(d, cmd, use_case);
+    let m = gbcs::parse(&response).unwrap();
     let Payload::Dlms(Apdu::AccessResponse(r)) = payload::decode(m.content).unwrap() else {
         panic!("{use_case}: not a DLMS Access-Response")
     };
@@ -49,7 +44,7 @@ fn run(d: &mut Device, cmd: &[u8], use_case: &str) -> (Vec<u8>, Vec<Value>) {
         "{use_case}: {results:?}"
     );
     let data = r.data.iter().map(Value::from_data).collect();
-    (reply.response, data)
+    (response, data)
 }
 
 fn get(d: &Device, class_id: u16, obis: [u8; 6], id: i8) -> Value {

@@ -130,6 +130,19 @@ pub fn transformed_command(
     t.command(&store(), &DerivedKeyCache::default()).unwrap()
 }
 
+/// Sends `cmd` to `device` at the RTDS clock; the answer must be authentic and of
+/// `use_case`. Returns it.
+pub fn answer_of(device: &mut Device, cmd: &[u8], use_case: &str) -> Vec<u8> {
+    let reply = device.handle(cmd, RTDS_NOW).unwrap();
+    assert_authentic(&reply.response);
+    let m = gbcs::parse(&reply.response).unwrap();
+    assert_eq!(
+        hubgate_protocol::gbcs::message_codes::use_case(m.header.other_info.message_code),
+        Some(use_case)
+    );
+    reply.response
+}
+
 /// Bytes of an RTDS file, by its path below `gbcs/rtds`.
 pub fn rtds(rel: &str) -> Vec<u8> {
     let text = std::fs::read_to_string(root().join("gbcs/rtds").join(rel)).unwrap();

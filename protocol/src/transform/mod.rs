@@ -866,11 +866,7 @@ pub fn transform(request: &Request, ctx: &Context) -> Result<Transformed, Transf
         use_case: uc.name,
         message_code: code,
         critical: srv.critical,
-        acb_originated: originator == ctx.acb
-            && matches!(
-                uc.origin,
-                Origin::User | Origin::Acb | Origin::AcbSigned | Origin::AcbOwn
-            ),
+        acb_originated: originator == ctx.acb && uc.origin != Origin::TransCoS,
         signer,
         acb: ctx.acb,
         apdu,
