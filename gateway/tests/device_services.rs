@@ -259,6 +259,26 @@ fn assert_every_item_succeeded(xml: &str, file: &str) {
     );
 }
 
+/// The gas meter's answer in Service Response `xml` to a *Change Supply* is a *Supply
+/// Status Response* giving `status` (0 off, 1 armed) as the valve's new state.
+fn assert_supply_status(xml: &str, file: &str, status: u8) {
+    let bytes = unb64(&element_text(xml, "GBCSPayload").unwrap());
+    let msg = frame::parse(&bytes).unwrap();
+    let payload::Payload::Gbz(g) = payload::decode(msg.content).unwrap() else {
+        panic!("{file}: not GBZ")
+    };
+    let c = &g.components()[0];
+    assert_eq!(
+        (c.cluster_id, c.zcl.command_id),
+        (0x0702, 0x0c),
+        "{file}: a Supply Status Response"
+    );
+    let payload::gbz::ComponentBody::Plain(p) = c.body else {
+        panic!("{file}: the Supply Status Response is encrypted")
+    };
+    assert_eq!(p.last(), Some(&status), "{file}: the supply status");
+}
+
 /// The CS02a / CS02f answer in Service Response `xml` reports, first, the supplier role
 /// (2) with status 0 and the supplier's certificates: its digital-signature cell and
 /// key-agreement cell name the supplier's EUI.
@@ -444,6 +464,13 @@ fn run(name: &str, cases: &[Case]) {
                     }
                     if matches!(use_case(case.file), "CS02aMAC" | "CS02fMAC") {
                         assert_holds_supplier(&answer, case.file);
+                    }
+                    if let Some(status) = match use_case(case.file) {
+                        "GCS32" => Some(0),
+                        "GCS39" => Some(1),
+                        _ => None,
+                    } {
+                        assert_supply_status(&answer, case.file, status);
                     }
                     if use_case(case.file).starts_with("CS03") {
                         // The device joined the other one: its answer is INTEGER 0.
@@ -737,6 +764,7 @@ fn critical_commands() {
             ok("GCS28_6.11_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS42_7.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS32_7.2_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS39_7.3_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS70Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS28Commission_8.1.1_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS46a_6.14.1_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),

@@ -109,6 +109,8 @@ pub mod status {
     pub const UNSUPPORTED_COMMAND: u8 = 0x81;
     /// UNSUPPORTED_ATTRIBUTE.
     pub const UNSUPPORTED_ATTRIBUTE: u8 = 0x86;
+    /// INVALID_VALUE.
+    pub const INVALID_VALUE: u8 = 0x87;
     /// NOT_FOUND.
     pub const NOT_FOUND: u8 = 0x8b;
     /// The error status of the RTDS ZigBee ERROR vectors.
@@ -211,8 +213,13 @@ pub const GET_PROFILE: u8 = 0x00;
 /// Metering attribute *SupplyStatus* (enum8: 0 off, 1 armed, 2 on).
 pub const SUPPLY_STATUS_ATTRIBUTE: u16 = 0x0014;
 
-/// Metering command *Change Supply*.
+/// Metering command *Change Supply* (client).
 pub const CHANGE_SUPPLY: u8 = 0x0b;
+/// Metering command *Supply Status Response* (server), the answer to a *Change Supply* that
+/// asks for an acknowledgement.
+pub const SUPPLY_STATUS_RESPONSE: u8 = 0x0c;
+/// *Change Supply* control bit: acknowledgement required.
+const ACKNOWLEDGE_REQUIRED: u8 = 0x01;
 
 impl ZigbeeModel {
     /// Adds `volume` to the half hour starting at `slot` (ZigBee seconds, a multiple of
@@ -658,6 +665,56 @@ pub(crate) fn execute(
                     payload: vec![cleared],
                     data: false,
                 });
+            }
+            (false, cluster::METERING, CHANGE_SUPPLY) => {
+                // Provider ID, issuer event ID, request and implementation date-times,
+                // proposed supply status (0 off, 1 armed, 2 on), supply control bits.
+                let (Some(&proposed), Some(&control)) = (p.get(16), p.get(17)) else {
+                    outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        CHANGE_SUPPLY,
+                        status::FAULT,
+                    ));
+                    continue;
+                };
+                if proposed > 2 {
+                    outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        CHANGE_SUPPLY,
+                        status::INVALID_VALUE,
+                    ));
+                    continue;
+                }
+                publishes.push((
+                    cluster::METERING,
+                    z.frame_control,
+                    CHANGE_SUPPLY,
+                    p.to_vec(),
+                ));
+                if control & ACKNOWLEDGE_REQUIRED != 0 {
+                    // *Supply Status Response*: provider ID, issuer event ID, implementation
+                    // date-time and the supply status it sets.
+                    let mut payload = p[0..8].to_vec();
+                    payload.extend_from_slice(&p[12..16]);
+                    payload.push(proposed);
+                    outs.push(Out {
+                        cluster: cluster::METERING,
+                        frame_control: 0x09,
+                        sequence: seq,
+                        command: SUPPLY_STATUS_RESPONSE,
+                        payload,
+                        data: true,
+                    });
+                } else {
+                    outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        CHANGE_SUPPLY,
+                        status::SUCCESS,
+                    ));
+                }
             }
             (false, cl, cmd) => {
                 publishes.push((cl, z.frame_control, cmd, p.to_vec()));

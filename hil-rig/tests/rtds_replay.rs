@@ -504,7 +504,7 @@ fn seed_debts(d: &mut Device, _command: &[u8], response: &[u8]) {
 }
 
 /// The gas meter's credit (1.5, 2.5), billing calendar (6.8), event log clear (3.3),
-/// supplier name (3.4) and MPRN (6.20.1) commands.
+/// supplier name (3.4), MPRN (6.20.1) and arm supply (7.3) commands.
 #[test]
 fn gas_meter_credit_calendar_and_settings() {
     let mut cases = Vec::new();
@@ -518,6 +518,7 @@ fn gas_meter_credit_calendar_and_settings() {
         ("3.3_CS11", "CS11_3.3"),
         ("3.4_GCS44", "GCS44_3.4"),
         ("6.20.1_GCS41", "GCS41_6.20.1"),
+        ("7.3_GCS39", "GCS39_7.3"),
     ] {
         let ok: &'static str = format!("{stem}_SUCCESS").leak();
         let error: &'static str = format!("{stem}_ERROR").leak();

@@ -56,7 +56,7 @@
 //! | 6.25 Set Electricity Supply Tamper State, critical | ECS81 | DLMS set |
 //! | 7.1 Enable Supply, critical | ECS42 | DLMS script execution |
 //! | 7.2 Disable Supply, critical | GCS32 | GBZ *Change Supply* |
-//! | 7.3 Arm Supply, critical | ECS44 | DLMS script execution |
+//! | 7.3 Arm Supply, critical | ECS44, GCS39 | DLMS script execution / GBZ *Change Supply* |
 //! | 7.4 Read Supply Status | ECS45, GCS33 (**derived**) | DLMS get / GBZ Read Attributes of *SupplyStatus* |
 //! | 7.5, 7.6, 7.8 Activate / Deactivate / Reset Auxiliary Load, 7.12 Set Randomised Offset Limit (critical), 7.15 Read Auxiliary Controller Operational Data | ECS47Activate, ECS47Deactivate, ECS47Reset, ECS38, ECS61e | DLMS duration set and switch script / set / gets (`auxiliary.rs`) |
 //! | 8.1.1 Commission Device, critical | ECS70Commission, GCS28Commission | as 6.11 |

@@ -15,6 +15,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS42", "7.1", ESME, Origin::User, ecs42),
     use_case!("GCS32", "7.2", GSME, Origin::User, gcs32),
     use_case!("ECS44", "7.3", ESME, Origin::User, ecs44),
+    use_case!("GCS39", "7.3", GSME, Origin::User, gcs39),
     use_case!("ECS45", "7.4", ESME, Origin::User, ecs45),
     use_case!("GCS33", "7.4", GSME, Origin::User, gcs33),
 ];
@@ -54,12 +55,12 @@ const SUPPLY_OFF: u8 = 0x00;
 /// Supply control bits: acknowledgement required.
 const ACKNOWLEDGE_REQUIRED: u8 = 0x01;
 
-/// GCS32: *Change Supply* to off, now (request and implementation times 0), with the current
+/// Proposed supply status: armed (the consumer opens the valve at the meter).
+const SUPPLY_ARMED: u8 = 0x01;
+
+/// *Change Supply* to `proposed`, now (request and implementation times 0), with the current
 /// time as issuer event ID.
-fn gcs32(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
-    if !matches!(i.body, Body::DisableSupply(_)) {
-        return Err(i.wrong_body());
-    }
+fn change_supply(i: &Input<'_>, proposed: u8) -> Result<Vec<u8>, TransformError> {
     Ok(zcl::encode(&[Command::cluster(
         cluster::METERING,
         CHANGE_SUPPLY,
@@ -68,10 +69,26 @@ fn gcs32(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             .u32(i.now_zigbee()?)
             .u32(0)
             .u32(0)
-            .u8(SUPPLY_OFF)
+            .u8(proposed)
             .u8(ACKNOWLEDGE_REQUIRED)
             .done(),
     )]))
+}
+
+/// GCS32: *Change Supply* to off.
+fn gcs32(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::DisableSupply(_)) {
+        return Err(i.wrong_body());
+    }
+    change_supply(i, SUPPLY_OFF)
+}
+
+/// GCS39: *Change Supply* to armed.
+fn gcs39(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ArmSupply(_)) {
+        return Err(i.wrong_body());
+    }
+    change_supply(i, SUPPLY_ARMED)
 }
 
 /// ECS45: the Disconnect Control object's control state.
