@@ -341,7 +341,8 @@ impl Device {
 
     /// Raises a generic alert (`0x1000` critical, device-signed; `0x1001` non-critical,
     /// MAC'd) with `code` to the configured alert recipient (default: the supplier): a DLMS
-    /// Data-Notification from the ESME and CHF, a GBZ alert from the ZigBee devices.
+    /// Data-Notification from the ESME and CHF, a GBZ alert from the ZigBee devices. A GSME or
+    /// GPF also records the event in its general event log (read by CS10a).
     pub fn raise_alert(
         &mut self,
         code: u16,
@@ -358,9 +359,13 @@ impl Device {
             ))?;
         let body = match self.state.kind {
             DeviceKind::Gsme | DeviceKind::Gpf | DeviceKind::Ppmid | DeviceKind::Ihd => {
+                let timestamp = time::zigbee_from_unix(device_now);
+                if let Some(m) = self.state.zigbee_mut() {
+                    m.log_event(crate::zcl::EVENT_LOG, code, timestamp, &[]);
+                }
                 AlertBody::Gbz {
                     code,
-                    timestamp: time::zigbee_from_unix(device_now),
+                    timestamp,
                     record: None,
                 }
             }

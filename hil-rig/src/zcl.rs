@@ -77,6 +77,12 @@ pub const CLEAR_EVENT_LOG: u8 = 0x01;
 pub const CLEAR_EVENT_LOG_RESPONSE: u8 = 0x02;
 /// The event log's ID.
 pub const EVENT_LOG: u8 = 0x03;
+/// The security log's ID.
+pub const SECURITY_LOG: u8 = 0x04;
+/// *Get Event Log* (client).
+pub const GET_EVENT_LOG: u8 = 0x00;
+/// *Publish Event Log* (server).
+pub const PUBLISH_EVENT_LOG: u8 = 0x01;
 
 /// Prepayment command *Credit Adjustment*.
 pub const CREDIT_ADJUSTMENT: u8 = 0x05;
@@ -199,7 +205,28 @@ pub struct ZigbeeModel {
     /// [`PROFILE_CAPACITY`] entries.
     #[serde(default)]
     pub profile: Vec<(u32, u32)>,
+    /// The ZigBee event logs (general events, log 3; security events, log 4), oldest
+    /// first, at most [`EVENTS_CAPACITY`] entries.
+    #[serde(default)]
+    pub events: Vec<ZclEvent>,
 }
+
+/// An entry of a ZigBee event log, as *Publish Event Log* carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZclEvent {
+    /// The log: [`EVENT_LOG`] or [`SECURITY_LOG`].
+    pub log: u8,
+    /// The GBCS event code.
+    pub id: u16,
+    /// When, ZigBee seconds.
+    pub time: u32,
+    /// Event data (at most 254 bytes).
+    pub data: Vec<u8>,
+}
+
+/// Entries the event logs keep together (GBCS asks for 100 general and 100 security events
+/// on a GSME).
+pub const EVENTS_CAPACITY: usize = 200;
 
 /// Entries the GSME profile keeps: 31 days of half hours, as the emulated ESME's profile.
 pub const PROFILE_CAPACITY: usize = 48 * 31;
@@ -326,6 +353,60 @@ impl ZigbeeModel {
 }
 
 impl ZigbeeModel {
+    /// Records an event in log `log` and keeps the newest [`EVENTS_CAPACITY`] entries.
+    pub fn log_event(&mut self, log: u8, id: u16, time: u32, data: &[u8]) {
+        self.events.push(ZclEvent {
+            log,
+            id,
+            time,
+            data: data[..data.len().min(254)].to_vec(),
+        });
+        if self.events.len() > EVENTS_CAPACITY {
+            let excess = self.events.len() - EVENTS_CAPACITY;
+            self.events.drain(..excess);
+        }
+    }
+
+    /// The *Publish Event Log* payload for a *Get Event Log* `p` (event control / log ID,
+    /// event ID, start and end time, number of events, event offset), or `None` when the
+    /// request is too short. Log 0 is every log and event ID 0 every event; number 0 is all
+    /// of them. The payload gives the number of matching events, command index 0 of 1
+    /// command, a payload control of 0 (as the RTDS answers have it), then the events after
+    /// the offset, oldest first: log ID, event ID, time and data. `Ok(None)` when no event
+    /// matches.
+    fn event_log(&self, p: &[u8]) -> Option<Option<Vec<u8>>> {
+        let log = p.first()? & 0x0f;
+        let id = u16::from_le_bytes([*p.get(1)?, *p.get(2)?]);
+        let (start, end) = (u32_le(p, 3)?, u32_le(p, 7)?);
+        let count = usize::from(*p.get(11)?);
+        let offset = usize::from(u16::from_le_bytes([*p.get(12)?, *p.get(13)?]));
+        let matching: Vec<&ZclEvent> = self
+            .events
+            .iter()
+            .filter(|e| {
+                (log == 0 || e.log == log)
+                    && (id == 0 || e.id == id)
+                    && start <= e.time
+                    && e.time <= end
+            })
+            .collect();
+        if matching.is_empty() {
+            return Some(None);
+        }
+        let total = u16::try_from(matching.len()).unwrap_or(u16::MAX);
+        let mut out = total.to_le_bytes().to_vec();
+        out.extend_from_slice(&[0, 1, 0]);
+        let take = if count == 0 { usize::MAX } else { count };
+        for e in matching.into_iter().skip(offset).take(take) {
+            out.push(e.log);
+            out.extend_from_slice(&e.id.to_le_bytes());
+            out.extend_from_slice(&e.time.to_le_bytes());
+            out.push(e.data.len() as u8);
+            out.extend_from_slice(&e.data);
+        }
+        Some(Some(out))
+    }
+
     /// A *Credit Adjustment*: types 0 and 1 add to or set *CreditRemaining* (Prepayment
     /// `0001`, int32), types 2 and 3 set or add to the meter balance (Metering `0A00`, kept as
     /// the two's complement of the balance). Other types change nothing.
@@ -402,6 +483,7 @@ fn is_get(profile_wide: bool, cl: u16, cmd: u8) -> bool {
         || (!profile_wide && (cl, cmd) == (cluster::METERING, GET_PROFILE))
         || (cl, cmd) == (cluster::METERING, 0x06)
         || (cl == cluster::PREPAYMENT && matches!(cmd, 0x07 | 0x08 | 0x0a))
+        || (cl, cmd) == (EVENTS, GET_EVENT_LOG)
 }
 
 /// Where the start time sits in a publish command, if it has one.
@@ -648,6 +730,23 @@ pub(crate) fn execute(
                     });
                 }
             }
+            (false, EVENTS, GET_EVENT_LOG) => match model.event_log(p) {
+                Some(Some(payload)) => outs.push(Out {
+                    cluster: EVENTS,
+                    frame_control: 0x19,
+                    sequence: seq,
+                    command: PUBLISH_EVENT_LOG,
+                    payload,
+                    data: true,
+                }),
+                Some(None) => outs.push(default_response(
+                    EVENTS,
+                    seq,
+                    GET_EVENT_LOG,
+                    status::NOT_FOUND,
+                )),
+                None => outs.push(default_response(EVENTS, seq, GET_EVENT_LOG, status::FAULT)),
+            },
             (false, EVENTS, CLEAR_EVENT_LOG) => {
                 // Log 0 is every log; the GSME keeps its event log (3) in the device state.
                 let cleared = match p.first() {

@@ -225,3 +225,34 @@ fn the_oracle_accepts_the_gas_reads() {
         );
     }
 }
+
+/// The gas meter's event log (CS10a) holds the alerts it raised, and its security log
+/// (CS10b) stays empty; an empty log answers NOT_FOUND.
+#[test]
+fn the_event_log_holds_the_alerts_the_meter_raised() {
+    const EVENTS: u16 = 0x0709;
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    let read = |d: &mut Device, template: &str, counter, use_case| {
+        let cmd = command(template, DeviceType::Gsme, GSME, counter, None);
+        ask(d, &cmd, RTDS_NOW, use_case)
+    };
+    let event_log = "CS10a_6.13_SUCCESS_REQUEST_DUIS.XML";
+    let security_log = "CS10b_6.13_SUCCESS_REQUEST_DUIS.XML";
+    // Default Response to Get Event Log (00): NOT_FOUND.
+    let not_found = [(EVENTS, 0x0b, vec![0x00, 0x8b], false)];
+    assert_eq!(read(&mut d, event_log, 900, "CS10a"), not_found);
+
+    let alert = d.raise_alert(0x8f35, false, RTDS_NOW).unwrap();
+    assert_authentic(&alert);
+    let t = (RTDS_NOW - 946_684_800) as u32;
+    let mut publish = vec![1, 0, 0, 1, 0, 0x03, 0x35, 0x8f];
+    publish.extend_from_slice(&t.to_le_bytes());
+    publish.push(0);
+    assert_eq!(
+        read(&mut d, event_log, 901, "CS10a"),
+        [(EVENTS, 0x01, publish, false)],
+        "Publish Event Log: one event, log 3, 0x8F35, at the alert's time, no data"
+    );
+    // The security log holds nothing.
+    assert_eq!(read(&mut d, security_log, 902, "CS10b"), not_found);
+}

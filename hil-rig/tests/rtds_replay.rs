@@ -503,6 +503,48 @@ fn seed_debts(d: &mut Device, _command: &[u8], response: &[u8]) {
     d.state_mut().zigbee_mut().unwrap().debts = records;
 }
 
+/// Seeds a GSME's event logs with the events of the RTDS *Publish Event Log* `response`.
+fn seed_events(d: &mut Device, _command: &[u8], response: &[u8]) {
+    let m = gbcs::parse(response).unwrap();
+    let payload::Payload::Gbz(g) = payload::decode(m.content).unwrap() else {
+        panic!("not GBZ")
+    };
+    let payload::gbz::ComponentBody::Plain(p) = g.components()[0].body else {
+        panic!("an encrypted Publish Event Log")
+    };
+    let model = d.state_mut().zigbee_mut().unwrap();
+    let mut rest = &p[5..];
+    while !rest.is_empty() {
+        let len = usize::from(rest[7]);
+        model.log_event(
+            rest[0],
+            u16::from_le_bytes([rest[1], rest[2]]),
+            u32::from_le_bytes(rest[3..7].try_into().unwrap()),
+            &rest[8..8 + len],
+        );
+        rest = &rest[8 + len..];
+    }
+    assert_eq!(
+        model.events.len(),
+        usize::from(u16::from_le_bytes([p[0], p[1]])),
+        "every event seeded"
+    );
+}
+
+/// The gas meter's event and security logs (6.13): the seeded events, none in the period
+/// (NOT_FOUND), and the error layout.
+#[test]
+fn gas_meter_event_and_security_logs() {
+    let mut cases = Vec::new();
+    for (dir, stem) in [("6.13_CS10a", "CS10a_6.13"), ("6.13_CS10b", "CS10b_6.13")] {
+        let at = |what: &str| -> &'static str { format!("{stem}_{what}").leak() };
+        cases.push(gsme(dir, at("SUCCESS"), Prep::Custom(seed_events)));
+        cases.push(gsme(dir, at("NOT_FOUND"), Prep::None));
+        cases.push(gsme(dir, at("ERROR"), Prep::Fault));
+    }
+    run_all(&cases);
+}
+
 /// The gas meter's credit (1.5, 2.5), billing calendar (6.8), event log clear (3.3),
 /// supplier name (3.4), MPRN (6.20.1) and arm supply (7.3) commands.
 #[test]

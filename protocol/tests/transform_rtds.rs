@@ -176,16 +176,8 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     ("CS07_8.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("CS08_11.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "CS10a_6.13_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "GBZ event log read not built",
-    ),
-    (
-        "CS10b_6.13_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "GBZ security log read not built",
-    ),
+    ("CS10a_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("CS10b_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS01a_1.1.1_CANCELLATION_TOU_BLOCK_SUCCESS_REQUEST_DUIS.XML",
         Expect::Exact,

@@ -117,10 +117,8 @@ fn adjustment(b: &Body) -> Option<u8> {
 /// Prepayment cluster commands.
 const SELECT_EMERGENCY_CREDIT: u8 = 0x00;
 const CREDIT_ADJUSTMENT: u8 = 0x05;
-/// Events cluster and its *Clear Event Log Request*; the event log's ID.
-const EVENTS: u16 = 0x0709;
+/// Events cluster *Clear Event Log Request*.
 const CLEAR_EVENT_LOG: u8 = 0x01;
-const EVENT_LOG: u8 = 0x03;
 /// Device Management commands.
 const PUBLISH_CHANGE_OF_SUPPLIER: u8 = 0x01;
 const UPDATE_SITE_ID: u8 = 0x03;
@@ -173,9 +171,9 @@ fn cs11(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         return Err(i.wrong_body());
     }
     Ok(zcl::encode(&[Command::cluster(
-        EVENTS,
+        cluster::EVENTS,
         CLEAR_EVENT_LOG,
-        vec![EVENT_LOG],
+        vec![zcl::log::EVENT],
     )]))
 }
 

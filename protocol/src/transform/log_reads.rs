@@ -1,8 +1,8 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
 //! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
 //! Network Data (single-phase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve Daily
-//! Consumption Log (ESME), 6.13 Read Event or Security Log (ESME and CHF logs), 7.11 Read Boost
-//! Button Details.
+//! Consumption Log (ESME), 6.13 Read Event or Security Log (ESME and CHF logs; GSME and GPF
+//! event and security logs), 7.11 Read Boost Button Details.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
 //! through a Data Protection object with a range selection on the capture time (COSEM
@@ -70,6 +70,22 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         origin: Origin::User,
         fits: |b| log_to_read(b) == Some(LogToRead::ALCSEvent),
         build: event_or_security_log,
+    },
+    UseCase {
+        name: "CS10a",
+        srv: "6.13",
+        devices: &[DeviceType::Gsme, DeviceType::Gpf],
+        origin: Origin::User,
+        fits: |b| log_to_read(b) == Some(LogToRead::Event),
+        build: zigbee_event_log,
+    },
+    UseCase {
+        name: "CS10b",
+        srv: "6.13",
+        devices: &[DeviceType::Gsme, DeviceType::Gpf],
+        origin: Origin::User,
+        fits: |b| log_to_read(b) == Some(LogToRead::Security),
+        build: zigbee_event_log,
     },
     use_case!("GCS17", "4.8.1", GSME, Origin::User, gcs17),
 ];
@@ -336,6 +352,41 @@ fn event_or_security_log(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         None => return Err(i.wrong_body()),
     };
     utc_range_log(i, profile)
+}
+
+/// Events cluster *Get Event Log*.
+const GET_EVENT_LOG: u8 = 0x00;
+/// The event control nibble of CS10a's *Get Event Log* (the corpus's value; CS10b's is 0).
+const CS10A_EVENT_CONTROL: u8 = 0x10;
+
+/// CS10a, CS10b: one *Get Event Log* of the general event log (3) or the security log (4)
+/// of a GSME or GPF: event control and log ID, event ID 0 (every event), the period's start
+/// and end (ZigBee seconds), number of events 0 (all) and offset 0.
+fn zigbee_event_log(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let control_and_log = match log_to_read(i.body) {
+        Some(LogToRead::Event) => CS10A_EVENT_CONTROL | zcl::log::EVENT,
+        Some(LogToRead::Security) => zcl::log::SECURITY,
+        Some(other) => {
+            return Err(i.field(
+                "LogToRead",
+                format!("{other:?} is not a log of a ZigBee device"),
+            ));
+        }
+        None => return Err(i.wrong_body()),
+    };
+    let (start, end) = zigbee_period(i)?;
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::EVENTS,
+        GET_EVENT_LOG,
+        Fields::new()
+            .u8(control_and_log)
+            .u16(0)
+            .u32(start)
+            .u32(end)
+            .u8(0)
+            .u16(0)
+            .done(),
+    )]))
 }
 
 /// ECS20d: the prepayment credits log (Profile Generic 0-0:98.1.5.255).

@@ -48,7 +48,7 @@
 //! | 6.11 Synchronise Clock, critical | ECS70, GCS28 | DLMS clock preset / ASN.1 validity interval |
 //! | 6.4.1 Update Device Configuration (Load Limiting General Settings), critical; 6.5 Update Device Configuration (Voltage), single phase | ECS28a; ECS29a, ECS29c (counters not reset) | DLMS sets of GBCS data objects with their activation time / of the voltage Limiters, thresholds and profile period, and counter resets (`config_writes.rs`) |
 //! | 6.12 Update Device Configuration (Instantaneous Power Threshold), 6.14.1 (Auxiliary Load Control Description), critical | ECS34, ECS46a | DLMS sets of the Register Monitor thresholds / switch descriptions (`config_writes.rs`) |
-//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent) | DLMS range read restricted by the UTC timestamp register |
+//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent); CS10a (Event), CS10b (Security) on the GSME or GPF | DLMS range read restricted by the UTC timestamp register / GBZ *Get Event Log* |
 //! | 6.15.1 Update Security Credentials (KRP), critical | CS02bSupplierBySupplier, CS02bNOByNO, CS02gLoadControllerBySupplier | ASN.1 credential replacement |
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
 //! | 6.24.1 Retrieve Device Security Credentials (KRP) | CS02aMAC; CS02fMAC (ESME only, when the load controller is asked for); sent by the ACB on its own account | ASN.1 list of remote party roles |

@@ -29,6 +29,16 @@ pub(crate) mod cluster {
     pub(crate) const CALENDAR: u16 = 0x0707;
     /// Device Management.
     pub(crate) const DEVICE_MANAGEMENT: u16 = 0x0708;
+    /// Events.
+    pub(crate) const EVENTS: u16 = 0x0709;
+}
+
+/// ZigBee event log IDs.
+pub(crate) mod log {
+    /// The general event log.
+    pub(crate) const EVENT: u8 = 0x03;
+    /// The security event log.
+    pub(crate) const SECURITY: u8 = 0x04;
 }
 
 /// One ZCL command to carry in a GBZ component.
