@@ -592,6 +592,13 @@ fn meter_reads() {
             all_ok("ECS21b_4.14_KRP_SUCCESS_REQUEST_DUIS.XML"),
             // For an unknown remote party: the ACB sends it with the User's certificate.
             all_ok("ECS21b_4.14_URP_SUCCESS_REQUEST_DUIS.XML"),
+            // To the GPF, which keeps the gas daily consumption log.
+            ok("GCS61_4.17_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "GCS61_4.17_SUCCESS_REQUEST_DUIS.XML",
+                GSME,
+                Refused("E100", "SRV 4.17 has no supported use case for a GSME"),
+            ),
             ok("GCS14_4.3_SUCCESS_RELIABLE_GPF_REQUEST_DUIS.XML"),
             to(
                 "GCS14_4.3_SUCCESS_UNRELIABLE_REQUEST_DUIS.XML",

@@ -622,8 +622,8 @@ pub fn consume(s: &mut DeviceState, now: i64, import_wh: u32) {
 }
 
 /// Adds `volume` of gas consumed at `now` (device clock) to a GSME or GPF: the summation
-/// delivered (*CurrentSummationDelivered*, uint48) and the half-hour profile entry of the
-/// half hour `now` falls in.
+/// delivered (*CurrentSummationDelivered*, uint48), the half-hour profile entry of the
+/// half hour `now` falls in, and the daily consumption log's entry of its day.
 pub fn consume_gas(s: &mut DeviceState, now: i64, volume: u32) {
     const UINT48: u64 = 0xffff_ffff_ffff;
     let total = ((gas_summation(s).unwrap_or(0) & UINT48) + u64::from(volume)) & UINT48;
@@ -637,6 +637,7 @@ pub fn consume_gas(s: &mut DeviceState, now: i64, volume: u32) {
         .value = total.to_le_bytes()[..6].to_vec();
     let t = time::zigbee_from_unix(now);
     m.add_to_profile(t - t % 1800, volume);
+    m.add_to_daily(t - t % 86_400, volume);
 }
 
 /// Closes the day on an ESME at `now` (device clock): appends the import register to the

@@ -205,6 +205,11 @@ pub struct ZigbeeModel {
     /// [`PROFILE_CAPACITY`] entries.
     #[serde(default)]
     pub profile: Vec<(u32, u32)>,
+    /// The daily consumption log, oldest first: (start of the day, ZigBee seconds;
+    /// consumption in it), one entry per day with consumption, at most [`DAILY_CAPACITY`]
+    /// entries.
+    #[serde(default)]
+    pub daily: Vec<(u32, u32)>,
     /// The ZigBee event logs (general events, log 3; security events, log 4), oldest
     /// first, at most [`EVENTS_CAPACITY`] entries.
     #[serde(default)]
@@ -233,6 +238,19 @@ pub const PROFILE_CAPACITY: usize = 48 * 31;
 
 /// The profile's interval, seconds.
 const HALF_HOUR: u32 = 1800;
+
+/// Days the daily consumption log keeps: two years, a leap day included.
+pub const DAILY_CAPACITY: usize = 731;
+
+/// A day, seconds.
+const DAY: u32 = 86_400;
+
+/// Metering command *Get Sampled Data* (client) and *Get Sampled Data Response* (server).
+pub const GET_SAMPLED_DATA: u8 = 0x08;
+/// *Get Sampled Data Response*.
+pub const GET_SAMPLED_DATA_RESPONSE: u8 = 0x07;
+/// The sample ID of the daily consumption log.
+pub const SAMPLE_DAILY_CONSUMPTION: u16 = 0x0001;
 
 /// Metering command *Get Profile* (client) and *Get Profile Response* (server).
 pub const GET_PROFILE: u8 = 0x00;
@@ -266,6 +284,68 @@ impl ZigbeeModel {
             let excess = self.profile.len() - PROFILE_CAPACITY;
             self.profile.drain(..excess);
         }
+    }
+
+    /// Adds `volume` to the day starting at `day` (ZigBee seconds, a multiple of 86 400),
+    /// and keeps the newest [`DAILY_CAPACITY`] days.
+    pub fn add_to_daily(&mut self, day: u32, volume: u32) {
+        match self.daily.binary_search_by_key(&day, |(d, _)| *d) {
+            Ok(i) => self.daily[i].1 = self.daily[i].1.wrapping_add(volume),
+            Err(i) => self.daily.insert(i, (day, volume)),
+        }
+        if self.daily.len() > DAILY_CAPACITY {
+            let excess = self.daily.len() - DAILY_CAPACITY;
+            self.daily.drain(..excess);
+        }
+    }
+
+    /// The *Get Sampled Data Response* payload for a *Get Sampled Data* `p` (sample ID,
+    /// earliest sample time, sample type, number of samples) of the daily consumption log
+    /// (sample ID 1, consumption delivered): the days from the earliest sample time's day
+    /// (and no earlier than the oldest day the log holds, nor than `floor`, the Change of
+    /// Tenancy date for a party other than the supplier) through today at `now`, at most the
+    /// number asked for. Each sample is the day's consumption (uint24, 0 for a day with
+    /// none); the sample request interval is `FFFF`, as the RTDS answer has it (a day does
+    /// not fit a uint16 of seconds). `Ok(None)` when no day is in range or the sample ID or
+    /// type is another; `Err(())` when the request is too short.
+    fn sampled_data(&self, p: &[u8], now: u32, floor: u32) -> Result<Option<Vec<u8>>, ()> {
+        let (Some(id), Some(earliest), Some(&kind), Some(number)) = (
+            p.get(0..2).map(|b| u16::from_le_bytes([b[0], b[1]])),
+            u32_le(p, 2),
+            p.get(6),
+            p.get(7..9).map(|b| u16::from_le_bytes([b[0], b[1]])),
+        ) else {
+            return Err(());
+        };
+        let Some(&(oldest, _)) = self.daily.first() else {
+            return Ok(None);
+        };
+        if id != SAMPLE_DAILY_CONSUMPTION || kind != 0 || number == 0 {
+            return Ok(None);
+        }
+        let today = now - now % DAY;
+        let start = (earliest - earliest % DAY)
+            .max(oldest)
+            .max(floor.div_ceil(DAY).saturating_mul(DAY));
+        if start > today {
+            return Ok(None);
+        }
+        let count = ((today - start) / DAY + 1).min(u32::from(number));
+        let mut out = Vec::with_capacity(11 + 3 * count as usize);
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&start.to_le_bytes());
+        out.push(kind);
+        out.extend_from_slice(&0xffffu16.to_le_bytes());
+        out.extend_from_slice(&(count as u16).to_le_bytes());
+        for n in 0..count {
+            let day = start + n * DAY;
+            let v = self
+                .daily
+                .binary_search_by_key(&day, |(d, _)| *d)
+                .map_or(0, |i| self.daily[i].1);
+            out.extend_from_slice(&v.min(0x00ff_ffff).to_le_bytes()[..3]);
+        }
+        Ok(Some(out))
     }
 
     /// The *Get Profile Response* payload for consumption (channel 0) intervals ending at or
@@ -482,6 +562,7 @@ fn is_get(profile_wide: bool, cl: u16, cmd: u8) -> bool {
     (profile_wide && cmd == 0x00)
         || (!profile_wide && (cl, cmd) == (cluster::METERING, GET_PROFILE))
         || (cl, cmd) == (cluster::METERING, 0x06)
+        || (cl, cmd) == (cluster::METERING, GET_SAMPLED_DATA)
         || (cl == cluster::PREPAYMENT && matches!(cmd, 0x07 | 0x08 | 0x0a))
         || (cl, cmd) == (EVENTS, GET_EVENT_LOG)
 }
@@ -667,6 +748,31 @@ pub(crate) fn execute(
                     payload: model.get_profile(channel, end, periods, now, floor),
                     data: true,
                 });
+            }
+            (false, cluster::METERING, GET_SAMPLED_DATA) => {
+                let now = time::zigbee_from_unix(ctx.now);
+                match model.sampled_data(p, now, floor) {
+                    Ok(Some(payload)) => outs.push(Out {
+                        cluster: cluster::METERING,
+                        frame_control: 0x19,
+                        sequence: seq,
+                        command: GET_SAMPLED_DATA_RESPONSE,
+                        payload,
+                        data: true,
+                    }),
+                    Ok(None) => outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        GET_SAMPLED_DATA,
+                        status::NOT_FOUND,
+                    )),
+                    Err(()) => outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        GET_SAMPLED_DATA,
+                        status::FAULT,
+                    )),
+                }
             }
             (false, cluster::PREPAYMENT, cmd @ (0x08 | 0x0a)) => {
                 let from = c.from_date_time.unwrap_or(0).max(floor);

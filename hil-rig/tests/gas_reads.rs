@@ -256,3 +256,51 @@ fn the_event_log_holds_the_alerts_the_meter_raised() {
     // The security log holds nothing.
     assert_eq!(read(&mut d, security_log, 902, "CS10b"), not_found);
 }
+
+/// The GPF's gas daily consumption log (GCS61) gives each day's consumption: the gas used
+/// on a day of the read period, 0 for a day of it with none, and NOT_FOUND for a period
+/// after today.
+#[test]
+fn the_daily_consumption_log_sums_each_day() {
+    const METERING: u16 = 0x0702;
+    let mut d = rtds_device(GPF, DeviceKind::Gpf);
+    let day = 86_400;
+    // 2014-12-10 (the template's first day): 30 + 12; 2014-12-12: 5.
+    let dec10 = RTDS_NOW - 22 * day;
+    models::consume_gas(d.state_mut(), dec10 + 3_600, 30);
+    models::consume_gas(d.state_mut(), dec10 + 80_000, 12);
+    models::consume_gas(d.state_mut(), dec10 + 2 * day + 60, 5);
+    let mut template =
+        std::fs::read_to_string(root().join("duis/templates/GCS61_4.17_SUCCESS_REQUEST_DUIS.XML"))
+            .unwrap();
+    let read = |d: &mut Device, xml: &str, counter| {
+        let mut req = reader::parse_request(xml.as_bytes(), &Default::default()).unwrap();
+        req.header.request_id.target = GPF;
+        req.header.request_id.counter = counter;
+        let mut ctx = Context::new(DeviceType::Gpf, TEST_ACB, UtcDateTime::from_unix(RTDS_NOW));
+        ctx.dcc_counter = Some(3000 + counter);
+        let cmd = transform(&req, &ctx)
+            .unwrap()
+            .command(&store(), &DerivedKeyCache::default())
+            .unwrap();
+        ask(d, &cmd, RTDS_NOW, "GCS61")
+    };
+    // Sample ID 1, 2014-12-10, consumption delivered, interval FFFF, 11 days of uint24.
+    let mut sampled = vec![0x01, 0x00];
+    sampled.extend_from_slice(&((dec10 - 946_684_800) as u32).to_le_bytes());
+    sampled.extend_from_slice(&[0x00, 0xff, 0xff, 11, 0]);
+    for v in [42u32, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0] {
+        sampled.extend_from_slice(&v.to_le_bytes()[..3]);
+    }
+    assert_eq!(
+        read(&mut d, &template, 900),
+        [(METERING, 0x07, sampled, true)]
+    );
+    template = template.replace("2014-12-10T00:00:00.00Z", "2015-01-02T00:00:00.00Z");
+    template = template.replace("2014-12-20T00:00:00.00Z", "2015-01-05T00:00:00.00Z");
+    assert_eq!(
+        read(&mut d, &template, 901),
+        [(METERING, 0x0b, vec![0x08, 0x8b], false)],
+        "NOT_FOUND"
+    );
+}

@@ -503,6 +503,79 @@ fn seed_debts(d: &mut Device, _command: &[u8], response: &[u8]) {
     d.state_mut().zigbee_mut().unwrap().debts = records;
 }
 
+/// Seeds a GPF's daily consumption log with the days of the RTDS *Get Sampled Data
+/// Response* in `response`.
+fn seed_daily(d: &mut Device, _command: &[u8], response: &[u8]) {
+    let m = gbcs::parse(response).unwrap();
+    let (_, p) = plaintexts(&m, &store()).remove(0);
+    let start = u32::from_le_bytes(p[2..6].try_into().unwrap());
+    let model = d.state_mut().zigbee_mut().unwrap();
+    for (n, v) in p[11..].chunks_exact(3).enumerate() {
+        let volume = u32::from_le_bytes([v[0], v[1], v[2], 0]);
+        model.add_to_daily(start + n as u32 * 86_400, volume);
+    }
+    assert_eq!(
+        model.daily.len(),
+        usize::from(u16::from_le_bytes([p[9], p[10]]))
+    );
+}
+
+/// The GPF's gas daily consumption log (4.17), read for an unknown remote party (through
+/// the ACB) with the seeded days, and over a period after them (NOT_FOUND, byte for byte).
+///
+/// The RTDS answer to the unknown remote party's read carries no supplementary originator
+/// counter and is encrypted under the command's counter, unlike the RTDS answers to the
+/// other such reads (ECS21b, GCS16b), which carry one; the emulator answers every such read
+/// the same way, with its own counter. So the SUCCESS answer is compared in its header
+/// fields and its decrypted payload: the same days, the same samples.
+#[test]
+fn gas_meter_daily_consumption_log() {
+    run(&Case {
+        device: GPF,
+        kind: DeviceKind::Gpf,
+        ..gsme(
+            "4.17_GCS61",
+            "GCS61_4.17_NOT_FOUND",
+            Prep::Custom(seed_daily_from_success),
+        )
+    });
+
+    let command = rtds("4.17_GCS61/GCS61_4.17_SUCCESS_COMMAND_GBCS.HEX");
+    let expected = rtds("4.17_GCS61/GCS61_4.17_SUCCESS_RESPONSE_GBCS.HEX");
+    let mut d = rtds_device(GPF, DeviceKind::Gpf);
+    seed_daily(&mut d, &command, &expected);
+    let reply = d.handle(&command, RTDS_NOW).unwrap();
+    assert_authentic(&reply.response);
+    let (ours, theirs) = (
+        gbcs::parse(&reply.response).unwrap(),
+        gbcs::parse(&expected).unwrap(),
+    );
+    let (a, b) = (&ours.header, &theirs.header);
+    assert_eq!(
+        (a.cra, a.counter, a.originator, a.recipient),
+        (b.cra, b.counter, b.originator, b.recipient)
+    );
+    assert_eq!(a.other_info.message_code, b.other_info.message_code);
+    assert_eq!(
+        a.other_info.supplementary.remote_party(),
+        b.other_info.supplementary.remote_party()
+    );
+    let clear = |m| {
+        plaintexts(m, &store())
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(clear(&ours), clear(&theirs), "the decrypted samples");
+}
+
+/// Seeds the days of the RTDS SUCCESS answer, which lie before the NOT_FOUND command's
+/// period.
+fn seed_daily_from_success(d: &mut Device, command: &[u8], _response: &[u8]) {
+    let success = rtds("4.17_GCS61/GCS61_4.17_SUCCESS_RESPONSE_GBCS.HEX");
+    seed_daily(d, command, &success);
+}
+
 /// Seeds a GSME's event logs with the events of the RTDS *Publish Event Log* `response`.
 fn seed_events(d: &mut Device, _command: &[u8], response: &[u8]) {
     let m = gbcs::parse(response).unwrap();

@@ -450,8 +450,8 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "GCS61_4.17_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "GBZ daily consumption read not built",
+        Expect::ExactWithRtdsValues,
+        "the unknown remote party's certificate and the read period",
     ),
     ("ECS15a_3.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS16_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
@@ -872,6 +872,22 @@ fn with_rtds_values(
             };
             b.read_log_period.start_date_time = zig(0)?;
             b.read_log_period.end_date_time = zig(4)?;
+            Some((out, "the read period"))
+        }
+        ("GCS61", Payload::Gbz(g), Body::RetrieveDailyConsumptionLog(b)) => {
+            let p = match g.components().first()?.body {
+                gbcs::payload::gbz::ComponentBody::Plain(p) => p,
+                _ => return None,
+            };
+            // Sample ID, earliest sample time, sample type, number of samples (days).
+            let first = u32::from_le_bytes(p.get(2..6)?.try_into().ok()?);
+            let days = u16::from_le_bytes(p.get(7..9)?.try_into().ok()?);
+            let at = |s: u32| {
+                let t = UtcDateTime::from_unix(946_684_800 + i64::from(s));
+                DateTime::new(&t.to_string()).ok()
+            };
+            b.read_log_period.start_date_time = at(first)?;
+            b.read_log_period.end_date_time = at(first + (u32::from(days) - 1) * 86_400)?;
             Some((out, "the read period"))
         }
         ("GCS09", Payload::Gbz(g), Body::RestrictAccessForChangeOfTenancy(b)) => {

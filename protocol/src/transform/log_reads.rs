@@ -1,7 +1,7 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
 //! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
 //! Network Data (single-phase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve Daily
-//! Consumption Log (ESME), 6.13 Read Event or Security Log (ESME and CHF logs; GSME and GPF
+//! Consumption Log (ESME, and the GPF's gas log), 6.13 Read Event or Security Log (ESME and CHF logs; GSME and GPF
 //! event and security logs), 7.11 Read Boost Button Details.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
@@ -35,6 +35,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS22b", "4.8.1", ESME, Origin::User, ecs22b),
     use_case!("ECS22a", "4.8.3", ESME, Origin::User, ecs22a),
     use_case!("ECS66", "4.17", ESME, Origin::User, ecs66),
+    use_case!("GCS61", "4.17", &[DeviceType::Gpf], Origin::User, gcs61),
     use_case!("ECS23", "4.10", ESME, Origin::User, ecs23),
     use_case!("ECS21b", "4.14", ESME, Origin::User, ecs21b),
     use_case!("GCS16b", "4.14", GSME, Origin::User, gcs16b),
@@ -324,6 +325,48 @@ fn ecs66(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         return Err(i.wrong_body());
     }
     protected_log(i, obis(0, 0, 43, 2, 4, 255), obis(0, 0, 99, 1, 3, 255))
+}
+
+/// Metering cluster *Get Sampled Data*.
+pub(crate) const GET_SAMPLED_DATA: u8 = 0x08;
+/// *Get Sampled Data* sample ID of the daily consumption log.
+pub(crate) const SAMPLE_DAILY_CONSUMPTION: u16 = 0x0001;
+/// *Get Sampled Data* sample type: consumption delivered.
+pub(crate) const SAMPLE_CONSUMPTION_DELIVERED: u8 = 0x00;
+/// Days the GPF's gas daily consumption log holds (two years, a leap day included), and so
+/// the most one read asks for.
+pub(crate) const DAILY_CONSUMPTION_DAYS: u32 = 731;
+/// A day, seconds.
+const DAY: u32 = 86_400;
+
+/// GCS61: the gas daily consumption log the GPF keeps, one *Get Sampled Data* (sample ID 1,
+/// consumption delivered) from the start of the period's first day (UTC midnight) for every
+/// day up to and including the period's last: a period of 2014-12-10T00:00Z to
+/// 2014-12-20T00:00Z asks for 11 samples, as the corpus's NOT_FOUND command does for its
+/// own period. A period of more than [`DAILY_CONSUMPTION_DAYS`] days is refused.
+fn gcs61(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::RetrieveDailyConsumptionLog(_)) {
+        return Err(i.wrong_body());
+    }
+    let (start, end) = zigbee_period(i)?;
+    let first = start - start % DAY;
+    let days = (end - first) / DAY + 1;
+    if days > DAILY_CONSUMPTION_DAYS {
+        return Err(i.field(
+            "ReadLogPeriod",
+            format!("the period covers {days} days; the GPF keeps {DAILY_CONSUMPTION_DAYS}"),
+        ));
+    }
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::METERING,
+        GET_SAMPLED_DATA,
+        Fields::new()
+            .u16(SAMPLE_DAILY_CONSUMPTION)
+            .u32(first)
+            .u8(SAMPLE_CONSUMPTION_DELIVERED)
+            .u16(days as u16)
+            .done(),
+    )]))
 }
 
 /// The log a 6.13 request names.
