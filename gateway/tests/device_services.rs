@@ -577,6 +577,7 @@ fn meter_reads() {
             all_ok("ECS17c_4.16_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS82_4.18_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS60_4.18_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS21b_4.13_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS22a_4.8.3_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS34_6.12_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS66_4.17_SUCCESS_REQUEST_DUIS.XML"),

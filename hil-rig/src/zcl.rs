@@ -205,6 +205,12 @@ pub struct ZigbeeModel {
     /// [`PROFILE_CAPACITY`] entries.
     #[serde(default)]
     pub profile: Vec<(u32, u32)>,
+    /// The active calendar (tariff switching table), as published to the meter: its
+    /// *Publish Calendar* (command 00), day profiles (01, by day ID), week profiles (02, by
+    /// week ID), seasons (03) and special days (04), each (command, payload). A *Publish
+    /// Calendar* starts a new calendar.
+    #[serde(default)]
+    pub calendar: Vec<(u8, Vec<u8>)>,
     /// The daily consumption log, oldest first: (start of the day, ZigBee seconds;
     /// consumption in it), one entry per day with consumption, at most [`DAILY_CAPACITY`]
     /// entries.
@@ -238,6 +244,14 @@ pub const PROFILE_CAPACITY: usize = 48 * 31;
 
 /// The profile's interval, seconds.
 const HALF_HOUR: u32 = 1800;
+
+/// Calendar cluster command IDs, the same for a client's *Get* and the server's *Publish*:
+/// calendar, day profiles, week profiles, seasons, special days.
+const CALENDAR_PUBLISH_CALENDAR: u8 = 0x00;
+const CALENDAR_DAY_PROFILES: u8 = 0x01;
+const CALENDAR_WEEK_PROFILES: u8 = 0x02;
+const CALENDAR_SEASONS: u8 = 0x03;
+const CALENDAR_SPECIAL_DAYS: u8 = 0x04;
 
 /// Days the daily consumption log keeps: two years, a leap day included.
 pub const DAILY_CAPACITY: usize = 731;
@@ -284,6 +298,52 @@ impl ZigbeeModel {
             let excess = self.profile.len() - PROFILE_CAPACITY;
             self.profile.drain(..excess);
         }
+    }
+
+    /// Puts a Calendar cluster publish into the active calendar: a *Publish Calendar*
+    /// replaces the whole calendar; a day or week profile replaces the one of its ID (the
+    /// byte after the provider ID, issuer event ID and issuer calendar ID); seasons and
+    /// special days replace their predecessor.
+    fn keep_calendar_element(&mut self, command: u8, payload: &[u8]) {
+        const ID_AT: usize = 12;
+        match command {
+            CALENDAR_PUBLISH_CALENDAR => self.calendar.clear(),
+            CALENDAR_DAY_PROFILES | CALENDAR_WEEK_PROFILES => {
+                let id = payload.get(ID_AT);
+                self.calendar
+                    .retain(|(c, p)| !(*c == command && p.get(ID_AT) == id));
+            }
+            CALENDAR_SEASONS | CALENDAR_SPECIAL_DAYS => {
+                self.calendar.retain(|(c, _)| *c != command);
+            }
+            _ => return,
+        }
+        self.calendar.push((command, payload.to_vec()));
+    }
+
+    /// The publishes that answer a Calendar cluster *Get* command `command` with payload `p`
+    /// (the get and its publish share the command ID): for day and week profiles those from
+    /// the start ID (after provider ID and issuer calendar ID) on, at most the number asked
+    /// for (0: all), in ID order; otherwise the one element kept. Empty when the calendar has
+    /// none.
+    fn calendar_answer(&self, command: u8, p: &[u8]) -> Vec<Vec<u8>> {
+        const ID_AT: usize = 12;
+        let mut found: Vec<&Vec<u8>> = self
+            .calendar
+            .iter()
+            .filter(|(c, _)| *c == command)
+            .map(|(_, payload)| payload)
+            .collect();
+        if matches!(command, CALENDAR_DAY_PROFILES | CALENDAR_WEEK_PROFILES) {
+            let start = p.get(8).copied().unwrap_or(0);
+            let number = p.get(9).copied().unwrap_or(0);
+            found.retain(|e| e.get(ID_AT).is_some_and(|id| *id >= start));
+            found.sort_by_key(|e| e.get(ID_AT).copied());
+            if number != 0 {
+                found.truncate(usize::from(number));
+            }
+        }
+        found.into_iter().cloned().collect()
     }
 
     /// Adds `volume` to the day starting at `day` (ZigBee seconds, a multiple of 86 400),
@@ -403,8 +463,12 @@ impl ZigbeeModel {
     }
 
     /// Makes a publish command active, and carries out what it changes in the model: a
-    /// *Change Supply* sets *SupplyStatus* to its proposed status.
-    fn apply(&mut self, cluster: u16, frame_control: u8, command: u8, payload: Vec<u8>) {
+    /// *Change Supply* sets *SupplyStatus* to its proposed status, a Calendar cluster publish
+    /// becomes part of the active calendar ([`ZigbeeModel::calendar`]).
+    pub fn apply(&mut self, cluster: u16, frame_control: u8, command: u8, payload: Vec<u8>) {
+        if cluster == cluster::CALENDAR && frame_control & 0x08 != 0 {
+            self.keep_calendar_element(command, &payload);
+        }
         if (cluster, command) == (cluster::PREPAYMENT, CREDIT_ADJUSTMENT)
             && let (Some(&kind), Some(value)) = (payload.get(8), u32_le(&payload, 9))
         {
@@ -558,13 +622,14 @@ fn u32_le(p: &[u8], at: usize) -> Option<u32> {
 }
 
 /// Whether a command asks for data (rather than publishing it).
-fn is_get(profile_wide: bool, cl: u16, cmd: u8) -> bool {
+fn is_get(profile_wide: bool, frame_control: u8, cl: u16, cmd: u8) -> bool {
     (profile_wide && cmd == 0x00)
         || (!profile_wide && (cl, cmd) == (cluster::METERING, GET_PROFILE))
         || (cl, cmd) == (cluster::METERING, 0x06)
         || (cl, cmd) == (cluster::METERING, GET_SAMPLED_DATA)
         || (cl == cluster::PREPAYMENT && matches!(cmd, 0x07 | 0x08 | 0x0a))
         || (cl, cmd) == (EVENTS, GET_EVENT_LOG)
+        || (cl == cluster::CALENDAR && cmd <= CALENDAR_SPECIAL_DAYS && frame_control & 0x08 == 0)
 }
 
 /// Where the start time sits in a publish command, if it has one.
@@ -617,7 +682,7 @@ pub(crate) fn execute(
             } else {
                 default_response(c.cluster_id, seq, 0xff, 0x01)
             };
-            if !is_get(profile_wide, c.cluster_id, z.command_id) {
+            if !is_get(profile_wide, z.frame_control, c.cluster_id, z.command_id) {
                 out.frame_control = 0x00;
             }
             outs.push(out);
@@ -748,6 +813,27 @@ pub(crate) fn execute(
                     payload: model.get_profile(channel, end, periods, now, floor),
                     data: true,
                 });
+            }
+            (false, cluster::CALENDAR, cmd @ 0x00..=0x04) if z.frame_control & 0x08 == 0 => {
+                let found = model.calendar_answer(cmd, p);
+                if found.is_empty() {
+                    outs.push(default_response(
+                        cluster::CALENDAR,
+                        seq,
+                        cmd,
+                        status::NOT_FOUND,
+                    ));
+                }
+                for payload in found {
+                    outs.push(Out {
+                        cluster: cluster::CALENDAR,
+                        frame_control: 0x19,
+                        sequence: seq,
+                        command: cmd,
+                        payload,
+                        data: true,
+                    });
+                }
             }
             (false, cluster::METERING, GET_SAMPLED_DATA) => {
                 let now = time::zigbee_from_unix(ctx.now);

@@ -304,3 +304,58 @@ fn the_daily_consumption_log_sums_each_day() {
         "NOT_FOUND"
     );
 }
+
+/// The gas meter's prepayment configuration read (GCS21b) gives back the calendar last
+/// published to it: after the RTDS tariff (GCS01a), its four day profiles, two week
+/// profiles, seasons and special days, as published.
+#[test]
+fn the_prepayment_configuration_reads_back_the_published_calendar() {
+    const CALENDAR: u16 = 0x0707;
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    let read = |d: &mut Device, counter| {
+        let cmd = command(
+            "GCS21b_4.13_SUCCESS_REQUEST_DUIS.XML",
+            DeviceType::Gsme,
+            GSME,
+            counter,
+            None,
+        );
+        ask(d, &cmd, RTDS_NOW, "GCS21b")
+    };
+    let calendar = |answer: Answer| -> Vec<(u8, Vec<u8>)> {
+        answer
+            .into_iter()
+            .filter(|(cluster, ..)| *cluster == CALENDAR)
+            .map(|(_, command, payload, _)| (command, payload))
+            .collect()
+    };
+    // No calendar yet: a Default Response NOT_FOUND to each of the four gets.
+    assert_eq!(
+        calendar(read(&mut d, 900)),
+        (1..=4u8).map(|c| (0x0b, vec![c, 0x8b])).collect::<Vec<_>>()
+    );
+
+    let tariff = rtds("1.1.1_GCS01a/GCS01a_1.1.1_IMMEDIATE_TOU_SUCCESS_COMMAND_GBCS.HEX");
+    let published: Vec<(u8, Vec<u8>)> = {
+        let m = gbcs::parse(&tariff).unwrap();
+        let Payload::Gbz(g) = payload::decode(m.content).unwrap() else {
+            panic!("not GBZ")
+        };
+        g.components()
+            .iter()
+            .filter(|c| c.cluster_id == CALENDAR && c.zcl.command_id != 0x00)
+            .map(|c| match c.body {
+                ComponentBody::Plain(p) => (c.zcl.command_id, p.to_vec()),
+                _ => panic!("encrypted"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        published.len(),
+        8,
+        "4 day and 2 week profiles, seasons, special days"
+    );
+    let reply = d.handle(&tariff, RTDS_NOW).unwrap();
+    assert_authentic(&reply.response);
+    assert_eq!(calendar(read(&mut d, 2000)), published);
+}

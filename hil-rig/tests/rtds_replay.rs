@@ -772,6 +772,13 @@ fn comms_hub_device_log() {
 
 /// Seeds the GPF attributes with what the RTDS response reports.
 fn seed_gpf(d: &mut Device, _command: &[u8], response: &[u8]) {
+    seed_zigbee(d, response, false);
+}
+
+/// Seeds a ZigBee device with what the RTDS `response` reports: the attributes of its Read
+/// Attributes Responses and, with `calendar`, its Calendar cluster publishes as the active
+/// calendar.
+fn seed_zigbee(d: &mut Device, response: &[u8], calendar: bool) {
     let m = gbcs::parse(response).unwrap();
     let mut clear = plaintexts(&m, &store()).into_iter();
     let payload::Payload::Gbz(g) = payload::decode(m.content).unwrap() else {
@@ -783,29 +790,84 @@ fn seed_gpf(d: &mut Device, _command: &[u8], response: &[u8]) {
             payload::gbz::ComponentBody::Plain(p) => p.to_vec(),
             _ => clear.next().unwrap().1,
         };
-        // Records: id (2), status (1), type (1), value (fixed size by type).
-        let mut i = 0;
-        while i + 4 <= p.len() {
-            let id = u16::from_le_bytes([p[i], p[i + 1]]);
-            let data_type = p[i + 3];
-            let size = match data_type {
-                0x18 | 0x20 | 0x30 => 1,
-                0x21 | 0x29 => 2,
-                0x22 | 0x2a => 3,
-                0x23 | 0x2b => 4,
-                0x25 => 6,
-                other => panic!("type {other:02x}"),
+        if c.cluster_id == 0x0707 {
+            assert!(calendar, "a Calendar publish in the response");
+            z.apply(c.cluster_id, c.zcl.frame_control, c.zcl.command_id, p);
+            continue;
+        }
+        seed_records(z, c.cluster_id, &p);
+    }
+}
+
+/// Seeds `z` with the attribute records of a Read Attributes Response payload of `cluster`:
+/// id (2), status (1), type (1), value (fixed size by type).
+fn seed_records(z: &mut hubgate_hil_rig::zcl::ZigbeeModel, cluster: u16, p: &[u8]) {
+    let mut i = 0;
+    while i + 4 <= p.len() {
+        let id = u16::from_le_bytes([p[i], p[i + 1]]);
+        let data_type = p[i + 3];
+        let size = match data_type {
+            0x18 | 0x20 | 0x30 => 1,
+            0x21 | 0x29 => 2,
+            0x22 | 0x2a => 3,
+            0x23 | 0x2b => 4,
+            0x25 => 6,
+            other => panic!("type {other:02x}"),
+        };
+        z.attributes.insert(
+            (cluster, id),
+            hubgate_hil_rig::zcl::ZclAttribute {
+                data_type,
+                value: p[i + 4..i + 4 + size].to_vec(),
+            },
+        );
+        i += 4 + size;
+    }
+}
+
+/// The gas meter's prepayment configuration (4.13): its Prepayment and Price attributes and
+/// its calendar, seeded from the RTDS answer; no calendar (NOT_FOUND to each Calendar get);
+/// and the error layout.
+#[test]
+fn gas_meter_prepayment_configuration() {
+    fn seed_all(d: &mut Device, _command: &[u8], response: &[u8]) {
+        seed_zigbee(d, response, true);
+    }
+    fn seed_success_then_fault(d: &mut Device, command: &[u8], _response: &[u8]) {
+        seed_zigbee(d, &success(), true);
+        let code = gbcs::parse(command).unwrap().header.other_info.message_code;
+        d.state_mut().faults.insert(code);
+    }
+    fn success() -> Vec<u8> {
+        rtds("4.13_GCS21b/GCS21b_4.13_SUCCESS_RESPONSE_GBCS.HEX")
+    }
+    fn seed_attributes(d: &mut Device, _command: &[u8], _response: &[u8]) {
+        let bytes = success();
+        let m = gbcs::parse(&bytes).unwrap();
+        let payload::Payload::Gbz(g) = payload::decode(m.content).unwrap() else {
+            panic!("not GBZ")
+        };
+        let z = d.state_mut().zigbee_mut().unwrap();
+        for c in g.components().iter().take(2) {
+            let payload::gbz::ComponentBody::Plain(p) = c.body else {
+                panic!("encrypted")
             };
-            z.attributes.insert(
-                (c.cluster_id, id),
-                hubgate_hil_rig::zcl::ZclAttribute {
-                    data_type,
-                    value: p[i + 4..i + 4 + size].to_vec(),
-                },
-            );
-            i += 4 + size;
+            seed_records(z, c.cluster_id, p);
         }
     }
+    run_all(&[
+        gsme("4.13_GCS21b", "GCS21b_4.13_SUCCESS", Prep::Custom(seed_all)),
+        gsme(
+            "4.13_GCS21b",
+            "GCS21b_4.13_NOT_FOUND",
+            Prep::Custom(seed_attributes),
+        ),
+        gsme(
+            "4.13_GCS21b",
+            "GCS21b_4.13_ERROR",
+            Prep::Custom(seed_success_then_fault),
+        ),
+    ]);
 }
 
 #[test]

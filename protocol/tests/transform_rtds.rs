@@ -427,11 +427,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("GCS16a_4.6.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS20r_6.2.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21a_6.2.8_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "GCS21b_4.13_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "GBZ prepayment configuration read not built",
-    ),
+    ("GCS21b_4.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21e_6.2.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21f_4.11.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS21k_6.2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),

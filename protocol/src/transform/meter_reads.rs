@@ -1,19 +1,20 @@
 //! Meter data reads whose command is a fixed list of attributes: 4.2 Read Instantaneous
 //! Export Registers, 4.12.1 / 4.12.2 Read Maximum Demand Import / Export Registers, 4.13
-//! Read Prepayment Configuration (ESME), 4.15 Read Load Limit Data, 4.16 Read Active Power
-//! Import and 4.18 Read Meter Balance (ESME and GSME).
+//! Read Prepayment Configuration (ESME and GSME), 4.15 Read Load Limit Data, 4.16 Read Active
+//! Power Import and 4.18 Read Meter Balance (ESME and GSME).
 //!
 //! None of these carries a parameter from the request: the request body only says when to
 //! run (now, or at a future date the header carries). Each ESME read is one DLMS
 //! Access-Request of plain gets, in the order the use case lists its data items; the GSME's
-//! balance is one ZCL Read Attributes per cluster. The lists, classes, OBIS codes and
+//! balance is one ZCL Read Attributes per cluster, and its prepayment configuration adds the
+//! Calendar cluster's *Get* commands for the friendly credit calendar. The lists, classes, OBIS codes and
 //! attribute numbers are those of the RTDS commands, which `protocol/tests/transform_rtds.rs`
 //! compares byte for byte (the lists repeat an attribute where the use case reads it twice,
 //! as the corpus's ECS26a does).
 
 use super::axdr::obis;
 use super::register_reads::gets;
-use super::zcl::{self, Command, cluster};
+use super::zcl::{self, Command, Fields, cluster};
 use super::{ESME, GSME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 
@@ -26,6 +27,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS17c", "4.16", ESME, Origin::User, ecs17c),
     use_case!("ECS82", "4.18", ESME, Origin::User, ecs82),
     use_case!("GCS60", "4.18", GSME, Origin::User, gcs60),
+    use_case!("GCS21b", "4.13", GSME, Origin::User, gcs21b),
 ];
 
 /// DLMS classes of the lists below.
@@ -195,5 +197,67 @@ fn gcs60(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     Ok(zcl::encode(&[
         Command::read_attributes(cluster::METERING, &[METERING_BALANCE]),
         Command::read_attributes(cluster::PREPAYMENT, &[CREDIT_REMAINING]),
+    ]))
+}
+
+/// The Prepayment cluster attributes GCS21b reads: those of the corpus's command, in its
+/// order.
+const PREPAYMENT_CONFIGURATION: [u16; 12] = [
+    0x0239, 0x0006, 0x0216, 0x0226, 0x0040, 0x0010, 0x0011, 0x0031, 0x0021, 0x0022, 0x0217, 0x0227,
+];
+/// The Price cluster attribute GCS21b reads (0x0617, a bitmap8).
+const PRICE_CONFIGURATION: u16 = 0x0617;
+/// Calendar cluster *Get Day Profiles*, *Get Week Profiles*, *Get Seasons*, *Get Special
+/// Days*.
+const GET_DAY_PROFILES: u8 = 0x01;
+const GET_WEEK_PROFILES: u8 = 0x02;
+const GET_SEASONS: u8 = 0x03;
+const GET_SPECIAL_DAYS: u8 = 0x04;
+/// The issuer calendar ID the corpus's GCS21b asks for.
+const CURRENT_CALENDAR: u32 = 0xffff_fffe;
+/// Calendar type: friendly credit.
+const FRIENDLY_CREDIT_CALENDAR: u8 = 0x03;
+
+/// GCS21b: the gas meter's prepayment configuration: Read Attributes of the Prepayment and
+/// Price clusters, then the friendly credit calendar: day profiles and week profiles from ID
+/// 1 on (all of them), seasons, and special days (from time 0, all, calendar type friendly
+/// credit), each of provider 0 and the current calendar.
+fn gcs21b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadPrepaymentConfiguration(_)) {
+        return Err(i.wrong_body());
+    }
+    let profiles = |command| {
+        Command::cluster(
+            cluster::CALENDAR,
+            command,
+            Fields::new()
+                .u32(0)
+                .u32(CURRENT_CALENDAR)
+                .u8(1)
+                .u8(0)
+                .done(),
+        )
+    };
+    Ok(zcl::encode(&[
+        Command::read_attributes(cluster::PREPAYMENT, &PREPAYMENT_CONFIGURATION),
+        Command::read_attributes(cluster::PRICE, &[PRICE_CONFIGURATION]),
+        profiles(GET_DAY_PROFILES),
+        profiles(GET_WEEK_PROFILES),
+        Command::cluster(
+            cluster::CALENDAR,
+            GET_SEASONS,
+            Fields::new().u32(0).u32(CURRENT_CALENDAR).done(),
+        ),
+        Command::cluster(
+            cluster::CALENDAR,
+            GET_SPECIAL_DAYS,
+            Fields::new()
+                .u32(0)
+                .u8(0)
+                .u8(FRIENDLY_CREDIT_CALENDAR)
+                .u32(0)
+                .u32(CURRENT_CALENDAR)
+                .done(),
+        ),
     ]))
 }
