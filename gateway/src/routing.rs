@@ -777,6 +777,7 @@ impl Router {
         let now = transform::UtcDateTime::from_unix(self.parts.clock.now_ms().div_euclid(1000));
         let mut ctx = transform::Context::new(device_type, self.parts.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
+        ctx.polyphase = facts.is_some_and(|f| f.polyphase);
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
         ctx.join_peer = self.join_peer(request, srv)?;
         ctx.device_log = self.device_log_copy(request, srv)?;

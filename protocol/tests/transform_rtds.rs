@@ -478,16 +478,8 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("ECS61c_7.11_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS62Add_7.9_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("CS11_3.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "ECS23b_4.10_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "polyphase network data read not built",
-    ),
-    (
-        "ECS29f_6.27_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "polyphase RMS voltage counter reset not built",
-    ),
+    ("ECS23b_4.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS29f_6.27_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "GCS18_4.10_SUCCESS_REQUEST_DUIS.XML",
         Expect::Refused,
@@ -558,11 +550,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ),
     ("ECS29a_6.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS29c_6.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "ECS29d_6.5_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "polyphase voltage settings not built",
-    ),
+    ("ECS29d_6.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("CS02e_6.24.2_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS44_3.4_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("GCS41_6.20.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
@@ -1617,4 +1605,75 @@ fn unknown_remote_party_reads_carry_the_users_certificate() {
         );
         assert!(e.to_string().contains(needle), "{e}");
     }
+}
+
+/// A polyphase ESME (from the inventory's ESME variant) gets the polyphase forms of 4.10 and
+/// 6.27, whose requests are those of the single-phase forms; 6.5's form follows the
+/// request's phase settings. ECS29b is refused (no message code is known for it), and a
+/// polyphase request must give each phase once.
+#[test]
+fn polyphase_meters_get_their_use_cases() {
+    let root = conformance::require();
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let read = |name: &str| {
+        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+        reader::parse_request(&xml, &Default::default()).unwrap()
+    };
+    let ctx = |polyphase, device| {
+        let mut c = Context::new(device, auth::TEST_ACB, now);
+        c.polyphase = polyphase;
+        c
+    };
+    for (template, single, poly) in [
+        ("ECS23_4.10_SUCCESS_REQUEST_DUIS.XML", "ECS23", "ECS23b"),
+        ("ECS29e_6.27_SUCCESS_REQUEST_DUIS.XML", "ECS29e", "ECS29f"),
+    ] {
+        let req = read(template);
+        let t = transform(&req, &ctx(false, DeviceType::Esme)).unwrap();
+        assert_eq!(t.use_case, single);
+        let t = transform(&req, &ctx(true, DeviceType::Esme)).unwrap();
+        assert_eq!(t.use_case, poly);
+        assert_eq!(
+            Some(t.message_code),
+            hubgate_protocol::gbcs::message_codes::code_of(poly)
+        );
+    }
+    // The flag means nothing for another device type, nor for 6.5.
+    let gas = transform(
+        &read("GCS18_4.10_SUCCESS_REQUEST_DUIS.XML"),
+        &ctx(true, DeviceType::Gsme),
+    );
+    assert!(gas.is_err(), "GCS18 is not built: {gas:?}");
+    for (template, use_case) in [
+        ("ECS29a_6.5_SUCCESS_REQUEST_DUIS.XML", "ECS29a"),
+        ("ECS29d_6.5_SUCCESS_REQUEST_DUIS.XML", "ECS29d"),
+    ] {
+        for polyphase in [false, true] {
+            let t = transform(&read(template), &ctx(polyphase, DeviceType::Esme)).unwrap();
+            assert_eq!(t.use_case, use_case);
+        }
+    }
+
+    // ECS29b (a polyphase request that resets the counters) has no known message code.
+    let e = transform(
+        &read("ECS29b_6.5_SUCCESS_REQUEST_DUIS.XML"),
+        &ctx(true, DeviceType::Esme),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("ECS29b") && e.to_string().contains("no message code"),
+        "{e}"
+    );
+
+    // A phase given twice (and one missing) is refused, naming the field.
+    let xml =
+        std::fs::read_to_string(root.join("duis/templates/ECS29d_6.5_SUCCESS_REQUEST_DUIS.XML"))
+            .unwrap()
+            .replace("<sr:Phase>3</sr:Phase>", "<sr:Phase>2</sr:Phase>");
+    let req = reader::parse_request(xml.as_bytes(), &Default::default()).unwrap();
+    let e = transform(&req, &ctx(true, DeviceType::Esme)).unwrap_err();
+    assert!(
+        e.to_string().contains("PolyPhaseVoltageSettings/Phase"),
+        "{e}"
+    );
 }

@@ -45,6 +45,9 @@ pub struct StoredFacts {
     pub device_type: Option<String>,
     /// See [`DeviceFacts::twin_element`].
     pub twin_element: bool,
+    /// See [`DeviceFacts::polyphase`].
+    #[serde(default)]
+    pub polyphase: bool,
     /// See [`DeviceFacts::gbcs_version`].
     pub gbcs_version: Option<String>,
 }
@@ -55,6 +58,7 @@ impl From<&DeviceFacts> for StoredFacts {
             mpxns: f.mpxns.clone(),
             device_type: f.device_type.map(|t| format!("{t:?}")),
             twin_element: f.twin_element,
+            polyphase: f.polyphase,
             gbcs_version: f.gbcs_version.clone(),
         }
     }
@@ -71,6 +75,7 @@ impl StoredFacts {
                     .find(|t| format!("{t:?}") == name)
             }),
             twin_element: self.twin_element,
+            polyphase: self.polyphase,
             gbcs_version: self.gbcs_version.clone(),
         }
     }

@@ -32,6 +32,9 @@ pub struct Args {
     /// The ESME is a twin-element meter.
     #[arg(long)]
     twin_element: bool,
+    /// The ESME is a polyphase meter (4.10 and 6.27 then produce ECS23b and ECS29f).
+    #[arg(long)]
+    polyphase: bool,
     /// The GBCS use case to produce, where the SRV has several for the device type.
     #[arg(long, value_name = "NAME")]
     use_case: Option<String>,
@@ -90,6 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let context = |device_type| {
         let mut c = Context::new(device_type, acb, now);
         c.twin_element = args.twin_element;
+        c.polyphase = args.polyphase;
         c.use_case = args.use_case.clone();
         c.dcc_counter = args.dcc_counter;
         c.cos_party = cos_party;

@@ -167,15 +167,19 @@ impl DeviceDirectory for InventoryDirectory {
             DeviceType::Hcalcs => Some(T::Hcalcs),
             DeviceType::Ihd | DeviceType::Cad => None,
         };
-        // Variants B (twin element) and its derivatives carry a secondary element.
-        let twin_element = device
-            .esme_variant
-            .as_deref()
-            .is_some_and(|v| v.starts_with('B'));
+        // Variants B (twin element) and its derivatives carry a secondary element; variant C
+        // and its derivatives are polyphase.
+        let variant = |c| {
+            device
+                .esme_variant
+                .as_deref()
+                .is_some_and(|v| v.starts_with(c))
+        };
         Ok(DeviceFacts {
             mpxns,
             device_type,
-            twin_element,
+            twin_element: variant('B'),
+            polyphase: variant('C'),
             gbcs_version: device.device_gbcs_version.clone(),
         })
     }
@@ -213,6 +217,34 @@ impl DeviceDirectory for InventoryDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_esme_variant_says_twin_element_or_polyphase() {
+        use crate::inventory::import::{ImportOptions, import_csv};
+        let dir = std::env::temp_dir().join(format!("hubgate-variant-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(crate::store::Store::open(&dir).expect("store"));
+        let inventory = Arc::new(Inventory::open(Arc::clone(&store)).expect("inventory"));
+        let csv = "device_id,device_type,device_status,manufacturer,model,import_mpxn,export_mpan,post_code,address_identifier,associated_with,esme_variant\n\
+             00-DB-55-00-00-00-00-00,CHF,Commissioned,106C,433100AC,,,EM1 1AA,1,,\n\
+             00-DB-55-00-00-00-00-01,ESME,Commissioned,EE01,010A030B,1900000000111,,EM1 1AA,1,00-DB-55-00-00-00-00-00,A\n\
+             00-DB-55-00-00-00-00-02,ESME,Commissioned,EE01,010A030B,1900000000222,,EM1 1AA,1,00-DB-55-00-00-00-00-00,BDE\n\
+             00-DB-55-00-00-00-00-03,ESME,Commissioned,EE01,010A030B,1900000000333,,EM1 1AA,1,00-DB-55-00-00-00-00-00,CDF\n";
+        let report =
+            import_csv(&inventory, csv.as_bytes(), ImportOptions::default()).expect("import");
+        assert_eq!(report.imported, 4, "{report:?}");
+        let directory = InventoryDirectory::new(inventory);
+        let facts = |n: u8| {
+            let f = directory
+                .check_device(&[0x00, 0xDB, 0x55, 0, 0, 0, 0, n], "4.10", 1)
+                .expect("a commissioned ESME");
+            (f.twin_element, f.polyphase)
+        };
+        assert_eq!(facts(1), (false, false), "variant A");
+        assert_eq!(facts(2), (true, false), "variant BDE");
+        assert_eq!(facts(3), (false, true), "variant CDF");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn srvs_address_the_right_device_types() {

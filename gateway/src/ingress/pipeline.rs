@@ -40,6 +40,8 @@ pub struct DeviceFacts {
     pub device_type: Option<transform::DeviceType>,
     /// An ESME with a secondary element (twin-element variants).
     pub twin_element: bool,
+    /// A polyphase ESME (variant C and its derivatives).
+    pub polyphase: bool,
     /// The device's GBCS version from the inventory, if recorded.
     pub gbcs_version: Option<String>,
 }
@@ -760,6 +762,7 @@ impl Pipeline {
         let now = transform::UtcDateTime::from_unix(now_ms.div_euclid(1000));
         let mut ctx = transform::Context::new(device_type, self.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
+        ctx.polyphase = facts.is_some_and(|f| f.polyphase);
         if let Some(router) = &self.router {
             ctx.join_peer = router.join_peer(&accepted.request, &srv)?;
         }

@@ -1,5 +1,6 @@
 //! Device configuration writes: 6.12 Update Device Configuration (Instantaneous Power
-//! Threshold), 6.5 Update Device Configuration (Voltage) on a single-phase meter, and,
+//! Threshold), 6.5 Update Device Configuration (Voltage) on a single-phase or polyphase
+//! meter, and,
 //! critical, 6.4.1 Update Device Configuration (Load Limiting General Settings), 6.14.1
 //! Update Device Configuration (Auxiliary Load Control Description) and 6.25 Set Electricity
 //! Supply Tamper State.
@@ -11,7 +12,8 @@
 //! four RMS voltage Limiters (extreme over-, extreme under-voltage, sag, swell: threshold and
 //! minimum duration) and the average RMS over- and under-voltage thresholds, and, unless the
 //! request says `RMSVoltageCountersNotReset` (ECS29c, which also writes in another order),
-//! resets the sag and swell counters (ECS29a).
+//! resets the sag and swell counters (ECS29a); ECS29d is the polyphase form of ECS29c (ECS29b,
+//! that of ECS29a, is refused: no message code is known for it).
 //!
 //! 6.12 is future-dated by the DSP (SERVICES.md, "Future Dated Response Pattern"): the
 //! gateway holds the request until its `ExecutionDateTime` and the command itself carries no
@@ -19,13 +21,14 @@
 //! `protocol/tests/transform_rtds.rs` compares byte for byte.
 
 use super::axdr::{Request, Value, obis};
+use super::log_reads::PHASES;
 use super::tariff::activation;
 use super::{ESME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 use crate::duis::model::body::{
-    LoadLimitSupplyState, SetElectricitySupplyTamperStateSupplyTamperState,
-    UpdateDeviceConfigurationALCDescriptions, UpdateDeviceConfigurationVoltage,
-    UpdateDeviceConfigurationVoltagePhaseVoltageSettings,
+    AverageRMSVoltageSettings, LoadLimitSupplyState,
+    SetElectricitySupplyTamperStateSupplyTamperState, UpdateDeviceConfigurationALCDescriptions,
+    UpdateDeviceConfigurationVoltage, UpdateDeviceConfigurationVoltagePhaseVoltageSettings,
 };
 
 pub(crate) static USE_CASES: &[UseCase] = &[
@@ -44,6 +47,22 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         devices: ESME,
         origin: Origin::User,
         fits: |b| single_phase(b).is_some_and(|v| v.rms_voltage_counters_not_reset.is_some()),
+        build: ecs29,
+    },
+    UseCase {
+        name: "ECS29b",
+        srv: "6.5",
+        devices: ESME,
+        origin: Origin::User,
+        fits: |b| polyphase(b).is_some_and(|v| v.rms_voltage_counters_not_reset.is_none()),
+        build: ecs29,
+    },
+    UseCase {
+        name: "ECS29d",
+        srv: "6.5",
+        devices: ESME,
+        origin: Origin::User,
+        fits: |b| polyphase(b).is_some_and(|v| v.rms_voltage_counters_not_reset.is_some()),
         build: ecs29,
     },
     use_case!("ECS34", "6.12", ESME, Origin::User, ecs34),
@@ -163,6 +182,21 @@ fn ecs28a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     Ok(request.encode(i.counter))
 }
 
+/// A 6.5 request for a polyphase meter.
+fn polyphase(b: &Body) -> Option<&UpdateDeviceConfigurationVoltage> {
+    match b {
+        Body::UpdateDeviceConfigurationVoltage(v)
+            if matches!(
+                v.phase_voltage_settings,
+                UpdateDeviceConfigurationVoltagePhaseVoltageSettings::PolyPhaseVoltageSettings(_)
+            ) =>
+        {
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
 /// A 6.5 request for a single-phase meter.
 fn single_phase(b: &Body) -> Option<&UpdateDeviceConfigurationVoltage> {
     match b {
@@ -178,31 +212,66 @@ fn single_phase(b: &Body) -> Option<&UpdateDeviceConfigurationVoltage> {
     }
 }
 
-/// ECS29a / ECS29c: the voltage settings of a single-phase meter. ECS29a writes the profile
-/// period, the Limiters and the average thresholds (over, under) and resets the counters;
-/// ECS29c writes the average thresholds (under, over) first and resets nothing.
+/// The average RMS voltage settings of each phase a 6.5 request sets, as (OBIS value group
+/// C of the phase, settings), L1 first: the one of a single-phase request, or the three of a
+/// polyphase one ordered by their `Phase` (each of 1, 2 and 3 once).
+fn phase_settings<'a>(
+    i: &Input<'_>,
+    v: &'a UpdateDeviceConfigurationVoltage,
+) -> Result<Vec<(u8, &'a AverageRMSVoltageSettings)>, TransformError> {
+    match &v.phase_voltage_settings {
+        UpdateDeviceConfigurationVoltagePhaseVoltageSettings::SinglePhaseVoltageSettings(avg) => {
+            Ok(vec![(PHASES[0], avg)])
+        }
+        UpdateDeviceConfigurationVoltagePhaseVoltageSettings::PolyPhaseVoltageSettings(phases) => {
+            let mut out = Vec::with_capacity(3);
+            for (n, c) in (1u64..=3).zip(PHASES) {
+                let mut of_n = phases.iter().filter(|p| p.phase == n);
+                match (of_n.next(), of_n.next()) {
+                    (Some(p), None) => out.push((c, &p.phase_voltage_settings)),
+                    _ => {
+                        return Err(i.field(
+                            "PolyPhaseVoltageSettings/Phase",
+                            format!("phase {n} must be given exactly once"),
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// ECS29a / ECS29c (single phase), ECS29b / ECS29d (polyphase): the voltage settings.
+/// ECS29a writes the profile period, the Limiters and the average thresholds (over, under)
+/// and resets the sag and swell counters; ECS29c writes the average thresholds (under, over)
+/// first and resets nothing. The polyphase forms do the same for each phase in turn (the
+/// profile 1-0:C.24.0.255, the thresholds 1-0:C.35.0.4 and 1-0:C.31.0.4 and the counters
+/// 1-0:C.32.0.4 and 1-0:C.36.0.4 of phase L1, L2, L3: C = 32, 52, 72); the four Limiters
+/// are the meter's. ECS29d matches the corpus. ECS29b is refused before it is built: neither
+/// the corpus nor the catalogue gives its message code.
 fn ecs29(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
-    let Some(v) = single_phase(i.body) else {
+    let Body::UpdateDeviceConfigurationVoltage(v) = i.body else {
         return Err(i.wrong_body());
     };
-    let UpdateDeviceConfigurationVoltagePhaseVoltageSettings::SinglePhaseVoltageSettings(avg) =
-        &v.phase_voltage_settings
-    else {
-        return Err(i.wrong_body());
-    };
+    let phases = phase_settings(i, v)?;
     const DATA: u16 = 1;
     const REGISTER: u16 = 3;
     const PROFILE: u16 = 7;
     const LIMITER: u16 = 71;
     let dlu = Value::DoubleLongUnsigned;
-    let (over, under) = (obis(1, 0, 32, 35, 0, 4), obis(1, 0, 32, 31, 0, 4));
+    let over = |c| obis(1, 0, c, 35, 0, 4);
+    let under = |c| obis(1, 0, c, 31, 0, 4);
     let r = &v.rms_voltage_settings;
-    let mut profile_and_limiters = Request::new().set(
-        PROFILE,
-        obis(1, 0, 32, 24, 0, 255),
-        4,
-        dlu(avg.average_rms_voltage_measurement_period),
-    );
+    let mut profile_and_limiters = Request::new();
+    for &(c, avg) in &phases {
+        profile_and_limiters = profile_and_limiters.set(
+            PROFILE,
+            obis(1, 0, c, 24, 0, 255),
+            4,
+            dlu(avg.average_rms_voltage_measurement_period),
+        );
+    }
     for (n, threshold, duration) in [
         (
             1,
@@ -230,19 +299,47 @@ fn ecs29(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             .set(LIMITER, limiter, 4, dlu(threshold))
             .set(LIMITER, limiter, 6, dlu(duration));
     }
-    let over_value = dlu(avg.average_rms_over_voltage_threshold);
-    let under_value = dlu(avg.average_rms_under_voltage_threshold);
     let request = if v.rms_voltage_counters_not_reset.is_some() {
-        Request::new()
-            .set(DATA, under, 2, under_value)
-            .set(DATA, over, 2, over_value)
-            .then(profile_and_limiters)
+        let mut thresholds = Request::new();
+        for &(c, avg) in &phases {
+            thresholds = thresholds
+                .set(
+                    DATA,
+                    under(c),
+                    2,
+                    dlu(avg.average_rms_under_voltage_threshold),
+                )
+                .set(
+                    DATA,
+                    over(c),
+                    2,
+                    dlu(avg.average_rms_over_voltage_threshold),
+                );
+        }
+        thresholds.then(profile_and_limiters)
     } else {
-        profile_and_limiters
-            .set(DATA, over, 2, over_value)
-            .set(DATA, under, 2, under_value)
-            .action(REGISTER, obis(1, 0, 32, 32, 0, 4), 1, Value::Integer(0))
-            .action(REGISTER, obis(1, 0, 32, 36, 0, 4), 1, Value::Integer(0))
+        let mut request = profile_and_limiters;
+        for &(c, avg) in &phases {
+            request = request
+                .set(
+                    DATA,
+                    over(c),
+                    2,
+                    dlu(avg.average_rms_over_voltage_threshold),
+                )
+                .set(
+                    DATA,
+                    under(c),
+                    2,
+                    dlu(avg.average_rms_under_voltage_threshold),
+                );
+        }
+        for &(c, _) in &phases {
+            request = request
+                .action(REGISTER, obis(1, 0, c, 32, 0, 4), 1, Value::Integer(0))
+                .action(REGISTER, obis(1, 0, c, 36, 0, 4), 1, Value::Integer(0));
+        }
+        request
     };
     Ok(request.encode(i.counter))
 }

@@ -3,8 +3,8 @@
 //! Update Supplier Name (ECS16), 6.4.2 Update Device Configuration (Load Limiting Counter
 //! Reset) (ECS28b), 6.18.2 Reset Maximum Demand Registers (ECS57), 6.20.1 / 6.20.2 Set Device
 //! Configuration (Import MPxN / Export MPAN) (ECS39a, ECS39b), 6.27 Update Device
-//! Configuration (RMS Voltage Counter Reset) (ECS29e, single phase) and 7.9 Add Auxiliary
-//! Load to Boost Button (ECS62Add).
+//! Configuration (RMS Voltage Counter Reset) (ECS29e, single phase; ECS29f, polyphase) and
+//! 7.9 Add Auxiliary Load to Boost Button (ECS62Add).
 //!
 //! Each is one DLMS Access-Request: resets are the `reset` method (1, parameter
 //! `integer 0`) of Registers (class 3), Extended Registers (class 4) and Profile Generics
@@ -16,6 +16,7 @@
 //! the corpus nor the catalogue gives its message code.
 
 use super::axdr::{Request, Value, obis};
+use super::log_reads::PHASES;
 use super::{ESME, Input, Origin, TransformError, UseCase};
 use crate::duis::model::Body;
 use crate::duis::model::body::{ESMEEventLogType, SetDeviceConfigurationImportMPxNChoice};
@@ -35,6 +36,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS39a", "6.20.1", ESME, Origin::User, ecs39a),
     use_case!("ECS39b", "6.20.2", ESME, Origin::Acb, ecs39b),
     use_case!("ECS29e", "6.27", ESME, Origin::User, ecs29e),
+    use_case!("ECS29f", "6.27", ESME, Origin::User, ecs29f),
     use_case!("ECS62Add", "7.9", ESME, Origin::User, ecs62_add),
 ];
 
@@ -167,16 +169,28 @@ fn ecs39b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 /// ECS29e: reset of the single-phase RMS voltage sag and swell counters (Registers
 /// 1-0:32.32.0.4 and 1-0:32.36.0.4).
 fn ecs29e(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    counter_resets(i, &PHASES[..1])
+}
+
+/// ECS29f: the same resets for phase L1, then L2 (1-0:52.32.0.4, 1-0:52.36.0.4), then L3
+/// (value group C 72) of a polyphase meter.
+fn ecs29f(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    counter_resets(i, &PHASES)
+}
+
+/// The sag and swell counter resets of each phase of `phases` in turn.
+fn counter_resets(i: &Input<'_>, phases: &[u8]) -> Result<Vec<u8>, TransformError> {
     if !matches!(
         i.body,
         Body::UpdateDeviceConfigurationRMSVoltageCounterReset(_)
     ) {
         return Err(i.wrong_body());
     }
-    Ok(resets(
-        i,
-        &[(3, obis(1, 0, 32, 32, 0, 4)), (3, obis(1, 0, 32, 36, 0, 4))],
-    ))
+    let objects: Vec<(u16, [u8; 6])> = phases
+        .iter()
+        .flat_map(|&c| [(3, obis(1, 0, c, 32, 0, 4)), (3, obis(1, 0, c, 36, 0, 4))])
+        .collect();
+    Ok(resets(i, &objects))
 }
 
 /// ECS62Add: whether each auxiliary load control switch 1–5 follows the boost button, the

@@ -1,6 +1,6 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
 //! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
-//! Network Data (single-phase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve Daily
+//! Network Data (single-phase and polyphase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve Daily
 //! Consumption Log (ESME, and the GPF's gas log), 6.13 Read Event or Security Log (ESME and CHF logs; GSME and GPF
 //! event and security logs), 7.11 Read Boost Button Details.
 //!
@@ -37,6 +37,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS66", "4.17", ESME, Origin::User, ecs66),
     use_case!("GCS61", "4.17", &[DeviceType::Gpf], Origin::User, gcs61),
     use_case!("ECS23", "4.10", ESME, Origin::User, ecs23),
+    use_case!("ECS23b", "4.10", ESME, Origin::User, ecs23b),
     use_case!("ECS21b", "4.14", ESME, Origin::User, ecs21b),
     use_case!("GCS16b", "4.14", GSME, Origin::User, gcs16b),
     use_case!("ECS61c", "7.11", ESME, Origin::User, ecs61c),
@@ -266,26 +267,44 @@ fn utc_range_log(i: &Input<'_>, profile: [u8; 6]) -> Result<Vec<u8>, TransformEr
         .encode(i.counter))
 }
 
+/// The OBIS value group C of the voltage quantities of phase L1, L2 and L3.
+pub(crate) const PHASES: [u8; 3] = [32, 52, 72];
+
 /// ECS23 (single phase): the RMS voltage sag and swell counters (Registers 1-0:32.32.0.4
 /// and 1-0:32.36.0.4, value and scaler/unit), the average RMS voltage profile
 /// (1-0:32.24.0.255) in the period ([`utc_range`]) and its capture period (attribute 4).
 fn ecs23(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    network_data(i, &PHASES[..1])
+}
+
+/// ECS23b (polyphase): ECS23's reads for phase L1, then L2 (value group C 52), then L3
+/// (72).
+fn ecs23b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    network_data(i, &PHASES)
+}
+
+/// The network data reads of [`ecs23`] for each phase of `phases` in turn.
+fn network_data(i: &Input<'_>, phases: &[u8]) -> Result<Vec<u8>, TransformError> {
     if !matches!(i.body, Body::ReadNetworkData(_)) {
         return Err(i.wrong_body());
     }
-    let (sag, swell, profile) = (
-        obis(1, 0, 32, 32, 0, 4),
-        obis(1, 0, 32, 36, 0, 4),
-        obis(1, 0, 32, 24, 0, 255),
-    );
-    Ok(Request::new()
-        .get(3, sag, 2)
-        .get(3, sag, 3)
-        .get(3, swell, 2)
-        .get(3, swell, 3)
-        .get_with_selection(7, profile, 2, 1, utc_range(i)?)
-        .get(7, profile, 4)
-        .encode(i.counter))
+    let range = utc_range(i)?;
+    let mut request = Request::new();
+    for &c in phases {
+        let (sag, swell, profile) = (
+            obis(1, 0, c, 32, 0, 4),
+            obis(1, 0, c, 36, 0, 4),
+            obis(1, 0, c, 24, 0, 255),
+        );
+        request = request
+            .get(3, sag, 2)
+            .get(3, sag, 3)
+            .get(3, swell, 2)
+            .get(3, swell, 3)
+            .get_with_selection(7, profile, 2, 1, range.clone())
+            .get(7, profile, 4);
+    }
+    Ok(request.encode(i.counter))
 }
 
 /// ECS61c: the boost button's enabled flag (0-0:94.44.7.255), its uses in the period (the
