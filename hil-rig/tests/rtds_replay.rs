@@ -110,6 +110,12 @@ fn run(case: &Case) {
     }
 }
 
+/// Makes `d` answer `command`'s use case with the error layout.
+fn inject_fault(d: &mut Device, command: &[u8]) {
+    let code = gbcs::parse(command).unwrap().header.other_info.message_code;
+    d.state_mut().faults.insert(code);
+}
+
 fn run_all(cases: &[Case]) {
     for c in cases {
         run(c);
@@ -345,13 +351,11 @@ fn polyphase_esme_network_data_and_voltage_settings() {
     }
     fn polyphase_fault(d: &mut Device, command: &[u8], _response: &[u8]) {
         models::make_polyphase(d.state_mut());
-        let code = gbcs::parse(command).unwrap().header.other_info.message_code;
-        d.state_mut().faults.insert(code);
+        inject_fault(d, command);
     }
     fn polyphase_seeded_fault(d: &mut Device, command: &[u8], response: &[u8]) {
         polyphase_seeded(d, command, response);
-        let code = gbcs::parse(command).unwrap().header.other_info.message_code;
-        d.state_mut().faults.insert(code);
+        inject_fault(d, command);
     }
     run_all(&[
         esme(
@@ -883,8 +887,7 @@ fn gas_meter_prepayment_configuration() {
     }
     fn seed_success_then_fault(d: &mut Device, command: &[u8], _response: &[u8]) {
         seed_zigbee(d, &success(), true);
-        let code = gbcs::parse(command).unwrap().header.other_info.message_code;
-        d.state_mut().faults.insert(code);
+        inject_fault(d, command);
     }
     fn success() -> Vec<u8> {
         rtds("4.13_GCS21b/GCS21b_4.13_SUCCESS_RESPONSE_GBCS.HEX")
