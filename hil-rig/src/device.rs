@@ -359,13 +359,9 @@ impl Device {
             ))?;
         let body = match self.state.kind {
             DeviceKind::Gsme | DeviceKind::Gpf | DeviceKind::Ppmid | DeviceKind::Ihd => {
-                let timestamp = time::zigbee_from_unix(device_now);
-                if let Some(m) = self.state.zigbee_mut() {
-                    m.log_event(crate::zcl::EVENT_LOG, code, timestamp, &[]);
-                }
                 AlertBody::Gbz {
                     code,
-                    timestamp,
+                    timestamp: time::zigbee_from_unix(device_now),
                     record: None,
                 }
             }
@@ -384,7 +380,12 @@ impl Device {
             recipient,
             body,
         };
-        self.frame_alert(&spec)
+        let alert = self.frame_alert(&spec)?;
+        if let Some(m) = self.state.zigbee_mut() {
+            let timestamp = time::zigbee_from_unix(device_now);
+            m.log_event(crate::zcl::EVENT_LOG, code, timestamp, &[]);
+        }
+        Ok(alert)
     }
 
     fn process(&mut self, command: &[u8], now: i64) -> Result<Reply, DeviceError> {

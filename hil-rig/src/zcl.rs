@@ -10,6 +10,16 @@
 //!   `NOT_FOUND` (`8B`) (GCS15b, GCS15c).
 //! - GetTopUpLog (Prepayment `08`) → PublishTopUpLog (`05`), GetDebtRepaymentLog
 //!   (Prepayment `0A`) → PublishDebtLog (`06`), newest records first (GCS15e, GCS15d).
+//! - GetSampledData (Metering `08`, sample 1: the GPF's daily consumption log, GCS61) →
+//!   GetSampledDataResponse (`07`): the days from the earliest sample time's day to today,
+//!   at most the number asked for ([`ZigbeeModel::daily`]), else `NOT_FOUND`.
+//! - GetEventLog (Events `00`, CS10a, CS10b) → PublishEventLog (`01`) of the matching events
+//!   ([`ZigbeeModel::events`]), else `NOT_FOUND`.
+//! - The Calendar cluster's client gets (`0707`/`00`–`04`, GCS21b) → the publishes of the
+//!   calendar last published to the meter ([`ZigbeeModel::calendar`]), else `NOT_FOUND`.
+//! - *Change Supply* (Metering `0B`, GCS32, GCS39) sets *SupplyStatus*; with the
+//!   acknowledgement bit it is answered by a *Supply Status Response* (`0C`) giving the new
+//!   status, without it by a Default Response `SUCCESS`.
 //! - Publish commands of the Price (`0700`) and Calendar (`0707`) clusters, and any other
 //!   cluster-specific command (GCS01a tariffs, GCS09): accepted with a Default Response
 //!   `SUCCESS` and recorded. A start time of 0 means now, `FFFFFFFE`/`FFFFFFFF` cancels a
@@ -22,7 +32,7 @@
 //!   names ([`ZigbeeModel`]'s *CreditRemaining* or meter balance attribute).
 //! - Events *Clear Event Log Request* (`0709`/`01`, CS11) → *Clear Event Log Response* (`02`)
 //!   with the event log's bit (`08`) when the request names it (or all logs), after which
-//!   the device's event log holds only the clearing; under fault injection nothing is
+//!   the device's event log holds only the clearing and CS10a finds no event; under fault injection nothing is
 //!   cleared (`00`), as the RTDS ERROR response.
 //! - Device Management *Publish Change of Tenancy* (`0708`/`00`, GCS09 to the GPF): accepted
 //!   like the other publishes (Default Response `SUCCESS`, frame control `00`, as the RTDS
@@ -217,7 +227,7 @@ pub struct ZigbeeModel {
     #[serde(default)]
     pub daily: Vec<(u32, u32)>,
     /// The ZigBee event logs (general events, log 3; security events, log 4), oldest
-    /// first, at most [`EVENTS_CAPACITY`] entries.
+    /// first, at most [`EVENTS_CAPACITY`] entries of each log.
     #[serde(default)]
     pub events: Vec<ZclEvent>,
 }
@@ -235,9 +245,9 @@ pub struct ZclEvent {
     pub data: Vec<u8>,
 }
 
-/// Entries the event logs keep together (GBCS asks for 100 general and 100 security events
-/// on a GSME).
-pub const EVENTS_CAPACITY: usize = 200;
+/// Entries each event log keeps (GBCS asks for 100 general and 100 security events on a
+/// GSME).
+pub const EVENTS_CAPACITY: usize = 100;
 
 /// Entries the GSME profile keeps: 31 days of half hours, as the emulated ESME's profile.
 pub const PROFILE_CAPACITY: usize = 48 * 31;
@@ -497,7 +507,8 @@ impl ZigbeeModel {
 }
 
 impl ZigbeeModel {
-    /// Records an event in log `log` and keeps the newest [`EVENTS_CAPACITY`] entries.
+    /// Records an event in log `log` and keeps that log's newest [`EVENTS_CAPACITY`]
+    /// entries.
     pub fn log_event(&mut self, log: u8, id: u16, time: u32, data: &[u8]) {
         self.events.push(ZclEvent {
             log,
@@ -505,10 +516,15 @@ impl ZigbeeModel {
             time,
             data: data[..data.len().min(254)].to_vec(),
         });
-        if self.events.len() > EVENTS_CAPACITY {
-            let excess = self.events.len() - EVENTS_CAPACITY;
-            self.events.drain(..excess);
-        }
+        let mut kept = self.events.iter().filter(|e| e.log == log).count();
+        self.events.retain(|e| {
+            if e.log == log && kept > EVENTS_CAPACITY {
+                kept -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 
     /// The *Publish Event Log* payload for a *Get Event Log* `p` (event control / log ID,
@@ -516,7 +532,7 @@ impl ZigbeeModel {
     /// request is too short. Log 0 is every log and event ID 0 every event; number 0 is all
     /// of them. The payload gives the number of matching events, command index 0 of 1
     /// command, a payload control of 0 (as the RTDS answers have it), then the events after
-    /// the offset, oldest first: log ID, event ID, time and data. `Ok(None)` when no event
+    /// the offset, oldest first: log ID, event ID, time and data. `Some(None)` when no event
     /// matches.
     fn event_log(&self, p: &[u8]) -> Option<Option<Vec<u8>>> {
         let log = p.first()? & 0x0f;
@@ -1017,6 +1033,9 @@ pub(crate) fn execute(
     }
 
     if state_event_log_cleared {
+        if let Some(m) = state.zigbee_mut() {
+            m.events.retain(|e| e.log != EVENT_LOG);
+        }
         state.event_log.entries.clear();
         state.event_log.push(ctx.now, "event-log-cleared", "");
     }

@@ -226,8 +226,9 @@ fn the_oracle_accepts_the_gas_reads() {
     }
 }
 
-/// The gas meter's event log (CS10a) holds the alerts it raised, and its security log
-/// (CS10b) stays empty; an empty log answers NOT_FOUND.
+/// The gas meter's event log (CS10a) holds the alerts it raised until a Clear Event Log
+/// (CS11), and its security log (CS10b) stays empty; an empty log answers NOT_FOUND; each
+/// log keeps its newest 100 events.
 #[test]
 fn the_event_log_holds_the_alerts_the_meter_raised() {
     const EVENTS: u16 = 0x0709;
@@ -255,6 +256,22 @@ fn the_event_log_holds_the_alerts_the_meter_raised() {
     );
     // The security log holds nothing.
     assert_eq!(read(&mut d, security_log, 902, "CS10b"), not_found);
+
+    // Each log keeps its newest 100 events: security events do not push out the alert.
+    let m = d.state_mut().zigbee_mut().unwrap();
+    for n in 0..150u16 {
+        m.log_event(0x04, 0x8f00 + n, t - 60, &[]);
+    }
+    let count = |log| m.events.iter().filter(|e| e.log == log).count();
+    assert_eq!((count(0x03), count(0x04)), (1, 100));
+    assert_eq!(
+        m.events.iter().find(|e| e.log == 0x04).unwrap().id,
+        0x8f00 + 50
+    );
+
+    // Clear Event Log (CS11) empties the event log CS10a reads.
+    read(&mut d, "CS11_3.3_SUCCESS_REQUEST_DUIS.XML", 903, "CS11");
+    assert_eq!(read(&mut d, event_log, 904, "CS10a"), not_found);
 }
 
 /// The GPF's gas daily consumption log (GCS61) gives each day's consumption: the gas used

@@ -73,14 +73,16 @@
 //! a Join (8.7.1 / 8.7.2) whose context has no [`Context::join_peer`] (the command carries the
 //! other device's GBCS device type, and for method C its key-agreement certificate, which come
 //! from the Smart Metering Inventory and the key store, not the request), or whose other device
-//! is of a type no corpus join names (HCALCS, CHF, GPF); CS03A1 and CS03A2Critical (no message
-//! code for them in the corpus); a restore (8.12.1 / 8.12.2) whose context has no
+//! is of a type no corpus join names (HCALCS, CHF, GPF); CS03A1, CS03A2Critical and ECS29b (6.5
+//! for a polyphase meter with its counters reset: no message code for them in the corpus or
+//! the catalogue); 6.5 with single-phase settings for a meter the inventory marks polyphase
+//! ([`Context::polyphase`]); a restore (8.12.1 / 8.12.2) whose context has no
 //! [`Context::device_log`] (the command carries the DCC's copy of the old device's log, not the
 //! request's data), or, for GCS59, whose copy has an entry without a GBCS device type; a read
 //! for an unknown remote party whose `KAPublicSecurityCredentials` is not a key-agreement
 //! certificate of the requesting User; and every use case not in the table above, whether or
-//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, ECS23b,
-//! GCS18 and ECS46c; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
+//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, GCS18,
+//! ECS35g and ECS46c; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
 //! case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
@@ -607,6 +609,12 @@ const NOT_TRANSFORMED: &[(&str, &str)] = &[
 /// Inventory's ESME variant (C and its derivatives).
 pub const POLYPHASE_FORMS: &[(&str, &str)] = &[("ECS23", "ECS23b"), ("ECS29e", "ECS29f")];
 
+/// Use cases chosen by their request alone that a polyphase meter must not get: 6.5's
+/// single-phase settings (a polyphase meter is refused them rather than left with phases L2
+/// and L3 unset). A meter not marked polyphase may still get the polyphase forms its request
+/// asks for: an ESME variant missing from the inventory does not make it single phase.
+const SINGLE_PHASE_ONLY: &[&str] = &["ECS29a", "ECS29c"];
+
 /// Why a use case has no transform.
 fn not_transformed(use_case: &str) -> String {
     NOT_TRANSFORMED
@@ -995,25 +1003,23 @@ fn choose(
             },
         });
     }
+    let fits =
+        |u: &&'static UseCase| u.devices.contains(&ctx.device_type) && (u.fits)(&request.body);
     let polyphase = |u: &'static UseCase| {
         POLYPHASE_FORMS
             .iter()
             .find(|(single, _)| *single == u.name)
             .and_then(|(_, poly)| implemented.iter().find(|p| p.name == *poly))
             .copied()
+            .filter(fits)
             .unwrap_or(u)
     };
-    implemented
+    let polyphase_meter = ctx.polyphase && ctx.device_type == DeviceType::Esme;
+    let uc = implemented
         .iter()
         .filter(|u| !POLYPHASE_FORMS.iter().any(|(_, poly)| *poly == u.name))
-        .find(|u| u.devices.contains(&ctx.device_type) && (u.fits)(&request.body))
-        .map(|u| {
-            if ctx.polyphase && ctx.device_type == DeviceType::Esme {
-                polyphase(u)
-            } else {
-                u
-            }
-        })
+        .find(|u| fits(u))
+        .map(|u| if polyphase_meter { polyphase(u) } else { u })
         .ok_or_else(|| TransformError::DeviceType {
             srv: srv_name.to_owned(),
             device_type: ctx.device_type,
@@ -1025,5 +1031,16 @@ fn choose(
                 })
                 .collect::<Vec<_>>()
                 .join(", "),
-        })
+        })?;
+    if polyphase_meter && SINGLE_PHASE_ONLY.contains(&uc.name) {
+        return Err(TransformError::Inconsistent {
+            srv: srv_name.to_owned(),
+            reason: format!(
+                "the meter is polyphase (its ESME variant) and {} sets a single-phase meter: \
+                 the request must give PolyPhaseVoltageSettings",
+                uc.name
+            ),
+        });
+    }
+    Ok(uc)
 }
