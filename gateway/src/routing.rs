@@ -155,6 +155,9 @@ pub struct RouterParts {
     pub pending: PendingTable,
     /// The store holding the write-ahead journal ([`crate::journal`]).
     pub store: Arc<crate::store::Store>,
+    /// The Users: whether a request's originator acts as a network operator
+    /// ([`crate::users::User::acts_as_network_operator`]) chooses some use cases.
+    pub users: Arc<crate::users::UserRegistry>,
 }
 
 impl std::fmt::Debug for RouterParts {
@@ -778,6 +781,11 @@ impl Router {
         let mut ctx = transform::Context::new(device_type, self.parts.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
         ctx.polyphase = facts.is_some_and(|f| f.polyphase);
+        ctx.network_operator = self
+            .parts
+            .users
+            .get(&request.header.request_id.originator)
+            .is_some_and(crate::users::User::acts_as_network_operator);
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
         ctx.join_peer = self.join_peer(request, srv)?;
         ctx.device_log = self.device_log_copy(request, srv)?;

@@ -60,6 +60,20 @@ pub struct User {
 }
 
 impl User {
+    /// Whether the User acts as a network operator: it holds the Electricity Distributor or
+    /// Gas Transporter role and no supplier role. Some SRVs have a use case of their own for
+    /// a network operator (6.13's ECS35g).
+    pub fn acts_as_network_operator(&self) -> bool {
+        use Role::{ElectricityDistributor, ExportSupplier, GasSupplier, GasTransporter};
+        self.roles
+            .iter()
+            .any(|r| matches!(r, ElectricityDistributor | GasTransporter))
+            && !self
+                .roles
+                .iter()
+                .any(|r| matches!(r, Role::ImportSupplier | ExportSupplier | GasSupplier))
+    }
+
     /// A User with no certificates, active, with no delivery endpoint. Roles are sorted and
     /// repeats dropped.
     pub fn new(
@@ -473,6 +487,27 @@ mod tests {
             format!("u{id}"),
             roles.to_vec(),
         )
+    }
+
+    #[test]
+    fn network_operators_are_distributors_and_transporters_that_supply_nothing() {
+        use Role::*;
+        for (roles, expected) in [
+            (&[ElectricityDistributor][..], true),
+            (&[GasTransporter][..], true),
+            (&[ElectricityDistributor, GasTransporter][..], true),
+            (&[ImportSupplier][..], false),
+            (&[ImportSupplier, ElectricityDistributor][..], false),
+            (&[GasSupplier, GasTransporter][..], false),
+            (&[OtherUser][..], false),
+            (&[][..], false),
+        ] {
+            assert_eq!(
+                user(1, roles).acts_as_network_operator(),
+                expected,
+                "{roles:?}"
+            );
+        }
     }
 
     #[test]

@@ -584,6 +584,8 @@ fn meter_reads() {
             all_ok("ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML"),
+            // The same read from the network operator is ECS35g.
+            by_network_operator("ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("CS10a_6.13_SUCCESS_REQUEST_DUIS.XML"),
             ok("CS10b_6.13_SUCCESS_REQUEST_DUIS.XML"),

@@ -338,6 +338,16 @@ fn credentials_update_responses() {
     ]);
 }
 
+/// The network operator's read of the auxiliary load control switches' event log (6.13,
+/// ECS35g): the RTDS command is sent by the network operator's User ID.
+#[test]
+fn network_operator_reads_the_switch_event_log() {
+    run_all(&[
+        esme("6.13_ECS35g", "ECS35g_6.13_SUCCESS", Prep::Seed),
+        esme("6.13_ECS35g", "ECS35g_6.13_ERROR", Prep::SeedFault),
+    ]);
+}
+
 /// A polyphase ESME's network data read (4.10), voltage settings (6.5) and counter resets
 /// (6.27), each phase's objects seeded for the read.
 #[test]

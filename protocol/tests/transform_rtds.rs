@@ -314,11 +314,7 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("ECS35b_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS35d_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "same log as ECS35f; what selects it is not in the request",
-    ),
+    ("ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS38_7.12_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     (
         "ECS40_6.2.7_SINGLE_SUCCESS_REQUEST_DUIS.XML",
@@ -1687,4 +1683,37 @@ fn polyphase_meters_get_their_use_cases() {
         e.to_string().contains("PolyPhaseVoltageSettings/Phase"),
         "{e}"
     );
+}
+
+/// 6.13's ALCS event log read is ECS35f from a supplier and ECS35g from a network operator
+/// (the same request; the corpus's ECS35g is sent by the network operator's User ID), and
+/// the flag changes nothing else.
+#[test]
+fn a_network_operator_reads_the_alcs_event_log_with_ecs35g() {
+    let root = conformance::require();
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    let read = |name: &str| {
+        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
+        reader::parse_request(&xml, &Default::default()).unwrap()
+    };
+    let run = |name: &str, network_operator| {
+        let mut ctx = Context::new(DeviceType::Esme, auth::TEST_ACB, now);
+        ctx.network_operator = network_operator;
+        let t = transform(&read(name), &ctx).unwrap();
+        (t.use_case, t.message_code)
+    };
+    let code = |n| hubgate_protocol::gbcs::message_codes::code_of(n).unwrap();
+    for template in [
+        "ECS35f_6.13_SUCCESS_REQUEST_DUIS.XML",
+        "ECS35g_6.13_SUCCESS_REQUEST_DUIS.XML",
+    ] {
+        assert_eq!(run(template, false), ("ECS35f", code("ECS35f")));
+        assert_eq!(run(template, true), ("ECS35g", code("ECS35g")));
+    }
+    for (template, use_case) in [
+        ("ECS35a_6.13_SUCCESS_REQUEST_DUIS.XML", "ECS35a"),
+        ("ECS29e_6.27_SUCCESS_REQUEST_DUIS.XML", "ECS29e"),
+    ] {
+        assert_eq!(run(template, true).0, use_case);
+    }
 }

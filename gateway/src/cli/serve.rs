@@ -755,6 +755,7 @@ fn start_routing(
         timeout: std::time::Duration::from_millis(config.routing.response_timeout_ms),
         clock: Arc::clone(clock),
         pending,
+        users: Arc::clone(users),
     })
     .context("reading the request journal")?
     .with_sequencing(sequencing);

@@ -35,6 +35,9 @@ pub struct Args {
     /// The ESME is a polyphase meter (4.10 and 6.27 then produce ECS23b and ECS29f).
     #[arg(long)]
     polyphase: bool,
+    /// The requester acts as a network operator (6.13's ALCS event log read is then ECS35g).
+    #[arg(long)]
+    network_operator: bool,
     /// The GBCS use case to produce, where the SRV has several for the device type.
     #[arg(long, value_name = "NAME")]
     use_case: Option<String>,
@@ -94,6 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let mut c = Context::new(device_type, acb, now);
         c.twin_element = args.twin_element;
         c.polyphase = args.polyphase;
+        c.network_operator = args.network_operator;
         c.use_case = args.use_case.clone();
         c.dcc_counter = args.dcc_counter;
         c.cos_party = cos_party;

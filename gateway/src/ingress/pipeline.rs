@@ -763,6 +763,10 @@ impl Pipeline {
         let mut ctx = transform::Context::new(device_type, self.acb, now);
         ctx.twin_element = facts.is_some_and(|f| f.twin_element);
         ctx.polyphase = facts.is_some_and(|f| f.polyphase);
+        ctx.network_operator = self
+            .users
+            .get(&accepted.request.header.request_id.originator)
+            .is_some_and(crate::users::User::acts_as_network_operator);
         if let Some(router) = &self.router {
             ctx.join_peer = router.join_peer(&accepted.request, &srv)?;
         }

@@ -74,6 +74,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         build: event_or_security_log,
     },
     UseCase {
+        name: "ECS35g",
+        srv: "6.13",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| log_to_read(b) == Some(LogToRead::ALCSEvent),
+        build: event_or_security_log,
+    },
+    UseCase {
         name: "CS10a",
         srv: "6.13",
         devices: &[DeviceType::Gsme, DeviceType::Gpf],
@@ -396,10 +404,11 @@ fn log_to_read(b: &Body) -> Option<LogToRead> {
     }
 }
 
-/// ECS35a, ECS35b, ECS35d, ECS35f: the event log (Profile Generic 0-0:99.98.0.255), the
-/// security log (0-0:99.98.1.255, on the ESME, or on the CHF, where the ACB sends it on the
-/// User's behalf) or the auxiliary load control switches' event log (0-17:99.98.2.255),
-/// restricted by the UTC timestamp register.
+/// ECS35a, ECS35b, ECS35d, ECS35f, ECS35g: the event log (Profile Generic
+/// 0-0:99.98.0.255), the security log (0-0:99.98.1.255, on the ESME, or on the CHF, where the
+/// ACB sends it on the User's behalf) or the auxiliary load control switches' event log
+/// (0-17:99.98.2.255; ECS35g when a network operator asks), restricted by the UTC timestamp
+/// register.
 fn event_or_security_log(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let profile = match log_to_read(i.body) {
         Some(LogToRead::Event) => obis(0, 0, 99, 98, 0, 255),

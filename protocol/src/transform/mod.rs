@@ -48,7 +48,7 @@
 //! | 6.11 Synchronise Clock, critical | ECS70, GCS28 | DLMS clock preset / ASN.1 validity interval |
 //! | 6.4.1 Update Device Configuration (Load Limiting General Settings), critical; 6.5 Update Device Configuration (Voltage) | ECS28a; ECS29a, ECS29c (counters not reset), ECS29d (polyphase, counters not reset) | DLMS sets of GBCS data objects with their activation time / of the voltage Limiters, thresholds and profile period, and counter resets (`config_writes.rs`) |
 //! | 6.12 Update Device Configuration (Instantaneous Power Threshold), 6.14.1 (Auxiliary Load Control Description), critical | ECS34, ECS46a | DLMS sets of the Register Monitor thresholds / switch descriptions (`config_writes.rs`) |
-//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent); CS10a (Event), CS10b (Security) on the GSME or GPF | DLMS range read restricted by the UTC timestamp register / GBZ *Get Event Log* |
+//! | 6.13 Read Event or Security Log | ECS35a (Event), ECS35b (Security), ECS35d (Security on the CHF, ACB), ECS35f (ALCSEvent; ECS35g when a network operator asks); CS10a (Event), CS10b (Security) on the GSME or GPF | DLMS range read restricted by the UTC timestamp register / GBZ *Get Event Log* |
 //! | 6.15.1 Update Security Credentials (KRP), critical | CS02bSupplierBySupplier, CS02bNOByNO, CS02gLoadControllerBySupplier | ASN.1 credential replacement |
 //! | 6.23 Update Security Credentials (CoS) | CS02bSupplierByTransCoS (originated and signed by the Transitional CoS party) | ASN.1 credential replacement |
 //! | 6.24.1 Retrieve Device Security Credentials (KRP) | CS02aMAC; CS02fMAC (ESME only, when the load controller is asked for); sent by the ACB on its own account | ASN.1 list of remote party roles |
@@ -81,8 +81,8 @@
 //! request's data), or, for GCS59, whose copy has an entry without a GBCS device type; a read
 //! for an unknown remote party whose `KAPublicSecurityCredentials` is not a key-agreement
 //! certificate of the requesting User; and every use case not in the table above, whether or
-//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, GCS18,
-//! ECS35g and ECS46c; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
+//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, GCS18
+//! and ECS46c; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
 //! case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
@@ -94,11 +94,11 @@
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 149 | all of ECS23b, ECS29d, ECS29f, GCS21b, GCS39, CS10a, CS10b, CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 150 | all of ECS35g, ECS23b, ECS29d, ECS29f, GCS21b, GCS39, CS10a, CS10b, CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 17 | ECS21b, GCS16b and GCS61 for an unknown remote party (the templates carry another certificate, GCS16b's and GCS61's another period, than the RTDS requests); CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
-//! | refused | 2 | GCS18 (the gas network data read: not built; its one vector does not show how its earliest sample time, 1, relates to the request); ECS35g (the same command as ECS35f with another message code; nothing in the request tells them apart) |
+//! | refused | 1 | GCS18 (the gas network data read: not built; its one vector does not show how its earliest sample time, 1, relates to the request) |
 //!
 //! # Reads for an unknown remote party
 //!
@@ -280,6 +280,10 @@ pub struct Context {
     /// Whether an ESME is a polyphase meter: 4.10 and 6.27 then produce their polyphase use
     /// cases (ECS23b, ECS29f), which address every phase ([`POLYPHASE_FORMS`]).
     pub polyphase: bool,
+    /// Whether the requesting User acts as a network operator (its roles are Electricity
+    /// Distributor or Gas Transporter, and no supplier's): 6.13's ALCS event log read is then
+    /// ECS35g rather than ECS35f ([`NETWORK_OPERATOR_FORMS`]).
+    pub network_operator: bool,
     /// The Access Control Broker's EUI: originator of the commands the DCC sends on a User's
     /// behalf, and the key-agreement party of every command MAC.
     pub acb: [u8; 8],
@@ -314,6 +318,7 @@ impl Context {
             device_type,
             twin_element: false,
             polyphase: false,
+            network_operator: false,
             acb,
             now,
             dcc_counter: None,
@@ -608,6 +613,11 @@ const NOT_TRANSFORMED: &[(&str, &str)] = &[
 /// `PolyPhaseVoltageSettings` instead. The gateway takes the flag from the Smart Metering
 /// Inventory's ESME variant (C and its derivatives).
 pub const POLYPHASE_FORMS: &[(&str, &str)] = &[("ECS23", "ECS23b"), ("ECS29e", "ECS29f")];
+
+/// The use cases whose request is the same whoever sends it, and the form the transform
+/// produces when a network operator sends it ([`Context::network_operator`]): the corpus's
+/// ECS35g is ECS35f's command sent by the network operator's User ID.
+pub const NETWORK_OPERATOR_FORMS: &[(&str, &str)] = &[("ECS35f", "ECS35g")];
 
 /// Use cases chosen by their request alone that a polyphase meter must not get: 6.5's
 /// single-phase settings (a polyphase meter is refused them rather than left with phases L2
@@ -1005,11 +1015,12 @@ fn choose(
     }
     let fits =
         |u: &&'static UseCase| u.devices.contains(&ctx.device_type) && (u.fits)(&request.body);
-    let polyphase = |u: &'static UseCase| {
-        POLYPHASE_FORMS
+    // The use case's other form in `forms`, where it is implemented and fits.
+    let other_form = |u: &'static UseCase, forms: &[(&str, &str)]| {
+        forms
             .iter()
-            .find(|(single, _)| *single == u.name)
-            .and_then(|(_, poly)| implemented.iter().find(|p| p.name == *poly))
+            .find(|(usual, _)| *usual == u.name)
+            .and_then(|(_, other)| implemented.iter().find(|p| p.name == *other))
             .copied()
             .filter(fits)
             .unwrap_or(u)
@@ -1017,9 +1028,25 @@ fn choose(
     let polyphase_meter = ctx.polyphase && ctx.device_type == DeviceType::Esme;
     let uc = implemented
         .iter()
-        .filter(|u| !POLYPHASE_FORMS.iter().any(|(_, poly)| *poly == u.name))
+        .filter(|u| {
+            !POLYPHASE_FORMS
+                .iter()
+                .chain(NETWORK_OPERATOR_FORMS)
+                .any(|(_, other)| *other == u.name)
+        })
         .find(|u| fits(u))
-        .map(|u| if polyphase_meter { polyphase(u) } else { u })
+        .map(|u| {
+            let u = if polyphase_meter {
+                other_form(u, POLYPHASE_FORMS)
+            } else {
+                u
+            };
+            if ctx.network_operator {
+                other_form(u, NETWORK_OPERATOR_FORMS)
+            } else {
+                u
+            }
+        })
         .ok_or_else(|| TransformError::DeviceType {
             srv: srv_name.to_owned(),
             device_type: ctx.device_type,
