@@ -25,10 +25,16 @@ fuzz_target!(|data: &[u8]| {
     // 2015-01-01T00:00:00Z, the RTDS date.
     let now = UtcDateTime::from_unix(1_420_070_400);
     for device_type in DeviceType::ALL {
-        for (twin_element, polyphase) in [(false, false), (true, false), (false, true)] {
+        for (twin_element, polyphase, network_operator) in [
+            (false, false, false),
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+        ] {
             let mut ctx = Context::new(device_type, ACB, now);
             ctx.twin_element = twin_element;
             ctx.polyphase = polyphase;
+            ctx.network_operator = network_operator;
             ctx.dcc_counter = Some(0x0100_0000_0000);
             ctx.cos_party = Some(([0x90, 0xb3, 0xd5, 0x1f, 0x30, 0x00, 0x00, 0x04], 7));
             let Ok(t) = transform::transform(&request, &ctx) else {
