@@ -1605,16 +1605,14 @@ fn unknown_remote_party_reads_carry_the_users_certificate() {
 
 /// A polyphase ESME (from the inventory's ESME variant) gets the polyphase forms of 4.10 and
 /// 6.27, whose requests are those of the single-phase forms; 6.5's form follows the
-/// request's phase settings, and a polyphase meter is refused single-phase ones. ECS29b is refused (no message code is known for it), and a
-/// polyphase request must give each phase once.
+/// request's phase settings, and a polyphase meter is refused single-phase ones. ECS29b is
+/// refused (no message code is known for it), and a polyphase request must give each phase
+/// once.
 #[test]
 fn polyphase_meters_get_their_use_cases() {
     let root = conformance::require();
     let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
-    let read = |name: &str| {
-        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
-        reader::parse_request(&xml, &Default::default()).unwrap()
-    };
+    let read = |name: &str| template(&root, name);
     let ctx = |polyphase, device| {
         let mut c = Context::new(device, auth::TEST_ACB, now);
         c.polyphase = polyphase;
@@ -1692,10 +1690,7 @@ fn polyphase_meters_get_their_use_cases() {
 fn a_network_operator_reads_the_alcs_event_log_with_ecs35g() {
     let root = conformance::require();
     let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
-    let read = |name: &str| {
-        let xml = std::fs::read(root.join("duis/templates").join(name)).unwrap();
-        reader::parse_request(&xml, &Default::default()).unwrap()
-    };
+    let read = |name: &str| template(&root, name);
     let run = |name: &str, network_operator| {
         let mut ctx = Context::new(DeviceType::Esme, auth::TEST_ACB, now);
         ctx.network_operator = network_operator;
