@@ -774,18 +774,11 @@ impl Router {
             };
             return self.wrap_signed(&spc.gbcs_payload, &request.header.request_id, srv);
         }
-        let device_type = facts
-            .and_then(|f| f.device_type)
-            .ok_or_else(|| not_provided(&"the target takes no GBCS commands"))?;
         let now = transform::UtcDateTime::from_unix(self.parts.clock.now_ms().div_euclid(1000));
-        let mut ctx = transform::Context::new(device_type, self.parts.acb, now);
-        ctx.twin_element = facts.is_some_and(|f| f.twin_element);
-        ctx.polyphase = facts.is_some_and(|f| f.polyphase);
-        ctx.network_operator = self
-            .parts
-            .users
-            .get(&request.header.request_id.originator)
-            .is_some_and(crate::users::User::acts_as_network_operator);
+        let requester = self.parts.users.get(&request.header.request_id.originator);
+        let mut ctx = facts
+            .and_then(|f| f.transform_context(self.parts.acb, now, requester))
+            .ok_or_else(|| not_provided(&"the target takes no GBCS commands"))?;
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
         ctx.join_peer = self.join_peer(request, srv)?;
         ctx.device_log = self.device_log_copy(request, srv)?;

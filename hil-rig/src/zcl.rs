@@ -262,6 +262,9 @@ const CALENDAR_DAY_PROFILES: u8 = 0x01;
 const CALENDAR_WEEK_PROFILES: u8 = 0x02;
 const CALENDAR_SEASONS: u8 = 0x03;
 const CALENDAR_SPECIAL_DAYS: u8 = 0x04;
+/// Where a day or week profile publish has its ID: after the provider ID, issuer event ID
+/// and issuer calendar ID.
+const ID_AT: usize = 12;
 
 /// Days the daily consumption log keeps: two years, a leap day included.
 pub const DAILY_CAPACITY: usize = 731;
@@ -294,20 +297,7 @@ impl ZigbeeModel {
     /// Adds `volume` to the half hour starting at `slot` (ZigBee seconds, a multiple of
     /// 1800), in time order, and keeps the newest [`PROFILE_CAPACITY`] entries.
     pub fn add_to_profile(&mut self, slot: u32, volume: u32) {
-        match self.profile.last_mut() {
-            Some((s, v)) if *s == slot => *v = v.wrapping_add(volume),
-            Some((s, _)) if *s > slot => {
-                match self.profile.binary_search_by_key(&slot, |(s, _)| *s) {
-                    Ok(i) => self.profile[i].1 = self.profile[i].1.wrapping_add(volume),
-                    Err(i) => self.profile.insert(i, (slot, volume)),
-                }
-            }
-            _ => self.profile.push((slot, volume)),
-        }
-        if self.profile.len() > PROFILE_CAPACITY {
-            let excess = self.profile.len() - PROFILE_CAPACITY;
-            self.profile.drain(..excess);
-        }
+        add_to_series(&mut self.profile, slot, volume, PROFILE_CAPACITY);
     }
 
     /// Puts a Calendar cluster publish into the active calendar: a *Publish Calendar*
@@ -315,7 +305,6 @@ impl ZigbeeModel {
     /// byte after the provider ID, issuer event ID and issuer calendar ID); seasons and
     /// special days replace their predecessor.
     fn keep_calendar_element(&mut self, command: u8, payload: &[u8]) {
-        const ID_AT: usize = 12;
         match command {
             CALENDAR_PUBLISH_CALENDAR => self.calendar.clear(),
             CALENDAR_DAY_PROFILES | CALENDAR_WEEK_PROFILES => {
@@ -337,7 +326,6 @@ impl ZigbeeModel {
     /// for (0: all), in ID order; otherwise the one element kept. Empty when the calendar has
     /// none.
     fn calendar_answer(&self, command: u8, p: &[u8]) -> Vec<Vec<u8>> {
-        const ID_AT: usize = 12;
         let mut found: Vec<&Vec<u8>> = self
             .calendar
             .iter()
@@ -359,14 +347,7 @@ impl ZigbeeModel {
     /// Adds `volume` to the day starting at `day` (ZigBee seconds, a multiple of 86 400),
     /// and keeps the newest [`DAILY_CAPACITY`] days.
     pub fn add_to_daily(&mut self, day: u32, volume: u32) {
-        match self.daily.binary_search_by_key(&day, |(d, _)| *d) {
-            Ok(i) => self.daily[i].1 = self.daily[i].1.wrapping_add(volume),
-            Err(i) => self.daily.insert(i, (day, volume)),
-        }
-        if self.daily.len() > DAILY_CAPACITY {
-            let excess = self.daily.len() - DAILY_CAPACITY;
-            self.daily.drain(..excess);
-        }
+        add_to_series(&mut self.daily, day, volume, DAILY_CAPACITY);
     }
 
     /// The *Get Sampled Data Response* payload for a *Get Sampled Data* `p` (sample ID,
@@ -379,12 +360,9 @@ impl ZigbeeModel {
     /// not fit a uint16 of seconds). `Ok(None)` when no day is in range or the sample ID or
     /// type is another; `Err(())` when the request is too short.
     fn sampled_data(&self, p: &[u8], now: u32, floor: u32) -> Result<Option<Vec<u8>>, ()> {
-        let (Some(id), Some(earliest), Some(&kind), Some(number)) = (
-            p.get(0..2).map(|b| u16::from_le_bytes([b[0], b[1]])),
-            u32_le(p, 2),
-            p.get(6),
-            p.get(7..9).map(|b| u16::from_le_bytes([b[0], b[1]])),
-        ) else {
+        let (Some(id), Some(earliest), Some(&kind), Some(number)) =
+            (u16_le(p, 0), u32_le(p, 2), p.get(6), u16_le(p, 7))
+        else {
             return Err(());
         };
         let Some(&(oldest, _)) = self.daily.first() else {
@@ -408,11 +386,7 @@ impl ZigbeeModel {
         out.extend_from_slice(&0xffffu16.to_le_bytes());
         out.extend_from_slice(&(count as u16).to_le_bytes());
         for n in 0..count {
-            let day = start + n * DAY;
-            let v = self
-                .daily
-                .binary_search_by_key(&day, |(d, _)| *d)
-                .map_or(0, |i| self.daily[i].1);
+            let v = value_at(&self.daily, start + n * DAY);
             out.extend_from_slice(&v.min(0x00ff_ffff).to_le_bytes()[..3]);
         }
         Ok(Some(out))
@@ -458,11 +432,7 @@ impl ZigbeeModel {
             && s >= oldest
             && values.len() < usize::from(periods)
         {
-            let v = self
-                .profile
-                .binary_search_by_key(&s, |(t, _)| *t)
-                .map_or(0, |i| self.profile[i].1);
-            values.push(v);
+            values.push(value_at(&self.profile, s));
             start = s.checked_sub(HALF_HOUR);
         }
         if values.is_empty() {
@@ -536,10 +506,10 @@ impl ZigbeeModel {
     /// matches.
     fn event_log(&self, p: &[u8]) -> Option<Option<Vec<u8>>> {
         let log = p.first()? & 0x0f;
-        let id = u16::from_le_bytes([*p.get(1)?, *p.get(2)?]);
+        let id = u16_le(p, 1)?;
         let (start, end) = (u32_le(p, 3)?, u32_le(p, 7)?);
         let count = usize::from(*p.get(11)?);
-        let offset = usize::from(u16::from_le_bytes([*p.get(12)?, *p.get(13)?]));
+        let offset = usize::from(u16_le(p, 12)?);
         let matching: Vec<&ZclEvent> = self
             .events
             .iter()
@@ -631,6 +601,35 @@ fn default_response(cluster: u16, seq: u8, command: u8, status: u8) -> Out {
         payload: vec![command, status],
         data: false,
     }
+}
+
+/// Adds `volume` to the entry of `slot` in `series` (time order, one entry per slot), and
+/// keeps the newest `capacity` entries. Consumption usually arrives in time order, so the
+/// newest entry is tried first.
+fn add_to_series(series: &mut Vec<(u32, u32)>, slot: u32, volume: u32, capacity: usize) {
+    match series.last_mut() {
+        Some((s, v)) if *s == slot => *v = v.wrapping_add(volume),
+        Some((s, _)) if *s > slot => match series.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => series[i].1 = series[i].1.wrapping_add(volume),
+            Err(i) => series.insert(i, (slot, volume)),
+        },
+        _ => series.push((slot, volume)),
+    }
+    if series.len() > capacity {
+        let excess = series.len() - capacity;
+        series.drain(..excess);
+    }
+}
+
+/// The value of `slot` in `series` (see [`add_to_series`]); 0 for a slot with no entry.
+fn value_at(series: &[(u32, u32)], slot: u32) -> u32 {
+    series
+        .binary_search_by_key(&slot, |(s, _)| *s)
+        .map_or(0, |i| series[i].1)
+}
+
+fn u16_le(p: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(p.get(at..at + 2)?.try_into().ok()?))
 }
 
 fn u32_le(p: &[u8], at: usize) -> Option<u32> {

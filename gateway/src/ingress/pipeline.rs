@@ -46,6 +46,24 @@ pub struct DeviceFacts {
     pub gbcs_version: Option<String>,
 }
 
+impl DeviceFacts {
+    /// The transform's context for a command to this device at `now`, sent on behalf of
+    /// `requester` (a network operator gets its own use cases); `None` when the device takes
+    /// no GBCS commands.
+    pub fn transform_context(
+        &self,
+        acb: [u8; 8],
+        now: transform::UtcDateTime,
+        requester: Option<&crate::users::User>,
+    ) -> Option<transform::Context> {
+        let mut ctx = transform::Context::new(self.device_type?, acb, now);
+        ctx.twin_element = self.twin_element;
+        ctx.polyphase = self.polyphase;
+        ctx.network_operator = requester.is_some_and(crate::users::User::acts_as_network_operator);
+        Some(ctx)
+    }
+}
+
 /// The Smart Metering Inventory as the pipeline sees it: check 5 and the non-device
 /// services.
 pub trait DeviceDirectory: Send + Sync {
@@ -755,18 +773,16 @@ impl Pipeline {
             .header
             .service_reference_variant
             .to_string();
-        let facts = accepted.device.as_ref();
-        let device_type = facts.and_then(|f| f.device_type).ok_or_else(|| {
-            Rejection::NotProvided(format!("{srv}: the target takes no GBCS commands"))
-        })?;
         let now = transform::UtcDateTime::from_unix(now_ms.div_euclid(1000));
-        let mut ctx = transform::Context::new(device_type, self.acb, now);
-        ctx.twin_element = facts.is_some_and(|f| f.twin_element);
-        ctx.polyphase = facts.is_some_and(|f| f.polyphase);
-        ctx.network_operator = self
+        let requester = self
             .users
-            .get(&accepted.request.header.request_id.originator)
-            .is_some_and(crate::users::User::acts_as_network_operator);
+            .get(&accepted.request.header.request_id.originator);
+        let facts = accepted.device.as_ref();
+        let mut ctx = facts
+            .and_then(|f| f.transform_context(self.acb, now, requester))
+            .ok_or_else(|| {
+                Rejection::NotProvided(format!("{srv}: the target takes no GBCS commands"))
+            })?;
         if let Some(router) = &self.router {
             ctx.join_peer = router.join_peer(&accepted.request, &srv)?;
         }

@@ -299,41 +299,26 @@ fn ecs29(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             .set(LIMITER, limiter, 4, dlu(threshold))
             .set(LIMITER, limiter, 6, dlu(duration));
     }
+    // Each phase's average thresholds, under-voltage first or over-voltage first.
+    let thresholds = |mut request: Request, under_first: bool| {
+        for &(c, avg) in &phases {
+            let under = (under(c), avg.average_rms_under_voltage_threshold);
+            let over = (over(c), avg.average_rms_over_voltage_threshold);
+            let (first, second) = if under_first {
+                (under, over)
+            } else {
+                (over, under)
+            };
+            for (object, value) in [first, second] {
+                request = request.set(DATA, object, 2, dlu(value));
+            }
+        }
+        request
+    };
     let request = if v.rms_voltage_counters_not_reset.is_some() {
-        let mut thresholds = Request::new();
-        for &(c, avg) in &phases {
-            thresholds = thresholds
-                .set(
-                    DATA,
-                    under(c),
-                    2,
-                    dlu(avg.average_rms_under_voltage_threshold),
-                )
-                .set(
-                    DATA,
-                    over(c),
-                    2,
-                    dlu(avg.average_rms_over_voltage_threshold),
-                );
-        }
-        thresholds.then(profile_and_limiters)
+        thresholds(Request::new(), true).then(profile_and_limiters)
     } else {
-        let mut request = profile_and_limiters;
-        for &(c, avg) in &phases {
-            request = request
-                .set(
-                    DATA,
-                    over(c),
-                    2,
-                    dlu(avg.average_rms_over_voltage_threshold),
-                )
-                .set(
-                    DATA,
-                    under(c),
-                    2,
-                    dlu(avg.average_rms_under_voltage_threshold),
-                );
-        }
+        let mut request = thresholds(profile_and_limiters, false);
         for &(c, _) in &phases {
             request = request
                 .action(REGISTER, obis(1, 0, c, 32, 0, 4), 1, Value::Integer(0))

@@ -1,8 +1,9 @@
 //! Log reads over a period: 4.4.2 – 4.4.5 billing data logs, 4.6.1 Retrieve Import Daily Read
 //! Log, 4.8.1 Read Active Import Profile Data, 4.8.3 Read Export Profile Data, 4.10 Read
-//! Network Data (single-phase and polyphase ESME), 4.14 Read Prepayment Daily Read Log, 4.17 Retrieve Daily
-//! Consumption Log (ESME, and the GPF's gas log), 6.13 Read Event or Security Log (ESME and CHF logs; GSME and GPF
-//! event and security logs), 7.11 Read Boost Button Details.
+//! Network Data (single-phase and polyphase ESME), 4.14 Read Prepayment Daily Read Log, 4.17
+//! Retrieve Daily Consumption Log (ESME, and the GPF's gas log), 6.13 Read Event or Security
+//! Log (ESME and CHF logs; GSME and GPF event and security logs), 7.11 Read Boost Button
+//! Details.
 //!
 //! On the ESME the sensitive logs (billing snapshots, daily reads, profile data) are read
 //! through a Data Protection object with a range selection on the capture time (COSEM
@@ -355,14 +356,14 @@ fn ecs66(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
 }
 
 /// Metering cluster *Get Sampled Data*.
-pub(crate) const GET_SAMPLED_DATA: u8 = 0x08;
+const GET_SAMPLED_DATA: u8 = 0x08;
 /// *Get Sampled Data* sample ID of the daily consumption log.
-pub(crate) const SAMPLE_DAILY_CONSUMPTION: u16 = 0x0001;
+const SAMPLE_DAILY_CONSUMPTION: u16 = 0x0001;
 /// *Get Sampled Data* sample type: consumption delivered.
-pub(crate) const SAMPLE_CONSUMPTION_DELIVERED: u8 = 0x00;
+const SAMPLE_CONSUMPTION_DELIVERED: u8 = 0x00;
 /// Days the GPF's gas daily consumption log holds (two years, a leap day included), and so
 /// the most one read asks for.
-pub(crate) const DAILY_CONSUMPTION_DAYS: u32 = 731;
+const DAILY_CONSUMPTION_DAYS: u32 = 731;
 /// A day, seconds.
 const DAY: u32 = 86_400;
 

@@ -7,10 +7,10 @@
 //! run (now, or at a future date the header carries). Each ESME read is one DLMS
 //! Access-Request of plain gets, in the order the use case lists its data items; the GSME's
 //! balance is one ZCL Read Attributes per cluster, and its prepayment configuration adds the
-//! Calendar cluster's *Get* commands for the friendly credit calendar. The lists, classes, OBIS codes and
-//! attribute numbers are those of the RTDS commands, which `protocol/tests/transform_rtds.rs`
-//! compares byte for byte (the lists repeat an attribute where the use case reads it twice,
-//! as the corpus's ECS26a does).
+//! Calendar cluster's *Get* commands for the friendly credit calendar. The lists, classes,
+//! OBIS codes and attribute numbers are those of the RTDS commands, which
+//! `protocol/tests/transform_rtds.rs` compares byte for byte (the lists repeat an attribute
+//! where the use case reads it twice, as the corpus's ECS26a does).
 
 use super::axdr::obis;
 use super::register_reads::gets;

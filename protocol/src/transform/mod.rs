@@ -1026,26 +1026,25 @@ fn choose(
             .unwrap_or(u)
     };
     let polyphase_meter = ctx.polyphase && ctx.device_type == DeviceType::Esme;
+    // Each table of other forms, and whether it applies to this request.
+    let alternatives = [
+        (POLYPHASE_FORMS, polyphase_meter),
+        (NETWORK_OPERATOR_FORMS, ctx.network_operator),
+    ];
     let uc = implemented
         .iter()
         .filter(|u| {
-            !POLYPHASE_FORMS
+            !alternatives
                 .iter()
-                .chain(NETWORK_OPERATOR_FORMS)
+                .flat_map(|(forms, _)| forms.iter())
                 .any(|(_, other)| *other == u.name)
         })
         .find(|u| fits(u))
         .map(|u| {
-            let u = if polyphase_meter {
-                other_form(u, POLYPHASE_FORMS)
-            } else {
-                u
-            };
-            if ctx.network_operator {
-                other_form(u, NETWORK_OPERATOR_FORMS)
-            } else {
-                u
-            }
+            alternatives
+                .iter()
+                .filter(|(_, applies)| *applies)
+                .fold(*u, |u, (forms, _)| other_form(u, forms))
         })
         .ok_or_else(|| TransformError::DeviceType {
             srv: srv_name.to_owned(),
