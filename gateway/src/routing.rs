@@ -128,7 +128,13 @@ pub struct Pending {
     /// Device pattern: its command asks to be run now (an activation or start time of
     /// zeros), so the device raises no execution alert for it and it is not remembered.
     runs_now: bool,
+    /// SR 9.1: the Customer Identification Number its command sets, returned to the User
+    /// in the Service Response's `CINMessage`.
+    cin: Option<String>,
 }
+
+/// SR 9.1 Request Customer Identification Number.
+const CIN_SRV: &str = "9.1";
 
 /// Requests in flight by request reference, shared by the [`Router`] and the
 /// [`ResponseSink`].
@@ -596,6 +602,11 @@ impl Router {
                 cancels: execution == Some(Execution::Cancel),
                 supersedes: execution.is_some_and(|x| x.defers(self.parts.clock.now_ms())),
                 runs_now: execution == Some(Execution::Now),
+                // Read back from the command as sent (and journaled): the User is told the
+                // number the meter was given, after a restart too.
+                cin: (e.service.1.as_str() == CIN_SRV)
+                    .then(|| transform::cin_in_command(&e.command))
+                    .flatten(),
             },
         );
     }
@@ -782,6 +793,10 @@ impl Router {
         ctx.dcc_counter = Some(self.dcc_counter.fetch_add(1, Ordering::Relaxed));
         ctx.join_peer = self.join_peer(request, srv)?;
         ctx.device_log = self.device_log_copy(request, srv)?;
+        // SR 9.1: the DCC draws the new Customer Identification Number.
+        if srv == CIN_SRV {
+            ctx.cin = Some(transform::random_cin().map_err(|e| not_provided(&e))?);
+        }
         // SR 6.23: the Change of Supplier party builds and signs the command.
         if srv == crate::cos::SRV
             && let Some(cos) = &self.cos
@@ -1668,7 +1683,17 @@ fn response(
                     Some(p.message_code),
                 );
             }
-            (ResponseCode::I0, Some(ResponsePayload::GbcsPayload(bytes)))
+            // The CIN only once the meter took it: a refusal is passed on as it came.
+            let payload = match p.cin {
+                Some(cin) if crate::cancellation::response_succeeded(&bytes) => {
+                    ResponsePayload::CinMessage {
+                        gbcs_payload: bytes,
+                        customer_identification_number: cin,
+                    }
+                }
+                _ => ResponsePayload::GbcsPayload(bytes),
+            };
+            (ResponseCode::I0, Some(payload))
         }
         OutcomeResult::Failed(f) => (
             ResponseCode::parse(f.response_code()).unwrap_or(ResponseCode::I0),

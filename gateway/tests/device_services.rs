@@ -46,13 +46,16 @@ use hubgate_protocol::gbcs::{Cra, auth, frame, message_codes, payload};
 const TOKEN: &str = "device-services-pull-token-0123456789abcdef";
 /// The network operator's pull token.
 const NO_TOKEN: &str = "device-services-operator-pull-token-0123456789";
+/// The ZAZ1 other User (role OU) and its pull token.
+const OTHER_USER: &str = "00-DB-12-34-56-78-00-04";
+const OU_TOKEN: &str = "device-services-other-user-pull-token-012345";
 
 /// The pull token of `sender`.
 fn token_of(sender: &str) -> &'static str {
-    if sender == NETWORK_OPERATOR {
-        NO_TOKEN
-    } else {
-        TOKEN
+    match sender {
+        NETWORK_OPERATOR => NO_TOKEN,
+        OTHER_USER => OU_TOKEN,
+        _ => TOKEN,
     }
 }
 
@@ -80,6 +83,7 @@ fn start(name: &str, extra: &[(&str, &str)]) -> Gateway {
     let mut env: Vec<(&str, &str)> = vec![
         ("HUBGATE_USERS__90B3D51F30010000__PULL_TOKEN", TOKEN),
         ("HUBGATE_USERS__90B3D51F30020000__PULL_TOKEN", NO_TOKEN),
+        ("HUBGATE_USERS__00DB123456780004__PULL_TOKEN", OU_TOKEN),
         ("HUBGATE_EMULATION__HUBS", "1"),
         ("HUBGATE_ROUTING__RESPONSE_TIMEOUT_MS", "3000"),
         // The reason for a refusal is logged at info.
@@ -259,6 +263,29 @@ fn assert_every_item_succeeded(xml: &str, file: &str) {
     );
 }
 
+/// The gas meter's answer in Service Response `xml` is one ZCL component of `cluster` and
+/// `command`, with `plain` as its payload when given.
+fn assert_zcl_answer(xml: &str, file: &str, cluster: u16, command: u8, plain: Option<&[u8]>) {
+    let bytes = unb64(&element_text(xml, "GBCSPayload").unwrap());
+    let msg = frame::parse(&bytes).unwrap();
+    let decoded = payload::decode_with(msg.content, payload::Context::new(Cra::Response)).unwrap();
+    let payload::Payload::Gbz(g) = decoded else {
+        panic!("{file}: not GBZ")
+    };
+    let c = &g.components()[0];
+    assert_eq!(
+        (g.components().len(), c.cluster_id, c.zcl.command_id),
+        (1, cluster, command),
+        "{file}: the answer"
+    );
+    if let Some(plain) = plain {
+        let payload::gbz::ComponentBody::Plain(p) = c.body else {
+            panic!("{file}: encrypted")
+        };
+        assert_eq!(p, plain, "{file}: payload");
+    }
+}
+
 /// The gas meter's answer in Service Response `xml` to a *Change Supply* is a *Supply
 /// Status Response* giving `status` (0 off, 1 armed) as the valve's new state.
 fn assert_supply_status(xml: &str, file: &str, status: u8) {
@@ -395,6 +422,17 @@ const fn by_network_operator(file: &'static str) -> Case {
     }
 }
 
+/// `file` sent by `sender` to its template's device.
+const fn by(file: &'static str, sender: &'static str, expect: Expect) -> Case {
+    Case {
+        file,
+        target: None,
+        other: None,
+        sender,
+        expect,
+    }
+}
+
 const fn refused(file: &'static str, code: &'static str, reason: &'static str) -> Case {
     Case {
         file,
@@ -460,6 +498,32 @@ fn run(name: &str, cases: &[Case]) {
                         assert_eq!(
                             c.usage(),
                             Some(hubgate_protocol::smki::Usage::DigitalSignature)
+                        );
+                    }
+                    // The gas meter's answers: (cluster, command, plain payload if known).
+                    let expected_zcl: Option<(u16, u8, Option<&[u8]>)> = match use_case(case.file) {
+                        // A Default Response SUCCESS to *Request New Password Response*
+                        // and to *Update CIN*.
+                        "GCS11" => Some((0x0708, 0x0b, Some(&[0x02, 0x00]))),
+                        "GCS36" => Some((0x0708, 0x0b, Some(&[0x06, 0x00]))),
+                        // *Start Sampling Response*: the network data's sample ID.
+                        "GCS31" => Some((0x0702, 0x0d, Some(&[0x02, 0x00]))),
+                        // *Get Sampled Data Response* (encrypted), not NOT_FOUND: the
+                        // recording GCS31 started is there.
+                        "GCS18" => Some((0x0702, 0x07, None)),
+                        _ => None,
+                    };
+                    if let Some((cluster, command, plain)) = expected_zcl {
+                        assert_zcl_answer(&answer, case.file, cluster, command, plain);
+                    }
+                    if matches!(use_case(case.file), "ECS50" | "GCS36") {
+                        // SR 9.1: the new CIN comes with the meter's answer.
+                        let cin = element_text(&answer, "CustomerIdentificationNumber");
+                        assert!(
+                            cin.as_deref()
+                                .is_some_and(hubgate_protocol::transform::is_cin),
+                            "{}: CIN {cin:?} in {answer}",
+                            case.file
                         );
                     }
                     if matches!(use_case(case.file), "CS02aMAC" | "CS02fMAC") {
@@ -737,6 +801,28 @@ fn resets_settings_and_network_reads() {
                 CHF,
                 Refused("E11", "device type CHF does not fit SRV 4.10"),
             ),
+        ],
+    );
+}
+
+#[test]
+fn privacy_pin_customer_number_and_gas_network_data() {
+    run(
+        "customer",
+        &[
+            ok("GCS11_3.5_SUCCESS_REQUEST_DUIS.XML"),
+            // 9.1 is the other User's: the DCC draws the CIN, the ACB sets it on the meter.
+            by("GCS36_9.1_SUCCESS_REQUEST_DUIS.XML", OTHER_USER, Answered),
+            by("ECS50_9.1_SUCCESS_REQUEST_DUIS.XML", OTHER_USER, Succeeded),
+            refused("ECS50_9.1_SUCCESS_REQUEST_DUIS.XML", "E2", ""),
+            // 14.1 is the gas transporter's; the recording it starts is what 4.10 reads.
+            by(
+                "GCS31_14.1_SUCCESS_REQUEST_DUIS.XML",
+                NETWORK_OPERATOR,
+                Answered,
+            ),
+            refused("GCS31_14.1_SUCCESS_REQUEST_DUIS.XML", "E2", ""),
+            ok("GCS18_4.10_SUCCESS_REQUEST_DUIS.XML"),
         ],
     );
 }

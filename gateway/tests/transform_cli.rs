@@ -104,6 +104,32 @@ fn transform_prints_the_rtds_command_and_precommand() {
         assert!(ok, "the oracle rejects {hex}");
         assert_eq!(mac, "none");
     }
+    // 9.1: the CIN given on the command line; without one, a new one is drawn and named.
+    let gcs36 = t.join("GCS36_9.1_SUCCESS_REQUEST_DUIS.XML");
+    let acb_args = [
+        "--device-type",
+        "GSME",
+        "--dcc-counter",
+        "1300",
+        now[0],
+        now[1],
+    ];
+    let out = transform(&[&acb_args[..], &["--cin", "1234"]].concat(), &gcs36);
+    assert_eq!(
+        stdout_hex(&out),
+        rtds("9.1_GCS36/GCS36_9.1_SUCCESS_COMMAND_GBCS.HEX")
+    );
+    let out = transform(&acb_args, &gcs36);
+    let named = String::from_utf8_lossy(&out.stderr).into_owned();
+    let drawn = named
+        .trim()
+        .strip_prefix("hubgate: Customer Identification Number ")
+        .unwrap_or_else(|| panic!("{named}"));
+    let command = hubgate_protocol::hex::decode(&stdout_hex(&out)).unwrap();
+    assert_eq!(
+        hubgate_protocol::transform::cin_in_command(&command).as_deref(),
+        Some(drawn)
+    );
     println!(
         "oracle {}",
         if checked.is_some() {
@@ -158,4 +184,10 @@ fn transform_errors_name_the_srv_or_the_option() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--now"), "{}", stderr(&out));
+    let out = transform(
+        &["--device-type", "esme", "--cin", "12x4"],
+        &t.join("ECS50_9.1_SUCCESS_REQUEST_DUIS.XML"),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--cin"), "{}", stderr(&out));
 }

@@ -334,11 +334,12 @@ pub fn esme_objects() -> Objects {
     for n in 1..=5u8 {
         o.put(Attr::new(1, [0, 0, 94, 44, 6, n], 2), Value::Boolean(false));
     }
-    // The supplier's telephone number and name (3.4), and the import and export MPANs (6.20.1,
-    // 6.20.2), not yet set.
+    // The supplier's telephone number and name (3.4), the import and export MPANs (6.20.1,
+    // 6.20.2) and the Customer Identification Number (9.1), not yet set.
     for (class_id, object) in [
         (9000, [0, 0, 96, 13, 0, 255]),
         (9000, [0, 0, 96, 13, 1, 255]),
+        (1, [0, 3, 96, 13, 1, 255]),
         (1, [0, 0, 94, 44, 34, 11]),
         (1, [1, 0, 0, 0, 2, 255]),
     ] {
@@ -623,6 +624,9 @@ pub fn consume_gas(s: &mut DeviceState, now: i64, volume: u32) {
     let t = time::zigbee_from_unix(now);
     m.add_to_profile(t - t % 1800, volume);
     m.add_to_daily(t - t % 86_400, volume);
+    if let Some(r) = m.network.as_mut() {
+        r.add(t, volume);
+    }
 }
 
 /// The OBIS value group C of the voltage quantities of phase L1, L2 and L3.

@@ -13,6 +13,11 @@
 //! - GetSampledData (Metering `08`, sample 1: the GPF's daily consumption log, GCS61) →
 //!   GetSampledDataResponse (`07`): the days from the earliest sample time's day to today,
 //!   at most the number asked for ([`ZigbeeModel::daily`]), else `NOT_FOUND`.
+//! - *Start Sampling* (Metering `07`, GCS31) → *Start Sampling Response* (`0D`) with sample
+//!   ID 2: the gas network data recording ([`ZigbeeModel::network`]) of consumption delivered,
+//!   from its start time (0: now) in intervals of the length asked for, at most the number
+//!   asked for; another sample type, a zero interval or count is `INVALID_VALUE`. GetSampledData of sample 2
+//!   (GCS18) answers the recording's samples from the earliest sample time on, up to now.
 //! - GetEventLog (Events `00`, CS10a, CS10b) → PublishEventLog (`01`) of the matching events
 //!   ([`ZigbeeModel::events`]), else `NOT_FOUND`.
 //! - The Calendar cluster's client gets (`0707`/`00`–`04`, GCS21b) → the publishes of the
@@ -230,6 +235,42 @@ pub struct ZigbeeModel {
     /// first, at most [`EVENTS_CAPACITY`] entries of each log.
     #[serde(default)]
     pub events: Vec<ZclEvent>,
+    /// The gas network data recording *Start Sampling* (GCS31) began, if any.
+    #[serde(default)]
+    pub network: Option<NetworkRecording>,
+}
+
+/// A *Start Sampling* recording of consumption delivered (the gas network data, sample ID
+/// [`SAMPLE_NETWORK_DATA`]): the consumption of each interval from the start, filled by
+/// [`crate::models::consume_gas`] until `max` intervals have passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRecording {
+    /// The start of the first interval, ZigBee seconds.
+    pub start: u32,
+    /// The interval, seconds (at least 1).
+    pub interval: u16,
+    /// Most samples recorded.
+    pub max: u16,
+    /// The consumption of each interval so far, oldest first.
+    pub samples: Vec<u32>,
+}
+
+impl NetworkRecording {
+    /// Adds `volume` consumed at `t` (ZigBee seconds) to its interval, when `t` falls in the
+    /// recording.
+    pub fn add(&mut self, t: u32, volume: u32) {
+        let Some(since) = t.checked_sub(self.start) else {
+            return;
+        };
+        let at = (since / u32::from(self.interval.max(1))) as usize;
+        if at >= usize::from(self.max) {
+            return;
+        }
+        if self.samples.len() <= at {
+            self.samples.resize(at + 1, 0);
+        }
+        self.samples[at] = self.samples[at].wrapping_add(volume);
+    }
 }
 
 /// An entry of a ZigBee event log, as *Publish Event Log* carries it.
@@ -278,6 +319,12 @@ pub const GET_SAMPLED_DATA: u8 = 0x08;
 pub const GET_SAMPLED_DATA_RESPONSE: u8 = 0x07;
 /// The sample ID of the daily consumption log.
 pub const SAMPLE_DAILY_CONSUMPTION: u16 = 0x0001;
+/// The sample ID the GSME gives its network data recording.
+pub const SAMPLE_NETWORK_DATA: u16 = 0x0002;
+/// Metering command *Start Sampling* (client) and *Start Sampling Response* (server).
+pub const START_SAMPLING: u8 = 0x07;
+/// *Start Sampling Response*.
+pub const START_SAMPLING_RESPONSE: u8 = 0x0d;
 
 /// Metering command *Get Profile* (client) and *Get Profile Response* (server).
 pub const GET_PROFILE: u8 = 0x00;
@@ -365,6 +412,9 @@ impl ZigbeeModel {
         else {
             return Err(());
         };
+        if id == SAMPLE_NETWORK_DATA {
+            return Ok(self.network_data(earliest, kind, number, now));
+        }
         let Some(&(oldest, _)) = self.daily.first() else {
             return Ok(None);
         };
@@ -390,6 +440,38 @@ impl ZigbeeModel {
             out.extend_from_slice(&v.min(0x00ff_ffff).to_le_bytes()[..3]);
         }
         Ok(Some(out))
+    }
+
+    /// The *Get Sampled Data Response* payload for the network data recording: its samples
+    /// from the first interval starting at or after `earliest` (1 asks from the first) up to
+    /// the interval `now` falls in, at most `number` of them and at most the recording's
+    /// `max`; each sample a uint24 (0 for an interval with no consumption). `None` when no
+    /// recording was started, the sample type is not consumption delivered (0), or no
+    /// interval is in range.
+    fn network_data(&self, earliest: u32, kind: u8, number: u16, now: u32) -> Option<Vec<u8>> {
+        let r = self.network.as_ref()?;
+        if kind != 0 || number == 0 || now < r.start {
+            return None;
+        }
+        let interval = u32::from(r.interval.max(1));
+        let first = earliest.saturating_sub(r.start).div_ceil(interval);
+        let elapsed = ((now - r.start) / interval + 1).min(u32::from(r.max));
+        if first >= elapsed {
+            return None;
+        }
+        let count = (elapsed - first).min(u32::from(number));
+        let start = r.start + first * interval;
+        let mut out = Vec::with_capacity(11 + 3 * count as usize);
+        out.extend_from_slice(&SAMPLE_NETWORK_DATA.to_le_bytes());
+        out.extend_from_slice(&start.to_le_bytes());
+        out.push(kind);
+        out.extend_from_slice(&r.interval.to_le_bytes());
+        out.extend_from_slice(&(count as u16).to_le_bytes());
+        for n in first..first + count {
+            let v = r.samples.get(n as usize).copied().unwrap_or(0);
+            out.extend_from_slice(&v.min(0x00ff_ffff).to_le_bytes()[..3]);
+        }
+        Some(out)
     }
 
     /// The *Get Profile Response* payload for consumption (channel 0) intervals ending at or
@@ -703,6 +785,22 @@ pub(crate) fn execute(
             outs.push(out);
             continue;
         }
+        if ctx.fault
+            && n == 1
+            && (c.cluster_id, z.command_id) == (cluster::METERING, START_SAMPLING)
+        {
+            // A sampling that cannot start answers sample ID FFFF, as the RTDS ERROR
+            // response.
+            outs.push(Out {
+                cluster: cluster::METERING,
+                frame_control: 0x09,
+                sequence: seq,
+                command: START_SAMPLING_RESPONSE,
+                payload: vec![0xff, 0xff],
+                data: false,
+            });
+            continue;
+        }
         if ctx.fault && n == 1 && (c.cluster_id, z.command_id) == (EVENTS, CLEAR_EVENT_LOG) {
             outs.push(Out {
                 cluster: EVENTS,
@@ -852,10 +950,13 @@ pub(crate) fn execute(
             }
             (false, cluster::METERING, GET_SAMPLED_DATA) => {
                 let now = time::zigbee_from_unix(ctx.now);
+                // The RTDS answers: the GPF's daily log with the disable-default-response
+                // bit and bit 4 (0x19), the GSME's network data without bit 4 (0x09).
+                let network = u16_le(p, 0) == Some(SAMPLE_NETWORK_DATA);
                 match model.sampled_data(p, now, floor) {
                     Ok(Some(payload)) => outs.push(Out {
                         cluster: cluster::METERING,
-                        frame_control: 0x19,
+                        frame_control: if network { 0x09 } else { 0x19 },
                         sequence: seq,
                         command: GET_SAMPLED_DATA_RESPONSE,
                         payload,
@@ -969,6 +1070,46 @@ pub(crate) fn execute(
                     sequence: seq,
                     command: CLEAR_EVENT_LOG_RESPONSE,
                     payload: vec![cleared],
+                    data: false,
+                });
+            }
+            (false, cluster::METERING, START_SAMPLING) => {
+                // Issuer event ID, start sampling time (0: now), sample type, sample
+                // request interval (seconds), maximum number of samples.
+                let (Some(at), Some(&kind), Some(interval), Some(max)) =
+                    (u32_le(p, 4), p.get(8), u16_le(p, 9), u16_le(p, 11))
+                else {
+                    outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        START_SAMPLING,
+                        status::FAULT,
+                    ));
+                    continue;
+                };
+                if kind != 0 || interval == 0 || max == 0 {
+                    outs.push(default_response(
+                        cluster::METERING,
+                        seq,
+                        START_SAMPLING,
+                        status::INVALID_VALUE,
+                    ));
+                    continue;
+                }
+                let now = time::zigbee_from_unix(ctx.now);
+                let start = if at == 0 { now } else { at };
+                model.network = Some(NetworkRecording {
+                    start: start - start % u32::from(interval),
+                    interval,
+                    max,
+                    samples: Vec::new(),
+                });
+                outs.push(Out {
+                    cluster: cluster::METERING,
+                    frame_control: 0x09,
+                    sequence: seq,
+                    command: START_SAMPLING_RESPONSE,
+                    payload: SAMPLE_NETWORK_DATA.to_le_bytes().to_vec(),
                     data: false,
                 });
             }

@@ -942,3 +942,48 @@ fn gas_proxy_reads() {
         cmp: Cmp::Exact,
     });
 }
+
+/// 3.5 Disable Privacy PIN (GCS11), 9.1 Request Customer Identification Number (GCS36 for
+/// the GSME, ECS50 for the ESME), 14.1 Record Network Data (GCS31) and its read, 4.10 Read
+/// Network Data (GCS18): success and error answers byte for byte.
+#[test]
+fn privacy_pin_cin_and_gas_network_data() {
+    run_all(&[
+        gsme("3.5_GCS11", "GCS11_3.5_SUCCESS", Prep::None),
+        gsme("3.5_GCS11", "GCS11_3.5_ERROR", Prep::Fault),
+        gsme("9.1_GCS36", "GCS36_9.1_SUCCESS", Prep::None),
+        gsme("9.1_GCS36", "GCS36_9.1_ERROR", Prep::Fault),
+        esme("9.1_ECS50", "ECS50_9.1_SUCCESS", Prep::None),
+        esme("9.1_ECS50", "ECS50_9.1_ERROR", Prep::Fault),
+        gsme("14.1_GCS31", "GCS31_14.1_SUCCESS", Prep::None),
+        gsme("14.1_GCS31", "GCS31_14.1_ERROR", Prep::Fault),
+        gsme(
+            "4.10_GCS18",
+            "GCS18_4.10_SUCCESS",
+            Prep::Custom(seed_network_data),
+        ),
+        gsme("4.10_GCS18", "GCS18_4.10_NOT_FOUND", Prep::None),
+        gsme("4.10_GCS18", "GCS18_4.10_ERROR", Prep::Fault),
+    ]);
+}
+
+/// Seeds a GSME's network data recording with the samples of the RTDS *Get Sampled Data
+/// Response* `response` (sample ID, start, type, interval, count, uint24 samples).
+fn seed_network_data(d: &mut Device, _command: &[u8], response: &[u8]) {
+    let m = gbcs::parse(response).unwrap();
+    let p = plaintexts(&m, &store()).remove(0).1;
+    let start = u32::from_le_bytes(p[2..6].try_into().unwrap());
+    let interval = u16::from_le_bytes([p[7], p[8]]);
+    let count = u16::from_le_bytes([p[9], p[10]]);
+    let samples = p[11..]
+        .chunks_exact(3)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], 0]))
+        .collect::<Vec<_>>();
+    assert_eq!(samples.len(), usize::from(count));
+    d.state_mut().zigbee_mut().unwrap().network = Some(hubgate_hil_rig::zcl::NetworkRecording {
+        start,
+        interval,
+        max: count,
+        samples,
+    });
+}

@@ -49,7 +49,7 @@ const SRVS: &[&str] = &[
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
     "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
     "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26", "4.3", "4.14", "6.4.1",
-    "6.5", "6.24.2",
+    "6.5", "6.24.2", "3.5", "14.1", "9.1",
 ];
 
 /// What one comparison gives.
@@ -476,11 +476,11 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("CS11_3.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS23b_4.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS29f_6.27_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
-    (
-        "GCS18_4.10_SUCCESS_REQUEST_DUIS.XML",
-        Expect::Refused,
-        "gas network data read not built",
-    ),
+    ("GCS18_4.10_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS11_3.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS31_14.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("ECS50_9.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS36_9.1_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS04a_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS04b_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS09_2.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
@@ -663,6 +663,8 @@ fn run_one(root: &Path, store: &Store, cache: &DerivedKeyCache, name: &str) -> O
                 .collect(),
         );
     }
+    // 9.1: the DCC draws the CIN; the corpus's is read back out of its command.
+    ctx.cin = hubgate_protocol::transform::cin_in_command(&cmd);
     if h.originator == auth::TEST_ACB {
         ctx.dcc_counter = Some(h.counter);
         if id.originator == auth::TEST_ACB {
@@ -1711,4 +1713,59 @@ fn a_network_operator_reads_the_alcs_event_log_with_ecs35g() {
     ] {
         assert_eq!(run(template, true).0, use_case);
     }
+}
+
+/// 9.1: the DCC's CIN goes into the command and is read back out of it, for either meter;
+/// without a CIN, or with one that is not four digits, the request is refused.
+#[test]
+fn customer_identification_numbers_travel_in_the_command() {
+    use hubgate_protocol::transform::{TransformError, cin_in_command, random_cin};
+    let root = conformance::require();
+    let store = Store::load_conformance(&root).unwrap();
+    let cache = DerivedKeyCache::default();
+    let now = UtcDateTime::parse("2015-01-01T00:00:00Z").unwrap();
+    for (name, device) in [
+        ("ECS50_9.1_SUCCESS_REQUEST_DUIS.XML", DeviceType::Esme),
+        ("GCS36_9.1_SUCCESS_REQUEST_DUIS.XML", DeviceType::Gsme),
+    ] {
+        let req = template(&root, name);
+        let mut ctx = Context::new(device, auth::TEST_ACB, now);
+        ctx.dcc_counter = Some(1300);
+        let refused = transform(&req, &ctx).unwrap_err();
+        assert!(
+            matches!(refused, TransformError::Unsupported { .. })
+                && refused
+                    .to_string()
+                    .contains("Customer Identification Number"),
+            "{refused}"
+        );
+        ctx.cin = Some("12345".into());
+        assert!(transform(&req, &ctx).is_err(), "five digits accepted");
+        let cin = random_cin().unwrap();
+        ctx.cin = Some(cin.clone());
+        let command = transform(&req, &ctx)
+            .unwrap()
+            .command(&store, &cache)
+            .unwrap();
+        assert_eq!(
+            cin_in_command(&command).as_deref(),
+            Some(cin.as_str()),
+            "{name}"
+        );
+    }
+    // Another SRV's command carries none.
+    let other = read_rtds(
+        &root,
+        "4.1.1_ECS17b/ECS17b_4.1.1_SINGLE_SUCCESS_COMMAND_GBCS.HEX",
+    );
+    assert_eq!(cin_in_command(&other), None);
+}
+
+fn read_rtds(root: &Path, rel: &str) -> Vec<u8> {
+    hex::decode(
+        std::fs::read_to_string(root.join("gbcs/rtds").join(rel))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap()
 }

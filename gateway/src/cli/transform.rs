@@ -51,6 +51,10 @@ pub struct Args {
     /// The DCC's own originator counter, for the use cases the ACB originates.
     #[arg(long, value_name = "N")]
     dcc_counter: Option<u64>,
+    /// For 9.1: the Customer Identification Number (four digits) the command sets. Default:
+    /// a new random one, printed on standard error.
+    #[arg(long, value_name = "DIGITS")]
+    cin: Option<String>,
     /// The Transitional Change of Supplier party and its counter, for 6.23 (`EUI:N`).
     #[arg(long, value_name = "EUI:N")]
     cos_party: Option<String>,
@@ -93,6 +97,16 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             ))
         }
     };
+    let cin = match &args.cin {
+        Some(c) if transform::is_cin(c) => Some(c.clone()),
+        Some(c) => anyhow::bail!("--cin {c:?}: a Customer Identification Number is four digits"),
+        None if request.header.service_reference_variant.as_str() == "9.1" => {
+            let c = transform::random_cin()?;
+            eprintln!("hubgate: Customer Identification Number {c}");
+            Some(c)
+        }
+        None => None,
+    };
     let context = |device_type| {
         let mut c = Context::new(device_type, acb, now);
         c.twin_element = args.twin_element;
@@ -101,6 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         c.use_case = args.use_case.clone();
         c.dcc_counter = args.dcc_counter;
         c.cos_party = cos_party;
+        c.cin = cin.clone();
         c
     };
     let transformed = match args.device_type {

@@ -70,6 +70,7 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         fits: |b| matches!(b, Body::ClearEventLog(c) if c.esme_event_log_type.is_none()),
         build: cs11,
     },
+    use_case!("GCS11", "3.5", GSME, Origin::User, gcs11),
     use_case!("GCS44", "3.4", GSME, Origin::User, gcs44),
     use_case!("GCS25a", "6.8", GSME, Origin::User, gcs25),
     UseCase {
@@ -122,6 +123,9 @@ const CLEAR_EVENT_LOG: u8 = 0x01;
 /// Device Management commands.
 const PUBLISH_CHANGE_OF_SUPPLIER: u8 = 0x01;
 const UPDATE_SITE_ID: u8 = 0x03;
+const REQUEST_NEW_PASSWORD_RESPONSE: u8 = 0x02;
+/// *Request New Password Response* password type: the consumer's (the privacy PIN).
+const CONSUMER_PASSWORD: u8 = 0x02;
 /// The provider change control the corpus's GCS44 carries.
 const PROVIDER_CHANGE_CONTROL: u32 = 0x0000_1800;
 /// Price cluster commands.
@@ -194,6 +198,26 @@ fn gcs44(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             .u32(PROVIDER_CHANGE_CONTROL)
             .string(b.supplier_name.as_bytes())
             .string(b.supplier_telephone_number.as_bytes())
+            .done(),
+    )
+    .frame_control(CLUSTER_SPECIFIC_NO_DEFAULT_RESPONSE)]))
+}
+
+/// GCS11: *Request New Password Response* setting an empty consumer password, which
+/// disables the privacy PIN: issuer event ID now, implementation time 0 (now), duration 0.
+fn gcs11(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::DisablePrivacyPIN(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::DEVICE_MANAGEMENT,
+        REQUEST_NEW_PASSWORD_RESPONSE,
+        Fields::new()
+            .u32(i.now_zigbee()?)
+            .u32(0)
+            .u16(0)
+            .u8(CONSUMER_PASSWORD)
+            .string(&[])
             .done(),
     )
     .frame_control(CLUSTER_SPECIFIC_NO_DEFAULT_RESPONSE)]))

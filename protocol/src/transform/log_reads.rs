@@ -37,6 +37,8 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS22a", "4.8.3", ESME, Origin::User, ecs22a),
     use_case!("ECS66", "4.17", ESME, Origin::User, ecs66),
     use_case!("GCS61", "4.17", &[DeviceType::Gpf], Origin::User, gcs61),
+    use_case!("GCS18", "4.10", GSME, Origin::User, gcs18),
+    use_case!("GCS31", "14.1", GSME, Origin::Acb, gcs31),
     use_case!("ECS23", "4.10", ESME, Origin::User, ecs23),
     use_case!("ECS23b", "4.10", ESME, Origin::User, ecs23b),
     use_case!("ECS21b", "4.14", ESME, Origin::User, ecs21b),
@@ -393,6 +395,59 @@ fn gcs61(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             .u32(first)
             .u8(SAMPLE_CONSUMPTION_DELIVERED)
             .u16(days as u16)
+            .done(),
+    )]))
+}
+
+/// Metering *Start Sampling* (client).
+const START_SAMPLING: u8 = 0x07;
+/// *Get Sampled Data* sample ID of the gas network data recording.
+const SAMPLE_NETWORK_DATA: u16 = 0x0002;
+/// The network data recording: consumption every 6 minutes over four hours, both ends
+/// included (SEC Annex 5, SRV 14.1).
+const NETWORK_DATA_INTERVAL_S: u16 = 360;
+const NETWORK_DATA_SAMPLES: u16 = 41;
+/// *Get Sampled Data* earliest sample time asking for a recording from its first sample.
+const FROM_FIRST_SAMPLE: u32 = 1;
+
+/// GCS31: *Start Sampling* of gas consumption delivered, from now (start time 0), every 6
+/// minutes, at most 41 samples: the four-hour recording 14.1 asks for. The ACB sends it on
+/// the network operator's behalf: a GSME holds no gas transporter credentials.
+fn gcs31(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::RecordNetworkDataGAS(_)) {
+        return Err(i.wrong_body());
+    }
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::METERING,
+        START_SAMPLING,
+        Fields::new()
+            .u32(i.now_zigbee()?)
+            .u32(0)
+            .u8(SAMPLE_CONSUMPTION_DELIVERED)
+            .u16(NETWORK_DATA_INTERVAL_S)
+            .u16(NETWORK_DATA_SAMPLES)
+            .done(),
+    )]))
+}
+
+/// GCS18: the gas network data recording (GCS31's), whole: *Get Sampled Data* of the
+/// network data sample (ID 2) from its first sample (earliest sample time 1), all 41
+/// samples, as every corpus command has it. The request's period is checked (its end not
+/// before its start) but does not narrow the command: the recording is at most four hours
+/// long and the meter answers it from its start.
+fn gcs18(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    if !matches!(i.body, Body::ReadNetworkData(_)) {
+        return Err(i.wrong_body());
+    }
+    period(i)?;
+    Ok(zcl::encode(&[Command::cluster(
+        cluster::METERING,
+        GET_SAMPLED_DATA,
+        Fields::new()
+            .u16(SAMPLE_NETWORK_DATA)
+            .u32(FROM_FIRST_SAMPLE)
+            .u8(SAMPLE_CONSUMPTION_DELIVERED)
+            .u16(NETWORK_DATA_SAMPLES)
             .done(),
     )]))
 }

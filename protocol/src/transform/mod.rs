@@ -32,7 +32,7 @@
 //! | 2.2 Top Up Device | CS01a, CS01b | DLMS Token Gateway `enter` / GBZ *Consumer Top Up* |
 //! | 3.1 Display Message | ECS10, GCS07 | DLMS set / GBZ *Display Message* |
 //! | 3.2 Restrict Access for Change of Tenancy | ECS12, GCS09 (GPF) | DLMS set of the Change of Tenancy date / GBZ *Publish Change of Tenancy* |
-//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.20.1 Set Import MPRN, on the gas meter | CS11, GCS44, GCS41 | GBZ *Clear Event Log Request*, *Publish Change of Supplier*, *Update Site ID* (`gas_settings.rs`) |
+//! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 3.5 Disable Privacy PIN, 6.20.1 Set Import MPRN, on the gas meter | CS11, GCS44, GCS11, GCS41 | GBZ *Clear Event Log Request*, *Publish Change of Supplier*, *Request New Password Response* (an empty consumer password), *Update Site ID* (`gas_settings.rs`) |
 //! | 3.3 Clear Event Log, 3.4 Update Supplier Name, 6.4.2 Load Limiting Counter Reset, 6.18.2 Reset Maximum Demand Registers, 6.20.1 / 6.20.2 Set Import MPxN / Export MPAN, 6.27 RMS Voltage Counter Reset, 7.9 Add Auxiliary Load to Boost Button | ECS15a, ECS16, ECS28b, ECS57, ECS39a, ECS39b (ACB), ECS29e (single phase), ECS29f (polyphase), ECS62Add | DLMS `reset` methods / sets (`device_settings.rs`) |
 //! | 4.1.1, 4.1.2 Read Instantaneous Import Registers / TOU Matrices | ECS17b, ECS17d, GCS13a (GSME or GPF, **derived**) | DLMS protected get / GBZ Read Attributes of *CurrentSummationDelivered* |
 //! | 4.2 Read Instantaneous Export Registers, 4.12.1 / 4.12.2 Read Maximum Demand Import / Export Registers, 4.13 Read Prepayment Configuration, 4.15 Read Load Limit Data, 4.16 Read Active Power Import, 4.18 Read Meter Balance | ECS17a, ECS18b, ECS18a, ECS26a, GCS21b, ECS27, ECS17c, ECS82, GCS60 | DLMS gets of a fixed list / GBZ Read Attributes (and, for GCS21b, the Calendar cluster's gets of the friendly credit calendar) (`meter_reads.rs`) |
@@ -41,6 +41,7 @@
 //! | 4.6.1 Retrieve Import Daily Read Log, 4.14 Read Prepayment Daily Read Log | ECS21a, GCS16a, ECS21b, GCS16b | DLMS protected range read / GBZ *Get Snapshot*, *Get Prepay Snapshot* |
 //! | 4.8.1 Read Active Import Profile Data | ECS22b, GCS17 (**derived**) | DLMS protected range read / GBZ *Get Profile*, one per day of the period |
 //! | 4.8.3 Read Export Profile Data, 4.10 Read Network Data, 7.11 Read Boost Button Details | ECS22a, ECS23 (single phase), ECS23b (polyphase), ECS61c | DLMS range read restricted by the UTC timestamp register (and gets) |
+//! | 4.10 Read Network Data (gas), 14.1 Record Network Data (GAS) | GCS18; GCS31 (ACB, for the gas transporter) | GBZ *Get Sampled Data* of the whole four-hour recording / *Start Sampling* of 41 six-minute samples from now (`log_reads.rs`) |
 //! | 4.11.1, 4.11.2 Read Tariff | ECS24, GCS21f, ECS24b | DLMS gets / GBZ reads |
 //! | 4.17 Retrieve Daily Consumption Log | ECS66; GCS61 (the GPF's gas log, also for an unknown remote party) | DLMS protected range read / GBZ *Get Sampled Data* of whole days |
 //! | 6.2.1 – 6.2.10 Read Device Configuration | ECS26k, ECS26c, ECS26d, ECS26l, GCS21k, ECS26m, ECS26i (ACB), GCS21e, GCS21m, ECS40, GCS46, GCS21a, ECS26j, ECS25r1, ECS25r2, GCS20r | DLMS gets / GBZ reads |
@@ -59,6 +60,7 @@
 //! | 7.3 Arm Supply, critical | ECS44, GCS39 | DLMS script execution / GBZ *Change Supply* |
 //! | 7.4 Read Supply Status | ECS45, GCS33 (**derived**) | DLMS get / GBZ Read Attributes of *SupplyStatus* |
 //! | 7.5, 7.6, 7.8 Activate / Deactivate / Reset Auxiliary Load, 7.12 Set Randomised Offset Limit (critical), 7.15 Read Auxiliary Controller Operational Data | ECS47Activate, ECS47Deactivate, ECS47Reset, ECS38, ECS61e | DLMS duration set and switch script / set / gets (`auxiliary.rs`) |
+//! | 9.1 Request Customer Identification Number | ECS50, GCS36 (ACB, with the CIN the DCC draws, [`Context::cin`]) | DLMS set of 0-3:96.13.1.255 / GBZ *Update CIN* (`customer.rs`) |
 //! | 8.1.1 Commission Device, critical | ECS70Commission, GCS28Commission | as 6.11 |
 //! | 8.7.1, 8.7.2 Join Service | CS03CCritical, CS03B, CS03A2NonCritical (ACB, signed by the ACB), CS03CNonCritical (ACB, signed by the ACB) | ASN.1 join method, other device EUI and GBCS type, and for method C its key-agreement certificate, from [`Context::join_peer`] |
 //! | 8.8.1, 8.8.2 Unjoin Service | CS04ACCritical, CS04ACNonCritical (ACB, signed by the ACB) | ASN.1 device ID |
@@ -76,29 +78,29 @@
 //! is of a type no corpus join names (HCALCS, CHF, GPF); CS03A1, CS03A2Critical and ECS29b (6.5
 //! for a polyphase meter with its counters reset: no message code for them in the corpus or
 //! the catalogue); 6.5 with single-phase settings for a meter the inventory marks polyphase
-//! ([`Context::polyphase`]); a restore (8.12.1 / 8.12.2) whose context has no
+//! ([`Context::polyphase`]); 9.1 whose context has no or a malformed [`Context::cin`]; a
+//! restore (8.12.1 / 8.12.2) whose context has no
 //! [`Context::device_log`] (the command carries the DCC's copy of the old device's log, not the
 //! request's data), or, for GCS59, whose copy has an entry without a GBCS device type; a read
 //! for an unknown remote party whose `KAPublicSecurityCredentials` is not a key-agreement
 //! certificate of the requesting User; and every use case not in the table above, whether or
-//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, GCS18
+//! not the corpus has a reference encoding of it (it has, for example, of ECS01b, DBCH01
 //! and ECS46c; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
 //! case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (171 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (175 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 150 | all of ECS35g, ECS23b, ECS29d, ECS29f, GCS21b, GCS39, CS10a, CS10b, CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 155 | all of GCS11, GCS18, GCS31, ECS50, GCS36 (with the RTDS command's CIN), ECS35g, ECS23b, ECS29d, ECS29f, GCS21b, GCS39, CS10a, CS10b, CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 17 | ECS21b, GCS16b and GCS61 for an unknown remote party (the templates carry another certificate, GCS16b's and GCS61's another period, than the RTDS requests); CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
-//! | refused | 1 | GCS18 (the gas network data read: not built; its one vector does not show how its earliest sample time, 1, relates to the request) |
 //!
 //! # Reads for an unknown remote party
 //!
@@ -164,6 +166,7 @@ mod config_reads;
 mod config_writes;
 mod credentials;
 mod credit;
+mod customer;
 mod der;
 mod device_log;
 mod device_settings;
@@ -197,6 +200,7 @@ use crate::gbcs::frame::{self, Cra, GroupingHeader, LenForm, OtherInfo, Suppleme
 use crate::hex;
 use crate::smki::{Store, Usage};
 
+pub use customer::{CIN_DIGITS, cin_in_command, is_cin, random_cin};
 pub use device_log::{
     CHF_LOG_CODES, LogChange, LogEntry, MAX_RESTORE_ENTRIES, chf_log_alert, chf_log_change,
     chf_log_succeeded,
@@ -309,6 +313,9 @@ pub struct Context {
     /// For a restore (8.12.1 / 8.12.2): the DCC's copy of the old CHF's or GPF's device log
     /// (the gateway takes it from the hub actor's copy). Restores are refused without it.
     pub device_log: Option<Vec<LogEntry>>,
+    /// For 9.1 Request Customer Identification Number: the new CIN (four digits) the DCC
+    /// drew ([`random_cin`]). The request is refused without it.
+    pub cin: Option<String>,
 }
 
 impl Context {
@@ -327,6 +334,7 @@ impl Context {
             use_case: None,
             join_peer: None,
             device_log: None,
+            cin: None,
         }
     }
 }
@@ -590,6 +598,7 @@ fn use_cases() -> impl Iterator<Item = &'static UseCase> {
         join::USE_CASES,
         device_log::USE_CASES,
         firmware::USE_CASES,
+        customer::USE_CASES,
     ]
     .into_iter()
     .flatten()
