@@ -516,6 +516,17 @@ fn run(name: &str, cases: &[Case]) {
                     if let Some((cluster, command, plain)) = expected_zcl {
                         assert_zcl_answer(&answer, case.file, cluster, command, plain);
                     }
+                    if use_case(case.file) == "DBCH03" {
+                        // The configuration DBCH04 wrote before: lower-band channels 1 and 2.
+                        let bytes = unb64(&element_text(&answer, "GBCSPayload").unwrap());
+                        let content = frame::parse(&bytes).unwrap().content.to_vec();
+                        assert!(
+                            hubgate_protocol::hex::encode(&content).contains("0420e0000006"),
+                            "{}: {}",
+                            case.file,
+                            hubgate_protocol::hex::encode(&content)
+                        );
+                    }
                     if matches!(use_case(case.file), "ECS50" | "GCS36") {
                         // SR 9.1: the new CIN comes with the meter's answer.
                         let cin = element_text(&answer, "CustomerIdentificationNumber");
@@ -812,7 +823,7 @@ fn resets_settings_and_network_reads() {
 }
 
 #[test]
-fn privacy_pin_customer_number_and_gas_network_data() {
+fn privacy_pin_customer_number_gas_network_data_and_sub_ghz_radio() {
     run(
         "customer",
         &[
@@ -829,6 +840,16 @@ fn privacy_pin_customer_number_and_gas_network_data() {
             ),
             refused("GCS31_14.1_SUCCESS_REQUEST_DUIS.XML", "E2", ""),
             ok("GCS18_4.10_SUCCESS_REQUEST_DUIS.XML"),
+            // The dual-band hub's sub-GHz radio, through the ACB.
+            all_ok("DBCH04_6.28_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("DBCH05_6.29_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("DBCH03_6.30_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("DBCH01_6.31_SUCCESS_REQUEST_DUIS.XML"),
+            to(
+                "DBCH03_6.30_SUCCESS_REQUEST_DUIS.XML",
+                ESME,
+                Refused("E11", "device type ESME does not fit SRV 6.30"),
+            ),
         ],
     );
 }

@@ -97,6 +97,8 @@ pub mod alert_code {
     pub const FUTURE_DATED_CREDENTIALS: u16 = 0x00cb;
     /// CS14 device log change alert.
     pub const CS14: u16 = 0x0018;
+    /// DBCH09: the CHF's sub-GHz configuration changed.
+    pub const DBCH09: u16 = 0x0113;
     /// Generic critical alert.
     pub const GENERIC_CRITICAL: u16 = 0x1000;
     /// Generic non-critical alert.
@@ -111,6 +113,8 @@ pub mod alert {
     pub const FUTURE_DATED_FAILURE: u16 = 0x8f67;
     /// CHF device log changed (CS14).
     pub const DEVICE_LOG_CHANGED: u16 = 0x8f12;
+    /// CHF sub-GHz configuration changed (DBCH09).
+    pub const SUB_GHZ_CONFIGURATION_CHANGED: u16 = 0x8f2a;
 }
 
 /// What the device sends back for a command it accepted.

@@ -65,6 +65,56 @@ pub const FIRMWARE_VERSION: [u8; 6] = [0, 0, 0, 2, 1, 255];
 /// The Change of Tenancy date attribute (ECS12).
 pub const CHANGE_OF_TENANCY: Attr = Attr::new(1, crate::models::obis::CHANGE_OF_TENANCY, 2);
 
+/// The CHF's sub-GHz configuration (6.28, 6.30).
+const SUB_GHZ_CONFIGURATION: Attr = Attr::new(1, crate::models::obis::SUB_GHZ_CONFIGURATION, 2);
+
+/// Whether `a` and `b` have the same DLMS types, element by element.
+fn same_shape(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Structure(x), Value::Structure(y)) | (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_shape(x, y))
+        }
+        (Value::BitString { bits: x, .. }, Value::BitString { bits: y, .. }) => x == y,
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+/// DBCH04: a new sub-GHz configuration of the layout the CHF holds (else
+/// `type-unmatched`); once taken, the CHF tells the ACB with a DBCH09 alert carrying it.
+fn set_sub_ghz_configuration(
+    state: &mut DeviceState,
+    ctx: &Ctx,
+    value: Value,
+    alerts: &mut Vec<AlertSpec>,
+) -> u8 {
+    let acb = state.trusted.eui_of(role::ACB);
+    let Some(o) = objects_mut(state) else {
+        return result::OBJECT_UNDEFINED;
+    };
+    match o.read(&SUB_GHZ_CONFIGURATION, None) {
+        Ok(old) if same_shape(&old, &value) => {}
+        Ok(_) => return result::TYPE_UNMATCHED,
+        Err(code) => return code,
+    }
+    let body = Value::Structure(vec![
+        Value::LongUnsigned(alert::SUB_GHZ_CONFIGURATION_CHANGED),
+        Value::OctetString(time::cosem_from_unix(ctx.now).to_vec()),
+        value.clone(),
+    ]);
+    if let Err(code) = o.write(&SUB_GHZ_CONFIGURATION, value) {
+        return code;
+    }
+    if let Some(acb) = acb {
+        alerts.push(AlertSpec {
+            message_code: alert_code::DBCH09,
+            critical: false,
+            recipient: acb,
+            body: AlertBody::Dlms(body),
+        });
+    }
+    result::SUCCESS
+}
+
 /// Internal attribute id under which a clock keeps its preset (not a COSEM attribute).
 const CLOCK_PRESET: i8 = -5;
 
@@ -267,6 +317,9 @@ pub(crate) fn execute(
                     }
                     Activation::Immediate if a == CHANGE_OF_TENANCY => {
                         set_change_of_tenancy(state, ctx, value)
+                    }
+                    Activation::Immediate if a == SUB_GHZ_CONFIGURATION => {
+                        set_sub_ghz_configuration(state, ctx, value, &mut alerts)
                     }
                     Activation::Immediate => match objects_mut(state) {
                         Some(o) => match o.write(&a, value) {

@@ -58,6 +58,10 @@ pub mod obis {
     pub const SWITCH_SCRIPTS: [u8; 6] = [0, 0, 10, 0, 103, 255];
     /// Export profile (Profile Generic).
     pub const EXPORT_PROFILE: [u8; 6] = [0, 0, 99, 1, 1, 255];
+    /// The dual-band CHF's sub-GHz configuration, channel scan request and channel in use.
+    pub const SUB_GHZ_CONFIGURATION: [u8; 6] = [0, 0, 94, 44, 10, 0];
+    pub const SUB_GHZ_CHANNEL_SCAN: [u8; 6] = [0, 0, 94, 44, 10, 1];
+    pub const SUB_GHZ_CHANNEL: [u8; 6] = [0, 0, 94, 44, 10, 2];
     /// Instantaneous power thresholds (Register Monitor).
     pub const POWER_THRESHOLDS: [u8; 6] = [0, 0, 16, 0, 0, 255];
     /// Average RMS voltage profile (4.10), single phase.
@@ -444,6 +448,52 @@ pub fn gsme_model() -> ZigbeeModel {
     m
 }
 
+/// A ZigBee channel mask: the channel page in the top five bits, a bit per channel of the
+/// page below them (the page's first channel in bit 0).
+fn channel_mask(page: u32, channels: u32) -> Value {
+    Value::BitString {
+        bits: 32,
+        bytes: ((page << 27) | channels).to_be_bytes().to_vec(),
+    }
+}
+
+/// The COSEM objects of a (dual-band) CHF: its sub-GHz configuration (6.28, 6.30), channel
+/// scan request (6.29) and channel in use (6.31), GBCS data objects (class 1). Out of the
+/// box every lower-band channel 0–26 is allowed and channel 0 is in use; the thresholds are
+/// a duty cycle of 1.00 % (limited) and 2.00 % (critical), 4 channel changes a week, a GSME
+/// curfew of 6, channel quieter and noisier thresholds of 6 and 10, 50.00 % poor non-GSME
+/// communications over 125 periods, a noise measurement period of 90, and 50.00 % failures
+/// and 30.00 % retries, in the units and order DBCH04 writes them.
+pub fn chf_objects() -> Objects {
+    let mut o = Objects::new();
+    o.put(
+        Attr::new(1, obis::SUB_GHZ_CONFIGURATION, 2),
+        Value::Structure(vec![
+            channel_mask(28, (1 << 27) - 1),
+            channel_mask(29, 0),
+            channel_mask(30, 0),
+            channel_mask(31, 0),
+            Value::LongUnsigned(100),
+            Value::LongUnsigned(200),
+            Value::Unsigned(4),
+            Value::LongUnsigned(6),
+            Value::Unsigned(6),
+            Value::Unsigned(10),
+            Value::LongUnsigned(5000),
+            Value::Unsigned(125),
+            Value::LongUnsigned(90),
+            Value::LongUnsigned(5000),
+            Value::LongUnsigned(3000),
+        ]),
+    );
+    o.put(
+        Attr::new(1, obis::SUB_GHZ_CHANNEL_SCAN, 2),
+        Value::Unsigned(0),
+    );
+    o.put(Attr::new(1, obis::SUB_GHZ_CHANNEL, 2), channel_mask(28, 1));
+    o
+}
+
 /// The two HAN networks of a CHF (class 104 objects `0.0.30.3.0.255` and `0.0.30.3.1.255`),
 /// with empty whitelists.
 pub fn chf_networks() -> Vec<HanNetwork> {
@@ -464,7 +514,10 @@ pub fn device_state(eui: [u8; 8], kind: DeviceKind, trusted: TrustedParties) -> 
     match kind {
         DeviceKind::Esme => s.model = crate::state::Model::Cosem(esme_objects()),
         DeviceKind::Gsme | DeviceKind::Gpf => s.model = crate::state::Model::Zigbee(gsme_model()),
-        DeviceKind::Chf => s.han_networks = chf_networks(),
+        DeviceKind::Chf => {
+            s.han_networks = chf_networks();
+            s.model = crate::state::Model::Cosem(chf_objects());
+        }
         DeviceKind::Ppmid | DeviceKind::Ihd => {}
     }
     s

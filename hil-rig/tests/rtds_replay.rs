@@ -987,3 +987,52 @@ fn seed_network_data(d: &mut Device, _command: &[u8], response: &[u8]) {
         samples,
     });
 }
+
+/// The dual-band CHF's sub-GHz radio (DBCH01, DBCH03, DBCH04, DBCH05): success and error
+/// answers byte for byte; a new configuration is reported to the ACB by the DBCH09 alert,
+/// byte for byte as well, and read back by DBCH03.
+#[test]
+fn chf_sub_ghz_radio() {
+    let chf = |dir, stem, prep| Case {
+        dir,
+        stem,
+        device: CHF,
+        kind: DeviceKind::Chf,
+        prep,
+        cmp: Cmp::Exact,
+    };
+    run_all(&[
+        chf("6.31_DBCH01", "DBCH01_6.31_SUCCESS", Prep::Seed),
+        chf("6.31_DBCH01", "DBCH01_6.31_ERROR", Prep::Fault),
+        chf("6.30_DBCH03", "DBCH03_6.30_SUCCESS", Prep::Seed),
+        chf("6.30_DBCH03", "DBCH03_6.30_ERROR", Prep::Fault),
+        chf("6.28_DBCH04", "DBCH04_6.28_SUCCESS", Prep::None),
+        chf("6.28_DBCH04", "DBCH04_6.28_ERROR", Prep::Fault),
+        chf("6.29_DBCH05", "DBCH05_6.29_SUCCESS", Prep::None),
+        chf("6.29_DBCH05", "DBCH05_6.29_ERROR", Prep::Fault),
+    ]);
+
+    let mut d = rtds_device(CHF, DeviceKind::Chf);
+    let set = rtds("6.28_DBCH04/DBCH04_6.28_SUCCESS_COMMAND_GBCS.HEX");
+    let reply = d.handle(&set, RTDS_NOW).unwrap();
+    assert_eq!(reply.alerts.len(), 1, "one DBCH09 alert");
+    assert_same_message(
+        &reply.alerts[0],
+        &rtds("6.28_DBCH04/DBCH04_6.28_NA_SUCCESS_ALERT_DBCH09_GBCS.HEX"),
+        "DBCH09",
+    );
+    // DBCH03 now reads what DBCH04 wrote (the corpus's later DBCH03 command: its counter
+    // is above DBCH04's).
+    let read = rtds("6.30_DBCH03/DBCH03_6.30_ERROR_COMMAND_GBCS.HEX");
+    let answer = gbcs::parse(&d.handle(&read, RTDS_NOW).unwrap().response)
+        .unwrap()
+        .content
+        .to_vec();
+    let written = gbcs::parse(&set).unwrap().content.to_vec();
+    let config = |apdu: &[u8]| match payload::decode(apdu).unwrap() {
+        payload::Payload::Dlms(payload::dlms::Apdu::AccessRequest(r)) => format!("{:?}", r.data),
+        payload::Payload::Dlms(payload::dlms::Apdu::AccessResponse(r)) => format!("{:?}", r.data),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(config(&answer), config(&written));
+}
