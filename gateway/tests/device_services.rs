@@ -263,8 +263,9 @@ fn assert_every_item_succeeded(xml: &str, file: &str) {
     );
 }
 
-/// The gas meter's answer in Service Response `xml` is one ZCL component of `cluster` and
-/// `command`, with `plain` as its payload when given.
+/// The gas meter's answer in Service Response `xml` ends with a ZCL component of `cluster`
+/// and `command`, with `plain` as its payload when given, and none of its Default Responses
+/// reports a failure.
 fn assert_zcl_answer(xml: &str, file: &str, cluster: u16, command: u8, plain: Option<&[u8]>) {
     let bytes = unb64(&element_text(xml, "GBCSPayload").unwrap());
     let msg = frame::parse(&bytes).unwrap();
@@ -272,12 +273,20 @@ fn assert_zcl_answer(xml: &str, file: &str, cluster: u16, command: u8, plain: Op
     let payload::Payload::Gbz(g) = decoded else {
         panic!("{file}: not GBZ")
     };
-    let c = &g.components()[0];
+    // The last component, and every component's Default Response a success.
+    let c = g.components().last().unwrap();
     assert_eq!(
-        (g.components().len(), c.cluster_id, c.zcl.command_id),
-        (1, cluster, command),
+        (c.cluster_id, c.zcl.command_id),
+        (cluster, command),
         "{file}: the answer"
     );
+    for d in g.components() {
+        if d.zcl.command_id == 0x0b
+            && let payload::gbz::ComponentBody::Plain(p) = d.body
+        {
+            assert_eq!(p.get(1), Some(&0), "{file}: a Default Response {p:02x?}");
+        }
+    }
     if let Some(plain) = plain {
         let payload::gbz::ComponentBody::Plain(p) = c.body else {
             panic!("{file}: encrypted")
@@ -511,6 +520,10 @@ fn run(name: &str, cases: &[Case]) {
                         // *Get Sampled Data Response* (encrypted), not NOT_FOUND: the
                         // recording GCS31 started is there.
                         "GCS18" => Some((0x0702, 0x07, None)),
+                        // The last of the critical commands' Default Responses.
+                        "GCS04" => Some((0x0705, 0x0b, Some(&[0x02, 0x00]))),
+                        "GCS23" => Some((0x0700, 0x0b, Some(&[0x03, 0x00]))),
+                        "GCS24" => Some((0x0702, 0x0b, Some(&[0x0d, 0x00]))),
                         _ => None,
                     };
                     if let Some((cluster, command, plain)) = expected_zcl {
@@ -845,6 +858,11 @@ fn privacy_pin_customer_number_gas_network_data_and_sub_ghz_radio() {
             all_ok("DBCH05_6.29_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("DBCH03_6.30_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("DBCH01_6.31_SUCCESS_REQUEST_DUIS.XML"),
+            // Critical gas settings, through the Pre-Command signed by the supplier: a
+            // Default Response SUCCESS to each command.
+            ok("GCS04_2.3_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS23_6.6_SUCCESS_REQUEST_DUIS.XML"),
+            ok("GCS24_6.7_SUCCESS_REQUEST_DUIS.XML"),
             to(
                 "DBCH03_6.30_SUCCESS_REQUEST_DUIS.XML",
                 ESME,

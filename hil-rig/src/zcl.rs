@@ -757,9 +757,10 @@ pub(crate) fn execute(
     let mut publishes = Vec::new();
     let mut state_event_log_cleared = false;
     let n = g.components().len();
-    // The billing calendar's ERROR vectors fail only the last of the two publishes.
-    let last_only_fails =
-        message_codes::use_case(ctx.code).is_some_and(|u| matches!(u, "GCS25" | "GCS25a"));
+    // The billing calendar's, gas conversion's and gas flow's ERROR vectors fail only the
+    // last of their two commands.
+    let last_only_fails = message_codes::use_case(ctx.code)
+        .is_some_and(|u| matches!(u, "GCS25" | "GCS25a" | "GCS23" | "GCS24"));
     for (i, c) in g.components().iter().enumerate() {
         let ComponentBody::Plain(p) = c.body else {
             return Err(crate::error::bad(ctx.code, "encrypted command components"));
@@ -780,7 +781,7 @@ pub(crate) fn execute(
                 default_response(c.cluster_id, seq, 0xff, 0x01)
             };
             if !is_get(profile_wide, z.frame_control, c.cluster_id, z.command_id) {
-                out.frame_control = 0x00;
+                out.frame_control = answer_direction(z.frame_control);
             }
             outs.push(out);
             continue;

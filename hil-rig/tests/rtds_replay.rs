@@ -1036,3 +1036,17 @@ fn chf_sub_ghz_radio() {
     };
     assert_eq!(config(&answer), config(&written));
 }
+
+/// Critical gas settings: 2.3 Update Debt (GCS04), 6.6 gas conversion (GCS23) and 6.7 gas
+/// flow (GCS24), success and error answers (signed) as the corpus's.
+#[test]
+fn gas_debt_conversion_and_flow() {
+    run_all(&[
+        gsme("2.3_GCS04", "GCS04_2.3_SUCCESS", Prep::None),
+        gsme("2.3_GCS04", "GCS04_2.3_ERROR", Prep::Fault),
+        gsme("6.6_GCS23", "GCS23_6.6_SUCCESS", Prep::None),
+        gsme("6.6_GCS23", "GCS23_6.6_ERROR", Prep::Fault),
+        gsme("6.7_GCS24", "GCS24_6.7_SUCCESS", Prep::None),
+        gsme("6.7_GCS24", "GCS24_6.7_ERROR", Prep::Fault),
+    ]);
+}

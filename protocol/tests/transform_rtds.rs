@@ -49,7 +49,7 @@ const SRVS: &[&str] = &[
     "4.12.2", "4.13", "4.15", "4.16", "4.18", "4.8.3", "6.12", "6.14.1", "4.17", "6.13", "7.3",
     "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
     "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26", "4.3", "4.14", "6.4.1",
-    "6.5", "6.24.2", "3.5", "14.1", "9.1", "6.28", "6.29", "6.30", "6.31",
+    "6.5", "6.24.2", "3.5", "14.1", "9.1", "6.28", "6.29", "6.30", "6.31", "2.3", "6.6", "6.7",
 ];
 
 /// What one comparison gives.
@@ -485,6 +485,9 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
     ("DBCH05_6.29_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("DBCH03_6.30_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("DBCH01_6.31_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS04_2.3_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS23_6.6_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
+    ("GCS24_6.7_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS04a_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS04b_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS09_2.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),

@@ -83,29 +83,8 @@ fn mask(page: u32, bits: u32) -> Value {
 
 /// A non-negative decimal of at most two fraction digits, in hundredths (1.3 → 130).
 fn hundredths(i: &Input<'_>, field: &'static str, d: &Decimal) -> Result<u16, TransformError> {
-    let bad = |why: &str| i.field(field, format!("{}: {why}", d.as_str()));
-    let (whole, fraction) = d.as_str().split_once('.').unwrap_or((d.as_str(), ""));
-    let whole = whole.strip_prefix('+').unwrap_or(whole);
-    let fraction = fraction.trim_end_matches('0');
-    if whole.starts_with('-') {
-        return Err(bad("negative"));
-    }
-    if fraction.len() > 2 {
-        return Err(bad("more than two fraction digits"));
-    }
-    let whole: u32 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| bad("not a number"))?
-    };
-    let fraction: u32 = format!("{fraction:0<2}")
-        .parse()
-        .map_err(|_| bad("not a number"))?;
-    whole
-        .checked_mul(100)
-        .and_then(|w| w.checked_add(fraction))
-        .and_then(|v| u16::try_from(v).ok())
-        .ok_or_else(|| bad("too large"))
+    let v = i.fixed_point(field, d, 2, u64::from(u16::MAX))?;
+    Ok(u16::try_from(v).unwrap_or(u16::MAX))
 }
 
 /// A whole number the command carries as `unsigned`.
