@@ -529,6 +529,16 @@ fn run(name: &str, cases: &[Case]) {
                     if let Some((cluster, command, plain)) = expected_zcl {
                         assert_zcl_answer(&answer, case.file, cluster, command, plain);
                     }
+                    if use_case(case.file) == "CS02c" {
+                        let bytes = unb64(&element_text(&answer, "GBCSPayload").unwrap());
+                        let msg = frame::parse(&bytes).unwrap();
+                        use x509_parser::prelude::FromDer;
+                        let parsed =
+                            x509_parser::certification_request::X509CertificationRequest::from_der(
+                                msg.content,
+                            );
+                        assert!(parsed.is_ok(), "{}: not a PKCS#10 request", case.file);
+                    }
                     if use_case(case.file) == "DBCH03" {
                         // The configuration DBCH04 wrote before: lower-band channels 1 and 2.
                         let bytes = unb64(&element_text(&answer, "GBCSPayload").unwrap());
@@ -863,6 +873,8 @@ fn privacy_pin_customer_number_gas_network_data_and_sub_ghz_radio() {
             ok("GCS04_2.3_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS23_6.6_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS24_6.7_SUCCESS_REQUEST_DUIS.XML"),
+            // 6.17: the meter answers with a certification request for a new key.
+            ok("CS02c_6.17_SUCCESS_REQUEST_DUIS.XML"),
             to(
                 "DBCH03_6.30_SUCCESS_REQUEST_DUIS.XML",
                 ESME,

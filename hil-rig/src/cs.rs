@@ -38,6 +38,8 @@ pub mod code {
     pub const GCS59: u16 = 0x008c;
     /// CS02e Retrieve Device Security Credentials (the device's own certificate).
     pub const CS02E: u16 = 0x000c;
+    /// CS02c Issue Security Credentials (a new key pair and its certification request).
+    pub const CS02C: u16 = 0x000a;
     /// CS02a Provide Security Credentials Details.
     pub const CS02A: u16 = 0x0008;
     /// CS02f Provide Security Credential Details (ESME, with the load controller).
@@ -453,6 +455,37 @@ pub(crate) fn own_certificate(
         Some(c) if !ctx.fault => c.to_vec(),
         _ => der::int(OWN_CERTIFICATE_REFUSED),
     })
+}
+
+/// CS02c: `SEQUENCE { BIT STRING usage }` answered with a PKCS#10 certification request
+/// for a new key pair of that usage ([`crate::pki::certification_request`]); the device
+/// keeps the key pair ([`DeviceState::requested_keys`]). `INTEGER 3` under fault injection
+/// or for a usage that is neither digital signature nor key agreement, as CS02e.
+pub(crate) fn issue_credentials(
+    state: &mut DeviceState,
+    ctx: &Ctx,
+    node: &Node<'_>,
+) -> Result<Vec<u8>, DeviceError> {
+    use crate::pki::{GeneratedKey, KeyUsage};
+    let usage = node
+        .children
+        .first()
+        .filter(|n| is(n, universal::BIT_STRING))
+        .map(|n| n.value)
+        .ok_or_else(|| bad(ctx.code, "CS02c expects SEQUENCE {BIT STRING key usage}"))?;
+    let usage = match usage {
+        [7, 0x80] => KeyUsage::DigitalSignature,
+        [3, 0x08] => KeyUsage::KeyAgreement,
+        _ => return Ok(der::int(OWN_CERTIFICATE_REFUSED)),
+    };
+    if ctx.fault {
+        return Ok(der::int(OWN_CERTIFICATE_REFUSED));
+    }
+    let key = GeneratedKey::generate()?;
+    let request = crate::pki::certification_request(&state.eui, usage, &key)?;
+    state.requested_keys.retain(|(u, _)| *u != usage);
+    state.requested_keys.push((usage, key));
+    Ok(request)
 }
 
 /// A replacement certificate and the cell it is for.

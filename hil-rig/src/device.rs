@@ -610,6 +610,15 @@ impl Device {
                     ..Outcome::default()
                 })
             }
+            payload::Payload::Asn1(node)
+                if ctx.code == cs::code::CS02C && self.state.kind != DeviceKind::Ihd =>
+            {
+                let payload = cs::issue_credentials(&mut self.state, ctx, &node)?;
+                Ok(Outcome {
+                    payload,
+                    ..Outcome::default()
+                })
+            }
             payload::Payload::Asn1(node) => cs::execute(&mut self.state, ctx, &node, content),
             payload::Payload::Dlms(_) => Err(crate::error::bad(
                 ctx.code,

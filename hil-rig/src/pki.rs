@@ -84,7 +84,7 @@ impl KeyUsage {
 }
 
 /// A freshly generated P-256 key pair.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratedKey {
     /// PKCS#8 DER private key.
     pub pkcs8: Vec<u8>,
@@ -182,28 +182,10 @@ impl CertificateAuthority {
         serial[0] = (serial[0] & 0x7f) | 0x40;
         let ski_full = digest::digest(&digest::SHA256, public_point);
         let ski = &ski_full.as_ref()[..8];
-        let key_usage = seq(&[
-            oid(OID_KEY_USAGE),
-            tlv(0x01, &[0xff]),
-            octets(&tlv(0x03, &usage.bit_string_body())),
-        ]);
+        let key_usage = key_usage_extension(usage);
         let ski_ext = seq(&[oid(OID_SKI), octets(&octets(ski))]);
         let (subject_name, extra) = match subject {
-            Subject::Device { eui } => {
-                let other_name = cons(
-                    0xa0,
-                    &[
-                        oid(OID_HW_MODULE),
-                        cons(0xa0, &[seq(&[oid(OID_HW_TYPE), octets(&eui)])]),
-                    ],
-                );
-                let san = seq(&[
-                    oid(OID_SAN),
-                    tlv(0x01, &[0xff]),
-                    octets(&seq(&[other_name])),
-                ]);
-                (seq(&[]), Some(san))
-            }
+            Subject::Device { eui } => (seq(&[]), Some(device_name_extension(&eui))),
             Subject::Organisation {
                 eui,
                 role,
@@ -250,6 +232,77 @@ impl CertificateAuthority {
             bit_string(&der::ecdsa_signature(&sig)),
         ]))
     }
+}
+
+/// The critical keyUsage extension of `usage`.
+fn key_usage_extension(usage: KeyUsage) -> Vec<u8> {
+    seq(&[
+        oid(OID_KEY_USAGE),
+        tlv(0x01, &[0xff]),
+        octets(&tlv(0x03, &usage.bit_string_body())),
+    ])
+}
+
+/// The critical subjectAltName extension naming a device: `hwModule` with its EUI.
+fn device_name_extension(eui: &[u8; 8]) -> Vec<u8> {
+    let other_name = cons(
+        0xa0,
+        &[
+            oid(OID_HW_MODULE),
+            cons(0xa0, &[seq(&[oid(OID_HW_TYPE), octets(eui)])]),
+        ],
+    );
+    seq(&[
+        oid(OID_SAN),
+        tlv(0x01, &[0xff]),
+        octets(&seq(&[other_name])),
+    ])
+}
+
+/// PKCS#9 extensionRequest.
+const OID_EXTENSION_REQUEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0e];
+
+/// A PKCS#10 certification request for the device `eui`'s new `key` of `usage`, as a GBCS
+/// device answers CS02c (6.17 Issue Security Credentials) and as the RTDS answer lays it out:
+/// version 0, an empty subject, the P-256 public key, an extensionRequest for a critical
+/// keyUsage and a critical subjectAltName `hwModule` with the EUI, signed with the new key
+/// (ecdsa-with-SHA256). Returns DER.
+pub fn certification_request(
+    eui: &[u8; 8],
+    usage: KeyUsage,
+    key: &GeneratedKey,
+) -> Result<Vec<u8>, DeviceError> {
+    let info = seq(&[
+        int(0),
+        seq(&[]),
+        seq(&[
+            seq(&[oid(OID_EC_PUBLIC_KEY), oid(OID_P256)]),
+            bit_string(&key.public_point),
+        ]),
+        cons(
+            0xa0,
+            &[seq(&[
+                oid(OID_EXTENSION_REQUEST),
+                cons(
+                    0x31,
+                    &[seq(&[
+                        key_usage_extension(usage),
+                        device_name_extension(eui),
+                    ])],
+                ),
+            ])],
+        ),
+    ]);
+    let signer = SigningKey::from_pem_or_der(&key.pkcs8)
+        .map_err(|_| DeviceError::Internal("reading a generated key"))?;
+    let sig = signer
+        .try_sign(&info)
+        .map_err(|_| DeviceError::Internal("signing a certification request"))?;
+    Ok(seq(&[
+        info,
+        seq(&[oid(OID_ECDSA_SHA256)]),
+        bit_string(&der::ecdsa_signature(&sig)),
+    ]))
 }
 
 /// The 8-byte subjectKeyIdentifier of a certificate, if it has one.

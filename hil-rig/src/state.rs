@@ -221,6 +221,10 @@ pub struct DeviceState {
     /// ([`crate::firmware`]). Default: none.
     #[serde(default)]
     pub pending_firmware: Option<PendingFirmware>,
+    /// Key pairs generated for 6.17 Issue Security Credentials (CS02c), by usage, awaiting
+    /// their certificates: the newest of each usage. Default: none.
+    #[serde(default)]
+    pub requested_keys: Vec<(crate::pki::KeyUsage, crate::pki::GeneratedKey)>,
     /// The application data model.
     pub model: Model,
 }
@@ -257,6 +261,7 @@ impl DeviceState {
             mac_fault: false,
             alert_recipient: None,
             pending_firmware: None,
+            requested_keys: Vec::new(),
             model: match kind {
                 DeviceKind::Esme | DeviceKind::Chf => Model::Cosem(Objects::new()),
                 DeviceKind::Gsme | DeviceKind::Gpf => Model::Zigbee(ZigbeeModel::new()),

@@ -1050,3 +1050,76 @@ fn gas_debt_conversion_and_flow() {
         gsme("6.7_GCS24", "GCS24_6.7_ERROR", Prep::Fault),
     ]);
 }
+
+/// 6.17 Issue Security Credentials (CS02c): the error answer byte for byte; the success
+/// answer is a certification request for a new key of the usage asked for, laid out as the
+/// corpus's (same header, same ASN.1 structure), self-signed with the new key, which the
+/// device keeps.
+#[test]
+fn issue_security_credentials() {
+    run(&esme("6.17_CS02c", "CS02c_6.17_ERROR", Prep::Fault));
+
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    let reply = d
+        .handle(
+            &rtds("6.17_CS02c/CS02c_6.17_SUCCESS_COMMAND_GBCS.HEX"),
+            RTDS_NOW,
+        )
+        .unwrap();
+    let csr = gbcs::parse(&reply.response).unwrap().content.to_vec();
+    let (info, signature) = {
+        use x509_parser::prelude::FromDer;
+        let (_, r) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(&csr).unwrap();
+        let spki = r
+            .certification_request_info
+            .subject_pki
+            .subject_public_key
+            .data
+            .to_vec();
+        let info = r.certification_request_info.raw.to_vec();
+        ((info, spki), r.signature_value.data.to_vec())
+    };
+    // The corpus's request with our public key in place of its own is ours: the same
+    // version, subject, algorithm and extension request, for the same device.
+    let theirs = rtds("6.17_CS02c/CS02c_6.17_SUCCESS_RESPONSE_GBCS.HEX");
+    let their_info = {
+        use x509_parser::prelude::FromDer;
+        let content = gbcs::parse(&theirs).unwrap().content.to_vec();
+        let (_, r) =
+            x509_parser::certification_request::X509CertificationRequest::from_der(&content)
+                .unwrap();
+        let spki = r
+            .certification_request_info
+            .subject_pki
+            .subject_public_key
+            .data
+            .to_vec();
+        hex::encode(r.certification_request_info.raw)
+            .replace(&hex::encode(&spki), &hex::encode(&info.1))
+    };
+    assert_eq!(hex::encode(&info.0), their_info, "the request's content");
+    let (ours, theirs) = (
+        gbcs::parse(&reply.response).unwrap(),
+        gbcs::parse(&theirs).unwrap(),
+    );
+    assert_eq!(ours.header, theirs.header, "the response header");
+    // Signed with the new key, whose public point the request carries.
+    aws_lc_rs::signature::UnparsedPublicKey::new(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+        &info.1,
+    )
+    .verify(&info.0, &signature)
+    .expect("the request's self-signature");
+    let kept = &d.state_mut().requested_keys;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].0, hubgate_hil_rig::pki::KeyUsage::DigitalSignature);
+    assert_eq!(kept[0].1.public_point, info.1, "the key the device keeps");
+    // Not the device's current key.
+    assert_ne!(
+        info.1,
+        hubgate_protocol::smki::Certificate::from_der(d.keys().identity().ds_certificate())
+            .unwrap()
+            .public_point()
+    );
+}

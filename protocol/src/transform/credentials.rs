@@ -92,6 +92,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
         build: cos,
     },
     UseCase {
+        name: "CS02c",
+        srv: "6.17",
+        devices: TYPE1,
+        origin: Origin::User,
+        fits: |b| matches!(b, Body::IssueSecurityCredentials(_)),
+        build: cs02c,
+    },
+    UseCase {
         name: "CS02e",
         srv: "6.24.2",
         devices: TYPE1,
@@ -370,9 +378,23 @@ fn cs02e(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let Body::RetrieveDeviceSecurityCredentialsDevice(b) = i.body else {
         return Err(i.wrong_body());
     };
-    let usage = match b.credential_type {
+    Ok(key_usage_request(b.credential_type))
+}
+
+/// CS02c: the key usage of the new key pair the device is to generate (its answer is a
+/// certification request for it); the same layout as CS02e's.
+fn cs02c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::IssueSecurityCredentials(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    Ok(key_usage_request(b.credential_type))
+}
+
+/// `SEQUENCE { BIT STRING usage }`.
+fn key_usage_request(credential: CredentialType) -> Vec<u8> {
+    let usage = match credential {
         CredentialType::DigitalSignature => usage_ds(),
         CredentialType::KeyAgreement => usage_ka(),
     };
-    Ok(Der::sequence(vec![usage]).encode())
+    Der::sequence(vec![usage]).encode()
 }
