@@ -23,7 +23,7 @@
 //! | area | use cases | device |
 //! |---|---|---|
 //! | DLMS reads | ECS17a, ECS17b, ECS17d (instantaneous registers), ECS20a, ECS20b, ECS20d (billing and daily logs), ECS21a (daily read log), ECS22b (half-hour profile), ECS52 (firmware version), CCS05/CCS06 (CHF device list) | ESME, CHF |
-//! | DLMS writes | ECS01a (tariff: immediate, future-dated, cancellation), ECS02, ECS03 (payment mode), ECS04a/b (credit), ECS70 (clock) | ESME |
+//! | DLMS writes | ECS01a (tariff: immediate, future-dated, cancellation), ECS01b, ECS01d (prices; immediate, future-dated with their 8F66 alerts, cancellation, error), ECS02, ECS03 (payment mode), ECS04a/b (credit), ECS70 (clock) | ESME |
 //! | DLMS resets, settings and their reads | ECS15a, ECS28b, ECS29e, ECS57 (resets), ECS16, ECS39a, ECS39b, ECS62Add (sets), ECS23, ECS61c (network data, boost button), ECS19 (prepayment values), ECS21b (prepayment daily reads, also for an unknown remote party), success and error vectors | ESME |
 //! | DLMS critical credit, schedules and settings | ECS09 (emergency credit: answered, no state kept), ECS30, ECS30a (billing calendar), ECS48 (tariff block counter reset), ECS28a (load limiting settings, immediate, future-dated and cancelled; a GBCS data object's activation copies its attribute 4 to 2), success and error vectors | ESME |
 //! | DLMS voltage settings | ECS29a (success and error), ECS29c (success) | ESME |
@@ -41,7 +41,7 @@
 //! | ZigBee gas network data | GCS31 (*Start Sampling*: a *Start Sampling Response* with sample ID 2, or FFFF under fault injection; the GSME then records consumption in 6-minute intervals, at most the 41 asked for, [`zcl::NetworkRecording`]), GCS18 (*Get Sampled Data* of sample 2: the recording from the earliest sample asked for to now; NOT_FOUND when none was started): success, not-found and error vectors byte for byte | GSME |
 //! | ZigBee prepayment configuration | GCS21b (Read Attributes of the Prepayment and Price clusters, and the Calendar cluster's gets, answered with the publishes of the calendar last published to the meter, NOT_FOUND when there is none; the meter keeps one calendar), success, not-found and error vectors | GSME |
 //! | ZigBee event and security logs | CS10a, CS10b (*Get Event Log*: *Publish Event Log* of the matching events, NOT_FOUND when none; the GSME and GPF log the alerts they raise in their event log), success, not-found and error vectors | GSME, GPF |
-//! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS28 (clock window) | GSME, GPF |
+//! | ZigBee | GCS38 (firmware version), GCS14 (GPF reads), GCS15b/c (snapshots), GCS15d/e (debt and top-up logs), GCS01a (tariff publishes), GCS01b (price publishes, with their 8F66 alerts), GCS28 (clock window) | GSME, GPF |
 //! | ZigBee, no RTDS vector | GCS13a (consumption register), GCS17 (half-hour profile, *Get Profile*), GCS33 (valve status, which GCS32 *Change Supply* sets): answered from [`models::consume_gas`]'s register and profile; checked against the transform's commands and the oracle (`tests/gas_reads.rs`) | GSME, GPF (GCS13a) |
 //! | alerts | 8F66/8F67 in their DLMS, GBZ and ASN.1 forms, CS14 (8F12), generic 0x1000/0x1001 ([`Device::raise_alert`]) | all |
 //!

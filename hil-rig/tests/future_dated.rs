@@ -170,3 +170,39 @@ fn gas_tariff_publishes_alert_and_become_active() {
     assert_eq!(published.len(), 8, "every publish of the command is active");
     assert!(published.contains_key(&(0x0700, 0x05)));
 }
+
+#[test]
+fn future_dated_prices_alert_when_they_take_effect() {
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    future_dated(
+        &mut d,
+        "1.2.1_ECS01b",
+        "ECS01b_1.2.1_FUTURE_DATED_TOU_BLOCK_SUCCESS",
+        &[
+            "ECS01b_1.2.1_8F66_FUTURE_DATED_TOU_BLOCK_SUCCESS_ALERT_STANDING_CHARGE_GBCS.HEX",
+            "ECS01b_1.2.1_8F66_FUTURE_DATED_TOU_BLOCK_SUCCESS_ALERT_PRICE_MATRIX_GBCS.HEX",
+        ],
+    );
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    future_dated(
+        &mut d,
+        "1.2.2_ECS01d",
+        "ECS01d_1.2.2_FUTURE_DATED_SUCCESS",
+        &["ECS01d_1.2.2_8F66_FUTURE_DATED_SUCCESS_ALERT_PRICE_MATRIX_GBCS.HEX"],
+    );
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    future_dated(
+        &mut d,
+        "1.2.1_GCS01b",
+        "GCS01b_1.2.1_FUTURE_DATED_BLOCK_SUCCESS",
+        &[
+            "GCS01b_1.2.1_8F66_FUTURE_DATED_BLOCK_SUCCESS_ALERT_PUBLISH_TARIFF_INFORMATION_GBCS.HEX",
+            "GCS01b_1.2.1_8F66_FUTURE_DATED_BLOCK_SUCCESS_ALERT_PUBLISH_PRICE_MATRIX_GBCS.HEX",
+        ],
+    );
+    let published = &d.state().zigbee().unwrap().published;
+    assert!(
+        published.contains_key(&(0x0700, 0x05)),
+        "the price matrix is active"
+    );
+}

@@ -1123,3 +1123,65 @@ fn issue_security_credentials() {
             .public_point()
     );
 }
+
+/// 1.2.1 Update Price (Primary Element), ECS01b and GCS01b, and 1.2.2 Update Price
+/// (Secondary Element), ECS01d: immediate, future-dated and cancelled, and the error answer,
+/// as the corpus's.
+#[test]
+fn price_updates() {
+    run_all(&[
+        esme(
+            "1.2.1_ECS01b",
+            "ECS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "1.2.1_ECS01b",
+            "ECS01b_1.2.1_IMMEDIATE_BLOCK_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "1.2.1_ECS01b",
+            "ECS01b_1.2.1_FUTURE_DATED_TOU_BLOCK_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "1.2.1_ECS01b",
+            "ECS01b_1.2.1_CANCELLATION_TOU_BLOCK_SUCCESS",
+            Prep::None,
+        ),
+        esme("1.2.1_ECS01b", "ECS01b_1.2.1_IMMEDIATE_ERROR", Prep::Fault),
+        esme("1.2.2_ECS01d", "ECS01d_1.2.2_IMMEDIATE_SUCCESS", Prep::None),
+        esme(
+            "1.2.2_ECS01d",
+            "ECS01d_1.2.2_FUTURE_DATED_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "1.2.2_ECS01d",
+            "ECS01d_1.2.2_CANCELLATION_SUCCESS",
+            Prep::None,
+        ),
+        esme("1.2.2_ECS01d", "ECS01d_1.2.2_IMMEDIATE_ERROR", Prep::Fault),
+        gsme(
+            "1.2.1_GCS01b",
+            "GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",
+            Prep::None,
+        ),
+        gsme(
+            "1.2.1_GCS01b",
+            "GCS01b_1.2.1_FUTURE_DATED_BLOCK_SUCCESS",
+            Prep::None,
+        ),
+        gsme(
+            "1.2.1_GCS01b",
+            "GCS01b_1.2.1_CANCELLATION_BLOCK_SUCCESS",
+            Prep::None,
+        ),
+        gsme(
+            "1.2.1_GCS01b",
+            "GCS01b_1.2.1_FUTURE_DATED_BLOCK_ERROR",
+            Prep::Fault,
+        ),
+    ]);
+}

@@ -15,6 +15,14 @@
 //!   0-0:19.20.0.255, passive unit charge): 48 TOU prices (indices `01`–`30`) then 4 × 8 block
 //!   prices (`a1`–`a8` for block 1 of TOU rates 1–8, … `d1`–`d8`), absent prices 0;
 //! - six activation times, all the execution time (all zero: now; `FF`: cancellation).
+//!
+//! 1.2.1 Update Price (Primary Element) and 1.2.2 (Secondary Element), critical and
+//! future-datable: ECS01b sets the standing charge and price matrix as ECS01a does, then
+//! their two activation times; ECS01d sets the secondary element's price matrix (Charge
+//! 0-0:19.20.5.255 for register 1-20:1.8.0.255: four prices `01`–`04`, absent ones 0) and its
+//! activation time; the gas meter's GCS01b publishes GCS01a's *Publish Tariff Information*
+//! (with the body's number of thresholds) and *Publish Price Matrix*, without the calendar
+//! and thresholds.
 
 use super::axdr::{Request, Value, obis};
 use super::{DeviceType, Execution, Input, Origin, TransformError, UseCase};
@@ -27,14 +35,35 @@ use crate::duis::model::body::{
 };
 use crate::gbcs::CosemDateTime;
 
-pub(crate) static USE_CASES: &[UseCase] = &[UseCase {
-    name: "ECS01a",
-    srv: "1.1.1",
-    devices: &[DeviceType::Esme],
-    origin: Origin::User,
-    fits: is_electricity,
-    build: ecs01a,
-}];
+pub(crate) static USE_CASES: &[UseCase] = &[
+    UseCase {
+        name: "ECS01a",
+        srv: "1.1.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: is_electricity,
+        build: ecs01a,
+    },
+    UseCase {
+        name: "ECS01b",
+        srv: "1.2.1",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| {
+            matches!(b, Body::UpdatePricePrimaryElement(p)
+                if matches!(p.price_elements, PricePrimary::ElectricityPriceElements(_)))
+        },
+        build: ecs01b,
+    },
+    UseCase {
+        name: "ECS01d",
+        srv: "1.2.2",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| matches!(b, Body::UpdatePriceSecondaryElement(_)),
+        build: ecs01d,
+    },
+];
 
 fn is_electricity(b: &Body) -> bool {
     matches!(b, Body::UpdateImportTariffPrimaryElement(t) if matches!(
@@ -53,6 +82,11 @@ const TARIFF_SCRIPTS: [u8; 6] = obis(0, 0, 10, 0, 100, 255);
 const CURRENCY: [u8; 6] = obis(0, 0, 94, 44, 2, 0);
 const STANDING_CHARGE: [u8; 6] = obis(0, 0, 19, 20, 4, 255);
 const PRICES: [u8; 6] = obis(0, 0, 19, 20, 0, 255);
+/// The secondary element's price matrix (twin-element meters), and the register it prices.
+const SECONDARY_PRICES: [u8; 6] = obis(0, 0, 19, 20, 5, 255);
+const SECONDARY_IMPORT: [u8; 6] = obis(1, 20, 1, 8, 0, 255);
+/// Prices of the secondary element's matrix.
+const SECONDARY_TOU_PRICES: u8 = 4;
 /// Further objects activated with the tariff.
 const TARIFF_ACTIVATION: [u8; 6] = obis(0, 0, 94, 44, 128, 29);
 const BLOCK_ACTIVATION: [u8; 6] = obis(0, 0, 63, 1, 1, 255);
@@ -114,6 +148,58 @@ fn ecs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     .set(113, PRICES, 7, at.clone())
     .set(9000, BLOCK_ACTIVATION, 6, at)
     .encode(i.counter))
+}
+
+/// ECS01b: the primary element's prices alone, as ECS01a sets them: the passive standing
+/// charge and price matrix, then their activation time.
+fn ecs01b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::UpdatePricePrimaryElement(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let PricePrimary::ElectricityPriceElements(p) = &b.price_elements else {
+        return Err(i.wrong_body());
+    };
+    let at = activation(i.execution(b.execution_date_time.as_ref())?);
+    Ok(Request::new()
+        .set(113, STANDING_CHARGE, 6, standing_charge(i, p)?)
+        .set(113, PRICES, 6, prices(i, p)?)
+        .set(113, STANDING_CHARGE, 7, at.clone())
+        .set(113, PRICES, 7, at)
+        .encode(i.counter))
+}
+
+/// ECS01d: the secondary element's prices (four, by index; 0 where the request gives none)
+/// and their activation time.
+fn ecs01d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::UpdatePriceSecondaryElement(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let p = &b.price_elements;
+    let table = (1..=SECONDARY_TOU_PRICES)
+        .map(|n| {
+            let price = p
+                .electricity_price_element
+                .iter()
+                .find(|x| x.index == u64::from(n))
+                .map_or(0, |x| x.value);
+            Value::Structure(vec![Value::OctetString(vec![n]), Value::Long(price)])
+        })
+        .collect();
+    let charge = unit_charge(
+        3,
+        scale(i, "PriceScale", p.price_scale)?,
+        (3, SECONDARY_IMPORT, 2),
+        table,
+    );
+    Ok(Request::new()
+        .set(113, SECONDARY_PRICES, 6, charge)
+        .set(
+            113,
+            SECONDARY_PRICES,
+            7,
+            activation(i.execution(b.execution_date_time.as_ref())?),
+        )
+        .encode(i.counter))
 }
 
 /// The activation time as a COSEM date-time (see the module documentation).
@@ -370,14 +456,27 @@ fn prices(i: &Input<'_>, p: &ElecPriceElementsPrimary) -> Result<Value, Transfor
 ///   (ISO 4217 826), 5 trailing price digits, the standing charge, threshold divisor 1000);
 /// - for a block tariff, *Publish Block Thresholds* (48-bit thresholds);
 /// - *Publish Price Matrix* (block prices by block, or TOU prices by tier).
-pub(crate) static GAS_USE_CASES: &[UseCase] = &[UseCase {
-    name: "GCS01a",
-    srv: "1.1.1",
-    devices: &[DeviceType::Gsme],
-    origin: Origin::User,
-    fits: is_gas,
-    build: gcs01a,
-}];
+pub(crate) static GAS_USE_CASES: &[UseCase] = &[
+    UseCase {
+        name: "GCS01a",
+        srv: "1.1.1",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: is_gas,
+        build: gcs01a,
+    },
+    UseCase {
+        name: "GCS01b",
+        srv: "1.2.1",
+        devices: &[DeviceType::Gsme],
+        origin: Origin::User,
+        fits: |b| {
+            matches!(b, Body::UpdatePricePrimaryElement(p)
+                if matches!(p.price_elements, PricePrimary::GasPriceElements(_)))
+        },
+        build: gcs01b,
+    },
+];
 
 fn is_gas(b: &Body) -> bool {
     matches!(b, Body::UpdateImportTariffPrimaryElement(t) if matches!(
@@ -448,7 +547,7 @@ fn zcl_date(
 
 fn gcs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     use super::zcl::{self, Command, Fields, cluster};
-    use crate::duis::model::body::{GasDayProfileChoice, GasPriceElementsTariff};
+    use crate::duis::model::body::GasDayProfileChoice;
     let Body::UpdateImportTariffPrimaryElement(b) = i.body else {
         return Err(i.wrong_body());
     };
@@ -459,25 +558,11 @@ fn gcs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     else {
         return Err(i.wrong_body());
     };
-    let (start, tariff_start) = match i.execution(b.execution_date_time.as_ref())? {
-        Execution::Now => (0, 0),
-        Execution::At(t) => {
-            let z = t
-                .zigbee()
-                .map_err(|e| i.field("ExecutionDateTime", e.to_string()))?;
-            (z, z)
-        }
-        Execution::Cancel => (0xffff_fffe, 0xffff_ffff),
-    };
-    let now = i.now_zigbee()?;
+    let (start, tariff_start, now) = gas_start_times(i, b.execution_date_time.as_ref())?;
     let head = |f: Fields| f.u32(0).u32(now);
     let calendar = |f: Fields| head(f).u32(now);
     let publish = |command: u8, payload: Fields| {
         Command::cluster(cluster::CALENDAR, command, payload.done())
-            .frame_control(zcl::CLUSTER_SPECIFIC_NO_DEFAULT_RESPONSE)
-    };
-    let price = |command: u8, payload: Fields| {
-        Command::cluster(cluster::PRICE, command, payload.done())
             .frame_control(zcl::CLUSTER_SPECIFIC_NO_DEFAULT_RESPONSE)
     };
     let st = &t.switching_table;
@@ -545,13 +630,83 @@ fn gcs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     }
     commands.push(publish(PUBLISH_SPECIAL_DAYS, f));
 
+    let mut th = t.threshold_matrix.block_threshold.clone();
+    th.sort_by_key(|x| x.index);
+    let thresholds: Vec<u64> = th.into_iter().map(|x| x.value).collect();
+    commands.extend(gas_prices(
+        i,
+        p,
+        (start, tariff_start, now),
+        Some(&thresholds),
+    )?);
+    Ok(zcl::encode(&commands))
+}
+
+/// GCS01b: the gas prices alone, as GCS01a publishes them (no calendar, no block
+/// thresholds).
+fn gcs01b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::UpdatePricePrimaryElement(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let PricePrimary::GasPriceElements(p) = &b.price_elements else {
+        return Err(i.wrong_body());
+    };
+    let times = gas_start_times(i, b.execution_date_time.as_ref())?;
+    Ok(super::zcl::encode(&gas_prices(i, p, times, None)?))
+}
+
+/// The publish start time, the tariff information's start time and the current time for
+/// an execution date-time: 0 (now), the execution time, or for a cancellation `FFFFFFFE`
+/// and `FFFFFFFF` (*Publish Tariff Information*).
+fn gas_start_times(
+    i: &Input<'_>,
+    execution: Option<&crate::duis::model::xsd::DateTime>,
+) -> Result<(u32, u32, u32), TransformError> {
+    let (start, tariff_start) = match i.execution(execution)? {
+        Execution::Now => (0, 0),
+        Execution::At(t) => {
+            let z = t
+                .zigbee()
+                .map_err(|e| i.field("ExecutionDateTime", e.to_string()))?;
+            (z, z)
+        }
+        Execution::Cancel => (0xffff_fffe, 0xffff_ffff),
+    };
+    Ok((start, tariff_start, i.now_zigbee()?))
+}
+
+/// The gas price commands of GCS01a and GCS01b: *Publish Tariff Information*, for a block
+/// tariff *Publish Block Thresholds* when the thresholds are given (GCS01a; GCS01b sends the
+/// prices alone, with the number of thresholds its body states), and *Publish Price Matrix*.
+/// `times` are the publish start, the tariff information's start and the current time
+/// (issuer event ID), as [`gcs01a`] derives them.
+fn gas_prices(
+    i: &Input<'_>,
+    p: &crate::duis::model::body::GasPriceElements,
+    (start, tariff_start, now): (u32, u32, u32),
+    block_thresholds: Option<&[u64]>,
+) -> Result<Vec<super::zcl::Command>, TransformError> {
+    use super::zcl::{self, Command, Fields, cluster};
+    use crate::duis::model::body::GasPriceElementsTariff;
+    let head = |f: Fields| f.u32(0).u32(now);
+    let price = |command: u8, payload: Fields| {
+        Command::cluster(cluster::PRICE, command, payload.done())
+            .frame_control(zcl::CLUSTER_SPECIFIC_NO_DEFAULT_RESPONSE)
+    };
+    let count = |n: usize, what: &'static str| {
+        u8::try_from(n).map_err(|_| i.field(what, format!("{n} entries")))
+    };
+    let mut commands = Vec::new();
     let currency = match p.currency_units {
         CurrencyUnits::Gbp => CURRENCY_GBP,
         CurrencyUnits::Ecb => CURRENCY_EUR,
     };
     let (scheme, tiers, thresholds) = match &p.tariff {
-        GasPriceElementsTariff::BlockTariff(_) => {
-            let n = count(t.threshold_matrix.block_threshold.len(), "ThresholdMatrix")?;
+        GasPriceElementsTariff::BlockTariff(m) => {
+            let n = match block_thresholds {
+                Some(th) => count(th.len(), "ThresholdMatrix")?,
+                None => small(i, "NumberOfThresholds", m.number_of_thresholds)?,
+            };
             (SCHEME_BLOCK, 0, n)
         }
         GasPriceElementsTariff::TOUTariff(m) => {
@@ -585,14 +740,14 @@ fn gcs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     };
     match &p.tariff {
         GasPriceElementsTariff::BlockTariff(m) => {
-            let mut th = t.threshold_matrix.block_threshold.clone();
-            th.sort_by_key(|x| x.index);
-            // Sub-payload control 1: thresholds for every tier; tier 0 ‖ count.
-            let mut f = tariff_head(Fields::new(), 1).u8(thresholds & 0x0f);
-            for x in th {
-                f = f.u48(x.value);
+            if let Some(th) = block_thresholds {
+                // Sub-payload control 1: thresholds for every tier; tier 0 ‖ count.
+                let mut f = tariff_head(Fields::new(), 1).u8(thresholds & 0x0f);
+                for x in th {
+                    f = f.u48(*x);
+                }
+                commands.push(price(PUBLISH_BLOCK_THRESHOLDS, f));
             }
-            commands.push(price(PUBLISH_BLOCK_THRESHOLDS, f));
             let mut prices = m.block_price.clone();
             prices.sort_by_key(|x| x.index);
             // Sub-payload control 0: block prices, ID = tier 0 ‖ block − 1.
@@ -615,5 +770,5 @@ fn gcs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             commands.push(price(PUBLISH_PRICE_MATRIX, f));
         }
     }
-    Ok(zcl::encode(&commands))
+    Ok(commands)
 }
