@@ -873,9 +873,10 @@ fn prices_credentials_gas_settings_customer_number_network_data_and_sub_ghz_radi
             ok("GCS04_2.3_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS23_6.6_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS24_6.7_SUCCESS_REQUEST_DUIS.XML"),
-            // 1.2.1 / 1.2.2: prices alone.
+            // 1.2.1 / 1.2.2: prices alone; 1.1.2: the secondary element's tariff.
             all_ok("ECS01b_1.2.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS01d_1.2.2_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS01c_1.1.2_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
             ok("GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML"),
             // 6.17: the meter answers with a certification request for a new key.
             ok("CS02c_6.17_SUCCESS_REQUEST_DUIS.XML"),

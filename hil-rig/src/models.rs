@@ -38,6 +38,10 @@ pub mod obis {
     pub const CALENDAR: [u8; 6] = [0, 0, 13, 0, 0, 255];
     /// Special days table.
     pub const SPECIAL_DAYS: [u8; 6] = [0, 1, 11, 0, 0, 255];
+    /// The secondary element's Activity Calendar and Special Days table (twin-element
+    /// meters).
+    pub const SECONDARY_CALENDAR: [u8; 6] = [0, 0, 13, 0, 1, 255];
+    pub const SECONDARY_SPECIAL_DAYS: [u8; 6] = [0, 1, 11, 0, 1, 255];
     /// Account (payment mode).
     pub const ACCOUNT: [u8; 6] = [0, 1, 19, 0, 0, 255];
     /// Disconnect control (supply state).
@@ -145,19 +149,23 @@ pub fn esme_objects() -> Objects {
             .chain([0x80, 0x00, 0xff])
             .collect(),
     );
-    for id in 2..=9 {
-        let v = if id == 2 || id == 6 {
-            Value::OctetString(Vec::new())
-        } else {
-            Value::Array(Vec::new())
-        };
-        o.put(Attr::new(20, obis::CALENDAR, id), v);
+    // The primary element's Activity Calendar and Special Days, and the secondary
+    // element's (twin-element meters, 1.1.2).
+    for (calendar, special_days) in [
+        (obis::CALENDAR, obis::SPECIAL_DAYS),
+        (obis::SECONDARY_CALENDAR, obis::SECONDARY_SPECIAL_DAYS),
+    ] {
+        for id in 2..=9 {
+            let v = if id == 2 || id == 6 {
+                Value::OctetString(Vec::new())
+            } else {
+                Value::Array(Vec::new())
+            };
+            o.put(Attr::new(20, calendar, id), v);
+        }
+        o.put(Attr::new(20, calendar, 10), unset.clone());
+        o.put(Attr::new(11, special_days, 2), Value::Array(Vec::new()));
     }
-    o.put(Attr::new(20, obis::CALENDAR, 10), unset.clone());
-    o.put(
-        Attr::new(11, obis::SPECIAL_DAYS, 2),
-        Value::Array(Vec::new()),
-    );
     for n in 11..=18u8 {
         o.put(
             Attr::new(21, [0, 0, 16, 1, n, 255], 2),
@@ -174,6 +182,7 @@ pub fn esme_objects() -> Objects {
     for gb in [
         [0, 0, 94, 44, 2, 0],
         [0, 0, 94, 44, 128, 29],
+        [0, 0, 94, 44, 128, 30],
         [0, 0, 94, 44, 128, 22],
         [0, 0, 63, 1, 1, 255],
     ] {

@@ -190,6 +190,17 @@ fn future_dated_prices_alert_when_they_take_effect() {
         "ECS01d_1.2.2_FUTURE_DATED_SUCCESS",
         &["ECS01d_1.2.2_8F66_FUTURE_DATED_SUCCESS_ALERT_PRICE_MATRIX_GBCS.HEX"],
     );
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    future_dated(
+        &mut d,
+        "1.1.2_ECS01c",
+        "ECS01c_1.1.2_FUTURE_DATED_SUCCESS",
+        &[
+            "ECS01c_1.1.2_8F66_FUTURE_DATED_SUCCESS_ALERT_SWITCHING_TABLE_GBCS.HEX",
+            "ECS01c_1.1.2_8F66_FUTURE_DATED_SUCCESS_ALERT_PRICE_MATRIX_GBCS.HEX",
+            "ECS01c_1.1.2_8F66_FUTURE_DATED_SUCCESS_ALERT_SPECIAL_DAYS_GBCS.HEX",
+        ],
+    );
     let mut d = rtds_device(GSME, DeviceKind::Gsme);
     future_dated(
         &mut d,

@@ -1124,8 +1124,8 @@ fn issue_security_credentials() {
     );
 }
 
-/// 1.2.1 Update Price (Primary Element), ECS01b and GCS01b, and 1.2.2 Update Price
-/// (Secondary Element), ECS01d: immediate, future-dated and cancelled, and the error answer,
+/// 1.2.1 Update Price (Primary Element), ECS01b and GCS01b, 1.2.2 Update Price (Secondary
+/// Element), ECS01d, and 1.1.2 Update Import Tariff (Secondary Element), ECS01c: immediate, future-dated and cancelled, and the error answer,
 /// as the corpus's.
 #[test]
 fn price_updates() {
@@ -1163,6 +1163,18 @@ fn price_updates() {
             Prep::None,
         ),
         esme("1.2.2_ECS01d", "ECS01d_1.2.2_IMMEDIATE_ERROR", Prep::Fault),
+        esme("1.1.2_ECS01c", "ECS01c_1.1.2_IMMEDIATE_SUCCESS", Prep::None),
+        esme(
+            "1.1.2_ECS01c",
+            "ECS01c_1.1.2_FUTURE_DATED_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "1.1.2_ECS01c",
+            "ECS01c_1.1.2_CANCELLATION_SUCCESS",
+            Prep::None,
+        ),
+        esme("1.1.2_ECS01c", "ECS01c_1.1.2_IMMEDIATE_ERROR", Prep::Fault),
         gsme(
             "1.2.1_GCS01b",
             "GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",

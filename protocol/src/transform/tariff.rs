@@ -16,6 +16,12 @@
 //!   prices (`a1`–`a8` for block 1 of TOU rates 1–8, … `d1`–`d8`), absent prices 0;
 //! - six activation times, all the execution time (all zero: now; `FF`: cancellation).
 //!
+//! 1.1.2 Update Import Tariff (Secondary Element), critical and future-datable (ECS01c):
+//! the secondary element's price matrix (as ECS01d's, below), its Activity Calendar
+//! 0-0:13.0.1.255 (as the primary one, TOU rate *n* running script 200 + *n*) and Special
+//! Days 0-1:11.0.1.255, then the activation times of the calendar, the prices and
+//! 0-0:94.44.128.30.
+//!
 //! 1.2.1 Update Price (Primary Element) and 1.2.2 (Secondary Element), critical and
 //! future-datable: ECS01b sets the standing charge and price matrix as ECS01a does, then
 //! their two activation times; ECS01d sets the secondary element's price matrix (Charge
@@ -30,8 +36,8 @@ use crate::duis::model::Body;
 use crate::duis::model::body::{
     CurrencyUnits, DateType, DayOfMonth, DayOfWeek, ElecBlocks, ElecPriceElementsPrimary,
     ElecPriceElementsPrimaryTariff, ElecPrimaryTOUPrice, ElecProfileSchedulePrimaryTariffAction,
-    ElecTariffElements, Month, PricePrimary, TariffPrimaryElement,
-    TariffPrimaryElementTariffElements, Year,
+    ElecSeasonsPrimary, ElecSpecialDaysPrimary, ElecTariffElements, ElecWeekProfiles, Month,
+    PricePrimary, TariffPrimaryElement, TariffPrimaryElementTariffElements, Year,
 };
 use crate::gbcs::CosemDateTime;
 
@@ -54,6 +60,14 @@ pub(crate) static USE_CASES: &[UseCase] = &[
                 if matches!(p.price_elements, PricePrimary::ElectricityPriceElements(_)))
         },
         build: ecs01b,
+    },
+    UseCase {
+        name: "ECS01c",
+        srv: "1.1.2",
+        devices: &[DeviceType::Esme],
+        origin: Origin::User,
+        fits: |b| matches!(b, Body::UpdateImportTariffSecondaryElement(_)),
+        build: ecs01c,
     },
     UseCase {
         name: "ECS01d",
@@ -87,6 +101,13 @@ const SECONDARY_PRICES: [u8; 6] = obis(0, 0, 19, 20, 5, 255);
 const SECONDARY_IMPORT: [u8; 6] = obis(1, 20, 1, 8, 0, 255);
 /// Prices of the secondary element's matrix.
 const SECONDARY_TOU_PRICES: u8 = 4;
+/// The secondary element's Activity Calendar and Special Days table.
+const SECONDARY_CALENDAR: [u8; 6] = obis(0, 0, 13, 0, 1, 255);
+const SECONDARY_SPECIAL_DAYS: [u8; 6] = obis(0, 1, 11, 0, 1, 255);
+/// Further object activated with the secondary element's tariff.
+const SECONDARY_TARIFF_ACTIVATION: [u8; 6] = obis(0, 0, 94, 44, 128, 30);
+/// Script selector of the secondary element's TOU rate *n*: 200 + *n*.
+const SECONDARY_SCRIPT_BASE: u64 = 200;
 /// Further objects activated with the tariff.
 const TARIFF_ACTIVATION: [u8; 6] = obis(0, 0, 94, 44, 128, 29);
 const BLOCK_ACTIVATION: [u8; 6] = obis(0, 0, 63, 1, 1, 255);
@@ -111,10 +132,10 @@ fn ecs01a(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     };
     let e = i.execution(b.execution_date_time.as_ref())?;
     let mut r = Request::new()
-        .set(20, CALENDAR, 7, seasons(i, t)?)
-        .set(20, CALENDAR, 8, weeks(i, t)?)
+        .set(20, CALENDAR, 7, seasons(i, &t.switching_table.seasons)?)
+        .set(20, CALENDAR, 8, weeks(i, &t.switching_table.week_profiles)?)
         .set(20, CALENDAR, 9, days(i, t)?)
-        .set(11, SPECIAL_DAYS, 2, special_days(i, t)?);
+        .set(11, SPECIAL_DAYS, 2, special_days(i, &t.special_days)?);
     let mut thresholds = t.threshold_matrix.thresholds.clone();
     thresholds.sort_by_key(|x| x.index);
     for (n, th) in (11u8..=18).zip(&thresholds) {
@@ -168,13 +189,74 @@ fn ecs01b(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         .encode(i.counter))
 }
 
-/// ECS01d: the secondary element's prices (four, by index; 0 where the request gives none)
-/// and their activation time.
+/// ECS01c: the secondary element's tariff: its passive price matrix (as ECS01d's), Activity
+/// Calendar (0-0:13.0.1.255: seasons, weeks, and day profiles whose TOU rate *n* runs tariff
+/// script 200 + *n*) and Special Days table (0-1:11.0.1.255), then the activation times of
+/// the calendar, the prices and 0-0:94.44.128.30.
+fn ecs01c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    let Body::UpdateImportTariffSecondaryElement(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let st = &b.switching_table;
+    let profiles = st.day_profiles.day_profile.iter().map(|d| {
+        let actions = d.profile_schedule.iter().map(|p| {
+            (
+                p.start_time.as_str(),
+                SECONDARY_SCRIPT_BASE + p.tou_tariff_action,
+            )
+        });
+        (d.day_name, actions.collect::<Vec<_>>())
+    });
+    let at = activation(i.execution(b.execution_date_time.as_ref())?);
+    Ok(Request::new()
+        .set(
+            113,
+            SECONDARY_PRICES,
+            6,
+            secondary_prices(i, &b.price_elements)?,
+        )
+        .set(20, SECONDARY_CALENDAR, 7, seasons(i, &st.seasons)?)
+        .set(20, SECONDARY_CALENDAR, 8, weeks(i, &st.week_profiles)?)
+        .set(20, SECONDARY_CALENDAR, 9, day_profiles(i, profiles)?)
+        .set(
+            11,
+            SECONDARY_SPECIAL_DAYS,
+            2,
+            special_days(i, &b.special_days)?,
+        )
+        .set(20, SECONDARY_CALENDAR, 10, at.clone())
+        .set(113, SECONDARY_PRICES, 7, at.clone())
+        .set(9000, SECONDARY_TARIFF_ACTIVATION, 6, at)
+        .encode(i.counter))
+}
+
+/// ECS01d: the secondary element's prices and their activation time.
 fn ecs01d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let Body::UpdatePriceSecondaryElement(b) = i.body else {
         return Err(i.wrong_body());
     };
-    let p = &b.price_elements;
+    Ok(Request::new()
+        .set(
+            113,
+            SECONDARY_PRICES,
+            6,
+            secondary_prices(i, &b.price_elements)?,
+        )
+        .set(
+            113,
+            SECONDARY_PRICES,
+            7,
+            activation(i.execution(b.execution_date_time.as_ref())?),
+        )
+        .encode(i.counter))
+}
+
+/// The secondary element's passive price matrix: four prices by index (0 where the request
+/// gives none) for register 1-20:1.8.0.255.
+fn secondary_prices(
+    i: &Input<'_>,
+    p: &crate::duis::model::body::PriceSecondary,
+) -> Result<Value, TransformError> {
     let table = (1..=SECONDARY_TOU_PRICES)
         .map(|n| {
             let price = p
@@ -185,21 +267,12 @@ fn ecs01d(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             Value::Structure(vec![Value::OctetString(vec![n]), Value::Long(price)])
         })
         .collect();
-    let charge = unit_charge(
+    Ok(unit_charge(
         3,
         scale(i, "PriceScale", p.price_scale)?,
         (3, SECONDARY_IMPORT, 2),
         table,
-    );
-    Ok(Request::new()
-        .set(113, SECONDARY_PRICES, 6, charge)
-        .set(
-            113,
-            SECONDARY_PRICES,
-            7,
-            activation(i.execution(b.execution_date_time.as_ref())?),
-        )
-        .encode(i.counter))
+    ))
 }
 
 /// The activation time as a COSEM date-time (see the module documentation).
@@ -255,9 +328,9 @@ fn date(i: &Input<'_>, field: &'static str, d: &DateType) -> Result<[u8; 5], Tra
     Ok([y[0], y[1], month, day, dow])
 }
 
-fn seasons(i: &Input<'_>, t: &ElecTariffElements) -> Result<Value, TransformError> {
+fn seasons(i: &Input<'_>, seasons: &ElecSeasonsPrimary) -> Result<Value, TransformError> {
     let mut out = Vec::new();
-    for s in &t.switching_table.seasons.season {
+    for s in &seasons.season {
         let d = date(i, "SeasonStartDate", &s.season_start_date)?;
         let start = CosemDateTime {
             year: u16::from_be_bytes([d[0], d[1]]),
@@ -284,9 +357,9 @@ fn seasons(i: &Input<'_>, t: &ElecTariffElements) -> Result<Value, TransformErro
     Ok(Value::Array(out))
 }
 
-fn weeks(i: &Input<'_>, t: &ElecTariffElements) -> Result<Value, TransformError> {
+fn weeks(i: &Input<'_>, weeks: &ElecWeekProfiles) -> Result<Value, TransformError> {
     let mut out = Vec::new();
-    for w in &t.switching_table.week_profiles.week_profile {
+    for w in &weeks.week_profile {
         let mut days = w.referenced_day_name.clone();
         days.sort_by_key(|d| d.index);
         let mut s = vec![Value::OctetString(vec![small(i, "WeekName", w.week_name)?])];
@@ -326,36 +399,53 @@ fn switch_time(i: &Input<'_>, text: &str) -> Result<[u8; 4], TransformError> {
     Ok([h, m, s, hundredths])
 }
 
+/// The primary element's day profiles: TOU rate *n* runs tariff script *n*, block tariff
+/// action *n* script 100 + *n*.
 fn days(i: &Input<'_>, t: &ElecTariffElements) -> Result<Value, TransformError> {
-    let mut out = Vec::new();
-    for d in &t.switching_table.day_profiles.day_profile {
-        let mut actions = Vec::new();
-        for p in &d.profile_schedule {
+    let profiles = t.switching_table.day_profiles.day_profile.iter().map(|d| {
+        let actions = d.profile_schedule.iter().map(|p| {
             let selector = match p.tariff_action {
                 ElecProfileSchedulePrimaryTariffAction::TOUTariffAction(n) => n,
                 ElecProfileSchedulePrimaryTariffAction::BlockTariffAction(n) => {
                     u64::from(BLOCK_SCRIPT_BASE) + n
                 }
             };
+            (p.start_time.as_str(), selector)
+        });
+        (d.day_name, actions.collect::<Vec<_>>())
+    });
+    day_profiles(i, profiles)
+}
+
+/// The Activity Calendar day profiles attribute: for each day its switch times, each
+/// running the tariff script with its selector.
+fn day_profiles<'a>(
+    i: &Input<'_>,
+    days: impl Iterator<Item = (u64, Vec<(&'a str, u64)>)>,
+) -> Result<Value, TransformError> {
+    let mut out = Vec::new();
+    for (name, schedule) in days {
+        let mut actions = Vec::new();
+        for (start, selector) in schedule {
             let selector = u16::try_from(selector)
                 .map_err(|_| i.field("TariffAction", format!("{selector} out of range")))?;
             actions.push(Value::Structure(vec![
-                Value::OctetString(switch_time(i, p.start_time.as_str())?.to_vec()),
+                Value::OctetString(switch_time(i, start)?.to_vec()),
                 Value::OctetString(TARIFF_SCRIPTS.to_vec()),
                 Value::LongUnsigned(selector),
             ]));
         }
         out.push(Value::Structure(vec![
-            Value::Unsigned(small(i, "DayName", d.day_name)?),
+            Value::Unsigned(small(i, "DayName", name)?),
             Value::Array(actions),
         ]));
     }
     Ok(Value::Array(out))
 }
 
-fn special_days(i: &Input<'_>, t: &ElecTariffElements) -> Result<Value, TransformError> {
+fn special_days(i: &Input<'_>, days: &ElecSpecialDaysPrimary) -> Result<Value, TransformError> {
     let mut out = Vec::new();
-    for (n, s) in t.special_days.special_day.iter().enumerate() {
+    for (n, s) in days.special_day.iter().enumerate() {
         out.push(Value::Structure(vec![
             Value::LongUnsigned(u16::try_from(n + 1).unwrap_or(u16::MAX)),
             Value::OctetString(date(i, "SpecialDay/Date", &s.date)?.to_vec()),
