@@ -133,6 +133,11 @@ pub struct Pending {
     cin: Option<String>,
 }
 
+/// A transform's refusal: its message names the SRV already.
+fn transform_refusal(e: transform::TransformError) -> Rejection {
+    Rejection::NotProvided(e.to_string())
+}
+
 /// SR 9.1 Request Customer Identification Number.
 const CIN_SRV: &str = "9.1";
 
@@ -455,7 +460,7 @@ impl Router {
         let hub = self.hub_of(&device)?;
         let bytes = self.command_bytes(request, device_facts, &srv)?;
         let parsed = frame::parse(&bytes)
-            .map_err(|e| Rejection::NotProvided(format!("{srv}: built command: {e}")))?;
+            .map_err(|e| Rejection::NotProvided(format!("SRV {srv}: built command: {e}")))?;
         let message_code = parsed.header.other_info.message_code;
         let counter = parsed.header.counter;
         let future_datable = alerts::device_future_datable(&srv);
@@ -676,7 +681,7 @@ impl Router {
             }
             let srv = e.service.1.as_str();
             return Err(refused(match err {
-                SubmitError::Invalid(i) => Rejection::NotProvided(format!("{srv}: {i}")),
+                SubmitError::Invalid(i) => Rejection::NotProvided(format!("SRV {srv}: {i}")),
                 other => Rejection::Busy(other.to_string()),
             }));
         }
@@ -776,7 +781,7 @@ impl Router {
         srv: &str,
     ) -> Result<Vec<u8>, Rejection> {
         let not_provided =
-            |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("{srv}: {e}"));
+            |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("SRV {srv}: {e}"));
         if request.is_signed_pre_command() {
             let Body::SignedPreCommand(spc) = &request.body else {
                 return Err(Rejection::Malformed(
@@ -795,7 +800,7 @@ impl Router {
         ctx.device_log = self.device_log_copy(request, srv)?;
         // SR 9.1: the DCC draws the new Customer Identification Number.
         if srv == CIN_SRV {
-            ctx.cin = Some(transform::random_cin().map_err(|e| not_provided(&e))?);
+            ctx.cin = Some(transform::random_cin().map_err(transform_refusal)?);
         }
         // SR 6.23: the Change of Supplier party builds and signs the command.
         if srv == crate::cos::SRV
@@ -806,9 +811,9 @@ impl Router {
                 .command(request, ctx, mpxns, &self.parts.keys, &self.parts.cache)
                 .map_err(|e| not_provided(&e));
         }
-        let out = transform::transform(request, &ctx).map_err(|e| not_provided(&e))?;
+        let out = transform::transform(request, &ctx).map_err(transform_refusal)?;
         out.command(&self.parts.keys, &self.parts.cache)
-            .map_err(|e| not_provided(&e))
+            .map_err(transform_refusal)
     }
 
     /// For a Join (SRV 8.7.1 / 8.7.2), what its command carries about the other device: its
@@ -829,7 +834,7 @@ impl Router {
             return Ok(None);
         };
         let not_provided =
-            |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("{srv}: {e}"));
+            |e: &dyn std::fmt::Display| Rejection::NotProvided(format!("SRV {srv}: {e}"));
         let eui = hex::parse_eui(&b.other_device_id).ok_or_else(|| {
             Rejection::Malformed(format!("{srv}: OtherDeviceID is not an EUI-64"))
         })?;
@@ -895,7 +900,7 @@ impl Router {
         })?;
         let hub = self
             .hub_of(&old)
-            .map_err(|e| Rejection::NotProvided(format!("{srv}: the old device: {e}")))?;
+            .map_err(|e| Rejection::NotProvided(format!("SRV {srv}: the old device: {e}")))?;
         let copy = self
             .parts
             .registry

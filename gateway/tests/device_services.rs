@@ -877,6 +877,13 @@ fn prices_credentials_gas_settings_customer_number_network_data_and_sub_ghz_radi
             all_ok("ECS01b_1.2.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS01d_1.2.2_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
             all_ok("ECS01c_1.1.2_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+            // 2.1 on the ESME; the gas meter's form is not built, and says so.
+            all_ok("ECS08_2.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+            refused(
+                "GCS05_2.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
+                "E100",
+                "no supported use case for a GSME",
+            ),
             ok("GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS_REQUEST_DUIS.XML"),
             // 6.17: the meter answers with a certification request for a new key.
             ok("CS02c_6.17_SUCCESS_REQUEST_DUIS.XML"),

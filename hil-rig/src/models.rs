@@ -185,10 +185,35 @@ pub fn esme_objects() -> Objects {
         [0, 0, 94, 44, 128, 30],
         [0, 0, 94, 44, 128, 22],
         [0, 0, 63, 1, 1, 255],
+        // The prepay configuration (2.1): maximum meter balance and credit threshold, debt
+        // recovery rate cap and its period, low credit threshold, emergency credit limit
+        // and threshold, and the non-disablement schedule's and calendar's activations.
+        [0, 0, 94, 44, 2, 20],
+        [0, 0, 94, 44, 2, 10],
+        [0, 0, 94, 44, 128, 12],
+        [0, 0, 94, 44, 128, 13],
+        [0, 0, 94, 44, 128, 9],
+        [0, 0, 94, 44, 128, 2],
+        [0, 0, 94, 44, 128, 3],
+        [0, 0, 94, 44, 128, 31],
+        [0, 0, 94, 44, 128, 28],
     ] {
         o.put(Attr::new(9000, gb, 4), Value::Null);
         o.put(Attr::new(9000, gb, 6), unset.clone());
     }
+    o.put(
+        Attr::new(9000, [0, 0, 94, 44, 2, 20], 2),
+        Value::DoubleLong(0),
+    );
+    // The non-disablement special days and schedule (2.1).
+    o.put(
+        Attr::new(11, [0, 1, 11, 0, 2, 255], 2),
+        Value::Array(Vec::new()),
+    );
+    o.put(
+        Attr::new(10, [0, 1, 12, 0, 1, 255], 2),
+        Value::Array(Vec::new()),
+    );
     // Account: credit mode, active.
     o.put(
         Attr::new(111, obis::ACCOUNT, 2),

@@ -172,7 +172,7 @@ fn gas_tariff_publishes_alert_and_become_active() {
 }
 
 #[test]
-fn future_dated_prices_alert_when_they_take_effect() {
+fn future_dated_prices_and_prepay_configuration_alert_when_they_take_effect() {
     let mut d = rtds_device(ESME, DeviceKind::Esme);
     future_dated(
         &mut d,
@@ -199,6 +199,23 @@ fn future_dated_prices_alert_when_they_take_effect() {
             "ECS01c_1.1.2_8F66_FUTURE_DATED_SUCCESS_ALERT_SWITCHING_TABLE_GBCS.HEX",
             "ECS01c_1.1.2_8F66_FUTURE_DATED_SUCCESS_ALERT_PRICE_MATRIX_GBCS.HEX",
             "ECS01c_1.1.2_8F66_FUTURE_DATED_SUCCESS_ALERT_SPECIAL_DAYS_GBCS.HEX",
+        ],
+    );
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    future_dated(
+        &mut d,
+        "2.1_ECS08",
+        "ECS08_2.1_FUTURE_DATED_SUCCESS",
+        &[
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_SPECIAL_DAYS_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_MAX_METER_BALANCE_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_MAX_CREDIT_THRESHOLD_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_DEBT_RECOVERY_RATE_CAP_AMOUNT_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_DEBT_RECOVERY_RATE_CAP_PERIOD_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_LOW_CREDIT_THRESHOLD_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_EMERGENCY_CREDIT_LIMIT_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_EMERGENCY_CREDIT_THRESHOLD_GBCS.HEX",
+            "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_CALENDAR_GBCS.HEX",
         ],
     );
     let mut d = rtds_device(GSME, DeviceKind::Gsme);

@@ -1125,7 +1125,8 @@ fn issue_security_credentials() {
 }
 
 /// 1.2.1 Update Price (Primary Element), ECS01b and GCS01b, 1.2.2 Update Price (Secondary
-/// Element), ECS01d, and 1.1.2 Update Import Tariff (Secondary Element), ECS01c: immediate, future-dated and cancelled, and the error answer,
+/// Element), ECS01d, 1.1.2 Update Import Tariff (Secondary Element), ECS01c, and 2.1 Update
+/// Prepay Configuration, ECS08: immediate, future-dated and cancelled, and the error answer,
 /// as the corpus's.
 #[test]
 fn price_updates() {
@@ -1175,6 +1176,10 @@ fn price_updates() {
             Prep::None,
         ),
         esme("1.1.2_ECS01c", "ECS01c_1.1.2_IMMEDIATE_ERROR", Prep::Fault),
+        esme("2.1_ECS08", "ECS08_2.1_IMMEDIATE_SUCCESS", Prep::None),
+        esme("2.1_ECS08", "ECS08_2.1_FUTURE_DATED_SUCCESS", Prep::None),
+        esme("2.1_ECS08", "ECS08_2.1_CANCELLATION_SUCCESS", Prep::None),
+        esme("2.1_ECS08", "ECS08_2.1_IMMEDIATE_ERROR", Prep::Fault),
         gsme(
             "1.2.1_GCS01b",
             "GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",

@@ -119,8 +119,9 @@ pub enum Rejection {
     /// (degraded, [`crate::store_health`]); the reason says which.
     #[error("gateway busy: {0}")]
     Busy(String),
-    /// A non-device service this gateway does not provide.
-    #[error("SRV {0} is not provided by this gateway")]
+    /// A service (or the use case a request needs) this gateway does not provide; the
+    /// reason names the SRV.
+    #[error("not provided: {0}")]
     NotProvided(String),
     /// Request sequencing: the preceding request is unknown, or the header contradicts
     /// itself.

@@ -206,9 +206,10 @@ impl DeviceDirectory for InventoryDirectory {
                 }
                 Ok((outcome.code, outcome.payload))
             }
-            Ok(None) => Err(Rejection::NotProvided(
-                request.header.service_reference_variant.to_string(),
-            )),
+            Ok(None) => Err(Rejection::NotProvided(format!(
+                "SRV {} is a non-device service this gateway does not provide",
+                request.header.service_reference_variant
+            ))),
             Err(e) => Err(Rejection::Busy(format!("inventory: {e}"))),
         }
     }

@@ -781,7 +781,7 @@ impl Pipeline {
         let mut ctx = facts
             .and_then(|f| f.transform_context(self.acb, now, requester))
             .ok_or_else(|| {
-                Rejection::NotProvided(format!("{srv}: the target takes no GBCS commands"))
+                Rejection::NotProvided(format!("SRV {srv}: the target takes no GBCS commands"))
             })?;
         if let Some(router) = &self.router {
             ctx.join_peer = router.join_peer(&accepted.request, &srv)?;
@@ -790,7 +790,7 @@ impl Pipeline {
             .map_err(|e| Rejection::NotProvided(e.to_string()))?;
         let precommand = out
             .precommand()
-            .ok_or_else(|| Rejection::NotProvided(format!("{srv} is not critical")))?;
+            .ok_or_else(|| Rejection::NotProvided(format!("SRV {srv} is not critical")))?;
         Ok(ResponsePayload::PreCommand {
             gbcs_version: facts
                 .and_then(|f| f.gbcs_version.clone())

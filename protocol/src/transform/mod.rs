@@ -30,6 +30,7 @@
 //! | 1.1.2 Update Import Tariff (Secondary Element), 1.2.1 Update Price (Primary Element), 1.2.2 Update Price (Secondary Element), critical | ECS01c; ECS01b, GCS01b; ECS01d | DLMS sets of the passive Charge objects and their activation / GBZ *Publish Tariff Information* and *Publish Price Matrix* (`tariff.rs`) |
 //! | 1.5 Update Meter Balance, 2.5 Activate Emergency Credit, critical | ECS04a (adjust), ECS04b (reset), ECS09; GCS40a, GCS40c, GCS40d, GCS06 | DLMS Credit methods (`credit.rs`) / GBZ *Credit Adjustment*, *Select Available Emergency Credit* (`gas_settings.rs`) |
 //! | 1.6 Update Payment Mode, critical | ECS02, ECS03, GCS02, GCS03 | DLMS Account sets / GBZ *Change Payment Mode* |
+//! | 2.1 Update Prepay Configuration, critical | ECS08 (ESME; the gas meter's GCS05 is not built) | DLMS sets of the non-disablement special days and schedule, the credit thresholds and their activation (`prepay_config.rs`) |
 //! | 2.2 Top Up Device | CS01a, CS01b | DLMS Token Gateway `enter` / GBZ *Consumer Top Up* |
 //! | 2.3 Update Debt, 6.6 Update Device Configuration (Gas Conversion), 6.7 (Gas Flow), critical, on the gas meter | GCS04, GCS23, GCS24 (the integer flow rate; GCS24a, the decimal one, has no message code) | GBZ *Change Debt* ×3 / *Publish Conversion Factor* and *Publish Calorific Value* / *Set Uncontrolled Flow Threshold* and *Set Supply Status* (`gas_settings.rs`) |
 //! | 3.1 Display Message | ECS10, GCS07 | DLMS set / GBZ *Display Message* |
@@ -87,22 +88,23 @@
 //! request's data), or, for GCS59, whose copy has an entry without a GBCS device type; a read
 //! for an unknown remote party whose `KAPublicSecurityCredentials` is not a key-agreement
 //! certificate of the requesting User; and every use case not in the table above, whether or
-//! not the corpus has a reference encoding of it (it has, for example, of ECS08, ECS25a1
+//! not the corpus has a reference encoding of it (it has, for example, of GCS05, ECS25a1
 //! and ECS46c; it has none of ECS43, GCS13c, ECS20c, CS04B), refused as a use
 //! case HubGate does not build. Nothing panics on any input.
 //!
 //! # Conformance with the RTDS corpus
 //!
 //! `protocol/tests/transform_rtds.rs` transforms every DUIS template of these SRVs that has
-//! a PRECOMMAND or COMMAND in the corpus (196 templates), with the corpus's counter and date
+//! a PRECOMMAND or COMMAND in the corpus (202 templates), with the corpus's counter and date
 //! (2015-01-01T00:00:00Z) and, for joins, the other device's type as the RTDS command records
 //! it and its key-agreement certificate from the RTDS key store, and records:
 //!
 //! | result | templates | use cases |
 //! |---|---|---|
-//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 176 | all of ECS01c, ECS01b, ECS01d, GCS01b, CS02c, GCS04, GCS23, GCS24, DBCH01, DBCH03, DBCH04, DBCH05, GCS11, GCS18, GCS31, ECS50, GCS36 (with the RTDS command's CIN), ECS35g, ECS23b, ECS29d, ECS29f, GCS21b, GCS39, CS10a, CS10b, CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
+//! | exact (Pre-Command, or APDU and MAC'd Command byte for byte) | 179 | all of ECS08, ECS01c, ECS01b, ECS01d, GCS01b, CS02c, GCS04, GCS23, GCS24, DBCH01, DBCH03, DBCH04, DBCH05, GCS11, GCS18, GCS31, ECS50, GCS36 (with the RTDS command's CIN), ECS35g, ECS23b, ECS29d, ECS29f, GCS21b, GCS39, CS10a, CS10b, CS02e, ECS28a, ECS29a, ECS29c, ECS19, GCS14, ECS21b and GCS16b (for a known remote party), CS02aMAC, CS02fMAC, CS11, GCS06, GCS25, GCS25a, GCS40a, GCS40c, GCS40d, GCS41, GCS44, ECS04a, ECS04b, ECS09, ECS30, ECS30a, ECS48, ECS15a, ECS16, ECS23, ECS28b, ECS29e, ECS39a, ECS39b, ECS57, ECS61c, ECS62Add, ECS17a, ECS18a, ECS18b, ECS26a, ECS27, ECS17c, ECS82, GCS60, ECS22a, ECS34, ECS46a, ECS66, ECS35a, ECS35b, ECS35d, ECS35f, ECS44, ECS47Activate, ECS47Reset, ECS38, ECS61e, ECS81, ECS01a, GCS01a, ECS02, ECS03, GCS02, GCS03, CS01a, CS01b, ECS10, GCS07, ECS12, ECS17b, ECS17d, ECS20a, ECS20b, ECS20d, GCS15b, GCS15d, GCS15e, ECS21a, GCS16a, ECS22b, ECS24, ECS24b, GCS21f, the 6.2.x reads, ECS70, GCS28, ECS70Commission, GCS28Commission, ECS42, GCS32, ECS45, CS03B, CS04ACCritical, CCS05CCS04, CCS06, CCS07, CS07, ECS52, GCS38, CS08, GCS59 (with the RTDS command's GPF log as the DCC's copy) |
 //! | exact up to the signer's ECDSA signature (randomised; ours verifies) | 2 | CS03A2NonCritical, CS04ACNonCritical |
 //! | exact once the template's values are replaced by the RTDS request's | 17 | ECS21b, GCS16b and GCS61 for an unknown remote party (the templates carry another certificate, GCS16b's and GCS61's another period, than the RTDS requests); CS02bSupplierBySupplier ×3, CS02bNOByNO, CS02gLoadControllerBySupplier ×3, CS02bSupplierByTransCoS ×3 (the templates carry other replacement and certification-path certificates than the RTDS requests); GCS15c (the RTDS reads 2015-01-01T00:00:01Z – 2016-01-01T00:00:01Z, the template another period); GCS09 (the RTDS command restricts from 2016-11-22T02:46:56Z, the template from 2015-02-01T00:00:00Z); CS03CCritical, CS03CNonCritical (the RTDS commands carry another key-agreement certificate than the key store's for the other device: one not in the key store, and the one of …A1 for …94) |
+//! | refused | 3 | GCS05 (2.1 for the gas meter: its prepayment and calendar publishes are not built) |
 //! | differs | 1 | ECS47Deactivate (the RTDS command sets the duration object of switch 2, 0-0:94.44.119.2, while it runs switch 3's script; HubGate sets the duration of the switch it runs) |
 //!
 //! # Reads for an unknown remote party
@@ -180,6 +182,7 @@ mod log_reads;
 mod messages;
 mod meter_reads;
 mod payment_mode;
+mod prepay_config;
 mod register_reads;
 mod schedules;
 mod sub_ghz;
@@ -641,6 +644,7 @@ fn use_cases() -> impl Iterator<Item = &'static UseCase> {
         firmware::USE_CASES,
         customer::USE_CASES,
         sub_ghz::USE_CASES,
+        prepay_config::USE_CASES,
     ]
     .into_iter()
     .flatten()

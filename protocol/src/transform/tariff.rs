@@ -302,7 +302,11 @@ fn small(i: &Input<'_>, field: &'static str, v: u64) -> Result<u8, TransformErro
 
 /// A DUIS date as COSEM (year, month, day, day of week); wildcards as "not specified", last
 /// and second-last day of month as `FE` and `FD`.
-fn date(i: &Input<'_>, field: &'static str, d: &DateType) -> Result<[u8; 5], TransformError> {
+pub(crate) fn date(
+    i: &Input<'_>,
+    field: &'static str,
+    d: &DateType,
+) -> Result<[u8; 5], TransformError> {
     let year = match d.year {
         Year::SpecifiedYear(y) => u16::try_from(y)
             .ok()
@@ -373,7 +377,7 @@ fn weeks(i: &Input<'_>, weeks: &ElecWeekProfiles) -> Result<Value, TransformErro
 
 /// `hh:mm:ss[.ff]` of an `xs:time` (a time zone, if any, is ignored: the templates write
 /// `Z`, and switch times are local meter times).
-fn switch_time(i: &Input<'_>, text: &str) -> Result<[u8; 4], TransformError> {
+pub(crate) fn switch_time(i: &Input<'_>, text: &str) -> Result<[u8; 4], TransformError> {
     let bad = || i.field("StartTime", format!("{text:?} is not hh:mm:ss[.ff]"));
     let b = text.as_bytes();
     if b.len() < 8 || b[2] != b':' || b[5] != b':' {
