@@ -1688,14 +1688,13 @@ fn response(
                     Some(p.message_code),
                 );
             }
-            // The CIN only once the meter took it: a refusal is passed on as it came.
+            // The CIN only once the meter's answer shows it took it: anything else is
+            // passed on as it came.
             let payload = match p.cin {
-                Some(cin) if crate::cancellation::response_succeeded(&bytes) => {
-                    ResponsePayload::CinMessage {
-                        gbcs_payload: bytes,
-                        customer_identification_number: cin,
-                    }
-                }
+                Some(cin) if transform::cin_taken(&bytes) => ResponsePayload::CinMessage {
+                    gbcs_payload: bytes,
+                    customer_identification_number: cin,
+                },
                 _ => ResponsePayload::GbcsPayload(bytes),
             };
             (ResponseCode::I0, Some(payload))

@@ -445,8 +445,9 @@ impl ZigbeeModel {
     /// The *Get Sampled Data Response* payload for the network data recording: its samples
     /// from the first interval starting at or after `earliest` (1 asks from the first) up to
     /// the interval `now` falls in, at most `number` of them and at most the recording's
-    /// `max`; each sample a uint24 (0 for an interval with no consumption). `None` when no
-    /// recording was started, the sample type is not consumption delivered (0), or no
+    /// `max`; each sample a uint24 (0 for an interval with no consumption). Unlike the daily
+    /// log and the profile, no Change of Tenancy cut-off applies: the recording is the
+    /// network's (four hours at most). `None` when no recording was started, the sample type is not consumption delivered (0), or no
     /// interval is in range.
     fn network_data(&self, earliest: u32, kind: u8, number: u16, now: u32) -> Option<Vec<u8>> {
         let r = self.network.as_ref()?;

@@ -1202,3 +1202,39 @@ fn price_updates() {
         ),
     ]);
 }
+
+/// The network data recording end to end on the emulated GSME: GCS31 starts it at the
+/// command's time, the gas consumed falls into its 6-minute intervals, and GCS18 reads them
+/// back (decrypted) from the first interval to the current one.
+#[test]
+fn gas_network_data_records_what_is_consumed() {
+    let mut d = rtds_device(GSME, DeviceKind::Gsme);
+    let start = rtds("14.1_GCS31/GCS31_14.1_SUCCESS_COMMAND_GBCS.HEX");
+    d.handle(&start, RTDS_NOW).unwrap();
+    // 5 in the first interval, 7 + 1 in the third; nothing in the second.
+    for (at, volume) in [(10, 5), (2 * 360 + 1, 7), (2 * 360 + 359, 1)] {
+        models::consume_gas(d.state_mut(), RTDS_NOW + at, volume);
+    }
+    // Consumption after the 41 intervals is not recorded.
+    models::consume_gas(d.state_mut(), RTDS_NOW + 41 * 360 + 5, 99);
+    let read = rtds("4.10_GCS18/GCS18_4.10_SUCCESS_COMMAND_GBCS.HEX");
+    let reply = d.handle(&read, RTDS_NOW + 3 * 360 + 30).unwrap();
+    let m = gbcs::parse(&reply.response).unwrap();
+    let p = plaintexts(&m, &store()).remove(0).1;
+    let start_time = u32::from_le_bytes(p[2..6].try_into().unwrap());
+    assert_eq!(
+        i64::from(start_time) + 946_684_800,
+        RTDS_NOW,
+        "the recording starts at the command's time"
+    );
+    assert_eq!(u16::from_le_bytes([p[7], p[8]]), 360, "6-minute intervals");
+    let samples: Vec<u32> = p[11..]
+        .chunks_exact(3)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], 0]))
+        .collect();
+    assert_eq!(samples, [5, 0, 8, 0], "through the current interval");
+    assert_eq!(
+        usize::from(u16::from_le_bytes([p[9], p[10]])),
+        samples.len()
+    );
+}

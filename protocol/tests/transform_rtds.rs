@@ -1863,6 +1863,24 @@ fn customer_identification_numbers_travel_in_the_command() {
         "4.1.1_ECS17b/ECS17b_4.1.1_SINGLE_SUCCESS_COMMAND_GBCS.HEX",
     );
     assert_eq!(cin_in_command(&other), None);
+    // Only an answer that shows the meter took the CIN counts: the corpus's success answers,
+    // not its error answers, another use case's success, or bytes that do not parse.
+    use hubgate_protocol::transform::cin_taken;
+    for uc in ["ECS50", "GCS36"] {
+        let answer = |kind: &str| {
+            read_rtds(
+                &root,
+                &format!("9.1_{uc}/{uc}_9.1_{kind}_RESPONSE_GBCS.HEX"),
+            )
+        };
+        assert!(cin_taken(&answer("SUCCESS")), "{uc}");
+        assert!(!cin_taken(&answer("ERROR")), "{uc}");
+    }
+    assert!(!cin_taken(&read_rtds(
+        &root,
+        "3.5_GCS11/GCS11_3.5_SUCCESS_RESPONSE_GBCS.HEX"
+    )));
+    assert!(!cin_taken(&[0xdd, 0x00, 0x01]));
 }
 
 fn read_rtds(root: &Path, rel: &str) -> Vec<u8> {

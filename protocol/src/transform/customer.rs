@@ -103,6 +103,34 @@ pub fn cin_in_command(command: &[u8]) -> Option<String> {
     is_cin(&cin).then_some(cin)
 }
 
+/// Whether a meter's response to a 9.1 command shows it took the CIN: a DLMS Access-Response
+/// whose every result is `success` (ECS50), or a GBZ answer of ZCL Default Responses to
+/// *Update CIN* all of status `SUCCESS` (GCS36). Anything else, including a response that
+/// cannot be read, does not show it.
+pub fn cin_taken(response: &[u8]) -> bool {
+    let Ok(msg) = frame::parse(response) else {
+        return false;
+    };
+    let ctx = payload::Context::for_message(&msg);
+    match payload::decode_with(msg.content, ctx) {
+        Ok(Payload::Dlms(Apdu::AccessResponse(r))) => {
+            !r.specifications.is_empty() && r.specifications.iter().all(|s| s.is_success())
+        }
+        Ok(Payload::Gbz(g)) => {
+            let components = g.components();
+            !components.is_empty()
+                && components.iter().all(|c| {
+                    // A general (frame type 0) Default Response (0B) to Update CIN, SUCCESS.
+                    c.cluster_id == cluster::DEVICE_MANAGEMENT
+                        && c.zcl.frame_control & 0x03 == 0
+                        && c.zcl.command_id == 0x0b
+                        && matches!(c.body, ComponentBody::Plain(p) if p == [UPDATE_CIN, 0])
+                })
+        }
+        _ => false,
+    }
+}
+
 /// The CIN the context gives, checked.
 fn cin<'a>(i: &Input<'a>, use_case: &str) -> Result<&'a str, TransformError> {
     let ctx: &'a Context = i.ctx;

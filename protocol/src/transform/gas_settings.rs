@@ -391,19 +391,28 @@ fn gcs04(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let rate = |field: &'static str, r: i32| {
         u32::try_from(r).map_err(|_| i.field(field, format!("{r} is negative")))
     };
+    // *Change Debt* amounts are unsigned: an incremental change adds to a debt register.
+    let amount = |field: &'static str, a: i32| {
+        u32::try_from(a).map_err(|_| i.field(field, format!("{a} is negative")))
+    };
+    let (debt1, debt2, payment_debt) = (
+        amount("TimeDebtRegister1", d.time_debt_register1)?,
+        amount("TimeDebtRegister2", d.time_debt_register2)?,
+        amount("PaymentDebtRegister", d.payment_debt_register)?,
+    );
     let period = |p: DebtRecoveryRatePeriod| match p {
         DebtRecoveryRatePeriod::Hourly => PER_HOUR,
         DebtRecoveryRatePeriod::Daily => PER_DAY,
     };
     let now = i.now_zigbee()?;
-    let change = |amount: i32, method: u8, kind: u8, frequency: u8, rate: u32, percent: u16| {
+    let change = |amount: u32, method: u8, kind: u8, frequency: u8, rate: u32, percent: u16| {
         Command::cluster(
             cluster::PREPAYMENT,
             CHANGE_DEBT,
             Fields::new()
                 .u32(now)
                 .string(&[])
-                .u32(u32::from_le_bytes(amount.to_le_bytes()))
+                .u32(amount)
                 .u8(method)
                 .u8(kind)
                 .u32(0)
@@ -417,7 +426,7 @@ fn gcs04(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let (r1, r2) = (&gas.gas_debt_recovery1, &gas.gas_debt_recovery2);
     Ok(zcl::encode(&[
         change(
-            d.time_debt_register1,
+            debt1,
             RECOVERY_TIME_BASED,
             DEBT_1_INCREMENTAL,
             period(r1.debt_recovery_rate_period),
@@ -425,7 +434,7 @@ fn gcs04(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             0,
         ),
         change(
-            d.time_debt_register2,
+            debt2,
             RECOVERY_TIME_BASED,
             DEBT_2_INCREMENTAL,
             period(r2.debt_recovery_rate_period),
@@ -433,7 +442,7 @@ fn gcs04(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
             0,
         ),
         change(
-            d.payment_debt_register,
+            payment_debt,
             RECOVERY_PAYMENT_BASED,
             DEBT_3_INCREMENTAL,
             PAYMENT_DEBT_FREQUENCY,

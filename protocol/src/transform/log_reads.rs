@@ -412,7 +412,8 @@ const FROM_FIRST_SAMPLE: u32 = 1;
 
 /// GCS31: *Start Sampling* of gas consumption delivered, from now (start time 0), every 6
 /// minutes, at most 41 samples: the four-hour recording 14.1 asks for. The ACB sends it on
-/// the network operator's behalf: a GSME holds no gas transporter credentials.
+/// the gas transporter's behalf, as the corpus's command is (the transporter is its
+/// supplementary remote party).
 fn gcs31(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     if !matches!(i.body, Body::RecordNetworkDataGAS(_)) {
         return Err(i.wrong_body());

@@ -27,7 +27,7 @@
 //! | SRV | use cases | payload |
 //! |---|---|---|
 //! | 1.1.1 Update Import Tariff (Primary Element), critical | ECS01a, GCS01a | DLMS sets of the passive calendar, special days, thresholds and price matrix / GBZ Calendar and Price *Publish* commands |
-//! | 1.1.2 Update Import Tariff (Secondary Element), 1.2.1 Update Price (Primary Element), 1.2.2 Update Price (Secondary Element), critical | ECS01c; ECS01b, GCS01b; ECS01d | DLMS sets of the passive Charge objects and their activation / GBZ *Publish Tariff Information* and *Publish Price Matrix* (`tariff.rs`) |
+//! | 1.1.2 Update Import Tariff (Secondary Element), 1.2.1 Update Price (Primary Element), 1.2.2 Update Price (Secondary Element), critical | ECS01c; ECS01b, GCS01b; ECS01d | DLMS sets of the passive Charge objects (for ECS01c also the secondary Activity Calendar and Special Days) and their activation / GBZ *Publish Tariff Information* and *Publish Price Matrix* (`tariff.rs`) |
 //! | 1.5 Update Meter Balance, 2.5 Activate Emergency Credit, critical | ECS04a (adjust), ECS04b (reset), ECS09; GCS40a, GCS40c, GCS40d, GCS06 | DLMS Credit methods (`credit.rs`) / GBZ *Credit Adjustment*, *Select Available Emergency Credit* (`gas_settings.rs`) |
 //! | 1.6 Update Payment Mode, critical | ECS02, ECS03, GCS02, GCS03 | DLMS Account sets / GBZ *Change Payment Mode* |
 //! | 2.1 Update Prepay Configuration, critical | ECS08 (ESME; the gas meter's GCS05 is not built) | DLMS sets of the non-disablement special days and schedule, the credit thresholds and their activation (`prepay_config.rs`) |
@@ -207,7 +207,7 @@ use crate::gbcs::frame::{self, Cra, GroupingHeader, LenForm, OtherInfo, Suppleme
 use crate::hex;
 use crate::smki::{Store, Usage};
 
-pub use customer::{CIN_DIGITS, cin_in_command, is_cin, random_cin};
+pub use customer::{CIN_DIGITS, cin_in_command, cin_taken, is_cin, random_cin};
 pub use device_log::{
     CHF_LOG_CODES, LogChange, LogEntry, MAX_RESTORE_ENTRIES, chf_log_alert, chf_log_change,
     chf_log_succeeded,
@@ -532,8 +532,9 @@ impl Input<'_> {
     }
 
     /// A non-negative `xs:decimal` leaf as a whole number of `10^-digits` units
-    /// (`fixed_point(.., "1.02264", 5)` is 102264), at most `max`. More fraction digits than
-    /// `digits`, a sign, or a value above `max` is a field error.
+    /// (`fixed_point(.., "1.02264", 5)` is 102264), at most `max`; `digits` is at most 18.
+    /// More fraction digits than `digits`, a value below zero, or a value above `max` is a
+    /// field error (`+1.5` and `-0.0` are read as 1.5 and 0).
     pub(crate) fn fixed_point(
         &self,
         field: &'static str,
@@ -545,10 +546,15 @@ impl Input<'_> {
         let bad = |why: &str| self.field(field, format!("{text}: {why}"));
         let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
         let whole = whole.strip_prefix('+').unwrap_or(whole);
-        if whole.starts_with('-') {
+        let fraction = fraction.trim_end_matches('0');
+        let (negative, whole) = match whole.strip_prefix('-') {
+            Some(w) => (true, w),
+            None => (false, whole),
+        };
+        if negative && !(whole.bytes().all(|b| b == b'0') && fraction.is_empty()) {
             return Err(bad("negative"));
         }
-        let fraction = fraction.trim_end_matches('0');
+        debug_assert!(digits <= 18, "10^digits must fit a u64");
         if fraction.len() > digits {
             return Err(bad(&format!("more than {digits} fraction digits")));
         }
