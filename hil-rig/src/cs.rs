@@ -440,20 +440,39 @@ pub(crate) fn own_certificate(
     node: &Node<'_>,
     identity: &crate::keys::Identity,
 ) -> Result<Vec<u8>, DeviceError> {
+    let certificate = match requested_usage(ctx, node, "CS02e")? {
+        Some(crate::pki::KeyUsage::DigitalSignature) => Some(identity.ds_certificate()),
+        Some(crate::pki::KeyUsage::KeyAgreement) => Some(identity.ka_certificate()),
+        None => None,
+    };
+    Ok(match certificate {
+        Some(c) if !ctx.fault => c.to_vec(),
+        _ => der::int(OWN_CERTIFICATE_REFUSED),
+    })
+}
+
+/// The key usage a CS02c or CS02e command (`SEQUENCE { BIT STRING usage }`) names: `None`
+/// for one that is neither digital signature (`07 80`) nor key agreement (`03 08`).
+fn requested_usage(
+    ctx: &Ctx,
+    node: &Node<'_>,
+    use_case: &str,
+) -> Result<Option<crate::pki::KeyUsage>, DeviceError> {
     let usage = node
         .children
         .first()
         .filter(|n| is(n, universal::BIT_STRING))
         .map(|n| n.value)
-        .ok_or_else(|| bad(ctx.code, "CS02e expects SEQUENCE {BIT STRING key usage}"))?;
-    let certificate = match usage {
-        [7, 0x80] => Some(identity.ds_certificate()),
-        [3, 0x08] => Some(identity.ka_certificate()),
+        .ok_or_else(|| {
+            bad(
+                ctx.code,
+                format!("{use_case} expects SEQUENCE {{BIT STRING key usage}}"),
+            )
+        })?;
+    Ok(match usage {
+        [7, 0x80] => Some(crate::pki::KeyUsage::DigitalSignature),
+        [3, 0x08] => Some(crate::pki::KeyUsage::KeyAgreement),
         _ => None,
-    };
-    Ok(match certificate {
-        Some(c) if !ctx.fault => c.to_vec(),
-        _ => der::int(OWN_CERTIFICATE_REFUSED),
     })
 }
 
@@ -466,21 +485,10 @@ pub(crate) fn issue_credentials(
     ctx: &Ctx,
     node: &Node<'_>,
 ) -> Result<Vec<u8>, DeviceError> {
-    use crate::pki::{GeneratedKey, KeyUsage};
-    let usage = node
-        .children
-        .first()
-        .filter(|n| is(n, universal::BIT_STRING))
-        .map(|n| n.value)
-        .ok_or_else(|| bad(ctx.code, "CS02c expects SEQUENCE {BIT STRING key usage}"))?;
-    let usage = match usage {
-        [7, 0x80] => KeyUsage::DigitalSignature,
-        [3, 0x08] => KeyUsage::KeyAgreement,
-        _ => return Ok(der::int(OWN_CERTIFICATE_REFUSED)),
-    };
-    if ctx.fault {
+    use crate::pki::GeneratedKey;
+    let Some(usage) = requested_usage(ctx, node, "CS02c")?.filter(|_| !ctx.fault) else {
         return Ok(der::int(OWN_CERTIFICATE_REFUSED));
-    }
+    };
     let key = GeneratedKey::generate()?;
     let request = crate::pki::certification_request(&state.eui, usage, &key)?;
     state.requested_keys.retain(|(u, _)| *u != usage);
