@@ -880,6 +880,7 @@ fn prices_credentials_gas_settings_customer_number_network_data_and_sub_ghz_radi
             all_ok("ECS01c_1.1.2_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
             // 2.1 on the ESME; the gas meter's form is not built, and says so.
             all_ok("ECS08_2.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML"),
+            all_ok("ECS46c_6.14.2_IMMEDIATE_SOME_OPTIONALS_SUCCESS_REQUEST_DUIS.XML"),
             refused(
                 "GCS05_2.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
                 "E100",

@@ -23,7 +23,7 @@
 //! | area | use cases | device |
 //! |---|---|---|
 //! | DLMS reads | ECS17a, ECS17b, ECS17d (instantaneous registers), ECS20a, ECS20b, ECS20d (billing and daily logs), ECS21a (daily read log), ECS22b (half-hour profile), ECS52 (firmware version), CCS05/CCS06 (CHF device list) | ESME, CHF |
-//! | DLMS writes | ECS01a (tariff: immediate, future-dated, cancellation), ECS01c (secondary element tariff), ECS01b, ECS01d (prices), ECS08 (prepay configuration; immediate, future-dated with their 8F66 alerts, cancellation, error), ECS02, ECS03 (payment mode), ECS04a/b (credit), ECS70 (clock) | ESME |
+//! | DLMS writes | ECS01a (tariff: immediate, future-dated, cancellation), ECS01c (secondary element tariff), ECS01b, ECS01d (prices), ECS08 (prepay configuration), ECS46c (ALCS scheduler; immediate, future-dated with their 8F66 alerts, cancellation, error), ECS02, ECS03 (payment mode), ECS04a/b (credit), ECS70 (clock) | ESME |
 //! | DLMS resets, settings and their reads | ECS15a, ECS28b, ECS29e, ECS57 (resets), ECS16, ECS39a, ECS39b, ECS62Add (sets), ECS23, ECS61c (network data, boost button), ECS19 (prepayment values), ECS21b (prepayment daily reads, also for an unknown remote party), success and error vectors | ESME |
 //! | DLMS critical credit, schedules and settings | ECS09 (emergency credit: answered, no state kept), ECS30, ECS30a (billing calendar), ECS48 (tariff block counter reset), ECS28a (load limiting settings, immediate, future-dated and cancelled; a GBCS data object's activation copies its attribute 4 to 2), success and error vectors | ESME |
 //! | DLMS voltage settings | ECS29a (success and error), ECS29c (success) | ESME |

@@ -197,6 +197,9 @@ pub fn esme_objects() -> Objects {
         [0, 0, 94, 44, 128, 3],
         [0, 0, 94, 44, 128, 31],
         [0, 0, 94, 44, 128, 28],
+        // The ALCS scheduler's schedule and special days activations (6.14.2).
+        [0, 0, 94, 44, 128, 26],
+        [0, 0, 94, 44, 128, 35],
     ] {
         o.put(Attr::new(9000, gb, 4), Value::Null);
         o.put(Attr::new(9000, gb, 6), unset.clone());
@@ -205,15 +208,21 @@ pub fn esme_objects() -> Objects {
         Attr::new(9000, [0, 0, 94, 44, 2, 20], 2),
         Value::DoubleLong(0),
     );
-    // The non-disablement special days and schedule (2.1).
-    o.put(
-        Attr::new(11, [0, 1, 11, 0, 2, 255], 2),
-        Value::Array(Vec::new()),
-    );
-    o.put(
-        Attr::new(10, [0, 1, 12, 0, 1, 255], 2),
-        Value::Array(Vec::new()),
-    );
+    // The non-disablement special days and schedule (2.1), and the ALCS scheduler's
+    // (6.14.2) with the identities of switches 1–5 (0-0:94.44.0.21–25).
+    for (special_days, schedule) in [
+        ([0, 1, 11, 0, 2, 255], [0, 1, 12, 0, 1, 255]),
+        ([0, 1, 11, 0, 3, 255], [0, 1, 12, 0, 2, 255]),
+    ] {
+        o.put(Attr::new(11, special_days, 2), Value::Array(Vec::new()));
+        o.put(Attr::new(10, schedule, 2), Value::Array(Vec::new()));
+    }
+    for n in 21..=25u8 {
+        o.put(
+            Attr::new(1, [0, 0, 94, 44, 0, n], 2),
+            Value::OctetString(vec![0; 8]),
+        );
+    }
     // Account: credit mode, active.
     o.put(
         Attr::new(111, obis::ACCOUNT, 2),

@@ -218,6 +218,16 @@ fn future_dated_prices_and_prepay_configuration_alert_when_they_take_effect() {
             "ECS08_2.1_8F66_FUTURE_DATED_SUCCESS_ALERT_CALENDAR_GBCS.HEX",
         ],
     );
+    let mut d = rtds_device(ESME, DeviceKind::Esme);
+    future_dated(
+        &mut d,
+        "6.14.2_ECS46c",
+        "ECS46c_6.14.2_FUTURE_DATED_ALL_OPTIONALS_SUCCESS",
+        &[
+            "ECS46c_6.14.2_8F66_FUTURE_DATED_ALL_OPTIONALS_SUCCESS_ALERT_CALENDAR_GBCS.HEX",
+            "ECS46c_6.14.2_8F66_FUTURE_DATED_ALL_OPTIONALS_SUCCESS_ALERT_SPECIAL_DAYS_GBCS.HEX",
+        ],
+    );
     let mut d = rtds_device(GSME, DeviceKind::Gsme);
     future_dated(
         &mut d,

@@ -1125,8 +1125,8 @@ fn issue_security_credentials() {
 }
 
 /// 1.2.1 Update Price (Primary Element), ECS01b and GCS01b, 1.2.2 Update Price (Secondary
-/// Element), ECS01d, 1.1.2 Update Import Tariff (Secondary Element), ECS01c, and 2.1 Update
-/// Prepay Configuration, ECS08: immediate, future-dated and cancelled, and the error answer,
+/// Element), ECS01d, 1.1.2 Update Import Tariff (Secondary Element), ECS01c, 2.1 Update
+/// Prepay Configuration, ECS08, and 6.14.2 the ALCS scheduler, ECS46c: immediate, future-dated and cancelled, and the error answer,
 /// as the corpus's.
 #[test]
 fn price_updates() {
@@ -1180,6 +1180,26 @@ fn price_updates() {
         esme("2.1_ECS08", "ECS08_2.1_FUTURE_DATED_SUCCESS", Prep::None),
         esme("2.1_ECS08", "ECS08_2.1_CANCELLATION_SUCCESS", Prep::None),
         esme("2.1_ECS08", "ECS08_2.1_IMMEDIATE_ERROR", Prep::Fault),
+        esme(
+            "6.14.2_ECS46c",
+            "ECS46c_6.14.2_IMMEDIATE_SOME_OPTIONALS_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "6.14.2_ECS46c",
+            "ECS46c_6.14.2_FUTURE_DATED_ALL_OPTIONALS_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "6.14.2_ECS46c",
+            "ECS46c_6.14.2_CANCELLATION_ALL_OPTIONALS_SUCCESS",
+            Prep::None,
+        ),
+        esme(
+            "6.14.2_ECS46c",
+            "ECS46c_6.14.2_FUTURE_DATED_ALL_OPTIONALS_ERROR",
+            Prep::Fault,
+        ),
         gsme(
             "1.2.1_GCS01b",
             "GCS01b_1.2.1_IMMEDIATE_TOU_SUCCESS",

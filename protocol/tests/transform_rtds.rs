@@ -50,7 +50,7 @@ const SRVS: &[&str] = &[
     "7.5", "7.6", "7.8", "7.12", "7.15", "6.25", "6.24.1", "3.3", "3.4", "4.10", "6.4.2", "6.18.2",
     "6.20.1", "6.20.2", "6.27", "7.9", "7.11", "1.5", "2.5", "6.8", "6.26", "4.3", "4.14", "6.4.1",
     "6.5", "6.24.2", "3.5", "14.1", "9.1", "6.28", "6.29", "6.30", "6.31", "2.3", "6.6", "6.7",
-    "6.17", "1.2.1", "1.2.2", "1.1.2", "2.1",
+    "6.17", "1.2.1", "1.2.2", "1.1.2", "2.1", "6.14.2",
 ];
 
 /// What one comparison gives.
@@ -584,6 +584,21 @@ const EXPECTED: &[(&str, Expect, &str)] = &[
         "GCS05_2.1_IMMEDIATE_SUCCESS_REQUEST_DUIS.XML",
         Expect::Refused,
         "gas prepay configuration not built",
+    ),
+    (
+        "ECS46c_6.14.2_CANCELLATION_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS46c_6.14.2_FUTURE_DATED_ALL_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
+    ),
+    (
+        "ECS46c_6.14.2_IMMEDIATE_SOME_OPTIONALS_SUCCESS_REQUEST_DUIS.XML",
+        Expect::Exact,
+        "",
     ),
     ("ECS04a_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),
     ("ECS04b_1.5_SUCCESS_REQUEST_DUIS.XML", Expect::Exact, ""),

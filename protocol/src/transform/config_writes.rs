@@ -2,8 +2,8 @@
 //! Threshold), 6.5 Update Device Configuration (Voltage) on a single-phase or polyphase
 //! meter, and,
 //! critical, 6.4.1 Update Device Configuration (Load Limiting General Settings), 6.14.1
-//! Update Device Configuration (Auxiliary Load Control Description) and 6.25 Set Electricity
-//! Supply Tamper State.
+//! Update Device Configuration (Auxiliary Load Control Description), 6.14.2 (Auxiliary Load
+//! Control Scheduler, [`ecs46c`]) and 6.25 Set Electricity Supply Tamper State.
 //!
 //! 6.4.1 is the one with an activation time: each of its four GBCS data objects gets the new
 //! value in its attribute 4 and the time it takes effect in its attribute 6 (all `00` now, the
@@ -68,7 +68,119 @@ pub(crate) static USE_CASES: &[UseCase] = &[
     use_case!("ECS34", "6.12", ESME, Origin::User, ecs34),
     use_case!("ECS81", "6.25", ESME, Origin::User, ecs81),
     use_case!("ECS46a", "6.14.1", ESME, Origin::User, ecs46a),
+    use_case!("ECS46c", "6.14.2", ESME, Origin::User, ecs46c),
 ];
+
+/// The ALCS scheduler (6.14.2): the switches' identities (0-0:94.44.0.21 to .25: the
+/// HCALCS's EUI, zeros for an ALCS), its special days, its schedule and their activation.
+const SWITCH_IDENTITY_BASE: u8 = 20;
+const ALCS_SPECIAL_DAYS: [u8; 6] = obis(0, 1, 11, 0, 3, 255);
+const ALCS_SCHEDULE: [u8; 6] = obis(0, 1, 12, 0, 2, 255);
+const SWITCH_SCRIPTS: [u8; 6] = obis(0, 0, 10, 0, 103, 255);
+const ALCS_SCHEDULE_ACTIVATION: [u8; 6] = obis(0, 0, 94, 44, 128, 26);
+const ALCS_SPECIAL_DAYS_ACTIVATION: [u8; 6] = obis(0, 0, 94, 44, 128, 35);
+/// Low byte of a switch's script: activate, deactivate.
+const SWITCH_ACTIVATE: u16 = 0x01;
+const SWITCH_DEACTIVATE: u16 = 0x02;
+
+/// ECS46c: for each `SwitchTypeAndId` the switch's identity (the HCALCS's EUI, or zeros
+/// for an ALCS) in 0-0:94.44.0.(20 + *n*); the special days (0-1:11.0.3.255: index, COSEM
+/// date, day ID = index); the schedule (0-1:12.0.2.255, entries as the non-disablement
+/// schedule's: script 0-0:10.0.103.255, selector switch × 256 + 1 to activate or + 2 to
+/// deactivate); then the activation times of the schedule (0-0:94.44.128.26) and the special
+/// days (128.35).
+fn ecs46c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
+    use super::prepay_config::ScheduleEntry;
+    use super::tariff::date;
+    use crate::duis::model::body::{
+        ActivateDeactivateSwitchSwitch, DateType, SwitchTypeAndIdChoice,
+    };
+    let Body::UpdateDeviceConfigurationALCScheduler(b) = i.body else {
+        return Err(i.wrong_body());
+    };
+    let mut r = Request::new();
+    for s in &b.switch_type_and_id {
+        let n = u8::try_from(s.index)
+            .ok()
+            .filter(|n| (1..=5).contains(n))
+            .ok_or_else(|| {
+                i.field(
+                    "SwitchTypeAndId/@index",
+                    format!("{} is not 1 to 5", s.index),
+                )
+            })?;
+        let eui = match &s.choice {
+            SwitchTypeAndIdChoice::Alcs(_) => [0u8; 8],
+            SwitchTypeAndIdChoice::Hcalcs(id) => crate::duis::model::header::parse_eui(id)
+                .ok_or_else(|| i.field("HCALCS", format!("{id:?} is not an EUI-64")))?,
+        };
+        r = r.set(
+            1,
+            obis(0, 0, 94, 44, 0, SWITCH_IDENTITY_BASE + n),
+            2,
+            Value::OctetString(eui.to_vec()),
+        );
+    }
+    let special = &b.alcshcalcs_special_days.alcshcalcs_special_day;
+    let mut days = Vec::with_capacity(special.len());
+    for d in special {
+        let index = u16::try_from(d.index)
+            .map_err(|_| i.field("ALCSHCALCSSpecialDay/@index", format!("{}", d.index)))?;
+        let on = DateType {
+            year: d.year.clone(),
+            month: d.month.clone(),
+            day_of_month: d.day_of_month.clone(),
+            day_of_week: d.day_of_week.clone(),
+        };
+        days.push(Value::Structure(vec![
+            Value::LongUnsigned(index),
+            Value::OctetString(date(i, "ALCSHCALCSSpecialDay", &on)?.to_vec()),
+            Value::Unsigned(u8::try_from(index).unwrap_or(u8::MAX)),
+        ]));
+    }
+    let mut entries = Vec::with_capacity(b.alcshcalcs_connection_schedule.len());
+    for (n, e) in b.alcshcalcs_connection_schedule.iter().enumerate() {
+        let switch = &e.activate_deactivate_switch;
+        let number = u16::try_from(switch.index)
+            .ok()
+            .filter(|n| (1..=5).contains(n))
+            .ok_or_else(|| {
+                i.field(
+                    "ActivateDeactivateSwitch/@index",
+                    format!("{} is not 1 to 5", switch.index),
+                )
+            })?;
+        let action = match switch.switch {
+            ActivateDeactivateSwitchSwitch::ActivateSwitch(_) => SWITCH_ACTIVATE,
+            ActivateDeactivateSwitchSwitch::DeactivateSwitch(_) => SWITCH_DEACTIVATE,
+        };
+        let times = &e.alcs_schedule_dates_and_time;
+        let entry = ScheduleEntry {
+            script: SWITCH_SCRIPTS,
+            selector: number << 8 | action,
+            weekdays: e
+                .days_of_week_applicability
+                .iter()
+                .flat_map(|w| w.day_of_week_applicability.iter().map(|d| d.day_of_week_id))
+                .collect(),
+            special_days: e
+                .special_days_applicability
+                .iter()
+                .map(|a| a.index)
+                .collect(),
+            switch_time: times.switch_time.as_str(),
+            start: date(i, "StartDate", &times.start_date)?,
+            end: date(i, "EndDate", &times.end_date)?,
+        };
+        entries.push(entry.encode(i, n + 1, special.len())?);
+    }
+    let at = activation(i.execution(b.execution_date_time.as_ref())?);
+    Ok(r.set(11, ALCS_SPECIAL_DAYS, 2, Value::Array(days))
+        .set(10, ALCS_SCHEDULE, 2, Value::Array(entries))
+        .set(9000, ALCS_SCHEDULE_ACTIVATION, 6, at.clone())
+        .set(9000, ALCS_SPECIAL_DAYS_ACTIVATION, 6, at)
+        .encode(i.counter))
+}
 
 /// The Register Monitor whose thresholds split low, medium and high instantaneous power.
 const POWER_THRESHOLDS: [u8; 6] = obis(0, 0, 16, 0, 0, 255);

@@ -1,4 +1,5 @@
-//! 2.1 Update Prepay Configuration on the ESME (ECS08), critical and future-datable: the
+//! 2.1 Update Prepay Configuration on the ESME (ECS08), critical and future-datable (its
+//! Schedule entries, [`ScheduleEntry`], serve the ALCS scheduler, ECS46c, too): the
 //! credit thresholds and the non-disablement calendar (the times the supply is not
 //! disabled for want of credit), as the RTDS commands lay them out, which
 //! `protocol/tests/transform_rtds.rs` compares byte for byte:
@@ -161,60 +162,103 @@ fn schedule_entry(
     s: &ElectricityNonDisablementSchedule,
     special_days: usize,
 ) -> Result<Value, TransformError> {
-    let index = u16::try_from(n)
-        .map_err(|_| i.field("ElectricityNonDisablementSchedule", format!("{n} entries")))?;
+    let times = &s.schedule_dates_and_time;
     let selector = match s.non_disablement_script {
         NonDisablementScript::Start => START,
         NonDisablementScript::Stop => STOP,
     };
-    let mut weekdays = 0u8;
-    for d in &s.days_of_week_applicability.day_of_week_applicability {
-        let bit = match d.day_of_week_id {
-            DayOfWeekID::Monday => 0,
-            DayOfWeekID::Tuesday => 1,
-            DayOfWeekID::Wednesday => 2,
-            DayOfWeekID::Thursday => 3,
-            DayOfWeekID::Friday => 4,
-            DayOfWeekID::Saturday => 5,
-            DayOfWeekID::Sunday => 6,
-        };
-        weekdays |= 0x80 >> bit;
+    ScheduleEntry {
+        script: SCRIPTS,
+        selector,
+        weekdays: s
+            .days_of_week_applicability
+            .day_of_week_applicability
+            .iter()
+            .map(|d| d.day_of_week_id)
+            .collect(),
+        special_days: s
+            .special_days_applicability
+            .special_day_applicability
+            .iter()
+            .map(|a| a.special_day_id)
+            .collect(),
+        switch_time: times.switch_time.as_str(),
+        start: cosem_date(i, "StartDate", &times.start_date)?,
+        end: cosem_date(i, "EndDate", &times.end_date)?,
     }
-    let mut applicable = vec![0u8; special_days.div_ceil(8)];
-    for a in &s.special_days_applicability.special_day_applicability {
-        let k = usize::try_from(a.special_day_id)
-            .ok()
-            .filter(|k| (1..=special_days).contains(k))
-            .ok_or_else(|| {
-                i.field(
-                    "SpecialDayID",
-                    format!(
-                        "{} names none of the {special_days} special days",
-                        a.special_day_id
-                    ),
-                )
-            })?;
-        applicable[(k - 1) / 8] |= 0x80 >> ((k - 1) % 8);
+    .encode(i, n, special_days)
+}
+
+/// One entry of a Schedule (class 10) as the non-disablement and ALCS schedules write it:
+/// its number from 1, enabled, the script and selector, the switch time (hh mm ss
+/// hundredths), validity window `FFFF`, the days of the week (7 bits, Monday first), the
+/// special days (one bit per special day the request defines, the first first) and the
+/// start and end dates (COSEM dates).
+pub(crate) struct ScheduleEntry<'a> {
+    pub(crate) script: [u8; 6],
+    pub(crate) selector: u16,
+    pub(crate) weekdays: Vec<DayOfWeekID>,
+    /// The special days (1-based IDs) it applies on.
+    pub(crate) special_days: Vec<u64>,
+    pub(crate) switch_time: &'a str,
+    pub(crate) start: [u8; 5],
+    pub(crate) end: [u8; 5],
+}
+
+impl ScheduleEntry<'_> {
+    /// Entry `n`, for a request that defines `special_days` special days.
+    pub(crate) fn encode(
+        &self,
+        i: &Input<'_>,
+        n: usize,
+        special_days: usize,
+    ) -> Result<Value, TransformError> {
+        let index = u16::try_from(n).map_err(|_| i.field("Schedule", format!("{n} entries")))?;
+        let mut weekdays = 0u8;
+        for d in &self.weekdays {
+            let bit = match d {
+                DayOfWeekID::Monday => 0,
+                DayOfWeekID::Tuesday => 1,
+                DayOfWeekID::Wednesday => 2,
+                DayOfWeekID::Thursday => 3,
+                DayOfWeekID::Friday => 4,
+                DayOfWeekID::Saturday => 5,
+                DayOfWeekID::Sunday => 6,
+            };
+            weekdays |= 0x80 >> bit;
+        }
+        let mut applicable = vec![0u8; special_days.div_ceil(8)];
+        for &id in &self.special_days {
+            let k = usize::try_from(id)
+                .ok()
+                .filter(|k| (1..=special_days).contains(k))
+                .ok_or_else(|| {
+                    i.field(
+                        "SpecialDayID",
+                        format!("{id} names none of the {special_days} special days"),
+                    )
+                })?;
+            applicable[(k - 1) / 8] |= 0x80 >> ((k - 1) % 8);
+        }
+        Ok(Value::Structure(vec![
+            Value::LongUnsigned(index),
+            Value::Boolean(true),
+            Value::OctetString(self.script.to_vec()),
+            Value::LongUnsigned(self.selector),
+            Value::OctetString(switch_time(i, self.switch_time)?.to_vec()),
+            Value::LongUnsigned(ANY_VALIDITY),
+            Value::BitString {
+                bits: 7,
+                bytes: vec![weekdays],
+            },
+            Value::BitString {
+                bits: special_days,
+                bytes: applicable,
+            },
+            Value::OctetString(self.start.to_vec()),
+            Value::OctetString(self.end.to_vec()),
+        ]))
     }
-    let times = &s.schedule_dates_and_time;
-    Ok(Value::Structure(vec![
-        Value::LongUnsigned(index),
-        Value::Boolean(true),
-        Value::OctetString(SCRIPTS.to_vec()),
-        Value::LongUnsigned(selector),
-        Value::OctetString(switch_time(i, times.switch_time.as_str())?.to_vec()),
-        Value::LongUnsigned(ANY_VALIDITY),
-        Value::BitString {
-            bits: 7,
-            bytes: vec![weekdays],
-        },
-        Value::BitString {
-            bits: special_days,
-            bytes: applicable,
-        },
-        Value::OctetString(cosem_date(i, "StartDate", &times.start_date)?.to_vec()),
-        Value::OctetString(cosem_date(i, "EndDate", &times.end_date)?.to_vec()),
-    ]))
 }
 
 /// An `xs:date` as a COSEM date: year (65535, the DUIS wildcard, as `FFFF`), month, day,
