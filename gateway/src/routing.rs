@@ -92,7 +92,7 @@ use hubgate_protocol::{hex, transform};
 use crate::alerts::{self, FutureDated, Recipients};
 use crate::clock::Clock;
 use crate::delivery::{Delivery, Kind, Outgoing};
-use crate::ingress::codes::Rejection;
+use crate::ingress::codes::{Rejection, transform_refusal};
 use crate::ingress::pipeline::{Accepted, DeviceFacts};
 use crate::ingress::respond::{Answer, Responder};
 use crate::inventory::model::{DeviceType, Eui};
@@ -131,11 +131,6 @@ pub struct Pending {
     /// SR 9.1: the Customer Identification Number its command sets, returned to the User
     /// in the Service Response's `CINMessage`.
     cin: Option<String>,
-}
-
-/// A transform's refusal: its message names the SRV already.
-fn transform_refusal(e: transform::TransformError) -> Rejection {
-    Rejection::NotProvided(e.to_string())
 }
 
 /// SR 9.1 Request Customer Identification Number.

@@ -132,6 +132,11 @@ pub enum Rejection {
     NothingToCancel(String),
 }
 
+/// A transform's refusal of a request: not provided; its message names the SRV already.
+pub fn transform_refusal(e: hubgate_protocol::transform::TransformError) -> Rejection {
+    Rejection::NotProvided(e.to_string())
+}
+
 impl Rejection {
     /// The DUIS response code for this rejection.
     pub fn code(&self) -> ResponseCode {

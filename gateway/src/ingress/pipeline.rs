@@ -17,7 +17,7 @@ use hubgate_protocol::duis::{NS_SR, reader};
 use hubgate_protocol::hex;
 use hubgate_protocol::transform;
 
-use super::codes::Rejection;
+use super::codes::{Rejection, transform_refusal};
 use super::respond::{Answer, Responder};
 use super::server::RequestTimer;
 use super::{Handler, Reply, Service};
@@ -786,8 +786,7 @@ impl Pipeline {
         if let Some(router) = &self.router {
             ctx.join_peer = router.join_peer(&accepted.request, &srv)?;
         }
-        let out = transform::transform(&accepted.request, &ctx)
-            .map_err(|e| Rejection::NotProvided(e.to_string()))?;
+        let out = transform::transform(&accepted.request, &ctx).map_err(transform_refusal)?;
         let precommand = out
             .precommand()
             .ok_or_else(|| Rejection::NotProvided(format!("SRV {srv} is not critical")))?;

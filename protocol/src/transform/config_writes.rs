@@ -90,7 +90,7 @@ const SWITCH_DEACTIVATE: u16 = 0x02;
 /// deactivate); then the activation times of the schedule (0-0:94.44.128.26) and the special
 /// days (128.35).
 fn ecs46c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
-    use super::prepay_config::ScheduleEntry;
+    use super::prepay_config::{ScheduleEntry, numbered_special_day};
     use super::tariff::date;
     use crate::duis::model::body::{
         ActivateDeactivateSwitchSwitch, DateType, SwitchTypeAndIdChoice,
@@ -124,19 +124,18 @@ fn ecs46c(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let special = &b.alcshcalcs_special_days.alcshcalcs_special_day;
     let mut days = Vec::with_capacity(special.len());
     for d in special {
-        let index = u16::try_from(d.index)
-            .map_err(|_| i.field("ALCSHCALCSSpecialDay/@index", format!("{}", d.index)))?;
         let on = DateType {
             year: d.year.clone(),
             month: d.month.clone(),
             day_of_month: d.day_of_month.clone(),
             day_of_week: d.day_of_week.clone(),
         };
-        days.push(Value::Structure(vec![
-            Value::LongUnsigned(index),
-            Value::OctetString(date(i, "ALCSHCALCSSpecialDay", &on)?.to_vec()),
-            Value::Unsigned(u8::try_from(index).unwrap_or(u8::MAX)),
-        ]));
+        days.push(numbered_special_day(
+            i,
+            ("ALCSHCALCSSpecialDay/@index", "ALCSHCALCSSpecialDay"),
+            d.index,
+            &on,
+        )?);
     }
     let mut entries = Vec::with_capacity(b.alcshcalcs_connection_schedule.len());
     for (n, e) in b.alcshcalcs_connection_schedule.iter().enumerate() {

@@ -23,11 +23,11 @@
 //!    zero: now; `FF`: cancellation).
 
 use super::axdr::{Request, Value, obis};
-use super::tariff::{activation, date, switch_time};
+use super::tariff::{activation, date, special_day_entry, switch_time};
 use super::{ESME, Input, TransformError, UseCase};
 use crate::duis::model::Body;
 use crate::duis::model::body::{
-    DayOfWeekID, ElectricityNonDisablementSchedule, NonDisablementScript,
+    DateType, DayOfWeekID, ElectricityNonDisablementSchedule, NonDisablementScript,
     UpdatePrepayConfigurationChoice,
 };
 use crate::duis::model::xsd;
@@ -76,13 +76,12 @@ fn ecs08(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
     let special = &calendar.electricity_special_days.special_day;
     let mut special_days = Vec::with_capacity(special.len());
     for s in special {
-        let index = u16::try_from(s.index)
-            .map_err(|_| i.field("SpecialDay/@index", format!("{} out of range", s.index)))?;
-        special_days.push(Value::Structure(vec![
-            Value::LongUnsigned(index),
-            Value::OctetString(date(i, "SpecialDay/Date", &s.date)?.to_vec()),
-            Value::Unsigned(u8::try_from(index).unwrap_or(u8::MAX)),
-        ]));
+        special_days.push(numbered_special_day(
+            i,
+            ("SpecialDay/@index", "SpecialDay/Date"),
+            s.index,
+            &s.date,
+        )?);
     }
     let mut entries = Vec::new();
     for (n, s) in calendar
@@ -152,6 +151,23 @@ fn ecs08(i: &Input<'_>) -> Result<Vec<u8>, TransformError> {
         r = r.set(9000, object, 6, at.clone());
     }
     Ok(r.encode(i.counter))
+}
+
+/// A special day of the non-disablement and ALCS calendars: its index, its date, and the
+/// index again as its day ID. `fields` name the index and the date in errors.
+pub(crate) fn numbered_special_day(
+    i: &Input<'_>,
+    (index_field, date_field): (&'static str, &'static str),
+    index: u64,
+    on: &DateType,
+) -> Result<Value, TransformError> {
+    let index =
+        u16::try_from(index).map_err(|_| i.field(index_field, format!("{index} out of range")))?;
+    Ok(special_day_entry(
+        index,
+        date(i, date_field, on)?,
+        u8::try_from(index).unwrap_or(u8::MAX),
+    ))
 }
 
 /// Entry `n` of the non-disablement schedule (see the module documentation); the request

@@ -450,13 +450,23 @@ fn day_profiles<'a>(
 fn special_days(i: &Input<'_>, days: &ElecSpecialDaysPrimary) -> Result<Value, TransformError> {
     let mut out = Vec::new();
     for (n, s) in days.special_day.iter().enumerate() {
-        out.push(Value::Structure(vec![
-            Value::LongUnsigned(u16::try_from(n + 1).unwrap_or(u16::MAX)),
-            Value::OctetString(date(i, "SpecialDay/Date", &s.date)?.to_vec()),
-            Value::Unsigned(small(i, "ReferencedDayName", s.referenced_day_name)?),
-        ]));
+        out.push(special_day_entry(
+            u16::try_from(n + 1).unwrap_or(u16::MAX),
+            date(i, "SpecialDay/Date", &s.date)?,
+            small(i, "ReferencedDayName", s.referenced_day_name)?,
+        ));
     }
     Ok(Value::Array(out))
+}
+
+/// An entry of a Special Days table (class 11, attribute 2): its index, its COSEM date and
+/// the day profile it selects.
+pub(crate) fn special_day_entry(index: u16, date: [u8; 5], day: u8) -> Value {
+    Value::Structure(vec![
+        Value::LongUnsigned(index),
+        Value::OctetString(date.to_vec()),
+        Value::Unsigned(day),
+    ])
 }
 
 fn scale(i: &Input<'_>, field: &'static str, v: i64) -> Result<i8, TransformError> {
