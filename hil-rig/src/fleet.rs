@@ -242,6 +242,8 @@ impl FleetBuilder {
             trusted.set(role, usage, 0, eui, certificate);
         }
         let mut hubs = Vec::with_capacity(self.hubs);
+        // Added to the store together once all are made: one re-index, not one per device.
+        let mut certificates = Vec::with_capacity(self.hubs * HUB_KINDS.len() * 2);
         for h in 0..self.hubs {
             let base = self.first_eui.wrapping_add(16 * h as u64);
             let eui_of = |i: usize| base.wrapping_add(i as u64).to_be_bytes();
@@ -250,18 +252,23 @@ impl FleetBuilder {
                 let eui = eui_of(i);
                 let identity = Identity::generate(eui, &device_ca)?;
                 let label = hubgate_protocol::hex::eui(&eui);
-                store
-                    .add_certificate(identity.ds_certificate(), &format!("{label}-ds.pem"))
-                    .map_err(|_| DeviceError::Internal("adding a device certificate"))?;
-                store
-                    .add_certificate(identity.ka_certificate(), &format!("{label}-ka.pem"))
-                    .map_err(|_| DeviceError::Internal("adding a device certificate"))?;
+                certificates.push((
+                    identity.ds_certificate().to_vec(),
+                    format!("{label}-ds.pem"),
+                ));
+                certificates.push((
+                    identity.ka_certificate().to_vec(),
+                    format!("{label}-ka.pem"),
+                ));
                 let state = hub_device_state(eui_of(0), eui, *kind, trusted.clone());
                 let keys = DeviceKeys::new(identity, None)?;
                 devices.push(Device::from_parts(state, keys, cache.clone())?);
             }
             hubs.push(Hub::from_devices(devices).ok_or(DeviceError::Internal("hub assembly"))?);
         }
+        store
+            .add_certificates(certificates)
+            .map_err(|_| DeviceError::Internal("adding a device certificate"))?;
         Ok(Fleet {
             hubs,
             store,

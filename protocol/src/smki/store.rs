@@ -152,15 +152,37 @@ impl Store {
 
     /// Adds one certificate (PEM or DER) as its own source, labelled `label`.
     pub fn add_certificate(&mut self, bytes: &[u8], label: &str) -> Result<KeyId, SmkiError> {
-        let cert = if crate::crypto::looks_like_pem(bytes) {
-            Certificate::from_pem(bytes)?
-        } else {
-            Certificate::from_der(bytes)?
-        };
+        let cert = certificate_of(bytes)?;
         let source = self.new_source();
         let id = self.add_cert(cert, label, source);
         self.reindex();
         Ok(id)
+    }
+
+    /// Adds many certificates (PEM or DER), each as its own source with its label, and
+    /// re-indexes the store once at the end: for thousands of device certificates at a time,
+    /// where [`Store::add_certificate`] for each would re-index the whole store every time.
+    /// Stops at the first certificate that cannot be read; those before it are kept.
+    pub fn add_certificates<B: AsRef<[u8]>>(
+        &mut self,
+        items: impl IntoIterator<Item = (B, String)>,
+    ) -> Result<Vec<KeyId>, SmkiError> {
+        let mut ids = Vec::new();
+        let mut failed = None;
+        for (bytes, label) in items {
+            match certificate_of(bytes.as_ref()) {
+                Ok(cert) => {
+                    let source = self.new_source();
+                    ids.push(self.add_cert(cert, &label, source));
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        self.reindex();
+        failed.map_or(Ok(ids), Err)
     }
 
     /// Adds one private key (PEM or DER) as its own source, labelled `label`. It attaches to
@@ -758,6 +780,15 @@ fn parse_key_file_name(name: &str) -> Option<([u8; 8], Usage)> {
     let rest = rest.strip_prefix("-pp").unwrap_or(rest);
     let usage = Usage::parse(rest.strip_prefix('-')?)?;
     Some((crate::hex::parse_eui(eui)?, usage))
+}
+
+/// A certificate from PEM or DER bytes.
+fn certificate_of(bytes: &[u8]) -> Result<Certificate, SmkiError> {
+    if crate::crypto::looks_like_pem(bytes) {
+        Ok(Certificate::from_pem(bytes)?)
+    } else {
+        Ok(Certificate::from_der(bytes)?)
+    }
 }
 
 #[cfg(test)]
