@@ -1082,6 +1082,137 @@ enum Event {
     NotSent(Vec<Failure>),
 }
 
+/// A message of the response writer's batch: signed already (alerts), or a Service
+/// Response still to be signed.
+enum Draft {
+    Signed(alerts::Signed),
+    Answer {
+        user: [u8; 8],
+        answer: Box<Answer>,
+    },
+    /// Its signing failed (logged): nothing to send.
+    Dropped,
+}
+
+impl Draft {
+    fn sign(&mut self, responder: &Responder, now_ms: i64) {
+        if !matches!(self, Draft::Answer { .. }) {
+            return;
+        }
+        *self = match std::mem::replace(self, Draft::Dropped) {
+            Draft::Answer { user, answer } => match responder.signed(*answer, now_ms) {
+                Ok(body) => Draft::Signed((user, body, Kind::Response)),
+                Err(e) => {
+                    tracing::error!(error = %e, "a Service Response could not be signed");
+                    Draft::Dropped
+                }
+            },
+            other => other,
+        };
+    }
+
+    fn into_signed(self) -> Option<alerts::Signed> {
+        match self {
+            Draft::Signed(s) => Some(s),
+            Draft::Answer { .. } | Draft::Dropped => None,
+        }
+    }
+}
+
+/// What one event of the writer's batch answers.
+struct Group {
+    drafts: Vec<Draft>,
+    /// Set when the first draft is a device's Service Response, counted against its hub's
+    /// thresholds with the others travelling with it; and whether its requester is a User
+    /// to be told when it is held.
+    screen: Option<(crate::anomaly::Answered, bool)>,
+}
+
+impl Group {
+    fn plain(drafts: Vec<Draft>) -> Group {
+        Group {
+            drafts,
+            screen: None,
+        }
+    }
+
+    fn signed(messages: Vec<alerts::Signed>) -> Group {
+        Group::plain(messages.into_iter().map(Draft::Signed).collect())
+    }
+
+    /// The messages to deliver, once signed: those of a held Service Response stay with
+    /// `held`.
+    fn screened(
+        self,
+        held: &mut crate::anomaly::HeldResponses<'_>,
+        now_ms: i64,
+    ) -> Vec<alerts::Signed> {
+        let mut drafts = self.drafts.into_iter();
+        match self.screen {
+            Some((answered, tell)) => {
+                let first = drafts.next().and_then(Draft::into_signed);
+                let also: Vec<alerts::Signed> = drafts.filter_map(Draft::into_signed).collect();
+                match first {
+                    Some(m) => held.screen_with(&answered, m, also, tell, now_ms),
+                    None => also,
+                }
+            }
+            None => drafts.filter_map(Draft::into_signed).collect(),
+        }
+    }
+}
+
+/// Batches with fewer Service Responses to sign than this are signed in the writer's thread.
+const PARALLEL_SIGNING_FROM: usize = 4;
+/// Most threads signing one batch's Service Responses.
+const MAX_SIGNING_THREADS: usize = 8;
+
+/// Signs a batch's Service Responses. Signing (the canonical XML, its digest and an ECDSA
+/// signature) is most of the response writer's work per answer; everything else it does
+/// must stay in order on its one thread, so under load that thread would cap the gateway
+/// at one core's worth of signatures. Large batches are therefore signed on a small pool
+/// (`hubgate-sign-*`, half the cores, at most [`MAX_SIGNING_THREADS`]) while the writer
+/// waits; small ones in the writer itself, without a thread hop. On two cores or fewer
+/// there is no pool.
+struct Signer {
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl Signer {
+    fn new() -> Signer {
+        let threads = (std::thread::available_parallelism().map_or(1, std::num::NonZero::get) / 2)
+            .clamp(1, MAX_SIGNING_THREADS);
+        let pool = (threads > 1)
+            .then(|| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("hubgate-sign-{i}"))
+                    .build()
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "no signing pool: Service Responses are signed by the response writer alone");
+                    })
+                    .ok()
+            })
+            .flatten();
+        Signer { pool }
+    }
+
+    fn sign(&self, responder: &Responder, groups: &mut [Group], now_ms: i64) {
+        let mut todo: Vec<&mut Draft> = groups
+            .iter_mut()
+            .flat_map(|g| g.drafts.iter_mut())
+            .filter(|d| matches!(d, Draft::Answer { .. }))
+            .collect();
+        match &self.pool {
+            Some(pool) if todo.len() >= PARALLEL_SIGNING_FROM => pool.install(|| {
+                use rayon::iter::{IntoParallelRefMutIterator as _, ParallelIterator as _};
+                todo.par_iter_mut().for_each(|d| d.sign(responder, now_ms));
+            }),
+            _ => todo.into_iter().for_each(|d| d.sign(responder, now_ms)),
+        }
+    }
+}
+
 /// Most answers written in one outbox transaction.
 const MAX_SINK_BATCH: usize = 256;
 
@@ -1470,6 +1601,7 @@ impl ResponseSink {
                 // busy (the last batch had more than one event) a batch waits up to
                 // `batch_delay` for more, as the store's committer does.
                 let mut busy = false;
+                let signer = Signer::new();
                 loop {
                     let delay = Duration::from_micros(writer_delay.load(Ordering::Relaxed));
                     let mut batch = Vec::with_capacity(16);
@@ -1493,9 +1625,14 @@ impl ResponseSink {
                     let mut answered: Vec<u64> = Vec::new();
                     // Service Responses over their hub's threshold: held, not delivered.
                     let mut held = crate::anomaly::HeldResponses::new(hub_responses.as_ref());
-                    let outgoing: Vec<Outgoing> = batch
-                        .into_iter()
-                        .flat_map(|event| match event {
+                    // First, in order, what each event answers: Service Responses still to
+                    // be signed, alerts signed already. Then the Service Responses are signed
+                    // (in parallel when there are many: signing is most of this thread's work,
+                    // and the rest must stay in order here). Then each is screened against
+                    // its hub's thresholds, still in order.
+                    let mut groups: Vec<Group> = Vec::with_capacity(batch.len());
+                    for event in batch {
+                        match event {
                             Event::Outcome(o) => {
                                 // SR 6.23 done: both suppliers are alerted (with its Service
                                 // Response: held with it when it is held).
@@ -1514,45 +1651,65 @@ impl ResponseSink {
                                         request_id: p.request_id,
                                         srv: p.service.1.to_string(),
                                     });
-                                let mut out: Vec<_> =
-                                    match response(&pending, &responder, &mut future, o, now, &mut answered) {
-                                        Some(m) => match &answered_by {
-                                            Some(a) => {
+                                let also = cos.into_iter().map(Draft::Signed);
+                                groups.push(
+                                    match response(&pending, &mut future, o, now, &mut answered) {
+                                        Some(m) => {
+                                            let screen = answered_by.map(|a| {
                                                 let tell = is_user(users.as_deref(), &a.request_id.originator);
-                                                held.screen_with(a, m, cos, tell, now)
+                                                (a, tell)
+                                            });
+                                            Group {
+                                                drafts: std::iter::once(m).chain(also).collect(),
+                                                screen,
                                             }
-                                            None => std::iter::once(m).chain(cos).collect(),
-                                        },
-                                        None => cos,
-                                    };
+                                        }
+                                        None => Group::plain(also.collect()),
+                                    },
+                                );
                                 // After the predecessor's answer: its dependants sent or failed.
                                 let failures = sequencer.finished_ref(&request_ref, succeeded);
-                                out.extend(
-                                    failures.iter().filter_map(|f| not_sent(&pending, &responder, f, now, &mut answered)),
+                                groups.extend(
+                                    failures
+                                        .iter()
+                                        .filter_map(|f| not_sent(&pending, f, &mut answered))
+                                        .map(|d| Group::plain(vec![d])),
                                 );
-                                out
                             }
-                            Event::NotSent(failures) => failures
-                                .iter()
-                                .filter_map(|f| not_sent(&pending, &responder, f, now, &mut answered))
-                                .collect(),
+                            Event::NotSent(failures) => groups.extend(
+                                failures
+                                    .iter()
+                                    .filter_map(|f| not_sent(&pending, f, &mut answered))
+                                    .map(|d| Group::plain(vec![d])),
+                            ),
                             Event::Alert(a, received) => {
                                 target_time("alert", now - received, TARGET_ALERT_MS);
                                 let code = alert_code(&a.bytes).unwrap_or(a.message_code);
-                                alerts::device_alert(
+                                groups.push(Group::signed(alerts::device_alert(
                                     &responder,
                                     recipients.as_ref(),
                                     &mut future,
                                     &a,
                                     code,
                                     now,
-                                )
+                                )));
                             }
                             Event::HubsLost(hubs, at) => {
                                 target_time("alert", now - at, TARGET_ALERT_MS);
-                                alerts::hubs_lost(&responder, recipients.as_ref(), &hubs, at, now)
+                                groups.push(Group::signed(alerts::hubs_lost(
+                                    &responder,
+                                    recipients.as_ref(),
+                                    &hubs,
+                                    at,
+                                    now,
+                                )));
                             }
-                        })
+                        }
+                    }
+                    signer.sign(&responder, &mut groups, now);
+                    let outgoing: Vec<Outgoing> = groups
+                        .into_iter()
+                        .flat_map(|g| g.screened(&mut held, now))
                         .map(|(user, body, kind)| Outgoing { user, body, kind })
                         .collect();
                     let kinds: Vec<(Kind, [u8; 8])> =
@@ -1632,12 +1789,11 @@ impl OutcomeSink for ResponseSink {
 /// timeout code.
 fn response(
     pending: &PendingTable,
-    responder: &Responder,
     future: &mut FutureDated,
     outcome: Outcome,
     now_ms: i64,
     answered: &mut Vec<u64>,
-) -> Option<([u8; 8], Vec<u8>, Kind)> {
+) -> Option<Draft> {
     let Some((_, p)) = pending.remove(&outcome.request_ref) else {
         // A duplicate reply, or a reply to a command answered already: delivered once.
         tracing::warn!(request = %outcome.request_ref, "an outcome for no request in flight");
@@ -1699,20 +1855,16 @@ fn response(
             None,
         ),
     };
-    let answer = Answer {
-        request_id: Some(p.request_id),
-        with_response_id: true,
-        code,
-        service: Some(p.service),
-        payload,
-    };
-    match responder.signed(answer, now_ms) {
-        Ok(body) => Some((p.request_id.originator, body, Kind::Response)),
-        Err(e) => {
-            tracing::error!(error = %e, "a Service Response could not be signed");
-            None
-        }
-    }
+    Some(Draft::Answer {
+        user: p.request_id.originator,
+        answer: Box::new(Answer {
+            request_id: Some(p.request_id),
+            with_response_id: true,
+            code,
+            service: Some(p.service),
+            payload,
+        }),
+    })
 }
 
 /// Whether `eui` is a User of this gateway, to be told that its request's Service Response is
@@ -1736,32 +1888,22 @@ fn cos_outcome(pending: &PendingTable, outcome: &Outcome) -> Option<(RequestId, 
 }
 
 /// The Service Response of a request that will not be sent (request sequencing).
-fn not_sent(
-    pending: &PendingTable,
-    responder: &Responder,
-    failure: &Failure,
-    now_ms: i64,
-    answered: &mut Vec<u64>,
-) -> Option<([u8; 8], Vec<u8>, Kind)> {
+fn not_sent(pending: &PendingTable, failure: &Failure, answered: &mut Vec<u64>) -> Option<Draft> {
     let Some((_, p)) = pending.remove(&failure.request_ref) else {
         tracing::warn!(request = %failure.request_ref, "a request not sent is not in flight");
         return None;
     };
     answered.extend(p.journal);
-    let answer = Answer {
-        request_id: Some(p.request_id),
-        with_response_id: true,
-        code: failure.code,
-        service: Some(p.service),
-        payload: None,
-    };
-    match responder.signed(answer, now_ms) {
-        Ok(body) => Some((p.request_id.originator, body, Kind::Response)),
-        Err(e) => {
-            tracing::error!(error = %e, "a Service Response could not be signed");
-            None
-        }
-    }
+    Some(Draft::Answer {
+        user: p.request_id.originator,
+        answer: Box::new(Answer {
+            request_id: Some(p.request_id),
+            with_response_id: true,
+            code: failure.code,
+            service: Some(p.service),
+            payload: None,
+        }),
+    })
 }
 
 /// The alert code inside a GBCS alert's payload (GBZ or DLMS), when it can be read.

@@ -23,11 +23,13 @@ use crate::metric_name;
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Delivered messages are removed from the outbox in batches: each removal is a store
-/// transaction of its own otherwise, which under load costs more CPU than the HTTP POST.
-/// A removal waits at most this long (and only while other attempts are in flight)...
-const SETTLE_DELAY: Duration = Duration::from_millis(2);
-/// ...or until this many attempts have finished.
-const SETTLE_BATCH: usize = 128;
+/// transaction of its own otherwise, which under load costs more CPU than the HTTP POST,
+/// and the store has one writer for the whole gateway (acknowledgements wait for it too).
+/// A removal waits at most this long...
+const SETTLE_DELAY: Duration = Duration::from_millis(5);
+/// ...or until this many attempts have finished. (A failure is recorded at once: it must
+/// be rescheduled.)
+const SETTLE_BATCH: usize = 256;
 
 /// The header that identifies a message across attempts and restarts.
 pub(super) const MESSAGE_ID_HEADER: &str = "HubGate-Message-ID";
@@ -224,10 +226,11 @@ impl Sender {
                             .ok()
                     }));
                     let at = *settle_at.get_or_insert_with(|| Instant::now() + SETTLE_DELAY);
-                    // Recorded together: at once when nothing else is in flight, when a
-                    // failure needs rescheduling, when the batch is full or its time is up.
-                    if running.is_empty()
-                        || unsettled.len() >= SETTLE_BATCH
+                    // Recorded together: at once when a failure needs rescheduling, when
+                    // the batch is full or its time is up. Not when nothing else is in
+                    // flight: with a few attempts per sender thread that happens between
+                    // most messages under load, and each settle would be a transaction.
+                    if unsettled.len() >= SETTLE_BATCH
                         || unsettled.iter().any(|o| o.result.is_err())
                         || Instant::now() >= at
                     {
