@@ -32,6 +32,10 @@ pub const VERIFIER_REJECTED_TOTAL: &str = "hubgate_verifier_rejected_total";
 pub const STORE_COMMIT_BATCH_WRITES: &str = "hubgate_store_commit_batch_writes";
 /// Histogram: seconds one group commit takes (apply and fsync).
 pub const STORE_COMMIT_SECONDS: &str = "hubgate_store_commit_seconds";
+/// Histogram: seconds a store write waited for the store's one writer (`phase="wait"`) and
+/// then held it, commit included (`phase="held"`). The rate of the `held` sum is the share
+/// of time the single-writer store is busy: near 1, the store's writer is the limit.
+pub const STORE_WRITE_SECONDS: &str = "hubgate_store_write_seconds";
 /// Counter: writes refused because the commit queue was full.
 pub const STORE_COMMIT_REFUSED_TOTAL: &str = "hubgate_store_commit_refused_total";
 /// Gauge: 1 while the store is degraded (a write failed; new requests refused), else 0.
@@ -156,6 +160,7 @@ pub const ALL: &[&str] = &[
     REGISTRATION_PUSHES_TOTAL,
     STORE_COMMIT_BATCH_WRITES,
     STORE_COMMIT_SECONDS,
+    STORE_WRITE_SECONDS,
     STORE_COMMIT_REFUSED_TOTAL,
     STORE_DEGRADED,
     STORE_WRITE_FAILURES_TOTAL,
@@ -268,6 +273,11 @@ pub fn describe() {
         STORE_COMMIT_SECONDS,
         metrics::Unit::Seconds,
         "Time of one group commit, fsync included"
+    );
+    describe_histogram!(
+        STORE_WRITE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time a store write waited for the store's single writer (phase=wait) and held it, commit included (phase=held)"
     );
     describe_counter!(
         ROUTING_COMMANDS_TOTAL,

@@ -309,21 +309,29 @@ impl Store {
             return Err(StoreError::Unavailable(reason).into());
         }
         let db = self.db()?;
+        // redb has one writer at a time: `begin_write` waits for it.
+        let asked = std::time::Instant::now();
         let mut tx = db
             .begin_write()
             .map_err(|e| self.watch(StoreError::from(e)))?;
+        let began = std::time::Instant::now();
+        metrics::histogram!(crate::metric_name::STORE_WRITE_SECONDS, "phase" => "wait")
+            .record(began.duration_since(asked).as_secs_f64());
         tx.set_durability(durability);
-        match f(&tx) {
-            Ok(v) => {
-                tx.commit().map_err(|e| self.watch(StoreError::from(e)))?;
-                Ok(v)
-            }
+        let result = match f(&tx) {
+            Ok(v) => tx
+                .commit()
+                .map(|()| v)
+                .map_err(|e| self.watch(StoreError::from(e)).into()),
             Err(e) => {
                 // Dropping an uncommitted transaction also discards it; abort says so.
                 let _ = tx.abort();
                 Err(e)
             }
-        }
+        };
+        metrics::histogram!(crate::metric_name::STORE_WRITE_SECONDS, "phase" => "held")
+            .record(began.elapsed().as_secs_f64());
+        result
     }
 
     /// Runs `f` on a consistent read snapshot (also while the store is degraded).
