@@ -23,7 +23,10 @@
 //! 5. **latency**: open loops at 50 % and 80 % of the maximum for `--open-seconds` each:
 //!    p99 of the acknowledgement and of the Service Response (from the intended send time,
 //!    so a stall shows in full), whether the rate was kept and every response arrived;
-//! 6. the gateway's resident memory (now and peak) from `/proc`;
+//! 6. the gateway's resident memory (now and peak) from `/proc`, and which of its threads
+//!    did the closed loop's work (`/proc/<pid>/task`): a thread near one full core is a
+//!    serial limit that more cores will not lift; and the share of time the store's single
+//!    writer was held (`hubgate_store_write_seconds`), the same kind of limit;
 //! 7. with `--soak SECONDS`, the back-pressure soak: open loops at `--soak-load` percent
 //!    (default 120) of capacity (the closed loop's acknowledged rate), with up to 1024
 //!    requests in flight, `--soak-window` seconds each, with the
@@ -58,7 +61,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
     ParsedPublicKey,
 };
-use hubgate_bench::cpu::process_cpu_seconds;
+use hubgate_bench::cpu::{ThreadGroup, process_cpu_seconds, thread_cpu_seconds, thread_groups};
 use hubgate_loadgen::report::Report;
 use hubgate_loadgen::run::{self, RunOptions};
 use hubgate_loadgen::scenario::Scenario;
@@ -116,8 +119,12 @@ fn parse_args() -> Result<Args, String> {
     let exe = std::env::current_exe().map_err(|e| format!("locating this binary: {e}"))?;
     let mut a = Args {
         hubgate: exe.with_file_name("hubgate"),
-        users: 16,
-        hubs: 64,
+        // Each User's requests go in order over its one connection (its counters must arrive
+        // increasing), so a connection carries at most one request per acknowledgement
+        // latency, a few hundred a second: with 16 Users a 16-core gateway waits on its
+        // Users. 128 Users (eight premises each) keep any core count busy.
+        users: 128,
+        hubs: 1024,
         cores: vec![available_cores()],
         seconds: 10.0,
         open_seconds: 5.0,
@@ -297,6 +304,20 @@ impl Gateway {
 
     /// The gateway's crypto operation counts.
     fn crypto_ops(&self) -> Result<BTreeMap<String, f64>, String> {
+        let out = self.by_label("hubgate_crypto_operations_total", "op")?;
+        if out.is_empty() {
+            return Err("the gateway exports no hubgate_crypto_operations_total".into());
+        }
+        Ok(out)
+    }
+
+    /// Seconds the store's writer was waited for and held so far, by phase (`wait`, `held`).
+    fn store_write_seconds(&self) -> Result<BTreeMap<String, f64>, String> {
+        self.by_label("hubgate_store_write_seconds_sum", "phase")
+    }
+
+    /// The values of metric `name` from the gateway's `/metrics`, keyed by label `label`.
+    fn by_label(&self, name: &str, label: &str) -> Result<BTreeMap<String, f64>, String> {
         let mut s = std::net::TcpStream::connect(&self.metrics)
             .map_err(|e| format!("metrics {}: {e}", self.metrics))?;
         write!(s, "GET /metrics HTTP/1.0\r\nHost: {}\r\n\r\n", self.metrics)
@@ -304,24 +325,23 @@ impl Gateway {
         let mut text = String::new();
         s.read_to_string(&mut text).map_err(|e| e.to_string())?;
         let mut out = BTreeMap::new();
+        let prefix = format!("{name}{{");
+        let key = format!("{label}=\"");
         for line in text.lines() {
-            let Some(rest) = line.strip_prefix("hubgate_crypto_operations_total{") else {
+            let Some(rest) = line.strip_prefix(&prefix) else {
                 continue;
             };
             let Some((labels, value)) = rest.split_once("} ") else {
                 continue;
             };
-            let Some(op) = labels
+            let Some(v) = labels
                 .split(',')
-                .find_map(|l| l.strip_prefix("op=\""))
+                .find_map(|l| l.strip_prefix(&key))
                 .map(|v| v.trim_end_matches('"').to_string())
             else {
                 continue;
             };
-            out.insert(op, value.trim().parse().unwrap_or(0.0));
-        }
-        if out.is_empty() {
-            return Err("the gateway exports no hubgate_crypto_operations_total".into());
+            out.insert(v, value.trim().parse().unwrap_or(0.0));
         }
         Ok(out)
     }
@@ -564,6 +584,11 @@ struct Outcome {
     at_80: Option<Report>,
     rss_mib: (f64, f64),
     codes: BTreeMap<String, u64>,
+    /// The gateway's threads in the closed loop, busiest group first.
+    threads: Vec<ThreadGroup>,
+    /// In the closed loop: the share of time the store's single writer was held, and the
+    /// writer-seconds per second spent waiting for it (summed over the waiting threads).
+    store_writer: (f64, f64),
     soak: Vec<SoakWindow>,
     /// After the soak: an open loop at 50 % of the maximum, kept?
     soak_recovered: Option<bool>,
@@ -630,7 +655,10 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
 
     eprintln!("e2e: closed loop for {} s", a.seconds);
     let ops0 = gw.crypto_ops()?;
-    let cpu0 = process_cpu_seconds(&gw.child.id().to_string()).unwrap_or(0.0);
+    let gw_pid = gw.child.id().to_string();
+    let cpu0 = process_cpu_seconds(&gw_pid).unwrap_or(0.0);
+    let threads0 = (thread_cpu_seconds(&gw_pid), Instant::now());
+    let store0 = gw.store_write_seconds().unwrap_or_default();
     let closed = loadgen(
         &rt,
         &gw,
@@ -644,7 +672,15 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
         "maximum",
     )?;
     let ops1 = gw.crypto_ops()?;
-    let cpu1 = process_cpu_seconds(&gw.child.id().to_string()).unwrap_or(0.0);
+    let cpu1 = process_cpu_seconds(&gw_pid).unwrap_or(0.0);
+    let loop_seconds = threads0.1.elapsed().as_secs_f64();
+    let threads = thread_groups(&threads0.0, &thread_cpu_seconds(&gw_pid), loop_seconds);
+    let store1 = gw.store_write_seconds().unwrap_or_default();
+    let store_share = |phase: &str| {
+        (store1.get(phase).copied().unwrap_or(0.0) - store0.get(phase).copied().unwrap_or(0.0))
+            / loop_seconds.max(1e-9)
+    };
+    let store_writer = (store_share("held"), store_share("wait"));
     let requests = closed.acknowledged.max(1) as f64;
     let ops_per_request: BTreeMap<String, f64> = OPS
         .iter()
@@ -711,6 +747,8 @@ fn one(a: &Args, cores: usize) -> Result<Outcome, String> {
         crypto_cpu_us: seconds_per_request * cores as f64 * 1e6,
         loadgen_cpu_us: closed.cpu.as_ref().and_then(|c| c.us_per_request),
         codes: closed.codes.clone(),
+        threads,
+        store_writer,
         ..Outcome::default()
     };
     for (fraction, slot) in [(0.5, &mut out.at_50), (0.8, &mut out.at_80)] {
@@ -847,6 +885,16 @@ fn p99(r: &Option<Report>) -> (Option<f64>, Option<f64>, bool) {
     (ack, resp, r.kept_rate && all_back)
 }
 
+/// The six busiest thread groups, `name ×threads cores/busiest`.
+fn busiest_threads(groups: &[ThreadGroup]) -> String {
+    groups
+        .iter()
+        .take(6)
+        .map(|g| format!("{} ×{} {:.2}/{:.2}", g.name, g.threads, g.cores, g.busiest))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn fmt_ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".into(), |v| format!("{v:.1}"))
 }
@@ -877,7 +925,20 @@ fn main() -> ExitCode {
     let mut results = Vec::new();
     for &c in &a.cores {
         match one(&a, c) {
-            Ok(o) => results.push(o),
+            Ok(o) => {
+                // As each count finishes, so that a run cut short still shows it.
+                eprintln!(
+                    "e2e: {c} core(s): {:.0} SR/s sustained, {:.0} acknowledged/s closed loop, gateway on {:.2} cores, {:.0} µs CPU per request; store writer held {:.2}, waited for {:.2}; threads: {}",
+                    o.max_rate,
+                    o.closed_rate,
+                    o.gateway_cpu_cores,
+                    o.gateway_cpu_us,
+                    o.store_writer.0,
+                    o.store_writer.1,
+                    busiest_threads(&o.threads)
+                );
+                results.push(o);
+            }
             Err(e) => {
                 eprintln!("e2e: {c} core(s): {e}");
                 return ExitCode::FAILURE;
@@ -944,6 +1005,11 @@ fn main() -> ExitCode {
             "rss_mib": o.rss_mib.0, "peak_rss_mib": o.rss_mib.1,
             "parallel_efficiency": eff,
             "open_50": o.at_50, "open_80": o.at_80,
+            "store_writer_held_share": o.store_writer.0,
+            "store_writer_waiting": o.store_writer.1,
+            "threads": o.threads.iter().map(|g| json!({
+                "name": g.name, "threads": g.threads, "cores": g.cores, "busiest_thread_cores": g.busiest,
+            })).collect::<Vec<_>>(),
         }));
     }
     println!();
@@ -966,6 +1032,13 @@ fn main() -> ExitCode {
             o.codes,
             o.responses_matched,
             o.responses_outstanding
+        );
+        println!(
+            "{} core(s): gateway threads in the closed loop (cores together / busiest thread): {}; the store's single writer held {:.0} % of the time, waited for by {:.2} writers on average",
+            o.cores,
+            busiest_threads(&o.threads),
+            o.store_writer.0 * 100.0,
+            o.store_writer.1
         );
     }
     for o in results.iter().filter(|o| !o.soak.is_empty()) {
