@@ -47,3 +47,14 @@ pub mod store;
 pub mod store_health;
 pub mod users;
 pub mod verifier;
+
+/// `println!` that ignores a standard output nobody reads any more: the gateway's work never
+/// depends on its start-up lines being read, and a closed pipe (the process that started it
+/// went away) must not make it panic, least of all in the middle of a graceful stop.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}

@@ -20,6 +20,7 @@ use hubgate_gateway::performance;
 use hubgate_gateway::pki::Pki;
 use hubgate_gateway::registration::{self as registration_data, RegistrationData};
 use hubgate_gateway::routing::{HubStateStore, PendingTable, ResponseSink, Router, RouterParts};
+use hubgate_gateway::say;
 use hubgate_gateway::store::Store;
 use hubgate_gateway::verifier::{PoolConfig, VerifierPool};
 
@@ -132,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     // whose clock runs ahead must not present a certificate that is not yet valid.
     let pki =
         Pki::open(&config, SystemClock.now_ms().div_euclid(1000)).context("opening the PKI")?;
-    println!("{}", pki.summary());
+    say!("{}", pki.summary());
 
     let cache = usize::try_from(config.store_cache_mib.max(1))
         .unwrap_or(usize::MAX >> 20)
@@ -153,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     }
     let flusher =
         performance::start_flusher(Arc::clone(&tally)).context("starting the performance tally")?;
-    println!(
+    say!(
         "performance: Code Performance Measures tally (on-demand target {} ms), report at GET {} on the metrics listener",
         config.performance.on_demand_target_ms,
         performance::PATH
@@ -167,7 +168,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         registration_data::persist::load(&*store.db()?).context("loading registration data")?;
     if !stored.is_empty() {
         registration.refresh(stored);
-        println!(
+        say!(
             "registration data: {} records from the store",
             registration.len()
         );
@@ -178,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             .with_context(|| format!("loading registration data {}", path.display()))?;
         registration_data::persist::save_changes(&*store.db()?, &report.changes())
             .context("storing registration data")?;
-        println!(
+        say!(
             "registration data {}: {}",
             path.display(),
             serde_json::to_string(&report.summary(5)).unwrap_or_default()
@@ -193,11 +194,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         config.registration.max_push_bytes,
     ));
     match token_source {
-        TokenSource::Config => println!(
+        TokenSource::Config => say!(
             "registration push: POST {} with the bearer token in registration.push_token",
             registration_push::PATH
         ),
-        TokenSource::File { path, created } => println!(
+        TokenSource::File { path, created } => say!(
             "registration push: POST {} with the bearer token in {}{}",
             registration_push::PATH,
             path.display(),
@@ -217,7 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let pull_tokens =
         delivery::identity::PullTokens::from_config(&config).context("configuring pull tokens")?;
     let stats = delivery.stats();
-    println!(
+    say!(
         "delivery: {} Users with an endpoint, {} messages waiting, {} kept for pulling (GET {})",
         config
             .users
@@ -347,7 +348,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             journal,
         )?)
     } else {
-        println!(
+        say!(
             "routing disabled: device requests are acknowledged and NOT sent (routing.enabled = false)"
         );
         None
@@ -357,7 +358,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         let report =
             hubgate_gateway::inventory::import::import_file(&inventory, path, Default::default())
                 .with_context(|| format!("importing {}", path.display()))?;
-        println!(
+        say!(
             "inventory {}: {} rows, {} imported, {} refused",
             path.display(),
             report.rows,
@@ -365,7 +366,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             report.failed
         );
         for e in &report.errors {
-            println!(
+            say!(
                 "  line {}: {} ({})",
                 e.line,
                 e.reason,
@@ -376,7 +377,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     schedules
         .start(router.clone())
         .context("starting the schedule runner")?;
-    println!(
+    say!(
         "schedules: {} held, runner every {} ms",
         schedules.table().len(),
         config.schedules.tick_ms
@@ -467,11 +468,11 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     let (admin_token, admin_source) =
         anomaly::admin::admin_token(&config).context("setting up the quarantine admin token")?;
     match admin_source {
-        TokenSource::Config => println!(
+        TokenSource::Config => say!(
             "quarantine admin: {} with the bearer token in anomaly.admin_token",
             anomaly::admin::PATH
         ),
-        TokenSource::File { path, created } => println!(
+        TokenSource::File { path, created } => say!(
             "quarantine admin: {} with the bearer token in {}{}",
             anomaly::admin::PATH,
             path.display(),
@@ -479,7 +480,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         ),
     }
     if !config.anomaly.enabled {
-        println!("anomaly detection disabled (anomaly.enabled = false): nothing is quarantined");
+        say!("anomaly detection disabled (anomaly.enabled = false): nothing is quarantined");
     }
     let quarantine = Arc::new(anomaly::admin::AdminEndpoint::new(
         Arc::clone(&store),
@@ -498,7 +499,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
             .0,
         delivery::identity::PullTokens::from_config(&config).context("configuring pull tokens")?,
     ));
-    println!(
+    say!(
         "demand: forecasts at {} (a User with its pull token or certificate, operators with the quarantine admin token); report at GET {} on the metrics listener",
         hubgate_gateway::demand::http::FORECASTS_PATH,
         hubgate_gateway::demand::http::REPORT_PATH
@@ -524,7 +525,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
     if let Err(e) = flusher.stop() {
         tracing::error!(error = %e, "writing the performance tally at shutdown");
     }
-    println!("hubgate: stopped");
+    say!("hubgate: stopped");
     Ok(0)
 }
 
@@ -586,13 +587,13 @@ fn start_routing(
         store
             .load_dir(dir)
             .with_context(|| format!("--device-keys {}", dir.display()))?;
-        println!("device keys: {} loaded", dir.display());
+        say!("device keys: {} loaded", dir.display());
     }
     if let Some(dir) = &config.smwan.device_keys {
         store
             .load_dir(dir)
             .with_context(|| format!("smwan.device_keys {}", dir.display()))?;
-        println!("device keys: {} loaded (smwan.device_keys)", dir.display());
+        say!("device keys: {} loaded (smwan.device_keys)", dir.display());
     }
     let parties = emulation_parties(config, acb);
     // The Change of Supplier party (SR 6.23): its own key, trusted by the emulated meters.
@@ -601,11 +602,11 @@ fn start_routing(
         .saturating_mul(1000);
     let cos = hubgate_gateway::cos::CosParty::from_store(pki.store(), start).map(Arc::new);
     match &cos {
-        Some(c) => println!(
+        Some(c) => say!(
             "change of supplier: Transitional CoS party {} signs 6.23 credential updates",
             hubgate_protocol::hex::eui_duis(&c.eui())
         ),
-        None => println!(
+        None => say!(
             "change of supplier: no Transitional CoS key (role 05) in the key material: 6.23 is refused"
         ),
     }
@@ -619,7 +620,7 @@ fn start_routing(
     )
     .context("building the emulated meters")?;
     if config.emulation.hubs > 0 {
-        println!(
+        say!(
             "{}",
             estate
                 .seed(inventory, registration)
@@ -638,13 +639,13 @@ fn start_routing(
         if !estate.set_mac_fault(&eui) {
             anyhow::bail!("emulation.mac_fault_devices: {id} is not an emulated device");
         }
-        println!("emulated meters: {id} answers with a corrupted MAC (fault injection)");
+        say!("emulated meters: {id} answers with a corrupted MAC (fault injection)");
     }
     if let Some(dir) = &config.emulation.record_dir {
         estate
             .record(dir)
             .with_context(|| format!("emulation.record_dir {}", dir.display()))?;
-        println!(
+        say!(
             "emulated meters: recording GBCS traffic in {}",
             dir.display()
         );
@@ -740,7 +741,7 @@ fn start_routing(
                 registry.inbound(),
             )
             .context("starting the SMWAN listener")?;
-        println!("SMWAN listening on quic://{addr}");
+        say!("SMWAN listening on quic://{addr}");
     }
     estate
         .start_ticker(registry.inbound(), Arc::clone(clock))
@@ -769,9 +770,11 @@ fn start_routing(
     // cancellation of it later in the journal has been seen.
     let recovered = router.recover(journal);
     if recovered != hubgate_gateway::routing::Recovery::default() {
-        println!(
+        say!(
             "journal: {} acknowledged requests sent again, {} answered with an error, {} unreadable",
-            recovered.resent, recovered.answered, recovered.unreadable
+            recovered.resent,
+            recovered.answered,
+            recovered.unreadable
         );
     }
     router

@@ -394,14 +394,14 @@ pub async fn run(
     if let Some((addr, tls)) = listeners.https {
         server = server.bind_rustls_0_23(addr, tls)?;
         for a in server.addrs() {
-            println!("DUIS listening on https://{a}");
+            crate::say!("DUIS listening on https://{a}");
         }
     }
     if let Some(addr) = listeners.plain_http {
         let before = server.addrs().len();
         server = server.bind(addr)?;
         for a in server.addrs().into_iter().skip(before) {
-            println!("DUIS listening on http://{a} (plain HTTP)");
+            crate::say!("DUIS listening on http://{a} (plain HTTP)");
         }
     }
     let main = server.run();
@@ -436,7 +436,7 @@ pub async fn run(
             .workers(1)
             .bind(addr)?;
             for a in metrics.addrs() {
-                println!("metrics listening on http://{a}/metrics");
+                crate::say!("metrics listening on http://{a}/metrics");
             }
             let metrics = metrics.run();
             // Each actix server runs only while polled: the metrics one gets its own task.
