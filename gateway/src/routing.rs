@@ -83,7 +83,7 @@ use hubgate_protocol::crypto::DerivedKeyCache;
 use hubgate_protocol::duis::model::Body;
 use hubgate_protocol::duis::model::header::{RequestId, ServiceReference, ServiceReferenceVariant};
 use hubgate_protocol::duis::model::request::Request;
-use hubgate_protocol::duis::model::response::{ResponseCode, ResponsePayload};
+use hubgate_protocol::duis::model::response::{Response, ResponseCode, ResponsePayload};
 use hubgate_protocol::gbcs::auth::{self, SignatureVerdict};
 use hubgate_protocol::gbcs::{frame, payload};
 use hubgate_protocol::smki::{Store, Usage};
@@ -1083,38 +1083,52 @@ enum Event {
 }
 
 /// A message of the response writer's batch: signed already (alerts), or a Service
-/// Response still to be signed.
+/// Response written but still to be signed.
 enum Draft {
     Signed(alerts::Signed),
-    Answer {
+    /// Its model is made on the writer's thread in event order, so the responder's answer
+    /// hooks (DSP schedules, firmware activation) see the answers in the order they came;
+    /// only the signing, which has no side effects, may run on another thread.
+    Model {
         user: [u8; 8],
-        answer: Box<Answer>,
+        response: Box<Response>,
     },
     /// Its signing failed (logged): nothing to send.
     Dropped,
 }
 
 impl Draft {
-    fn sign(&mut self, responder: &Responder, now_ms: i64) {
-        if !matches!(self, Draft::Answer { .. }) {
-            return;
+    /// The unsigned Service Response of `answer` for `user`; `None` (logged) when it cannot
+    /// be built.
+    fn model(responder: &Responder, user: [u8; 8], answer: Answer, now_ms: i64) -> Option<Draft> {
+        match responder.model(answer, now_ms) {
+            Ok(response) => Some(Draft::Model {
+                user,
+                response: Box::new(response),
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "a Service Response could not be built");
+                None
+            }
         }
-        *self = match std::mem::replace(self, Draft::Dropped) {
-            Draft::Answer { user, answer } => match responder.signed(*answer, now_ms) {
-                Ok(body) => Draft::Signed((user, body, Kind::Response)),
+    }
+
+    fn sign(&mut self, responder: &Responder) {
+        if let Draft::Model { user, response } = self {
+            *self = match responder.sign_response(response) {
+                Ok(body) => Draft::Signed((*user, body, Kind::Response)),
                 Err(e) => {
                     tracing::error!(error = %e, "a Service Response could not be signed");
                     Draft::Dropped
                 }
-            },
-            other => other,
-        };
+            };
+        }
     }
 
     fn into_signed(self) -> Option<alerts::Signed> {
         match self {
             Draft::Signed(s) => Some(s),
-            Draft::Answer { .. } | Draft::Dropped => None,
+            Draft::Model { .. } | Draft::Dropped => None,
         }
     }
 }
@@ -1172,16 +1186,22 @@ const MAX_SIGNING_THREADS: usize = 8;
 /// must stay in order on its one thread, so under load that thread would cap the gateway
 /// at one core's worth of signatures. Large batches are therefore signed on a small pool
 /// (`hubgate-sign-*`, half the cores, at most [`MAX_SIGNING_THREADS`]) while the writer
-/// waits; small ones in the writer itself, without a thread hop. On two cores or fewer
-/// there is no pool.
+/// waits; small ones in the writer itself, without a thread hop. Below four cores there is
+/// no pool.
 struct Signer {
     pool: Option<rayon::ThreadPool>,
 }
 
 impl Signer {
     fn new() -> Signer {
-        let threads = (std::thread::available_parallelism().map_or(1, std::num::NonZero::get) / 2)
-            .clamp(1, MAX_SIGNING_THREADS);
+        Signer::with_threads(
+            (std::thread::available_parallelism().map_or(1, std::num::NonZero::get) / 2)
+                .clamp(1, MAX_SIGNING_THREADS),
+        )
+    }
+
+    /// A signer with a pool of `threads` (none for one).
+    fn with_threads(threads: usize) -> Signer {
         let pool = (threads > 1)
             .then(|| {
                 rayon::ThreadPoolBuilder::new()
@@ -1197,18 +1217,18 @@ impl Signer {
         Signer { pool }
     }
 
-    fn sign(&self, responder: &Responder, groups: &mut [Group], now_ms: i64) {
+    fn sign(&self, responder: &Responder, groups: &mut [Group]) {
         let mut todo: Vec<&mut Draft> = groups
             .iter_mut()
             .flat_map(|g| g.drafts.iter_mut())
-            .filter(|d| matches!(d, Draft::Answer { .. }))
+            .filter(|d| matches!(d, Draft::Model { .. }))
             .collect();
         match &self.pool {
             Some(pool) if todo.len() >= PARALLEL_SIGNING_FROM => pool.install(|| {
                 use rayon::iter::{IntoParallelRefMutIterator as _, ParallelIterator as _};
-                todo.par_iter_mut().for_each(|d| d.sign(responder, now_ms));
+                todo.par_iter_mut().for_each(|d| d.sign(responder));
             }),
-            _ => todo.into_iter().for_each(|d| d.sign(responder, now_ms)),
+            _ => todo.into_iter().for_each(|d| d.sign(responder)),
         }
     }
 }
@@ -1653,7 +1673,7 @@ impl ResponseSink {
                                     });
                                 let also = cos.into_iter().map(Draft::Signed);
                                 groups.push(
-                                    match response(&pending, &mut future, o, now, &mut answered) {
+                                    match response(&pending, &responder, &mut future, o, now, &mut answered) {
                                         Some(m) => {
                                             let screen = answered_by.map(|a| {
                                                 let tell = is_user(users.as_deref(), &a.request_id.originator);
@@ -1672,14 +1692,14 @@ impl ResponseSink {
                                 groups.extend(
                                     failures
                                         .iter()
-                                        .filter_map(|f| not_sent(&pending, f, &mut answered))
+                                        .filter_map(|f| not_sent(&pending, &responder, f, now, &mut answered))
                                         .map(|d| Group::plain(vec![d])),
                                 );
                             }
                             Event::NotSent(failures) => groups.extend(
                                 failures
                                     .iter()
-                                    .filter_map(|f| not_sent(&pending, f, &mut answered))
+                                    .filter_map(|f| not_sent(&pending, &responder, f, now, &mut answered))
                                     .map(|d| Group::plain(vec![d])),
                             ),
                             Event::Alert(a, received) => {
@@ -1706,7 +1726,7 @@ impl ResponseSink {
                             }
                         }
                     }
-                    signer.sign(&responder, &mut groups, now);
+                    signer.sign(&responder, &mut groups);
                     let outgoing: Vec<Outgoing> = groups
                         .into_iter()
                         .flat_map(|g| g.screened(&mut held, now))
@@ -1789,6 +1809,7 @@ impl OutcomeSink for ResponseSink {
 /// timeout code.
 fn response(
     pending: &PendingTable,
+    responder: &Responder,
     future: &mut FutureDated,
     outcome: Outcome,
     now_ms: i64,
@@ -1855,16 +1876,14 @@ fn response(
             None,
         ),
     };
-    Some(Draft::Answer {
-        user: p.request_id.originator,
-        answer: Box::new(Answer {
-            request_id: Some(p.request_id),
-            with_response_id: true,
-            code,
-            service: Some(p.service),
-            payload,
-        }),
-    })
+    let answer = Answer {
+        request_id: Some(p.request_id),
+        with_response_id: true,
+        code,
+        service: Some(p.service),
+        payload,
+    };
+    Draft::model(responder, p.request_id.originator, answer, now_ms)
 }
 
 /// Whether `eui` is a User of this gateway, to be told that its request's Service Response is
@@ -1888,22 +1907,26 @@ fn cos_outcome(pending: &PendingTable, outcome: &Outcome) -> Option<(RequestId, 
 }
 
 /// The Service Response of a request that will not be sent (request sequencing).
-fn not_sent(pending: &PendingTable, failure: &Failure, answered: &mut Vec<u64>) -> Option<Draft> {
+fn not_sent(
+    pending: &PendingTable,
+    responder: &Responder,
+    failure: &Failure,
+    now_ms: i64,
+    answered: &mut Vec<u64>,
+) -> Option<Draft> {
     let Some((_, p)) = pending.remove(&failure.request_ref) else {
         tracing::warn!(request = %failure.request_ref, "a request not sent is not in flight");
         return None;
     };
     answered.extend(p.journal);
-    Some(Draft::Answer {
-        user: p.request_id.originator,
-        answer: Box::new(Answer {
-            request_id: Some(p.request_id),
-            with_response_id: true,
-            code: failure.code,
-            service: Some(p.service),
-            payload: None,
-        }),
-    })
+    let answer = Answer {
+        request_id: Some(p.request_id),
+        with_response_id: true,
+        code: failure.code,
+        service: Some(p.service),
+        payload: None,
+    };
+    Draft::model(responder, p.request_id.originator, answer, now_ms)
 }
 
 /// The alert code inside a GBCS alert's payload (GBZ or DLMS), when it can be read.
@@ -2162,5 +2185,93 @@ mod held_queue_tests {
         assert!(is_user(Some(&users), &supplier));
         assert!(!is_user(Some(&users), &acb), "the ACB is not a User");
         assert!(!is_user(None, &supplier), "no registry: nobody is told");
+    }
+}
+
+#[cfg(test)]
+mod signing_tests {
+    use super::*;
+    use hubgate_protocol::duis::dsig;
+    use hubgate_protocol::smki::Certificate;
+
+    fn responder_and_store() -> (Responder, Store) {
+        let smki = hubgate_protocol::conformance::require().join("smki");
+        let key = hubgate_protocol::crypto::SigningKey::from_pem_or_der(
+            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
+        )
+        .unwrap();
+        let cert = Certificate::from_pem(
+            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
+        )
+        .unwrap();
+        let mut store = Store::new();
+        store.load_dir(&smki).unwrap();
+        (Responder::new(key, cert), store)
+    }
+
+    /// Service Responses to sign, one group each, and a signed alert between them.
+    fn batch(responder: &Responder, n: u64) -> Vec<Group> {
+        let user = [0x90, 0xb3, 0xd5, 0x1f, 0x30, 0x01, 0x00, 0x00];
+        let answer = |counter: u64| Answer {
+            request_id: Some(RequestId::new(
+                user,
+                [0x00, 0xdb, 0x12, 0x34, 0x56, 0x78, 0x90, 0xa0],
+                counter,
+            )),
+            with_response_id: true,
+            code: ResponseCode::I0,
+            service: Some((
+                ServiceReference::parse("4.1").unwrap(),
+                ServiceReferenceVariant::parse("4.1.1").unwrap(),
+            )),
+            payload: Some(ResponsePayload::GbcsPayload(vec![0xDD, 0x00, 0x3C])),
+        };
+        let mut groups: Vec<Group> = (0..n)
+            .map(|i| {
+                Group::plain(vec![
+                    Draft::model(responder, user, answer(1000 + i), 1_700_000_000_000).unwrap(),
+                ])
+            })
+            .collect();
+        let alert = responder.signed(answer(5000), 1_700_000_000_000).unwrap();
+        groups.insert(2, Group::signed(vec![(user, alert, Kind::DccAlert)]));
+        groups
+    }
+
+    fn counters_in_order(out: &[alerts::Signed]) -> Vec<u64> {
+        out.iter()
+            .map(|(_, body, _)| {
+                let text = String::from_utf8_lossy(body);
+                let at = text.find("<sr:RequestID>").unwrap() + "<sr:RequestID>".len();
+                let id = &text[at..at + text[at..].find('<').unwrap()];
+                id.rsplit(':').next().unwrap().parse().unwrap()
+            })
+            .collect()
+    }
+
+    /// On a pool or in the writer's thread, every Service Response comes out signed (and
+    /// verifies), in the batch's order, with the alert where it was.
+    #[test]
+    fn a_batch_is_signed_in_order_on_a_pool_and_without_one() {
+        let (responder, store) = responder_and_store();
+        for threads in [3, 1] {
+            let signer = Signer::with_threads(threads);
+            assert_eq!(signer.pool.is_some(), threads > 1);
+            let mut groups = batch(&responder, 12);
+            signer.sign(&responder, &mut groups);
+            let mut held = crate::anomaly::HeldResponses::new(None);
+            let out: Vec<alerts::Signed> = groups
+                .into_iter()
+                .flat_map(|g| g.screened(&mut held, 1_700_000_000_000))
+                .collect();
+            assert_eq!(out.len(), 13, "{threads} threads");
+            let mut expected: Vec<u64> = (1000..1012).collect();
+            expected.insert(2, 5000);
+            assert_eq!(counters_in_order(&out), expected, "{threads} threads");
+            for (_, body, kind) in &out {
+                dsig::verify(body, &store).unwrap();
+                assert!(matches!(kind, Kind::Response | Kind::DccAlert));
+            }
+        }
     }
 }
