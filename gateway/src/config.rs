@@ -571,8 +571,12 @@ pub struct DeliveryConfig {
     pub backoff_ms: u64,
     /// Time allowed for one delivery attempt, in milliseconds. Default `10000`.
     pub timeout_ms: u64,
-    /// Delivery attempts in flight at once, over all Users. Default `16`.
+    /// Delivery attempts in flight at once on each sender thread (a User's messages all go
+    /// through one of them). Default `16`.
     pub concurrency: usize,
+    /// Sender threads, each delivering the messages of its share of the Users. Default `0`:
+    /// a quarter of the cores, one to four.
+    pub threads: usize,
     /// Most messages held for one User (waiting for delivery or kept for it to pull);
     /// beyond it new messages for that User are refused, never evicted. Default `100000`.
     pub max_messages_per_user: u64,
@@ -592,6 +596,7 @@ impl Default for DeliveryConfig {
             backoff_ms: 500,
             timeout_ms: 10_000,
             concurrency: 16,
+            threads: 0,
             max_messages_per_user: 100_000,
             ca: None,
             default_endpoint: None,
@@ -858,7 +863,14 @@ const FIELDS: &[Field] = &[
     field(
         "delivery.concurrency",
         Kind::Int,
-        "Delivery attempts in flight at once, over all Users.",
+        "Delivery attempts in flight at once on each sender thread (a User's messages all\n\
+         go through one of them).",
+    ),
+    field(
+        "delivery.threads",
+        Kind::Int,
+        "Sender threads, each delivering the messages of its share of the Users; 0: a\n\
+         quarter of the cores, one to four.",
     ),
     field(
         "delivery.max_messages_per_user",
@@ -1297,6 +1309,9 @@ impl Config {
         if self.delivery.timeout_ms == 0 {
             return invalid("delivery.timeout_ms", "must be at least 1");
         }
+        if self.delivery.threads > 64 {
+            return invalid("delivery.threads", "must be at most 64 (0: by the cores)");
+        }
         if self.delivery.concurrency == 0 {
             return invalid("delivery.concurrency", "must be at least 1");
         }
@@ -1717,6 +1732,10 @@ mod tests {
             (
                 vec![("HUBGATE_DELIVERY__CONCURRENCY", "0")],
                 "delivery.concurrency",
+            ),
+            (
+                vec![("HUBGATE_DELIVERY__THREADS", "65")],
+                "delivery.threads",
             ),
             (
                 vec![("HUBGATE_DELIVERY__MAX_MESSAGES_PER_USER", "0")],

@@ -200,6 +200,9 @@ fn settings(endpoints: &[([u8; 8], String)], retries: u32, backoff_ms: u64) -> S
         backoff: Duration::from_millis(backoff_ms),
         timeout: Duration::from_secs(5),
         concurrency: 4,
+        // One sender thread whatever the cores: the tests below that need one thread to
+        // settle one User's message while another User's attempt hangs hold on any machine.
+        threads: 1,
         max_messages_per_user: 1000,
         endpoints: endpoints.iter().cloned().collect::<HashMap<_, _>>(),
         default_endpoint: None,
@@ -517,7 +520,7 @@ fn waiting_messages_are_delivered_after_a_restart() {
         wait_for("failed attempts", &d, |s| s.failed_attempts >= 3);
         assert_eq!(d.stats().pending, 3);
     }
-    // The delivery thread is stopped and the store closed: it can be opened again.
+    // The delivery threads are stopped and the store closed: it can be opened again.
     std::thread::sleep(Duration::from_millis(100));
     let attempts_before = inbox.attempts.load(Ordering::SeqCst);
     assert!(attempts_before >= 3);
@@ -543,6 +546,65 @@ fn waiting_messages_are_delivered_after_a_restart() {
     let (kept, more) = d.pull(B, 10, usize::MAX).unwrap();
     assert_eq!((kept.len(), more), (1, false));
     assert_eq!(kept[0].body, xml(29));
+}
+
+/// Several sender threads (as on a machine with many cores): each User's messages go to one
+/// of them, the waiting ones are shared out again by a restart with another number of
+/// threads, and every message is delivered exactly once.
+#[test]
+fn several_sender_threads_deliver_each_message_once_also_after_a_restart() {
+    recorder();
+    let dir = temp_dir("threads");
+    // The receiver refuses everything at first.
+    let (server, inbox) = receiver(None, usize::MAX);
+    let url = format!("http://{}/inbox", server.addr);
+    let users: Vec<[u8; 8]> = (0..8u8)
+        .map(|i| [0x90, 0xb3, 0xd5, 0x1f, 0x30, 0x10 + i, 0x00, 0x00])
+        .collect();
+    let endpoints: Vec<([u8; 8], String)> = users.iter().map(|u| (*u, url.clone())).collect();
+    let with_threads = |threads| Settings {
+        threads,
+        ..settings(&endpoints, 1000, 20)
+    };
+    let mut bodies = Vec::new();
+    {
+        let (_store, d) = start(&dir, with_threads(3));
+        for (i, u) in (0u32..).zip(&users) {
+            for j in 0..3 {
+                let b = xml(100 + 10 * i + j);
+                d.submit(*u, b.clone(), Kind::Response).unwrap();
+                bodies.push(b);
+            }
+        }
+        wait_for("failed attempts", &d, |s| s.failed_attempts >= 24);
+        assert_eq!(d.stats().pending, 24);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    inbox.refuse_first.store(0, Ordering::SeqCst);
+    let (_store, d) = start(&dir, with_threads(4));
+    assert_eq!(d.stats().pending, 24, "the outbox survived the restart");
+    wait_for("the resumed deliveries", &d, |s| s.delivered == 24);
+    for (i, u) in (0u32..).zip(&users) {
+        let b = xml(900 + i);
+        d.submit(*u, b.clone(), Kind::Response).unwrap();
+        bodies.push(b);
+    }
+    wait_for("the new deliveries", &d, |s| s.delivered == 32);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut got: Vec<Vec<u8>> = inbox
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    got.sort();
+    bodies.sort();
+    assert_eq!(got, bodies, "each message delivered exactly once");
+    assert_eq!(d.stats().pending, 0);
+    for u in &users {
+        assert_eq!(d.held(*u).unwrap(), 0, "settled");
+    }
 }
 
 #[test]

@@ -15,9 +15,9 @@
 //! - **Bounded.** At most `delivery.max_messages_per_user` messages are held per User
 //!   (waiting or kept); beyond it [`Delivery::submit`] fails with [`SubmitError::Full`],
 //!   which the caller turns into a DUIS error. Nothing is ever evicted to make room. At most
-//!   `delivery.concurrency` attempts are in flight, holding at most that many bodies in
-//!   memory; the sender's schedule keeps only a 16-byte key and a due time per waiting
-//!   message.
+//!   `delivery.concurrency` attempts are in flight on each of the `delivery.threads` sender
+//!   threads, holding at most that many bodies in memory; the senders' schedules keep only
+//!   a 16-byte key and a due time per waiting message.
 //! - **At least once.** A message whose 2xx answer is lost (or that was in flight when the
 //!   gateway stopped) is sent again. Every POST carries `HubGate-Message-ID: <id>`, the
 //!   same on every attempt and across restarts, so a receiver can drop repeats. Messages for
@@ -201,8 +201,8 @@ pub enum DeliveryError {
     /// The store failed.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
-    /// The sender thread could not be started.
-    #[error("starting the delivery thread: {0}")]
+    /// A sender thread could not be started.
+    #[error("starting a delivery thread: {0}")]
     Thread(std::io::Error),
 }
 
@@ -221,8 +221,10 @@ pub struct Settings {
     pub backoff: Duration,
     /// Time allowed for one attempt.
     pub timeout: Duration,
-    /// Attempts in flight at once.
+    /// Attempts in flight at once on each sender thread.
     pub concurrency: usize,
+    /// Sender threads (`0`: a quarter of the cores, one to four).
+    pub threads: usize,
     /// Most messages held per User.
     pub max_messages_per_user: u64,
     /// Each User's endpoint (`http://` or `https://` URL).
@@ -265,6 +267,7 @@ impl Settings {
             backoff: Duration::from_millis(config.delivery.backoff_ms),
             timeout: Duration::from_millis(config.delivery.timeout_ms),
             concurrency: config.delivery.concurrency.max(1),
+            threads: config.delivery.threads,
             max_messages_per_user: config.delivery.max_messages_per_user.max(1),
             endpoints,
             default_endpoint,
@@ -311,7 +314,7 @@ pub struct Stats {
     pub backlog: u64,
 }
 
-/// The counters behind [`Stats`], shared with the sender thread.
+/// The counters behind [`Stats`], shared with the sender threads.
 #[derive(Debug, Default)]
 struct Counters {
     submitted: AtomicU64,
@@ -402,7 +405,7 @@ pub struct KeptMessage {
     pub body: Vec<u8>,
 }
 
-/// The outbox and its sender. Dropping it stops the sender (messages in flight stay in the
+/// The outbox and its senders. Dropping it stops the senders (messages in flight stay in the
 /// outbox and are sent again on the next start).
 pub struct Delivery {
     outbox: Arc<Outbox>,
@@ -415,22 +418,23 @@ pub struct Delivery {
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
-/// Sender threads: a quarter of the cores, one to four. One thread (its own TLS client and
-/// event loop) sends about twenty thousand messages a second on a 16-core Xeon; more let
-/// delivery keep up with a gateway on many cores, and they share the configured
-/// concurrency.
+/// Sender threads when `delivery.threads` is 0: a quarter of the cores, one to four. One
+/// thread (its own TLS client and event loop) sends about twenty thousand messages a second
+/// on a 16-core Xeon; more let delivery keep up with a gateway on many cores.
 fn sender_threads() -> usize {
     (std::thread::available_parallelism().map_or(1, std::num::NonZero::get) / 4).clamp(1, 4)
 }
 
 /// The sender thread of `user`'s messages, so that they keep their order among themselves.
 fn shard_of(user: &[u8; 8], shards: usize) -> usize {
-    // FNV-1a over the EUI: Users of one organisation share their leading bytes.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in user {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    // Users of one organisation differ in a byte or two: every bit of the EUI is mixed into
+    // every bit of the hash (the 64-bit finaliser of MurmurHash3) before taking the rest.
+    let mut h = u64::from_be_bytes(*user);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
     usize::try_from(h % shards.max(1) as u64).unwrap_or(0)
 }
 
@@ -481,7 +485,10 @@ impl Delivery {
         if !resume.is_empty() {
             tracing::info!(pending = resume.len(), "delivery resumes waiting messages");
         }
-        let shards = sender_threads();
+        let shards = match settings.threads {
+            0 => sender_threads(),
+            n => n,
+        };
         let mut resume_of: Vec<Vec<outbox::Key>> = vec![Vec::new(); shards];
         for key in resume {
             resume_of[shard_of(&outbox::split(&key).0, shards)].push(key);
@@ -498,18 +505,24 @@ impl Delivery {
                 retries: settings.retries,
                 backoff: settings.backoff,
                 timeout: settings.timeout,
-                // `delivery.concurrency` is over all Users: shared out among the threads.
-                concurrency: settings.concurrency.max(1).div_ceil(shards),
+                concurrency: settings.concurrency.max(1),
                 counters: Arc::clone(&counters),
                 clock: Arc::clone(&clock),
             };
-            // Should a later thread fail to start, dropping `wake` stops the earlier ones.
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("hubgate-delivery-{i}"))
-                    .spawn(move || runner.run(resume, rx))
-                    .map_err(DeliveryError::Thread)?,
-            );
+            match std::thread::Builder::new()
+                .name(format!("hubgate-delivery-{i}"))
+                .spawn(move || runner.run(resume, rx))
+            {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // Closing their channels stops the threads already started.
+                    drop(wake);
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(DeliveryError::Thread(e));
+                }
+            }
             wake.push(tx);
         }
         Ok(Delivery {
@@ -523,7 +536,7 @@ impl Delivery {
         })
     }
 
-    /// Stores one message durably, then (if its User has an endpoint) hands it to the sender.
+    /// Stores one message durably, then (if its User has an endpoint) hands it to its sender.
     /// Blocks for one store commit: call it from a blocking context, or batch with
     /// [`Delivery::submit_batch`].
     ///
@@ -596,9 +609,9 @@ impl Delivery {
                     if let Some(wake) = self.wake.get(shard_of(&m.user, self.wake.len()))
                         && wake.send(outbox::key(m.user, id)).is_err()
                     {
-                        // Only if the sender thread died: the message stays in the outbox
+                        // Only if its sender thread died: the message stays in the outbox
                         // and is sent on the next start.
-                        tracing::error!("delivery: the sender is not running; message {id} waits");
+                        tracing::error!("delivery: a sender is not running; message {id} waits");
                     }
                     Ok(Receipt::Queued(id))
                 }
@@ -707,7 +720,7 @@ impl Delivery {
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        // Closing the channel stops the sender; attempts in flight are abandoned (their
+        // Closing the channels stops the senders; attempts in flight are abandoned (their
         // messages are still in the outbox).
         self.wake.clear();
         for t in self.threads.drain(..) {
@@ -721,6 +734,29 @@ impl Drop for Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_user_keeps_one_sender_thread_and_every_thread_gets_users() {
+        let users: Vec<[u8; 8]> = (0..64u8)
+            .map(|i| [0x90, 0xb3, 0xd5, 0x1f, 0x30, i, 0x00, 0x00])
+            .collect();
+        for shards in 1..=4 {
+            let mut seen = vec![0usize; shards];
+            for u in &users {
+                let s = shard_of(u, shards);
+                assert!(s < shards);
+                assert_eq!(s, shard_of(u, shards), "stable");
+                seen[s] += 1;
+            }
+            // Users of one organisation differ in one byte only: each thread still gets a
+            // share.
+            assert!(
+                seen.iter().all(|&n| n >= 64 / shards / 3),
+                "{shards}: {seen:?}"
+            );
+        }
+        assert_eq!(shard_of(&users[0], 0), 0, "no threads: no division by zero");
+    }
 
     #[test]
     fn codes_round_trip() {

@@ -1,6 +1,7 @@
-//! The background sender: one thread running its own actix system, which keeps a schedule of
-//! waiting messages (key and due time only), starts at most `concurrency` attempts at once,
-//! and settles finished attempts in batches (one store transaction for all that finished
+//! A background sender: one thread running its own actix system for its share of the Users
+//! (the delivery starts one to four of them), which keeps a schedule of their waiting
+//! messages (key and due time only), starts at most `concurrency` attempts at once, and
+//! settles finished attempts in batches (one store transaction for all that finished
 //! together).
 
 use std::cmp::Reverse;
