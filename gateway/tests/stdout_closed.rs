@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on unexpected errors
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 fn a_closed_stdout_neither_stops_the_gateway_nor_spoils_its_graceful_stop() {
     let dir = std::env::temp_dir().join(format!("hubgate-stdout-closed-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A file, not a pipe: nothing must block on a log nobody drains while the test waits.
+    let log = std::fs::File::create(dir.join("stderr.log")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hubgate"))
         .args([
             "serve",
@@ -25,7 +28,7 @@ fn a_closed_stdout_neither_stops_the_gateway_nor_spoils_its_graceful_stop() {
         .arg(dir.join("data"))
         .env("HUBGATE_EMULATION__HUBS", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -69,13 +72,7 @@ fn a_closed_stdout_neither_stops_the_gateway_nor_spoils_its_graceful_stop() {
         assert!(Instant::now() < deadline, "no exit within 60 s of SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap();
     assert!(
         status.success(),
         "exit {status} after SIGTERM with stdout closed:\n{stderr}"

@@ -125,6 +125,26 @@ impl Gateway {
         Gateway::launch(dir, root, seeds)
     }
 
+    /// [`Gateway::restart`] after a graceful stop (SIGTERM, then waiting for the process to
+    /// end), so that what the gateway writes when it stops (counts kept in memory between
+    /// flushes, say) is in the store when it starts again.
+    pub fn restart_after_graceful_stop(mut self, seeds: Seeds<'_>) -> Gateway {
+        let term = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill is needed to stop the gateway gracefully");
+        assert!(term.success(), "SIGTERM to the gateway failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not stop within 60 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.restart(seeds)
+    }
+
     /// Starts `hubgate serve` like [`Gateway::start`], but with the local test PKI it creates
     /// in its data directory (demo and load-test Users, the DCC's keys under `data/pki`)
     /// instead of the conformance SMKI folder. Not for [`Gateway::restart`], which uses the
