@@ -1948,17 +1948,7 @@ mod tests {
 
         // The same judgement in `device_alert`: an alert addressed to the supplier (a User)
         // reaches it from the ESME and from the hub itself, and from nowhere else.
-        let smki = hubgate_protocol::conformance::require().join("smki");
-        let responder = Responder::new(
-            hubgate_protocol::crypto::ecdsa::SigningKey::from_pem_or_der(
-                &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
-            )
-            .unwrap(),
-            hubgate_protocol::smki::Certificate::from_pem(
-                &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
-            )
-            .unwrap(),
-        );
+        let responder = crate::ingress::respond::conformance_responder();
         let sent = |device: [u8; 8], through: [u8; 8]| {
             let a = DeviceAlert {
                 hub: through,

@@ -2192,21 +2192,13 @@ mod held_queue_tests {
 mod signing_tests {
     use super::*;
     use hubgate_protocol::duis::dsig;
-    use hubgate_protocol::smki::Certificate;
 
     fn responder_and_store() -> (Responder, Store) {
-        let smki = hubgate_protocol::conformance::require().join("smki");
-        let key = hubgate_protocol::crypto::SigningKey::from_pem_or_der(
-            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
-        )
-        .unwrap();
-        let cert = Certificate::from_pem(
-            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
-        )
-        .unwrap();
         let mut store = Store::new();
-        store.load_dir(&smki).unwrap();
-        (Responder::new(key, cert), store)
+        store
+            .load_dir(&hubgate_protocol::conformance::require().join("smki"))
+            .unwrap();
+        (crate::ingress::respond::conformance_responder(), store)
     }
 
     /// Service Responses to sign, one group each, and a signed alert between them.

@@ -130,6 +130,18 @@ impl Responder {
     }
 }
 
+/// A responder with the DCC Boxed DSP XML-signing key and certificate of the conformance
+/// SMKI folder, for tests (which need the conformance corpus).
+#[cfg(test)]
+pub(crate) fn conformance_responder() -> Responder {
+    let smki = hubgate_protocol::conformance::require().join("smki");
+    let read = |name: &str| std::fs::read(smki.join(name)).unwrap();
+    Responder::new(
+        SigningKey::from_pem_or_der(&read("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
+        Certificate::from_pem(&read("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,19 +168,11 @@ mod tests {
     /// does, and both signatures verify.
     #[test]
     fn canonical_writing_gives_the_same_digest_as_canonicalising() {
-        let root = hubgate_protocol::conformance::require();
-        let smki = root.join("smki");
-        let key = SigningKey::from_pem_or_der(
-            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.key")).unwrap(),
-        )
-        .unwrap();
-        let cert = Certificate::from_pem(
-            &std::fs::read(smki.join("Z1-accessControlBroker-dSPXmlSign.pem")).unwrap(),
-        )
-        .unwrap();
+        let responder = conformance_responder();
         let mut store = Store::new();
-        store.load_dir(&smki).unwrap();
-        let responder = Responder::new(key, cert);
+        store
+            .load_dir(&hubgate_protocol::conformance::require().join("smki"))
+            .unwrap();
         let id = RequestId::parse("90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1000").unwrap();
         let service = Some((
             ServiceReference::parse("4.1").unwrap(),
