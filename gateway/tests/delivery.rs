@@ -157,6 +157,21 @@ struct Inbox {
     accepted: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
 
+impl Inbox {
+    /// The bodies accepted so far, sorted (the order of delivery across Users is free).
+    fn bodies_sorted(&self) -> Vec<Vec<u8>> {
+        let mut got: Vec<Vec<u8>> = self
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, b)| b.clone())
+            .collect();
+        got.sort();
+        got
+    }
+}
+
 async fn receive(req: HttpRequest, body: web::Bytes, inbox: web::Data<Inbox>) -> HttpResponse {
     let n = inbox.attempts.fetch_add(1, Ordering::SeqCst);
     if n < inbox.refuse_first.load(Ordering::SeqCst) {
@@ -532,15 +547,11 @@ fn waiting_messages_are_delivered_after_a_restart() {
     assert_eq!(d.stats().backlog, 1);
     wait_for("the resumed deliveries", &d, |s| s.delivered == 3);
     std::thread::sleep(Duration::from_millis(200));
-    let mut got: Vec<Vec<u8>> = inbox
-        .accepted
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, _, b)| b.clone())
-        .collect();
-    got.sort();
-    assert_eq!(got, bodies, "each waiting message delivered exactly once");
+    assert_eq!(
+        inbox.bodies_sorted(),
+        bodies,
+        "each waiting message delivered exactly once"
+    );
     assert_eq!(d.stats().pending, 0);
     // The kept message survived too.
     let (kept, more) = d.pull(B, 10, usize::MAX).unwrap();
@@ -591,16 +602,12 @@ fn several_sender_threads_deliver_each_message_once_also_after_a_restart() {
     }
     wait_for("the new deliveries", &d, |s| s.delivered == 32);
     std::thread::sleep(Duration::from_millis(200));
-    let mut got: Vec<Vec<u8>> = inbox
-        .accepted
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, _, b)| b.clone())
-        .collect();
-    got.sort();
     bodies.sort();
-    assert_eq!(got, bodies, "each message delivered exactly once");
+    assert_eq!(
+        inbox.bodies_sorted(),
+        bodies,
+        "each message delivered exactly once"
+    );
     assert_eq!(d.stats().pending, 0);
     for u in &users {
         assert_eq!(d.held(*u).unwrap(), 0, "settled");
