@@ -44,11 +44,17 @@ impl ThreadCpuClock {
 /// process; clock ticks of 1/100 s, the value on every Linux this runs on).
 pub fn process_cpu_seconds(pid: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = text.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_ascii_whitespace().collect();
+    stat_name_and_cpu_seconds(&text).map(|(_, seconds)| seconds)
+}
+
+/// The name and user + system CPU seconds in the text of a `/proc/…/stat` file:
+/// `pid (name) state …`, where the name may hold spaces and parentheses.
+fn stat_name_and_cpu_seconds(text: &str) -> Option<(&str, f64)> {
+    let (open, close) = (text.find('(')?, text.rfind(')')?);
+    let f: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
     let utime: f64 = f.get(11)?.parse().ok()?;
     let stime: f64 = f.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    Some((text.get(open + 1..close)?, (utime + stime) / 100.0))
 }
 
 /// CPU seconds (user + system) each thread of process `pid` has used, by thread ID, with the
@@ -70,15 +76,8 @@ pub fn thread_cpu_seconds(pid: &str) -> std::collections::BTreeMap<u64, (String,
         let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        // `tid (name) state …`: the name may hold spaces and parentheses.
-        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
-            continue;
-        };
-        let name = text[open + 1..close].to_string();
-        let f: Vec<&str> = text[close + 1..].split_ascii_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok());
-        if let (Some(u), Some(s)) = (ticks(11), ticks(12)) {
-            out.insert(tid, (name, (u + s) / 100.0));
+        if let Some((name, seconds)) = stat_name_and_cpu_seconds(&text) {
+            out.insert(tid, (name.to_string(), seconds));
         }
     }
     out
