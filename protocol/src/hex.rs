@@ -49,24 +49,60 @@ pub fn eui(e: &[u8; 8]) -> String {
 
 /// Formats an EUI-64 the DUIS way: eight upper-case hex pairs joined by `-`.
 pub fn eui_duis(e: &[u8; 8]) -> String {
-    let mut s = String::with_capacity(23);
-    for (i, b) in e.iter().enumerate() {
-        if i > 0 {
-            s.push('-');
-        }
-        s.push_str(&format!("{b:02X}"));
+    eui_duis_str(&EuiText::new(e)).to_owned()
+}
+
+/// An EUI-64 in the DUIS form (see [`eui_duis`]) on the stack, for formatting without
+/// allocating: EUIs are written into every request ID, log line and map key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct EuiText([u8; 23]);
+
+impl std::fmt::Debug for EuiText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
-    s
+}
+
+impl EuiText {
+    /// `e` as eight upper-case hex pairs joined by `-`.
+    pub fn new(e: &[u8; 8]) -> EuiText {
+        const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+        let mut out = [b'-'; 23];
+        for (i, b) in e.iter().enumerate() {
+            out[3 * i] = DIGITS[(b >> 4) as usize];
+            out[3 * i + 1] = DIGITS[(b & 0x0f) as usize];
+        }
+        EuiText(out)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        eui_duis_str(self)
+    }
+}
+
+fn eui_duis_str(t: &EuiText) -> &str {
+    // Only ASCII hex digits and '-' are ever written into it.
+    std::str::from_utf8(&t.0).unwrap_or_default()
+}
+
+impl std::fmt::Display for EuiText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Parses an EUI-64 written as 16 hex digits, optionally separated by `-` or `:`.
 pub fn parse_eui(s: &str) -> Option<[u8; 8]> {
-    let digits: String = s.chars().filter(|c| *c != '-' && *c != ':').collect();
-    if digits.len() != 16 {
-        return None;
+    let mut out = [0u8; 8];
+    let mut n = 0usize;
+    for c in s.bytes().filter(|c| *c != b'-' && *c != b':') {
+        let v = (c as char).to_digit(16)? as u8;
+        let byte = out.get_mut(n / 2)?;
+        *byte = (*byte << 4) | v;
+        n += 1;
     }
-    let v = decode(&digits).ok()?;
-    v.try_into().ok()
+    (n == 16).then_some(out)
 }
 
 #[cfg(test)]
@@ -83,5 +119,28 @@ mod tests {
         assert_eq!(eui(&e), "90b3d51f30010000");
         assert_eq!(eui_duis(&e), "90-B3-D5-1F-30-01-00-00");
         assert_eq!(parse_eui("90-B3"), None);
+        assert_eq!(parse_eui("90b3d51f30010000"), Some(e));
+        assert_eq!(parse_eui("90:b3:d5:1f:30:01:00:00"), Some(e));
+        for bad in [
+            "90-B3-D5-1F-30-01-00-00-11",
+            "90-B3-D5-1F-30-01-00-0",
+            "90 B3 D5 1F 30 01 00 00",
+            "9G-B3-D5-1F-30-01-00-00",
+            "90-B3-D5-1F-30-01-00-0é",
+            "",
+        ] {
+            assert_eq!(parse_eui(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn duis_form_matches_the_formatter_for_every_byte() {
+        for b in 0..=255u8 {
+            let e = [b, 0, 0xFF, b, 1, 0x10, b.wrapping_add(7), b];
+            let expected: Vec<String> = e.iter().map(|x| format!("{x:02X}")).collect();
+            assert_eq!(eui_duis(&e), expected.join("-"));
+            assert_eq!(EuiText::new(&e).to_string(), expected.join("-"));
+            assert_eq!(parse_eui(&eui_duis(&e)), Some(e));
+        }
     }
 }

@@ -337,20 +337,23 @@ impl Inventory {
     ///
     /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
     pub fn hub_of(&self, device: &Eui) -> Result<HubOf, InventoryError> {
-        let mut id = *device;
-        for _ in 0..4 {
-            let Some(d) = self.get(&id)? else {
-                return Ok(HubOf::Missing(id));
-            };
-            if d.device_type == DeviceType::Chf {
-                return Ok(HubOf::Hub(d.id));
+        // One read transaction for the whole chain.
+        self.read(|t| {
+            let mut id = *device;
+            for _ in 0..4 {
+                let Some(d) = t.device(&id)? else {
+                    return Ok(HubOf::Missing(id));
+                };
+                if d.device_type == DeviceType::Chf {
+                    return Ok(HubOf::Hub(d.id));
+                }
+                match d.associated_with {
+                    Some(next) => id = next,
+                    None => return Ok(HubOf::NoHub),
+                }
             }
-            match d.associated_with {
-                Some(next) => id = next,
-                None => return Ok(HubOf::NoHub),
-            }
-        }
-        Ok(HubOf::NoHub)
+            Ok(HubOf::NoHub)
+        })
     }
 
     /// Number of devices.

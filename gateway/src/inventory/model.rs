@@ -40,13 +40,7 @@ impl Eui {
 
 impl fmt::Display for Eui {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str("-")?;
-            }
-            write!(f, "{b:02X}")?;
-        }
-        Ok(())
+        f.write_str(hubgate_protocol::hex::EuiText::new(&self.0).as_str())
     }
 }
 

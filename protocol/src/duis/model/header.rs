@@ -136,8 +136,8 @@ impl fmt::Display for RequestId {
         write!(
             f,
             "{}:{}:{}",
-            format_eui(&self.originator),
-            format_eui(&self.target),
+            crate::hex::EuiText::new(&self.originator),
+            crate::hex::EuiText::new(&self.target),
             self.counter
         )
     }
