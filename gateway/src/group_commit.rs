@@ -25,6 +25,13 @@
 //! the others their durability or their result. The queue is bounded: when it is full,
 //! [`GroupCommit::submit`] fails with [`CommitError::Busy`] at once.
 //!
+//! Other writers can share the committer's fsync too: a writer that commits on its own
+//! with [`redb::Durability::None`] (no fsync) and then waits on [`GroupCommit::barrier`]
+//! is durable once the committer's next batch is, since redb makes a non-durable commit
+//! durable with the next immediate one. The response writer stores each batch of answers
+//! so ([`crate::routing`]); before, its own durable commit was a second fsync per cycle
+//! on the store's single writer.
+//!
 //! When a commit fails with an I/O error (a full disk, say) nobody in the batch is
 //! acknowledged and the store degrades ([`crate::store_health`]): from then on
 //! [`GroupCommit::submit`] fails with [`CommitError::Unavailable`] at once, until the probe
@@ -171,6 +178,39 @@ impl GroupCommit {
     }
 }
 
+impl GroupCommit {
+    /// Blocks until a durable commit that began after this call has finished: every write
+    /// committed before the call with [`redb::Durability::None`] is then on disk, since redb
+    /// makes a non-durable commit durable with the next immediate one. The barrier joins the
+    /// committer's next batch, so it shares that batch's fsync with the requests being
+    /// acknowledged instead of paying one of its own. It blocks: for plain threads (the
+    /// response writer), never inside an async task.
+    ///
+    /// # Errors
+    ///
+    /// [`CommitError::Busy`] when the queue is full (the caller commits durably itself
+    /// then), [`CommitError::Stopped`], [`CommitError::Unavailable`] while the store is
+    /// degraded or when the commit fails.
+    pub fn barrier(&self) -> Result<(), CommitError> {
+        if let Some(reason) = self.health.refusal() {
+            return Err(CommitError::Unavailable(reason));
+        }
+        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
+        let (done, wait) = crossbeam_channel::bounded(1);
+        let job = Job {
+            apply: Box::new(|_| Ok(())),
+            notify: Box::new(move |r| {
+                let _ = done.send(r);
+            }),
+        };
+        tx.try_send(job).map_err(|e| match e {
+            TrySendError::Full(_) => CommitError::Busy,
+            TrySendError::Disconnected(_) => CommitError::Stopped,
+        })?;
+        wait.recv().map_err(|_| CommitError::Stopped)?
+    }
+}
+
 impl Drop for GroupCommit {
     fn drop(&mut self) {
         self.tx = None;
@@ -313,6 +353,84 @@ mod tests {
         let d = std::env::temp_dir().join(format!("hubgate-gc-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    /// Set in the child process of the barrier test: the store folder, and whether to wait
+    /// for a barrier before dying.
+    const CHILD_DIR: &str = "HUBGATE_GC_BARRIER_CHILD_DIR";
+    const CHILD_BARRIER: &str = "HUBGATE_GC_BARRIER_CHILD_BARRIER";
+
+    /// Runs only as the child of `a_barrier_makes_earlier_non_durable_commits_survive_a_crash`:
+    /// writes with `Durability::None`, waits for a barrier when asked, then dies without
+    /// running any destructor (as a crash would).
+    #[test]
+    fn barrier_child() {
+        let Ok(dir) = std::env::var(CHILD_DIR) else {
+            return;
+        };
+        let store = Arc::new(Store::open(std::path::Path::new(&dir)).unwrap());
+        let gc = GroupCommit::start(Arc::clone(&store), 16, 16).unwrap();
+        store
+            .write_with(redb::Durability::None, |t| {
+                t.open_table(T)?.insert(1, 42)?;
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        if std::env::var(CHILD_BARRIER).is_ok() {
+            gc.barrier().unwrap();
+        }
+        std::process::abort();
+    }
+
+    #[test]
+    fn a_barrier_makes_earlier_non_durable_commits_survive_a_crash() {
+        for barrier in [true, false] {
+            let dir = temp(&format!("barrier-{barrier}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+            child
+                .args([
+                    "--exact",
+                    "group_commit::tests::barrier_child",
+                    "--nocapture",
+                ])
+                .env(CHILD_DIR, &dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            if barrier {
+                child.env(CHILD_BARRIER, "1");
+            }
+            let status = child.status().unwrap();
+            assert!(!status.success(), "the child ends by aborting");
+            let store = Store::open(&dir).unwrap();
+            let value = store
+                .read(|t| match t.open_table(T) {
+                    Ok(table) => Ok(table.get(1)?.map(|v| v.value())),
+                    Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+                    Err(e) => Err(StoreError::from(e)),
+                })
+                .unwrap();
+            if barrier {
+                assert_eq!(value, Some(42), "written before the barrier: durable");
+            } else {
+                assert_eq!(value, None, "no durable commit followed: lost in the crash");
+            }
+            drop(store);
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn a_barrier_returns_after_a_commit_and_fails_once_stopped() {
+        let dir = temp("barrier-batch");
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let gc = GroupCommit::start(Arc::clone(&store), 16, 16).unwrap();
+        gc.barrier().unwrap();
+        let mut gc = gc;
+        gc.tx = None;
+        assert!(matches!(gc.barrier(), Err(CommitError::Stopped)));
+        drop(gc);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -92,6 +92,7 @@ use hubgate_protocol::{hex, transform};
 use crate::alerts::{self, FutureDated, Recipients};
 use crate::clock::Clock;
 use crate::delivery::{Delivery, Kind, Outgoing};
+use crate::group_commit::GroupCommit;
 use crate::ingress::codes::{Rejection, transform_refusal};
 use crate::ingress::pipeline::{Accepted, DeviceFacts};
 use crate::ingress::respond::{Answer, Responder};
@@ -1276,6 +1277,8 @@ pub struct ResponseSink {
     started: Instant,
     /// How long (µs) a batch of answers waits for more while the writer is busy.
     batch_delay_us: Arc<AtomicU64>,
+    /// The store's committer, once shared ([`ResponseSink::with_group_commit`]).
+    commits: Arc<std::sync::OnceLock<Arc<GroupCommit>>>,
 }
 
 /// The bound on device alerts waiting for the response writer
@@ -1541,6 +1544,18 @@ impl ResponseSink {
         self
     }
 
+    /// Shares the store's committer with this writer: each batch of answers is then
+    /// committed without an fsync of its own and made durable by the committer's next
+    /// batch ([`GroupCommit::barrier`]), so the answers and the requests being acknowledged
+    /// meanwhile share one fsync instead of taking the store's single writer for two. The
+    /// senders learn of the answers only after that. Without it (or when the committer's
+    /// queue is full) each batch is committed durably on its own.
+    #[must_use]
+    pub fn with_group_commit(self, commits: Arc<GroupCommit>) -> ResponseSink {
+        let _ = self.commits.set(commits);
+        self
+    }
+
     /// The bound on device alerts waiting for this writer, for producers that can wait
     /// without blocking a thread (the SMWAN link, `crate::smwan::SmwanLink::pace_alerts`).
     pub fn alert_queue(&self) -> Arc<AlertQueue> {
@@ -1602,6 +1617,8 @@ impl ResponseSink {
         let (tx, rx) = crossbeam_channel::unbounded::<Event>();
         let batch_delay_us = Arc::new(AtomicU64::new(0));
         let writer_delay = Arc::clone(&batch_delay_us);
+        let commits: Arc<std::sync::OnceLock<Arc<GroupCommit>>> = Arc::default();
+        let writer_commits = Arc::clone(&commits);
         let alerts = Arc::new(AlertQueue::new(AlertQueue::DEFAULT_CAPACITY));
         let writer_alerts = Arc::clone(&alerts);
         let sink_clock = Arc::clone(&clock);
@@ -1617,7 +1634,9 @@ impl ResponseSink {
                     FutureDated::default()
                 });
                 // Events that queued up while the last batch was written go out together:
-                // one durable outbox transaction (one fsync) for the whole batch. While
+                // one outbox transaction for the whole batch, made durable by the store's
+                // committer when it is shared (one fsync with the acknowledgements), else
+                // by a durable commit of its own. While
                 // busy (the last batch had more than one event) a batch waits up to
                 // `batch_delay` for more, as the store's committer does.
                 let mut busy = false;
@@ -1737,7 +1756,14 @@ impl ResponseSink {
                     let remembered = future.drain_writes();
                     // Throttle windows changed by this batch's alerts are written with it.
                     let mut throttle = alerts::ThrottleWritten::default();
-                    let result = delivery.submit_batch_with(outgoing, |t| {
+                    // With the store's committer shared, no fsync here: the committer's
+                    // next batch makes this durable (and the senders hear of it only then).
+                    let shared = writer_commits.get();
+                    let durability = match shared {
+                        Some(_) => redb::Durability::None,
+                        None => redb::Durability::Immediate,
+                    };
+                    let result = delivery.place_batch_with(outgoing, durability, |t| {
                         journal::remove_in(t, &answered)?;
                         held.hold_in(t)?;
                         FutureDated::apply_in(t, &remembered)?;
@@ -1750,7 +1776,11 @@ impl ResponseSink {
                         throttle.not_committed();
                     }
                     match result {
-                        Ok(results) => {
+                        Ok(placed) => {
+                            if let Some(commits) = shared {
+                                make_durable(commits, delivery.store());
+                            }
+                            let results = placed.release(&delivery);
                             held.held(&responder, &delivery, now);
                             for (r, (kind, user)) in results.into_iter().zip(kinds) {
                                 match r {
@@ -1780,7 +1810,24 @@ impl ResponseSink {
             dropped_warned_ms: AtomicU64::new(0),
             started: Instant::now(),
             batch_delay_us,
+            commits,
         })
+    }
+}
+
+/// Makes the response writer's last (non-durable) commit durable: through the committer's
+/// next batch, or with a durable commit of its own when the committer cannot take it.
+fn make_durable(commits: &GroupCommit, store: &crate::store::Store) {
+    let Err(e) = commits.barrier() else {
+        return;
+    };
+    if !matches!(e, crate::group_commit::CommitError::Busy) {
+        tracing::warn!(error = %e, "the store's committer did not take the answers' barrier; committing them on their own");
+    }
+    if let Err(e) = store.write(|_| Ok::<(), crate::store::StoreError>(())) {
+        // The answers are stored (a later commit makes them durable); only a crash before
+        // that could undo them, and their requests would then be answered again.
+        tracing::error!(error = %e, "answers stored but not yet durable");
     }
 }
 

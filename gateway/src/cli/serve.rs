@@ -322,11 +322,23 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         )
         .context("opening the schedules")?,
     );
+    // The store's committer: the acknowledged requests' writes, and the barriers that make
+    // the response writer's batches durable with them.
+    let commit = Arc::new(
+        GroupCommit::start_with_delay(
+            Arc::clone(&store),
+            config.store_write_queue,
+            1024,
+            std::time::Duration::from_micros(config.store_commit_delay_us),
+        )
+        .context("starting the store committer")?,
+    );
     let mut image_hubs = Vec::new();
     let mut smwan_images = None;
     let router = if config.routing.enabled {
         Some(start_routing(
             &config,
+            &commit,
             &pki,
             &args.device_keys,
             acb,
@@ -407,15 +419,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         users,
         pool,
         store: Arc::clone(&store),
-        commit: Arc::new(
-            GroupCommit::start_with_delay(
-                Arc::clone(&store),
-                config.store_write_queue,
-                1024,
-                std::time::Duration::from_micros(config.store_commit_delay_us),
-            )
-            .context("starting the store committer")?,
-        ),
+        commit: Arc::clone(&commit),
         devices: Arc::new(
             InventoryDirectory::new(Arc::clone(&inventory))
                 .with_wan_matrix(wan)
@@ -562,6 +566,7 @@ fn emulation_parties(config: &Config, acb: [u8; 8]) -> Vec<hubgate_hil_rig::Part
 #[allow(clippy::too_many_arguments)]
 fn start_routing(
     config: &Config,
+    commit: &Arc<GroupCommit>,
     pki: &Pki,
     device_keys: &[PathBuf],
     acb: [u8; 8],
@@ -677,6 +682,7 @@ fn start_routing(
         Arc::clone(users),
     )
     .context("starting the response writer")?
+    .with_group_commit(Arc::clone(commit))
     .with_batch_delay(std::time::Duration::from_micros(
         config.store_commit_delay_us,
     ))

@@ -146,6 +146,41 @@ impl KeptReason {
     }
 }
 
+/// Messages stored by [`Delivery::place_batch_with`] that the senders have not been told
+/// of yet.
+#[derive(Debug)]
+#[must_use = "the senders learn of the messages only from `release`"]
+pub struct PlacedBatch {
+    results: Vec<Result<Receipt, SubmitError>>,
+    /// The outbox messages, for their Users' sender threads.
+    wake: Vec<([u8; 8], u64)>,
+    /// Messages kept for pulling.
+    kept: u64,
+}
+
+impl PlacedBatch {
+    /// Tells the sender threads of the outbox messages (call it once the commit that stored
+    /// them is durable) and gives each message's result, in input order.
+    pub fn release(self, delivery: &Delivery) -> Vec<Result<Receipt, SubmitError>> {
+        let queued = self.wake.len() as u64;
+        for (user, id) in self.wake {
+            if let Some(wake) = delivery.wake.get(shard_of(&user, delivery.wake.len()))
+                && wake.send(outbox::key(user, id)).is_err()
+            {
+                // Only if its sender thread died: the message stays in the outbox and is
+                // sent on the next start.
+                tracing::error!("delivery: a sender is not running; message {id} waits");
+            }
+        }
+        delivery
+            .counters
+            .submitted
+            .fetch_add(queued + self.kept, Ordering::Relaxed);
+        delivery.counters.shift((queued, 0), (self.kept, 0));
+        self.results
+    }
+}
+
 /// Where a submitted message went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Receipt {
@@ -577,6 +612,26 @@ impl Delivery {
         messages: Vec<Outgoing>,
         also: impl FnOnce(&redb::WriteTransaction) -> Result<(), crate::store::StoreError>,
     ) -> Result<Vec<Result<Receipt, SubmitError>>, OutboxError> {
+        Ok(self
+            .place_batch_with(messages, redb::Durability::Immediate, also)?
+            .release(self))
+    }
+
+    /// Stores the messages as [`Delivery::submit_batch_with`] does, committed with
+    /// `durability`, without telling the senders yet: [`PlacedBatch::release`] does that once
+    /// the caller has made the commit durable (with [`crate::group_commit::GroupCommit::barrier`]
+    /// after a [`redb::Durability::None`] commit), so that nothing is delivered that a crash
+    /// could still undo.
+    ///
+    /// # Errors
+    ///
+    /// [`OutboxError`] when the store (or `also`) fails: nothing is stored then.
+    pub fn place_batch_with(
+        &self,
+        messages: Vec<Outgoing>,
+        durability: redb::Durability,
+        also: impl FnOnce(&redb::WriteTransaction) -> Result<(), crate::store::StoreError>,
+    ) -> Result<PlacedBatch, OutboxError> {
         let utf8: Vec<bool> = messages
             .iter()
             .map(|m| std::str::from_utf8(&m.body).is_ok())
@@ -594,29 +649,25 @@ impl Delivery {
             .collect();
         let mut placed = self
             .outbox
-            .submit_with(&items, self.clock.now_ms(), also)?
+            .submit_with(&items, self.clock.now_ms(), durability, also)?
             .into_iter();
-        let mut out = Vec::with_capacity(messages.len());
-        let (mut queued, mut kept) = (0u64, 0u64);
+        let mut batch = PlacedBatch {
+            results: Vec::with_capacity(messages.len()),
+            wake: Vec::new(),
+            kept: 0,
+        };
         for (m, ok) in messages.iter().zip(utf8) {
             if !ok {
-                out.push(Err(SubmitError::NotUtf8));
+                batch.results.push(Err(SubmitError::NotUtf8));
                 continue;
             }
             let result = match placed.next() {
                 Some(Placed::Outbox(id)) => {
-                    queued += 1;
-                    if let Some(wake) = self.wake.get(shard_of(&m.user, self.wake.len()))
-                        && wake.send(outbox::key(m.user, id)).is_err()
-                    {
-                        // Only if its sender thread died: the message stays in the outbox
-                        // and is sent on the next start.
-                        tracing::error!("delivery: a sender is not running; message {id} waits");
-                    }
+                    batch.wake.push((m.user, id));
                     Ok(Receipt::Queued(id))
                 }
                 Some(Placed::Kept(seq)) => {
-                    kept += 1;
+                    batch.kept += 1;
                     self.counters.kept(m.kind, KeptReason::NoEndpoint, 1);
                     Ok(Receipt::Kept(seq))
                 }
@@ -632,13 +683,9 @@ impl Delivery {
                     "fewer results than messages",
                 ))),
             };
-            out.push(result);
+            batch.results.push(result);
         }
-        self.counters
-            .submitted
-            .fetch_add(queued + kept, Ordering::Relaxed);
-        self.counters.shift((queued, 0), (kept, 0));
-        Ok(out)
+        Ok(batch)
     }
 
     /// Up to `limit` of `user`'s oldest kept messages, stopping before `max_bytes` of bodies

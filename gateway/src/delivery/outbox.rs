@@ -225,18 +225,19 @@ impl Outbox {
     /// Stores `items` in one durable transaction; each is placed or refused on its own.
     #[cfg(test)]
     pub fn submit(&self, items: &[New<'_>], now_ms: i64) -> Result<Vec<Placed>, OutboxError> {
-        self.submit_with(items, now_ms, |_| Ok(()))
+        self.submit_with(items, now_ms, redb::Durability::Immediate, |_| Ok(()))
     }
 
-    /// Stores `items` in one durable transaction, which also runs `also`; each item is
-    /// placed or refused on its own.
+    /// Stores `items` in one transaction committed with `durability`, which also runs
+    /// `also`; each item is placed or refused on its own.
     pub fn submit_with(
         &self,
         items: &[New<'_>],
         now_ms: i64,
+        durability: redb::Durability,
         also: impl FnOnce(&WriteTransaction) -> Result<(), StoreError>,
     ) -> Result<Vec<Placed>, OutboxError> {
-        self.store.write(|tx| {
+        self.store.write_with(durability, |tx| {
             also(tx).map_err(OutboxError::Store)?;
             let mut out = Vec::with_capacity(items.len());
             let mut seq = tx.open_table(SEQUENCE)?;
