@@ -126,16 +126,21 @@ impl Hist {
                 &built
             }
         };
-        let ms = |us: u64| us as f64 / 1000.0;
-        Some(Quantiles {
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.50)),
-            p90_ms: ms(h.value_at_quantile(0.90)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            p99_9_ms: ms(h.value_at_quantile(0.999)),
-            max_ms: ms(h.max()),
-            mean_ms: h.mean() / 1000.0,
-        })
+        Some(quantiles_of(h))
+    }
+}
+
+/// The report's summary of a histogram in microseconds.
+fn quantiles_of(h: &Histogram<u64>) -> Quantiles {
+    let ms = |us: u64| us as f64 / 1000.0;
+    Quantiles {
+        count: h.len(),
+        p50_ms: ms(h.value_at_quantile(0.50)),
+        p90_ms: ms(h.value_at_quantile(0.90)),
+        p99_ms: ms(h.value_at_quantile(0.99)),
+        p99_9_ms: ms(h.value_at_quantile(0.999)),
+        max_ms: ms(h.max()),
+        mean_ms: h.mean() / 1000.0,
     }
 }
 
@@ -301,16 +306,7 @@ mod tests {
         for &v in values {
             h.record(v.clamp(1, MAX_LATENCY_US)).unwrap();
         }
-        let ms = |us: u64| us as f64 / 1000.0;
-        Quantiles {
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.50)),
-            p90_ms: ms(h.value_at_quantile(0.90)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            p99_9_ms: ms(h.value_at_quantile(0.999)),
-            max_ms: ms(h.max()),
-            mean_ms: h.mean() / 1000.0,
-        }
+        quantiles_of(&h)
     }
 
     /// Latencies spread from microseconds to hours, deterministic.
