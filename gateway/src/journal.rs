@@ -6,7 +6,8 @@
 //! counter** — the one the acknowledgement waits for (the group commit of
 //! [`crate::group_commit`]). Its entry is removed in the same transaction that puts its final
 //! answer (Service Response, or error response) in the delivery outbox
-//! ([`crate::delivery::Delivery::submit_batch_with`]). So at every instant an acknowledged
+//! ([`crate::delivery::Delivery::place_batch_with`], made durable with the store committer's
+//! next batch before anyone is told of the answer). So at every instant an acknowledged
 //! request is in exactly one durable place: the journal or the outbox.
 //!
 //! After a crash, [`crate::routing::Router::recover`] reads the journal in acceptance order

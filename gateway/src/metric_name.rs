@@ -28,7 +28,7 @@ pub const VERIFIER_BATCH_JOBS: &str = "hubgate_verifier_batch_jobs";
 pub const VERIFIER_QUEUE_DEPTH_JOBS: &str = "hubgate_verifier_queue_depth_jobs";
 /// Counter: requests refused because the verifier queue was full.
 pub const VERIFIER_REJECTED_TOTAL: &str = "hubgate_verifier_rejected_total";
-/// Histogram: writes sharing one store commit (group commit).
+/// Histogram: writes sharing one store commit (group commit); barriers count as writes.
 pub const STORE_COMMIT_BATCH_WRITES: &str = "hubgate_store_commit_batch_writes";
 /// Histogram: seconds one group commit takes (apply and fsync).
 pub const STORE_COMMIT_SECONDS: &str = "hubgate_store_commit_seconds";
@@ -267,7 +267,7 @@ pub fn describe() {
     describe_histogram!(
         STORE_COMMIT_BATCH_WRITES,
         metrics::Unit::Count,
-        "Writes sharing one durable store commit"
+        "Writes sharing one durable store commit (a barrier making the response writer's answers durable counts as one)"
     );
     describe_histogram!(
         STORE_COMMIT_SECONDS,

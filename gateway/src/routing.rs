@@ -17,7 +17,8 @@
 //!                        per registered supplier and network operator, a future-dated
 //!                        outcome for its requester, DCC alerts when an SMWAN hub is lost),
 //!                        signed with the DSP key
-//!                        → Delivery::submit (durable, then pushed or kept for pulling)
+//!                        → Delivery::place_batch_with (made durable with the next group
+//!                        commit), then pushed or kept for pulling
 //! ```
 //!
 //! Device alerts reach the writer through a bounded queue ([`AlertQueue`],
@@ -1772,14 +1773,21 @@ impl ResponseSink {
                             None => Ok(()),
                         }
                     });
+                    // Not durable after all (the store failed): treated as a failed commit.
+                    // Nobody is told; the journal still holds the requests (the store's
+                    // recovery goes back to its last durable commit), so they are answered
+                    // at the next start.
+                    let result = result.and_then(|placed| match shared {
+                        Some(commits) if !placed.is_durable() => {
+                            make_durable(commits, delivery.store()).map(|()| placed)
+                        }
+                        _ => Ok(placed),
+                    });
                     if result.is_err() {
                         throttle.not_committed();
                     }
                     match result {
                         Ok(placed) => {
-                            if let Some(commits) = shared {
-                                make_durable(commits, delivery.store());
-                            }
                             let results = placed.release(&delivery);
                             held.held(&responder, &delivery, now);
                             for (r, (kind, user)) in results.into_iter().zip(kinds) {
@@ -1817,18 +1825,24 @@ impl ResponseSink {
 
 /// Makes the response writer's last (non-durable) commit durable: through the committer's
 /// next batch, or with a durable commit of its own when the committer cannot take it.
-fn make_durable(commits: &GroupCommit, store: &crate::store::Store) {
+///
+/// # Errors
+///
+/// The store's, when neither commit succeeds (the store is degraded: its recovery goes
+/// back to the last durable commit, without this batch).
+fn make_durable(
+    commits: &GroupCommit,
+    store: &crate::store::Store,
+) -> Result<(), crate::delivery::outbox::OutboxError> {
     let Err(e) = commits.barrier() else {
-        return;
+        return Ok(());
     };
     if !matches!(e, crate::group_commit::CommitError::Busy) {
         tracing::warn!(error = %e, "the store's committer did not take the answers' barrier; committing them on their own");
     }
-    if let Err(e) = store.write(|_| Ok::<(), crate::store::StoreError>(())) {
-        // The answers are stored (a later commit makes them durable); only a crash before
-        // that could undo them, and their requests would then be answered again.
-        tracing::error!(error = %e, "answers stored but not yet durable");
-    }
+    store
+        .write(|_| Ok::<(), crate::store::StoreError>(()))
+        .map_err(crate::delivery::outbox::OutboxError::Store)
 }
 
 impl OutcomeSink for ResponseSink {

@@ -295,7 +295,9 @@ impl Store {
     /// commit skips the fsync: it becomes durable with the next immediate commit of any
     /// writer (the gateway makes several per second under load) and a crash before that
     /// loses it. Only for writes whose loss is harmless — the removal of a message already
-    /// delivered, say, which at worst is delivered again.
+    /// delivered, say, which at worst is delivered again — or for a writer that then waits
+    /// for [`crate::group_commit::GroupCommit::barrier`] before anything depends on the
+    /// write (the response writer's batches of answers).
     ///
     /// # Errors
     ///

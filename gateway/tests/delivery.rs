@@ -559,6 +559,79 @@ fn waiting_messages_are_delivered_after_a_restart() {
     assert_eq!(kept[0].body, xml(29));
 }
 
+/// A batch placed without an fsync of its own is sent only once released (after its caller
+/// made it durable); one that keeps a message for pulling is committed durably at once; one
+/// dropped unreleased (its commit never became durable) is sent after a restart from the
+/// outbox, if the store still holds it.
+#[test]
+fn a_placed_batch_is_sent_only_once_released() {
+    recorder();
+    let dir = temp_dir("placed");
+    let (server, inbox) = receiver(None, 0);
+    let url = format!("http://{}/inbox", server.addr);
+    let endpoints = [(A, url)];
+    let out = |user, n| delivery::Outgoing {
+        user,
+        body: xml(n),
+        kind: Kind::Response,
+    };
+    {
+        let (store, d) = start(&dir, settings(&endpoints, 5, 20));
+        let placed = d
+            .place_batch_with(vec![out(A, 40)], redb::Durability::None, |_| Ok(()))
+            .unwrap();
+        assert!(!placed.is_durable());
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            inbox.attempts.load(Ordering::SeqCst),
+            0,
+            "not sent before release"
+        );
+        let results = placed.release(&d);
+        assert!(
+            matches!(results[..], [Ok(Receipt::Queued(_))]),
+            "{results:?}"
+        );
+        wait_for("the released message", &d, |s| s.delivered == 1);
+
+        // B has no endpoint: its message is kept for pulling, so the batch is durable.
+        let placed = d
+            .place_batch_with(vec![out(A, 41), out(B, 42)], redb::Durability::None, |_| {
+                Ok(())
+            })
+            .unwrap();
+        assert!(placed.is_durable());
+        assert_eq!(d.stats().backlog, 0, "counted as kept only when released");
+        let results = placed.release(&d);
+        assert!(
+            matches!(results[..], [Ok(Receipt::Queued(_)), Ok(Receipt::Kept(_))]),
+            "{results:?}"
+        );
+        assert_eq!(d.stats().backlog, 1);
+        wait_for("the second message", &d, |s| s.delivered == 2);
+
+        // Dropped unreleased: nobody is told.
+        let placed = d
+            .place_batch_with(vec![out(A, 43)], redb::Durability::None, |_| Ok(()))
+            .unwrap();
+        drop(placed);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(d.stats().delivered, 2);
+        // A later durable commit of any writer makes it durable.
+        store
+            .write(|_| Ok::<(), hubgate_gateway::store::StoreError>(()))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (_store, d) = start(&dir, settings(&endpoints, 5, 20));
+    wait_for("the unreleased message after the restart", &d, |s| {
+        s.delivered == 1
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(inbox.bodies_sorted(), vec![xml(40), xml(41), xml(43)]);
+    assert_eq!(d.pull(B, 10, usize::MAX).unwrap().0[0].body, xml(42));
+}
+
 /// Several sender threads (as on a machine with many cores): each User's messages go to one
 /// of them, the waiting ones are shared out again by a restart with another number of
 /// threads, and every message is delivered exactly once.

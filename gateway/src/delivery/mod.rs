@@ -154,14 +154,30 @@ pub struct PlacedBatch {
     results: Vec<Result<Receipt, SubmitError>>,
     /// The outbox messages, for their Users' sender threads.
     wake: Vec<([u8; 8], u64)>,
-    /// Messages kept for pulling.
-    kept: u64,
+    /// The kinds of the messages kept for pulling.
+    kept: Vec<Kind>,
+    /// Committed durably already (asked for, or because a message was kept for pulling).
+    durable: bool,
 }
 
 impl PlacedBatch {
+    /// Whether the commit that stored the batch was durable. A batch asked for with
+    /// [`redb::Durability::None`] is committed durably anyway when it keeps a message for
+    /// pulling: the pull endpoint reads the store directly, and must not hand out what a
+    /// crash could still undo.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
     /// Tells the sender threads of the outbox messages (call it once the commit that stored
-    /// them is durable) and gives each message's result, in input order.
+    /// them is durable) and gives each message's result, in input order. A batch whose
+    /// commit could not be made durable is dropped instead: nobody is told, and its requests
+    /// are answered from the journal at the next start.
     pub fn release(self, delivery: &Delivery) -> Vec<Result<Receipt, SubmitError>> {
+        for kind in &self.kept {
+            delivery.counters.kept(*kind, KeptReason::NoEndpoint, 1);
+        }
+        let kept = self.kept.len() as u64;
         let queued = self.wake.len() as u64;
         for (user, id) in self.wake {
             if let Some(wake) = delivery.wake.get(shard_of(&user, delivery.wake.len()))
@@ -175,8 +191,8 @@ impl PlacedBatch {
         delivery
             .counters
             .submitted
-            .fetch_add(queued + self.kept, Ordering::Relaxed);
-        delivery.counters.shift((queued, 0), (self.kept, 0));
+            .fetch_add(queued + kept, Ordering::Relaxed);
+        delivery.counters.shift((queued, 0), (kept, 0));
         self.results
     }
 }
@@ -618,10 +634,11 @@ impl Delivery {
     }
 
     /// Stores the messages as [`Delivery::submit_batch_with`] does, committed with
-    /// `durability`, without telling the senders yet: [`PlacedBatch::release`] does that once
-    /// the caller has made the commit durable (with [`crate::group_commit::GroupCommit::barrier`]
-    /// after a [`redb::Durability::None`] commit), so that nothing is delivered that a crash
-    /// could still undo.
+    /// `durability` (durably whatever that says when a message is kept for pulling, see
+    /// [`PlacedBatch::is_durable`]), without telling the senders yet: [`PlacedBatch::release`]
+    /// does that once the caller has made the commit durable (with
+    /// [`crate::group_commit::GroupCommit::barrier`] after a [`redb::Durability::None`]
+    /// commit), so that nothing is delivered that a crash could still undo.
     ///
     /// # Errors
     ///
@@ -647,6 +664,11 @@ impl Delivery {
                 keep: (!self.has_endpoint(&m.user)).then_some(KeptReason::NoEndpoint),
             })
             .collect();
+        let durability = if items.iter().any(|i| i.keep.is_some()) {
+            redb::Durability::Immediate
+        } else {
+            durability
+        };
         let mut placed = self
             .outbox
             .submit_with(&items, self.clock.now_ms(), durability, also)?
@@ -654,7 +676,8 @@ impl Delivery {
         let mut batch = PlacedBatch {
             results: Vec::with_capacity(messages.len()),
             wake: Vec::new(),
-            kept: 0,
+            kept: Vec::new(),
+            durable: !matches!(durability, redb::Durability::None),
         };
         for (m, ok) in messages.iter().zip(utf8) {
             if !ok {
@@ -667,8 +690,7 @@ impl Delivery {
                     Ok(Receipt::Queued(id))
                 }
                 Some(Placed::Kept(seq)) => {
-                    batch.kept += 1;
-                    self.counters.kept(m.kind, KeptReason::NoEndpoint, 1);
+                    batch.kept.push(m.kind);
                     Ok(Receipt::Kept(seq))
                 }
                 Some(Placed::Full(held)) => {
