@@ -146,10 +146,6 @@ impl GroupCommit {
         R: Send + 'static,
         F: FnMut(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
     {
-        if let Some(reason) = self.health.refusal() {
-            return Err(CommitError::Unavailable(reason));
-        }
-        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
         let slot: Arc<std::sync::Mutex<Option<R>>> = Arc::new(std::sync::Mutex::new(None));
         let writer = Arc::clone(&slot);
         let (done, wait) = tokio::sync::oneshot::channel();
@@ -165,20 +161,16 @@ impl GroupCommit {
                 let _ = done.send(r);
             }),
         };
-        tx.try_send(job).map_err(|e| match e {
-            TrySendError::Full(_) => {
+        self.enqueue(job).inspect_err(|e| {
+            if matches!(e, CommitError::Busy) {
                 metrics::counter!(metric_name::STORE_COMMIT_REFUSED_TOTAL).increment(1);
-                CommitError::Busy
             }
-            TrySendError::Disconnected(_) => CommitError::Stopped,
         })?;
         wait.await.map_err(|_| CommitError::Stopped)??;
         let value = slot.lock().ok().and_then(|mut s| s.take());
         value.ok_or(CommitError::Stopped)
     }
-}
 
-impl GroupCommit {
     /// Blocks until a durable commit that began after this call has finished: every write
     /// committed before the call with [`redb::Durability::None`] is then on disk, since redb
     /// makes a non-durable commit durable with the next immediate one. The barrier joins the
@@ -192,22 +184,27 @@ impl GroupCommit {
     /// then), [`CommitError::Stopped`], [`CommitError::Unavailable`] while the store is
     /// degraded or when the commit fails.
     pub fn barrier(&self) -> Result<(), CommitError> {
-        if let Some(reason) = self.health.refusal() {
-            return Err(CommitError::Unavailable(reason));
-        }
-        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
         let (done, wait) = crossbeam_channel::bounded(1);
-        let job = Job {
+        self.enqueue(Job {
             apply: Box::new(|_| Ok(())),
             notify: Box::new(move |r| {
                 let _ = done.send(r);
             }),
-        };
+        })?;
+        wait.recv().map_err(|_| CommitError::Stopped)?
+    }
+
+    /// Queues `job` for the committer: refused at once while the store is degraded, when
+    /// the queue is full ([`CommitError::Busy`]) or once stopped.
+    fn enqueue(&self, job: Job) -> Result<(), CommitError> {
+        if let Some(reason) = self.health.refusal() {
+            return Err(CommitError::Unavailable(reason));
+        }
+        let tx = self.tx.as_ref().ok_or(CommitError::Stopped)?;
         tx.try_send(job).map_err(|e| match e {
             TrySendError::Full(_) => CommitError::Busy,
             TrySendError::Disconnected(_) => CommitError::Stopped,
-        })?;
-        wait.recv().map_err(|_| CommitError::Stopped)?
+        })
     }
 }
 

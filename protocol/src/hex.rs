@@ -49,7 +49,7 @@ pub fn eui(e: &[u8; 8]) -> String {
 
 /// Formats an EUI-64 the DUIS way: eight upper-case hex pairs joined by `-`.
 pub fn eui_duis(e: &[u8; 8]) -> String {
-    eui_duis_str(&EuiText::new(e)).to_owned()
+    EuiText::new(e).as_str().to_owned()
 }
 
 /// An EUI-64 in the DUIS form (see [`eui_duis`]) on the stack, for formatting without
@@ -77,13 +77,9 @@ impl EuiText {
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        eui_duis_str(self)
+        // Only ASCII hex digits and '-' are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
-}
-
-fn eui_duis_str(t: &EuiText) -> &str {
-    // Only ASCII hex digits and '-' are ever written into it.
-    std::str::from_utf8(&t.0).unwrap_or_default()
 }
 
 impl std::fmt::Display for EuiText {
