@@ -117,7 +117,7 @@ impl DeviceDirectory for InventoryDirectory {
     fn check_device(&self, target: &[u8; 8], srv: &str, cv: u8) -> Result<DeviceFacts, Rejection> {
         let device = self
             .inventory
-            .get(&Eui(*target))
+            .device(&Eui(*target))
             .map_err(|e| Rejection::Busy(format!("inventory: {e}")))?
             .ok_or_else(|| Rejection::UnknownDevice(hex::eui_duis(target)))?;
         if !type_fits(srv, device.device_type) {
@@ -153,7 +153,7 @@ impl DeviceDirectory for InventoryDirectory {
             .collect();
         if mpxns.is_empty()
             && let Some(meter) = device.associated_with
-            && let Ok(Some(m)) = self.inventory.get(&meter)
+            && let Ok(Some(m)) = self.inventory.device(&meter)
         {
             mpxns.extend(m.import_mpxn.iter().chain(&m.export_mpan).cloned());
         }

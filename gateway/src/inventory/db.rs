@@ -10,8 +10,13 @@
 //!
 //! Every write goes through [`InventoryTxn::put`] / [`InventoryTxn::delete`], which keep the
 //! index equal to the records inside the same transaction.
+//!
+//! Records read by [`Inventory::device`], [`Inventory::get`] and [`Inventory::hub_of`] (every
+//! device Service Request reads two or three) are kept decoded in a [`DeviceCache`] that every
+//! [`Inventory::write`] empties; see there why a cached record is never older than the store.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hubgate_protocol::duis::model::xsd::Date;
 use redb::{
@@ -257,10 +262,81 @@ pub enum HubOf {
     NoHub,
 }
 
+/// Most records a [`DeviceCache`] holds; when full it starts again empty (the hot set of a
+/// running gateway refills it within a few requests per device).
+pub const DEVICE_CACHE_CAPACITY: usize = 65_536;
+
+/// Decoded device records as last committed, shared by the readers of one [`Inventory`].
+///
+/// Why no record in it is ever staler than the store: every write through
+/// [`Inventory::write`] commits, then (under the lock) advances `generation` and empties the
+/// map. A reader notes the generation *before* it opens its read transaction and keeps what
+/// it read only if the generation is unchanged when it inserts (under the same lock). A reader
+/// whose snapshot predates a commit noted the generation before that commit's advance, so
+/// its insert is refused; a reader that noted it after the advance reads a snapshot taken
+/// after the commit.
+#[derive(Debug, Default)]
+pub struct DeviceCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Debug, Default)]
+struct CacheState {
+    generation: u64,
+    devices: HashMap<Eui, Arc<Device>>,
+}
+
+impl DeviceCache {
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // The state is a map and a counter, consistent after any panic mid-way.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached record and the generation it was looked up at.
+    fn lookup(&self, id: &Eui) -> (Option<Arc<Device>>, u64) {
+        let s = self.state();
+        (s.devices.get(id).cloned(), s.generation)
+    }
+
+    /// Keeps `device`, read in a snapshot opened at `generation`, unless a write committed
+    /// since.
+    fn keep(&self, generation: u64, device: &Arc<Device>) {
+        let mut s = self.state();
+        if s.generation != generation {
+            return;
+        }
+        if s.devices.len() >= DEVICE_CACHE_CAPACITY {
+            s.devices.clear();
+        }
+        s.devices.insert(device.id, Arc::clone(device));
+    }
+
+    /// Called after every write transaction (committed or not).
+    fn invalidate(&self) {
+        let mut s = self.state();
+        s.generation = s.generation.wrapping_add(1);
+        s.devices.clear();
+    }
+
+    /// Number of records held.
+    pub fn len(&self) -> usize {
+        self.state().devices.len()
+    }
+
+    /// True if nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The Smart Metering Inventory.
+///
+/// Open one per store and share it (`Arc`): its [`DeviceCache`] sees only the writes made
+/// through it.
 #[derive(Debug, Clone)]
 pub struct Inventory {
     store: Arc<Store>,
+    cache: Arc<DeviceCache>,
 }
 
 impl Inventory {
@@ -275,7 +351,10 @@ impl Inventory {
             tx.open_multimap_table(INDEX)?;
             Ok::<_, InventoryError>(())
         })?;
-        Ok(Inventory { store })
+        Ok(Inventory {
+            store,
+            cache: Arc::default(),
+        })
     }
 
     /// The store it lives in.
@@ -311,13 +390,33 @@ impl Inventory {
         &self,
         f: impl FnOnce(&mut InventoryTxn<'_>) -> Result<T, InventoryError>,
     ) -> Result<T, InventoryError> {
-        self.store.write(|tx| {
+        let result = self.store.write(|tx| {
             let mut t = Tables {
                 devices: tx.open_table(DEVICES)?,
                 index: tx.open_multimap_table(INDEX)?,
             };
             f(&mut t)
-        })
+        });
+        self.cache.invalidate();
+        result
+    }
+
+    /// The device with `id`, shared with the cache.
+    ///
+    /// # Errors
+    ///
+    /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
+    pub fn device(&self, id: &Eui) -> Result<Option<Arc<Device>>, InventoryError> {
+        let (cached, generation) = self.cache.lookup(id);
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let Some(device) = self.read(|t| t.device(id))? else {
+            return Ok(None);
+        };
+        let device = Arc::new(device);
+        self.cache.keep(generation, &device);
+        Ok(Some(device))
     }
 
     /// The device with `id`.
@@ -326,7 +425,12 @@ impl Inventory {
     ///
     /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
     pub fn get(&self, id: &Eui) -> Result<Option<Device>, InventoryError> {
-        self.read(|t| t.device(id))
+        Ok(self.device(id)?.map(|d| Device::clone(&d)))
+    }
+
+    /// The records cache (for its size in tests and metrics).
+    pub fn cache(&self) -> &DeviceCache {
+        &self.cache
     }
 
     /// The Communications Hub Function `device` is reached through: the device itself for
@@ -337,23 +441,22 @@ impl Inventory {
     ///
     /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
     pub fn hub_of(&self, device: &Eui) -> Result<HubOf, InventoryError> {
-        // One read transaction for the whole chain.
-        self.read(|t| {
-            let mut id = *device;
-            for _ in 0..4 {
-                let Some(d) = t.device(&id)? else {
-                    return Ok(HubOf::Missing(id));
-                };
-                if d.device_type == DeviceType::Chf {
-                    return Ok(HubOf::Hub(d.id));
-                }
-                match d.associated_with {
-                    Some(next) => id = next,
-                    None => return Ok(HubOf::NoHub),
-                }
+        // Each link from the cache; a write between two links gives the chain as it was
+        // before or after it, link by link, as a request racing that write may see.
+        let mut id = *device;
+        for _ in 0..4 {
+            let Some(d) = self.device(&id)? else {
+                return Ok(HubOf::Missing(id));
+            };
+            if d.device_type == DeviceType::Chf {
+                return Ok(HubOf::Hub(d.id));
             }
-            Ok(HubOf::NoHub)
-        })
+            match d.associated_with {
+                Some(next) => id = next,
+                None => return Ok(HubOf::NoHub),
+            }
+        }
+        Ok(HubOf::NoHub)
     }
 
     /// Number of devices.
@@ -445,5 +548,104 @@ impl Inventory {
     /// As [`rules::is_enrolled`].
     pub fn is_enrolled(&self, meter: &Eui) -> Result<bool, InventoryError> {
         self.read(|t| rules::is_enrolled(t, meter))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn eui(n: u8) -> Eui {
+        Eui([0, 0xDB, 0x12, 0x34, 0x56, 0x78, 0x90, n])
+    }
+
+    fn open(tag: &str) -> (Inventory, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "hubgate-inventory-cache-{tag}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Arc::new(Store::open(&dir).unwrap());
+        (Inventory::open(store).unwrap(), dir)
+    }
+
+    /// A CHF (1) with an ESME (2) associated to it.
+    fn premises(inv: &Inventory) {
+        inv.insert(&Device::new(eui(1), DeviceType::Chf, "AB01", "01"))
+            .unwrap();
+        let mut esme = Device::new(eui(2), DeviceType::Esme, "AB01", "02");
+        esme.associated_with = Some(eui(1));
+        inv.insert(&esme).unwrap();
+    }
+
+    #[test]
+    fn a_read_after_a_write_sees_the_write_not_the_cached_record() {
+        let (inv, dir) = open("write");
+        premises(&inv);
+        assert!(inv.cache().is_empty(), "a write leaves the cache empty");
+        assert_eq!(
+            inv.get(&eui(2)).unwrap().unwrap().status,
+            DeviceStatus::Pending
+        );
+        assert_eq!(inv.hub_of(&eui(2)).unwrap(), HubOf::Hub(eui(1)));
+        assert_eq!(inv.cache().len(), 2, "the ESME and its hub are cached");
+
+        let today = Date::new("2026-01-05").unwrap();
+        inv.change_status(&eui(2), DeviceStatus::Whitelisted, &today)
+            .unwrap();
+        assert!(inv.cache().is_empty());
+        assert_eq!(
+            inv.get(&eui(2)).unwrap().unwrap().status,
+            DeviceStatus::Whitelisted
+        );
+
+        // A new hub: the association is followed as stored now.
+        inv.insert(&Device::new(eui(3), DeviceType::Chf, "AB01", "01"))
+            .unwrap();
+        inv.write(|t| {
+            let mut d = t.require(&eui(2))?;
+            d.associated_with = Some(eui(3));
+            t.put(&d)
+        })
+        .unwrap();
+        assert_eq!(inv.hub_of(&eui(2)).unwrap(), HubOf::Hub(eui(3)));
+        // A failed write empties the cache too (harmless; nothing changed).
+        let failed = inv.write(|_| Err::<(), _>(RuleError::NotOnInventory(eui(9)).into()));
+        assert!(failed.is_err());
+        assert!(inv.cache().is_empty());
+        assert_eq!(inv.hub_of(&eui(9)).unwrap(), HubOf::Missing(eui(9)));
+        drop(inv);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_record_read_before_a_write_committed_is_not_kept() {
+        let cache = DeviceCache::default();
+        let d = Arc::new(Device::new(eui(2), DeviceType::Esme, "AB01", "02"));
+        let (none, generation) = cache.lookup(&d.id);
+        assert!(none.is_none());
+        // A write commits between this reader's lookup and its insert.
+        cache.invalidate();
+        cache.keep(generation, &d);
+        assert!(cache.is_empty(), "a record from an older snapshot was kept");
+        let (_, now) = cache.lookup(&d.id);
+        cache.keep(now, &d);
+        assert_eq!(cache.lookup(&d.id).0.map(|c| c.id), Some(d.id));
+    }
+
+    #[test]
+    fn a_full_cache_starts_again_empty() {
+        let cache = DeviceCache::default();
+        for n in 0..=DEVICE_CACHE_CAPACITY as u64 {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&n.to_be_bytes());
+            cache.keep(
+                0,
+                &Arc::new(Device::new(Eui(id), DeviceType::Ihd, "AB01", "03")),
+            );
+        }
+        assert_eq!(cache.len(), 1);
     }
 }

@@ -153,7 +153,7 @@ pub fn canonicalize_subtree<S: Sink>(
         Mode::Inclusive => ancestors
             .iter()
             .flat_map(|a| a.ns_decls.iter())
-            .map(|d| (d.prefix.as_deref().unwrap_or(""), d.uri.as_str()))
+            .map(|d| (d.prefix.as_deref().unwrap_or(""), &*d.uri))
             .collect(),
         Mode::Exclusive => Vec::new(),
     };

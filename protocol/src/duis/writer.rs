@@ -223,7 +223,7 @@ fn plain_subtree(el: &Element, root_scope: &HashMap<String, String>) -> bool {
         return false;
     }
     let bound = match (&el.prefix, &el.ns) {
-        (Some(p), Some(uri)) => root_scope.get(p.as_str()) == Some(uri),
+        (Some(p), Some(uri)) => root_scope.get(&**p).map(String::as_str) == Some(&**uri),
         (None, None) => !root_scope.contains_key(""),
         _ => false,
     };
@@ -272,9 +272,9 @@ fn write_raw(el: &Element, parent: &HashMap<String, String>, out: &mut String) {
     let mut scope = parent.clone();
     let mut decls: Vec<(String, String)> = Vec::new();
     for d in &el.ns_decls {
-        let p = d.prefix.clone().unwrap_or_default();
-        scope.insert(p.clone(), d.uri.clone());
-        decls.push((p, d.uri.clone()));
+        let p = d.prefix.as_deref().unwrap_or_default().to_owned();
+        scope.insert(p.clone(), d.uri.to_string());
+        decls.push((p, d.uri.to_string()));
     }
     let mut need = |prefix: &str, uri: &str, scope: &mut HashMap<String, String>| {
         if scope.get(prefix).map(String::as_str) != Some(uri) {
@@ -282,9 +282,9 @@ fn write_raw(el: &Element, parent: &HashMap<String, String>, out: &mut String) {
             decls.push((prefix.to_owned(), uri.to_owned()));
         }
     };
-    let el_prefix = el.prefix.clone().unwrap_or_default();
+    let el_prefix = el.prefix.as_deref().unwrap_or_default();
     match &el.ns {
-        Some(uri) => need(&el_prefix, uri, &mut scope),
+        Some(uri) => need(el_prefix, uri, &mut scope),
         None => {
             if el_prefix.is_empty() && scope.get("").is_some_and(|u| !u.is_empty()) {
                 need("", "", &mut scope);

@@ -22,6 +22,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -58,23 +59,26 @@ pub struct Document {
 }
 
 /// A namespace declaration as written on an element: `xmlns="uri"` has `prefix == None`.
+///
+/// Prefixes and URIs are shared (`Arc<str>`): the parser gives every element and attribute
+/// in a declaration's scope the declaration's own strings rather than a copy each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NsDecl {
     /// The declared prefix, or `None` for the default namespace.
-    pub prefix: Option<String>,
+    pub prefix: Option<Arc<str>>,
     /// The namespace URI (may be empty for `xmlns=""`).
-    pub uri: String,
+    pub uri: Arc<str>,
 }
 
 /// An attribute other than a namespace declaration, with its value already unescaped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attr {
     /// Prefix as written.
-    pub prefix: Option<String>,
+    pub prefix: Option<Arc<str>>,
     /// Local name.
     pub local: String,
     /// Resolved namespace URI (unprefixed attributes have none).
-    pub ns: Option<String>,
+    pub ns: Option<Arc<str>>,
     /// Unescaped value.
     pub value: String,
 }
@@ -83,11 +87,11 @@ pub struct Attr {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Element {
     /// Prefix as written.
-    pub prefix: Option<String>,
+    pub prefix: Option<Arc<str>>,
     /// Local name.
     pub local: String,
     /// Resolved namespace URI.
-    pub ns: Option<String>,
+    pub ns: Option<Arc<str>>,
     /// Namespace declarations written on this element, in document order.
     pub ns_decls: Vec<NsDecl>,
     /// Other attributes, in document order.
@@ -113,6 +117,12 @@ pub enum Node {
 pub const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
 /// The namespace of `xmlns` attributes; it can never be declared.
 pub const NS_XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// The binding of the `xml` prefix, which no document declares.
+static XML_DECL: LazyLock<NsDecl> = LazyLock::new(|| NsDecl {
+    prefix: Some(Arc::from("xml")),
+    uri: Arc::from(NS_XML),
+});
 
 /// Most attributes (namespace declarations included) accepted on one element. A bound is
 /// needed because duplicate detection compares each attribute with the ones before it.
@@ -235,11 +245,9 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Document, XmlError> {
         });
     }
     let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    if let Err(e) = std::str::from_utf8(input) {
-        return Err(XmlError::NotUtf8 {
-            offset: e.valid_up_to(),
-        });
-    }
+    let input = std::str::from_utf8(input).map_err(|e| XmlError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
     Parser::new(input, limits).run()
 }
 
@@ -291,9 +299,9 @@ impl Element {
     /// A new element with no declarations, attributes or children.
     pub fn new(prefix: Option<&str>, local: &str, ns: Option<&str>) -> Element {
         Element {
-            prefix: prefix.map(str::to_owned),
+            prefix: prefix.map(Arc::from),
             local: local.to_owned(),
-            ns: ns.map(str::to_owned),
+            ns: ns.map(Arc::from),
             ns_decls: Vec::new(),
             attrs: Vec::new(),
             children: Vec::new(),
@@ -404,8 +412,8 @@ impl Element {
     /// default namespace.
     pub fn with_ns_decl(mut self, prefix: Option<&str>, uri: &str) -> Element {
         self.ns_decls.push(NsDecl {
-            prefix: prefix.map(str::to_owned),
-            uri: uri.to_owned(),
+            prefix: prefix.map(Arc::from),
+            uri: Arc::from(uri),
         });
         self
     }
@@ -610,12 +618,51 @@ fn is_xml_char(c: char) -> bool {
 /// True for a valid `NCName` (approximated: XML name characters for ASCII, any non-ASCII
 /// character accepted).
 fn is_ncname(s: &str) -> bool {
-    let mut bytes = s.bytes();
-    match bytes.next() {
-        Some(b) if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {}
-        _ => return false,
+    match s.as_bytes() {
+        [first, rest @ ..] => {
+            NAME_BYTES[usize::from(*first)] & NAME_START != 0
+                && rest.iter().all(|&b| NAME_BYTES[usize::from(b)] != 0)
+        }
+        [] => false,
     }
-    bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') || b >= 0x80)
+}
+
+/// [`NAME_BYTES`]: the byte may start a name (it may also continue one).
+const NAME_START: u8 = 2;
+
+/// Per byte: [`NAME_START`] for letters, `_` and non-ASCII; 1 for what may only continue a
+/// name (digits, `-`, `.`); 0 for the rest. One lookup per byte for the names of every
+/// element and attribute.
+static NAME_BYTES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            NAME_START | 1
+        } else if c.is_ascii_digit() || c == b'-' || c == b'.' {
+            1
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// `part` (a slice the tokenizer took from `input`) as text, without checking its UTF-8 again:
+/// the input was checked whole, and the tokenizer cuts only at ASCII delimiters. Its position
+/// in `input` is found from the two addresses; a slice that is not from `input`, or that does
+/// not fall on character boundaries, is checked as it is.
+fn as_str<'p>(input: &'p str, part: &'p [u8]) -> Result<&'p str, std::str::Utf8Error> {
+    let start = (part.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
+    match start
+        .checked_add(part.len())
+        .and_then(|end| input.get(start..end))
+    {
+        Some(s) if s.as_ptr() == part.as_ptr() => Ok(s),
+        _ => std::str::from_utf8(part),
+    }
 }
 
 /// Splits and validates a qualified name.
@@ -632,6 +679,7 @@ fn split_qname(raw: &str) -> Result<(Option<&str>, &str), XmlError> {
 fn push_chars(out: &mut String, raw: &str, offset: usize, is_text: bool) -> Result<(), XmlError> {
     let bytes = raw.as_bytes();
     let mut has_cr = false;
+    let mut has_ef = false;
     for &b in bytes {
         if b < 0x20 {
             match b {
@@ -640,11 +688,13 @@ fn push_chars(out: &mut String, raw: &str, offset: usize, is_text: bool) -> Resu
                 _ => return Err(XmlError::IllegalChar { offset }),
             }
         }
+        has_ef |= b == 0xEF;
     }
     // U+FFFE and U+FFFF are encoded EF BF BE / EF BF BF.
-    if bytes
-        .windows(3)
-        .any(|w| w[0] == 0xEF && w[1] == 0xBF && w[2] >= 0xBE)
+    if (has_ef
+        && bytes
+            .windows(3)
+            .any(|w| w[0] == 0xEF && w[1] == 0xBF && w[2] >= 0xBE))
         || (is_text && raw.contains("]]>"))
     {
         return Err(XmlError::IllegalChar { offset });
@@ -747,14 +797,16 @@ fn attr_value(raw: &str, offset: usize) -> Result<String, XmlError> {
 }
 
 struct Parser<'a> {
+    /// The whole input, checked as UTF-8 once: the tokenizer's slices are taken from it.
+    input: &'a str,
     reader: Reader<&'a [u8]>,
     limits: &'a Limits,
     /// Open elements, outermost first; their declarations are the namespace scope.
     stack: Vec<Element>,
-    /// The same scope indexed by prefix (`""` for the default namespace): the URIs bound,
-    /// innermost last. Built once more than [`SCAN_DECLS`] declarations are in scope, then
-    /// kept up to date.
-    index: Option<HashMap<String, Vec<String>>>,
+    /// The same scope indexed by prefix (`""` for the default namespace): the declarations
+    /// binding it, innermost last. Built once more than [`SCAN_DECLS`] declarations are in
+    /// scope, then kept up to date.
+    index: Option<HashMap<String, Vec<NsDecl>>>,
     /// Number of declarations in scope.
     in_scope: usize,
     root: Option<Element>,
@@ -764,8 +816,8 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(input: &'a [u8], limits: &'a Limits) -> Self {
-        let mut reader = Reader::from_reader(input);
+    fn new(input: &'a str, limits: &'a Limits) -> Self {
+        let mut reader = Reader::from_reader(input.as_bytes());
         let cfg = reader.config_mut();
         cfg.trim_text(false);
         cfg.expand_empty_elements = false;
@@ -774,6 +826,7 @@ impl<'a> Parser<'a> {
         cfg.allow_dangling_amp = false;
         cfg.allow_unmatched_ends = true;
         Parser {
+            input,
             reader,
             limits,
             stack: Vec::new(),
@@ -851,14 +904,14 @@ impl<'a> Parser<'a> {
                 Event::Start(start) => self.start(&start, offset, false)?,
                 Event::Empty(start) => self.start(&start, offset, true)?,
                 Event::End(end) => {
-                    let name = std::str::from_utf8(end.name().0)
+                    let name = as_str(self.input, end.name().0)
                         .map_err(|_| XmlError::NotUtf8 { offset })?
                         .trim_end_matches(|c: char| c.is_ascii_whitespace());
                     self.end(name)?;
                 }
                 Event::Text(text) => {
                     let raw =
-                        std::str::from_utf8(&text).map_err(|_| XmlError::NotUtf8 { offset })?;
+                        as_str(self.input, &text).map_err(|_| XmlError::NotUtf8 { offset })?;
                     if raw.contains('&') {
                         return Err(XmlError::Syntax {
                             offset,
@@ -876,7 +929,7 @@ impl<'a> Parser<'a> {
                 }
                 Event::CData(cdata) => {
                     let raw =
-                        std::str::from_utf8(&cdata).map_err(|_| XmlError::NotUtf8 { offset })?;
+                        as_str(self.input, &cdata).map_err(|_| XmlError::NotUtf8 { offset })?;
                     if self.stack.is_empty() {
                         return Err(XmlError::TextOutsideRoot);
                     }
@@ -889,7 +942,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Event::GeneralRef(r) => {
-                    let name = std::str::from_utf8(&r).map_err(|_| XmlError::NotUtf8 { offset })?;
+                    let name = as_str(self.input, &r).map_err(|_| XmlError::NotUtf8 { offset })?;
                     let c = resolve_reference(name)?;
                     match self.text_target()? {
                         Some(t) => t.push(c),
@@ -897,7 +950,7 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Event::Comment(c) => {
-                    let raw = std::str::from_utf8(&c).map_err(|_| XmlError::NotUtf8 { offset })?;
+                    let raw = as_str(self.input, &c).map_err(|_| XmlError::NotUtf8 { offset })?;
                     let mut s = String::with_capacity(raw.len());
                     push_chars(&mut s, raw, offset, false)?;
                     if !self.stack.is_empty() {
@@ -905,12 +958,12 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Event::PI(pi) => {
-                    let target = std::str::from_utf8(pi.target())
+                    let target = as_str(self.input, pi.target())
                         .map_err(|_| XmlError::NotUtf8 { offset })?;
                     if target.eq_ignore_ascii_case("xml") || !is_ncname(target) {
                         return Err(XmlError::InvalidName(target.to_owned()));
                     }
-                    let content = std::str::from_utf8(pi.content())
+                    let content = as_str(self.input, pi.content())
                         .map_err(|_| XmlError::NotUtf8 { offset })?;
                     if !content.is_empty()
                         && !content.starts_with(|c: char| c.is_ascii_whitespace())
@@ -962,8 +1015,7 @@ impl<'a> Parser<'a> {
             });
         }
         self.count_node()?;
-        let qname =
-            std::str::from_utf8(start.name().0).map_err(|_| XmlError::NotUtf8 { offset })?;
+        let qname = as_str(self.input, start.name().0).map_err(|_| XmlError::NotUtf8 { offset })?;
         let (prefix, local) = split_qname(qname)?;
         if prefix == Some("xmlns") {
             return Err(XmlError::BadNamespaceDecl(format!("element named {qname}")));
@@ -988,8 +1040,8 @@ impl<'a> Parser<'a> {
                     message: other.to_string(),
                 },
             })?;
-            let key = std::str::from_utf8(attr.key.0).map_err(|_| XmlError::NotUtf8 { offset })?;
-            let raw = std::str::from_utf8(&attr.value).map_err(|_| XmlError::NotUtf8 { offset })?;
+            let key = as_str(self.input, attr.key.0).map_err(|_| XmlError::NotUtf8 { offset })?;
+            let raw = as_str(self.input, &attr.value).map_err(|_| XmlError::NotUtf8 { offset })?;
             let value = attr_value(raw, offset)?;
             match split_qname(key)? {
                 (None, "xmlns") => {
@@ -998,7 +1050,7 @@ impl<'a> Parser<'a> {
                     }
                     ns_decls.push(NsDecl {
                         prefix: None,
-                        uri: value,
+                        uri: Arc::from(value),
                     });
                 }
                 (Some("xmlns"), p) => {
@@ -1010,14 +1062,15 @@ impl<'a> Parser<'a> {
                         return Err(XmlError::BadNamespaceDecl(format!("xmlns:{p}=\"{value}\"")));
                     }
                     ns_decls.push(NsDecl {
-                        prefix: Some(p.to_owned()),
-                        uri: value,
+                        prefix: Some(Arc::from(p)),
+                        uri: Arc::from(value),
                     });
                 }
+                // The prefix is the binding declaration's, filled in with the namespace below.
                 (p, l) => attrs.push(Attr {
-                    prefix: p.map(str::to_owned),
+                    prefix: None,
                     local: l.to_owned(),
-                    ns: None,
+                    ns: p.map(Arc::from),
                     value,
                 }),
             }
@@ -1038,38 +1091,42 @@ impl<'a> Parser<'a> {
                 index_decl(index, d);
             }
         }
-        let ns = match prefix {
+        let (prefix, ns) = match prefix {
             Some(p) => match self.lookup(&ns_decls, p) {
-                Some(uri) => Some(uri.to_owned()),
+                Some(d) => (d.prefix.clone(), Some(Arc::clone(&d.uri))),
                 None => return Err(XmlError::UnboundPrefix(p.to_owned())),
             },
-            None => self
-                .lookup(&ns_decls, "")
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned),
+            None => (
+                None,
+                self.lookup(&ns_decls, "")
+                    .filter(|d| !d.uri.is_empty())
+                    .map(|d| Arc::clone(&d.uri)),
+            ),
         };
         for i in 0..attrs.len() {
-            let Some(p) = attrs[i].prefix.as_deref() else {
+            // Until here `ns` holds the prefix as written (see above).
+            let Some(p) = attrs[i].ns.take() else {
                 continue;
             };
-            let uri = match self.lookup(&ns_decls, p) {
-                Some(uri) => uri.to_owned(),
-                None => return Err(XmlError::UnboundPrefix(p.to_owned())),
+            let Some(decl) = self.lookup(&ns_decls, &p) else {
+                return Err(XmlError::UnboundPrefix(p.to_string()));
             };
+            let (bound_prefix, uri) = (decl.prefix.clone(), Arc::clone(&decl.uri));
             if attrs[..i]
                 .iter()
-                .any(|a| a.local == attrs[i].local && a.ns.as_deref() == Some(uri.as_str()))
+                .any(|a| a.local == attrs[i].local && a.ns.as_deref() == Some(&*uri))
             {
                 return Err(XmlError::DuplicateAttribute(format!(
                     "{p}:{}",
                     attrs[i].local
                 )));
             }
+            attrs[i].prefix = bound_prefix;
             attrs[i].ns = Some(uri);
         }
 
         self.stack.push(Element {
-            prefix: prefix.map(str::to_owned),
+            prefix,
             local: local.to_owned(),
             ns,
             ns_decls,
@@ -1093,7 +1150,7 @@ impl<'a> Parser<'a> {
         let matches = match &e.prefix {
             Some(p) => {
                 name.len() == p.len() + 1 + e.local.len()
-                    && name.starts_with(p.as_str())
+                    && name.starts_with(&**p)
                     && name.as_bytes()[p.len()] == b':'
                     && name.ends_with(e.local.as_str())
             }
@@ -1112,23 +1169,19 @@ impl<'a> Parser<'a> {
     /// The namespace bound to `prefix` (`""` for the default namespace) by `own`, the
     /// declarations of the element being opened, or by those of the open elements, innermost
     /// first.
-    fn lookup<'s>(&'s self, own: &'s [NsDecl], prefix: &str) -> Option<&'s str> {
+    fn lookup<'s>(&'s self, own: &'s [NsDecl], prefix: &str) -> Option<&'s NsDecl> {
         if prefix == "xml" {
-            return Some(NS_XML);
+            return Some(&XML_DECL);
         }
         if let Some(index) = &self.index
             && self.in_scope > SCAN_DECLS
         {
-            return index
-                .get(prefix)
-                .and_then(|uris| uris.last())
-                .map(String::as_str);
+            return index.get(prefix).and_then(|decls| decls.last());
         }
         std::iter::once(own)
             .chain(self.stack.iter().rev().map(|e| e.ns_decls.as_slice()))
             .flat_map(|decls| decls.iter())
             .find(|d| d.prefix.as_deref().unwrap_or("") == prefix)
-            .map(|d| d.uri.as_str())
     }
 
     /// Closes the innermost open element.
@@ -1152,12 +1205,12 @@ impl<'a> Parser<'a> {
 }
 
 /// Adds a declaration to a namespace index, as the innermost binding of its prefix.
-fn index_decl(index: &mut HashMap<String, Vec<String>>, d: &NsDecl) {
+fn index_decl(index: &mut HashMap<String, Vec<NsDecl>>, d: &NsDecl) {
     let prefix = d.prefix.as_deref().unwrap_or("");
     match index.get_mut(prefix) {
-        Some(uris) => uris.push(d.uri.clone()),
+        Some(decls) => decls.push(d.clone()),
         None => {
-            index.insert(prefix.to_owned(), vec![d.uri.clone()]);
+            index.insert(prefix.to_owned(), vec![d.clone()]);
         }
     }
 }
@@ -1191,6 +1244,29 @@ mod tests {
 
     fn p(s: &str) -> Result<Document, XmlError> {
         Document::parse_str(s)
+    }
+
+    #[test]
+    fn slices_of_the_input_are_read_in_place_and_others_are_checked() {
+        let input = "<a é=\"ü\">text</a>";
+        let part = &input.as_bytes()[3..5];
+        let s = as_str(input, part).unwrap();
+        assert_eq!(s, "é");
+        assert_eq!(
+            s.as_ptr(),
+            part.as_ptr(),
+            "taken from the input, not copied"
+        );
+        // Not from the input: checked as it is.
+        let elsewhere = [0xC3u8, 0xA9];
+        assert_eq!(as_str(input, &elsewhere).unwrap(), "é");
+        assert!(as_str(input, &[0xC3u8]).is_err());
+        // A slice of the input that splits a character is checked (and refused).
+        assert!(as_str(input, &input.as_bytes()[3..4]).is_err());
+        // Names and text outside ASCII survive the parse.
+        let d = p(input).unwrap();
+        assert_eq!(d.root.attr("é"), Some("ü"));
+        assert_eq!(d.root.text(), "text");
     }
 
     #[test]
