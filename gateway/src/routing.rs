@@ -2328,3 +2328,50 @@ mod signing_tests {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::make_durable;
+    use crate::group_commit::GroupCommit;
+    use crate::store::{Store, StoreError};
+
+    const T: redb::TableDefinition<'static, &'static [u8], &'static [u8]> =
+        redb::TableDefinition::new("test.answers");
+
+    /// The response writer's non-durable commit is made durable through the committer; on a
+    /// store that failed in between, neither the barrier nor a commit of its own succeeds, and
+    /// the writer is told so (it then releases nothing).
+    #[test]
+    fn answers_are_made_durable_unless_the_store_failed_after_their_commit() {
+        let dir =
+            std::env::temp_dir().join(format!("hubgate-routing-durable-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(Store::open(&dir).unwrap());
+        let commits = GroupCommit::start(Arc::clone(&store), 16, 16).unwrap();
+        let place = |v: &[u8]| {
+            store.write_with(redb::Durability::None, |tx| {
+                tx.open_table(T)?.insert(b"k".as_slice(), v)?;
+                Ok::<(), StoreError>(())
+            })
+        };
+        place(b"1").unwrap();
+        make_durable(&commits, &store).unwrap();
+
+        place(b"2").unwrap();
+        store.health().write_failed("I/O error: test");
+        let e = make_durable(&commits, &store).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                crate::delivery::outbox::OutboxError::Store(StoreError::Unavailable(_))
+            ),
+            "{e:?}"
+        );
+        drop(commits);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -437,6 +437,7 @@ pub fn run(args: Args) -> anyhow::Result<i32> {
         acb,
         limits: config.limits.xml_limits(),
         firmware: Some(firmware),
+        counters: Default::default(),
     });
 
     let https = if config.tls.enabled {

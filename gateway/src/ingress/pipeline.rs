@@ -286,6 +286,37 @@ pub struct Pipeline {
     pub limits: Limits,
     /// SR 11.1 Update Firmware (`None`: refused with E100 like any service not provided).
     pub firmware: Option<Arc<crate::firmware::Firmware>>,
+    /// The last counters known committed, for the early replay check.
+    pub counters: CounterHints,
+}
+
+/// The highest counter known committed per originator, so that the early replay check (step
+/// 4) needs no read transaction once an originator has been seen.
+///
+/// Only committed counters enter it (after the commit that spent them, or read from the
+/// store), so a counter it holds was accepted and anything at or below it is a replay. It
+/// may lag the store (a commit not yet noted here, or a read racing a commit): then a replay
+/// passes the early check and is refused by the check repeated inside the commit, which is
+/// the one that decides. One entry per originator that passed the User checks, so it is
+/// bounded by the number of Users.
+#[derive(Debug, Default)]
+pub struct CounterHints {
+    last: dashmap::DashMap<[u8; 8], u64>,
+}
+
+impl CounterHints {
+    /// The highest counter noted for `originator`.
+    pub fn get(&self, originator: &[u8; 8]) -> Option<u64> {
+        self.last.get(originator).map(|v| *v)
+    }
+
+    /// Notes that `counter` from `originator` is committed.
+    pub fn note(&self, originator: [u8; 8], counter: u64) {
+        let mut e = self.last.entry(originator).or_insert(counter);
+        if *e < counter {
+            *e = counter;
+        }
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -508,10 +539,19 @@ impl Pipeline {
                 }
             }
         } else {
-            let last = self
-                .store
-                .counter_last(id.originator)
-                .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+            let last = match self.counters.get(&id.originator) {
+                Some(l) => Some(l),
+                None => {
+                    let l = self
+                        .store
+                        .counter_last(id.originator)
+                        .map_err(|e| fail(Rejection::Busy(e.to_string())))?;
+                    if let Some(l) = l {
+                        self.counters.note(id.originator, l);
+                    }
+                    l
+                }
+            };
             if last.is_some_and(|l| id.counter <= l) {
                 return Err(fail(Rejection::Replay {
                     originator: hex::eui_duis(&id.originator),
@@ -672,6 +712,9 @@ impl Pipeline {
                 originator: hex::eui_duis(&id.originator),
                 counter: id.counter,
             }));
+        }
+        if !reuses_transform {
+            self.counters.note(id.originator, id.counter);
         }
         lap(&stages().checks);
         Ok(Accepted {
@@ -906,5 +949,24 @@ impl Handler for Pipeline {
 
     fn ready(&self) -> bool {
         !self.store.health().is_degraded()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CounterHints;
+
+    #[test]
+    fn counter_hints_keep_the_highest_committed_counter() {
+        let hints = CounterHints::default();
+        let a = [1u8; 8];
+        assert_eq!(hints.get(&a), None);
+        hints.note(a, 10);
+        // A read of the store that raced a later commit notes an older counter: kept out.
+        hints.note(a, 7);
+        assert_eq!(hints.get(&a), Some(10));
+        hints.note(a, 11);
+        assert_eq!(hints.get(&a), Some(11));
+        assert_eq!(hints.get(&[2u8; 8]), None);
     }
 }
