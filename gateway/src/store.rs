@@ -169,6 +169,8 @@ pub struct Store {
     health: Arc<StoreHealth>,
     /// redb's page cache, in bytes.
     cache_bytes: usize,
+    /// How many times the handle was reopened ([`Store::reopens`]).
+    reopens: std::sync::atomic::AtomicU64,
 }
 
 /// redb's page cache unless configured (`store_cache_mib`): bounded, so the gateway's memory
@@ -231,6 +233,7 @@ impl Store {
             path: path.to_owned(),
             health: Arc::new(StoreHealth::new(path.to_owned())),
             cache_bytes,
+            reopens: std::sync::atomic::AtomicU64::new(0),
         };
         store.write(|tx| {
             tx.open_table(COUNTERS)?;
@@ -352,6 +355,14 @@ impl Store {
         f(&tx)
     }
 
+    /// How many times the handle has been reopened after an I/O error. What a reopened
+    /// handle shows may differ from what the old one showed (a commit whose fsync failed can
+    /// still have reached the disk), so a cache of the store's contents starts again when
+    /// this changes.
+    pub fn reopens(&self) -> u64 {
+        self.reopens.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// One recovery attempt of a degraded store ([`crate::store_health`]): reopens the file
     /// if the handle saw an I/O error, writes and fsyncs a probe file beside it, then commits
     /// one small value. On success the store is healthy again.
@@ -418,6 +429,8 @@ impl Store {
             match create_db(&self.path, self.cache_bytes) {
                 Ok(db) => {
                     *slot = Some(Arc::new(db));
+                    self.reopens
+                        .fetch_add(1, std::sync::atomic::Ordering::Release);
                     self.health.handle_reopened();
                     tracing::info!(store = %self.path.display(), "store reopened");
                     return Ok(());

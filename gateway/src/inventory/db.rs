@@ -268,13 +268,18 @@ pub const DEVICE_CACHE_CAPACITY: usize = 65_536;
 
 /// Decoded device records as last committed, shared by the readers of one [`Inventory`].
 ///
-/// Why no record in it is ever staler than the store: every write through
-/// [`Inventory::write`] commits, then (under the lock) advances `generation` and empties the
-/// map. A reader notes the generation *before* it opens its read transaction and keeps what
-/// it read only if the generation is unchanged when it inserts (under the same lock). A reader
-/// whose snapshot predates a commit noted the generation before that commit's advance, so
-/// its insert is refused; a reader that noted it after the advance reads a snapshot taken
-/// after the commit.
+/// Why a record served from it is never older than what a read of the store would give:
+/// - every write through [`Inventory::write`] starts by advancing `generation` and raising
+///   `writing`, and ends (after its commit, or its failure) by advancing `generation` again,
+///   lowering `writing` and emptying the map; while `writing` is raised nothing is served
+///   from the cache or kept in it, so the readers read the store as if there were no cache;
+/// - a reader notes the generation *before* it opens its read transaction and keeps what it
+///   read only if, when it inserts (under the same lock), the generation is unchanged and no
+///   write is in progress: a snapshot that could predate a commit was noted before that
+///   write's start and is refused;
+/// - when the store's handle has been reopened ([`Store::reopens`]: a commit whose fsync
+///   failed may have reached the file after all) the map is emptied and the generation
+///   advanced before anything else is served.
 #[derive(Debug, Default)]
 pub struct DeviceCache {
     state: Mutex<CacheState>,
@@ -283,26 +288,45 @@ pub struct DeviceCache {
 #[derive(Debug, Default)]
 struct CacheState {
     generation: u64,
+    /// Writes in progress.
+    writing: usize,
+    /// [`Store::reopens`] when the map was last emptied for it.
+    reopens: u64,
     devices: HashMap<Eui, Arc<Device>>,
+}
+
+impl CacheState {
+    fn forget(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+        self.devices.clear();
+    }
 }
 
 impl DeviceCache {
     fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
-        // The state is a map and a counter, consistent after any panic mid-way.
+        // The state is a map and counters, consistent after any panic mid-way.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached record and the generation it was looked up at.
-    fn lookup(&self, id: &Eui) -> (Option<Arc<Device>>, u64) {
-        let s = self.state();
+    /// The cached record (none while a write is in progress) and the generation it was
+    /// looked up at; `reopens` is the store's current [`Store::reopens`].
+    fn lookup(&self, id: &Eui, reopens: u64) -> (Option<Arc<Device>>, u64) {
+        let mut s = self.state();
+        if s.reopens != reopens {
+            s.reopens = reopens;
+            s.forget();
+        }
+        if s.writing > 0 {
+            return (None, s.generation);
+        }
         (s.devices.get(id).cloned(), s.generation)
     }
 
-    /// Keeps `device`, read in a snapshot opened at `generation`, unless a write committed
+    /// Keeps `device`, read in a snapshot opened at `generation`, unless a write started
     /// since.
     fn keep(&self, generation: u64, device: &Arc<Device>) {
         let mut s = self.state();
-        if s.generation != generation {
+        if s.generation != generation || s.writing > 0 {
             return;
         }
         if s.devices.len() >= DEVICE_CACHE_CAPACITY {
@@ -311,11 +335,12 @@ impl DeviceCache {
         s.devices.insert(device.id, Arc::clone(device));
     }
 
-    /// Called after every write transaction (committed or not).
-    fn invalidate(&self) {
+    /// A write transaction starts: until [`WriteGuard`] is dropped nothing is served or kept.
+    fn begin_write(&self) -> WriteGuard<'_> {
         let mut s = self.state();
-        s.generation = s.generation.wrapping_add(1);
-        s.devices.clear();
+        s.writing += 1;
+        s.forget();
+        WriteGuard(self)
     }
 
     /// Number of records held.
@@ -326,6 +351,17 @@ impl DeviceCache {
     /// True if nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Ends a write for the [`DeviceCache`] when dropped (also when the write panics).
+struct WriteGuard<'c>(&'c DeviceCache);
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.state();
+        s.writing = s.writing.saturating_sub(1);
+        s.forget();
     }
 }
 
@@ -390,15 +426,14 @@ impl Inventory {
         &self,
         f: impl FnOnce(&mut InventoryTxn<'_>) -> Result<T, InventoryError>,
     ) -> Result<T, InventoryError> {
-        let result = self.store.write(|tx| {
+        let _writing = self.cache.begin_write();
+        self.store.write(|tx| {
             let mut t = Tables {
                 devices: tx.open_table(DEVICES)?,
                 index: tx.open_multimap_table(INDEX)?,
             };
             f(&mut t)
-        });
-        self.cache.invalidate();
-        result
+        })
     }
 
     /// The device with `id`, shared with the cache.
@@ -407,7 +442,7 @@ impl Inventory {
     ///
     /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
     pub fn device(&self, id: &Eui) -> Result<Option<Arc<Device>>, InventoryError> {
-        let (cached, generation) = self.cache.lookup(id);
+        let (cached, generation) = self.cache.lookup(id, self.store.reopens());
         if cached.is_some() {
             return Ok(cached);
         }
@@ -441,13 +476,17 @@ impl Inventory {
     ///
     /// [`InventoryError::Store`] or [`InventoryError::Corrupt`].
     pub fn hub_of(&self, device: &Eui) -> Result<HubOf, InventoryError> {
-        // Each link from the cache; a write between two links gives the chain as it was
-        // before or after it, link by link, as a request racing that write may see.
+        // The whole chain as of one moment: from the cache when every link is there at one
+        // generation, else from one read transaction (whose records are then kept).
+        let reopens = self.store.reopens();
+        let mut first_generation = None;
         let mut id = *device;
         for _ in 0..4 {
-            let Some(d) = self.device(&id)? else {
-                return Ok(HubOf::Missing(id));
-            };
+            let (cached, generation) = self.cache.lookup(&id, reopens);
+            if *first_generation.get_or_insert(generation) != generation {
+                break;
+            }
+            let Some(d) = cached else { break };
             if d.device_type == DeviceType::Chf {
                 return Ok(HubOf::Hub(d.id));
             }
@@ -456,7 +495,25 @@ impl Inventory {
                 None => return Ok(HubOf::NoHub),
             }
         }
-        Ok(HubOf::NoHub)
+        let (_, generation) = self.cache.lookup(device, reopens);
+        self.read(|t| {
+            let mut id = *device;
+            for _ in 0..4 {
+                let Some(d) = t.device(&id)? else {
+                    return Ok(HubOf::Missing(id));
+                };
+                let d = Arc::new(d);
+                self.cache.keep(generation, &d);
+                if d.device_type == DeviceType::Chf {
+                    return Ok(HubOf::Hub(d.id));
+                }
+                match d.associated_with {
+                    Some(next) => id = next,
+                    None => return Ok(HubOf::NoHub),
+                }
+            }
+            Ok(HubOf::NoHub)
+        })
     }
 
     /// Number of devices.
@@ -624,15 +681,33 @@ mod tests {
     fn a_record_read_before_a_write_committed_is_not_kept() {
         let cache = DeviceCache::default();
         let d = Arc::new(Device::new(eui(2), DeviceType::Esme, "AB01", "02"));
-        let (none, generation) = cache.lookup(&d.id);
+        let (none, generation) = cache.lookup(&d.id, 0);
         assert!(none.is_none());
-        // A write commits between this reader's lookup and its insert.
-        cache.invalidate();
+        // A write starts (and commits) between this reader's lookup and its insert.
+        let writing = cache.begin_write();
         cache.keep(generation, &d);
         assert!(cache.is_empty(), "a record from an older snapshot was kept");
-        let (_, now) = cache.lookup(&d.id);
+        // While it is in progress nothing is kept or served.
+        let (_, during) = cache.lookup(&d.id, 0);
+        cache.keep(during, &d);
+        assert!(cache.is_empty(), "a record was kept during a write");
+        drop(writing);
+        cache.keep(during, &d);
+        assert!(
+            cache.is_empty(),
+            "a record read during a write was kept after it"
+        );
+        let (_, now) = cache.lookup(&d.id, 0);
         cache.keep(now, &d);
-        assert_eq!(cache.lookup(&d.id).0.map(|c| c.id), Some(d.id));
+        assert_eq!(cache.lookup(&d.id, 0).0.map(|c| c.id), Some(d.id));
+        let _writing = cache.begin_write();
+        assert!(cache.lookup(&d.id, 0).0.is_none(), "served during a write");
+        drop(_writing);
+        // After the store's handle was reopened, nothing from before is served.
+        let (_, now) = cache.lookup(&d.id, 0);
+        cache.keep(now, &d);
+        assert!(cache.lookup(&d.id, 0).0.is_some());
+        assert!(cache.lookup(&d.id, 1).0.is_none(), "served across a reopen");
     }
 
     #[test]
