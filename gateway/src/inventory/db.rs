@@ -308,18 +308,31 @@ impl DeviceCache {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The cached record (none while a write is in progress) and the generation it was
-    /// looked up at; `reopens` is the store's current [`Store::reopens`].
-    fn lookup(&self, id: &Eui, reopens: u64) -> (Option<Arc<Device>>, u64) {
+    /// The state, emptied first if the store's handle was reopened since (`reopens` is its
+    /// current [`Store::reopens`]).
+    fn current(&self, reopens: u64) -> std::sync::MutexGuard<'_, CacheState> {
         let mut s = self.state();
         if s.reopens != reopens {
             s.reopens = reopens;
             s.forget();
         }
-        if s.writing > 0 {
-            return (None, s.generation);
-        }
-        (s.devices.get(id).cloned(), s.generation)
+        s
+    }
+
+    /// The generation a reader notes before its read transaction.
+    fn generation(&self, reopens: u64) -> u64 {
+        self.current(reopens).generation
+    }
+
+    /// The cached record (none while a write is in progress) and the generation it was
+    /// looked up at.
+    fn lookup(&self, id: &Eui, reopens: u64) -> (Option<Arc<Device>>, u64) {
+        let s = self.current(reopens);
+        let cached = match s.writing {
+            0 => s.devices.get(id).cloned(),
+            _ => None,
+        };
+        (cached, s.generation)
     }
 
     /// Keeps `device`, read in a snapshot opened at `generation`, unless a write started
@@ -363,6 +376,28 @@ impl Drop for WriteGuard<'_> {
         s.writing = s.writing.saturating_sub(1);
         s.forget();
     }
+}
+
+/// Follows `device`'s chain of associations for [`Inventory::hub_of`], at most four links,
+/// reading each record with `link`.
+fn follow_chain<E>(
+    device: &Eui,
+    mut link: impl FnMut(&Eui) -> Result<Option<Arc<Device>>, E>,
+) -> Result<HubOf, E> {
+    let mut id = *device;
+    for _ in 0..4 {
+        let Some(d) = link(&id)? else {
+            return Ok(HubOf::Missing(id));
+        };
+        if d.device_type == DeviceType::Chf {
+            return Ok(HubOf::Hub(d.id));
+        }
+        match d.associated_with {
+            Some(next) => id = next,
+            None => return Ok(HubOf::NoHub),
+        }
+    }
+    Ok(HubOf::NoHub)
 }
 
 /// The Smart Metering Inventory.
@@ -463,7 +498,7 @@ impl Inventory {
         Ok(self.device(id)?.map(|d| Device::clone(&d)))
     }
 
-    /// The records cache (for its size in tests and metrics).
+    /// The records cache (for its size in tests).
     pub fn cache(&self) -> &DeviceCache {
         &self.cache
     }
@@ -479,40 +514,23 @@ impl Inventory {
         // The whole chain as of one moment: from the cache when every link is there at one
         // generation, else from one read transaction (whose records are then kept).
         let reopens = self.store.reopens();
-        let mut first_generation = None;
-        let mut id = *device;
-        for _ in 0..4 {
-            let (cached, generation) = self.cache.lookup(&id, reopens);
-            if *first_generation.get_or_insert(generation) != generation {
-                break;
-            }
-            let Some(d) = cached else { break };
-            if d.device_type == DeviceType::Chf {
-                return Ok(HubOf::Hub(d.id));
-            }
-            match d.associated_with {
-                Some(next) => id = next,
-                None => return Ok(HubOf::NoHub),
-            }
+        let generation = self.cache.generation(reopens);
+        let cached = follow_chain(device, |id| match self.cache.lookup(id, reopens) {
+            (Some(d), g) if g == generation => Ok(Some(d)),
+            _ => Err(()),
+        });
+        if let Ok(hub) = cached {
+            return Ok(hub);
         }
-        let (_, generation) = self.cache.lookup(device, reopens);
+        let generation = self.cache.generation(reopens);
         self.read(|t| {
-            let mut id = *device;
-            for _ in 0..4 {
-                let Some(d) = t.device(&id)? else {
-                    return Ok(HubOf::Missing(id));
-                };
-                let d = Arc::new(d);
-                self.cache.keep(generation, &d);
-                if d.device_type == DeviceType::Chf {
-                    return Ok(HubOf::Hub(d.id));
+            follow_chain(device, |id| {
+                let d = t.device(id)?.map(Arc::new);
+                if let Some(d) = &d {
+                    self.cache.keep(generation, d);
                 }
-                match d.associated_with {
-                    Some(next) => id = next,
-                    None => return Ok(HubOf::NoHub),
-                }
-            }
-            Ok(HubOf::NoHub)
+                Ok(d)
+            })
         })
     }
 

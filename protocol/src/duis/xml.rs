@@ -652,17 +652,15 @@ static NAME_BYTES: [u8; 256] = {
 
 /// `part` (a slice the tokenizer took from `input`) as text, without checking its UTF-8 again:
 /// the input was checked whole, and the tokenizer cuts only at ASCII delimiters. Its position
-/// in `input` is found from the two addresses; a slice that is not from `input`, or that does
-/// not fall on character boundaries, is checked as it is.
+/// in `input` is found from the two addresses (so the slice found is `part` itself); a slice
+/// that is not from `input`, or that does not fall on character boundaries, is checked as it
+/// is.
 fn as_str<'p>(input: &'p str, part: &'p [u8]) -> Result<&'p str, std::str::Utf8Error> {
     let start = (part.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
-    match start
+    start
         .checked_add(part.len())
         .and_then(|end| input.get(start..end))
-    {
-        Some(s) if s.as_ptr() == part.as_ptr() => Ok(s),
-        _ => std::str::from_utf8(part),
-    }
+        .map_or_else(|| std::str::from_utf8(part), Ok)
 }
 
 /// Splits and validates a qualified name.
@@ -1066,11 +1064,10 @@ impl<'a> Parser<'a> {
                         uri: Arc::from(value),
                     });
                 }
-                // The prefix is the binding declaration's, filled in with the namespace below.
                 (p, l) => attrs.push(Attr {
-                    prefix: None,
+                    prefix: p.map(Arc::from),
                     local: l.to_owned(),
-                    ns: p.map(Arc::from),
+                    ns: None,
                     value,
                 }),
             }
@@ -1104,25 +1101,22 @@ impl<'a> Parser<'a> {
             ),
         };
         for i in 0..attrs.len() {
-            // Until here `ns` holds the prefix as written (see above).
-            let Some(p) = attrs[i].ns.take() else {
+            let Some(p) = attrs[i].prefix.as_deref() else {
                 continue;
             };
-            let Some(decl) = self.lookup(&ns_decls, &p) else {
-                return Err(XmlError::UnboundPrefix(p.to_string()));
+            let Some(decl) = self.lookup(&ns_decls, p) else {
+                return Err(XmlError::UnboundPrefix(p.to_owned()));
             };
-            let (bound_prefix, uri) = (decl.prefix.clone(), Arc::clone(&decl.uri));
             if attrs[..i]
                 .iter()
-                .any(|a| a.local == attrs[i].local && a.ns.as_deref() == Some(&*uri))
+                .any(|a| a.local == attrs[i].local && a.ns.as_deref() == Some(&*decl.uri))
             {
                 return Err(XmlError::DuplicateAttribute(format!(
                     "{p}:{}",
                     attrs[i].local
                 )));
             }
-            attrs[i].prefix = bound_prefix;
-            attrs[i].ns = Some(uri);
+            attrs[i].ns = Some(Arc::clone(&decl.uri));
         }
 
         self.stack.push(Element {
