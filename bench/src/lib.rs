@@ -501,6 +501,27 @@ fn duis_ops(fx: &Arc<Fixtures>, ops: &mut Vec<Op>) -> Result<(), SetupError> {
         });
     }
 
+    // How the gateway signs its answers: an I99 acknowledgement written directly in
+    // canonical form, digested as written, the signature pasted in.
+    {
+        let fx = Arc::clone(fx);
+        let ack = acknowledgement()?;
+        ops.push(Op {
+            group: groups::XMLDSIG_SIGN,
+            case: "ack_canonical",
+            detail: format!("I99 acknowledgement, {} B unsigned", ack.len()),
+            run: Box::new(move || {
+                dsig::sign_canonical(
+                    black_box(&ack),
+                    &fx.duis_key,
+                    fx.duis_cert.issuer(),
+                    fx.duis_cert.serial_decimal(),
+                )
+                .map_or(0, |v| v.len())
+            }),
+        });
+    }
+
     // What the tokenizer under `xml::parse` costs by itself: every event and attribute
     // read, names and values borrowed, nothing built.
     for (case, pick) in [("ecs17b", false), ("ecs46d_large", true)] {
@@ -601,4 +622,33 @@ fn verify_stages(bytes: &[u8], limits: &Limits, stages: usize) -> usize {
     let mut out = Vec::with_capacity(640);
     c14n::canonicalize_subtree(si, &[], Mode::Exclusive, None, &mut out);
     out.len() ^ digest
+}
+
+/// An I99 acknowledgement of a 4.1.1 request, in canonical form (what the gateway signs).
+fn acknowledgement() -> Result<String, SetupError> {
+    use hubgate_protocol::duis::model::header::{ServiceReference, ServiceReferenceVariant};
+    use hubgate_protocol::duis::model::response::{
+        Response, ResponseBody, ResponseCode, ResponseHeader, ResponseMessage,
+    };
+    use hubgate_protocol::duis::model::xsd::DateTime;
+    let header = ResponseHeader {
+        request_id: Some(
+            "90-B3-D5-1F-30-01-00-00:00-DB-12-34-56-78-90-A0:1700000000123456"
+                .parse()
+                .map_err(|e| format!("RequestID: {e}"))?,
+        ),
+        response_id: None,
+        response_code: ResponseCode::parse("I99").ok_or("I99 is not a response code")?,
+        response_date_time: DateTime::new("2031-02-03T04:05:06.789Z")
+            .map_err(|e| format!("dateTime: {e}"))?,
+    };
+    let body = ResponseBody::ResponseMessage(ResponseMessage {
+        service_reference: ServiceReference::parse("4.1")
+            .ok_or("4.1 is not a Service Reference")?,
+        service_reference_variant: ServiceReferenceVariant::parse("4.1.1")
+            .ok_or("4.1.1 is not a Service Reference Variant")?,
+        payload: None,
+    });
+    hubgate_protocol::duis::writer::write_response_canonical(&Response::new(header, body))
+        .ok_or_else(|| "the acknowledgement is not canonical".to_string())
 }

@@ -335,6 +335,16 @@ struct Stages {
     answer: metrics::Histogram,
 }
 
+/// A CommandVariant number as the requests metric labels it: `1`–`8`, else `unknown`.
+fn cv_label(cv: u8) -> &'static str {
+    const LABELS: [&str; 8] = ["1", "2", "3", "4", "5", "6", "7", "8"];
+    usize::from(cv)
+        .checked_sub(1)
+        .and_then(|i| LABELS.get(i))
+        .copied()
+        .unwrap_or("unknown")
+}
+
 fn stages() -> &'static Stages {
     static STAGES: std::sync::OnceLock<Stages> = std::sync::OnceLock::new();
     STAGES.get_or_init(|| {
@@ -864,12 +874,8 @@ impl Pipeline {
         let now_ms = self.clock.now_ms();
         let (answer, status, srv, cv) = match self.check(service, &body).await {
             Ok(accepted) => {
-                let srv = accepted
-                    .request
-                    .header
-                    .service_reference_variant
-                    .to_string();
-                let cv = accepted.request.header.command_variant.as_u8().to_string();
+                let srv = accepted.request.header.service_reference_variant.as_str();
+                let cv = cv_label(accepted.request.header.command_variant.as_u8());
                 match self.answer(&accepted, now_ms) {
                     Ok(a) => (a, 200, srv, cv),
                     Err(r) => {
@@ -899,7 +905,7 @@ impl Pipeline {
                 metrics::counter!(metric_name::INGRESS_REJECTED_TOTAL, "check" => rejection.check().to_string())
                     .increment(1);
                 tracing::info!(code = %rejection.code(), reason = %rejection, "request refused");
-                let srv = svc.map_or_else(|| "unknown".to_string(), |(_, v)| v.to_string());
+                let srv = svc.map_or("unknown", |(_, v)| v.as_str());
                 let Some(service_pair) = svc else {
                     // Too broken to address a DUIS response: answer at HTTP level.
                     timer.finish(service, "unknown", "unknown", rejection.code().as_str());
@@ -921,19 +927,14 @@ impl Pipeline {
                     service: Some(service_pair),
                     payload: None,
                 };
-                (
-                    a,
-                    status,
-                    srv,
-                    cv.map_or_else(|| "unknown".to_string(), |c| c.to_string()),
-                )
+                (a, status, srv, cv.map_or("unknown", cv_label))
             }
         };
         let signing = std::time::Instant::now();
         let code = answer.code;
         let reply = self.reply(answer, now_ms, status);
         stages().answer.record(signing.elapsed().as_secs_f64());
-        timer.finish(service, &srv, &cv, code.as_str());
+        timer.finish(service, srv, cv, code.as_str());
         reply
     }
 }
