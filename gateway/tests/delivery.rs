@@ -222,6 +222,7 @@ fn settings(endpoints: &[([u8; 8], String)], retries: u32, backoff_ms: u64) -> S
         endpoints: endpoints.iter().cloned().collect::<HashMap<_, _>>(),
         default_endpoint: None,
         trust: delivery::load_trust(&pki_dir().join("tls/ca.pem")).unwrap(),
+        carry_bytes: delivery::CARRY_BYTES,
     }
 }
 
@@ -630,6 +631,55 @@ fn a_placed_batch_is_sent_only_once_released() {
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(inbox.bodies_sorted(), vec![xml(40), xml(41), xml(43)]);
     assert_eq!(d.pull(B, 10, usize::MAX).unwrap().0[0].body, xml(42));
+}
+
+/// Bodies handed to the sender in memory and bodies read back from the outbox (when the
+/// carry budget is spent, or is zero) reach the receiver alike: each once, under its own
+/// message ID.
+#[test]
+fn messages_beyond_the_carry_budget_are_read_from_the_outbox() {
+    recorder();
+    let (server, inbox) = receiver(None, 0);
+    let url = format!("http://{}/inbox", server.addr);
+    let endpoints = [(A, url)];
+    for (tag, carry) in [("carry-some", 3 * xml(100).len()), ("carry-none", 0)] {
+        let dir = temp_dir(tag);
+        let before = inbox.accepted.lock().unwrap().len();
+        let (_store, d) = start(
+            &dir,
+            Settings {
+                carry_bytes: carry,
+                ..settings(&endpoints, 5, 20)
+            },
+        );
+        let messages: Vec<delivery::Outgoing> = (100..110)
+            .map(|n| delivery::Outgoing {
+                user: A,
+                body: xml(n),
+                kind: Kind::Response,
+            })
+            .collect();
+        let ids: Vec<String> = d
+            .submit_batch(messages)
+            .unwrap()
+            .into_iter()
+            .map(|r| match r {
+                Ok(Receipt::Queued(id)) => id.to_string(),
+                other => panic!("{tag}: {other:?}"),
+            })
+            .collect();
+        wait_for("the batch", &d, |s| s.delivered == 10);
+        std::thread::sleep(Duration::from_millis(100));
+        let mut got: Vec<(String, Vec<u8>)> = inbox.accepted.lock().unwrap()[before..]
+            .iter()
+            .map(|(id, _, body)| (id.clone(), body.clone()))
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, Vec<u8>)> = ids.into_iter().zip((100..110).map(xml)).collect();
+        want.sort();
+        assert_eq!(got, want, "{tag}: each message once, under its own ID");
+        assert_eq!(d.stats().pending, 0, "{tag}");
+    }
 }
 
 /// Several sender threads (as on a machine with many cores): each User's messages go to one

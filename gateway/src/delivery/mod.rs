@@ -66,7 +66,7 @@ mod sender;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
@@ -152,8 +152,9 @@ impl KeptReason {
 #[must_use = "the senders learn of the messages only from `release`"]
 pub struct PlacedBatch {
     results: Vec<Result<Receipt, SubmitError>>,
-    /// The outbox messages, for their Users' sender threads.
-    wake: Vec<([u8; 8], u64)>,
+    /// The outbox messages, for their Users' sender threads, with their bodies when the
+    /// carry budget allowed.
+    wake: Vec<([u8; 8], u64, Option<sender::Carried>)>,
     /// The kinds of the messages kept for pulling.
     kept: Vec<Kind>,
     /// Committed durably already (asked for, or because a message was kept for pulling).
@@ -179,12 +180,16 @@ impl PlacedBatch {
         }
         let kept = self.kept.len() as u64;
         let queued = self.wake.len() as u64;
-        for (user, id) in self.wake {
-            if let Some(wake) = delivery.wake.get(shard_of(&user, delivery.wake.len()))
-                && wake.send(outbox::key(user, id)).is_err()
-            {
+        for (user, id, carried) in self.wake {
+            let Some(wake) = delivery.wake.get(shard_of(&user, delivery.wake.len())) else {
+                continue;
+            };
+            if let Err(lost) = wake.send((outbox::key(user, id), carried)) {
                 // Only if its sender thread died: the message stays in the outbox and is
                 // sent on the next start.
+                if let (_, Some(c)) = lost.0 {
+                    c.release(&delivery.carried);
+                }
                 tracing::error!("delivery: a sender is not running; message {id} waits");
             }
         }
@@ -284,7 +289,14 @@ pub struct Settings {
     pub default_endpoint: Option<String>,
     /// CA certificates trusted for `https://` endpoints.
     pub trust: Vec<CertificateDer<'static>>,
+    /// Most bytes of message bodies handed to the senders in memory, with their wake-up, for
+    /// the first attempt; beyond it (a backlog) a sender reads each message from the outbox.
+    pub carry_bytes: usize,
 }
+
+/// [`Settings::carry_bytes`] from the configuration: enough for about ten thousand typical
+/// answers in flight, a bound on the memory a slow receiver can make the senders hold.
+pub const CARRY_BYTES: usize = 16 << 20;
 
 impl Settings {
     /// The settings `config` gives. The CA file (`delivery.ca`, else
@@ -323,6 +335,7 @@ impl Settings {
             endpoints,
             default_endpoint,
             trust,
+            carry_bytes: CARRY_BYTES,
         })
     }
 }
@@ -465,8 +478,12 @@ pub struct Delivery {
     clock: Arc<dyn Clock>,
     counters: Arc<Counters>,
     /// One sender thread per entry; a User's messages always go to the same one.
-    wake: Vec<tokio::sync::mpsc::UnboundedSender<outbox::Key>>,
+    wake: Vec<tokio::sync::mpsc::UnboundedSender<sender::Wake>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    /// Bytes of bodies handed to the senders and not yet taken by an attempt.
+    carried: Arc<AtomicUsize>,
+    /// Most of them at once ([`Settings::carry_bytes`]).
+    carry_bytes: usize,
 }
 
 /// Sender threads when `delivery.threads` is 0: a quarter of the cores, one to four. One
@@ -546,6 +563,7 @@ impl Delivery {
         }
         let mut wake = Vec::with_capacity(shards);
         let mut threads = Vec::with_capacity(shards);
+        let carried = Arc::new(AtomicUsize::new(0));
         for (i, resume) in resume_of.into_iter().enumerate() {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             let runner = sender::Sender {
@@ -559,6 +577,7 @@ impl Delivery {
                 concurrency: settings.concurrency.max(1),
                 counters: Arc::clone(&counters),
                 clock: Arc::clone(&clock),
+                carried: Arc::clone(&carried),
             };
             match std::thread::Builder::new()
                 .name(format!("hubgate-delivery-{i}"))
@@ -584,6 +603,8 @@ impl Delivery {
             counters,
             wake,
             threads,
+            carried,
+            carry_bytes: settings.carry_bytes,
         })
     }
 
@@ -669,24 +690,33 @@ impl Delivery {
         } else {
             durability
         };
-        let mut placed = self
+        let submitted_ms = self.clock.now_ms();
+        let placed = self
             .outbox
-            .submit_with(&items, self.clock.now_ms(), durability, also)?
-            .into_iter();
+            .submit_with(&items, submitted_ms, durability, also)?;
+        drop(items);
+        let mut placed = placed.into_iter();
         let mut batch = PlacedBatch {
             results: Vec::with_capacity(messages.len()),
             wake: Vec::new(),
             kept: Vec::new(),
             durable: !matches!(durability, redb::Durability::None),
         };
-        for (m, ok) in messages.iter().zip(utf8) {
+        for (m, ok) in messages.into_iter().zip(utf8) {
             if !ok {
                 batch.results.push(Err(SubmitError::NotUtf8));
                 continue;
             }
             let result = match placed.next() {
                 Some(Placed::Outbox(id)) => {
-                    batch.wake.push((m.user, id));
+                    let carried = sender::Carried::reserve(
+                        &self.carried,
+                        self.carry_bytes,
+                        m.kind,
+                        submitted_ms,
+                        m.body,
+                    );
+                    batch.wake.push((m.user, id, carried));
                     Ok(Receipt::Queued(id))
                 }
                 Some(Placed::Kept(seq)) => {

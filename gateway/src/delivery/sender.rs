@@ -3,11 +3,18 @@
 //! messages (key and due time only), starts at most `concurrency` attempts at once, and
 //! settles finished attempts in batches (one store transaction for all that finished
 //! together).
+//!
+//! A message's first attempt normally sends the body handed over with its wake-up
+//! ([`Carried`]), which saves reading back from the outbox what was written there a moment
+//! before. Those bodies are bounded in total ([`super::Settings::carry_bytes`]); a message
+//! woken without one, a retry, and every message resumed at start are read from the outbox.
+//! Either way the bytes sent are the ones stored: only this sender removes its Users'
+//! messages from the outbox, and only after an attempt.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use awc::http::Uri;
@@ -26,8 +33,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// Delivered messages are removed from the outbox in batches: each removal is a store
 /// transaction of its own otherwise, which under load costs more CPU than the HTTP POST,
 /// and the store has one writer for the whole gateway (acknowledgements wait for it too).
-/// A removal waits at most this long...
-const SETTLE_DELAY: Duration = Duration::from_millis(5);
+/// A removal waits at most this long (the latency metric is taken when the attempt ends,
+/// not when it is recorded, so the wait does not show in it). At a few thousand messages a
+/// second, 20 ms gathers some sixty removals per transaction. What the wait costs: the
+/// `pending` figures lag by as much, and a crash within it sends those messages again (with
+/// the same message ID, as after any crash between an attempt and its settlement)...
+const SETTLE_DELAY: Duration = Duration::from_millis(20);
 /// ...or until this many attempts have finished. (A failure is recorded at once: it must
 /// be rescheduled.)
 const SETTLE_BATCH: usize = 256;
@@ -129,11 +140,67 @@ impl std::fmt::Display for Failure {
     }
 }
 
+/// What wakes a sender: a message placed in the outbox, with its body when carried.
+pub(super) type Wake = (Key, Option<Carried>);
+
+/// A message's body handed to its sender in memory, counted against the carry budget until
+/// the sender takes it or drops it.
+#[derive(Debug)]
+pub(super) struct Carried {
+    kind: super::Kind,
+    submitted_ms: i64,
+    body: Vec<u8>,
+}
+
+impl Carried {
+    /// Carries `body` if `budget` (bytes carried now) stays within `limit` with it.
+    pub(super) fn reserve(
+        budget: &AtomicUsize,
+        limit: usize,
+        kind: super::Kind,
+        submitted_ms: i64,
+        body: Vec<u8>,
+    ) -> Option<Carried> {
+        let n = body.len();
+        budget
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(n).filter(|total| *total <= limit)
+            })
+            .ok()?;
+        Some(Carried {
+            kind,
+            submitted_ms,
+            body,
+        })
+    }
+
+    /// Gives its bytes back to `budget` (the body is dropped).
+    pub(super) fn release(self, budget: &AtomicUsize) {
+        budget.fetch_sub(self.body.len(), Ordering::AcqRel);
+    }
+
+    /// The message it carries, its bytes given back to `budget`.
+    fn take(self, key: &Key, budget: &AtomicUsize) -> Stored {
+        budget.fetch_sub(self.body.len(), Ordering::AcqRel);
+        let (user, number) = outbox::split(key);
+        Stored {
+            user,
+            number,
+            kind: self.kind,
+            reason: None,
+            submitted_ms: self.submitted_ms,
+            body: self.body,
+        }
+    }
+}
+
 /// A finished attempt.
 struct Outcome {
     due: Due,
     kind: super::Kind,
     submitted_ms: i64,
+    /// When the attempt ended, in milliseconds since the Unix epoch.
+    finished_ms: i64,
     result: Result<(), Failure>,
 }
 
@@ -150,15 +217,17 @@ pub(super) struct Sender {
     pub concurrency: usize,
     pub counters: Arc<Counters>,
     pub clock: Arc<dyn Clock>,
+    /// Bytes of carried bodies not yet taken (shared with the delivery that hands them over).
+    pub carried: Arc<AtomicUsize>,
 }
 
 impl Sender {
     /// Runs until `wake` is closed, starting with the messages in `resume`.
-    pub fn run(self, resume: Vec<Key>, wake: UnboundedReceiver<Key>) {
+    pub fn run(self, resume: Vec<Key>, wake: UnboundedReceiver<Wake>) {
         actix_web::rt::System::new().block_on(self.serve(resume, wake));
     }
 
-    async fn serve(self, resume: Vec<Key>, mut wake: UnboundedReceiver<Key>) {
+    async fn serve(self, resume: Vec<Key>, mut wake: UnboundedReceiver<Wake>) {
         let client = awc::Client::builder()
             .connector(
                 awc::Connector::new()
@@ -182,6 +251,8 @@ impl Sender {
             })
             .collect();
         let mut running: JoinSet<Outcome> = JoinSet::new();
+        // Bodies handed over with their wake-up, until their first attempt starts.
+        let mut carried: HashMap<Key, Carried> = HashMap::new();
         // Finished attempts not yet recorded, and when they must be at the latest.
         let mut unsettled: Vec<Outcome> = Vec::new();
         let mut settle_at: Option<Instant> = None;
@@ -196,7 +267,8 @@ impl Sender {
                     break;
                 }
                 schedule.pop();
-                if let Some(keep) = self.start(&client, &mut running, &mut schedule, due) {
+                let body = carried.remove(&due.key);
+                if let Some(keep) = self.start(&client, &mut running, &mut schedule, due, body) {
                     to_keep.push(keep);
                 }
             }
@@ -207,12 +279,19 @@ impl Sender {
             let next = schedule.peek().map(|Reverse(d)| d.at);
             let can_start = running.len() < self.concurrency;
             tokio::select! {
-                key = wake.recv() => match key {
-                    Some(key) => {
+                woken = wake.recv() => match woken {
+                    Some(first) => {
                         let at = Instant::now();
-                        schedule.push(Reverse(Due { at, key, attempts: 0 }));
-                        while let Ok(key) = wake.try_recv() {
+                        let mut next = Some(first);
+                        while let Some((key, body)) = next {
+                            if let Some(body) = body
+                                && let Some(old) = carried.insert(key, body)
+                            {
+                                // A key is woken once; should it come twice, keep one body.
+                                old.release(&self.carried);
+                            }
                             schedule.push(Reverse(Due { at, key, attempts: 0 }));
+                            next = wake.try_recv().ok();
                         }
                     }
                     None => break,
@@ -250,6 +329,9 @@ impl Sender {
             self.settle(unsettled, Vec::new(), &mut schedule);
         }
         running.abort_all();
+        for (_, body) in carried.drain() {
+            body.release(&self.carried);
+        }
     }
 
     /// Starts an attempt for `due`; returns it instead when its User has no endpoint now.
@@ -259,8 +341,13 @@ impl Sender {
         running: &mut JoinSet<Outcome>,
         schedule: &mut BinaryHeap<Reverse<Due>>,
         due: Due,
+        carried: Option<Carried>,
     ) -> Option<(Key, KeptReason)> {
-        let message = match self.outbox.pending(&due.key) {
+        let read = match carried {
+            Some(c) => Ok(Some(c.take(&due.key, &self.carried))),
+            None => self.outbox.pending(&due.key),
+        };
+        let message = match read {
             Ok(Some(m)) => m,
             Ok(None) => return None,
             Err(e @ outbox::OutboxError::Corrupt { .. }) => {
@@ -301,6 +388,7 @@ impl Sender {
             body,
             ..
         } = message;
+        let clock = Arc::clone(&self.clock);
         running.spawn_local(async move {
             let result = match request.send_body(body).await {
                 Ok(response) if response.status().is_success() => Ok(()),
@@ -315,6 +403,7 @@ impl Sender {
                 due,
                 kind,
                 submitted_ms,
+                finished_ms: clock.now_ms(),
                 result,
             }
         });
@@ -382,7 +471,6 @@ impl Sender {
         }
         match self.outbox.settle(&delivered, &keep) {
             Ok(settled) => {
-                let now_ms = self.clock.now_ms();
                 let removed: std::collections::HashSet<Key> =
                     settled.removed.iter().copied().collect();
                 for o in outcomes
@@ -394,7 +482,8 @@ impl Sender {
                         "kind" => o.kind.label()
                     )
                     .increment(1);
-                    let seconds = now_ms.saturating_sub(o.submitted_ms).max(0) as f64 / 1000.0;
+                    let seconds =
+                        o.finished_ms.saturating_sub(o.submitted_ms).max(0) as f64 / 1000.0;
                     metrics::histogram!(metric_name::DELIVERY_LATENCY_SECONDS).record(seconds);
                 }
                 let n_removed = u64::try_from(settled.removed.len()).unwrap_or(u64::MAX);
@@ -437,6 +526,27 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carried_bodies_stay_within_the_budget_and_give_it_back() {
+        let budget = AtomicUsize::new(0);
+        let carry = |n: usize| {
+            Carried::reserve(&budget, 10, super::super::Kind::Response, 7, vec![b'x'; n])
+        };
+        let a = carry(6).expect("fits");
+        assert!(carry(5).is_none(), "6 + 5 is over 10");
+        let b = carry(4).expect("6 + 4 fits");
+        assert_eq!(budget.load(Ordering::Acquire), 10);
+        assert!(carry(1).is_none());
+        let key = outbox::key([1; 8], 42);
+        let m = a.take(&key, &budget);
+        assert_eq!((m.user, m.number, m.submitted_ms), ([1; 8], 42, 7));
+        assert_eq!(m.body, vec![b'x'; 6]);
+        assert_eq!(budget.load(Ordering::Acquire), 4);
+        b.release(&budget);
+        assert_eq!(budget.load(Ordering::Acquire), 0);
+        assert!(carry(10).is_some() && carry(0).is_some());
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -678,7 +678,8 @@ fn signature_element(
 /// signature give the same bytes by construction.
 ///
 /// Why: every answer the gateway sends is signed, and building, canonicalising and writing
-/// the fourteen-element tree for it costs several times more than pasting five strings.
+/// the fifteen-element tree for it costs several times more than pasting four values into
+/// fixed text.
 struct SignatureText {
     /// Exclusive canonical `SignedInfo`, before and after the digest.
     signed_info: [String; 2],
