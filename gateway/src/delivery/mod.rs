@@ -184,12 +184,9 @@ impl PlacedBatch {
             let Some(wake) = delivery.wake.get(shard_of(&user, delivery.wake.len())) else {
                 continue;
             };
-            if let Err(lost) = wake.send((outbox::key(user, id), carried)) {
+            if wake.send((outbox::key(user, id), carried)).is_err() {
                 // Only if its sender thread died: the message stays in the outbox and is
-                // sent on the next start.
-                if let (_, Some(c)) = lost.0 {
-                    c.release(&delivery.carried);
-                }
+                // sent on the next start (the body, dropped, gives its bytes back).
                 tracing::error!("delivery: a sender is not running; message {id} waits");
             }
         }
@@ -577,7 +574,6 @@ impl Delivery {
                 concurrency: settings.concurrency.max(1),
                 counters: Arc::clone(&counters),
                 clock: Arc::clone(&clock),
-                carried: Arc::clone(&carried),
             };
             match std::thread::Builder::new()
                 .name(format!("hubgate-delivery-{i}"))

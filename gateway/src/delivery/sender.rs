@@ -144,9 +144,10 @@ impl std::fmt::Display for Failure {
 pub(super) type Wake = (Key, Option<Carried>);
 
 /// A message's body handed to its sender in memory, counted against the carry budget until
-/// the sender takes it or drops it.
+/// the sender takes it or it is dropped (a batch never released, a sender that stopped).
 #[derive(Debug)]
 pub(super) struct Carried {
+    budget: Arc<AtomicUsize>,
     kind: super::Kind,
     submitted_ms: i64,
     body: Vec<u8>,
@@ -155,7 +156,7 @@ pub(super) struct Carried {
 impl Carried {
     /// Carries `body` if `budget` (bytes carried now) stays within `limit` with it.
     pub(super) fn reserve(
-        budget: &AtomicUsize,
+        budget: &Arc<AtomicUsize>,
         limit: usize,
         kind: super::Kind,
         submitted_ms: i64,
@@ -168,20 +169,17 @@ impl Carried {
             })
             .ok()?;
         Some(Carried {
+            budget: Arc::clone(budget),
             kind,
             submitted_ms,
             body,
         })
     }
 
-    /// Gives its bytes back to `budget` (the body is dropped).
-    pub(super) fn release(self, budget: &AtomicUsize) {
-        budget.fetch_sub(self.body.len(), Ordering::AcqRel);
-    }
-
-    /// The message it carries, its bytes given back to `budget`.
-    fn take(self, key: &Key, budget: &AtomicUsize) -> Stored {
-        budget.fetch_sub(self.body.len(), Ordering::AcqRel);
+    /// The message it carries; its bytes go back to the budget.
+    fn take(mut self, key: &Key) -> Stored {
+        let body = std::mem::take(&mut self.body);
+        self.budget.fetch_sub(body.len(), Ordering::AcqRel);
         let (user, number) = outbox::split(key);
         Stored {
             user,
@@ -189,8 +187,14 @@ impl Carried {
             kind: self.kind,
             reason: None,
             submitted_ms: self.submitted_ms,
-            body: self.body,
+            body,
         }
+    }
+}
+
+impl Drop for Carried {
+    fn drop(&mut self) {
+        self.budget.fetch_sub(self.body.len(), Ordering::AcqRel);
     }
 }
 
@@ -217,8 +221,6 @@ pub(super) struct Sender {
     pub concurrency: usize,
     pub counters: Arc<Counters>,
     pub clock: Arc<dyn Clock>,
-    /// Bytes of carried bodies not yet taken (shared with the delivery that hands them over).
-    pub carried: Arc<AtomicUsize>,
 }
 
 impl Sender {
@@ -284,11 +286,10 @@ impl Sender {
                         let at = Instant::now();
                         let mut next = Some(first);
                         while let Some((key, body)) = next {
-                            if let Some(body) = body
-                                && let Some(old) = carried.insert(key, body)
-                            {
-                                // A key is woken once; should it come twice, keep one body.
-                                old.release(&self.carried);
+                            if let Some(body) = body {
+                                // A key is woken once; should it come twice, one body is kept
+                                // (the other, dropped, gives its bytes back).
+                                carried.insert(key, body);
                             }
                             schedule.push(Reverse(Due { at, key, attempts: 0 }));
                             next = wake.try_recv().ok();
@@ -329,9 +330,6 @@ impl Sender {
             self.settle(unsettled, Vec::new(), &mut schedule);
         }
         running.abort_all();
-        for (_, body) in carried.drain() {
-            body.release(&self.carried);
-        }
     }
 
     /// Starts an attempt for `due`; returns it instead when its User has no endpoint now.
@@ -344,7 +342,7 @@ impl Sender {
         carried: Option<Carried>,
     ) -> Option<(Key, KeptReason)> {
         let read = match carried {
-            Some(c) => Ok(Some(c.take(&due.key, &self.carried))),
+            Some(c) => Ok(Some(c.take(&due.key))),
             None => self.outbox.pending(&due.key),
         };
         let message = match read {
@@ -529,7 +527,7 @@ mod tests {
 
     #[test]
     fn carried_bodies_stay_within_the_budget_and_give_it_back() {
-        let budget = AtomicUsize::new(0);
+        let budget = Arc::new(AtomicUsize::new(0));
         let carry = |n: usize| {
             Carried::reserve(&budget, 10, super::super::Kind::Response, 7, vec![b'x'; n])
         };
@@ -539,13 +537,18 @@ mod tests {
         assert_eq!(budget.load(Ordering::Acquire), 10);
         assert!(carry(1).is_none());
         let key = outbox::key([1; 8], 42);
-        let m = a.take(&key, &budget);
+        let m = a.take(&key);
         assert_eq!((m.user, m.number, m.submitted_ms), ([1; 8], 42, 7));
         assert_eq!(m.body, vec![b'x'; 6]);
         assert_eq!(budget.load(Ordering::Acquire), 4);
-        b.release(&budget);
-        assert_eq!(budget.load(Ordering::Acquire), 0);
+        drop(b);
+        assert_eq!(
+            budget.load(Ordering::Acquire),
+            0,
+            "a dropped body gives its bytes back"
+        );
         assert!(carry(10).is_some() && carry(0).is_some());
+        assert_eq!(budget.load(Ordering::Acquire), 0);
     }
 
     #[test]
