@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use hubgate_protocol::conformance;
 use hubgate_protocol::crypto::SigningKey;
 use hubgate_protocol::duis::dsig::{self, DsigError, Verified};
-use hubgate_protocol::duis::xml::Document;
+use hubgate_protocol::duis::xml::{self, Document};
+use hubgate_protocol::duis::{NS_DS, c14n};
 use hubgate_protocol::smki::Certificate;
 
 const KEY: &str = "xml-sign-90B3D51F30010000-ds.key";
@@ -132,6 +133,22 @@ fn describe(out: &Output) -> String {
     )
 }
 
+/// `template` as the gateway writes a document before signing it: an XML declaration, then
+/// the inclusive canonical form with whitespace-only text and any `ds:Signature` removed.
+fn canonical_form(template: &[u8]) -> String {
+    let mut doc = xml::parse(template, &xml::Limits::default()).expect("template reads");
+    doc.strip_whitespace_text();
+    doc.root
+        .children
+        .retain(|n| !matches!(n, xml::Node::Element(e) if e.is(NS_DS, "Signature")));
+    let mut out = Vec::new();
+    c14n::canonicalize_document(&doc, c14n::Mode::Inclusive, None, &mut out);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}",
+        String::from_utf8(out).expect("canonical form is UTF-8")
+    )
+}
+
 fn xmlsec1_verify(cert: &Path, files: &[PathBuf]) -> Output {
     run(Command::new("xmlsec1")
         .arg("--verify")
@@ -158,6 +175,15 @@ fn our_signatures_verify_with_xmlsec1_and_the_oracle() {
         let signed = dsig::sign_with_certificate(&read(&template), &key, &cert)
             .unwrap_or_else(|e| panic!("{}: {e}", template.display()));
         let out = dir.path(&file_name(&template));
+        write(&out, &signed);
+        files.push(out);
+
+        // The same document given in canonical form and signed as the gateway signs its
+        // answers: digested as written, the signature pasted in from fixed text.
+        let canonical = canonical_form(&read(&template));
+        let signed = dsig::sign_canonical(&canonical, &key, cert.issuer(), cert.serial_decimal())
+            .unwrap_or_else(|e| panic!("{} (canonical): {e}", template.display()));
+        let out = dir.path(&format!("canonical-{}", file_name(&template)));
         write(&out, &signed);
         files.push(out);
     }
