@@ -633,6 +633,45 @@ fn a_placed_batch_is_sent_only_once_released() {
     assert_eq!(d.pull(B, 10, usize::MAX).unwrap().0[0].body, xml(42));
 }
 
+/// A store reopened between placing a batch and releasing it has gone back to its last
+/// durable commit, which may not hold the batch: the bodies placed with it are not sent from
+/// memory then; whatever the store still holds is read from it.
+#[test]
+fn a_batch_released_after_the_store_was_reopened_is_read_from_the_store() {
+    recorder();
+    let dir = temp_dir("reopened");
+    let (server, inbox) = receiver(None, 0);
+    let url = format!("http://{}/inbox", server.addr);
+    let (store, d) = start(&dir, settings(&[(A, url)], 5, 20));
+    let placed = d
+        .place_batch_with(
+            vec![delivery::Outgoing {
+                user: A,
+                body: xml(60),
+                kind: Kind::Response,
+            }],
+            redb::Durability::None,
+            |_| Ok(()),
+        )
+        .unwrap();
+    let reopens = store.reopens();
+    store.health().write_failed("I/O error: test");
+    store.try_recover().unwrap();
+    assert!(store.reopens() > reopens, "the store was reopened");
+    let results = placed.release(&d);
+    assert!(
+        matches!(results[..], [Ok(Receipt::Queued(_))]),
+        "{results:?}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(d.stats().carried, 0, "nothing sent from memory");
+    let got = inbox.bodies_sorted();
+    assert!(
+        got.is_empty() || got == vec![xml(60)],
+        "only what the store holds, once: {got:?}"
+    );
+}
+
 /// Bodies handed to the sender in memory and bodies read back from the outbox (when the
 /// carry budget is spent, or is zero) reach the receiver alike: each once, under its own
 /// message ID.
@@ -642,7 +681,11 @@ fn messages_beyond_the_carry_budget_are_read_from_the_outbox() {
     let (server, inbox) = receiver(None, 0);
     let url = format!("http://{}/inbox", server.addr);
     let endpoints = [(A, url)];
-    for (tag, carry) in [("carry-some", 3 * xml(100).len()), ("carry-none", 0)] {
+    for (tag, carry) in [
+        ("carry-all", delivery::CARRY_BYTES),
+        ("carry-some", 3 * xml(100).len()),
+        ("carry-none", 0),
+    ] {
         let dir = temp_dir(tag);
         let before = inbox.accepted.lock().unwrap().len();
         let (_store, d) = start(
@@ -678,7 +721,14 @@ fn messages_beyond_the_carry_budget_are_read_from_the_outbox() {
         let mut want: Vec<(String, Vec<u8>)> = ids.into_iter().zip((100..110).map(xml)).collect();
         want.sort();
         assert_eq!(got, want, "{tag}: each message once, under its own ID");
-        assert_eq!(d.stats().pending, 0, "{tag}");
+        let stats = d.stats();
+        assert_eq!(stats.pending, 0, "{tag}");
+        // Which way each body came: all ten in memory, some, or none.
+        match tag {
+            "carry-all" => assert_eq!(stats.carried, 10, "{tag}"),
+            "carry-some" => assert!((1..10).contains(&stats.carried), "{tag}: {stats:?}"),
+            _ => assert_eq!(stats.carried, 0, "{tag}"),
+        }
     }
 }
 

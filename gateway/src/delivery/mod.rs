@@ -17,7 +17,9 @@
 //!   which the caller turns into a DUIS error. Nothing is ever evicted to make room. At most
 //!   `delivery.concurrency` attempts are in flight on each of the `delivery.threads` sender
 //!   threads, holding at most that many bodies in memory; the senders' schedules keep only
-//!   a 16-byte key and a due time per waiting message.
+//!   a 16-byte key and a due time per waiting message. Besides, bodies handed to the senders
+//!   with their wake-up for a first attempt take at most 16 MiB in all
+//!   ([`Settings::carry_bytes`]); beyond it a sender reads the message from the outbox.
 //! - **At least once.** A message whose 2xx answer is lost (or that was in flight when the
 //!   gateway stopped) is sent again. Every POST carries `HubGate-Message-ID: <id>`, the
 //!   same on every attempt and across restarts, so a receiver can drop repeats. Messages for
@@ -159,6 +161,11 @@ pub struct PlacedBatch {
     kept: Vec<Kind>,
     /// Committed durably already (asked for, or because a message was kept for pulling).
     durable: bool,
+    /// [`Store::reopens`] when the batch was placed. Should the store be reopened before
+    /// release, it has gone back to its last durable commit, which may not hold the batch:
+    /// the carried bodies are then dropped, and the senders read the outbox as for any
+    /// message.
+    reopens: u64,
 }
 
 impl PlacedBatch {
@@ -180,7 +187,9 @@ impl PlacedBatch {
         }
         let kept = self.kept.len() as u64;
         let queued = self.wake.len() as u64;
+        let reopened = delivery.outbox.store().reopens() != self.reopens;
         for (user, id, carried) in self.wake {
+            let carried = carried.filter(|_| !reopened);
             let Some(wake) = delivery.wake.get(shard_of(&user, delivery.wake.len())) else {
                 continue;
             };
@@ -373,6 +382,9 @@ pub struct Stats {
     pub pending: u64,
     /// Messages kept for pulling now.
     pub backlog: u64,
+    /// First attempts that sent the body handed over in memory instead of reading the
+    /// message back from the outbox.
+    pub carried: u64,
 }
 
 /// The counters behind [`Stats`], shared with the sender threads.
@@ -388,6 +400,7 @@ struct Counters {
     acknowledged: AtomicU64,
     pending: AtomicU64,
     backlog: AtomicU64,
+    carried: AtomicU64,
 }
 
 impl Counters {
@@ -403,6 +416,7 @@ impl Counters {
             kept_retries_exhausted: g(&self.kept_retries_exhausted),
             acknowledged: g(&self.acknowledged),
             pending: g(&self.pending),
+            carried: g(&self.carried),
             backlog: g(&self.backlog),
         }
     }
@@ -687,6 +701,7 @@ impl Delivery {
             durability
         };
         let submitted_ms = self.clock.now_ms();
+        let reopens = self.outbox.store().reopens();
         let placed = self
             .outbox
             .submit_with(&items, submitted_ms, durability, also)?;
@@ -697,6 +712,7 @@ impl Delivery {
             wake: Vec::new(),
             kept: Vec::new(),
             durable: !matches!(durability, redb::Durability::None),
+            reopens,
         };
         for (m, ok) in messages.into_iter().zip(utf8) {
             if !ok {

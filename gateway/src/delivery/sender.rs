@@ -1,6 +1,6 @@
 //! A background sender: one thread running its own actix system for its share of the Users
 //! (the delivery starts one to four of them), which keeps a schedule of their waiting
-//! messages (key and due time only), starts at most `concurrency` attempts at once, and
+//! messages (key and due time), starts at most `concurrency` attempts at once, and
 //! settles finished attempts in batches (one store transaction for all that finished
 //! together).
 //!
@@ -9,7 +9,9 @@
 //! before. Those bodies are bounded in total ([`super::Settings::carry_bytes`]); a message
 //! woken without one, a retry, and every message resumed at start are read from the outbox.
 //! Either way the bytes sent are the ones stored: only this sender removes its Users'
-//! messages from the outbox, and only after an attempt.
+//! messages from the outbox (when settling an attempt, or moving one to the kept table), a
+//! message is woken once, and a batch released after the store was reopened (which may have
+//! undone it) carries no bodies.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -148,10 +150,15 @@ pub(super) type Wake = (Key, Option<Carried>);
 #[derive(Debug)]
 pub(super) struct Carried {
     budget: Arc<AtomicUsize>,
+    /// What it counts for: the body's allocation and the sender's bookkeeping for it.
+    reserved: usize,
     kind: super::Kind,
     submitted_ms: i64,
     body: Vec<u8>,
 }
+
+/// What a carried body costs besides its bytes (its place in the sender's map).
+const CARRY_OVERHEAD: usize = 64;
 
 impl Carried {
     /// Carries `body` if `budget` (bytes carried now) stays within `limit` with it.
@@ -162,24 +169,26 @@ impl Carried {
         submitted_ms: i64,
         body: Vec<u8>,
     ) -> Option<Carried> {
-        let n = body.len();
+        let reserved = body.capacity().saturating_add(CARRY_OVERHEAD);
         budget
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(n).filter(|total| *total <= limit)
+                held.checked_add(reserved).filter(|total| *total <= limit)
             })
             .ok()?;
         Some(Carried {
             budget: Arc::clone(budget),
+            reserved,
             kind,
             submitted_ms,
             body,
         })
     }
 
-    /// The message it carries; its bytes go back to the budget.
+    /// The message it carries; what it counted for goes back to the budget.
     fn take(mut self, key: &Key) -> Stored {
         let body = std::mem::take(&mut self.body);
-        self.budget.fetch_sub(body.len(), Ordering::AcqRel);
+        self.budget
+            .fetch_sub(std::mem::take(&mut self.reserved), Ordering::AcqRel);
         let (user, number) = outbox::split(key);
         Stored {
             user,
@@ -194,7 +203,7 @@ impl Carried {
 
 impl Drop for Carried {
     fn drop(&mut self) {
-        self.budget.fetch_sub(self.body.len(), Ordering::AcqRel);
+        self.budget.fetch_sub(self.reserved, Ordering::AcqRel);
     }
 }
 
@@ -270,6 +279,10 @@ impl Sender {
                 }
                 schedule.pop();
                 let body = carried.remove(&due.key);
+                if carried.is_empty() && carried.capacity() > 1024 {
+                    // After a burst: give the map's memory back.
+                    carried.shrink_to_fit();
+                }
                 if let Some(keep) = self.start(&client, &mut running, &mut schedule, due, body) {
                     to_keep.push(keep);
                 }
@@ -342,7 +355,10 @@ impl Sender {
         carried: Option<Carried>,
     ) -> Option<(Key, KeptReason)> {
         let read = match carried {
-            Some(c) => Ok(Some(c.take(&due.key))),
+            Some(c) => {
+                self.counters.carried.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(c.take(&due.key)))
+            }
             None => self.outbox.pending(&due.key),
         };
         let message = match read {
@@ -528,26 +544,36 @@ mod tests {
     #[test]
     fn carried_bodies_stay_within_the_budget_and_give_it_back() {
         let budget = Arc::new(AtomicUsize::new(0));
-        let carry = |n: usize| {
-            Carried::reserve(&budget, 10, super::super::Kind::Response, 7, vec![b'x'; n])
+        let body = |n: usize| {
+            let mut v = Vec::with_capacity(n);
+            v.resize(n, b'x');
+            v
         };
+        let limit = 10 + 2 * CARRY_OVERHEAD;
+        let carry =
+            |n: usize| Carried::reserve(&budget, limit, super::super::Kind::Response, 7, body(n));
         let a = carry(6).expect("fits");
-        assert!(carry(5).is_none(), "6 + 5 is over 10");
-        let b = carry(4).expect("6 + 4 fits");
-        assert_eq!(budget.load(Ordering::Acquire), 10);
-        assert!(carry(1).is_none());
+        assert!(carry(5).is_none(), "6 + 5 bytes are over the limit");
+        let b = carry(4).expect("6 + 4 bytes fit");
+        assert_eq!(budget.load(Ordering::Acquire), limit);
+        assert!(carry(0).is_none(), "an empty body still counts");
         let key = outbox::key([1; 8], 42);
         let m = a.take(&key);
         assert_eq!((m.user, m.number, m.submitted_ms), ([1; 8], 42, 7));
         assert_eq!(m.body, vec![b'x'; 6]);
-        assert_eq!(budget.load(Ordering::Acquire), 4);
+        assert_eq!(budget.load(Ordering::Acquire), 4 + CARRY_OVERHEAD);
         drop(b);
         assert_eq!(
             budget.load(Ordering::Acquire),
             0,
             "a dropped body gives its bytes back"
         );
-        assert!(carry(10).is_some() && carry(0).is_some());
+        let mut spare = Vec::with_capacity(limit);
+        spare.push(1u8);
+        assert!(
+            Carried::reserve(&budget, limit, super::super::Kind::Response, 7, spare).is_none(),
+            "counted by its allocation, not its length"
+        );
         assert_eq!(budget.load(Ordering::Acquire), 0);
     }
 
