@@ -119,6 +119,10 @@ async fn outcomes_failures_and_gauges_are_reported() {
     };
     let rig = metrics::with_local_recorder(capture.as_ref(), || rig(config, Behaviour::Respond));
     let h = hub(1);
+    // The ESME answers only after the third command has been tried: until then both
+    // commands are held, so the hub's queue is full whatever the scheduling.
+    rig.devices
+        .script(ESME, [Behaviour::RespondAfter(Duration::from_millis(300))]);
     rig.devices.script(GSME, [Behaviour::BadMac]);
     rig.registry
         .submit(command(h, ESME, 1, Duration::from_secs(5)))
