@@ -750,17 +750,36 @@ fn write_signature(
     canonical.push_str(&digest_b64);
     canonical.push_str(&text.signed_info[1]);
     let value = key.try_sign(canonical.as_bytes())?;
+    paste_signature(
+        out,
+        text,
+        &digest_b64,
+        &BASE64.encode(value),
+        issuer_rfc2253,
+        serial_decimal,
+    );
+    Ok(())
+}
+
+/// Writes the serialised `ds:Signature` with its four variable parts pasted into `text`.
+fn paste_signature(
+    out: &mut String,
+    text: &SignatureText,
+    digest_b64: &str,
+    value_b64: &str,
+    issuer_rfc2253: &str,
+    serial_decimal: &str,
+) {
     let [s0, s1, s2, s3, s4] = &text.signature;
     out.push_str(s0);
-    out.push_str(&digest_b64);
+    out.push_str(digest_b64);
     out.push_str(s1);
-    BASE64.encode_string(value, out);
+    out.push_str(value_b64);
     out.push_str(s2);
     escape_text_into(out, issuer_rfc2253);
     out.push_str(s3);
     escape_text_into(out, serial_decimal);
     out.push_str(s4);
-    Ok(())
 }
 
 /// Removes every `ds:Signature` element below `e`.
@@ -833,12 +852,8 @@ mod tests {
 
             let mut tree_xml = String::new();
             signature_around(tree, value, issuer, serial).write_xml(&mut tree_xml);
-            let [s0, s1, s2, s3, s4] = &text.signature;
-            let mut text_xml = format!("{s0}{d64}{s1}{value}{s2}");
-            escape_text_into(&mut text_xml, issuer);
-            text_xml.push_str(s3);
-            escape_text_into(&mut text_xml, serial);
-            text_xml.push_str(s4);
+            let mut text_xml = String::new();
+            paste_signature(&mut text_xml, text, &d64, value, issuer, serial);
             assert_eq!(text_xml, tree_xml);
         }
         for piece in text.signed_info.iter().chain(&text.signature) {
