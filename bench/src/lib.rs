@@ -288,6 +288,8 @@ pub mod groups {
     pub const XMLDSIG_STAGES: &str = "xmldsig_stages";
     /// quick-xml tokenizing alone (events and attributes, no tree): a floor for `xml::parse`.
     pub const XML_FLOOR: &str = "xml_floor";
+    /// `loadgen::answer::scan`: what the load generator reads from each answer.
+    pub const ANSWER_SCAN: &str = "answer_scan";
 }
 
 fn check(ok: bool, what: &str) -> Result<(), SetupError> {
@@ -518,6 +520,31 @@ fn duis_ops(fx: &Arc<Fixtures>, ops: &mut Vec<Op>) -> Result<(), SetupError> {
                     fx.duis_cert.serial_decimal(),
                 )
                 .map_or(0, |v| v.len())
+            }),
+        });
+    }
+
+    // What loadgen reads from every answer it receives: a signed I99 acknowledgement.
+    {
+        let fx = Arc::clone(fx);
+        let signed = dsig::sign_canonical(
+            &acknowledgement()?,
+            &fx.duis_key,
+            fx.duis_cert.issuer(),
+            fx.duis_cert.serial_decimal(),
+        )
+        .map_err(|e| format!("signing the acknowledgement: {e}"))?;
+        check(
+            hubgate_loadgen::answer::scan(&signed).is_ok(),
+            "answer_scan/ack_signed",
+        )?;
+        ops.push(Op {
+            group: groups::ANSWER_SCAN,
+            case: "ack_signed",
+            detail: format!("signed I99 acknowledgement, {} B", signed.len()),
+            run: Box::new(move || {
+                hubgate_loadgen::answer::scan(black_box(&signed))
+                    .map_or(0, |a| a.response_date_time.len())
             }),
         });
     }

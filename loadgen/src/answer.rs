@@ -34,8 +34,8 @@ use hubgate_protocol::duis::xml::{self, Limits};
 use hubgate_protocol::duis::{NS_DS, NS_SR};
 use hubgate_protocol::hex;
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::name::{Namespace, ResolveResult};
-use quick_xml::reader::NsReader;
+use quick_xml::name::PrefixDeclaration;
+use quick_xml::reader::Reader;
 
 /// Which body an answer has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -191,7 +191,7 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     std::str::from_utf8(body).map_err(|e| AnswerError::Xml(format!("not UTF-8: {e}")))?;
 
-    let mut reader = NsReader::from_reader(body);
+    let mut reader = Reader::from_reader(body);
     let cfg = reader.config_mut();
     cfg.trim_text(false);
     cfg.expand_empty_elements = true;
@@ -202,24 +202,14 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
 
     let mut s = Scan::default();
     let mut stack: Vec<Frame> = Vec::with_capacity(16);
+    let mut scopes = Scopes::default();
     let mut text = String::new();
     let mut root_done = false;
     let mut first = true;
     loop {
-        let (ns, event) = reader
-            .read_resolved_event()
+        let event = reader
+            .read_event()
             .map_err(|e| AnswerError::Xml(e.to_string()))?;
-        let ns = match ns {
-            ResolveResult::Bound(Namespace(n)) if n == NS_SR.as_bytes() => Ns::Sr,
-            ResolveResult::Bound(Namespace(n)) if n == NS_DS.as_bytes() => Ns::Ds,
-            ResolveResult::Bound(_) | ResolveResult::Unbound => Ns::Other,
-            ResolveResult::Unknown(p) => {
-                return Err(AnswerError::Xml(format!(
-                    "undeclared prefix {}",
-                    String::from_utf8_lossy(&p)
-                )));
-            }
-        };
         let was_first = std::mem::replace(&mut first, false);
         match event {
             Event::Decl(_) if was_first => {}
@@ -228,10 +218,6 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
             }
             Event::DocType(_) => return Err(AnswerError::Xml("DOCTYPE".into())),
             Event::Start(start) => {
-                check_attributes(&start)?;
-                let local = start.local_name();
-                let local = std::str::from_utf8(local.as_ref())
-                    .map_err(|e| AnswerError::Xml(e.to_string()))?;
                 if stack.is_empty() && root_done {
                     return Err(AnswerError::Xml("more than one root element".into()));
                 }
@@ -241,6 +227,11 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
                         limits.max_depth
                     )));
                 }
+                scopes.open(&start, stack.len())?;
+                let name = start.name();
+                let ns = scopes.resolve(name.prefix().map(|p| p.into_inner()))?;
+                let local = std::str::from_utf8(name.local_name().into_inner())
+                    .map_err(|e| AnswerError::Xml(e.to_string()))?;
                 let frame = s.enter(stack.last().copied(), ns, local)?;
                 if matches!(frame, Frame::Field(_)) {
                     text.clear();
@@ -251,6 +242,7 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
                 let Some(frame) = stack.pop() else {
                     return Err(AnswerError::Xml("end tag without a start".into()));
                 };
+                scopes.close(stack.len());
                 s.leave(frame, &text)?;
                 if stack.is_empty() {
                     root_done = true;
@@ -291,12 +283,138 @@ pub fn scan(body: &[u8]) -> Result<Answer, AnswerError> {
     s.finish()
 }
 
-/// Checks the attributes of a start tag for well-formedness (syntax, no repeats).
-fn check_attributes(start: &BytesStart<'_>) -> Result<(), AnswerError> {
-    for a in start.attributes().with_checks(true) {
-        a.map_err(|e| AnswerError::Xml(e.to_string()))?;
+/// The namespace bindings in scope while scanning.
+///
+/// Written here rather than taken from quick-xml's `NsReader`: that reader walks every start
+/// tag's attributes once for its declarations, and the well-formedness check (syntax, no
+/// repeated attribute) walked them a second time with an allocation per tag. [`Scopes::open`]
+/// does both in one walk, and the scanner only needs to know whether a name is in the
+/// response namespace, the signature namespace or another one. The binding rules are the
+/// same as `NsReader`'s: `xml` may only be bound to its own namespace, `xmlns` never, no
+/// other prefix to either of those two namespaces; `xmlns:p=""` undeclares `p` and
+/// `xmlns=""` the default namespace.
+#[derive(Debug, Default)]
+struct Scopes {
+    /// The prefixes of `bindings`, one after the other.
+    prefixes: Vec<u8>,
+    bindings: Vec<Binding>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Binding {
+    /// Where its prefix starts in `Scopes::prefixes`.
+    at: usize,
+    /// Its length; 0 for the default namespace.
+    len: usize,
+    /// The namespace, `None` where the declaration undeclares (an empty URI).
+    ns: Option<Ns>,
+    /// Depth of the element that declares it (0 for the root).
+    depth: usize,
+}
+
+const NS_XML: &[u8] = b"http://www.w3.org/XML/1998/namespace";
+const NS_XMLNS: &[u8] = b"http://www.w3.org/2000/xmlns/";
+
+/// Attribute names kept inline per start tag before a tag with more of them needs the heap.
+const INLINE_ATTRIBUTES: usize = 8;
+
+impl Scopes {
+    /// Checks the attributes of a start tag at `depth` (syntax, no name twice) and takes in
+    /// the namespace declarations among them.
+    fn open(&mut self, start: &BytesStart<'_>, depth: usize) -> Result<(), AnswerError> {
+        let mut seen: [&[u8]; INLINE_ATTRIBUTES] = [&[]; INLINE_ATTRIBUTES];
+        let mut more: Vec<&[u8]> = Vec::new();
+        for (n, a) in start.attributes().with_checks(false).enumerate() {
+            let a = a.map_err(|e| AnswerError::Xml(e.to_string()))?;
+            let key = a.key.into_inner();
+            let earlier = seen[..n.min(INLINE_ATTRIBUTES)]
+                .iter()
+                .chain(more.iter())
+                .any(|k| *k == key);
+            if earlier {
+                return Err(AnswerError::Xml(format!(
+                    "attribute {} repeated",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+            match seen.get_mut(n) {
+                Some(slot) => *slot = key,
+                None => more.push(key),
+            }
+            let prefix: &[u8] = match a.key.as_namespace_binding() {
+                None => continue,
+                Some(PrefixDeclaration::Default) => b"",
+                Some(PrefixDeclaration::Named(p)) => p,
+            };
+            let uri: &[u8] = &a.value;
+            let refused = match prefix {
+                b"xml" if uri != NS_XML => Some("the xml prefix bound to another namespace"),
+                b"xml" => continue,
+                b"xmlns" => Some("the xmlns prefix declared"),
+                b"" => None,
+                _ if uri == NS_XML || uri == NS_XMLNS => {
+                    Some("a prefix bound to the xml or xmlns namespace")
+                }
+                _ => None,
+            };
+            if let Some(why) = refused {
+                return Err(AnswerError::Xml(format!(
+                    "{why}: {}",
+                    String::from_utf8_lossy(key)
+                )));
+            }
+            let ns = match uri {
+                b"" => None,
+                u if u == NS_SR.as_bytes() => Some(Ns::Sr),
+                u if u == NS_DS.as_bytes() => Some(Ns::Ds),
+                _ => Some(Ns::Other),
+            };
+            self.bindings.push(Binding {
+                at: self.prefixes.len(),
+                len: prefix.len(),
+                ns,
+                depth,
+            });
+            self.prefixes.extend_from_slice(prefix);
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The namespace of an element name with `prefix`.
+    fn resolve(&self, prefix: Option<&[u8]>) -> Result<Ns, AnswerError> {
+        match prefix {
+            None => Ok(self
+                .bindings
+                .iter()
+                .rev()
+                .find(|b| b.len == 0)
+                .and_then(|b| b.ns)
+                .unwrap_or(Ns::Other)),
+            Some(b"xml" | b"xmlns") => Ok(Ns::Other),
+            Some(p) => self
+                .bindings
+                .iter()
+                .rev()
+                .find(|b| b.len != 0 && &self.prefixes[b.at..b.at + b.len] == p)
+                .and_then(|b| b.ns)
+                .ok_or_else(|| {
+                    AnswerError::Xml(format!("undeclared prefix {}", String::from_utf8_lossy(p)))
+                }),
+        }
+    }
+
+    /// Drops the declarations of the element at `depth`, which has just ended.
+    fn close(&mut self, depth: usize) {
+        let keep = self
+            .bindings
+            .iter()
+            .rposition(|b| b.depth < depth)
+            .map_or(0, |i| i + 1);
+        if keep < self.bindings.len() {
+            self.prefixes.truncate(self.bindings[keep].at);
+            self.bindings.truncate(keep);
+        }
+    }
 }
 
 /// Character data inside `frame`: kept for a field, allowed as whitespace in the element-only
@@ -691,6 +809,105 @@ mod tests {
             kinds.insert(fast.kind);
         }
         assert_eq!(kinds.len(), 5, "every body kind covered: {kinds:?}");
+    }
+
+    /// Names resolve through the declarations in scope, whatever the prefixes: the same
+    /// answer written with another prefix, with the response namespace as the default one, or
+    /// with a second prefix declared on the header gives the same fields, in the scanner and
+    /// in the model reader; a prefix used outside its declaration's element, undeclared with
+    /// `xmlns:p=""`, or bound where XML forbids it is refused by both.
+    #[test]
+    fn names_resolve_through_the_declarations_in_scope() {
+        let ack = String::from_utf8(answers().swap_remove(0).1).expect("UTF-8");
+        let want = scan(ack.as_bytes()).expect("the acknowledgement");
+        let decl = format!("xmlns:sr=\"{NS_SR}\"");
+        assert!(ack.contains(&decl), "the root declares sr: {ack}");
+        let same = [
+            (
+                "another prefix",
+                ack.replace("sr:", "p:")
+                    .replace(&decl, &format!("xmlns:p=\"{NS_SR}\"")),
+            ),
+            (
+                "the default namespace",
+                ack.replace("sr:", "")
+                    .replace(&decl, &format!("xmlns=\"{NS_SR}\"")),
+            ),
+            (
+                "a prefix declared on the header",
+                ack.replacen(
+                    "<sr:Header>",
+                    &format!("<sr:Header xmlns:q=\"{NS_SR}\">"),
+                    1,
+                )
+                .replacen("<sr:ResponseCode>", "<q:ResponseCode>", 1)
+                .replacen("</sr:ResponseCode>", "</q:ResponseCode>", 1),
+            ),
+        ];
+        for (what, body) in same {
+            assert_eq!(scan(body.as_bytes()).as_ref(), Ok(&want), "{what}: {body}");
+            assert_eq!(
+                model_fields(body.as_bytes()).as_ref(),
+                Some(&want),
+                "{what}: the model"
+            );
+        }
+        let refused = [
+            (
+                "a prefix used after its declaring element",
+                ack.replacen(
+                    "<sr:Header>",
+                    &format!("<sr:Header xmlns:q=\"{NS_SR}\">"),
+                    1,
+                )
+                .replacen("<sr:Body>", "<q:Body>", 1)
+                .replacen("</sr:Body>", "</q:Body>", 1),
+            ),
+            (
+                "a prefix undeclared",
+                ack.replacen("<sr:Header>", "<sr:Header xmlns:sr=\"\">", 1),
+            ),
+            (
+                "the xml prefix bound elsewhere",
+                ack.replacen(&decl, &format!("{decl} xmlns:xml=\"urn:x\""), 1),
+            ),
+            (
+                "a prefix bound to the xmlns namespace",
+                ack.replacen(
+                    &decl,
+                    &format!("{decl} xmlns:q=\"http://www.w3.org/2000/xmlns/\""),
+                    1,
+                ),
+            ),
+            (
+                "an attribute repeated after eight others",
+                ack.replacen(
+                    "<sr:Header>",
+                    "<sr:Header a1=\"1\" a2=\"1\" a3=\"1\" a4=\"1\" a5=\"1\" a6=\"1\" a7=\"1\" \
+                     a8=\"1\" a9=\"1\" a10=\"1\" a9=\"2\">",
+                    1,
+                ),
+            ),
+        ];
+        for (what, body) in refused {
+            assert!(
+                scan(body.as_bytes()).is_err(),
+                "{what}: scanned {:?}",
+                scan(body.as_bytes())
+            );
+            assert!(
+                model_fields(body.as_bytes()).is_none(),
+                "{what}: the model reads it"
+            );
+        }
+        // Ten different attributes on one tag are fine.
+        let many = ack.replacen(
+            "<sr:Header>",
+            "<sr:Header a1=\"1\" a2=\"1\" a3=\"1\" a4=\"1\" a5=\"1\" a6=\"1\" a7=\"1\" a8=\"1\" \
+             a9=\"1\" a10=\"1\">",
+            1,
+        );
+        assert_eq!(scan(many.as_bytes()).as_ref(), Ok(&want));
     }
 
     #[test]
