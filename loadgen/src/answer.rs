@@ -822,6 +822,16 @@ mod tests {
         let want = scan(ack.as_bytes()).expect("the acknowledgement");
         let decl = format!("xmlns:sr=\"{NS_SR}\"");
         assert!(ack.contains(&decl), "the root declares sr: {ack}");
+        // `q` declared on the header for the response namespace, and `element` written with it.
+        let q_on_header = |element: &str| {
+            ack.replacen(
+                "<sr:Header>",
+                &format!("<sr:Header xmlns:q=\"{NS_SR}\">"),
+                1,
+            )
+            .replacen(&format!("<sr:{element}>"), &format!("<q:{element}>"), 1)
+            .replacen(&format!("</sr:{element}>"), &format!("</q:{element}>"), 1)
+        };
         let same = [
             (
                 "another prefix",
@@ -835,13 +845,7 @@ mod tests {
             ),
             (
                 "a prefix declared on the header",
-                ack.replacen(
-                    "<sr:Header>",
-                    &format!("<sr:Header xmlns:q=\"{NS_SR}\">"),
-                    1,
-                )
-                .replacen("<sr:ResponseCode>", "<q:ResponseCode>", 1)
-                .replacen("</sr:ResponseCode>", "</q:ResponseCode>", 1),
+                q_on_header("ResponseCode"),
             ),
         ];
         for (what, body) in same {
@@ -855,13 +859,7 @@ mod tests {
         let refused = [
             (
                 "a prefix used after its declaring element",
-                ack.replacen(
-                    "<sr:Header>",
-                    &format!("<sr:Header xmlns:q=\"{NS_SR}\">"),
-                    1,
-                )
-                .replacen("<sr:Body>", "<q:Body>", 1)
-                .replacen("</sr:Body>", "</q:Body>", 1),
+                q_on_header("Body"),
             ),
             (
                 "a prefix undeclared",
