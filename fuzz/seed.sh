@@ -6,6 +6,7 @@
 #   fuzz/corpus/meter_command/  the RTDS commands and Pre-Commands (*COMMAND*.HEX)
 #   fuzz/corpus/registration_ingest/  a registration CSV and a JSON body (below)
 #   fuzz/corpus/rig_wire/    a few peer frames to start from, at least one per decoder (below)
+#   fuzz/corpus/answer_scan/ the DUIS signing vectors (responses, and requests to refuse)
 # Files are named by their SHA-1, as libFuzzer names its own, so re-running adds nothing
 # twice and keeps what the fuzzer has found. --clean empties every corpus first.
 #
@@ -21,7 +22,7 @@ if [[ ! -d "$conformance/gbcs/rtds" || ! -d "$conformance/duis" ]]; then
 fi
 
 corpus="$root/fuzz/corpus"
-targets=(gbcs_parse duis_read duis_transform meter_command registration_ingest rig_wire)
+targets=(gbcs_parse duis_read duis_transform meter_command registration_ingest rig_wire answer_scan)
 for t in "${targets[@]}"; do
     if [[ "${1:-}" == "--clean" ]]; then
         rm -rf "${corpus:?}/$t"
@@ -98,6 +99,8 @@ for p in xmls:
     put("duis_read", p.read_bytes())
     if "templates" in p.parts:
         put("duis_transform", p.read_bytes())
+    else:
+        put("answer_scan", p.read_bytes())
 
 print(f"gbcs_parse: {len(hexes)} RTDS messages; duis_read: {len(xmls)} XML documents; "
       f"rig_wire: {len(rig)} peer frames")

@@ -346,7 +346,21 @@ impl Scopes {
                 Some(PrefixDeclaration::Default) => b"",
                 Some(PrefixDeclaration::Named(p)) => p,
             };
-            let uri: &[u8] = &a.value;
+            // As the model reader sees it: references resolved, whitespace normalised.
+            let written: &[u8] = &a.value;
+            let normalised;
+            let uri: &[u8] = if written
+                .iter()
+                .any(|&b| b < 0x20 || b == b'&' || b == b'<' || b >= 0xEF)
+            {
+                let text = std::str::from_utf8(written)
+                    .map_err(|e| AnswerError::Xml(format!("namespace not UTF-8: {e}")))?;
+                normalised =
+                    xml::attribute_value(text).map_err(|e| AnswerError::Xml(e.to_string()))?;
+                normalised.as_bytes()
+            } else {
+                written
+            };
             let refused = match prefix {
                 b"xml" if uri != NS_XML => Some("the xml prefix bound to another namespace"),
                 b"xml" => continue,
@@ -613,9 +627,11 @@ impl Scan {
     }
 }
 
-/// The same fields read through the full model reader, for the tests' comparisons.
-#[cfg(test)]
-fn model_fields(body: &[u8]) -> Option<Answer> {
+/// The same fields read through the full model reader
+/// ([`Response::parse`](hubgate_protocol::duis::model::response::Response::parse)), `None`
+/// where it refuses the bytes: what [`scan`] is checked against, in the tests and by the
+/// `answer_scan` fuzz target.
+pub fn model_fields(body: &[u8]) -> Option<Answer> {
     use hubgate_protocol::duis::model::response::{Response, ResponseBody, ResponsePayload};
     let r = Response::parse(body, &Limits::default()).ok()?;
     let (kind, alert_code, precommand) = match &r.body {
@@ -842,6 +858,13 @@ mod tests {
                 "the default namespace",
                 ack.replace("sr:", "")
                     .replace(&decl, &format!("xmlns=\"{NS_SR}\"")),
+            ),
+            (
+                "the namespace written with references",
+                ack.replace(
+                    &decl,
+                    "xmlns:sr=\"http:&#x2F;&#47;www.dccinterface.co.uk&#x2f;ServiceUserGateway\"",
+                ),
             ),
             (
                 "a prefix declared on the header",

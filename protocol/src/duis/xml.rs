@@ -744,6 +744,17 @@ pub fn resolve_reference(name: &str) -> Result<char, XmlError> {
     }
 }
 
+/// An attribute value as written (between its quotes) as the reader gives it: references
+/// resolved and whitespace normalised (see `attr_value`), so that other readers of the same
+/// bytes (loadgen's answer scanner) see the value this one sees.
+///
+/// # Errors
+///
+/// An [`XmlError`] for `<`, an unknown or malformed reference, or a character XML forbids.
+pub fn attribute_value(raw: &str) -> Result<String, XmlError> {
+    attr_value(raw, 0)
+}
+
 /// Unescapes and normalises an attribute value as the XML spec requires for CDATA
 /// attributes: references resolved, literal TAB/LF/CR (and CR LF) become a space, while
 /// characters written as references are kept.
