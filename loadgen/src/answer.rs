@@ -312,9 +312,6 @@ struct Binding {
     depth: usize,
 }
 
-const NS_XML: &[u8] = b"http://www.w3.org/XML/1998/namespace";
-const NS_XMLNS: &[u8] = b"http://www.w3.org/2000/xmlns/";
-
 /// Attribute names kept inline per start tag before a tag with more of them needs the heap.
 const INLINE_ATTRIBUTES: usize = 8;
 
@@ -347,26 +344,18 @@ impl Scopes {
                 Some(PrefixDeclaration::Named(p)) => p,
             };
             // As the model reader sees it: references resolved, whitespace normalised.
-            let written: &[u8] = &a.value;
-            let normalised;
-            let uri: &[u8] = if written
-                .iter()
-                .any(|&b| b < 0x20 || b == b'&' || b == b'<' || b >= 0xEF)
-            {
-                let text = std::str::from_utf8(written)
-                    .map_err(|e| AnswerError::Xml(format!("namespace not UTF-8: {e}")))?;
-                normalised =
-                    xml::attribute_value(text).map_err(|e| AnswerError::Xml(e.to_string()))?;
-                normalised.as_bytes()
-            } else {
-                written
-            };
+            let written = std::str::from_utf8(&a.value)
+                .map_err(|e| AnswerError::Xml(format!("namespace not UTF-8: {e}")))?;
+            let uri = xml::attribute_value(written).map_err(|e| AnswerError::Xml(e.to_string()))?;
+            let uri = uri.as_bytes();
             let refused = match prefix {
-                b"xml" if uri != NS_XML => Some("the xml prefix bound to another namespace"),
+                b"xml" if uri != xml::NS_XML.as_bytes() => {
+                    Some("the xml prefix bound to another namespace")
+                }
                 b"xml" => continue,
                 b"xmlns" => Some("the xmlns prefix declared"),
                 b"" => None,
-                _ if uri == NS_XML || uri == NS_XMLNS => {
+                _ if uri == xml::NS_XML.as_bytes() || uri == xml::NS_XMLNS.as_bytes() => {
                     Some("a prefix bound to the xml or xmlns namespace")
                 }
                 _ => None,

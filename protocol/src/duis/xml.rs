@@ -746,25 +746,26 @@ pub fn resolve_reference(name: &str) -> Result<char, XmlError> {
 
 /// An attribute value as written (between its quotes) as the reader gives it: references
 /// resolved and whitespace normalised (see `attr_value`), so that other readers of the same
-/// bytes (loadgen's answer scanner) see the value this one sees.
+/// bytes (loadgen's answer scanner) see the value this one sees. Borrowed when there is
+/// nothing to resolve or normalise.
 ///
 /// # Errors
 ///
 /// An [`XmlError`] for `<`, an unknown or malformed reference, or a character XML forbids.
-pub fn attribute_value(raw: &str) -> Result<String, XmlError> {
+pub fn attribute_value(raw: &str) -> Result<Cow<'_, str>, XmlError> {
     attr_value(raw, 0)
 }
 
 /// Unescapes and normalises an attribute value as the XML spec requires for CDATA
 /// attributes: references resolved, literal TAB/LF/CR (and CR LF) become a space, while
 /// characters written as references are kept.
-fn attr_value(raw: &str, offset: usize) -> Result<String, XmlError> {
+fn attr_value(raw: &str, offset: usize) -> Result<Cow<'_, str>, XmlError> {
     let bytes = raw.as_bytes();
     if !bytes
         .iter()
         .any(|&b| b < 0x20 || b == b'&' || b == b'<' || b >= 0xEF)
     {
-        return Ok(raw.to_owned());
+        return Ok(Cow::Borrowed(raw));
     }
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
@@ -802,7 +803,7 @@ fn attr_value(raw: &str, offset: usize) -> Result<String, XmlError> {
             _ => out.push(' '),
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 struct Parser<'a> {
@@ -1051,7 +1052,7 @@ impl<'a> Parser<'a> {
             })?;
             let key = as_str(self.input, attr.key.0).map_err(|_| XmlError::NotUtf8 { offset })?;
             let raw = as_str(self.input, &attr.value).map_err(|_| XmlError::NotUtf8 { offset })?;
-            let value = attr_value(raw, offset)?;
+            let value = attr_value(raw, offset)?.into_owned();
             match split_qname(key)? {
                 (None, "xmlns") => {
                     if value == NS_XML || value == NS_XMLNS {
