@@ -67,19 +67,33 @@ fn pki_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("delivery-pki");
-        let config = Config {
-            data_dir: dir.clone(),
-            tls: TlsConfig {
-                mutual_tls: true,
-                ..TlsConfig::default()
-            },
-            ..Config::default()
+        let open = |data_dir: &Path| {
+            let config = Config {
+                data_dir: data_dir.to_path_buf(),
+                tls: TlsConfig {
+                    mutual_tls: true,
+                    ..TlsConfig::default()
+                },
+                ..Config::default()
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            hubgate_gateway::pki::Pki::open(&config, i64::try_from(now).unwrap()).unwrap();
         };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        hubgate_gateway::pki::Pki::open(&config, i64::try_from(now).unwrap()).unwrap();
+        if !dir.exists() {
+            // Made aside and moved into place whole: test processes may start at once (one
+            // per test under nextest) and must not read each other's half-written files.
+            let aside = dir.with_file_name(format!("delivery-pki.{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&aside);
+            open(&aside);
+            if std::fs::rename(&aside, &dir).is_err() {
+                // Another process moved its folder into place first: that one is used.
+                let _ = std::fs::remove_dir_all(&aside);
+            }
+        }
+        open(&dir);
         dir
     })
 }
