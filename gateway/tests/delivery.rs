@@ -263,6 +263,15 @@ fn xml(n: u32) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A Service Response to `user` with body [`xml`]`(n)`, as the delivery is handed it.
+fn out(user: [u8; 8], n: u32) -> delivery::Outgoing {
+    delivery::Outgoing {
+        user,
+        body: xml(n),
+        kind: Kind::Response,
+    }
+}
+
 /// `curl` with `args` against `url`: (HTTP status, body). Panics when curl itself fails.
 fn curl(url: &str, args: &[&str]) -> (u16, String) {
     try_curl(url, args).unwrap_or_else(|e| panic!("curl {url}: {e}"))
@@ -585,11 +594,6 @@ fn a_placed_batch_is_sent_only_once_released() {
     let (server, inbox) = receiver(None, 0);
     let url = format!("http://{}/inbox", server.addr);
     let endpoints = [(A, url)];
-    let out = |user, n| delivery::Outgoing {
-        user,
-        body: xml(n),
-        kind: Kind::Response,
-    };
     {
         let (store, d) = start(&dir, settings(&endpoints, 5, 20));
         let placed = d
@@ -658,15 +662,7 @@ fn a_batch_released_after_the_store_was_reopened_is_read_from_the_store() {
     let url = format!("http://{}/inbox", server.addr);
     let (store, d) = start(&dir, settings(&[(A, url)], 5, 20));
     let placed = d
-        .place_batch_with(
-            vec![delivery::Outgoing {
-                user: A,
-                body: xml(60),
-                kind: Kind::Response,
-            }],
-            redb::Durability::None,
-            |_| Ok(()),
-        )
+        .place_batch_with(vec![out(A, 60)], redb::Durability::None, |_| Ok(()))
         .unwrap();
     let reopens = store.reopens();
     store.health().write_failed("I/O error: test");
@@ -709,13 +705,7 @@ fn messages_beyond_the_carry_budget_are_read_from_the_outbox() {
                 ..settings(&endpoints, 5, 20)
             },
         );
-        let messages: Vec<delivery::Outgoing> = (100..110)
-            .map(|n| delivery::Outgoing {
-                user: A,
-                body: xml(n),
-                kind: Kind::Response,
-            })
-            .collect();
+        let messages: Vec<delivery::Outgoing> = (100..110).map(|n| out(A, n)).collect();
         let ids: Vec<String> = d
             .submit_batch(messages)
             .unwrap()
